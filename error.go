@@ -1,0 +1,116 @@
+package eddy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is a machine-readable error code. Clients switch on it; the message
+// is for people. Codes never change meaning once released.
+type Code string
+
+// The error codes. Their HTTP statuses are in the codes table below, the one
+// place that maps them; MQTT and Kafka listeners keep their own tables.
+const (
+	CodeInvalid          Code = "invalid_request"     // malformed input
+	CodeUnauthenticated  Code = "unauthenticated"     // no or bad credentials
+	CodeForbidden        Code = "forbidden"           // credentials lack a scope
+	CodeNotFound         Code = "not_found"           // no such tenant, topic or partition
+	CodeTopicExists      Code = "topic_exists"        // create of an existing topic
+	CodeConflict         Code = "conflict"            // state does not allow the operation
+	CodeRecordTooLarge   Code = "record_too_large"    // over max.message.bytes
+	CodeRequestTooLarge  Code = "request_too_large"   // body over the server's limit
+	CodeOffsetOutOfRange Code = "offset_out_of_range" // before log start or past the end
+	CodeUnsupportedMedia Code = "unsupported_media"   // Content-Type not understood
+	CodeBackpressure     Code = "backpressure"        // a bounded queue is full: retry
+	CodeUnavailable      Code = "unavailable"         // not ready, no leader, shutting down: retry
+	CodeTimeout          Code = "timeout"             // outcome unknown: retry (idempotent)
+	CodeStorageFull      Code = "storage_full"        // disk full: nothing was appended
+	CodeCorrupt          Code = "corrupt"             // stored data failed a checksum
+	CodeInternal         Code = "internal"            // a bug or an unexpected failure
+)
+
+// codes is the one table from code to HTTP status.
+var codes = map[Code]int{
+	CodeInvalid:          http.StatusBadRequest,
+	CodeUnauthenticated:  http.StatusUnauthorized,
+	CodeForbidden:        http.StatusForbidden,
+	CodeNotFound:         http.StatusNotFound,
+	CodeTopicExists:      http.StatusConflict,
+	CodeConflict:         http.StatusConflict,
+	CodeRecordTooLarge:   http.StatusRequestEntityTooLarge,
+	CodeRequestTooLarge:  http.StatusRequestEntityTooLarge,
+	CodeOffsetOutOfRange: http.StatusRequestedRangeNotSatisfiable,
+	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	CodeBackpressure:     http.StatusTooManyRequests,
+	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeTimeout:          http.StatusServiceUnavailable,
+	CodeStorageFull:      http.StatusInsufficientStorage,
+	CodeCorrupt:          http.StatusInternalServerError,
+	CodeInternal:         http.StatusInternalServerError,
+}
+
+// HTTPStatus is the HTTP status for the code; unknown codes are 500.
+func (c Code) HTTPStatus() int {
+	if s, ok := codes[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Retriable reports whether a client may retry the same request unchanged.
+func (c Code) Retriable() bool {
+	switch c {
+	case CodeBackpressure, CodeUnavailable, CodeTimeout:
+		return true
+	}
+	return false
+}
+
+// Error is the one error type a client sees: a code and a message.
+type Error struct {
+	Code    Code
+	Message string
+	// RetryAfterMs, when positive, tells a client how long to wait before a
+	// retry (HTTP Retry-After, rounded up to seconds).
+	RetryAfterMs int64
+	err          error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	return "eddy: " + string(e.Code) + ": " + e.Message
+}
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.err }
+
+// Errorf returns an *Error with the code and a formatted message. A %w verb
+// keeps the wrapped error reachable through errors.Is and errors.As.
+func Errorf(code Code, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Code: code, Message: err.Error(), err: errors.Unwrap(err)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, CodeInternal
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// AsError converts any error to an *Error, keeping an existing one.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: CodeInternal, Message: err.Error(), err: err}
+}

@@ -1,0 +1,174 @@
+package segment
+
+import (
+	"sort"
+
+	"github.com/eddy-broker/eddy"
+)
+
+// Producer state makes retries safe. dragonboat has no client sessions for
+// on-disk state machines, so a proposal that timed out may still commit; the
+// proposer then retries the same batch (same producer id and sequence) and
+// the log answers with the offsets it already assigned instead of appending
+// twice. Kafka keeps the same state for the same reason.
+//
+// Two rules, chosen per batch by the proposer:
+//
+//   - Strict (Kafka idempotent producers): a producer's batches must arrive
+//     with contiguous sequences; a gap is refused (out of order) and an
+//     older epoch is fenced. The last 5 batches are remembered, as in Kafka.
+//   - Windowed (the node's own group-commit proposer, which keeps several
+//     proposals in flight and may see one dropped while the next commits):
+//     gaps are allowed; a sequence inside the remembered window of the last
+//     windowSize batches is a duplicate if seen and new otherwise; older is
+//     refused.
+//
+// Everything here is deterministic: replicas apply the same batches in the
+// same order and reach the same state.
+
+const (
+	strictWindow = 5
+	windowSize   = 16
+	// MaxProducers bounds the producers remembered per partition. When full,
+	// the one that appended least recently is forgotten (deterministically).
+	MaxProducers = 4096
+)
+
+type seqBatch struct {
+	BaseSeq    int32 `json:"s"`
+	Count      int32 `json:"n"`
+	BaseOffset int64 `json:"o"`
+}
+
+type producerState struct {
+	ID         int64      `json:"id"`
+	Epoch      int16      `json:"e"`
+	LastOffset int64      `json:"l"` // last offset appended, for eviction order
+	Batches    []seqBatch `json:"b"` // oldest first
+}
+
+type producers struct {
+	m map[int64]*producerState
+}
+
+func newProducers() *producers { return &producers{m: map[int64]*producerState{}} }
+
+// dedupResult is what check decided.
+type dedupResult struct {
+	duplicate  bool
+	baseOffset int64 // for a duplicate: the offset first assigned
+}
+
+// check decides whether a batch from h's producer is new, a duplicate, or
+// refused. It changes nothing.
+func (p *producers) check(h *BatchHeader, strict bool) (dedupResult, error) {
+	if h.ProducerID < 0 {
+		return dedupResult{}, nil
+	}
+	st, ok := p.m[h.ProducerID]
+	if !ok {
+		if strict && h.BaseSequence != 0 {
+			return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: unknown producer, first sequence must be 0, got %d", h.ProducerID, h.BaseSequence)
+		}
+		return dedupResult{}, nil
+	}
+	if h.ProducerEpoch < st.Epoch {
+		return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: epoch %d is fenced by epoch %d", h.ProducerID, h.ProducerEpoch, st.Epoch)
+	}
+	if h.ProducerEpoch > st.Epoch {
+		if strict && h.BaseSequence != 0 {
+			return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: new epoch %d must start at sequence 0, got %d", h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		return dedupResult{}, nil
+	}
+	for _, b := range st.Batches {
+		if b.BaseSeq == h.BaseSequence {
+			if b.Count != h.NumRecords {
+				return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: sequence %d was %d records, retry has %d", h.ProducerID, h.BaseSequence, b.Count, h.NumRecords)
+			}
+			return dedupResult{duplicate: true, baseOffset: b.BaseOffset}, nil
+		}
+	}
+	if len(st.Batches) == 0 {
+		return dedupResult{}, nil
+	}
+	last := st.Batches[len(st.Batches)-1]
+	next := last.BaseSeq + last.Count
+	if strict {
+		if h.BaseSequence != next {
+			return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: out of order sequence %d, expected %d", h.ProducerID, h.BaseSequence, next)
+		}
+		return dedupResult{}, nil
+	}
+	if len(st.Batches) == windowSize && h.BaseSequence < st.Batches[0].BaseSeq {
+		return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: sequence %d is older than the dedup window", h.ProducerID, h.BaseSequence)
+	}
+	return dedupResult{}, nil
+}
+
+// record remembers an appended batch.
+func (p *producers) record(h *BatchHeader, baseOffset int64, strict bool) {
+	if h.ProducerID < 0 {
+		return
+	}
+	st, ok := p.m[h.ProducerID]
+	if !ok {
+		if len(p.m) >= MaxProducers {
+			p.evict()
+		}
+		st = &producerState{ID: h.ProducerID, Epoch: h.ProducerEpoch}
+		p.m[h.ProducerID] = st
+	}
+	if h.ProducerEpoch > st.Epoch {
+		st.Epoch = h.ProducerEpoch
+		st.Batches = st.Batches[:0]
+	}
+	limit := windowSize
+	if strict {
+		limit = strictWindow
+	}
+	b := seqBatch{BaseSeq: h.BaseSequence, Count: h.NumRecords, BaseOffset: baseOffset}
+	// Keep the window sorted by sequence: a windowed retry may fill a gap.
+	i := sort.Search(len(st.Batches), func(i int) bool { return st.Batches[i].BaseSeq > b.BaseSeq })
+	st.Batches = append(st.Batches, seqBatch{})
+	copy(st.Batches[i+1:], st.Batches[i:])
+	st.Batches[i] = b
+	if len(st.Batches) > limit {
+		st.Batches = append(st.Batches[:0], st.Batches[len(st.Batches)-limit:]...)
+	}
+	st.LastOffset = baseOffset + int64(h.NumRecords) - 1
+}
+
+func (p *producers) evict() {
+	var victim *producerState
+	for _, st := range p.m {
+		if victim == nil || st.LastOffset < victim.LastOffset ||
+			(st.LastOffset == victim.LastOffset && st.ID < victim.ID) {
+			victim = st
+		}
+	}
+	if victim != nil {
+		delete(p.m, victim.ID)
+	}
+}
+
+// list returns the state sorted by producer id (for checkpoints and
+// snapshots, which must be byte-identical across replicas).
+func (p *producers) list() []producerState {
+	out := make([]producerState, 0, len(p.m))
+	for _, st := range p.m {
+		c := *st
+		c.Batches = append([]seqBatch(nil), st.Batches...)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (p *producers) load(l []producerState) {
+	p.m = make(map[int64]*producerState, len(l))
+	for i := range l {
+		st := l[i]
+		p.m[st.ID] = &st
+	}
+}

@@ -1,0 +1,50 @@
+package eddy
+
+// Header is one record header. Headers are ordered and keys may repeat, as
+// in Kafka.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is one event. Key and Value may be nil (null), which is distinct
+// from empty. Timestamp is milliseconds since the Unix epoch: the producer's
+// create time, or the time the receiving node stamped it.
+type Record struct {
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp int64
+}
+
+// Size is the record's payload size in bytes (key, value and headers), the
+// figure max.message.bytes and quotas are measured against.
+func (r *Record) Size() int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// Batch is a run of records bound for one partition, appended atomically:
+// all of them or none.
+type Batch struct {
+	Partition Partition
+	Records   []Record
+}
+
+// Bytes is the sum of the records' sizes.
+func (b *Batch) Bytes() int {
+	n := 0
+	for i := range b.Records {
+		n += b.Records[i].Size()
+	}
+	return n
+}
+
+// FetchedRecord is a record read back from a partition, with its offset.
+type FetchedRecord struct {
+	Offset Offset
+	Record
+}
