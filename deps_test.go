@@ -1,0 +1,69 @@
+package eddy_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// dragonboat v4 only builds with the pebble it was written against. Any
+// dependency that asks for a newer pebble raises it through minimal version
+// selection and breaks the build in dragonboat's internals; go.mod's replace
+// pins it. This test fails the moment the resolved pebble changes.
+func TestPebblePinned(t *testing.T) {
+	const want = "v0.0.0-20221207173255-0f086d933dac"
+	out, err := exec.Command("go", "list", "-m", "-json", "github.com/cockroachdb/pebble").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var m struct {
+		Version string
+		Replace *struct{ Version string }
+	}
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatal(err)
+	}
+	got := m.Version
+	if m.Replace != nil {
+		got = m.Replace.Version
+	}
+	if got != want {
+		t.Fatalf("pebble resolves to %s, dragonboat needs %s: keep the replace in go.mod", got, want)
+	}
+}
+
+// Each heavy dependency lives behind one door (DESIGN.md, Layout).
+func TestDependencyDoors(t *testing.T) {
+	doors := map[string][]string{
+		"github.com/lni/dragonboat":     {"github.com/eddy-broker/eddy/multiraft"},
+		"github.com/valyala/fasthttp":   {"github.com/eddy-broker/eddy/bridges/http", "github.com/eddy-broker/eddy/web"},
+		"github.com/tetratelabs/wazero": {"github.com/eddy-broker/eddy/wasm"},
+		"github.com/mochi-mqtt":         {"github.com/eddy-broker/eddy/bridges/mqtt"},
+		"github.com/eclipse/paho":       {"github.com/eddy-broker/eddy/bridges/mqtt", "github.com/eddy-broker/eddy/examples"},
+	}
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/eddy-broker/eddy/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg, imports := f[0], f[1:]
+		for _, imp := range imports {
+			for dep, allowed := range doors {
+				if !strings.HasPrefix(imp, dep) {
+					continue
+				}
+				ok := false
+				for _, a := range allowed {
+					if pkg == a || strings.HasPrefix(pkg, a+"/") {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("%s imports %s; only %v may", pkg, imp, allowed)
+				}
+			}
+		}
+	}
+}

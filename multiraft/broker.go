@@ -1,0 +1,483 @@
+package multiraft
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/segment"
+)
+
+// CreateTopic creates a topic and waits until this node's replicas of it are
+// started and have leaders (bounded by ctx), so a produce right after
+// creation succeeds.
+func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec TopicSpec) (*TopicMeta, error) {
+	if err := tenant.Validate(); err != nil {
+		return nil, err
+	}
+	nodes := 0
+	h.ctrl.view(func(st *controllerState) { nodes = len(st.Nodes) })
+	if err := spec.Validate(nodes); err != nil {
+		return nil, err
+	}
+	meta := &TopicMeta{Tenant: tenant, Name: spec.Name, Partitions: spec.Partitions,
+		ReplicationFactor: spec.ReplicationFactor, Config: spec.Config, CreatedMs: time.Now().UnixMilli()}
+	if meta.Config == nil {
+		meta.Config = map[string]string{}
+	}
+	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opCreateTopic, Topic: meta})
+	if err != nil {
+		return nil, err
+	}
+	h.kickReconcile()
+	for _, shard := range res.Topic.Shards {
+		if err := h.waitLeader(ctx, shard); err != nil {
+			return res.Topic, nil // created; leaders will follow
+		}
+	}
+	return res.Topic, nil
+}
+
+func (h *Host) waitLeader(ctx context.Context, shard uint64) error {
+	for {
+		h.mu.RLock()
+		_, local := h.parts[shard]
+		h.mu.RUnlock()
+		if local {
+			if _, _, ok, _ := h.nh.GetLeaderID(shard); ok {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// DeleteTopic deletes a topic; every replica removes its data.
+func (h *Host) DeleteTopic(ctx context.Context, ref eddy.TopicRef) error {
+	if _, err := h.Topic(ref); err != nil {
+		return err
+	}
+	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opDeleteTopic, Ref: ref.String()})
+	h.kickReconcile()
+	return err
+}
+
+// Topic returns a topic's metadata.
+func (h *Host) Topic(ref eddy.TopicRef) (*TopicMeta, error) {
+	var t *TopicMeta
+	h.ctrl.view(func(st *controllerState) {
+		if m, ok := st.Topics[ref.String()]; ok {
+			c := *m
+			t = &c
+		}
+	})
+	if t == nil {
+		return nil, eddy.Errorf(eddy.CodeNotFound, "topic %s does not exist", ref.Name)
+	}
+	return t, nil
+}
+
+// Topics lists a tenant's topics by name.
+func (h *Host) Topics(tenant eddy.TenantID) []*TopicMeta {
+	var out []*TopicMeta
+	h.ctrl.view(func(st *controllerState) {
+		for _, m := range st.Topics {
+			if m.Tenant == tenant {
+				c := *m
+				out = append(out, &c)
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Nodes lists the registered nodes.
+func (h *Host) Nodes() []NodeMeta {
+	var out []NodeMeta
+	h.ctrl.view(func(st *controllerState) {
+		for _, id := range st.sortedNodeIDs() {
+			out = append(out, *st.Nodes[id])
+		}
+	})
+	return out
+}
+
+// NodeID is this node's id.
+func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
+
+func (h *Host) local(meta *TopicMeta, p eddy.Partition) (*localPartition, error) {
+	if err := p.Validate(meta.Partitions); err != nil {
+		return nil, err
+	}
+	h.mu.RLock()
+	lp, ok := h.parts[meta.Shards[p]]
+	h.mu.RUnlock()
+	if !ok {
+		return nil, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
+			Message: "partition " + p.String() + " is not available on this node yet"}
+	}
+	return lp, nil
+}
+
+// ProduceResult is where one batch landed.
+type ProduceResult struct {
+	Partition  eddy.Partition
+	BaseOffset eddy.Offset
+}
+
+// AutoPartition in a Batch's Partition asks Produce to choose: by key with
+// murmur2 when the records share... see Produce.
+const AutoPartition eddy.Partition = -1
+
+// Produce appends records to a topic and returns each record's partition
+// and offset (in input order) once they are committed.
+//
+// part[i] is record i's partition, or AutoPartition: keyed records map with
+// Kafka's murmur2, unkeyed ones go to one partition per call, round-robin
+// across calls. Validation (partitions, max.message.bytes, queue space) is
+// complete before anything is enqueued: a call is refused whole or admitted
+// whole. Each partition's records are appended atomically as one batch.
+func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record, part []eddy.Partition) ([]ProduceResult, error) {
+	if len(recs) == 0 {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "no records")
+	}
+	if h.diskFull.Load() {
+		return nil, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
+			Message: "the node's disk is nearly full; nothing was appended"}
+	}
+	meta, err := h.Topic(ref)
+	if err != nil {
+		return nil, err
+	}
+	maxMsg := meta.ConfigInt(ConfMaxMessageBytes)
+	out := make([]ProduceResult, len(recs))
+	var unkeyed eddy.Partition = -1
+	for i := range recs {
+		if sz := recs[i].Size(); int64(sz) > maxMsg {
+			return nil, eddy.Errorf(eddy.CodeRecordTooLarge, "record %d is %d bytes, over the topic's max.message.bytes of %d", i, sz, maxMsg)
+		}
+		p := AutoPartition
+		if part != nil {
+			p = part[i]
+		}
+		switch {
+		case p != AutoPartition:
+			if err := p.Validate(meta.Partitions); err != nil {
+				return nil, err
+			}
+		case recs[i].Key != nil:
+			p = eddy.KeyPartition(recs[i].Key, meta.Partitions)
+		default:
+			if unkeyed < 0 {
+				unkeyed = h.nextRoundRobin(ref, meta.Partitions)
+			}
+			p = unkeyed
+		}
+		out[i].Partition = p
+	}
+	// Group by partition, preserving order within each.
+	type group struct {
+		lp    *localPartition
+		idx   []int
+		req   produceReq
+		bytes int
+	}
+	groups := map[eddy.Partition]*group{}
+	var order []eddy.Partition
+	for i := range recs {
+		p := out[i].Partition
+		g, ok := groups[p]
+		if !ok {
+			lp, err := h.local(meta, p)
+			if err != nil {
+				return nil, err
+			}
+			g = &group{lp: lp}
+			groups[p] = g
+			order = append(order, p)
+		}
+		g.idx = append(g.idx, i)
+		g.bytes += recs[i].Size() + 32
+	}
+	// Reserve queue space on every partition first: all or nothing.
+	for n, p := range order {
+		g := groups[p]
+		if err := g.lp.prop.reserve(len(g.idx), g.bytes); err != nil {
+			for _, q := range order[:n] {
+				gq := groups[q]
+				gq.lp.prop.unreserve(len(gq.idx), gq.bytes)
+			}
+			return nil, err
+		}
+	}
+	for _, p := range order {
+		g := groups[p]
+		if len(g.idx) == len(recs) {
+			g.req.recs = recs
+		} else {
+			g.req.recs = make([]eddy.Record, len(g.idx))
+			for j, i := range g.idx {
+				g.req.recs[j] = recs[i]
+			}
+		}
+		g.req.bytes = g.bytes
+		g.lp.prop.enqueue(&g.req)
+	}
+	var firstErr error
+	for _, p := range order {
+		g := groups[p]
+		if err := g.req.await(ctx); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		for j, i := range g.idx {
+			out[i].BaseOffset = eddy.Offset(g.req.base + int64(j))
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+func (h *Host) nextRoundRobin(ref eddy.TopicRef, n int32) eddy.Partition {
+	key := ref.String()
+	h.mu.RLock()
+	c, ok := h.rr[key]
+	h.mu.RUnlock()
+	if !ok {
+		h.mu.Lock()
+		if c, ok = h.rr[key]; !ok {
+			c = new(atomic.Uint32)
+			h.rr[key] = c
+		}
+		h.mu.Unlock()
+	}
+	return eddy.Partition((c.Add(1) - 1) % uint32(n))
+}
+
+// FetchResult is a fetch's answer.
+type FetchResult struct {
+	Records       []eddy.FetchedRecord
+	NextOffset    eddy.Offset
+	HighWatermark eddy.Offset
+	LogStart      eddy.Offset
+}
+
+// Fetch reads up to maxRecords records and about maxBytes bytes from a
+// partition's local replica, starting at offset. When nothing is there yet
+// it waits up to wait for an Update to append something (long poll).
+func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error) {
+	meta, err := h.Topic(ref)
+	if err != nil {
+		return nil, err
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return nil, err
+	}
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		lg, err := lp.sm.log()
+		if err != nil {
+			return nil, err
+		}
+		notify := lg.Wait()
+		res, err := h.readRecords(lg, int64(offset), maxRecords, maxBytes)
+		if err != nil || len(res.Records) > 0 || wait <= 0 {
+			return res, err
+		}
+		select {
+		case <-notify:
+		case <-timer:
+			return res, nil
+		case <-ctx.Done():
+			return res, nil
+		case <-h.stop:
+			return res, nil
+		}
+	}
+}
+
+func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes int) (*FetchResult, error) {
+	res := &FetchResult{NextOffset: eddy.Offset(offset)}
+	off := offset
+	bytes := 0
+	for len(res.Records) < maxRecords && bytes < maxBytes {
+		rr, err := lg.Read(off, maxBytes-bytes)
+		res.HighWatermark, res.LogStart = eddy.Offset(rr.HighWatermark), eddy.Offset(rr.LogStart)
+		if err != nil {
+			if len(res.Records) > 0 {
+				break
+			}
+			return res, err
+		}
+		if len(rr.Batches) == 0 {
+			break
+		}
+		err = segment.SplitBatches(rr.Batches, func(hd segment.BatchHeader, b []byte) error {
+			var err error
+			before := len(res.Records)
+			res.Records, err = segment.DecodeBatch(res.Records, b)
+			// Drop records before the requested offset and past the limit.
+			kept := res.Records[:before]
+			for _, r := range res.Records[before:] {
+				if int64(r.Offset) >= off && len(kept) < maxRecords {
+					kept = append(kept, r)
+					bytes += r.Size()
+				}
+			}
+			res.Records = kept
+			return err
+		})
+		if err != nil {
+			return res, err
+		}
+		if n := len(res.Records); n > 0 {
+			off = int64(res.Records[n-1].Offset) + 1
+		}
+		if off >= rr.HighWatermark {
+			break
+		}
+	}
+	if n := len(res.Records); n > 0 {
+		res.NextOffset = res.Records[n-1].Offset + 1
+	}
+	return res, nil
+}
+
+// PartitionOffsets are a partition's bounds and placement.
+type PartitionOffsets struct {
+	Partition     eddy.Partition
+	LogStart      eddy.Offset
+	HighWatermark eddy.Offset
+	Leader        uint64 // node id, 0 when unknown
+	Replicas      []uint64
+	Bytes         int64
+}
+
+// Offsets returns a partition's earliest and latest offsets as this node's
+// replica sees them.
+func (h *Host) Offsets(ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error) {
+	meta, err := h.Topic(ref)
+	if err != nil {
+		return PartitionOffsets{}, err
+	}
+	return h.partitionOffsets(meta, p)
+}
+
+func (h *Host) partitionOffsets(meta *TopicMeta, p eddy.Partition) (PartitionOffsets, error) {
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return PartitionOffsets{}, err
+	}
+	lg, err := lp.sm.log()
+	if err != nil {
+		return PartitionOffsets{}, err
+	}
+	s, e := lg.Offsets()
+	po := PartitionOffsets{Partition: p, LogStart: eddy.Offset(s), HighWatermark: eddy.Offset(e),
+		Replicas: meta.Replicas[p], Bytes: lg.Size()}
+	if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); ok {
+		po.Leader = id
+	}
+	return po, nil
+}
+
+// TopicOffsets returns every partition's offsets.
+func (h *Host) TopicOffsets(meta *TopicMeta) ([]PartitionOffsets, error) {
+	out := make([]PartitionOffsets, meta.Partitions)
+	for p := range out {
+		po, err := h.partitionOffsets(meta, eddy.Partition(p))
+		if err != nil {
+			return nil, err
+		}
+		out[p] = po
+	}
+	return out, nil
+}
+
+// retentionLoop: on each partition this node leads, propose DeleteBefore
+// from the retention policy. Every replica applies it at the same index.
+func (h *Host) retentionLoop() {
+	defer h.wg.Done()
+	t := time.NewTicker(h.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.applyRetention(time.Now())
+		}
+	}
+}
+
+func (h *Host) applyRetention(now time.Time) {
+	h.mu.RLock()
+	parts := make([]*localPartition, 0, len(h.parts))
+	for _, lp := range h.parts {
+		parts = append(parts, lp)
+	}
+	h.mu.RUnlock()
+	for _, lp := range parts {
+		if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); !ok || id != h.cfg.NodeID {
+			continue
+		}
+		meta, err := h.Topic(lp.ref)
+		if err != nil {
+			continue
+		}
+		lg, err := lp.sm.log()
+		if err != nil {
+			continue
+		}
+		cut := RetentionPoint(lg.Segments(), now.UnixMilli(), meta.ConfigInt(ConfRetentionMs), meta.ConfigInt(ConfRetentionBytes))
+		if start, _ := lg.Offsets(); cut <= start {
+			continue
+		}
+		if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(cut), h.stop); err != nil && !errors.Is(err, context.Canceled) {
+			h.log.Warn("retention proposal failed", "topic", lp.ref.String(), "partition", int32(lp.partition), "err", err)
+		}
+	}
+}
+
+// RetentionPoint returns the first offset to keep: whole sealed segments are
+// dropped while they are older than retentionMs (by their newest record) or
+// while the log is over retentionBytes. -1 disables a limit. The active
+// segment is always kept.
+func RetentionPoint(segs []segment.SegmentInfo, nowMs, retentionMs, retentionBytes int64) int64 {
+	if len(segs) == 0 {
+		return 0
+	}
+	var total int64
+	for _, s := range segs {
+		total += s.Size
+	}
+	cut := segs[0].Base
+	for _, s := range segs[:len(segs)-1] {
+		expired := retentionMs > 0 && s.MaxTimestamp > 0 && nowMs-s.MaxTimestamp > retentionMs
+		over := retentionBytes > 0 && total > retentionBytes
+		if !expired && !over {
+			break
+		}
+		total -= s.Size
+		cut = s.End
+	}
+	return cut
+}

@@ -1,0 +1,560 @@
+package multiraft
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/segment"
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/plugin/tan"
+	"github.com/lni/dragonboat/v4/raftio"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// Config configures a Host. The zero value of every field means its default.
+type Config struct {
+	// NodeID is this node's id, the ReplicaID of its replicas. Defaults to 1.
+	NodeID uint64
+	// RaftAddr is the Raft listener, host:port. It is baked into the data
+	// directory and must not change across restarts. Defaults to 127.0.0.1:7100.
+	RaftAddr string
+	// HTTPAddr is the address other nodes and clients reach this node's
+	// HTTP API at (advertised in the controller).
+	HTTPAddr string
+	// Dir is the data directory: Raft state in Dir/raft, partition logs in
+	// Dir/partitions.
+	Dir string
+	// Peers are the initial controller members (node id -> Raft address).
+	// Empty means a cluster of this node alone.
+	Peers map[uint64]string
+	// DeploymentID isolates clusters; it must never change. Defaults to 1.
+	DeploymentID uint64
+	// RTT is dragonboat's tick. Elections take 10-20 ticks (3-6 for
+	// single-replica shards, which cannot fail over anyway). Defaults to 100ms.
+	RTT time.Duration
+	// Linger is how long a proposer waits for more requests before
+	// proposing a batch that is not full. Defaults to 1ms.
+	Linger time.Duration
+	// MaxBatchBytes is the target size of one proposal. Defaults to 256 KiB.
+	MaxBatchBytes int
+	// MaxInFlight is the proposals outstanding per partition. Defaults to 4.
+	MaxInFlight int
+	// QueueRecords and QueueBytes bound each partition's produce queue.
+	// Default 50,000 records and 32 MiB.
+	QueueRecords int
+	QueueBytes   int
+	// ProposeTimeout bounds how long a write is retried before the client
+	// is told its outcome is unknown. Defaults to 10s.
+	ProposeTimeout time.Duration
+	// MinFreeBytes: produce is refused with CodeStorageFull while the data
+	// directory's file system has less free space. Defaults to 64 MiB.
+	MinFreeBytes uint64
+	// RetentionInterval is how often partition leaders check retention.
+	// Defaults to 30s.
+	RetentionInterval time.Duration
+	// FS is the file system for partition logs. Defaults to the OS.
+	FS segment.FS
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Hooks observe the host; each may be nil.
+	Hooks Hooks
+}
+
+// Hooks are observability callbacks. They must not block.
+type Hooks struct {
+	// OnProposal: one proposal of records/bytes took d from propose to apply.
+	OnProposal func(records, bytes int, d time.Duration)
+	// OnLeaderChange: shardID has a new leader (0: none known).
+	OnLeaderChange func(shardID, leaderID uint64)
+}
+
+func (c *Config) setDefaults() {
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = "127.0.0.1:7100"
+	}
+	if c.Dir == "" {
+		c.Dir = "eddy-data"
+	}
+	if len(c.Peers) == 0 {
+		c.Peers = map[uint64]string{c.NodeID: c.RaftAddr}
+	}
+	if c.DeploymentID == 0 {
+		c.DeploymentID = 1
+	}
+	if c.RTT <= 0 {
+		c.RTT = 100 * time.Millisecond
+	}
+	if c.Linger < 0 {
+		c.Linger = 0
+	} else if c.Linger == 0 {
+		c.Linger = time.Millisecond
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 256 << 10
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 4
+	}
+	if c.QueueRecords <= 0 {
+		c.QueueRecords = 50_000
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 32 << 20
+	}
+	if c.ProposeTimeout <= 0 {
+		c.ProposeTimeout = 10 * time.Second
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = 64 << 20
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = 30 * time.Second
+	}
+	if c.FS == nil {
+		c.FS = segment.OSFS{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Host is one node's Raft side: a dragonboat NodeHost with the controller
+// shard and the partition shards this node replicates.
+type Host struct {
+	cfg     Config
+	log     *slog.Logger
+	nh      *dragonboat.NodeHost
+	ctrl    *controllerSM
+	metrics hostMetrics
+
+	producerID int64
+
+	mu    sync.RWMutex
+	parts map[uint64]*localPartition
+	rr    map[string]*atomic.Uint32 // round-robin counters by topic
+
+	reconcileC chan struct{}
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	diskFull   atomic.Bool
+	closeOnce  sync.Once
+}
+
+type localPartition struct {
+	ref       eddy.TopicRef
+	partition eddy.Partition
+	shardID   uint64
+	sm        *partitionSM
+	prop      *proposer
+}
+
+type hostMetrics struct{ hooks Hooks }
+
+func (m *hostMetrics) proposal(records, bytes int, d time.Duration) {
+	if m.hooks.OnProposal != nil {
+		m.hooks.OnProposal(records, bytes, d)
+	}
+}
+
+// New validates the configuration. It does no I/O.
+func New(cfg Config) (*Host, error) {
+	cfg.setDefaults()
+	if _, ok := cfg.Peers[cfg.NodeID]; !ok {
+		return nil, fmt.Errorf("multiraft: node %d is not among the peers", cfg.NodeID)
+	}
+	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
+		parts: map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{},
+		reconcileC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+}
+
+// Start opens the NodeHost, joins the controller, registers this node,
+// allocates its producer id and starts the local partition replicas. It
+// returns once the controller has a leader and this node is registered.
+func (h *Host) Start(ctx context.Context) error {
+	installLogger(h.log)
+	raftDir := filepath.Join(h.cfg.Dir, "raft")
+	if err := os.MkdirAll(raftDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", raftDir, err)
+	}
+	logdb := config.GetTinyMemLogDBConfig()
+	logdb.KVWriteBufferSize = 1 << 20
+	logdb.KVMaxWriteBufferNumber = 2
+	nhc := config.NodeHostConfig{
+		DeploymentID:        h.cfg.DeploymentID,
+		NodeHostDir:         raftDir,
+		RTTMillisecond:      uint64(h.cfg.RTT / time.Millisecond),
+		RaftAddress:         h.cfg.RaftAddr,
+		RaftEventListener:   &leaderListener{h: h},
+		MaxSendQueueSize:    64 << 20,
+		MaxReceiveQueueSize: 64 << 20,
+		Expert:              config.ExpertConfig{LogDB: logdb, LogDBFactory: tan.Factory},
+	}
+	nh, err := dragonboat.NewNodeHost(nhc)
+	if err != nil {
+		return explainNodeHostError(err, h.cfg)
+	}
+	h.nh = nh
+	h.ctrl = &controllerSM{st: newControllerState(), onChange: h.kickReconcile}
+	initial := map[uint64]dragonboat.Target{}
+	if !nh.HasNodeInfo(ControllerShardID, h.cfg.NodeID) {
+		for id, addr := range h.cfg.Peers {
+			initial[id] = addr
+		}
+	}
+	ccfg := h.shardConfig(ControllerShardID, len(h.cfg.Peers))
+	ccfg.SnapshotEntries, ccfg.CompactionOverhead = 1000, 500
+	if err := nh.StartReplica(initial, false, func(uint64, uint64) sm.IStateMachine { return h.ctrl }, ccfg); err != nil {
+		nh.Close()
+		return fmt.Errorf("start controller: %w", err)
+	}
+	// Register (or refresh) this node, then take a producer id.
+	self := NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr}
+	if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRegisterNode, Node: &self}); err != nil {
+		nh.Close()
+		return fmt.Errorf("register node %d with the controller: %w", h.cfg.NodeID, err)
+	}
+	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opAllocProducer})
+	if err != nil {
+		nh.Close()
+		return fmt.Errorf("allocate producer id: %w", err)
+	}
+	h.producerID = res.ProducerID
+	h.checkDisk()
+	h.reconcile(ctx)
+	h.wg.Add(3)
+	go h.reconcileLoop()
+	go h.diskLoop()
+	go h.retentionLoop()
+	return nil
+}
+
+// nodeHostErrors explains dragonboat's refusals to open a data directory.
+// Those errors live in dragonboat's internal/server package and cannot be
+// matched with errors.Is, so their messages are matched here, in one place.
+var nodeHostErrors = []struct{ msg, why string }{
+	{"hostname changed", "was created on a host with another hostname; dragonboat binds Raft data to the hostname"},
+	{"not the owner of the data directory", "belongs to another Raft address or node; the Raft address cannot change across restarts"},
+	{"deployment ID changed", "belongs to another cluster (deployment id)"},
+	{"failed to lock data directory", "is in use by another process"},
+}
+
+func explainNodeHostError(err error, cfg Config) error {
+	for _, e := range nodeHostErrors {
+		if strings.Contains(err.Error(), e.msg) {
+			return fmt.Errorf("refusing to start: the data directory %s %s (raft address %s, node %d): %w", cfg.Dir, e.why, cfg.RaftAddr, cfg.NodeID, err)
+		}
+	}
+	return fmt.Errorf("start raft: %w", err)
+}
+
+func (h *Host) shardConfig(shardID uint64, members int) config.Config {
+	election := uint64(10)
+	if members == 1 {
+		election = 3 // a single replica elects itself; no failover to wait for
+	}
+	return config.Config{
+		ShardID:            shardID,
+		ReplicaID:          h.cfg.NodeID,
+		ElectionRTT:        election,
+		HeartbeatRTT:       1,
+		CheckQuorum:        true,
+		PreVote:            true,
+		SnapshotEntries:    10_000,
+		CompactionOverhead: 5_000,
+		MaxInMemLogSize:    64 << 20,
+	}
+}
+
+// ctrlPropose proposes a controller command and waits for its result.
+func (h *Host) ctrlPropose(ctx context.Context, cmd *ctrlCmd) (ctrlResult, error) {
+	b, _ := json.Marshal(cmd)
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.ProposeTimeout)
+	defer cancel()
+	sess := h.nh.GetNoOPSession(ControllerShardID)
+	for {
+		r, err := h.nh.SyncPropose(ctx, sess, b)
+		if err == nil {
+			var res ctrlResult
+			if err := json.Unmarshal(r.Data, &res); err != nil {
+				return res, eddy.Errorf(eddy.CodeInternal, "controller result: %v", err)
+			}
+			if res.Err != nil {
+				return res, &eddy.Error{Code: res.Err.Code, Message: res.Err.Message}
+			}
+			return res, nil
+		}
+		if errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrSystemBusy) {
+			select {
+			case <-time.After(20 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			return ctrlResult{}, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 1000,
+				Message: "the controller did not answer in time (no quorum?)"}
+		}
+		return ctrlResult{}, eddy.Errorf(eddy.CodeUnavailable, "controller: %v", err)
+	}
+}
+
+func (h *Host) kickReconcile() {
+	select {
+	case h.reconcileC <- struct{}{}:
+	default:
+	}
+}
+
+func (h *Host) reconcileLoop() {
+	defer h.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.reconcileC:
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h.reconcile(ctx)
+		cancel()
+	}
+}
+
+type desiredShard struct {
+	meta    *TopicMeta
+	p       eddy.Partition
+	members map[uint64]dragonboat.Target
+}
+
+// reconcile starts and stops local replicas to match the controller. It
+// first reads the controller linearizably, so a node that restarts behind
+// the controller never mistakes a live partition for a deleted one.
+func (h *Host) reconcile(ctx context.Context) {
+	if _, err := h.nh.SyncRead(ctx, ControllerShardID, nil); err != nil {
+		h.log.Debug("reconcile: controller not readable yet", "err", err)
+		return
+	}
+	desired := map[uint64]desiredShard{}
+	h.ctrl.view(func(st *controllerState) {
+		for _, t := range st.Topics {
+			tc := *t
+			for p, shard := range t.Shards {
+				mine := false
+				members := map[uint64]dragonboat.Target{}
+				for _, id := range t.Replicas[p] {
+					if id == h.cfg.NodeID {
+						mine = true
+					}
+					if n, ok := st.Nodes[id]; ok {
+						members[id] = n.RaftAddr
+					}
+				}
+				if mine {
+					desired[shard] = desiredShard{meta: &tc, p: eddy.Partition(p), members: members}
+				}
+			}
+		}
+	})
+	h.mu.RLock()
+	var stale []*localPartition
+	for id, lp := range h.parts {
+		if _, ok := desired[id]; !ok {
+			stale = append(stale, lp)
+		}
+	}
+	var missing []uint64
+	for id := range desired {
+		if _, ok := h.parts[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	h.mu.RUnlock()
+	for _, id := range missing {
+		if err := h.startPartition(id, desired[id]); err != nil {
+			h.log.Error("start partition replica", "shard_id", id, "err", err)
+		}
+	}
+	for _, lp := range stale {
+		h.removePartition(lp)
+	}
+	h.removeOrphanDirs(desired)
+}
+
+func (h *Host) partitionDir(shardID uint64) string {
+	return filepath.Join(h.cfg.Dir, "partitions", fmt.Sprintf("%010d", shardID))
+}
+
+func (h *Host) startPartition(shardID uint64, d desiredShard) error {
+	segBytes := d.meta.ConfigInt(ConfSegmentBytes)
+	psm := &partitionSM{fs: h.cfg.FS, dir: h.partitionDir(shardID), shardID: shardID,
+		cfg: segment.Config{SegmentBytes: segBytes}}
+	initial := d.members
+	if h.nh.HasNodeInfo(shardID, h.cfg.NodeID) {
+		initial = nil
+	}
+	cfg := h.shardConfig(shardID, len(d.meta.Replicas[d.p]))
+	err := h.nh.StartOnDiskReplica(initial, false, func(uint64, uint64) sm.IOnDiskStateMachine { return psm }, cfg)
+	if err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+		return err
+	}
+	lp := &localPartition{ref: d.meta.Ref(), partition: d.p, shardID: shardID, sm: psm,
+		prop: newProposer(h, shardID, d.meta.ConfigValue(ConfTimestampType) == "LogAppendTime")}
+	h.mu.Lock()
+	h.parts[shardID] = lp
+	h.mu.Unlock()
+	h.log.Info("partition replica started", "topic", lp.ref.String(), "partition", int32(d.p), "shard_id", shardID)
+	return nil
+}
+
+// removePartition stops a replica of a deleted topic and deletes its data.
+func (h *Host) removePartition(lp *localPartition) {
+	h.mu.Lock()
+	delete(h.parts, lp.shardID)
+	h.mu.Unlock()
+	lp.prop.close()
+	if err := h.nh.StopShard(lp.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		h.log.Warn("stop shard", "shard_id", lp.shardID, "err", err)
+	}
+	h.removeShardData(lp.shardID)
+	h.log.Info("partition replica removed", "topic", lp.ref.String(), "partition", int32(lp.partition), "shard_id", lp.shardID)
+}
+
+func (h *Host) removeShardData(shardID uint64) {
+	for i := 0; i < 50; i++ {
+		err := h.nh.RemoveData(shardID, h.cfg.NodeID)
+		if err == nil || !errors.Is(err, dragonboat.ErrShardNotStopped) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := os.RemoveAll(h.partitionDir(shardID)); err != nil {
+		h.log.Warn("remove partition data", "shard_id", shardID, "err", err)
+	}
+}
+
+// removeOrphanDirs deletes partition directories of shards the controller
+// no longer assigns here (a topic deleted while this node was down).
+func (h *Host) removeOrphanDirs(desired map[uint64]desiredShard) {
+	ents, err := os.ReadDir(filepath.Join(h.cfg.Dir, "partitions"))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		id, err := strconv.ParseUint(strings.TrimSuffix(e.Name(), ".restore"), 10, 64)
+		if err != nil || id < firstPartitionShard {
+			continue
+		}
+		if _, ok := desired[id]; ok {
+			continue
+		}
+		h.mu.RLock()
+		_, running := h.parts[id]
+		h.mu.RUnlock()
+		if !running {
+			h.log.Info("removing data of a deleted partition", "shard_id", id)
+			h.removeShardData(id)
+		}
+	}
+}
+
+// Close stops proposers (in-flight commits finish), then the NodeHost.
+func (h *Host) Close() error {
+	h.closeOnce.Do(func() {
+		close(h.stop)
+		h.wg.Wait()
+		h.mu.Lock()
+		parts := make([]*localPartition, 0, len(h.parts))
+		for _, lp := range h.parts {
+			parts = append(parts, lp)
+		}
+		h.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, lp := range parts {
+			wg.Add(1)
+			go func() { defer wg.Done(); lp.prop.close() }()
+		}
+		wg.Wait()
+		if h.nh != nil {
+			h.nh.Close()
+		}
+	})
+	return nil
+}
+
+// Ready reports nil when storage is open and every local shard has a leader.
+func (h *Host) Ready() error {
+	if h.nh == nil {
+		return eddy.Errorf(eddy.CodeUnavailable, "raft is not started")
+	}
+	if _, _, ok, err := h.nh.GetLeaderID(ControllerShardID); err != nil || !ok {
+		return eddy.Errorf(eddy.CodeUnavailable, "the controller has no leader")
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for id, lp := range h.parts {
+		if _, err := lp.sm.log(); err != nil {
+			return eddy.Errorf(eddy.CodeUnavailable, "%s partition %d: %v", lp.ref, lp.partition, err)
+		}
+		if _, _, ok, err := h.nh.GetLeaderID(id); err != nil || !ok {
+			return eddy.Errorf(eddy.CodeUnavailable, "%s partition %d has no leader", lp.ref, lp.partition)
+		}
+	}
+	return nil
+}
+
+// leaderListener forwards dragonboat's leader events (on its own goroutine).
+type leaderListener struct{ h *Host }
+
+func (l *leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
+	if f := l.h.cfg.Hooks.OnLeaderChange; f != nil {
+		f(info.ShardID, info.LeaderID)
+	}
+}
+
+func (h *Host) diskLoop() {
+	defer h.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.checkDisk()
+		}
+	}
+}
+
+func (h *Host) checkDisk() {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(h.cfg.Dir, &st); err != nil {
+		return
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	full := free < h.cfg.MinFreeBytes
+	if full != h.diskFull.Swap(full) {
+		if full {
+			h.log.Error("disk nearly full: refusing produce", "free_bytes", free, "min_free_bytes", h.cfg.MinFreeBytes)
+		} else {
+			h.log.Info("disk space recovered: accepting produce", "free_bytes", free)
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package multiraft
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+)
+
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func mustStartHost(tb testing.TB, dir, raftAddr string) *Host {
+	tb.Helper()
+	h, err := New(Config{Dir: dir, RaftAddr: raftAddr, RetentionInterval: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+func waitReady(tb testing.TB, h *Host) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for h.Ready() != nil {
+		if time.Now().After(deadline) {
+			tb.Fatalf("not ready: %v", h.Ready())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestHostProduceFetchRestart(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	h := mustStartHost(t, dir, addr)
+	ctx := context.Background()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "events"}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeTopicExists {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 3}); eddy.ErrorCode(err) != eddy.CodeInvalid {
+		t.Fatalf("rf 3 on one node: %v", err)
+	}
+	waitReady(t, h)
+
+	// 8 writers, 50 requests each of 5 keyed records: every record must be
+	// acknowledged once, and each key's records must be in order.
+	const writers, requests, per = 8, 50, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]ProduceResult{}
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < requests; r++ {
+				recs := make([]eddy.Record, per)
+				for i := range recs {
+					recs[i] = eddy.Record{Key: []byte(fmt.Sprintf("w%d", w)), Value: []byte(fmt.Sprintf("w%d-r%d-i%d", w, r, i)), Timestamp: time.Now().UnixMilli()}
+				}
+				res, err := h.Produce(ctx, ref, recs, nil)
+				if err != nil {
+					t.Errorf("produce: %v", err)
+					return
+				}
+				mu.Lock()
+				for i := range recs {
+					acked[string(recs[i].Value)] = res[i]
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(acked) != writers*requests*per {
+		t.Fatalf("%d acked", len(acked))
+	}
+	check := func(h *Host) {
+		t.Helper()
+		seen := map[string]bool{}
+		for p := eddy.Partition(0); p < 3; p++ {
+			off := eddy.Offset(0)
+			lastByKey := map[string]string{}
+			for {
+				res, err := h.Fetch(ctx, ref, p, off, 500, 1<<20, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Records) == 0 {
+					break
+				}
+				for _, r := range res.Records {
+					v := string(r.Value)
+					if seen[v] {
+						t.Fatalf("%s read twice", v)
+					}
+					seen[v] = true
+					a, ok := acked[v]
+					if !ok || a.Partition != p || a.BaseOffset != r.Offset {
+						t.Fatalf("%s at %d/%d, acked at %+v", v, p, r.Offset, a)
+					}
+					if prev := lastByKey[string(r.Key)]; prev > v && len(prev) == len(v) {
+						t.Fatalf("key %s out of order: %s after %s", r.Key, v, prev)
+					}
+					lastByKey[string(r.Key)] = v
+				}
+				off = res.NextOffset
+			}
+		}
+		if len(seen) != len(acked) {
+			t.Fatalf("read %d of %d acked records", len(seen), len(acked))
+		}
+	}
+	check(h)
+
+	// A long poll is woken by the append, not by its timeout.
+	po, _ := h.Offsets(ref, 0)
+	got := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		res, err := h.Fetch(ctx, ref, 0, po.HighWatermark, 10, 1<<20, 20*time.Second)
+		if err != nil || len(res.Records) != 1 {
+			t.Errorf("long poll: %v %v", err, res)
+		}
+		got <- time.Since(start)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: []byte("wake")}}, []eddy.Partition{0}); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-got; d > 10*time.Second {
+		t.Fatalf("long poll returned after %v", d)
+	}
+	acked["wake"] = ProduceResult{Partition: 0, BaseOffset: po.HighWatermark}
+
+	h.Close()
+	h2 := mustStartHost(t, dir, addr)
+	defer h2.Close()
+	waitReady(t, h2)
+	check(h2)
+
+	// Delete removes the topic and its data.
+	if err := h2.DeleteTopic(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.Fetch(ctx, ref, 0, 0, 1, 1, 0); eddy.ErrorCode(err) != eddy.CodeNotFound {
+		t.Fatalf("fetch after delete: %v", err)
+	}
+}
+
+func TestProduceValidation(t *testing.T) {
+	h := mustStartHost(t, t.TempDir(), freeAddr(t))
+	defer h.Close()
+	ctx := context.Background()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "small"}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 2, ReplicationFactor: 1,
+		Config: map[string]string{ConfMaxMessageBytes: "100"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h)
+	_, err := h.Produce(ctx, ref, []eddy.Record{{Value: []byte("ok")}, {Value: make([]byte, 101)}}, nil)
+	if eddy.ErrorCode(err) != eddy.CodeRecordTooLarge {
+		t.Fatalf("oversized: %v", err)
+	}
+	_, err = h.Produce(ctx, ref, []eddy.Record{{Value: []byte("ok")}}, []eddy.Partition{5})
+	if eddy.ErrorCode(err) != eddy.CodeNotFound {
+		t.Fatalf("bad partition: %v", err)
+	}
+	// Nothing of the refused requests was appended.
+	for p := eddy.Partition(0); p < 2; p++ {
+		po, _ := h.Offsets(ref, p)
+		if po.HighWatermark != 0 {
+			t.Fatalf("partition %d has %d records after refusals", p, po.HighWatermark)
+		}
+	}
+	if _, err := h.Fetch(ctx, ref, 0, 5, 1, 1, 0); eddy.ErrorCode(err) != eddy.CodeOffsetOutOfRange {
+		t.Fatalf("fetch past end: %v", err)
+	}
+	_, err = h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: "bad", Partitions: 1, ReplicationFactor: 1, Config: map[string]string{"retention.mss": "1"}})
+	if eddy.ErrorCode(err) != eddy.CodeInvalid {
+		t.Fatalf("unknown config: %v", err)
+	}
+}

@@ -1,0 +1,62 @@
+package multiraft
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/lni/dragonboat/v4/logger"
+)
+
+// dragonboat installs its logger globally, once per process. Its INFO is
+// chatty (every shard start, snapshot and election), so it maps to slog's
+// Debug; WARNING and above are kept.
+var (
+	loggerOnce sync.Once
+	logTarget  struct {
+		sync.RWMutex
+		l *slog.Logger
+	}
+)
+
+func installLogger(l *slog.Logger) {
+	logTarget.Lock()
+	logTarget.l = l
+	logTarget.Unlock()
+	loggerOnce.Do(func() {
+		logger.SetLoggerFactory(func(pkg string) logger.ILogger { return &dbLogger{pkg: pkg} })
+		for _, pkg := range []string{"raft", "rsm", "transport", "dragonboat", "logdb", "raftpb", "tan", "settings", "config", "registry"} {
+			logger.GetLogger(pkg).SetLevel(logger.WARNING)
+		}
+	})
+}
+
+type dbLogger struct {
+	pkg   string
+	level logger.LogLevel
+}
+
+func (d *dbLogger) SetLevel(l logger.LogLevel) { d.level = l }
+
+func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args []any) {
+	if lvl > d.level {
+		return
+	}
+	logTarget.RLock()
+	l := logTarget.l
+	logTarget.RUnlock()
+	if l == nil || !l.Enabled(context.Background(), sl) {
+		return
+	}
+	l.Log(context.Background(), sl, fmt.Sprintf(format, args...), "component", "dragonboat/"+d.pkg)
+}
+
+func (d *dbLogger) Debugf(f string, a ...any)   { d.log(logger.DEBUG, slog.LevelDebug, f, a) }
+func (d *dbLogger) Infof(f string, a ...any)    { d.log(logger.INFO, slog.LevelDebug, f, a) }
+func (d *dbLogger) Warningf(f string, a ...any) { d.log(logger.WARNING, slog.LevelWarn, f, a) }
+func (d *dbLogger) Errorf(f string, a ...any)   { d.log(logger.ERROR, slog.LevelError, f, a) }
+func (d *dbLogger) Panicf(f string, a ...any) {
+	d.log(logger.CRITICAL, slog.LevelError, f, a)
+	panic(fmt.Sprintf(f, a...))
+}

@@ -1,0 +1,231 @@
+package multiraft
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/segment"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// Partition shard commands. The first byte is the op.
+//
+//	opAppend:       op | flags | one Kafka v2 RecordBatch
+//	opDeleteBefore: op | offset int64
+const (
+	opAppend       byte = 1
+	opDeleteBefore byte = 2
+
+	flagStrict byte = 1 // Kafka idempotence rules (see segment.producers)
+)
+
+// Result.Value of an entry: the base offset on success; resultRefused with
+// the error in Data when the state machine refused the command.
+const resultRefused = ^uint64(0)
+
+func encodeAppend(dst []byte, strict bool) []byte {
+	var flags byte
+	if strict {
+		flags |= flagStrict
+	}
+	return append(dst, opAppend, flags)
+}
+
+func encodeDeleteBefore(off int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{opDeleteBefore}, uint64(off))
+}
+
+// partitionSM is one partition replica: an IOnDiskStateMachine over a
+// segment.Log. Update assigns offsets; everything else is the log's.
+//
+// Concurrency (dragonboat's contract): Update, Sync, PrepareSnapshot and
+// RecoverFromSnapshot never run concurrently with each other; Lookup and
+// SaveSnapshot may run concurrently with any of them. The read side here
+// (log()) is used by fetches directly, without going through Lookup.
+type partitionSM struct {
+	fs      segment.FS
+	dir     string
+	cfg     segment.Config
+	shardID uint64
+
+	mu  sync.RWMutex
+	lg  *segment.Log
+	err error // set when the log could not be opened or recovered
+
+	// onApply is called after each Update with the count of appended
+	// records and bytes (for metrics). It must not block.
+	onApply func(records, bytes int)
+}
+
+var _ sm.IOnDiskStateMachine = (*partitionSM)(nil)
+
+func (p *partitionSM) Open(stopc <-chan struct{}) (uint64, error) {
+	lg, err := segment.Open(p.fs, p.dir, p.cfg)
+	if err != nil {
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		return 0, err
+	}
+	p.mu.Lock()
+	p.lg = lg
+	p.mu.Unlock()
+	return lg.Applied(), nil
+}
+
+// log returns the open log, or an unavailable error.
+func (p *partitionSM) log() (*segment.Log, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.lg == nil {
+		if p.err != nil {
+			return nil, eddy.Errorf(eddy.CodeUnavailable, "partition log failed: %v", p.err)
+		}
+		return nil, eddy.Errorf(eddy.CodeUnavailable, "partition is starting")
+	}
+	return p.lg, nil
+}
+
+func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	lg, err := p.log()
+	if err != nil {
+		return nil, err
+	}
+	records, bytes := 0, 0
+	for i := range ents {
+		e := &ents[i]
+		cmd := e.Cmd
+		switch {
+		case len(cmd) >= 2 && cmd[0] == opAppend:
+			res, err := lg.Append(cmd[2:], cmd[1]&flagStrict != 0)
+			if err != nil {
+				return nil, err // I/O failure: dragonboat stops the node
+			}
+			if res.Err != nil {
+				e.Result = refused(res.Err)
+			} else {
+				e.Result = sm.Result{Value: uint64(res.BaseOffset)}
+				if !res.Duplicate {
+					records += int(res.Count)
+					bytes += len(cmd) - 2
+				}
+			}
+		case len(cmd) == 9 && cmd[0] == opDeleteBefore:
+			start := lg.DeleteBefore(int64(binary.BigEndian.Uint64(cmd[1:])))
+			e.Result = sm.Result{Value: uint64(start)}
+		default:
+			e.Result = refused(eddy.Errorf(eddy.CodeInvalid, "partition: unknown command"))
+		}
+		lg.SetApplied(e.Index)
+	}
+	if err := lg.Flush(); err != nil {
+		return nil, err
+	}
+	if p.onApply != nil && records > 0 {
+		p.onApply(records, bytes)
+	}
+	return ents, nil
+}
+
+func refused(e *eddy.Error) sm.Result {
+	b, _ := json.Marshal(resultErr{Code: e.Code, Message: e.Message})
+	return sm.Result{Value: resultRefused, Data: b}
+}
+
+// resultError decodes a refused result.
+func resultError(r sm.Result) error {
+	var re resultErr
+	if err := json.Unmarshal(r.Data, &re); err != nil {
+		return eddy.Errorf(eddy.CodeInternal, "undecodable refusal")
+	}
+	return &eddy.Error{Code: re.Code, Message: re.Message}
+}
+
+// offsetsQuery asks Lookup for [log start, high watermark].
+type offsetsQuery struct{}
+
+func (p *partitionSM) Lookup(q any) (any, error) {
+	lg, err := p.log()
+	if err != nil {
+		return nil, err
+	}
+	switch q.(type) {
+	case offsetsQuery:
+		s, e := lg.Offsets()
+		return [2]int64{s, e}, nil
+	}
+	return nil, errors.New("eddy: unknown partition query")
+}
+
+func (p *partitionSM) Sync() error {
+	lg, err := p.log()
+	if err != nil {
+		return err
+	}
+	return lg.Sync()
+}
+
+func (p *partitionSM) PrepareSnapshot() (any, error) {
+	lg, err := p.log()
+	if err != nil {
+		return nil, err
+	}
+	return lg.Snapshot()
+}
+
+func (p *partitionSM) SaveSnapshot(ctx any, w io.Writer, stopc <-chan struct{}) error {
+	snap := ctx.(*segment.Snapshot)
+	defer snap.Close()
+	_, err := snap.WriteTo(&stopWriter{w: w, stopc: stopc})
+	return err
+}
+
+func (p *partitionSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lg != nil {
+		p.lg.Close()
+		p.lg = nil
+	}
+	if err := segment.Restore(p.fs, p.dir, r); err != nil {
+		p.err = err
+		return err
+	}
+	lg, err := segment.Open(p.fs, p.dir, p.cfg)
+	if err != nil {
+		p.err = err
+		return err
+	}
+	p.lg, p.err = lg, nil
+	return nil
+}
+
+func (p *partitionSM) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lg != nil {
+		p.lg.Close()
+	}
+	p.err = segment.ErrClosed
+	p.lg = nil
+	return nil
+}
+
+// stopWriter aborts a snapshot stream when the node stops.
+type stopWriter struct {
+	w     io.Writer
+	stopc <-chan struct{}
+}
+
+func (s *stopWriter) Write(b []byte) (int, error) {
+	select {
+	case <-s.stopc:
+		return 0, sm.ErrSnapshotStopped
+	default:
+	}
+	return s.w.Write(b)
+}

@@ -1,0 +1,309 @@
+package multiraft
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/segment"
+	"github.com/lni/dragonboat/v4"
+)
+
+// proposer is a partition's group-commit accumulator. Produce requests queue
+// here; one goroutine packs queued requests into a single record batch (one
+// Raft proposal) when MaxBatchBytes is reached or Linger has passed since
+// the oldest request, with up to MaxInFlight proposals outstanding. While
+// the slots are busy, requests keep accumulating, so load itself makes
+// batches larger: the cost is per proposal (a Raft round and an fsync), not
+// per byte.
+//
+// Every batch carries the node's producer id and a per-partition sequence. A
+// proposal whose outcome is unknown (timeout, dropped) is retried with the
+// same bytes; the state machine recognises the sequence and answers with
+// the offsets it assigned the first time, so a retry never duplicates.
+//
+// The queue is bounded by records and bytes; a request that does not fit is
+// refused at once with CodeBackpressure (HTTP 429), never dropped silently.
+type proposer struct {
+	h       *Host
+	shardID uint64
+	logAppendTime bool
+
+	mu       sync.Mutex
+	q        []*produceReq
+	qRecords int
+	qBytes   int
+	seq      int32
+	closed   bool
+	wake     chan struct{} // cap 1
+	slots    chan struct{} // in-flight proposals
+	stop     chan struct{}
+	done     chan struct{}
+	inflight sync.WaitGroup
+}
+
+type produceReq struct {
+	recs    []eddy.Record
+	bytes   int
+	base    int64
+	err     error
+	done    chan struct{}
+	enqueue time.Time
+}
+
+func newProposer(h *Host, shardID uint64, logAppendTime bool) *proposer {
+	p := &proposer{
+		h: h, shardID: shardID, logAppendTime: logAppendTime,
+		wake:  make(chan struct{}, 1),
+		slots: make(chan struct{}, h.cfg.MaxInFlight),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// reserve admits a request of n records and b bytes, or refuses it.
+func (p *proposer) reserve(n, b int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return eddy.Errorf(eddy.CodeUnavailable, "partition is shutting down")
+	}
+	cfg := &p.h.cfg
+	if p.qRecords > 0 && (p.qRecords+n > cfg.QueueRecords || p.qBytes+b > cfg.QueueBytes) {
+		return &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 100,
+			Message: "partition produce queue is full, retry"}
+	}
+	p.qRecords += n
+	p.qBytes += b
+	return nil
+}
+
+// unreserve returns capacity reserved for a request that will not be
+// enqueued (another partition of the same produce refused it).
+func (p *proposer) unreserve(n, b int) {
+	p.mu.Lock()
+	p.qRecords -= n
+	p.qBytes -= b
+	p.mu.Unlock()
+}
+
+// enqueue adds a reserved request.
+func (p *proposer) enqueue(r *produceReq) {
+	r.done = make(chan struct{})
+	r.enqueue = time.Now()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		r.err = eddy.Errorf(eddy.CodeUnavailable, "partition is shutting down")
+		close(r.done)
+		return
+	}
+	p.q = append(p.q, r)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *proposer) run() {
+	defer close(p.done)
+	cfg := &p.h.cfg
+	for {
+		// Wait for work.
+		p.mu.Lock()
+		for len(p.q) == 0 {
+			p.mu.Unlock()
+			select {
+			case <-p.stop:
+				return
+			case <-p.wake:
+			}
+			p.mu.Lock()
+		}
+		oldest := p.q[0].enqueue
+		p.mu.Unlock()
+		// Wait for a free slot; meanwhile the batch grows.
+		select {
+		case p.slots <- struct{}{}:
+		case <-p.stop:
+			return
+		}
+		// Linger for more, unless the batch is already full.
+		if cfg.Linger > 0 {
+			deadline := oldest.Add(cfg.Linger)
+			for {
+				p.mu.Lock()
+				full := p.qBytes >= cfg.MaxBatchBytes
+				p.mu.Unlock()
+				wait := time.Until(deadline)
+				if full || wait <= 0 {
+					break
+				}
+				t := time.NewTimer(wait)
+				select {
+				case <-p.wake:
+				case <-t.C:
+				case <-p.stop:
+					t.Stop()
+					<-p.slots
+					return
+				}
+				t.Stop()
+			}
+		}
+		reqs, nrec, nbytes := p.take(cfg.MaxBatchBytes)
+		p.inflight.Add(1)
+		go func() {
+			defer p.inflight.Done()
+			p.propose(reqs, nrec, nbytes)
+			<-p.slots
+		}()
+	}
+}
+
+// take removes whole requests from the queue up to maxBytes (at least one).
+func (p *proposer) take(maxBytes int) ([]*produceReq, int, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, nrec, nbytes := 0, 0, 0
+	for n < len(p.q) && (n == 0 || nbytes+p.q[n].bytes <= maxBytes) {
+		nbytes += p.q[n].bytes
+		nrec += len(p.q[n].recs)
+		n++
+	}
+	reqs := append([]*produceReq(nil), p.q[:n]...)
+	p.q = append(p.q[:0], p.q[n:]...)
+	p.qRecords -= nrec
+	p.qBytes -= nbytes
+	return reqs, nrec, nbytes
+}
+
+// propose encodes reqs as one batch and proposes it until it commits, is
+// refused, or the retry deadline passes.
+func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
+	h := p.h
+	recs := reqs[0].recs
+	if len(reqs) > 1 {
+		recs = make([]eddy.Record, 0, nrec)
+		for _, r := range reqs {
+			recs = append(recs, r.recs...)
+		}
+	}
+	p.mu.Lock()
+	seq := p.seq
+	p.seq += int32(nrec)
+	if p.seq < 0 { // wrapped: sequences restart at 0
+		p.seq = int32(nrec)
+		seq = 0
+	}
+	p.mu.Unlock()
+	opt := segment.BatchOptions{ProducerID: h.producerID, BaseSequence: seq}
+	if p.logAppendTime {
+		opt.LogAppendTime = time.Now().UnixMilli()
+	}
+	cmd := encodeAppend(make([]byte, 0, nbytes+nrec*24+128), false)
+	cmd = segment.AppendBatch(cmd, recs, opt)
+	start := time.Now()
+	base, err := h.proposeWithRetry(p.shardID, cmd, p.stop)
+	h.metrics.proposal(nrec, len(cmd), time.Since(start))
+	off := base
+	for _, r := range reqs {
+		r.base, r.err = off, err
+		off += int64(len(r.recs))
+		close(r.done)
+	}
+}
+
+// close stops the proposer after in-flight proposals finish; queued
+// requests that never reached Raft fail with CodeUnavailable.
+func (p *proposer) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+	p.inflight.Wait()
+	p.mu.Lock()
+	q := p.q
+	p.q = nil
+	p.mu.Unlock()
+	for _, r := range q {
+		r.err = eddy.Errorf(eddy.CodeUnavailable, "partition is shutting down")
+		close(r.done)
+	}
+}
+
+// proposeWithRetry proposes cmd on a shard until it is applied. Outcomes
+// that leave the entry possibly committed (timeout) or certainly not
+// (dropped, busy, no leader) are retried with the same bytes until
+// ProposeTimeout has passed; the state machine's dedup makes that safe.
+func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}) (int64, error) {
+	deadline := time.Now().Add(h.cfg.ProposeTimeout)
+	sess := h.nh.GetNoOPSession(shardID)
+	backoff := 5 * time.Millisecond
+	var last error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if time.Now().Add(backoff).After(deadline) {
+				break
+			}
+			select {
+			case <-time.After(backoff):
+			case <-stop:
+				return 0, eddy.Errorf(eddy.CodeUnavailable, "shutting down; the write may or may not have been applied")
+			}
+			backoff = min(backoff*2, 200*time.Millisecond)
+		}
+		timeout := max(time.Until(deadline), 100*time.Millisecond)
+		rs, err := h.nh.Propose(sess, cmd, timeout)
+		if err != nil {
+			last = err
+			if errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrTimeoutTooSmall) {
+				continue
+			}
+			if errors.Is(err, dragonboat.ErrPayloadTooBig) {
+				return 0, eddy.Errorf(eddy.CodeRequestTooLarge, "proposal of %d bytes is too large", len(cmd))
+			}
+			return 0, eddy.Errorf(eddy.CodeUnavailable, "propose: %v", err)
+		}
+		r := <-rs.ResultC()
+		rs.Release()
+		switch {
+		case r.Completed():
+			res := r.GetResult()
+			if res.Value == resultRefused {
+				return 0, resultError(res)
+			}
+			return int64(res.Value), nil
+		case r.Timeout(), r.Dropped():
+			last = errors.New("proposal timed out or was dropped")
+			continue
+		default:
+			return 0, eddy.Errorf(eddy.CodeUnavailable, "proposal aborted (shard closing or rejected)")
+		}
+	}
+	if last == nil {
+		last = errors.New("deadline")
+	}
+	return 0, &eddy.Error{Code: eddy.CodeTimeout, RetryAfterMs: 1000,
+		Message: "the write was not confirmed in time (" + last.Error() + "); it may or may not have been applied"}
+}
+
+// await waits for a request's outcome or the context.
+func (r *produceReq) await(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return eddy.Errorf(eddy.CodeTimeout, "gave up waiting for the commit: %v; the write may or may not have been applied", ctx.Err())
+	}
+}

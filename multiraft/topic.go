@@ -1,0 +1,156 @@
+package multiraft
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/eddy-broker/eddy"
+)
+
+// Topic configuration keys use Kafka's names. Values are strings, as in
+// Kafka's configs; the defaults fill any key not given.
+const (
+	ConfRetentionMs     = "retention.ms"
+	ConfRetentionBytes  = "retention.bytes"
+	ConfSegmentBytes    = "segment.bytes"
+	ConfMaxMessageBytes = "max.message.bytes"
+	ConfCompressionType = "compression.type"
+	ConfCleanupPolicy   = "cleanup.policy"
+	ConfTimestampType   = "message.timestamp.type"
+)
+
+// TopicDefaults are the values used for keys a topic does not set.
+var topicDefaults = map[string]string{
+	ConfRetentionMs:     "604800000", // 7 days
+	ConfRetentionBytes:  "-1",        // unlimited
+	ConfSegmentBytes:    "67108864",  // 64 MiB
+	ConfMaxMessageBytes: "1048588",   // Kafka's default
+	ConfCompressionType: "producer",
+	ConfCleanupPolicy:   "delete",
+	ConfTimestampType:   "CreateTime",
+}
+
+// TopicMeta is a topic as the controller holds it.
+type TopicMeta struct {
+	Tenant            eddy.TenantID     `json:"tenant"`
+	Name              eddy.TopicName    `json:"name"`
+	Partitions        int32             `json:"partitions"`
+	ReplicationFactor int               `json:"replication_factor"`
+	Config            map[string]string `json:"config"`
+	// Shards[p] is the Raft shard of partition p.
+	Shards []uint64 `json:"shards"`
+	// Replicas[p] are the node ids holding partition p.
+	Replicas  [][]uint64 `json:"replicas"`
+	CreatedMs int64      `json:"created_ms"`
+}
+
+// Ref is the topic's fully qualified name.
+func (t *TopicMeta) Ref() eddy.TopicRef { return eddy.TopicRef{Tenant: t.Tenant, Name: t.Name} }
+
+// ConfigValue returns the effective value of a config key.
+func (t *TopicMeta) ConfigValue(key string) string {
+	if v, ok := t.Config[key]; ok {
+		return v
+	}
+	return topicDefaults[key]
+}
+
+// ConfigInt returns an integer config value.
+func (t *TopicMeta) ConfigInt(key string) int64 {
+	v, _ := strconv.ParseInt(t.ConfigValue(key), 10, 64)
+	return v
+}
+
+// EffectiveConfig returns every key with its effective value.
+func (t *TopicMeta) EffectiveConfig() map[string]string {
+	out := make(map[string]string, len(topicDefaults))
+	for k := range topicDefaults {
+		out[k] = t.ConfigValue(k)
+	}
+	return out
+}
+
+// TopicSpec is a request to create a topic.
+type TopicSpec struct {
+	Name              eddy.TopicName
+	Partitions        int32
+	ReplicationFactor int
+	Config            map[string]string
+}
+
+// MaxPartitions bounds a topic's partitions: each is a Raft group, and the
+// idle cost of a gateway grows with their number.
+const MaxPartitions = 256
+
+// Validate checks a spec against the node count.
+func (s *TopicSpec) Validate(nodes int) error {
+	if err := s.Name.Validate(); err != nil {
+		return err
+	}
+	if s.Partitions < 1 || s.Partitions > MaxPartitions {
+		return eddy.Errorf(eddy.CodeInvalid, "partitions must be 1 to %d, got %d", MaxPartitions, s.Partitions)
+	}
+	switch s.ReplicationFactor {
+	case 1, 3, 5:
+	default:
+		return eddy.Errorf(eddy.CodeInvalid, "replication_factor must be 1, 3 or 5, got %d", s.ReplicationFactor)
+	}
+	if s.ReplicationFactor > nodes {
+		return eddy.Errorf(eddy.CodeInvalid, "replication_factor %d is larger than the %d node(s) in the cluster", s.ReplicationFactor, nodes)
+	}
+	return validateConfig(s.Config)
+}
+
+func validateConfig(c map[string]string) error {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := c[k]
+		if _, ok := topicDefaults[k]; !ok {
+			return eddy.Errorf(eddy.CodeInvalid, "unknown topic config %q (known: %s)", k, strings.Join(knownKeys(), ", "))
+		}
+		switch k {
+		case ConfRetentionMs, ConfRetentionBytes:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < -1 || n == 0 {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be a positive integer or -1, got %q", k, v)
+			}
+		case ConfSegmentBytes:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 14 || n > 1<<30 {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be 14 to 1073741824, got %q", k, v)
+			}
+		case ConfMaxMessageBytes:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 || n > 16<<20 {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be 1 to 16777216, got %q", k, v)
+			}
+		case ConfCompressionType:
+			if v != "producer" && v != "uncompressed" {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be producer or uncompressed, got %q", k, v)
+			}
+		case ConfCleanupPolicy:
+			if v != "delete" {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be delete (compaction is not supported), got %q", k, v)
+			}
+		case ConfTimestampType:
+			if v != "CreateTime" && v != "LogAppendTime" {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be CreateTime or LogAppendTime, got %q", k, v)
+			}
+		}
+	}
+	return nil
+}
+
+func knownKeys() []string {
+	out := make([]string, 0, len(topicDefaults))
+	for k := range topicDefaults {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
