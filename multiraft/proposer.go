@@ -27,8 +27,8 @@ import (
 // The queue is bounded by records and bytes; a request that does not fit is
 // refused at once with CodeBackpressure (HTTP 429), never dropped silently.
 type proposer struct {
-	h       *Host
-	shardID uint64
+	h             *Host
+	shardID       uint64
 	logAppendTime bool
 
 	mu       sync.Mutex
