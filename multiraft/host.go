@@ -223,6 +223,10 @@ func (h *Host) Start(ctx context.Context) error {
 		nh.Close()
 		return fmt.Errorf("start controller: %w", err)
 	}
+	if err := h.waitControllerLeader(ctx); err != nil {
+		nh.Close()
+		return err
+	}
 	// Register (or refresh) this node, then take a producer id.
 	self := NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr}
 	if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRegisterNode, Node: &self}); err != nil {
@@ -261,6 +265,19 @@ func explainNodeHostError(err error, cfg Config) error {
 		}
 	}
 	return fmt.Errorf("start raft: %w", err)
+}
+
+func (h *Host) waitControllerLeader(ctx context.Context) error {
+	for {
+		if _, _, ok, _ := h.nh.GetLeaderID(ControllerShardID); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the controller elected no leader (are a majority of the peers %v up?): %w", h.cfg.Peers, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func (h *Host) shardConfig(shardID uint64, members int) config.Config {

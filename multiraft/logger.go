@@ -26,9 +26,14 @@ func installLogger(l *slog.Logger) {
 	logTarget.Unlock()
 	loggerOnce.Do(func() {
 		logger.SetLoggerFactory(func(pkg string) logger.ILogger { return &dbLogger{pkg: pkg} })
-		for _, pkg := range []string{"raft", "rsm", "transport", "dragonboat", "logdb", "raftpb", "tan", "settings", "config", "registry"} {
+		for _, pkg := range []string{"rsm", "transport", "dragonboat", "logdb", "raftpb", "tan", "settings", "registry"} {
 			logger.GetLogger(pkg).SetLevel(logger.WARNING)
 		}
+		// raft logs every election and dropped proposal at WARNING, and
+		// config warns about settings we chose on purpose (no mutual TLS
+		// yet, short elections for single-replica shards).
+		logger.GetLogger("raft").SetLevel(logger.ERROR)
+		logger.GetLogger("config").SetLevel(logger.ERROR)
 	})
 }
 

@@ -1,0 +1,634 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+)
+
+// Broker is what the HTTP API needs from the node; *multiraft.Host is one.
+type Broker interface {
+	CreateTopic(ctx context.Context, tenant eddy.TenantID, spec multiraft.TopicSpec) (*multiraft.TopicMeta, error)
+	DeleteTopic(ctx context.Context, ref eddy.TopicRef) error
+	Topic(ref eddy.TopicRef) (*multiraft.TopicMeta, error)
+	Topics(tenant eddy.TenantID) []*multiraft.TopicMeta
+	TopicOffsets(meta *multiraft.TopicMeta) ([]multiraft.PartitionOffsets, error)
+	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
+	Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
+	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
+	Nodes() []multiraft.NodeMeta
+	NodeID() uint64
+	Ready() error
+}
+
+// Config configures the HTTP server. Zero values mean the defaults.
+type Config struct {
+	// Addr is the listen address. Defaults to :8080.
+	Addr string
+	// MaxBodyBytes bounds a request body. Defaults to 16 MiB.
+	MaxBodyBytes int
+	// MaxWait bounds a fetch's wait_ms. Defaults to 30s.
+	MaxWait time.Duration
+	// RequestTimeout bounds how long a produce waits for its commit.
+	// Defaults to 30s.
+	RequestTimeout time.Duration
+	// Metrics is the set /metrics serves (with Go and process metrics).
+	Metrics *metrics.Set
+	Logger  *slog.Logger
+}
+
+// Server is the data-plane HTTP API on fasthttp.
+type Server struct {
+	cfg     Config
+	b       Broker
+	log     *slog.Logger
+	srv     *fasthttp.Server
+	ln      net.Listener
+	m       *metrics.Set
+	closing chan struct{}
+	served  chan error
+	base    context.Context
+	cancel  context.CancelFunc
+}
+
+// New builds a server; Start listens.
+func New(cfg Config, b Broker) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = ":8080"
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 30 * time.Second
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, b: b, log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1)}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	r := router.New()
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", s.metrics)
+	r.GET("/v1/cluster", s.cluster)
+	for _, prefix := range []string{"/v1", "/v1/tenants/{tenant}"} {
+		g := r.Group(prefix)
+		g.POST("/topics", s.createTopic)
+		g.GET("/topics", s.listTopics)
+		g.GET("/topics/{topic}", s.describeTopic)
+		g.DELETE("/topics/{topic}", s.deleteTopic)
+		g.POST("/topics/{topic}/records", s.produce)
+		g.GET("/topics/{topic}/partitions/{partition}/records", s.fetch)
+		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.offsets)
+	}
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		writeErrorStatus(ctx, fasthttp.StatusMethodNotAllowed, eddy.Errorf(eddy.CodeInvalid, "method %s not allowed on %s", ctx.Method(), ctx.Path()))
+	}
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
+		s.log.Error("panic in handler", "path", string(ctx.Path()), "panic", fmt.Sprint(v))
+		writeError(ctx, eddy.Errorf(eddy.CodeInternal, "internal error"))
+	}
+	s.srv = &fasthttp.Server{
+		Handler:            r.Handler,
+		Name:               "eddy",
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadTimeout:        60 * time.Second,
+		WriteTimeout:       60 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		ErrorHandler:       s.errorHandler,
+		Logger:             fasthttpLogger{s.log},
+		NoDefaultDate:      true,
+	}
+	return s
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+
+// Start listens and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	go func() { s.served <- s.srv.Serve(ln) }()
+	return nil
+}
+
+// Addr is the bound address (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting, lets in-flight requests finish (long polls return
+// at once), and returns when they have or ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	select {
+	case <-s.closing:
+		return nil
+	default:
+	}
+	close(s.closing)
+	s.cancel()
+	if s.ln == nil {
+		return nil
+	}
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		writeError(ctx, eddy.Errorf(eddy.CodeRequestTooLarge, "request body is over the %d-byte limit", s.cfg.MaxBodyBytes))
+		return
+	}
+	writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "bad request: %v", err))
+}
+
+// writeError answers {"error":{"code","message"}} with the code's status,
+// and Retry-After when the client should retry.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	e := eddy.AsError(err)
+	writeErrorStatus(ctx, e.Code.HTTPStatus(), e)
+}
+
+func writeErrorStatus(ctx *fasthttp.RequestCtx, status int, e *eddy.Error) {
+	if e.Code.Retriable() || e.Code == eddy.CodeStorageFull {
+		secs := max((e.RetryAfterMs+999)/1000, 1)
+		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": string(e.Code), "message": e.Message}})
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, 200, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	if err := s.b.Ready(); err != nil {
+		writeJSON(ctx, 503, map[string]string{"status": "not_ready", "reason": eddy.AsError(err).Message})
+		return
+	}
+	writeJSON(ctx, 200, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; version=0.0.4")
+	var buf bytes.Buffer
+	s.m.WritePrometheus(&buf)
+	metrics.WriteProcessMetrics(&buf)
+	ctx.SetBody(buf.Bytes())
+}
+
+func (s *Server) cluster(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, 200, map[string]any{"node_id": s.b.NodeID(), "nodes": s.b.Nodes()})
+}
+
+// tenant is the tenant a request acts on: the path's, or default.
+// Until authentication assigns tenants, only default exists.
+func tenant(ctx *fasthttp.RequestCtx) (eddy.TenantID, error) {
+	t, ok := ctx.UserValue("tenant").(string)
+	if !ok {
+		return eddy.DefaultTenant, nil
+	}
+	id := eddy.TenantID(t)
+	if err := id.Validate(); err != nil {
+		return "", err
+	}
+	if id != eddy.DefaultTenant {
+		return "", eddy.Errorf(eddy.CodeNotFound, "tenant %s does not exist", t)
+	}
+	return id, nil
+}
+
+func topicRef(ctx *fasthttp.RequestCtx) (eddy.TopicRef, error) {
+	t, err := tenant(ctx)
+	if err != nil {
+		return eddy.TopicRef{}, err
+	}
+	name := eddy.TopicName(ctx.UserValue("topic").(string))
+	if err := name.Validate(); err != nil {
+		return eddy.TopicRef{}, eddy.Errorf(eddy.CodeNotFound, "topic %q does not exist", string(name))
+	}
+	return eddy.TopicRef{Tenant: t, Name: name}, nil
+}
+
+func partitionParam(ctx *fasthttp.RequestCtx) (eddy.Partition, error) {
+	s, _ := ctx.UserValue("partition").(string)
+	p, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || p < 0 {
+		return 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", s)
+	}
+	return eddy.Partition(p), nil
+}
+
+// reqContext bounds a request. Long polls (cancelOnClose) end when the
+// server closes; writes are left to finish their commit.
+func (s *Server) reqContext(timeout time.Duration, cancelOnClose bool) (context.Context, context.CancelFunc) {
+	parent := context.Background()
+	if cancelOnClose {
+		parent = s.base
+	}
+	return context.WithTimeout(parent, timeout)
+}
+
+type createTopicReq struct {
+	Name              string            `json:"name"`
+	Partitions        *int32            `json:"partitions"`
+	ReplicationFactor *int              `json:"replication_factor"`
+	Config            map[string]string `json:"config"`
+}
+
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return eddy.Errorf(eddy.CodeInvalid, "malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return eddy.Errorf(eddy.CodeInvalid, "malformed JSON body: trailing data")
+	}
+	return nil
+}
+
+func (s *Server) createTopic(ctx *fasthttp.RequestCtx) {
+	t, err := tenant(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var req createTopicReq
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	spec := multiraft.TopicSpec{Name: eddy.TopicName(req.Name), Partitions: 1, ReplicationFactor: 1, Config: req.Config}
+	if req.Partitions != nil {
+		spec.Partitions = *req.Partitions
+	}
+	if req.ReplicationFactor != nil {
+		spec.ReplicationFactor = *req.ReplicationFactor
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	meta, err := s.b.CreateTopic(c, t, spec)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusCreated, s.topicJSON(meta, false))
+}
+
+type partitionJSON struct {
+	Partition     int32    `json:"partition"`
+	LogStart      int64    `json:"log_start_offset"`
+	HighWatermark int64    `json:"high_watermark"`
+	Leader        uint64   `json:"leader"`
+	Replicas      []uint64 `json:"replicas"`
+	Bytes         int64    `json:"size_bytes"`
+}
+
+type topicJSON struct {
+	Name              string            `json:"name"`
+	Tenant            string            `json:"tenant"`
+	Partitions        int32             `json:"partitions"`
+	ReplicationFactor int               `json:"replication_factor"`
+	Config            map[string]string `json:"config"`
+	CreatedMs         int64             `json:"created_ms"`
+	PartitionInfo     []partitionJSON   `json:"partition_info,omitempty"`
+}
+
+func (s *Server) topicJSON(m *multiraft.TopicMeta, withOffsets bool) topicJSON {
+	tj := topicJSON{Name: string(m.Name), Tenant: string(m.Tenant), Partitions: m.Partitions,
+		ReplicationFactor: m.ReplicationFactor, Config: m.EffectiveConfig(), CreatedMs: m.CreatedMs}
+	if withOffsets {
+		offs, err := s.b.TopicOffsets(m)
+		if err == nil {
+			for _, o := range offs {
+				tj.PartitionInfo = append(tj.PartitionInfo, partitionJSON{Partition: int32(o.Partition), LogStart: int64(o.LogStart),
+					HighWatermark: int64(o.HighWatermark), Leader: o.Leader, Replicas: o.Replicas, Bytes: o.Bytes})
+			}
+		}
+	}
+	return tj
+}
+
+func (s *Server) listTopics(ctx *fasthttp.RequestCtx) {
+	t, err := tenant(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	out := []topicJSON{}
+	for _, m := range s.b.Topics(t) {
+		out = append(out, s.topicJSON(m, false))
+	}
+	writeJSON(ctx, 200, map[string]any{"topics": out})
+}
+
+func (s *Server) describeTopic(ctx *fasthttp.RequestCtx) {
+	ref, err := topicRef(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	m, err := s.b.Topic(ref)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, s.topicJSON(m, true))
+}
+
+func (s *Server) deleteTopic(ctx *fasthttp.RequestCtx) {
+	ref, err := topicRef(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	if err := s.b.DeleteTopic(c, ref); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// maxRecordsPerRequest bounds one produce request.
+const maxRecordsPerRequest = 100_000
+
+func (s *Server) produce(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	ref, err := topicRef(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	recs, parts, err := s.parseProduce(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	res, err := s.b.Produce(c, ref, recs, parts)
+	if err != nil {
+		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
+		writeError(ctx, err)
+		return
+	}
+	bytes := 0
+	for i := range recs {
+		bytes += recs[i].Size()
+	}
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_records_total{topic=%q}`, ref.String())).Add(len(recs))
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_bytes_total{topic=%q}`, ref.String())).Add(bytes)
+	s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, ref.String())).UpdateDuration(start)
+	out := make([]byte, 0, 16+len(res)*32)
+	out = append(out, `{"offsets":[`...)
+	for i, r := range res {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"partition":`...)
+		out = strconv.AppendInt(out, int64(r.Partition), 10)
+		out = append(out, `,"offset":`...)
+		out = strconv.AppendInt(out, int64(r.BaseOffset), 10)
+		out = append(out, '}')
+	}
+	out = append(out, "]}\n"...)
+	ctx.SetStatusCode(200)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(out)
+}
+
+// parseProduce decodes a produce body by Content-Type. The records it
+// returns own their bytes (nothing points into the fasthttp request).
+func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.Partition, error) {
+	ct := string(ctx.Request.Header.ContentType())
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(strings.ToLower(ct))
+	body := ctx.PostBody()
+	now := time.Now().UnixMilli()
+	var recs []eddy.Record
+	var parts []eddy.Partition
+	add := func(i int, jr *jsonRecord) error {
+		if len(recs) >= maxRecordsPerRequest {
+			return eddy.Errorf(eddy.CodeRequestTooLarge, "more than %d records in one request", maxRecordsPerRequest)
+		}
+		r, p, err := jr.toRecord(i, now)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+		parts = append(parts, p)
+		return nil
+	}
+	switch ct {
+	case "application/json", "":
+		var req jsonProduce
+		if err := decodeStrict(body, &req); err != nil {
+			return nil, nil, err
+		}
+		if len(req.Records) == 0 {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, `body has no records: expected {"records":[{"value":...}]}`)
+		}
+		for i := range req.Records {
+			if err := add(i, &req.Records[i]); err != nil {
+				return nil, nil, err
+			}
+		}
+	case "application/x-ndjson", "application/jsonl", "application/json-seq":
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(make([]byte, 0, 64<<10), s.cfg.MaxBodyBytes)
+		line := 0
+		for sc.Scan() {
+			line++
+			b := bytes.TrimSpace(sc.Bytes())
+			if len(b) == 0 {
+				continue
+			}
+			var jr jsonRecord
+			if err := decodeStrict(b, &jr); err != nil {
+				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "line %d: %s", line, eddy.AsError(err).Message)
+			}
+			if err := add(len(recs), &jr); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "reading NDJSON: %v", err)
+		}
+		if len(recs) == 0 {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "NDJSON body has no records")
+		}
+	case "application/octet-stream":
+		r := eddy.Record{Value: bytes.Clone(body), Timestamp: now}
+		if r.Value == nil {
+			r.Value = []byte{}
+		}
+		args := ctx.QueryArgs()
+		if args.Has("key") {
+			r.Key = bytes.Clone(args.Peek("key"))
+		}
+		p := eddy.Partition(-1)
+		if args.Has("partition") {
+			n, err := strconv.ParseInt(string(args.Peek("partition")), 10, 32)
+			if err != nil || n < 0 {
+				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "partition %q is not a partition number", args.Peek("partition"))
+			}
+			p = eddy.Partition(n)
+		}
+		recs, parts = []eddy.Record{r}, []eddy.Partition{p}
+	default:
+		return nil, nil, eddy.Errorf(eddy.CodeUnsupportedMedia, "Content-Type %q: use application/json, application/x-ndjson or application/octet-stream", ct)
+	}
+	return recs, parts, nil
+}
+
+func intArg(args *fasthttp.Args, name string, def, lo, hi int64) (int64, error) {
+	if !args.Has(name) {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(string(args.Peek(name)), 10, 64)
+	if err != nil || v < lo || v > hi {
+		return 0, eddy.Errorf(eddy.CodeInvalid, "%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return v, nil
+}
+
+func (s *Server) fetch(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	ref, err := topicRef(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	p, err := partitionParam(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	args := ctx.QueryArgs()
+	maxRecs, err := intArg(args, "max", 500, 1, 10_000)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	maxBytes, err := intArg(args, "max_bytes", 1<<20, 1, 16<<20)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	waitMs, err := intArg(args, "wait_ms", 0, 0, s.cfg.MaxWait.Milliseconds())
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var offset int64
+	if args.Has("offset") {
+		if offset, err = intArg(args, "offset", 0, 0, 1<<62); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	} else {
+		po, err := s.b.Offsets(ref, p)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		offset = int64(po.LogStart)
+	}
+	binary := string(args.Peek("format")) == "binary"
+	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+5*time.Second, true)
+	defer cancel()
+	res, err := s.b.Fetch(c, ref, p, eddy.Offset(offset), int(maxRecs), int(maxBytes), time.Duration(waitMs)*time.Millisecond)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	out := make([]byte, 0, 256+len(res.Records)*256)
+	out = append(out, `{"records":[`...)
+	bytes := 0
+	for i := range res.Records {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendRecordJSON(out, &res.Records[i], binary)
+		bytes += res.Records[i].Size()
+	}
+	out = append(out, `],"next_offset":`...)
+	out = strconv.AppendInt(out, int64(res.NextOffset), 10)
+	out = append(out, `,"high_watermark":`...)
+	out = strconv.AppendInt(out, int64(res.HighWatermark), 10)
+	out = append(out, `,"log_start_offset":`...)
+	out = strconv.AppendInt(out, int64(res.LogStart), 10)
+	out = append(out, "}\n"...)
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, ref.String())).Add(len(res.Records))
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, ref.String())).Add(bytes)
+	if waitMs == 0 || len(res.Records) > 0 {
+		s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_fetch_request_duration_seconds{topic=%q}`, ref.String())).UpdateDuration(start)
+	}
+	ctx.SetStatusCode(200)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(out)
+}
+
+func (s *Server) offsets(ctx *fasthttp.RequestCtx) {
+	ref, err := topicRef(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	p, err := partitionParam(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	po, err := s.b.Offsets(ref, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, map[string]any{"partition": int32(p), "earliest": int64(po.LogStart), "latest": int64(po.HighWatermark)})
+}

@@ -1,0 +1,352 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eddy-broker/eddy/multiraft"
+)
+
+type env struct {
+	t    *testing.T
+	base string
+	host *multiraft.Host
+}
+
+func freeAddr(tb testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// newEnv runs a real Raft host and the HTTP server on loopback.
+func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
+	t.Helper()
+	hc.Dir, hc.RaftAddr = t.TempDir(), freeAddr(t)
+	h, err := multiraft.New(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sc.Addr = "127.0.0.1:0"
+	s := New(sc, h)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close(context.Background())
+		h.Close()
+	})
+	return &env{t: t, base: "http://" + s.Addr(), host: h}
+}
+
+func (e *env) req(method, path, ctype, body string) (int, http.Header, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func (e *env) mustCreate(name string, partitions int, config string) {
+	e.t.Helper()
+	if config == "" {
+		config = "{}"
+	}
+	code, _, body := e.req("POST", "/v1/topics", "application/json", fmt.Sprintf(`{"name":%q,"partitions":%d,"config":%s}`, name, partitions, config))
+	if code != 201 {
+		e.t.Fatalf("create %s: %d %s", name, code, body)
+	}
+}
+
+func errorCode(t *testing.T, body string) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("not an error body: %s", body)
+	}
+	return e.Error.Code
+}
+
+func TestErrors(t *testing.T) {
+	e := newEnv(t, multiraft.Config{}, Config{MaxBodyBytes: 64 << 10})
+	e.mustCreate("t", 2, `{"max.message.bytes":"1000"}`)
+	big := strings.Repeat("x", 1001)
+	tests := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		code                            string
+	}{
+		{"malformed json", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":`, 400, "invalid_request"},
+		{"unknown field", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"valeu":1}]}`, 400, "invalid_request"},
+		{"no records", "POST", "/v1/topics/t/records", "application/json", `{"records":[]}`, 400, "invalid_request"},
+		{"trailing data", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":1}]} x`, 400, "invalid_request"},
+		{"bad base64", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"!!","value_encoding":"base64"}]}`, 400, "invalid_request"},
+		{"bad encoding name", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"a","value_encoding":"hex"}]}`, 400, "invalid_request"},
+		{"bad timestamp", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"a","timestamp":"yesterday"}]}`, 400, "invalid_request"},
+		{"bad headers", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"a","headers":5}]}`, 400, "invalid_request"},
+		{"negative partition", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"a","partition":-2}]}`, 400, "invalid_request"},
+		{"missing partition", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"a","partition":9}]}`, 404, "not_found"},
+		{"bad ndjson line", "POST", "/v1/topics/t/records", "application/x-ndjson", "{\"value\":1}\n{nope\n", 400, "invalid_request"},
+		{"unsupported media", "POST", "/v1/topics/t/records", "text/csv", "a,b", 415, "unsupported_media"},
+		{"record too large", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"` + big + `"}]}`, 413, "record_too_large"},
+		{"body too large", "POST", "/v1/topics/t/records", "application/octet-stream", strings.Repeat("y", 70<<10), 413, "request_too_large"},
+		{"unknown topic produce", "POST", "/v1/topics/nope/records", "application/json", `{"records":[{"value":1}]}`, 404, "not_found"},
+		{"unknown topic fetch", "GET", "/v1/topics/nope/partitions/0/records", "", "", 404, "not_found"},
+		{"unknown topic describe", "GET", "/v1/topics/nope", "", "", 404, "not_found"},
+		{"unknown topic delete", "DELETE", "/v1/topics/nope", "", "", 404, "not_found"},
+		{"bad topic name", "GET", "/v1/topics/a%20b", "", "", 404, "not_found"},
+		{"unknown partition", "GET", "/v1/topics/t/partitions/7/records", "", "", 404, "not_found"},
+		{"non-numeric partition", "GET", "/v1/topics/t/partitions/x/offsets", "", "", 404, "not_found"},
+		{"offset past end", "GET", "/v1/topics/t/partitions/0/records?offset=5", "", "", 416, "offset_out_of_range"},
+		{"bad max", "GET", "/v1/topics/t/partitions/0/records?max=0", "", "", 400, "invalid_request"},
+		{"bad wait", "GET", "/v1/topics/t/partitions/0/records?wait_ms=999999999", "", "", 400, "invalid_request"},
+		{"topic exists", "POST", "/v1/topics", "application/json", `{"name":"t"}`, 409, "topic_exists"},
+		{"rf over nodes", "POST", "/v1/topics", "application/json", `{"name":"r","replication_factor":3}`, 400, "invalid_request"},
+		{"bad rf", "POST", "/v1/topics", "application/json", `{"name":"r","replication_factor":2}`, 400, "invalid_request"},
+		{"bad name", "POST", "/v1/topics", "application/json", `{"name":"a/b"}`, 400, "invalid_request"},
+		{"zero partitions", "POST", "/v1/topics", "application/json", `{"name":"z","partitions":0}`, 400, "invalid_request"},
+		{"unknown config", "POST", "/v1/topics", "application/json", `{"name":"z","config":{"retention.mss":"1"}}`, 400, "invalid_request"},
+		{"bad config value", "POST", "/v1/topics", "application/json", `{"name":"z","config":{"retention.ms":"soon"}}`, 400, "invalid_request"},
+		{"other tenant", "GET", "/v1/tenants/acme/topics/t", "", "", 404, "not_found"},
+		{"bad tenant", "GET", "/v1/tenants/AC_ME/topics", "", "", 400, "invalid_request"},
+		{"no route", "GET", "/v2/nothing", "", "", 404, "not_found"},
+		{"wrong method", "PUT", "/v1/topics/t", "", "", 405, "invalid_request"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := e.req(tc.method, tc.path, tc.ctype, tc.body)
+			if code != tc.status {
+				t.Fatalf("status %d, want %d: %s", code, tc.status, body)
+			}
+			if got := errorCode(t, body); got != tc.code {
+				t.Fatalf("code %q, want %q: %s", got, tc.code, body)
+			}
+		})
+	}
+	// Nothing of any refused request was appended.
+	for p := 0; p < 2; p++ {
+		code, _, body := e.req("GET", fmt.Sprintf("/v1/topics/t/partitions/%d/offsets", p), "", "")
+		if code != 200 || !strings.Contains(body, `"latest":0`) {
+			t.Fatalf("partition %d after refusals: %s", p, body)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	e := newEnv(t, multiraft.Config{}, Config{})
+	e.mustCreate("rt", 1, "")
+	body := `{"records":[
+		{"key":"dev-1","value":{"t":21.5,"ok":true},"headers":[{"key":"unit","value":"C"},{"key":"unit","value":"K"}],"timestamp":1700000000123},
+		{"value":"plain text"},
+		{"value":42},
+		{"key":null,"value":null},
+		{"value":"AAEC/w==","value_encoding":"base64","key":"aGk=","key_encoding":"base64"},
+		{"value":"","timestamp":"2024-01-02T03:04:05.006Z"}
+	]}`
+	code, _, out := e.req("POST", "/v1/topics/rt/records", "application/json", body)
+	if code != 200 || out != `{"offsets":[{"partition":0,"offset":0},{"partition":0,"offset":1},{"partition":0,"offset":2},{"partition":0,"offset":3},{"partition":0,"offset":4},{"partition":0,"offset":5}]}`+"\n" {
+		t.Fatalf("produce: %d %s", code, out)
+	}
+	code, _, out = e.req("POST", "/v1/topics/rt/records", "application/x-ndjson", "{\"value\":\"n1\"}\n\n{\"value\":\"n2\",\"key\":\"k\"}\n")
+	if code != 200 || strings.Count(out, `"offset":`) != 2 {
+		t.Fatalf("ndjson: %d %s", code, out)
+	}
+	code, _, out = e.req("POST", "/v1/topics/rt/records?key=bin", "application/octet-stream", "\xff\xferaw")
+	if code != 200 || !strings.Contains(out, `"offset":8`) {
+		t.Fatalf("octet-stream: %d %s", code, out)
+	}
+	code, _, out = e.req("GET", "/v1/topics/rt/partitions/0/records?offset=0", "", "")
+	if code != 200 {
+		t.Fatal(out)
+	}
+	var fr struct {
+		Records []map[string]json.RawMessage `json:"records"`
+		Next    int64                        `json:"next_offset"`
+		HW      int64                        `json:"high_watermark"`
+	}
+	if err := json.Unmarshal([]byte(out), &fr); err != nil {
+		t.Fatal(err)
+	}
+	if len(fr.Records) != 9 || fr.Next != 9 || fr.HW != 9 {
+		t.Fatalf("fetched %d records, next %d, hw %d", len(fr.Records), fr.Next, fr.HW)
+	}
+	want := []map[string]string{
+		{"key": `"dev-1"`, "value": `{"t":21.5,"ok":true}`, "timestamp": "1700000000123", "headers": `[{"key":"unit","value":"C"},{"key":"unit","value":"K"}]`},
+		{"key": "null", "value": `"plain text"`},
+		{"value": `"42"`},
+		{"key": "null", "value": "null"},
+		{"key": `"hi"`, "value": `"AAEC/w=="`, "value_encoding": `"base64"`},
+		{"value": `""`, "timestamp": "1704164645006"},
+		{"value": `"n1"`},
+		{"key": `"k"`, "value": `"n2"`},
+		{"key": `"bin"`, "value": `"//5yYXc="`, "value_encoding": `"base64"`},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if got := string(fr.Records[i][k]); got != v {
+				t.Errorf("record %d %s = %s, want %s", i, k, got, v)
+			}
+		}
+	}
+	// format=binary: everything base64, exact bytes.
+	_, _, out = e.req("GET", "/v1/topics/rt/partitions/0/records?offset=1&max=1&format=binary", "", "")
+	if !strings.Contains(out, `"value":"cGxhaW4gdGV4dA==","value_encoding":"base64"`) {
+		t.Fatalf("binary format: %s", out)
+	}
+	// Offsets and describe.
+	_, _, out = e.req("GET", "/v1/topics/rt/partitions/0/offsets", "", "")
+	if out != `{"earliest":0,"latest":9,"partition":0}`+"\n" {
+		t.Fatalf("offsets: %s", out)
+	}
+	_, _, out = e.req("GET", "/v1/tenants/default/topics/rt", "", "")
+	if !strings.Contains(out, `"high_watermark":9`) || !strings.Contains(out, `"leader":1`) {
+		t.Fatalf("describe via tenant route: %s", out)
+	}
+	// Long poll: woken by a produce.
+	done := make(chan string)
+	go func() {
+		_, _, out := e.req("GET", "/v1/topics/rt/partitions/0/records?offset=9&wait_ms=20000", "", "")
+		done <- out
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	e.req("POST", "/v1/topics/rt/records", "application/json", `{"records":[{"value":"late"}]}`)
+	select {
+	case out := <-done:
+		if !strings.Contains(out, `"late"`) {
+			t.Fatalf("long poll: %s", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("long poll not woken")
+	}
+	t.Logf("long poll answered %v after the produce", time.Since(start))
+	// Keyed records map with murmur2 like Kafka; unkeyed spread round-robin.
+	e.mustCreate("keys", 4, "")
+	_, _, out = e.req("POST", "/v1/topics/keys/records", "application/json", `{"records":[{"key":"foobar","value":1},{"key":"foobar","value":2}]}`)
+	// murmur2("foobar") = -790332482 -> (h & 0x7fffffff) % 4 = 2
+	if !strings.Contains(out, `{"partition":2,"offset":0},{"partition":2,"offset":1}`) {
+		t.Fatalf("keyed: %s", out)
+	}
+	parts := map[string]bool{}
+	for i := 0; i < 8; i++ {
+		_, _, out = e.req("POST", "/v1/topics/keys/records", "application/json", `{"records":[{"value":1},{"value":2}]}`)
+		var r struct{ Offsets []struct{ Partition int } }
+		json.Unmarshal([]byte(out), &r)
+		if r.Offsets[0].Partition != r.Offsets[1].Partition {
+			t.Fatalf("one unkeyed request split across partitions: %s", out)
+		}
+		parts[fmt.Sprint(r.Offsets[0].Partition)] = true
+	}
+	if len(parts) != 4 {
+		t.Fatalf("round-robin used partitions %v", parts)
+	}
+	// Delete.
+	if code, _, _ := e.req("DELETE", "/v1/topics/keys", "", ""); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	_, _, out = e.req("GET", "/v1/topics", "", "")
+	if strings.Contains(out, `"keys"`) || !strings.Contains(out, `"rt"`) {
+		t.Fatalf("list after delete: %s", out)
+	}
+}
+
+func TestBackpressure(t *testing.T) {
+	// A tiny queue and slow proposals: concurrent requests overflow it.
+	e := newEnv(t, multiraft.Config{QueueRecords: 20, QueueBytes: 1 << 20, MaxInFlight: 1, Linger: 200 * time.Millisecond}, Config{})
+	e.mustCreate("bp", 1, "")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	retryAfter := ""
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b bytes.Buffer
+			b.WriteString(`{"records":[`)
+			for j := 0; j < 15; j++ {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(`{"value":"x"}`)
+			}
+			b.WriteString(`]}`)
+			code, h, body := e.req("POST", "/v1/topics/bp/records", "application/json", b.String())
+			mu.Lock()
+			statuses[code]++
+			if code == 429 {
+				retryAfter = h.Get("Retry-After")
+				if errorCode(t, body) != "backpressure" {
+					t.Errorf("429 body: %s", body)
+				}
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[429] == 0 || statuses[200] == 0 || statuses[200]+statuses[429] != 20 {
+		t.Fatalf("statuses %v: want some 200 and some 429", statuses)
+	}
+	if retryAfter == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	// Exactly the accepted requests were appended.
+	_, _, out := e.req("GET", "/v1/topics/bp/partitions/0/offsets", "", "")
+	if !strings.Contains(out, fmt.Sprintf(`"latest":%d`, statuses[200]*15)) {
+		t.Fatalf("offsets %s after %d accepted requests", out, statuses[200])
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := newEnv(t, multiraft.Config{}, Config{})
+	e.mustCreate("m", 1, "")
+	e.req("POST", "/v1/topics/m/records", "application/json", `{"records":[{"value":1}]}`)
+	e.req("GET", "/v1/topics/m/partitions/0/records", "", "")
+	if code, _, out := e.req("GET", "/healthz", "", ""); code != 200 || !strings.Contains(out, "ok") {
+		t.Fatalf("healthz %d %s", code, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, out := e.req("GET", "/readyz", "", "")
+		if code == 200 && strings.Contains(out, "ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz %d %s", code, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, _, out := e.req("GET", "/metrics", "", "")
+	for _, m := range []string{`eddy_produce_records_total{topic="default/m"} 1`, `eddy_fetch_records_total{topic="default/m"} 1`,
+		"eddy_produce_request_duration_seconds_bucket", "process_resident_memory_bytes"} {
+		if !strings.Contains(out, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+}

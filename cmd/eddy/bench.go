@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// benchResult is what a bench prints (text, or one JSON object with --json).
+type benchResult struct {
+	Mode          string  `json:"mode"`
+	Records       int64   `json:"records"`
+	Seconds       float64 `json:"seconds"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	MBPerSec      float64 `json:"mb_per_sec"`
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+	P999Ms        float64 `json:"p999_ms"`
+	Requests      int     `json:"requests"`
+	Retries       int64   `json:"retries"`
+}
+
+func (r *benchResult) print(asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(r)
+	}
+	fmt.Printf("%s: %d records in %.2fs: %.0f records/s, %.2f MB/s; request latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (%d requests, %d retried)\n",
+		r.Mode, r.Records, r.Seconds, r.RecordsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.P999Ms, r.Requests, r.Retries)
+	return nil
+}
+
+// latencies collects request latencies; percentiles are exact (sorted).
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) pct(p float64) float64 {
+	if len(l.d) == 0 {
+		return 0
+	}
+	i := min(int(float64(len(l.d))*p), len(l.d)-1)
+	return float64(l.d[i].Microseconds()) / 1000
+}
+
+func (l *latencies) fill(r *benchResult) {
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	r.P50Ms, r.P99Ms, r.P999Ms, r.Requests = l.pct(0.50), l.pct(0.99), l.pct(0.999), len(l.d)
+}
+
+type benchFlags struct {
+	topic       string
+	records     int64
+	size        int
+	concurrency int
+	batch       int
+	duration    time.Duration
+	partitions  int32
+	asJSON      bool
+}
+
+func newBench() *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Load-generate against a node (bounded by --records and --duration)"}
+	var f benchFlags
+	produce := &cobra.Command{
+		Use:   "produce",
+		Short: "Produce records as fast as the node acknowledges them",
+		RunE:  func(cmd *cobra.Command, args []string) error { return benchProduce(cmd, f) },
+	}
+	consume := &cobra.Command{
+		Use:   "consume",
+		Short: "Read a topic from its start as fast as possible",
+		RunE:  func(cmd *cobra.Command, args []string) error { return benchConsume(cmd, f) },
+	}
+	for _, c := range []*cobra.Command{produce, consume} {
+		fl := c.Flags()
+		fl.StringVar(&f.topic, "topic", "bench", "topic (created if missing)")
+		fl.Int64Var(&f.records, "records", 200_000, "records to send or read, at most")
+		fl.IntVar(&f.size, "size", 1024, "value size in bytes")
+		fl.IntVar(&f.concurrency, "concurrency", 8, "concurrent requests")
+		fl.IntVar(&f.batch, "batch", 100, "records per request")
+		fl.DurationVar(&f.duration, "duration", 60*time.Second, "stop after this long, at most")
+		fl.Int32Var(&f.partitions, "partitions", 1, "partitions, when the topic is created")
+		fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
+	}
+	cmd.AddCommand(produce, consume)
+	return cmd
+}
+
+func ensureTopic(c *client, name string, partitions int32) error {
+	body, _ := json.Marshal(map[string]any{"name": name, "partitions": partitions, "replication_factor": 1})
+	err := c.do(ctxTimeout(), "POST", "/v1/topics", "application/json", body, nil)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == "topic_exists" {
+		return nil
+	}
+	return err
+}
+
+func benchProduce(cmd *cobra.Command, f benchFlags) error {
+	if f.records <= 0 || f.size < 0 || f.concurrency <= 0 || f.batch <= 0 {
+		return errors.New("--records, --concurrency and --batch must be positive")
+	}
+	c := newClient(cmd)
+	if err := ensureTopic(c, f.topic, f.partitions); err != nil {
+		return err
+	}
+	// One request body, reused: batch records of size printable bytes.
+	val := make([]byte, f.size)
+	for i := range val {
+		val[i] = 'a' + byte(rand.IntN(26))
+	}
+	var body bytes.Buffer
+	body.WriteString(`{"records":[`)
+	for i := 0; i < f.batch; i++ {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.WriteString(`{"value":"`)
+		body.Write(val)
+		body.WriteString(`"}`)
+	}
+	body.WriteString(`]}`)
+	payload := body.Bytes()
+	path := topicPath(f.topic) + "/records"
+
+	ctx, cancel := context.WithTimeout(context.Background(), f.duration)
+	defer cancel()
+	var sent, done, retries atomic.Int64
+	var lat latencies
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < f.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && sent.Add(int64(f.batch)) <= f.records+int64(f.batch)-1 {
+				for ctx.Err() == nil {
+					t0 := time.Now()
+					err := c.do(ctx, "POST", path, "application/json", payload, nil)
+					if err == nil {
+						lat.add(time.Since(t0))
+						done.Add(int64(f.batch))
+						break
+					}
+					var ae *apiError
+					if errors.As(err, &ae) && (ae.Status == 429 || ae.Status == 503) {
+						retries.Add(1)
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					if ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, err)
+						cancel()
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	el := time.Since(start).Seconds()
+	r := benchResult{Mode: "produce", Records: done.Load(), Seconds: el, Retries: retries.Load()}
+	r.RecordsPerSec = float64(r.Records) / el
+	r.MBPerSec = float64(r.Records) * float64(f.size) / el / 1e6
+	lat.fill(&r)
+	return r.print(f.asJSON)
+}
+
+func benchConsume(cmd *cobra.Command, f benchFlags) error {
+	c := newClient(cmd)
+	var t topicInfo
+	if err := c.getJSON(ctxTimeout(), topicPath(f.topic), &t); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.duration)
+	defer cancel()
+	var got, bytesRead atomic.Int64
+	var lat latencies
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, p := range t.PartitionInfo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off := p.LogStart
+			for off < p.HighWatermark && ctx.Err() == nil && got.Load() < f.records {
+				t0 := time.Now()
+				var fr struct {
+					Records []struct {
+						Value json.RawMessage `json:"value"`
+					} `json:"records"`
+					NextOffset int64 `json:"next_offset"`
+				}
+				path := fmt.Sprintf("%s/partitions/%d/records?offset=%d&max=%d&max_bytes=%d", topicPath(f.topic), p.Partition, off, max(f.batch, 1000), 8<<20)
+				if err := c.getJSON(ctx, path, &fr); err != nil {
+					if ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, err)
+					}
+					return
+				}
+				lat.add(time.Since(t0))
+				for _, r := range fr.Records {
+					bytesRead.Add(int64(len(r.Value)))
+				}
+				got.Add(int64(len(fr.Records)))
+				off = fr.NextOffset
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	el := time.Since(start).Seconds()
+	r := benchResult{Mode: "consume", Records: got.Load(), Seconds: el}
+	r.RecordsPerSec = float64(r.Records) / el
+	r.MBPerSec = float64(bytesRead.Load()) / el / 1e6
+	lat.fill(&r)
+	return r.print(f.asJSON)
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// client talks to a node's HTTP API.
+type client struct {
+	base string
+	hc   *http.Client
+}
+
+func newClient(cmd *cobra.Command) *client {
+	s, _ := cmd.Flags().GetString("server")
+	s = strings.TrimRight(s, "/")
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: 90 * time.Second}
+	return &client{base: s, hc: &http.Client{Transport: tr}}
+}
+
+// apiError is an error answer from the API.
+type apiError struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+}
+
+// do sends a request and decodes a JSON answer into out (if non-nil).
+func (c *client) do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error apiError }
+		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+			e.Error.Status = resp.StatusCode
+			return &e.Error
+		}
+		return &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
+	}
+	if out != nil && len(b) > 0 {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (c *client) getJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, "", nil, out)
+}
+
+func topicPath(topic string) string { return "/v1/topics/" + url.PathEscape(topic) }
+
+type partitionInfo struct {
+	Partition     int32    `json:"partition"`
+	LogStart      int64    `json:"log_start_offset"`
+	HighWatermark int64    `json:"high_watermark"`
+	Leader        uint64   `json:"leader"`
+	Replicas      []uint64 `json:"replicas"`
+	Bytes         int64    `json:"size_bytes"`
+}
+
+type topicInfo struct {
+	Name              string            `json:"name"`
+	Tenant            string            `json:"tenant"`
+	Partitions        int32             `json:"partitions"`
+	ReplicationFactor int               `json:"replication_factor"`
+	Config            map[string]string `json:"config"`
+	PartitionInfo     []partitionInfo   `json:"partition_info"`
+}
+
+type fetchedRecord struct {
+	Offset        int64           `json:"offset"`
+	Timestamp     int64           `json:"timestamp"`
+	Key           json.RawMessage `json:"key"`
+	KeyEncoding   string          `json:"key_encoding,omitempty"`
+	Value         json.RawMessage `json:"value"`
+	ValueEncoding string          `json:"value_encoding,omitempty"`
+	Headers       json.RawMessage `json:"headers,omitempty"`
+}
+
+type fetchResp struct {
+	Records       []fetchedRecord `json:"records"`
+	NextOffset    int64           `json:"next_offset"`
+	HighWatermark int64           `json:"high_watermark"`
+}
+
+func (c *client) fetch(ctx context.Context, topic string, p int32, offset int64, max, waitMs int) (*fetchResp, error) {
+	var fr fetchResp
+	path := fmt.Sprintf("%s/partitions/%d/records?offset=%d&max=%d&wait_ms=%d", topicPath(topic), p, offset, max, waitMs)
+	err := c.getJSON(ctx, path, &fr)
+	return &fr, err
+}

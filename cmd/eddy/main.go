@@ -1,0 +1,42 @@
+// Command eddy is the Eddy broker and its command-line client in one binary.
+//
+//	eddy serve                      start a node (data in ./eddy-data, HTTP on :8080)
+//	eddy topic create sensors -p 3  manage topics
+//	eddy produce sensors < lines    produce
+//	eddy consume sensors --from-beginning
+//	eddy bench produce              load-generate
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "eddy:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "eddy",
+		Short:         "Eddy: an event-streaming broker for the edge",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	def := os.Getenv("EDDY_SERVER")
+	if def == "" {
+		def = "http://127.0.0.1:8080"
+	}
+	root.PersistentFlags().String("server", def, "node to talk to (env EDDY_SERVER)")
+	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig())
+	return root
+}

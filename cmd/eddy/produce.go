@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func newProduce() *cobra.Command {
+	var key, file, format string
+	var partition int32
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "produce TOPIC",
+		Short: "Produce lines from stdin (or --file) as records",
+		Long: `Produce one record per input line. With --format raw (the default) each
+line is a value; with --format json each line is a record object such as
+{"key":"dev-1","value":{"t":21.5},"headers":{"unit":"C"}}.
+Records are sent in batches and acknowledged only after they are committed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "raw" && format != "json" {
+				return fmt.Errorf("--format %q: use raw or json", format)
+			}
+			in := io.Reader(os.Stdin)
+			var size int64
+			if file != "" {
+				f, err := os.Open(file)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				st, _ := f.Stat()
+				size = st.Size()
+				in = f
+			}
+			var bar *progressbar.ProgressBar
+			if size > 1<<20 && term.IsTerminal(int(os.Stderr.Fd())) {
+				bar = progressbar.DefaultBytes(size, "producing")
+			}
+			c := newClient(cmd)
+			path := topicPath(args[0]) + "/records"
+			var body bytes.Buffer
+			n, total := 0, 0
+			flush := func() error {
+				if n == 0 {
+					return nil
+				}
+				var res struct{ Offsets []json.RawMessage }
+				if err := c.do(ctxTimeout(), "POST", path, "application/x-ndjson", body.Bytes(), &res); err != nil {
+					return fmt.Errorf("after %d records: %w", total, err)
+				}
+				total += len(res.Offsets)
+				body.Reset()
+				n = 0
+				return nil
+			}
+			sc := bufio.NewScanner(in)
+			sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+			for sc.Scan() {
+				line := sc.Bytes()
+				if bar != nil {
+					bar.Add(len(line) + 1)
+				}
+				if len(bytes.TrimSpace(line)) == 0 {
+					continue
+				}
+				rec := map[string]any{}
+				if format == "json" {
+					if err := json.Unmarshal(line, &rec); err != nil {
+						return fmt.Errorf("line %d is not a JSON object: %v", total+n+1, err)
+					}
+				} else {
+					rec["value"] = string(line)
+				}
+				if key != "" {
+					rec["key"] = key
+				}
+				if partition >= 0 {
+					rec["partition"] = partition
+				}
+				b, _ := json.Marshal(rec)
+				body.Write(b)
+				body.WriteByte('\n')
+				n++
+				if n >= batch || body.Len() >= 1<<20 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := sc.Err(); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if bar != nil {
+				bar.Finish()
+			}
+			fmt.Fprintf(os.Stderr, "produced %s records to %s\n", strconv.Itoa(total), args[0])
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&key, "key", "k", "", "key for every record")
+	f.Int32VarP(&partition, "partition", "p", -1, "partition (default: by key, or round-robin)")
+	f.StringVarP(&file, "file", "f", "", "read from this file instead of stdin")
+	f.StringVar(&format, "format", "raw", "raw (a line is a value) or json (a line is a record object)")
+	f.IntVar(&batch, "batch", 500, "records per request")
+	return cmd
+}

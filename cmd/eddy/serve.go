@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/eddy-broker/eddy/node"
+	"github.com/spf13/cobra"
+)
+
+func newServe() *cobra.Command {
+	var configFile, peers string
+	cfg := node.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run an Eddy node",
+		Long: `Run an Eddy node. With no flags it keeps its data in ./eddy-data, serves
+HTTP on :8080 and Raft on 127.0.0.1:7100. Settings come from the defaults,
+then --config FILE, then EDDY_* environment variables, then flags.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loadServeConfig(cmd, configFile, peers, cfg)
+			if err != nil {
+				return err
+			}
+			return serve(c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML config file")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory (env EDDY_DATA_DIR)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP listen address (env EDDY_HTTP_ADDR)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft address; must not change once data exists (env EDDY_RAFT_ADDR)")
+	f.Uint64Var(&cfg.NodeID, "node-id", cfg.NodeID, "node id (env EDDY_NODE_ID)")
+	f.StringVar(&cfg.MQTTAddr, "mqtt-addr", "", "MQTT listen address (not yet available)")
+	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "", "Kafka listen address (not yet available)")
+	f.StringVar(&peers, "peers", "", "initial cluster members: 1=host:port,2=host:port,...")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	return cmd
+}
+
+// loadServeConfig layers defaults < file < env < flags that were set.
+func loadServeConfig(cmd *cobra.Command, file, peers string, flags node.Config) (node.Config, error) {
+	c := node.DefaultConfig()
+	if file != "" {
+		if err := c.LoadFile(file); err != nil {
+			return c, err
+		}
+	}
+	if err := c.ApplyEnv(os.LookupEnv); err != nil {
+		return c, err
+	}
+	set := func(name string, apply func()) {
+		if cmd.Flags().Changed(name) {
+			apply()
+		}
+	}
+	set("data-dir", func() { c.DataDir = flags.DataDir })
+	set("http-addr", func() { c.HTTPAddr = flags.HTTPAddr })
+	set("raft-addr", func() { c.RaftAddr = flags.RaftAddr })
+	set("node-id", func() { c.NodeID = flags.NodeID })
+	set("mqtt-addr", func() { c.MQTTAddr = flags.MQTTAddr })
+	set("kafka-addr", func() { c.KafkaAddr = flags.KafkaAddr })
+	set("log-level", func() { c.LogLevel = flags.LogLevel })
+	if cmd.Flags().Changed("peers") {
+		p, err := node.ParsePeers(peers)
+		if err != nil {
+			return c, err
+		}
+		c.Peers = p
+	}
+	return c, c.Validate()
+}
+
+func serve(cfg node.Config) error {
+	log := cfg.NewLogger(os.Stderr)
+	n, err := node.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := n.Start(startCtx); err != nil {
+		return err
+	}
+	log.Info("eddy is serving", "version", version, "node_id", cfg.NodeID, "http", n.HTTPAddr(),
+		"raft", cfg.RaftAddr, "data_dir", cfg.DataDir)
+	fmt.Fprintf(os.Stderr, "eddy %s: HTTP API on http://%s, Raft on %s, data in %s\n", version, n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir)
+	<-ctx.Done()
+	stop() // a second signal kills the process at once
+	log.Info("shutting down: finishing in-flight writes")
+	closeCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := n.Close(closeCtx); err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+func newConfig() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Check or print the node configuration"}
+	var file string
+	validate := &cobra.Command{
+		Use:   "validate",
+		Short: "Validate a config file (with EDDY_* overrides)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := node.DefaultConfig()
+			if file != "" {
+				if err := c.LoadFile(file); err != nil {
+					return err
+				}
+			}
+			if err := c.ApplyEnv(os.LookupEnv); err != nil {
+				return err
+			}
+			if err := c.Validate(); err != nil {
+				return err
+			}
+			fmt.Println("config is valid")
+			return nil
+		},
+	}
+	print := &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := node.DefaultConfig()
+			if file != "" {
+				if err := c.LoadFile(file); err != nil {
+					return err
+				}
+			}
+			if err := c.ApplyEnv(os.LookupEnv); err != nil {
+				return err
+			}
+			fmt.Print(c.YAML())
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{validate, print} {
+		c.Flags().StringVar(&file, "config", "", "YAML config file")
+		cmd.AddCommand(c)
+	}
+	return cmd
+}

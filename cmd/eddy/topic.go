@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newTopic() *cobra.Command {
+	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe and delete topics"}
+	var partitions int32
+	var rf int
+	var configs []string
+	create := &cobra.Command{
+		Use:   "create TOPIC",
+		Short: "Create a topic",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conf := map[string]string{}
+			for _, kv := range configs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--config %q: use key=value", kv)
+				}
+				conf[k] = v
+			}
+			body, _ := json.Marshal(map[string]any{"name": args[0], "partitions": partitions, "replication_factor": rf, "config": conf})
+			var t topicInfo
+			if err := newClient(cmd).do(ctxTimeout(), "POST", "/v1/topics", "application/json", body, &t); err != nil {
+				return err
+			}
+			fmt.Printf("created topic %s with %d partition(s), replication factor %d\n", t.Name, t.Partitions, t.ReplicationFactor)
+			return nil
+		},
+	}
+	create.Flags().Int32VarP(&partitions, "partitions", "p", 1, "partitions")
+	create.Flags().IntVarP(&rf, "replication-factor", "r", 1, "replication factor (1, 3 or 5)")
+	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (Kafka names, e.g. retention.ms=86400000)")
+
+	var format string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List topics",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out struct{ Topics []topicInfo }
+			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/topics", &out); err != nil {
+				return err
+			}
+			if format == "json" {
+				return printJSON(out)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tPARTITIONS\tREPLICAS")
+			for _, t := range out.Topics {
+				fmt.Fprintf(w, "%s\t%d\t%d\n", t.Name, t.Partitions, t.ReplicationFactor)
+			}
+			return w.Flush()
+		},
+	}
+	describe := &cobra.Command{
+		Use:   "describe TOPIC",
+		Short: "Show a topic's config and partitions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var t topicInfo
+			if err := newClient(cmd).getJSON(ctxTimeout(), topicPath(args[0]), &t); err != nil {
+				return err
+			}
+			if format == "json" {
+				return printJSON(t)
+			}
+			fmt.Printf("NAME          %s\nPARTITIONS    %d\nREPLICATION   %d\n\nCONFIG\n", t.Name, t.Partitions, t.ReplicationFactor)
+			keys := make([]string, 0, len(t.Config))
+			for k := range t.Config {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
+			for _, k := range keys {
+				fmt.Fprintf(w, "  %s\t%s\n", k, t.Config[k])
+			}
+			fmt.Fprintln(w, "\nPARTITION\tLEADER\tREPLICAS\tLOG-START\tHIGH-WATERMARK\tSIZE")
+			for _, p := range t.PartitionInfo {
+				fmt.Fprintf(w, "%d\t%d\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.LogStart, p.HighWatermark, p.Bytes)
+			}
+			return w.Flush()
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete TOPIC",
+		Short: "Delete a topic and its data",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := newClient(cmd).do(ctxTimeout(), "DELETE", topicPath(args[0]), "", nil, nil); err != nil {
+				return err
+			}
+			fmt.Printf("deleted topic %s\n", args[0])
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{list, describe} {
+		c.Flags().StringVar(&format, "format", "text", "text or json")
+	}
+	cmd.AddCommand(create, list, describe, del)
+	return cmd
+}
+
+// ctxTimeout bounds one CLI request. The timer is released by the deadline
+// itself; CLI calls are few and short-lived.
+func ctxTimeout() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	time.AfterFunc(61*time.Second, cancel)
+	return ctx
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

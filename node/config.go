@@ -1,0 +1,192 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v4"
+)
+
+// Config is a node's configuration: defaults, then the YAML file, then
+// EDDY_* environment variables, then command-line flags.
+type Config struct {
+	// NodeID is this node's id, 1 or more. Default 1.
+	NodeID uint64 `yaml:"node_id"`
+	// DataDir holds Raft state and partition logs. Default ./eddy-data.
+	DataDir string `yaml:"data_dir"`
+	// HTTPAddr is the HTTP API listener. Default :8080.
+	HTTPAddr string `yaml:"http_addr"`
+	// RaftAddr is the Raft listener; it must not change once the data
+	// directory exists. Default 127.0.0.1:7100.
+	RaftAddr string `yaml:"raft_addr"`
+	// MQTTAddr and KafkaAddr are reserved for the MQTT and Kafka listeners
+	// (not yet served). Empty means off.
+	MQTTAddr  string `yaml:"mqtt_addr"`
+	KafkaAddr string `yaml:"kafka_addr"`
+	// Peers are the initial cluster members as "id=host:raftport". Empty
+	// means a cluster of this node alone.
+	Peers map[uint64]string `yaml:"peers"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json. Default text.
+	LogFormat string `yaml:"log_format"`
+	// Linger is how long a partition waits to fill a proposal. Default 1ms.
+	Linger time.Duration `yaml:"linger"`
+	// MaxBatchBytes is the target proposal size. Default 256 KiB.
+	MaxBatchBytes int `yaml:"max_batch_bytes"`
+	// MaxBodyBytes bounds an HTTP request body. Default 16 MiB.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MinFreeBytes: produce is refused while the data directory's disk has
+	// less free space. Default 64 MiB.
+	MinFreeBytes uint64 `yaml:"min_free_bytes"`
+	// RetentionInterval is how often retention runs. Default 30s.
+	RetentionInterval time.Duration `yaml:"retention_interval"`
+}
+
+// DefaultConfig returns the configuration `eddy serve` runs with when given
+// nothing.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:            1,
+		DataDir:           "eddy-data",
+		HTTPAddr:          ":8080",
+		RaftAddr:          "127.0.0.1:7100",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		Linger:            time.Millisecond,
+		MaxBatchBytes:     256 << 10,
+		MaxBodyBytes:      16 << 20,
+		MinFreeBytes:      64 << 20,
+		RetentionInterval: 30 * time.Second,
+	}
+}
+
+// LoadFile overlays a YAML file on c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// envVars maps environment variables to config setters.
+var envVars = []struct {
+	name string
+	set  func(c *Config, v string) error
+}{
+	{"EDDY_NODE_ID", func(c *Config, v string) (err error) { c.NodeID, err = strconv.ParseUint(v, 10, 64); return }},
+	{"EDDY_DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"EDDY_HTTP_ADDR", func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"EDDY_RAFT_ADDR", func(c *Config, v string) error { c.RaftAddr = v; return nil }},
+	{"EDDY_MQTT_ADDR", func(c *Config, v string) error { c.MQTTAddr = v; return nil }},
+	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
+	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
+	{"EDDY_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
+	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
+	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MIN_FREE_BYTES", func(c *Config, v string) (err error) { c.MinFreeBytes, err = strconv.ParseUint(v, 10, 64); return }},
+}
+
+// ApplyEnv overlays EDDY_* environment variables.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	for _, e := range envVars {
+		if v, ok := lookup(e.name); ok && v != "" {
+			if err := e.set(c, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", e.name, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ParsePeers parses "1=host:port,2=host:port".
+func ParsePeers(s string) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(part, "=")
+		n, err := strconv.ParseUint(id, 10, 64)
+		if !ok || err != nil || n == 0 {
+			return nil, fmt.Errorf("peer %q is not id=host:port", part)
+		}
+		out[n] = addr
+	}
+	return out, nil
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.NodeID == 0 {
+		return errors.New("node_id must be 1 or more")
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir is empty")
+	}
+	for name, a := range map[string]string{"http_addr": c.HTTPAddr, "raft_addr": c.RaftAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("%s %q: %w", name, a, err)
+		}
+	}
+	if h, _, _ := net.SplitHostPort(c.RaftAddr); h == "" || h == "0.0.0.0" || h == "::" {
+		return fmt.Errorf("raft_addr %q must name this node's reachable address, not a wildcard", c.RaftAddr)
+	}
+	for id, a := range c.Peers {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("peer %d %q: %w", id, a, err)
+		}
+	}
+	if len(c.Peers) > 0 {
+		if a, ok := c.Peers[c.NodeID]; !ok || a != c.RaftAddr {
+			return fmt.Errorf("peers must include this node (%d=%s)", c.NodeID, c.RaftAddr)
+		}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log_format %q: use text or json", c.LogFormat)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log_level %q: use debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger returns the logger the configuration asks for, writing to w.
+func (c *Config) NewLogger(w *os.File) *slog.Logger {
+	lvl, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// YAML renders the configuration as a config file.
+func (c *Config) YAML() string {
+	b, _ := yaml.Marshal(c)
+	return string(b)
+}
