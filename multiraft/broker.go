@@ -278,13 +278,40 @@ type FetchResult struct {
 // partition's local replica, starting at offset. When nothing is there yet
 // it waits up to wait for an Update to append something (long poll).
 func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error) {
+	var res *FetchResult
+	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
+		var err error
+		res, err = h.readRecords(lg, int64(offset), maxRecords, maxBytes)
+		return err != nil || len(res.Records) > 0, err
+	})
+	return res, err
+}
+
+// FetchBatches is Fetch for clients that take Kafka v2 record batches: it
+// returns whole batches as stored (the first may start before offset) with
+// no decoding or re-encoding, up to about maxBytes.
+func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (segment.ReadResult, error) {
+	var rr segment.ReadResult
+	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
+		var err error
+		rr, err = lg.Read(int64(offset), maxBytes)
+		return err != nil || len(rr.Batches) > 0, err
+	})
+	return rr, err
+}
+
+// poll calls read on the partition's local log until it reports that it
+// found something (or failed), wait has passed, ctx ends or the host stops.
+// Between tries it sleeps on the log's notification channel, which Update
+// closes: a long poll is woken by the append, not by a timer loop.
+func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wait time.Duration, read func(lg *segment.Log) (bool, error)) error {
 	meta, err := h.Topic(ref)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	lp, err := h.local(meta, p)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var timer <-chan time.Time
 	if wait > 0 {
@@ -295,21 +322,21 @@ func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, o
 	for {
 		lg, err := lp.sm.log()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		notify := lg.Wait()
-		res, err := h.readRecords(lg, int64(offset), maxRecords, maxBytes)
-		if err != nil || len(res.Records) > 0 || wait <= 0 {
-			return res, err
+		notify := lg.Wait() // before reading, so no append is missed
+		done, err := read(lg)
+		if done || err != nil || wait <= 0 {
+			return err
 		}
 		select {
 		case <-notify:
 		case <-timer:
-			return res, nil
+			return nil
 		case <-ctx.Done():
-			return res, nil
+			return nil
 		case <-h.stop:
-			return res, nil
+			return nil
 		}
 	}
 }
@@ -330,10 +357,10 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 		if len(rr.Batches) == 0 {
 			break
 		}
-		err = segment.SplitBatches(rr.Batches, func(hd segment.BatchHeader, b []byte) error {
+		err = segment.SplitVerified(rr.Batches, func(hd segment.BatchHeader, b []byte) error {
 			var err error
 			before := len(res.Records)
-			res.Records, err = segment.DecodeBatch(res.Records, b)
+			res.Records, err = segment.DecodeVerified(res.Records, b)
 			// Drop records before the requested offset and past the limit.
 			kept := res.Records[:before]
 			for _, r := range res.Records[before:] {

@@ -62,6 +62,16 @@ type Config struct {
 	// MinFreeBytes: produce is refused with CodeStorageFull while the data
 	// directory's file system has less free space. Defaults to 64 MiB.
 	MinFreeBytes uint64
+	// SyncBytes and SyncInterval are the sync policy: a partition replica
+	// makes its segments durable (and lets dragonboat compact the Raft log
+	// behind them) once this many bytes, or this long, have passed since
+	// its last sync. They bound both the Raft log on disk and the work a
+	// restart re-applies. Defaults 16 MiB and 10s.
+	SyncBytes    int64
+	SyncInterval time.Duration
+	// RaftLogRetainBytes is about how much Raft log a replicated partition
+	// keeps behind its last sync for lagging followers. Defaults to 32 MiB.
+	RaftLogRetainBytes int64
 	// RetentionInterval is how often partition leaders check retention.
 	// Defaults to 30s.
 	RetentionInterval time.Duration
@@ -123,6 +133,15 @@ func (c *Config) setDefaults() {
 	if c.MinFreeBytes == 0 {
 		c.MinFreeBytes = 64 << 20
 	}
+	if c.SyncBytes <= 0 {
+		c.SyncBytes = 16 << 20
+	}
+	if c.RaftLogRetainBytes <= 0 {
+		c.RaftLogRetainBytes = 32 << 20
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 10 * time.Second
+	}
 	if c.RetentionInterval <= 0 {
 		c.RetentionInterval = 30 * time.Second
 	}
@@ -157,6 +176,7 @@ type Host struct {
 }
 
 type localPartition struct {
+	replicas  int
 	ref       eddy.TopicRef
 	partition eddy.Partition
 	shardID   uint64
@@ -241,7 +261,8 @@ func (h *Host) Start(ctx context.Context) error {
 	h.producerID = res.ProducerID
 	h.checkDisk()
 	h.reconcile(ctx)
-	h.wg.Add(3)
+	h.wg.Add(4)
+	go h.syncLoop()
 	go h.reconcileLoop()
 	go h.diskLoop()
 	go h.retentionLoop()
@@ -286,14 +307,18 @@ func (h *Host) shardConfig(shardID uint64, members int) config.Config {
 		election = 3 // a single replica elects itself; no failover to wait for
 	}
 	return config.Config{
-		ShardID:            shardID,
-		ReplicaID:          h.cfg.NodeID,
-		ElectionRTT:        election,
-		HeartbeatRTT:       1,
-		CheckQuorum:        true,
-		PreVote:            true,
+		ShardID:      shardID,
+		ReplicaID:    h.cfg.NodeID,
+		ElectionRTT:  election,
+		HeartbeatRTT: 1,
+		CheckQuorum:  true,
+		PreVote:      true,
+		// Snapshots of an on-disk state machine are metadata only: they
+		// call Sync and let the Raft log be compacted. syncLoop asks for
+		// them by volume and time; SnapshotEntries is the backstop. The
+		// overhead keeps enough log for a briefly lagging follower.
 		SnapshotEntries:    10_000,
-		CompactionOverhead: 5_000,
+		CompactionOverhead: 1_000,
 		MaxInMemLogSize:    64 << 20,
 	}
 }
@@ -432,7 +457,7 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 	if err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return err
 	}
-	lp := &localPartition{ref: d.meta.Ref(), partition: d.p, shardID: shardID, sm: psm,
+	lp := &localPartition{replicas: len(d.meta.Replicas[d.p]), ref: d.meta.Ref(), partition: d.p, shardID: shardID, sm: psm,
 		prop: newProposer(h, shardID, d.meta.ConfigValue(ConfTimestampType) == "LogAppendTime")}
 	h.mu.Lock()
 	h.parts[shardID] = lp
@@ -544,6 +569,59 @@ func (l *leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 	if f := l.h.cfg.Hooks.OnLeaderChange; f != nil {
 		f(info.ShardID, info.LeaderID)
 	}
+}
+
+// syncLoop applies the sync policy: it asks dragonboat for a snapshot of
+// every local partition with SyncBytes unsynced or SyncInterval since its
+// last sync. For an on-disk state machine that snapshot is Sync (segments,
+// then checkpoint) plus metadata, after which the Raft log is compacted.
+func (h *Host) syncLoop() {
+	defer h.wg.Done()
+	tick := min(h.cfg.SyncInterval/4, time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now().UnixNano()
+		type dueSync struct {
+			shard    uint64
+			overhead uint64
+		}
+		h.mu.RLock()
+		var due []dueSync
+		for id, lp := range h.parts {
+			n := lp.sm.unsynced.Load()
+			if n >= h.cfg.SyncBytes || (n > 0 && now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval)) {
+				due = append(due, dueSync{id, h.compactionOverhead(lp, n)})
+			}
+		}
+		h.mu.RUnlock()
+		for _, d := range due {
+			opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: d.overhead}
+			rs, err := h.nh.RequestSnapshot(d.shard, opt, 30*time.Second)
+			if err != nil {
+				continue // busy or closing; the next tick retries
+			}
+			rs.Release()
+		}
+	}
+}
+
+// compactionOverhead is how many Raft entries to keep behind a sync, sized
+// by bytes rather than by count: about RaftLogRetainBytes of recent entries,
+// so a briefly lagging follower catches up from the log instead of a full
+// segment stream. A single-replica partition has no follower and keeps few.
+func (h *Host) compactionOverhead(lp *localPartition, unsyncedBytes int64) uint64 {
+	if lp.replicas <= 1 {
+		return 16
+	}
+	entries := max(lp.sm.unsyncedEntries.Load(), 1)
+	avg := max(unsyncedBytes/entries, 1)
+	return uint64(min(max(h.cfg.RaftLogRetainBytes/avg, 64), 5000))
 }
 
 func (h *Host) diskLoop() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -198,5 +200,46 @@ func TestProduceValidation(t *testing.T) {
 	_, err = h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: "bad", Partitions: 1, ReplicationFactor: 1, Config: map[string]string{"retention.mss": "1"}})
 	if eddy.ErrorCode(err) != eddy.CodeInvalid {
 		t.Fatalf("unknown config: %v", err)
+	}
+}
+
+// The sync policy bounds what a restart re-applies: after enough bytes, the
+// partition's checkpoint is written without waiting for dragonboat's
+// 10,000-entry snapshot.
+func TestSyncPolicy(t *testing.T) {
+	dir := t.TempDir()
+	h, err := New(Config{Dir: dir, RaftAddr: freeAddr(t), SyncBytes: 64 << 10, SyncInterval: time.Hour, RetentionInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "s"}
+	meta, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h)
+	val := make([]byte, 1000)
+	for i := 0; i < 100; i++ { // 100 KB, in 100 entries
+		if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: val}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.RLock()
+	lp := h.parts[meta.Shards[0]]
+	h.mu.RUnlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for lp.sm.unsynced.Load() >= 64<<10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still unsynced", lp.sm.unsynced.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(h.partitionDir(meta.Shards[0]), "checkpoint")); err != nil {
+		t.Fatalf("no checkpoint written: %v", err)
 	}
 }

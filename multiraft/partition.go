@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/segment"
@@ -56,6 +58,12 @@ type partitionSM struct {
 	lg  *segment.Log
 	err error // set when the log could not be opened or recovered
 
+	// unsynced counts bytes applied since the last Sync; lastSync is when
+	// that Sync ran (unix ns). The host's sync policy reads both.
+	unsynced        atomic.Int64
+	unsyncedEntries atomic.Int64
+	lastSync        atomic.Int64
+
 	// onApply is called after each Update with the count of appended
 	// records and bytes (for metrics). It must not block.
 	onApply func(records, bytes int)
@@ -64,6 +72,7 @@ type partitionSM struct {
 var _ sm.IOnDiskStateMachine = (*partitionSM)(nil)
 
 func (p *partitionSM) Open(stopc <-chan struct{}) (uint64, error) {
+	p.lastSync.Store(time.Now().UnixNano())
 	lg, err := segment.Open(p.fs, p.dir, p.cfg)
 	if err != nil {
 		p.mu.Lock()
@@ -125,6 +134,8 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	if err := lg.Flush(); err != nil {
 		return nil, err
 	}
+	p.unsynced.Add(int64(bytes))
+	p.unsyncedEntries.Add(int64(len(ents)))
 	if p.onApply != nil && records > 0 {
 		p.onApply(records, bytes)
 	}
@@ -166,7 +177,14 @@ func (p *partitionSM) Sync() error {
 	if err != nil {
 		return err
 	}
-	return lg.Sync()
+	n, e := p.unsynced.Load(), p.unsyncedEntries.Load()
+	if err := lg.Sync(); err != nil {
+		return err
+	}
+	p.unsynced.Add(-n)
+	p.unsyncedEntries.Add(-e)
+	p.lastSync.Store(time.Now().UnixNano())
+	return nil
 }
 
 func (p *partitionSM) PrepareSnapshot() (any, error) {

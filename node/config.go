@@ -47,6 +47,8 @@ type Config struct {
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
 	MinFreeBytes uint64 `yaml:"min_free_bytes"`
+	// Pprof serves Go's profiler on the HTTP listener under /debug/pprof/.
+	Pprof bool `yaml:"pprof"`
 	// RetentionInterval is how often retention runs. Default 30s.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
 }
@@ -95,6 +97,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_ADDR", func(c *Config, v string) error { c.MQTTAddr = v; return nil }},
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
 	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
+	{"EDDY_PPROF", func(c *Config, v string) (err error) { c.Pprof, err = strconv.ParseBool(v); return }},
 	{"EDDY_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},

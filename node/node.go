@@ -57,7 +57,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.host = host
-	n.http = httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m, Logger: log}, host)
+	n.http = httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log}, host)
 	return n, nil
 }
 

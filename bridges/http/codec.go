@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -74,11 +75,14 @@ func jsonBytes(raw json.RawMessage, encoding string) ([]byte, error) {
 	switch encoding {
 	case "", "json", "string":
 	case "base64":
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if raw[0] != '"' {
 			return nil, codecError("base64 encoding needs a JSON string")
 		}
-		b, err := base64.StdEncoding.DecodeString(s)
+		s, err := unquote(raw)
+		if err != nil {
+			return nil, err
+		}
+		b, err := base64.StdEncoding.DecodeString(string(s))
 		if err != nil {
 			return nil, codecError("invalid base64: " + err.Error())
 		}
@@ -87,13 +91,24 @@ func jsonBytes(raw json.RawMessage, encoding string) ([]byte, error) {
 		return nil, codecError("unknown encoding " + strconv.Quote(encoding) + " (use base64 or leave it out)")
 	}
 	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
-		}
-		return []byte(s), nil
+		return unquote(raw)
 	}
 	return bytes.Clone(raw), nil
+}
+
+// unquote returns the bytes of a JSON string the decoder already validated.
+// Without a backslash there is nothing to unescape (and control characters
+// were refused by the decoder), so the quotes are stripped and the rest
+// copied; only strings with escapes go through encoding/json again.
+func unquote(raw json.RawMessage) ([]byte, error) {
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return bytes.Clone(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
 }
 
 func jsonHeaders(raw json.RawMessage) ([]eddy.Header, error) {
@@ -186,7 +201,7 @@ func appendRecordJSON(dst []byte, r *eddy.FetchedRecord, binary bool) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"key":`...)
-			dst = appendJSONString(dst, h.Key)
+			dst = appendJSONString(dst, strings.ToValidUTF8(h.Key, "\uFFFD"))
 			dst = appendField(dst, "value", h.Value, false, false)
 			dst = append(dst, '}')
 		}
@@ -216,17 +231,23 @@ func appendField(dst []byte, name string, b []byte, allowJSON, binary bool) []by
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string literal.
+// jsonSafe[c] reports whether byte c can be copied into a JSON string as is.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\' && c != 0x7f
+	}
+	return t
+}()
+
+// appendJSONString appends s as a JSON string literal. s must be valid UTF-8
+// (bytes >= 0x80 are copied as they are).
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < 0x7f {
+		if jsonSafe[c] {
 			continue
-		}
-		if c >= 0x80 {
-			continue // valid UTF-8 is checked by the caller; copied as is
 		}
 		dst = append(dst, s[start:i]...)
 		switch c {

@@ -16,8 +16,10 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 )
 
 // Broker is what the HTTP API needs from the node; *multiraft.Host is one.
@@ -30,6 +32,7 @@ type Broker interface {
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
+	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (segment.ReadResult, error)
 	Nodes() []multiraft.NodeMeta
 	NodeID() uint64
 	Ready() error
@@ -46,6 +49,9 @@ type Config struct {
 	// RequestTimeout bounds how long a produce waits for its commit.
 	// Defaults to 30s.
 	RequestTimeout time.Duration
+	// Pprof serves Go's profiler under /debug/pprof/. Off by default: it
+	// exposes internals and costs CPU while profiling.
+	Pprof bool
 	// Metrics is the set /metrics serves (with Go and process metrics).
 	Metrics *metrics.Set
 	Logger  *slog.Logger
@@ -92,6 +98,9 @@ func New(cfg Config, b Broker) *Server {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics)
 	r.GET("/v1/cluster", s.cluster)
+	if cfg.Pprof {
+		r.GET("/debug/pprof/{profile:*}", pprofhandler.PprofHandler)
+	}
 	for _, prefix := range []string{"/v1", "/v1/tenants/{tenant}"} {
 		g := r.Group(prefix)
 		g.POST("/topics", s.createTopic)
@@ -122,6 +131,7 @@ func New(cfg Config, b Broker) *Server {
 		ErrorHandler:       s.errorHandler,
 		Logger:             fasthttpLogger{s.log},
 		NoDefaultDate:      true,
+		CloseOnShutdown:    true,
 	}
 	return s
 }
@@ -579,9 +589,19 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx) {
 		}
 		offset = int64(po.LogStart)
 	}
-	binary := string(args.Peek("format")) == "binary"
+	format := string(args.Peek("format"))
 	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+5*time.Second, true)
 	defer cancel()
+	switch format {
+	case "", "json", "binary":
+	case "batches":
+		s.fetchBatches(ctx, c, ref, p, offset, int(maxBytes), time.Duration(waitMs)*time.Millisecond)
+		return
+	default:
+		writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "format %q: use json, binary or batches", format))
+		return
+	}
+	binary := format == "binary"
 	res, err := s.b.Fetch(c, ref, p, eddy.Offset(offset), int(maxRecs), int(maxBytes), time.Duration(waitMs)*time.Millisecond)
 	if err != nil {
 		writeError(ctx, err)
@@ -612,6 +632,35 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(out)
+}
+
+// BatchesContentType is the media type of a format=batches fetch: Kafka v2
+// record batches back to back, exactly as stored.
+const BatchesContentType = "application/vnd.eddy.kafka-record-batches"
+
+// fetchBatches answers with the stored record batches, no re-encoding. The
+// offsets a JSON fetch puts in its body go in headers.
+func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
+	rr, err := s.b.FetchBatches(c, ref, p, eddy.Offset(offset), maxBytes, wait)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	next, records := offset, 0
+	segment.SplitVerified(rr.Batches, func(h segment.BatchHeader, _ []byte) error {
+		next = h.LastOffset() + 1
+		records += int(h.Count())
+		return nil
+	})
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, ref.String())).Add(records)
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, ref.String())).Add(len(rr.Batches))
+	h := &ctx.Response.Header
+	h.Set("Eddy-Next-Offset", strconv.FormatInt(next, 10))
+	h.Set("Eddy-High-Watermark", strconv.FormatInt(rr.HighWatermark, 10))
+	h.Set("Eddy-Log-Start-Offset", strconv.FormatInt(rr.LogStart, 10))
+	ctx.SetStatusCode(200)
+	ctx.SetContentType(BatchesContentType)
+	ctx.SetBody(rr.Batches)
 }
 
 func (s *Server) offsets(ctx *fasthttp.RequestCtx) {

@@ -8,9 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/spf13/cobra"
 )
 
@@ -122,4 +125,40 @@ func (c *client) fetch(ctx context.Context, topic string, p int32, offset int64,
 	path := fmt.Sprintf("%s/partitions/%d/records?offset=%d&max=%d&wait_ms=%d", topicPath(topic), p, offset, max, waitMs)
 	err := c.getJSON(ctx, path, &fr)
 	return &fr, err
+}
+
+// fetchBatches reads raw record batches from offset and decodes them (CRC
+// check and record decoding, as a Kafka client does). It returns the records
+// at or after offset, their value bytes, and the next offset.
+func (c *client) fetchBatches(ctx context.Context, topic string, p int32, offset int64) (n, valueBytes, next int64, err error) {
+	path := fmt.Sprintf("%s/partitions/%d/records?offset=%d&max_bytes=%d&format=batches", topicPath(topic), p, offset, 8<<20)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if resp.StatusCode != 200 {
+		return 0, 0, 0, &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(body))}
+	}
+	next, _ = strconv.ParseInt(resp.Header.Get("Eddy-Next-Offset"), 10, 64)
+	var recs []eddy.FetchedRecord
+	err = segment.SplitBatches(body, func(_ segment.BatchHeader, b []byte) error {
+		recs, err = segment.DecodeVerified(recs[:0], b)
+		for _, r := range recs {
+			if int64(r.Offset) >= offset {
+				n++
+				valueBytes += int64(len(r.Value))
+			}
+		}
+		return err
+	})
+	return n, valueBytes, next, err
 }

@@ -212,9 +212,22 @@ func varintLen(v int64) int {
 // dst with their offsets. It reads uncompressed batches; a compressed one is
 // refused with a clear error until the Kafka listener brings codecs.
 func DecodeBatch(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, error) {
-	h, err := CheckBatch(b)
+	if _, err := CheckBatch(b); err != nil {
+		return dst, err
+	}
+	return DecodeVerified(dst, b)
+}
+
+// DecodeVerified is DecodeBatch for a batch whose CRC was already checked
+// (Log.Read checks every batch it returns); it still bounds-checks every
+// field.
+func DecodeVerified(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, error) {
+	h, err := parseHeader(b)
 	if err != nil {
 		return dst, err
+	}
+	if len(b) < h.Size() {
+		return dst, eddy.Errorf(eddy.CodeCorrupt, "record batch: %d bytes, header says %d", len(b), h.Size())
 	}
 	if c := h.Attributes & codecMask; c != CompressionNone {
 		return dst, eddy.Errorf(eddy.CodeInvalid, "record batch at offset %d: compression codec %d is not supported yet", h.FirstOffset, c)
@@ -254,10 +267,27 @@ func DecodeBatch(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, erro
 	return dst, nil
 }
 
-// SplitBatches walks a run of whole batches and calls fn with each.
+// SplitBatches walks a run of whole batches, checking each one's CRC, and
+// calls fn with each.
 func SplitBatches(b []byte, fn func(h BatchHeader, batch []byte) error) error {
+	return splitBatches(b, true, fn)
+}
+
+// SplitVerified is SplitBatches for bytes Log.Read returned (already
+// checked): it checks headers and lengths, not CRCs.
+func SplitVerified(b []byte, fn func(h BatchHeader, batch []byte) error) error {
+	return splitBatches(b, false, fn)
+}
+
+func splitBatches(b []byte, crc bool, fn func(h BatchHeader, batch []byte) error) error {
 	for len(b) > 0 {
-		h, err := CheckBatch(b)
+		var h BatchHeader
+		var err error
+		if crc {
+			h, err = CheckBatch(b)
+		} else if h, err = parseHeader(b); err == nil && len(b) < h.Size() {
+			err = eddy.Errorf(eddy.CodeCorrupt, "record batch: %d bytes, header says %d", len(b), h.Size())
+		}
 		if err != nil {
 			return err
 		}
