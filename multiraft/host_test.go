@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/segment"
 )
 
 func freeAddr(tb testing.TB) string {
@@ -241,5 +242,74 @@ func TestSyncPolicy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(h.partitionDir(meta.Shards[0]), "checkpoint")); err != nil {
 		t.Fatalf("no checkpoint written: %v", err)
+	}
+}
+
+// Retention runs through Raft: the leader proposes DeleteBefore from the
+// topic's retention.bytes and the log start moves on the replica.
+func TestRetentionBytes(t *testing.T) {
+	h, err := New(Config{Dir: t.TempDir(), RaftAddr: freeAddr(t), RetentionInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "ret"}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1,
+		Config: map[string]string{ConfSegmentBytes: "4096", ConfRetentionBytes: "16384"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h)
+	for i := 0; i < 100; i++ {
+		if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: make([]byte, 500)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		po, err := h.Offsets(ref, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if po.LogStart > 0 && po.Bytes <= 16384+4096 {
+			if _, err := h.Fetch(ctx, ref, 0, po.LogStart-1, 1, 1, 0); eddy.ErrorCode(err) != eddy.CodeOffsetOutOfRange {
+				t.Fatalf("read below the log start: %v", err)
+			}
+			if res, err := h.Fetch(ctx, ref, 0, po.LogStart, 1000, 1<<20, 0); err != nil || len(res.Records) == 0 {
+				t.Fatalf("read at the log start: %v", err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retention did not run: %+v", po)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRetentionPoint(t *testing.T) {
+	segs := []segment.SegmentInfo{
+		{Base: 0, End: 10, Size: 100, MaxTimestamp: 1000},
+		{Base: 10, End: 20, Size: 100, MaxTimestamp: 2000},
+		{Base: 20, End: 25, Size: 50, MaxTimestamp: 3000}, // active
+	}
+	tests := []struct {
+		name                string
+		now, ms, bytes, cut int64
+	}{
+		{"nothing expired", 2500, 10_000, -1, 0},
+		{"first expired by time", 2500, 1000, -1, 10},
+		{"all sealed expired, active kept", 9000, 1000, -1, 20},
+		{"over size by one segment", 0, -1, 160, 10},
+		{"over size by two", 0, -1, 50, 20},
+		{"no limits", 9000, -1, -1, 0},
+	}
+	for _, tc := range tests {
+		if got := RetentionPoint(segs, tc.now, tc.ms, tc.bytes); got != tc.cut {
+			t.Errorf("%s: cut %d, want %d", tc.name, got, tc.cut)
+		}
 	}
 }

@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// eddyCLI runs the eddy binary as a client of p.
+func (p *proc) cli(stdin string, args ...string) (string, string, error) {
+	cmd := exec.Command(eddyBin, append(args, "--server", "http://"+p.httpAddr)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+func (p *proc) mustCLI(stdin string, args ...string) string {
+	p.tb.Helper()
+	out, errOut, err := p.cli(stdin, args...)
+	if err != nil {
+		p.tb.Fatalf("eddy %v: %v\n%s%s", args, err, out, errOut)
+	}
+	return out
+}
+
+func TestCLI(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	if out := p.mustCLI("", "topic", "create", "cli", "--partitions", "2", "--config", "retention.ms=3600000"); !strings.Contains(out, "created topic cli with 2 partition(s)") {
+		t.Fatalf("create: %s", out)
+	}
+	if _, errOut, err := p.cli("", "topic", "create", "cli"); err == nil || !strings.Contains(errOut, "topic_exists") {
+		t.Fatalf("second create: %v %s", err, errOut)
+	}
+	if _, errOut, err := p.cli("", "topic", "create", "bad", "--config", "nope=1"); err == nil || !strings.Contains(errOut, "unknown topic config") {
+		t.Fatalf("bad config: %v %s", err, errOut)
+	}
+	if out := p.mustCLI("", "topic", "list"); !strings.Contains(out, "cli") || !strings.Contains(out, "NAME") {
+		t.Fatalf("list: %s", out)
+	}
+	// Raw lines to partition 1 with a key; JSON records by key.
+	_, errOut, err := p.cli("one\ntwo\n\nthree\n", "produce", "cli", "--partition", "0", "--key", "k")
+	if err != nil || !strings.Contains(errOut, "produced 3 records") {
+		t.Fatalf("produce raw: %v %s", err, errOut)
+	}
+	p.mustCLI(`{"key":"dev-1","value":{"t":1}}`+"\n"+`{"key":"dev-1","value":{"t":2},"headers":{"u":"C"}}`+"\n", "produce", "cli", "--format", "json")
+	if _, errOut, err := p.cli("not json\n", "produce", "cli", "--format", "json"); err == nil || !strings.Contains(errOut, "line 1") {
+		t.Fatalf("bad json line: %v %s", err, errOut)
+	}
+	// A file with a progress bar (not a terminal here, so none) and many lines.
+	f := filepath.Join(t.TempDir(), "in.txt")
+	var b strings.Builder
+	for i := 0; i < 1200; i++ {
+		b.WriteString("line\n")
+	}
+	os.WriteFile(f, []byte(b.String()), 0o644)
+	if _, errOut, err := p.cli("", "produce", "cli", "--file", f, "--partition", "0"); err != nil || !strings.Contains(errOut, "produced 1200 records") {
+		t.Fatalf("produce file: %v %s", err, errOut)
+	}
+
+	text := p.mustCLI("", "consume", "cli", "--partition", "0", "--from-beginning", "--format", "text", "--max", "3")
+	if text != "one\ntwo\nthree\n" {
+		t.Fatalf("consume text: %q", text)
+	}
+	jsonOut := p.mustCLI("", "consume", "cli", "--from-beginning", "--format", "json")
+	lines := strings.Split(strings.TrimSpace(jsonOut), "\n")
+	if len(lines) != 3+2+1200 {
+		t.Fatalf("consume json: %d lines", len(lines))
+	}
+	var rec struct {
+		Partition int32           `json:"partition"`
+		Offset    int64           `json:"offset"`
+		Key       string          `json:"key"`
+		Value     json.RawMessage `json:"value"`
+	}
+	found := false
+	for _, l := range lines {
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if rec.Key == "dev-1" && string(rec.Value) == `{"t":2}` {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("JSON record not found in %s", jsonOut[:200])
+	}
+	if out := p.mustCLI("", "consume", "cli", "--partition", "0", "--offset", "1", "--max", "1", "--format", "text"); out != "two\n" {
+		t.Fatalf("consume --offset --max: %q", out)
+	}
+	if _, errOut, _ := p.cli("", "consume", "cli"); !strings.Contains(errOut, "no new records") {
+		t.Fatalf("consume at end: %s", errOut)
+	}
+	desc := p.mustCLI("", "topic", "describe", "cli")
+	if !strings.Contains(desc, "retention.ms            3600000") || !strings.Contains(desc, "HIGH-WATERMARK") {
+		t.Fatalf("describe: %s", desc)
+	}
+
+	// bench prints the figures as one JSON object.
+	var r map[string]any
+	out := p.mustCLI("", "bench", "produce", "--topic", "b", "--records", "2000", "--size", "100", "--batch", "50", "--concurrency", "4", "--json")
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("bench json: %v %s", err, out)
+	}
+	for _, k := range []string{"records_per_sec", "mb_per_sec", "p50_ms", "p99_ms"} {
+		if _, ok := r[k].(float64); !ok || r["records"] != float64(2000) {
+			t.Fatalf("bench produce output lacks %s or records != 2000: %s", k, out)
+		}
+	}
+	for _, format := range []string{"json", "batches"} {
+		out = p.mustCLI("", "bench", "consume", "--topic", "b", "--format", format, "--json")
+		r = nil
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r["records"] != float64(2000) {
+			t.Fatalf("bench consume %s: %v %s", format, err, out)
+		}
+	}
+	if out := p.mustCLI("", "topic", "delete", "cli"); !strings.Contains(out, "deleted") {
+		t.Fatalf("delete: %s", out)
+	}
+	if _, errOut, err := p.cli("", "topic", "describe", "cli"); err == nil || !strings.Contains(errOut, "not_found") {
+		t.Fatalf("describe deleted: %v %s", err, errOut)
+	}
+	// A client with no server gets a clear error and a non-zero exit.
+	cmd := exec.Command(eddyBin, "topic", "list", "--server", "http://127.0.0.1:1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "cannot reach") {
+		t.Fatalf("no server: %v %s", err, out)
+	}
+}
+
+// The Dockerfile cannot be built here (no engine); check what it promises.
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := string(b)
+	for _, want := range []string{"AS build", "CGO_ENABLED=0", "GOARCH=$TARGETARCH", "USER 65532", "VOLUME /var/lib/eddy", "EXPOSE 8080", "ENTRYPOINT [\"/usr/local/bin/eddy\"]", "--platform=$BUILDPLATFORM"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "eddy.yaml")
+	os.WriteFile(cfg, []byte("http_addr: 127.0.0.1:0\nunknown_key: 1\n"), 0o644)
+	out, err := exec.Command(eddyBin, "serve", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "unknown_key") {
+		t.Fatalf("unknown key: %v %s", err, out)
+	}
+	out, err = exec.Command(eddyBin, "serve", "--raft-addr", "0.0.0.0:7100").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "wildcard") {
+		t.Fatalf("wildcard raft addr: %v %s", err, out)
+	}
+	// The Raft address is bound to the data directory.
+	p := newProc(t)
+	p.start()
+	p.cmd.Process.Signal(os.Interrupt)
+	<-p.exited
+	other := freePort(t)
+	out, err = exec.Command(eddyBin, "serve", "--data-dir", p.dataDir, "--http-addr", freePort(t), "--raft-addr", other).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Raft address cannot change") {
+		t.Fatalf("changed raft address: %v %s", err, out)
+	}
+}
