@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eddy-broker/eddy/internal/testutil"
 )
 
 // eddyCLI runs the eddy binary as a client of p.
@@ -163,8 +165,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	p.start()
 	p.cmd.Process.Signal(os.Interrupt)
 	<-p.exited
-	other := freePort(t)
-	out, err = exec.Command(eddyBin, "serve", "--data-dir", p.dataDir, "--http-addr", freePort(t), "--raft-addr", other).CombinedOutput()
+	other := testutil.FreeAddr(t)
+	out, err = exec.Command(eddyBin, "serve", "--data-dir", p.dataDir, "--http-addr", testutil.FreeAddr(t), "--raft-addr", other).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "Raft address cannot change") {
 		t.Fatalf("changed raft address: %v %s", err, out)
 	}

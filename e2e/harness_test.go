@@ -6,8 +6,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/testutil"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,16 +37,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // proc is one eddy serve process.
 type proc struct {
 	tb       testing.TB
@@ -59,7 +49,7 @@ type proc struct {
 }
 
 func newProc(tb testing.TB) *proc {
-	return &proc{tb: tb, dataDir: tb.TempDir(), httpAddr: freePort(tb), raftAddr: freePort(tb)}
+	return &proc{tb: tb, dataDir: tb.TempDir(), httpAddr: testutil.FreeAddr(tb), raftAddr: testutil.FreeAddr(tb)}
 }
 
 func (p *proc) start() {

@@ -439,22 +439,8 @@ func (h *Host) TopicOffsets(meta *TopicMeta) ([]PartitionOffsets, error) {
 	return out, nil
 }
 
-// retentionLoop: on each partition this node leads, propose DeleteBefore
+// applyRetention: on each partition this node leads, propose DeleteBefore
 // from the retention policy. Every replica applies it at the same index.
-func (h *Host) retentionLoop() {
-	defer h.wg.Done()
-	t := time.NewTicker(h.cfg.RetentionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-			h.applyRetention(time.Now())
-		}
-	}
-}
-
 func (h *Host) applyRetention(now time.Time) {
 	h.mu.RLock()
 	parts := make([]*localPartition, 0, len(h.parts))

@@ -262,10 +262,10 @@ func (h *Host) Start(ctx context.Context) error {
 	h.checkDisk()
 	h.reconcile(ctx)
 	h.wg.Add(4)
-	go h.syncLoop()
-	go h.reconcileLoop()
-	go h.diskLoop()
-	go h.retentionLoop()
+	go h.loop(min(h.cfg.SyncInterval/4, time.Second), nil, h.syncDue)
+	go h.loop(5*time.Second, h.reconcileC, h.reconcileNow)
+	go h.loop(time.Second, nil, h.checkDisk)
+	go h.loop(h.cfg.RetentionInterval, nil, func() { h.applyRetention(time.Now()) })
 	return nil
 }
 
@@ -363,21 +363,27 @@ func (h *Host) kickReconcile() {
 	}
 }
 
-func (h *Host) reconcileLoop() {
+// loop runs fn every interval, and whenever kick receives (kick may be
+// nil), until the host stops.
+func (h *Host) loop(interval time.Duration, kick <-chan struct{}, fn func()) {
 	defer h.wg.Done()
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-h.stop:
 			return
-		case <-h.reconcileC:
+		case <-kick:
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		h.reconcile(ctx)
-		cancel()
+		fn()
 	}
+}
+
+func (h *Host) reconcileNow() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.reconcile(ctx)
 }
 
 type desiredShard struct {
@@ -571,43 +577,32 @@ func (l *leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 	}
 }
 
-// syncLoop applies the sync policy: it asks dragonboat for a snapshot of
+// syncDue applies the sync policy: it asks dragonboat for a snapshot of
 // every local partition with SyncBytes unsynced or SyncInterval since its
 // last sync. For an on-disk state machine that snapshot is Sync (segments,
 // then checkpoint) plus metadata, after which the Raft log is compacted.
-func (h *Host) syncLoop() {
-	defer h.wg.Done()
-	tick := min(h.cfg.SyncInterval/4, time.Second)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
+func (h *Host) syncDue() {
+	type dueSync struct {
+		shard    uint64
+		overhead uint64
+	}
+	now := time.Now().UnixNano()
+	h.mu.RLock()
+	var due []dueSync
+	for id, lp := range h.parts {
+		n := lp.sm.unsynced.Load()
+		if n >= h.cfg.SyncBytes || (n > 0 && now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval)) {
+			due = append(due, dueSync{id, h.compactionOverhead(lp, n)})
 		}
-		now := time.Now().UnixNano()
-		type dueSync struct {
-			shard    uint64
-			overhead uint64
+	}
+	h.mu.RUnlock()
+	for _, d := range due {
+		opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: d.overhead}
+		rs, err := h.nh.RequestSnapshot(d.shard, opt, 30*time.Second)
+		if err != nil {
+			continue // busy or closing; the next tick retries
 		}
-		h.mu.RLock()
-		var due []dueSync
-		for id, lp := range h.parts {
-			n := lp.sm.unsynced.Load()
-			if n >= h.cfg.SyncBytes || (n > 0 && now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval)) {
-				due = append(due, dueSync{id, h.compactionOverhead(lp, n)})
-			}
-		}
-		h.mu.RUnlock()
-		for _, d := range due {
-			opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: d.overhead}
-			rs, err := h.nh.RequestSnapshot(d.shard, opt, 30*time.Second)
-			if err != nil {
-				continue // busy or closing; the next tick retries
-			}
-			rs.Release()
-		}
+		rs.Release()
 	}
 }
 
@@ -622,20 +617,6 @@ func (h *Host) compactionOverhead(lp *localPartition, unsyncedBytes int64) uint6
 	entries := max(lp.sm.unsyncedEntries.Load(), 1)
 	avg := max(unsyncedBytes/entries, 1)
 	return uint64(min(max(h.cfg.RaftLogRetainBytes/avg, 64), 5000))
-}
-
-func (h *Host) diskLoop() {
-	defer h.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-			h.checkDisk()
-		}
-	}
 }
 
 func (h *Host) checkDisk() {

@@ -3,7 +3,6 @@ package multiraft
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,22 +10,18 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func mustStartHost(tb testing.TB, dir, raftAddr string) *Host {
 	tb.Helper()
-	h, err := New(Config{Dir: dir, RaftAddr: raftAddr, RetentionInterval: time.Hour})
+	return mustStartHostWith(tb, Config{Dir: dir, RaftAddr: raftAddr, RetentionInterval: time.Hour})
+}
+
+func mustStartHostWith(tb testing.TB, cfg Config) *Host {
+	tb.Helper()
+	h, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -50,7 +45,7 @@ func waitReady(tb testing.TB, h *Host) {
 }
 
 func TestHostProduceFetchRestart(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testutil.FreeAddr(t)
 	h := mustStartHost(t, dir, addr)
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "events"}
@@ -171,7 +166,7 @@ func TestHostProduceFetchRestart(t *testing.T) {
 }
 
 func TestProduceValidation(t *testing.T) {
-	h := mustStartHost(t, t.TempDir(), freeAddr(t))
+	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
 	defer h.Close()
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "small"}
@@ -208,16 +203,9 @@ func TestProduceValidation(t *testing.T) {
 // partition's checkpoint is written without waiting for dragonboat's
 // 10,000-entry snapshot.
 func TestSyncPolicy(t *testing.T) {
-	dir := t.TempDir()
-	h, err := New(Config{Dir: dir, RaftAddr: freeAddr(t), SyncBytes: 64 << 10, SyncInterval: time.Hour, RetentionInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 10, SyncInterval: time.Hour, RetentionInterval: time.Hour})
 	defer h.Close()
+	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "s"}
 	meta, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
 	if err != nil {
@@ -248,15 +236,9 @@ func TestSyncPolicy(t *testing.T) {
 // Retention runs through Raft: the leader proposes DeleteBefore from the
 // topic's retention.bytes and the log start moves on the replica.
 func TestRetentionBytes(t *testing.T) {
-	h, err := New(Config{Dir: t.TempDir(), RaftAddr: freeAddr(t), RetentionInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), RetentionInterval: 100 * time.Millisecond})
 	defer h.Close()
+	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "ret"}
 	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1,
 		Config: map[string]string{ConfSegmentBytes: "4096", ConfRetentionBytes: "16384"}}); err != nil {

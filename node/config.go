@@ -71,6 +71,18 @@ func DefaultConfig() Config {
 	}
 }
 
+// Load returns the defaults overlaid with the YAML file (if file is not
+// empty) and then the EDDY_* variables lookup finds. It does not validate.
+func Load(file string, lookup func(string) (string, bool)) (Config, error) {
+	c := DefaultConfig()
+	if file != "" {
+		if err := c.LoadFile(file); err != nil {
+			return c, err
+		}
+	}
+	return c, c.ApplyEnv(lookup)
+}
+
 // LoadFile overlays a YAML file on c. Unknown keys are errors.
 func (c *Config) LoadFile(path string) error {
 	b, err := os.ReadFile(path)

@@ -260,13 +260,18 @@ func topicRef(ctx *fasthttp.RequestCtx) (eddy.TopicRef, error) {
 	return eddy.TopicRef{Tenant: t, Name: name}, nil
 }
 
-func partitionParam(ctx *fasthttp.RequestCtx) (eddy.Partition, error) {
+// partitionRef is the topic and partition a partition route names.
+func partitionRef(ctx *fasthttp.RequestCtx) (eddy.TopicRef, eddy.Partition, error) {
+	ref, err := topicRef(ctx)
+	if err != nil {
+		return ref, 0, err
+	}
 	s, _ := ctx.UserValue("partition").(string)
 	p, err := strconv.ParseInt(s, 10, 32)
 	if err != nil || p < 0 {
-		return 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", s)
+		return ref, 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", s)
 	}
-	return eddy.Partition(p), nil
+	return ref, eddy.Partition(p), nil
 }
 
 // reqContext bounds a request. Long polls (cancelOnClose) end when the
@@ -549,12 +554,7 @@ func intArg(args *fasthttp.Args, name string, def, lo, hi int64) (int64, error) 
 
 func (s *Server) fetch(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	ref, err := topicRef(ctx)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	p, err := partitionParam(ctx)
+	ref, p, err := partitionRef(ctx)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -664,12 +664,7 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 }
 
 func (s *Server) offsets(ctx *fasthttp.RequestCtx) {
-	ref, err := topicRef(ctx)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	p, err := partitionParam(ctx)
+	ref, p, err := partitionRef(ctx)
 	if err != nil {
 		writeError(ctx, err)
 		return

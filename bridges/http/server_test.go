@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
@@ -23,19 +23,10 @@ type env struct {
 	host *multiraft.Host
 }
 
-func freeAddr(tb testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // newEnv runs a real Raft host and the HTTP server on loopback.
 func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 	t.Helper()
-	hc.Dir, hc.RaftAddr = t.TempDir(), freeAddr(t)
+	hc.Dir, hc.RaftAddr = t.TempDir(), testutil.FreeAddr(t)
 	h, err := multiraft.New(hc)
 	if err != nil {
 		t.Fatal(err)

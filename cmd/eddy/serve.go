@@ -44,13 +44,8 @@ then --config FILE, then EDDY_* environment variables, then flags.`,
 
 // loadServeConfig layers defaults < file < env < flags that were set.
 func loadServeConfig(cmd *cobra.Command, file, peers string, flags node.Config) (node.Config, error) {
-	c := node.DefaultConfig()
-	if file != "" {
-		if err := c.LoadFile(file); err != nil {
-			return c, err
-		}
-	}
-	if err := c.ApplyEnv(os.LookupEnv); err != nil {
+	c, err := node.Load(file, os.LookupEnv)
+	if err != nil {
 		return c, err
 	}
 	set := func(name string, apply func()) {
@@ -110,13 +105,8 @@ func newConfig() *cobra.Command {
 		Use:   "validate",
 		Short: "Validate a config file (with EDDY_* overrides)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := node.DefaultConfig()
-			if file != "" {
-				if err := c.LoadFile(file); err != nil {
-					return err
-				}
-			}
-			if err := c.ApplyEnv(os.LookupEnv); err != nil {
+			c, err := node.Load(file, os.LookupEnv)
+			if err != nil {
 				return err
 			}
 			if err := c.Validate(); err != nil {
@@ -130,13 +120,8 @@ func newConfig() *cobra.Command {
 		Use:   "print",
 		Short: "Print the effective configuration",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := node.DefaultConfig()
-			if file != "" {
-				if err := c.LoadFile(file); err != nil {
-					return err
-				}
-			}
-			if err := c.ApplyEnv(os.LookupEnv); err != nil {
+			c, err := node.Load(file, os.LookupEnv)
+			if err != nil {
 				return err
 			}
 			fmt.Print(c.YAML())
