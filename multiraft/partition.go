@@ -203,23 +203,25 @@ func (p *partitionSM) SaveSnapshot(ctx any, w io.Writer, stopc <-chan struct{}) 
 }
 
 func (p *partitionSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) error {
+	// Readers get "unavailable" while the log is replaced, not a stall.
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.lg != nil {
-		p.lg.Close()
-		p.lg = nil
+	old := p.lg
+	p.lg, p.err = nil, nil
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
 	}
-	if err := segment.Restore(p.fs, p.dir, r); err != nil {
-		p.err = err
-		return err
-	}
-	lg, err := segment.Open(p.fs, p.dir, p.cfg)
-	if err != nil {
-		p.err = err
-		return err
-	}
-	p.lg, p.err = lg, nil
-	return nil
+	lg, err := func() (*segment.Log, error) {
+		if err := segment.Restore(p.fs, p.dir, r); err != nil {
+			return nil, err
+		}
+		return segment.Open(p.fs, p.dir, p.cfg)
+	}()
+	p.mu.Lock()
+	p.lg, p.err = lg, err
+	p.mu.Unlock()
+	p.lastSync.Store(time.Now().UnixNano())
+	return err
 }
 
 func (p *partitionSM) Close() error {
