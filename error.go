@@ -29,6 +29,24 @@ const (
 	CodeStorageFull      Code = "storage_full"        // disk full: nothing was appended
 	CodeCorrupt          Code = "corrupt"             // stored data failed a checksum
 	CodeInternal         Code = "internal"            // a bug or an unexpected failure
+
+	// Authentication: each way a token can be refused has its own code.
+	CodeTokenMissing        Code = "token_missing"         // no Authorization: Bearer
+	CodeTokenMalformed      Code = "token_malformed"       // not a JWT, or required claims missing
+	CodeTokenAlgNone        Code = "token_alg_none"        // alg "none"
+	CodeTokenAlgMismatch    Code = "token_alg_mismatch"    // alg differs from the key's (algorithm confusion)
+	CodeTokenBadSignature   Code = "token_bad_signature"   // signature does not verify
+	CodeTokenExpired        Code = "token_expired"         // exp has passed
+	CodeTokenNotYetValid    Code = "token_not_yet_valid"   // nbf or iat in the future
+	CodeTokenWrongAudience  Code = "token_wrong_audience"  // aud is not this cluster
+	CodeTokenWrongIssuer    Code = "token_wrong_issuer"    // iss does not match the key
+	CodeTokenUnknownKey     Code = "token_unknown_kid"     // kid names no key
+	CodeTokenTenantMismatch Code = "token_tenant_mismatch" // a tenant's key signed a token for another tenant
+
+	CodeTenantExists  Code = "tenant_exists"          // create of an existing tenant
+	CodeQuotaExceeded Code = "quota_exceeded"         // a rate quota: retry after Retry-After
+	CodeStorageQuota  Code = "storage_quota_exceeded" // the tenant's retained bytes are over its quota
+	CodeLimitExceeded Code = "limit_exceeded"         // a count limit (topics, partitions, keys)
 )
 
 // codes is the one table from code to HTTP status.
@@ -49,6 +67,23 @@ var codes = map[Code]int{
 	CodeStorageFull:      http.StatusInsufficientStorage,
 	CodeCorrupt:          http.StatusInternalServerError,
 	CodeInternal:         http.StatusInternalServerError,
+
+	CodeTokenMissing:        http.StatusUnauthorized,
+	CodeTokenMalformed:      http.StatusUnauthorized,
+	CodeTokenAlgNone:        http.StatusUnauthorized,
+	CodeTokenAlgMismatch:    http.StatusUnauthorized,
+	CodeTokenBadSignature:   http.StatusUnauthorized,
+	CodeTokenExpired:        http.StatusUnauthorized,
+	CodeTokenNotYetValid:    http.StatusUnauthorized,
+	CodeTokenWrongAudience:  http.StatusUnauthorized,
+	CodeTokenWrongIssuer:    http.StatusUnauthorized,
+	CodeTokenUnknownKey:     http.StatusUnauthorized,
+	CodeTokenTenantMismatch: http.StatusUnauthorized,
+
+	CodeTenantExists:  http.StatusConflict,
+	CodeQuotaExceeded: http.StatusTooManyRequests,
+	CodeStorageQuota:  http.StatusInsufficientStorage,
+	CodeLimitExceeded: http.StatusConflict,
 }
 
 // HTTPStatus is the HTTP status for the code; unknown codes are 500.
@@ -62,7 +97,7 @@ func (c Code) HTTPStatus() int {
 // Retriable reports whether a client may retry the same request unchanged.
 func (c Code) Retriable() bool {
 	switch c {
-	case CodeBackpressure, CodeUnavailable, CodeTimeout:
+	case CodeBackpressure, CodeUnavailable, CodeTimeout, CodeQuotaExceeded:
 		return true
 	}
 	return false

@@ -1,0 +1,285 @@
+package tenants
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Algorithms a key may be registered with. HS256 is not accepted for tenant
+// keys: a shared secret would let the cluster mint the tenant's tokens.
+const (
+	AlgEdDSA = "EdDSA"
+	AlgES256 = "ES256"
+	AlgRS256 = "RS256"
+)
+
+// OperatorIssuer is the iss of tokens the cluster's operator key signs.
+const OperatorIssuer = "eddy"
+
+// Claims are an Eddy token's claims.
+type Claims struct {
+	Tenant eddy.TenantID `json:"tenant"`
+	Scopes []string      `json:"scopes"`
+	jwt.RegisteredClaims
+}
+
+// Key is a public key tokens are verified with.
+type Key struct {
+	ID     string        `json:"kid"`
+	Tenant eddy.TenantID `json:"tenant,omitempty"` // empty: the operator key
+	Alg    string        `json:"alg"`
+	PEM    string        `json:"public_key_pem"`
+
+	pub crypto.PublicKey
+}
+
+// ParseKey validates a PEM public key for alg and returns the Key.
+func ParseKey(kid string, tenant eddy.TenantID, alg, pemText string) (*Key, error) {
+	if kid == "" || len(kid) > 128 {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "kid must be 1 to 128 characters")
+	}
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "public key is not PEM")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "public key: %v (want a PKIX \"PUBLIC KEY\" PEM block)", err)
+	}
+	ok := false
+	switch alg {
+	case AlgEdDSA:
+		_, ok = pub.(ed25519.PublicKey)
+	case AlgES256:
+		k, isEC := pub.(*ecdsa.PublicKey)
+		ok = isEC && k.Curve.Params().BitSize == 256
+	case AlgRS256:
+		k, isRSA := pub.(*rsa.PublicKey)
+		ok = isRSA && k.N.BitLen() >= 2048
+	default:
+		return nil, eddy.Errorf(eddy.CodeInvalid, "alg %q: use EdDSA, ES256 or RS256", alg)
+	}
+	if !ok {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "the key is not a %s key (RS256 needs at least 2048 bits, ES256 a P-256 key)", alg)
+	}
+	return &Key{ID: kid, Tenant: tenant, Alg: alg, PEM: pemText, pub: pub}, nil
+}
+
+// Public returns the parsed public key, parsing PEM on first use.
+func (k *Key) Public() (crypto.PublicKey, error) {
+	if k.pub != nil {
+		return k.pub, nil
+	}
+	p, err := ParseKey(k.ID, k.Tenant, k.Alg, k.PEM)
+	if err != nil {
+		return nil, err
+	}
+	k.pub = p.pub
+	return k.pub, nil
+}
+
+// KeyLookup finds a key by its kid.
+type KeyLookup func(kid string) (*Key, bool)
+
+// Verifier checks tokens. Audience is the cluster's name.
+type Verifier struct {
+	Audience string
+	Keys     KeyLookup
+	// Leeway tolerates clock skew on exp, nbf and iat. Defaults to 30s.
+	Leeway time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+func authErr(code eddy.Code, format string, args ...any) *eddy.Error {
+	return eddy.Errorf(code, format, args...)
+}
+
+type header struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+// Verify checks a token and returns who it speaks for. Every refusal is an
+// *eddy.Error with one of the CodeToken* codes.
+func (v *Verifier) Verify(token string) (*Principal, error) {
+	if token == "" {
+		return nil, authErr(eddy.CodeTokenMissing, "no token: send Authorization: Bearer <jwt>")
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(token) > 16<<10 {
+		return nil, authErr(eddy.CodeTokenMalformed, "the token is not a JWT (header.claims.signature)")
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
+	var h header
+	if err != nil || json.Unmarshal(hb, &h) != nil {
+		return nil, authErr(eddy.CodeTokenMalformed, "the token header is not base64url JSON")
+	}
+	if strings.EqualFold(h.Alg, "none") {
+		return nil, authErr(eddy.CodeTokenAlgNone, "unsigned tokens (alg none) are never accepted")
+	}
+	if h.Kid == "" {
+		return nil, authErr(eddy.CodeTokenUnknownKey, "the token header has no kid")
+	}
+	key, ok := v.Keys(h.Kid)
+	if !ok {
+		return nil, authErr(eddy.CodeTokenUnknownKey, "no key with kid %q", h.Kid)
+	}
+	if h.Alg != key.Alg {
+		return nil, authErr(eddy.CodeTokenAlgMismatch, "the token says alg %s, key %q is %s", h.Alg, h.Kid, key.Alg)
+	}
+	pub, err := key.Public()
+	if err != nil {
+		return nil, authErr(eddy.CodeTokenUnknownKey, "key %q is unusable: %v", h.Kid, err)
+	}
+	issuer := OperatorIssuer
+	if key.Tenant != "" {
+		issuer = string(key.Tenant)
+	}
+	leeway := v.Leeway
+	if leeway == 0 {
+		leeway = 30 * time.Second
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{key.Alg}),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(v.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+	}
+	if v.Now != nil {
+		opts = append(opts, jwt.WithTimeFunc(v.Now))
+	}
+	var c Claims
+	_, err = jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return pub, nil }, opts...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if key.Tenant != "" && c.Tenant != key.Tenant {
+		return nil, authErr(eddy.CodeTokenTenantMismatch, "key %q belongs to tenant %s and cannot sign for tenant %s", key.ID, key.Tenant, c.Tenant)
+	}
+	if err := c.Tenant.Validate(); err != nil {
+		return nil, authErr(eddy.CodeTokenMalformed, "the tenant claim: %s", eddy.AsError(err).Message)
+	}
+	p := &Principal{Tenant: c.Tenant, Subject: c.Subject, KeyID: key.ID}
+	if err := p.setScopes(c.Scopes, key.Tenant == ""); err != nil {
+		return nil, err
+	}
+	if c.ExpiresAt != nil {
+		p.Expires = c.ExpiresAt.Time
+	}
+	return p, nil
+}
+
+// classify maps golang-jwt's errors to codes. The order matters: an expired
+// token with a bad signature is a bad signature.
+func classify(err error) *eddy.Error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return authErr(eddy.CodeTokenBadSignature, "the signature does not verify")
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return authErr(eddy.CodeTokenAlgMismatch, "the token cannot be verified with its key: %v", err)
+	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenRequiredClaimMissing), errors.Is(err, jwt.ErrInvalidType):
+		return authErr(eddy.CodeTokenMalformed, "%v", err)
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return authErr(eddy.CodeTokenExpired, "the token has expired")
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return authErr(eddy.CodeTokenNotYetValid, "the token is not valid yet (nbf or iat in the future)")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return authErr(eddy.CodeTokenWrongAudience, "the token is for another audience (cluster)")
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return authErr(eddy.CodeTokenWrongIssuer, "the token's issuer does not match its key")
+	}
+	return authErr(eddy.CodeTokenMalformed, "%v", err)
+}
+
+// Signer issues tokens with the cluster's Ed25519 operator key.
+type Signer struct {
+	KeyID    string
+	Key      ed25519.PrivateKey
+	Audience string
+	Now      func() time.Time
+}
+
+// MaxTTL bounds an issued token's lifetime.
+const MaxTTL = 366 * 24 * time.Hour
+
+// Issue signs a token for tenant with the scopes, valid for ttl.
+func (s *Signer) Issue(tenant eddy.TenantID, subject string, scopes []string, ttl time.Duration) (string, time.Time, error) {
+	if err := tenant.Validate(); err != nil {
+		return "", time.Time{}, err
+	}
+	if ttl <= 0 || ttl > MaxTTL {
+		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "ttl must be between 1s and %v", MaxTTL)
+	}
+	if err := ValidateScopes(scopes); err != nil {
+		return "", time.Time{}, err
+	}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	exp := now.Add(ttl)
+	c := Claims{Tenant: tenant, Scopes: scopes, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: OperatorIssuer, Subject: subject, Audience: jwt.ClaimStrings{s.Audience},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+	}}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = s.KeyID
+	signed, err := t.SignedString(s.Key)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
+	}
+	return signed, exp, nil
+}
+
+// OperatorKey returns the operator Key of a signer.
+func (s *Signer) OperatorKey() (*Key, error) {
+	der, err := x509.MarshalPKIXPublicKey(s.Key.Public())
+	if err != nil {
+		return nil, err
+	}
+	p := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	return &Key{ID: s.KeyID, Alg: AlgEdDSA, PEM: string(p), pub: s.Key.Public()}, nil
+}
+
+// MarshalPrivateKey and ParsePrivateKey store an Ed25519 key as PKCS#8 PEM.
+func MarshalPrivateKey(k ed25519.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// ParsePrivateKey reads a PKCS#8 PEM Ed25519 private key.
+func ParsePrivateKey(b []byte) (ed25519.PrivateKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, errors.New("not an Ed25519 key")
+	}
+	return ek, nil
+}
