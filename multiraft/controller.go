@@ -2,11 +2,13 @@ package multiraft
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"sort"
 	"sync"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
@@ -26,22 +28,48 @@ type NodeMeta struct {
 // controllerState is everything the controller shard replicates. It changes
 // only in Update, deterministically.
 type controllerState struct {
-	Nodes          map[uint64]*NodeMeta  `json:"nodes"`
-	Topics         map[string]*TopicMeta `json:"topics"` // by "tenant/name"
-	NextShard      uint64                `json:"next_shard"`
-	NextProducerID int64                 `json:"next_producer_id"`
+	Nodes          map[uint64]*NodeMeta          `json:"nodes"`
+	Topics         map[string]*TopicMeta         `json:"topics"` // by "tenant/name"
+	Tenants        map[eddy.TenantID]*TenantMeta `json:"tenants"`
+	Keys           map[string]*tenants.Key       `json:"keys"` // by kid, cluster-wide
+	Operator       *OperatorKey                  `json:"operator,omitempty"`
+	NextShard      uint64                        `json:"next_shard"`
+	NextProducerID int64                         `json:"next_producer_id"`
 }
 
+// TenantMeta is a tenant as the controller holds it.
+type TenantMeta struct {
+	Name      eddy.TenantID  `json:"name"`
+	Quotas    tenants.Quotas `json:"quotas"`
+	CreatedMs int64          `json:"created_ms"`
+}
+
+// OperatorKey is the cluster's token-signing key. It is set once, by the
+// first node to start; every node signs with it. (It lives in the Raft log
+// and snapshots, on the same disks as the data it protects.)
+type OperatorKey struct {
+	ID         string `json:"kid"`
+	PrivatePEM string `json:"private_pem"`
+}
+
+// MaxKeysPerTenant bounds a tenant's registered keys.
+const MaxKeysPerTenant = 16
+
 func newControllerState() *controllerState {
-	return &controllerState{Nodes: map[uint64]*NodeMeta{}, Topics: map[string]*TopicMeta{}, NextShard: firstPartitionShard}
+	return &controllerState{Nodes: map[uint64]*NodeMeta{}, Topics: map[string]*TopicMeta{},
+		Tenants: map[eddy.TenantID]*TenantMeta{}, Keys: map[string]*tenants.Key{}, NextShard: firstPartitionShard}
 }
 
 // ctrlCmd is one controller command, JSON-encoded in a Raft entry.
 type ctrlCmd struct {
-	Op    string     `json:"op"`
-	Node  *NodeMeta  `json:"node,omitempty"`
-	Topic *TopicMeta `json:"topic,omitempty"`
-	Ref   string     `json:"ref,omitempty"`
+	Op       string       `json:"op"`
+	Node     *NodeMeta    `json:"node,omitempty"`
+	Topic    *TopicMeta   `json:"topic,omitempty"`
+	Ref      string       `json:"ref,omitempty"`
+	Tenant   *TenantMeta  `json:"tenant,omitempty"`
+	Key      *tenants.Key `json:"key,omitempty"`
+	Operator *OperatorKey `json:"operator,omitempty"`
+	Force    bool         `json:"force,omitempty"`
 }
 
 const (
@@ -49,13 +77,21 @@ const (
 	opCreateTopic   = "create_topic"
 	opDeleteTopic   = "delete_topic"
 	opAllocProducer = "alloc_producer"
+	opCreateTenant  = "create_tenant"
+	opDeleteTenant  = "delete_tenant"
+	opSetQuotas     = "set_quotas"
+	opAddKey        = "add_key"
+	opRemoveKey     = "remove_key"
+	opSetOperator   = "set_operator_key"
 )
 
 // ctrlResult is the Data of a controller entry's result.
 type ctrlResult struct {
-	Err        *resultErr `json:"err,omitempty"`
-	Topic      *TopicMeta `json:"topic,omitempty"`
-	ProducerID int64      `json:"producer_id,omitempty"`
+	Err        *resultErr   `json:"err,omitempty"`
+	Topic      *TopicMeta   `json:"topic,omitempty"`
+	Tenant     *TenantMeta  `json:"tenant,omitempty"`
+	Operator   *OperatorKey `json:"operator,omitempty"`
+	ProducerID int64        `json:"producer_id,omitempty"`
 }
 
 type resultErr struct {
@@ -109,6 +145,10 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 			return errResult(eddy.CodeInvalid, "create_topic: missing topic")
 		}
 		ref := t.Ref().String()
+		tn, ok := st.Tenants[t.Tenant]
+		if !ok {
+			return errResult(eddy.CodeNotFound, "tenant "+string(t.Tenant)+" does not exist")
+		}
 		if _, ok := st.Topics[ref]; ok {
 			return errResult(eddy.CodeTopicExists, "topic "+string(t.Name)+" already exists")
 		}
@@ -116,6 +156,15 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		if err := spec.Validate(len(st.Nodes)); err != nil {
 			e := eddy.AsError(err)
 			return errResult(e.Code, e.Message)
+		}
+		if q := tn.Quotas; q.MaxTopics > 0 || q.MaxPartitions > 0 {
+			topics, parts := st.tenantUsage(t.Tenant)
+			if q.MaxTopics > 0 && topics+1 > q.MaxTopics {
+				return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s is at its limit of %d topics", t.Tenant, q.MaxTopics))
+			}
+			if q.MaxPartitions > 0 && parts+int64(t.Partitions) > q.MaxPartitions {
+				return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s has %d of its %d partitions; %d more do not fit", t.Tenant, parts, q.MaxPartitions, t.Partitions))
+			}
 		}
 		nt := *t
 		nt.Shards = make([]uint64, t.Partitions)
@@ -139,12 +188,109 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		}
 		delete(st.Topics, cmd.Ref)
 		return ctrlResult{}
+	case opCreateTenant:
+		tn := cmd.Tenant
+		if tn == nil || tn.Name.Validate() != nil || tn.Quotas.Validate() != nil {
+			return errResult(eddy.CodeInvalid, "create_tenant: invalid tenant")
+		}
+		if _, ok := st.Tenants[tn.Name]; ok {
+			return errResult(eddy.CodeTenantExists, "tenant "+string(tn.Name)+" already exists")
+		}
+		c := *tn
+		st.Tenants[tn.Name] = &c
+		return ctrlResult{Tenant: &c}
+	case opSetQuotas:
+		tn := cmd.Tenant
+		if tn == nil || tn.Quotas.Validate() != nil {
+			return errResult(eddy.CodeInvalid, "set_quotas: invalid quotas")
+		}
+		cur, ok := st.Tenants[tn.Name]
+		if !ok {
+			return errResult(eddy.CodeNotFound, "tenant "+string(tn.Name)+" does not exist")
+		}
+		cur.Quotas = tn.Quotas
+		c := *cur
+		return ctrlResult{Tenant: &c}
+	case opDeleteTenant:
+		name := eddy.TenantID(cmd.Ref)
+		if _, ok := st.Tenants[name]; !ok {
+			return errResult(eddy.CodeNotFound, "tenant "+cmd.Ref+" does not exist")
+		}
+		if name == eddy.DefaultTenant {
+			return errResult(eddy.CodeConflict, "the default tenant cannot be deleted")
+		}
+		if n, _ := st.tenantUsage(name); n > 0 && !cmd.Force {
+			return errResult(eddy.CodeConflict, fmt.Sprintf("tenant %s has %d topic(s); delete them first or use force=true", name, n))
+		}
+		for ref, t := range st.Topics {
+			if t.Tenant == name {
+				delete(st.Topics, ref)
+			}
+		}
+		for kid, k := range st.Keys {
+			if k.Tenant == name {
+				delete(st.Keys, kid)
+			}
+		}
+		delete(st.Tenants, name)
+		return ctrlResult{}
+	case opAddKey:
+		k := cmd.Key
+		if k == nil || k.Tenant == "" {
+			return errResult(eddy.CodeInvalid, "add_key: missing key or tenant")
+		}
+		if _, ok := st.Tenants[k.Tenant]; !ok {
+			return errResult(eddy.CodeNotFound, "tenant "+string(k.Tenant)+" does not exist")
+		}
+		if _, ok := st.Keys[k.ID]; ok || (st.Operator != nil && st.Operator.ID == k.ID) {
+			return errResult(eddy.CodeConflict, "a key with kid "+k.ID+" already exists (kids are unique in the cluster)")
+		}
+		n := 0
+		for _, o := range st.Keys {
+			if o.Tenant == k.Tenant {
+				n++
+			}
+		}
+		if n >= MaxKeysPerTenant {
+			return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s already has %d keys", k.Tenant, n))
+		}
+		c := *k
+		st.Keys[k.ID] = &c
+		return ctrlResult{}
+	case opRemoveKey:
+		k, ok := st.Keys[cmd.Ref]
+		if !ok || (cmd.Tenant != nil && k.Tenant != cmd.Tenant.Name) {
+			return errResult(eddy.CodeNotFound, "no key with kid "+cmd.Ref)
+		}
+		delete(st.Keys, cmd.Ref)
+		return ctrlResult{}
+	case opSetOperator:
+		if st.Operator == nil {
+			if cmd.Operator == nil || cmd.Operator.ID == "" {
+				return errResult(eddy.CodeInvalid, "set_operator_key: missing key")
+			}
+			c := *cmd.Operator
+			st.Operator = &c
+		}
+		c := *st.Operator // the first one set wins
+		return ctrlResult{Operator: &c}
 	}
 	return errResult(eddy.CodeInvalid, "controller: unknown op "+cmd.Op)
 }
 
 func errResult(code eddy.Code, msg string) ctrlResult {
 	return ctrlResult{Err: &resultErr{Code: code, Message: msg}}
+}
+
+// tenantUsage counts a tenant's topics and partitions.
+func (st *controllerState) tenantUsage(t eddy.TenantID) (topics, partitions int64) {
+	for _, m := range st.Topics {
+		if m.Tenant == t {
+			topics++
+			partitions += int64(m.Partitions)
+		}
+	}
+	return topics, partitions
 }
 
 func (st *controllerState) sortedNodeIDs() []uint64 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/segment"
+	"github.com/eddy-broker/eddy/tenants"
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/plugin/tan"
@@ -168,6 +169,9 @@ type Host struct {
 	parts map[uint64]*localPartition
 	rr    map[string]*atomic.Uint32 // round-robin counters by topic
 
+	keyCache       sync.Map     // kid -> *tenants.Key, parsed
+	operatorPublic atomic.Value // *tenants.Key
+
 	reconcileC chan struct{}
 	stop       chan struct{}
 	wg         sync.WaitGroup
@@ -259,6 +263,15 @@ func (h *Host) Start(ctx context.Context) error {
 		return fmt.Errorf("allocate producer id: %w", err)
 	}
 	h.producerID = res.ProducerID
+	// The default tenant always exists.
+	exists := false
+	h.ctrl.view(func(st *controllerState) { _, exists = st.Tenants[eddy.DefaultTenant] })
+	if !exists {
+		if _, err := h.CreateTenant(ctx, eddy.DefaultTenant, tenants.Quotas{}); err != nil && eddy.ErrorCode(err) != eddy.CodeTenantExists {
+			nh.Close()
+			return fmt.Errorf("create the default tenant: %w", err)
+		}
+	}
 	h.checkDisk()
 	h.reconcile(ctx)
 	h.wg.Add(4)

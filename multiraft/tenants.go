@@ -1,0 +1,192 @@
+package multiraft
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
+)
+
+// CreateTenant creates a tenant with its quotas.
+func (h *Host) CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*TenantMeta, error) {
+	if err := name.Validate(); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: name, Quotas: q, CreatedMs: time.Now().UnixMilli()}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Tenant, nil
+}
+
+// SetQuotas replaces a tenant's quotas.
+func (h *Host) SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*TenantMeta, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opSetQuotas, Tenant: &TenantMeta{Name: name, Quotas: q}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Tenant, nil
+}
+
+// DeleteTenant deletes a tenant; with force, its topics and keys too.
+func (h *Host) DeleteTenant(ctx context.Context, name eddy.TenantID, force bool) error {
+	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opDeleteTenant, Ref: string(name), Force: force})
+	h.kickReconcile()
+	return err
+}
+
+// Tenant returns a tenant, or CodeNotFound.
+func (h *Host) Tenant(name eddy.TenantID) (*TenantMeta, error) {
+	var t *TenantMeta
+	h.ctrl.view(func(st *controllerState) {
+		if m, ok := st.Tenants[name]; ok {
+			c := *m
+			t = &c
+		}
+	})
+	if t == nil {
+		return nil, eddy.Errorf(eddy.CodeNotFound, "tenant %s does not exist", name)
+	}
+	return t, nil
+}
+
+// Tenants lists every tenant by name.
+func (h *Host) Tenants() []*TenantMeta {
+	var out []*TenantMeta
+	h.ctrl.view(func(st *controllerState) {
+		for _, m := range st.Tenants {
+			c := *m
+			out = append(out, &c)
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// TenantUsage is what a tenant uses now, as this node sees it.
+type TenantUsage struct {
+	Topics       int64 `json:"topics"`
+	Partitions   int64 `json:"partitions"`
+	StorageBytes int64 `json:"storage_bytes"`
+	Keys         int64 `json:"keys"`
+}
+
+// Usage counts a tenant's topics, partitions and keys (from the controller)
+// and its retained bytes (from the partition replicas on this node).
+func (h *Host) Usage(name eddy.TenantID) TenantUsage {
+	var u TenantUsage
+	var shards []uint64
+	h.ctrl.view(func(st *controllerState) {
+		u.Topics, u.Partitions = st.tenantUsage(name)
+		for _, t := range st.Topics {
+			if t.Tenant == name {
+				shards = append(shards, t.Shards...)
+			}
+		}
+		for _, k := range st.Keys {
+			if k.Tenant == name {
+				u.Keys++
+			}
+		}
+	})
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, s := range shards {
+		if lp, ok := h.parts[s]; ok {
+			if lg, err := lp.sm.log(); err == nil {
+				u.StorageBytes += lg.Size()
+			}
+		}
+	}
+	return u
+}
+
+// AddKey registers a tenant's public key.
+func (h *Host) AddKey(ctx context.Context, k *tenants.Key) error {
+	if _, err := tenants.ParseKey(k.ID, k.Tenant, k.Alg, k.PEM); err != nil {
+		return err
+	}
+	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opAddKey, Key: k})
+	return err
+}
+
+// RemoveKey revokes a tenant's key: tokens it signed stop verifying at once.
+func (h *Host) RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error {
+	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRemoveKey, Ref: kid, Tenant: &TenantMeta{Name: tenant}})
+	return err
+}
+
+// Keys lists a tenant's keys.
+func (h *Host) Keys(tenant eddy.TenantID) []tenants.Key {
+	var out []tenants.Key
+	h.ctrl.view(func(st *controllerState) {
+		for _, k := range st.Keys {
+			if k.Tenant == tenant {
+				out = append(out, tenants.Key{ID: k.ID, Tenant: k.Tenant, Alg: k.Alg, PEM: k.PEM})
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// KeyByID finds a verification key (a tenant's or the operator's) by kid.
+// Parsed keys are cached; a removed or replaced key is never served.
+func (h *Host) KeyByID(kid string) (*tenants.Key, bool) {
+	var pemText, alg string
+	var tenant eddy.TenantID
+	found := false
+	h.ctrl.view(func(st *controllerState) {
+		if k, ok := st.Keys[kid]; ok {
+			pemText, alg, tenant, found = k.PEM, k.Alg, k.Tenant, true
+		}
+	})
+	if !found {
+		if op, ok := h.operatorPublic.Load().(*tenants.Key); ok && op.ID == kid {
+			return op, true
+		}
+		return nil, false
+	}
+	if c, ok := h.keyCache.Load(kid); ok {
+		if k := c.(*tenants.Key); k.PEM == pemText && k.Alg == alg {
+			return k, true
+		}
+	}
+	k, err := tenants.ParseKey(kid, tenant, alg, pemText)
+	if err != nil {
+		return nil, false
+	}
+	h.keyCache.Store(kid, k)
+	return k, true
+}
+
+// EnsureOperatorKey records the operator key in the controller unless one
+// is there already, and returns the cluster's (the first node's wins).
+func (h *Host) EnsureOperatorKey(ctx context.Context, proposed *OperatorKey) (*OperatorKey, error) {
+	var cur *OperatorKey
+	h.ctrl.view(func(st *controllerState) {
+		if st.Operator != nil {
+			c := *st.Operator
+			cur = &c
+		}
+	})
+	if cur == nil {
+		res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opSetOperator, Operator: proposed})
+		if err != nil {
+			return nil, err
+		}
+		cur = res.Operator
+	}
+	return cur, nil
+}
+
+// SetOperatorPublic installs the operator's verification key.
+func (h *Host) SetOperatorPublic(k *tenants.Key) { h.operatorPublic.Store(k) }
