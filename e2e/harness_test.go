@@ -41,6 +41,8 @@ func TestMain(m *testing.M) {
 type proc struct {
 	tb       testing.TB
 	dataDir  string
+	confDir  string // EDDY_CONFIG_DIR: where serve writes the CLI profile
+	token    string // the bootstrap admin token
 	httpAddr string
 	raftAddr string
 	cmd      *exec.Cmd
@@ -49,7 +51,7 @@ type proc struct {
 }
 
 func newProc(tb testing.TB) *proc {
-	return &proc{tb: tb, dataDir: tb.TempDir(), httpAddr: testutil.FreeAddr(tb), raftAddr: testutil.FreeAddr(tb)}
+	return &proc{tb: tb, dataDir: tb.TempDir(), confDir: tb.TempDir(), httpAddr: testutil.FreeAddr(tb), raftAddr: testutil.FreeAddr(tb)}
 }
 
 func (p *proc) start() {
@@ -57,6 +59,7 @@ func (p *proc) start() {
 	p.log = &bytes.Buffer{}
 	p.cmd = exec.Command(eddyBin, "serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir)
 	if err := p.cmd.Start(); err != nil {
 		p.tb.Fatal(err)
 	}
@@ -69,6 +72,11 @@ func (p *proc) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				tok, err := os.ReadFile(filepath.Join(p.dataDir, "admin.token"))
+				if err != nil {
+					p.tb.Fatalf("no bootstrap admin token: %v", err)
+				}
+				p.token = strings.TrimSpace(string(tok))
 				return
 			}
 		}
@@ -98,6 +106,7 @@ func (p *proc) do(method, path, ctype string, body []byte, out any) (int, error)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err

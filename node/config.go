@@ -34,6 +34,11 @@ type Config struct {
 	// Peers are the initial cluster members as "id=host:raftport". Empty
 	// means a cluster of this node alone.
 	Peers map[uint64]string `yaml:"peers"`
+	// ClusterName is the audience of the cluster's tokens. Default eddy.
+	ClusterName string `yaml:"cluster_name"`
+	// MetricsPublic serves /metrics without a token (it names every
+	// tenant's topics, so by default it needs the operator scope).
+	MetricsPublic bool `yaml:"metrics_public"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json. Default text.
@@ -58,6 +63,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		NodeID:            1,
+		ClusterName:       "eddy",
 		DataDir:           "eddy-data",
 		HTTPAddr:          ":8080",
 		RaftAddr:          "127.0.0.1:7100",
@@ -110,6 +116,8 @@ var envVars = []struct {
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
 	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
 	{"EDDY_PPROF", func(c *Config, v string) (err error) { c.Pprof, err = strconv.ParseBool(v); return }},
+	{"EDDY_CLUSTER_NAME", func(c *Config, v string) error { c.ClusterName = v; return nil }},
+	{"EDDY_METRICS_PUBLIC", func(c *Config, v string) (err error) { c.MetricsPublic, err = strconv.ParseBool(v); return }},
 	{"EDDY_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
@@ -151,6 +159,9 @@ func ParsePeers(s string) (map[uint64]string, error) {
 func (c *Config) Validate() error {
 	if c.NodeID == 0 {
 		return errors.New("node_id must be 1 or more")
+	}
+	if c.ClusterName == "" {
+		return errors.New("cluster_name is empty")
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir is empty")

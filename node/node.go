@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
 	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/tenants"
 )
 
 // Node is one running Eddy node.
@@ -20,6 +22,7 @@ type Node struct {
 	metrics *metrics.Set
 	host    *multiraft.Host
 	http    *httpapi.Server
+	signer  atomic.Pointer[tenants.Signer]
 }
 
 // New validates cfg and builds the node. It does no I/O.
@@ -57,7 +60,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.host = host
-	n.http = httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log}, host)
+	n.http = httpapi.New(httpapi.Config{
+		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log,
+		Verifier:      &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.KeyByID},
+		Signer:        n.signer.Load,
+		MetricsPublic: cfg.MetricsPublic,
+	}, host)
 	return n, nil
 }
 
@@ -66,7 +74,18 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.host.Start(ctx); err != nil {
 		return err
 	}
+	signer, err := n.bootstrapKeys(ctx)
+	if err != nil {
+		n.host.Close()
+		return err
+	}
+	n.signer.Store(signer)
 	if err := n.http.Start(); err != nil {
+		n.host.Close()
+		return err
+	}
+	if err := n.bootstrapAdmin(signer); err != nil {
+		n.http.Close(ctx)
 		n.host.Close()
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/segment"
+	"github.com/eddy-broker/eddy/tenants"
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -36,6 +37,16 @@ type Broker interface {
 	Nodes() []multiraft.NodeMeta
 	NodeID() uint64
 	Ready() error
+
+	CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
+	SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
+	DeleteTenant(ctx context.Context, name eddy.TenantID, force bool) error
+	Tenant(name eddy.TenantID) (*multiraft.TenantMeta, error)
+	Tenants() []*multiraft.TenantMeta
+	Usage(name eddy.TenantID) multiraft.TenantUsage
+	AddKey(ctx context.Context, k *tenants.Key) error
+	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
+	Keys(tenant eddy.TenantID) []tenants.Key
 }
 
 // Config configures the HTTP server. Zero values mean the defaults.
@@ -52,6 +63,17 @@ type Config struct {
 	// Pprof serves Go's profiler under /debug/pprof/. Off by default: it
 	// exposes internals and costs CPU while profiling.
 	Pprof bool
+	// Verifier authenticates every request but /healthz and /readyz (and
+	// /metrics when MetricsPublic). Required.
+	Verifier *tenants.Verifier
+	// Signer mints tokens for POST /v1/tenants/{t}/tokens; nil: not
+	// available on this node.
+	Signer func() *tenants.Signer
+	// Limiter enforces tenants' produce rate quotas. Defaults to a new one.
+	Limiter *tenants.Limiter
+	// MetricsPublic serves /metrics without a token. Off by default: the
+	// metrics name every tenant's topics, so they need the operator scope.
+	MetricsPublic bool
 	// Metrics is the set /metrics serves (with Go and process metrics).
 	Metrics *metrics.Set
 	Logger  *slog.Logger
@@ -91,25 +113,41 @@ func New(cfg Config, b Broker) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = tenants.NewLimiter(nil)
+	}
 	s := &Server{cfg: cfg, b: b, log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	r := router.New()
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", s.metrics)
-	r.GET("/v1/cluster", s.cluster)
-	if cfg.Pprof {
-		r.GET("/debug/pprof/{profile:*}", pprofhandler.PprofHandler)
+	if cfg.MetricsPublic {
+		r.GET("/metrics", s.metrics)
+	} else {
+		r.GET("/metrics", s.authed(s.operatorOnly(s.metrics)))
 	}
+	r.GET("/v1/cluster", s.authed(s.operatorOnly(s.cluster)))
+	if cfg.Pprof {
+		r.GET("/debug/pprof/{profile:*}", s.authed(s.operatorOnly(pprofhandler.PprofHandler)))
+	}
+	r.POST("/v1/tenants", s.authed(s.createTenant))
+	r.GET("/v1/tenants", s.authed(s.listTenants))
+	r.GET("/v1/tenants/{tenant}", s.authed(s.describeTenant))
+	r.PATCH("/v1/tenants/{tenant}", s.authed(s.setQuotas))
+	r.DELETE("/v1/tenants/{tenant}", s.authed(s.deleteTenant))
+	r.POST("/v1/tenants/{tenant}/tokens", s.authed(s.issueToken))
+	r.POST("/v1/tenants/{tenant}/keys", s.authed(s.addKey))
+	r.GET("/v1/tenants/{tenant}/keys", s.authed(s.listKeys))
+	r.DELETE("/v1/tenants/{tenant}/keys/{kid}", s.authed(s.removeKey))
 	for _, prefix := range []string{"/v1", "/v1/tenants/{tenant}"} {
 		g := r.Group(prefix)
-		g.POST("/topics", s.createTopic)
-		g.GET("/topics", s.listTopics)
-		g.GET("/topics/{topic}", s.describeTopic)
-		g.DELETE("/topics/{topic}", s.deleteTopic)
-		g.POST("/topics/{topic}/records", s.produce)
-		g.GET("/topics/{topic}/partitions/{partition}/records", s.fetch)
-		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.offsets)
+		g.POST("/topics", s.authed(s.createTopic))
+		g.GET("/topics", s.authed(s.listTopics))
+		g.GET("/topics/{topic}", s.authed(s.describeTopic))
+		g.DELETE("/topics/{topic}", s.authed(s.deleteTopic))
+		g.POST("/topics/{topic}/records", s.authed(s.produce))
+		g.GET("/topics/{topic}/partitions/{partition}/records", s.authed(s.fetch))
+		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.authed(s.offsets))
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))
@@ -122,9 +160,13 @@ func New(cfg Config, b Broker) *Server {
 		writeError(ctx, eddy.Errorf(eddy.CodeInternal, "internal error"))
 	}
 	s.srv = &fasthttp.Server{
-		Handler:            r.Handler,
-		Name:               "eddy",
-		MaxRequestBodySize: cfg.MaxBodyBytes,
+		Handler: r.Handler,
+		Name:    "eddy",
+		// fasthttp answers a body over its limit and closes without reading
+		// it, so a client still writing sees a reset, not the answer. It
+		// reads up to twice the limit; Eddy enforces the limit itself (in
+		// authed) with a JSON 413 on an intact connection.
+		MaxRequestBodySize: 2*cfg.MaxBodyBytes + 64<<10,
 		ReadTimeout:        60 * time.Second,
 		WriteTimeout:       60 * time.Second,
 		IdleTimeout:        120 * time.Second,
@@ -231,25 +273,69 @@ func (s *Server) cluster(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, 200, map[string]any{"node_id": s.b.NodeID(), "nodes": s.b.Nodes()})
 }
 
-// tenant is the tenant a request acts on: the path's, or default.
-// Until authentication assigns tenants, only default exists.
-func tenant(ctx *fasthttp.RequestCtx) (eddy.TenantID, error) {
-	t, ok := ctx.UserValue("tenant").(string)
-	if !ok {
-		return eddy.DefaultTenant, nil
+// authHandler is a handler that runs for an authenticated principal.
+type authHandler func(ctx *fasthttp.RequestCtx, p *tenants.Principal)
+
+// authed verifies the request's bearer token before h runs.
+func (s *Server) authed(h authHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if n := len(ctx.PostBody()); n > s.cfg.MaxBodyBytes {
+			writeError(ctx, eddy.Errorf(eddy.CodeRequestTooLarge, "request body is %d bytes, over the %d-byte limit", n, s.cfg.MaxBodyBytes))
+			return
+		}
+		auth := string(ctx.Request.Header.Peek("Authorization"))
+		token, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			token = ""
+			if auth != "" {
+				writeError(ctx, eddy.Errorf(eddy.CodeTokenMalformed, "the Authorization header must be \"Bearer <jwt>\""))
+				return
+			}
+		}
+		p, err := s.cfg.Verifier.Verify(strings.TrimSpace(token))
+		if err != nil {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="eddy"`)
+			writeError(ctx, err)
+			return
+		}
+		h(ctx, p)
 	}
-	id := eddy.TenantID(t)
-	if err := id.Validate(); err != nil {
-		return "", err
+}
+
+// operatorOnly lets only operator tokens through; others get 403.
+func (s *Server) operatorOnly(h fasthttp.RequestHandler) authHandler {
+	return func(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+		if !p.Operator() {
+			writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "this needs the operator scope"))
+			return
+		}
+		h(ctx)
 	}
-	if id != eddy.DefaultTenant {
-		return "", eddy.Errorf(eddy.CodeNotFound, "tenant %s does not exist", t)
+}
+
+// tenant is the tenant a request acts on: the path's, or the token's. A
+// tenant the principal may not see is answered exactly like a tenant that
+// does not exist, so other tenants' existence never leaks.
+func (s *Server) tenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, error) {
+	id := p.Tenant
+	if t, ok := ctx.UserValue("tenant").(string); ok {
+		id = eddy.TenantID(t)
+	}
+	notFound := eddy.Errorf(eddy.CodeNotFound, "tenant %s does not exist", id)
+	if !p.SeesTenant(id) || id.Validate() != nil {
+		return "", notFound
+	}
+	if _, err := s.b.Tenant(id); err != nil {
+		return "", notFound
 	}
 	return id, nil
 }
 
-func topicRef(ctx *fasthttp.RequestCtx) (eddy.TopicRef, error) {
-	t, err := tenant(ctx)
+// topicRef resolves the route's topic and checks that p may do a on it.
+// The scope is checked against the name before the topic is looked up, so a
+// refusal says nothing about whether the topic exists.
+func (s *Server) topicRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action) (eddy.TopicRef, error) {
+	t, err := s.tenant(ctx, p)
 	if err != nil {
 		return eddy.TopicRef{}, err
 	}
@@ -257,21 +343,27 @@ func topicRef(ctx *fasthttp.RequestCtx) (eddy.TopicRef, error) {
 	if err := name.Validate(); err != nil {
 		return eddy.TopicRef{}, eddy.Errorf(eddy.CodeNotFound, "topic %q does not exist", string(name))
 	}
+	if !p.Can(a, t, name) {
+		return eddy.TopicRef{}, eddy.Errorf(eddy.CodeForbidden, "the token has no %s scope for topic %s", actionName[a], name)
+	}
 	return eddy.TopicRef{Tenant: t, Name: name}, nil
 }
 
+var actionName = map[tenants.Action]string{tenants.Produce: "produce", tenants.Consume: "consume",
+	tenants.Describe: "produce or consume", tenants.Admin: "admin", tenants.Operate: "operator"}
+
 // partitionRef is the topic and partition a partition route names.
-func partitionRef(ctx *fasthttp.RequestCtx) (eddy.TopicRef, eddy.Partition, error) {
-	ref, err := topicRef(ctx)
+func (s *Server) partitionRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action) (eddy.TopicRef, eddy.Partition, error) {
+	ref, err := s.topicRef(ctx, p, a)
 	if err != nil {
 		return ref, 0, err
 	}
-	s, _ := ctx.UserValue("partition").(string)
-	p, err := strconv.ParseInt(s, 10, 32)
-	if err != nil || p < 0 {
-		return ref, 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", s)
+	v, _ := ctx.UserValue("partition").(string)
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 0 {
+		return ref, 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", v)
 	}
-	return ref, eddy.Partition(p), nil
+	return ref, eddy.Partition(n), nil
 }
 
 // reqContext bounds a request. Long polls (cancelOnClose) end when the
@@ -303,10 +395,14 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func (s *Server) createTopic(ctx *fasthttp.RequestCtx) {
-	t, err := tenant(ctx)
+func (s *Server) createTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, err := s.tenant(ctx, p)
 	if err != nil {
 		writeError(ctx, err)
+		return
+	}
+	if !p.Can(tenants.Admin, t, "") {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "creating topics needs the admin scope"))
 		return
 	}
 	var req createTopicReq
@@ -365,21 +461,23 @@ func (s *Server) topicJSON(m *multiraft.TopicMeta, withOffsets bool) topicJSON {
 	return tj
 }
 
-func (s *Server) listTopics(ctx *fasthttp.RequestCtx) {
-	t, err := tenant(ctx)
+func (s *Server) listTopics(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, err := s.tenant(ctx, p)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
 	out := []topicJSON{}
 	for _, m := range s.b.Topics(t) {
-		out = append(out, s.topicJSON(m, false))
+		if p.Can(tenants.Describe, t, m.Name) {
+			out = append(out, s.topicJSON(m, false))
+		}
 	}
 	writeJSON(ctx, 200, map[string]any{"topics": out})
 }
 
-func (s *Server) describeTopic(ctx *fasthttp.RequestCtx) {
-	ref, err := topicRef(ctx)
+func (s *Server) describeTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	ref, err := s.topicRef(ctx, p, tenants.Describe)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -392,8 +490,8 @@ func (s *Server) describeTopic(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, 200, s.topicJSON(m, true))
 }
 
-func (s *Server) deleteTopic(ctx *fasthttp.RequestCtx) {
-	ref, err := topicRef(ctx)
+func (s *Server) deleteTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	ref, err := s.topicRef(ctx, p, tenants.Admin)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -410,15 +508,20 @@ func (s *Server) deleteTopic(ctx *fasthttp.RequestCtx) {
 // maxRecordsPerRequest bounds one produce request.
 const maxRecordsPerRequest = 100_000
 
-func (s *Server) produce(ctx *fasthttp.RequestCtx) {
+func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	start := time.Now()
-	ref, err := topicRef(ctx)
+	ref, err := s.topicRef(ctx, p, tenants.Produce)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
 	recs, parts, err := s.parseProduce(ctx)
 	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if err := s.admitProduce(ref.Tenant, recs); err != nil {
+		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
 		writeError(ctx, err)
 		return
 	}
@@ -552,9 +655,9 @@ func intArg(args *fasthttp.Args, name string, def, lo, hi int64) (int64, error) 
 	return v, nil
 }
 
-func (s *Server) fetch(ctx *fasthttp.RequestCtx) {
+func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	start := time.Now()
-	ref, p, err := partitionRef(ctx)
+	ref, p, err := s.partitionRef(ctx, pr, tenants.Consume)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -663,8 +766,8 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 	ctx.SetBody(rr.Batches)
 }
 
-func (s *Server) offsets(ctx *fasthttp.RequestCtx) {
-	ref, p, err := partitionRef(ctx)
+func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
+	ref, p, err := s.partitionRef(ctx, pr, tenants.Consume)
 	if err != nil {
 		writeError(ctx, err)
 		return

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,15 +14,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/segment"
+	"github.com/eddy-broker/eddy/tenants"
 )
 
 type env struct {
-	t    *testing.T
-	base string
-	host *multiraft.Host
+	t      *testing.T
+	base   string
+	host   *multiraft.Host
+	signer *tenants.Signer
+	token  string // operator token, sent by req
 }
 
 // newEnv runs a real Raft host and the HTTP server on loopback.
@@ -36,7 +42,13 @@ func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: "test-cluster"}
+	opKey, _ := signer.OperatorKey()
+	h.SetOperatorPublic(opKey)
 	sc.Addr = "127.0.0.1:0"
+	sc.Verifier = &tenants.Verifier{Audience: "test-cluster", Keys: h.KeyByID}
+	sc.Signer = func() *tenants.Signer { return signer }
 	s := New(sc, h)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -47,12 +59,32 @@ func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 		s.Close(ctx)
 		h.Close()
 	})
-	return &env{t: t, base: "http://" + s.Addr(), host: h}
+	e := &env{t: t, base: "http://" + s.Addr(), host: h, signer: signer}
+	e.token = e.mint("default", "operator")
+	return e
+}
+
+// mint issues an operator-signed token for tenant with scopes.
+func (e *env) mint(tenant eddy.TenantID, scopes ...string) string {
+	e.t.Helper()
+	tok, _, err := e.signer.Issue(tenant, "test", scopes, time.Hour)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
 }
 
 func (e *env) req(method, path, ctype, body string) (int, http.Header, string) {
 	e.t.Helper()
+	return e.reqAs(e.token, method, path, ctype, body)
+}
+
+func (e *env) reqAs(token, method, path, ctype, body string) (int, http.Header, string) {
+	e.t.Helper()
 	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -128,7 +160,7 @@ func TestErrors(t *testing.T) {
 		{"unknown config", "POST", "/v1/topics", "application/json", `{"name":"z","config":{"retention.mss":"1"}}`, 400, "invalid_request"},
 		{"bad config value", "POST", "/v1/topics", "application/json", `{"name":"z","config":{"retention.ms":"soon"}}`, 400, "invalid_request"},
 		{"other tenant", "GET", "/v1/tenants/acme/topics/t", "", "", 404, "not_found"},
-		{"bad tenant", "GET", "/v1/tenants/AC_ME/topics", "", "", 400, "invalid_request"},
+		{"bad tenant", "GET", "/v1/tenants/AC_ME/topics", "", "", 404, "not_found"},
 		{"no route", "GET", "/v2/nothing", "", "", 404, "not_found"},
 		{"wrong method", "PUT", "/v1/topics/t", "", "", 405, "invalid_request"},
 	}

@@ -8,29 +8,67 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/segment"
+	"github.com/eddy-broker/eddy/node"
 	"github.com/spf13/cobra"
 )
 
 // client talks to a node's HTTP API.
 type client struct {
-	base string
-	hc   *http.Client
+	base  string
+	token string
+	hc    *http.Client
 }
 
+// newClient resolves the server and token: a flag wins, then EDDY_SERVER /
+// EDDY_TOKEN, then the profile (--profile, EDDY_PROFILE or the current one),
+// then the default server.
 func newClient(cmd *cobra.Command) *client {
+	var prof node.Profile
+	if ps, _, err := node.LoadProfiles(); err == nil {
+		name, _ := cmd.Flags().GetString("profile")
+		if name == "" {
+			name = os.Getenv("EDDY_PROFILE")
+		}
+		if name == "" {
+			name = ps.Current
+		}
+		prof = ps.Profiles[name]
+	}
 	s, _ := cmd.Flags().GetString("server")
+	if !cmd.Flags().Changed("server") {
+		if v := os.Getenv("EDDY_SERVER"); v != "" {
+			s = v
+		} else if prof.Server != "" {
+			s = prof.Server
+		}
+	}
 	s = strings.TrimRight(s, "/")
 	if !strings.Contains(s, "://") {
 		s = "http://" + s
 	}
+	tok, _ := cmd.Flags().GetString("token")
+	if !cmd.Flags().Changed("token") {
+		if v := os.Getenv("EDDY_TOKEN"); v != "" {
+			tok = v
+		} else if t, err := prof.TokenOf(); err == nil {
+			tok = t
+		}
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: 90 * time.Second}
-	return &client{base: s, hc: &http.Client{Transport: tr}}
+	return &client{base: s, token: tok, hc: &http.Client{Transport: tr}}
+}
+
+func (c *client) authorize(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 }
 
 // apiError is an error answer from the API.
@@ -57,6 +95,7 @@ func (c *client) do(ctx context.Context, method, path, contentType string, body 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	c.authorize(req)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach %s: %w", c.base, err)
@@ -136,6 +175,7 @@ func (c *client) fetchBatches(ctx context.Context, topic string, p int32, offset
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	c.authorize(req)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, 0, 0, err

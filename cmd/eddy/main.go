@@ -32,11 +32,11 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	def := os.Getenv("EDDY_SERVER")
-	if def == "" {
-		def = "http://127.0.0.1:8080"
-	}
-	root.PersistentFlags().String("server", def, "node to talk to (env EDDY_SERVER)")
-	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig())
+	pf := root.PersistentFlags()
+	pf.String("server", "http://127.0.0.1:8080", "node to talk to (env EDDY_SERVER, or the profile's)")
+	pf.String("token", "", "bearer token (env EDDY_TOKEN, or the profile's)")
+	pf.String("profile", "", "CLI profile to use (env EDDY_PROFILE; default: the current one)")
+	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
+		newTenant(), newToken(), newProfile())
 	return root
 }

@@ -1,0 +1,244 @@
+package httpapi
+
+import (
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/valyala/fasthttp"
+	"time"
+)
+
+type tenantJSON struct {
+	Name      string                 `json:"name"`
+	Quotas    tenants.Quotas         `json:"quotas"`
+	Usage     *multiraft.TenantUsage `json:"usage,omitempty"`
+	CreatedMs int64                  `json:"created_ms"`
+}
+
+func (s *Server) tenantJSON(t *multiraft.TenantMeta, usage bool) tenantJSON {
+	tj := tenantJSON{Name: string(t.Name), Quotas: t.Quotas, CreatedMs: t.CreatedMs}
+	if usage {
+		u := s.b.Usage(t.Name)
+		tj.Usage = &u
+	}
+	return tj
+}
+
+func (s *Server) createTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	if !p.Operator() {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "creating tenants needs the operator scope"))
+		return
+	}
+	var req struct {
+		Name   string         `json:"name"`
+		Quotas tenants.Quotas `json:"quotas"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	t, err := s.b.CreateTenant(c, eddy.TenantID(req.Name), req.Quotas)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusCreated, s.tenantJSON(t, false))
+}
+
+func (s *Server) listTenants(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	out := []tenantJSON{}
+	for _, t := range s.b.Tenants() {
+		if p.SeesTenant(t.Name) {
+			out = append(out, s.tenantJSON(t, false))
+		}
+	}
+	writeJSON(ctx, 200, map[string]any{"tenants": out})
+}
+
+// adminTenant resolves the path's tenant for a request that needs admin in
+// it (or the operator scope).
+func (s *Server) adminTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal, what string) (*multiraft.TenantMeta, bool) {
+	t, err := s.tenant(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return nil, false
+	}
+	if !p.Can(tenants.Admin, t, "") {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "%s needs the admin scope", what))
+		return nil, false
+	}
+	tm, err := s.b.Tenant(t)
+	if err != nil {
+		writeError(ctx, err)
+		return nil, false
+	}
+	return tm, true
+}
+
+func (s *Server) describeTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	if tm, ok := s.adminTenant(ctx, p, "describing a tenant"); ok {
+		writeJSON(ctx, 200, s.tenantJSON(tm, true))
+	}
+}
+
+func (s *Server) setQuotas(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, err := s.tenant(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if !p.Operator() {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "setting quotas needs the operator scope"))
+		return
+	}
+	var req struct {
+		Quotas tenants.Quotas `json:"quotas"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	tm, err := s.b.SetQuotas(c, t, req.Quotas)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, s.tenantJSON(tm, true))
+}
+
+func (s *Server) deleteTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, err := s.tenant(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if !p.Operator() {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "deleting tenants needs the operator scope"))
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	if err := s.b.DeleteTenant(c, t, string(ctx.QueryArgs().Peek("force")) == "true"); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	s.cfg.Limiter.Forget(t)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) issueToken(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	tm, ok := s.adminTenant(ctx, p, "minting tokens")
+	if !ok {
+		return
+	}
+	var req struct {
+		Scopes     []string `json:"scopes"`
+		TTLSeconds int64    `json:"ttl_seconds"`
+		Subject    string   `json:"subject"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if req.TTLSeconds == 0 {
+		req.TTLSeconds = 3600
+	}
+	if err := tenants.ValidateScopes(req.Scopes); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if !p.Grants(req.Scopes) {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "a token cannot grant scopes its issuer does not hold"))
+		return
+	}
+	if s.cfg.Signer == nil || s.cfg.Signer() == nil {
+		writeError(ctx, eddy.Errorf(eddy.CodeUnavailable, "this node cannot sign tokens yet"))
+		return
+	}
+	tok, exp, err := s.cfg.Signer().Issue(tm.Name, req.Subject, req.Scopes, time.Duration(req.TTLSeconds)*time.Second)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusCreated, map[string]any{"token": tok, "tenant": tm.Name, "scopes": req.Scopes, "expires_at": exp.UTC().Format(time.RFC3339)})
+}
+
+func (s *Server) addKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	tm, ok := s.adminTenant(ctx, p, "registering keys")
+	if !ok {
+		return
+	}
+	var req struct {
+		Kid          string `json:"kid"`
+		Alg          string `json:"alg"`
+		PublicKeyPEM string `json:"public_key_pem"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	k, err := tenants.ParseKey(req.Kid, tm.Name, req.Alg, req.PublicKeyPEM)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	if err := s.b.AddKey(c, k); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusCreated, map[string]string{"kid": k.ID, "alg": k.Alg, "tenant": string(k.Tenant)})
+}
+
+func (s *Server) listKeys(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	tm, ok := s.adminTenant(ctx, p, "listing keys")
+	if !ok {
+		return
+	}
+	keys := s.b.Keys(tm.Name)
+	if keys == nil {
+		keys = []tenants.Key{}
+	}
+	writeJSON(ctx, 200, map[string]any{"keys": keys})
+}
+
+func (s *Server) removeKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	tm, ok := s.adminTenant(ctx, p, "removing keys")
+	if !ok {
+		return
+	}
+	kid, _ := ctx.UserValue("kid").(string)
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	if err := s.b.RemoveKey(c, tm.Name, kid); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// admitProduce applies the tenant's quotas to a produce: the rate buckets,
+// then the storage quota (retained bytes on this node's replicas).
+func (s *Server) admitProduce(t eddy.TenantID, recs []eddy.Record) error {
+	tm, err := s.b.Tenant(t)
+	if err != nil {
+		return err
+	}
+	q := tm.Quotas
+	if q.StorageBytes > 0 {
+		if used := s.b.Usage(t).StorageBytes; used >= q.StorageBytes {
+			return &eddy.Error{Code: eddy.CodeStorageQuota, RetryAfterMs: 60_000,
+				Message: "tenant " + string(t) + " retains its whole storage quota; nothing was appended (retention or deleting topics frees it)"}
+		}
+	}
+	bytes := 0
+	for i := range recs {
+		bytes += recs[i].Size()
+	}
+	return s.cfg.Limiter.AllowProduce(t, q, len(recs), bytes)
+}

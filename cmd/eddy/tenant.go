@@ -1,0 +1,288 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/eddy-broker/eddy/node"
+	"github.com/spf13/cobra"
+)
+
+// quotaFlags are the quota flags of tenant create and set-quota.
+type quotaFlags struct {
+	bytesPerSec, recordsPerSec, storage, topics, partitions, transforms, transformMem int64
+}
+
+func (q *quotaFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Int64Var(&q.bytesPerSec, "produce-bytes-per-sec", 0, "produce rate in bytes/s (0: unlimited)")
+	f.Int64Var(&q.recordsPerSec, "produce-records-per-sec", 0, "produce rate in records/s (0: unlimited)")
+	f.Int64Var(&q.storage, "storage-bytes", 0, "retained bytes (0: unlimited)")
+	f.Int64Var(&q.topics, "max-topics", 0, "topics (0: unlimited)")
+	f.Int64Var(&q.partitions, "max-partitions", 0, "partitions (0: unlimited)")
+	f.Int64Var(&q.transforms, "max-transforms", 0, "transforms (0: unlimited)")
+	f.Int64Var(&q.transformMem, "transform-memory-bytes", 0, "transform memory (0: unlimited)")
+}
+
+func (q *quotaFlags) json() map[string]int64 {
+	return map[string]int64{"produce_bytes_per_sec": q.bytesPerSec, "produce_records_per_sec": q.recordsPerSec,
+		"storage_bytes": q.storage, "max_topics": q.topics, "max_partitions": q.partitions,
+		"max_transforms": q.transforms, "transform_memory_bytes": q.transformMem}
+}
+
+func tenantPath(t string) string { return "/v1/tenants/" + url.PathEscape(t) }
+
+func newTenant() *cobra.Command {
+	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants, their quotas and keys (operator)"}
+	var q quotaFlags
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a tenant",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, _ := json.Marshal(map[string]any{"name": args[0], "quotas": q.json()})
+			if err := newClient(cmd).do(ctxTimeout(), "POST", "/v1/tenants", "application/json", body, nil); err != nil {
+				return err
+			}
+			fmt.Printf("created tenant %s\n", args[0])
+			return nil
+		},
+	}
+	q.add(create)
+	var sq quotaFlags
+	setQuota := &cobra.Command{
+		Use:   "set-quota NAME",
+		Short: "Change a tenant's quotas: the flags given change, the others keep their values (0 = unlimited)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := newClient(cmd)
+			var cur struct {
+				Quotas map[string]int64 `json:"quotas"`
+			}
+			if err := c.getJSON(ctxTimeout(), tenantPath(args[0]), &cur); err != nil {
+				return err
+			}
+			if cur.Quotas == nil {
+				cur.Quotas = map[string]int64{}
+			}
+			for k, v := range sq.json() {
+				if cmd.Flags().Changed(strings.ReplaceAll(k, "_", "-")) {
+					cur.Quotas[k] = v
+				}
+			}
+			body, _ := json.Marshal(map[string]any{"quotas": cur.Quotas})
+			var out map[string]any
+			if err := c.do(ctxTimeout(), "PATCH", tenantPath(args[0]), "application/json", body, &out); err != nil {
+				return err
+			}
+			return printJSON(out)
+		},
+	}
+	sq.add(setQuota)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out struct {
+				Tenants []struct {
+					Name      string `json:"name"`
+					CreatedMs int64  `json:"created_ms"`
+				}
+			}
+			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/tenants", &out); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tCREATED")
+			for _, t := range out.Tenants {
+				fmt.Fprintf(w, "%s\t%s\n", t.Name, time.UnixMilli(t.CreatedMs).UTC().Format(time.RFC3339))
+			}
+			return w.Flush()
+		},
+	}
+	describe := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a tenant's quotas and usage",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out map[string]any
+			if err := newClient(cmd).getJSON(ctxTimeout(), tenantPath(args[0]), &out); err != nil {
+				return err
+			}
+			return printJSON(out)
+		},
+	}
+	var force bool
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a tenant (--force also deletes its topics)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := tenantPath(args[0])
+			if force {
+				p += "?force=true"
+			}
+			if err := newClient(cmd).do(ctxTimeout(), "DELETE", p, "", nil, nil); err != nil {
+				return err
+			}
+			fmt.Printf("deleted tenant %s\n", args[0])
+			return nil
+		},
+	}
+	del.Flags().BoolVar(&force, "force", false, "also delete the tenant's topics")
+	cmd.AddCommand(create, list, describe, del, setQuota, newTenantKey())
+	return cmd
+}
+
+func newTenantKey() *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Short: "Manage a tenant's token-signing public keys"}
+	var alg, file string
+	add := &cobra.Command{
+		Use:   "add TENANT KID --file PUBLIC.pem",
+		Short: "Register a public key (EdDSA, ES256 or RS256) the tenant signs its own tokens with",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pemText, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]string{"kid": args[1], "alg": alg, "public_key_pem": string(pemText)})
+			if err := newClient(cmd).do(ctxTimeout(), "POST", tenantPath(args[0])+"/keys", "application/json", body, nil); err != nil {
+				return err
+			}
+			fmt.Printf("added key %s to tenant %s\n", args[1], args[0])
+			return nil
+		},
+	}
+	add.Flags().StringVar(&alg, "alg", "EdDSA", "EdDSA, ES256 or RS256")
+	add.Flags().StringVarP(&file, "file", "f", "", "PEM file with the public key")
+	add.MarkFlagRequired("file")
+	list := &cobra.Command{
+		Use:   "list TENANT",
+		Short: "List a tenant's keys",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out struct {
+				Keys []struct{ Kid, Alg string }
+			}
+			if err := newClient(cmd).getJSON(ctxTimeout(), tenantPath(args[0])+"/keys", &out); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "KID\tALG")
+			for _, k := range out.Keys {
+				fmt.Fprintf(w, "%s\t%s\n", k.Kid, k.Alg)
+			}
+			return w.Flush()
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove TENANT KID",
+		Short: "Revoke a key: tokens it signed stop working at once",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := newClient(cmd).do(ctxTimeout(), "DELETE", tenantPath(args[0])+"/keys/"+url.PathEscape(args[1]), "", nil, nil); err != nil {
+				return err
+			}
+			fmt.Printf("removed key %s\n", args[1])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}
+
+func newToken() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Mint tokens"}
+	var tenant, scopes, subject string
+	var ttl time.Duration
+	issue := &cobra.Command{
+		Use:   "issue",
+		Short: "Mint a token for a tenant (prints it on stdout)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, _ := json.Marshal(map[string]any{"scopes": strings.Split(scopes, ","), "ttl_seconds": int64(ttl / time.Second), "subject": subject})
+			var out struct{ Token string }
+			if err := newClient(cmd).do(ctxTimeout(), "POST", tenantPath(tenant)+"/tokens", "application/json", body, &out); err != nil {
+				return err
+			}
+			fmt.Println(out.Token)
+			return nil
+		},
+	}
+	f := issue.Flags()
+	f.StringVar(&tenant, "tenant", "default", "tenant")
+	f.StringVar(&scopes, "scopes", "", "comma-separated: produce:<glob>, consume:<glob>, admin, operator")
+	f.DurationVar(&ttl, "ttl", time.Hour, "lifetime")
+	f.StringVar(&subject, "subject", "", "sub claim (who the token is for)")
+	issue.MarkFlagRequired("scopes")
+	cmd.AddCommand(issue)
+	return cmd
+}
+
+func newProfile() *cobra.Command {
+	cmd := &cobra.Command{Use: "profile", Short: "Manage CLI profiles (server + token)"}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List profiles",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ps, path, err := node.LoadProfiles()
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "CURRENT\tNAME\tSERVER\t(%s)\n", path)
+			for _, n := range ps.Names() {
+				cur := ""
+				if n == ps.Current {
+					cur = "*"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t\n", cur, n, ps.Profiles[n].Server)
+			}
+			return w.Flush()
+		},
+	}
+	use := &cobra.Command{
+		Use:   "use NAME",
+		Short: "Make a profile current",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ps, path, err := node.LoadProfiles()
+			if err != nil {
+				return err
+			}
+			if _, ok := ps.Profiles[args[0]]; !ok {
+				return fmt.Errorf("no profile %q (have %s)", args[0], strings.Join(ps.Names(), ", "))
+			}
+			ps.Current = args[0]
+			if err := ps.Save(path); err != nil {
+				return err
+			}
+			fmt.Printf("using profile %s\n", args[0])
+			return nil
+		},
+	}
+	var server, token, tokenFile string
+	set := &cobra.Command{
+		Use:   "set NAME --server URL [--token T | --token-file F]",
+		Short: "Create or update a profile",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := node.WriteProfile(args[0], node.Profile{Server: server, Token: token, TokenFile: tokenFile}, false)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("profile %s saved in %s\n", args[0], path)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&server, "server", "http://127.0.0.1:8080", "server URL")
+	set.Flags().StringVar(&token, "token", "", "token (stored in the profile file, mode 0600)")
+	set.Flags().StringVar(&tokenFile, "token-file", "", "file to read the token from at each use")
+	cmd.AddCommand(list, use, set)
+	return cmd
+}

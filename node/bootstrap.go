@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/tenants"
+)
+
+// Secure by default: the first start creates the operator signing key,
+// writes a bootstrap admin token readable only by its owner, and points a
+// CLI profile at it, so local `eddy` commands work at once.
+const (
+	operatorKeyFile = "operator.key"
+	adminTokenFile  = "admin.token"
+	bootstrapTTL    = 365 * 24 * time.Hour
+)
+
+// AdminTokenPath is where the bootstrap admin token is written.
+func (c *Config) AdminTokenPath() string { return filepath.Join(c.DataDir, adminTokenFile) }
+
+// bootstrapKeys makes sure the cluster has an operator key and returns the
+// signer for it.
+func (n *Node) bootstrapKeys(ctx context.Context) (*tenants.Signer, error) {
+	path := filepath.Join(n.cfg.DataDir, operatorKeyFile)
+	priv, err := loadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(priv.Public().(ed25519.PublicKey))
+	pemBytes, err := tenants.MarshalPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	op, err := n.host.EnsureOperatorKey(ctx, &multiraft.OperatorKey{ID: "op-" + hex.EncodeToString(sum[:6]), PrivatePEM: string(pemBytes)})
+	if err != nil {
+		return nil, fmt.Errorf("register the operator key: %w", err)
+	}
+	clusterKey, err := tenants.ParsePrivateKey([]byte(op.PrivatePEM))
+	if err != nil {
+		return nil, fmt.Errorf("the cluster's operator key: %w", err)
+	}
+	signer := &tenants.Signer{KeyID: op.ID, Key: clusterKey, Audience: n.cfg.ClusterName}
+	pub, err := signer.OperatorKey()
+	if err != nil {
+		return nil, err
+	}
+	n.host.SetOperatorPublic(pub)
+	return signer, nil
+}
+
+func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := tenants.ParsePrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	pemBytes, err := tenants.MarshalPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecret(path, pemBytes); err != nil {
+		return nil, err
+	}
+	return priv, nil
+}
+
+// writeSecret writes a file only its owner can read, atomically.
+func writeSecret(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// bootstrapAdmin writes the admin token and the CLI profile on the first
+// start (when there is no admin.token yet).
+func (n *Node) bootstrapAdmin(signer *tenants.Signer) error {
+	path, err := filepath.Abs(n.cfg.AdminTokenPath())
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tok, _, err := signer.Issue(eddy.DefaultTenant, "bootstrap-admin", []string{tenants.ScopeOperator}, bootstrapTTL)
+	if err != nil {
+		return err
+	}
+	if err := writeSecret(path, []byte(tok+"\n")); err != nil {
+		return fmt.Errorf("write the admin token: %w", err)
+	}
+	n.log.Info("bootstrap admin token written (operator scope, valid one year)", "path", path)
+	fmt.Fprintf(os.Stderr, "eddy: the bootstrap admin token is in %s (readable only by you)\n", path)
+	server := "http://" + localURLHost(n.HTTPAddr())
+	if file, err := WriteProfile("local", Profile{Server: server, TokenFile: path}, false); err != nil {
+		n.log.Warn("could not write the CLI profile", "err", err)
+	} else {
+		fmt.Fprintf(os.Stderr, "eddy: CLI profile \"local\" written to %s\n", file)
+	}
+	return nil
+}
+
+// localURLHost turns a listen address into one a local client can dial.
+func localURLHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
