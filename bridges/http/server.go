@@ -265,6 +265,16 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("text/plain; version=0.0.4")
 	var buf bytes.Buffer
 	s.m.WritePrometheus(&buf)
+	for _, t := range s.b.Tenants() {
+		u := s.b.Usage(t.Name)
+		for _, g := range []struct {
+			name string
+			v    int64
+		}{{"eddy_tenant_topics", u.Topics}, {"eddy_tenant_partitions", u.Partitions},
+			{"eddy_tenant_storage_bytes", u.StorageBytes}, {"eddy_tenant_quota_storage_bytes", t.Quotas.StorageBytes}} {
+			metrics.WriteGaugeUint64(&buf, fmt.Sprintf(`%s{tenant=%q}`, g.name, t.Name), uint64(g.v))
+		}
+	}
 	metrics.WriteProcessMetrics(&buf)
 	ctx.SetBody(buf.Bytes())
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
@@ -225,6 +226,14 @@ func (s *Server) removeKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 // admitProduce applies the tenant's quotas to a produce: the rate buckets,
 // then the storage quota (retained bytes on this node's replicas).
 func (s *Server) admitProduce(t eddy.TenantID, recs []eddy.Record) error {
+	err := s.checkQuotas(t, recs)
+	if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
+		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, t, c)).Inc()
+	}
+	return err
+}
+
+func (s *Server) checkQuotas(t eddy.TenantID, recs []eddy.Record) error {
 	tm, err := s.b.Tenant(t)
 	if err != nil {
 		return err

@@ -162,6 +162,14 @@ func TestQuotas(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	_, _, metrics := e.req("GET", "/metrics", "", "")
+	for _, m := range []string{`eddy_tenant_quota_rejections_total{tenant="q",code="quota_exceeded"}`,
+		`eddy_tenant_quota_rejections_total{tenant="q",code="storage_quota_exceeded"}`,
+		`eddy_tenant_topics{tenant="q"} 1`, `eddy_tenant_quota_storage_bytes{tenant="q"} 100`} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
 	_, _, body = e.req("GET", "/v1/tenants/q", "", "")
 	if !strings.Contains(body, `"storage_bytes":100`) || !strings.Contains(body, `"usage"`) {
 		t.Fatalf("describe: %s", body)
