@@ -232,10 +232,13 @@ func writeErrorStatus(ctx *fasthttp.RequestCtx, status int, e *eddy.Error) {
 		secs := max((e.RetryAfterMs+999)/1000, 1)
 		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": string(e.Code), "message": e.Message}})
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // messages say <jwt>, not \u003cjwt\u003e
+	enc.Encode(map[string]any{"error": map[string]string{"code": string(e.Code), "message": e.Message}})
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
+	ctx.SetBody(b.Bytes())
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
