@@ -58,16 +58,17 @@ func (s *Server) listTenants(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	writeJSON(ctx, 200, map[string]any{"tenants": out})
 }
 
-// adminTenant resolves the path's tenant for a request that needs admin in
-// it (or the operator scope).
-func (s *Server) adminTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal, what string) (*multiraft.TenantMeta, bool) {
+// scopedTenant resolves the path's tenant for a request that needs action
+// a on the tenant as a whole (Admin within it, or Operate), answering the
+// error itself when it cannot proceed.
+func (s *Server) scopedTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action, what string) (*multiraft.TenantMeta, bool) {
 	t, err := s.tenant(ctx, p)
 	if err != nil {
 		writeError(ctx, err)
 		return nil, false
 	}
-	if !p.Can(tenants.Admin, t, "") {
-		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "%s needs the admin scope", what))
+	if !p.Can(a, t, "") {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "%s needs the %s scope", what, actionName[a]))
 		return nil, false
 	}
 	tm, err := s.b.Tenant(t)
@@ -79,19 +80,14 @@ func (s *Server) adminTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal, wha
 }
 
 func (s *Server) describeTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	if tm, ok := s.adminTenant(ctx, p, "describing a tenant"); ok {
+	if tm, ok := s.scopedTenant(ctx, p, tenants.Admin, "describing a tenant"); ok {
 		writeJSON(ctx, 200, s.tenantJSON(tm, true))
 	}
 }
 
 func (s *Server) setQuotas(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	t, err := s.tenant(ctx, p)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	if !p.Operator() {
-		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "setting quotas needs the operator scope"))
+	tm, ok := s.scopedTenant(ctx, p, tenants.Operate, "setting quotas")
+	if !ok {
 		return
 	}
 	var req struct {
@@ -103,7 +99,7 @@ func (s *Server) setQuotas(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	tm, err := s.b.SetQuotas(c, t, req.Quotas)
+	tm, err := s.b.SetQuotas(c, tm.Name, req.Quotas)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -112,27 +108,22 @@ func (s *Server) setQuotas(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 }
 
 func (s *Server) deleteTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	t, err := s.tenant(ctx, p)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	if !p.Operator() {
-		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "deleting tenants needs the operator scope"))
+	tm, ok := s.scopedTenant(ctx, p, tenants.Operate, "deleting tenants")
+	if !ok {
 		return
 	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	if err := s.b.DeleteTenant(c, t, string(ctx.QueryArgs().Peek("force")) == "true"); err != nil {
+	if err := s.b.DeleteTenant(c, tm.Name, string(ctx.QueryArgs().Peek("force")) == "true"); err != nil {
 		writeError(ctx, err)
 		return
 	}
-	s.cfg.Limiter.Forget(t)
+	s.cfg.Limiter.Forget(tm.Name)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
 func (s *Server) issueToken(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	tm, ok := s.adminTenant(ctx, p, "minting tokens")
+	tm, ok := s.scopedTenant(ctx, p, tenants.Admin, "minting tokens")
 	if !ok {
 		return
 	}
@@ -169,7 +160,7 @@ func (s *Server) issueToken(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 }
 
 func (s *Server) addKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	tm, ok := s.adminTenant(ctx, p, "registering keys")
+	tm, ok := s.scopedTenant(ctx, p, tenants.Admin, "registering keys")
 	if !ok {
 		return
 	}
@@ -197,7 +188,7 @@ func (s *Server) addKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 }
 
 func (s *Server) listKeys(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	tm, ok := s.adminTenant(ctx, p, "listing keys")
+	tm, ok := s.scopedTenant(ctx, p, tenants.Admin, "listing keys")
 	if !ok {
 		return
 	}
@@ -209,7 +200,7 @@ func (s *Server) listKeys(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 }
 
 func (s *Server) removeKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	tm, ok := s.adminTenant(ctx, p, "removing keys")
+	tm, ok := s.scopedTenant(ctx, p, tenants.Admin, "removing keys")
 	if !ok {
 		return
 	}
