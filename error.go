@@ -43,6 +43,7 @@ const (
 	CodeTokenUnknownKey     Code = "token_unknown_kid"     // kid names no key
 	CodeTokenTenantMismatch Code = "token_tenant_mismatch" // a tenant's key signed a token for another tenant
 
+	CodeNoQuorum      Code = "no_quorum"              // the partition or controller has no leader: retry
 	CodeTenantExists  Code = "tenant_exists"          // create of an existing tenant
 	CodeQuotaExceeded Code = "quota_exceeded"         // a rate quota: retry after Retry-After
 	CodeStorageQuota  Code = "storage_quota_exceeded" // the tenant's retained bytes are over its quota
@@ -80,6 +81,7 @@ var codes = map[Code]int{
 	CodeTokenUnknownKey:     http.StatusUnauthorized,
 	CodeTokenTenantMismatch: http.StatusUnauthorized,
 
+	CodeNoQuorum:      http.StatusServiceUnavailable,
 	CodeTenantExists:  http.StatusConflict,
 	CodeQuotaExceeded: http.StatusTooManyRequests,
 	CodeStorageQuota:  http.StatusInsufficientStorage,
@@ -97,7 +99,7 @@ func (c Code) HTTPStatus() int {
 // Retriable reports whether a client may retry the same request unchanged.
 func (c Code) Retriable() bool {
 	switch c {
-	case CodeBackpressure, CodeUnavailable, CodeTimeout, CodeQuotaExceeded:
+	case CodeBackpressure, CodeUnavailable, CodeTimeout, CodeQuotaExceeded, CodeNoQuorum:
 		return true
 	}
 	return false

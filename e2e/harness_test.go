@@ -48,6 +48,38 @@ type proc struct {
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 	exited   chan error
+	nodeID   int
+	peers    string   // for a cluster: 1=host:port,2=...
+	env      []string // extra environment, e.g. EDDY_SYNC_BYTES=...
+	cluster  []*proc  // the nodes of its cluster, for diagnostics
+}
+
+// diag describes what every node of the cluster says about readiness and
+// the topics' leaders, for a failure message.
+func (p *proc) diag() string {
+	var b strings.Builder
+	for _, n := range p.cluster {
+		if !n.alive() {
+			fmt.Fprintf(&b, "node %d: down\n", n.nodeID)
+			continue
+		}
+		resp, err := http.Get(n.url("/readyz"))
+		if err != nil {
+			fmt.Fprintf(&b, "node %d: %v\n", n.nodeID, err)
+			continue
+		}
+		r, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var topics struct{ Topics []struct{ Name string } }
+		n.do("GET", "/v1/topics", "", nil, &topics)
+		fmt.Fprintf(&b, "node %d: readyz %s", n.nodeID, r)
+		for _, t := range topics.Topics {
+			var ti map[string]any
+			n.do("GET", "/v1/topics/"+t.Name, "", nil, &ti)
+			fmt.Fprintf(&b, "  %s: %v\n", t.Name, ti["partition_info"])
+		}
+	}
+	return b.String()
 }
 
 func newProc(tb testing.TB) *proc {
@@ -56,28 +88,46 @@ func newProc(tb testing.TB) *proc {
 
 func (p *proc) start() {
 	p.tb.Helper()
+	p.launch()
+	p.waitReady()
+}
+
+// launch starts the process without waiting for it to be ready (a cluster
+// node is ready only once a quorum of its peers runs).
+func (p *proc) launch() {
+	p.tb.Helper()
 	p.log = &bytes.Buffer{}
-	p.cmd = exec.Command(eddyBin, "serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr)
+	args := []string{"serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr}
+	if p.peers != "" {
+		args = append(args, "--node-id", fmt.Sprint(p.nodeID), "--peers", p.peers)
+	}
+	p.cmd = exec.Command(eddyBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir)
+	p.cmd.Env = append(append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir), p.env...)
 	if err := p.cmd.Start(); err != nil {
 		p.tb.Fatal(err)
 	}
 	p.exited = make(chan error, 1)
-	go func() { p.exited <- p.cmd.Wait() }()
+	go func(cmd *exec.Cmd, exited chan error) { exited <- cmd.Wait() }(p.cmd, p.exited)
 	p.tb.Cleanup(func() { p.kill() })
-	deadline := time.Now().Add(30 * time.Second)
+}
+
+func (p *proc) waitReady() {
+	p.tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
 	for {
 		resp, err := http.Get(p.url("/readyz"))
 		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			last = string(b)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				tok, err := os.ReadFile(filepath.Join(p.dataDir, "admin.token"))
-				if err != nil {
-					p.tb.Fatalf("no bootstrap admin token: %v", err)
+				if err == nil {
+					p.token = strings.TrimSpace(string(tok))
+					return
 				}
-				p.token = strings.TrimSpace(string(tok))
-				return
 			}
 		}
 		select {
@@ -86,16 +136,51 @@ func (p *proc) start() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.tb.Fatalf("eddy not ready after 30s\n%s", p.log)
+			p.tb.Fatalf("eddy node %d not ready after 60s (readyz: %s)\ncluster:\n%s\nits log:\n%s", p.nodeID, last, p.diag(), p.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
+// alive reports whether the process is running.
+func (p *proc) alive() bool { return p.cmd != nil && p.cmd.ProcessState == nil }
+
 func (p *proc) kill() {
-	if p.cmd != nil && p.cmd.ProcessState == nil {
+	if p.alive() {
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.exited
+	}
+}
+
+// newCluster starts n nodes that form one cluster, each with env.
+func newCluster(tb testing.TB, n int, env ...string) []*proc {
+	procs := make([]*proc, n)
+	var peers []string
+	for i := range procs {
+		procs[i] = newProc(tb)
+		procs[i].env = env
+		procs[i].nodeID = i + 1
+		peers = append(peers, fmt.Sprintf("%d=%s", i+1, procs[i].raftAddr))
+	}
+	for _, p := range procs {
+		p.peers = strings.Join(peers, ",")
+		p.cluster = procs
+		p.launch()
+	}
+	for _, p := range procs {
+		p.waitReady()
+	}
+	// Every node registers itself; wait until all are known.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var c struct{ Nodes []struct{ ID int } }
+		if code, err := procs[0].do("GET", "/v1/cluster", "", nil, &c); err == nil && code == 200 && len(c.Nodes) == n {
+			return procs
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("cluster did not form")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -169,6 +169,8 @@ type Host struct {
 	parts map[uint64]*localPartition
 	rr    map[string]*atomic.Uint32 // round-robin counters by topic
 
+	live           liveness
+	leaders        leaderWatch
 	keyCache       sync.Map     // kid -> *tenants.Key, parsed
 	operatorPublic atomic.Value // *tenants.Key
 
@@ -176,6 +178,7 @@ type Host struct {
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
+	readyOnce  atomic.Bool
 	closeOnce  sync.Once
 }
 
@@ -274,7 +277,8 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	h.checkDisk()
 	h.reconcile(ctx)
-	h.wg.Add(4)
+	h.wg.Add(5)
+	go h.loop(2*time.Second, nil, h.probePeers)
 	go h.loop(min(h.cfg.SyncInterval/4, time.Second), nil, h.syncDue)
 	go h.loop(5*time.Second, h.reconcileC, h.reconcileNow)
 	go h.loop(time.Second, nil, h.checkDisk)
@@ -362,8 +366,8 @@ func (h *Host) ctrlPropose(ctx context.Context, cmd *ctrlCmd) (ctrlResult, error
 			}
 		}
 		if ctx.Err() != nil {
-			return ctrlResult{}, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 1000,
-				Message: "the controller did not answer in time (no quorum?)"}
+			return ctrlResult{}, &eddy.Error{Code: eddy.CodeNoQuorum, RetryAfterMs: 1000,
+				Message: "the controller did not answer in time: no quorum of its nodes is reachable"}
 		}
 		return ctrlResult{}, eddy.Errorf(eddy.CodeUnavailable, "controller: %v", err)
 	}
@@ -467,6 +471,16 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 	segBytes := d.meta.ConfigInt(ConfSegmentBytes)
 	psm := &partitionSM{fs: h.cfg.FS, dir: h.partitionDir(shardID), shardID: shardID,
 		cfg: segment.Config{SegmentBytes: segBytes}}
+	ref, part := d.meta.Ref().String(), int32(d.p)
+	psm.onRestore = func(lg *segment.Log, err error) {
+		if err != nil {
+			h.log.Error("partition restore from a snapshot failed", "topic", ref, "partition", part, "shard_id", shardID, "err", err)
+			return
+		}
+		start, end := lg.Offsets()
+		h.log.Info("partition restored from a snapshot stream", "topic", ref, "partition", part, "shard_id", shardID,
+			"log_start_offset", start, "high_watermark", end, "bytes", lg.Size())
+	}
 	initial := d.members
 	if h.nh.HasNodeInfo(shardID, h.cfg.NodeID) {
 		initial = nil
@@ -539,6 +553,11 @@ func (h *Host) removeOrphanDirs(desired map[uint64]desiredShard) {
 // Close stops proposers (in-flight commits finish), then the NodeHost.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		if h.nh != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			h.transferLeadership(ctx)
+			cancel()
+		}
 		close(h.stop)
 		h.wg.Wait()
 		h.mu.Lock()
@@ -558,6 +577,20 @@ func (h *Host) Close() error {
 		}
 	})
 	return nil
+}
+
+// Booting reports whether this node has not yet been ready since it
+// started: its replicas may not know their leaders, so writes and reads
+// sent to it would wait. The HTTP API answers 503 unavailable meanwhile.
+func (h *Host) Booting() bool {
+	if h.readyOnce.Load() {
+		return false
+	}
+	if h.Ready() == nil {
+		h.readyOnce.Store(true)
+		return false
+	}
+	return true
 }
 
 // Ready reports nil when storage is open and every local shard has a leader.
@@ -585,6 +618,7 @@ func (h *Host) Ready() error {
 type leaderListener struct{ h *Host }
 
 func (l *leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
+	l.h.leaders.changed(info.ShardID)
 	if f := l.h.cfg.Hooks.OnLeaderChange; f != nil {
 		f(info.ShardID, info.LeaderID)
 	}
@@ -646,4 +680,35 @@ func (h *Host) checkDisk() {
 			h.log.Info("disk space recovered: accepting produce", "free_bytes", free)
 		}
 	}
+}
+
+// leaderWatch broadcasts leader changes per shard: the channel for a shard
+// is closed (and replaced) when its leader changes.
+type leaderWatch struct {
+	mu sync.Mutex
+	ch map[uint64]chan struct{}
+}
+
+// watch returns a channel closed at the shard's next leader change.
+func (w *leaderWatch) watch(shard uint64) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch == nil {
+		w.ch = map[uint64]chan struct{}{}
+	}
+	c, ok := w.ch[shard]
+	if !ok {
+		c = make(chan struct{})
+		w.ch[shard] = c
+	}
+	return c
+}
+
+func (w *leaderWatch) changed(shard uint64) {
+	w.mu.Lock()
+	if c, ok := w.ch[shard]; ok {
+		close(c)
+		delete(w.ch, shard)
+	}
+	w.mu.Unlock()
 }

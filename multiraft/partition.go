@@ -64,6 +64,9 @@ type partitionSM struct {
 	unsyncedEntries atomic.Int64
 	lastSync        atomic.Int64
 
+	// onRestore is called after RecoverFromSnapshot replaced the log.
+	onRestore func(lg *segment.Log, err error)
+
 	// onApply is called after each Update with the count of appended
 	// records and bytes (for metrics). It must not block.
 	onApply func(records, bytes int)
@@ -221,6 +224,9 @@ func (p *partitionSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) er
 	p.lg, p.err = lg, err
 	p.mu.Unlock()
 	p.lastSync.Store(time.Now().UnixNano())
+	if p.onRestore != nil {
+		p.onRestore(lg, err)
+	}
 	return err
 }
 

@@ -251,7 +251,16 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}
 	sess := h.nh.GetNoOPSession(shardID)
 	backoff := 5 * time.Millisecond
 	var last error
+	var leaderless time.Time // since when no leader has been known
 	for attempt := 0; ; attempt++ {
+		if _, _, ok, _ := h.nh.GetLeaderID(shardID); ok {
+			leaderless = time.Time{}
+		} else if leaderless.IsZero() {
+			leaderless = time.Now()
+		} else if time.Since(leaderless) > h.noQuorumAfter() {
+			return 0, &eddy.Error{Code: eddy.CodeNoQuorum, RetryAfterMs: 1000,
+				Message: "the partition has no leader (no quorum of its replicas is reachable); the write may or may not have been applied"}
+		}
 		if attempt > 0 {
 			if time.Now().Add(backoff).After(deadline) {
 				break
@@ -261,9 +270,13 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}
 			case <-stop:
 				return 0, eddy.Errorf(eddy.CodeUnavailable, "shutting down; the write may or may not have been applied")
 			}
-			backoff = min(backoff*2, 200*time.Millisecond)
+			backoff = min(backoff*2, 100*time.Millisecond)
 		}
-		timeout := max(time.Until(deadline), 100*time.Millisecond)
+		// Each attempt is short: a proposal forwarded to a leader that just
+		// died is never answered, only timed out, and it holds one of the
+		// proposer's in-flight slots meanwhile. Retrying is safe (dedup).
+		timeout := max(min(time.Until(deadline), h.attemptTimeout()), 100*time.Millisecond)
+		leaderChange := h.leaders.watch(shardID)
 		rs, err := h.nh.Propose(sess, cmd, timeout)
 		if err != nil {
 			last = err
@@ -275,8 +288,19 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}
 			}
 			return 0, eddy.Errorf(eddy.CodeUnavailable, "propose: %v", err)
 		}
-		r := <-rs.ResultC()
-		rs.Release()
+		var r dragonboat.RequestResult
+		select {
+		case r = <-rs.ResultC():
+			rs.Release()
+		case <-leaderChange:
+			// dragonboat drops, without a word, a proposal a follower
+			// forwarded to a leader that then lost leadership; it would
+			// only time out. Retry at once (the abandoned attempt is not
+			// released: dragonboat may still complete it).
+			last = errors.New("the leader changed while the write was in flight")
+			backoff = 5 * time.Millisecond
+			continue
+		}
 		switch {
 		case r.Completed():
 			res := r.GetResult()
@@ -297,6 +321,15 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}
 	return 0, &eddy.Error{Code: eddy.CodeTimeout, RetryAfterMs: 1000,
 		Message: "the write was not confirmed in time (" + last.Error() + "); it may or may not have been applied"}
 }
+
+// attemptTimeout bounds one proposal attempt (600 ms at the default RTT;
+// commits take tens of ms): a proposal lost without a leader change is
+// retried after this long.
+func (h *Host) attemptTimeout() time.Duration { return 6 * h.cfg.RTT }
+
+// noQuorumAfter is how long a shard may stay leaderless before writes are
+// answered no_quorum: three election timeouts, long enough for a failover.
+func (h *Host) noQuorumAfter() time.Duration { return 3 * 20 * h.cfg.RTT }
 
 // await waits for a request's outcome or the context.
 func (r *produceReq) await(ctx context.Context) error {

@@ -127,6 +127,13 @@ func (n *Node) bootstrapAdmin(signer *tenants.Signer) error {
 	return nil
 }
 
+func (c *Config) advertiseHTTP() string {
+	if c.AdvertiseHTTPAddr != "" {
+		return c.AdvertiseHTTPAddr
+	}
+	return localURLHost(c.HTTPAddr)
+}
+
 // localURLHost turns a listen address into one a local client can dial.
 func localURLHost(addr string) string {
 	host, port, err := net.SplitHostPort(addr)

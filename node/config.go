@@ -24,6 +24,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// HTTPAddr is the HTTP API listener. Default :8080.
 	HTTPAddr string `yaml:"http_addr"`
+	// AdvertiseHTTPAddr is the host:port other nodes and clients reach this
+	// node's HTTP API at. Default: http_addr, with 127.0.0.1 for a wildcard.
+	AdvertiseHTTPAddr string `yaml:"advertise_http_addr"`
 	// RaftAddr is the Raft listener; it must not change once the data
 	// directory exists. Default 127.0.0.1:7100.
 	RaftAddr string `yaml:"raft_addr"`
@@ -54,6 +57,13 @@ type Config struct {
 	MinFreeBytes uint64 `yaml:"min_free_bytes"`
 	// Pprof serves Go's profiler on the HTTP listener under /debug/pprof/.
 	Pprof bool `yaml:"pprof"`
+	// SyncBytes: a partition replica syncs (and lets the Raft log be
+	// compacted) after this many bytes. Default 16 MiB.
+	SyncBytes int64 `yaml:"sync_bytes"`
+	// RaftLogRetainBytes: about how much Raft log a replicated partition
+	// keeps behind a sync for lagging followers; a follower further behind
+	// is sent a snapshot of the segments. Default 32 MiB.
+	RaftLogRetainBytes int64 `yaml:"raft_log_retain_bytes"`
 	// RetentionInterval is how often retention runs. Default 30s.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
 }
@@ -111,6 +121,7 @@ var envVars = []struct {
 	{"EDDY_NODE_ID", func(c *Config, v string) (err error) { c.NodeID, err = strconv.ParseUint(v, 10, 64); return }},
 	{"EDDY_DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{"EDDY_HTTP_ADDR", func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"EDDY_ADVERTISE_HTTP_ADDR", func(c *Config, v string) error { c.AdvertiseHTTPAddr = v; return nil }},
 	{"EDDY_RAFT_ADDR", func(c *Config, v string) error { c.RaftAddr = v; return nil }},
 	{"EDDY_MQTT_ADDR", func(c *Config, v string) error { c.MQTTAddr = v; return nil }},
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
@@ -122,6 +133,11 @@ var envVars = []struct {
 	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
 	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
+	{"EDDY_RAFT_LOG_RETAIN_BYTES", func(c *Config, v string) (err error) {
+		c.RaftLogRetainBytes, err = strconv.ParseInt(v, 10, 64)
+		return
+	}},
 	{"EDDY_MIN_FREE_BYTES", func(c *Config, v string) (err error) { c.MinFreeBytes, err = strconv.ParseUint(v, 10, 64); return }},
 }
 

@@ -37,16 +37,18 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	proposalSecs := m.NewHistogram("eddy_proposal_duration_seconds")
 	leaderChanges := m.NewCounter("eddy_raft_leader_changes_total")
 	host, err := multiraft.New(multiraft.Config{
-		NodeID:            cfg.NodeID,
-		RaftAddr:          cfg.RaftAddr,
-		HTTPAddr:          cfg.HTTPAddr,
-		Dir:               cfg.DataDir,
-		Peers:             cfg.Peers,
-		Linger:            cfg.Linger,
-		MaxBatchBytes:     cfg.MaxBatchBytes,
-		MinFreeBytes:      cfg.MinFreeBytes,
-		RetentionInterval: cfg.RetentionInterval,
-		Logger:            log,
+		NodeID:             cfg.NodeID,
+		RaftAddr:           cfg.RaftAddr,
+		HTTPAddr:           cfg.advertiseHTTP(),
+		Dir:                cfg.DataDir,
+		Peers:              cfg.Peers,
+		Linger:             cfg.Linger,
+		MaxBatchBytes:      cfg.MaxBatchBytes,
+		MinFreeBytes:       cfg.MinFreeBytes,
+		RetentionInterval:  cfg.RetentionInterval,
+		SyncBytes:          cfg.SyncBytes,
+		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
+		Logger:             log,
 		Hooks: multiraft.Hooks{
 			OnProposal: func(records, bytes int, d time.Duration) {
 				batchRecords.Update(float64(records))

@@ -35,8 +35,11 @@ type Broker interface {
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (segment.ReadResult, error)
 	Nodes() []multiraft.NodeMeta
+	Cluster() []multiraft.NodeStatus
+	Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error)
 	NodeID() uint64
 	Ready() error
+	Booting() bool
 
 	CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
 	SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
@@ -148,6 +151,7 @@ func New(cfg Config, b Broker) *Server {
 		g.POST("/topics/{topic}/records", s.authed(s.produce))
 		g.GET("/topics/{topic}/partitions/{partition}/records", s.authed(s.fetch))
 		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.authed(s.offsets))
+		g.GET("/topics/{topic}/partitions/{partition}/checksum", s.authed(s.checksum))
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))
@@ -283,7 +287,29 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) cluster(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, 200, map[string]any{"node_id": s.b.NodeID(), "nodes": s.b.Nodes()})
+	writeJSON(ctx, 200, map[string]any{"node_id": s.b.NodeID(), "nodes": s.b.Cluster()})
+}
+
+// checksum answers a digest of this node's replica of a partition up to an
+// offset (?upto=, default its high watermark), for checking that replicas
+// are byte-identical.
+func (s *Server) checksum(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
+	ref, p, err := s.partitionRef(ctx, pr, tenants.Consume)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	upto, err := intArg(ctx.QueryArgs(), "upto", 0, 0, 1<<62)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, err := s.b.Checksum(ref, p, upto)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, c)
 }
 
 // authHandler is a handler that runs for an authenticated principal.
@@ -309,6 +335,11 @@ func (s *Server) authed(h authHandler) fasthttp.RequestHandler {
 		if err != nil {
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="eddy"`)
 			writeError(ctx, err)
+			return
+		}
+		if s.b.Booting() {
+			writeError(ctx, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
+				Message: "this node is starting and does not know its partitions' leaders yet; retry, or use another node"})
 			return
 		}
 		h(ctx, p)

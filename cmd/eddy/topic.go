@@ -105,6 +105,22 @@ func newTopic() *cobra.Command {
 			return nil
 		},
 	}
+	var upto int64
+	checksum := &cobra.Command{
+		Use:   "checksum TOPIC PARTITION",
+		Short: "Digest of the --server node's replica of a partition up to --upto (default its high watermark)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out map[string]any
+			path := fmt.Sprintf("%s/partitions/%s/checksum?upto=%d", topicPath(args[0]), args[1], upto)
+			if err := newClient(cmd).getJSON(ctxTimeout(), path, &out); err != nil {
+				return err
+			}
+			return printJSON(out)
+		},
+	}
+	checksum.Flags().Int64Var(&upto, "upto", 0, "offset to stop before (0: the high watermark)")
+	cmd.AddCommand(checksum)
 	for _, c := range []*cobra.Command{list, describe} {
 		c.Flags().StringVar(&format, "format", "text", "text or json")
 	}

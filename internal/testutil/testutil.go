@@ -2,17 +2,52 @@
 package testutil
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"testing"
 )
 
-// FreeAddr returns a loopback host:port that was free a moment ago.
+// FreeAddr returns a loopback host:port that is free now, chosen below the
+// kernel's ephemeral port range.
+//
+// Why not 127.0.0.1:0: that hands out ephemeral ports. While a test node is
+// down, its peers keep dialling 127.0.0.1:P, and the kernel may pick P
+// itself as the source port of such a dial: TCP then connects the socket to
+// itself (simultaneous open). The peer believes it reached the node and
+// keeps writing into its own socket, and the node, restarted on P, never
+// hears from it. Ports outside the ephemeral range are never picked as
+// source ports, as in production (7100).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	lo := ephemeralLow()
+	base := 10000
+	if lo-base < 1000 {
+		base = 1024
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for i := 0; i < 200; i++ {
+		port := base + rand.IntN(lo-base)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}
+	tb.Fatal("no free port below the ephemeral range")
+	return ""
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	var lo, hi int
+	if err == nil {
+		if _, err := fmt.Sscan(string(b), &lo, &hi); err == nil && lo > 2024 {
+			return lo
+		}
+	}
+	return 32768
 }
