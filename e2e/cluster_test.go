@@ -66,7 +66,7 @@ type produceLoad struct {
 	// firstAckSentAfter(t) needs each acknowledged request's send time.
 	sentAcked []int64 // unix nanos each acknowledged request was sent, in ack order
 	stop      chan struct{}
-	wg      sync.WaitGroup
+	wg        sync.WaitGroup
 }
 
 func startLoad(procs []*proc, topic string, clients int) *produceLoad {
