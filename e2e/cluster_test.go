@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -340,4 +341,85 @@ func TestClusterCatchUpFromSnapshot(t *testing.T) {
 	}
 	t.Logf("catch-up through a snapshot stream: %d bytes in %v (%.1f MB/s, including the restart)", bytes, el, float64(bytes)/el.Seconds()/1e6)
 	verifyReplicas(t, procs, "cu", 1, acked)
+}
+
+// TestClusterAnyNodeServesAnyPartition: with replication factor 1 on three
+// nodes each partition lives on one node; every node still produces to and
+// reads from every partition, forwarding to the node that holds it.
+func TestClusterAnyNodeServesAnyPartition(t *testing.T) {
+	procs := newCluster(t, 3)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"spread","partitions":6,"replication_factor":1}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	var ti topicInfo
+	procs[0].do("GET", "/v1/topics/spread", "", nil, &ti)
+	holders := map[int]bool{}
+	for _, p := range ti.PartitionInfo {
+		if len(p.Replicas) != 1 {
+			t.Fatalf("partition %d replicas %v", p.Partition, p.Replicas)
+		}
+		holders[p.Replicas[0]] = true
+	}
+	if len(holders) != 3 {
+		t.Fatalf("partitions not spread over the nodes: %+v", ti.PartitionInfo)
+	}
+	// Every node writes one binary record to every partition.
+	want := map[string]ack{}
+	for _, n := range procs {
+		for part := 0; part < 6; part++ {
+			v := fmt.Sprintf("from-%d-to-%d", n.nodeID, part)
+			body := fmt.Sprintf(`{"records":[{"value":%q,"key":"k","headers":[{"key":"h","value":"AP8=","value_encoding":"base64"}],"partition":%d}]}`, v, part)
+			var res struct {
+				Offsets []struct {
+					Partition int   `json:"partition"`
+					Offset    int64 `json:"offset"`
+				} `json:"offsets"`
+			}
+			if code, err := n.do("POST", "/v1/topics/spread/records", "application/json", []byte(body), &res); err != nil || code != 200 {
+				var e map[string]any
+				n.do("POST", "/v1/topics/spread/records", "application/json", []byte(body), &e)
+				t.Fatalf("node %d to partition %d: %d %v %v", n.nodeID, part, code, err, e)
+			}
+			want[v] = ack{res.Offsets[0].Partition, res.Offsets[0].Offset}
+		}
+	}
+	// Every node reads every partition, with exact bytes.
+	for _, n := range procs {
+		for part := 0; part < 6; part++ {
+			var fr struct {
+				Records []struct {
+					Offset  int64           `json:"offset"`
+					Value   json.RawMessage `json:"value"`
+					Headers []struct {
+						Key           string `json:"key"`
+						Value         string `json:"value"`
+						ValueEncoding string `json:"value_encoding"`
+					} `json:"headers"`
+				} `json:"records"`
+			}
+			if code, err := n.do("GET", fmt.Sprintf("/v1/topics/spread/partitions/%d/records?offset=0", part), "", nil, &fr); err != nil || code != 200 {
+				t.Fatalf("node %d reading partition %d: %d %v", n.nodeID, part, code, err)
+			}
+			if len(fr.Records) != 3 {
+				t.Fatalf("node %d partition %d: %d records", n.nodeID, part, len(fr.Records))
+			}
+			for _, r := range fr.Records {
+				v := jsonString(r.Value)
+				if a, ok := want[v]; !ok || a.partition != part || a.offset != r.Offset {
+					t.Fatalf("node %d partition %d: %s at %d, acked %+v", n.nodeID, part, v, r.Offset, a)
+				}
+				if len(r.Headers) != 1 || r.Headers[0].Value != "AP8=" || r.Headers[0].ValueEncoding != "base64" {
+					t.Fatalf("header bytes changed on the way: %+v", r.Headers)
+				}
+			}
+		}
+		// Describe shows every partition's offsets from any node.
+		var d topicInfo
+		n.do("GET", "/v1/topics/spread", "", nil, &d)
+		for _, p := range d.PartitionInfo {
+			if p.HighWatermark != 3 {
+				t.Fatalf("node %d describes partition %d with high watermark %d", n.nodeID, p.Partition, p.HighWatermark)
+			}
+		}
+	}
 }

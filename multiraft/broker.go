@@ -3,6 +3,7 @@ package multiraft
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -33,12 +34,34 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec Topic
 		return nil, err
 	}
 	h.kickReconcile()
-	for _, shard := range res.Topic.Shards {
+	for p, shard := range res.Topic.Shards {
+		if !slices.Contains(res.Topic.Replicas[p], h.cfg.NodeID) {
+			h.waitRemote(ctx, res.Topic, eddy.Partition(p))
+			continue
+		}
 		if err := h.waitLeader(ctx, shard); err != nil {
 			return res.Topic, nil // created; leaders will follow
 		}
 	}
 	return res.Topic, nil
+}
+
+// waitRemote waits (bounded by ctx) until the node holding a partition
+// this node does not host serves it.
+func (h *Host) waitRemote(ctx context.Context, meta *TopicMeta, p eddy.Partition) {
+	for ctx.Err() == nil {
+		n, err := h.remoteReplica(meta, p)
+		if err != nil {
+			return
+		}
+		if _, err := h.cfg.Forwarder.Offsets(ctx, n, meta.Ref(), p); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (h *Host) waitLeader(ctx context.Context, shard uint64) error {
@@ -185,10 +208,11 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 	}
 	// Group by partition, preserving order within each.
 	type group struct {
-		lp    *localPartition
-		idx   []int
-		req   produceReq
-		bytes int
+		lp     *localPartition // nil: forwarded to remote
+		remote NodeMeta
+		idx    []int
+		req    produceReq
+		bytes  int
 	}
 	groups := map[eddy.Partition]*group{}
 	var order []eddy.Partition
@@ -196,24 +220,34 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 		p := out[i].Partition
 		g, ok := groups[p]
 		if !ok {
-			lp, err := h.local(meta, p)
-			if err != nil {
+			g = &group{}
+			if err := p.Validate(meta.Partitions); err != nil {
 				return nil, err
 			}
-			g = &group{lp: lp}
+			if h.IsLocal(meta, p) {
+				if g.lp, err = h.local(meta, p); err != nil {
+					return nil, err
+				}
+			} else if g.remote, err = h.remoteReplica(meta, p); err != nil {
+				return nil, err
+			}
 			groups[p] = g
 			order = append(order, p)
 		}
 		g.idx = append(g.idx, i)
 		g.bytes += recs[i].Size() + 32
 	}
-	// Reserve queue space on every partition first: all or nothing.
+	// Reserve queue space on every local partition first: all or nothing.
 	for n, p := range order {
 		g := groups[p]
+		if g.lp == nil {
+			continue
+		}
 		if err := g.lp.prop.reserve(len(g.idx), g.bytes); err != nil {
 			for _, q := range order[:n] {
-				gq := groups[q]
-				gq.lp.prop.unreserve(len(gq.idx), gq.bytes)
+				if gq := groups[q]; gq.lp != nil {
+					gq.lp.prop.unreserve(len(gq.idx), gq.bytes)
+				}
 			}
 			return nil, err
 		}
@@ -229,7 +263,15 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 			}
 		}
 		g.req.bytes = g.bytes
-		g.lp.prop.enqueue(&g.req)
+		if g.lp != nil {
+			g.lp.prop.enqueue(&g.req)
+			continue
+		}
+		g.req.done = make(chan struct{})
+		go func(g *group, p eddy.Partition) {
+			g.req.base, g.req.err = h.cfg.Forwarder.Produce(ctx, g.remote, ref, p, g.req.recs)
+			close(g.req.done)
+		}(g, p)
 	}
 	var firstErr error
 	for _, p := range order {
@@ -278,6 +320,13 @@ type FetchResult struct {
 // partition's local replica, starting at offset. When nothing is there yet
 // it waits up to wait for an Update to append something (long poll).
 func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error) {
+	if meta, err := h.Topic(ref); err == nil && p.Validate(meta.Partitions) == nil && !h.IsLocal(meta, p) {
+		n, err := h.remoteReplica(meta, p)
+		if err != nil {
+			return nil, err
+		}
+		return h.cfg.Forwarder.Fetch(ctx, n, ref, p, offset, maxRecords, maxBytes, wait)
+	}
 	var res *FetchResult
 	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
 		var err error
@@ -396,6 +445,7 @@ type PartitionOffsets struct {
 	Leader        uint64 // node id, 0 when unknown
 	Replicas      []uint64
 	Bytes         int64
+	Err           error // set by TopicOffsets when unavailable
 }
 
 // Offsets returns a partition's earliest and latest offsets as this node's
@@ -409,6 +459,17 @@ func (h *Host) Offsets(ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, e
 }
 
 func (h *Host) partitionOffsets(meta *TopicMeta, p eddy.Partition) (PartitionOffsets, error) {
+	if p.Validate(meta.Partitions) == nil && !h.IsLocal(meta, p) {
+		n, err := h.remoteReplica(meta, p)
+		if err != nil {
+			return PartitionOffsets{}, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		po, err := h.cfg.Forwarder.Offsets(ctx, n, meta.Ref(), p)
+		po.Partition, po.Replicas = p, meta.Replicas[p]
+		return po, err
+	}
 	lp, err := h.local(meta, p)
 	if err != nil {
 		return PartitionOffsets{}, err
@@ -426,17 +487,16 @@ func (h *Host) partitionOffsets(meta *TopicMeta, p eddy.Partition) (PartitionOff
 	return po, nil
 }
 
-// TopicOffsets returns every partition's offsets.
-func (h *Host) TopicOffsets(meta *TopicMeta) ([]PartitionOffsets, error) {
+// TopicOffsets returns every partition's offsets; a partition whose offsets
+// cannot be had (its node is down) carries the error in Err.
+func (h *Host) TopicOffsets(meta *TopicMeta) []PartitionOffsets {
 	out := make([]PartitionOffsets, meta.Partitions)
 	for p := range out {
 		po, err := h.partitionOffsets(meta, eddy.Partition(p))
-		if err != nil {
-			return nil, err
-		}
+		po.Partition, po.Replicas, po.Err = eddy.Partition(p), meta.Replicas[p], err
 		out[p] = po
 	}
-	return out, nil
+	return out
 }
 
 // applyRetention: on each partition this node leads, propose DeleteBefore

@@ -78,6 +78,9 @@ type Config struct {
 	RetentionInterval time.Duration
 	// FS is the file system for partition logs. Defaults to the OS.
 	FS segment.FS
+	// Forwarder sends work for partitions this node holds no replica of to
+	// nodes that do; nil means such requests get 503 unavailable.
+	Forwarder Forwarder
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Hooks observe the host; each may be nil.

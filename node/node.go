@@ -49,6 +49,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		SyncBytes:          cfg.SyncBytes,
 		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
 		Logger:             log,
+		Forwarder:          newForwarder(n.signer.Load),
 		Hooks: multiraft.Hooks{
 			OnProposal: func(records, bytes int, d time.Duration) {
 				batchRecords.Update(float64(records))

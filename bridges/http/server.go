@@ -29,7 +29,7 @@ type Broker interface {
 	DeleteTopic(ctx context.Context, ref eddy.TopicRef) error
 	Topic(ref eddy.TopicRef) (*multiraft.TopicMeta, error)
 	Topics(tenant eddy.TenantID) []*multiraft.TopicMeta
-	TopicOffsets(meta *multiraft.TopicMeta) ([]multiraft.PartitionOffsets, error)
+	TopicOffsets(meta *multiraft.TopicMeta) []multiraft.PartitionOffsets
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
@@ -40,6 +40,7 @@ type Broker interface {
 	NodeID() uint64
 	Ready() error
 	Booting() bool
+	IsLocal(meta *multiraft.TopicMeta, p eddy.Partition) bool
 
 	CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
 	SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
@@ -407,7 +408,27 @@ func (s *Server) partitionRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a 
 	if err != nil || n < 0 {
 		return ref, 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", v)
 	}
+	if err := s.refuseForwardLoop(ctx, ref, eddy.Partition(n)); err != nil {
+		return ref, 0, err
+	}
 	return ref, eddy.Partition(n), nil
+}
+
+// ForwardedHeader marks a request one node forwarded to another; it is
+// never forwarded again.
+const ForwardedHeader = "Eddy-Forwarded"
+
+// refuseForwardLoop answers 503 to a forwarded request for a partition this
+// node does not hold (placement moved): forwarding it again could loop.
+func (s *Server) refuseForwardLoop(ctx *fasthttp.RequestCtx, ref eddy.TopicRef, p eddy.Partition) error {
+	if len(ctx.Request.Header.Peek(ForwardedHeader)) == 0 {
+		return nil
+	}
+	meta, err := s.b.Topic(ref)
+	if err != nil || p.Validate(meta.Partitions) != nil || s.b.IsLocal(meta, p) {
+		return nil
+	}
+	return &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500, Message: "the partition moved off the node a request was forwarded to"}
 }
 
 // reqContext bounds a request. Long polls (cancelOnClose) end when the
@@ -478,6 +499,7 @@ type partitionJSON struct {
 	Leader        uint64   `json:"leader"`
 	Replicas      []uint64 `json:"replicas"`
 	Bytes         int64    `json:"size_bytes"`
+	Error         string   `json:"error,omitempty"` // offsets unavailable (the node holding it is down)
 }
 
 type topicJSON struct {
@@ -494,12 +516,13 @@ func (s *Server) topicJSON(m *multiraft.TopicMeta, withOffsets bool) topicJSON {
 	tj := topicJSON{Name: string(m.Name), Tenant: string(m.Tenant), Partitions: m.Partitions,
 		ReplicationFactor: m.ReplicationFactor, Config: m.EffectiveConfig(), CreatedMs: m.CreatedMs}
 	if withOffsets {
-		offs, err := s.b.TopicOffsets(m)
-		if err == nil {
-			for _, o := range offs {
-				tj.PartitionInfo = append(tj.PartitionInfo, partitionJSON{Partition: int32(o.Partition), LogStart: int64(o.LogStart),
-					HighWatermark: int64(o.HighWatermark), Leader: o.Leader, Replicas: o.Replicas, Bytes: o.Bytes})
+		for _, o := range s.b.TopicOffsets(m) {
+			pj := partitionJSON{Partition: int32(o.Partition), LogStart: int64(o.LogStart),
+				HighWatermark: int64(o.HighWatermark), Leader: o.Leader, Replicas: o.Replicas, Bytes: o.Bytes}
+			if o.Err != nil {
+				pj.Error = eddy.AsError(o.Err).Message
 			}
+			tj.PartitionInfo = append(tj.PartitionInfo, pj)
 		}
 	}
 	return tj
@@ -564,7 +587,16 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	if err := s.admitProduce(ref.Tenant, recs); err != nil {
+	if len(parts) > 0 && parts[0] >= 0 {
+		if err := s.refuseForwardLoop(ctx, ref, parts[0]); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	}
+	// A forwarded request was charged against the tenant's quotas where it
+	// arrived; the header is trusted only with an operator token.
+	forwarded := len(ctx.Request.Header.Peek(ForwardedHeader)) > 0 && p.Operator()
+	if err := s.admitProduce(ref.Tenant, recs); err != nil && !forwarded {
 		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
 		writeError(ctx, err)
 		return

@@ -1,0 +1,54 @@
+package multiraft
+
+import (
+	"context"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+)
+
+// Forwarder carries work for a partition this node holds no replica of to a
+// node that does. The node package implements it over the HTTP API.
+type Forwarder interface {
+	// Produce appends recs to partition p on node n and returns the base
+	// offset (the records are appended as one batch there).
+	Produce(ctx context.Context, n NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error)
+	// Fetch reads partition p on node n.
+	Fetch(ctx context.Context, n NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error)
+	// Offsets asks node n for partition p's offsets.
+	Offsets(ctx context.Context, n NodeMeta, ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error)
+}
+
+// remoteReplica picks a node holding a replica of partition p: an alive one,
+// else the first. It fails when forwarding is off or no replica is known.
+func (h *Host) remoteReplica(meta *TopicMeta, p eddy.Partition) (NodeMeta, error) {
+	if h.cfg.Forwarder == nil {
+		return NodeMeta{}, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
+			Message: "partition " + p.String() + " has no replica on this node"}
+	}
+	var nodes []NodeMeta
+	h.ctrl.view(func(st *controllerState) {
+		for _, id := range meta.Replicas[p] {
+			if n, ok := st.Nodes[id]; ok && id != h.cfg.NodeID {
+				nodes = append(nodes, *n)
+			}
+		}
+	})
+	if len(nodes) == 0 {
+		return NodeMeta{}, eddy.Errorf(eddy.CodeUnavailable, "no node holds partition %d", p)
+	}
+	for _, n := range nodes {
+		if h.live.alive(n.ID) {
+			return n, nil
+		}
+	}
+	return nodes[0], nil
+}
+
+// IsLocal reports whether this node holds a replica of the partition.
+func (h *Host) IsLocal(meta *TopicMeta, p eddy.Partition) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	_, ok := h.parts[meta.Shards[p]]
+	return ok
+}
