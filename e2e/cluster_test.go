@@ -423,3 +423,43 @@ func TestClusterAnyNodeServesAnyPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterLeadershipBalanced: with 9 RF-3 partitions on 3 nodes, a
+// restarted node first leads nothing (the others keep their leaderships);
+// balancing hands it its share, so no node keeps leading more than 3.
+func TestClusterLeadershipBalanced(t *testing.T) {
+	procs := newCluster(t, 3)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"bal","partitions":9,"replication_factor":3}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	leads := func() map[int]int {
+		var c struct {
+			Nodes []struct {
+				ID    int `json:"id"`
+				Leads int `json:"partitions_led"`
+			} `json:"nodes"`
+		}
+		procs[0].do("GET", "/v1/cluster", "", nil, &c)
+		out := map[int]int{}
+		for _, n := range c.Nodes {
+			out[n.ID] = n.Leads
+		}
+		return out
+	}
+	procs[2].cmd.Process.Signal(syscall.SIGKILL)
+	<-procs[2].exited
+	procs[2].start()
+	t.Logf("leaders per node after restarting node 3: %v", leads())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		l := leads()
+		if l[1]+l[2]+l[3] == 9 && l[1] <= 3 && l[2] <= 3 && l[3] <= 3 {
+			t.Logf("balanced: %v", l)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leadership not balanced after 60s: %v", l)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -226,3 +226,67 @@ func (h *Host) transferLeadership(ctx context.Context) {
 		h.log.Warn("leadership not handed off before shutdown", "shards", len(pending))
 	}
 }
+
+// balanceLeaders moves leadership so no node leads much more than its share:
+// if this node leads more than ceil(shards/alive nodes) of the partition
+// shards it hosts, it hands its excess to alive replicas that lead fewer
+// than that share (counted as it goes, so one call does not overshoot). Each node balances only
+// what it leads, so nodes never fight over a shard.
+func (h *Host) balanceLeaders() {
+	type shardInfo struct {
+		id       uint64
+		replicas []uint64
+	}
+	var shards []shardInfo
+	h.ctrl.view(func(st *controllerState) {
+		for _, t := range st.Topics {
+			for p, s := range t.Shards {
+				if len(t.Replicas[p]) > 1 {
+					shards = append(shards, shardInfo{s, t.Replicas[p]})
+				}
+			}
+		}
+	})
+	leads := map[uint64]int{}
+	var mine []shardInfo
+	known := 0
+	for _, s := range shards {
+		id, _, ok, _ := h.nh.GetLeaderID(s.id)
+		if !ok {
+			continue
+		}
+		known++
+		leads[id]++
+		if id == h.cfg.NodeID {
+			mine = append(mine, s)
+		}
+	}
+	alive := 0
+	for _, n := range h.Nodes() {
+		if h.live.alive(n.ID) {
+			alive++
+		}
+	}
+	if alive < 2 || known == 0 {
+		return
+	}
+	share := (known + alive - 1) / alive
+	if leads[h.cfg.NodeID] <= share {
+		return
+	}
+	for _, s := range mine {
+		if leads[h.cfg.NodeID] <= share {
+			return
+		}
+		for _, r := range s.replicas {
+			if r != h.cfg.NodeID && h.live.alive(r) && leads[r] < share {
+				if err := h.nh.RequestLeaderTransfer(s.id, r); err == nil {
+					leads[h.cfg.NodeID]--
+					leads[r]++
+					h.log.Debug("leadership balanced", "shard_id", s.id, "to", r)
+				}
+				break
+			}
+		}
+	}
+}

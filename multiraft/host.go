@@ -280,8 +280,9 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	h.checkDisk()
 	h.reconcile(ctx)
-	h.wg.Add(5)
+	h.wg.Add(6)
 	go h.loop(2*time.Second, nil, h.probePeers)
+	go h.loop(10*time.Second, nil, h.balanceLeaders)
 	go h.loop(min(h.cfg.SyncInterval/4, time.Second), nil, h.syncDue)
 	go h.loop(5*time.Second, h.reconcileC, h.reconcileNow)
 	go h.loop(time.Second, nil, h.checkDisk)
