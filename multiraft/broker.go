@@ -464,7 +464,13 @@ func (h *Host) partitionOffsets(meta *TopicMeta, p eddy.Partition) (PartitionOff
 		if err != nil {
 			return PartitionOffsets{}, err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if !h.live.alive(n.ID) {
+			// Do not wait on a node known to be down (a describe would
+			// take a timeout per partition).
+			return PartitionOffsets{Partition: p, Replicas: meta.Replicas[p]},
+				eddy.Errorf(eddy.CodeUnavailable, "node %d, which holds partition %d, is unreachable", n.ID, p)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		po, err := h.cfg.Forwarder.Offsets(ctx, n, meta.Ref(), p)
 		po.Partition, po.Replicas = p, meta.Replicas[p]

@@ -24,8 +24,9 @@ type NodeStatus struct {
 
 // liveness remembers when each node's Raft port last accepted a connection.
 type liveness struct {
-	mu   sync.Mutex
-	seen map[uint64]time.Time
+	mu      sync.Mutex
+	seen    map[uint64]time.Time
+	started time.Time // first mark: before probes ran, peers count as alive
 }
 
 func (h *Host) probePeers() {
@@ -46,6 +47,7 @@ func (l *liveness) mark(id uint64) {
 	l.mu.Lock()
 	if l.seen == nil {
 		l.seen = map[uint64]time.Time{}
+		l.started = time.Now()
 	}
 	l.seen[id] = time.Now()
 	l.mu.Unlock()
@@ -54,7 +56,12 @@ func (l *liveness) mark(id uint64) {
 func (l *liveness) alive(id uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return time.Since(l.seen[id]) < 5*time.Second
+	seen, ok := l.seen[id]
+	if !ok {
+		// Not probed yet: unknown, so assume alive until probes had time.
+		return l.started.IsZero() || time.Since(l.started) < 5*time.Second
+	}
+	return time.Since(seen) < 5*time.Second
 }
 
 // Cluster describes every node: address, liveness, and how many partition

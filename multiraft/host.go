@@ -280,6 +280,7 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	h.checkDisk()
 	h.reconcile(ctx)
+	h.probePeers()
 	h.wg.Add(6)
 	go h.loop(2*time.Second, nil, h.probePeers)
 	go h.loop(10*time.Second, nil, h.balanceLeaders)
