@@ -172,4 +172,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "Raft address cannot change") {
 		t.Fatalf("changed raft address: %v %s", err, out)
 	}
+	// Nor can the node's id.
+	out, err = exec.Command(eddyBin, "serve", "--data-dir", p.dataDir, "--http-addr", testutil.FreeAddr(t), "--raft-addr", p.raftAddr, "--node-id", "2").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "belongs to node 1, not node 2") {
+		t.Fatalf("changed node id: %v %s", err, out)
+	}
 }

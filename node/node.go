@@ -74,6 +74,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 
 // Start starts Raft, then the HTTP listener.
 func (n *Node) Start(ctx context.Context) error {
+	if err := n.cfg.checkIdentity(); err != nil {
+		return err
+	}
 	if err := n.host.Start(ctx); err != nil {
 		return err
 	}
