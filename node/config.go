@@ -133,6 +133,7 @@ var envVars = []struct {
 	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
 	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_RAFT_LOG_RETAIN_BYTES", func(c *Config, v string) (err error) {
 		c.RaftLogRetainBytes, err = strconv.ParseInt(v, 10, 64)
