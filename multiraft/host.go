@@ -668,7 +668,7 @@ func (h *Host) compactionOverhead(lp *localPartition, unsyncedBytes int64) uint6
 	}
 	entries := max(lp.sm.unsyncedEntries.Load(), 1)
 	avg := max(unsyncedBytes/entries, 1)
-	return uint64(min(max(h.cfg.RaftLogRetainBytes/avg, 64), 5000))
+	return uint64(min(max(h.cfg.RaftLogRetainBytes/avg, 64), 200_000))
 }
 
 func (h *Host) checkDisk() {
