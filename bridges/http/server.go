@@ -461,15 +461,11 @@ func decodeStrict(body []byte, v any) error {
 }
 
 func (s *Server) createTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	t, err := s.tenant(ctx, p)
-	if err != nil {
-		writeError(ctx, err)
+	tm, ok := s.scopedTenant(ctx, p, tenants.Admin, "creating topics")
+	if !ok {
 		return
 	}
-	if !p.Can(tenants.Admin, t, "") {
-		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "creating topics needs the admin scope"))
-		return
-	}
+	t := tm.Name
 	var req createTopicReq
 	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
 		writeError(ctx, err)
