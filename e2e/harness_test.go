@@ -52,6 +52,7 @@ type proc struct {
 	peers    string   // for a cluster: 1=host:port,2=...
 	env      []string // extra environment, e.g. EDDY_SYNC_BYTES=...
 	cluster  []*proc  // the nodes of its cluster, for diagnostics
+	launches int      // how often it was launched
 }
 
 // diag describes what every node of the cluster says about readiness and
@@ -88,14 +89,23 @@ func newProc(tb testing.TB) *proc {
 
 func (p *proc) start() {
 	p.tb.Helper()
-	p.launch()
-	p.waitReady()
+	for attempt := 0; ; attempt++ {
+		p.launch()
+		if !p.awaitReady(attempt < 3) {
+			return
+		}
+		// Another process took a port between FreeAddr and the bind:
+		// start over as a new node on new ports.
+		p.tb.Logf("port taken before eddy bound it; retrying on new ports")
+		*p = *newProc(p.tb)
+	}
 }
 
 // launch starts the process without waiting for it to be ready (a cluster
 // node is ready only once a quorum of its peers runs).
 func (p *proc) launch() {
 	p.tb.Helper()
+	p.launches++
 	p.log = &bytes.Buffer{}
 	args := []string{"serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr}
 	if p.peers != "" {
@@ -114,6 +124,14 @@ func (p *proc) launch() {
 
 func (p *proc) waitReady() {
 	p.tb.Helper()
+	p.awaitReady(false)
+}
+
+// awaitReady waits until the node is ready. If mayRetry and the node's first
+// launch failed because one of its ports was taken, it reports true instead
+// of failing the test.
+func (p *proc) awaitReady(mayRetry bool) (portTaken bool) {
+	p.tb.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	last := ""
 	for {
@@ -126,12 +144,15 @@ func (p *proc) waitReady() {
 				tok, err := os.ReadFile(filepath.Join(p.dataDir, "admin.token"))
 				if err == nil {
 					p.token = strings.TrimSpace(string(tok))
-					return
+					return false
 				}
 			}
 		}
 		select {
 		case err := <-p.exited:
+			if mayRetry && p.launches == 1 && strings.Contains(p.log.String(), "address already in use") {
+				return true
+			}
 			p.tb.Fatalf("eddy exited during start: %v\n%s", err, p.log)
 		default:
 		}
@@ -154,6 +175,19 @@ func (p *proc) kill() {
 
 // newCluster starts n nodes that form one cluster, each with env.
 func newCluster(tb testing.TB, n int, env ...string) []*proc {
+	tb.Helper()
+	for attempt := 0; ; attempt++ {
+		if procs := launchCluster(tb, n, attempt < 3, env); procs != nil {
+			return procs
+		}
+		tb.Logf("a port was taken before eddy bound it; starting the cluster again on new ports")
+	}
+}
+
+// launchCluster starts a cluster; it returns nil if mayRetry and a node
+// could not bind a port another process took.
+func launchCluster(tb testing.TB, n int, mayRetry bool, env []string) []*proc {
+	tb.Helper()
 	procs := make([]*proc, n)
 	var peers []string
 	for i := range procs {
@@ -168,7 +202,12 @@ func newCluster(tb testing.TB, n int, env ...string) []*proc {
 		p.launch()
 	}
 	for _, p := range procs {
-		p.waitReady()
+		if p.awaitReady(mayRetry) {
+			for _, q := range procs {
+				q.kill()
+			}
+			return nil
+		}
 	}
 	// Every node registers itself; wait until all are known.
 	deadline := time.Now().Add(30 * time.Second)

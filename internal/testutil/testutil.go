@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -21,13 +22,23 @@ import (
 // source ports, as in production (7100).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
 	lo := ephemeralLow()
 	base := 10000
 	if lo-base < 1000 {
 		base = 1024
 	}
-	for i := 0; i < 200; i++ {
-		port := base + rand.IntN(lo-base)
+	span := lo - base
+	if nextPort == 0 {
+		// Start each test process at its own random place and hand out
+		// ports in sequence from there: two calls in one process never
+		// return the same port, even if the first is not listening yet.
+		nextPort = rand.IntN(span)
+	}
+	for i := 0; i < 500; i++ {
+		port := base + nextPort%span
+		nextPort++
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
@@ -39,6 +50,11 @@ func FreeAddr(tb testing.TB) string {
 	tb.Fatal("no free port below the ephemeral range")
 	return ""
 }
+
+var (
+	portMu   sync.Mutex
+	nextPort int
+)
 
 // ephemeralLow is the first port of the kernel's ephemeral range.
 func ephemeralLow() int {
