@@ -53,6 +53,8 @@ type proc struct {
 	env      []string // extra environment, e.g. EDDY_SYNC_BYTES=...
 	cluster  []*proc  // the nodes of its cluster, for diagnostics
 	launches int      // how often it was launched
+	join     bool     // joins a running cluster (--join) instead of --peers
+	netns    string   // runs in this network namespace (ip netns exec)
 }
 
 // diag describes what every node of the cluster says about readiness and
@@ -91,7 +93,8 @@ func (p *proc) start() {
 	p.tb.Helper()
 	for attempt := 0; ; attempt++ {
 		p.launch()
-		if !p.awaitReady(attempt < 3) {
+		// Only a lone node can move to new ports: a cluster's peers know its.
+		if !p.awaitReady(attempt < 3 && p.peers == "" && !p.join) {
 			return
 		}
 		// Another process took a port between FreeAddr and the bind:
@@ -108,10 +111,16 @@ func (p *proc) launch() {
 	p.launches++
 	p.log = &bytes.Buffer{}
 	args := []string{"serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr}
-	if p.peers != "" {
+	if p.join {
+		args = append(args, "--node-id", fmt.Sprint(p.nodeID), "--join")
+	} else if p.peers != "" {
 		args = append(args, "--node-id", fmt.Sprint(p.nodeID), "--peers", p.peers)
 	}
-	p.cmd = exec.Command(eddyBin, args...)
+	if p.netns != "" {
+		p.cmd = exec.Command("ip", append([]string{"netns", "exec", p.netns, eddyBin}, args...)...)
+	} else {
+		p.cmd = exec.Command(eddyBin, args...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.Env = append(append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir), p.env...)
 	if err := p.cmd.Start(); err != nil {

@@ -488,7 +488,7 @@ func (h *Host) partitionOffsets(meta *TopicMeta, p eddy.Partition) (PartitionOff
 	po := PartitionOffsets{Partition: p, LogStart: eddy.Offset(s), HighWatermark: eddy.Offset(e),
 		Replicas: meta.Replicas[p], Bytes: lg.Size()}
 	if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); ok {
-		po.Leader = id
+		po.Leader = meta.NodeOf(int(p), id)
 	}
 	return po, nil
 }
@@ -515,7 +515,7 @@ func (h *Host) applyRetention(now time.Time) {
 	}
 	h.mu.RUnlock()
 	for _, lp := range parts {
-		if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); !ok || id != h.cfg.NodeID {
+		if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); !ok || id != lp.replicaID {
 			continue
 		}
 		meta, err := h.Topic(lp.ref)

@@ -20,6 +20,9 @@ type NodeStatus struct {
 	Hosts     int  `json:"partitions_hosted"`
 	This      bool `json:"this_node"`
 	LeadsCtrl bool `json:"controller_leader"`
+	// Voter: a voting member of the controller shard (as this node's
+	// replica of it knows).
+	Voter bool `json:"controller_voter"`
 }
 
 // liveness remembers when each node's Raft port last accepted a connection.
@@ -64,40 +67,90 @@ func (l *liveness) alive(id uint64) bool {
 	return time.Since(seen) < 5*time.Second
 }
 
-// Cluster describes every node: address, liveness, and how many partition
-// replicas it hosts and leads (leaders as this node knows them).
+// Cluster describes every node: address, state, liveness, and how many
+// partition replicas it hosts and leads (leaders as this node knows them).
 func (h *Host) Cluster() []NodeStatus {
 	var out []NodeStatus
 	hosted := map[uint64]int{}
-	var shards []uint64
+	shards := h.partitionShards()
 	h.ctrl.view(func(st *controllerState) {
 		for _, id := range st.sortedNodeIDs() {
-			out = append(out, NodeStatus{NodeMeta: *st.Nodes[id]})
-		}
-		for _, t := range st.Topics {
-			for p := range t.Shards {
-				shards = append(shards, t.Shards[p])
-				for _, r := range t.Replicas[p] {
-					hosted[r]++
-				}
+			n := NodeStatus{NodeMeta: *st.Nodes[id]}
+			if n.State == "" {
+				n.State = NodeActive
 			}
+			out = append(out, n)
 		}
 	})
 	led := map[uint64]int{}
 	for _, s := range shards {
-		if id, _, ok, _ := h.nh.GetLeaderID(s); ok {
-			led[id]++
+		for _, r := range s.voters {
+			hosted[r.node]++
+		}
+		if n, ok := h.leaderNode(s); ok {
+			led[n]++
 		}
 	}
 	ctrlLeader, _, _, _ := h.nh.GetLeaderID(ControllerShardID)
+	ctrl := h.shardInfos()[ControllerShardID]
 	for i := range out {
 		n := &out[i]
 		n.Alive = h.live.alive(n.ID)
 		n.Hosts, n.Leads = hosted[n.ID], led[n.ID]
 		n.This = n.ID == h.cfg.NodeID
 		n.LeadsCtrl = n.ID == ctrlLeader
+		_, n.Voter = ctrl.Replicas[n.ID]
 	}
 	return out
+}
+
+// shardView is a partition shard with its voting replicas.
+type shardView struct {
+	id     uint64
+	voters []replicaRef
+}
+
+type replicaRef struct{ node, replicaID uint64 }
+
+// partitionShards lists every partition shard with its voters.
+func (h *Host) partitionShards() []shardView {
+	var out []shardView
+	h.ctrl.view(func(st *controllerState) {
+		for _, t := range st.Topics {
+			for p, s := range t.Shards {
+				v := shardView{id: s}
+				for _, n := range t.Replicas[p] {
+					v.voters = append(v.voters, replicaRef{n, t.ReplicaID(p, n)})
+				}
+				out = append(out, v)
+			}
+		}
+	})
+	return out
+}
+
+// leaderNode is the node whose replica leads the shard, as known here.
+func (h *Host) leaderNode(s shardView) (uint64, bool) {
+	id, _, ok, _ := h.nh.GetLeaderID(s.id)
+	if !ok {
+		return 0, false
+	}
+	for _, r := range s.voters {
+		if r.replicaID == id {
+			return r.node, true
+		}
+	}
+	return 0, false
+}
+
+// localReplicaID is this node's ReplicaID in a partition shard (0: none).
+func (h *Host) localReplicaID(shard uint64) uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if lp, ok := h.parts[shard]; ok {
+		return lp.replicaID
+	}
+	return 0
 }
 
 // Checksum is a digest of a partition replica's stored batches.
@@ -170,58 +223,58 @@ func (h *Host) Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*Check
 // and waits (bounded) for the hand-offs, so a planned shutdown costs no
 // election timeout. dragonboat's Close does not do this.
 func (h *Host) transferLeadership(ctx context.Context) {
-	members := map[uint64][]uint64{} // shard -> other replicas
-	h.ctrl.view(func(st *controllerState) {
-		var others []uint64
-		for _, id := range st.sortedNodeIDs() {
+	type handoff struct {
+		shard, self uint64
+		others      []replicaRef
+	}
+	var work []handoff
+	mctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	m, err := h.nh.SyncGetShardMembership(mctx, ControllerShardID)
+	cancel()
+	if err == nil {
+		hc := handoff{shard: ControllerShardID, self: h.cfg.NodeID}
+		for id := range m.Nodes {
 			if id != h.cfg.NodeID {
-				others = append(others, id)
+				hc.others = append(hc.others, replicaRef{id, id})
 			}
 		}
-		if _, ok := h.cfg.Peers[h.cfg.NodeID]; ok && len(others) > 0 {
-			var ctrlOthers []uint64
-			for id := range h.cfg.Peers {
-				if id != h.cfg.NodeID {
-					ctrlOthers = append(ctrlOthers, id)
-				}
-			}
-			members[ControllerShardID] = ctrlOthers
-		}
-		for _, t := range st.Topics {
-			for p, s := range t.Shards {
-				for _, r := range t.Replicas[p] {
-					if r != h.cfg.NodeID {
-						members[s] = append(members[s], r)
-					}
-				}
+		work = append(work, hc)
+	}
+	for _, s := range h.partitionShards() {
+		hs := handoff{shard: s.id, self: h.localReplicaID(s.id)}
+		for _, r := range s.voters {
+			if r.node != h.cfg.NodeID {
+				hs.others = append(hs.others, r)
 			}
 		}
-	})
-	var pending []uint64
-	for shard, others := range members {
-		if len(others) == 0 {
+		work = append(work, hs)
+	}
+	type waiting struct{ shard, self uint64 }
+	var pending []waiting
+	for _, w := range work {
+		if len(w.others) == 0 || w.self == 0 {
 			continue
 		}
-		if id, _, ok, _ := h.nh.GetLeaderID(shard); !ok || id != h.cfg.NodeID {
+		if id, _, ok, _ := h.nh.GetLeaderID(w.shard); !ok || id != w.self {
 			continue
 		}
 		// Prefer a replica that is alive.
-		target := others[0]
-		for _, o := range others {
-			if h.live.alive(o) {
+		target := w.others[0]
+		for _, o := range w.others {
+			if h.live.alive(o.node) {
 				target = o
 				break
 			}
 		}
-		if err := h.nh.RequestLeaderTransfer(shard, target); err == nil {
-			pending = append(pending, shard)
+		if err := h.nh.RequestLeaderTransfer(w.shard, target.replicaID); err == nil {
+			pending = append(pending, waiting{w.shard, w.self})
 		}
 	}
 	for len(pending) > 0 && ctx.Err() == nil {
 		still := pending[:0]
-		for _, s := range pending {
-			if id, _, ok, _ := h.nh.GetLeaderID(s); ok && id == h.cfg.NodeID {
-				still = append(still, s)
+		for _, w := range pending {
+			if id, _, ok, _ := h.nh.GetLeaderID(w.shard); ok && id == w.self {
+				still = append(still, w)
 			}
 		}
 		pending = still
@@ -237,40 +290,29 @@ func (h *Host) transferLeadership(ctx context.Context) {
 // balanceLeaders moves leadership so no node leads much more than its share:
 // if this node leads more than ceil(shards/alive nodes) of the partition
 // shards it hosts, it hands its excess to alive replicas that lead fewer
-// than that share (counted as it goes, so one call does not overshoot). Each node balances only
-// what it leads, so nodes never fight over a shard.
+// than that share (counted as it goes, so one call does not overshoot).
+// Each node balances only what it leads, so nodes never fight over a shard.
 func (h *Host) balanceLeaders() {
-	type shardInfo struct {
-		id       uint64
-		replicas []uint64
-	}
-	var shards []shardInfo
-	h.ctrl.view(func(st *controllerState) {
-		for _, t := range st.Topics {
-			for p, s := range t.Shards {
-				if len(t.Replicas[p]) > 1 {
-					shards = append(shards, shardInfo{s, t.Replicas[p]})
-				}
-			}
-		}
-	})
 	leads := map[uint64]int{}
-	var mine []shardInfo
+	var mine []shardView
 	known := 0
-	for _, s := range shards {
-		id, _, ok, _ := h.nh.GetLeaderID(s.id)
+	for _, s := range h.partitionShards() {
+		if len(s.voters) < 2 {
+			continue
+		}
+		n, ok := h.leaderNode(s)
 		if !ok {
 			continue
 		}
 		known++
-		leads[id]++
-		if id == h.cfg.NodeID {
+		leads[n]++
+		if n == h.cfg.NodeID {
 			mine = append(mine, s)
 		}
 	}
 	alive := 0
 	for _, n := range h.Nodes() {
-		if h.live.alive(n.ID) {
+		if n.active() && h.live.alive(n.ID) {
 			alive++
 		}
 	}
@@ -278,19 +320,17 @@ func (h *Host) balanceLeaders() {
 		return
 	}
 	share := (known + alive - 1) / alive
-	if leads[h.cfg.NodeID] <= share {
-		return
-	}
+	self := h.cfg.NodeID
 	for _, s := range mine {
-		if leads[h.cfg.NodeID] <= share {
+		if leads[self] <= share {
 			return
 		}
-		for _, r := range s.replicas {
-			if r != h.cfg.NodeID && h.live.alive(r) && leads[r] < share {
-				if err := h.nh.RequestLeaderTransfer(s.id, r); err == nil {
-					leads[h.cfg.NodeID]--
-					leads[r]++
-					h.log.Debug("leadership balanced", "shard_id", s.id, "to", r)
+		for _, r := range s.voters {
+			if r.node != self && h.live.alive(r.node) && leads[r.node] < share {
+				if err := h.nh.RequestLeaderTransfer(s.id, r.replicaID); err == nil {
+					leads[self]--
+					leads[r.node]++
+					h.log.Debug("leadership balanced", "shard_id", s.id, "to", r.node)
 				}
 				break
 			}

@@ -23,7 +23,46 @@ type NodeMeta struct {
 	ID       uint64 `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr,omitempty"`
+	// State is NodeActive, NodeJoining (added, not yet registered),
+	// NodeDraining (being removed: its replicas move away first) or
+	// NodeDrained (it deleted its last replica; it is removed next).
+	State string `json:"state,omitempty"`
 }
+
+// Node states.
+const (
+	NodeActive   = "active"
+	NodeJoining  = "joining"
+	NodeDraining = "draining"
+	NodeDrained  = "drained" // holds no replica any more; removed next
+)
+
+// active reports whether new replicas may be placed on the node.
+func (n *NodeMeta) active() bool { return n.State == "" || n.State == NodeActive }
+
+// MaxNodeID bounds node ids; ReplicaIDs of moved replicas start above it.
+const MaxNodeID = 1<<20 - 1
+
+// Move is a partition replica moving from one node to another: the new
+// replica joins as a non-voting member (learner), is promoted to a voter
+// once it has caught up (ready, then voter), and only then is the old one
+// removed. From is 0 when nothing is removed.
+type Move struct {
+	Shard     uint64         `json:"shard"`
+	Topic     string         `json:"topic"`
+	Partition eddy.Partition `json:"partition"`
+	Node      uint64         `json:"node"`
+	ReplicaID uint64         `json:"replica_id"`
+	From      uint64         `json:"from,omitempty"`
+	Phase     string         `json:"phase"`
+}
+
+// Move phases.
+const (
+	MoveLearner = "learner"
+	MoveReady   = "ready"
+	MoveVoter   = "voter"
+)
 
 // controllerState is everything the controller shard replicates. It changes
 // only in Update, deterministically.
@@ -35,6 +74,12 @@ type controllerState struct {
 	Operator       *OperatorKey                  `json:"operator,omitempty"`
 	NextShard      uint64                        `json:"next_shard"`
 	NextProducerID int64                         `json:"next_producer_id"`
+	// Moves in progress, by shard; at most one per shard.
+	Moves map[uint64]*Move `json:"moves,omitempty"`
+	// NextReplicaID is the ReplicaID the next moved replica gets.
+	NextReplicaID uint64 `json:"next_replica_id,omitempty"`
+	// Removed node ids, never to be used again.
+	Removed map[uint64]bool `json:"removed,omitempty"`
 }
 
 // TenantMeta is a tenant as the controller holds it.
@@ -70,6 +115,7 @@ type ctrlCmd struct {
 	Key      *tenants.Key `json:"key,omitempty"`
 	Operator *OperatorKey `json:"operator,omitempty"`
 	Force    bool         `json:"force,omitempty"`
+	Move     *Move        `json:"move,omitempty"`
 }
 
 const (
@@ -83,6 +129,13 @@ const (
 	opAddKey        = "add_key"
 	opRemoveKey     = "remove_key"
 	opSetOperator   = "set_operator_key"
+	opAddNode       = "add_node"
+	opDrainNode     = "drain_node"
+	opRemoveNode    = "remove_node"
+	opNodeDrained   = "node_drained"
+	opStartMove     = "start_move"
+	opMovePhase     = "move_phase"
+	opFinishMove    = "finish_move"
 )
 
 // ctrlResult is the Data of a controller entry's result.
@@ -92,6 +145,8 @@ type ctrlResult struct {
 	Tenant     *TenantMeta  `json:"tenant,omitempty"`
 	Operator   *OperatorKey `json:"operator,omitempty"`
 	ProducerID int64        `json:"producer_id,omitempty"`
+	Node       *NodeMeta    `json:"node,omitempty"`
+	Move       *Move        `json:"move,omitempty"`
 }
 
 type resultErr struct {
@@ -134,8 +189,19 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 			return errResult(eddy.CodeInvalid, "register_node: missing node")
 		}
 		n := *cmd.Node
+		if st.Removed[n.ID] {
+			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d was removed from the cluster; a node id is never reused (start it with a new id, added with eddy cluster add-node)", n.ID))
+		}
+		n.State = NodeActive
+		if cur, ok := st.Nodes[n.ID]; ok && (cur.State == NodeDraining || cur.State == NodeDrained) {
+			n.State = cur.State
+		}
 		st.Nodes[n.ID] = &n
-		return ctrlResult{}
+		return ctrlResult{Node: &n}
+	case opAddNode, opDrainNode, opRemoveNode, opNodeDrained:
+		return st.applyMembership(cmd)
+	case opStartMove, opMovePhase, opFinishMove:
+		return st.applyMove(cmd)
 	case opAllocProducer:
 		st.NextProducerID++
 		return ctrlResult{ProducerID: st.NextProducerID}
@@ -153,7 +219,8 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 			return errResult(eddy.CodeTopicExists, "topic "+string(t.Name)+" already exists")
 		}
 		spec := TopicSpec{Name: t.Name, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor, Config: t.Config}
-		if err := spec.Validate(len(st.Nodes)); err != nil {
+		nodes := st.activeNodeIDs()
+		if err := spec.Validate(len(nodes)); err != nil {
 			e := eddy.AsError(err)
 			return errResult(e.Code, e.Message)
 		}
@@ -169,7 +236,6 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		nt := *t
 		nt.Shards = make([]uint64, t.Partitions)
 		nt.Replicas = make([][]uint64, t.Partitions)
-		nodes := st.sortedNodeIDs()
 		for p := range nt.Shards {
 			shard := st.NextShard
 			st.NextShard++
@@ -186,7 +252,7 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		if _, ok := st.Topics[cmd.Ref]; !ok {
 			return errResult(eddy.CodeNotFound, "topic does not exist")
 		}
-		delete(st.Topics, cmd.Ref)
+		st.deleteTopic(cmd.Ref)
 		return ctrlResult{}
 	case opCreateTenant:
 		tn := cmd.Tenant
@@ -224,7 +290,7 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		}
 		for ref, t := range st.Topics {
 			if t.Tenant == name {
-				delete(st.Topics, ref)
+				st.deleteTopic(ref)
 			}
 		}
 		for kid, k := range st.Keys {
@@ -291,6 +357,27 @@ func (st *controllerState) tenantUsage(t eddy.TenantID) (topics, partitions int6
 		}
 	}
 	return topics, partitions
+}
+
+// deleteTopic removes a topic and any move of its partitions.
+func (st *controllerState) deleteTopic(ref string) {
+	if t, ok := st.Topics[ref]; ok {
+		for _, s := range t.Shards {
+			delete(st.Moves, s)
+		}
+	}
+	delete(st.Topics, ref)
+}
+
+// activeNodeIDs are the nodes new replicas may be placed on, sorted.
+func (st *controllerState) activeNodeIDs() []uint64 {
+	var ids []uint64
+	for _, id := range st.sortedNodeIDs() {
+		if st.Nodes[id].active() {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func (st *controllerState) sortedNodeIDs() []uint64 {

@@ -41,6 +41,9 @@ type Config struct {
 	// Peers are the initial controller members (node id -> Raft address).
 	// Empty means a cluster of this node alone.
 	Peers map[uint64]string
+	// Join: this node is not an initial member; it joins a running cluster
+	// that added it (AddNode) and ignores Peers.
+	Join bool
 	// DeploymentID isolates clusters; it must never change. Defaults to 1.
 	DeploymentID uint64
 	// RTT is dragonboat's tick. Elections take 10-20 ticks (3-6 for
@@ -105,7 +108,7 @@ func (c *Config) setDefaults() {
 	if c.Dir == "" {
 		c.Dir = "eddy-data"
 	}
-	if len(c.Peers) == 0 {
+	if len(c.Peers) == 0 || c.Join {
 		c.Peers = map[uint64]string{c.NodeID: c.RaftAddr}
 	}
 	if c.DeploymentID == 0 {
@@ -186,6 +189,7 @@ type Host struct {
 }
 
 type localPartition struct {
+	replicaID uint64 // this node's ReplicaID in the shard
 	replicas  int
 	ref       eddy.TopicRef
 	partition eddy.Partition
@@ -205,6 +209,9 @@ func (m *hostMetrics) proposal(records, bytes int, d time.Duration) {
 // New validates the configuration. It does no I/O.
 func New(cfg Config) (*Host, error) {
 	cfg.setDefaults()
+	if cfg.NodeID > MaxNodeID {
+		return nil, fmt.Errorf("multiraft: node id %d is above the maximum %d", cfg.NodeID, MaxNodeID)
+	}
 	if _, ok := cfg.Peers[cfg.NodeID]; !ok {
 		return nil, fmt.Errorf("multiraft: node %d is not among the peers", cfg.NodeID)
 	}
@@ -242,14 +249,26 @@ func (h *Host) Start(ctx context.Context) error {
 	h.nh = nh
 	h.ctrl = &controllerSM{st: newControllerState(), onChange: h.kickReconcile}
 	initial := map[uint64]dragonboat.Target{}
+	ccfg := h.shardConfig(ControllerShardID, h.cfg.NodeID, len(h.cfg.Peers))
+	ccfg.SnapshotEntries, ccfg.CompactionOverhead = 1000, 500
+	join := false
 	if !nh.HasNodeInfo(ControllerShardID, h.cfg.NodeID) {
-		for id, addr := range h.cfg.Peers {
-			initial[id] = addr
+		if h.cfg.Join {
+			join = true
+			if err := h.markJoined(); err != nil {
+				nh.Close()
+				return err
+			}
+		} else {
+			for id, addr := range h.cfg.Peers {
+				initial[id] = addr
+			}
 		}
 	}
-	ccfg := h.shardConfig(ControllerShardID, len(h.cfg.Peers))
-	ccfg.SnapshotEntries, ccfg.CompactionOverhead = 1000, 500
-	if err := nh.StartReplica(initial, false, func(uint64, uint64) sm.IStateMachine { return h.ctrl }, ccfg); err != nil {
+	// A node that joined starts its controller replica as non-voting
+	// (see startsNonVoting).
+	ccfg.IsNonVoting = h.joined()
+	if err := nh.StartReplica(initial, join, func(uint64, uint64) sm.IStateMachine { return h.ctrl }, ccfg); err != nil {
 		nh.Close()
 		return fmt.Errorf("start controller: %w", err)
 	}
@@ -281,7 +300,9 @@ func (h *Host) Start(ctx context.Context) error {
 	h.checkDisk()
 	h.reconcile(ctx)
 	h.probePeers()
-	h.wg.Add(6)
+	h.wg.Add(8)
+	go h.loop(2*time.Second, h.reconcileC, h.planMembership)
+	go h.loop(time.Second, nil, h.driveMoves)
 	go h.loop(2*time.Second, nil, h.probePeers)
 	go h.loop(10*time.Second, nil, h.balanceLeaders)
 	go h.loop(min(h.cfg.SyncInterval/4, time.Second), nil, h.syncDue)
@@ -317,20 +338,23 @@ func (h *Host) waitControllerLeader(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if h.cfg.Join {
+				return fmt.Errorf("no cluster contacted this node: add it first (eddy cluster add-node --id %d --raft-addr %s) and check a majority of the cluster is up: %w", h.cfg.NodeID, h.cfg.RaftAddr, ctx.Err())
+			}
 			return fmt.Errorf("the controller elected no leader (are a majority of the peers %v up?): %w", h.cfg.Peers, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
-func (h *Host) shardConfig(shardID uint64, members int) config.Config {
+func (h *Host) shardConfig(shardID, replicaID uint64, members int) config.Config {
 	election := uint64(10)
 	if members == 1 {
 		election = 3 // a single replica elects itself; no failover to wait for
 	}
 	return config.Config{
 		ShardID:      shardID,
-		ReplicaID:    h.cfg.NodeID,
+		ReplicaID:    replicaID,
 		ElectionRTT:  election,
 		HeartbeatRTT: 1,
 		CheckQuorum:  true,
@@ -409,9 +433,10 @@ func (h *Host) reconcileNow() {
 }
 
 type desiredShard struct {
-	meta    *TopicMeta
-	p       eddy.Partition
-	members map[uint64]dragonboat.Target
+	meta      *TopicMeta
+	p         eddy.Partition
+	members   map[uint64]dragonboat.Target // by ReplicaID
+	replicaID uint64                       // this node's
 }
 
 // reconcile starts and stops local replicas to match the controller. It
@@ -434,11 +459,15 @@ func (h *Host) reconcile(ctx context.Context) {
 						mine = true
 					}
 					if n, ok := st.Nodes[id]; ok {
-						members[id] = n.RaftAddr
+						members[t.ReplicaID(p, id)] = n.RaftAddr
 					}
 				}
+				d := desiredShard{meta: &tc, p: eddy.Partition(p), members: members, replicaID: t.ReplicaID(p, h.cfg.NodeID)}
+				if mv := st.Moves[shard]; mv != nil && mv.Node == h.cfg.NodeID {
+					mine, d.replicaID = true, mv.ReplicaID
+				}
 				if mine {
-					desired[shard] = desiredShard{meta: &tc, p: eddy.Partition(p), members: members}
+					desired[shard] = d
 				}
 			}
 		}
@@ -465,6 +494,7 @@ func (h *Host) reconcile(ctx context.Context) {
 	for _, lp := range stale {
 		h.removePartition(lp)
 	}
+	h.reportDrained(ctx)
 	h.removeOrphanDirs(desired)
 }
 
@@ -486,16 +516,21 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 		h.log.Info("partition restored from a snapshot stream", "topic", ref, "partition", part, "shard_id", shardID,
 			"log_start_offset", start, "high_watermark", end, "bytes", lg.Size())
 	}
-	initial := d.members
-	if h.nh.HasNodeInfo(shardID, h.cfg.NodeID) {
-		initial = nil
+	initial, join := d.members, false
+	if d.replicaID > MaxNodeID {
+		initial, join = nil, true // added by a move: it joins the shard
 	}
-	cfg := h.shardConfig(shardID, len(d.meta.Replicas[d.p]))
-	err := h.nh.StartOnDiskReplica(initial, false, func(uint64, uint64) sm.IOnDiskStateMachine { return psm }, cfg)
+	if h.nh.HasNodeInfo(shardID, d.replicaID) {
+		initial, join = nil, false
+	}
+	cfg := h.shardConfig(shardID, d.replicaID, len(d.meta.Replicas[d.p]))
+	cfg.IsNonVoting = startsNonVoting(d.replicaID)
+	err := h.nh.StartOnDiskReplica(initial, join, func(uint64, uint64) sm.IOnDiskStateMachine { return psm }, cfg)
 	if err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return err
 	}
-	lp := &localPartition{replicas: len(d.meta.Replicas[d.p]), ref: d.meta.Ref(), partition: d.p, shardID: shardID, sm: psm,
+	lp := &localPartition{replicaID: d.replicaID,
+		replicas: len(d.meta.Replicas[d.p]), ref: d.meta.Ref(), partition: d.p, shardID: shardID, sm: psm,
 		prop: newProposer(h, shardID, d.meta.ConfigValue(ConfTimestampType) == "LogAppendTime")}
 	h.mu.Lock()
 	h.parts[shardID] = lp
@@ -504,8 +539,16 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 	return nil
 }
 
-// removePartition stops a replica of a deleted topic and deletes its data.
+// removePartition stops a replica of a deleted topic (or one moved away)
+// and deletes its data.
 func (h *Host) removePartition(lp *localPartition) {
+	h.stopPartition(lp)
+	h.removeShardData(lp.shardID, lp.replicaID)
+	h.log.Info("partition replica removed", "topic", lp.ref.String(), "partition", int32(lp.partition), "shard_id", lp.shardID)
+}
+
+// stopPartition stops a local replica, keeping its data.
+func (h *Host) stopPartition(lp *localPartition) {
 	h.mu.Lock()
 	delete(h.parts, lp.shardID)
 	h.mu.Unlock()
@@ -513,13 +556,11 @@ func (h *Host) removePartition(lp *localPartition) {
 	if err := h.nh.StopShard(lp.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		h.log.Warn("stop shard", "shard_id", lp.shardID, "err", err)
 	}
-	h.removeShardData(lp.shardID)
-	h.log.Info("partition replica removed", "topic", lp.ref.String(), "partition", int32(lp.partition), "shard_id", lp.shardID)
 }
 
-func (h *Host) removeShardData(shardID uint64) {
+func (h *Host) removeShardData(shardID, replicaID uint64) {
 	for i := 0; i < 50; i++ {
-		err := h.nh.RemoveData(shardID, h.cfg.NodeID)
+		err := h.nh.RemoveData(shardID, replicaID)
 		if err == nil || !errors.Is(err, dragonboat.ErrShardNotStopped) {
 			break
 		}
@@ -550,7 +591,7 @@ func (h *Host) removeOrphanDirs(desired map[uint64]desiredShard) {
 		h.mu.RUnlock()
 		if !running {
 			h.log.Info("removing data of a deleted partition", "shard_id", id)
-			h.removeShardData(id)
+			h.removeShardData(id, h.cfg.NodeID)
 		}
 	}
 }

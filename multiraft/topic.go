@@ -40,9 +40,56 @@ type TopicMeta struct {
 	Config            map[string]string `json:"config"`
 	// Shards[p] is the Raft shard of partition p.
 	Shards []uint64 `json:"shards"`
-	// Replicas[p] are the node ids holding partition p.
-	Replicas  [][]uint64 `json:"replicas"`
-	CreatedMs int64      `json:"created_ms"`
+	// Replicas[p] are the node ids of partition p's voting replicas.
+	Replicas [][]uint64 `json:"replicas"`
+	// ReplicaIDs[p] maps a node to its ReplicaID in partition p's shard for
+	// replicas added after the topic was created (by a move); an original
+	// replica's ReplicaID is its node id. A ReplicaID is never reused in a
+	// shard: dragonboat refuses a removed one back.
+	ReplicaIDs []map[uint64]uint64 `json:"replica_ids,omitempty"`
+	CreatedMs  int64               `json:"created_ms"`
+}
+
+// ReplicaID is node's ReplicaID in partition p's shard.
+func (t *TopicMeta) ReplicaID(p int, node uint64) uint64 {
+	if p < len(t.ReplicaIDs) {
+		if r, ok := t.ReplicaIDs[p][node]; ok {
+			return r
+		}
+	}
+	return node
+}
+
+// NodeOf is the node holding ReplicaID rid of partition p's shard.
+func (t *TopicMeta) NodeOf(p int, rid uint64) uint64 {
+	if p < len(t.ReplicaIDs) {
+		for n, r := range t.ReplicaIDs[p] {
+			if r == rid {
+				return n
+			}
+		}
+	}
+	return rid
+}
+
+// clone copies the placement so an update can change it while readers keep
+// the copy they hold (controller state is copy-on-write for topics).
+func (t *TopicMeta) clone() *TopicMeta {
+	c := *t
+	c.Replicas = make([][]uint64, len(t.Replicas))
+	for p, r := range t.Replicas {
+		c.Replicas[p] = append([]uint64(nil), r...)
+	}
+	c.ReplicaIDs = make([]map[uint64]uint64, len(t.Shards))
+	for p := range c.ReplicaIDs {
+		c.ReplicaIDs[p] = map[uint64]uint64{}
+		if p < len(t.ReplicaIDs) {
+			for n, r := range t.ReplicaIDs[p] {
+				c.ReplicaIDs[p][n] = r
+			}
+		}
+	}
+	return &c
 }
 
 // Ref is the topic's fully qualified name.

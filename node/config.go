@@ -37,6 +37,9 @@ type Config struct {
 	// Peers are the initial cluster members as "id=host:raftport". Empty
 	// means a cluster of this node alone.
 	Peers map[uint64]string `yaml:"peers"`
+	// Join: this node joins a running cluster that added it with
+	// "eddy cluster add-node"; peers are not given then.
+	Join bool `yaml:"join"`
 	// ClusterName is the audience of the cluster's tokens. Default eddy.
 	ClusterName string `yaml:"cluster_name"`
 	// MetricsPublic serves /metrics without a token (it names every
@@ -126,6 +129,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_ADDR", func(c *Config, v string) error { c.MQTTAddr = v; return nil }},
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
 	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
+	{"EDDY_JOIN", func(c *Config, v string) (err error) { c.Join, err = strconv.ParseBool(v); return }},
 	{"EDDY_PPROF", func(c *Config, v string) (err error) { c.Pprof, err = strconv.ParseBool(v); return }},
 	{"EDDY_CLUSTER_NAME", func(c *Config, v string) error { c.ClusterName = v; return nil }},
 	{"EDDY_METRICS_PUBLIC", func(c *Config, v string) (err error) { c.MetricsPublic, err = strconv.ParseBool(v); return }},
@@ -195,6 +199,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return fmt.Errorf("peer %d %q: %w", id, a, err)
 		}
+	}
+	if c.Join && len(c.Peers) > 0 {
+		return fmt.Errorf("join and peers exclude each other: peers are a new cluster's first members; a node added later starts with join alone")
 	}
 	if len(c.Peers) > 0 {
 		if a, ok := c.Peers[c.NodeID]; !ok || a != c.RaftAddr {

@@ -42,6 +42,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		HTTPAddr:           cfg.advertiseHTTP(),
 		Dir:                cfg.DataDir,
 		Peers:              cfg.Peers,
+		Join:               cfg.Join,
 		Linger:             cfg.Linger,
 		MaxBatchBytes:      cfg.MaxBatchBytes,
 		MinFreeBytes:       cfg.MinFreeBytes,

@@ -36,6 +36,9 @@ type Broker interface {
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (segment.ReadResult, error)
 	Nodes() []multiraft.NodeMeta
 	Cluster() []multiraft.NodeStatus
+	Moves() []multiraft.Move
+	AddNode(ctx context.Context, id uint64, raftAddr string) (*multiraft.NodeMeta, error)
+	RemoveNode(ctx context.Context, id uint64) (*multiraft.NodeMeta, error)
 	Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error)
 	NodeID() uint64
 	Ready() error
@@ -131,6 +134,8 @@ func New(cfg Config, b Broker) *Server {
 		r.GET("/metrics", s.authed(s.operatorOnly(s.metrics)))
 	}
 	r.GET("/v1/cluster", s.authed(s.operatorOnly(s.cluster)))
+	r.POST("/v1/cluster/nodes", s.authed(s.operatorOnly(s.addNode)))
+	r.DELETE("/v1/cluster/nodes/{id}", s.authed(s.operatorOnly(s.removeNode)))
 	if cfg.Pprof {
 		r.GET("/debug/pprof/{profile:*}", s.authed(s.operatorOnly(pprofhandler.PprofHandler)))
 	}
@@ -285,10 +290,6 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 	}
 	metrics.WriteProcessMetrics(&buf)
 	ctx.SetBody(buf.Bytes())
-}
-
-func (s *Server) cluster(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, 200, map[string]any{"node_id": s.b.NodeID(), "nodes": s.b.Cluster()})
 }
 
 // checksum answers a digest of this node's replica of a partition up to an

@@ -38,6 +38,7 @@ then --config FILE, then EDDY_* environment variables, then flags.`,
 	f.StringVar(&cfg.MQTTAddr, "mqtt-addr", "", "MQTT listen address (not yet available)")
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "", "Kafka listen address (not yet available)")
 	f.StringVar(&peers, "peers", "", "initial cluster members: 1=host:port,2=host:port,...")
+	f.BoolVar(&cfg.Join, "join", false, "join a running cluster that added this node (eddy cluster add-node) (env EDDY_JOIN)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	return cmd
 }
@@ -60,6 +61,7 @@ func loadServeConfig(cmd *cobra.Command, file, peers string, flags node.Config) 
 	set("mqtt-addr", func() { c.MQTTAddr = flags.MQTTAddr })
 	set("kafka-addr", func() { c.KafkaAddr = flags.KafkaAddr })
 	set("log-level", func() { c.LogLevel = flags.LogLevel })
+	set("join", func() { c.Join = flags.Join })
 	if cmd.Flags().Changed("peers") {
 		p, err := node.ParsePeers(peers)
 		if err != nil {

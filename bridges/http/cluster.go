@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"strconv"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/valyala/fasthttp"
+)
+
+// cluster answers GET /v1/cluster: the nodes and the replica moves in
+// progress.
+func (s *Server) cluster(ctx *fasthttp.RequestCtx) {
+	moves := s.b.Moves()
+	if moves == nil {
+		moves = []multiraft.Move{}
+	}
+	writeJSON(ctx, 200, map[string]any{"node_id": s.b.NodeID(), "nodes": s.b.Cluster(), "moves": moves})
+}
+
+// addNode answers POST /v1/cluster/nodes {"id","raft_addr"}: the node is
+// added as joining; the process started with --join on that address then
+// joins, and replicas move onto it.
+func (s *Server) addNode(ctx *fasthttp.RequestCtx) {
+	var req struct {
+		ID       uint64 `json:"id"`
+		RaftAddr string `json:"raft_addr"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	n, err := s.b.AddNode(c, req.ID, req.RaftAddr)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusAccepted, n)
+}
+
+// removeNode answers DELETE /v1/cluster/nodes/{id}: the node is drained
+// (its replicas move away), then removed; GET /v1/cluster shows progress.
+func (s *Server) removeNode(ctx *fasthttp.RequestCtx) {
+	id, err := strconv.ParseUint(ctx.UserValue("id").(string), 10, 64)
+	if err != nil || id == 0 {
+		writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "node id must be a positive integer"))
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	n, err := s.b.RemoveNode(c, id)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusAccepted, n)
+}
