@@ -70,8 +70,13 @@ type produceLoad struct {
 	wg        sync.WaitGroup
 }
 
+// loads numbers the loads of a test process: record values are unique
+// across loads, so a duplicate is always the broker's.
+var loads atomic.Int32
+
 func startLoad(procs []*proc, topic string, clients int) *produceLoad {
 	l := &produceLoad{acked: map[string]ack{}, stop: make(chan struct{})}
+	id := loads.Add(1)
 	for c := 0; c < clients; c++ {
 		l.wg.Add(1)
 		go func() {
@@ -91,7 +96,7 @@ func startLoad(procs []*proc, topic string, clients int) *produceLoad {
 				var b strings.Builder
 				b.WriteString(`{"records":[`)
 				for i := range vals {
-					vals[i] = fmt.Sprintf("c%d-%d-%d", c, seq, i)
+					vals[i] = fmt.Sprintf("l%d-c%d-%d-%d", id, c, seq, i)
 					if i > 0 {
 						b.WriteByte(',')
 					}
