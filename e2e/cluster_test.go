@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -68,6 +69,7 @@ type produceLoad struct {
 	sentAcked []int64 // unix nanos each acknowledged request was sent, in ack order
 	stop      chan struct{}
 	wg        sync.WaitGroup
+	slow      []string // requests over 300 ms: when, node, partitions, outcome
 }
 
 // loads numbers the loads of a test process: record values are unique
@@ -111,6 +113,16 @@ func startLoad(procs []*proc, topic string, clients int) *produceLoad {
 				}
 				sent := time.Now().UnixNano()
 				code, err := n.do("POST", "/v1/topics/"+topic+"/records", "application/json", []byte(b.String()), &res)
+				if d := time.Now().UnixNano() - sent; d > int64(300*time.Millisecond) {
+					parts := map[int]bool{}
+					for _, o := range res.Offsets {
+						parts[o.Partition] = true
+					}
+					l.mu.Lock()
+					l.slow = append(l.slow, fmt.Sprintf("%s +%v node %d partitions %v: %d %v",
+						time.Unix(0, sent).Format("15:04:05.000"), time.Duration(d).Round(time.Millisecond), n.nodeID, parts, code, err))
+					l.mu.Unlock()
+				}
 				if err != nil || code != 200 {
 					time.Sleep(20 * time.Millisecond)
 					continue
@@ -241,7 +253,11 @@ func TestClusterKillLeader(t *testing.T) {
 // leaderships off first) and is restarted, under load. Nothing is lost and
 // the longest gap between acknowledged writes is reported.
 func TestClusterRollingRestart(t *testing.T) {
-	procs := newCluster(t, 3)
+	var env []string
+	if lvl := os.Getenv("EDDY_E2E_LOG_LEVEL"); lvl != "" {
+		env = append(env, "EDDY_LOG_LEVEL="+lvl)
+	}
+	procs := newCluster(t, 3, env...)
 	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"roll","partitions":3,"replication_factor":3}`), nil); err != nil || code != 201 {
 		t.Fatalf("create: %d %v", code, err)
 	}
@@ -285,6 +301,17 @@ func TestClusterRollingRestart(t *testing.T) {
 	t.Logf("rolling restart of 3 nodes: longest gap between acknowledged writes %v (ending at %v); %d records acknowledged; events: %s",
 		time.Duration(maxGap.Load()), time.Duration(gapEnd.Load()-t0.UnixNano()).Round(time.Millisecond), len(load.acked), strings.Join(events, ", "))
 	verifyReplicas(t, procs, "roll", 3, load.acked)
+	if os.Getenv("EDDY_E2E_DEBUG") != "" {
+		t.Logf("slow requests: %s", strings.Join(load.slow, "\n"))
+		for _, n := range procs {
+			os.WriteFile(fmt.Sprintf("%s/eddy-node-%d.log", os.TempDir(), n.nodeID), n.log.Bytes(), 0o644)
+			for _, l := range strings.Split(n.log.String(), "\n") {
+				if strings.Contains(l, "handed off") || strings.Contains(l, "WARN msg=\"leadership") || strings.Contains(l, "launch") || strings.Contains(l, "msg=\"eddy") || strings.Contains(l, "leader changed") || strings.Contains(l, "stopped") {
+					t.Logf("node %d: %s", n.nodeID, l)
+				}
+			}
+		}
+	}
 }
 
 // TestClusterCatchUpFromSnapshot: a node is down while writes continue and

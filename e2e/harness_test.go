@@ -109,7 +109,11 @@ func (p *proc) start() {
 func (p *proc) launch() {
 	p.tb.Helper()
 	p.launches++
-	p.log = &bytes.Buffer{}
+	if p.log == nil {
+		p.log = &bytes.Buffer{}
+	} else {
+		fmt.Fprintf(p.log, "--- launch %d ---\n", p.launches)
+	}
 	args := []string{"serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr}
 	if p.join {
 		args = append(args, "--node-id", fmt.Sprint(p.nodeID), "--join")

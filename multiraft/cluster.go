@@ -249,8 +249,14 @@ func (h *Host) transferLeadership(ctx context.Context) {
 		}
 		work = append(work, hs)
 	}
-	type waiting struct{ shard, self uint64 }
-	var pending []waiting
+	type waiting struct {
+		shard, self uint64
+		others      []replicaRef
+		to          replicaRef
+		asked       time.Time
+	}
+	var pending []*waiting
+	start := time.Now()
 	for _, w := range work {
 		if len(w.others) == 0 || w.self == 0 {
 			continue
@@ -258,22 +264,27 @@ func (h *Host) transferLeadership(ctx context.Context) {
 		if id, _, ok, _ := h.nh.GetLeaderID(w.shard); !ok || id != w.self {
 			continue
 		}
-		// Prefer a replica that is alive.
-		target := w.others[0]
-		for _, o := range w.others {
-			if h.live.alive(o.node) {
-				target = o
-				break
-			}
-		}
+		target := h.handoffTarget(w.others, 0)
 		if err := h.nh.RequestLeaderTransfer(w.shard, target.replicaID); err == nil {
-			pending = append(pending, waiting{w.shard, w.self})
+			pending = append(pending, &waiting{w.shard, w.self, w.others, target, time.Now()})
 		}
 	}
 	for len(pending) > 0 && ctx.Err() == nil {
 		still := pending[:0]
 		for _, w := range pending {
-			if id, _, ok, _ := h.nh.GetLeaderID(w.shard); ok && id == w.self {
+			id, _, ok, _ := h.nh.GetLeaderID(w.shard)
+			switch {
+			case !ok || id != w.self:
+				h.log.Info("leadership handed off", "shard_id", w.shard, "to", w.to.node, "took", time.Since(start).Round(time.Millisecond))
+			case time.Since(w.asked) > h.cfg.RTT*12:
+				// dragonboat abandons a transfer after an election timeout
+				// (its target did not catch up, or runs no replica yet):
+				// ask another replica.
+				w.to = h.handoffTarget(w.others, w.to.node)
+				w.asked = time.Now()
+				h.nh.RequestLeaderTransfer(w.shard, w.to.replicaID)
+				still = append(still, w)
+			default:
 				still = append(still, w)
 			}
 		}
@@ -282,9 +293,37 @@ func (h *Host) transferLeadership(ctx context.Context) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if len(pending) > 0 {
-		h.log.Warn("leadership not handed off before shutdown", "shards", len(pending))
+	for _, w := range pending {
+		h.log.Warn("leadership not handed off before shutdown", "shard_id", w.shard, "to", w.to.node)
 	}
+}
+
+// handoffTarget picks who takes over a shard: an alive replica, the one
+// whose node has run longest. A node that has just restarted may still be
+// applying the log it missed; as leader it would hold every write until it
+// has, which is the stall a rolling restart must not have.
+//
+// not is a node to avoid (one that did not take over when asked), unless it
+// is the only choice.
+func (h *Host) handoffTarget(others []replicaRef, not uint64) replicaRef {
+	started := map[uint64]int64{}
+	h.ctrl.view(func(st *controllerState) {
+		for _, o := range others {
+			if n, ok := st.Nodes[o.node]; ok {
+				started[o.node] = n.StartedMs
+			}
+		}
+	})
+	best, found := others[0], false
+	for _, o := range others {
+		if !h.live.alive(o.node) || (o.node == not && len(others) > 1) {
+			continue
+		}
+		if !found || started[o.node] < started[best.node] {
+			best, found = o, true
+		}
+	}
+	return best
 }
 
 // balanceLeaders moves leadership so no node leads much more than its share:

@@ -27,6 +27,8 @@ type NodeMeta struct {
 	// NodeDraining (being removed: its replicas move away first) or
 	// NodeDrained (it deleted its last replica; it is removed next).
 	State string `json:"state,omitempty"`
+	// StartedMs is when the node last started (registered), by its clock.
+	StartedMs int64 `json:"started_ms,omitempty"`
 }
 
 // Node states.

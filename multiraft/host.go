@@ -181,10 +181,12 @@ type Host struct {
 	operatorPublic atomic.Value // *tenants.Key
 
 	reconcileC chan struct{}
+	planC      chan struct{} // kicks the membership planner
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
 	readyOnce  atomic.Bool
+	caughtUp   atomic.Bool // every replica applied what its leader had committed, once, after start
 	closeOnce  sync.Once
 }
 
@@ -217,7 +219,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
 		parts: map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{},
-		reconcileC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
 // Start opens the NodeHost, joins the controller, registers this node,
@@ -277,7 +279,7 @@ func (h *Host) Start(ctx context.Context) error {
 		return err
 	}
 	// Register (or refresh) this node, then take a producer id.
-	self := NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr}
+	self := NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr, StartedMs: time.Now().UnixMilli()}
 	if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRegisterNode, Node: &self}); err != nil {
 		nh.Close()
 		return fmt.Errorf("register node %d with the controller: %w", h.cfg.NodeID, err)
@@ -300,8 +302,9 @@ func (h *Host) Start(ctx context.Context) error {
 	h.checkDisk()
 	h.reconcile(ctx)
 	h.probePeers()
-	h.wg.Add(8)
-	go h.loop(2*time.Second, h.reconcileC, h.planMembership)
+	h.wg.Add(9)
+	go h.awaitCaughtUp()
+	go h.loop(2*time.Second, h.planC, h.planMembership)
 	go h.loop(time.Second, nil, h.driveMoves)
 	go h.loop(2*time.Second, nil, h.probePeers)
 	go h.loop(10*time.Second, nil, h.balanceLeaders)
@@ -402,10 +405,14 @@ func (h *Host) ctrlPropose(ctx context.Context, cmd *ctrlCmd) (ctrlResult, error
 	}
 }
 
+// kickReconcile wakes the reconciler and the membership planner (each
+// loop has its own channel: a shared one would hand a kick to only one).
 func (h *Host) kickReconcile() {
-	select {
-	case h.reconcileC <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{h.reconcileC, h.planC} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -443,9 +450,28 @@ type desiredShard struct {
 // first reads the controller linearizably, so a node that restarts behind
 // the controller never mistakes a live partition for a deleted one.
 func (h *Host) reconcile(ctx context.Context) {
-	if _, err := h.nh.SyncRead(ctx, ControllerShardID, nil); err != nil {
-		h.log.Debug("reconcile: controller not readable yet", "err", err)
-		return
+	// A ReadIndex whose request or answer is lost (the leader's connection
+	// to a node that just restarted was still the dead one) is never
+	// retried by dragonboat and would wait out the whole deadline: ask in
+	// short attempts.
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := h.nh.SyncRead(rctx, ControllerShardID, nil)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			h.log.Debug("reconcile: controller not readable yet", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	desired := map[uint64]desiredShard{}
 	h.ctrl.view(func(st *controllerState) {
@@ -647,6 +673,9 @@ func (h *Host) Ready() error {
 	if _, _, ok, err := h.nh.GetLeaderID(ControllerShardID); err != nil || !ok {
 		return eddy.Errorf(eddy.CodeUnavailable, "the controller has no leader")
 	}
+	if !h.caughtUp.Load() {
+		return eddy.Errorf(eddy.CodeUnavailable, "catching up: the replicas are applying the log they missed while down")
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for id, lp := range h.parts {
@@ -660,10 +689,67 @@ func (h *Host) Ready() error {
 	return nil
 }
 
+// awaitCaughtUp marks the node caught up once a ReadIndex has succeeded on
+// every local replica: each has applied everything its leader had committed
+// when asked. Until then the node is not ready. A node that restarts under
+// load otherwise reports ready while still applying what it missed, and
+// taking the next node down then leaves every partition's quorum waiting on
+// it: the stall a rolling restart must not have.
+func (h *Host) awaitCaughtUp() {
+	defer h.wg.Done()
+	start := time.Now()
+	for {
+		if h.replicasCaughtUp() {
+			h.caughtUp.Store(true)
+			h.log.Info("replicas caught up", "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(start) > 2*time.Minute {
+			h.caughtUp.Store(true)
+			h.log.Warn("replicas did not all catch up within 2m; reporting ready anyway")
+			return
+		}
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (h *Host) replicasCaughtUp() bool {
+	shards := []uint64{ControllerShardID}
+	h.mu.RLock()
+	for id := range h.parts {
+		shards = append(shards, id)
+	}
+	h.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for _, id := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var q any
+			if id != ControllerShardID {
+				q = offsetsQuery{}
+			}
+			if _, err := h.nh.SyncRead(ctx, id, q); err != nil {
+				failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	return !failed.Load()
+}
+
 // leaderListener forwards dragonboat's leader events (on its own goroutine).
 type leaderListener struct{ h *Host }
 
 func (l *leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
+	l.h.log.Debug("shard leader changed", "shard_id", info.ShardID, "leader", info.LeaderID, "term", info.Term)
 	l.h.leaders.changed(info.ShardID)
 	if f := l.h.cfg.Hooks.OnLeaderChange; f != nil {
 		f(info.ShardID, info.LeaderID)

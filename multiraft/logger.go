@@ -34,6 +34,10 @@ func installLogger(l *slog.Logger) {
 		// yet, short elections for single-replica shards).
 		logger.GetLogger("raft").SetLevel(logger.ERROR)
 		logger.GetLogger("config").SetLevel(logger.ERROR)
+		if l.Enabled(context.Background(), slog.LevelDebug) {
+			// At debug level, Raft's own account of elections too.
+			logger.GetLogger("raft").SetLevel(logger.INFO)
+		}
 	})
 }
 
