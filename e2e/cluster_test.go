@@ -261,6 +261,22 @@ func TestClusterRollingRestart(t *testing.T) {
 	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"roll","partitions":3,"replication_factor":3}`), nil); err != nil || code != 201 {
 		t.Fatalf("create: %d %v", code, err)
 	}
+	// A rolling restart starts from a settled cluster: every replica runs
+	// and knows its leader.
+	waitFor(t, "every replica knows its leader", 30*time.Second, func() bool {
+		for _, n := range procs {
+			var ti topicInfo
+			if code, err := n.do("GET", "/v1/topics/roll", "", nil, &ti); err != nil || code != 200 || len(ti.PartitionInfo) != 3 {
+				return false
+			}
+			for _, p := range ti.PartitionInfo {
+				if p.Leader == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	load := startLoad(procs, "roll", 4)
 	var maxGap, gapEnd atomic.Int64
 	t0 := time.Now()

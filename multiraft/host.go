@@ -242,7 +242,8 @@ func (h *Host) Start(ctx context.Context) error {
 		RaftEventListener:   &leaderListener{h: h},
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
-		Expert:              config.ExpertConfig{LogDB: logdb, LogDBFactory: tan.Factory},
+		Expert: config.ExpertConfig{LogDB: logdb, LogDBFactory: tan.Factory,
+			TransportFactory: &transportFactory{log: h.log}},
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
@@ -302,6 +303,9 @@ func (h *Host) Start(ctx context.Context) error {
 	h.checkDisk()
 	h.reconcile(ctx)
 	h.probePeers()
+	if h.replicasCaughtUp() { // at once for a lone node or a brief restart
+		h.caughtUp.Store(true)
+	}
 	h.wg.Add(9)
 	go h.awaitCaughtUp()
 	go h.loop(2*time.Second, h.planC, h.planMembership)
@@ -350,8 +354,15 @@ func (h *Host) waitControllerLeader(ctx context.Context) error {
 	}
 }
 
+// electionTicks is the election timeout in RTTs: a follower campaigns after
+// a random 8-16 ticks (0.8-1.6 s at the default 100 ms RTT) without hearing
+// from its leader. 10 (dragonboat's usual) put the median failover at about
+// 1.5 s; 8 still leaves 8 missed heartbeats before anyone campaigns, and
+// PreVote keeps a slow follower from deposing a live leader.
+const electionTicks = 8
+
 func (h *Host) shardConfig(shardID, replicaID uint64, members int) config.Config {
-	election := uint64(10)
+	election := uint64(electionTicks)
 	if members == 1 {
 		election = 3 // a single replica elects itself; no failover to wait for
 	}
@@ -698,7 +709,7 @@ func (h *Host) Ready() error {
 func (h *Host) awaitCaughtUp() {
 	defer h.wg.Done()
 	start := time.Now()
-	for {
+	for !h.caughtUp.Load() {
 		if h.replicasCaughtUp() {
 			h.caughtUp.Store(true)
 			h.log.Info("replicas caught up", "took", time.Since(start).Round(time.Millisecond))

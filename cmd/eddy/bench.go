@@ -72,6 +72,7 @@ type benchFlags struct {
 	batch       int
 	duration    time.Duration
 	partitions  int32
+	rf          int
 	asJSON      bool
 	format      string
 }
@@ -98,6 +99,7 @@ func newBench() *cobra.Command {
 		fl.IntVar(&f.batch, "batch", 100, "records per request")
 		fl.DurationVar(&f.duration, "duration", 60*time.Second, "stop after this long, at most")
 		fl.Int32Var(&f.partitions, "partitions", 1, "partitions, when the topic is created")
+		fl.IntVar(&f.rf, "replication-factor", 1, "replication factor, when the topic is created")
 		fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	}
 	consume.Flags().StringVar(&f.format, "format", "json", "json (decode JSON records) or batches (Kafka record batches, decoded client-side)")
@@ -105,8 +107,8 @@ func newBench() *cobra.Command {
 	return cmd
 }
 
-func ensureTopic(c *client, name string, partitions int32) error {
-	body, _ := json.Marshal(map[string]any{"name": name, "partitions": partitions, "replication_factor": 1})
+func ensureTopic(c *client, name string, partitions int32, rf int) error {
+	body, _ := json.Marshal(map[string]any{"name": name, "partitions": partitions, "replication_factor": rf})
 	err := c.do(ctxTimeout(), "POST", "/v1/topics", "application/json", body, nil)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Code == "topic_exists" {
@@ -120,7 +122,7 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 		return errors.New("--records, --concurrency and --batch must be positive")
 	}
 	c := newClient(cmd)
-	if err := ensureTopic(c, f.topic, f.partitions); err != nil {
+	if err := ensureTopic(c, f.topic, f.partitions, f.rf); err != nil {
 		return err
 	}
 	// One request body, reused: batch records of size printable bytes.

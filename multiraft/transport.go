@@ -1,0 +1,293 @@
+package multiraft
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
+	pb "github.com/lni/dragonboat/v4/raftpb"
+)
+
+// Eddy's Raft transport: frames of message batches and snapshot chunks over
+// TCP, one connection per sending stream.
+//
+// Why not dragonboat's built-in TCP transport: a sender only writes, so it
+// learns that its peer restarted when a write to the dead connection fails.
+// That failure drops the batch and trips dragonboat's per-peer circuit
+// breaker, which then refuses every message to the peer for 0.25-1 s. After
+// a rolling restart or a failover the first messages to a restarted node
+// are votes, leader appends and ReadIndex answers, so each restart cost up
+// to a second of stall. Here every outgoing connection also reads: the peer
+// never writes on it, so a read that returns means the peer closed it, and
+// the next send dials the peer again instead of failing.
+//
+// Frame: kind (1 byte) | payload length (4 bytes, big endian) | CRC-32C of
+// the payload (4 bytes) | payload (a marshalled pb.MessageBatch or pb.Chunk).
+// The handlers dragonboat passes in check deployment id and version.
+
+const (
+	frameBatch = 1
+	frameChunk = 2
+	// maxFrame bounds a payload: a batch is bounded by MaxSendQueueSize
+	// (64 MiB), a chunk by dragonboat's chunk size (about 2 MiB).
+	maxFrame     = 96 << 20
+	dialTimeout  = 2 * time.Second
+	writeTimeout = 5 * time.Second
+)
+
+var frameCRC = crc32.MakeTable(crc32.Castagnoli)
+
+type transportFactory struct{ log *slog.Logger }
+
+var _ config.TransportFactory = (*transportFactory)(nil)
+
+func (f *transportFactory) Create(nhc config.NodeHostConfig, mh raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
+	return &tcpTransport{listen: nhc.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, conns: map[net.Conn]struct{}{}}
+}
+
+func (f *transportFactory) Validate(addr string) bool {
+	_, _, err := net.SplitHostPort(addr)
+	return err == nil
+}
+
+type tcpTransport struct {
+	listen  string
+	onBatch raftio.MessageHandler
+	onChunk raftio.ChunkHandler
+	log     *slog.Logger
+
+	ln     net.Listener
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // accepted, open
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (t *tcpTransport) Name() string { return "eddy-tcp" }
+
+func (t *tcpTransport) Start() error {
+	ln, err := net.Listen("tcp", t.listen)
+	if err != nil {
+		return err
+	}
+	t.ln = ln
+	t.wg.Add(1)
+	go t.accept()
+	return nil
+}
+
+func (t *tcpTransport) accept() {
+	defer t.wg.Done()
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			t.mu.Lock()
+			closed := t.closed
+			t.mu.Unlock()
+			if closed {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
+			continue
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			c.Close()
+			return
+		}
+		t.conns[c] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.serve(c)
+	}
+}
+
+// serve reads frames from one peer connection until it closes or a frame
+// is bad (then the connection is dropped; the peer reconnects).
+func (t *tcpTransport) serve(c net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		delete(t.conns, c)
+		t.mu.Unlock()
+		c.Close()
+	}()
+	r := bufio.NewReaderSize(c, 64<<10)
+	for {
+		kind, payload, err := readFrame(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				t.log.Debug("raft transport: dropping a connection", "peer", c.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		switch kind {
+		case frameBatch:
+			var mb pb.MessageBatch
+			if err := mb.Unmarshal(payload); err != nil {
+				t.log.Warn("raft transport: undecodable message batch", "peer", c.RemoteAddr().String(), "err", err)
+				return
+			}
+			t.onBatch(mb)
+		case frameChunk:
+			var ck pb.Chunk
+			if err := ck.Unmarshal(payload); err != nil {
+				t.log.Warn("raft transport: undecodable snapshot chunk", "peer", c.RemoteAddr().String(), "err", err)
+				return
+			}
+			if !t.onChunk(ck) {
+				return
+			}
+		default:
+			t.log.Warn("raft transport: unknown frame", "peer", c.RemoteAddr().String(), "kind", kind)
+			return
+		}
+	}
+}
+
+func (t *tcpTransport) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	for c := range t.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	var err error
+	if t.ln != nil {
+		err = t.ln.Close()
+	}
+	t.wg.Wait()
+	return err
+}
+
+func (t *tcpTransport) GetConnection(ctx context.Context, target string) (raftio.IConnection, error) {
+	c := &peerConn{target: target}
+	if err := c.dial(ctx); err != nil {
+		return nil, err
+	}
+	return &batchConn{c}, nil
+}
+
+func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string) (raftio.ISnapshotConnection, error) {
+	c := &peerConn{target: target}
+	if err := c.dial(ctx); err != nil {
+		return nil, err
+	}
+	return &chunkConn{c}, nil
+}
+
+// peerConn is an outgoing connection that notices its peer closing it.
+type peerConn struct {
+	target string
+	conn   net.Conn
+	w      *bufio.Writer
+	gone   chan struct{} // closed when the peer closed the connection
+}
+
+func (c *peerConn) dial(ctx context.Context) error {
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", c.target)
+	if err != nil {
+		return err
+	}
+	c.conn, c.w, c.gone = conn, bufio.NewWriterSize(conn, 64<<10), make(chan struct{})
+	go func(conn net.Conn, gone chan struct{}) {
+		var b [1]byte
+		conn.Read(b[:]) // the peer never writes: any return is its close
+		close(gone)
+	}(conn, c.gone)
+	return nil
+}
+
+func (c *peerConn) peerGone() bool {
+	select {
+	case <-c.gone:
+		return true
+	default:
+		return false
+	}
+}
+
+// send writes one frame. If the peer has closed the connection since the
+// last send (it restarted), it dials again first rather than fail.
+func (c *peerConn) send(kind byte, payload []byte) error {
+	if c.peerGone() {
+		c.conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		err := c.dial(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	var hdr [9]byte
+	hdr[0] = kind
+	binary.BigEndian.PutUint32(hdr[1:5], uint32(len(payload)))
+	binary.BigEndian.PutUint32(hdr[5:9], crc32.Checksum(payload, frameCRC))
+	if _, err := c.w.Write(hdr[:]); err != nil {
+		return err
+	}
+	if _, err := c.w.Write(payload); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+func (c *peerConn) Close() { c.conn.Close() }
+
+type batchConn struct{ *peerConn }
+
+func (c *batchConn) SendMessageBatch(b pb.MessageBatch) error {
+	payload, err := b.Marshal()
+	if err != nil {
+		return err
+	}
+	return c.send(frameBatch, payload)
+}
+
+type chunkConn struct{ *peerConn }
+
+func (c *chunkConn) SendChunk(ck pb.Chunk) error {
+	payload, err := ck.Marshal()
+	if err != nil {
+		return err
+	}
+	return c.send(frameChunk, payload)
+}
+
+// readFrame reads one frame; the payload is freshly allocated (decoded
+// messages may alias it).
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	var hdr [9]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:5])
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("frame of %d bytes is over the %d-byte limit", n, maxFrame)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, err
+	}
+	if crc32.Checksum(payload, frameCRC) != binary.BigEndian.Uint32(hdr[5:9]) {
+		return 0, nil, errors.New("frame checksum mismatch")
+	}
+	return hdr[0], payload, nil
+}

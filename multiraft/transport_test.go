@@ -1,0 +1,132 @@
+package multiraft
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/lni/dragonboat/v4/config"
+	pb "github.com/lni/dragonboat/v4/raftpb"
+)
+
+// receiver is a transport whose handlers forward what arrives.
+func receiver(t *testing.T, addr string) (*tcpTransport, chan pb.MessageBatch, chan pb.Chunk) {
+	t.Helper()
+	batches, chunks := make(chan pb.MessageBatch, 16), make(chan pb.Chunk, 16)
+	f := &transportFactory{log: slog.New(slog.DiscardHandler)}
+	tr := f.Create(config.NodeHostConfig{RaftAddress: addr},
+		func(b pb.MessageBatch) { batches <- b },
+		func(c pb.Chunk) bool { chunks <- c; return true }).(*tcpTransport)
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr, batches, chunks
+}
+
+func expectBatch(t *testing.T, ch chan pb.MessageBatch, shard uint64) {
+	t.Helper()
+	select {
+	case b := <-ch:
+		if len(b.Requests) != 1 || b.Requests[0].ShardID != shard || !bytes.Equal(b.Requests[0].Entries[0].Cmd, []byte("cmd")) {
+			t.Fatalf("received %+v", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("batch for shard %d not received", shard)
+	}
+}
+
+func batchFor(shard uint64) pb.MessageBatch {
+	return pb.MessageBatch{DeploymentId: 1, SourceAddress: "a", Requests: []pb.Message{{ShardID: shard, To: 2, From: 1,
+		Type: pb.Replicate, Entries: []pb.Entry{{Index: 7, Term: 1, Cmd: []byte("cmd")}}}}}
+}
+
+// TestTransportSurvivesPeerRestart: a connection whose peer restarted
+// delivers the next batch to the new process instead of failing (a failure
+// would trip dragonboat's breaker and drop messages for up to a second).
+func TestTransportSurvivesPeerRestart(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	srv, batches, _ := receiver(t, addr)
+	sender := (&transportFactory{log: slog.New(slog.DiscardHandler)}).Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
+	conn, err := sender.GetConnection(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SendMessageBatch(batchFor(1000)); err != nil {
+		t.Fatal(err)
+	}
+	expectBatch(t, batches, 1000)
+
+	srv.Close() // the peer stops; a new process takes its address
+	_, batches, chunks := receiver(t, addr)
+	time.Sleep(50 * time.Millisecond) // the close reaches the sender
+	for i := 0; i < 3; i++ {
+		if err := conn.SendMessageBatch(batchFor(1001)); err != nil {
+			t.Fatalf("send %d after the peer restarted: %v", i, err)
+		}
+		expectBatch(t, batches, 1001)
+	}
+
+	snap, err := sender.GetSnapshotConnection(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if err := snap.SendChunk(pb.Chunk{ShardID: 1000, ReplicaID: 2, ChunkId: 3, Data: []byte("segment bytes")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-chunks:
+		if c.ShardID != 1000 || c.ChunkId != 3 || string(c.Data) != "segment bytes" {
+			t.Fatalf("chunk %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("chunk not received")
+	}
+}
+
+// TestTransportRejectsBadFrames: a corrupt or oversized frame drops the
+// connection; nothing is handed to dragonboat.
+func TestTransportRejectsBadFrames(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	_, batches, _ := receiver(t, addr)
+	for name, frame := range map[string][]byte{
+		"bad checksum": func() []byte {
+			p, _ := (&pb.MessageBatch{Requests: []pb.Message{{ShardID: 1}}}).Marshal()
+			h := make([]byte, 9, 9+len(p))
+			h[0] = frameBatch
+			binary.BigEndian.PutUint32(h[1:5], uint32(len(p)))
+			binary.BigEndian.PutUint32(h[5:9], 12345)
+			return append(h, p...)
+		}(),
+		"oversized": func() []byte {
+			h := make([]byte, 9)
+			h[0] = frameBatch
+			binary.BigEndian.PutUint32(h[1:5], maxFrame+1)
+			return h
+		}(),
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(frame)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := bufio.NewReader(c).ReadByte(); err == nil {
+			t.Fatalf("%s: the connection stayed open", name)
+		}
+		c.Close()
+		select {
+		case b := <-batches:
+			t.Fatalf("%s: delivered %+v", name, b)
+		default:
+		}
+	}
+}
