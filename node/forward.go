@@ -178,9 +178,14 @@ func (f *forwarder) Offsets(ctx context.Context, n multiraft.NodeMeta, ref eddy.
 	if err != nil {
 		return multiraft.PartitionOffsets{}, err
 	}
-	var o struct{ Earliest, Latest int64 }
+	var o struct {
+		Earliest, Latest int64
+		Leader           uint64
+		SizeBytes        int64 `json:"size_bytes"`
+	}
 	if err := json.Unmarshal(b, &o); err != nil {
 		return multiraft.PartitionOffsets{}, err
 	}
-	return multiraft.PartitionOffsets{Partition: p, LogStart: eddy.Offset(o.Earliest), HighWatermark: eddy.Offset(o.Latest)}, nil
+	return multiraft.PartitionOffsets{Partition: p, LogStart: eddy.Offset(o.Earliest), HighWatermark: eddy.Offset(o.Latest),
+		Leader: o.Leader, Bytes: o.SizeBytes}, nil
 }

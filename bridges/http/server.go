@@ -850,5 +850,6 @@ func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	writeJSON(ctx, 200, map[string]any{"partition": int32(p), "earliest": int64(po.LogStart), "latest": int64(po.HighWatermark)})
+	writeJSON(ctx, 200, map[string]any{"partition": int32(p), "earliest": int64(po.LogStart), "latest": int64(po.HighWatermark),
+		"leader": po.Leader, "size_bytes": po.Bytes})
 }

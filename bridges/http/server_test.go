@@ -247,7 +247,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	// Offsets and describe.
 	_, _, out = e.req("GET", "/v1/topics/rt/partitions/0/offsets", "", "")
-	if out != `{"earliest":0,"latest":9,"partition":0}`+"\n" {
+	if out != `{"earliest":0,"latest":9,"leader":1,"partition":0,"size_bytes":340}`+"\n" {
 		t.Fatalf("offsets: %s", out)
 	}
 	_, _, out = e.req("GET", "/v1/tenants/default/topics/rt", "", "")
