@@ -24,6 +24,8 @@ race:
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o /dev/null ./cmd/eddy
 	@echo "cross: linux/arm64 builds"
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest
+	@echo "cross: the transform SDK builds for wasip1"
 
 # End-to-end: the real binary, kill -9 mid-stream, restart, nothing lost.
 e2e:
@@ -36,3 +38,4 @@ build:
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeBatch -fuzztime 60s ./multiraft/segment
 	$(GO) test -run XXX -fuzz FuzzRecover -fuzztime 60s ./multiraft/segment
+	$(GO) test -run XXX -fuzz FuzzDecodeOutput -fuzztime 60s ./wasm
