@@ -199,7 +199,22 @@ func verifyReplicas(t *testing.T, procs []*proc, topic string, partitions int, a
 			}
 			for v, a := range acked {
 				if a.partition == part && !seen[v] {
-					t.Fatalf("node %d: acknowledged %s lost", n.nodeID, v)
+					there := "nothing (past the high watermark)"
+					if a.offset < int64(len(recs)) {
+						there = jsonString(recs[a.offset].Value)
+					}
+					var others []string
+					for _, o := range procs {
+						var fr struct {
+							Records []fetchedRecord `json:"records"`
+						}
+						o.do("GET", fmt.Sprintf("/v1/topics/%s/partitions/%d/records?offset=%d&max=1", topic, part, a.offset), "", nil, &fr)
+						if len(fr.Records) > 0 {
+							others = append(others, fmt.Sprintf("node %d: %s", o.nodeID, jsonString(fr.Records[0].Value)))
+						}
+					}
+					t.Fatalf("node %d: acknowledged %s lost: acked at %d/%d, high watermark %d; stored at that offset: %s; on each node: %v",
+						n.nodeID, v, part, a.offset, hw, there, others)
 				}
 			}
 			var c struct{ SHA256 string }

@@ -170,6 +170,8 @@ type Host struct {
 	metrics hostMetrics
 
 	producerID int64
+	seqMu      sync.Mutex
+	seqs       map[uint64]int32 // next sequence of stopped proposers, by shard
 
 	mu    sync.RWMutex
 	parts map[uint64]*localPartition

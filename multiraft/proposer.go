@@ -61,6 +61,12 @@ func newProposer(h *Host, shardID uint64, logAppendTime bool) *proposer {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	// Sequences continue where an earlier proposer for this shard in this
+	// process stopped (a replica moved away and back, or restarted as a
+	// voter): the producer id is the node's for its whole life, and the
+	// state machine would take a repeated sequence for a retry and answer
+	// it with the earlier batch's offset without appending it.
+	p.seq = h.lastSeq(shardID)
 	go p.run()
 	return p
 }
@@ -233,6 +239,9 @@ func (p *proposer) close() {
 	<-p.done
 	p.inflight.Wait()
 	p.mu.Lock()
+	p.h.saveSeq(p.shardID, p.seq)
+	p.mu.Unlock()
+	p.mu.Lock()
 	q := p.q
 	p.q = nil
 	p.mu.Unlock()
@@ -240,6 +249,22 @@ func (p *proposer) close() {
 		r.err = eddy.Errorf(eddy.CodeUnavailable, "partition is shutting down")
 		close(r.done)
 	}
+}
+
+// lastSeq is the next producer sequence for a shard's proposer.
+func (h *Host) lastSeq(shard uint64) int32 {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	return h.seqs[shard]
+}
+
+func (h *Host) saveSeq(shard uint64, seq int32) {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	if h.seqs == nil {
+		h.seqs = map[uint64]int32{}
+	}
+	h.seqs[shard] = seq
 }
 
 // proposeWithRetry proposes cmd on a shard until it is applied. Outcomes
