@@ -53,6 +53,7 @@ type BatchHeader struct {
 	ProducerEpoch   int16
 	BaseSequence    int32
 	NumRecords      int32
+	CRC             uint32 // CRC-32C of the batch from its attributes on
 }
 
 // Size is the whole frame's size in bytes.
@@ -80,6 +81,7 @@ func parseHeader(b []byte) (BatchHeader, error) {
 		ProducerEpoch:   int16(binary.BigEndian.Uint16(b[51:])),
 		BaseSequence:    int32(binary.BigEndian.Uint32(b[53:])),
 		NumRecords:      int32(binary.BigEndian.Uint32(b[57:])),
+		CRC:             binary.BigEndian.Uint32(b[17:]),
 	}
 	if b[16] != 2 {
 		return h, eddy.Errorf(eddy.CodeInvalid, "record batch: magic %d, only v2 (magic 2) is supported", int8(b[16]))

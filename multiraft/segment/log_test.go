@@ -141,6 +141,15 @@ func TestIdempotentWindowed(t *testing.T) {
 	if r.Err == nil || r.Err.Code != eddy.CodeConflict {
 		t.Fatalf("mismatched retry: %+v", r)
 	}
+	// So is a different batch under a used sequence with the same count: it
+	// must not be acknowledged with the earlier batch's offset.
+	other := AppendBatch(nil, randRecords(rand.New(rand.NewPCG(99, 1)), 2), BatchOptions{ProducerID: 9, BaseSequence: 5})
+	if r, _ := l.Append(other, false); r.Err == nil || r.Err.Code != eddy.CodeConflict || r.Duplicate {
+		t.Fatalf("a reused sequence with other content: %+v", r)
+	}
+	if l.NextOffset() != 7 {
+		t.Fatalf("next offset %d after refusals, want 7", l.NextOffset())
+	}
 	// The state survives a sync and reopen.
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)

@@ -35,9 +35,10 @@ const (
 )
 
 type seqBatch struct {
-	BaseSeq    int32 `json:"s"`
-	Count      int32 `json:"n"`
-	BaseOffset int64 `json:"o"`
+	BaseSeq    int32  `json:"s"`
+	Count      int32  `json:"n"`
+	BaseOffset int64  `json:"o"`
+	CRC        uint32 `json:"c,omitempty"` // 0 in state written before it was kept
 }
 
 type producerState struct {
@@ -86,6 +87,13 @@ func (p *producers) check(h *BatchHeader, strict bool) (dedupResult, error) {
 			if b.Count != h.NumRecords {
 				return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: sequence %d was %d records, retry has %d", h.ProducerID, h.BaseSequence, b.Count, h.NumRecords)
 			}
+			// A retry resends the same bytes. Different content under a
+			// used sequence is a producer bug (a reused sequence), and
+			// answering it with the earlier offset would acknowledge a
+			// write that is not stored.
+			if b.CRC != 0 && b.CRC != h.CRC {
+				return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: sequence %d was already used by a different batch; a retry must resend the same batch", h.ProducerID, h.BaseSequence)
+			}
 			return dedupResult{duplicate: true, baseOffset: b.BaseOffset}, nil
 		}
 	}
@@ -127,7 +135,7 @@ func (p *producers) record(h *BatchHeader, baseOffset int64, strict bool) {
 	if strict {
 		limit = strictWindow
 	}
-	b := seqBatch{BaseSeq: h.BaseSequence, Count: h.NumRecords, BaseOffset: baseOffset}
+	b := seqBatch{BaseSeq: h.BaseSequence, Count: h.NumRecords, BaseOffset: baseOffset, CRC: h.CRC}
 	// Keep the window sorted by sequence: a windowed retry may fill a gap.
 	i := sort.Search(len(st.Batches), func(i int) bool { return st.Batches[i].BaseSeq > b.BaseSeq })
 	st.Batches = append(st.Batches, seqBatch{})
