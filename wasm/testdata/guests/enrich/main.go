@@ -11,11 +11,16 @@ import (
 
 func main() {}
 
+var cfg *struct{ Site string } // parsed from the config once
+
 func init() {
 	guest.Handle(func(r guest.Record, w guest.Writer) error {
-		var cfg struct{ Site string }
-		if err := json.Unmarshal(guest.Config(), &cfg); err != nil {
-			return errors.New("config: " + err.Error())
+		if cfg == nil {
+			cfg = new(struct{ Site string })
+			if err := json.Unmarshal(guest.Config(), cfg); err != nil {
+				cfg = nil
+				return errors.New("config: " + err.Error())
+			}
 		}
 		v := bytes.TrimRight(r.Value, " \n")
 		if len(v) < 2 || v[len(v)-1] != '}' {
