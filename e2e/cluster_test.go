@@ -561,8 +561,11 @@ func TestClusterRetention(t *testing.T) {
 					SHA256   string
 					LogStart int64 `json:"log_start_offset"`
 				}
-				if code, err := n.do("GET", "/v1/topics/ret/partitions/0/checksum?upto=300", "", nil, &c); err != nil || code != 200 {
-					t.Fatalf("checksum: %d %v", code, err)
+				var e struct{ Error struct{ Code, Message string } }
+				code, err := n.do("GET", "/v1/topics/ret/partitions/0/checksum?upto=300", "", nil, &c)
+				if err != nil || code != 200 {
+					n.do("GET", "/v1/topics/ret/partitions/0/checksum?upto=300", "", nil, &e)
+					t.Fatalf("checksum on node %d: %d %v %+v", n.nodeID, code, err, e)
 				}
 				sums, csStarts = append(sums, c.SHA256), append(csStarts, c.LogStart)
 			}
