@@ -561,7 +561,9 @@ func TestClusterRetention(t *testing.T) {
 					SHA256   string
 					LogStart int64 `json:"log_start_offset"`
 				}
-				var e struct{ Error struct{ Code, Message string } }
+				var e struct {
+					Error struct{ Code, Message string }
+				}
 				code, err := n.do("GET", "/v1/topics/ret/partitions/0/checksum?upto=300", "", nil, &c)
 				if err != nil || code != 200 {
 					n.do("GET", "/v1/topics/ret/partitions/0/checksum?upto=300", "", nil, &e)
