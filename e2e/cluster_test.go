@@ -186,24 +186,9 @@ func verifyReplicas(t *testing.T, procs []*proc, topic string, partitions int, a
 			if int64(len(recs)) != hw {
 				t.Fatalf("node %d partition %d: %d records, high watermark %d", n.nodeID, part, len(recs), hw)
 			}
-			seen := map[string]bool{}
-			for i, r := range recs {
-				v := jsonString(r.Value)
-				if r.Offset != int64(i) || seen[v] {
-					t.Fatalf("node %d partition %d: offset %d at %d, duplicate %v", n.nodeID, part, r.Offset, i, seen[v])
-				}
-				seen[v] = true
-				if a, ok := acked[v]; ok && (a.partition != part || a.offset != r.Offset) {
-					t.Fatalf("node %d: %s acked at %d/%d, stored at %d/%d", n.nodeID, v, a.partition, a.offset, part, r.Offset)
-				}
-			}
-			for v, a := range acked {
-				if a.partition == part && !seen[v] {
-					there := "nothing (past the high watermark)"
-					if a.offset < int64(len(recs)) {
-						there = jsonString(recs[a.offset].Value)
-					}
-					var others []string
+			if problem := checkRecords(recs, part, acked); problem != "" {
+				var others []string
+				if a, ok := lostAck(recs, part, acked); ok {
 					for _, o := range procs {
 						var fr struct {
 							Records []fetchedRecord `json:"records"`
@@ -213,9 +198,8 @@ func verifyReplicas(t *testing.T, procs []*proc, topic string, partitions int, a
 							others = append(others, fmt.Sprintf("node %d: %s", o.nodeID, jsonString(fr.Records[0].Value)))
 						}
 					}
-					t.Fatalf("node %d: acknowledged %s lost: acked at %d/%d, high watermark %d; stored at that offset: %s; on each node: %v",
-						n.nodeID, v, part, a.offset, hw, there, others)
 				}
+				t.Fatalf("node %d partition %d (high watermark %d): %s; at that offset on each node: %v", n.nodeID, part, hw, problem, others)
 			}
 			var c struct{ SHA256 string }
 			if code, err := n.do("GET", fmt.Sprintf("/v1/topics/%s/partitions/%d/checksum?upto=%d", topic, part, hw), "", nil, &c); err != nil || code != 200 {
@@ -227,6 +211,47 @@ func verifyReplicas(t *testing.T, procs []*proc, topic string, partitions int, a
 			t.Fatalf("partition %d: replicas differ: %v", part, sums)
 		}
 	}
+}
+
+// checkRecords checks a partition's records: dense offsets, no value twice,
+// and every acknowledged record of the partition present at its
+// acknowledged offset. It describes the first problem, or returns "".
+func checkRecords(recs []fetchedRecord, part int, acked map[string]ack) string {
+	seen := map[string]bool{}
+	for i, r := range recs {
+		v := jsonString(r.Value)
+		if r.Offset != int64(i) || seen[v] {
+			return fmt.Sprintf("offset %d at position %d, duplicate %v", r.Offset, i, seen[v])
+		}
+		seen[v] = true
+		if a, ok := acked[v]; ok && (a.partition != part || a.offset != r.Offset) {
+			return fmt.Sprintf("%s acked at %d/%d, stored at %d/%d", v, a.partition, a.offset, part, r.Offset)
+		}
+	}
+	for v, a := range acked {
+		if a.partition == part && !seen[v] {
+			there := "nothing (past the end)"
+			if a.offset < int64(len(recs)) {
+				there = jsonString(recs[a.offset].Value)
+			}
+			return fmt.Sprintf("acknowledged %s lost: acked at %d/%d, stored there: %s", v, part, a.offset, there)
+		}
+	}
+	return ""
+}
+
+// lostAck finds an acknowledged record of the partition missing from recs.
+func lostAck(recs []fetchedRecord, part int, acked map[string]ack) (ack, bool) {
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		seen[jsonString(r.Value)] = true
+	}
+	for v, a := range acked {
+		if a.partition == part && !seen[v] {
+			return a, true
+		}
+	}
+	return ack{}, false
 }
 
 // TestClusterKillLeader: three nodes, RF 3; the partition's leader is

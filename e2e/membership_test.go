@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,22 +148,8 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 func verifyForwarded(t *testing.T, n *proc, topic string, partitions int, acked map[string]ack) {
 	t.Helper()
 	for part := 0; part < partitions; part++ {
-		recs := n.readPartition(topic, part)
-		seen := map[string]bool{}
-		for i, r := range recs {
-			v := jsonString(r.Value)
-			if r.Offset != int64(i) || seen[v] {
-				t.Fatalf("%s/%d: offset %d at %d, duplicate %v", topic, part, r.Offset, i, seen[v])
-			}
-			seen[v] = true
-			if a, ok := acked[v]; ok && (a.partition != part || a.offset != r.Offset) {
-				t.Fatalf("%s acked at %d/%d, stored at %d/%d", v, a.partition, a.offset, part, r.Offset)
-			}
-		}
-		for v, a := range acked {
-			if a.partition == part && !seen[v] {
-				t.Fatalf("acknowledged %s lost", v)
-			}
+		if problem := checkRecords(n.readPartition(topic, part), part, acked); problem != "" {
+			t.Fatalf("%s/%d through node %d: %s", topic, part, n.nodeID, problem)
 		}
 	}
 }
@@ -179,5 +164,3 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-var _ = fmt.Sprint

@@ -183,7 +183,8 @@ func TestClusterNetworkPartition(t *testing.T) {
 					} `json:"offsets"`
 					Error struct{ Code string } `json:"error"`
 				}
-				decodeBody(resp, &res)
+				json.NewDecoder(resp.Body).Decode(&res)
+				resp.Body.Close()
 				minority.Lock()
 				minority.counts++
 				if resp.StatusCode == 200 && len(res.Offsets) == 1 {
@@ -230,12 +231,3 @@ func TestClusterNetworkPartition(t *testing.T) {
 	verifyReplicas(t, procs, "split", 1, load.acked)
 	t.Logf("converged %v after healing; %d writes acknowledged in all", time.Since(healed).Round(time.Millisecond), len(load.acked))
 }
-
-func decodeBody(resp *http.Response, out any) {
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	jsonUnmarshal(b.Bytes(), out)
-}
-
-func jsonUnmarshal(b []byte, out any) { _ = json.Unmarshal(b, out) }

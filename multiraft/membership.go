@@ -90,13 +90,6 @@ func (h *Host) Moves() []Move {
 	return out
 }
 
-// Removed reports whether node id was removed from the cluster.
-func (h *Host) Removed(id uint64) bool {
-	removed := false
-	h.ctrl.view(func(st *controllerState) { removed = st.Removed[id] })
-	return removed
-}
-
 func (h *Host) joinedMarker() string { return filepath.Join(h.cfg.Dir, "raft", "joined") }
 
 // markJoined records that this node joined a running cluster, before it
