@@ -48,6 +48,16 @@ const (
 	CodeQuotaExceeded Code = "quota_exceeded"         // a rate quota: retry after Retry-After
 	CodeStorageQuota  Code = "storage_quota_exceeded" // the tenant's retained bytes are over its quota
 	CodeLimitExceeded Code = "limit_exceeded"         // a count limit (topics, partitions, keys)
+
+	// Transforms: an upload refused, and each way a batch can fail in a
+	// transform under the reject policy.
+	CodeInvalidModule        Code = "invalid_module"          // not wasm, a forbidden import, a missing export, too large
+	CodeTransformTimeout     Code = "transform_timeout"       // the batch exceeded the transform's deadline
+	CodeTransformTrap        Code = "transform_trap"          // the module trapped (a panic, unreachable, a bad memory access)
+	CodeTransformMemory      Code = "transform_out_of_memory" // the module ran out of its memory limit
+	CodeTransformBadOutput   Code = "transform_bad_output"    // the module's output broke the ABI or a limit
+	CodeTransformError       Code = "transform_error"         // the module returned an error status
+	CodeTransformCircuitOpen Code = "transform_circuit_open"  // repeated failures opened the breaker: retry later
 )
 
 // codes is the one table from code to HTTP status.
@@ -86,6 +96,14 @@ var codes = map[Code]int{
 	CodeQuotaExceeded: http.StatusTooManyRequests,
 	CodeStorageQuota:  http.StatusInsufficientStorage,
 	CodeLimitExceeded: http.StatusConflict,
+
+	CodeInvalidModule:        http.StatusUnprocessableEntity,
+	CodeTransformTimeout:     http.StatusUnprocessableEntity,
+	CodeTransformTrap:        http.StatusUnprocessableEntity,
+	CodeTransformMemory:      http.StatusUnprocessableEntity,
+	CodeTransformBadOutput:   http.StatusUnprocessableEntity,
+	CodeTransformError:       http.StatusUnprocessableEntity,
+	CodeTransformCircuitOpen: http.StatusServiceUnavailable,
 }
 
 // HTTPStatus is the HTTP status for the code; unknown codes are 500.
@@ -99,7 +117,7 @@ func (c Code) HTTPStatus() int {
 // Retriable reports whether a client may retry the same request unchanged.
 func (c Code) Retriable() bool {
 	switch c {
-	case CodeBackpressure, CodeUnavailable, CodeTimeout, CodeQuotaExceeded, CodeNoQuorum:
+	case CodeBackpressure, CodeUnavailable, CodeTimeout, CodeQuotaExceeded, CodeNoQuorum, CodeTransformCircuitOpen:
 		return true
 	}
 	return false

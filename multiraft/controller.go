@@ -82,6 +82,8 @@ type controllerState struct {
 	NextReplicaID uint64 `json:"next_replica_id,omitempty"`
 	// Removed node ids, never to be used again.
 	Removed map[uint64]bool `json:"removed,omitempty"`
+	// Transforms by "tenant/name", with their binaries.
+	Transforms map[string]*TransformMeta `json:"transforms,omitempty"`
 }
 
 // TenantMeta is a tenant as the controller holds it.
@@ -104,7 +106,8 @@ const MaxKeysPerTenant = 16
 
 func newControllerState() *controllerState {
 	return &controllerState{Nodes: map[uint64]*NodeMeta{}, Topics: map[string]*TopicMeta{},
-		Tenants: map[eddy.TenantID]*TenantMeta{}, Keys: map[string]*tenants.Key{}, NextShard: firstPartitionShard}
+		Tenants: map[eddy.TenantID]*TenantMeta{}, Keys: map[string]*tenants.Key{}, NextShard: firstPartitionShard,
+		Transforms: map[string]*TransformMeta{}}
 }
 
 // ctrlCmd is one controller command, JSON-encoded in a Raft entry.
@@ -118,6 +121,11 @@ type ctrlCmd struct {
 	Operator *OperatorKey `json:"operator,omitempty"`
 	Force    bool         `json:"force,omitempty"`
 	Move     *Move        `json:"move,omitempty"`
+
+	Transform *TransformMeta    `json:"transform,omitempty"`
+	Module    *ModuleVersion    `json:"module,omitempty"`
+	Version   int               `json:"version,omitempty"`
+	Binding   *TransformBinding `json:"binding,omitempty"`
 }
 
 const (
@@ -138,17 +146,22 @@ const (
 	opStartMove     = "start_move"
 	opMovePhase     = "move_phase"
 	opFinishMove    = "finish_move"
+
+	opDeployTransform = "deploy_transform"
+	opDeleteTransform = "delete_transform"
+	opBindTransform   = "bind_transform"
 )
 
 // ctrlResult is the Data of a controller entry's result.
 type ctrlResult struct {
-	Err        *resultErr   `json:"err,omitempty"`
-	Topic      *TopicMeta   `json:"topic,omitempty"`
-	Tenant     *TenantMeta  `json:"tenant,omitempty"`
-	Operator   *OperatorKey `json:"operator,omitempty"`
-	ProducerID int64        `json:"producer_id,omitempty"`
-	Node       *NodeMeta    `json:"node,omitempty"`
-	Move       *Move        `json:"move,omitempty"`
+	Err        *resultErr     `json:"err,omitempty"`
+	Topic      *TopicMeta     `json:"topic,omitempty"`
+	Tenant     *TenantMeta    `json:"tenant,omitempty"`
+	Operator   *OperatorKey   `json:"operator,omitempty"`
+	ProducerID int64          `json:"producer_id,omitempty"`
+	Node       *NodeMeta      `json:"node,omitempty"`
+	Move       *Move          `json:"move,omitempty"`
+	Module     *ModuleVersion `json:"module,omitempty"`
 }
 
 type resultErr struct {
@@ -204,6 +217,11 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		return st.applyMembership(cmd)
 	case opStartMove, opMovePhase, opFinishMove:
 		return st.applyMove(cmd)
+	case opDeployTransform, opDeleteTransform, opBindTransform:
+		if st.Transforms == nil {
+			st.Transforms = map[string]*TransformMeta{}
+		}
+		return st.applyTransform(cmd)
 	case opAllocProducer:
 		st.NextProducerID++
 		return ctrlResult{ProducerID: st.NextProducerID}
@@ -251,8 +269,14 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		st.Topics[ref] = &nt
 		return ctrlResult{Topic: &nt}
 	case opDeleteTopic:
-		if _, ok := st.Topics[cmd.Ref]; !ok {
+		dt, ok := st.Topics[cmd.Ref]
+		if !ok {
 			return errResult(eddy.CodeNotFound, "topic does not exist")
+		}
+		for _, t := range st.Topics {
+			if b := t.Transform; b != nil && t.Tenant == dt.Tenant && b.OnError == OnErrorDeadLetter && b.DeadLetterTopic == string(dt.Name) && t != dt {
+				return errResult(eddy.CodeConflict, fmt.Sprintf("topic %s is the dead-letter topic of topic %s's transform; change that binding first", dt.Name, t.Name))
+			}
 		}
 		st.deleteTopic(cmd.Ref)
 		return ctrlResult{}
@@ -298,6 +322,11 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		for kid, k := range st.Keys {
 			if k.Tenant == name {
 				delete(st.Keys, kid)
+			}
+		}
+		for key, t := range st.Transforms {
+			if t.Tenant == name {
+				delete(st.Transforms, key)
 			}
 		}
 		delete(st.Tenants, name)

@@ -48,6 +48,8 @@ type TopicMeta struct {
 	// shard: dragonboat refuses a removed one back.
 	ReplicaIDs []map[uint64]uint64 `json:"replica_ids,omitempty"`
 	CreatedMs  int64               `json:"created_ms"`
+	// Transform, when set, runs on every produce before partitioning.
+	Transform *TransformBinding `json:"transform,omitempty"`
 }
 
 // ReplicaID is node's ReplicaID in partition p's shard.

@@ -69,6 +69,14 @@ type Config struct {
 	RaftLogRetainBytes int64 `yaml:"raft_log_retain_bytes"`
 	// RetentionInterval is how often retention runs. Default 30s.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
+	// TransformDeadline bounds one batch in a transform. Default 200ms.
+	TransformDeadline time.Duration `yaml:"transform_deadline"`
+	// TransformBreakerFailures consecutive failed batches open a topic's
+	// transform circuit breaker. Default 5.
+	TransformBreakerFailures int `yaml:"transform_breaker_failures"`
+	// TransformBreakerCooldown is how long an open breaker waits before
+	// one batch probes the module again. Default 10s.
+	TransformBreakerCooldown time.Duration `yaml:"transform_breaker_cooldown"`
 }
 
 // DefaultConfig returns the configuration `eddy serve` runs with when given
@@ -87,6 +95,10 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      16 << 20,
 		MinFreeBytes:      64 << 20,
 		RetentionInterval: 30 * time.Second,
+
+		TransformDeadline:        200 * time.Millisecond,
+		TransformBreakerFailures: 5,
+		TransformBreakerCooldown: 10 * time.Second,
 	}
 }
 
@@ -141,6 +153,12 @@ var envVars = []struct {
 	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_RAFT_LOG_RETAIN_BYTES", func(c *Config, v string) (err error) {
 		c.RaftLogRetainBytes, err = strconv.ParseInt(v, 10, 64)
+		return
+	}},
+	{"EDDY_TRANSFORM_DEADLINE", func(c *Config, v string) (err error) { c.TransformDeadline, err = time.ParseDuration(v); return }},
+	{"EDDY_TRANSFORM_BREAKER_FAILURES", func(c *Config, v string) (err error) { c.TransformBreakerFailures, err = strconv.Atoi(v); return }},
+	{"EDDY_TRANSFORM_BREAKER_COOLDOWN", func(c *Config, v string) (err error) {
+		c.TransformBreakerCooldown, err = time.ParseDuration(v)
 		return
 	}},
 	{"EDDY_MIN_FREE_BYTES", func(c *Config, v string) (err error) { c.MinFreeBytes, err = strconv.ParseUint(v, 10, 64); return }},
@@ -207,6 +225,9 @@ func (c *Config) Validate() error {
 		if a, ok := c.Peers[c.NodeID]; !ok || a != c.RaftAddr {
 			return fmt.Errorf("peers must include this node (%d=%s)", c.NodeID, c.RaftAddr)
 		}
+	}
+	if c.TransformDeadline < 0 || c.TransformDeadline > time.Minute {
+		return fmt.Errorf("transform_deadline %s: use 0 (the default) to 1m", c.TransformDeadline)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

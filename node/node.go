@@ -23,6 +23,7 @@ type Node struct {
 	host    *multiraft.Host
 	http    *httpapi.Server
 	signer  atomic.Pointer[tenants.Signer]
+	tx      *transformer
 }
 
 // New validates cfg and builds the node. It does no I/O.
@@ -64,8 +65,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.host = host
+	n.tx = newTransformer(cfg, host, n)
 	n.http = httpapi.New(httpapi.Config{
-		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log,
+		Transformer: n.tx,
+		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log,
 		Verifier:      &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.KeyByID},
 		Signer:        n.signer.Load,
 		MetricsPublic: cfg.MetricsPublic,
@@ -113,6 +116,7 @@ func (n *Node) Host() *multiraft.Host { return n.host }
 // then closes Raft. It returns ctx's error if draining takes too long.
 func (n *Node) Close(ctx context.Context) error {
 	herr := n.http.Close(ctx)
+	n.tx.close()
 	n.host.Close()
 	if herr != nil {
 		return fmt.Errorf("http shutdown: %w", herr)

@@ -102,31 +102,40 @@ func appendNullable(dst, b []byte) []byte {
 // entry is dropped; several entries for one input fan it out. Timestamps are
 // inherited from the source record.
 func DecodeOutput(out []byte, inputs []eddy.Record, inputBytes int) ([]eddy.Record, error) {
+	return decodeOutput(out, inputs, inputBytes, nil)
+}
+
+// decodeOutput is DecodeOutput that, when src is not nil, appends to it the
+// input index of each output record.
+func decodeOutput(out []byte, inputs []eddy.Record, inputBytes int, src *[]int) ([]eddy.Record, error) {
 	d := reader{b: out}
 	var res []eddy.Record
 	budget := outputBudget(inputBytes)
 	last, perSrc := -1, 0
 	for d.more() {
 		tag := d.u8()
-		src := int(d.u32())
+		idx := int(d.u32())
 		if d.err != nil {
 			break
 		}
-		if src >= len(inputs) {
-			return nil, fmt.Errorf("%w: entry %d names record %d of a batch of %d", ErrBadOutput, len(res), src, len(inputs))
+		if idx >= len(inputs) {
+			return nil, fmt.Errorf("%w: entry %d names record %d of a batch of %d", ErrBadOutput, len(res), idx, len(inputs))
 		}
-		if src < last {
-			return nil, fmt.Errorf("%w: entry %d names record %d after record %d (order must be kept)", ErrBadOutput, len(res), src, last)
+		if idx < last {
+			return nil, fmt.Errorf("%w: entry %d names record %d after record %d (order must be kept)", ErrBadOutput, len(res), idx, last)
 		}
-		if src != last {
-			last, perSrc = src, 0
+		if idx != last {
+			last, perSrc = idx, 0
 		}
 		if perSrc++; perSrc > maxOutputsPerInput {
-			return nil, fmt.Errorf("%w: more than %d outputs for record %d", ErrBadOutput, maxOutputsPerInput, src)
+			return nil, fmt.Errorf("%w: more than %d outputs for record %d", ErrBadOutput, maxOutputsPerInput, idx)
 		}
-		in := &inputs[src]
+		in := &inputs[idx]
 		switch tag {
 		case tagKeep:
+			if src != nil {
+				*src = append(*src, idx)
+			}
 			res = append(res, *in)
 			budget -= in.Size()
 		case tagEmit:
@@ -152,6 +161,9 @@ func DecodeOutput(out []byte, inputs []eddy.Record, inputBytes int) ([]eddy.Reco
 			}
 			if d.err != nil {
 				break
+			}
+			if src != nil {
+				*src = append(*src, idx)
 			}
 			res = append(res, r)
 			budget -= r.Size()

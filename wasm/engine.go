@@ -59,7 +59,12 @@ var (
 	ErrTimeout       = errors.New("transform exceeded its deadline")
 	ErrTrap          = errors.New("transform trapped")
 	ErrGuest         = errors.New("transform failed")
+	ErrMemory        = errors.New("transform ran out of memory")
 )
+
+// guestStatusOOM is the status a guest returns when it cannot allocate
+// (docs/transform-abi.md).
+const guestStatusOOM = -3
 
 // Engine runs one tenant's transforms: one wazero Runtime, so the memory
 // limit and the compilation cache are the tenant's own.
@@ -216,6 +221,10 @@ func (m *Module) Instantiate(ctx context.Context, config []byte) (*Instance, err
 	return in, nil
 }
 
+// Stderr is what the guest wrote to stdout and stderr during the last
+// call (the first 4 KiB).
+func (in *Instance) Stderr() string { return in.stderr.String() }
+
 // Broken reports whether the instance failed and must not be used again.
 func (in *Instance) Broken() bool { return in.broken }
 
@@ -240,17 +249,32 @@ func (in *Instance) write(ctx context.Context, b []byte) error {
 // Process runs one batch through the instance within the deadline and
 // returns the records to append. On any error the instance is broken.
 func (in *Instance) Process(ctx context.Context, recs []eddy.Record) ([]eddy.Record, error) {
-	if in.broken {
-		return nil, errors.New("transform instance is broken")
-	}
-	out, err := in.process1(ctx, recs)
-	if err != nil {
-		in.broken = true
-	}
+	out, _, err := in.ProcessIndexed(ctx, recs, false)
 	return out, err
 }
 
-func (in *Instance) process1(ctx context.Context, recs []eddy.Record) ([]eddy.Record, error) {
+// ProcessIndexed is Process that, with withSrc, also returns for each
+// output record the index of the input it came from.
+func (in *Instance) ProcessIndexed(ctx context.Context, recs []eddy.Record, withSrc bool) ([]eddy.Record, []int, error) {
+	if in.broken {
+		return nil, nil, errors.New("transform instance is broken")
+	}
+	var src *[]int
+	if withSrc {
+		src = new([]int)
+	}
+	out, err := in.process1(ctx, recs, src)
+	if err != nil {
+		in.broken = true
+		return nil, nil, err
+	}
+	if src != nil {
+		return out, *src, nil
+	}
+	return out, nil, nil
+}
+
+func (in *Instance) process1(ctx context.Context, recs []eddy.Record, src *[]int) ([]eddy.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, in.m.e.limits.Deadline)
 	defer cancel()
 	in.stderr.Reset()
@@ -264,6 +288,8 @@ func (in *Instance) process1(ctx context.Context, recs []eddy.Record) ([]eddy.Re
 	}
 	res := int64(r[0])
 	switch {
+	case res == guestStatusOOM:
+		return nil, fmt.Errorf("%w: status %d: %s", ErrMemory, res, strings.TrimSpace(in.stderr.String()))
 	case res < 0:
 		return nil, fmt.Errorf("%w: status %d: %s", ErrGuest, res, strings.TrimSpace(in.stderr.String()))
 	case res == 0:
@@ -274,7 +300,7 @@ func (in *Instance) process1(ctx context.Context, recs []eddy.Record) ([]eddy.Re
 	if !ok {
 		return nil, fmt.Errorf("%w: output at %d, %d bytes, is outside the module's memory", ErrBadOutput, ptr, n)
 	}
-	return DecodeOutput(append([]byte(nil), b...), recs, len(batch))
+	return decodeOutput(append([]byte(nil), b...), recs, len(batch), src)
 }
 
 // classify maps a wazero error to the transform error kinds.
@@ -287,7 +313,11 @@ func classify(err error, stderr *capped) error {
 		}
 		return fmt.Errorf("%w: the module exited with code %d: %s", ErrGuest, exit.ExitCode(), strings.TrimSpace(stderr.String()))
 	}
-	return fmt.Errorf("%w: %v: %s", ErrTrap, err, strings.TrimSpace(stderr.String()))
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Contains(msg, "out of memory") { // the Go runtime's words before it traps
+		return fmt.Errorf("%w: %v: %s", ErrMemory, err, msg)
+	}
+	return fmt.Errorf("%w: %v: %s", ErrTrap, err, msg)
 }
 
 // capped keeps the first max bytes written to it (the guest's stdout and

@@ -107,7 +107,7 @@ func TestHostileModules(t *testing.T) {
 		want  error
 	}{
 		{"loop", ErrTimeout},
-		{"bomb", ErrTrap},
+		{"bomb", ErrMemory},
 		{"panic", ErrTrap},
 		{"badptr", ErrBadOutput},
 		{"flood", ErrBadOutput},

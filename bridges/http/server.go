@@ -54,6 +54,12 @@ type Broker interface {
 	AddKey(ctx context.Context, k *tenants.Key) error
 	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
 	Keys(tenant eddy.TenantID) []tenants.Key
+
+	DeployTransform(ctx context.Context, tenant eddy.TenantID, name string, bin []byte) (*multiraft.ModuleVersion, error)
+	DeleteTransform(ctx context.Context, tenant eddy.TenantID, name string, version int) error
+	Transforms(tenant eddy.TenantID) []*multiraft.TransformMeta
+	Transform(tenant eddy.TenantID, name string) (*multiraft.TransformMeta, error)
+	SetTopicTransform(ctx context.Context, ref eddy.TopicRef, b *multiraft.TransformBinding) (*multiraft.TopicMeta, error)
 }
 
 // Config configures the HTTP server. Zero values mean the defaults.
@@ -76,6 +82,8 @@ type Config struct {
 	// Signer mints tokens for POST /v1/tenants/{t}/tokens; nil: not
 	// available on this node.
 	Signer func() *tenants.Signer
+	// Transformer runs topics' transforms; nil: transforms are off.
+	Transformer Transformer
 	// Limiter enforces tenants' produce rate quotas. Defaults to a new one.
 	Limiter *tenants.Limiter
 	// MetricsPublic serves /metrics without a token. Off by default: the
@@ -158,6 +166,7 @@ func New(cfg Config, b Broker) *Server {
 		g.GET("/topics/{topic}/partitions/{partition}/records", s.authed(s.fetch))
 		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.authed(s.offsets))
 		g.GET("/topics/{topic}/partitions/{partition}/checksum", s.authed(s.checksum))
+		s.transformRoutes(g)
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))
@@ -500,18 +509,19 @@ type partitionJSON struct {
 }
 
 type topicJSON struct {
-	Name              string            `json:"name"`
-	Tenant            string            `json:"tenant"`
-	Partitions        int32             `json:"partitions"`
-	ReplicationFactor int               `json:"replication_factor"`
-	Config            map[string]string `json:"config"`
-	CreatedMs         int64             `json:"created_ms"`
-	PartitionInfo     []partitionJSON   `json:"partition_info,omitempty"`
+	Name              string                `json:"name"`
+	Tenant            string                `json:"tenant"`
+	Partitions        int32                 `json:"partitions"`
+	ReplicationFactor int                   `json:"replication_factor"`
+	Config            map[string]string     `json:"config"`
+	CreatedMs         int64                 `json:"created_ms"`
+	PartitionInfo     []partitionJSON       `json:"partition_info,omitempty"`
+	Transform         *transformBindingJSON `json:"transform,omitempty"`
 }
 
 func (s *Server) topicJSON(m *multiraft.TopicMeta, withOffsets bool) topicJSON {
 	tj := topicJSON{Name: string(m.Name), Tenant: string(m.Tenant), Partitions: m.Partitions,
-		ReplicationFactor: m.ReplicationFactor, Config: m.EffectiveConfig(), CreatedMs: m.CreatedMs}
+		ReplicationFactor: m.ReplicationFactor, Config: m.EffectiveConfig(), CreatedMs: m.CreatedMs, Transform: s.bindingJSON(m)}
 	if withOffsets {
 		for _, o := range s.b.TopicOffsets(m) {
 			pj := partitionJSON{Partition: int32(o.Partition), LogStart: int64(o.LogStart),
@@ -600,7 +610,23 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	res, err := s.b.Produce(c, ref, recs, parts)
+	// The topic's transform runs here, on the node that received the
+	// records, once; a forwarded request carries its output already.
+	var tr *TransformResult
+	if !forwarded && s.cfg.Transformer != nil {
+		if meta, err := s.b.Topic(ref); err == nil && meta.Transform != nil {
+			if tr, err = s.cfg.Transformer.Transform(c, meta, recs, parts); err != nil {
+				s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
+				writeError(ctx, err)
+				return
+			}
+			recs, parts = tr.Records, tr.Parts
+		}
+	}
+	var res []multiraft.ProduceResult
+	if len(recs) > 0 {
+		res, err = s.b.Produce(c, ref, recs, parts)
+	}
 	if err != nil {
 		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
 		writeError(ctx, err)
@@ -625,7 +651,11 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		out = strconv.AppendInt(out, int64(r.BaseOffset), 10)
 		out = append(out, '}')
 	}
-	out = append(out, "]}\n"...)
+	out = append(out, ']')
+	if tr != nil {
+		out = appendTransformJSON(out, tr)
+	}
+	out = append(out, "}\n"...)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(out)
