@@ -84,12 +84,12 @@ func (t *transformer) Transform(ctx context.Context, meta *multiraft.TopicMeta, 
 
 // Validate compiles and instantiates an uploaded module under the
 // tenant's memory quota.
-func (t *transformer) Validate(ctx context.Context, tenant eddy.TenantID, sha string, bin []byte) (time.Duration, error) {
+func (t *transformer) Validate(ctx context.Context, tenant eddy.TenantID, name, sha string, bin []byte) (time.Duration, error) {
 	tm, err := t.host.Tenant(tenant)
 	if err != nil {
 		return 0, err
 	}
-	return t.p.Validate(ctx, string(tenant), tm.Quotas.TransformMemoryBytes, sha, bin)
+	return t.p.Validate(ctx, string(tenant), name, tm.Quotas.TransformMemoryBytes, sha, bin)
 }
 
 // Test is a dry run of a version of a module.

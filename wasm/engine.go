@@ -43,13 +43,13 @@ func (l *Limits) setDefaults() {
 
 // allowedImports is the WASI subset a module may import. With no preopened
 // directories, no arguments and no environment, these reach no file, socket
-// or secret: the fd_* calls find only stdout and stderr (captured, bounded),
-// and the prestat calls find nothing.
+// or secret: the fd_* calls find only an empty stdin and stdout and stderr
+// (captured, bounded), and the prestat calls find nothing.
 var allowedImports = map[string]bool{
 	"args_get": true, "args_sizes_get": true, "environ_get": true, "environ_sizes_get": true,
 	"clock_res_get": true, "clock_time_get": true, "random_get": true, "sched_yield": true,
 	"poll_oneoff": true, "proc_exit": true,
-	"fd_write": true, "fd_close": true, "fd_fdstat_get": true, "fd_fdstat_set_flags": true,
+	"fd_read": true, "fd_write": true, "fd_close": true, "fd_fdstat_get": true, "fd_fdstat_set_flags": true,
 	"fd_prestat_get": true, "fd_prestat_dir_name": true,
 }
 

@@ -240,13 +240,13 @@ func Kind(err error) (string, eddy.Code) {
 // Validate compiles a module for the tenant (filling the compilation
 // cache) and instantiates it once, so an upload is refused with the reason
 // when the module is not usable. It returns the compile time.
-func (p *Pipeline) Validate(ctx context.Context, tenant string, memoryBytes int64, sha string, bin []byte) (time.Duration, error) {
+func (p *Pipeline) Validate(ctx context.Context, tenant, name string, memoryBytes int64, sha string, bin []byte) (time.Duration, error) {
 	t, err := p.tenant(ctx, tenant, memoryBytes)
 	if err != nil {
 		return 0, err
 	}
 	defer t.done()
-	m, err := t.module(ctx, sha, bin, "")
+	m, err := t.module(ctx, sha, bin, name)
 	if err != nil {
 		return 0, err
 	}

@@ -131,7 +131,7 @@ func TestPipelineTenantMemoryBound(t *testing.T) {
 	p := newPipeline(t, PipelineConfig{})
 	small := binding("keep", "x", PolicyReject, "")
 	small.MemoryBytes = 1 << 20 // 16 pages: below what a Go guest declares
-	if _, err := p.Validate(context.Background(), "acme", small.MemoryBytes, small.SHA256, small.Binary); !errors.Is(err, ErrInvalidModule) {
+	if _, err := p.Validate(context.Background(), "acme", "keep", small.MemoryBytes, small.SHA256, small.Binary); !errors.Is(err, ErrInvalidModule) {
 		t.Fatalf("a module over the tenant's memory: %v", err)
 	}
 	one := []*Binding{binding("keep", "x", PolicyReject, ""), binding("enrich", "y", PolicyReject, `{"site":"s"}`)}

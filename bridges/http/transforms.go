@@ -19,7 +19,7 @@ import (
 // Transformer runs topics' transforms; the node's wasm pipeline is one.
 type Transformer interface {
 	Transform(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*TransformResult, error)
-	Validate(ctx context.Context, tenant eddy.TenantID, sha string, bin []byte) (time.Duration, error)
+	Validate(ctx context.Context, tenant eddy.TenantID, name, sha string, bin []byte) (time.Duration, error)
 	Test(ctx context.Context, tenant eddy.TenantID, name string, version int, config []byte, recs []eddy.Record) (*wasm.TestResult, error)
 	Status(ref eddy.TopicRef) *wasm.TopicStatus
 }
@@ -111,7 +111,7 @@ func (s *Server) deployTransform(ctx *fasthttp.RequestCtx, p *tenants.Principal)
 	sum := sha256.Sum256(bin)
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	compile, err := s.cfg.Transformer.Validate(c, t, hex.EncodeToString(sum[:]), bin)
+	compile, err := s.cfg.Transformer.Validate(c, t, name, hex.EncodeToString(sum[:]), bin)
 	if err != nil {
 		if e := eddy.AsError(err); e.Code != eddy.CodeInternal {
 			writeError(ctx, err)
