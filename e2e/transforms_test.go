@@ -661,3 +661,57 @@ func TestTransformCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestTransformCLI: the whole workflow a tenant follows with the CLI, from
+// a scaffold to records transformed on a topic.
+func TestTransformCLI(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	dir := filepath.Join(t.TempDir(), "dropper")
+	p.mustCLI("", "transform", "init", "dropper", "--dir", dir)
+	build := exec.Command(eddyBin, "transform", "build", dir)
+	if out, err := build.CombinedOutput(); err != nil || !strings.Contains(string(out), "dropper.wasm") {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if out := p.mustCLI("", "transform", "deploy", "dropper", filepath.Join(dir, "dropper.wasm")); !strings.Contains(out, "deployed dropper version 1") {
+		t.Fatalf("deploy: %s", out)
+	}
+	if _, errOut, err := p.cli("", "transform", "deploy", "bad", "/etc/hostname"); err == nil || !strings.Contains(errOut, "invalid_module") {
+		t.Fatalf("deploying a text file: %v %s", err, errOut)
+	}
+	// A dry run: the line containing "test" is dropped.
+	in := filepath.Join(t.TempDir(), "in.ndjson")
+	os.WriteFile(in, []byte("{\"t\":1}\nthis is a test\nplain\n"), 0o644)
+	out, errOut, err := p.cli("", "transform", "test", "dropper", "--input", in, "--config", `{"drop":"test"}`)
+	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"source":0`) || !strings.Contains(out, `"source":2`) ||
+		!strings.Contains(errOut, "3 record(s) in, 2 out") {
+		t.Fatalf("test: %v\n%s\n%s", err, out, errOut)
+	}
+	if _, errOut, err := p.cli("", "transform", "test", "dropper", "--input", in, "--config", `{"drop":5}`); err == nil || !strings.Contains(errOut, "transform_error") {
+		t.Fatalf("test with a bad config: %v %s", err, errOut)
+	}
+	p.mustCLI("", "topic", "create", "events")
+	if out := p.mustCLI("", "topic", "set-transform", "events", "--module", "dropper", "--config", `{"drop":"debug"}`); !strings.Contains(out, "TRANSFORM     dropper") {
+		t.Fatalf("set-transform: %s", out)
+	}
+	p.mustCLI("keep\ndebug noise\nkeep too\n", "produce", "events")
+	if out := p.mustCLI("", "consume", "events", "--from-beginning"); strings.Count(out, "\n") != 2 || !strings.Contains(out, `"value":"keep"`) ||
+		!strings.Contains(out, `"value":"keep too"`) {
+		t.Fatalf("consume: %q", out)
+	}
+	if out := p.mustCLI("", "transform", "list"); !strings.Contains(out, "dropper") || !strings.Contains(out, "events") {
+		t.Fatalf("list: %s", out)
+	}
+	if out := p.mustCLI("", "transform", "describe", "dropper"); !strings.Contains(out, "TOPIC         events") || !strings.Contains(out, "breaker closed") ||
+		!strings.Contains(out, "records in 3, out 2, dropped 1") {
+		t.Fatalf("describe: %s", out)
+	}
+	if out := p.mustCLI("", "topic", "describe", "events"); !strings.Contains(out, "TRANSFORM     dropper (version latest, runs 1), on error reject") {
+		t.Fatalf("topic describe: %s", out)
+	}
+	if _, errOut, err := p.cli("", "transform", "delete", "dropper"); err == nil || !strings.Contains(errOut, "conflict") {
+		t.Fatalf("delete while attached: %v %s", err, errOut)
+	}
+	p.mustCLI("", "topic", "clear-transform", "events")
+	p.mustCLI("", "transform", "delete", "dropper")
+}

@@ -141,6 +141,48 @@ type topicInfo struct {
 	ReplicationFactor int               `json:"replication_factor"`
 	Config            map[string]string `json:"config"`
 	PartitionInfo     []partitionInfo   `json:"partition_info"`
+	Transform         *bindingInfo      `json:"transform,omitempty"`
+}
+
+type bindingInfo struct {
+	Module          string          `json:"module"`
+	Version         int             `json:"version,omitempty"`
+	RunsVersion     int             `json:"runs_version,omitempty"`
+	Config          json.RawMessage `json:"config,omitempty"`
+	OnError         string          `json:"on_error"`
+	DeadLetterTopic string          `json:"dead_letter_topic,omitempty"`
+	Status          *struct {
+		Breaker        string         `json:"breaker"`
+		InstancesLive  int            `json:"instances_live"`
+		RecordsIn      uint64         `json:"records_in"`
+		RecordsOut     uint64         `json:"records_out"`
+		RecordsDropped uint64         `json:"records_dropped"`
+		Errors         map[string]int `json:"errors"`
+		LastError      string         `json:"last_error"`
+	} `json:"status,omitempty"`
+}
+
+// describeBinding prints a topic's transform binding.
+func describeBinding(w io.Writer, b *bindingInfo) {
+	v := "latest"
+	if b.Version > 0 {
+		v = fmt.Sprint(b.Version)
+	}
+	fmt.Fprintf(w, "TRANSFORM     %s (version %s, runs %d), on error %s", b.Module, v, b.RunsVersion, b.OnError)
+	if b.DeadLetterTopic != "" {
+		fmt.Fprintf(w, " -> %s", b.DeadLetterTopic)
+	}
+	fmt.Fprintln(w)
+	if len(b.Config) > 0 {
+		fmt.Fprintf(w, "  config      %s\n", b.Config)
+	}
+	if s := b.Status; s != nil {
+		fmt.Fprintf(w, "  this node   breaker %s, %d instance(s), records in %d, out %d, dropped %d, errors %v\n",
+			s.Breaker, s.InstancesLive, s.RecordsIn, s.RecordsOut, s.RecordsDropped, s.Errors)
+		if s.LastError != "" {
+			fmt.Fprintf(w, "  last error  %s\n", s.LastError)
+		}
+	}
 }
 
 type fetchedRecord struct {

@@ -5,6 +5,7 @@
 //	eddy produce sensors < lines    produce
 //	eddy consume sensors --from-beginning
 //	eddy bench produce              load-generate
+//	eddy transform init|build|deploy write and run WebAssembly transforms
 package main
 
 import (
@@ -37,6 +38,6 @@ func newRoot() *cobra.Command {
 	pf.String("token", "", "bearer token (env EDDY_TOKEN, or the profile's)")
 	pf.String("profile", "", "CLI profile to use (env EDDY_PROFILE; default: the current one)")
 	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
-		newTenant(), newToken(), newProfile(), newCluster())
+		newTenant(), newToken(), newProfile(), newCluster(), newTransform())
 	return root
 }

@@ -76,7 +76,11 @@ func newTopic() *cobra.Command {
 			if format == "json" {
 				return printJSON(t)
 			}
-			fmt.Printf("NAME          %s\nPARTITIONS    %d\nREPLICATION   %d\n\nCONFIG\n", t.Name, t.Partitions, t.ReplicationFactor)
+			fmt.Printf("NAME          %s\nPARTITIONS    %d\nREPLICATION   %d\n", t.Name, t.Partitions, t.ReplicationFactor)
+			if t.Transform != nil {
+				describeBinding(os.Stdout, t.Transform)
+			}
+			fmt.Printf("\nCONFIG\n")
 			keys := make([]string, 0, len(t.Config))
 			for k := range t.Config {
 				keys = append(keys, k)
@@ -124,7 +128,7 @@ func newTopic() *cobra.Command {
 	for _, c := range []*cobra.Command{list, describe} {
 		c.Flags().StringVar(&format, "format", "text", "text or json")
 	}
-	cmd.AddCommand(create, list, describe, del)
+	cmd.AddCommand(create, list, describe, del, newSetTransform(), newClearTransform())
 	return cmd
 }
 
