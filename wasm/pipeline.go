@@ -66,6 +66,11 @@ type PipelineConfig struct {
 	// MaxInstances bounds a tenant's live instances on this node when it
 	// has no transform memory quota. Default 4 x GOMAXPROCS.
 	MaxInstances int
+	// MaxRunning bounds the batches running in transforms at once, over
+	// all tenants. Default GOMAXPROCS: more would only time-slice the
+	// CPUs, and a batch's deadline is wall-clock, so batches wait for a
+	// slot before their deadline starts rather than share a CPU under it.
+	MaxRunning int
 	Metrics      *metrics.Set
 	Logger       *slog.Logger
 }
@@ -73,6 +78,7 @@ type PipelineConfig struct {
 // Pipeline runs transforms. It is safe for concurrent use.
 type Pipeline struct {
 	cfg     PipelineConfig
+	running chan struct{} // a slot per batch running
 	mu      sync.Mutex
 	tenants map[string]*tenantRT
 	closed  bool
@@ -91,13 +97,16 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = 4 * runtime.GOMAXPROCS(0)
 	}
+	if cfg.MaxRunning <= 0 {
+		cfg.MaxRunning = runtime.GOMAXPROCS(0)
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewSet()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Pipeline{cfg: cfg, tenants: map[string]*tenantRT{}}
+	return &Pipeline{cfg: cfg, tenants: map[string]*tenantRT{}, running: make(chan struct{}, cfg.MaxRunning)}
 }
 
 // Close releases every runtime. Calls after Close fail.
@@ -551,6 +560,12 @@ func (r *runner) policyRecords(policy string, n int) {
 
 // run processes one batch on a pooled instance.
 func (r *runner) run(ctx context.Context, recs []eddy.Record) ([]eddy.Record, []int, error) {
+	select {
+	case r.t.p.running <- struct{}{}:
+		defer func() { <-r.t.p.running }()
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("%w: waiting for a free transform slot: %v", ErrTimeout, ctx.Err())
+	}
 	in, err := r.get(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -75,6 +75,7 @@ type benchFlags struct {
 	rf          int
 	asJSON      bool
 	format      string
+	value       string
 }
 
 func newBench() *cobra.Command {
@@ -102,6 +103,7 @@ func newBench() *cobra.Command {
 		fl.IntVar(&f.rf, "replication-factor", 1, "replication factor, when the topic is created")
 		fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	}
+	produce.Flags().StringVar(&f.value, "value", "text", "text (random letters) or json (a JSON object of --size bytes, as sensors send)")
 	consume.Flags().StringVar(&f.format, "format", "json", "json (decode JSON records) or batches (Kafka record batches, decoded client-side)")
 	cmd.AddCommand(produce, consume)
 	return cmd
@@ -125,10 +127,16 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 	if err := ensureTopic(c, f.topic, f.partitions, f.rf); err != nil {
 		return err
 	}
+	if f.value != "text" && f.value != "json" {
+		return fmt.Errorf("--value %q: use text or json", f.value)
+	}
 	// One request body, reused: batch records of size printable bytes.
-	val := make([]byte, f.size)
-	for i := range val {
-		val[i] = 'a' + byte(rand.IntN(26))
+	letters := func(n int) []byte {
+		b := make([]byte, max(n, 0))
+		for i := range b {
+			b[i] = 'a' + byte(rand.IntN(26))
+		}
+		return b
 	}
 	var body bytes.Buffer
 	body.WriteString(`{"records":[`)
@@ -136,8 +144,16 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 		if i > 0 {
 			body.WriteByte(',')
 		}
+		if f.value == "json" {
+			obj := fmt.Sprintf(`{"device":"dev-%03d","seq":%d,"temp":%.1f,"hum":%d,"pad":"`, i%1000, i, 15+rand.Float64()*10, rand.IntN(100))
+			body.WriteString(`{"value":`)
+			body.WriteString(obj)
+			body.Write(letters(f.size - len(obj) - 2))
+			body.WriteString(`"}}`)
+			continue
+		}
 		body.WriteString(`{"value":"`)
-		body.Write(val)
+		body.Write(letters(f.size))
 		body.WriteString(`"}`)
 	}
 	body.WriteString(`]}`)
