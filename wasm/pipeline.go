@@ -71,8 +71,8 @@ type PipelineConfig struct {
 	// CPUs, and a batch's deadline is wall-clock, so batches wait for a
 	// slot before their deadline starts rather than share a CPU under it.
 	MaxRunning int
-	Metrics      *metrics.Set
-	Logger       *slog.Logger
+	Metrics    *metrics.Set
+	Logger     *slog.Logger
 }
 
 // Pipeline runs transforms. It is safe for concurrent use.
