@@ -1,7 +1,7 @@
 # `make test` is the README's test command; .ci/run calls it.
 GO ?= go
 # Packages with concurrency run again under the race detector.
-RACE_PKGS = ./multiraft/... ./bridges/... ./node/... ./tenants/...
+RACE_PKGS = ./multiraft/... ./bridges/... ./node/... ./tenants/... ./wasm/...
 
 .PHONY: test fmt vet unit race cross e2e build fuzz
 
@@ -24,8 +24,8 @@ race:
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o /dev/null ./cmd/eddy
 	@echo "cross: linux/arm64 builds"
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest
-	@echo "cross: the transform SDK builds for wasip1"
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest ./examples/transforms/...
+	@echo "cross: the transform SDK and the examples build for wasip1"
 
 # End-to-end: the real binary, kill -9 mid-stream, restart, nothing lost.
 e2e:

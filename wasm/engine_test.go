@@ -18,11 +18,16 @@ import (
 // standard toolchain as a tenant would build them.
 var guests = map[string][]byte{}
 
+// cacheDir is one compilation cache for the package's tests, so each guest
+// compiles once (it matters under -race, where compiling is slow).
+var cacheDir string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "eddy-guests")
 	if err != nil {
 		panic(err)
 	}
+	cacheDir = filepath.Join(dir, "cache")
 	ents, _ := os.ReadDir("testdata/guests")
 	for _, e := range ents {
 		out := filepath.Join(dir, e.Name()+".wasm")
@@ -41,7 +46,7 @@ func TestMain(m *testing.M) {
 
 func newEngine(t *testing.T, l Limits) *Engine {
 	t.Helper()
-	e, err := NewEngine(context.Background(), t.TempDir(), l)
+	e, err := NewEngine(context.Background(), cacheDir, l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +77,9 @@ func records(n int) []eddy.Record {
 }
 
 func TestKeepAndEnrich(t *testing.T) {
+	if testing.Short() {
+		t.Skip("single-goroutine; runs in make unit (wazero is too slow under -race -short)")
+	}
 	e := newEngine(t, Limits{})
 	keep := instance(t, e, "keep", "")
 	out, err := keep.Process(context.Background(), records(100))
@@ -101,6 +109,9 @@ func TestKeepAndEnrich(t *testing.T) {
 // right kind of error within the deadline, its instance is discarded, and
 // the engine keeps serving other modules.
 func TestHostileModules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("single-goroutine; runs in make unit (wazero is too slow under -race -short)")
+	}
 	e := newEngine(t, Limits{Deadline: 300 * time.Millisecond, MemoryPages: 512})
 	for _, tc := range []struct {
 		guest string
@@ -139,6 +150,9 @@ func TestHostileModules(t *testing.T) {
 }
 
 func TestModulesRefusedAtUpload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("single-goroutine; runs in make unit (wazero is too slow under -race -short)")
+	}
 	e := newEngine(t, Limits{MaxModuleBytes: 4 << 20})
 	for name, tc := range map[string]struct {
 		bin  []byte

@@ -22,7 +22,7 @@ func binding(guest, topic, policy, config string) *Binding {
 func newPipeline(t *testing.T, cfg PipelineConfig) *Pipeline {
 	t.Helper()
 	if cfg.CacheDir == "" {
-		cfg.CacheDir = t.TempDir()
+		cfg.CacheDir = cacheDir
 	}
 	p := NewPipeline(cfg)
 	t.Cleanup(p.Close)
@@ -50,6 +50,9 @@ func TestPipelineRunsAndKeepsSources(t *testing.T) {
 }
 
 func TestPipelinePolicies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("single-goroutine; runs in make unit (wazero is too slow under -race -short)")
+	}
 	p := newPipeline(t, PipelineConfig{Limits: Limits{Deadline: 300 * time.Millisecond}})
 	recs := records(3)
 	recs[1].Headers = []eddy.Header{{Key: "h", Value: []byte("v")}}
@@ -128,7 +131,8 @@ func TestPipelineCircuitBreaker(t *testing.T) {
 // A tenant's memory quota bounds its instances: with room for one, two
 // topics take turns, and concurrent batches wait for the instance.
 func TestPipelineTenantMemoryBound(t *testing.T) {
-	p := newPipeline(t, PipelineConfig{})
+	// A long deadline: this is about the bound, and -race is slow.
+	p := newPipeline(t, PipelineConfig{Limits: Limits{Deadline: 10 * time.Second}})
 	small := binding("keep", "x", PolicyReject, "")
 	small.MemoryBytes = 1 << 20 // 16 pages: below what a Go guest declares
 	if _, err := p.Validate(context.Background(), "acme", "keep", small.MemoryBytes, small.SHA256, small.Binary); !errors.Is(err, ErrInvalidModule) {
@@ -137,6 +141,10 @@ func TestPipelineTenantMemoryBound(t *testing.T) {
 	one := []*Binding{binding("keep", "x", PolicyReject, ""), binding("enrich", "y", PolicyReject, `{"site":"s"}`)}
 	for _, b := range one {
 		b.MemoryBytes = 32 << 20 // 512 pages: one instance
+		// Compile first: under -race compiling takes longer than a batch may wait.
+		if _, err := p.Validate(context.Background(), b.Tenant, b.Module, b.MemoryBytes, b.SHA256, b.Binary); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
@@ -144,7 +152,7 @@ func TestPipelineTenantMemoryBound(t *testing.T) {
 		wg.Add(1)
 		go func(b *Binding) {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			if _, err := p.Apply(ctx, b, records(8)); err != nil {
 				errs <- err
@@ -163,6 +171,9 @@ func TestPipelineTenantMemoryBound(t *testing.T) {
 }
 
 func TestPipelineDryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("single-goroutine; runs in make unit (wazero is too slow under -race -short)")
+	}
 	p := newPipeline(t, PipelineConfig{})
 	res, err := p.Test(context.Background(), binding("panic", "t", PolicyReject, ""), records(1))
 	if err != nil || !errors.Is(res.Err, ErrTrap) || !strings.Contains(res.Stderr, "assignment to entry in nil map") {
