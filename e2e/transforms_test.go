@@ -715,3 +715,63 @@ func TestTransformCLI(t *testing.T) {
 	p.mustCLI("", "topic", "clear-transform", "events")
 	p.mustCLI("", "transform", "delete", "dropper")
 }
+
+// TestTransformAuth: transforms need the tenant's admin scope, and a tenant
+// never sees or touches another tenant's transforms.
+func TestTransformAuth(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	keep := buildWasm(t, "wasm/testdata/guests/keep")
+	p.mustDeploy("mine", keep)
+	p.mustCreateTopic("s", 1)
+	p.mustCLI("", "tenant", "create", "other")
+	otherAdmin := strings.TrimSpace(p.mustCLI("", "token", "issue", "--tenant", "other", "--scopes", "admin", "--ttl", "1h"))
+	producer := strings.TrimSpace(p.mustCLI("", "token", "issue", "--tenant", "default", "--scopes", "produce:*", "--ttl", "1h"))
+	as := func(token, method, path, ctype string, body []byte) (int, string) {
+		t.Helper()
+		q := *p
+		q.token = token
+		var e apiError
+		code, err := q.do(method, path, ctype, body, &e)
+		if err != nil && code != 204 {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return code, e.Error.Code
+	}
+	for _, c := range []struct {
+		token, method, path, ctype string
+		body                       []byte
+		status                     int
+		code                       string
+	}{
+		{producer, "PUT", "/v1/transforms/x", "application/wasm", keep, 403, "forbidden"},
+		{producer, "GET", "/v1/transforms", "", nil, 403, "forbidden"},
+		{producer, "PUT", "/v1/topics/s/transform", "application/json", []byte(`{"module":"mine"}`), 403, "forbidden"},
+		{otherAdmin, "GET", "/v1/transforms/mine", "", nil, 404, "not_found"},
+		{otherAdmin, "GET", "/v1/tenants/default/transforms", "", nil, 404, "not_found"},
+		{otherAdmin, "DELETE", "/v1/tenants/default/transforms/mine", "", nil, 404, "not_found"},
+		{otherAdmin, "POST", "/v1/tenants/default/transforms/mine/test", "application/json", []byte(`{"records":[{"value":1}]}`), 404, "not_found"},
+		{p.token, "PUT", "/v1/transforms/x", "text/plain", keep, 415, "unsupported_media"},
+		{"", "PUT", "/v1/transforms/x", "application/wasm", keep, 401, "token_malformed"}, // "Bearer " and nothing
+	} {
+		if status, code := as(c.token, c.method, c.path, c.ctype, c.body); status != c.status || code != c.code {
+			t.Errorf("%s %s: %d %s, want %d %s", c.method, c.path, status, code, c.status, c.code)
+		}
+	}
+	// The other tenant's own transform of the same name is its own.
+	if status, _ := as(otherAdmin, "PUT", "/v1/transforms/mine", "application/wasm", keep); status != 201 {
+		t.Fatalf("other tenant deploy: %d", status)
+	}
+	var list struct{ Transforms []struct{ Name string } }
+	q := *p
+	q.token = otherAdmin
+	if code, err := q.do("GET", "/v1/transforms", "", nil, &list); err != nil || code != 200 || len(list.Transforms) != 1 {
+		t.Fatalf("other tenant's list: %d %v %+v", code, err, list)
+	}
+	var desc struct {
+		Latest int `json:"latest_version"`
+	}
+	if code, err := p.do("GET", "/v1/transforms/mine", "", nil, &desc); err != nil || code != 200 || desc.Latest != 1 {
+		t.Fatalf("default's transform changed: %d %v %+v", code, err, desc)
+	}
+}
