@@ -148,8 +148,8 @@ func (p *Pipeline) Apply(ctx context.Context, b *Binding, recs []eddy.Record) (*
 		return p.fail(nil, b, recs, err)
 	}
 	if wait, ok := r.breaker.allow(time.Now()); !ok {
-		r.policyRecords(b.OnError, len(recs))
 		if b.OnError == PolicyReject {
+			r.policyRecords(b.OnError, len(recs))
 			return nil, &eddy.Error{Code: eddy.CodeTransformCircuitOpen, RetryAfterMs: max(wait.Milliseconds(), 1),
 				Message: fmt.Sprintf("transform %s on topic %s failed %d batches in a row; its circuit breaker is open for %s more (last error: %s)",
 					b.Module, b.Topic, p.cfg.BreakerThreshold, wait.Round(time.Millisecond), r.breaker.lastError())}

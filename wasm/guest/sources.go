@@ -7,5 +7,5 @@ import "embed"
 // Sources is this SDK's source, which "eddy transform init" copies into a
 // new transform so it builds with no module download.
 //
-//go:embed guest.go export_wasip1.go native.go
+//go:embed guest.go export_wasip1.go native.go run.go
 var Sources embed.FS
