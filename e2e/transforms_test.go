@@ -630,6 +630,21 @@ func TestTransformCluster(t *testing.T) {
 	}
 	p1.mustDeploy("enrich", buildWasm(t, "examples/transforms/enrich"))
 	p1.mustBind("c", `{"module":"enrich","config":{"fields":{"site":"x"}}}`)
+	// A binding takes effect on each node once it applied the controller
+	// entry (docs/transforms.md): wait for every node to show it.
+	for _, p := range procs {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var topic struct{ Transform *struct{ Module string } }
+			if code, err := p.do("GET", "/v1/topics/c", "", nil, &topic); err == nil && code == 200 && topic.Transform != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d does not show the binding", p.nodeID)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for i, p := range procs {
 		if code, a := p.produceJSON("", "c", fmt.Sprintf(`{"records":[{"key":"k","value":{"n":%d}}]}`, i)); code != 200 || a.Transform == nil {
 			t.Fatalf("produce via node %d: %d %+v", i+1, code, a)

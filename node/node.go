@@ -99,6 +99,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.host.Close()
 		return err
 	}
+	defer n.http.SetStarted()
 	if n.cfg.MQTTAddr != "" || n.cfg.KafkaAddr != "" {
 		n.log.Warn("the MQTT and Kafka listeners are not available in this build yet; ignoring mqtt_addr/kafka_addr",
 			"mqtt_addr", n.cfg.MQTTAddr, "kafka_addr", n.cfg.KafkaAddr)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -102,6 +103,7 @@ type Server struct {
 	srv     *fasthttp.Server
 	ln      net.Listener
 	m       *metrics.Set
+	started atomic.Bool // the node finished starting (SetStarted)
 	closing chan struct{}
 	served  chan error
 	base    context.Context
@@ -212,6 +214,11 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// SetStarted tells /readyz the node finished starting: it answers 503
+// until then, so nothing relies on a node whose bootstrap (the admin token,
+// the CLI profile, other listeners) is not done.
+func (s *Server) SetStarted() { s.started.Store(true) }
+
 // Addr is the bound address (useful with port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
@@ -276,6 +283,10 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	if !s.started.Load() {
+		writeJSON(ctx, 503, map[string]string{"status": "not_ready", "reason": "the node is starting"})
+		return
+	}
 	if err := s.b.Ready(); err != nil {
 		writeJSON(ctx, 503, map[string]string{"status": "not_ready", "reason": eddy.AsError(err).Message})
 		return

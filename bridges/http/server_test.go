@@ -50,6 +50,7 @@ func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 	sc.Verifier = &tenants.Verifier{Audience: "test-cluster", Keys: h.KeyByID}
 	sc.Signer = func() *tenants.Signer { return signer }
 	s := New(sc, h)
+	s.SetStarted()
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
