@@ -27,4 +27,4 @@ ENV EDDY_DATA_DIR=/var/lib/eddy
 ENTRYPOINT ["/usr/local/bin/eddy"]
 # The Raft address must be one other nodes can reach; for a single node the
 # container's loopback is enough.
-CMD ["serve", "--http-addr", ":8080", "--raft-addr", "127.0.0.1:7100"]
+CMD ["serve", "--http-addr", ":8080", "--raft-addr", "127.0.0.1:7100", "--mqtt-addr", ":1883"]

@@ -45,6 +45,7 @@ type proc struct {
 	token    string // the bootstrap admin token
 	httpAddr string
 	raftAddr string
+	mqttAddr string
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 	exited   chan error
@@ -86,7 +87,8 @@ func (p *proc) diag() string {
 }
 
 func newProc(tb testing.TB) *proc {
-	return &proc{tb: tb, dataDir: tb.TempDir(), confDir: tb.TempDir(), httpAddr: testutil.FreeAddr(tb), raftAddr: testutil.FreeAddr(tb)}
+	return &proc{tb: tb, dataDir: tb.TempDir(), confDir: tb.TempDir(), httpAddr: testutil.FreeAddr(tb), raftAddr: testutil.FreeAddr(tb),
+		mqttAddr: testutil.FreeAddr(tb)}
 }
 
 func (p *proc) start() {
@@ -115,6 +117,9 @@ func (p *proc) launch() {
 		fmt.Fprintf(p.log, "--- launch %d ---\n", p.launches)
 	}
 	args := []string{"serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr}
+	if p.mqttAddr != "" {
+		args = append(args, "--mqtt-addr", p.mqttAddr)
+	}
 	if p.join {
 		args = append(args, "--node-id", fmt.Sprint(p.nodeID), "--join")
 	} else if p.peers != "" {

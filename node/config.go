@@ -30,9 +30,14 @@ type Config struct {
 	// RaftAddr is the Raft listener; it must not change once the data
 	// directory exists. Default 127.0.0.1:7100.
 	RaftAddr string `yaml:"raft_addr"`
-	// MQTTAddr and KafkaAddr are reserved for the MQTT and Kafka listeners
-	// (not yet served). Empty means off.
-	MQTTAddr  string `yaml:"mqtt_addr"`
+	// MQTTAddr is the embedded MQTT listener; "off" turns it off. Default
+	// :1883.
+	MQTTAddr string `yaml:"mqtt_addr"`
+	// MQTTTLSCert and MQTTTLSKey (PEM files), when both set, serve MQTT
+	// over TLS.
+	MQTTTLSCert string `yaml:"mqtt_tls_cert"`
+	MQTTTLSKey  string `yaml:"mqtt_tls_key"`
+	// KafkaAddr is reserved for the Kafka listener (not yet served).
 	KafkaAddr string `yaml:"kafka_addr"`
 	// Peers are the initial cluster members as "id=host:raftport". Empty
 	// means a cluster of this node alone.
@@ -88,6 +93,7 @@ func DefaultConfig() Config {
 		DataDir:           "eddy-data",
 		HTTPAddr:          ":8080",
 		RaftAddr:          "127.0.0.1:7100",
+		MQTTAddr:          ":1883",
 		LogLevel:          "info",
 		LogFormat:         "text",
 		Linger:            time.Millisecond,
@@ -139,6 +145,8 @@ var envVars = []struct {
 	{"EDDY_ADVERTISE_HTTP_ADDR", func(c *Config, v string) error { c.AdvertiseHTTPAddr = v; return nil }},
 	{"EDDY_RAFT_ADDR", func(c *Config, v string) error { c.RaftAddr = v; return nil }},
 	{"EDDY_MQTT_ADDR", func(c *Config, v string) error { c.MQTTAddr = v; return nil }},
+	{"EDDY_MQTT_TLS_CERT", func(c *Config, v string) error { c.MQTTTLSCert = v; return nil }},
+	{"EDDY_MQTT_TLS_KEY", func(c *Config, v string) error { c.MQTTTLSKey = v; return nil }},
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
 	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
 	{"EDDY_JOIN", func(c *Config, v string) (err error) { c.Join, err = strconv.ParseBool(v); return }},
@@ -225,6 +233,14 @@ func (c *Config) Validate() error {
 		if a, ok := c.Peers[c.NodeID]; !ok || a != c.RaftAddr {
 			return fmt.Errorf("peers must include this node (%d=%s)", c.NodeID, c.RaftAddr)
 		}
+	}
+	if c.MQTTAddr != "" && c.MQTTAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.MQTTAddr); err != nil {
+			return fmt.Errorf("mqtt_addr %q: %w (or \"off\")", c.MQTTAddr, err)
+		}
+	}
+	if (c.MQTTTLSCert == "") != (c.MQTTTLSKey == "") {
+		return fmt.Errorf("mqtt_tls_cert and mqtt_tls_key go together")
 	}
 	if c.TransformDeadline < 0 || c.TransformDeadline > time.Minute {
 		return fmt.Errorf("transform_deadline %s: use 0 (the default) to 1m", c.TransformDeadline)

@@ -4,6 +4,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
+	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 )
@@ -24,6 +26,7 @@ type Node struct {
 	http    *httpapi.Server
 	signer  atomic.Pointer[tenants.Signer]
 	tx      *transformer
+	mqtt    *mqttapi.Listener // nil when off
 }
 
 // New validates cfg and builds the node. It does no I/O.
@@ -66,10 +69,24 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n.host = host
 	n.tx = newTransformer(cfg, host, n)
+	limiter := tenants.NewLimiter(nil) // one per node: HTTP and MQTT share the tenants' buckets
+	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.KeyByID}
+	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
+		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes}
+		if cfg.MQTTTLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.MQTTTLSCert, cfg.MQTTTLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("mqtt tls: %w", err)
+			}
+			mc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		n.mqtt = mqttapi.New(mc, &ingest{host: host, tx: n.tx, limiter: limiter, n: n})
+	}
 	n.http = httpapi.New(httpapi.Config{
 		Transformer: n.tx,
+		Limiter:     limiter,
 		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log,
-		Verifier:      &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.KeyByID},
+		Verifier:      verifier,
 		Signer:        n.signer.Load,
 		MetricsPublic: cfg.MetricsPublic,
 	}, host)
@@ -99,11 +116,18 @@ func (n *Node) Start(ctx context.Context) error {
 		n.host.Close()
 		return err
 	}
-	defer n.http.SetStarted()
-	if n.cfg.MQTTAddr != "" || n.cfg.KafkaAddr != "" {
-		n.log.Warn("the MQTT and Kafka listeners are not available in this build yet; ignoring mqtt_addr/kafka_addr",
-			"mqtt_addr", n.cfg.MQTTAddr, "kafka_addr", n.cfg.KafkaAddr)
+	if n.mqtt != nil {
+		if err := n.mqtt.Start(); err != nil {
+			n.http.Close(ctx)
+			n.host.Close()
+			return err
+		}
+		n.log.Info("mqtt listening", "addr", n.mqtt.Addr())
 	}
+	if n.cfg.KafkaAddr != "" {
+		n.log.Warn("the Kafka listener is not available in this build yet; ignoring kafka_addr", "kafka_addr", n.cfg.KafkaAddr)
+	}
+	n.http.SetStarted()
 	return nil
 }
 
@@ -116,6 +140,9 @@ func (n *Node) Host() *multiraft.Host { return n.host }
 // Close stops accepting requests, lets in-flight writes reach their commit,
 // then closes Raft. It returns ctx's error if draining takes too long.
 func (n *Node) Close(ctx context.Context) error {
+	if n.mqtt != nil {
+		n.mqtt.Close(ctx)
+	}
 	herr := n.http.Close(ctx)
 	n.tx.close()
 	n.host.Close()

@@ -14,7 +14,7 @@ cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 trap cleanup EXIT
 for i in 1 2 3; do
   EDDY_CONFIG_DIR=$W/conf$i "$B" serve --node-id $i --data-dir "$W/d$i" --http-addr 127.0.0.1:1808$i \
-    --raft-addr 127.0.0.1:1710$i --peers "$PEERS" >"$W/log$i" 2>&1 &
+    --raft-addr 127.0.0.1:1710$i --mqtt-addr 127.0.0.1:1888$i --peers "$PEERS" >"$W/log$i" 2>&1 &
   PIDS+=($!)
 done
 for _ in $(seq 1 150); do

@@ -15,7 +15,7 @@ PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 start() {
-  EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr 127.0.0.1:18090 --raft-addr 127.0.0.1:17190 >>"$W/log" 2>&1 &
+  EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr 127.0.0.1:18090 --raft-addr 127.0.0.1:17190 --mqtt-addr off >>"$W/log" 2>&1 &
   PID=$!
   for _ in $(seq 1 150); do curl -sf 127.0.0.1:18090/readyz >/dev/null && return; sleep 0.2; done
   echo "node did not start"; cat "$W/log"; exit 1

@@ -114,3 +114,18 @@ func (l *Limiter) Forget(t eddy.TenantID) {
 	delete(l.buckets, t)
 	l.mu.Unlock()
 }
+
+// Admit checks a produce of recs against the tenant's quotas: its retained
+// bytes (used) against the storage quota, then the rate buckets. Every
+// ingress path (HTTP, MQTT, Kafka) calls it before appending.
+func (l *Limiter) Admit(t eddy.TenantID, q Quotas, used int64, recs []eddy.Record) error {
+	if q.StorageBytes > 0 && used >= q.StorageBytes {
+		return &eddy.Error{Code: eddy.CodeStorageQuota, RetryAfterMs: 60_000,
+			Message: "tenant " + string(t) + " retains its whole storage quota; nothing was appended (retention or deleting topics frees it)"}
+	}
+	bytes := 0
+	for i := range recs {
+		bytes += recs[i].Size()
+	}
+	return l.AllowProduce(t, q, len(recs), bytes)
+}

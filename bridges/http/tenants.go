@@ -229,16 +229,9 @@ func (s *Server) checkQuotas(t eddy.TenantID, recs []eddy.Record) error {
 	if err != nil {
 		return err
 	}
-	q := tm.Quotas
-	if q.StorageBytes > 0 {
-		if used := s.b.Usage(t).StorageBytes; used >= q.StorageBytes {
-			return &eddy.Error{Code: eddy.CodeStorageQuota, RetryAfterMs: 60_000,
-				Message: "tenant " + string(t) + " retains its whole storage quota; nothing was appended (retention or deleting topics frees it)"}
-		}
+	var used int64
+	if tm.Quotas.StorageBytes > 0 {
+		used = s.b.Usage(t).StorageBytes
 	}
-	bytes := 0
-	for i := range recs {
-		bytes += recs[i].Size()
-	}
-	return s.cfg.Limiter.AllowProduce(t, q, len(recs), bytes)
+	return s.cfg.Limiter.Admit(t, tm.Quotas, used, recs)
 }

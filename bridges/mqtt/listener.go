@@ -1,0 +1,335 @@
+// Package mqtt is Eddy's MQTT ingest: an embedded listener (mochi-mqtt) that
+// turns devices' publishes into records, acknowledged only after commit.
+// It is the only importer of mochi (and, for the bridge, paho).
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Ingest appends a publish's records. The node implements it: tenant
+// quotas, the topic's transform, then the produce path; it returns once
+// the records are committed (or refused, with an *eddy.Error).
+type Ingest interface {
+	Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error
+	// MaxMessageBytes is the topic's max.message.bytes, or CodeNotFound.
+	MaxMessageBytes(ref eddy.TopicRef) (int64, error)
+}
+
+// Config configures the listener. Zero values mean the defaults.
+type Config struct {
+	// Addr is the listen address. Default :1883.
+	Addr string
+	// TLS, when set, serves MQTT over TLS (mqtts).
+	TLS *tls.Config
+	// MaxPacketBytes bounds an MQTT packet; a larger one disconnects the
+	// client (0x95). Default 16 MiB.
+	MaxPacketBytes int
+	// PublishTimeout bounds how long a QoS 1/2 publish waits for its
+	// commit before it is refused (0x80). Default 30s.
+	PublishTimeout time.Duration
+	// QoS0Records and QoS0Bytes bound the queue of QoS 0 publishes not yet
+	// appended; beyond them QoS 0 publishes are dropped (and counted).
+	// Defaults 10,000 records and 16 MiB.
+	QoS0Records int
+	QoS0Bytes   int
+	// ReceiveMaximum is how many QoS 1/2 publishes a client may have
+	// unacknowledged. Default 64.
+	ReceiveMaximum uint16
+	Verifier       *tenants.Verifier
+	Metrics        *metrics.Set
+	Logger         *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = ":1883"
+	}
+	if c.MaxPacketBytes <= 0 {
+		c.MaxPacketBytes = 16 << 20
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 30 * time.Second
+	}
+	if c.QoS0Records <= 0 {
+		c.QoS0Records = 10_000
+	}
+	if c.QoS0Bytes <= 0 {
+		c.QoS0Bytes = 16 << 20
+	}
+	if c.ReceiveMaximum == 0 {
+		c.ReceiveMaximum = 64
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewSet()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Listener is the embedded MQTT listener.
+type Listener struct {
+	cfg    Config
+	ingest Ingest
+	srv    *mqtt.Server
+	ln     net.Listener
+	log    *slog.Logger
+	m      *metrics.Set
+	q0     *qos0Queue
+
+	mu      sync.Mutex
+	clients map[*mqtt.Client]*session
+}
+
+// session is an authenticated connection: its token and the tenant it acts
+// in (its username).
+type session struct {
+	p      *tenants.Principal
+	tenant eddy.TenantID
+}
+
+// New builds a listener; Start listens.
+func New(cfg Config, ingest Ingest) *Listener {
+	cfg.setDefaults()
+	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mqtt.Client]*session{}}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
+	caps.ReceiveMaximum = cfg.ReceiveMaximum
+	caps.MaximumInflight = cfg.ReceiveMaximum
+	caps.RetainAvailable = 0 // an ingest path keeps no retained messages
+	caps.MaximumSessionExpiryInterval = 3600
+	caps.MaximumClientWritesPending = 1024
+	caps.SharedSubAvailable = 0
+	l.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: cfg.Logger.With("component", "mqtt"), InlineClient: false})
+	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes)
+	return l
+}
+
+// Start listens and serves in the background.
+func (l *Listener) Start() error {
+	ln, err := net.Listen("tcp", l.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("mqtt listen %s: %w", l.cfg.Addr, err)
+	}
+	if l.cfg.TLS != nil {
+		ln = tls.NewListener(ln, l.cfg.TLS)
+	}
+	l.ln = ln
+	if err := l.srv.AddHook(&hook{l: l}, nil); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := l.srv.AddListener(listeners.NewNet("eddy", ln)); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := l.srv.Serve(); err != nil {
+		ln.Close()
+		return err
+	}
+	l.q0.start()
+	return nil
+}
+
+// Addr is the bound address.
+func (l *Listener) Addr() string { return l.ln.Addr().String() }
+
+// Close disconnects every client and stops; QoS 0 publishes still queued
+// are appended first, within ctx.
+func (l *Listener) Close(ctx context.Context) error {
+	err := l.srv.Close()
+	l.q0.stop(ctx)
+	return err
+}
+
+func (l *Listener) session(cl *mqtt.Client) *session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clients[cl]
+}
+
+// hook is the listener's mochi hook: authentication, ACL and ingest.
+type hook struct {
+	mqtt.HookBase
+	l *Listener
+}
+
+func (h *hook) ID() string { return "eddy" }
+
+func (h *hook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect:
+		return true
+	}
+	return false
+}
+
+// OnConnectAuthenticate: username is the tenant, password a JWT of that
+// tenant.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	l := h.l
+	tenant := string(pk.Connect.Username)
+	p, err := l.cfg.Verifier.Verify(string(pk.Connect.Password))
+	if err != nil || (!p.Operator() && string(p.Tenant) != tenant) || eddy.TenantID(tenant).Validate() != nil {
+		code := "token_tenant_mismatch"
+		if err != nil {
+			code = string(eddy.ErrorCode(err))
+		}
+		l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_connect_refused_total{code=%q}`, code)).Inc()
+		l.log.Debug("mqtt connect refused", "client", cl.ID, "remote", cl.Net.Remote, "tenant", tenant, "code", code)
+		return false
+	}
+	l.mu.Lock()
+	l.clients[cl] = &session{p: p, tenant: eddy.TenantID(tenant)}
+	l.mu.Unlock()
+	l.m.GetOrCreateCounter("eddy_mqtt_connects_total").Inc()
+	return true
+}
+
+func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.l.mu.Lock()
+	delete(h.l.clients, cl)
+	h.l.mu.Unlock()
+}
+
+// OnACLCheck: a client may publish to what its token's produce scopes
+// allow; it may not subscribe (the listener is an ingest path).
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if !write {
+		return false
+	}
+	s := h.l.session(cl)
+	if s == nil {
+		return false
+	}
+	ref, _, err := mapTopic(s.tenant, topic)
+	return err == nil && s.p.Can(tenants.Produce, ref.Tenant, ref.Name)
+}
+
+// OnPublish turns the publish into a record and appends it. QoS 1 and 2
+// return only once it is committed, so the PUBACK (PUBREC) follows the
+// commit; a refusal becomes a v5 reason code, or a disconnect for 3.1.1.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	l := h.l
+	s := l.session(cl)
+	if s == nil {
+		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeUnauthenticated, "not authenticated"))
+	}
+	p := s.p
+	if !p.Expires.IsZero() && time.Now().After(p.Expires) {
+		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeTokenExpired, "the connection's token expired; reconnect with a new one"))
+	}
+	ref, key, err := mapTopic(s.tenant, pk.TopicName)
+	if err != nil {
+		return pk, h.refuse(cl, pk, err)
+	}
+	max, err := l.ingest.MaxMessageBytes(ref)
+	if err != nil {
+		return pk, h.refuse(cl, pk, err)
+	}
+	rec := record(pk, key)
+	if sz := rec.Size(); int64(sz) > max {
+		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeRecordTooLarge, "the message is %d bytes, over topic %s's max.message.bytes of %d", sz, ref.Name, max))
+	}
+	if pk.FixedHeader.Qos == 0 {
+		if !l.q0.push(ref, rec) {
+			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_qos0_dropped_total{tenant=%q}`, s.tenant)).Inc()
+		}
+		return pk, packets.CodeSuccessIgnore
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := l.ingest.Ingest(ctx, ref, []eddy.Record{rec}); err != nil {
+		return pk, h.refuse(cl, pk, err)
+	}
+	l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="%d"}`, ref.String(), pk.FixedHeader.Qos)).Inc()
+	l.m.GetOrCreateHistogram("eddy_mqtt_publish_commit_seconds").UpdateDuration(start)
+	return pk, packets.CodeSuccessIgnore // acknowledge; no fan-out, no retain
+}
+
+// refuse answers a refused publish: a v5 client gets a PUBACK (PUBREC)
+// with the reason code; a 3.1.1 client, which has no way to hear a reason,
+// is disconnected (its publish is not acknowledged, so it sends it again).
+// A QoS 0 publish has no acknowledgement: it is dropped and counted.
+func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, err error) error {
+	l := h.l
+	e := eddy.AsError(err)
+	rc := ReasonCode(e.Code)
+	l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_refused_total{code=%q,reason="0x%02x"}`, e.Code, rc.Code)).Inc()
+	l.log.Debug("mqtt publish refused", "client", cl.ID, "topic", pk.TopicName, "code", e.Code, "reason", rc.Code, "msg", e.Message)
+	if pk.FixedHeader.Qos == 0 {
+		return packets.ErrRejectPacket
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		return packets.Code{Code: rc.Code, Reason: truncate(e.Message, 200)}
+	}
+	cl.Stop(errors.New("eddy: " + string(e.Code) + ": " + e.Message))
+	return packets.ErrRejectPacket
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// ReasonCode maps an Eddy error code to the MQTT 5 reason code a device
+// sees in its PUBACK.
+func ReasonCode(c eddy.Code) packets.Code {
+	switch c {
+	case eddy.CodeForbidden, eddy.CodeUnauthenticated, eddy.CodeTokenExpired:
+		return packets.ErrNotAuthorized // 0x87
+	case eddy.CodeNotFound, eddy.CodeInvalid:
+		return packets.ErrTopicNameInvalid // 0x90
+	case eddy.CodeQuotaExceeded, eddy.CodeStorageQuota, eddy.CodeBackpressure, eddy.CodeStorageFull:
+		return packets.ErrQuotaExceeded // 0x97
+	case eddy.CodeRecordTooLarge, eddy.CodeRequestTooLarge:
+		return packets.ErrPacketTooLarge // 0x95
+	case eddy.CodeTransformError, eddy.CodeTransformBadOutput:
+		return packets.ErrPayloadFormatInvalid // 0x99: the transform refused the payload
+	case eddy.CodeTransformTimeout, eddy.CodeTransformTrap, eddy.CodeTransformMemory, eddy.CodeTransformCircuitOpen, eddy.CodeInvalidModule:
+		return packets.ErrImplementationSpecificError // 0x83: the transform itself failed
+	}
+	return packets.ErrUnspecifiedError // 0x80: unavailable, no quorum, timeout, internal
+}
+
+// record is the record a publish becomes: the payload as value, the MQTT
+// 5 user properties as headers, then mqtt.topic, mqtt.qos, mqtt.retain and
+// (when set) content-type.
+func record(pk packets.Packet, key string) eddy.Record {
+	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: append([]byte{}, pk.Payload...)}
+	if key != "" {
+		r.Key = []byte(key)
+	}
+	hs := make([]eddy.Header, 0, len(pk.Properties.User)+4)
+	for _, u := range pk.Properties.User {
+		hs = append(hs, eddy.Header{Key: u.Key, Value: []byte(u.Val)})
+	}
+	hs = append(hs,
+		eddy.Header{Key: "mqtt.topic", Value: []byte(pk.TopicName)},
+		eddy.Header{Key: "mqtt.qos", Value: []byte(strconv.Itoa(int(pk.FixedHeader.Qos)))},
+		eddy.Header{Key: "mqtt.retain", Value: []byte(strconv.FormatBool(pk.FixedHeader.Retain))})
+	if ct := pk.Properties.ContentType; ct != "" {
+		hs = append(hs, eddy.Header{Key: "content-type", Value: []byte(ct)})
+	}
+	r.Headers = hs
+	return r
+}

@@ -1,0 +1,194 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// LoadConfig drives simulated devices: each its own MQTT 5 connection,
+// publishing sensor JSON to <Topic>/dev-NNNN. It is the engine of
+// examples/devices and "eddy bench mqtt"; everything is bounded by
+// Messages and Duration.
+type LoadConfig struct {
+	Addr     string
+	Tenant   string
+	Token    string
+	Topic    string
+	Devices  int
+	Messages int           // in all, at most
+	Duration time.Duration // at most
+	Rate     float64       // per device, messages/s; 0: as fast as acknowledged
+	Size     int           // payload bytes (JSON, padded)
+	QoS      byte
+	InFlight int // concurrent publishes per device (QoS 1); default 1
+	// OnAck, when set, is called for each acknowledged message (QoS 1) or
+	// each one written (QoS 0): device index and its sequence number.
+	OnAck func(device, seq int)
+}
+
+// LoadResult is what a load run measured.
+type LoadResult struct {
+	Devices    int            `json:"devices"`
+	Acked      int64          `json:"acked"`
+	Failed     int64          `json:"failed"`
+	Seconds    float64        `json:"seconds"`
+	MsgsPerSec float64        `json:"msgs_per_sec"`
+	P50Ms      float64        `json:"p50_ms"`
+	P99Ms      float64        `json:"p99_ms"`
+	Errors     map[string]int `json:"errors,omitempty"`
+	ConnectMs  float64        `json:"connect_ms"`
+}
+
+// RunLoad connects the devices, publishes until Messages or Duration, and
+// reports. A device that cannot connect fails the run.
+func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
+	if cfg.Devices <= 0 || cfg.Messages <= 0 || cfg.QoS > 1 {
+		return nil, errors.New("load: devices and messages must be positive, qos 0 or 1")
+	}
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = 1
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	clients := make([]*paho.Client, cfg.Devices)
+	var wg sync.WaitGroup
+	errs := make(chan error, cfg.Devices)
+	sem := make(chan struct{}, 64) // connect 64 at a time
+	for i := range clients {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := connectDevice(ctx, cfg, i)
+			if err != nil {
+				errs <- err
+				return
+			}
+			clients[i] = c
+		}(i)
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+			}
+		}
+	}()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+	res := &LoadResult{Devices: cfg.Devices, Errors: map[string]int{}, ConnectMs: float64(time.Since(start).Microseconds()) / 1000}
+	var sent, acked, failed atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	begin := time.Now()
+	for i, c := range clients {
+		for w := 0; w < cfg.InFlight; w++ {
+			wg.Add(1)
+			go func(i int, c *paho.Client) {
+				defer wg.Done()
+				var tick *time.Ticker
+				if cfg.Rate > 0 {
+					tick = time.NewTicker(time.Duration(float64(time.Second) * float64(cfg.InFlight) / cfg.Rate))
+					defer tick.Stop()
+				}
+				topic := fmt.Sprintf("%s/dev-%04d", cfg.Topic, i)
+				for ctx.Err() == nil {
+					n := sent.Add(1)
+					if n > int64(cfg.Messages) {
+						return
+					}
+					if tick != nil {
+						select {
+						case <-tick.C:
+						case <-ctx.Done():
+							return
+						}
+					}
+					seq := int(n)
+					t0 := time.Now()
+					resp, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: cfg.QoS, Payload: payload(i, seq, cfg.Size)})
+					if err == nil && resp != nil && resp.ReasonCode >= 0x80 {
+						reason := ""
+						if resp.Properties != nil {
+							reason = resp.Properties.ReasonString
+						}
+						err = fmt.Errorf("reason 0x%02x %s", resp.ReasonCode, reason)
+					}
+					if err != nil {
+						if ctx.Err() != nil {
+							return
+						}
+						failed.Add(1)
+						mu.Lock()
+						res.Errors[truncate(err.Error(), 80)]++
+						mu.Unlock()
+						continue
+					}
+					acked.Add(1)
+					mu.Lock()
+					lat = append(lat, time.Since(t0))
+					mu.Unlock()
+					if cfg.OnAck != nil {
+						cfg.OnAck(i, seq)
+					}
+				}
+			}(i, c)
+		}
+	}
+	wg.Wait()
+	res.Seconds = time.Since(begin).Seconds()
+	res.Acked, res.Failed = acked.Load(), failed.Load()
+	res.MsgsPerSec = float64(res.Acked) / res.Seconds
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	if len(lat) > 0 {
+		res.P50Ms = float64(lat[len(lat)/2].Microseconds()) / 1000
+		res.P99Ms = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
+	}
+	return res, nil
+}
+
+func connectDevice(ctx context.Context, cfg LoadConfig, i int) (*paho.Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("device %d: %w", i, err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	ca, err := c.Connect(ctx, &paho.Connect{ClientID: fmt.Sprintf("dev-%04d-%d", i, rand.Uint32()), KeepAlive: 30, CleanStart: true,
+		Username: cfg.Tenant, UsernameFlag: true, Password: []byte(cfg.Token), PasswordFlag: true})
+	if err != nil {
+		conn.Close()
+		if ca != nil {
+			return nil, fmt.Errorf("device %d: connect refused: reason 0x%02x", i, ca.ReasonCode)
+		}
+		return nil, fmt.Errorf("device %d: connect: %w", i, err)
+	}
+	return c, nil
+}
+
+// payload is a sensor reading of about size bytes.
+func payload(device, seq, size int) []byte {
+	b := fmt.Appendf(nil, `{"device":"dev-%04d","seq":%d,"temp":%.1f,"pad":"`, device, seq, 15+rand.Float64()*10)
+	for len(b) < size-2 {
+		b = append(b, 'x')
+	}
+	return append(b, '"', '}')
+}

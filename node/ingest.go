@@ -1,0 +1,65 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/eddy-broker/eddy"
+	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
+	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/tenants"
+)
+
+// ingest is the produce path of the non-HTTP listeners (MQTT now, Kafka
+// next): the tenant's quotas, the topic's transform, then Produce, exactly
+// as an HTTP produce.
+type ingest struct {
+	host    *multiraft.Host
+	tx      *transformer
+	limiter *tenants.Limiter
+	n       *Node
+}
+
+var _ mqttapi.Ingest = (*ingest)(nil)
+
+func (in *ingest) MaxMessageBytes(ref eddy.TopicRef) (int64, error) {
+	meta, err := in.host.Topic(ref)
+	if err != nil {
+		return 0, err
+	}
+	return meta.ConfigInt(multiraft.ConfMaxMessageBytes), nil
+}
+
+func (in *ingest) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error {
+	tm, err := in.host.Tenant(ref.Tenant)
+	if err != nil {
+		return err
+	}
+	var used int64
+	if tm.Quotas.StorageBytes > 0 {
+		used = in.host.Usage(ref.Tenant).StorageBytes
+	}
+	if err := in.limiter.Admit(ref.Tenant, tm.Quotas, used, recs); err != nil {
+		if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
+			in.n.metrics.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, ref.Tenant, c)).Inc()
+		}
+		return err
+	}
+	meta, err := in.host.Topic(ref)
+	if err != nil {
+		return err
+	}
+	var parts []eddy.Partition
+	if meta.Transform != nil {
+		tr, err := in.tx.Transform(ctx, meta, recs, nil)
+		if err != nil {
+			return err
+		}
+		recs, parts = tr.Records, tr.Parts
+		if len(recs) == 0 {
+			return nil // dropped or dead-lettered: acknowledged
+		}
+	}
+	_, err = in.host.Produce(ctx, ref, recs, parts)
+	return err
+}
