@@ -19,7 +19,10 @@ type qos0Queue struct {
 
 	mu    sync.Mutex
 	items []q0item
-	bytes int
+	// pending and bytes count what is queued or being appended: the bound
+	// covers both.
+	pending int
+	bytes   int
 	wake  chan struct{}
 	done  chan struct{}
 	quit  chan struct{}
@@ -39,11 +42,12 @@ func newQoS0Queue(l *Listener, maxRecords, maxBytes int) *qos0Queue {
 func (q *qos0Queue) push(ref eddy.TopicRef, rec eddy.Record) bool {
 	sz := rec.Size()
 	q.mu.Lock()
-	if len(q.items) >= q.maxRecords || q.bytes+sz > q.maxBytes {
+	if q.pending >= q.maxRecords || q.bytes+sz > q.maxBytes {
 		q.mu.Unlock()
 		return false
 	}
 	q.items = append(q.items, q0item{ref, rec})
+	q.pending++
 	q.bytes += sz
 	q.mu.Unlock()
 	select {
@@ -72,11 +76,21 @@ func (q *qos0Queue) run() {
 func (q *qos0Queue) flush() {
 	q.mu.Lock()
 	items := q.items
-	q.items, q.bytes = nil, 0
+	q.items = nil
 	q.mu.Unlock()
 	if len(items) == 0 {
 		return
 	}
+	defer func() {
+		sz := 0
+		for i := range items {
+			sz += items[i].rec.Size()
+		}
+		q.mu.Lock()
+		q.pending -= len(items)
+		q.bytes -= sz
+		q.mu.Unlock()
+	}()
 	byRef := map[eddy.TopicRef][]eddy.Record{}
 	var order []eddy.TopicRef
 	for _, it := range items {

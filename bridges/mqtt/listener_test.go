@@ -1,0 +1,122 @@
+package mqtt
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+func TestMapTopic(t *testing.T) {
+	for _, c := range []struct {
+		in, topic, key string
+		bad            bool
+	}{
+		{"sensors/dev-17/temp", "sensors", "dev-17/temp", false},
+		{"sensors/dev-17", "sensors", "dev-17", false},
+		{"sensors", "sensors", "", false},
+		{"sensors/", "sensors", "", false},
+		{"/x", "", "", true},
+		{"$SYS/broker", "", "", true},
+		{"bad topic!/x", "", "", true},
+	} {
+		ref, key, err := mapTopic("acme", c.in)
+		if (err != nil) != c.bad || (!c.bad && (string(ref.Name) != c.topic || ref.Tenant != "acme" || key != c.key)) {
+			t.Errorf("%q: %v %q %v", c.in, ref, key, err)
+		}
+		if err != nil && eddy.ErrorCode(err) != eddy.CodeInvalid {
+			t.Errorf("%q: code %s", c.in, eddy.ErrorCode(err))
+		}
+	}
+}
+
+func TestReasonCodes(t *testing.T) {
+	for c, want := range map[eddy.Code]byte{
+		eddy.CodeForbidden: 0x87, eddy.CodeNotFound: 0x90, eddy.CodeQuotaExceeded: 0x97, eddy.CodeRecordTooLarge: 0x95,
+		eddy.CodeTransformError: 0x99, eddy.CodeTransformTimeout: 0x83, eddy.CodeNoQuorum: 0x80, eddy.CodeTimeout: 0x80,
+	} {
+		if got := ReasonCode(c).Code; got != want {
+			t.Errorf("%s: 0x%02x, want 0x%02x", c, got, want)
+		}
+	}
+}
+
+func TestRecordHeaders(t *testing.T) {
+	var pk packets.Packet
+	pk.TopicName, pk.Payload = "s/d", []byte("v")
+	pk.FixedHeader.Qos, pk.FixedHeader.Retain = 1, true
+	pk.Properties.User = []packets.UserProperty{{Key: "unit", Val: "C"}}
+	pk.Properties.ContentType = "text/plain"
+	r := record(pk, "d")
+	want := []string{"unit=C", "mqtt.topic=s/d", "mqtt.qos=1", "mqtt.retain=true", "content-type=text/plain"}
+	if string(r.Key) != "d" || string(r.Value) != "v" || len(r.Headers) != len(want) {
+		t.Fatalf("%+v", r)
+	}
+	for i, h := range r.Headers {
+		if h.Key+"="+string(h.Value) != want[i] {
+			t.Fatalf("header %d: %s=%s, want %s", i, h.Key, h.Value, want[i])
+		}
+	}
+}
+
+// recorder is an Ingest that keeps what it is given (the queue's logic is
+// under test here; the real produce path is in e2e/mqtt_test.go).
+type recorder struct {
+	mu   sync.Mutex
+	recs map[eddy.TopicRef]int
+	gate chan struct{}
+}
+
+func (r *recorder) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error {
+	<-r.gate
+	r.mu.Lock()
+	r.recs[ref] += len(recs)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) MaxMessageBytes(eddy.TopicRef) (int64, error) { return 1 << 20, nil }
+
+// The QoS 0 queue is bounded in records and bytes, and drains everything
+// it accepted, in batches per topic, also on stop.
+func TestQoS0QueueBounded(t *testing.T) {
+	rec := &recorder{recs: map[eddy.TopicRef]int{}, gate: make(chan struct{})}
+	l := New(Config{Addr: "127.0.0.1:0"}, rec)
+	q := newQoS0Queue(l, 100, 1000)
+	q.start()
+	a, b := eddy.TopicRef{Tenant: "t", Name: "a"}, eddy.TopicRef{Tenant: "t", Name: "b"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[eddy.TopicRef]int{}
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				ref := a
+				if i%2 == 1 {
+					ref = b
+				}
+				if q.push(ref, eddy.Record{Value: []byte("0123456789")}) {
+					mu.Lock()
+					accepted[ref]++
+					mu.Unlock()
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if n := accepted[a] + accepted[b]; n != 100 {
+		t.Fatalf("accepted %d, bound 100", n)
+	}
+	close(rec.gate)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q.stop(ctx)
+	if rec.recs[a] != accepted[a] || rec.recs[b] != accepted[b] {
+		t.Fatalf("ingested %v, accepted %v", rec.recs, accepted)
+	}
+}
