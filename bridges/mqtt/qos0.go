@@ -23,9 +23,9 @@ type qos0Queue struct {
 	// covers both.
 	pending int
 	bytes   int
-	wake  chan struct{}
-	done  chan struct{}
-	quit  chan struct{}
+	wake    chan struct{}
+	done    chan struct{}
+	quit    chan struct{}
 }
 
 type q0item struct {
