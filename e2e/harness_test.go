@@ -46,6 +46,7 @@ type proc struct {
 	httpAddr string
 	raftAddr string
 	mqttAddr string
+	args     []string // extra serve arguments
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 	exited   chan error
@@ -120,6 +121,7 @@ func (p *proc) launch() {
 	if p.mqttAddr != "" {
 		args = append(args, "--mqtt-addr", p.mqttAddr)
 	}
+	args = append(args, p.args...)
 	if p.join {
 		args = append(args, "--node-id", fmt.Sprint(p.nodeID), "--join")
 	} else if p.peers != "" {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	// over TLS.
 	MQTTTLSCert string `yaml:"mqtt_tls_cert"`
 	MQTTTLSKey  string `yaml:"mqtt_tls_key"`
+	// MQTTBridges are upstream MQTT brokers this node drains (docs/mqtt.md).
+	MQTTBridges []mqttapi.BridgeConfig `yaml:"mqtt_bridges"`
 	// KafkaAddr is reserved for the Kafka listener (not yet served).
 	KafkaAddr string `yaml:"kafka_addr"`
 	// Peers are the initial cluster members as "id=host:raftport". Empty
@@ -238,6 +241,16 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MQTTAddr); err != nil {
 			return fmt.Errorf("mqtt_addr %q: %w (or \"off\")", c.MQTTAddr, err)
 		}
+	}
+	names := map[string]bool{}
+	for _, b := range c.MQTTBridges {
+		if b.Name == "" || b.URL == "" || len(b.Filters) == 0 || b.Tenant == "" {
+			return fmt.Errorf("mqtt_bridges: each needs name, url, filters and tenant")
+		}
+		if names[b.Name] {
+			return fmt.Errorf("mqtt_bridges: two bridges are named %q", b.Name)
+		}
+		names[b.Name] = true
 	}
 	if (c.MQTTTLSCert == "") != (c.MQTTTLSKey == "") {
 		return fmt.Errorf("mqtt_tls_cert and mqtt_tls_key go together")

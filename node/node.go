@@ -27,6 +27,8 @@ type Node struct {
 	signer  atomic.Pointer[tenants.Signer]
 	tx      *transformer
 	mqtt    *mqttapi.Listener // nil when off
+	bridges []*mqttapi.Bridge
+	cancel  context.CancelFunc // stops the bridges
 }
 
 // New validates cfg and builds the node. It does no I/O.
@@ -71,6 +73,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.tx = newTransformer(cfg, host, n)
 	limiter := tenants.NewLimiter(nil) // one per node: HTTP and MQTT share the tenants' buckets
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.KeyByID}
+	in := &ingest{host: host, tx: n.tx, limiter: limiter, n: n}
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes}
 		if cfg.MQTTTLSCert != "" {
@@ -80,11 +83,19 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			}
 			mc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
-		n.mqtt = mqttapi.New(mc, &ingest{host: host, tx: n.tx, limiter: limiter, n: n})
+		n.mqtt = mqttapi.New(mc, in)
+	}
+	for _, bc := range cfg.MQTTBridges {
+		b, err := mqttapi.NewBridge(bc, cfg.NodeID, in, m, log)
+		if err != nil {
+			return nil, err
+		}
+		n.bridges = append(n.bridges, b)
 	}
 	n.http = httpapi.New(httpapi.Config{
 		Transformer: n.tx,
 		Limiter:     limiter,
+		Bridges:     n.bridgeStatus,
 		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log,
 		Verifier:      verifier,
 		Signer:        n.signer.Load,
@@ -124,6 +135,13 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.log.Info("mqtt listening", "addr", n.mqtt.Addr())
 	}
+	bctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	for _, b := range n.bridges {
+		if err := b.Start(bctx); err != nil {
+			n.log.Error("mqtt bridge", "err", err)
+		}
+	}
 	if n.cfg.KafkaAddr != "" {
 		n.log.Warn("the Kafka listener is not available in this build yet; ignoring kafka_addr", "kafka_addr", n.cfg.KafkaAddr)
 	}
@@ -140,6 +158,12 @@ func (n *Node) Host() *multiraft.Host { return n.host }
 // Close stops accepting requests, lets in-flight writes reach their commit,
 // then closes Raft. It returns ctx's error if draining takes too long.
 func (n *Node) Close(ctx context.Context) error {
+	for _, b := range n.bridges {
+		b.Close(ctx)
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
 	if n.mqtt != nil {
 		n.mqtt.Close(ctx)
 	}
@@ -150,4 +174,13 @@ func (n *Node) Close(ctx context.Context) error {
 		return fmt.Errorf("http shutdown: %w", herr)
 	}
 	return nil
+}
+
+// bridgeStatus is what GET /v1/bridges shows.
+func (n *Node) bridgeStatus() any {
+	out := []mqttapi.BridgeStatus{}
+	for _, b := range n.bridges {
+		out = append(out, b.Status())
+	}
+	return map[string]any{"bridges": out}
 }

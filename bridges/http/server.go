@@ -83,6 +83,8 @@ type Config struct {
 	// Signer mints tokens for POST /v1/tenants/{t}/tokens; nil: not
 	// available on this node.
 	Signer func() *tenants.Signer
+	// Bridges reports the node's MQTT bridges (GET /v1/bridges).
+	Bridges func() any
 	// Transformer runs topics' transforms; nil: transforms are off.
 	Transformer Transformer
 	// Limiter enforces tenants' produce rate quotas. Defaults to a new one.
@@ -146,6 +148,13 @@ func New(cfg Config, b Broker) *Server {
 	r.GET("/v1/cluster", s.authed(s.operatorOnly(s.cluster)))
 	r.POST("/v1/cluster/nodes", s.authed(s.operatorOnly(s.addNode)))
 	r.DELETE("/v1/cluster/nodes/{id}", s.authed(s.operatorOnly(s.removeNode)))
+	r.GET("/v1/bridges", s.authed(s.operatorOnly(func(ctx *fasthttp.RequestCtx) {
+		if s.cfg.Bridges == nil {
+			writeJSON(ctx, 200, map[string]any{"bridges": []any{}})
+			return
+		}
+		writeJSON(ctx, 200, s.cfg.Bridges())
+	})))
 	if cfg.Pprof {
 		r.GET("/debug/pprof/{profile:*}", s.authed(s.operatorOnly(pprofhandler.PprofHandler)))
 	}

@@ -14,14 +14,16 @@ import (
 func newBenchMQTT() *cobra.Command {
 	var cfg mqtt.LoadConfig
 	var qos, partitions int
-	var asJSON bool
+	var asJSON, noCreate bool
 	cmd := &cobra.Command{
 		Use:   "mqtt",
 		Short: "Publish sensor JSON over MQTT from many connections (bounded by --messages and --duration)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := newClient(cmd)
-			if err := ensureTopic(c, cfg.Topic, int32(partitions), 1); err != nil {
-				return err
+			if !noCreate {
+				if err := ensureTopic(c, cfg.Topic, int32(partitions), 1); err != nil {
+					return err
+				}
 			}
 			cfg.Token, cfg.QoS = c.token, byte(qos)
 			res, err := mqtt.RunLoad(context.Background(), cfg)
@@ -52,5 +54,6 @@ func newBenchMQTT() *cobra.Command {
 	f.IntVar(&qos, "qos", 1, "0 or 1")
 	f.IntVar(&cfg.InFlight, "inflight", 1, "concurrent publishes per connection")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&noCreate, "no-create", false, "do not create the topic over HTTP (e.g. loading another broker)")
 	return cmd
 }
