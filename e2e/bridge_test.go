@@ -82,9 +82,9 @@ func bridgeNode(t *testing.T, upstream string) *proc {
 
 type bridgeView struct {
 	Bridges []struct {
-		Connected, Subscribed    bool
+		Connected, Subscribed     bool
 		Received, Appended, Acked int64
-		LastError                string `json:"last_error"`
+		LastError                 string `json:"last_error"`
 	}
 }
 
