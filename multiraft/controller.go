@@ -91,6 +91,8 @@ type TenantMeta struct {
 	Name      eddy.TenantID  `json:"name"`
 	Quotas    tenants.Quotas `json:"quotas"`
 	CreatedMs int64          `json:"created_ms"`
+	// MQTT maps the tenant's MQTT topics; nil: the default mapping.
+	MQTT *tenants.MQTTMapping `json:"mqtt,omitempty"`
 }
 
 // OperatorKey is the cluster's token-signing key. It is set once, by the
@@ -122,10 +124,11 @@ type ctrlCmd struct {
 	Force    bool         `json:"force,omitempty"`
 	Move     *Move        `json:"move,omitempty"`
 
-	Transform *TransformMeta    `json:"transform,omitempty"`
-	Module    *ModuleVersion    `json:"module,omitempty"`
-	Version   int               `json:"version,omitempty"`
-	Binding   *TransformBinding `json:"binding,omitempty"`
+	Transform *TransformMeta       `json:"transform,omitempty"`
+	Module    *ModuleVersion       `json:"module,omitempty"`
+	Version   int                  `json:"version,omitempty"`
+	Binding   *TransformBinding    `json:"binding,omitempty"`
+	MQTT      *tenants.MQTTMapping `json:"mqtt,omitempty"`
 }
 
 const (
@@ -147,6 +150,7 @@ const (
 	opMovePhase     = "move_phase"
 	opFinishMove    = "finish_move"
 
+	opSetMQTT         = "set_mqtt"
 	opDeployTransform = "deploy_transform"
 	opDeleteTransform = "delete_transform"
 	opBindTransform   = "bind_transform"
@@ -222,6 +226,21 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 			st.Transforms = map[string]*TransformMeta{}
 		}
 		return st.applyTransform(cmd)
+	case opSetMQTT:
+		cur, ok := st.Tenants[eddy.TenantID(cmd.Ref)]
+		if !ok {
+			return errResult(eddy.CodeNotFound, "tenant "+cmd.Ref+" does not exist")
+		}
+		if cmd.MQTT != nil {
+			if err := cmd.MQTT.Validate(); err != nil {
+				return errResult(eddy.CodeInvalid, eddy.AsError(err).Message)
+			}
+		}
+		c := *cur // copy on write
+		c.MQTT = cmd.MQTT
+		st.Tenants[c.Name] = &c
+		r := c
+		return ctrlResult{Tenant: &r}
 	case opAllocProducer:
 		st.NextProducerID++
 		return ctrlResult{ProducerID: st.NextProducerID}

@@ -190,3 +190,17 @@ func (h *Host) EnsureOperatorKey(ctx context.Context, proposed *OperatorKey) (*O
 
 // SetOperatorPublic installs the operator's verification key.
 func (h *Host) SetOperatorPublic(k *tenants.Key) { h.operatorPublic.Store(k) }
+
+// SetMQTTMapping replaces a tenant's MQTT topic mapping (nil: the default).
+func (h *Host) SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenants.MQTTMapping) (*TenantMeta, error) {
+	if m != nil {
+		if err := m.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opSetMQTT, Ref: string(name), MQTT: m})
+	if err != nil {
+		return nil, err
+	}
+	return res.Tenant, nil
+}

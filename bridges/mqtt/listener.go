@@ -29,6 +29,36 @@ type Ingest interface {
 	Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error
 	// MaxMessageBytes is the topic's max.message.bytes, or CodeNotFound.
 	MaxMessageBytes(ref eddy.TopicRef) (int64, error)
+	// Mapping is the tenant's MQTT topic mapping (nil: the default).
+	Mapping(tenant eddy.TenantID) *tenants.MQTTMapping
+	// CreateTopic creates a topic for a mapping with auto_create.
+	CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error
+}
+
+// resolve maps an MQTT topic (and payload) of a tenant to its Eddy topic
+// and key, creating the topic when the tenant's mapping says so; it
+// returns the topic's max.message.bytes.
+func resolve(ctx context.Context, in Ingest, tenant eddy.TenantID, name string, payload []byte) (eddy.TopicRef, string, bool, int64, error) {
+	m := in.Mapping(tenant)
+	ref, key, hasKey, err := m.Map(tenant, name, payload)
+	if err != nil {
+		return ref, "", false, 0, err
+	}
+	max, err := in.MaxMessageBytes(ref)
+	if eddy.ErrorCode(err) == eddy.CodeNotFound && m != nil && m.AutoCreate {
+		parts := max32(m.AutoCreatePartitions, 1)
+		if err = in.CreateTopic(ctx, ref, parts); err == nil || eddy.ErrorCode(err) == eddy.CodeTopicExists {
+			max, err = in.MaxMessageBytes(ref)
+		}
+	}
+	return ref, key, hasKey, max, err
+}
+
+func max32(a, b int32) int32 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // Config configures the listener. Zero values mean the defaults.
@@ -218,7 +248,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if s == nil {
 		return false
 	}
-	ref, _, err := mapTopic(s.tenant, topic)
+	ref, _, _, err := h.l.ingest.Mapping(s.tenant).Map(s.tenant, topic, nil)
 	return err == nil && s.p.Can(tenants.Produce, ref.Tenant, ref.Name)
 }
 
@@ -235,15 +265,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if !p.Expires.IsZero() && time.Now().After(p.Expires) {
 		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeTokenExpired, "the connection's token expired; reconnect with a new one"))
 	}
-	ref, key, err := mapTopic(s.tenant, pk.TopicName)
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+	defer cancel()
+	ref, key, hasKey, max, err := resolve(ctx, l.ingest, s.tenant, pk.TopicName, pk.Payload)
 	if err != nil {
 		return pk, h.refuse(cl, pk, err)
 	}
-	max, err := l.ingest.MaxMessageBytes(ref)
-	if err != nil {
-		return pk, h.refuse(cl, pk, err)
-	}
-	rec := record(pk, key)
+	rec := record(pk, key, hasKey)
 	if sz := rec.Size(); int64(sz) > max {
 		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeRecordTooLarge, "the message is %d bytes, over topic %s's max.message.bytes of %d", sz, ref.Name, max))
 	}
@@ -253,8 +281,6 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		}
 		return pk, packets.CodeSuccessIgnore
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
-	defer cancel()
 	start := time.Now()
 	if err := l.ingest.Ingest(ctx, ref, []eddy.Record{rec}); err != nil {
 		return pk, h.refuse(cl, pk, err)
@@ -314,9 +340,9 @@ func ReasonCode(c eddy.Code) packets.Code {
 // record is the record a publish becomes: the payload as value, the MQTT
 // 5 user properties as headers, then mqtt.topic, mqtt.qos, mqtt.retain and
 // (when set) content-type.
-func record(pk packets.Packet, key string) eddy.Record {
+func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
 	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: append([]byte{}, pk.Payload...)}
-	if key != "" {
+	if hasKey {
 		r.Key = []byte(key)
 	}
 	hs := make([]eddy.Header, 0, len(pk.Properties.User)+4)
