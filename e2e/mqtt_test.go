@@ -1,8 +1,16 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,4 +259,92 @@ func TestMQTTTransform(t *testing.T) {
 	if n := len(p.records("", "enriched", 0)); n != 1 {
 		t.Fatalf("%d records stored", n)
 	}
+}
+
+// TestMQTTMappingRules: a tenant's mapping rules, auto-create, QoS 2.
+func TestMQTTMappingRules(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	mapping := `{"rules":[{"filter":"factory/+/line/#","topic":"lines","key":"level:1"},{"filter":"meters/#","key":"json:meter"}],
+		"auto_create":true,"auto_create_partitions":2}`
+	var ten struct {
+		MQTT *struct {
+			AutoCreate bool `json:"auto_create"`
+		} `json:"mqtt"`
+	}
+	if code, err := p.do("PUT", "/v1/tenants/default/mqtt", "application/json", []byte(mapping), &ten); err != nil || code != 200 || ten.MQTT == nil || !ten.MQTT.AutoCreate {
+		t.Fatalf("set mapping: %d %v %+v", code, err, ten)
+	}
+	var bad apiError
+	if code, _ := p.do("PUT", "/v1/tenants/default/mqtt", "application/json", []byte(`{"rules":[{"filter":"a/#/b"}]}`), &bad); code != 400 || bad.Error.Code != "invalid_request" {
+		t.Fatalf("a bad filter: %d %+v", code, bad)
+	}
+	if out, ok := p.pub("mqttv5", "default", p.token, "factory/berlin/line/7/temp", `{"t":1}`, 1); !ok {
+		t.Fatalf("publish: %s", out)
+	}
+	if out, ok := p.pub("mqttv5", "default", p.token, "meters/x", `{"meter":"m-1","kwh":3}`, 2); !ok { // QoS 2
+		t.Fatalf("publish qos 2: %s", out)
+	}
+	var topic struct{ Partitions int }
+	if code, err := p.do("GET", "/v1/topics/lines", "", nil, &topic); err != nil || code != 200 || topic.Partitions != 2 {
+		t.Fatalf("auto-created topic: %d %v %+v", code, err, topic)
+	}
+	var lines, meters []fullRecord
+	for part := 0; part < 2; part++ {
+		lines = append(lines, p.records("", "lines", part)...)
+		meters = append(meters, p.records("", "meters", part)...)
+	}
+	if len(lines) != 1 || jsonString(lines[0].Key) != "berlin" || lines[0].header("mqtt.topic") != "factory/berlin/line/7/temp" {
+		t.Fatalf("lines %+v", lines)
+	}
+	if len(meters) != 1 || jsonString(meters[0].Key) != "m-1" || meters[0].header("mqtt.qos") != "2" {
+		t.Fatalf("meters %+v", meters)
+	}
+	// Back to the default: no auto-create, a missing topic is refused.
+	if code, err := p.do("DELETE", "/v1/tenants/default/mqtt", "", nil, nil); err != nil || code != 200 {
+		t.Fatalf("clear mapping: %d %v", code, err)
+	}
+	if out, ok := p.pub("mqttv5", "default", p.token, "fresh/x", "m", 1); ok || !strings.Contains(out, "Topic Name invalid") {
+		t.Fatalf("after clearing: %s", out)
+	}
+}
+
+// TestMQTTTLS: with a certificate configured the listener speaks MQTT
+// over TLS.
+func TestMQTTTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile)
+	p := newProc(t)
+	p.env = []string{"EDDY_MQTT_TLS_CERT=" + certFile, "EDDY_MQTT_TLS_KEY=" + keyFile}
+	p.start()
+	p.mustCreateTopic("secure", 1)
+	if out, ok := p.pub("mqttv5", "default", p.token, "secure/d", "over tls", 1, "--cafile", certFile); !ok {
+		t.Fatalf("publish over TLS: %s", out)
+	}
+	if out, ok := p.pub("mqttv5", "default", p.token, "secure/d", "plain", 1); ok {
+		t.Fatalf("a plain-text client was served: %s", out)
+	}
+	if got := p.records("", "secure", 0); len(got) != 1 || jsonString(got[0].Value) != "over tls" {
+		t.Fatalf("stored %+v", got)
+	}
+}
+
+func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }

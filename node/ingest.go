@@ -63,3 +63,16 @@ func (in *ingest) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Rec
 	_, err = in.host.Produce(ctx, ref, recs, parts)
 	return err
 }
+
+func (in *ingest) Mapping(tenant eddy.TenantID) *tenants.MQTTMapping {
+	tm, err := in.host.Tenant(tenant)
+	if err != nil {
+		return nil
+	}
+	return tm.MQTT
+}
+
+func (in *ingest) CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error {
+	_, err := in.host.CreateTopic(ctx, ref.Tenant, multiraft.TopicSpec{Name: ref.Name, Partitions: partitions, ReplicationFactor: 1})
+	return err
+}

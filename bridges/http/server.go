@@ -55,6 +55,7 @@ type Broker interface {
 	AddKey(ctx context.Context, k *tenants.Key) error
 	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
 	Keys(tenant eddy.TenantID) []tenants.Key
+	SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenants.MQTTMapping) (*multiraft.TenantMeta, error)
 
 	DeployTransform(ctx context.Context, tenant eddy.TenantID, name string, bin []byte) (*multiraft.ModuleVersion, error)
 	DeleteTransform(ctx context.Context, tenant eddy.TenantID, name string, version int) error
@@ -167,6 +168,8 @@ func New(cfg Config, b Broker) *Server {
 	r.POST("/v1/tenants/{tenant}/keys", s.authed(s.addKey))
 	r.GET("/v1/tenants/{tenant}/keys", s.authed(s.listKeys))
 	r.DELETE("/v1/tenants/{tenant}/keys/{kid}", s.authed(s.removeKey))
+	r.PUT("/v1/tenants/{tenant}/mqtt", s.authed(s.setMQTT))
+	r.DELETE("/v1/tenants/{tenant}/mqtt", s.authed(s.setMQTT))
 	for _, prefix := range []string{"/v1", "/v1/tenants/{tenant}"} {
 		g := r.Group(prefix)
 		g.POST("/topics", s.authed(s.createTopic))

@@ -14,10 +14,11 @@ type tenantJSON struct {
 	Quotas    tenants.Quotas         `json:"quotas"`
 	Usage     *multiraft.TenantUsage `json:"usage,omitempty"`
 	CreatedMs int64                  `json:"created_ms"`
+	MQTT      *tenants.MQTTMapping   `json:"mqtt,omitempty"`
 }
 
 func (s *Server) tenantJSON(t *multiraft.TenantMeta, usage bool) tenantJSON {
-	tj := tenantJSON{Name: string(t.Name), Quotas: t.Quotas, CreatedMs: t.CreatedMs}
+	tj := tenantJSON{Name: string(t.Name), Quotas: t.Quotas, CreatedMs: t.CreatedMs, MQTT: t.MQTT}
 	if usage {
 		u := s.b.Usage(t.Name)
 		tj.Usage = &u
@@ -234,4 +235,28 @@ func (s *Server) checkQuotas(t eddy.TenantID, recs []eddy.Record) error {
 		used = s.b.Usage(t).StorageBytes
 	}
 	return s.cfg.Limiter.Admit(t, tm.Quotas, used, recs)
+}
+
+// setMQTT replaces the tenant's MQTT topic mapping (DELETE: the default).
+func (s *Server) setMQTT(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	tm, ok := s.scopedTenant(ctx, p, tenants.Admin, "setting the MQTT mapping")
+	if !ok {
+		return
+	}
+	var m *tenants.MQTTMapping
+	if string(ctx.Method()) == fasthttp.MethodPut {
+		m = &tenants.MQTTMapping{}
+		if err := decodeStrict(ctx.PostBody(), m); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	t, err := s.b.SetMQTTMapping(c, tm.Name, m)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, s.tenantJSON(t, false))
 }

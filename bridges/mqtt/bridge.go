@@ -260,7 +260,7 @@ func (b *Bridge) appendBatch(ctx context.Context, batch []received) bool {
 	idx := map[eddy.TopicRef]*group{}
 	for _, r := range batch {
 		p := r.pr.Packet
-		ref, key, err := mapTopic(eddy.TenantID(b.cfg.Tenant), p.Topic)
+		ref, key, hasKey, _, err := resolve(ctx, b.ingest, eddy.TenantID(b.cfg.Tenant), p.Topic, p.Payload)
 		if err != nil {
 			b.drop(eddy.ErrorCode(err), p.Topic, err)
 			continue
@@ -271,7 +271,7 @@ func (b *Bridge) appendBatch(ctx context.Context, batch []received) bool {
 			idx[ref] = g
 			groups = append(groups, g)
 		}
-		g.recs = append(g.recs, bridgeRecord(p, key, b.cfg.Name))
+		g.recs = append(g.recs, bridgeRecord(p, key, hasKey, b.cfg.Name))
 	}
 	for _, g := range groups {
 		start := time.Now()
@@ -319,9 +319,9 @@ func (b *Bridge) drop(code eddy.Code, topic string, err error) {
 
 // bridgeRecord is the record a bridged message becomes: as for the
 // listener, plus the bridge's name.
-func bridgeRecord(p *paho.Publish, key, bridge string) eddy.Record {
+func bridgeRecord(p *paho.Publish, key string, hasKey bool, bridge string) eddy.Record {
 	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: append([]byte{}, p.Payload...)}
-	if key != "" {
+	if hasKey {
 		r.Key = []byte(key)
 	}
 	if p.Properties != nil {

@@ -7,31 +7,9 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
-
-func TestMapTopic(t *testing.T) {
-	for _, c := range []struct {
-		in, topic, key string
-		bad            bool
-	}{
-		{"sensors/dev-17/temp", "sensors", "dev-17/temp", false},
-		{"sensors/dev-17", "sensors", "dev-17", false},
-		{"sensors", "sensors", "", false},
-		{"sensors/", "sensors", "", false},
-		{"/x", "", "", true},
-		{"$SYS/broker", "", "", true},
-		{"bad topic!/x", "", "", true},
-	} {
-		ref, key, err := mapTopic("acme", c.in)
-		if (err != nil) != c.bad || (!c.bad && (string(ref.Name) != c.topic || ref.Tenant != "acme" || key != c.key)) {
-			t.Errorf("%q: %v %q %v", c.in, ref, key, err)
-		}
-		if err != nil && eddy.ErrorCode(err) != eddy.CodeInvalid {
-			t.Errorf("%q: code %s", c.in, eddy.ErrorCode(err))
-		}
-	}
-}
 
 func TestReasonCodes(t *testing.T) {
 	for c, want := range map[eddy.Code]byte{
@@ -50,7 +28,7 @@ func TestRecordHeaders(t *testing.T) {
 	pk.FixedHeader.Qos, pk.FixedHeader.Retain = 1, true
 	pk.Properties.User = []packets.UserProperty{{Key: "unit", Val: "C"}}
 	pk.Properties.ContentType = "text/plain"
-	r := record(pk, "d")
+	r := record(pk, "d", true)
 	want := []string{"unit=C", "mqtt.topic=s/d", "mqtt.qos=1", "mqtt.retain=true", "content-type=text/plain"}
 	if string(r.Key) != "d" || string(r.Value) != "v" || len(r.Headers) != len(want) {
 		t.Fatalf("%+v", r)
@@ -78,7 +56,9 @@ func (r *recorder) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Re
 	return nil
 }
 
-func (r *recorder) MaxMessageBytes(eddy.TopicRef) (int64, error) { return 1 << 20, nil }
+func (r *recorder) MaxMessageBytes(eddy.TopicRef) (int64, error)            { return 1 << 20, nil }
+func (r *recorder) Mapping(eddy.TenantID) *tenants.MQTTMapping              { return nil }
+func (r *recorder) CreateTopic(context.Context, eddy.TopicRef, int32) error { return nil }
 
 // The QoS 0 queue is bounded in records and bytes, and drains everything
 // it accepted, in batches per topic, also on stop.

@@ -135,7 +135,7 @@ func newTenant() *cobra.Command {
 		},
 	}
 	del.Flags().BoolVar(&force, "force", false, "also delete the tenant's topics")
-	cmd.AddCommand(create, list, describe, del, setQuota, newTenantKey())
+	cmd.AddCommand(create, list, describe, del, setQuota, newTenantKey(), newTenantMQTT())
 	return cmd
 }
 
@@ -284,5 +284,45 @@ func newProfile() *cobra.Command {
 	set.Flags().StringVar(&token, "token", "", "token (stored in the profile file, mode 0600)")
 	set.Flags().StringVar(&tokenFile, "token-file", "", "file to read the token from at each use")
 	cmd.AddCommand(list, use, set)
+	return cmd
+}
+
+func newTenantMQTT() *cobra.Command {
+	cmd := &cobra.Command{Use: "mqtt", Short: "A tenant's MQTT topic mapping (docs/mqtt.md)"}
+	var file string
+	set := &cobra.Command{
+		Use:   "set TENANT --file MAPPING.json",
+		Short: `Replace the mapping: {"rules":[{"filter":"factory/+/#","topic":"lines","key":"level:1"}],"auto_create":false}`,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				MQTT json.RawMessage `json:"mqtt"`
+			}
+			if err := newClient(cmd).do(ctxTimeout(), "PUT", "/v1/tenants/"+url.PathEscape(args[0])+"/mqtt", "application/json", body, &out); err != nil {
+				return err
+			}
+			fmt.Printf("tenant %s's MQTT mapping: %s\n", args[0], out.MQTT)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&file, "file", "", "the mapping as JSON (required)")
+	set.MarkFlagRequired("file")
+	clear := &cobra.Command{
+		Use:   "clear TENANT",
+		Short: "Back to the default mapping (first level the topic, the rest the key)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := newClient(cmd).do(ctxTimeout(), "DELETE", "/v1/tenants/"+url.PathEscape(args[0])+"/mqtt", "", nil, nil); err != nil {
+				return err
+			}
+			fmt.Printf("tenant %s uses the default MQTT mapping\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(set, clear)
 	return cmd
 }
