@@ -70,7 +70,7 @@ func bridgeNode(t *testing.T, upstream string) *proc {
 	os.WriteFile(conf, []byte(fmt.Sprintf(`mqtt_bridges:
   - name: site
     url: mqtt://%s
-    filters: ["sensors/#"]
+    filters: ["sensors/#", "ghost/#"]
     tenant: default
     client_id: eddy-e2e-bridge
     max_in_flight: 200
@@ -144,6 +144,27 @@ func TestMQTTBridge(t *testing.T) {
 	p.do("GET", "/v1/bridges", "", nil, &v)
 	if b := v.Bridges[0]; b.Received < 3000 || b.Appended < 3000 || !b.Connected {
 		t.Fatalf("status %+v", b)
+	}
+	// A message for a topic that does not exist (ghost) is dropped and
+	// counted: waiting cannot fix it, and holding it would hold the session.
+	_, port, _ := strings.Cut(up, ":")
+	if out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-V", "mqttv5", "-q", "1", "-t", "ghost/x", "-m", "x").CombinedOutput(); err != nil {
+		t.Fatalf("publish: %v %s", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var v struct {
+			Bridges []struct {
+				Dropped   int64  `json:"dropped"`
+				LastError string `json:"last_error"`
+			}
+		}
+		p.do("GET", "/v1/bridges", "", nil, &v)
+		if len(v.Bridges) == 1 && v.Bridges[0].Dropped == 1 && strings.Contains(v.Bridges[0].LastError, "ghost") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message to a missing topic was not dropped and counted: %+v", v)
+		}
 	}
 	recs := p.records("", "sensors", 0)
 	if r := recs[0]; jsonString(r.Key) != "dev-1" || r.header("mqtt.bridge") != "site" || r.header("mqtt.topic") != "sensors/dev-1" {
