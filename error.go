@@ -58,6 +58,10 @@ const (
 	CodeTransformBadOutput   Code = "transform_bad_output"    // the module's output broke the ABI or a limit
 	CodeTransformError       Code = "transform_error"         // the module returned an error status
 	CodeTransformCircuitOpen Code = "transform_circuit_open"  // repeated failures opened the breaker: retry later
+
+	// Consumer groups.
+	CodeUnknownMember   Code = "unknown_member"   // the member left or its session expired: join again
+	CodeStaleGeneration Code = "stale_generation" // the group rebalanced since: fetch to learn the new assignment
 )
 
 // codes is the one table from code to HTTP status.
@@ -104,6 +108,9 @@ var codes = map[Code]int{
 	CodeTransformBadOutput:   http.StatusUnprocessableEntity,
 	CodeTransformError:       http.StatusUnprocessableEntity,
 	CodeTransformCircuitOpen: http.StatusServiceUnavailable,
+
+	CodeUnknownMember:   http.StatusNotFound,
+	CodeStaleGeneration: http.StatusConflict,
 }
 
 // HTTPStatus is the HTTP status for the code; unknown codes are 500.

@@ -84,6 +84,8 @@ type controllerState struct {
 	Removed map[uint64]bool `json:"removed,omitempty"`
 	// Transforms by "tenant/name", with their binaries.
 	Transforms map[string]*TransformMeta `json:"transforms,omitempty"`
+	// Groups are consumer groups by "tenant/name".
+	Groups map[string]*GroupMeta `json:"groups,omitempty"`
 }
 
 // TenantMeta is a tenant as the controller holds it.
@@ -129,6 +131,7 @@ type ctrlCmd struct {
 	Version   int                  `json:"version,omitempty"`
 	Binding   *TransformBinding    `json:"binding,omitempty"`
 	MQTT      *tenants.MQTTMapping `json:"mqtt,omitempty"`
+	GroupCmd  *groupCmd            `json:"group,omitempty"`
 }
 
 const (
@@ -151,6 +154,12 @@ const (
 	opFinishMove    = "finish_move"
 
 	opSetMQTT         = "set_mqtt"
+	opJoinGroup       = "join_group"
+	opLeaveGroup      = "leave_group"
+	opExpireMember    = "expire_member"
+	opHeartbeat       = "heartbeat"
+	opCommitOffsets   = "commit_offsets"
+	opDeleteGroup     = "delete_group"
 	opDeployTransform = "deploy_transform"
 	opDeleteTransform = "delete_transform"
 	opBindTransform   = "bind_transform"
@@ -166,6 +175,7 @@ type ctrlResult struct {
 	Node       *NodeMeta      `json:"node,omitempty"`
 	Move       *Move          `json:"move,omitempty"`
 	Module     *ModuleVersion `json:"module,omitempty"`
+	Group      *GroupMeta     `json:"group,omitempty"`
 }
 
 type resultErr struct {
@@ -226,6 +236,8 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 			st.Transforms = map[string]*TransformMeta{}
 		}
 		return st.applyTransform(cmd)
+	case opJoinGroup, opLeaveGroup, opExpireMember, opHeartbeat, opCommitOffsets, opDeleteGroup:
+		return st.applyGroup(cmd.Op, cmd.GroupCmd)
 	case opSetMQTT:
 		cur, ok := st.Tenants[eddy.TenantID(cmd.Ref)]
 		if !ok {
@@ -346,6 +358,11 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		for key, t := range st.Transforms {
 			if t.Tenant == name {
 				delete(st.Transforms, key)
+			}
+		}
+		for key, g := range st.Groups {
+			if g.Tenant == name {
+				delete(st.Groups, key)
 			}
 		}
 		delete(st.Tenants, name)

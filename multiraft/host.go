@@ -308,7 +308,7 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.replicasCaughtUp() { // at once for a lone node or a brief restart
 		h.caughtUp.Store(true)
 	}
-	h.wg.Add(9)
+	h.wg.Add(10)
 	go h.awaitCaughtUp()
 	go h.loop(2*time.Second, h.planC, h.planMembership)
 	go h.loop(time.Second, nil, h.driveMoves)
@@ -317,6 +317,7 @@ func (h *Host) Start(ctx context.Context) error {
 	go h.loop(min(h.cfg.SyncInterval/4, time.Second), nil, h.syncDue)
 	go h.loop(5*time.Second, h.reconcileC, h.reconcileNow)
 	go h.loop(time.Second, nil, h.checkDisk)
+	go h.loop(time.Second, nil, h.expireMembers)
 	go h.loop(h.cfg.RetentionInterval, nil, func() { h.applyRetention(time.Now()) })
 	return nil
 }

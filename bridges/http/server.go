@@ -57,6 +57,15 @@ type Broker interface {
 	Keys(tenant eddy.TenantID) []tenants.Key
 	SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenants.MQTTMapping) (*multiraft.TenantMeta, error)
 
+	JoinGroup(ctx context.Context, tenant eddy.TenantID, group string, topics []string, sessionTimeoutMs int64, fromEarliest bool) (*multiraft.GroupMeta, string, error)
+	LeaveGroup(ctx context.Context, tenant eddy.TenantID, group, member string) error
+	Heartbeat(ctx context.Context, tenant eddy.TenantID, group, member string) error
+	CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*multiraft.GroupMeta, error)
+	ResetOffsets(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) (*multiraft.GroupMeta, error)
+	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
+	Group(tenant eddy.TenantID, group string) (*multiraft.GroupMeta, error)
+	Groups(tenant eddy.TenantID) []*multiraft.GroupMeta
+
 	DeployTransform(ctx context.Context, tenant eddy.TenantID, name string, bin []byte) (*multiraft.ModuleVersion, error)
 	DeleteTransform(ctx context.Context, tenant eddy.TenantID, name string, version int) error
 	Transforms(tenant eddy.TenantID) []*multiraft.TransformMeta
@@ -107,6 +116,7 @@ type Server struct {
 	ln      net.Listener
 	m       *metrics.Set
 	started atomic.Bool // the node finished starting (SetStarted)
+	pos     positions   // consumer group members' positions on this node
 	closing chan struct{}
 	served  chan error
 	base    context.Context
@@ -181,6 +191,7 @@ func New(cfg Config, b Broker) *Server {
 		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.authed(s.offsets))
 		g.GET("/topics/{topic}/partitions/{partition}/checksum", s.authed(s.checksum))
 		s.transformRoutes(g)
+		s.groupRoutes(g)
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))

@@ -1,0 +1,621 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/valyala/fasthttp"
+)
+
+// Consumer groups over HTTP (docs/consumers.md). Membership, generations,
+// assignments and committed offsets live in the controller; what a member
+// was handed but has not committed yet (its positions) lives on the node
+// that served it, so a member that moves between nodes starts again from
+// its committed offsets (at least once).
+
+type groupRoutes interface {
+	PUT(string, fasthttp.RequestHandler)
+	GET(string, fasthttp.RequestHandler)
+	POST(string, fasthttp.RequestHandler)
+	DELETE(string, fasthttp.RequestHandler)
+}
+
+func (s *Server) groupRoutes(g groupRoutes) {
+	g.POST("/groups/{group}/members", s.authed(s.joinGroup))
+	g.GET("/groups/{group}/members/{member}/records", s.authed(s.groupFetch))
+	g.POST("/groups/{group}/members/{member}/commit", s.authed(s.groupCommit))
+	g.DELETE("/groups/{group}/members/{member}", s.authed(s.leaveGroup))
+	g.GET("/groups", s.authed(s.listGroups))
+	g.GET("/groups/{group}", s.authed(s.describeGroup))
+	g.POST("/groups/{group}/offsets", s.authed(s.resetGroupOffsets))
+	g.DELETE("/groups/{group}", s.authed(s.deleteGroup))
+}
+
+// positions are what each member was handed on this node, by
+// tenant/group/member.
+type positions struct {
+	mu sync.Mutex
+	m  map[string]*memberPos
+}
+
+type memberPos struct {
+	mu      sync.Mutex // a member's requests on this node, one at a time
+	gen     int64
+	next    map[string]int64 // "topic/partition" -> the next offset to hand out
+	auto    bool             // auto_commit: each fetch commits what the previous handed out
+	lastHB  time.Time        // the last heartbeat this node proposed
+	touched time.Time
+}
+
+const maxPositions = 10_000
+
+func (ps *positions) get(key string) *memberPos {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil {
+		ps.m = map[string]*memberPos{}
+	}
+	mp := ps.m[key]
+	if mp == nil {
+		if len(ps.m) >= maxPositions { // drop members not seen for a while
+			for k, v := range ps.m {
+				if time.Since(v.touched) > 10*time.Minute {
+					delete(ps.m, k)
+				}
+			}
+		}
+		mp = &memberPos{next: map[string]int64{}}
+		ps.m[key] = mp
+	}
+	mp.touched = time.Now()
+	return mp
+}
+
+func (ps *positions) drop(key string) {
+	ps.mu.Lock()
+	delete(ps.m, key)
+	ps.mu.Unlock()
+}
+
+// groupName resolves the tenant and the route's group name.
+func (s *Server) groupName(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, string, error) {
+	t, err := s.tenant(ctx, p)
+	if err != nil {
+		return "", "", err
+	}
+	name, _ := ctx.UserValue("group").(string)
+	if err := multiraft.ValidateGroupName(name); err != nil {
+		return "", "", err
+	}
+	return t, name, nil
+}
+
+// canConsumeGroup: the principal may consume every topic the group's
+// members subscribe to (an empty group: any consume scope or admin).
+func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *multiraft.GroupMeta) bool {
+	for _, m := range g.Members {
+		for _, topic := range m.Topics {
+			if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func tpJSON(tps []multiraft.TopicPartition) []map[string]any {
+	out := make([]map[string]any, 0, len(tps))
+	for _, tp := range tps {
+		out = append(out, map[string]any{"topic": tp.Topic, "partition": tp.Partition})
+	}
+	return out
+}
+
+func (s *Server) joinGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, name, err := s.groupName(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var req struct {
+		Topics           []string `json:"topics"`
+		SessionTimeoutMs int64    `json:"session_timeout_ms"`
+		AutoCommit       bool     `json:"auto_commit"`
+		AutoOffsetReset  string   `json:"auto_offset_reset"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	for _, topic := range req.Topics {
+		if err := eddy.TopicName(topic).Validate(); err != nil {
+			writeError(ctx, err)
+			return
+		}
+		if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
+			writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "the token has no consume scope for topic %s", topic))
+			return
+		}
+	}
+	switch req.AutoOffsetReset {
+	case "":
+		req.AutoOffsetReset = "latest"
+	case "earliest", "latest":
+	default:
+		writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "auto_offset_reset must be earliest or latest"))
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	g, id, err := s.b.JoinGroup(c, t, name, req.Topics, req.SessionTimeoutMs, req.AutoOffsetReset == "earliest")
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	mp := s.pos.get(string(t) + "/" + name + "/" + id)
+	mp.auto, mp.gen, mp.lastHB = req.AutoCommit, g.Generation, time.Now()
+	writeJSON(ctx, fasthttp.StatusCreated, map[string]any{"member_id": id, "generation": g.Generation, "assignments": tpJSON(g.Assignments[id])})
+}
+
+// member resolves the route's member in the group, or CodeUnknownMember.
+func (s *Server) member(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, *multiraft.GroupMeta, string, error) {
+	t, name, err := s.groupName(ctx, p)
+	if err != nil {
+		return "", nil, "", err
+	}
+	id, _ := ctx.UserValue("member").(string)
+	g, err := s.b.Group(t, name)
+	if err != nil || g.Members[id] == nil {
+		return "", nil, "", eddy.Errorf(multiraft.CodeUnknownMember, "member %s is not in group %s (it left or its session expired): join again", id, name)
+	}
+	if !canConsumeGroup(p, t, g) {
+		return "", nil, "", eddy.Errorf(eddy.CodeForbidden, "the token has no consume scope for every topic of group %s", name)
+	}
+	return t, g, id, nil
+}
+
+// groupFetch hands a member records from its assigned partitions, from
+// its position (what it was handed on this node) or the committed offset.
+// It counts as a heartbeat.
+func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, g, id, err := s.member(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	args := ctx.QueryArgs()
+	maxRecs, err := intArg(args, "max", 500, 1, 10_000)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	maxBytes, err := intArg(args, "max_bytes", 1<<20, 1, 16<<20)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	waitMs, err := intArg(args, "wait_ms", 0, 0, s.cfg.MaxWait.Milliseconds())
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	key := string(t) + "/" + g.Name + "/" + id
+	mp := s.pos.get(key)
+	mp.mu.Lock()
+	defer mp.mu.Unlock()
+	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+10*time.Second, true)
+	defer cancel()
+	m := g.Members[id]
+	// A heartbeat at most every third of the session timeout; with
+	// auto_commit, commit what the previous fetch handed out.
+	if mp.auto && mp.gen == g.Generation && len(mp.next) > 0 {
+		if ng, err := s.b.CommitOffsets(c, t, g.Name, id, g.Generation, mp.next); err == nil {
+			g = ng
+			mp.lastHB = time.Now()
+		}
+	}
+	if time.Since(mp.lastHB) > time.Duration(m.SessionTimeoutMs/3)*time.Millisecond {
+		if err := s.b.Heartbeat(c, t, g.Name, id); err != nil {
+			writeError(ctx, err)
+			return
+		}
+		mp.lastHB = time.Now()
+	}
+	if mp.gen != g.Generation { // rebalanced: start from the committed offsets
+		mp.gen, mp.next = g.Generation, map[string]int64{}
+	}
+	assigned := g.Assignments[id]
+	type part struct {
+		tp  multiraft.TopicPartition
+		off int64
+		res *multiraft.FetchResult
+	}
+	parts := make([]*part, 0, len(assigned))
+	for _, tp := range assigned {
+		k := tp.Topic + "/" + strconv.Itoa(int(tp.Partition))
+		off, ok := mp.next[k]
+		if !ok {
+			if off, ok = g.Offsets[k]; !ok {
+				po, err := s.b.Offsets(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}, tp.Partition)
+				if err != nil {
+					writeError(ctx, err)
+					return
+				}
+				off = int64(po.HighWatermark)
+				if m.FromEarliest {
+					off = int64(po.LogStart)
+				}
+			}
+		}
+		parts = append(parts, &part{tp: tp, off: off})
+	}
+	// First a pass without waiting; then, if nothing, wait on all of them.
+	total := 0
+	fetch := func(c context.Context, pt *part, wait time.Duration, maxRecs, maxBytes int) error {
+		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
+		res, err := s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
+		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
+			po, perr := s.b.Offsets(ref, pt.tp.Partition)
+			if perr != nil {
+				return perr
+			}
+			if pt.off < int64(po.LogStart) { // retention removed what it had not read
+				pt.off = int64(po.LogStart)
+				res, err = s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		pt.res = res
+		return nil
+	}
+	for _, pt := range parts {
+		if total >= int(maxRecs) {
+			break
+		}
+		if err := fetch(c, pt, 0, int(maxRecs)-total, int(maxBytes)); err != nil {
+			writeError(ctx, err)
+			return
+		}
+		total += len(pt.res.Records)
+	}
+	if total == 0 && waitMs > 0 && len(parts) > 0 {
+		wc, wcancel := context.WithCancel(c)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, pt := range parts {
+			wg.Add(1)
+			go func(pt *part) {
+				defer wg.Done()
+				var r part = *pt
+				if err := fetch(wc, &r, time.Duration(waitMs)*time.Millisecond, int(maxRecs), int(maxBytes)); err == nil && len(r.res.Records) > 0 {
+					mu.Lock()
+					if total == 0 {
+						pt.res, total = r.res, len(r.res.Records)
+						wcancel()
+					}
+					mu.Unlock()
+				}
+			}(pt)
+		}
+		wg.Wait()
+		wcancel()
+	}
+	out := make([]byte, 0, 256+total*256)
+	out = append(out, `{"generation":`...)
+	out = strconv.AppendInt(out, g.Generation, 10)
+	out = append(out, `,"records":[`...)
+	first := true
+	for _, pt := range parts {
+		if pt.res == nil {
+			continue
+		}
+		for i := range pt.res.Records {
+			if !first {
+				out = append(out, ',')
+			}
+			first = false
+			out = append(out, `{"topic":`...)
+			out = appendJSONString(out, pt.tp.Topic)
+			out = append(out, `,"partition":`...)
+			out = strconv.AppendInt(out, int64(pt.tp.Partition), 10)
+			rec := appendRecordJSON(nil, &pt.res.Records[i], false)
+			out = append(out, ',')
+			out = append(out, rec[1:]...)
+		}
+		if n := len(pt.res.Records); n > 0 {
+			mp.next[pt.tp.Topic+"/"+strconv.Itoa(int(pt.tp.Partition))] = int64(pt.res.Records[n-1].Offset) + 1
+		}
+	}
+	out = append(out, `],"assignments":[`...)
+	for i, tp := range assigned {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"topic":`...)
+		out = appendJSONString(out, tp.Topic)
+		out = append(out, `,"partition":`...)
+		out = strconv.AppendInt(out, int64(tp.Partition), 10)
+		out = append(out, '}')
+	}
+	out = append(out, "]}\n"...)
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_group_records_total{tenant=%q,group=%q}`, t, g.Name)).Add(total)
+	ctx.SetStatusCode(200)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(out)
+}
+
+func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, g, id, err := s.member(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var req struct {
+		Generation *int64 `json:"generation"`
+		Offsets    []struct {
+			Topic     string `json:"topic"`
+			Partition int32  `json:"partition"`
+			Offset    int64  `json:"offset"`
+		} `json:"offsets"`
+	}
+	if body := ctx.PostBody(); len(body) > 0 {
+		if err := decodeStrict(body, &req); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	}
+	key := string(t) + "/" + g.Name + "/" + id
+	mp := s.pos.get(key)
+	mp.mu.Lock()
+	defer mp.mu.Unlock()
+	gen := mp.gen
+	if req.Generation != nil {
+		gen = *req.Generation
+	}
+	offsets := map[string]int64{}
+	if len(req.Offsets) > 0 {
+		for _, o := range req.Offsets {
+			if o.Offset < 0 || o.Partition < 0 {
+				writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "offsets and partitions are not negative"))
+				return
+			}
+			offsets[o.Topic+"/"+strconv.Itoa(int(o.Partition))] = o.Offset
+		}
+	} else {
+		if gen != mp.gen {
+			writeError(ctx, eddy.Errorf(multiraft.CodeStaleGeneration, "generation %d is stale: this member was last handed records in generation %d", gen, mp.gen))
+			return
+		}
+		for k, v := range mp.next {
+			offsets[k] = v
+		}
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	ng, err := s.b.CommitOffsets(c, t, g.Name, id, gen, offsets)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	mp.lastHB = time.Now()
+	writeJSON(ctx, 200, map[string]any{"generation": ng.Generation, "committed": len(offsets)})
+}
+
+func (s *Server) leaveGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, g, id, err := s.member(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	if err := s.b.LeaveGroup(c, t, g.Name, id); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	s.pos.drop(string(t) + "/" + g.Name + "/" + id)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+type groupPartitionJSON struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Committed *int64 `json:"committed_offset"`
+	End       int64  `json:"high_watermark"`
+	Lag       int64  `json:"lag"`
+	Member    string `json:"member,omitempty"`
+}
+
+func (s *Server) groupJSON(t eddy.TenantID, g *multiraft.GroupMeta, detail bool) map[string]any {
+	out := map[string]any{"name": g.Name, "generation": g.Generation, "members": len(g.Members)}
+	if !detail {
+		return out
+	}
+	members := []map[string]any{}
+	owner := map[string]string{}
+	topics := map[string]bool{}
+	for id, m := range g.Members {
+		members = append(members, map[string]any{"member_id": id, "topics": m.Topics, "session_timeout_ms": m.SessionTimeoutMs,
+			"last_seen_ms": m.LastSeenMs, "assignments": tpJSON(g.Assignments[id])})
+		for _, tp := range g.Assignments[id] {
+			owner[tp.Topic+"/"+strconv.Itoa(int(tp.Partition))] = id
+		}
+		for _, topic := range m.Topics {
+			topics[topic] = true
+		}
+	}
+	for k := range g.Offsets {
+		for i := len(k) - 1; i >= 0; i-- {
+			if k[i] == '/' {
+				topics[k[:i]] = true
+				break
+			}
+		}
+	}
+	parts := []groupPartitionJSON{}
+	var lag int64
+	for topic := range topics {
+		meta, err := s.b.Topic(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(topic)})
+		if err != nil {
+			continue
+		}
+		for _, po := range s.b.TopicOffsets(meta) {
+			k := topic + "/" + strconv.Itoa(int(po.Partition))
+			pj := groupPartitionJSON{Topic: topic, Partition: int32(po.Partition), End: int64(po.HighWatermark), Member: owner[k]}
+			if c, ok := g.Offsets[k]; ok {
+				pj.Committed = &c
+				pj.Lag = max(0, int64(po.HighWatermark)-max(c, int64(po.LogStart)))
+			} else {
+				pj.Lag = int64(po.HighWatermark - po.LogStart)
+			}
+			lag += pj.Lag
+			parts = append(parts, pj)
+		}
+	}
+	out["member_list"] = members
+	out["partitions"] = parts
+	out["lag"] = lag
+	return out
+}
+
+func (s *Server) listGroups(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, err := s.tenant(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, g := range s.b.Groups(t) {
+		if canConsumeGroup(p, t, g) {
+			out = append(out, s.groupJSON(t, g, false))
+		}
+	}
+	writeJSON(ctx, 200, map[string]any{"groups": out})
+}
+
+func (s *Server) describeGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, name, err := s.groupName(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	g, err := s.b.Group(t, name)
+	if err != nil || !canConsumeGroup(p, t, g) {
+		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "group %s does not exist", name))
+		return
+	}
+	writeJSON(ctx, 200, s.groupJSON(t, g, true))
+}
+
+// resetGroupOffsets sets an empty group's offsets for a topic: earliest,
+// latest, the first record at or after a timestamp, or an offset.
+func (s *Server) resetGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, name, err := s.groupName(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var req struct {
+		Topic       string `json:"topic"`
+		To          string `json:"to"`
+		Offset      int64  `json:"offset"`
+		TimestampMs int64  `json:"timestamp_ms"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if !p.Can(tenants.Consume, t, eddy.TopicName(req.Topic)) {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "the token has no consume scope for topic %s", req.Topic))
+		return
+	}
+	meta, err := s.b.Topic(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(req.Topic)})
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	offsets := map[string]int64{}
+	for _, po := range s.b.TopicOffsets(meta) {
+		if po.Err != nil {
+			writeError(ctx, po.Err)
+			return
+		}
+		var off int64
+		switch req.To {
+		case "earliest":
+			off = int64(po.LogStart)
+		case "latest":
+			off = int64(po.HighWatermark)
+		case "offset":
+			off = min(max(req.Offset, int64(po.LogStart)), int64(po.HighWatermark))
+		case "timestamp":
+			off, err = s.offsetForTime(c, meta.Ref(), po, req.TimestampMs)
+			if err != nil {
+				writeError(ctx, err)
+				return
+			}
+		default:
+			writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "to must be earliest, latest, timestamp or offset"))
+			return
+		}
+		offsets[req.Topic+"/"+strconv.Itoa(int(po.Partition))] = off
+	}
+	g, err := s.b.ResetOffsets(c, t, name, offsets)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, s.groupJSON(t, g, true))
+}
+
+// offsetForTime is the first offset whose record's timestamp is at or
+// after ts (the high watermark if none): a scan, in pages.
+func (s *Server) offsetForTime(c context.Context, ref eddy.TopicRef, po multiraft.PartitionOffsets, ts int64) (int64, error) {
+	off := int64(po.LogStart)
+	for off < int64(po.HighWatermark) {
+		res, err := s.b.Fetch(c, ref, po.Partition, eddy.Offset(off), 10_000, 8<<20, 0)
+		if err != nil {
+			return 0, err
+		}
+		if len(res.Records) == 0 {
+			break
+		}
+		for _, r := range res.Records {
+			if r.Timestamp >= ts {
+				return int64(r.Offset), nil
+			}
+		}
+		off = int64(res.NextOffset)
+	}
+	return int64(po.HighWatermark), nil
+}
+
+func (s *Server) deleteGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, name, err := s.groupName(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	g, err := s.b.Group(t, name)
+	if err != nil || !canConsumeGroup(p, t, g) {
+		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "group %s does not exist", name))
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	if err := s.b.DeleteGroup(c, t, name); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
