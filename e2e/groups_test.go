@@ -184,7 +184,9 @@ func TestGroupMemberCrash(t *testing.T) {
 			got[jsonString(r.Value)]++
 		}
 		if commit {
-			if code := m.commit(); code != "" {
+			// stale_generation: the group rebalanced (c expired) after this
+			// poll; these records are not committed and come again.
+			if code := m.commit(); code != "" && code != "stale_generation" {
 				t.Fatalf("commit: %s", code)
 			}
 		}
