@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -262,5 +266,72 @@ func TestGroupMemberCrash(t *testing.T) {
 		if before.Partitions[i].Committed == nil || after.Partitions[i].Committed == nil || *before.Partitions[i].Committed != *after.Partitions[i].Committed {
 			t.Fatalf("partition %d: committed %v before the kill, %v after", i, before.Partitions[i].Committed, after.Partitions[i].Committed)
 		}
+	}
+}
+
+// readEvents reads SSE "record" events from a live tail until n arrived
+// or the deadline.
+func readEvents(t *testing.T, p *proc, path string, n int, during func()) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.url(path), nil)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("tail: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	go during()
+	var out []map[string]any
+	sc := bufio.NewScanner(resp.Body)
+	event := ""
+	for sc.Scan() && len(out) < n {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = line[len("event: "):]
+		case strings.HasPrefix(line, "data: ") && event == "record":
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line[len("data: "):]), &m); err != nil {
+				t.Fatalf("event data %q: %v", line, err)
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestLiveTail: Server-Sent Events from now on every partition, and from
+// an offset on one.
+func TestLiveTail(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("live", 3)
+	p.produceValues("live", 0, 30) // before the tail: not shown from now
+	got := readEvents(t, p, "/v1/topics/live/tail", 9, func() {
+		time.Sleep(300 * time.Millisecond)
+		p.produceValues("live", 100, 109)
+	})
+	if len(got) != 9 {
+		t.Fatalf("%d events, want 9: %v", len(got), got)
+	}
+	for _, e := range got {
+		if v, _ := e["value"].(string); !strings.HasPrefix(v, "r-10") {
+			t.Fatalf("an old record in a tail from now: %v", e)
+		}
+	}
+	part0 := len(p.records("", "live", 0))
+	got = readEvents(t, p, "/v1/topics/live/tail?partition=0&offset=0", part0, func() {})
+	if len(got) != part0 || got[0]["offset"].(float64) != 0 || got[0]["partition"].(float64) != 0 {
+		t.Fatalf("from offset 0: %d events %v", len(got), got)
+	}
+	var e apiError
+	if code, _ := p.do("GET", "/v1/topics/live/tail?offset=3", "", nil, &e); code != 400 || e.Error.Code != "invalid_request" {
+		t.Fatalf("offset without partition: %d %+v", code, e)
 	}
 }

@@ -117,6 +117,7 @@ type Server struct {
 	m       *metrics.Set
 	started atomic.Bool // the node finished starting (SetStarted)
 	pos     positions   // consumer group members' positions on this node
+	tails   chan struct{}
 	closing chan struct{}
 	served  chan error
 	base    context.Context
@@ -146,7 +147,8 @@ func New(cfg Config, b Broker) *Server {
 	if cfg.Limiter == nil {
 		cfg.Limiter = tenants.NewLimiter(nil)
 	}
-	s := &Server{cfg: cfg, b: b, log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1)}
+	s := &Server{cfg: cfg, b: b, log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1),
+		tails: make(chan struct{}, maxTails)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	r := router.New()
 	r.GET("/healthz", s.healthz)
@@ -192,6 +194,7 @@ func New(cfg Config, b Broker) *Server {
 		g.GET("/topics/{topic}/partitions/{partition}/checksum", s.authed(s.checksum))
 		s.transformRoutes(g)
 		s.groupRoutes(g)
+		g.GET("/topics/{topic}/tail", s.authed(s.tail))
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/valyala/fasthttp"
+)
+
+// maxTails bounds the live tails a node serves at once.
+const maxTails = 256
+
+// tail streams a topic's new records as Server-Sent Events: from now on
+// every partition, or, with partition and offset, one partition from an
+// offset. Each record is an event "record" whose data is the record as
+// JSON with its partition; a comment every 15 s keeps proxies from closing
+// an idle stream. It ends when the client goes away or the node stops.
+func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	ref, err := s.topicRef(ctx, p, tenants.Consume)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	meta, err := s.b.Topic(ref)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	args := ctx.QueryArgs()
+	start := map[eddy.Partition]int64{}
+	if args.Has("partition") {
+		part, err := intArg(args, "partition", 0, 0, int64(meta.Partitions)-1)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		off := int64(-1)
+		if args.Has("offset") {
+			if off, err = intArg(args, "offset", 0, 0, 1<<62); err != nil {
+				writeError(ctx, err)
+				return
+			}
+		}
+		start[eddy.Partition(part)] = off
+	} else {
+		if args.Has("offset") {
+			writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "offset needs partition"))
+			return
+		}
+		for i := int32(0); i < meta.Partitions; i++ {
+			start[eddy.Partition(i)] = -1
+		}
+	}
+	for part, off := range start {
+		if off < 0 {
+			po, err := s.b.Offsets(ref, part)
+			if err != nil {
+				writeError(ctx, err)
+				return
+			}
+			start[part] = int64(po.HighWatermark)
+		}
+	}
+	select {
+	case s.tails <- struct{}{}:
+	default:
+		writeError(ctx, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 5000, Message: "this node serves its limit of live tails"})
+		return
+	}
+	ctx.SetContentType("text/event-stream")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no")
+	ctx.SetStatusCode(200)
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() { <-s.tails }()
+		c, cancel := context.WithCancel(s.base)
+		defer cancel()
+		events := make(chan []byte, 64)
+		var wg sync.WaitGroup
+		for part, off := range start {
+			wg.Add(1)
+			go func(part eddy.Partition, off int64) {
+				defer wg.Done()
+				for c.Err() == nil {
+					res, err := s.b.Fetch(c, ref, part, eddy.Offset(off), 500, 1<<20, 10*time.Second)
+					if err != nil {
+						if c.Err() == nil {
+							e := eddy.AsError(err)
+							b := []byte("event: error\ndata: ")
+							b = appendJSONString(b, string(e.Code)+": "+e.Message)
+							select {
+							case events <- append(b, "\n\n"...):
+							case <-c.Done():
+							}
+							select { // back off, then try again
+							case <-time.After(time.Second):
+							case <-c.Done():
+							}
+						}
+						continue
+					}
+					for i := range res.Records {
+						b := []byte("event: record\ndata: {\"partition\":")
+						b = strconv.AppendInt(b, int64(part), 10)
+						b = append(b, ',')
+						rec := appendRecordJSON(nil, &res.Records[i], false)
+						b = append(b, rec[1:]...)
+						select {
+						case events <- append(b, "\n\n"...):
+						case <-c.Done():
+							return
+						}
+					}
+					off = int64(res.NextOffset)
+				}
+			}(part, off)
+		}
+		defer wg.Wait()
+		defer cancel()
+		w.WriteString(": eddy live tail of " + string(ref.Name) + "\n\n")
+		if w.Flush() != nil {
+			return
+		}
+		keep := time.NewTicker(15 * time.Second)
+		defer keep.Stop()
+		for {
+			select {
+			case ev := <-events:
+				w.Write(ev)
+				for more := true; more; { // write what else is ready, then flush once
+					select {
+					case ev := <-events:
+						w.Write(ev)
+					default:
+						more = false
+					}
+				}
+			case <-keep.C:
+				w.WriteString(": keepalive\n\n")
+			case <-c.Done():
+				return
+			}
+			if w.Flush() != nil {
+				return // the client went away
+			}
+		}
+	})
+}
