@@ -19,7 +19,7 @@ func newConsume() *cobra.Command {
 	var fromBeginning, follow bool
 	var offset int64
 	var partition int32
-	var format string
+	var format, group string
 	var max int
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
@@ -32,6 +32,12 @@ started, with --follow it waits for new records until interrupted.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "json" && format != "text" {
 				return fmt.Errorf("--format %q: use json or text", format)
+			}
+			if group != "" {
+				if partition >= 0 || cmd.Flags().Changed("offset") {
+					return fmt.Errorf("--group takes its partitions and offsets from the group: no --partition or --offset")
+				}
+				return consumeGroup(cmd, args[0], group, format, fromBeginning, follow, max)
 			}
 			c := newClient(cmd)
 			var t topicInfo
@@ -107,6 +113,7 @@ started, with --follow it waits for new records until interrupted.`,
 	f.BoolVarP(&follow, "follow", "F", false, "keep waiting for new records")
 	f.StringVar(&format, "format", "json", "json (one object per line) or text (values only)")
 	f.IntVarP(&max, "max", "n", 0, "stop after this many records")
+	f.StringVarP(&group, "group", "g", "", "consume as a member of this consumer group (committed offsets; a new group starts at the end, or the beginning with --from-beginning)")
 	return cmd
 }
 
