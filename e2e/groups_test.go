@@ -455,3 +455,48 @@ func TestGroupCommitsSurviveControllerFailover(t *testing.T) {
 		t.Fatalf("%d records after the failover, want %d (from the committed offsets)", rest, 1000-got)
 	}
 }
+
+// TestGroupScopes: consume scopes cover groups and the tail; other
+// tenants see nothing.
+func TestGroupScopes(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("s1", 1)
+	p.mustCreateTopic("s2", 1)
+	p.joinGroup("gs", `{"topics":["s1"]}`)
+	reader := strings.TrimSpace(p.mustCLI("", "token", "issue", "--tenant", "default", "--scopes", "consume:s2", "--ttl", "1h"))
+	p.mustCLI("", "tenant", "create", "other")
+	other := strings.TrimSpace(p.mustCLI("", "token", "issue", "--tenant", "other", "--scopes", "admin", "--ttl", "1h"))
+	as := func(tok, method, path, body string) (int, string) {
+		q := *p
+		q.token = tok
+		var e apiError
+		code, _ := q.do(method, path, "application/json", []byte(body), &e)
+		return code, e.Error.Code
+	}
+	for _, c := range []struct {
+		tok, method, path, body string
+		status                  int
+		code                    string
+	}{
+		{reader, "POST", "/v1/groups/gs/members", `{"topics":["s1"]}`, 403, "forbidden"},
+		{reader, "GET", "/v1/groups/gs", ``, 404, "not_found"},
+		{reader, "GET", "/v1/topics/s1/tail", ``, 403, "forbidden"},
+		{other, "GET", "/v1/tenants/default/groups/gs", ``, 404, "not_found"},
+		{other, "GET", "/v1/groups/gs", ``, 404, "not_found"},
+		{other, "POST", "/v1/groups/gs/members", `{"topics":["s1"]}`, 404, "not_found"},
+	} {
+		if status, code := as(c.tok, c.method, c.path, c.body); status != c.status || code != c.code {
+			t.Errorf("%s %s: %d %s, want %d %s", c.method, c.path, status, code, c.status, c.code)
+		}
+	}
+	var list struct{ Groups []any }
+	q := *p
+	q.token = reader
+	if code, _ := q.do("GET", "/v1/groups", "", nil, &list); code != 200 || len(list.Groups) != 0 {
+		t.Fatalf("a reader of s2 lists %v", list.Groups)
+	}
+	if code, _ := as(reader, "POST", "/v1/groups/g2/members", `{"topics":["s2"]}`); code != 201 {
+		t.Fatalf("a reader joins a group of its topic: %d", code)
+	}
+}
