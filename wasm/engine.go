@@ -178,6 +178,8 @@ type Instance struct {
 	bufCap  uint32
 	stderr  *capped
 	broken  bool
+	// idleSince is when the instance was last returned to its pool.
+	idleSince time.Time
 }
 
 // Instantiate starts an instance and hands it the binding's config.

@@ -66,6 +66,9 @@ type PipelineConfig struct {
 	// MaxInstances bounds a tenant's live instances on this node when it
 	// has no transform memory quota. Default 4 x GOMAXPROCS.
 	MaxInstances int
+	// IdleTimeout: an instance unused this long is closed (its memory
+	// freed); the next batch starts a new one. Default 2m.
+	IdleTimeout time.Duration
 	// MaxRunning bounds the batches running in transforms at once, over
 	// all tenants. Default GOMAXPROCS: more would only time-slice the
 	// CPUs, and a batch's deadline is wall-clock, so batches wait for a
@@ -79,6 +82,7 @@ type PipelineConfig struct {
 type Pipeline struct {
 	cfg     PipelineConfig
 	running chan struct{} // a slot per batch running
+	stop    chan struct{} // closed by Close: ends the reaper
 	mu      sync.Mutex
 	tenants map[string]*tenantRT
 	closed  bool
@@ -97,6 +101,9 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = 4 * runtime.GOMAXPROCS(0)
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
 	if cfg.MaxRunning <= 0 {
 		cfg.MaxRunning = runtime.GOMAXPROCS(0)
 	}
@@ -106,13 +113,18 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Pipeline{cfg: cfg, tenants: map[string]*tenantRT{}, running: make(chan struct{}, cfg.MaxRunning)}
+	p := &Pipeline{cfg: cfg, tenants: map[string]*tenantRT{}, running: make(chan struct{}, cfg.MaxRunning), stop: make(chan struct{})}
+	go p.reapLoop()
+	return p
 }
 
 // Close releases every runtime. Calls after Close fail.
 func (p *Pipeline) Close() {
 	p.mu.Lock()
 	ts := p.tenants
+	if !p.closed {
+		close(p.stop)
+	}
 	p.tenants, p.closed = map[string]*tenantRT{}, true
 	p.mu.Unlock()
 	for _, t := range ts {
@@ -618,6 +630,7 @@ func (r *runner) put(in *Instance) {
 		r.discard(in)
 		return
 	}
+	in.idleSince = time.Now()
 	select {
 	case r.idle <- in:
 	default:
@@ -733,4 +746,50 @@ func (b *breaker) status(now time.Time) (state string, failures int, opened int6
 		state = breakerHalfOpen // the next batch probes
 	}
 	return state, b.failures, b.opened, b.lastErr
+}
+
+// reapLoop closes instances idle longer than IdleTimeout, so a quiet
+// node's transform memory shrinks back.
+func (p *Pipeline) reapLoop() {
+	t := time.NewTicker(max(p.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.reap(time.Now())
+		}
+	}
+}
+
+func (p *Pipeline) reap(now time.Time) {
+	p.mu.Lock()
+	ts := make([]*tenantRT, 0, len(p.tenants))
+	for _, t := range p.tenants {
+		ts = append(ts, t)
+	}
+	p.mu.Unlock()
+	for _, t := range ts {
+		t.mu.Lock()
+		for _, r := range t.runners {
+			// Take what is idle now; close the stale ones, put the rest back.
+			for n := len(r.idle); n > 0; n-- {
+				select {
+				case in := <-r.idle:
+					if now.Sub(in.idleSince) >= p.cfg.IdleTimeout {
+						r.discard(in)
+						continue
+					}
+					select {
+					case r.idle <- in:
+					default:
+						r.discard(in)
+					}
+				default:
+				}
+			}
+		}
+		t.mu.Unlock()
+	}
 }

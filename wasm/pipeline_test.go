@@ -183,3 +183,28 @@ func TestPipelineDryRun(t *testing.T) {
 		t.Fatal("a dry run created a runner")
 	}
 }
+
+// Idle instances are closed after IdleTimeout; the next batch starts one.
+func TestPipelineReapsIdleInstances(t *testing.T) {
+	p := newPipeline(t, PipelineConfig{IdleTimeout: 200 * time.Millisecond})
+	b := binding("keep", "idle", PolicyReject, "")
+	if _, err := p.Apply(context.Background(), b, records(2)); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Status("acme", "idle"); st.InstancesLive != 1 {
+		t.Fatalf("live %d", st.InstancesLive)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Status("acme", "idle").InstancesLive != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle instance was not closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := p.Apply(context.Background(), b, records(2)); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Status("acme", "idle"); st.InstancesLive != 1 || st.RecordsIn != 4 {
+		t.Fatalf("after the reap: %+v", st)
+	}
+}
