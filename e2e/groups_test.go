@@ -500,3 +500,45 @@ func TestGroupScopes(t *testing.T) {
 		t.Fatalf("a reader joins a group of its topic: %d", code)
 	}
 }
+
+// TestGroupEdgeCases: a member with no partition long-polls; deleting a
+// subscribed topic does not break the group.
+func TestGroupEdgeCases(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("one", 1)
+	p.mustCreateTopic("gone", 1)
+	a := p.joinGroup("edge", `{"topics":["one","gone"],"auto_offset_reset":"earliest"}`)
+	b := p.joinGroup("edge", `{"topics":["one","gone"],"auto_offset_reset":"earliest"}`)
+	c := p.joinGroup("edge", `{"topics":["one","gone"],"auto_offset_reset":"earliest"}`)
+	// Two partitions, three members: one has nothing and waits its wait_ms.
+	idle := 0
+	for _, m := range []*groupMember{a, b, c} {
+		start := time.Now()
+		recs, code := m.poll(100, 300)
+		if code != "" {
+			t.Fatalf("poll: %s", code)
+		}
+		if len(recs) == 0 && time.Since(start) >= 250*time.Millisecond {
+			idle++
+		}
+	}
+	if idle != 3 { // before any record, every member waits, also the one with no partition
+		t.Fatalf("%d of 3 members long-polled; one with no partition must wait too", idle)
+	}
+	if code, err := p.do("DELETE", "/v1/topics/gone", "", nil, nil); err != nil || code != 204 {
+		t.Fatalf("delete topic: %d %v", code, err)
+	}
+	p.produceValues("one", 0, 10)
+	got := 0
+	for _, m := range []*groupMember{a, b, c} {
+		recs, code := m.poll(100, 0)
+		if code != "" {
+			t.Fatalf("poll after the topic was deleted: %s", code)
+		}
+		got += len(recs)
+	}
+	if got != 10 {
+		t.Fatalf("%d records of topic one after deleting the other, want 10", got)
+	}
+}

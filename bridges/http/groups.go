@@ -243,6 +243,9 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		if !ok {
 			if off, ok = g.Offsets[k]; !ok {
 				po, err := s.b.Offsets(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}, tp.Partition)
+				if eddy.ErrorCode(err) == eddy.CodeNotFound {
+					continue // the topic was deleted: the next rebalance drops it
+				}
 				if err != nil {
 					writeError(ctx, err)
 					return
@@ -281,10 +284,21 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			break
 		}
 		if err := fetch(c, pt, 0, int(maxRecs)-total, int(maxBytes)); err != nil {
+			if eddy.ErrorCode(err) == eddy.CodeNotFound {
+				continue // the topic was deleted
+			}
 			writeError(ctx, err)
 			return
 		}
 		total += len(pt.res.Records)
+	}
+	if total == 0 && waitMs > 0 && len(parts) == 0 {
+		// Nothing assigned (more members than partitions): wait anyway,
+		// so an idle member long-polls instead of spinning.
+		select {
+		case <-time.After(time.Duration(waitMs) * time.Millisecond):
+		case <-c.Done():
+		}
 	}
 	if total == 0 && waitMs > 0 && len(parts) > 0 {
 		wc, wcancel := context.WithCancel(c)
