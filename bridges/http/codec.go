@@ -190,7 +190,15 @@ func jsonTimestamp(raw json.RawMessage) (int64, error) {
 func appendRecordJSON(dst []byte, r *eddy.FetchedRecord, binary bool) []byte {
 	dst = append(dst, `{"offset":`...)
 	dst = strconv.AppendInt(dst, int64(r.Offset), 10)
-	dst = append(dst, `,"timestamp":`...)
+	dst = append(dst, ',')
+	return appendRecordFields(dst, &r.Record, binary)
+}
+
+// appendRecordFields writes a record's fields from "timestamp" on and
+// closes the object; the caller wrote "{" and the fields that place it
+// (offset; topic and partition; a dry run's source).
+func appendRecordFields(dst []byte, r *eddy.Record, binary bool) []byte {
+	dst = append(dst, `"timestamp":`...)
 	dst = strconv.AppendInt(dst, r.Timestamp, 10)
 	dst = appendField(dst, "key", r.Key, false, binary)
 	dst = appendField(dst, "value", r.Value, true, binary)

@@ -96,6 +96,20 @@ func (s *Server) groupName(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy
 	return t, name, nil
 }
 
+// visibleGroup is the route's group if the principal may see it; a group
+// it may not see is answered like one that does not exist.
+func (s *Server) visibleGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, *multiraft.GroupMeta, error) {
+	t, name, err := s.groupName(ctx, p)
+	if err != nil {
+		return "", nil, err
+	}
+	g, err := s.b.Group(t, name)
+	if err != nil || !canConsumeGroup(p, t, g) {
+		return "", nil, eddy.Errorf(eddy.CodeNotFound, "group %s does not exist", name)
+	}
+	return t, g, nil
+}
+
 // canConsumeGroup: the principal may consume every topic the group's
 // members subscribe to (an empty group: any consume scope or admin).
 func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *multiraft.GroupMeta) bool {
@@ -190,17 +204,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		return
 	}
 	args := ctx.QueryArgs()
-	maxRecs, err := intArg(args, "max", 500, 1, 10_000)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	maxBytes, err := intArg(args, "max_bytes", 1<<20, 1, 16<<20)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	waitMs, err := intArg(args, "wait_ms", 0, 0, s.cfg.MaxWait.Milliseconds())
+	maxRecs, maxBytes, waitMs, err := s.fetchLimits(args)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -340,9 +344,11 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			out = appendJSONString(out, pt.tp.Topic)
 			out = append(out, `,"partition":`...)
 			out = strconv.AppendInt(out, int64(pt.tp.Partition), 10)
-			rec := appendRecordJSON(nil, &pt.res.Records[i], false)
+			r := &pt.res.Records[i]
+			out = append(out, `,"offset":`...)
+			out = strconv.AppendInt(out, int64(r.Offset), 10)
 			out = append(out, ',')
-			out = append(out, rec[1:]...)
+			out = appendRecordFields(out, &r.Record, false)
 		}
 		if n := len(pt.res.Records); n > 0 {
 			mp.next[pt.tp.Topic+"/"+strconv.Itoa(int(pt.tp.Partition))] = int64(pt.res.Records[n-1].Offset) + 1
@@ -516,14 +522,9 @@ func (s *Server) listGroups(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 }
 
 func (s *Server) describeGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	t, name, err := s.groupName(ctx, p)
+	t, g, err := s.visibleGroup(ctx, p)
 	if err != nil {
 		writeError(ctx, err)
-		return
-	}
-	g, err := s.b.Group(t, name)
-	if err != nil || !canConsumeGroup(p, t, g) {
-		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "group %s does not exist", name))
 		return
 	}
 	writeJSON(ctx, 200, s.groupJSON(t, g, true))
@@ -615,16 +616,12 @@ func (s *Server) offsetForTime(c context.Context, ref eddy.TopicRef, po multiraf
 }
 
 func (s *Server) deleteGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	t, name, err := s.groupName(ctx, p)
+	t, g, err := s.visibleGroup(ctx, p)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
-	g, err := s.b.Group(t, name)
-	if err != nil || !canConsumeGroup(p, t, g) {
-		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "group %s does not exist", name))
-		return
-	}
+	name := g.Name
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
 	if err := s.b.DeleteGroup(c, t, name); err != nil {

@@ -616,6 +616,18 @@ func (s *Server) deleteTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
+// fetchLimits reads a fetch's max, max_bytes and wait_ms.
+func (s *Server) fetchLimits(args *fasthttp.Args) (maxRecs, maxBytes, waitMs int64, err error) {
+	if maxRecs, err = intArg(args, "max", 500, 1, 10_000); err != nil {
+		return
+	}
+	if maxBytes, err = intArg(args, "max_bytes", 1<<20, 1, 16<<20); err != nil {
+		return
+	}
+	waitMs, err = intArg(args, "wait_ms", 0, 0, s.cfg.MaxWait.Milliseconds())
+	return
+}
+
 // maxRecordsPerRequest bounds one produce request.
 const maxRecordsPerRequest = 100_000
 
@@ -803,17 +815,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		return
 	}
 	args := ctx.QueryArgs()
-	maxRecs, err := intArg(args, "max", 500, 1, 10_000)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	maxBytes, err := intArg(args, "max_bytes", 1<<20, 1, 16<<20)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	waitMs, err := intArg(args, "wait_ms", 0, 0, s.cfg.MaxWait.Milliseconds())
+	maxRecs, maxBytes, waitMs, err := s.fetchLimits(args)
 	if err != nil {
 		writeError(ctx, err)
 		return

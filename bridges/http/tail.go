@@ -105,11 +105,13 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 						continue
 					}
 					for i := range res.Records {
+						r := &res.Records[i]
 						b := []byte("event: record\ndata: {\"partition\":")
 						b = strconv.AppendInt(b, int64(part), 10)
+						b = append(b, `,"offset":`...)
+						b = strconv.AppendInt(b, int64(r.Offset), 10)
 						b = append(b, ',')
-						rec := appendRecordJSON(nil, &res.Records[i], false)
-						b = append(b, rec[1:]...)
+						b = appendRecordFields(b, &r.Record, false)
 						select {
 						case events <- append(b, "\n\n"...):
 						case <-c.Done():

@@ -284,11 +284,11 @@ func (s *Server) testTransform(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		fr := eddy.FetchedRecord{Offset: eddy.Offset(res.Src[i]), Record: res.Records[i]}
-		rec := appendRecordJSON(nil, &fr, false)
-		// "offset" of a dry-run record is the input it came from.
+		// A dry-run record has no offset: "source" is the input it came from.
 		out = append(out, `{"source":`...)
-		out = append(out, rec[len(`{"offset":`):]...)
+		out = strconv.AppendInt(out, int64(res.Src[i]), 10)
+		out = append(out, ',')
+		out = appendRecordFields(out, &res.Records[i], false)
 	}
 	out = append(out, `],"duration_ms":`...)
 	out = strconv.AppendFloat(out, float64(res.Duration.Microseconds())/1000, 'f', 3, 64)

@@ -317,26 +317,19 @@ func (b *Bridge) drop(code eddy.Code, topic string, err error) {
 	b.setErr("dropped a message to " + topic + ": " + err.Error())
 }
 
-// bridgeRecord is the record a bridged message becomes: as for the
-// listener, plus the bridge's name.
+// bridgeRecord is the record a bridged message becomes (see mqttRecord),
+// with mqtt.bridge, the bridge's name.
 func bridgeRecord(p *paho.Publish, key string, hasKey bool, bridge string) eddy.Record {
-	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: append([]byte{}, p.Payload...)}
-	if hasKey {
-		r.Key = []byte(key)
-	}
+	var user []eddy.Header
+	contentType := ""
 	if p.Properties != nil {
+		user = make([]eddy.Header, 0, len(p.Properties.User)+4)
 		for _, u := range p.Properties.User {
-			r.Headers = append(r.Headers, eddy.Header{Key: u.Key, Value: []byte(u.Value)})
+			user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Value)})
 		}
+		contentType = p.Properties.ContentType
 	}
-	r.Headers = append(r.Headers,
-		eddy.Header{Key: "mqtt.topic", Value: []byte(p.Topic)},
-		eddy.Header{Key: "mqtt.qos", Value: []byte{'0' + p.QoS}},
-		eddy.Header{Key: "mqtt.bridge", Value: []byte(bridge)})
-	if p.Properties != nil && p.Properties.ContentType != "" {
-		r.Headers = append(r.Headers, eddy.Header{Key: "content-type", Value: []byte(p.Properties.ContentType)})
-	}
-	return r
+	return mqttRecord(p.Topic, p.Payload, p.QoS, user, eddy.Header{Key: "mqtt.bridge", Value: []byte(bridge)}, contentType, key, hasKey)
 }
 
 // BridgeStatus is a bridge as GET /v1/bridges shows it.

@@ -44,21 +44,13 @@ func resolve(ctx context.Context, in Ingest, tenant eddy.TenantID, name string, 
 	if err != nil {
 		return ref, "", false, 0, err
 	}
-	max, err := in.MaxMessageBytes(ref)
+	maxBytes, err := in.MaxMessageBytes(ref)
 	if eddy.ErrorCode(err) == eddy.CodeNotFound && m != nil && m.AutoCreate {
-		parts := max32(m.AutoCreatePartitions, 1)
-		if err = in.CreateTopic(ctx, ref, parts); err == nil || eddy.ErrorCode(err) == eddy.CodeTopicExists {
-			max, err = in.MaxMessageBytes(ref)
+		if err = in.CreateTopic(ctx, ref, max(m.AutoCreatePartitions, 1)); err == nil || eddy.ErrorCode(err) == eddy.CodeTopicExists {
+			maxBytes, err = in.MaxMessageBytes(ref)
 		}
 	}
-	return ref, key, hasKey, max, err
-}
-
-func max32(a, b int32) int32 {
-	if a > b {
-		return a
-	}
-	return b
+	return ref, key, hasKey, maxBytes, err
 }
 
 // Config configures the listener. Zero values mean the defaults.
@@ -337,25 +329,33 @@ func ReasonCode(c eddy.Code) packets.Code {
 	return packets.ErrUnspecifiedError // 0x80: unavailable, no quorum, timeout, internal
 }
 
-// record is the record a publish becomes: the payload as value, the MQTT
-// 5 user properties as headers, then mqtt.topic, mqtt.qos, mqtt.retain and
-// (when set) content-type.
+// record is the record a publish becomes (see mqttRecord), with
+// mqtt.retain.
 func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
-	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: append([]byte{}, pk.Payload...)}
+	user := make([]eddy.Header, 0, len(pk.Properties.User)+4)
+	for _, u := range pk.Properties.User {
+		user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Val)})
+	}
+	return mqttRecord(pk.TopicName, pk.Payload, pk.FixedHeader.Qos, user,
+		eddy.Header{Key: "mqtt.retain", Value: []byte(strconv.FormatBool(pk.FixedHeader.Retain))},
+		pk.Properties.ContentType, key, hasKey)
+}
+
+// mqttRecord is the record an MQTT message becomes, on the listener and
+// the bridge alike: the payload as value, the MQTT 5 user properties as
+// headers (user, whose spare capacity is used), then mqtt.topic, mqtt.qos,
+// the caller's extra header and, when set, content-type.
+func mqttRecord(topic string, payload []byte, qos byte, user []eddy.Header, extra eddy.Header, contentType, key string, hasKey bool) eddy.Record {
+	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: append([]byte{}, payload...)}
 	if hasKey {
 		r.Key = []byte(key)
 	}
-	hs := make([]eddy.Header, 0, len(pk.Properties.User)+4)
-	for _, u := range pk.Properties.User {
-		hs = append(hs, eddy.Header{Key: u.Key, Value: []byte(u.Val)})
+	r.Headers = append(user,
+		eddy.Header{Key: "mqtt.topic", Value: []byte(topic)},
+		eddy.Header{Key: "mqtt.qos", Value: []byte{'0' + qos}},
+		extra)
+	if contentType != "" {
+		r.Headers = append(r.Headers, eddy.Header{Key: "content-type", Value: []byte(contentType)})
 	}
-	hs = append(hs,
-		eddy.Header{Key: "mqtt.topic", Value: []byte(pk.TopicName)},
-		eddy.Header{Key: "mqtt.qos", Value: []byte(strconv.Itoa(int(pk.FixedHeader.Qos)))},
-		eddy.Header{Key: "mqtt.retain", Value: []byte(strconv.FormatBool(pk.FixedHeader.Retain))})
-	if ct := pk.Properties.ContentType; ct != "" {
-		hs = append(hs, eddy.Header{Key: "content-type", Value: []byte(ct)})
-	}
-	r.Headers = hs
 	return r
 }
