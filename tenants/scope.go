@@ -121,6 +121,9 @@ func (p *Principal) Can(a Action, t eddy.TenantID, topic eddy.TopicName) bool {
 	return false
 }
 
+// Consumes reports whether the principal may consume some topic.
+func (p *Principal) Consumes() bool { return p.operator || p.admin || len(p.consume) > 0 }
+
 // Grants reports whether the principal holds every one of scopes, so that
 // a token it mints never has more power than itself.
 func (p *Principal) Grants(scopes []string) bool {

@@ -110,17 +110,16 @@ func (s *Server) visibleGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) (e
 	return t, g, nil
 }
 
-// canConsumeGroup: the principal may consume every topic the group's
-// members subscribe to (an empty group: any consume scope or admin).
+// canConsumeGroup: the principal may consume every topic of the group:
+// those its members subscribe to and those it has committed offsets for.
+// A group with neither needs some consume scope (or admin).
 func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *multiraft.GroupMeta) bool {
-	for _, m := range g.Members {
-		for _, topic := range m.Topics {
-			if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
-				return false
-			}
+	for _, topic := range g.Topics() {
+		if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
+			return false
 		}
 	}
-	return true
+	return p.Consumes()
 }
 
 func tpJSON(tps []multiraft.TopicPartition) []map[string]any {

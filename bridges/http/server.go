@@ -113,6 +113,7 @@ type Server struct {
 	b       Broker
 	log     *slog.Logger
 	srv     *fasthttp.Server
+	router  *router.Router // its List() is every route, for the auth walk
 	ln      net.Listener
 	m       *metrics.Set
 	started atomic.Bool // the node finished starting (SetStarted)
@@ -151,6 +152,7 @@ func New(cfg Config, b Broker) *Server {
 		tails: make(chan struct{}, maxTails)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	r := router.New()
+	s.router = r
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	if cfg.MetricsPublic {

@@ -26,6 +26,7 @@ type env struct {
 	base   string
 	host   *multiraft.Host
 	signer *tenants.Signer
+	srv    *Server
 	token  string // operator token, sent by req
 }
 
@@ -60,7 +61,7 @@ func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 		s.Close(ctx)
 		h.Close()
 	})
-	e := &env{t: t, base: "http://" + s.Addr(), host: h, signer: signer}
+	e := &env{t: t, base: "http://" + s.Addr(), host: h, signer: signer, srv: s}
 	e.token = e.mint("default", "operator")
 	return e
 }

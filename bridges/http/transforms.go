@@ -66,13 +66,12 @@ func (s *Server) transformsOn(ctx *fasthttp.RequestCtx) bool {
 	return true
 }
 
-// transformTenant resolves the tenant and checks the admin scope.
+// transformTenant resolves the tenant and checks the admin scope, before
+// it says whether this node runs transforms: a token that may not use
+// them learns nothing more than 404 or 403.
 func (s *Server) transformTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal, what string) (eddy.TenantID, string, bool) {
-	if !s.transformsOn(ctx) {
-		return "", "", false
-	}
 	tm, ok := s.scopedTenant(ctx, p, tenants.Admin, what)
-	if !ok {
+	if !ok || !s.transformsOn(ctx) {
 		return "", "", false
 	}
 	name, _ := ctx.UserValue("name").(string)
@@ -318,12 +317,12 @@ type setTransformReq struct {
 }
 
 func (s *Server) setTopicTransform(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	if !s.transformsOn(ctx) {
-		return
-	}
 	ref, err := s.topicRef(ctx, p, tenants.Admin)
 	if err != nil {
 		writeError(ctx, err)
+		return
+	}
+	if !s.transformsOn(ctx) {
 		return
 	}
 	var req setTransformReq
