@@ -175,3 +175,49 @@ func TestQuotas(t *testing.T) {
 		t.Fatalf("describe: %s", body)
 	}
 }
+
+// TestStorageQuotaFreedByRetention: once retention drops a full tenant's
+// old segments, its producers are accepted again without an operator.
+func TestStorageQuotaFreedByRetention(t *testing.T) {
+	e := newEnv(t, multiraft.Config{RetentionInterval: 100 * time.Millisecond}, Config{})
+	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"r","quotas":{"storage_bytes":20000}}`); code != 201 {
+		t.Fatalf("tenant: %d %s", code, body)
+	}
+	admin := e.mint("r", "admin")
+	if code, _, body := e.reqAs(admin, "POST", "/v1/topics", "application/json",
+		`{"name":"a","config":{"segment.bytes":"4096","retention.ms":"1000"}}`); code != 201 {
+		t.Fatalf("topic: %d %s", code, body)
+	}
+	rec := `{"records":[{"value":"` + strings.Repeat("x", 900) + `"}]}`
+	refused := 0
+	for i := 0; i < 100 && refused == 0; i++ {
+		code, _, body := e.reqAs(admin, "POST", "/v1/topics/a/records", "application/json", rec)
+		switch {
+		case code == 507 && errorCode(t, body) == "storage_quota_exceeded":
+			refused = i
+		case code != 200:
+			t.Fatalf("produce %d: %d %s", i, code, body)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("100 records of 900 bytes never reached a 20,000-byte storage quota")
+	}
+	// The sealed segments expire a second after their newest record.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, _, body := e.reqAs(admin, "POST", "/v1/topics/a/records", "application/json", rec)
+		if code == 200 {
+			break
+		}
+		if code != 507 || time.Now().After(deadline) {
+			t.Fatalf("retention did not free the quota: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var off struct{ Earliest int64 }
+	_, _, body := e.reqAs(admin, "GET", "/v1/topics/a/partitions/0/offsets", "", "")
+	json.Unmarshal([]byte(body), &off)
+	if off.Earliest == 0 {
+		t.Fatalf("accepted again but nothing was deleted: %s", body)
+	}
+}
