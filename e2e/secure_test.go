@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,16 +62,35 @@ func TestSecureByDefault(t *testing.T) {
 	if out != "hello\n" {
 		t.Fatalf("acme's sensors: %q", out)
 	}
-	// A tenant's own key: register, list, remove.
-	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKIXPublicKey(pub)
-	keyFile := filepath.Join(t.TempDir(), "acme.pub")
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
-	p.mustCLI("", "tenant", "key", "add", "acme", "acme-k1", "--file", keyFile, "--token", admin)
+	// A tenant's own key, as docs/security.md does it: openssl makes the
+	// pair, the tenant registers the public half and signs a device token
+	// offline; removing the key revokes the token at once.
+	dir := t.TempDir()
+	priv, pubFile := filepath.Join(dir, "acme.key"), filepath.Join(dir, "acme.pub")
+	for _, args := range [][]string{{"genpkey", "-algorithm", "ed25519", "-out", priv}, {"pkey", "-in", priv, "-pubout", "-out", pubFile}} {
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v %s", args, err, out)
+		}
+	}
+	p.mustCLI("", "tenant", "key", "add", "acme", "acme-k1", "--alg", "EdDSA", "--file", pubFile, "--token", admin)
 	if out := p.mustCLI("", "tenant", "key", "list", "acme", "--token", admin); !strings.Contains(out, "acme-k1") {
 		t.Fatalf("key list: %s", out)
 	}
+	device := strings.TrimSpace(p.mustCLI("", "token", "sign", "--key", priv, "--kid", "acme-k1", "--tenant", "acme",
+		"--scopes", "produce:sensors", "--subject", "dev-17", "--ttl", "720h"))
+	if _, errOut, err := p.cli("signed offline\n", "produce", "sensors", "--token", device); err != nil || !strings.Contains(errOut, "produced 1") {
+		t.Fatalf("produce with a self-signed device token: %v %s", err, errOut)
+	}
+	if _, errOut, err := p.cli("", "consume", "sensors", "--from-beginning", "--token", device); err == nil || !strings.Contains(errOut, "forbidden") {
+		t.Fatalf("the device token consumed: %v %s", err, errOut)
+	}
+	if _, errOut, err := p.cli("", "token", "sign", "--key", priv, "--kid", "acme-k1", "--tenant", "acme", "--scopes", "operator"); err == nil || !strings.Contains(errOut, "operator") {
+		t.Fatalf("token sign granted operator: %v %s", err, errOut)
+	}
 	p.mustCLI("", "tenant", "key", "remove", "acme", "acme-k1", "--token", admin)
+	if _, errOut, err := p.cli("revoked\n", "produce", "sensors", "--token", device); err == nil || !strings.Contains(errOut, "token_unknown_kid") {
+		t.Fatalf("produce after the key was removed: %v %s", err, errOut)
+	}
 	// set-quota changes only the flags given.
 	p.mustCLI("", "tenant", "set-quota", "acme", "--storage-bytes", "1000000")
 	desc := p.mustCLI("", "tenant", "describe", "acme")

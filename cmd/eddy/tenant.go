@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/node"
+	"github.com/eddy-broker/eddy/tenants"
 	"github.com/spf13/cobra"
 )
 
@@ -220,7 +222,48 @@ func newToken() *cobra.Command {
 	f.DurationVar(&ttl, "ttl", time.Hour, "lifetime")
 	f.StringVar(&subject, "subject", "", "sub claim (who the token is for)")
 	issue.MarkFlagRequired("scopes")
-	cmd.AddCommand(issue)
+	cmd.AddCommand(issue, newTokenSign())
+	return cmd
+}
+
+// newTokenSign signs a device token offline with a tenant's own private
+// key (registered with `eddy tenant key add`): no call to Eddy.
+func newTokenSign() *cobra.Command {
+	var d tenants.DeviceToken
+	var tenant, scopes, keyFile string
+	cmd := &cobra.Command{
+		Use:   "sign --key FILE --kid KID --tenant T --scopes S",
+		Short: "Sign a token offline with a tenant's own private key (no server involved)",
+		Long: `Sign a token with a tenant's private key (PEM: PKCS#8, SEC 1 or PKCS#1;
+Ed25519, EC P-256 or RSA >= 2048 bits). The matching public key must be
+registered with "eddy tenant key add" under the same kid. --audience is the
+cluster's name (cluster_name, default "eddy").`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pemBytes, err := os.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			d.Tenant, d.Scopes = eddy.TenantID(tenant), strings.Split(scopes, ",")
+			tok, _, err := d.Sign(pemBytes, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Println(tok)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&keyFile, "key", "", "the tenant's private key (PEM file)")
+	f.StringVar(&d.KeyID, "kid", "", "the key's id, as registered")
+	f.StringVar(&tenant, "tenant", "", "the tenant that registered the key")
+	f.StringVar(&scopes, "scopes", "", "comma-separated: produce:<glob>, consume:<glob>, admin")
+	f.DurationVar(&d.TTL, "ttl", 24*time.Hour, "lifetime")
+	f.StringVar(&d.Subject, "subject", "", "sub claim (the device)")
+	f.StringVar(&d.Audience, "audience", "eddy", "the cluster's name (cluster_name)")
+	for _, n := range []string{"key", "kid", "tenant", "scopes"} {
+		cmd.MarkFlagRequired(n)
+	}
 	return cmd
 }
 
