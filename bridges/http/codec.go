@@ -31,10 +31,6 @@ type jsonRecord struct {
 	Timestamp     json.RawMessage `json:"timestamp"`
 }
 
-type jsonProduce struct {
-	Records []jsonRecord `json:"records"`
-}
-
 // toRecord converts one JSON record. i is its index, for error messages.
 func (jr *jsonRecord) toRecord(i int, now int64) (eddy.Record, eddy.Partition, error) {
 	var r eddy.Record

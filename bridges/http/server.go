@@ -738,15 +738,15 @@ func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.P
 	}
 	switch ct {
 	case "application/json", "":
-		var req jsonProduce
-		if err := decodeStrict(body, &req); err != nil {
-			return nil, nil, err
+		jrs, err := parseProduceJSON(body)
+		if err != nil {
+			return nil, nil, produceJSONError(err)
 		}
-		if len(req.Records) == 0 {
+		if len(jrs) == 0 {
 			return nil, nil, eddy.Errorf(eddy.CodeInvalid, `body has no records: expected {"records":[{"value":...}]}`)
 		}
-		for i := range req.Records {
-			if err := add(i, &req.Records[i]); err != nil {
+		for i := range jrs {
+			if err := add(i, &jrs[i]); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -760,9 +760,9 @@ func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.P
 			if len(b) == 0 {
 				continue
 			}
-			var jr jsonRecord
-			if err := decodeStrict(b, &jr); err != nil {
-				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "line %d: %s", line, eddy.AsError(err).Message)
+			jr, err := parseRecordJSON(b)
+			if err != nil {
+				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "line %d: malformed JSON: %v", line, err)
 			}
 			if err := add(len(recs), &jr); err != nil {
 				return nil, nil, err
