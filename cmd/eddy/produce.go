@@ -42,10 +42,19 @@ Records are sent in batches and acknowledged only after they are committed.`,
 				size = st.Size()
 				in = f
 			}
+			if file == "" { // stdin redirected from a file has a size too
+				if st, err := os.Stdin.Stat(); err == nil && st.Mode().IsRegular() {
+					size = st.Size()
+				}
+			}
+			// A progress bar on a terminal for large inputs: sized when the
+			// input's size is known, else a byte counter once 1 MiB is read.
+			tty := term.IsTerminal(int(os.Stderr.Fd()))
 			var bar *progressbar.ProgressBar
-			if size > 1<<20 && term.IsTerminal(int(os.Stderr.Fd())) {
+			if size > 1<<20 && tty {
 				bar = progressbar.DefaultBytes(size, "producing")
 			}
+			read := 0
 			c := newClient(cmd)
 			path := topicPath(args[0]) + "/records"
 			var body bytes.Buffer
@@ -67,6 +76,11 @@ Records are sent in batches and acknowledged only after they are committed.`,
 			sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
 			for sc.Scan() {
 				line := sc.Bytes()
+				read += len(line) + 1
+				if bar == nil && tty && size <= 0 && read > 1<<20 {
+					bar = progressbar.DefaultBytes(-1, "producing")
+					bar.Add(read - len(line) - 1)
+				}
 				if bar != nil {
 					bar.Add(len(line) + 1)
 				}
