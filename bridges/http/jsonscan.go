@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/eddy-broker/eddy"
 )
@@ -81,7 +82,7 @@ func (s *jscan) expect(c byte) error {
 
 // end: nothing but whitespace may follow the body's value.
 func (s *jscan) end() error {
-	if s.peek() != 0 {
+	if s.ws(); s.i < len(s.b) {
 		return &scanErr{msg: fmt.Sprintf("trailing data at offset %d", s.i), strict: true}
 	}
 	return nil
@@ -340,15 +341,14 @@ func (s *jscan) object(member func(name []byte) error) error {
 	}
 }
 
-// decodeJSONString decodes a raw JSON string (quotes included).
+// decodeJSONString decodes a raw JSON string (quotes included); escapes
+// and invalid UTF-8 (which becomes U+FFFD) go through encoding/json.
 func decodeJSONString(raw []byte) (string, error) {
 	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			var out string
-			err := json.Unmarshal(raw, &out)
-			return out, err
-		}
+	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+		var out string
+		err := json.Unmarshal(raw, &out)
+		return out, err
 	}
 	return string(inner), nil
 }
