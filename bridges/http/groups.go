@@ -368,7 +368,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_group_records_total{tenant=%q,group=%q}`, t, g.Name)).Add(total)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(out)
+	ctx.Response.SetBodyRaw(out) // no copy into fasthttp's pooled buffers (see fetch)
 }
 
 func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
