@@ -180,19 +180,44 @@ func (h *Host) Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*Check
 	if err != nil {
 		return nil, err
 	}
+	return logChecksum(lg, p, h.cfg.NodeID, upto)
+}
+
+// logChecksum digests lg's batches from its log start to upto (0: the
+// high watermark). Retention may move the log start while the digest is
+// taken; then it starts again from the new start (its LogStart says which).
+func logChecksum(lg *segment.Log, p eddy.Partition, node uint64, upto int64) (*Checksum, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := checksumFrom(lg, p, node, upto)
+		if err == nil {
+			return c, nil
+		}
+		if attempt == 50 || eddy.AsError(err).Code != eddy.CodeOffsetOutOfRange {
+			return nil, err
+		}
+		if start, _ := lg.Offsets(); c == nil || start <= c.LogStart {
+			return nil, err // not retention: upto is out of range
+		}
+	}
+}
+
+// checksumFrom digests lg from its log start to upto. When a read falls
+// below a log start that moved meanwhile, it returns the Checksum begun
+// (its LogStart says where) with the read's error.
+func checksumFrom(lg *segment.Log, p eddy.Partition, node uint64, upto int64) (*Checksum, error) {
 	start, hw := lg.Offsets()
 	if upto == 0 {
 		upto = hw
 	}
 	if upto > hw || upto < start {
-		return nil, eddy.Errorf(eddy.CodeOffsetOutOfRange, "upto %d is outside [%d, %d] on node %d", upto, start, hw, h.cfg.NodeID)
+		return nil, eddy.Errorf(eddy.CodeOffsetOutOfRange, "upto %d is outside [%d, %d] on node %d", upto, start, hw, node)
 	}
 	sum := sha256.New()
-	c := &Checksum{Partition: p, Node: h.cfg.NodeID, LogStart: start, Upto: upto}
+	c := &Checksum{Partition: p, Node: node, LogStart: start, Upto: upto}
 	for off := start; off < upto; {
 		rr, err := lg.Read(off, 4<<20)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		next := off
 		err = segment.SplitVerified(rr.Batches, func(bh segment.BatchHeader, b []byte) error {
