@@ -102,6 +102,8 @@ type Verifier struct {
 	Leeway time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
+
+	cache verifiedCache
 }
 
 func authErr(code eddy.Code, format string, args ...any) *eddy.Error {
@@ -117,43 +119,66 @@ type header struct {
 // Verify checks a token and returns who it speaks for. Every refusal is an
 // *eddy.Error with one of the CodeToken* codes.
 func (v *Verifier) Verify(token string) (*Principal, error) {
+	if p, ok := v.cache.get(v, token); ok {
+		return p, nil
+	}
+	p, key, err := v.verify(token)
+	if err == nil {
+		v.cache.put(token, p, key, v.leeway())
+	}
+	return p, err
+}
+
+func (v *Verifier) leeway() time.Duration {
+	if v.Leeway == 0 {
+		return 30 * time.Second
+	}
+	return v.Leeway
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// verify checks a token in full: header, key, signature, claims.
+func (v *Verifier) verify(token string) (*Principal, *Key, error) {
 	if token == "" {
-		return nil, authErr(eddy.CodeTokenMissing, "no token: send Authorization: Bearer <jwt>")
+		return nil, nil, authErr(eddy.CodeTokenMissing, "no token: send Authorization: Bearer <jwt>")
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || len(token) > 16<<10 {
-		return nil, authErr(eddy.CodeTokenMalformed, "the token is not a JWT (header.claims.signature)")
+		return nil, nil, authErr(eddy.CodeTokenMalformed, "the token is not a JWT (header.claims.signature)")
 	}
 	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
 	var h header
 	if err != nil || json.Unmarshal(hb, &h) != nil {
-		return nil, authErr(eddy.CodeTokenMalformed, "the token header is not base64url JSON")
+		return nil, nil, authErr(eddy.CodeTokenMalformed, "the token header is not base64url JSON")
 	}
 	if strings.EqualFold(h.Alg, "none") {
-		return nil, authErr(eddy.CodeTokenAlgNone, "unsigned tokens (alg none) are never accepted")
+		return nil, nil, authErr(eddy.CodeTokenAlgNone, "unsigned tokens (alg none) are never accepted")
 	}
 	if h.Kid == "" {
-		return nil, authErr(eddy.CodeTokenUnknownKey, "the token header has no kid")
+		return nil, nil, authErr(eddy.CodeTokenUnknownKey, "the token header has no kid")
 	}
 	key, ok := v.Keys(h.Kid)
 	if !ok {
-		return nil, authErr(eddy.CodeTokenUnknownKey, "no key with kid %q", h.Kid)
+		return nil, nil, authErr(eddy.CodeTokenUnknownKey, "no key with kid %q", h.Kid)
 	}
 	if h.Alg != key.Alg {
-		return nil, authErr(eddy.CodeTokenAlgMismatch, "the token says alg %s, key %q is %s", h.Alg, h.Kid, key.Alg)
+		return nil, nil, authErr(eddy.CodeTokenAlgMismatch, "the token says alg %s, key %q is %s", h.Alg, h.Kid, key.Alg)
 	}
 	pub, err := key.Public()
 	if err != nil {
-		return nil, authErr(eddy.CodeTokenUnknownKey, "key %q is unusable: %v", h.Kid, err)
+		return nil, nil, authErr(eddy.CodeTokenUnknownKey, "key %q is unusable: %v", h.Kid, err)
 	}
 	issuer := OperatorIssuer
 	if key.Tenant != "" {
 		issuer = string(key.Tenant)
 	}
-	leeway := v.Leeway
-	if leeway == 0 {
-		leeway = 30 * time.Second
-	}
+	leeway := v.leeway()
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{key.Alg}),
 		jwt.WithIssuer(issuer),
@@ -168,22 +193,22 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	var c Claims
 	_, err = jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return pub, nil }, opts...)
 	if err != nil {
-		return nil, classify(err)
+		return nil, nil, classify(err)
 	}
 	if key.Tenant != "" && c.Tenant != key.Tenant {
-		return nil, authErr(eddy.CodeTokenTenantMismatch, "key %q belongs to tenant %s and cannot sign for tenant %s", key.ID, key.Tenant, c.Tenant)
+		return nil, nil, authErr(eddy.CodeTokenTenantMismatch, "key %q belongs to tenant %s and cannot sign for tenant %s", key.ID, key.Tenant, c.Tenant)
 	}
 	if err := c.Tenant.Validate(); err != nil {
-		return nil, authErr(eddy.CodeTokenMalformed, "the tenant claim: %s", eddy.AsError(err).Message)
+		return nil, nil, authErr(eddy.CodeTokenMalformed, "the tenant claim: %s", eddy.AsError(err).Message)
 	}
 	p := &Principal{Tenant: c.Tenant, Subject: c.Subject, KeyID: key.ID}
 	if err := p.setScopes(c.Scopes, key.Tenant == ""); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.ExpiresAt != nil {
 		p.Expires = c.ExpiresAt.Time
 	}
-	return p, nil
+	return p, key, nil
 }
 
 // classify maps golang-jwt's errors to codes. The order matters: an expired
