@@ -246,17 +246,19 @@ func TestAuthEveryRoute(t *testing.T) {
 	// Another tenant's admin token: 404 on every route of default's, with
 	// the very answer a tenant that does not exist gets.
 	globex := e.mint("globex", "admin")
-	for _, r := range scoped {
-		st, body := e.call(globex, r, r.path("default", member))
-		if st != 404 || errorCode(t, body) != "not_found" {
-			t.Errorf("globex on %s %s: %d %s", r.method, r.pattern, st, body)
-		}
-		if strings.Contains(body, "globex") {
-			t.Errorf("globex on %s %s: the error names the caller's tenant: %s", r.method, r.pattern, body)
-		}
-		_, missing := e.call(globex, r, r.path("nosuch", member))
-		if strings.ReplaceAll(body, "default", "X") != strings.ReplaceAll(missing, "nosuch", "X") {
-			t.Errorf("%s %s: an existing tenant and a missing one answer differently: %s vs %s", r.method, r.pattern, body, missing)
+	for _, tok := range []string{globex, e.mint("globex", "produce:*", "consume:*")} {
+		for _, r := range scoped {
+			st, body := e.call(tok, r, r.path("default", member))
+			if st != 404 || errorCode(t, body) != "not_found" {
+				t.Errorf("globex on %s %s: %d %s", r.method, r.pattern, st, body)
+			}
+			if strings.Contains(body, "globex") {
+				t.Errorf("globex on %s %s: the error names the caller's tenant: %s", r.method, r.pattern, body)
+			}
+			_, missing := e.call(tok, r, r.path("nosuch", member))
+			if strings.ReplaceAll(body, "default", "X") != strings.ReplaceAll(missing, "nosuch", "X") {
+				t.Errorf("%s %s: an existing tenant and a missing one answer differently: %s vs %s", r.method, r.pattern, body, missing)
+			}
 		}
 	}
 	// default's lists never show globex's topics or tenant.
