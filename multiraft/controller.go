@@ -86,6 +86,10 @@ type controllerState struct {
 	Transforms map[string]*TransformMeta `json:"transforms,omitempty"`
 	// Groups are consumer groups by "tenant/name".
 	Groups map[string]*GroupMeta `json:"groups,omitempty"`
+	// Sizes are partitions' retained bytes by shard, as their leaders last
+	// reported them, so every node can count a tenant's storage, also for
+	// partitions it holds no replica of.
+	Sizes map[uint64]int64 `json:"sizes,omitempty"`
 }
 
 // TenantMeta is a tenant as the controller holds it.
@@ -132,6 +136,7 @@ type ctrlCmd struct {
 	Binding   *TransformBinding    `json:"binding,omitempty"`
 	MQTT      *tenants.MQTTMapping `json:"mqtt,omitempty"`
 	GroupCmd  *groupCmd            `json:"group,omitempty"`
+	Sizes     map[uint64]int64     `json:"sizes,omitempty"`
 }
 
 const (
@@ -163,6 +168,7 @@ const (
 	opDeployTransform = "deploy_transform"
 	opDeleteTransform = "delete_transform"
 	opBindTransform   = "bind_transform"
+	opReportSizes     = "report_sizes"
 )
 
 // ctrlResult is the Data of a controller entry's result.
@@ -253,6 +259,9 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		st.Tenants[c.Name] = &c
 		r := c
 		return ctrlResult{Tenant: &r}
+	case opReportSizes:
+		st.reportSizes(cmd.Sizes)
+		return ctrlResult{}
 	case opAllocProducer:
 		st.NextProducerID++
 		return ctrlResult{ProducerID: st.NextProducerID}
@@ -431,9 +440,29 @@ func (st *controllerState) deleteTopic(ref string) {
 	if t, ok := st.Topics[ref]; ok {
 		for _, s := range t.Shards {
 			delete(st.Moves, s)
+			delete(st.Sizes, s)
 		}
 	}
 	delete(st.Topics, ref)
+}
+
+// reportSizes records partitions' retained bytes; shards of topics that no
+// longer exist are ignored.
+func (st *controllerState) reportSizes(sizes map[uint64]int64) {
+	live := map[uint64]bool{}
+	for _, t := range st.Topics {
+		for _, s := range t.Shards {
+			live[s] = true
+		}
+	}
+	for shard, n := range sizes {
+		if live[shard] && n >= 0 {
+			if st.Sizes == nil {
+				st.Sizes = map[uint64]int64{}
+			}
+			st.Sizes[shard] = n
+		}
+	}
 }
 
 // activeNodeIDs are the nodes new replicas may be placed on, sorted.

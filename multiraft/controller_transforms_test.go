@@ -98,3 +98,23 @@ func TestControllerTransformBindingsAndQuotas(t *testing.T) {
 		t.Fatal("tenant delete: wrong transforms removed")
 	}
 }
+
+// TestControllerSizeReports: leaders' size reports are kept for live
+// partitions only, and go with their topic.
+func TestControllerSizeReports(t *testing.T) {
+	c := ctrlFixture(t)
+	res := mustApply(t, c, &ctrlCmd{Op: opCreateTopic, Topic: &TopicMeta{Tenant: eddy.DefaultTenant, Name: "s", Partitions: 2, ReplicationFactor: 1}})
+	a, b := res.Topic.Shards[0], res.Topic.Shards[1]
+	mustApply(t, c, &ctrlCmd{Op: opReportSizes, Sizes: map[uint64]int64{a: 100, 99999: 5, b: -1}})
+	if len(c.st.Sizes) != 1 || c.st.Sizes[a] != 100 {
+		t.Fatalf("sizes %v", c.st.Sizes)
+	}
+	mustApply(t, c, &ctrlCmd{Op: opReportSizes, Sizes: map[uint64]int64{a: 50, b: 7}})
+	if c.st.Sizes[a] != 50 || c.st.Sizes[b] != 7 {
+		t.Fatalf("sizes %v", c.st.Sizes)
+	}
+	mustApply(t, c, &ctrlCmd{Op: opDeleteTopic, Ref: "default/s"})
+	if len(c.st.Sizes) != 0 {
+		t.Fatalf("sizes of a deleted topic kept: %v", c.st.Sizes)
+	}
+}

@@ -76,6 +76,10 @@ type Config struct {
 	// RaftLogRetainBytes is about how much Raft log a replicated partition
 	// keeps behind its last sync for lagging followers. Defaults to 32 MiB.
 	RaftLogRetainBytes int64
+	// SizeReportInterval is how often partition leaders report their
+	// retained bytes to the controller (for storage quotas cluster-wide).
+	// Defaults to 5s.
+	SizeReportInterval time.Duration
 	// RetentionInterval is how often partition leaders check retention.
 	// Defaults to 30s.
 	RetentionInterval time.Duration
@@ -148,6 +152,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 10 * time.Second
+	}
+	if c.SizeReportInterval <= 0 {
+		c.SizeReportInterval = 5 * time.Second
 	}
 	if c.RetentionInterval <= 0 {
 		c.RetentionInterval = 30 * time.Second
@@ -308,7 +315,7 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.replicasCaughtUp() { // at once for a lone node or a brief restart
 		h.caughtUp.Store(true)
 	}
-	h.wg.Add(10)
+	h.wg.Add(11)
 	go h.awaitCaughtUp()
 	go h.loop(2*time.Second, h.planC, h.planMembership)
 	go h.loop(time.Second, nil, h.driveMoves)
@@ -319,6 +326,7 @@ func (h *Host) Start(ctx context.Context) error {
 	go h.loop(time.Second, nil, h.checkDisk)
 	go h.loop(time.Second, nil, h.expireMembers)
 	go h.loop(h.cfg.RetentionInterval, nil, func() { h.applyRetention(time.Now()) })
+	go h.loop(h.cfg.SizeReportInterval, nil, h.reportSizes)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package multiraft
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"time"
 
@@ -80,15 +81,19 @@ type TenantUsage struct {
 }
 
 // Usage counts a tenant's topics, partitions and keys (from the controller)
-// and its retained bytes (from the partition replicas on this node).
+// and its retained bytes: one replica of each partition, read from this
+// node's replica where it has one, else as the partition's leader last
+// reported it to the controller (reportSizes, every few seconds).
 func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 	var u TenantUsage
-	var shards []uint64
+	reported := map[uint64]int64{}
 	h.ctrl.view(func(st *controllerState) {
 		u.Topics, u.Partitions = st.tenantUsage(name)
 		for _, t := range st.Topics {
 			if t.Tenant == name {
-				shards = append(shards, t.Shards...)
+				for _, s := range t.Shards {
+					reported[s] = st.Sizes[s]
+				}
 			}
 		}
 		for _, k := range st.Keys {
@@ -99,14 +104,50 @@ func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 	})
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for _, s := range shards {
+	for s, n := range reported {
 		if lp, ok := h.parts[s]; ok {
 			if lg, err := lp.sm.log(); err == nil {
-				u.StorageBytes += lg.Size()
+				n = lg.Size()
 			}
 		}
+		u.StorageBytes += n
 	}
 	return u
+}
+
+// reportSizes tells the controller the retained bytes of the partitions
+// this node leads, where they changed by 64 KiB or 1% since the last
+// report (one controller entry for all of them, none when idle).
+func (h *Host) reportSizes() {
+	h.mu.RLock()
+	parts := make([]*localPartition, 0, len(h.parts))
+	for _, lp := range h.parts {
+		parts = append(parts, lp)
+	}
+	h.mu.RUnlock()
+	var known map[uint64]int64
+	h.ctrl.view(func(st *controllerState) { known = maps.Clone(st.Sizes) })
+	sizes := map[uint64]int64{}
+	for _, lp := range parts {
+		if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); !ok || id != lp.replicaID {
+			continue
+		}
+		lg, err := lp.sm.log()
+		if err != nil {
+			continue
+		}
+		n := lg.Size()
+		last, ok := known[lp.shardID]
+		if d := n - last; !ok || d >= 64<<10 || -d >= 64<<10 || d*100 > last || -d*100 > last {
+			sizes[lp.shardID] = n
+		}
+	}
+	if len(sizes) == 0 {
+		return
+	}
+	if _, err := h.ctrlPropose(context.Background(), &ctrlCmd{Op: opReportSizes, Sizes: sizes}); err != nil {
+		h.log.Debug("size report failed", "err", err)
+	}
 }
 
 // AddKey registers a tenant's public key.

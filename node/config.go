@@ -77,6 +77,9 @@ type Config struct {
 	RaftLogRetainBytes int64 `yaml:"raft_log_retain_bytes"`
 	// RetentionInterval is how often retention runs. Default 30s.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
+	// SizeReportInterval is how often partition leaders report their
+	// retained bytes, which storage quotas count cluster-wide. Default 5s.
+	SizeReportInterval time.Duration `yaml:"size_report_interval"`
 	// TransformDeadline bounds one batch in a transform. Default 200ms.
 	TransformDeadline time.Duration `yaml:"transform_deadline"`
 	// TransformBreakerFailures consecutive failed batches open a topic's
@@ -91,19 +94,20 @@ type Config struct {
 // nothing.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:            1,
-		ClusterName:       "eddy",
-		DataDir:           "eddy-data",
-		HTTPAddr:          ":8080",
-		RaftAddr:          "127.0.0.1:7100",
-		MQTTAddr:          ":1883",
-		LogLevel:          "info",
-		LogFormat:         "text",
-		Linger:            time.Millisecond,
-		MaxBatchBytes:     256 << 10,
-		MaxBodyBytes:      16 << 20,
-		MinFreeBytes:      64 << 20,
-		RetentionInterval: 30 * time.Second,
+		NodeID:             1,
+		ClusterName:        "eddy",
+		DataDir:            "eddy-data",
+		HTTPAddr:           ":8080",
+		RaftAddr:           "127.0.0.1:7100",
+		MQTTAddr:           ":1883",
+		LogLevel:           "info",
+		LogFormat:          "text",
+		Linger:             time.Millisecond,
+		MaxBatchBytes:      256 << 10,
+		MaxBodyBytes:       16 << 20,
+		MinFreeBytes:       64 << 20,
+		RetentionInterval:  30 * time.Second,
+		SizeReportInterval: 5 * time.Second,
 
 		TransformDeadline:        200 * time.Millisecond,
 		TransformBreakerFailures: 5,
@@ -161,6 +165,7 @@ var envVars = []struct {
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
 	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
+	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_RAFT_LOG_RETAIN_BYTES", func(c *Config, v string) (err error) {
 		c.RaftLogRetainBytes, err = strconv.ParseInt(v, 10, 64)

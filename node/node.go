@@ -53,6 +53,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		MaxBatchBytes:      cfg.MaxBatchBytes,
 		MinFreeBytes:       cfg.MinFreeBytes,
 		RetentionInterval:  cfg.RetentionInterval,
+		SizeReportInterval: cfg.SizeReportInterval,
 		SyncBytes:          cfg.SyncBytes,
 		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
 		Logger:             log,
