@@ -1,0 +1,27 @@
+# Sourced by the bench scripts: a work dir with a release build of eddy in
+# it ($W, $B), and a cleanup on exit that stops what the script started
+# (the PIDs in PIDS) and removes the work dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=$(mktemp -d)
+B=$W/eddy
+CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$B" ./cmd/eddy
+PIDS=()
+cleanup() {
+  if [ ${#PIDS[@]} -gt 0 ]; then kill "${PIDS[@]}" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+# start_node HTTP_PORT RAFT_PORT: one node on loopback (MQTT off) with its
+# data in $W/d; waits until it is ready, sets PID and points the CLI at it
+# (EDDY_SERVER, EDDY_TOKEN).
+start_node() {
+  EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr "127.0.0.1:$1" --raft-addr "127.0.0.1:$2" --mqtt-addr off >>"$W/log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 1 150); do curl -sf "127.0.0.1:$1/readyz" >/dev/null && break; sleep 0.2; done
+  export EDDY_SERVER=http://127.0.0.1:$1 EDDY_TOKEN
+  EDDY_TOKEN=$(cat "$W/d/admin.token")
+}
