@@ -76,28 +76,6 @@ func ValidateGroupName(name string) error {
 
 func groupKey(t eddy.TenantID, name string) string { return string(t) + "/" + name }
 
-// Topics are the topics of the group, sorted: those its members subscribe
-// to and those it has committed offsets for.
-func (g *GroupMeta) Topics() []string {
-	seen := map[string]bool{}
-	for _, m := range g.Members {
-		for _, t := range m.Topics {
-			seen[t] = true
-		}
-	}
-	for k := range g.Offsets {
-		if i := strings.LastIndexByte(k, '/'); i > 0 {
-			seen[k[:i]] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for t := range seen {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // clone copies a group for copy-on-write (readers keep their copy).
 func (g *GroupMeta) clone() *GroupMeta {
 	c := *g

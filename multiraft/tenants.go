@@ -86,13 +86,18 @@ type TenantUsage struct {
 // reported it to the controller (reportSizes, every few seconds).
 func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 	var u TenantUsage
-	reported := map[uint64]int64{}
+	type shardSize struct {
+		shard uint64
+		n     int64
+	}
+	var reported []shardSize
 	h.ctrl.view(func(st *controllerState) {
 		u.Topics, u.Partitions = st.tenantUsage(name)
+		reported = make([]shardSize, 0, u.Partitions)
 		for _, t := range st.Topics {
 			if t.Tenant == name {
 				for _, s := range t.Shards {
-					reported[s] = st.Sizes[s]
+					reported = append(reported, shardSize{s, st.Sizes[s]})
 				}
 			}
 		}
@@ -104,8 +109,9 @@ func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 	})
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for s, n := range reported {
-		if lp, ok := h.parts[s]; ok {
+	for _, r := range reported {
+		n := r.n
+		if lp, ok := h.parts[r.shard]; ok {
 			if lg, err := lp.sm.log(); err == nil {
 				n = lg.Size()
 			}
@@ -113,6 +119,21 @@ func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 		u.StorageBytes += n
 	}
 	return u
+}
+
+// AdmitProduce checks recs against tenant t's quotas with l: the rate
+// buckets, and the storage quota against Usage. Every produce path (HTTP,
+// MQTT) calls it before anything is transformed or appended.
+func (h *Host) AdmitProduce(l *tenants.Limiter, t eddy.TenantID, recs []eddy.Record) error {
+	tm, err := h.Tenant(t)
+	if err != nil {
+		return err
+	}
+	var used int64
+	if tm.Quotas.StorageBytes > 0 {
+		used = h.Usage(t).StorageBytes
+	}
+	return l.Admit(t, tm.Quotas, used, recs)
 }
 
 // reportSizes tells the controller the retained bytes of the partitions

@@ -31,15 +31,7 @@ func (in *ingest) MaxMessageBytes(ref eddy.TopicRef) (int64, error) {
 }
 
 func (in *ingest) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error {
-	tm, err := in.host.Tenant(ref.Tenant)
-	if err != nil {
-		return err
-	}
-	var used int64
-	if tm.Quotas.StorageBytes > 0 {
-		used = in.host.Usage(ref.Tenant).StorageBytes
-	}
-	if err := in.limiter.Admit(ref.Tenant, tm.Quotas, used, recs); err != nil {
+	if err := in.host.AdmitProduce(in.limiter, ref.Tenant, recs); err != nil {
 		if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
 			in.n.metrics.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, ref.Tenant, c)).Inc()
 		}

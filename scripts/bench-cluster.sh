@@ -3,15 +3,8 @@
 # measures produce throughput with RF 1 and RF 3 in the same run (the client
 # talks to the partition's leader, 3 runs each), then RSS per node under a
 # produce load over 64 RF 3 partitions. Stops the nodes it started.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-W=$(mktemp -d)
-B=$W/eddy
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$B" ./cmd/eddy
+. "$(dirname "$0")/lib.sh"
 PEERS="1=127.0.0.1:17101,2=127.0.0.1:17102,3=127.0.0.1:17103"
-PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
 for i in 1 2 3; do
   EDDY_CONFIG_DIR=$W/conf$i "$B" serve --node-id $i --data-dir "$W/d$i" --http-addr 127.0.0.1:1808$i \
     --raft-addr 127.0.0.1:1710$i --mqtt-addr 127.0.0.1:1888$i --peers "$PEERS" >"$W/log$i" 2>&1 &

@@ -5,14 +5,7 @@
 # QoS 1 and QoS 0 rates with the same generator (eddy bench mqtt) as the
 # reference; and the bridge's drain rate of a backlog queued in mosquitto.
 # Stops everything it started.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-W=$(mktemp -d)
-B=$W/eddy
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$B" ./cmd/eddy
-PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 printf 'listener 18883 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' >"$W/mosq.conf"
 /usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 &
 PIDS+=($!)

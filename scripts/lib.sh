@@ -16,12 +16,18 @@ trap cleanup EXIT
 
 # start_node HTTP_PORT RAFT_PORT: one node on loopback (MQTT off) with its
 # data in $W/d; waits until it is ready, sets PID and points the CLI at it
-# (EDDY_SERVER, EDDY_TOKEN).
+# (EDDY_SERVER, EDDY_TOKEN); exits with the node's log if it does not start.
 start_node() {
   EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr "127.0.0.1:$1" --raft-addr "127.0.0.1:$2" --mqtt-addr off >>"$W/log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
-  for _ in $(seq 1 150); do curl -sf "127.0.0.1:$1/readyz" >/dev/null && break; sleep 0.2; done
-  export EDDY_SERVER=http://127.0.0.1:$1 EDDY_TOKEN
-  EDDY_TOKEN=$(cat "$W/d/admin.token")
+  for _ in $(seq 1 150); do
+    if curl -sf "127.0.0.1:$1/readyz" >/dev/null; then
+      export EDDY_SERVER=http://127.0.0.1:$1 EDDY_TOKEN
+      EDDY_TOKEN=$(cat "$W/d/admin.token")
+      return
+    fi
+    sleep 0.2
+  done
+  echo "node did not start"; cat "$W/log"; exit 1
 }

@@ -28,17 +28,8 @@ type DeviceToken struct {
 // SEC 1 "EC PRIVATE KEY", or PKCS#1 "RSA PRIVATE KEY"), choosing the
 // algorithm from the key: EdDSA, ES256 or RS256.
 func (d DeviceToken) Sign(keyPEM []byte, now time.Time) (string, time.Time, error) {
-	if err := d.Tenant.Validate(); err != nil {
-		return "", time.Time{}, err
-	}
 	if d.KeyID == "" || d.Audience == "" {
 		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "a device token needs the key's kid and the cluster name as audience")
-	}
-	if d.TTL <= 0 || d.TTL > MaxTTL {
-		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "ttl must be between 1s and %v", MaxTTL)
-	}
-	if err := ValidateScopes(d.Scopes); err != nil {
-		return "", time.Time{}, err
 	}
 	for _, s := range d.Scopes {
 		if s == ScopeOperator {
@@ -66,18 +57,8 @@ func (d DeviceToken) Sign(keyPEM []byte, now time.Time) (string, time.Time, erro
 	default:
 		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "unsupported private key %T: use Ed25519, EC P-256 or RSA", key)
 	}
-	exp := now.Add(d.TTL)
-	c := Claims{Tenant: d.Tenant, Scopes: d.Scopes, RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: string(d.Tenant), Subject: d.Subject, Audience: jwt.ClaimStrings{d.Audience},
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
-	}}
-	t := jwt.NewWithClaims(m, c)
-	t.Header["kid"] = d.KeyID
-	signed, err := t.SignedString(key)
-	if err != nil {
-		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "sign: %v", err)
-	}
-	return signed, exp, nil
+	c := tokenClaims{tenant: d.Tenant, issuer: string(d.Tenant), subject: d.Subject, audience: d.Audience, scopes: d.Scopes, ttl: d.TTL}
+	return c.sign(m, d.KeyID, key, now)
 }
 
 func parsePrivate(keyPEM []byte) (crypto.Signer, error) {

@@ -246,27 +246,41 @@ const MaxTTL = 366 * 24 * time.Hour
 
 // Issue signs a token for tenant with the scopes, valid for ttl.
 func (s *Signer) Issue(tenant eddy.TenantID, subject string, scopes []string, ttl time.Duration) (string, time.Time, error) {
-	if err := tenant.Validate(); err != nil {
-		return "", time.Time{}, err
-	}
-	if ttl <= 0 || ttl > MaxTTL {
-		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "ttl must be between 1s and %v", MaxTTL)
-	}
-	if err := ValidateScopes(scopes); err != nil {
-		return "", time.Time{}, err
-	}
 	now := time.Now()
 	if s.Now != nil {
 		now = s.Now()
 	}
-	exp := now.Add(ttl)
-	c := Claims{Tenant: tenant, Scopes: scopes, RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: OperatorIssuer, Subject: subject, Audience: jwt.ClaimStrings{s.Audience},
+	c := tokenClaims{tenant: tenant, issuer: OperatorIssuer, subject: subject, audience: s.Audience, scopes: scopes, ttl: ttl}
+	return c.sign(jwt.SigningMethodEdDSA, s.KeyID, s.Key, now)
+}
+
+// tokenClaims are what Eddy puts in a token it signs, for the operator key
+// (Signer.Issue) or a tenant's own (DeviceToken.Sign).
+type tokenClaims struct {
+	tenant                    eddy.TenantID
+	issuer, subject, audience string
+	scopes                    []string
+	ttl                       time.Duration
+}
+
+// sign validates the claims and signs them with key under kid.
+func (c tokenClaims) sign(m jwt.SigningMethod, kid string, key any, now time.Time) (string, time.Time, error) {
+	if err := c.tenant.Validate(); err != nil {
+		return "", time.Time{}, err
+	}
+	if c.ttl <= 0 || c.ttl > MaxTTL {
+		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "ttl must be between 1s and %v", MaxTTL)
+	}
+	if err := ValidateScopes(c.scopes); err != nil {
+		return "", time.Time{}, err
+	}
+	exp := now.Add(c.ttl)
+	t := jwt.NewWithClaims(m, Claims{Tenant: c.tenant, Scopes: c.scopes, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: c.issuer, Subject: c.subject, Audience: jwt.ClaimStrings{c.audience},
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
-	}}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
-	t.Header["kid"] = s.KeyID
-	signed, err := t.SignedString(s.Key)
+	}})
+	t.Header["kid"] = kid
+	signed, err := t.SignedString(key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,9 +114,18 @@ func (s *Server) visibleGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) (e
 // canConsumeGroup: the principal may consume every topic of the group:
 // those its members subscribe to and those it has committed offsets for.
 // A group with neither needs some consume scope (or admin).
+// It runs on every member poll, so it walks the group as it is stored
+// instead of collecting its topics first.
 func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *multiraft.GroupMeta) bool {
-	for _, topic := range g.Topics() {
-		if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
+	for _, m := range g.Members {
+		for _, topic := range m.Topics {
+			if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
+				return false
+			}
+		}
+	}
+	for k := range g.Offsets { // "topic/partition"
+		if i := strings.LastIndexByte(k, '/'); i > 0 && !p.Can(tenants.Consume, t, eddy.TopicName(k[:i])) {
 			return false
 		}
 	}

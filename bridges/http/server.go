@@ -52,6 +52,7 @@ type Broker interface {
 	Tenant(name eddy.TenantID) (*multiraft.TenantMeta, error)
 	Tenants() []*multiraft.TenantMeta
 	Usage(name eddy.TenantID) multiraft.TenantUsage
+	AdmitProduce(l *tenants.Limiter, t eddy.TenantID, recs []eddy.Record) error
 	AddKey(ctx context.Context, k *tenants.Key) error
 	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
 	Keys(tenant eddy.TenantID) []tenants.Key

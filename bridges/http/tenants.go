@@ -218,23 +218,11 @@ func (s *Server) removeKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 // admitProduce applies the tenant's quotas to a produce: the rate buckets,
 // then the storage quota (retained bytes on this node's replicas).
 func (s *Server) admitProduce(t eddy.TenantID, recs []eddy.Record) error {
-	err := s.checkQuotas(t, recs)
+	err := s.b.AdmitProduce(s.cfg.Limiter, t, recs)
 	if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
 		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, t, c)).Inc()
 	}
 	return err
-}
-
-func (s *Server) checkQuotas(t eddy.TenantID, recs []eddy.Record) error {
-	tm, err := s.b.Tenant(t)
-	if err != nil {
-		return err
-	}
-	var used int64
-	if tm.Quotas.StorageBytes > 0 {
-		used = s.b.Usage(t).StorageBytes
-	}
-	return s.cfg.Limiter.Admit(t, tm.Quotas, used, recs)
 }
 
 // setMQTT replaces the tenant's MQTT topic mapping (DELETE: the default).
