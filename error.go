@@ -39,9 +39,10 @@ const (
 	CodeTokenExpired        Code = "token_expired"         // exp has passed
 	CodeTokenNotYetValid    Code = "token_not_yet_valid"   // nbf or iat in the future
 	CodeTokenWrongAudience  Code = "token_wrong_audience"  // aud is not this cluster
-	CodeTokenWrongIssuer    Code = "token_wrong_issuer"    // iss does not match the key
+	CodeTokenWrongIssuer    Code = "token_wrong_issuer"    // iss is missing, or names neither the operator nor a tenant
 	CodeTokenUnknownKey     Code = "token_unknown_kid"     // kid names no key
 	CodeTokenTenantMismatch Code = "token_tenant_mismatch" // a tenant's key signed a token for another tenant
+	CodeTokenRevoked        Code = "token_revoked"         // its key was removed, or its tenant deleted since
 
 	CodeNoQuorum      Code = "no_quorum"              // the partition or controller has no leader: retry
 	CodeTenantExists  Code = "tenant_exists"          // create of an existing tenant
@@ -94,6 +95,7 @@ var codes = map[Code]int{
 	CodeTokenWrongIssuer:    http.StatusUnauthorized,
 	CodeTokenUnknownKey:     http.StatusUnauthorized,
 	CodeTokenTenantMismatch: http.StatusUnauthorized,
+	CodeTokenRevoked:        http.StatusUnauthorized,
 
 	CodeNoQuorum:      http.StatusServiceUnavailable,
 	CodeTenantExists:  http.StatusConflict,

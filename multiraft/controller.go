@@ -72,10 +72,13 @@ type controllerState struct {
 	Nodes          map[uint64]*NodeMeta          `json:"nodes"`
 	Topics         map[string]*TopicMeta         `json:"topics"` // by "tenant/name"
 	Tenants        map[eddy.TenantID]*TenantMeta `json:"tenants"`
-	Keys           map[string]*tenants.Key       `json:"keys"` // by kid, cluster-wide
+	Keys           map[string]*tenants.Key       `json:"keys"` // by keyRef: "tenant/kid"
 	Operator       *OperatorKey                  `json:"operator,omitempty"`
 	NextShard      uint64                        `json:"next_shard"`
 	NextProducerID int64                         `json:"next_producer_id"`
+	// NextIncarnation numbers tenants as they are created, so a tenant
+	// deleted and created again under its name is told apart from the old.
+	NextIncarnation int64 `json:"next_incarnation,omitempty"`
 	// Moves in progress, by shard; at most one per shard.
 	Moves map[uint64]*Move `json:"moves,omitempty"`
 	// NextReplicaID is the ReplicaID the next moved replica gets.
@@ -97,6 +100,10 @@ type TenantMeta struct {
 	Name      eddy.TenantID  `json:"name"`
 	Quotas    tenants.Quotas `json:"quotas"`
 	CreatedMs int64          `json:"created_ms"`
+	// Incarnation tells this tenant from an earlier one of the same name
+	// (0 for tenants created before incarnations were kept). Operator
+	// tokens carry it, and are refused by a later incarnation.
+	Incarnation int64 `json:"incarnation,omitempty"`
 	// MQTT maps the tenant's MQTT topics; nil: the default mapping.
 	MQTT *tenants.MQTTMapping `json:"mqtt,omitempty"`
 }
@@ -108,6 +115,9 @@ type OperatorKey struct {
 	ID         string `json:"kid"`
 	PrivatePEM string `json:"private_pem"`
 }
+
+// keyRef is a tenant key's name in the controller: kids are per tenant.
+func keyRef(t eddy.TenantID, kid string) string { return string(t) + "/" + kid }
 
 // MaxKeysPerTenant bounds a tenant's registered keys.
 const MaxKeysPerTenant = 16
@@ -329,6 +339,8 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 			return errResult(eddy.CodeTenantExists, "tenant "+string(tn.Name)+" already exists")
 		}
 		c := *tn
+		st.NextIncarnation++
+		c.Incarnation = st.NextIncarnation
 		st.Tenants[tn.Name] = &c
 		return ctrlResult{Tenant: &c}
 	case opSetQuotas:
@@ -384,8 +396,10 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		if _, ok := st.Tenants[k.Tenant]; !ok {
 			return errResult(eddy.CodeNotFound, "tenant "+string(k.Tenant)+" does not exist")
 		}
-		if _, ok := st.Keys[k.ID]; ok || (st.Operator != nil && st.Operator.ID == k.ID) {
-			return errResult(eddy.CodeConflict, "a key with kid "+k.ID+" already exists (kids are unique in the cluster)")
+		// Kids are unique per tenant; no tenant key takes the operator's kid
+		// (a tenant named like the operator issuer would be shadowed).
+		if _, ok := st.Keys[keyRef(k.Tenant, k.ID)]; ok || (st.Operator != nil && st.Operator.ID == k.ID) {
+			return errResult(eddy.CodeConflict, "tenant "+string(k.Tenant)+" already has a key with kid "+k.ID)
 		}
 		n := 0
 		for _, o := range st.Keys {
@@ -397,14 +411,17 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 			return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s already has %d keys", k.Tenant, n))
 		}
 		c := *k
-		st.Keys[k.ID] = &c
+		st.Keys[keyRef(k.Tenant, k.ID)] = &c
 		return ctrlResult{}
 	case opRemoveKey:
-		k, ok := st.Keys[cmd.Ref]
-		if !ok || (cmd.Tenant != nil && k.Tenant != cmd.Tenant.Name) {
+		if cmd.Tenant == nil {
+			return errResult(eddy.CodeInvalid, "remove_key: missing tenant")
+		}
+		ref := keyRef(cmd.Tenant.Name, cmd.Ref)
+		if _, ok := st.Keys[ref]; !ok {
 			return errResult(eddy.CodeNotFound, "no key with kid "+cmd.Ref)
 		}
-		delete(st.Keys, cmd.Ref)
+		delete(st.Keys, ref)
 		return ctrlResult{}
 	case opSetOperator:
 		if st.Operator == nil {
@@ -515,6 +532,13 @@ func (c *controllerSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <
 	st := newControllerState()
 	if err := json.Unmarshal(b, st); err != nil {
 		return err
+	}
+	// Snapshots from before kids were per tenant hold keys by kid alone.
+	for ref, k := range st.Keys {
+		if want := keyRef(k.Tenant, k.ID); ref != want {
+			delete(st.Keys, ref)
+			st.Keys[want] = k
+		}
 	}
 	c.mu.Lock()
 	c.st = st

@@ -2,9 +2,11 @@ package multiraft
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
 )
 
 // ctrlFixture is a controller with nodes 1-3, the default tenant and topic
@@ -142,4 +144,34 @@ func TestControllerNodeRemoval(t *testing.T) {
 	applyErr(t, c, &ctrlCmd{Op: opAddNode, Node: &NodeMeta{ID: 5, RaftAddr: "127.0.0.1:55"}}, eddy.CodeConflict)
 	applyErr(t, c, &ctrlCmd{Op: opAddNode, Node: &NodeMeta{ID: 6, RaftAddr: "127.0.0.1:5"}}, eddy.CodeConflict)
 	applyErr(t, c, &ctrlCmd{Op: opAddNode, Node: &NodeMeta{ID: MaxNodeID + 1, RaftAddr: "127.0.0.1:7"}}, eddy.CodeInvalid)
+}
+
+// TestControllerKeysPerTenant: kids are unique per tenant; a re-created
+// tenant is a new incarnation; a snapshot from before keys were per
+// tenant (keys by kid alone) is read into the new layout.
+func TestControllerKeysPerTenant(t *testing.T) {
+	c := ctrlFixture(t)
+	mustApply(t, c, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: "acme"}})
+	mustApply(t, c, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: "globex"}})
+	k := func(tn eddy.TenantID) *tenants.Key { return &tenants.Key{ID: "k1", Tenant: tn, Alg: tenants.AlgEdDSA, PEM: string(tn)} }
+	mustApply(t, c, &ctrlCmd{Op: opAddKey, Key: k("acme")})
+	mustApply(t, c, &ctrlCmd{Op: opAddKey, Key: k("globex")})
+	applyErr(t, c, &ctrlCmd{Op: opAddKey, Key: k("acme")}, eddy.CodeConflict)
+	mustApply(t, c, &ctrlCmd{Op: opRemoveKey, Ref: "k1", Tenant: &TenantMeta{Name: "acme"}})
+	if _, ok := c.st.Keys["globex/k1"]; !ok {
+		t.Fatal("removing acme's k1 removed globex's")
+	}
+	inc := c.st.Tenants["acme"].Incarnation
+	mustApply(t, c, &ctrlCmd{Op: opDeleteTenant, Ref: "acme", Force: true})
+	mustApply(t, c, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: "acme"}})
+	if again := c.st.Tenants["acme"].Incarnation; again <= inc {
+		t.Fatalf("incarnation %d, then %d after re-creating", inc, again)
+	}
+	old := `{"nodes":{},"topics":{},"tenants":{},"keys":{"k9":{"kid":"k9","tenant":"acme","alg":"EdDSA","public_key_pem":"x"}},"next_shard":1000}`
+	if err := c.RecoverFromSnapshot(strings.NewReader(old), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.st.Keys["acme/k9"]; !ok || len(c.st.Keys) != 1 {
+		t.Fatalf("keys after recovering an old snapshot: %v", c.st.Keys)
+	}
 }

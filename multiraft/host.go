@@ -186,7 +186,7 @@ type Host struct {
 
 	live           liveness
 	leaders        leaderWatch
-	keyCache       sync.Map     // kid -> *tenants.Key, parsed
+	keyCache       sync.Map     // keyRef -> *tenants.Key, parsed
 	operatorPublic atomic.Value // *tenants.Key
 
 	reconcileC chan struct{}

@@ -200,25 +200,29 @@ func (h *Host) Keys(tenant eddy.TenantID) []tenants.Key {
 	return out
 }
 
-// KeyByID finds a verification key (a tenant's or the operator's) by kid.
-// Parsed keys are cached; a removed or replaced key is never served.
-func (h *Host) KeyByID(kid string) (*tenants.Key, bool) {
-	var pemText, alg string
-	var tenant eddy.TenantID
-	found := false
-	h.ctrl.view(func(st *controllerState) {
-		if k, ok := st.Keys[kid]; ok {
-			pemText, alg, tenant, found = k.PEM, k.Alg, k.Tenant, true
-		}
-	})
-	if !found {
+// Key finds a verification key: the operator's (tenant empty) or a
+// tenant's, by kid. Parsed keys are cached by tenant and kid; a removed or
+// replaced key is never served.
+func (h *Host) Key(tenant eddy.TenantID, kid string) (*tenants.Key, bool) {
+	if tenant == "" {
 		if op, ok := h.operatorPublic.Load().(*tenants.Key); ok && op.ID == kid {
 			return op, true
 		}
 		return nil, false
 	}
-	if c, ok := h.keyCache.Load(kid); ok {
-		if k := c.(*tenants.Key); k.PEM == pemText && k.Alg == alg {
+	var pemText, alg string
+	found := false
+	ref := keyRef(tenant, kid)
+	h.ctrl.view(func(st *controllerState) {
+		if k, ok := st.Keys[ref]; ok {
+			pemText, alg, found = k.PEM, k.Alg, true
+		}
+	})
+	if !found {
+		return nil, false
+	}
+	if c, ok := h.keyCache.Load(ref); ok {
+		if k := c.(*tenants.Key); k.PEM == pemText && k.Alg == alg && k.Tenant == tenant {
 			return k, true
 		}
 	}
@@ -226,8 +230,18 @@ func (h *Host) KeyByID(kid string) (*tenants.Key, bool) {
 	if err != nil {
 		return nil, false
 	}
-	h.keyCache.Store(kid, k)
+	h.keyCache.Store(ref, k)
 	return k, true
+}
+
+// Incarnation returns tenant t's incarnation (see TenantMeta).
+func (h *Host) Incarnation(t eddy.TenantID) (inc int64, ok bool) {
+	h.ctrl.view(func(st *controllerState) {
+		if m, found := st.Tenants[t]; found {
+			inc, ok = m.Incarnation, true
+		}
+	})
+	return inc, ok
 }
 
 // EnsureOperatorKey records the operator key in the controller unless one

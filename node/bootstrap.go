@@ -52,7 +52,10 @@ func (n *Node) bootstrapKeys(ctx context.Context) (*tenants.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the cluster's operator key: %w", err)
 	}
-	signer := &tenants.Signer{KeyID: op.ID, Key: clusterKey, Audience: n.cfg.ClusterName}
+	signer := &tenants.Signer{KeyID: op.ID, Key: clusterKey, Audience: n.cfg.ClusterName, Incarnation: func(t eddy.TenantID) int64 {
+		inc, _ := n.host.Incarnation(t)
+		return inc
+	}}
 	pub, err := signer.OperatorKey()
 	if err != nil {
 		return nil, err

@@ -34,14 +34,18 @@ const (
 
 // Principal is who a verified token speaks for.
 type Principal struct {
-	Tenant   eddy.TenantID
-	Subject  string
-	KeyID    string
-	Expires  time.Time
-	operator bool
-	admin    bool
-	produce  []string // topic globs
-	consume  []string
+	Tenant  eddy.TenantID
+	Subject string
+	KeyID   string
+	Expires time.Time
+	// Incarnation is the tenant incarnation an operator-signed token was
+	// issued for (0 for tokens a tenant's key signed, and older tokens).
+	Incarnation int64
+	key         *Key // the key that verified it, for Recheck
+	operator    bool
+	admin       bool
+	produce     []string // topic globs
+	consume     []string
 }
 
 // ValidateScopes checks scope syntax.

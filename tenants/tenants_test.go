@@ -45,7 +45,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f.keys[ok.ID] = ok
-	f.v = &Verifier{Audience: "edge-1", Keys: func(kid string) (*Key, bool) { k, ok := f.keys[kid]; return k, ok }, Now: func() time.Time { return f.now }}
+	f.v = &Verifier{Audience: "edge-1", Keys: f.lookup, Now: func() time.Time { return f.now }}
 	// Tenant acme registers one key of each algorithm.
 	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
 	ecPriv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -122,6 +122,7 @@ func TestVerifyRefusals(t *testing.T) {
 	f := newFixture(t)
 	good, _, _ := f.signer.Issue("acme", "svc", []string{"admin"}, time.Hour)
 	parts := strings.Split(good, ".")
+	acmeParts := strings.Split(f.mint(t, "acme-ec", jwt.SigningMethodES256, f.claims("acme", "acme", "admin")), ".")
 	b64 := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
 	// Algorithm confusion: HS256 keyed with the operator public key's bytes.
 	opPub := f.keys["op-1"].PEM
@@ -158,11 +159,14 @@ func TestVerifyRefusals(t *testing.T) {
 		{"expired", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, expired), eddy.CodeTokenExpired},
 		{"not yet valid", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, future), eddy.CodeTokenNotYetValid},
 		{"wrong audience", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, wrongAud), eddy.CodeTokenWrongAudience},
-		{"wrong issuer", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("acme", "eddy", "admin")), eddy.CodeTokenWrongIssuer},
+		{"no issuer", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("acme", "", "admin")), eddy.CodeTokenWrongIssuer},
+		{"issuer not a tenant", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("acme", "Acme Corp", "admin")), eddy.CodeTokenWrongIssuer},
+		// Keys are found by issuer and kid: the operator has no key acme-ed.
+		{"tenant key under the operator issuer", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("acme", "eddy", "admin")), eddy.CodeTokenUnknownKey},
 		{"no exp", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, noExp), eddy.CodeTokenMalformed},
 		{"tenant key signs for another tenant", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("globex", "acme", "admin")), eddy.CodeTokenTenantMismatch},
 		{"tenant key grants operator", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("acme", "acme", "operator")), eddy.CodeTokenTenantMismatch},
-		{"EdDSA alg for an ES256 key", b64(map[string]string{"alg": "EdDSA", "kid": "acme-ec"}) + "." + parts[1] + "." + parts[2], eddy.CodeTokenAlgMismatch},
+		{"EdDSA alg for an ES256 key", b64(map[string]string{"alg": "EdDSA", "kid": "acme-ec"}) + "." + acmeParts[1] + "." + acmeParts[2], eddy.CodeTokenAlgMismatch},
 		{"bad scope", f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("acme", "acme", "root")), eddy.CodeTokenMalformed},
 	}
 	for _, tc := range tests {
@@ -280,4 +284,10 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a token that was not issued: %q", tok)
 		}
 	})
+}
+
+// lookup finds a key by the tenant that registered it and its kid.
+func (f *fixture) lookup(t eddy.TenantID, kid string) (*Key, bool) {
+	k, ok := f.keys[kid]
+	return k, ok && k.Tenant == t
 }

@@ -33,8 +33,20 @@ const OperatorIssuer = "eddy"
 type Claims struct {
 	Tenant eddy.TenantID `json:"tenant"`
 	Scopes []string      `json:"scopes"`
+	// Incarnation binds an operator-signed token to one incarnation of
+	// its tenant: a tenant deleted and created again under the same name
+	// is a new incarnation, and the old tokens are refused.
+	Incarnation int64 `json:"inc,omitempty"`
 	jwt.RegisteredClaims
 }
+
+// Limits on what a token may carry, checked when one is minted so that no
+// token is issued that could never be verified.
+const (
+	MaxTokenBytes   = 16 << 10
+	MaxSubjectBytes = 256
+	MaxScopes       = 64
+)
 
 // Key is a public key tokens are verified with.
 type Key struct {
@@ -91,13 +103,20 @@ func (k *Key) Public() (crypto.PublicKey, error) {
 	return k.pub, nil
 }
 
-// KeyLookup finds a key by its kid.
-type KeyLookup func(kid string) (*Key, bool)
+// KeyLookup finds a key by the tenant that registered it (empty for the
+// operator key) and its kid. Kids are unique per tenant, not in the
+// cluster: two tenants may each have a key "k1".
+type KeyLookup func(tenant eddy.TenantID, kid string) (*Key, bool)
 
 // Verifier checks tokens. Audience is the cluster's name.
 type Verifier struct {
 	Audience string
 	Keys     KeyLookup
+	// Incarnation returns a tenant's incarnation, ok false when it does
+	// not exist. When set, an operator-signed token whose inc claim is not
+	// its tenant's current incarnation is refused (token_revoked). Tokens
+	// a tenant's key signed need no such check: keys go with their tenant.
+	Incarnation func(eddy.TenantID) (inc int64, ok bool)
 	// Leeway tolerates clock skew on exp, nbf and iat. Defaults to 30s.
 	Leeway time.Duration
 	// Now defaults to time.Now.
@@ -122,11 +141,35 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	if p, ok := v.cache.get(v, token); ok {
 		return p, nil
 	}
-	p, key, err := v.verify(token)
+	p, err := v.verify(token)
 	if err == nil {
-		v.cache.put(token, p, key, v.leeway())
+		err = v.Recheck(p)
 	}
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(token, p, v.leeway())
+	return p, nil
+}
+
+// Recheck reports (as a token error) whether a principal that verified
+// earlier has lost its standing since: its token expired, its key was
+// removed or replaced, or its tenant was deleted and created again.
+// Long-lived sessions (MQTT connections, tails) call it to notice a
+// revocation; the verified-token cache calls it on every hit.
+func (v *Verifier) Recheck(p *Principal) error {
+	if !p.Expires.IsZero() && !v.now().Before(p.Expires.Add(v.leeway())) {
+		return authErr(eddy.CodeTokenExpired, "the token has expired")
+	}
+	if k, ok := v.Keys(p.key.Tenant, p.key.ID); !ok || k.Alg != p.key.Alg || k.PEM != p.key.PEM {
+		return authErr(eddy.CodeTokenRevoked, "the token's key %q was removed or replaced", p.key.ID)
+	}
+	if v.Incarnation != nil && p.key.Tenant == "" {
+		if inc, ok := v.Incarnation(p.Tenant); ok && inc != p.Incarnation {
+			return authErr(eddy.CodeTokenRevoked, "the token was issued for an earlier tenant %s, since deleted", p.Tenant)
+		}
+	}
+	return nil
 }
 
 func (v *Verifier) leeway() time.Duration {
@@ -144,35 +187,48 @@ func (v *Verifier) now() time.Time {
 }
 
 // verify checks a token in full: header, key, signature, claims.
-func (v *Verifier) verify(token string) (*Principal, *Key, error) {
+func (v *Verifier) verify(token string) (*Principal, error) {
 	if token == "" {
-		return nil, nil, authErr(eddy.CodeTokenMissing, "no token: send Authorization: Bearer <jwt>")
+		return nil, authErr(eddy.CodeTokenMissing, "no token: send Authorization: Bearer <jwt>")
 	}
 	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(token) > 16<<10 {
-		return nil, nil, authErr(eddy.CodeTokenMalformed, "the token is not a JWT (header.claims.signature)")
+	if len(parts) != 3 || len(token) > MaxTokenBytes {
+		return nil, authErr(eddy.CodeTokenMalformed, "the token is not a JWT (header.claims.signature)")
 	}
-	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
+	// Strict: one encoding per token. A lenient decoder accepts other
+	// spellings of the same bytes (unused trailing bits), so one token
+	// would have many valid strings.
+	hb, err := base64.RawURLEncoding.Strict().DecodeString(parts[0])
 	var h header
 	if err != nil || json.Unmarshal(hb, &h) != nil {
-		return nil, nil, authErr(eddy.CodeTokenMalformed, "the token header is not base64url JSON")
+		return nil, authErr(eddy.CodeTokenMalformed, "the token header is not base64url JSON")
 	}
 	if strings.EqualFold(h.Alg, "none") {
-		return nil, nil, authErr(eddy.CodeTokenAlgNone, "unsigned tokens (alg none) are never accepted")
+		return nil, authErr(eddy.CodeTokenAlgNone, "unsigned tokens (alg none) are never accepted")
 	}
 	if h.Kid == "" {
-		return nil, nil, authErr(eddy.CodeTokenUnknownKey, "the token header has no kid")
+		return nil, authErr(eddy.CodeTokenUnknownKey, "the token header has no kid")
 	}
-	key, ok := v.Keys(h.Kid)
-	if !ok {
-		return nil, nil, authErr(eddy.CodeTokenUnknownKey, "no key with kid %q", h.Kid)
+	// The issuer names whose key signed it: the operator ("eddy") or a
+	// tenant. It is read before the signature is checked only to find the
+	// key; the parser then requires it to match that key.
+	cb, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
+	var iss struct {
+		Iss string `json:"iss"`
+	}
+	if err != nil || json.Unmarshal(cb, &iss) != nil {
+		return nil, authErr(eddy.CodeTokenMalformed, "the token claims are not base64url JSON")
+	}
+	key, err := v.key(iss.Iss, h.Kid)
+	if err != nil {
+		return nil, err
 	}
 	if h.Alg != key.Alg {
-		return nil, nil, authErr(eddy.CodeTokenAlgMismatch, "the token says alg %s, key %q is %s", h.Alg, h.Kid, key.Alg)
+		return nil, authErr(eddy.CodeTokenAlgMismatch, "the token says alg %s, key %q is %s", h.Alg, h.Kid, key.Alg)
 	}
 	pub, err := key.Public()
 	if err != nil {
-		return nil, nil, authErr(eddy.CodeTokenUnknownKey, "key %q is unusable: %v", h.Kid, err)
+		return nil, authErr(eddy.CodeTokenUnknownKey, "key %q is unusable: %v", h.Kid, err)
 	}
 	issuer := OperatorIssuer
 	if key.Tenant != "" {
@@ -186,6 +242,7 @@ func (v *Verifier) verify(token string) (*Principal, *Key, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),
+		jwt.WithStrictDecoding(),
 	}
 	if v.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(v.Now))
@@ -193,22 +250,44 @@ func (v *Verifier) verify(token string) (*Principal, *Key, error) {
 	var c Claims
 	_, err = jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return pub, nil }, opts...)
 	if err != nil {
-		return nil, nil, classify(err)
+		return nil, classify(err)
 	}
 	if key.Tenant != "" && c.Tenant != key.Tenant {
-		return nil, nil, authErr(eddy.CodeTokenTenantMismatch, "key %q belongs to tenant %s and cannot sign for tenant %s", key.ID, key.Tenant, c.Tenant)
+		return nil, authErr(eddy.CodeTokenTenantMismatch, "key %q belongs to tenant %s and cannot sign for tenant %s", key.ID, key.Tenant, c.Tenant)
 	}
 	if err := c.Tenant.Validate(); err != nil {
-		return nil, nil, authErr(eddy.CodeTokenMalformed, "the tenant claim: %s", eddy.AsError(err).Message)
+		return nil, authErr(eddy.CodeTokenMalformed, "the tenant claim: %s", eddy.AsError(err).Message)
 	}
-	p := &Principal{Tenant: c.Tenant, Subject: c.Subject, KeyID: key.ID}
+	p := &Principal{Tenant: c.Tenant, Subject: c.Subject, KeyID: key.ID, Incarnation: c.Incarnation, key: key}
 	if err := p.setScopes(c.Scopes, key.Tenant == ""); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if c.ExpiresAt != nil {
 		p.Expires = c.ExpiresAt.Time
 	}
-	return p, key, nil
+	return p, nil
+}
+
+// key finds the key a token names: by its issuer, the operator ("eddy")
+// or a tenant, and its kid. A tenant may itself be named "eddy": its keys
+// are looked up after the operator's, whose kid no tenant key may take.
+func (v *Verifier) key(iss, kid string) (*Key, error) {
+	if iss == "" {
+		return nil, authErr(eddy.CodeTokenWrongIssuer, "the token has no iss claim")
+	}
+	if iss == OperatorIssuer {
+		if k, ok := v.Keys("", kid); ok {
+			return k, nil
+		}
+	}
+	t := eddy.TenantID(iss)
+	if t.Validate() != nil {
+		return nil, authErr(eddy.CodeTokenWrongIssuer, "the token's issuer is neither %q nor a tenant", OperatorIssuer)
+	}
+	if k, ok := v.Keys(t, kid); ok {
+		return k, nil
+	}
+	return nil, authErr(eddy.CodeTokenUnknownKey, "issuer %s has no key with kid %q", iss, kid)
 }
 
 // classify maps golang-jwt's errors to codes. The order matters: an expired
@@ -239,6 +318,9 @@ type Signer struct {
 	Key      ed25519.PrivateKey
 	Audience string
 	Now      func() time.Time
+	// Incarnation, when set, gives the tenant's incarnation for the inc
+	// claim, binding the token to the tenant as it exists now.
+	Incarnation func(eddy.TenantID) int64
 }
 
 // MaxTTL bounds an issued token's lifetime.
@@ -251,6 +333,9 @@ func (s *Signer) Issue(tenant eddy.TenantID, subject string, scopes []string, tt
 		now = s.Now()
 	}
 	c := tokenClaims{tenant: tenant, issuer: OperatorIssuer, subject: subject, audience: s.Audience, scopes: scopes, ttl: ttl}
+	if s.Incarnation != nil {
+		c.incarnation = s.Incarnation(tenant)
+	}
 	return c.sign(jwt.SigningMethodEdDSA, s.KeyID, s.Key, now)
 }
 
@@ -261,6 +346,7 @@ type tokenClaims struct {
 	issuer, subject, audience string
 	scopes                    []string
 	ttl                       time.Duration
+	incarnation               int64
 }
 
 // sign validates the claims and signs them with key under kid.
@@ -274,8 +360,11 @@ func (c tokenClaims) sign(m jwt.SigningMethod, kid string, key any, now time.Tim
 	if err := ValidateScopes(c.scopes); err != nil {
 		return "", time.Time{}, err
 	}
+	if len(c.subject) > MaxSubjectBytes || len(c.scopes) > MaxScopes {
+		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "a token holds at most %d scopes and a subject of %d bytes", MaxScopes, MaxSubjectBytes)
+	}
 	exp := now.Add(c.ttl)
-	t := jwt.NewWithClaims(m, Claims{Tenant: c.tenant, Scopes: c.scopes, RegisteredClaims: jwt.RegisteredClaims{
+	t := jwt.NewWithClaims(m, Claims{Tenant: c.tenant, Scopes: c.scopes, Incarnation: c.incarnation, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: c.issuer, Subject: c.subject, Audience: jwt.ClaimStrings{c.audience},
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 	}})
@@ -283,6 +372,9 @@ func (c tokenClaims) sign(m jwt.SigningMethod, kid string, key any, now time.Tim
 	signed, err := t.SignedString(key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
+	}
+	if len(signed) > MaxTokenBytes {
+		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "the token would be %d bytes, over the %d a node accepts: use fewer or shorter scopes", len(signed), MaxTokenBytes)
 	}
 	return signed, exp, nil
 }

@@ -11,10 +11,12 @@ const maxVerified = 4096
 // verifiedCache remembers tokens that verified, so a client sending the
 // same token on every request pays for the signature check once: an
 // Ed25519 check and the JWT decoding were about 6% of the produce path's
-// CPU. A hit is only served while the token is unexpired (with the same
-// leeway as a full check) and its key is still registered unchanged, so
-// removing a key revokes its tokens at once, as without the cache. Only
-// exact token strings hit: anything altered is verified in full.
+// CPU. A hit is served only while Verifier.Recheck passes: the token is
+// unexpired (with the same leeway as a full check), the very key that
+// verified it (tenant, kid, algorithm and PEM) is still registered, and its
+// tenant is the same incarnation; so removing a key, or a tenant, revokes
+// its tokens at once, as without the cache. Only exact token strings hit:
+// anything altered is verified in full.
 type verifiedCache struct {
 	mu sync.Mutex
 	m  map[string]verified
@@ -23,9 +25,6 @@ type verifiedCache struct {
 type verified struct {
 	p     *Principal // shared by every hit: never modified after Verify
 	until time.Time  // exp + leeway
-	kid   string
-	alg   string
-	pem   string
 }
 
 func (c *verifiedCache) get(v *Verifier, token string) (*Principal, bool) {
@@ -35,23 +34,18 @@ func (c *verifiedCache) get(v *Verifier, token string) (*Principal, bool) {
 	if !ok {
 		return nil, false
 	}
-	if !v.now().Before(e.until) {
-		c.drop(token)
-		return nil, false
-	}
-	k, ok := v.Keys(e.kid)
-	if !ok || k.Alg != e.alg || k.PEM != e.pem {
+	if v.Recheck(e.p) != nil {
 		c.drop(token)
 		return nil, false
 	}
 	return e.p, true
 }
 
-func (c *verifiedCache) put(token string, p *Principal, k *Key, leeway time.Duration) {
-	if p.Expires.IsZero() || k == nil {
+func (c *verifiedCache) put(token string, p *Principal, leeway time.Duration) {
+	if p.Expires.IsZero() {
 		return
 	}
-	e := verified{p: p, until: p.Expires.Add(leeway), kid: k.ID, alg: k.Alg, pem: k.PEM}
+	e := verified{p: p, until: p.Expires.Add(leeway)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {

@@ -214,6 +214,13 @@ func TestAuthEveryRoute(t *testing.T) {
 		}
 		return tok
 	}
+	// An admin token of tenant reborn, deleted and created again since.
+	e.req("POST", "/v1/tenants", "application/json", `{"name":"reborn"}`)
+	reborn := e.mint("reborn", "admin")
+	e.req("DELETE", "/v1/tenants/reborn", "", "")
+	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"reborn"}`); code != 201 {
+		t.Fatalf("create reborn again: %d %s", code, body)
+	}
 	expired := sign(&tenants.Signer{KeyID: "op-test", Key: e.signer.Key, Audience: "test-cluster", Now: func() time.Time { return time.Now().Add(-2 * time.Hour) }})
 	early := sign(&tenants.Signer{KeyID: "op-test", Key: e.signer.Key, Audience: "test-cluster", Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	bad := map[string]string{
@@ -227,7 +234,12 @@ func TestAuthEveryRoute(t *testing.T) {
 		"token_wrong_audience":  sign(&tenants.Signer{KeyID: "op-test", Key: e.signer.Key, Audience: "another-cluster"}),
 		"token_unknown_kid":     sign(&tenants.Signer{KeyID: "op-ghost", Key: e.signer.Key, Audience: "test-cluster"}),
 		"token_tenant_mismatch": globexSigned("default", "globex"),
-		"token_wrong_issuer":    globexSigned("globex", "default"),
+		"token_wrong_issuer":    globexSigned("globex", "Globex Inc"),
+		"token_revoked":         reborn,
+	}
+	// Another tenant's issuer with globex's kid: kids are per tenant.
+	if st, body := e.call(globexSigned("globex", "default"), route{method: "GET", pattern: "/v1/topics"}, "/v1/topics"); st != 401 || errorCode(t, body) != "token_unknown_kid" {
+		t.Errorf("globex's kid under issuer default: %d %s", st, body)
 	}
 	plain, scoped, rest := allRoutes()
 	all := append(append(append([]route{}, plain...), scoped...), rest...)

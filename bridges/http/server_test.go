@@ -44,11 +44,14 @@ func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 		t.Fatal(err)
 	}
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: "test-cluster"}
+	signer := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: "test-cluster", Incarnation: func(t eddy.TenantID) int64 {
+		inc, _ := h.Incarnation(t)
+		return inc
+	}}
 	opKey, _ := signer.OperatorKey()
 	h.SetOperatorPublic(opKey)
 	sc.Addr = "127.0.0.1:0"
-	sc.Verifier = &tenants.Verifier{Audience: "test-cluster", Keys: h.KeyByID}
+	sc.Verifier = &tenants.Verifier{Audience: "test-cluster", Keys: h.Key, Incarnation: h.Incarnation}
 	sc.Signer = func() *tenants.Signer { return signer }
 	s := New(sc, h)
 	s.SetStarted()

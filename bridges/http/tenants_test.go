@@ -49,6 +49,18 @@ func TestTenantLifecycle(t *testing.T) {
 	if code, _, body := e.reqAs(admin, "POST", "/v1/tenants/acme/keys", "application/json", string(keyBody)); code != 409 {
 		t.Fatalf("duplicate kid: %d %s", code, body)
 	}
+	// Kids are per tenant: another tenant may use the same kid (and a
+	// conflict never tells a tenant which kids others use).
+	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"initech"}`); code != 201 {
+		t.Fatalf("create initech: %d %s", code, body)
+	}
+	opub, _, _ := ed25519.GenerateKey(rand.Reader)
+	oder, _ := x509.MarshalPKIXPublicKey(opub)
+	otherKey, _ := json.Marshal(map[string]string{"kid": "acme-2026", "alg": "EdDSA",
+		"public_key_pem": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: oder}))})
+	if code, _, body := e.req("POST", "/v1/tenants/initech/keys", "application/json", string(otherKey)); code != 201 {
+		t.Fatalf("initech registers acme's kid: %d %s", code, body)
+	}
 	device := func(tenant string) string {
 		c := tenants.Claims{Tenant: "acme", Scopes: []string{"produce:sensors"}, RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: "acme", Subject: "dev-17", Audience: jwt.ClaimStrings{"test-cluster"},
