@@ -153,7 +153,9 @@ func TestControllerKeysPerTenant(t *testing.T) {
 	c := ctrlFixture(t)
 	mustApply(t, c, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: "acme"}})
 	mustApply(t, c, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: "globex"}})
-	k := func(tn eddy.TenantID) *tenants.Key { return &tenants.Key{ID: "k1", Tenant: tn, Alg: tenants.AlgEdDSA, PEM: string(tn)} }
+	k := func(tn eddy.TenantID) *tenants.Key {
+		return &tenants.Key{ID: "k1", Tenant: tn, Alg: tenants.AlgEdDSA, PEM: string(tn)}
+	}
 	mustApply(t, c, &ctrlCmd{Op: opAddKey, Key: k("acme")})
 	mustApply(t, c, &ctrlCmd{Op: opAddKey, Key: k("globex")})
 	applyErr(t, c, &ctrlCmd{Op: opAddKey, Key: k("acme")}, eddy.CodeConflict)
