@@ -57,6 +57,7 @@ type proc struct {
 	launches int      // how often it was launched
 	join     bool     // joins a running cluster (--join) instead of --peers
 	netns    string   // runs in this network namespace (ip netns exec)
+	wrap     []string // a command that execs eddy, e.g. prlimit --nofile=512
 }
 
 // diag describes what every node of the cluster says about readiness and
@@ -129,6 +130,8 @@ func (p *proc) launch() {
 	}
 	if p.netns != "" {
 		p.cmd = exec.Command("ip", append([]string{"netns", "exec", p.netns, eddyBin}, args...)...)
+	} else if len(p.wrap) > 0 {
+		p.cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:], eddyBin), args...)...)
 	} else {
 		p.cmd = exec.Command(eddyBin, args...)
 	}

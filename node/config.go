@@ -88,6 +88,25 @@ type Config struct {
 	// TransformBreakerCooldown is how long an open breaker waits before
 	// one batch probes the module again. Default 10s.
 	TransformBreakerCooldown time.Duration `yaml:"transform_breaker_cooldown"`
+
+	// HTTPMaxConnections and MQTTMaxConnections bound each listener's open
+	// connections; more are closed at accept. Both are lowered at start to
+	// fit three quarters of the process's descriptor limit (the rest is for
+	// Raft, segments and peers). Defaults 4,096 and 10,000.
+	HTTPMaxConnections int `yaml:"http_max_connections"`
+	MQTTMaxConnections int `yaml:"mqtt_max_connections"`
+	// MaxConnectionsPerIP bounds the open connections from one source
+	// address, on each listener. Default 1,000.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MQTTConnectTimeout bounds the time from accept to an authenticated
+	// CONNECT. Default 5s.
+	MQTTConnectTimeout time.Duration `yaml:"mqtt_connect_timeout"`
+	// MQTTMaxConnectBytes bounds the CONNECT packet, the only packet read
+	// before authentication. Default 64 KiB.
+	MQTTMaxConnectBytes int `yaml:"mqtt_max_connect_bytes"`
+	// MQTTMaxUserProperties bounds an MQTT 5 publish's user properties.
+	// Default 64.
+	MQTTMaxUserProperties int `yaml:"mqtt_max_user_properties"`
 }
 
 // DefaultConfig returns the configuration `eddy serve` runs with when given
@@ -112,6 +131,13 @@ func DefaultConfig() Config {
 		TransformDeadline:        200 * time.Millisecond,
 		TransformBreakerFailures: 5,
 		TransformBreakerCooldown: 10 * time.Second,
+
+		HTTPMaxConnections:    4096,
+		MQTTMaxConnections:    10_000,
+		MaxConnectionsPerIP:   1000,
+		MQTTConnectTimeout:    5 * time.Second,
+		MQTTMaxConnectBytes:   64 << 10,
+		MQTTMaxUserProperties: 64,
 	}
 }
 
@@ -178,6 +204,12 @@ var envVars = []struct {
 		return
 	}},
 	{"EDDY_MIN_FREE_BYTES", func(c *Config, v string) (err error) { c.MinFreeBytes, err = strconv.ParseUint(v, 10, 64); return }},
+	{"EDDY_HTTP_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.HTTPMaxConnections, err = strconv.Atoi(v); return }},
+	{"EDDY_MQTT_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.MQTTMaxConnections, err = strconv.Atoi(v); return }},
+	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
+	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
+	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
 }
 
 // ApplyEnv overlays EDDY_* environment variables.
@@ -260,6 +292,15 @@ func (c *Config) Validate() error {
 	if (c.MQTTTLSCert == "") != (c.MQTTTLSKey == "") {
 		return fmt.Errorf("mqtt_tls_cert and mqtt_tls_key go together")
 	}
+	for name, v := range map[string]int{"http_max_connections": c.HTTPMaxConnections, "mqtt_max_connections": c.MQTTMaxConnections,
+		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties} {
+		if v <= 0 {
+			return fmt.Errorf("%s must be positive, got %d", name, v)
+		}
+	}
+	if c.MQTTConnectTimeout <= 0 || c.MQTTConnectTimeout > 5*time.Minute {
+		return fmt.Errorf("mqtt_connect_timeout %s: use 1ms to 5m", c.MQTTConnectTimeout)
+	}
 	if c.TransformDeadline < 0 || c.TransformDeadline > time.Minute {
 		return fmt.Errorf("transform_deadline %s: use 0 (the default) to 1m", c.TransformDeadline)
 	}
@@ -278,6 +319,24 @@ func parseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("log_level %q: use debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// fitConnections lowers the listeners' connection caps to three quarters
+// of the descriptor limit nofile, in proportion, so that clients can never
+// take the descriptors Raft, segments and peers need (at 1,024, 1,100
+// idle sockets used to kill the accept loops). It reports whether it did.
+func (c *Config) fitConnections(nofile uint64) bool {
+	budget := int(min(nofile, 1<<30) * 3 / 4)
+	want := c.HTTPMaxConnections
+	if c.MQTTAddr != "" && c.MQTTAddr != "off" {
+		want += c.MQTTMaxConnections
+	}
+	if want <= budget {
+		return false
+	}
+	c.HTTPMaxConnections = max(16, c.HTTPMaxConnections*budget/want)
+	c.MQTTMaxConnections = max(16, c.MQTTMaxConnections*budget/want)
+	return true
 }
 
 // NewLogger returns the logger the configuration asks for, writing to w.

@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
+	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 )
@@ -35,6 +36,12 @@ type Node struct {
 func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if nofile, err := netguard.RaiseFileLimit(); err != nil {
+		log.Warn("cannot read the descriptor limit", "err", err)
+	} else if cfg.fitConnections(nofile) {
+		log.Warn("connection limits lowered to fit the descriptor limit (raise it with ulimit -n or LimitNOFILE=)",
+			"nofile", nofile, "http_max_connections", cfg.HTTPMaxConnections, "mqtt_max_connections", cfg.MQTTMaxConnections)
 	}
 	n := &Node{cfg: cfg, log: log, metrics: metrics.NewSet()}
 	m := n.metrics
@@ -76,7 +83,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
 	in := &ingest{host: host, tx: n.tx, limiter: limiter, n: n}
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
-		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes}
+		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes,
+			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
+			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties}
 		if cfg.MQTTTLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.MQTTTLSCert, cfg.MQTTTLSKey)
 			if err != nil {
@@ -101,8 +110,19 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Verifier:      verifier,
 		Signer:        n.signer.Load,
 		MetricsPublic: cfg.MetricsPublic,
+		MaxConns:      cfg.HTTPMaxConnections,
+		MaxConnsPerIP: cfg.MaxConnectionsPerIP,
+		Listeners:     n.listenerStatus,
 	}, host)
 	return n, nil
+}
+
+// listenerStatus reports the listeners other than HTTP, for /readyz.
+func (n *Node) listenerStatus() []netguard.Status {
+	if n.mqtt == nil {
+		return nil
+	}
+	return []netguard.Status{n.mqtt.Status()}
 }
 
 // Start starts Raft, then the HTTP listener.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
@@ -106,6 +107,13 @@ type Config struct {
 	// Metrics is the set /metrics serves (with Go and process metrics).
 	Metrics *metrics.Set
 	Logger  *slog.Logger
+	// MaxConns and MaxConnsPerIP bound the listener's open connections and
+	// those from one address; more are closed at accept. 0: no bound.
+	MaxConns      int
+	MaxConnsPerIP int
+	// Listeners reports the node's other listeners (MQTT, ...) for
+	// /readyz, which fails while one is not serving.
+	Listeners func() []netguard.Status
 }
 
 // Server is the data-plane HTTP API on fasthttp.
@@ -115,7 +123,7 @@ type Server struct {
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	router  *router.Router // its List() is every route, for the auth walk
-	ln      net.Listener
+	ln      *netguard.Listener
 	m       *metrics.Set
 	started atomic.Bool // the node finished starting (SetStarted)
 	pos     positions   // consumer group members' positions on this node
@@ -238,8 +246,12 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
-	go func() { s.served <- s.srv.Serve(ln) }()
+	// fasthttp returns from Serve on EMFILE; the guard never passes it on.
+	s.ln = netguard.Wrap(ln, netguard.Config{Name: "http", MaxConns: s.cfg.MaxConns, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
+		Logger: s.log, OnRefused: func(reason string) {
+			s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="http",reason=%q}`, reason)).Inc()
+		}})
+	go func() { s.served <- s.srv.Serve(s.ln) }()
 	return nil
 }
 
@@ -319,6 +331,20 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	if err := s.b.Ready(); err != nil {
 		writeJSON(ctx, 503, map[string]string{"status": "not_ready", "reason": eddy.AsError(err).Message})
 		return
+	}
+	ls := []netguard.Status{s.ln.Status()}
+	if s.cfg.Listeners != nil {
+		ls = append(ls, s.cfg.Listeners()...)
+	}
+	for _, l := range ls {
+		if !l.Serving {
+			why := "closed"
+			if l.Starved {
+				why = "out of file descriptors"
+			}
+			writeJSON(ctx, 503, map[string]any{"status": "not_ready", "reason": "the " + l.Name + " listener is not accepting connections (" + why + ")", "listeners": ls})
+			return
+		}
 	}
 	writeJSON(ctx, 200, map[string]string{"status": "ready"})
 }

@@ -16,9 +16,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/tenants"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -73,9 +73,28 @@ type Config struct {
 	// ReceiveMaximum is how many QoS 1/2 publishes a client may have
 	// unacknowledged. Default 64.
 	ReceiveMaximum uint16
-	Verifier       *tenants.Verifier
-	Metrics        *metrics.Set
-	Logger         *slog.Logger
+	// ConnectTimeout bounds the time from accept to an authenticated
+	// CONNECT. Default 5s.
+	ConnectTimeout time.Duration
+	// MaxConnectBytes bounds the CONNECT packet, the only one read before
+	// authentication (username, a token as password, a will). Default
+	// 64 KiB.
+	MaxConnectBytes int
+	// MaxConnections and MaxConnectionsPerIP bound the listener's open
+	// connections, and those from one source address; more are closed at
+	// accept. Defaults 10,000 and 1,000.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// MaxUserProperties bounds a publish's MQTT 5 user properties; more is
+	// refused (0x95). Default 64.
+	MaxUserProperties int
+	// RecheckInterval is how often live connections are checked against
+	// revocation (key removed, tenant deleted, token expired); those that
+	// lost their standing are disconnected (0x87). Default 1s.
+	RecheckInterval time.Duration
+	Verifier        *tenants.Verifier
+	Metrics         *metrics.Set
+	Logger          *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -97,6 +116,24 @@ func (c *Config) setDefaults() {
 	if c.ReceiveMaximum == 0 {
 		c.ReceiveMaximum = 64
 	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 5 * time.Second
+	}
+	if c.MaxConnectBytes <= 0 {
+		c.MaxConnectBytes = 64 << 10
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 10_000
+	}
+	if c.MaxConnectionsPerIP <= 0 {
+		c.MaxConnectionsPerIP = 1_000
+	}
+	if c.MaxUserProperties <= 0 {
+		c.MaxUserProperties = 64
+	}
+	if c.RecheckInterval <= 0 {
+		c.RecheckInterval = time.Second
+	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewSet()
 	}
@@ -110,10 +147,12 @@ type Listener struct {
 	cfg    Config
 	ingest Ingest
 	srv    *mqtt.Server
-	ln     net.Listener
+	ln     *guardedListener
 	log    *slog.Logger
 	m      *metrics.Set
 	q0     *qos0Queue
+	stop   chan struct{}
+	done   chan struct{}
 
 	mu      sync.Mutex
 	clients map[*mqtt.Client]*session
@@ -124,12 +163,25 @@ type Listener struct {
 type session struct {
 	p      *tenants.Principal
 	tenant eddy.TenantID
+	inc    int64 // the tenant's incarnation at CONNECT
+}
+
+// tenantAlive reports whether the session's tenant still exists as the
+// incarnation it connected to (an operator's token names another tenant,
+// so Recheck alone does not see its session's tenant go).
+func (s *session) tenantAlive(l *Listener) bool {
+	if l.cfg.Verifier.Incarnation == nil {
+		return true
+	}
+	inc, ok := l.cfg.Verifier.Incarnation(s.tenant)
+	return ok && inc == s.inc
 }
 
 // New builds a listener; Start listens.
 func New(cfg Config, ingest Ingest) *Listener {
 	cfg.setDefaults()
-	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mqtt.Client]*session{}}
+	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mqtt.Client]*session{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
 	caps.ReceiveMaximum = cfg.ReceiveMaximum
@@ -138,6 +190,9 @@ func New(cfg Config, ingest Ingest) *Listener {
 	caps.MaximumSessionExpiryInterval = 3600
 	caps.MaximumClientWritesPending = 1024
 	caps.SharedSubAvailable = 0
+	// Acknowledgements carry no properties of the publish: mochi would
+	// otherwise echo every user property back (700 KB for 100,000).
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	l.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: cfg.Logger.With("component", "mqtt"), InlineClient: false})
 	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes)
 	return l
@@ -149,15 +204,23 @@ func (l *Listener) Start() error {
 	if err != nil {
 		return fmt.Errorf("mqtt listen %s: %w", l.cfg.Addr, err)
 	}
+	guard := netguard.Wrap(ln, netguard.Config{Name: "mqtt", MaxConns: l.cfg.MaxConnections, MaxConnsPerIP: l.cfg.MaxConnectionsPerIP,
+		Logger: l.log, OnRefused: func(reason string) {
+			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="mqtt",reason=%q}`, reason)).Inc()
+		}})
+	var inner net.Listener = guard
 	if l.cfg.TLS != nil {
-		ln = tls.NewListener(ln, l.cfg.TLS)
+		inner = tls.NewListener(guard, l.cfg.TLS)
 	}
-	l.ln = ln
+	l.ln = &guardedListener{ln: inner, guard: guard, timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
+		onDrop: func(reason string) {
+			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_preauth_dropped_total{reason=%q}`, reason)).Inc()
+		}}
 	if err := l.srv.AddHook(&hook{l: l}, nil); err != nil {
 		ln.Close()
 		return err
 	}
-	if err := l.srv.AddListener(listeners.NewNet("eddy", ln)); err != nil {
+	if err := l.srv.AddListener(l.ln); err != nil {
 		ln.Close()
 		return err
 	}
@@ -166,18 +229,62 @@ func (l *Listener) Start() error {
 		return err
 	}
 	l.q0.start()
+	go l.recheckLoop()
 	return nil
 }
 
+// Status is the listener's state, for /readyz.
+func (l *Listener) Status() netguard.Status {
+	if l.ln == nil {
+		return netguard.Status{Name: "mqtt"}
+	}
+	return l.ln.Status()
+}
+
 // Addr is the bound address.
-func (l *Listener) Addr() string { return l.ln.Addr().String() }
+func (l *Listener) Addr() string { return l.ln.Address() }
 
 // Close disconnects every client and stops; QoS 0 publishes still queued
 // are appended first, within ctx.
 func (l *Listener) Close(ctx context.Context) error {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+		<-l.done
+	}
 	err := l.srv.Close()
 	l.q0.stop(ctx)
 	return err
+}
+
+// recheckLoop disconnects, every RecheckInterval, the connections whose
+// token lost its standing: its key was removed or replaced, its tenant
+// deleted (or deleted and created again), or it expired. Revocation thus
+// reaches live connections within a second, not at their next CONNECT.
+func (l *Listener) recheckLoop() {
+	defer close(l.done)
+	t := time.NewTicker(l.cfg.RecheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		var revoked []*mqtt.Client
+		l.mu.Lock()
+		for cl, s := range l.clients {
+			if l.cfg.Verifier.Recheck(s.p) != nil || !s.tenantAlive(l) {
+				revoked = append(revoked, cl)
+			}
+		}
+		l.mu.Unlock()
+		for _, cl := range revoked {
+			l.m.GetOrCreateCounter("eddy_mqtt_revoked_disconnects_total").Inc()
+			l.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+		}
+	}
 }
 
 func (l *Listener) session(cl *mqtt.Client) *session {
@@ -196,7 +303,7 @@ func (h *hook) ID() string { return "eddy" }
 
 func (h *hook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect:
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnPacketRead:
 		return true
 	}
 	return false
@@ -217,8 +324,21 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		l.log.Debug("mqtt connect refused", "client", cl.ID, "remote", cl.Net.Remote, "tenant", tenant, "code", code)
 		return false
 	}
+	s := &session{p: p, tenant: eddy.TenantID(tenant)}
+	if inc := l.cfg.Verifier.Incarnation; inc != nil {
+		var ok bool
+		if s.inc, ok = inc(s.tenant); !ok {
+			l.m.GetOrCreateCounter(`eddy_mqtt_connect_refused_total{code="not_found"}`).Inc()
+			return false
+		}
+	}
+	// Client ids are scoped by tenant: mochi keys sessions by cl.ID, so a
+	// device can only ever take over (or learn of) its own tenant's
+	// sessions. The tenant cannot contain "/", so the scoped ids of two
+	// tenants never meet.
+	cl.ID = tenant + "/" + cl.ID
 	l.mu.Lock()
-	l.clients[cl] = &session{p: p, tenant: eddy.TenantID(tenant)}
+	l.clients[cl] = s
 	l.mu.Unlock()
 	l.m.GetOrCreateCounter("eddy_mqtt_connects_total").Inc()
 	return true
@@ -235,6 +355,9 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if !write {
 		return false
+	}
+	if refusal(topic) != nil {
+		return true // OnPublish answers it with its reason code
 	}
 	s := h.l.session(cl)
 	if s == nil {
@@ -253,9 +376,12 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if s == nil {
 		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeUnauthenticated, "not authenticated"))
 	}
-	p := s.p
-	if !p.Expires.IsZero() && time.Now().After(p.Expires) {
-		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeTokenExpired, "the connection's token expired; reconnect with a new one"))
+	if err := refusal(pk.TopicName); err != nil {
+		pk.TopicName = pk.TopicName[2:]
+		return pk, h.refuse(cl, pk, err)
+	}
+	if err := l.cfg.Verifier.Recheck(s.p); err != nil {
+		return pk, h.refuse(cl, pk, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
 	defer cancel()
@@ -313,7 +439,7 @@ func truncate(s string, n int) string {
 // sees in its PUBACK.
 func ReasonCode(c eddy.Code) packets.Code {
 	switch c {
-	case eddy.CodeForbidden, eddy.CodeUnauthenticated, eddy.CodeTokenExpired:
+	case eddy.CodeForbidden, eddy.CodeUnauthenticated, eddy.CodeTokenExpired, eddy.CodeTokenRevoked:
 		return packets.ErrNotAuthorized // 0x87
 	case eddy.CodeNotFound, eddy.CodeInvalid:
 		return packets.ErrTopicNameInvalid // 0x90

@@ -1,0 +1,130 @@
+package mqtt
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// guardedListener is the listener mochi serves from. Before a connection
+// reaches mochi it must, within ConnectTimeout, send a CONNECT of at most
+// MaxConnectBytes; memory grows only as its bytes arrive (mochi itself
+// allocates a packet's declared size at once, which let unauthenticated
+// sockets claim 16 MiB each). Caps per listener and per source address,
+// and surviving descriptor exhaustion, come from netguard.
+type guardedListener struct {
+	ln      net.Listener // guard, or TLS over guard
+	guard   *netguard.Listener
+	timeout time.Duration
+	maxConn int
+	onDrop  func(reason string)
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
+}
+
+func (l *guardedListener) ID() string                 { return "eddy" }
+func (l *guardedListener) Address() string            { return l.ln.Addr().String() }
+func (l *guardedListener) Protocol() string           { return "tcp" }
+func (l *guardedListener) Init(*slog.Logger) error    { return nil }
+func (l *guardedListener) Status() netguard.Status    { return l.guard.Status() }
+func (l *guardedListener) Close(cl listeners.CloseFn) { l.close(cl) }
+
+func (l *guardedListener) close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	already := l.closing
+	l.closing = true
+	l.mu.Unlock()
+	if already {
+		return
+	}
+	l.ln.Close()
+	closeClients(l.ID())
+}
+
+// Serve accepts until the listener closes; each connection's CONNECT is
+// read on its own goroutine, so a slow one never holds up the others.
+func (l *guardedListener) Serve(establish listeners.EstablishFn) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			pre, err := l.readConnect(c)
+			if err != nil {
+				c.Close()
+				return
+			}
+			if err := establish(l.ID(), pre); err != nil {
+				l.log.Debug("mqtt connection ended", "remote", c.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+// readConnect reads the first packet, which must be a CONNECT within the
+// size and time bounds, and returns a conn that replays it to mochi. The
+// deadline stays set: mochi replaces it with the keep-alive once it has
+// parsed the CONNECT, so authentication is inside the bound too.
+func (l *guardedListener) readConnect(c net.Conn) (net.Conn, error) {
+	c.SetDeadline(time.Now().Add(l.timeout))
+	br := bufio.NewReaderSize(c, 512)
+	var head bytes.Buffer
+	b, err := br.ReadByte()
+	if err != nil {
+		l.onDrop("connect_timeout")
+		return nil, err
+	}
+	head.WriteByte(b)
+	if b>>4 != packets.Connect {
+		l.onDrop("not_connect")
+		return nil, io.ErrUnexpectedEOF
+	}
+	n, mult := 0, 1
+	for i := 0; ; i++ {
+		d, err := br.ReadByte()
+		if err != nil {
+			l.onDrop("connect_timeout")
+			return nil, err
+		}
+		head.WriteByte(d)
+		n += int(d&127) * mult
+		mult *= 128
+		if d&128 == 0 {
+			break
+		}
+		if i == 3 {
+			l.onDrop("malformed")
+			return nil, io.ErrUnexpectedEOF
+		}
+	}
+	if n > l.maxConn {
+		l.onDrop("connect_too_large")
+		return nil, packets.ErrPacketTooLarge
+	}
+	// Grows with what arrives, not with what was declared.
+	if _, err := io.CopyN(&head, br, int64(n)); err != nil {
+		l.onDrop("connect_timeout")
+		return nil, err
+	}
+	return &replayConn{Conn: c, r: io.MultiReader(&head, br)}, nil
+}
+
+// replayConn reads the bytes already taken, then the connection.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -1,0 +1,52 @@
+package mqtt
+
+import (
+	"strings"
+
+	"github.com/eddy-broker/eddy"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// mochi drops a publish to a topic name it finds invalid ($SYS/..., a
+// wildcard) without a word, so a QoS 1 client waits for a PUBACK that never
+// comes. OnPacketRead marks such publishes (and those over a limit mochi
+// does not know) by prefixing the topic with NUL and a letter; OnACLCheck
+// lets a marked topic through and OnPublish refuses it with its reason
+// code, like any other refused publish. No client topic can carry the
+// mark: a topic with a NUL is itself refused ([MQTT-4.7.3-2]).
+const (
+	markInvalidTopic = "\x00t"
+	markProperties   = "\x00p"
+)
+
+// refusal returns the refusal a marked topic carries, nil if unmarked.
+func refusal(topic string) error {
+	if len(topic) < 2 || topic[0] != 0 {
+		return nil
+	}
+	if topic[:2] == markProperties {
+		return eddy.Errorf(eddy.CodeRecordTooLarge, "too many user properties")
+	}
+	return eddy.Errorf(eddy.CodeInvalid, "topic %q cannot be published to (a $ topic, a wildcard, or a NUL)", topic[2:])
+}
+
+// OnPacketRead marks publishes to be refused (see above).
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish {
+		return pk, nil
+	}
+	mark := ""
+	switch {
+	case pk.TopicName != "" && (!mqtt.IsValidFilter(pk.TopicName, true) || strings.IndexByte(pk.TopicName, 0) >= 0):
+		mark = markInvalidTopic
+	case len(pk.Properties.User) > h.l.cfg.MaxUserProperties:
+		mark = markProperties
+		pk.Properties.User = nil
+	}
+	if mark != "" {
+		pk.TopicName = mark + pk.TopicName
+		pk.Properties.TopicAliasFlag, pk.Properties.TopicAlias = false, 0
+	}
+	return pk, nil
+}

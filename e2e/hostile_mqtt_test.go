@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Attacks on the MQTT listener (issue 12), each against a real node.
+
+// tenantToken creates tenant t (if needed) and returns an operator-signed
+// token of it with scopes.
+func (p *proc) tenantToken(t string, scopes ...string) string {
+	p.tb.Helper()
+	p.do("POST", "/v1/tenants", "application/json", []byte(fmt.Sprintf(`{"name":%q}`, t)), nil)
+	body, _ := json.Marshal(map[string]any{"scopes": scopes, "ttl_seconds": 3600})
+	var out struct{ Token string }
+	if code, err := p.do("POST", "/v1/tenants/"+t+"/tokens", "application/json", body, &out); err != nil || code != 201 {
+		p.tb.Fatalf("token for %s: %d %v", t, code, err)
+	}
+	return out.Token
+}
+
+// metric sums the values of the /metrics lines that start with prefix.
+func (p *proc) metric(prefix string) float64 {
+	var sum float64
+	for _, line := range strings.Split(p.metricsText(), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			var v float64
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// TestMQTTClientIDsPerTenant: a device of globex connecting with acme's
+// client id neither disconnects acme's device nor learns that the id
+// exists; within one tenant a client id still takes its session over.
+func TestMQTTClientIDsPerTenant(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	acme := p.tenantToken("acme", "produce:*")
+	globex := p.tenantToken("globex", "produce:*")
+
+	a := dialMQTT(t, p)
+	if sp, rc := a.connect(t, 4, "sn-1", "acme", acme, false); rc != 0 || sp {
+		t.Fatalf("acme connect: session present %v, rc %d", sp, rc)
+	}
+	b := dialMQTT(t, p)
+	if sp, rc := b.connect(t, 4, "sn-1", "globex", globex, false); rc != 0 || sp {
+		t.Fatalf("globex with acme's client id: session present %v (leaks that the id exists), rc %d", sp, rc)
+	}
+	if a.closedWithin(time.Second) {
+		t.Fatal("globex's connection with acme's client id disconnected acme's device")
+	}
+	// acme's own second connection takes the session over, as MQTT says.
+	a2 := dialMQTT(t, p)
+	if sp, rc := a2.connect(t, 4, "sn-1", "acme", acme, false); rc != 0 || !sp {
+		t.Fatalf("acme takes over its own session: session present %v, rc %d", sp, rc)
+	}
+	if !a.closedWithin(3 * time.Second) {
+		t.Fatal("the taken-over connection stayed open")
+	}
+	if b.closedWithin(500 * time.Millisecond) {
+		t.Fatal("acme's takeover disconnected globex's device")
+	}
+}
+
+// TestMQTTBeforeLogin: sockets that never log in cost neither memory nor
+// descriptors for long. A CONNECT declaring 16 MiB is dropped before any
+// of it is allocated, a silent socket is closed after mqtt_connect_timeout,
+// connections from one address are capped, and the listener serves
+// devices throughout.
+func TestMQTTBeforeLogin(t *testing.T) {
+	p := newProc(t)
+	p.env = []string{"EDDY_MQTT_CONNECT_TIMEOUT=1s", "EDDY_MAX_CONNECTIONS_PER_IP=100"}
+	p.start()
+	p.mustCreateTopic("sensors", 1)
+	before := rss(t, p.cmd.Process.Pid)
+
+	// 60 CONNECTs declaring 16 MiB each (the old code allocated them all).
+	huge := append([]byte{0x10}, mqttLen(16<<20-1)...)
+	var socks []*rawMQTT
+	for i := 0; i < 60; i++ {
+		m := dialMQTT(t, p)
+		m.c.Write(append(huge, make([]byte, 1024)...))
+		socks = append(socks, m)
+	}
+	for i, m := range socks {
+		if !m.closedWithin(3 * time.Second) {
+			t.Fatalf("socket %d with a 16 MiB CONNECT stayed open", i)
+		}
+	}
+	if grew := rss(t, p.cmd.Process.Pid) - before; grew > 64<<20 {
+		t.Fatalf("RSS grew by %d MiB for 60 unauthenticated sockets", grew>>20)
+	}
+
+	// Silent sockets are closed after the connect timeout.
+	socks = socks[:0]
+	for i := 0; i < 50; i++ {
+		socks = append(socks, dialMQTT(t, p))
+	}
+	for i, m := range socks {
+		if !m.closedWithin(4 * time.Second) {
+			t.Fatalf("silent socket %d still open after the 1s connect timeout", i)
+		}
+	}
+
+	// 150 sockets from one address: 100 are let in, the rest closed at once.
+	var held []net.Conn
+	for i := 0; i < 150; i++ {
+		c, err := net.Dial("tcp", p.mqttAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := p.metric(`eddy_connections_refused_total{listener="mqtt",reason="max_connections_per_ip"}`); n < 50 {
+		t.Fatalf("%v connections refused over the per-address cap of 100, want 50", n)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	if n := p.metric(`eddy_mqtt_preauth_dropped_total{reason="connect_too_large"}`); n < 60 {
+		t.Fatalf("connect_too_large counted %v times, want 60", n)
+	}
+	// The held sockets free their places once the node reads their close.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, ok := p.pub("mqttv5", "default", p.token, "sensors/dev-1", "still here", 1)
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a device after the attack: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestMQTTRevocationReachesLiveConnections: removing a tenant's key
+// disconnects the devices connected with tokens it signed, and deleting a
+// tenant disconnects its sessions; the re-created tenant does not accept
+// the old tenant's tokens.
+func TestMQTTRevocationReachesLiveConnections(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.tenantToken("acme", "admin")
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	key, _ := json.Marshal(map[string]string{"kid": "acme-1", "alg": "EdDSA", "public_key_pem": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))})
+	if code, err := p.do("POST", "/v1/tenants/acme/keys", "application/json", key, nil); err != nil || code != 201 {
+		t.Fatalf("add key: %d %v", code, err)
+	}
+	claims := jwt.MapClaims{"tenant": "acme", "iss": "acme", "aud": "eddy", "sub": "dev-1", "scopes": []string{"produce:*"},
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	tok.Header["kid"] = "acme-1"
+	device, err := tok.SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dialMQTT(t, p)
+	if _, rc := d.connect(t, 5, "dev-1", "acme", device, true); rc != 0 {
+		t.Fatalf("device connect: rc 0x%x", rc)
+	}
+	if code, err := p.do("DELETE", "/v1/tenants/acme/keys/acme-1", "", nil, nil); err != nil || code != 204 {
+		t.Fatalf("remove key: %d %v", code, err)
+	}
+	if !d.closedWithin(5 * time.Second) {
+		t.Fatal("a device whose key was removed is still connected")
+	}
+
+	old := p.tenantToken("gone", "produce:*")
+	g := dialMQTT(t, p)
+	if _, rc := g.connect(t, 4, "dev-2", "gone", old, true); rc != 0 {
+		t.Fatalf("connect: rc %d", rc)
+	}
+	if code, err := p.do("DELETE", "/v1/tenants/gone?force=true", "", nil, nil); err != nil || code != 204 {
+		t.Fatalf("delete tenant: %d %v", code, err)
+	}
+	if !g.closedWithin(5 * time.Second) {
+		t.Fatal("a session of a deleted tenant is still connected")
+	}
+	p.tenantToken("gone", "produce:*") // created again
+	g2 := dialMQTT(t, p)
+	if _, rc := g2.connect(t, 4, "dev-2", "gone", old, true); rc == 0 {
+		t.Fatal("the re-created tenant accepted the deleted tenant's token")
+	}
+}
+
+// TestMQTTRefusalsAreAnswered: a QoS 1 publish to $SYS gets a PUBACK with
+// 0x90 instead of silence; a PUBACK echoes no property; a publish with more
+// user properties than allowed is refused with 0x95; the connection serves
+// on after each. A wildcard in a topic name is a protocol error: a
+// DISCONNECT with 0x82.
+func TestMQTTRefusalsAreAnswered(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("sensors", 1)
+	m := dialMQTT(t, p)
+	if _, rc := m.connect(t, 5, "dev-9", "default", p.token, true); rc != 0 {
+		t.Fatalf("connect: 0x%x", rc)
+	}
+	if rc, _ := m.publish5(t, 1, "$SYS/broker/clients", 0, "x"); rc != 0x90 {
+		t.Fatalf("$SYS publish: reason 0x%x, want 0x90", rc)
+	}
+	if rc, n := m.publish5(t, 3, "sensors/dev-9", 10, "ok"); rc != 0 || n > 4 {
+		t.Fatalf("publish with 10 user properties: reason 0x%x, PUBACK of %d bytes (echoed properties?)", rc, n)
+	}
+	if rc, n := m.publish5(t, 4, "sensors/dev-9", 1000, "too many"); rc != 0x95 || n > 64 {
+		t.Fatalf("publish with 1,000 user properties: reason 0x%x, PUBACK of %d bytes", rc, n)
+	}
+	if rc, _ := m.publish5(t, 5, "sensors/dev-9", 0, "after"); rc != 0 {
+		t.Fatalf("publish after the refusals: 0x%x", rc)
+	}
+	if got := p.records("", "sensors", 0); len(got) != 2 {
+		t.Fatalf("%d records stored, want the 2 accepted", len(got))
+	}
+	body := append(mqttStr("sensors/+"), 0, 6, 0)
+	m.c.Write(append(append([]byte{0x32}, mqttLen(len(body))...), body...))
+	if h, b, err := m.packet(5 * time.Second); err != nil || h>>4 != 14 || len(b) < 1 || b[0] != 0x82 {
+		t.Fatalf("wildcard publish: %x %x %v, want DISCONNECT 0x82", h, b, err)
+	}
+}

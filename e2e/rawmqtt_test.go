@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A raw MQTT client: the hostile tests need bytes no well-behaved client
+// library sends (a huge declared length, no CONNECT at all), and read what
+// the server answers byte for byte (session present, a PUBACK's length).
+
+func mqttLen(n int) []byte {
+	var b []byte
+	for {
+		d := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			d |= 128
+		}
+		b = append(b, d)
+		if n == 0 {
+			return b
+		}
+	}
+}
+
+func mqttStr(s string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
+}
+
+// connectPacket is a CONNECT of version 4 (3.1.1) or 5, with username and
+// password, keep-alive 60 s.
+func connectPacket(version byte, clientID, user, pass string, clean bool) []byte {
+	flags := byte(0xC0)
+	if clean {
+		flags |= 0x02
+	}
+	vh := append(mqttStr("MQTT"), version, flags, 0, 60)
+	if version == 5 {
+		vh = append(vh, 0) // no properties
+	}
+	body := append(append(append(vh, mqttStr(clientID)...), mqttStr(user)...), mqttStr(pass)...)
+	return append(append([]byte{0x10}, mqttLen(len(body))...), body...)
+}
+
+type rawMQTT struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialMQTT(t *testing.T, p *proc) *rawMQTT {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", p.mqttAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawMQTT{c: c, r: bufio.NewReader(c)}
+}
+
+// packet reads one packet: its type byte and body.
+func (m *rawMQTT) packet(timeout time.Duration) (byte, []byte, error) {
+	m.c.SetReadDeadline(time.Now().Add(timeout))
+	h, err := m.r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, mult := 0, 1
+	for {
+		d, err := m.r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		n += int(d&127) * mult
+		mult *= 128
+		if d&128 == 0 {
+			break
+		}
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(m.r, body)
+	return h, body, err
+}
+
+// connect sends a CONNECT and returns the CONNACK's session-present flag
+// and return (reason) code.
+func (m *rawMQTT) connect(t *testing.T, version byte, clientID, user, pass string, clean bool) (bool, byte) {
+	t.Helper()
+	if _, err := m.c.Write(connectPacket(version, clientID, user, pass, clean)); err != nil {
+		t.Fatal(err)
+	}
+	h, body, err := m.packet(5 * time.Second)
+	if err != nil || h>>4 != 2 || len(body) < 2 {
+		t.Fatalf("connack: %x %x %v", h, body, err)
+	}
+	return body[0]&1 == 1, body[1]
+}
+
+// closedWithin reports whether the server closes the connection within d
+// (anything it sends first, a DISCONNECT say, is skipped).
+func (m *rawMQTT) closedWithin(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		_, _, err := m.packet(time.Until(deadline))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+	}
+}
+
+// publish5 sends an MQTT 5 QoS 1 PUBLISH with n user properties and returns
+// the PUBACK's reason code and remaining length.
+func (m *rawMQTT) publish5(t *testing.T, id uint16, topic string, userProps int, payload string) (byte, int) {
+	t.Helper()
+	var props []byte
+	for i := 0; i < userProps; i++ {
+		props = append(append(append(props, 0x26), mqttStr(fmt.Sprint("k", i))...), mqttStr("v")...)
+	}
+	body := append(mqttStr(topic), byte(id>>8), byte(id))
+	body = append(append(append(body, mqttLen(len(props))...), props...), payload...)
+	if _, err := m.c.Write(append(append([]byte{0x32}, mqttLen(len(body))...), body...)); err != nil {
+		t.Fatal(err)
+	}
+	h, ack, err := m.packet(10 * time.Second)
+	if err != nil || h>>4 != 4 || len(ack) < 2 || binary.BigEndian.Uint16(ack) != id {
+		t.Fatalf("publish to %q: no PUBACK (%x %x %v)", topic, h, ack, err)
+	}
+	if len(ack) == 2 {
+		return 0, 2
+	}
+	return ack[2], len(ack)
+}
+
+// rss is a process's resident memory in bytes.
+func rss(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
