@@ -27,6 +27,12 @@ type Limits struct {
 	Deadline time.Duration
 	// MaxModuleBytes bounds an uploaded module. Default 8 MiB.
 	MaxModuleBytes int
+	// Shape bounds a module's structure before it is compiled.
+	Shape Shape
+	// CompileTimeout bounds one compilation; a module that takes longer is
+	// refused. Default 10s. (wazero cannot stop a compilation: it finishes
+	// in the background, but Shape keeps that to about a second.)
+	CompileTimeout time.Duration
 }
 
 func (l *Limits) setDefaults() {
@@ -39,6 +45,10 @@ func (l *Limits) setDefaults() {
 	if l.MaxModuleBytes <= 0 {
 		l.MaxModuleBytes = 8 << 20
 	}
+	if l.CompileTimeout <= 0 {
+		l.CompileTimeout = 10 * time.Second
+	}
+	l.Shape.setDefaults(l.MemoryPages)
 }
 
 // allowedImports is the WASI subset a module may import. With no preopened
@@ -113,13 +123,13 @@ func (e *Engine) Compile(ctx context.Context, bin []byte) (*Module, error) {
 	if len(bin) > e.limits.MaxModuleBytes {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte limit", ErrInvalidModule, len(bin), e.limits.MaxModuleBytes)
 	}
-	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
-		return nil, fmt.Errorf("%w: not a WebAssembly binary (no \\0asm header)", ErrInvalidModule)
+	if _, err := Inspect(bin, e.limits.Shape); err != nil {
+		return nil, err
 	}
 	start := time.Now()
-	cm, err := e.rt.CompileModule(ctx, bin)
+	cm, err := e.compile(ctx, bin)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+		return nil, err
 	}
 	m := &Module{e: e, cm: cm, CompileTime: time.Since(start)}
 	if err := m.validate(); err != nil {
@@ -127,6 +137,42 @@ func (e *Engine) Compile(ctx context.Context, bin []byte) (*Module, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// compile runs wazero's compiler within CompileTimeout. wazero ignores the
+// context while compiling, so a compilation over the budget is left to
+// finish in the background and its result dropped: the caller (an upload,
+// a produce, shutdown) never waits for it.
+func (e *Engine) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
+	type result struct {
+		cm  wazero.CompiledModule
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cm, err := e.rt.CompileModule(context.WithoutCancel(ctx), bin)
+		done <- result{cm, err}
+	}()
+	t := time.NewTimer(e.limits.CompileTimeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidModule, r.err)
+		}
+		return r.cm, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	go func() {
+		if r := <-done; r.err == nil {
+			r.cm.Close(context.Background())
+		}
+	}()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("%w: compiling took over %v", ErrInvalidModule, e.limits.CompileTimeout)
 }
 
 func (m *Module) validate() error {
