@@ -25,7 +25,9 @@ func module(body []byte, memory []byte) []byte {
 			}
 		}
 	}
-	sec := func(id byte, content []byte) []byte { return append(append([]byte{id}, leb(len(content))...), content...) }
+	sec := func(id byte, content []byte) []byte {
+		return append(append([]byte{id}, leb(len(content))...), content...)
+	}
 	fn := append(append([]byte{0}, body...), 0x0b) // no locals
 	m := []byte("\x00asm\x01\x00\x00\x00")
 	m = append(m, sec(1, []byte{1, 0x60, 0, 0})...)
