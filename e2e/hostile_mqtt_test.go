@@ -234,3 +234,46 @@ func TestMQTTRefusalsAreAnswered(t *testing.T) {
 		t.Fatalf("wildcard publish: %x %x %v, want DISCONNECT 0x82", h, b, err)
 	}
 }
+
+// TestTenantDefaultQuotas: a tenant created without quotas gets the node's
+// safe defaults (a 64-partition topic used to take 4 GB of a gateway in a
+// second); an operator lifts one with 0; the default tenant stays
+// unlimited. The MQTT connection quota refuses with 0x97.
+func TestTenantDefaultQuotas(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	admin := p.tenantToken("acme", "admin")
+	var tj struct {
+		Quotas map[string]int64 `json:"quotas"`
+	}
+	if code, err := p.do("GET", "/v1/tenants/acme", "", nil, &tj); err != nil || code != 200 || tj.Quotas["max_partitions"] != 128 || tj.Quotas["max_connections"] != 1000 {
+		t.Fatalf("acme's quotas: %d %v %v", code, err, tj.Quotas)
+	}
+	req, _ := json.Marshal(map[string]any{"name": "big", "partitions": 129})
+	acme := *p
+	acme.token = admin
+	var out map[string]any
+	if code, _ := acme.do("POST", "/v1/topics", "application/json", req, &out); code != 409 {
+		t.Fatalf("129 partitions past the default quota of 128: %d %v", code, out)
+	}
+	if code, err := p.do("PATCH", "/v1/tenants/acme", "application/json", []byte(`{"quotas":{"max_partitions":0,"max_connections":2}}`), nil); err != nil || code != 200 {
+		t.Fatalf("lift the quota: %d %v", code, err)
+	}
+	if code, _ := acme.do("POST", "/v1/topics", "application/json", []byte(`{"name":"big","partitions":2}`), &out); code != 201 {
+		t.Fatalf("after the operator lifted the quota: %d %v", code, out)
+	}
+	tj.Quotas = nil
+	if code, err := p.do("GET", "/v1/tenants/default", "", nil, &tj); err != nil || code != 200 || len(tj.Quotas) != 0 {
+		t.Fatalf("the default tenant has quotas: %v", tj.Quotas)
+	}
+	for i := 0; i < 2; i++ {
+		m := dialMQTT(t, p)
+		if _, rc := m.connect(t, 5, fmt.Sprint("d", i), "acme", admin, true); rc != 0 {
+			t.Fatalf("connection %d: 0x%x", i, rc)
+		}
+	}
+	m := dialMQTT(t, p)
+	if _, rc := m.connect(t, 5, "d3", "acme", admin, true); rc != 0x97 {
+		t.Fatalf("a third connection over max_connections 2: 0x%x, want 0x97", rc)
+	}
+}

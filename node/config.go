@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eddy-broker/eddy"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
+	"github.com/eddy-broker/eddy/tenants"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -107,6 +109,12 @@ type Config struct {
 	// MQTTMaxUserProperties bounds an MQTT 5 publish's user properties.
 	// Default 64.
 	MQTTMaxUserProperties int `yaml:"mqtt_max_user_properties"`
+	// TenantDefaults are the quotas of a tenant created without them (the
+	// default tenant, the operator's own, stays unlimited). Defaults: 64
+	// topics, 128 partitions, 4 GiB stored, 16 transforms, 256 MiB of
+	// transform memory, 1,000 MQTT connections per node; produce rates
+	// unlimited.
+	TenantDefaults tenants.Quotas `yaml:"tenant_defaults"`
 }
 
 // DefaultConfig returns the configuration `eddy serve` runs with when given
@@ -138,6 +146,7 @@ func DefaultConfig() Config {
 		MQTTConnectTimeout:    5 * time.Second,
 		MQTTMaxConnectBytes:   64 << 10,
 		MQTTMaxUserProperties: 64,
+		TenantDefaults:        tenants.DefaultQuotas(),
 	}
 }
 
@@ -300,6 +309,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTTConnectTimeout <= 0 || c.MQTTConnectTimeout > 5*time.Minute {
 		return fmt.Errorf("mqtt_connect_timeout %s: use 1ms to 5m", c.MQTTConnectTimeout)
+	}
+	if err := c.TenantDefaults.Validate(); err != nil {
+		return fmt.Errorf("tenant_defaults: %s", eddy.AsError(err).Message)
 	}
 	if c.TransformDeadline < 0 || c.TransformDeadline > time.Minute {
 		return fmt.Errorf("transform_deadline %s: use 0 (the default) to 1m", c.TransformDeadline)

@@ -56,6 +56,15 @@ func (in *ingest) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Rec
 	return err
 }
 
+// MaxConnections is the tenant's MQTT connection quota (0: unlimited).
+func (in *ingest) MaxConnections(tenant eddy.TenantID) int64 {
+	tm, err := in.host.Tenant(tenant)
+	if err != nil {
+		return 0
+	}
+	return tm.Quotas.MaxConnections
+}
+
 func (in *ingest) Mapping(tenant eddy.TenantID) *tenants.MQTTMapping {
 	tm, err := in.host.Tenant(tenant)
 	if err != nil {

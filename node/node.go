@@ -113,6 +113,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		MaxConns:      cfg.HTTPMaxConnections,
 		MaxConnsPerIP: cfg.MaxConnectionsPerIP,
 		Listeners:     n.listenerStatus,
+		DefaultQuotas: cfg.TenantDefaults,
 	}, host)
 	return n, nil
 }

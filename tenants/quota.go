@@ -10,20 +10,31 @@ import (
 
 // Quotas are a tenant's limits; zero means unlimited.
 type Quotas struct {
-	ProduceBytesPerSec   int64 `json:"produce_bytes_per_sec,omitempty"`
-	ProduceRecordsPerSec int64 `json:"produce_records_per_sec,omitempty"`
-	StorageBytes         int64 `json:"storage_bytes,omitempty"`
-	MaxTopics            int64 `json:"max_topics,omitempty"`
-	MaxPartitions        int64 `json:"max_partitions,omitempty"`
-	MaxTransforms        int64 `json:"max_transforms,omitempty"`
-	TransformMemoryBytes int64 `json:"transform_memory_bytes,omitempty"`
+	ProduceBytesPerSec   int64 `json:"produce_bytes_per_sec,omitempty" yaml:"produce_bytes_per_sec,omitempty"`
+	ProduceRecordsPerSec int64 `json:"produce_records_per_sec,omitempty" yaml:"produce_records_per_sec,omitempty"`
+	StorageBytes         int64 `json:"storage_bytes,omitempty" yaml:"storage_bytes,omitempty"`
+	MaxTopics            int64 `json:"max_topics,omitempty" yaml:"max_topics,omitempty"`
+	MaxPartitions        int64 `json:"max_partitions,omitempty" yaml:"max_partitions,omitempty"`
+	MaxTransforms        int64 `json:"max_transforms,omitempty" yaml:"max_transforms,omitempty"`
+	TransformMemoryBytes int64 `json:"transform_memory_bytes,omitempty" yaml:"transform_memory_bytes,omitempty"`
+	// MaxConnections bounds the tenant's MQTT connections on each node.
+	MaxConnections int64 `json:"max_connections,omitempty" yaml:"max_connections,omitempty"`
+}
+
+// DefaultQuotas are what a tenant created without quotas gets: enough for
+// a site's devices, not enough for one tenant to fill a gateway. An
+// operator raises them per tenant (0 = unlimited); nodes take theirs from
+// the tenant_default_* settings.
+func DefaultQuotas() Quotas {
+	return Quotas{MaxTopics: 64, MaxPartitions: 128, StorageBytes: 4 << 30, MaxTransforms: 16,
+		TransformMemoryBytes: 256 << 20, MaxConnections: 1000}
 }
 
 // Validate refuses negative limits.
 func (q *Quotas) Validate() error {
 	for name, v := range map[string]int64{"produce_bytes_per_sec": q.ProduceBytesPerSec, "produce_records_per_sec": q.ProduceRecordsPerSec,
 		"storage_bytes": q.StorageBytes, "max_topics": q.MaxTopics, "max_partitions": q.MaxPartitions,
-		"max_transforms": q.MaxTransforms, "transform_memory_bytes": q.TransformMemoryBytes} {
+		"max_transforms": q.MaxTransforms, "transform_memory_bytes": q.TransformMemoryBytes, "max_connections": q.MaxConnections} {
 		if v < 0 {
 			return eddy.Errorf(eddy.CodeInvalid, "quota %s must be 0 (unlimited) or positive, got %d", name, v)
 		}

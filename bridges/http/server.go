@@ -111,6 +111,8 @@ type Config struct {
 	// those from one address; more are closed at accept. 0: no bound.
 	MaxConns      int
 	MaxConnsPerIP int
+	// DefaultQuotas are the quotas of a tenant created without them.
+	DefaultQuotas tenants.Quotas
 	// Listeners reports the node's other listeners (MQTT, ...) for
 	// /readyz, which fails while one is not serving.
 	Listeners func() []netguard.Status

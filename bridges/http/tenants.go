@@ -31,10 +31,12 @@ func (s *Server) createTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "creating tenants needs the operator scope"))
 		return
 	}
-	var req struct {
+	// Quotas not named in the request keep the node's defaults; a quota
+	// given as 0 is unlimited.
+	req := struct {
 		Name   string         `json:"name"`
 		Quotas tenants.Quotas `json:"quotas"`
-	}
+	}{Quotas: s.cfg.DefaultQuotas}
 	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
 		writeError(ctx, err)
 		return

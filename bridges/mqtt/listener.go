@@ -33,6 +33,9 @@ type Ingest interface {
 	Mapping(tenant eddy.TenantID) *tenants.MQTTMapping
 	// CreateTopic creates a topic for a mapping with auto_create.
 	CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error
+	// MaxConnections is the tenant's connection quota on this node (0:
+	// unlimited).
+	MaxConnections(tenant eddy.TenantID) int64
 }
 
 // resolve maps an MQTT topic (and payload) of a tenant to its Eddy topic
@@ -154,8 +157,9 @@ type Listener struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu      sync.Mutex
-	clients map[*mqtt.Client]*session
+	mu        sync.Mutex
+	clients   map[*mqtt.Client]*session
+	perTenant map[eddy.TenantID]int64 // connections, for the quota
 }
 
 // session is an authenticated connection: its token and the tenant it acts
@@ -180,7 +184,7 @@ func (s *session) tenantAlive(l *Listener) bool {
 // New builds a listener; Start listens.
 func New(cfg Config, ingest Ingest) *Listener {
 	cfg.setDefaults()
-	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mqtt.Client]*session{},
+	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mqtt.Client]*session{}, perTenant: map[eddy.TenantID]int64{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
@@ -338,7 +342,17 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	// tenants never meet.
 	cl.ID = tenant + "/" + cl.ID
 	l.mu.Lock()
+	if q := l.ingest.MaxConnections(s.tenant); q > 0 && l.perTenant[s.tenant] >= q {
+		l.mu.Unlock()
+		l.m.GetOrCreateCounter(`eddy_mqtt_connect_refused_total{code="quota_exceeded"}`).Inc()
+		// The CONNACK says why (0x97; 3.1.1: server unavailable); mochi's
+		// own refusal, which would say bad credentials, finds it closed.
+		l.srv.SendConnack(cl, packets.ErrQuotaExceeded, false, nil)
+		cl.Stop(packets.ErrQuotaExceeded)
+		return false
+	}
 	l.clients[cl] = s
+	l.perTenant[s.tenant]++
 	l.mu.Unlock()
 	l.m.GetOrCreateCounter("eddy_mqtt_connects_total").Inc()
 	return true
@@ -346,7 +360,12 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.l.mu.Lock()
-	delete(h.l.clients, cl)
+	if s, ok := h.l.clients[cl]; ok {
+		delete(h.l.clients, cl)
+		if h.l.perTenant[s.tenant]--; h.l.perTenant[s.tenant] <= 0 {
+			delete(h.l.perTenant, s.tenant)
+		}
+	}
 	h.l.mu.Unlock()
 }
 

@@ -58,6 +58,7 @@ func (r *recorder) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Re
 
 func (r *recorder) MaxMessageBytes(eddy.TopicRef) (int64, error)            { return 1 << 20, nil }
 func (r *recorder) Mapping(eddy.TenantID) *tenants.MQTTMapping              { return nil }
+func (r *recorder) MaxConnections(eddy.TenantID) int64                      { return 0 }
 func (r *recorder) CreateTopic(context.Context, eddy.TopicRef, int32) error { return nil }
 
 // The QoS 0 queue is bounded in records and bytes, and drains everything

@@ -17,7 +17,7 @@ import (
 
 // quotaFlags are the quota flags of tenant create and set-quota.
 type quotaFlags struct {
-	bytesPerSec, recordsPerSec, storage, topics, partitions, transforms, transformMem int64
+	bytesPerSec, recordsPerSec, storage, topics, partitions, transforms, transformMem, connections int64
 }
 
 func (q *quotaFlags) add(cmd *cobra.Command) {
@@ -29,12 +29,24 @@ func (q *quotaFlags) add(cmd *cobra.Command) {
 	f.Int64Var(&q.partitions, "max-partitions", 0, "partitions (0: unlimited)")
 	f.Int64Var(&q.transforms, "max-transforms", 0, "transforms (0: unlimited)")
 	f.Int64Var(&q.transformMem, "transform-memory-bytes", 0, "transform memory (0: unlimited)")
+	f.Int64Var(&q.connections, "max-connections", 0, "MQTT connections per node (0: unlimited)")
 }
 
 func (q *quotaFlags) json() map[string]int64 {
 	return map[string]int64{"produce_bytes_per_sec": q.bytesPerSec, "produce_records_per_sec": q.recordsPerSec,
 		"storage_bytes": q.storage, "max_topics": q.topics, "max_partitions": q.partitions,
-		"max_transforms": q.transforms, "transform_memory_bytes": q.transformMem}
+		"max_transforms": q.transforms, "transform_memory_bytes": q.transformMem, "max_connections": q.connections}
+}
+
+// given is json() limited to the flags set on cmd.
+func (q *quotaFlags) given(cmd *cobra.Command) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range q.json() {
+		if cmd.Flags().Changed(strings.ReplaceAll(k, "_", "-")) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func tenantPath(t string) string { return "/v1/tenants/" + url.PathEscape(t) }
@@ -44,10 +56,10 @@ func newTenant() *cobra.Command {
 	var q quotaFlags
 	create := &cobra.Command{
 		Use:   "create NAME",
-		Short: "Create a tenant",
+		Short: "Create a tenant (quotas not given take the node's tenant_defaults; 0 = unlimited)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, _ := json.Marshal(map[string]any{"name": args[0], "quotas": q.json()})
+			body, _ := json.Marshal(map[string]any{"name": args[0], "quotas": q.given(cmd)})
 			if err := newClient(cmd).do(ctxTimeout(), "POST", "/v1/tenants", "application/json", body, nil); err != nil {
 				return err
 			}
@@ -72,10 +84,8 @@ func newTenant() *cobra.Command {
 			if cur.Quotas == nil {
 				cur.Quotas = map[string]int64{}
 			}
-			for k, v := range sq.json() {
-				if cmd.Flags().Changed(strings.ReplaceAll(k, "_", "-")) {
-					cur.Quotas[k] = v
-				}
+			for k, v := range sq.given(cmd) {
+				cur.Quotas[k] = v
 			}
 			body, _ := json.Marshal(map[string]any{"quotas": cur.Quotas})
 			var out map[string]any
