@@ -109,6 +109,10 @@ type Config struct {
 	// MQTTMaxUserProperties bounds an MQTT 5 publish's user properties.
 	// Default 64.
 	MQTTMaxUserProperties int `yaml:"mqtt_max_user_properties"`
+	// MaxTimestampAhead refuses records whose create time is further ahead
+	// of the node's clock (Kafka's message.timestamp.after.max.ms).
+	// Default 1h.
+	MaxTimestampAhead time.Duration `yaml:"max_timestamp_ahead"`
 	// TenantDefaults are the quotas of a tenant created without them (the
 	// default tenant, the operator's own, stays unlimited). Defaults: 64
 	// topics, 128 partitions, 4 GiB stored, 16 transforms, 256 MiB of
@@ -147,6 +151,7 @@ func DefaultConfig() Config {
 		MQTTMaxConnectBytes:   64 << 10,
 		MQTTMaxUserProperties: 64,
 		TenantDefaults:        tenants.DefaultQuotas(),
+		MaxTimestampAhead:     time.Hour,
 	}
 }
 
@@ -218,6 +223,7 @@ var envVars = []struct {
 	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MAX_TIMESTAMP_AHEAD", func(c *Config, v string) (err error) { c.MaxTimestampAhead, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
 }
 

@@ -80,6 +80,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.host = host
 	n.tx = newTransformer(cfg, host, n)
 	limiter := tenants.NewLimiter(nil) // one per node: HTTP and MQTT share the tenants' buckets
+	limiter.MaxTimestampAhead = cfg.MaxTimestampAhead
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
 	in := &ingest{host: host, tx: n.tx, limiter: limiter, n: n}
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {

@@ -74,8 +74,14 @@ func (b *bucket) wait(rate int64, n float64) time.Duration {
 	return time.Duration((need - b.tokens) / float64(rate) * float64(time.Second))
 }
 
-// Limiter enforces produce rate quotas per tenant on this node.
+// Limiter enforces produce rate quotas per tenant on this node, and
+// bounds create-time timestamps against the node's clock.
 type Limiter struct {
+	// MaxTimestampAhead refuses records stamped further in the future
+	// (Kafka's message.timestamp.after.max.ms): a record of year 292277026
+	// would keep its segment from ever ageing out. Default 1h.
+	MaxTimestampAhead time.Duration
+
 	mu      sync.Mutex
 	buckets map[eddy.TenantID]*[2]bucket // bytes, records
 	now     func() time.Time
@@ -134,8 +140,16 @@ func (l *Limiter) Admit(t eddy.TenantID, q Quotas, used int64, recs []eddy.Recor
 		return &eddy.Error{Code: eddy.CodeStorageQuota, RetryAfterMs: 60_000,
 			Message: "tenant " + string(t) + " retains its whole storage quota; nothing was appended (retention or deleting topics frees it)"}
 	}
+	ahead := l.MaxTimestampAhead
+	if ahead <= 0 {
+		ahead = time.Hour
+	}
+	limit := l.now().Add(ahead).UnixMilli()
 	bytes := 0
 	for i := range recs {
+		if recs[i].Timestamp > limit {
+			return eddy.Errorf(eddy.CodeInvalid, "record %d has timestamp %d, more than %v ahead of this node's clock", i, recs[i].Timestamp, ahead)
+		}
 		bytes += recs[i].Size()
 	}
 	return l.AllowProduce(t, q, len(recs), bytes)

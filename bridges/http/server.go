@@ -483,7 +483,7 @@ func (s *Server) partitionRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a 
 	}
 	v, _ := ctx.UserValue("partition").(string)
 	n, err := strconv.ParseInt(v, 10, 32)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != v { // one spelling: no "+1", "01"
 		return ref, 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", v)
 	}
 	if err := s.refuseForwardLoop(ctx, ref, eddy.Partition(n)); err != nil {
@@ -815,7 +815,7 @@ func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.P
 		p := eddy.Partition(-1)
 		if args.Has("partition") {
 			n, err := strconv.ParseInt(string(args.Peek("partition")), 10, 32)
-			if err != nil || n < 0 {
+			if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(args.Peek("partition")) {
 				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "partition %q is not a partition number", args.Peek("partition"))
 			}
 			p = eddy.Partition(n)
@@ -832,7 +832,7 @@ func intArg(args *fasthttp.Args, name string, def, lo, hi int64) (int64, error) 
 		return def, nil
 	}
 	v, err := strconv.ParseInt(string(args.Peek(name)), 10, 64)
-	if err != nil || v < lo || v > hi {
+	if err != nil || v < lo || v > hi || strconv.FormatInt(v, 10) != string(args.Peek(name)) {
 		return 0, eddy.Errorf(eddy.CodeInvalid, "%s must be an integer from %d to %d", name, lo, hi)
 	}
 	return v, nil

@@ -434,3 +434,25 @@ func TestStorageFullRefusesProduce(t *testing.T) {
 		t.Fatalf("fetch on a full disk: %d", code)
 	}
 }
+
+// TestStrictNumbersAndTimestamps: a partition has one spelling ("+1" and
+// "01" are not partition 1), and a create time far in the future is
+// refused instead of making a segment that never ages out.
+func TestStrictNumbersAndTimestamps(t *testing.T) {
+	e := newEnv(t, multiraft.Config{}, Config{})
+	e.mustCreate("t", 2, "")
+	for _, p := range []string{"%2B1", "01", "1.0", "-0"} {
+		if code, _, body := e.req("GET", "/v1/topics/t/partitions/"+p+"/records?offset=0", "", ""); code != 404 {
+			t.Errorf("partition %s: %d %s", p, code, body)
+		}
+	}
+	if code, _, body := e.req("GET", "/v1/topics/t/partitions/1/records?offset=%2B0", "", ""); code != 400 {
+		t.Errorf("offset +0: %d %s", code, body)
+	}
+	if code, _, body := e.req("POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":1,"timestamp":9223372036854775807}]}`); code != 400 || errorCode(t, body) != "invalid_request" {
+		t.Errorf("timestamp 2^63-1: %d %s", code, body)
+	}
+	if code, _, body := e.req("POST", "/v1/topics/t/records", "application/json", fmt.Sprintf(`{"records":[{"value":1,"timestamp":%d}]}`, time.Now().Add(time.Minute).UnixMilli())); code != 200 {
+		t.Errorf("a timestamp a minute ahead: %d %s", code, body)
+	}
+}
