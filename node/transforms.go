@@ -43,7 +43,8 @@ func (t *transformer) binding(tenant eddy.TenantID, topic string, name string, v
 		return nil, err
 	}
 	return &wasm.Binding{Tenant: string(tenant), Topic: topic, Module: name, Version: mv.Version, SHA256: mv.SHA256,
-		Binary: mv.Binary, Config: config, OnError: onError, MemoryBytes: tm.Quotas.TransformMemoryBytes}, nil
+		Binary: mv.Binary, Config: config, OnError: onError, MemoryBytes: tm.Quotas.TransformMemoryBytes,
+		CPUMillisPerSec: tm.Quotas.TransformCPUMillisPerSec}, nil
 }
 
 // Transform runs meta's transform on a produce batch. The records it

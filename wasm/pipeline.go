@@ -2,11 +2,9 @@ package wasm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +46,8 @@ type Binding struct {
 	OnError string
 	// MemoryBytes is the tenant's transform memory quota; 0: the default.
 	MemoryBytes int64
+	// CPUMillisPerSec is the tenant's transform CPU quota (see share).
+	CPUMillisPerSec int64
 }
 
 // PipelineConfig configures a Pipeline. Zero values mean the defaults.
@@ -74,8 +74,11 @@ type PipelineConfig struct {
 	// CPUs, and a batch's deadline is wall-clock, so batches wait for a
 	// slot before their deadline starts rather than share a CPU under it.
 	MaxRunning int
-	Metrics    *metrics.Set
-	Logger     *slog.Logger
+	// MaxRunningPerTenant bounds one tenant's share of them. Default
+	// MaxRunning/2, at least 1.
+	MaxRunningPerTenant int
+	Metrics             *metrics.Set
+	Logger              *slog.Logger
 }
 
 // Pipeline runs transforms. It is safe for concurrent use.
@@ -106,6 +109,9 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}
 	if cfg.MaxRunning <= 0 {
 		cfg.MaxRunning = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxRunningPerTenant <= 0 {
+		cfg.MaxRunningPerTenant = max(1, cfg.MaxRunning/2)
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewSet()
@@ -169,8 +175,13 @@ func (p *Pipeline) Apply(ctx context.Context, b *Binding, recs []eddy.Record) (*
 		return p.fail(r, b, recs, errCircuitOpen)
 	}
 	start := time.Now()
-	out, src, err := r.run(ctx, recs)
+	out, src, err := r.run(ctx, recs, b.CPUMillisPerSec)
 	r.batchSecs.UpdateDuration(start)
+	if e, ok := err.(*eddy.Error); ok && e.Code == eddy.CodeQuotaExceeded {
+		// The tenant's own CPU budget: not the module's failure.
+		r.set.GetOrCreateCounter(r.labels("eddy_transform_cpu_budget_refusals_total")).Inc()
+		return nil, err
+	}
 	if err != nil {
 		if ctx.Err() == nil { // the producer giving up is not the module's fault
 			r.breaker.failure(time.Now(), err, p.cfg.BreakerThreshold, p.cfg.BreakerCooldown)
@@ -185,77 +196,6 @@ func (p *Pipeline) Apply(ctx context.Context, b *Binding, recs []eddy.Record) (*
 	r.out.Add(len(out))
 	r.dropped.Add(dropped(len(recs), src))
 	return &Outcome{Records: out, Src: src}, nil
-}
-
-// errCircuitOpen is the failure a dead-letter or pass policy records while
-// the breaker is open.
-var errCircuitOpen = errors.New("transform circuit breaker is open")
-
-// dropped counts inputs that produced no output (src is non-decreasing).
-func dropped(n int, src []int) int {
-	kept, last := 0, -1
-	for _, s := range src {
-		if s != last {
-			kept, last = kept+1, s
-		}
-	}
-	return n - kept
-}
-
-// fail applies the binding's policy to a failed batch.
-func (p *Pipeline) fail(r *runner, b *Binding, recs []eddy.Record, err error) (*Outcome, error) {
-	if r != nil {
-		r.policyRecords(b.OnError, len(recs))
-	}
-	kind, code := Kind(err)
-	switch b.OnError {
-	case PolicyPass:
-		src := make([]int, len(recs))
-		for i := range src {
-			src[i] = i
-		}
-		return &Outcome{Records: recs, Src: src, Failure: err, Policy: PolicyPass}, nil
-	case PolicyDeadLetter:
-		dl := make([]eddy.Record, len(recs))
-		mod := b.Module + "@" + strconv.Itoa(b.Version)
-		for i, rec := range recs {
-			rec.Headers = append(append(make([]eddy.Header, 0, len(rec.Headers)+4), rec.Headers...),
-				eddy.Header{Key: HeaderDLQReason, Value: []byte(truncate(err.Error(), 1024))},
-				eddy.Header{Key: HeaderDLQKind, Value: []byte(kind)},
-				eddy.Header{Key: HeaderDLQTopic, Value: []byte(b.Topic)},
-				eddy.Header{Key: HeaderDLQTransform, Value: []byte(mod)})
-			dl[i] = rec
-		}
-		return &Outcome{DeadLetter: dl, Failure: err, Policy: PolicyDeadLetter}, nil
-	}
-	return nil, eddy.Errorf(code, "transform %s (version %d) on topic %s: %s; nothing was appended", b.Module, b.Version, b.Topic, truncate(err.Error(), 2048))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
-// Kind names a transform error for metrics and headers, with the code a
-// producer sees under reject.
-func Kind(err error) (string, eddy.Code) {
-	switch {
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return "timeout", eddy.CodeTransformTimeout
-	case errors.Is(err, ErrMemory):
-		return "memory", eddy.CodeTransformMemory
-	case errors.Is(err, ErrTrap):
-		return "trap", eddy.CodeTransformTrap
-	case errors.Is(err, ErrBadOutput):
-		return "bad_output", eddy.CodeTransformBadOutput
-	case errors.Is(err, ErrInvalidModule):
-		return "invalid_module", eddy.CodeInvalidModule
-	case errors.Is(err, errCircuitOpen):
-		return "circuit_open", eddy.CodeTransformCircuitOpen
-	}
-	return "error", eddy.CodeTransformError
 }
 
 // Validate compiles a module for the tenant (filling the compilation
@@ -383,7 +323,7 @@ func (p *Pipeline) tenant(ctx context.Context, name string, memoryBytes int64) (
 		if err != nil {
 			return nil, err
 		}
-		t = &tenantRT{p: p, name: name, engine: e, pages: pages, maxLive: maxLive,
+		t = &tenantRT{p: p, name: name, engine: e, pages: pages, maxLive: maxLive, share: newShare(p.cfg.MaxRunningPerTenant),
 			modules: map[string]*Module{}, runners: map[string]*runner{}}
 		p.tenants[name] = t
 	}
@@ -398,6 +338,7 @@ type tenantRT struct {
 	engine  *Engine
 	pages   uint32
 	maxLive int
+	share   *share
 	live    atomic.Int64 // instances, all runners
 	users   sync.WaitGroup
 	retired atomic.Bool
@@ -570,14 +511,18 @@ func (r *runner) policyRecords(policy string, n int) {
 	r.set.GetOrCreateCounter(r.labels("eddy_transform_policy_records_total", "policy", policy)).Add(n)
 }
 
-// run processes one batch on a pooled instance.
-func (r *runner) run(ctx context.Context, recs []eddy.Record) ([]eddy.Record, []int, error) {
-	select {
-	case r.t.p.running <- struct{}{}:
-		defer func() { <-r.t.p.running }()
-	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("%w: waiting for a free transform slot: %v", ErrTimeout, ctx.Err())
+// run processes one batch on a pooled instance, in one of the tenant's
+// slots, and charges the time it held it to the tenant's CPU budget.
+func (r *runner) run(ctx context.Context, recs []eddy.Record, cpuRate int64) ([]eddy.Record, []int, error) {
+	sh := r.t.share
+	if err := sh.acquire(ctx, r.t.p.running, r.t.name, cpuRate); err != nil {
+		return nil, nil, err
 	}
+	start := time.Now()
+	defer func() {
+		sh.release(r.t.p.running)
+		sh.charge(cpuRate, time.Since(start), time.Now())
+	}()
 	in, err := r.get(ctx)
 	if err != nil {
 		return nil, nil, err
