@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"sort"
 	"sync"
 
@@ -205,6 +207,10 @@ type controllerSM struct {
 	mu       sync.RWMutex
 	st       *controllerState
 	onChange func()
+	// modules holds the transform binaries on disk; nil in unit tests of
+	// the state alone.
+	modules *moduleStore
+	log     *slog.Logger
 }
 
 var _ sm.IStateMachine = (*controllerSM)(nil)
@@ -215,9 +221,18 @@ func (c *controllerSM) Update(e sm.Entry) (sm.Result, error) {
 	if err := json.Unmarshal(e.Cmd, &cmd); err != nil {
 		res.Err = &resultErr{Code: eddy.CodeInvalid, Message: "controller: undecodable command"}
 	} else {
+		c.storeModule(&cmd)
 		c.mu.Lock()
 		res = c.apply(&cmd)
+		var keep map[string]bool
+		switch cmd.Op {
+		case opDeployTransform, opDeleteTransform, opDeleteTenant:
+			keep = c.st.modules()
+		}
 		c.mu.Unlock()
+		if keep != nil && c.modules != nil {
+			c.modules.gc(keep)
+		}
 	}
 	data, _ := json.Marshal(&res)
 	if c.onChange != nil {
@@ -513,18 +528,50 @@ func (c *controllerSM) view(fn func(st *controllerState)) {
 // state is read through view once it returns).
 func (c *controllerSM) Lookup(q any) (any, error) { return nil, nil }
 
-func (c *controllerSM) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+// storeModule writes a deploy's binary to the module store and leaves
+// only its hash in the command. A write that fails (a full disk) is
+// logged: the version exists, and this node refuses to run it until the
+// file is back (every other node has it).
+func (c *controllerSM) storeModule(cmd *ctrlCmd) {
+	if cmd.Op != opDeployTransform || cmd.Module == nil || len(cmd.Module.Binary) == 0 {
+		return
+	}
+	if c.modules != nil {
+		if err := c.modules.put(cmd.Module.SHA256, cmd.Module.Binary); err != nil && c.log != nil {
+			c.log.Error("transform module not stored on this node", "sha256", cmd.Module.SHA256, "err", err)
+		}
+	}
+	cmd.Module.Binary = nil
+}
+
+// SaveSnapshot writes the state as JSON; the module files go along as the
+// snapshot's external files (dragonboat links them into the snapshot and
+// streams them to a node that needs the snapshot).
+func (c *controllerSM) SaveSnapshot(w io.Writer, fc sm.ISnapshotFileCollection, _ <-chan struct{}) error {
 	c.mu.RLock()
 	b, err := json.Marshal(c.st)
+	keep := c.st.modules()
 	c.mu.RUnlock()
 	if err != nil {
 		return err
+	}
+	if c.modules != nil && fc != nil {
+		shas := make([]string, 0, len(keep))
+		for sha := range keep {
+			shas = append(shas, sha)
+		}
+		sort.Strings(shas)
+		for i, sha := range shas {
+			if _, err := os.Stat(c.modules.path(sha)); err == nil {
+				fc.AddFile(uint64(i+1), c.modules.path(sha), []byte(sha))
+			}
+		}
 	}
 	_, err = w.Write(b)
 	return err
 }
 
-func (c *controllerSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
+func (c *controllerSM) RecoverFromSnapshot(r io.Reader, files []sm.SnapshotFile, _ <-chan struct{}) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -532,6 +579,20 @@ func (c *controllerSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <
 	st := newControllerState()
 	if err := json.Unmarshal(b, st); err != nil {
 		return err
+	}
+	// Snapshots from before the module store hold binaries inline.
+	for _, t := range st.Transforms {
+		for _, v := range t.Versions {
+			c.storeModule(&ctrlCmd{Op: opDeployTransform, Module: v})
+		}
+	}
+	if c.modules != nil {
+		for _, f := range files {
+			if err := c.modules.putFrom(string(f.Metadata), f.Filepath); err != nil && c.log != nil {
+				c.log.Error("transform module from the snapshot not stored", "sha256", string(f.Metadata), "err", err)
+			}
+		}
+		c.modules.gc(st.modules())
 	}
 	// Snapshots from before kids were per tenant hold keys by kid alone.
 	for ref, k := range st.Keys {

@@ -2,15 +2,27 @@ package multiraft
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
+func shaOf(bin string) string {
+	sum := sha256.Sum256([]byte(bin))
+	return hex.EncodeToString(sum[:])
+}
+
 func deployCmd(name string, bin string) *ctrlCmd {
 	return &ctrlCmd{Op: opDeployTransform, Transform: &TransformMeta{Tenant: eddy.DefaultTenant, Name: name},
-		Module: &ModuleVersion{SHA256: "sha-" + bin, Size: len(bin), Binary: []byte(bin)}}
+		Module: &ModuleVersion{SHA256: shaOf(bin), Size: len(bin), Binary: []byte(bin)}}
 }
 
 func bindCmd(topic string, b *TransformBinding) *ctrlCmd {
@@ -39,7 +51,7 @@ func TestControllerTransformVersions(t *testing.T) {
 		vs = append(vs, v.Version)
 	}
 	// Five kept; the pinned version 1 survives, 2 and 3 were dropped.
-	if len(vs) != 5 || vs[0] != 1 || vs[1] != 4 || tm.Latest().Version != 7 || !bytes.Equal(tm.Version(1).Binary, []byte("b")) {
+	if len(vs) != 5 || vs[0] != 1 || vs[1] != 4 || tm.Latest().Version != 7 || tm.Version(1).SHA256 != shaOf("b") || tm.Version(1).Binary != nil {
 		t.Fatalf("versions %v", vs)
 	}
 	applyErr(t, c, &ctrlCmd{Op: opDeleteTransform, Transform: &TransformMeta{Tenant: eddy.DefaultTenant, Name: "x"}, Version: 1}, eddy.CodeConflict)
@@ -88,7 +100,7 @@ func TestControllerTransformBindingsAndQuotas(t *testing.T) {
 	if err := r.RecoverFromSnapshot(&buf, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if tm := r.st.Transforms["default/y"]; tm == nil || len(tm.Versions) != 2 || string(tm.Latest().Binary) != "c" {
+	if tm := r.st.Transforms["default/y"]; tm == nil || len(tm.Versions) != 2 || tm.Latest().SHA256 != shaOf("c") {
 		t.Fatalf("recovered %+v", tm)
 	}
 	mustApply(t, c, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: "acme"}})
@@ -116,5 +128,79 @@ func TestControllerSizeReports(t *testing.T) {
 	mustApply(t, c, &ctrlCmd{Op: opDeleteTopic, Ref: "default/s"})
 	if len(c.st.Sizes) != 0 {
 		t.Fatalf("sizes of a deleted topic kept: %v", c.st.Sizes)
+	}
+}
+
+// snapFiles is a snapshot's external files, as dragonboat collects them.
+type snapFiles []sm.SnapshotFile
+
+func (f *snapFiles) AddFile(id uint64, path string, meta []byte) {
+	*f = append(*f, sm.SnapshotFile{FileID: id, Filepath: path, Metadata: meta})
+}
+
+// TestControllerModuleStore: binaries live in the module store, not in the
+// state; a snapshot carries them as files to a node that has none; a
+// snapshot of the old layout (binaries inline) is moved into the store;
+// files no kept version names are removed; a tenant's stored modules are
+// bounded by its transform_storage_bytes quota.
+func TestControllerModuleStore(t *testing.T) {
+	c := ctrlFixture(t)
+	c.modules = &moduleStore{dir: t.TempDir()}
+	update := func(cmd *ctrlCmd) {
+		t.Helper()
+		b, _ := json.Marshal(cmd)
+		res, err := c.Update(sm.Entry{Cmd: b})
+		if err != nil || bytes.Contains(res.Data, []byte(`"err"`)) {
+			t.Fatalf("%s: %v %s", cmd.Op, err, res.Data)
+		}
+	}
+	update(deployCmd("m", "one"))
+	update(deployCmd("m", "two"))
+	if bin, err := c.modules.get(shaOf("two")); err != nil || string(bin) != "two" {
+		t.Fatalf("stored: %q %v", bin, err)
+	}
+	for _, v := range c.st.Transforms["default/m"].Versions {
+		if v.Binary != nil {
+			t.Fatal("a binary in the controller state")
+		}
+	}
+	var files snapFiles
+	var buf bytes.Buffer
+	if err := c.SaveSnapshot(&buf, &files, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || bytes.Contains(buf.Bytes(), []byte("binary")) {
+		t.Fatalf("snapshot: %d files, %d bytes of JSON", len(files), buf.Len())
+	}
+	other := &controllerSM{modules: &moduleStore{dir: t.TempDir()}}
+	if err := other.RecoverFromSnapshot(&buf, files, nil); err != nil {
+		t.Fatal(err)
+	}
+	if bin, err := other.modules.get(shaOf("one")); err != nil || string(bin) != "one" {
+		t.Fatalf("a new node's store after the snapshot: %q %v", bin, err)
+	}
+	// The old layout: binaries inside the JSON.
+	old := []byte(`{"nodes":{},"topics":{},"tenants":{},"keys":{},"next_shard":1000,"transforms":{"default/o":{"tenant":"default","name":"o","versions":[{"version":1,"sha256":"` +
+		shaOf("old") + `","size":3,"binary":"b2xk"}],"next_version":2}}}`)
+	if err := other.RecoverFromSnapshot(bytes.NewReader(old), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if bin, err := other.modules.get(shaOf("old")); err != nil || string(bin) != "old" || other.st.Transforms["default/o"].Versions[0].Binary != nil {
+		t.Fatalf("old snapshot: %q %v", bin, err)
+	}
+	if _, err := os.Stat(filepath.Join(other.modules.dir, shaOf("one")+".wasm")); !os.IsNotExist(err) {
+		t.Fatal("a module no kept version names is still on disk")
+	}
+	// Deleting the transform removes its files.
+	update(&ctrlCmd{Op: opDeleteTransform, Transform: &TransformMeta{Tenant: eddy.DefaultTenant, Name: "m"}})
+	if ents, _ := os.ReadDir(c.modules.dir); len(ents) != 0 {
+		t.Fatalf("%d module files after the delete", len(ents))
+	}
+	// The quota counts each distinct binary once.
+	update(&ctrlCmd{Op: opSetQuotas, Tenant: &TenantMeta{Name: eddy.DefaultTenant, Quotas: tenants.Quotas{TransformStorageBytes: 7}}})
+	update(deployCmd("q", "four"))
+	update(deployCmd("q2", "four"))
+	if res := c.apply(deployCmd("q", "xyzw")); res.Err == nil || res.Err.Code != eddy.CodeLimitExceeded {
+		t.Fatalf("over transform_storage_bytes: %+v", res.Err)
 	}
 }

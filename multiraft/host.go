@@ -259,7 +259,8 @@ func (h *Host) Start(ctx context.Context) error {
 		return explainNodeHostError(err, h.cfg)
 	}
 	h.nh = nh
-	h.ctrl = &controllerSM{st: newControllerState(), onChange: h.kickReconcile}
+	h.ctrl = &controllerSM{st: newControllerState(), onChange: h.kickReconcile,
+		modules: &moduleStore{dir: filepath.Join(h.cfg.Dir, "modules")}, log: h.log}
 	initial := map[uint64]dragonboat.Target{}
 	ccfg := h.shardConfig(ControllerShardID, h.cfg.NodeID, len(h.cfg.Peers))
 	ccfg.SnapshotEntries, ccfg.CompactionOverhead = 1000, 500

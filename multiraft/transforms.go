@@ -13,9 +13,10 @@ import (
 	"github.com/eddy-broker/eddy"
 )
 
-// Transform modules live in the controller: their binaries replicate with
-// it to every node (and reach nodes that join later through its snapshot),
-// and a binding in a topic's metadata names the module a produce runs.
+// Transform modules live in the controller: their metadata in its state,
+// their binaries in each node's module store (modules.go), replicated by
+// its log and its snapshots; a binding in a topic's metadata names the
+// module a produce runs.
 
 // MaxTransformVersions is how many versions of one transform the
 // controller keeps. Deploying another drops the oldest version no topic
@@ -41,7 +42,8 @@ type ModuleVersion struct {
 	SHA256    string `json:"sha256"`
 	Size      int    `json:"size"`
 	CreatedMs int64  `json:"created_ms"`
-	// Binary is the module; shared and never modified once stored.
+	// Binary is the module, only in the deploy command: the controller
+	// keeps it in the module store, by SHA256 (see moduleStore).
 	Binary []byte `json:"binary,omitempty"`
 }
 
@@ -171,7 +173,7 @@ func (st *controllerState) applyTransform(cmd *ctrlCmd) ctrlResult {
 	switch cmd.Op {
 	case opDeployTransform:
 		tm, mv := cmd.Transform, cmd.Module
-		if tm == nil || mv == nil || len(mv.Binary) == 0 {
+		if tm == nil || mv == nil || mv.SHA256 == "" || mv.Size == 0 {
 			return errResult(eddy.CodeInvalid, "deploy_transform: missing module")
 		}
 		tn, ok := st.Tenants[tm.Tenant]
@@ -214,9 +216,15 @@ func (st *controllerState) applyTransform(cmd *ctrlCmd) ctrlResult {
 			next.Versions = append(next.Versions[:drop], next.Versions[drop+1:]...)
 		}
 		v := *mv
+		v.Binary = nil
 		v.Version = next.NextVersion
 		next.NextVersion++
 		next.Versions = append(next.Versions, &v)
+		if q := tn.Quotas.TransformStorageBytes; q > 0 {
+			if used := st.tenantModuleBytes(tm.Tenant, key, next.Versions); used > q {
+				return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s's transforms would take %d bytes, over its transform_storage_bytes quota of %d; delete old versions first", tm.Tenant, used, q))
+			}
+		}
 		st.Transforms[key] = &next
 		res := v
 		res.Binary = nil
@@ -346,8 +354,11 @@ func (h *Host) Transform(tenant eddy.TenantID, name string) (*TransformMeta, err
 	return out, nil
 }
 
-// TransformModule returns a version (0: the latest) with its binary, which
-// the caller must not modify.
+// ModuleBinary reads a module from this node's module store.
+func (h *Host) ModuleBinary(sha string) ([]byte, error) { return h.ctrl.modules.get(sha) }
+
+// TransformModule returns a version (0: the latest), without its binary
+// (ModuleBinary reads it).
 func (h *Host) TransformModule(tenant eddy.TenantID, name string, version int) (*ModuleVersion, error) {
 	var out *ModuleVersion
 	found := false

@@ -90,6 +90,10 @@ type Config struct {
 	// TransformBreakerCooldown is how long an open breaker waits before
 	// one batch probes the module again. Default 10s.
 	TransformBreakerCooldown time.Duration `yaml:"transform_breaker_cooldown"`
+	// TransformMaxCompiledBytes bounds the binaries of the transform
+	// modules compiled on this node at once (compiled code takes about
+	// three times as much memory). Default 64 MiB.
+	TransformMaxCompiledBytes int64 `yaml:"transform_max_compiled_bytes"`
 
 	// HTTPMaxConnections and MQTTMaxConnections bound each listener's open
 	// connections; more are closed at accept. Both are lowered at start to
@@ -140,9 +144,10 @@ func DefaultConfig() Config {
 		RetentionInterval:  30 * time.Second,
 		SizeReportInterval: 5 * time.Second,
 
-		TransformDeadline:        200 * time.Millisecond,
-		TransformBreakerFailures: 5,
-		TransformBreakerCooldown: 10 * time.Second,
+		TransformDeadline:         200 * time.Millisecond,
+		TransformBreakerFailures:  5,
+		TransformBreakerCooldown:  10 * time.Second,
+		TransformMaxCompiledBytes: 64 << 20,
 
 		HTTPMaxConnections:    4096,
 		MQTTMaxConnections:    10_000,
@@ -215,6 +220,10 @@ var envVars = []struct {
 	{"EDDY_TRANSFORM_BREAKER_FAILURES", func(c *Config, v string) (err error) { c.TransformBreakerFailures, err = strconv.Atoi(v); return }},
 	{"EDDY_TRANSFORM_BREAKER_COOLDOWN", func(c *Config, v string) (err error) {
 		c.TransformBreakerCooldown, err = time.ParseDuration(v)
+		return
+	}},
+	{"EDDY_TRANSFORM_MAX_COMPILED_BYTES", func(c *Config, v string) (err error) {
+		c.TransformMaxCompiledBytes, err = strconv.ParseInt(v, 10, 64)
 		return
 	}},
 	{"EDDY_MIN_FREE_BYTES", func(c *Config, v string) (err error) { c.MinFreeBytes, err = strconv.ParseUint(v, 10, 64); return }},

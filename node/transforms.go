@@ -27,6 +27,7 @@ func newTransformer(cfg Config, host *multiraft.Host, n *Node) *transformer {
 		Limits:           wasm.Limits{Deadline: cfg.TransformDeadline},
 		BreakerThreshold: cfg.TransformBreakerFailures,
 		BreakerCooldown:  cfg.TransformBreakerCooldown,
+		MaxCompiledBytes: cfg.TransformMaxCompiledBytes,
 		Metrics:          n.metrics,
 		Logger:           n.log,
 	})}
@@ -43,7 +44,7 @@ func (t *transformer) binding(tenant eddy.TenantID, topic string, name string, v
 		return nil, err
 	}
 	return &wasm.Binding{Tenant: string(tenant), Topic: topic, Module: name, Version: mv.Version, SHA256: mv.SHA256,
-		Binary: mv.Binary, Config: config, OnError: onError, MemoryBytes: tm.Quotas.TransformMemoryBytes,
+		Load: func() ([]byte, error) { return t.host.ModuleBinary(mv.SHA256) }, Config: config, OnError: onError, MemoryBytes: tm.Quotas.TransformMemoryBytes,
 		CPUMillisPerSec: tm.Quotas.TransformCPUMillisPerSec}, nil
 }
 

@@ -20,6 +20,9 @@ type Quotas struct {
 	// TransformCPUMillisPerSec bounds the time the tenant's transform
 	// batches may run on each node, in milliseconds per second.
 	TransformCPUMillisPerSec int64 `json:"transform_cpu_ms_per_sec,omitempty" yaml:"transform_cpu_ms_per_sec,omitempty"`
+	// TransformStorageBytes bounds the tenant's stored transform modules
+	// (every kept version, each distinct binary once), on every node.
+	TransformStorageBytes int64 `json:"transform_storage_bytes,omitempty" yaml:"transform_storage_bytes,omitempty"`
 	// MaxConnections bounds the tenant's MQTT connections on each node.
 	MaxConnections int64 `json:"max_connections,omitempty" yaml:"max_connections,omitempty"`
 }
@@ -30,7 +33,7 @@ type Quotas struct {
 // the tenant_default_* settings.
 func DefaultQuotas() Quotas {
 	return Quotas{MaxTopics: 64, MaxPartitions: 128, StorageBytes: 4 << 30, MaxTransforms: 16,
-		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 500, MaxConnections: 1000}
+		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 500, TransformStorageBytes: 64 << 20, MaxConnections: 1000}
 }
 
 // Validate refuses negative limits.
@@ -38,7 +41,7 @@ func (q *Quotas) Validate() error {
 	for name, v := range map[string]int64{"produce_bytes_per_sec": q.ProduceBytesPerSec, "produce_records_per_sec": q.ProduceRecordsPerSec,
 		"storage_bytes": q.StorageBytes, "max_topics": q.MaxTopics, "max_partitions": q.MaxPartitions,
 		"max_transforms": q.MaxTransforms, "transform_memory_bytes": q.TransformMemoryBytes, "max_connections": q.MaxConnections,
-		"transform_cpu_ms_per_sec": q.TransformCPUMillisPerSec} {
+		"transform_cpu_ms_per_sec": q.TransformCPUMillisPerSec, "transform_storage_bytes": q.TransformStorageBytes} {
 		if v < 0 {
 			return eddy.Errorf(eddy.CodeInvalid, "quota %s must be 0 (unlimited) or positive, got %d", name, v)
 		}

@@ -30,8 +30,10 @@ type Limits struct {
 	// Shape bounds a module's structure before it is compiled.
 	Shape Shape
 	// CompileTimeout bounds one compilation; a module that takes longer is
-	// refused. Default 10s. (wazero cannot stop a compilation: it finishes
-	// in the background, but Shape keeps that to about a second.)
+	// refused. Default 60s: a backstop (Shape keeps compilation to about a
+	// second on a fast core), generous for a slow gateway's core or the
+	// race detector, which compile a Go guest in 10-20 s. wazero cannot
+	// stop a compilation: it finishes in the background, never waited for.
 	CompileTimeout time.Duration
 }
 
@@ -46,7 +48,7 @@ func (l *Limits) setDefaults() {
 		l.MaxModuleBytes = 8 << 20
 	}
 	if l.CompileTimeout <= 0 {
-		l.CompileTimeout = 10 * time.Second
+		l.CompileTimeout = time.Minute
 	}
 	l.Shape.setDefaults(l.MemoryPages)
 }
@@ -115,6 +117,8 @@ type Module struct {
 	initialize  bool
 	configure   bool
 	CompileTime time.Duration
+	size        int64 // the binary's, counted against MaxCompiledBytes
+	users       int   // runners using it (the pipeline's tenantRT.mu)
 }
 
 // Compile validates and compiles a module. Every refusal wraps

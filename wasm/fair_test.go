@@ -97,3 +97,42 @@ func TestNoisyNeighbour(t *testing.T) {
 		t.Errorf("noisy ran %d batches of 100 ms in about 2 s (budget 200 ms/s), %d refused", n, refused.Load())
 	}
 }
+
+// TestCompiledModulesBounded: an upload's check compiles a module for the
+// moment only; only modules a topic runs stay compiled, within the node's
+// MaxCompiledBytes; a topic moving to another module frees the old one.
+func TestCompiledModulesBounded(t *testing.T) {
+	keep, enrich, flood := len(guests["keep"]), len(guests["enrich"]), len(guests["slow"])
+	p := newPipeline(t, PipelineConfig{MaxCompiledBytes: int64(keep+max(enrich, flood)) + 1})
+	for i := 0; i < 5; i++ {
+		b := binding("keep", "x", PolicyReject, "")
+		if _, err := p.Validate(context.Background(), "acme", "keep", 0, b.SHA256, guests["keep"]); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.compiled.Load(); n != 0 {
+			t.Fatalf("after an upload's check, %d bytes stay compiled", n)
+		}
+	}
+	apply := func(guest, topic, config string) error {
+		_, err := p.Apply(context.Background(), binding(guest, topic, PolicyReject, config), records(1))
+		return err
+	}
+	if err := apply("keep", "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply("enrich", "b", `{"site":"s"}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply("slow", "c", "0"); eddy.ErrorCode(err) != eddy.CodeTransformMemory {
+		t.Fatalf("a third module over MaxCompiledBytes: %v", err)
+	}
+	if err := apply("keep", "b", ""); err != nil { // b moves to keep: enrich is freed
+		t.Fatal(err)
+	}
+	if n := p.compiled.Load(); n != int64(keep) {
+		t.Fatalf("%d bytes compiled, want keep's %d", n, keep)
+	}
+	if err := apply("slow", "c", "0"); err != nil {
+		t.Fatalf("after enrich was freed: %v", err)
+	}
+}

@@ -41,7 +41,8 @@ type Binding struct {
 	Module  string
 	Version int
 	SHA256  string
-	Binary  []byte // not modified
+	// Load reads the module's binary; it is called only to compile it.
+	Load    func() ([]byte, error)
 	Config  []byte
 	OnError string
 	// MemoryBytes is the tenant's transform memory quota; 0: the default.
@@ -77,13 +78,20 @@ type PipelineConfig struct {
 	// MaxRunningPerTenant bounds one tenant's share of them. Default
 	// MaxRunning/2, at least 1.
 	MaxRunningPerTenant int
+	// MaxCompiledBytes bounds the binaries of the modules compiled on this
+	// node at once, over all tenants (compiled code takes about three
+	// times as much memory). Only modules a topic runs stay compiled; one
+	// that would go over is refused (transform_out_of_memory). Default
+	// 64 MiB.
+	MaxCompiledBytes int64
 	Metrics             *metrics.Set
 	Logger              *slog.Logger
 }
 
 // Pipeline runs transforms. It is safe for concurrent use.
 type Pipeline struct {
-	cfg     PipelineConfig
+	cfg      PipelineConfig
+	compiled atomic.Int64 // bytes of the modules compiled now
 	running chan struct{} // a slot per batch running
 	stop    chan struct{} // closed by Close: ends the reaper
 	mu      sync.Mutex
@@ -109,6 +117,9 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}
 	if cfg.MaxRunning <= 0 {
 		cfg.MaxRunning = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxCompiledBytes <= 0 {
+		cfg.MaxCompiledBytes = 64 << 20
 	}
 	if cfg.MaxRunningPerTenant <= 0 {
 		cfg.MaxRunningPerTenant = max(1, cfg.MaxRunning/2)
@@ -207,10 +218,11 @@ func (p *Pipeline) Validate(ctx context.Context, tenant, name string, memoryByte
 		return 0, err
 	}
 	defer t.done()
-	m, err := t.module(ctx, sha, bin, name)
+	m, err := t.module(ctx, sha, func() ([]byte, error) { return bin, nil }, name)
 	if err != nil {
 		return 0, err
 	}
+	defer t.release(m)
 	in, err := m.Instantiate(ctx, nil)
 	if err != nil {
 		return m.CompileTime, err
@@ -238,10 +250,11 @@ func (p *Pipeline) Test(ctx context.Context, b *Binding, recs []eddy.Record) (*T
 		return nil, err
 	}
 	defer t.done()
-	m, err := t.module(ctx, b.SHA256, b.Binary, b.Module)
+	m, err := t.module(ctx, b.SHA256, b.Load, b.Module)
 	if err != nil {
 		return &TestResult{Err: err}, nil
 	}
+	defer t.release(m)
 	start := time.Now()
 	in, err := m.Instantiate(ctx, b.Config)
 	if err != nil {
@@ -359,30 +372,47 @@ func (t *tenantRT) retire() {
 	for _, r := range t.runners {
 		r.retire()
 	}
+	for _, m := range t.modules {
+		t.p.compiled.Add(-m.size)
+	}
 	t.mu.Unlock()
 	t.engine.Close(context.Background())
 }
 
-// module compiles (or finds) a module by hash.
-func (t *tenantRT) module(ctx context.Context, sha string, bin []byte, name string) (*Module, error) {
+// module compiles (or finds) a module by hash and borrows it: the caller
+// gives it back with release (a runner, when it is retired).
+func (t *tenantRT) module(ctx context.Context, sha string, load func() ([]byte, error), name string) (*Module, error) {
 	t.mu.Lock()
-	m := t.modules[sha]
-	t.mu.Unlock()
-	if m != nil {
+	if m := t.modules[sha]; m != nil {
+		m.users++
+		t.mu.Unlock()
 		return m, nil
 	}
+	t.mu.Unlock()
 	t.compileMu.Lock()
 	defer t.compileMu.Unlock()
 	t.mu.Lock()
-	m = t.modules[sha]
-	t.mu.Unlock()
-	if m != nil {
+	if m := t.modules[sha]; m != nil {
+		m.users++
+		t.mu.Unlock()
 		return m, nil
+	}
+	t.mu.Unlock()
+	bin, err := load()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	size := int64(len(bin))
+	if n := t.p.compiled.Add(size); n > t.p.cfg.MaxCompiledBytes {
+		t.p.compiled.Add(-size)
+		return nil, fmt.Errorf("%w: the node's compiled transforms would take %d bytes of binaries, over its max_compiled_bytes of %d", ErrMemory, n, t.p.cfg.MaxCompiledBytes)
 	}
 	m, err := t.engine.Compile(ctx, bin)
 	if err != nil {
+		t.p.compiled.Add(-size)
 		return nil, err
 	}
+	m.size, m.users = size, 1
 	if name != "" {
 		t.p.cfg.Metrics.GetOrCreateHistogram(fmt.Sprintf(`eddy_transform_compile_seconds{tenant=%q,transform=%q}`, t.name, name)).Update(m.CompileTime.Seconds())
 	}
@@ -401,13 +431,14 @@ func (t *tenantRT) runner(ctx context.Context, b *Binding) (*runner, error) {
 	if r != nil && r.key == key {
 		return r, nil
 	}
-	m, err := t.module(ctx, b.SHA256, b.Binary, b.Module)
+	m, err := t.module(ctx, b.SHA256, b.Load, b.Module)
 	if err != nil {
 		return nil, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if r = t.runners[b.Topic]; r != nil && r.key == key {
+		t.releaseLocked(m)
 		return r, nil
 	}
 	nr := &runner{t: t, key: key, mod: m, config: append([]byte(nil), b.Config...), version: b.Version,
@@ -415,9 +446,34 @@ func (t *tenantRT) runner(ctx context.Context, b *Binding) (*runner, error) {
 	nr.init(t.p.cfg.Metrics)
 	if r != nil {
 		r.retire()
+		t.releaseLocked(r.mod)
 	}
 	t.runners[b.Topic] = nr
 	return nr, nil
+}
+
+// release gives back a module that module lent, and closes it when
+// nobody uses it: only modules a topic runs stay compiled (an upload's
+// check or a dry run compiles one for the moment; the compilation cache on
+// disk makes the next compile of it quick).
+func (t *tenantRT) release(m *Module) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.releaseLocked(m)
+}
+
+func (t *tenantRT) releaseLocked(m *Module) {
+	if m.users--; m.users > 0 {
+		return
+	}
+	for sha, cm := range t.modules {
+		if cm == m {
+			delete(t.modules, sha)
+			t.p.compiled.Add(-m.size)
+			m.Close(context.Background())
+			return
+		}
+	}
 }
 
 // evictIdle closes one idle instance of another runner, to make room.

@@ -16,7 +16,7 @@ import (
 func binding(guest, topic, policy, config string) *Binding {
 	sum := sha256.Sum256(guests[guest])
 	return &Binding{Tenant: "acme", Topic: topic, Module: guest, Version: 1, SHA256: hex.EncodeToString(sum[:]),
-		Binary: guests[guest], Config: []byte(config), OnError: policy}
+		Load: func() ([]byte, error) { return guests[guest], nil }, Config: []byte(config), OnError: policy}
 }
 
 func newPipeline(t *testing.T, cfg PipelineConfig) *Pipeline {
@@ -135,14 +135,14 @@ func TestPipelineTenantMemoryBound(t *testing.T) {
 	p := newPipeline(t, PipelineConfig{Limits: Limits{Deadline: 10 * time.Second}})
 	small := binding("keep", "x", PolicyReject, "")
 	small.MemoryBytes = 1 << 20 // 16 pages: below what a Go guest declares
-	if _, err := p.Validate(context.Background(), "acme", "keep", small.MemoryBytes, small.SHA256, small.Binary); !errors.Is(err, ErrInvalidModule) {
+	if _, err := p.Validate(context.Background(), "acme", "keep", small.MemoryBytes, small.SHA256, guests["keep"]); !errors.Is(err, ErrInvalidModule) {
 		t.Fatalf("a module over the tenant's memory: %v", err)
 	}
 	one := []*Binding{binding("keep", "x", PolicyReject, ""), binding("enrich", "y", PolicyReject, `{"site":"s"}`)}
 	for _, b := range one {
 		b.MemoryBytes = 32 << 20 // 512 pages: one instance
 		// Compile first: under -race compiling takes longer than a batch may wait.
-		if _, err := p.Validate(context.Background(), b.Tenant, b.Module, b.MemoryBytes, b.SHA256, b.Binary); err != nil {
+		if _, err := p.Validate(context.Background(), b.Tenant, b.Module, b.MemoryBytes, b.SHA256, guests[b.Module]); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 
 // quotaFlags are the quota flags of tenant create and set-quota.
 type quotaFlags struct {
-	bytesPerSec, recordsPerSec, storage, topics, partitions, transforms, transformMem, connections, transformCPU int64
+	bytesPerSec, recordsPerSec, storage, topics, partitions, transforms, transformMem, connections, transformCPU, transformStorage int64
 }
 
 func (q *quotaFlags) add(cmd *cobra.Command) {
@@ -31,13 +31,14 @@ func (q *quotaFlags) add(cmd *cobra.Command) {
 	f.Int64Var(&q.transformMem, "transform-memory-bytes", 0, "transform memory (0: unlimited)")
 	f.Int64Var(&q.connections, "max-connections", 0, "MQTT connections per node (0: unlimited)")
 	f.Int64Var(&q.transformCPU, "transform-cpu-ms-per-sec", 0, "transform CPU per node, ms per second (0: unlimited)")
+	f.Int64Var(&q.transformStorage, "transform-storage-bytes", 0, "stored transform modules (0: unlimited)")
 }
 
 func (q *quotaFlags) json() map[string]int64 {
 	return map[string]int64{"produce_bytes_per_sec": q.bytesPerSec, "produce_records_per_sec": q.recordsPerSec,
 		"storage_bytes": q.storage, "max_topics": q.topics, "max_partitions": q.partitions,
 		"max_transforms": q.transforms, "transform_memory_bytes": q.transformMem, "max_connections": q.connections,
-		"transform_cpu_ms_per_sec": q.transformCPU}
+		"transform_cpu_ms_per_sec": q.transformCPU, "transform_storage_bytes": q.transformStorage}
 }
 
 // given is json() limited to the flags set on cmd.
