@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/tenants"
@@ -211,6 +212,9 @@ type controllerSM struct {
 	// the state alone.
 	modules *moduleStore
 	log     *slog.Logger
+	// moduleBytes counts binaries applied since the last snapshot (see
+	// Host.compactModules).
+	moduleBytes atomic.Int64
 }
 
 var _ sm.IStateMachine = (*controllerSM)(nil)
@@ -536,6 +540,7 @@ func (c *controllerSM) storeModule(cmd *ctrlCmd) {
 	if cmd.Op != opDeployTransform || cmd.Module == nil || len(cmd.Module.Binary) == 0 {
 		return
 	}
+	c.moduleBytes.Add(int64(len(cmd.Module.Binary)))
 	if c.modules != nil {
 		if err := c.modules.put(cmd.Module.SHA256, cmd.Module.Binary); err != nil && c.log != nil {
 			c.log.Error("transform module not stored on this node", "sha256", cmd.Module.SHA256, "err", err)
@@ -551,6 +556,7 @@ func (c *controllerSM) SaveSnapshot(w io.Writer, fc sm.ISnapshotFileCollection, 
 	c.mu.RLock()
 	b, err := json.Marshal(c.st)
 	keep := c.st.modules()
+	c.moduleBytes.Store(0)
 	c.mu.RUnlock()
 	if err != nil {
 		return err

@@ -323,6 +323,7 @@ func (h *Host) Start(ctx context.Context) error {
 	go h.loop(2*time.Second, nil, h.probePeers)
 	go h.loop(10*time.Second, nil, h.balanceLeaders)
 	go h.loop(min(h.cfg.SyncInterval/4, time.Second), nil, h.syncDue)
+	go h.loop(time.Second, nil, h.compactModules)
 	go h.loop(5*time.Second, h.reconcileC, h.reconcileNow)
 	go h.loop(time.Second, nil, h.checkDisk)
 	go h.loop(time.Second, nil, h.expireMembers)
@@ -806,6 +807,23 @@ func (h *Host) syncDue() {
 		}
 		rs.Release()
 	}
+}
+
+// compactModules snapshots the controller once deploys carried module
+// binaries through its log, and compacts the log behind the snapshot: the
+// binaries then live only in the module store (and in snapshots, as
+// links), not in the Raft log, its in-memory cache, or a restart's replay
+// (40 uploads of 7.5 MiB took a restarted node to 494 MB without this).
+func (h *Host) compactModules() {
+	if h.ctrl.moduleBytes.Load() == 0 {
+		return
+	}
+	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 0}
+	rs, err := h.nh.RequestSnapshot(ControllerShardID, opt, 30*time.Second)
+	if err != nil {
+		return // busy or closing; the next tick retries
+	}
+	rs.Release()
 }
 
 // compactionOverhead is how many Raft entries to keep behind a sync, sized
