@@ -446,6 +446,8 @@ type PartitionOffsets struct {
 	Replicas      []uint64
 	Bytes         int64
 	Err           error // set by TopicOffsets when unavailable
+	// Quarantined is why this node's replica is quarantined, if it is.
+	Quarantined string
 }
 
 // Offsets returns a partition's earliest and latest offsets as this node's
@@ -500,6 +502,11 @@ func (h *Host) TopicOffsets(meta *TopicMeta) []PartitionOffsets {
 	for p := range out {
 		po, err := h.partitionOffsets(meta, eddy.Partition(p))
 		po.Partition, po.Replicas, po.Err = eddy.Partition(p), meta.Replicas[p], err
+		h.mu.RLock()
+		if q := h.quarantined[meta.Shards[p]]; q != nil {
+			po.Quarantined = q.Reason
+		}
+		h.mu.RUnlock()
 		out[p] = po
 	}
 	return out

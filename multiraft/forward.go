@@ -35,6 +35,9 @@ func (h *Host) remoteReplica(meta *TopicMeta, p eddy.Partition) (NodeMeta, error
 		}
 	})
 	if len(nodes) == 0 {
+		if err := h.quarantineError(meta, p); err != nil {
+			return NodeMeta{}, err
+		}
 		return NodeMeta{}, eddy.Errorf(eddy.CodeUnavailable, "no node holds partition %d", p)
 	}
 	for _, n := range nodes {

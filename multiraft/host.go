@@ -183,6 +183,9 @@ type Host struct {
 	mu    sync.RWMutex
 	parts map[uint64]*localPartition
 	rr    map[string]*atomic.Uint32 // round-robin counters by topic
+	// quarantined are local replicas whose log could not be opened: not
+	// started, so the node and its other partitions serve (quarantine.go).
+	quarantined map[uint64]*Quarantine
 
 	live           liveness
 	leaders        leaderWatch
@@ -227,7 +230,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("multiraft: node %d is not among the peers", cfg.NodeID)
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
-		parts: map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{},
+		parts: map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
 		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
@@ -316,7 +319,7 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.replicasCaughtUp() { // at once for a lone node or a brief restart
 		h.caughtUp.Store(true)
 	}
-	h.wg.Add(11)
+	h.wg.Add(12)
 	go h.awaitCaughtUp()
 	go h.loop(2*time.Second, h.planC, h.planMembership)
 	go h.loop(time.Second, nil, h.driveMoves)
@@ -537,6 +540,9 @@ func (h *Host) reconcile(ctx context.Context) {
 	}
 	h.mu.RUnlock()
 	for _, id := range missing {
+		if h.isQuarantined(id) {
+			continue
+		}
 		if err := h.startPartition(id, desired[id]); err != nil {
 			h.log.Error("start partition replica", "shard_id", id, "err", err)
 		}
@@ -572,6 +578,15 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 	}
 	if h.nh.HasNodeInfo(shardID, d.replicaID) {
 		initial, join = nil, false
+		// A restart: open the log here, so a damaged one quarantines this
+		// replica instead of failing dragonboat's Open (which panics the
+		// whole node, every tenant with it).
+		lg, err := segment.Open(h.cfg.FS, psm.dir, psm.cfg)
+		if err != nil {
+			h.quarantine(shardID, d, err)
+			return nil
+		}
+		psm.pre = lg
 	}
 	cfg := h.shardConfig(shardID, d.replicaID, len(d.meta.Replicas[d.p]))
 	cfg.IsNonVoting = startsNonVoting(d.replicaID)

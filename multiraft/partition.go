@@ -57,6 +57,9 @@ type partitionSM struct {
 	mu  sync.RWMutex
 	lg  *segment.Log
 	err error // set when the log could not be opened or recovered
+	// pre is the log the host opened before starting the replica (a
+	// restart); Open takes it instead of opening the directory again.
+	pre *segment.Log
 
 	// unsynced counts bytes applied since the last Sync; lastSync is when
 	// that Sync ran (unix ns). The host's sync policy reads both.
@@ -76,7 +79,11 @@ var _ sm.IOnDiskStateMachine = (*partitionSM)(nil)
 
 func (p *partitionSM) Open(stopc <-chan struct{}) (uint64, error) {
 	p.lastSync.Store(time.Now().UnixNano())
-	lg, err := segment.Open(p.fs, p.dir, p.cfg)
+	lg, err := p.pre, error(nil)
+	p.pre = nil
+	if lg == nil {
+		lg, err = segment.Open(p.fs, p.dir, p.cfg)
+	}
 	if err != nil {
 		p.mu.Lock()
 		p.err = err

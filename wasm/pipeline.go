@@ -84,19 +84,19 @@ type PipelineConfig struct {
 	// that would go over is refused (transform_out_of_memory). Default
 	// 64 MiB.
 	MaxCompiledBytes int64
-	Metrics             *metrics.Set
-	Logger              *slog.Logger
+	Metrics          *metrics.Set
+	Logger           *slog.Logger
 }
 
 // Pipeline runs transforms. It is safe for concurrent use.
 type Pipeline struct {
 	cfg      PipelineConfig
-	compiled atomic.Int64 // bytes of the modules compiled now
-	running chan struct{} // a slot per batch running
-	stop    chan struct{} // closed by Close: ends the reaper
-	mu      sync.Mutex
-	tenants map[string]*tenantRT
-	closed  bool
+	compiled atomic.Int64  // bytes of the modules compiled now
+	running  chan struct{} // a slot per batch running
+	stop     chan struct{} // closed by Close: ends the reaper
+	mu       sync.Mutex
+	tenants  map[string]*tenantRT
+	closed   bool
 }
 
 // NewPipeline creates a pipeline; it starts no runtime until a transform

@@ -47,6 +47,7 @@ var topicRoutes = []route{
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/records", query: "?wait_ms=0", need: "consume"},
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/offsets", need: "consume"},
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/checksum", need: "consume"},
+	{method: "POST", pattern: "/topics/{topic}/partitions/{partition}/repair", need: "operator", destructive: true},
 	{method: "GET", pattern: "/topics/{topic}/tail", need: "consume", stream: true},
 	{method: "PUT", pattern: "/transforms/{name}", ctype: "application/wasm", body: "not wasm", need: "admin"},
 	{method: "GET", pattern: "/transforms", need: "admin"},

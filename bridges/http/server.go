@@ -44,6 +44,8 @@ type Broker interface {
 	Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error)
 	NodeID() uint64
 	Ready() error
+	Quarantined() []multiraft.Quarantine
+	RepairPartition(ctx context.Context, meta *multiraft.TopicMeta, p eddy.Partition) (*multiraft.RepairResult, error)
 	Booting() bool
 	IsLocal(meta *multiraft.TopicMeta, p eddy.Partition) bool
 
@@ -205,6 +207,7 @@ func New(cfg Config, b Broker) *Server {
 		g.GET("/topics/{topic}/partitions/{partition}/records", s.authed(s.fetch))
 		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.authed(s.offsets))
 		g.GET("/topics/{topic}/partitions/{partition}/checksum", s.authed(s.checksum))
+		g.POST("/topics/{topic}/partitions/{partition}/repair", s.authed(s.repair))
 		s.transformRoutes(g)
 		s.groupRoutes(g)
 		g.GET("/topics/{topic}/tail", s.authed(s.tail))
@@ -348,6 +351,13 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
+	// A quarantined replica does not make the node unready: its other
+	// partitions serve. It is named here, in topic describe and in
+	// eddy_partition_quarantined.
+	if q := s.b.Quarantined(); len(q) > 0 {
+		writeJSON(ctx, 200, map[string]any{"status": "ready", "quarantined": q})
+		return
+	}
 	writeJSON(ctx, 200, map[string]string{"status": "ready"})
 }
 
@@ -364,6 +374,9 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 			{"eddy_tenant_storage_bytes", u.StorageBytes}, {"eddy_tenant_quota_storage_bytes", t.Quotas.StorageBytes}} {
 			metrics.WriteGaugeUint64(&buf, fmt.Sprintf(`%s{tenant=%q}`, g.name, t.Name), uint64(g.v))
 		}
+	}
+	for _, q := range s.b.Quarantined() {
+		metrics.WriteGaugeUint64(&buf, fmt.Sprintf(`eddy_partition_quarantined{topic=%q,partition="%d"}`, q.Topic, q.Partition), 1)
 	}
 	metrics.WriteProcessMetrics(&buf)
 	ctx.SetBody(buf.Bytes())
@@ -389,6 +402,29 @@ func (s *Server) checksum(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		return
 	}
 	writeJSON(ctx, 200, c)
+}
+
+// repair truncates this node's quarantined replica of a partition to its
+// last good batch (operator only: it drops data) and says what was lost.
+func (s *Server) repair(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
+	ref, p, err := s.partitionRef(ctx, pr, tenants.Operate)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	meta, err := s.b.Topic(ref)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	res, err := s.b.RepairPartition(c, meta, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, res)
 }
 
 // authHandler is a handler that runs for an authenticated principal.
@@ -574,6 +610,8 @@ type partitionJSON struct {
 	Replicas      []uint64 `json:"replicas"`
 	Bytes         int64    `json:"size_bytes"`
 	Error         string   `json:"error,omitempty"` // offsets unavailable (the node holding it is down)
+	// Quarantined: this node's replica is damaged and set aside (why).
+	Quarantined string `json:"quarantined,omitempty"`
 }
 
 type topicJSON struct {
@@ -593,7 +631,7 @@ func (s *Server) topicJSON(m *multiraft.TopicMeta, withOffsets bool) topicJSON {
 	if withOffsets {
 		for _, o := range s.b.TopicOffsets(m) {
 			pj := partitionJSON{Partition: int32(o.Partition), LogStart: int64(o.LogStart),
-				HighWatermark: int64(o.HighWatermark), Leader: o.Leader, Replicas: o.Replicas, Bytes: o.Bytes}
+				HighWatermark: int64(o.HighWatermark), Leader: o.Leader, Replicas: o.Replicas, Bytes: o.Bytes, Quarantined: o.Quarantined}
 			if o.Err != nil {
 				pj.Error = eddy.AsError(o.Err).Message
 			}

@@ -132,6 +132,7 @@ type partitionInfo struct {
 	Leader        uint64   `json:"leader"`
 	Replicas      []uint64 `json:"replicas"`
 	Bytes         int64    `json:"size_bytes"`
+	Quarantined   string   `json:"quarantined,omitempty"`
 }
 
 type topicInfo struct {

@@ -94,6 +94,11 @@ func newTopic() *cobra.Command {
 			for _, p := range t.PartitionInfo {
 				fmt.Fprintf(w, "%d\t%d\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.LogStart, p.HighWatermark, p.Bytes)
 			}
+			for _, p := range t.PartitionInfo {
+				if p.Quarantined != "" {
+					fmt.Fprintf(w, "\npartition %d is QUARANTINED on this node: %s\n", p.Partition, p.Quarantined)
+				}
+			}
 			return w.Flush()
 		},
 	}
@@ -124,7 +129,40 @@ func newTopic() *cobra.Command {
 		},
 	}
 	checksum.Flags().Int64Var(&upto, "upto", 0, "offset to stop before (0: the high watermark)")
-	cmd.AddCommand(checksum)
+	repair := &cobra.Command{
+		Use:   "repair TOPIC PARTITION",
+		Short: "Truncate the --server node's quarantined replica of a partition to its last good batch (drops data; operator)",
+		Long: `A replica whose log cannot be opened (a damaged or cut segment, a damaged
+checkpoint) is quarantined at start: the node serves its other partitions.
+A replicated partition's replica is rebuilt from a healthy one on its own;
+a partition with one replica waits for this command, which keeps every
+batch before the first damaged one, drops the rest, restarts the replica and
+prints exactly which offsets were lost.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out struct {
+				Topic          string `json:"topic"`
+				Partition      int32  `json:"partition"`
+				NextOffset     int64  `json:"next_offset"`
+				DroppedFrom    int64  `json:"dropped_from_offset"`
+				DroppedTo      int64  `json:"dropped_to_offset"`
+				DroppedRecords int64  `json:"dropped_records"`
+				DroppedBytes   int64  `json:"dropped_bytes"`
+				Damage         string `json:"damage"`
+			}
+			path := fmt.Sprintf("%s/partitions/%s/repair", topicPath(args[0]), args[1])
+			if err := newClient(cmd).do(ctxTimeout(), "POST", path, "", nil, &out); err != nil {
+				return err
+			}
+			fmt.Printf("repaired %s partition %d: the log now ends at offset %d\n", out.Topic, out.Partition, out.NextOffset)
+			if out.Damage != "" {
+				fmt.Printf("damage: %s\n", out.Damage)
+			}
+			fmt.Printf("lost: offsets %d to %d (%d records, %d bytes)\n", out.DroppedFrom, out.DroppedTo, out.DroppedRecords, out.DroppedBytes)
+			return nil
+		},
+	}
+	cmd.AddCommand(checksum, repair)
 	for _, c := range []*cobra.Command{list, describe} {
 		c.Flags().StringVar(&format, "format", "text", "text or json")
 	}

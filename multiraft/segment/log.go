@@ -707,18 +707,35 @@ func (l *Log) Read(off int64, maxBytes int) (ReadResult, error) {
 	if _, err := s.f.ReadAt(buf, pos); err != nil && err != io.EOF {
 		return res, fmt.Errorf("read segment %d: %w", s.base, err)
 	}
-	// Keep whole batches below the high watermark, each checked.
+	// Keep whole batches below the high watermark, each checked. A damaged
+	// batch ends the answer: the good batches before it are returned, and
+	// a read that starts at it is refused, saying where it is and where
+	// the next batch starts, so a consumer can decide to skip it.
 	keep := 0
 	for keep+batchHeaderLen <= len(buf) {
 		h, err := parseHeader(buf[keep:])
 		if err != nil {
-			return res, eddy.Errorf(eddy.CodeCorrupt, "segment %d at %d: %v", s.base, pos+int64(keep), err)
+			if keep > 0 {
+				break
+			}
+			return res, eddy.Errorf(eddy.CodeCorrupt, "the batch holding offset %d is damaged (segment %d at position %d: %v)", off, s.base, pos, err)
 		}
-		if keep+h.Size() > len(buf) || h.FirstOffset >= l.visibleEnd {
+		if h.FirstOffset >= l.visibleEnd {
+			break
+		}
+		if keep+h.Size() > len(buf) {
+			if keep == 0 { // buf holds the rest of the segment, or h.Size()
+				return res, eddy.Errorf(eddy.CodeCorrupt, "the batch of offsets %d to %d is damaged (its length runs past its segment); the next batch starts at offset %d",
+					h.FirstOffset, h.LastOffset(), h.LastOffset()+1)
+			}
 			break
 		}
 		if _, err := CheckBatch(buf[keep:]); err != nil {
-			return res, fmt.Errorf("segment %d at %d: %w", s.base, pos+int64(keep), err)
+			if keep > 0 {
+				break
+			}
+			return res, eddy.Errorf(eddy.CodeCorrupt, "the batch of offsets %d to %d fails its checksum (%v); the next batch starts at offset %d",
+				h.FirstOffset, h.LastOffset(), err, h.LastOffset()+1)
 		}
 		keep += h.Size()
 	}

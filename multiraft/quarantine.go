@@ -1,0 +1,121 @@
+package multiraft
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/segment"
+)
+
+// Quarantine is a local replica whose log could not be opened (a flipped
+// byte in its synced data, a truncated segment, a damaged checkpoint, an
+// I/O error). It is not started: the node and its other partitions serve,
+// and requests for the partition go to another replica, or are refused
+// with CodeCorrupt when this node holds the only one. A replicated
+// partition's replica is rebuilt from a healthy one; a partition with one
+// replica waits for an operator's RepairPartition.
+type Quarantine struct {
+	Topic     string         `json:"topic"`
+	Partition eddy.Partition `json:"partition"`
+	Shard     uint64         `json:"shard_id"`
+	ReplicaID uint64         `json:"replica_id"`
+	Reason    string         `json:"reason"`
+	SinceMs   int64          `json:"since_ms"`
+}
+
+// quarantine records a replica that failed to open.
+func (h *Host) quarantine(shard uint64, d desiredShard, err error) {
+	q := &Quarantine{Topic: d.meta.Ref().String(), Partition: d.p, Shard: shard, ReplicaID: d.replicaID,
+		Reason: err.Error(), SinceMs: time.Now().UnixMilli()}
+	h.mu.Lock()
+	h.quarantined[shard] = q
+	h.mu.Unlock()
+	h.log.Error("partition replica quarantined: its log cannot be opened; the node serves its other partitions",
+		"topic", q.Topic, "partition", int32(d.p), "shard_id", shard, "err", err)
+}
+
+func (h *Host) isQuarantined(shard uint64) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.quarantined[shard] != nil
+}
+
+// Quarantined lists this node's quarantined replicas, by topic and
+// partition.
+func (h *Host) Quarantined() []Quarantine {
+	h.mu.RLock()
+	out := make([]Quarantine, 0, len(h.quarantined))
+	for _, q := range h.quarantined {
+		out = append(out, *q)
+	}
+	h.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// quarantineError is the refusal for a partition whose only reachable
+// replica is quarantined here; nil if it is not.
+func (h *Host) quarantineError(meta *TopicMeta, p eddy.Partition) error {
+	h.mu.RLock()
+	q := h.quarantined[meta.Shards[p]]
+	h.mu.RUnlock()
+	if q == nil {
+		return nil
+	}
+	return eddy.Errorf(eddy.CodeCorrupt, "partition %d of %s is quarantined on node %d: %s; an operator repairs it with `eddy partition repair %s %d`",
+		p, meta.Name, h.cfg.NodeID, q.Reason, meta.Name, p)
+}
+
+// RepairResult says what a repair kept and dropped.
+type RepairResult struct {
+	segment.RepairReport
+	Topic     string         `json:"topic"`
+	Partition eddy.Partition `json:"partition"`
+}
+
+// RepairPartition truncates a quarantined replica's log to its last good
+// batch, restarts it, and reports exactly what was dropped. Offsets after
+// the cut are given again to new records (as after an unclean election in
+// Kafka); consumers past the new end get offset_out_of_range.
+func (h *Host) RepairPartition(ctx context.Context, meta *TopicMeta, p eddy.Partition) (*RepairResult, error) {
+	if err := p.Validate(meta.Partitions); err != nil {
+		return nil, err
+	}
+	shard := meta.Shards[p]
+	h.mu.Lock()
+	q := h.quarantined[shard]
+	h.mu.Unlock()
+	if q == nil {
+		return nil, eddy.Errorf(eddy.CodeConflict, "partition %d of %s is not quarantined on node %d", p, meta.Name, h.cfg.NodeID)
+	}
+	rep, err := segment.Repair(h.cfg.FS, h.partitionDir(shard))
+	if err != nil {
+		return nil, fmt.Errorf("repair %s partition %d: %w", meta.Name, p, err)
+	}
+	h.mu.Lock()
+	delete(h.quarantined, shard)
+	h.mu.Unlock()
+	h.log.Warn("partition repaired: its log was truncated to the last good batch", "topic", q.Topic, "partition", int32(p),
+		"shard_id", shard, "kept_end_offset", rep.NextOffset, "dropped_records", rep.DroppedRecords, "dropped_bytes", rep.DroppedBytes)
+	h.kickReconcile()
+	return &RepairResult{RepairReport: *rep, Topic: string(meta.Name), Partition: p}, nil
+}
+
+// moveAside renames a damaged replica's directory out of the way (kept for
+// forensics, next to it) so a fresh replica can start in its place.
+func (h *Host) moveAside(shard uint64) error {
+	dir := h.partitionDir(shard)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		return nil
+	}
+	return os.Rename(dir, fmt.Sprintf("%s.damaged-%d", dir, time.Now().Unix()))
+}
