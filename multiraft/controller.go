@@ -60,10 +60,20 @@ type Move struct {
 	ReplicaID uint64         `json:"replica_id"`
 	From      uint64         `json:"from,omitempty"`
 	Phase     string         `json:"phase"`
+	// OldReplicaID is, for a rebuild (From == Node), the damaged replica
+	// the new one replaces on the same node.
+	OldReplicaID uint64 `json:"old_replica_id,omitempty"`
 }
+
+// Rebuild reports whether the move replaces a damaged replica on its own
+// node rather than moving one between nodes.
+func (m *Move) Rebuild() bool { return m.From != 0 && m.From == m.Node }
 
 // Move phases.
 const (
+	// MoveRebuild: the damaged replica is being removed from the shard
+	// (a rebuild's first phase; then learner, ready, voter as a move).
+	MoveRebuild = "rebuild"
 	MoveLearner = "learner"
 	MoveReady   = "ready"
 	MoveVoter   = "voter"
@@ -168,6 +178,7 @@ const (
 	opRemoveNode    = "remove_node"
 	opNodeDrained   = "node_drained"
 	opStartMove     = "start_move"
+	opRebuild       = "rebuild_replica"
 	opMovePhase     = "move_phase"
 	opFinishMove    = "finish_move"
 
@@ -264,7 +275,7 @@ func (c *controllerSM) apply(cmd *ctrlCmd) ctrlResult {
 		return ctrlResult{Node: &n}
 	case opAddNode, opDrainNode, opRemoveNode, opNodeDrained:
 		return st.applyMembership(cmd)
-	case opStartMove, opMovePhase, opFinishMove:
+	case opStartMove, opRebuild, opMovePhase, opFinishMove:
 		return st.applyMove(cmd)
 	case opDeployTransform, opDeleteTransform, opBindTransform:
 		if st.Transforms == nil {

@@ -168,17 +168,52 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 		st.Moves[mv.Shard] = m
 		c := *m
 		return ctrlResult{Move: &c}
+	case opRebuild:
+		// A node found its replica damaged: a new replica (new ReplicaID:
+		// a removed one never comes back) replaces it on the same node,
+		// streamed from the others. The damaged one leaves the shard first:
+		// one NodeHost cannot run two replicas of a shard.
+		if cur != nil {
+			return errResult(eddy.CodeConflict, fmt.Sprintf("shard %d is already moving to node %d", mv.Shard, cur.Node))
+		}
+		if !slices.Contains(t.Replicas[p], mv.Node) {
+			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d holds no replica of shard %d", mv.Node, mv.Shard))
+		}
+		if len(t.Replicas[p]) < 2 {
+			return errResult(eddy.CodeConflict, fmt.Sprintf("shard %d has no other replica to rebuild from; repair it", mv.Shard))
+		}
+		if st.NextReplicaID <= MaxNodeID {
+			st.NextReplicaID = MaxNodeID + 1
+		}
+		m := &Move{Shard: mv.Shard, Topic: ref, Partition: eddy.Partition(p), Node: mv.Node, From: mv.Node,
+			ReplicaID: st.NextReplicaID, OldReplicaID: t.ReplicaID(p, mv.Node), Phase: MoveRebuild}
+		st.NextReplicaID++
+		if st.Moves == nil {
+			st.Moves = map[uint64]*Move{}
+		}
+		st.Moves[mv.Shard] = m
+		c := *m
+		return ctrlResult{Move: &c}
 	case opMovePhase:
 		if cur == nil || cur.ReplicaID != mv.ReplicaID {
 			return errResult(eddy.CodeNotFound, fmt.Sprintf("no such move of shard %d", mv.Shard))
 		}
 		switch {
 		case cur.Phase == mv.Phase:
+		case cur.Phase == MoveRebuild && mv.Phase == MoveLearner:
+			// The damaged replica left the shard: the node's replica is the
+			// new one from now on.
+			nt := t.clone()
+			nt.ReplicaIDs[p][cur.Node] = cur.ReplicaID
+			st.Topics[ref] = nt
+			cur.Phase = MoveLearner
 		case cur.Phase == MoveLearner && mv.Phase == MoveReady:
 			cur.Phase = MoveReady
-		case mv.Phase == MoveVoter && cur.Phase != MoveVoter:
+		case mv.Phase == MoveVoter && cur.Phase != MoveVoter && cur.Phase != MoveRebuild:
 			nt := t.clone()
-			nt.Replicas[p] = append(nt.Replicas[p], cur.Node)
+			if !slices.Contains(nt.Replicas[p], cur.Node) {
+				nt.Replicas[p] = append(nt.Replicas[p], cur.Node)
+			}
 			st.Topics[ref] = nt
 			cur.Phase = MoveVoter
 		default:
@@ -193,7 +228,7 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 		if cur.Phase != MoveVoter {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("move of shard %d is in phase %s", mv.Shard, cur.Phase))
 		}
-		if cur.From != 0 {
+		if cur.From != 0 && !cur.Rebuild() {
 			nt := t.clone()
 			nt.Replicas[p] = slices.DeleteFunc(nt.Replicas[p], func(n uint64) bool { return n == cur.From })
 			delete(nt.ReplicaIDs[p], cur.From)

@@ -516,7 +516,7 @@ func (h *Host) reconcile(ctx context.Context) {
 					}
 				}
 				d := desiredShard{meta: &tc, p: eddy.Partition(p), members: members, replicaID: t.ReplicaID(p, h.cfg.NodeID)}
-				if mv := st.Moves[shard]; mv != nil && mv.Node == h.cfg.NodeID {
+				if mv := st.Moves[shard]; mv != nil && mv.Node == h.cfg.NodeID && mv.Phase != MoveRebuild {
 					mine, d.replicaID = true, mv.ReplicaID
 				}
 				if mine {
@@ -540,7 +540,7 @@ func (h *Host) reconcile(ctx context.Context) {
 	}
 	h.mu.RUnlock()
 	for _, id := range missing {
-		if h.isQuarantined(id) {
+		if h.stillQuarantined(id, desired[id].replicaID) {
 			continue
 		}
 		if err := h.startPartition(id, desired[id]); err != nil {
@@ -571,6 +571,9 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 		start, end := lg.Offsets()
 		h.log.Info("partition restored from a snapshot stream", "topic", ref, "partition", part, "shard_id", shardID,
 			"log_start_offset", start, "high_watermark", end, "bytes", lg.Size())
+	}
+	if err := h.replaceQuarantined(shardID, d.replicaID); err != nil {
+		return err
 	}
 	initial, join := d.members, false
 	if d.replicaID > MaxNodeID {
@@ -644,11 +647,19 @@ func (h *Host) removeOrphanDirs(desired map[uint64]desiredShard) {
 		return
 	}
 	for _, e := range ents {
-		id, err := strconv.ParseUint(strings.TrimSuffix(e.Name(), ".restore"), 10, 64)
+		base, damaged := e.Name(), false
+		if i := strings.Index(base, ".damaged-"); i > 0 {
+			base, damaged = base[:i], true
+		}
+		id, err := strconv.ParseUint(strings.TrimSuffix(base, ".restore"), 10, 64)
 		if err != nil || id < firstPartitionShard {
 			continue
 		}
 		if _, ok := desired[id]; ok {
+			continue
+		}
+		if damaged { // a set-aside copy of a deleted partition's replica
+			os.RemoveAll(filepath.Join(h.cfg.Dir, "partitions", e.Name()))
 			continue
 		}
 		h.mu.RLock()

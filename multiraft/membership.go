@@ -357,6 +357,7 @@ func (h *Host) driveMoves() {
 		meta *TopicMeta
 		addr string
 	}
+	h.requestRebuilds()
 	var jobs []job
 	h.ctrl.view(func(st *controllerState) {
 		for _, mv := range st.Moves {
@@ -411,6 +412,17 @@ func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv Move, meta *
 	_, voter := m.Nodes[mv.ReplicaID]
 	_, learner := m.NonVotings[mv.ReplicaID]
 	switch mv.Phase {
+	case MoveRebuild:
+		_, oldVoter := m.Nodes[mv.OldReplicaID]
+		_, oldLearner := m.NonVotings[mv.OldReplicaID]
+		if oldVoter || oldLearner {
+			if err := h.nh.SyncRequestDeleteReplica(ctx, mv.Shard, mv.OldReplicaID, 0); err != nil {
+				return fmt.Errorf("remove damaged replica %d: %w", mv.OldReplicaID, err)
+			}
+		}
+		mv.Phase = MoveLearner
+		_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opMovePhase, Move: &mv})
+		return err
 	case MoveLearner:
 		if !voter && !learner {
 			if err := h.nh.SyncRequestAddNonVoting(ctx, mv.Shard, mv.ReplicaID, addr, 0); err != nil {
@@ -428,7 +440,7 @@ func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv Move, meta *
 		_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opMovePhase, Move: &mv})
 		return err
 	case MoveVoter:
-		if mv.From != 0 {
+		if mv.From != 0 && !mv.Rebuild() {
 			fromRID := meta.ReplicaID(int(mv.Partition), mv.From)
 			if _, ok := m.Nodes[fromRID]; ok {
 				if fromRID == lp.replicaID {
@@ -444,7 +456,7 @@ func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv Move, meta *
 			return err
 		}
 		h.log.Info("replica move done", "topic", mv.Topic, "partition", int32(mv.Partition), "shard_id", mv.Shard,
-			"to", mv.Node, "from", mv.From)
+			"to", mv.Node, "from", mv.From, "rebuild", mv.Rebuild())
 	}
 	return nil
 }

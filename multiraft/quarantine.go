@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -38,10 +39,63 @@ func (h *Host) quarantine(shard uint64, d desiredShard, err error) {
 		"topic", q.Topic, "partition", int32(d.p), "shard_id", shard, "err", err)
 }
 
-func (h *Host) isQuarantined(shard uint64) bool {
+// stillQuarantined reports whether the shard's replica replicaID is the
+// quarantined one (a rebuild's new replica is not).
+func (h *Host) stillQuarantined(shard, replicaID uint64) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.quarantined[shard] != nil
+	q := h.quarantined[shard]
+	return q != nil && q.ReplicaID == replicaID
+}
+
+// requestRebuilds asks the controller to rebuild each quarantined replica
+// of a replicated partition from its healthy replicas (the leader removes
+// the damaged replica, a new one joins on this node and receives the
+// partition as a snapshot). It runs every second until the move exists.
+func (h *Host) requestRebuilds() {
+	h.mu.RLock()
+	var todo []Quarantine
+	for _, q := range h.quarantined {
+		todo = append(todo, *q)
+	}
+	h.mu.RUnlock()
+	for _, q := range todo {
+		asked := false
+		h.ctrl.view(func(st *controllerState) {
+			_, t, p := st.topicOfShard(q.Shard)
+			asked = t == nil || len(t.Replicas[p]) < 2 || st.Moves[q.Shard] != nil
+		})
+		if asked {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRebuild, Move: &Move{Shard: q.Shard, Node: h.cfg.NodeID}})
+		cancel()
+		if err == nil {
+			h.log.Warn("rebuilding a quarantined replica from the partition's other replicas", "topic", q.Topic, "partition", int32(q.Partition), "shard_id", q.Shard)
+		}
+	}
+}
+
+// replaceQuarantined clears the way for a rebuild's new replica: the
+// damaged replica's Raft data is removed and its directory moved aside.
+func (h *Host) replaceQuarantined(shard, replicaID uint64) error {
+	h.mu.RLock()
+	q := h.quarantined[shard]
+	h.mu.RUnlock()
+	if q == nil || q.ReplicaID == replicaID {
+		return nil
+	}
+	if err := h.moveAside(shard); err != nil {
+		return fmt.Errorf("move the damaged replica of shard %d aside: %w", shard, err)
+	}
+	h.removeShardData(shard, q.ReplicaID) // its Raft state; the directory is aside
+	h.mu.Lock()
+	delete(h.quarantined, shard)
+	h.mu.Unlock()
+	h.log.Info("damaged replica set aside; a new replica joins and receives the partition", "topic", q.Topic,
+		"partition", int32(q.Partition), "shard_id", shard, "old_replica_id", q.ReplicaID, "replica_id", replicaID)
+	return nil
 }
 
 // Quarantined lists this node's quarantined replicas, by topic and
@@ -110,12 +164,19 @@ func (h *Host) RepairPartition(ctx context.Context, meta *TopicMeta, p eddy.Part
 	return &RepairResult{RepairReport: *rep, Topic: string(meta.Name), Partition: p}, nil
 }
 
-// moveAside renames a damaged replica's directory out of the way (kept for
-// forensics, next to it) so a fresh replica can start in its place.
+// moveAside renames a damaged replica's directory out of the way, so a
+// fresh replica can start in its place. The newest damaged copy of a shard
+// is kept next to it for forensics (older ones are removed, and all of them
+// with the partition).
 func (h *Host) moveAside(shard uint64) error {
 	dir := h.partitionDir(shard)
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		return nil
+	}
+	if old, _ := filepath.Glob(dir + ".damaged-*"); len(old) > 0 {
+		for _, o := range old {
+			os.RemoveAll(o)
+		}
 	}
 	return os.Rename(dir, fmt.Sprintf("%s.damaged-%d", dir, time.Now().Unix()))
 }
