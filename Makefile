@@ -3,7 +3,7 @@ GO ?= go
 # Packages with concurrency run again under the race detector.
 RACE_PKGS = ./multiraft/... ./bridges/... ./node/... ./tenants/... ./wasm/...
 
-.PHONY: test fmt vet unit race cross e2e build fuzz
+.PHONY: test fmt vet unit race cross e2e build fuzz soak-hostile
 
 test: fmt vet unit race cross e2e
 
@@ -41,3 +41,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzProduceJSON -fuzztime 60s ./bridges/http
 	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime 60s ./tenants
 	$(GO) test -run XXX -fuzz FuzzDecodeOutput -fuzztime 60s ./wasm
+
+# The hostile soak: attacks together against a 3-node cluster while two
+# well-behaved tenants produce and consume (not in CI; about 5 minutes).
+soak-hostile:
+	timeout 600 scripts/soak-hostile.sh

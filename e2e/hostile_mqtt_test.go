@@ -30,6 +30,23 @@ func (p *proc) tenantToken(t string, scopes ...string) string {
 	return out.Token
 }
 
+// pubWithin publishes (QoS 1, the operator token) until the node
+// acknowledges, for at most d: a listener recovering from an attack.
+func (p *proc) pubWithin(d time.Duration, version, topic, msg string) {
+	p.tb.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out, ok := p.pub(version, "default", p.token, topic, msg, 1)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.tb.Fatalf("publish after the attack: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // metric sums the values of the /metrics lines that start with prefix.
 func (p *proc) metric(prefix string) float64 {
 	var sum float64
@@ -136,17 +153,7 @@ func TestMQTTBeforeLogin(t *testing.T) {
 		t.Fatalf("connect_too_large counted %v times, want 60", n)
 	}
 	// The held sockets free their places once the node reads their close.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, ok := p.pub("mqttv5", "default", p.token, "sensors/dev-1", "still here", 1)
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a device after the attack: %s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	p.pubWithin(5*time.Second, "mqttv5", "sensors/dev-1", "still here")
 }
 
 // TestMQTTRevocationReachesLiveConnections: removing a tenant's key

@@ -4,17 +4,7 @@
 # talks to the partition's leader, 3 runs each), then RSS per node under a
 # produce load over 64 RF 3 partitions. Stops the nodes it started.
 . "$(dirname "$0")/lib.sh"
-PEERS="1=127.0.0.1:17101,2=127.0.0.1:17102,3=127.0.0.1:17103"
-for i in 1 2 3; do
-  EDDY_CONFIG_DIR=$W/conf$i "$B" serve --node-id $i --data-dir "$W/d$i" --http-addr 127.0.0.1:1808$i \
-    --raft-addr 127.0.0.1:1710$i --mqtt-addr 127.0.0.1:1888$i --peers "$PEERS" >"$W/log$i" 2>&1 &
-  PIDS+=($!)
-done
-for _ in $(seq 1 150); do
-  ok=1; for i in 1 2 3; do curl -sf 127.0.0.1:1808$i/readyz >/dev/null || ok=0; done
-  [ $ok = 1 ] && break; sleep 0.2
-done
-export EDDY_SERVER=http://127.0.0.1:18081 EDDY_TOKEN=$(cat "$W/d1/admin.token")
+start_cluster 1808 1710 1888
 leader() {
   curl -s -H "Authorization: Bearer $EDDY_TOKEN" 127.0.0.1:18081/v1/topics/$1 |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["partition_info"][0]["leader"])'

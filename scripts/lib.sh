@@ -31,3 +31,29 @@ start_node() {
   done
   echo "node did not start"; cat "$W/log"; exit 1
 }
+
+# start_cluster HTTP RAFT MQTT: three nodes on loopback, node i on ports
+# HTTPi, RAFTi and MQTTi (port prefixes: start_cluster 1808 1710 1888 is
+# 18081-3, 17101-3, 18881-3), data in $W/d1-3; waits until all are ready,
+# sets NODES to their PIDs and points the CLI at node 1.
+start_cluster() {
+  local peers="1=127.0.0.1:${2}1,2=127.0.0.1:${2}2,3=127.0.0.1:${2}3"
+  NODES=()
+  for i in 1 2 3; do
+    EDDY_CONFIG_DIR=$W/conf$i "$B" serve --node-id $i --data-dir "$W/d$i" --http-addr 127.0.0.1:$1$i \
+      --raft-addr 127.0.0.1:$2$i --mqtt-addr 127.0.0.1:$3$i --peers "$peers" >"$W/log$i" 2>&1 &
+    PIDS+=($!)
+    NODES+=($!)
+  done
+  for _ in $(seq 1 150); do
+    local ok=1
+    for i in 1 2 3; do curl -sf 127.0.0.1:$1$i/readyz >/dev/null || ok=0; done
+    if [ $ok = 1 ]; then
+      export EDDY_SERVER=http://127.0.0.1:${1}1 EDDY_TOKEN
+      EDDY_TOKEN=$(cat "$W/d1/admin.token")
+      return
+    fi
+    sleep 0.2
+  done
+  echo "cluster did not start"; cat "$W"/log*; exit 1
+}

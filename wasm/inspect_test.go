@@ -11,20 +11,7 @@ import (
 // module builds a module of one function () -> () with body (the
 // instructions, without the final end), and an optional memory section.
 func module(body []byte, memory []byte) []byte {
-	leb := func(n int) []byte {
-		var b []byte
-		for {
-			c := byte(n & 0x7f)
-			n >>= 7
-			if n != 0 {
-				c |= 0x80
-			}
-			b = append(b, c)
-			if n == 0 {
-				return b
-			}
-		}
-	}
+	leb := leb128
 	sec := func(id byte, content []byte) []byte {
 		return append(append([]byte{id}, leb(len(content))...), content...)
 	}
@@ -75,18 +62,7 @@ func nested(depth int) []byte {
 
 // brTable is i32.const 0, then a br_table of n targets, all to label 0.
 func brTable(n int) []byte {
-	b := []byte{0x02, 0x40, 0x41, 0x00, 0x0e}
-	for v := n; ; {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			break
-		}
-	}
+	b := append([]byte{0x02, 0x40, 0x41, 0x00, 0x0e}, leb128(n)...)
 	b = append(b, bytes.Repeat([]byte{0}, n+1)...)
 	return append(b, 0x0b)
 }
