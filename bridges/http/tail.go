@@ -19,7 +19,8 @@ const maxTails = 256
 // every partition, or, with partition and offset, one partition from an
 // offset. Each record is an event "record" whose data is the record as
 // JSON with its partition; a comment every 15 s keeps proxies from closing
-// an idle stream. It ends when the client goes away or the node stops.
+// an idle stream. It ends when the client goes away, the node stops, or the
+// token is revoked (an "error" event says so).
 func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	ref, err := s.topicRef(ctx, p, tenants.Consume)
 	if err != nil {
@@ -130,8 +131,21 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		}
 		keep := time.NewTicker(15 * time.Second)
 		defer keep.Stop()
+		recheck := time.NewTicker(time.Second)
+		defer recheck.Stop()
 		for {
 			select {
+			case <-recheck.C:
+				// A revoked token (key removed, tenant deleted or created
+				// again, expired) ends the stream within a second.
+				if err := s.cfg.Verifier.Recheck(p); err != nil {
+					e := eddy.AsError(err)
+					w.Write(appendJSONString([]byte("event: error\ndata: "), string(e.Code)+": "+e.Message))
+					w.WriteString("\n\n")
+					w.Flush()
+					return
+				}
+				continue
 			case ev := <-events:
 				w.Write(ev)
 				for more := true; more; { // write what else is ready, then flush once
