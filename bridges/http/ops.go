@@ -1,0 +1,118 @@
+// Operations routes: health, readiness, metrics, and a partition's
+// checksum and repair on this node.
+
+package httpapi
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/valyala/fasthttp"
+)
+
+func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, 200, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	if !s.started.Load() {
+		writeJSON(ctx, 503, map[string]string{"status": "not_ready", "reason": "the node is starting"})
+		return
+	}
+	if err := s.b.Ready(); err != nil {
+		writeJSON(ctx, 503, map[string]string{"status": "not_ready", "reason": eddy.AsError(err).Message})
+		return
+	}
+	ls := []netguard.Status{s.ln.Status()}
+	if s.cfg.Listeners != nil {
+		ls = append(ls, s.cfg.Listeners()...)
+	}
+	for _, l := range ls {
+		if !l.Serving {
+			why := "closed"
+			if l.Starved {
+				why = "out of file descriptors"
+			}
+			writeJSON(ctx, 503, map[string]any{"status": "not_ready", "reason": "the " + l.Name + " listener is not accepting connections (" + why + ")", "listeners": ls})
+			return
+		}
+	}
+	// A quarantined replica does not make the node unready: its other
+	// partitions serve. It is named here, in topic describe and in
+	// eddy_partition_quarantined.
+	if q := s.b.Quarantined(); len(q) > 0 {
+		writeJSON(ctx, 200, map[string]any{"status": "ready", "quarantined": q})
+		return
+	}
+	writeJSON(ctx, 200, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; version=0.0.4")
+	var buf bytes.Buffer
+	s.m.WritePrometheus(&buf)
+	for _, t := range s.b.Tenants() {
+		u := s.b.Usage(t.Name)
+		for _, g := range []struct {
+			name string
+			v    int64
+		}{{"eddy_tenant_topics", u.Topics}, {"eddy_tenant_partitions", u.Partitions},
+			{"eddy_tenant_storage_bytes", u.StorageBytes}, {"eddy_tenant_quota_storage_bytes", t.Quotas.StorageBytes}} {
+			metrics.WriteGaugeUint64(&buf, fmt.Sprintf(`%s{tenant=%q}`, g.name, t.Name), uint64(g.v))
+		}
+	}
+	for _, q := range s.b.Quarantined() {
+		metrics.WriteGaugeUint64(&buf, fmt.Sprintf(`eddy_partition_quarantined{topic=%q,partition="%d"}`, q.Topic, q.Partition), 1)
+	}
+	metrics.WriteProcessMetrics(&buf)
+	ctx.SetBody(buf.Bytes())
+}
+
+// checksum answers a digest of this node's replica of a partition up to an
+// offset (?upto=, default its high watermark), for checking that replicas
+// are byte-identical.
+func (s *Server) checksum(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
+	ref, p, err := s.partitionRef(ctx, pr, tenants.Consume)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	upto, err := intArg(ctx.QueryArgs(), "upto", 0, 0, 1<<62)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, err := s.b.Checksum(ref, p, upto)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, c)
+}
+
+// repair truncates this node's quarantined replica of a partition to its
+// last good batch (operator only: it drops data) and says what was lost.
+func (s *Server) repair(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
+	ref, p, err := s.partitionRef(ctx, pr, tenants.Operate)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	meta, err := s.b.Topic(ref)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	res, err := s.b.RepairPartition(c, meta, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, res)
+}
