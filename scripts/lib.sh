@@ -57,3 +57,32 @@ start_cluster() {
   done
   echo "cluster did not start"; cat "$W"/log*; exit 1
 }
+
+# noisy_load SECONDS SERVER TOKEN TOPIC: 8 clients on kept-alive
+# connections producing one record per request to TOPIC for SECONDS,
+# ignoring refusals (a noisy neighbour keeps going); adds the PID to PIDS
+# and NOISY.
+noisy_load() {
+  /usr/bin/python3 - "$@" <<'PY' &
+import http.client, sys, threading, time, urllib.parse
+secs, server, token, topic = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+u = urllib.parse.urlparse(server)
+end = time.time() + secs
+def client():
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    while time.time() < end:
+        try:
+            c.request("POST", "/v1/topics/%s/records" % topic, body=b'{"records":[{"value":"x"}]}',
+                      headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+            c.getresponse().read()
+        except Exception:
+            c.close()
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+            time.sleep(0.1)
+threads = [threading.Thread(target=client) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+PY
+  PIDS+=($!)
+  NOISY=($!)
+}
