@@ -220,6 +220,7 @@ func (l *Listener) Start() error {
 		onDrop: func(reason string) {
 			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_preauth_dropped_total{reason=%q}`, reason)).Inc()
 		}}
+	go l.recheckLoop() // Close stops it once l.ln is set
 	if err := l.srv.AddHook(&hook{l: l}, nil); err != nil {
 		ln.Close()
 		return err
@@ -233,7 +234,6 @@ func (l *Listener) Start() error {
 		return err
 	}
 	l.q0.start()
-	go l.recheckLoop()
 	return nil
 }
 
@@ -255,7 +255,9 @@ func (l *Listener) Close(ctx context.Context) error {
 	case <-l.stop:
 	default:
 		close(l.stop)
-		<-l.done
+		if l.ln != nil { // started: the recheck loop runs
+			<-l.done
+		}
 	}
 	err := l.srv.Close()
 	l.q0.stop(ctx)
@@ -276,14 +278,22 @@ func (l *Listener) recheckLoop() {
 			return
 		case <-t.C:
 		}
-		var revoked []*mqtt.Client
+		type live struct {
+			cl *mqtt.Client
+			s  *session
+		}
 		l.mu.Lock()
+		all := make([]live, 0, len(l.clients))
 		for cl, s := range l.clients {
-			if l.cfg.Verifier.Recheck(s.p) != nil || !s.tenantAlive(l) {
-				revoked = append(revoked, cl)
-			}
+			all = append(all, live{cl, s})
 		}
 		l.mu.Unlock()
+		var revoked []*mqtt.Client
+		for _, c := range all {
+			if l.cfg.Verifier.Recheck(c.s.p) != nil || !c.s.tenantAlive(l) {
+				revoked = append(revoked, c.cl)
+			}
+		}
 		for _, cl := range revoked {
 			l.m.GetOrCreateCounter("eddy_mqtt_revoked_disconnects_total").Inc()
 			l.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
