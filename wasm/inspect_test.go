@@ -92,6 +92,12 @@ func TestInspectRefusesBombs(t *testing.T) {
 			}
 		})
 	}
+	// An imported memory is named as such (not as a table, nor a WASI call).
+	imp := append([]byte{1}, append(append(leb128(3), "env"...), append(append(leb128(6), "memory"...), 2, 0, 1)...)...)
+	withImport := append(append([]byte("\x00asm\x01\x00\x00\x00"), 2, byte(len(imp))), imp...)
+	if _, err := e.Compile(context.Background(), withImport); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "imports not allowed: an imported memory") {
+		t.Fatalf("an imported memory: %v", err)
+	}
 	// Under the limits the same shapes compile (wazero then refuses what
 	// is not a transform: no exports).
 	for _, bin := range [][]byte{module(nested(4000), nil), module(brTable(16_000), nil), module(nil, []byte{1, 1, 1, 2})} {
