@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -119,15 +120,18 @@ type Config struct {
 	MaxTimestampAhead time.Duration `yaml:"max_timestamp_ahead"`
 	// TenantDefaults are the quotas of a tenant created without them (the
 	// default tenant, the operator's own, stays unlimited). Defaults: 64
-	// topics, 128 partitions, 4 GiB stored, 16 transforms, 256 MiB of
-	// transform memory, 1,000 MQTT connections per node; produce rates
-	// unlimited.
+	// topics, 128 partitions, 4 GiB stored, 16 transforms holding 64 MiB
+	// of modules, 256 MiB of transform memory, transform CPU of a fifth of
+	// the node's cores (200 ms a second per core), 1,000 MQTT connections
+	// per node; produce rates unlimited.
 	TenantDefaults tenants.Quotas `yaml:"tenant_defaults"`
 }
 
 // DefaultConfig returns the configuration `eddy serve` runs with when given
 // nothing.
 func DefaultConfig() Config {
+	td := tenants.DefaultQuotas()
+	td.TransformCPUMillisPerSec = int64(runtime.GOMAXPROCS(0)) * 200
 	return Config{
 		NodeID:             1,
 		ClusterName:        "eddy",
@@ -155,7 +159,7 @@ func DefaultConfig() Config {
 		MQTTConnectTimeout:    5 * time.Second,
 		MQTTMaxConnectBytes:   64 << 10,
 		MQTTMaxUserProperties: 64,
-		TenantDefaults:        tenants.DefaultQuotas(),
+		TenantDefaults:        td,
 		MaxTimestampAhead:     time.Hour,
 	}
 }

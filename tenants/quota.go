@@ -33,7 +33,7 @@ type Quotas struct {
 // the tenant_default_* settings.
 func DefaultQuotas() Quotas {
 	return Quotas{MaxTopics: 64, MaxPartitions: 128, StorageBytes: 4 << 30, MaxTransforms: 16,
-		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 500, TransformStorageBytes: 64 << 20, MaxConnections: 1000}
+		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 400, TransformStorageBytes: 64 << 20, MaxConnections: 1000}
 }
 
 // Validate refuses negative limits.
