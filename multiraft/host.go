@@ -47,8 +47,9 @@ type Config struct {
 	// RTT is dragonboat's tick. Elections take 10-20 ticks (3-6 for
 	// single-replica shards, which cannot fail over anyway). Defaults to 100ms.
 	RTT time.Duration
-	// Linger is how long a proposer waits for more requests before
-	// proposing a batch that is not full. Defaults to 1ms.
+	// Linger, when above 0, is how long a proposer waits for more requests
+	// before proposing a batch that is not full. 0 (the default): adaptive
+	// group commit, proposing at once when nothing is in flight.
 	Linger time.Duration
 	// MaxBatchBytes is the target size of one proposal. Defaults to 256 KiB.
 	MaxBatchBytes int
@@ -121,8 +122,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Linger < 0 {
 		c.Linger = 0
-	} else if c.Linger == 0 {
-		c.Linger = time.Millisecond
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 256 << 10

@@ -13,9 +13,11 @@ import (
 
 // proposer is a partition's group-commit accumulator. Produce requests queue
 // here; one goroutine packs queued requests into a single record batch (one
-// Raft proposal) when MaxBatchBytes is reached or Linger has passed since
-// the oldest request, with up to MaxInFlight proposals outstanding. While
-// the slots are busy, requests keep accumulating, so load itself makes
+// Raft proposal), with up to MaxInFlight proposals outstanding. By default
+// (Linger 0) the commit is adaptive: the queue is proposed at once when
+// nothing is in flight, and otherwise when a proposal finishes or the
+// queue fills a batch (see adapt). With a Linger, a batch that is not full
+// waits that long since its oldest request. Either way load itself makes
 // batches larger: the cost is per proposal (a Raft round and an fsync), not
 // per byte.
 //
@@ -37,7 +39,8 @@ type proposer struct {
 	qBytes   int
 	seq      int32
 	closed   bool
-	wake     chan struct{} // cap 1
+	wake     chan struct{} // cap 1: a request was queued
+	freed    chan struct{} // cap 1: a proposal finished
 	slots    chan struct{} // in-flight proposals
 	stop     chan struct{}
 	done     chan struct{}
@@ -57,6 +60,7 @@ func newProposer(h *Host, shardID uint64, logAppendTime bool) *proposer {
 	p := &proposer{
 		h: h, shardID: shardID, logAppendTime: logAppendTime,
 		wake:  make(chan struct{}, 1),
+		freed: make(chan struct{}, 1),
 		slots: make(chan struct{}, h.cfg.MaxInFlight),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -133,6 +137,9 @@ func (p *proposer) run() {
 		}
 		oldest := p.q[0].enqueue
 		p.mu.Unlock()
+		if cfg.Linger == 0 && !p.adapt() {
+			return
+		}
 		// Wait for a free slot; meanwhile the batch grows.
 		select {
 		case p.slots <- struct{}{}:
@@ -168,7 +175,34 @@ func (p *proposer) run() {
 			defer p.inflight.Done()
 			p.propose(reqs, nrec, nbytes)
 			<-p.slots
+			select {
+			case p.freed <- struct{}{}:
+			default:
+			}
 		}()
+	}
+}
+
+// adapt is group commit without a timer (Linger 0): with nothing in
+// flight, the queue is proposed at once, so a lone device waits for one
+// Raft round and fsync; while proposals are in flight, what arrives waits
+// for one of them to finish, or for the queue to fill a batch, so load
+// makes batches larger rather than proposals more numerous. It returns
+// false when the proposer stops.
+func (p *proposer) adapt() bool {
+	for {
+		p.mu.Lock()
+		full := p.qBytes >= p.h.cfg.MaxBatchBytes
+		p.mu.Unlock()
+		if n := len(p.slots); n == 0 || (full && n < cap(p.slots)) {
+			return true
+		}
+		select {
+		case <-p.freed:
+		case <-p.wake:
+		case <-p.stop:
+			return false
+		}
 	}
 }
 
