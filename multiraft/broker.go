@@ -3,6 +3,7 @@ package multiraft
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync/atomic"
@@ -22,6 +23,10 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec Topic
 	nodes := 0
 	h.ctrl.view(func(st *controllerState) { nodes = len(st.Nodes) })
 	if err := spec.Validate(nodes); err != nil {
+		return nil, err
+	}
+	// Each partition replica's Raft log file is preallocated at once.
+	if err := h.storageFull(fmt.Sprintf("%d partitions' Raft logs", spec.Partitions), uint64(spec.Partitions)*logPrealloc); err != nil {
 		return nil, err
 	}
 	meta := &TopicMeta{Tenant: tenant, Name: spec.Name, Partitions: spec.Partitions,
@@ -176,6 +181,11 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 		return nil, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
 			Message: "the node's disk is nearly full; nothing was appended"}
 	}
+	size := 0
+	for i := range recs {
+		size += recs[i].Size()
+	}
+	h.noteWrite(size)
 	meta, err := h.Topic(ref)
 	if err != nil {
 		return nil, err

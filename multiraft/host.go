@@ -62,7 +62,7 @@ type Config struct {
 	// ProposeTimeout bounds how long a write is retried before the client
 	// is told its outcome is unknown. Defaults to 10s.
 	ProposeTimeout time.Duration
-	// MinFreeBytes: produce is refused with CodeStorageFull while the data
+	// MinFreeBytes: writes are refused with CodeStorageFull while the data
 	// directory's file system has less free space. Defaults to 64 MiB.
 	MinFreeBytes uint64
 	// SyncBytes and SyncInterval are the sync policy: a partition replica
@@ -194,6 +194,7 @@ type Host struct {
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
+	sinceCheck atomic.Int64 // bytes admitted since the last disk check
 	readyOnce  atomic.Bool
 	caughtUp   atomic.Bool // every replica applied what its leader had committed, once, after start
 	closeOnce  sync.Once

@@ -15,6 +15,9 @@ func (h *Host) CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Q
 	if err := name.Validate(); err != nil {
 		return nil, err
 	}
+	if err := h.storageFull("a tenant", 0); err != nil {
+		return nil, err
+	}
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}

@@ -308,6 +308,9 @@ func (h *Host) DeployTransform(ctx context.Context, tenant eddy.TenantID, name s
 	if err := ValidateTransformName(name); err != nil {
 		return nil, err
 	}
+	if err := h.storageFull("a module", uint64(len(bin))); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(bin)
 	now := time.Now().UnixMilli()
 	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opDeployTransform,

@@ -33,7 +33,9 @@ type env struct {
 // newEnv runs a real Raft host and the HTTP server on loopback.
 func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 	t.Helper()
-	hc.Dir, hc.RaftAddr = t.TempDir(), testutil.FreeAddr(t)
+	if hc.Dir == "" {
+		hc.Dir, hc.RaftAddr = t.TempDir(), testutil.FreeAddr(t)
+	}
 	h, err := multiraft.New(hc)
 	if err != nil {
 		t.Fatal(err)
@@ -418,10 +420,25 @@ func TestFetchBatchesFormat(t *testing.T) {
 }
 
 func TestStorageFullRefusesProduce(t *testing.T) {
-	// Demand more free space than any disk has: the guard trips at start.
-	e := newEnv(t, multiraft.Config{MinFreeBytes: 1 << 62}, Config{})
+	// A topic made while there was room; then the node starts again
+	// demanding more free space than any disk has: the guard trips at start.
+	dir, addr := t.TempDir(), testutil.FreeAddr(t)
+	e := newEnv(t, multiraft.Config{Dir: dir, RaftAddr: addr}, Config{})
 	e.mustCreate("full", 1, "")
-	code, h, body := e.req("POST", "/v1/topics/full/records", "application/json", `{"records":[{"value":1}]}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	e.srv.Close(ctx)
+	cancel()
+	e.host.Close()
+	e = newEnv(t, multiraft.Config{Dir: dir, RaftAddr: addr, MinFreeBytes: 1 << 62}, Config{})
+	var code int
+	var h http.Header
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) { // until it knows its leaders
+		code, h, body = e.req("POST", "/v1/topics/full/records", "application/json", `{"records":[{"value":1}]}`)
+		if code != 503 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if code != 507 || errorCode(t, body) != "storage_full" || h.Get("Retry-After") == "" {
 		t.Fatalf("%d %s %v", code, body, h)
 	}
@@ -432,6 +449,14 @@ func TestStorageFullRefusesProduce(t *testing.T) {
 	// Reads keep working.
 	if code, _, _ := e.req("GET", "/v1/topics/full/partitions/0/records", "", ""); code != 200 {
 		t.Fatalf("fetch on a full disk: %d", code)
+	}
+	// Every other write is refused too, before anything is written: a
+	// topic (its partitions' Raft logs are preallocated), a tenant.
+	if code, _, body := e.req("POST", "/v1/topics", "application/json", `{"name":"more"}`); code != 507 || errorCode(t, body) != "storage_full" {
+		t.Fatalf("create a topic on a full disk: %d %s", code, body)
+	}
+	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"acme"}`); code != 507 || errorCode(t, body) != "storage_full" {
+		t.Fatalf("create a tenant on a full disk: %d %s", code, body)
 	}
 }
 
