@@ -26,7 +26,7 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec Topic
 		return nil, err
 	}
 	// Each partition replica's Raft log file is preallocated at once.
-	if err := h.storageFull(fmt.Sprintf("%d partitions' Raft logs", spec.Partitions), uint64(spec.Partitions)*logPrealloc); err != nil {
+	if err := h.storageFull(fmt.Sprintf("%d partitions' Raft logs", spec.Partitions), uint64(spec.Partitions)*h.partitionLogBytes()); err != nil {
 		return nil, err
 	}
 	meta := &TopicMeta{Tenant: tenant, Name: spec.Name, Partitions: spec.Partitions,

@@ -194,6 +194,7 @@ type Host struct {
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
+	tanStore   bool // the data directory keeps the tan Raft log store
 	sinceCheck atomic.Int64 // bytes admitted since the last disk check
 	readyOnce  atomic.Bool
 	caughtUp   atomic.Bool // every replica applied what its leader had committed, once, after start
@@ -241,9 +242,15 @@ func (h *Host) Start(ctx context.Context) error {
 	if err := os.MkdirAll(raftDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", raftDir, err)
 	}
+	// The Raft log store: dragonboat's pebble-based LogDB, one shard, in
+	// memtables of 16 MiB (at most 3). An empty partition replica costs
+	// kilobytes; tan, used before, preallocated a 64 MiB file per shard
+	// (and one more at each restart of an idle shard). Data directories
+	// made with tan keep it (see logDBFactory). Measured: docs/DESIGN.md.
 	logdb := config.GetTinyMemLogDBConfig()
-	logdb.KVWriteBufferSize = 1 << 20
-	logdb.KVMaxWriteBufferNumber = 2
+	logdb.Shards = 1
+	logdb.KVWriteBufferSize = 16 << 20
+	logdb.KVMaxWriteBufferNumber = 3
 	nhc := config.NodeHostConfig{
 		DeploymentID:        h.cfg.DeploymentID,
 		NodeHostDir:         raftDir,
@@ -252,10 +259,21 @@ func (h *Host) Start(ctx context.Context) error {
 		RaftEventListener:   &leaderListener{h: h},
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
-		Expert: config.ExpertConfig{LogDB: logdb, LogDBFactory: tan.Factory,
+		Expert: config.ExpertConfig{LogDB: logdb,
 			TransportFactory: &transportFactory{log: h.log}},
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)
+	if err != nil && strings.Contains(err.Error(), "logdb type changed") {
+		// A data directory from before the switch: it keeps tan. (A node
+		// moves to the new store by being replaced: add a new node, remove
+		// this one; docs/operations.md.)
+		h.log.Warn("this data directory keeps the tan Raft log store (64 MiB of disk per partition replica); replace the node to move it to the new store")
+		nhc.Expert.LogDB = config.GetTinyMemLogDBConfig()
+		nhc.Expert.LogDB.KVWriteBufferSize, nhc.Expert.LogDB.KVMaxWriteBufferNumber = 1<<20, 2
+		nhc.Expert.LogDBFactory = tan.Factory
+		h.tanStore = true
+		nh, err = dragonboat.NewNodeHost(nhc)
+	}
 	if err != nil {
 		return explainNodeHostError(err, h.cfg)
 	}

@@ -74,11 +74,20 @@ func (h *Host) compactionOverhead(lp *localPartition, unsyncedBytes int64) uint6
 	return uint64(min(max(h.cfg.RaftLogRetainBytes/avg, 64), 200_000))
 }
 
-// logPrealloc is what the Raft log store (dragonboat's tan) takes at once
-// when it starts a log file: a shard's file is preallocated to 64 MiB, at
-// creation and at each roll. Free-space checks keep that much above
-// MinFreeBytes, so the store never meets ENOSPC mid-write (it panics).
-const logPrealloc = 64 << 20
+// logHeadroom is what the Raft log store may take at once, kept free above
+// MinFreeBytes so it never meets ENOSPC mid-write (dragonboat panics): the
+// pebble store flushes up to three 16 MiB memtables; tan preallocates a
+// 64 MiB file for a shard at creation and at each roll.
+const logHeadroom = 64 << 20
+
+// partitionLogBytes is what a new partition replica's Raft log takes at
+// once: tan preallocates its file; the pebble store shares its files.
+func (h *Host) partitionLogBytes() uint64 {
+	if h.tanStore {
+		return 64 << 20
+	}
+	return 256 << 10
+}
 
 // freeBytes is the free space of the data directory's disk.
 func (h *Host) freeBytes() (uint64, bool) {
@@ -99,7 +108,7 @@ func (h *Host) checkDisk() {
 		return
 	}
 	h.sinceCheck.Store(0)
-	full := free < h.cfg.MinFreeBytes+logPrealloc
+	full := free < h.cfg.MinFreeBytes+logHeadroom
 	if full != h.diskFull.Swap(full) {
 		if full {
 			h.log.Error("disk nearly full: refusing writes", "free_bytes", free, "min_free_bytes", h.cfg.MinFreeBytes)
@@ -121,10 +130,10 @@ func (h *Host) noteWrite(n int) {
 // more bytes (new partitions' log files, a module) would take it there.
 func (h *Host) storageFull(what string, need uint64) error {
 	free, ok := h.freeBytes()
-	if h.diskFull.Load() || (ok && free < h.cfg.MinFreeBytes+logPrealloc+need) {
+	if h.diskFull.Load() || (ok && free < h.cfg.MinFreeBytes+logHeadroom+need) {
 		return &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
 			Message: fmt.Sprintf("the node's disk is nearly full (%d MiB free, %d MiB kept free, %d MiB needed for %s); nothing was written",
-				free>>20, (h.cfg.MinFreeBytes+logPrealloc)>>20, need>>20, what)}
+				free>>20, (h.cfg.MinFreeBytes+logHeadroom)>>20, need>>20, what)}
 	}
 	return nil
 }

@@ -238,10 +238,10 @@ func (h *Host) Key(tenant eddy.TenantID, kid string) (*tenants.Key, bool) {
 }
 
 // Incarnation returns tenant t's incarnation (see TenantMeta).
-func (h *Host) Incarnation(t eddy.TenantID) (inc int64, ok bool) {
+func (h *Host) Incarnation(t eddy.TenantID) (inc tenants.Incarnation, ok bool) {
 	h.ctrl.view(func(st *controllerState) {
 		if m, found := st.Tenants[t]; found {
-			inc, ok = m.Incarnation, true
+			inc, ok = tenants.Incarnation{Number: m.Incarnation, CreatedMs: m.CreatedMs}, true
 		}
 	})
 	return inc, ok

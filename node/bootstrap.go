@@ -54,7 +54,7 @@ func (n *Node) bootstrapKeys(ctx context.Context) (*tenants.Signer, error) {
 	}
 	signer := &tenants.Signer{KeyID: op.ID, Key: clusterKey, Audience: n.cfg.ClusterName, Incarnation: func(t eddy.TenantID) int64 {
 		inc, _ := n.host.Incarnation(t)
-		return inc
+		return inc.Number
 	}}
 	pub, err := signer.OperatorKey()
 	if err != nil {

@@ -73,7 +73,7 @@ func TestKidsPerTenant(t *testing.T) {
 func TestTenantIncarnation(t *testing.T) {
 	f := newFixture(t)
 	inc := map[eddy.TenantID]int64{"acme": 7}
-	f.v.Incarnation = func(tn eddy.TenantID) (int64, bool) { n, ok := inc[tn]; return n, ok }
+	f.v.Incarnation = func(tn eddy.TenantID) (Incarnation, bool) { n, ok := inc[tn]; return Incarnation{Number: n}, ok }
 	f.signer.Incarnation = func(tn eddy.TenantID) int64 { return inc[tn] }
 	old, _, err := f.signer.Issue("acme", "admin", []string{"admin"}, time.Hour)
 	if err != nil {
@@ -156,5 +156,32 @@ func TestMintLimits(t *testing.T) {
 	long := []string{"produce:" + strings.Repeat("y", 15<<10)}
 	if _, _, err := f.signer.Issue("acme", "svc", long, time.Hour); eddy.ErrorCode(err) != eddy.CodeInvalid {
 		t.Fatalf("a token over MaxTokenBytes: %v", err)
+	}
+}
+
+// TestLegacyTokensAcrossIncarnations: a token from before incarnations
+// were kept (no inc claim) stays valid for the tenant it was issued for,
+// even once the upgraded controller numbers that tenant (replaying its
+// log), and is refused by a tenant created after it was issued.
+func TestLegacyTokensAcrossIncarnations(t *testing.T) {
+	f := newFixture(t)
+	legacy, _, err := f.signer.Issue("acme", "admin", []string{"admin"}, time.Hour) // no Incarnation func: no inc claim
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := f.now.Add(-time.Hour).UnixMilli()
+	f.v.Incarnation = func(eddy.TenantID) (Incarnation, bool) { return Incarnation{Number: 0, CreatedMs: created}, true }
+	if _, err := f.v.Verify(legacy); err != nil {
+		t.Fatalf("legacy token, legacy tenant: %v", err)
+	}
+	f.v.Incarnation = func(eddy.TenantID) (Incarnation, bool) { return Incarnation{Number: 1, CreatedMs: created}, true }
+	if _, err := f.v.Verify(legacy); err != nil {
+		t.Fatalf("legacy token, the same tenant numbered by an upgraded controller: %v", err)
+	}
+	f.v.Incarnation = func(eddy.TenantID) (Incarnation, bool) {
+		return Incarnation{Number: 2, CreatedMs: f.now.Add(time.Minute).UnixMilli()}, true
+	}
+	if _, err := f.v.Verify(legacy); eddy.ErrorCode(err) != eddy.CodeTokenRevoked {
+		t.Fatalf("legacy token, a tenant created after it: %v", err)
 	}
 }

@@ -34,10 +34,11 @@ const (
 
 // Principal is who a verified token speaks for.
 type Principal struct {
-	Tenant  eddy.TenantID
-	Subject string
-	KeyID   string
-	Expires time.Time
+	Tenant   eddy.TenantID
+	Subject  string
+	KeyID    string
+	Expires  time.Time
+	IssuedAt time.Time
 	// Incarnation is the tenant incarnation an operator-signed token was
 	// issued for (0 for tokens a tenant's key signed, and older tokens).
 	Incarnation int64

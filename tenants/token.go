@@ -113,10 +113,10 @@ type Verifier struct {
 	Audience string
 	Keys     KeyLookup
 	// Incarnation returns a tenant's incarnation, ok false when it does
-	// not exist. When set, an operator-signed token whose inc claim is not
-	// its tenant's current incarnation is refused (token_revoked). Tokens
-	// a tenant's key signed need no such check: keys go with their tenant.
-	Incarnation func(eddy.TenantID) (inc int64, ok bool)
+	// not exist. When set, an operator-signed token of another incarnation
+	// of its tenant is refused (token_revoked; see Recheck). Tokens a
+	// tenant's key signed need no such check: keys go with their tenant.
+	Incarnation func(eddy.TenantID) (Incarnation, bool)
 	// Leeway tolerates clock skew on exp, nbf and iat. Defaults to 30s.
 	Leeway time.Duration
 	// Now defaults to time.Now.
@@ -165,11 +165,30 @@ func (v *Verifier) Recheck(p *Principal) error {
 		return authErr(eddy.CodeTokenRevoked, "the token's key %q was removed or replaced", p.key.ID)
 	}
 	if v.Incarnation != nil && p.key.Tenant == "" {
-		if inc, ok := v.Incarnation(p.Tenant); ok && inc != p.Incarnation {
+		if inc, ok := v.Incarnation(p.Tenant); ok && !inc.issued(p) {
 			return authErr(eddy.CodeTokenRevoked, "the token was issued for an earlier tenant %s, since deleted", p.Tenant)
 		}
 	}
 	return nil
+}
+
+// Incarnation tells one life of a tenant name from another: a number the
+// controller gives each tenant it creates (0 for tenants from before
+// incarnations were kept), and when it was created.
+type Incarnation struct {
+	Number    int64
+	CreatedMs int64
+}
+
+// issued reports whether p's token was issued for this incarnation. A
+// token with an inc claim names its incarnation. One without (issued
+// before incarnations were kept) is taken for the incarnation that existed
+// when it was issued: it must not be older than the tenant.
+func (inc Incarnation) issued(p *Principal) bool {
+	if p.Incarnation != 0 || inc.Number == 0 {
+		return p.Incarnation == inc.Number
+	}
+	return !p.IssuedAt.IsZero() && p.IssuedAt.UnixMilli() >= inc.CreatedMs-1000
 }
 
 func (v *Verifier) leeway() time.Duration {
@@ -264,6 +283,9 @@ func (v *Verifier) verify(token string) (*Principal, error) {
 	}
 	if c.ExpiresAt != nil {
 		p.Expires = c.ExpiresAt.Time
+	}
+	if c.IssuedAt != nil {
+		p.IssuedAt = c.IssuedAt.Time
 	}
 	return p, nil
 }

@@ -48,7 +48,7 @@ func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: "test-cluster", Incarnation: func(t eddy.TenantID) int64 {
 		inc, _ := h.Incarnation(t)
-		return inc
+		return inc.Number
 	}}
 	opKey, _ := signer.OperatorKey()
 	h.SetOperatorPublic(opKey)

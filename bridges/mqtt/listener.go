@@ -178,7 +178,7 @@ func (s *session) tenantAlive(l *Listener) bool {
 		return true
 	}
 	inc, ok := l.cfg.Verifier.Incarnation(s.tenant)
-	return ok && inc == s.inc
+	return ok && inc.Number == s.inc
 }
 
 // New builds a listener; Start listens.
@@ -339,9 +339,10 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		return false
 	}
 	s := &session{p: p, tenant: eddy.TenantID(tenant)}
-	if inc := l.cfg.Verifier.Incarnation; inc != nil {
-		var ok bool
-		if s.inc, ok = inc(s.tenant); !ok {
+	if incOf := l.cfg.Verifier.Incarnation; incOf != nil {
+		inc, ok := incOf(s.tenant)
+		s.inc = inc.Number
+		if !ok {
 			l.m.GetOrCreateCounter(`eddy_mqtt_connect_refused_total{code="not_found"}`).Inc()
 			return false
 		}
