@@ -194,7 +194,7 @@ type Host struct {
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
-	tanStore   bool // the data directory keeps the tan Raft log store
+	tanStore   bool         // the data directory keeps the tan Raft log store
 	sinceCheck atomic.Int64 // bytes admitted since the last disk check
 	readyOnce  atomic.Bool
 	caughtUp   atomic.Bool // every replica applied what its leader had committed, once, after start
