@@ -58,6 +58,15 @@ type proc struct {
 	join     bool     // joins a running cluster (--join) instead of --peers
 	netns    string   // runs in this network namespace (ip netns exec)
 	wrap     []string // a command that execs eddy, e.g. prlimit --nofile=512
+	ownMount bool     // wrap gives eddy a mount namespace: read its files through /proc
+}
+
+// path is name inside the data directory as the node sees it.
+func (p *proc) path(name string) string {
+	if p.ownMount && p.alive() {
+		return fmt.Sprintf("/proc/%d/root%s", p.cmd.Process.Pid, filepath.Join(p.dataDir, name))
+	}
+	return filepath.Join(p.dataDir, name)
 }
 
 // diag describes what every node of the cluster says about readiness and
@@ -164,7 +173,7 @@ func (p *proc) awaitReady(mayRetry bool) (portTaken bool) {
 			last = string(b)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				tok, err := os.ReadFile(filepath.Join(p.dataDir, "admin.token"))
+				tok, err := os.ReadFile(p.path("admin.token"))
 				if err == nil {
 					p.token = strings.TrimSpace(string(tok))
 					return false

@@ -25,7 +25,10 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec Topic
 	if err := spec.Validate(nodes); err != nil {
 		return nil, err
 	}
-	// Each partition replica's Raft log file is preallocated at once.
+	if _, err := h.Topic(eddy.TopicRef{Tenant: tenant, Name: spec.Name}); err == nil {
+		return nil, eddy.Errorf(eddy.CodeTopicExists, "topic %s already exists", spec.Name)
+	}
+	// Each partition replica's Raft log takes its first bytes at once.
 	if err := h.storageFull(fmt.Sprintf("%d partitions' Raft logs", spec.Partitions), uint64(spec.Partitions)*h.partitionLogBytes()); err != nil {
 		return nil, err
 	}

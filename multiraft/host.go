@@ -324,7 +324,7 @@ func (h *Host) Start(ctx context.Context) error {
 	exists := false
 	h.ctrl.view(func(st *controllerState) { _, exists = st.Tenants[eddy.DefaultTenant] })
 	if !exists {
-		if _, err := h.CreateTenant(ctx, eddy.DefaultTenant, tenants.Quotas{}); err != nil && eddy.ErrorCode(err) != eddy.CodeTenantExists {
+		if _, err := h.createTenant(ctx, eddy.DefaultTenant, tenants.Quotas{}); err != nil && eddy.ErrorCode(err) != eddy.CodeTenantExists {
 			nh.Close()
 			return fmt.Errorf("create the default tenant: %w", err)
 		}

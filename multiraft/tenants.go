@@ -12,10 +12,17 @@ import (
 
 // CreateTenant creates a tenant with its quotas.
 func (h *Host) CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*TenantMeta, error) {
-	if err := name.Validate(); err != nil {
+	if err := h.storageFull("a tenant", 0); err != nil {
 		return nil, err
 	}
-	if err := h.storageFull("a tenant", 0); err != nil {
+	return h.createTenant(ctx, name, q)
+}
+
+// createTenant creates a tenant without the free-space check: the node's
+// own default tenant at its first start, which must start on a nearly full
+// disk too (and then refuse writes).
+func (h *Host) createTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*TenantMeta, error) {
+	if err := name.Validate(); err != nil {
 		return nil, err
 	}
 	if err := q.Validate(); err != nil {
