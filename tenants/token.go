@@ -161,6 +161,9 @@ func (v *Verifier) Recheck(p *Principal) error {
 	if !p.Expires.IsZero() && !v.now().Before(p.Expires.Add(v.leeway())) {
 		return authErr(eddy.CodeTokenExpired, "the token has expired")
 	}
+	if p.key == nil {
+		return authErr(eddy.CodeTokenRevoked, "the principal was not verified from a token")
+	}
 	if k, ok := v.Keys(p.key.Tenant, p.key.ID); !ok || k.Alg != p.key.Alg || k.PEM != p.key.PEM {
 		return authErr(eddy.CodeTokenRevoked, "the token's key %q was removed or replaced", p.key.ID)
 	}
