@@ -116,6 +116,12 @@ type Config struct {
 	// MQTTMaxUserProperties bounds an MQTT 5 publish's user properties.
 	// Default 64.
 	MQTTMaxUserProperties int `yaml:"mqtt_max_user_properties"`
+	// MemoryLimit is a soft limit on the process's memory, in bytes (Go's
+	// GOMEMLIMIT): the garbage collector works harder as the heap nears it,
+	// so memory goes back after a burst. 0 (the default) sets none. Set it
+	// to about half of what the gateway can give Eddy; far below the live
+	// heap it makes the collector run all the time.
+	MemoryLimit int64 `yaml:"memory_limit"`
 	// MaxTimestampAhead refuses records whose create time is further ahead
 	// of the node's clock (Kafka's message.timestamp.after.max.ms).
 	// Default 1h.
@@ -238,6 +244,7 @@ var envVars = []struct {
 	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MEMORY_LIMIT", func(c *Config, v string) (err error) { c.MemoryLimit, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_MAX_TIMESTAMP_AHEAD", func(c *Config, v string) (err error) { c.MaxTimestampAhead, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
 }
@@ -330,6 +337,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTTConnectTimeout <= 0 || c.MQTTConnectTimeout > 5*time.Minute {
 		return fmt.Errorf("mqtt_connect_timeout %s: use 1ms to 5m", c.MQTTConnectTimeout)
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+		return fmt.Errorf("memory_limit %d: use 0 (none) or at least 32 MiB", c.MemoryLimit)
 	}
 	if err := c.TenantDefaults.Validate(); err != nil {
 		return fmt.Errorf("tenant_defaults: %s", eddy.AsError(err).Message)

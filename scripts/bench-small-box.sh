@@ -5,6 +5,9 @@
 #     (p50/p99), and 8 clients x 100 records to 1, 8 and 64 partitions
 #   - once each: disk and idle RSS with 4, 64 and 256 empty partitions, and
 #     the time from start to ready with 256, after kill -9
+#   - this build only, without and with memory_limit 96 MiB: RSS with 4 and
+#     64 empty partitions, right after 100k records across 60 of them and
+#     60 s later, and the load's records/s
 # Usage: scripts/bench-small-box.sh [OLD_REV, default 83d80cf]
 # (Still to come for the issue: RF 3, MQTT against mosquitto, the one-
 # record HTTP path against a sink, memory under load.)
@@ -52,5 +55,20 @@ for r in 1 2 3; do
   throughput "run $r, old ($OLD)" "$W/eddy-old"
   throughput "run $r, new" "$NEW"
 done
+memory() { # LABEL [EDDY_MEMORY_LIMIT]
+  EDDY_MEMORY_LIMIT=${2:-} fresh "$NEW"
+  local rss='awk "/VmRSS/ {print int(\$2/1024)}" /proc/$PID/status'
+  "$B" topic create e4 --partitions 4 >/dev/null; sleep 2
+  echo -n "$1: RSS 4 empty partitions $(eval "$rss") MB"
+  "$B" topic create e60 --partitions 60 >/dev/null; sleep 3
+  echo -n ", 64 empty $(eval "$rss") MB"
+  echo -n ", load $("$B" bench produce --topic e60 --records 100000 --size 1024 --batch 100 --concurrency 8 --json | py '"%d records/s" % d["records_per_sec"]')"
+  echo -n ", right after $(eval "$rss") MB"
+  sleep 60
+  echo ", 60 s later $(eval "$rss") MB"
+  stop
+}
 footprint "old ($OLD)" "$W/eddy-old"
 footprint "new" "$NEW"
+memory "new, no memory_limit"
+memory "new, memory_limit 96 MiB" $((96 << 20))
