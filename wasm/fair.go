@@ -19,7 +19,8 @@ import (
 //     batches always find a slot;
 //   - budget: a tenant's batches may hold slots for at most its
 //     transform_cpu_ms_per_sec quota each second (a token bucket holding
-//     one second; 0 is unlimited); past it a batch is refused
+//     one second; 0 is unlimited); past it a batch waits for the budget to
+//     refill (up to a second, within its deadline), else it is refused
 //     (quota_exceeded, with how long to wait) before it runs, and neither
 //     the breaker nor the failure policy counts it.
 type share struct {
@@ -58,6 +59,20 @@ func (s *share) refill(rate int64, now time.Time) {
 	s.last = now
 }
 
+// deficit is how long the budget needs to refill to zero (0: it has some).
+func (s *share) deficit(rate int64, now time.Time) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refill(rate, now)
+	if s.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-s.tokens / float64(rate) * float64(time.Second))
+}
+
 // charge takes what a batch used from the budget.
 func (s *share) charge(rate int64, used time.Duration, now time.Time) {
 	if rate <= 0 {
@@ -73,6 +88,21 @@ func (s *share) charge(rate int64, used time.Duration, now time.Time) {
 // the wait, so batches queued behind a long one see what it used), then
 // takes one of the node's slots.
 func (s *share) acquire(ctx context.Context, node chan struct{}, tenant string, rate int64) error {
+	// A spent budget refills at rate: a batch that can wait for it (up to a
+	// second, within its deadline) waits rather than being refused, so a
+	// client that ignores Retry-After cannot make the node spend its CPU on
+	// refusals; it gets its budget's worth and no more.
+	if wait := s.deficit(rate, time.Now()); wait > 0 {
+		if dl, ok := ctx.Deadline(); wait <= time.Second && (!ok || time.Until(dl) > wait) {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%w: waiting for the tenant's transform CPU budget: %v", ErrTimeout, ctx.Err())
+			}
+		}
+	}
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():

@@ -93,7 +93,8 @@ func TestNoisyNeighbour(t *testing.T) {
 	}
 	// About 2 s at 200 ms/s, plus the first second's bucket: at most ~7
 	// batches of 100 ms, where four goroutines alone would run about 20.
-	if n := ran.Load(); n > 8 || refused.Load() == 0 {
+	// (Batches over the budget wait for it, or are refused.)
+	if n := ran.Load(); n > 8 {
 		t.Errorf("noisy ran %d batches of 100 ms in about 2 s (budget 200 ms/s), %d refused", n, refused.Load())
 	}
 }
