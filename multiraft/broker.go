@@ -184,11 +184,6 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 		return nil, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
 			Message: "the node's disk is nearly full; nothing was appended"}
 	}
-	size := 0
-	for i := range recs {
-		size += recs[i].Size()
-	}
-	h.noteWrite(size)
 	meta, err := h.Topic(ref)
 	if err != nil {
 		return nil, err
@@ -196,10 +191,13 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 	maxMsg := meta.ConfigInt(ConfMaxMessageBytes)
 	out := make([]ProduceResult, len(recs))
 	var unkeyed eddy.Partition = -1
+	size := 0
 	for i := range recs {
-		if sz := recs[i].Size(); int64(sz) > maxMsg {
+		sz := recs[i].Size()
+		if int64(sz) > maxMsg {
 			return nil, eddy.Errorf(eddy.CodeRecordTooLarge, "record %d is %d bytes, over the topic's max.message.bytes of %d", i, sz, maxMsg)
 		}
+		size += sz
 		p := AutoPartition
 		if part != nil {
 			p = part[i]
@@ -219,6 +217,7 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 		}
 		out[i].Partition = p
 	}
+	h.noteWrite(size) // the disk is checked again every 8 MiB admitted
 	// Group by partition, preserving order within each.
 	type group struct {
 		lp     *localPartition // nil: forwarded to remote

@@ -140,7 +140,11 @@ type RepairResult struct {
 // batch, restarts it, and reports exactly what was dropped. Offsets after
 // the cut are given again to new records (as after an unclean election in
 // Kafka); consumers past the new end get offset_out_of_range.
-func (h *Host) RepairPartition(ctx context.Context, meta *TopicMeta, p eddy.Partition) (*RepairResult, error) {
+func (h *Host) RepairPartition(ctx context.Context, ref eddy.TopicRef, p eddy.Partition) (*RepairResult, error) {
+	meta, err := h.Topic(ref)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.Validate(meta.Partitions); err != nil {
 		return nil, err
 	}

@@ -102,14 +102,9 @@ func (s *Server) repair(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	meta, err := s.b.Topic(ref)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	res, err := s.b.RepairPartition(c, meta, p)
+	res, err := s.b.RepairPartition(c, ref, p)
 	if err != nil {
 		writeError(ctx, err)
 		return

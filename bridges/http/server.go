@@ -45,7 +45,7 @@ type Broker interface {
 	NodeID() uint64
 	Ready() error
 	Quarantined() []multiraft.Quarantine
-	RepairPartition(ctx context.Context, meta *multiraft.TopicMeta, p eddy.Partition) (*multiraft.RepairResult, error)
+	RepairPartition(ctx context.Context, ref eddy.TopicRef, p eddy.Partition) (*multiraft.RepairResult, error)
 	Booting() bool
 	IsLocal(meta *multiraft.TopicMeta, p eddy.Partition) bool
 
