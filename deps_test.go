@@ -37,6 +37,7 @@ func TestPebblePinned(t *testing.T) {
 func TestDependencyDoors(t *testing.T) {
 	doors := map[string][]string{
 		"github.com/lni/dragonboat":     {"github.com/eddy-broker/eddy/multiraft"},
+		"github.com/lni/vfs":            {"github.com/eddy-broker/eddy/multiraft"},
 		"github.com/valyala/fasthttp":   {"github.com/eddy-broker/eddy/bridges/http", "github.com/eddy-broker/eddy/web"},
 		"github.com/tetratelabs/wazero": {"github.com/eddy-broker/eddy/wasm"},
 		"github.com/mochi-mqtt":         {"github.com/eddy-broker/eddy/bridges/mqtt"},

@@ -58,13 +58,13 @@ type proc struct {
 	join     bool     // joins a running cluster (--join) instead of --peers
 	netns    string   // runs in this network namespace (ip netns exec)
 	wrap     []string // a command that execs eddy, e.g. prlimit --nofile=512
-	ownMount bool     // wrap gives eddy a mount namespace: read its files through /proc
+	mountNS  int      // a process whose mount namespace eddy runs in (see smallVolume): read its files through /proc
 }
 
 // path is name inside the data directory as the node sees it.
 func (p *proc) path(name string) string {
-	if p.ownMount && p.alive() {
-		return fmt.Sprintf("/proc/%d/root%s", p.cmd.Process.Pid, filepath.Join(p.dataDir, name))
+	if p.mountNS != 0 {
+		return fmt.Sprintf("/proc/%d/root%s", p.mountNS, filepath.Join(p.dataDir, name))
 	}
 	return filepath.Join(p.dataDir, name)
 }

@@ -65,6 +65,10 @@ type Config struct {
 	// MinFreeBytes: writes are refused with CodeStorageFull while the data
 	// directory's file system has less free space. Defaults to 64 MiB.
 	MinFreeBytes uint64
+	// DiskReserveBytes is space held in a file in Dir and given up the
+	// moment a write meets a full disk, so writes in flight complete (see
+	// diskReserve). Defaults to 64 MiB; below 16 MiB, 16 MiB.
+	DiskReserveBytes int64
 	// SyncBytes and SyncInterval are the sync policy: a partition replica
 	// makes its segments durable (and lets dragonboat compact the Raft log
 	// behind them) once this many bytes, or this long, have passed since
@@ -141,6 +145,10 @@ func (c *Config) setDefaults() {
 	if c.MinFreeBytes == 0 {
 		c.MinFreeBytes = 64 << 20
 	}
+	if c.DiskReserveBytes <= 0 {
+		c.DiskReserveBytes = 64 << 20
+	}
+	c.DiskReserveBytes = max(c.DiskReserveBytes, 16<<20)
 	if c.SyncBytes <= 0 {
 		c.SyncBytes = 16 << 20
 	}
@@ -194,6 +202,7 @@ type Host struct {
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
+	reserve    *diskReserve
 	tanStore   bool         // the data directory keeps the tan Raft log store
 	sinceCheck atomic.Int64 // bytes admitted since the last disk check
 	readyOnce  atomic.Bool
@@ -242,6 +251,10 @@ func (h *Host) Start(ctx context.Context) error {
 	if err := os.MkdirAll(raftDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", raftDir, err)
 	}
+	h.reserve = &diskReserve{path: filepath.Join(h.cfg.Dir, "disk-reserve"), size: h.cfg.DiskReserveBytes, log: h.log,
+		onRelease: func() { h.diskFull.Store(true) }}
+	h.reserve.hold()
+	h.cfg.FS = segmentFS{h.cfg.FS, h.reserve}
 	// The Raft log store: dragonboat's pebble-based LogDB, one shard, in
 	// memtables of 16 MiB (at most 3). An empty partition replica costs
 	// kilobytes; tan, used before, preallocated a 64 MiB file per shard
@@ -259,7 +272,7 @@ func (h *Host) Start(ctx context.Context) error {
 		RaftEventListener:   &leaderListener{h: h},
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
-		Expert: config.ExpertConfig{LogDB: logdb,
+		Expert: config.ExpertConfig{LogDB: logdb, FS: h.reserve.raftFS(),
 			TransportFactory: &transportFactory{log: h.log}},
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)

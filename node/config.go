@@ -71,6 +71,11 @@ type Config struct {
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
 	MinFreeBytes uint64 `yaml:"min_free_bytes"`
+	// DiskReserveBytes is space held in a file (disk-reserve) in the data
+	// directory and given up the moment a write meets a full disk, so
+	// writes in flight complete instead of failing. Default 64 MiB,
+	// at least 16 MiB.
+	DiskReserveBytes int64 `yaml:"disk_reserve_bytes"`
 	// Pprof serves Go's profiler on the HTTP listener under /debug/pprof/.
 	Pprof bool `yaml:"pprof"`
 	// SyncBytes: a partition replica syncs (and lets the Raft log be
@@ -153,6 +158,7 @@ func DefaultConfig() Config {
 		MaxBatchBytes:      256 << 10,
 		MaxBodyBytes:       16 << 20,
 		MinFreeBytes:       64 << 20,
+		DiskReserveBytes:   64 << 20,
 		RetentionInterval:  30 * time.Second,
 		SizeReportInterval: 5 * time.Second,
 
@@ -238,6 +244,7 @@ var envVars = []struct {
 		c.TransformMaxCompiledBytes, err = strconv.ParseInt(v, 10, 64)
 		return
 	}},
+	{"EDDY_DISK_RESERVE_BYTES", func(c *Config, v string) (err error) { c.DiskReserveBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_MIN_FREE_BYTES", func(c *Config, v string) (err error) { c.MinFreeBytes, err = strconv.ParseUint(v, 10, 64); return }},
 	{"EDDY_HTTP_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.HTTPMaxConnections, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.MQTTMaxConnections, err = strconv.Atoi(v); return }},

@@ -63,6 +63,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Linger:             cfg.Linger,
 		MaxBatchBytes:      cfg.MaxBatchBytes,
 		MinFreeBytes:       cfg.MinFreeBytes,
+		DiskReserveBytes:   cfg.DiskReserveBytes,
 		RetentionInterval:  cfg.RetentionInterval,
 		SizeReportInterval: cfg.SizeReportInterval,
 		SyncBytes:          cfg.SyncBytes,
