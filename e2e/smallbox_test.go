@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,4 +46,113 @@ func TestEmptyPartitionsCostKilobytes(t *testing.T) {
 	if grew > 16<<20 || again > 16<<20 {
 		t.Fatalf("64 empty partitions took %d MB of Raft log store, %d MB after a restart", grew>>20, again>>20)
 	}
+}
+
+// TestProduceConsumeIn256MB runs a node inside a 256 MB memory limit (a
+// memory cgroup where this machine lets the test make one; the kernel
+// kills the node if it goes over) with memory_limit at 160 MiB, writes
+// 100,000 records of 1 KiB across 64 partitions over 8 connections and
+// reads every one back. Its peak RSS must stay under 256 MB either way.
+func TestProduceConsumeIn256MB(t *testing.T) {
+	const limit = 256 << 20
+	p := newProc(t)
+	p.env = append(p.env, fmt.Sprintf("EDDY_MEMORY_LIMIT=%d", 160<<20))
+	how := "peak RSS only: no memory cgroup could be made here"
+	if cg := memoryCgroup(t, limit); cg != "" {
+		p.wrap = []string{"sh", "-c", `echo $$ > "$EDDY_CGROUP/cgroup.procs" && exec "$0" "$@"`}
+		p.env = append(p.env, "EDDY_CGROUP="+cg)
+		how = "a memory cgroup " + cg
+	}
+	p.start()
+	p.mustCreateTopic("load", 64)
+	value := strings.Repeat("v", 1000)
+	const clients, batches, perBatch = 8, 125, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				var recs []string
+				for i := range perBatch {
+					recs = append(recs, fmt.Sprintf(`{"key":"k%d-%d-%d","value":"%s"}`, c, b, i, value))
+				}
+				code, err := p.do("POST", "/v1/topics/load/records", "application/json",
+					[]byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil)
+				if err != nil || code != 200 {
+					errs <- fmt.Errorf("produce: %d %v", code, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%v\n%s", err, p.log)
+	}
+	got := 0
+	for part := range 64 {
+		got += len(p.readPartition("load", part))
+	}
+	peak := peakRSS(t, p)
+	if !p.alive() {
+		t.Fatalf("the node died (%s)\n%s", how, p.log)
+	}
+	if got != clients*batches*perBatch {
+		t.Fatalf("read %d records, wrote %d", got, clients*batches*perBatch)
+	}
+	t.Logf("%d records of 1 KiB over 64 partitions written and read back; peak RSS %d MB (%s)", got, peak>>20, how)
+	if peak > limit {
+		t.Fatalf("peak RSS %d MB, over 256 MB", peak>>20)
+	}
+}
+
+// memoryCgroup makes a memory cgroup (v2, or v1's memory controller) of
+// limit bytes and returns its directory, or "" if this machine does not
+// let the test make one.
+func memoryCgroup(t *testing.T, limit int64) string {
+	for _, c := range []struct{ parent, file string }{
+		{"/sys/fs/cgroup", "memory.max"},
+		{"/sys/fs/cgroup/memory", "memory.limit_in_bytes"},
+	} {
+		if _, err := os.Stat(filepath.Join(c.parent, c.file)); err != nil && c.file == "memory.max" {
+			// cgroup v2 puts memory.max in children only.
+			if b, err := os.ReadFile(filepath.Join(c.parent, "cgroup.subtree_control")); err != nil || !strings.Contains(string(b), "memory") {
+				continue
+			}
+		}
+		dir := filepath.Join(c.parent, fmt.Sprintf("eddy-e2e-%d", os.Getpid()))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.file), []byte(fmt.Sprint(limit)), 0o644); err != nil {
+			os.Remove(dir)
+			continue
+		}
+		t.Cleanup(func() {
+			for i := 0; i < 50 && os.Remove(dir) != nil; i++ {
+				time.Sleep(100 * time.Millisecond) // until the node has left it
+			}
+		})
+		return dir
+	}
+	return ""
+}
+
+// peakRSS is the node's peak resident set (VmHWM).
+func peakRSS(t *testing.T, p *proc) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
 }

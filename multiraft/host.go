@@ -247,6 +247,7 @@ func New(cfg Config) (*Host, error) {
 // returns once the controller has a leader and this node is registered.
 func (h *Host) Start(ctx context.Context) error {
 	installLogger(h.log)
+	shrinkDragonboatQueues()
 	raftDir := filepath.Join(h.cfg.Dir, "raft")
 	if err := os.MkdirAll(raftDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", raftDir, err)
