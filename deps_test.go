@@ -38,7 +38,7 @@ func TestDependencyDoors(t *testing.T) {
 	doors := map[string][]string{
 		"github.com/lni/dragonboat":     {"github.com/eddy-broker/eddy/multiraft"},
 		"github.com/lni/vfs":            {"github.com/eddy-broker/eddy/multiraft"},
-		"github.com/valyala/fasthttp":   {"github.com/eddy-broker/eddy/bridges/http", "github.com/eddy-broker/eddy/web"},
+		"github.com/valyala/fasthttp":   {"github.com/eddy-broker/eddy/bridges/http", "github.com/eddy-broker/eddy/web", "github.com/eddy-broker/eddy/scripts/sink"},
 		"github.com/tetratelabs/wazero": {"github.com/eddy-broker/eddy/wasm"},
 		"github.com/mochi-mqtt":         {"github.com/eddy-broker/eddy/bridges/mqtt"},
 		"github.com/eclipse/paho":       {"github.com/eddy-broker/eddy/bridges/mqtt", "github.com/eddy-broker/eddy/examples"},

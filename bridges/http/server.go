@@ -129,6 +129,7 @@ type Server struct {
 	router  *router.Router // its List() is every route, for the auth walk
 	ln      *netguard.Listener
 	m       *metrics.Set
+	tm      topicMetricsCache
 	started atomic.Bool // the node finished starting (SetStarted)
 	pos     positions   // consumer group members' positions on this node
 	tails   chan struct{}
@@ -501,7 +502,7 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	// arrived; the header is trusted only with an operator token.
 	forwarded := len(ctx.Request.Header.Peek(ForwardedHeader)) > 0 && p.Operator()
 	if err := s.admitProduce(ref.Tenant, recs); err != nil && !forwarded {
-		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
+		s.produceError(ref, err)
 		writeError(ctx, err)
 		return
 	}
@@ -513,7 +514,7 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	if !forwarded && s.cfg.Transformer != nil {
 		if meta, err := s.b.Topic(ref); err == nil && meta.Transform != nil {
 			if tr, err = s.cfg.Transformer.Transform(c, meta, recs, parts); err != nil {
-				s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
+				s.produceError(ref, err)
 				writeError(ctx, err)
 				return
 			}
@@ -525,7 +526,7 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		res, err = s.b.Produce(c, ref, recs, parts)
 	}
 	if err != nil {
-		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
+		s.produceError(ref, err)
 		writeError(ctx, err)
 		return
 	}
@@ -533,9 +534,10 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	for i := range recs {
 		bytes += recs[i].Size()
 	}
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_records_total{topic=%q}`, ref.String())).Add(len(recs))
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_bytes_total{topic=%q}`, ref.String())).Add(bytes)
-	s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, ref.String())).UpdateDuration(start)
+	tm := s.topicMetrics(ref)
+	tm.produceRecords.Add(len(recs))
+	tm.produceBytes.Add(bytes)
+	tm.produceDuration.UpdateDuration(start)
 	out := make([]byte, 0, 16+len(res)*32)
 	out = append(out, `{"offsets":[`...)
 	for i, r := range res {
@@ -721,10 +723,11 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	out = append(out, `,"log_start_offset":`...)
 	out = strconv.AppendInt(out, int64(res.LogStart), 10)
 	out = append(out, "}\n"...)
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, ref.String())).Add(len(res.Records))
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, ref.String())).Add(bytes)
+	tm := s.topicMetrics(ref)
+	tm.fetchRecords.Add(len(res.Records))
+	tm.fetchBytes.Add(bytes)
 	if waitMs == 0 || len(res.Records) > 0 {
-		s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_fetch_request_duration_seconds{topic=%q}`, ref.String())).UpdateDuration(start)
+		tm.fetchDuration.UpdateDuration(start)
 	}
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
@@ -752,8 +755,9 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 		records += int(h.Count())
 		return nil
 	})
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, ref.String())).Add(records)
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, ref.String())).Add(len(rr.Batches))
+	tm := s.topicMetrics(ref)
+	tm.fetchRecords.Add(records)
+	tm.fetchBytes.Add(len(rr.Batches))
 	h := &ctx.Response.Header
 	h.Set("Eddy-Next-Offset", strconv.FormatInt(next, 10))
 	h.Set("Eddy-High-Watermark", strconv.FormatInt(rr.HighWatermark, 10))

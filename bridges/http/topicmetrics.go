@@ -1,0 +1,44 @@
+package httpapi
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/eddy-broker/eddy"
+)
+
+// topicMetrics are a topic's produce and fetch series, looked up once per
+// topic rather than formatted and looked up by name on every request.
+type topicMetrics struct {
+	produceRecords, produceBytes *metrics.Counter
+	produceDuration              *metrics.Histogram
+	fetchRecords, fetchBytes     *metrics.Counter
+	fetchDuration                *metrics.Histogram
+}
+
+// topicMetricsCache holds each topic's series; a deleted topic's stay,
+// as its series stay in the metrics set.
+type topicMetricsCache struct{ m sync.Map } // eddy.TopicRef -> *topicMetrics
+
+func (s *Server) topicMetrics(ref eddy.TopicRef) *topicMetrics {
+	if tm, ok := s.tm.m.Load(ref); ok {
+		return tm.(*topicMetrics)
+	}
+	name := ref.String()
+	tm := &topicMetrics{
+		produceRecords:  s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_records_total{topic=%q}`, name)),
+		produceBytes:    s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_bytes_total{topic=%q}`, name)),
+		produceDuration: s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, name)),
+		fetchRecords:    s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, name)),
+		fetchBytes:      s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, name)),
+		fetchDuration:   s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_fetch_request_duration_seconds{topic=%q}`, name)),
+	}
+	got, _ := s.tm.m.LoadOrStore(ref, tm)
+	return got.(*topicMetrics)
+}
+
+// produceError counts a refused produce request by topic and code.
+func (s *Server) produceError(ref eddy.TopicRef, err error) {
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
+}
