@@ -123,9 +123,10 @@ type Config struct {
 	MQTTMaxUserProperties int `yaml:"mqtt_max_user_properties"`
 	// MemoryLimit is a soft limit on the process's memory, in bytes (Go's
 	// GOMEMLIMIT): the garbage collector works harder as the heap nears it,
-	// so memory goes back after a burst. 0 (the default) sets none. Set it
-	// to about half of what the gateway can give Eddy; far below the live
-	// heap it makes the collector run all the time.
+	// so memory goes back after a burst. 0 (the default) sets none, or,
+	// inside a memory cgroup (a container, MemoryMax=), 3/4 of its limit.
+	// Set it to about half of what the gateway can give Eddy; far below
+	// the live heap it makes the collector run all the time.
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// MaxTimestampAhead refuses records whose create time is further ahead
 	// of the node's clock (Kafka's message.timestamp.after.max.ms).

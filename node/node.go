@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -44,8 +43,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log.Warn("connection limits lowered to fit the descriptor limit (raise it with ulimit -n or LimitNOFILE=)",
 			"nofile", nofile, "http_max_connections", cfg.HTTPMaxConnections, "mqtt_max_connections", cfg.MQTTMaxConnections)
 	}
-	if cfg.MemoryLimit > 0 {
-		debug.SetMemoryLimit(cfg.MemoryLimit)
+	if limit, from := applyMemoryLimit(cfg.MemoryLimit); limit > 0 {
+		log.Info("soft memory limit set", "bytes", limit, "from", from)
 	}
 	n := &Node{cfg: cfg, log: log, metrics: metrics.NewSet()}
 	m := n.metrics

@@ -2,21 +2,28 @@
 # The small box (issue 13), the build before it against this one, in one
 # run, one node on loopback, 1 KiB records, RF 1:
 #   - 3 interleaved runs each: one client sending one record per request
-#     (p50/p99), and 8 clients x 100 records to 1, 8 and 64 partitions
+#     (p50/p99), and 8 clients x 100 records to 1, 8 and 64 partitions;
+#     wrk over 50 connections, one record per request, against the node
+#     and against scripts/sink (a fasthttp handler that does nothing);
+#     the same one-client latency on a 3-node cluster (RF 3, the client
+#     at the leader); MQTT QoS 1 with 10 and 200 devices (eddy bench mqtt,
+#     256-byte payloads), and the same generator against mosquitto
 #   - once each: disk and idle RSS with 4, 64 and 256 empty partitions, and
 #     the time from start to ready with 256, after kill -9
 #   - this build only, without and with memory_limit 96 MiB: RSS with 4 and
 #     64 empty partitions, right after 100k records across 60 of them and
 #     60 s later, and the load's records/s
 # Usage: scripts/bench-small-box.sh [OLD_REV, default 83d80cf]
-# (Still to come for the issue: RF 3, MQTT against mosquitto, the one-
-# record HTTP path against a sink, memory under load.)
 OLD=${1:-83d80cf}
 . "$(dirname "$0")/lib.sh"
 git worktree add -q --detach "$W/old" "$OLD"
 (cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
 git worktree remove --force "$W/old"
 NEW=$B
+go build -o "$W/sink" ./scripts/sink
+"$W/sink" -addr 127.0.0.1:18099 & PIDS+=($!)
+printf 'listener 18893 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' >"$W/mosq.conf"
+/usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 & PIDS+=($!)
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 fresh() { # BUILD: a new node of that build
   B=$1
@@ -34,7 +41,37 @@ throughput() { # LABEL
     "$B" bench produce --topic b$p --partitions $p --records 300000 --size 1024 --batch 100 --concurrency 8 --json |
       py '"%d records/s, p99 %.1f ms" % (d["records_per_sec"], d["p99_ms"])'
   done
+  cat >"$W/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = [[{"records":[{"value":"$(printf 'x%.0s' $(seq 1 1000))"}]}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $EDDY_TOKEN"
+LUA
+  echo "$1, wrk 50 connections, 1 record/request: $(onerecord http://127.0.0.1:18093/v1/topics/one/records);" \
+    "the sink: $(onerecord http://127.0.0.1:18099/)"
   stop
+  rm -rf "$W"/d?
+  start_cluster 1808 1710 1888
+  "$B" topic create rf3 --replication-factor 3 >/dev/null
+  local l=0
+  for _ in $(seq 1 50); do
+    l=$(curl -s -H "Authorization: Bearer $EDDY_TOKEN" 127.0.0.1:18081/v1/topics/rf3 | py 'd["partition_info"][0]["leader"]')
+    [ "$l" != 0 ] && break; sleep 0.2
+  done
+  echo -n "$1, RF 3, one client at the leader, 1 record/request: "
+  EDDY_SERVER=http://127.0.0.1:1808$l "$B" bench produce --topic rf3 --records 3000 --size 1024 --batch 1 --concurrency 1 --json |
+    py '"p50 %.2f ms, p99 %.2f ms" % (d["p50_ms"], d["p99_ms"])'
+  for n in 10 200; do
+    echo "$1, MQTT QoS 1, $n devices: eddy $(mqttload 127.0.0.1:1888$l $n); mosquitto $(mqttload 127.0.0.1:18893 $n --no-create)"
+  done
+  kill "${NODES[@]}"; wait "${NODES[@]}" 2>/dev/null || true
+}
+onerecord() { # URL: requests/s and mean latency of wrk's load
+  wrk -t2 -c50 -d8s -s "$W/post.lua" "$1" | awk '/Latency/ {l=$2} /Requests\/sec/ {r=$2} /Non-2xx/ {e=$NF} END {printf "%d requests/s, mean %s%s", r, l, (e ? ", " e " not 2xx" : "")}'
+}
+mqttload() { # ADDR DEVICES [FLAGS]: eddy bench mqtt's msgs/s and p99
+  EDDY_SERVER=http://127.0.0.1:1808${l:-1} "$B" bench mqtt --mqtt-addr "$1" --topic m$2 --connections "$2" --messages 40000 --size 256 --qos 1 --json "${@:3}" |
+    py '"%d msgs/s, p99 %.1f ms" % (d["msgs_per_sec"], d["p99_ms"])'
 }
 footprint() { # LABEL BUILD
   fresh "$2"
@@ -43,12 +80,12 @@ footprint() { # LABEL BUILD
     "$B" topic create e$n --partitions $((n - have)) >/dev/null
     have=$n
     sleep 3
-    echo "$1, $n empty partitions: disk $(du -sm "$W/d" | cut -f1) MB, RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status) MB"
+    echo "$1, $n empty partitions: disk $(du -sm --exclude=disk-reserve "$W/d" | cut -f1) MB (besides a disk reserve), RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status) MB"
   done
   kill -9 "$PID"; wait "$PID" 2>/dev/null || true
   local s=$(date +%s%N)
   start_node 18093 17193
-  echo "$1, 256 empty partitions: ready $(( ($(date +%s%N) - s) / 1000000 )) ms after a start that follows kill -9; disk $(du -sm "$W/d" | cut -f1) MB"
+  echo "$1, 256 empty partitions: ready $(( ($(date +%s%N) - s) / 1000000 )) ms after a start that follows kill -9; disk $(du -sm --exclude=disk-reserve "$W/d" | cut -f1) MB (besides a disk reserve)"
   stop
 }
 for r in 1 2 3; do
