@@ -549,7 +549,7 @@ func (h *Host) applyRetention(now time.Time) {
 		if start, _ := lg.Offsets(); cut <= start {
 			continue
 		}
-		if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(cut), h.stop); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(cut), nil, h.stop); err != nil && !errors.Is(err, context.Canceled) {
 			h.log.Warn("retention proposal failed", "topic", lp.ref.String(), "partition", int32(lp.partition), "err", err)
 		}
 	}

@@ -199,6 +199,7 @@ type Host struct {
 
 	reconcileC chan struct{}
 	planC      chan struct{} // kicks the membership planner
+	syncC      chan struct{} // kicks the sync policy (a partition reached SyncBytes)
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
@@ -239,7 +240,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
 		parts: map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
-		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), syncC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
 // Start opens the NodeHost, joins the controller, registers this node,
@@ -355,7 +356,7 @@ func (h *Host) Start(ctx context.Context) error {
 	go h.loop(time.Second, nil, h.driveMoves)
 	go h.loop(2*time.Second, nil, h.probePeers)
 	go h.loop(10*time.Second, nil, h.balanceLeaders)
-	go h.loop(min(h.cfg.SyncInterval/4, time.Second), nil, h.syncDue)
+	go h.loop(min(h.cfg.SyncInterval/4, time.Second), h.syncC, h.syncDue)
 	go h.loop(time.Second, nil, h.compactModules)
 	go h.loop(5*time.Second, h.reconcileC, h.reconcileNow)
 	go h.loop(time.Second, nil, h.checkDisk)

@@ -70,9 +70,14 @@ type partitionSM struct {
 	// onRestore is called after RecoverFromSnapshot replaced the log.
 	onRestore func(lg *segment.Log, err error)
 
-	// onApply is called after each Update with the count of appended
-	// records and bytes (for metrics). It must not block.
-	onApply func(records, bytes int)
+	// syncDue is called, once, when an Update takes unsynced to
+	// syncBytes: the host syncs at once rather than at its next tick, so
+	// the Raft log is compacted before the log store flushes it to its
+	// tables (pebble drops entries a compaction deleted while they were
+	// still in its memtable; after a flush it writes them twice more).
+	// It must not block.
+	syncBytes int64
+	syncDue   func()
 }
 
 var _ sm.IOnDiskStateMachine = (*partitionSM)(nil)
@@ -144,11 +149,10 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	if err := lg.Flush(); err != nil {
 		return nil, err
 	}
-	p.unsynced.Add(int64(bytes))
-	p.unsyncedEntries.Add(int64(len(ents)))
-	if p.onApply != nil && records > 0 {
-		p.onApply(records, bytes)
+	if n := p.unsynced.Add(int64(bytes)); p.syncDue != nil && n >= p.syncBytes && n-int64(bytes) < p.syncBytes {
+		p.syncDue()
 	}
+	p.unsyncedEntries.Add(int64(len(ents)))
 	return ents, nil
 }
 

@@ -234,22 +234,19 @@ func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
 			recs = append(recs, r.recs...)
 		}
 	}
-	p.mu.Lock()
-	seq := p.seq
-	p.seq += int32(nrec)
-	if p.seq < 0 { // wrapped: sequences restart at 0
-		p.seq = int32(nrec)
-		seq = 0
-	}
-	p.mu.Unlock()
-	opt := segment.BatchOptions{ProducerID: h.producerID, BaseSequence: seq}
+	opt := segment.BatchOptions{ProducerID: h.producerID, BaseSequence: p.nextSeq(nrec)}
 	if p.logAppendTime {
 		opt.LogAppendTime = time.Now().UnixMilli()
 	}
 	cmd := encodeAppend(make([]byte, 0, nbytes+nrec*24+128), false)
 	cmd = segment.AppendBatch(cmd, recs, opt)
 	start := time.Now()
-	base, err := h.proposeWithRetry(p.shardID, cmd, p.stop)
+	// A batch the shard refused before queueing it (busy: its log store
+	// was stalled) takes a new sequence when it is proposed again: the
+	// batches proposed meanwhile may have committed, and the state machine
+	// takes a sequence further back than its dedup window for a conflict.
+	resequence := func() { segment.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
+	base, err := h.proposeWithRetry(p.shardID, cmd, resequence, p.stop)
 	h.metrics.proposal(nrec, len(cmd), time.Since(start))
 	off := base
 	for _, r := range reqs {
@@ -257,6 +254,19 @@ func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
 		off += int64(len(r.recs))
 		close(r.done)
 	}
+}
+
+// nextSeq reserves the sequences of a batch of n records.
+func (p *proposer) nextSeq(n int) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seq := p.seq
+	p.seq += int32(n)
+	if p.seq < 0 { // wrapped: sequences restart at 0
+		p.seq = int32(n)
+		seq = 0
+	}
+	return seq
 }
 
 // close stops the proposer after in-flight proposals finish; queued
@@ -305,14 +315,18 @@ func (h *Host) saveSeq(shard uint64, seq int32) {
 // that leave the entry possibly committed (timeout) or certainly not
 // (dropped, busy, no leader) are retried with the same bytes until
 // ProposeTimeout has passed; the state machine's dedup makes that safe.
-func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}) (int64, error) {
+// resequence, if not nil, gives cmd a new producer sequence; it is called
+// before a retry when no attempt so far can have reached the log.
+func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, resequence func(), stop <-chan struct{}) (int64, error) {
 	deadline := time.Now().Add(h.cfg.ProposeTimeout)
 	sess := h.nh.GetNoOPSession(shardID)
 	backoff := 5 * time.Millisecond
 	var last error
 	var leaderless time.Time // since when no leader has been known
+	queued := false          // an attempt was queued: it may reach the log
 	for attempt := 0; ; attempt++ {
-		if _, _, ok, _ := h.nh.GetLeaderID(shardID); ok {
+		leader, _, ok, _ := h.nh.GetLeaderID(shardID)
+		if ok {
 			leaderless = time.Time{}
 		} else if leaderless.IsZero() {
 			leaderless = time.Now()
@@ -331,11 +345,25 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}
 			}
 			backoff = min(backoff*2, 100*time.Millisecond)
 		}
-		// Each attempt is short: a proposal forwarded to a leader that just
-		// died is never answered, only timed out, and it holds one of the
-		// proposer's in-flight slots meanwhile. Retrying is safe (dedup).
-		timeout := max(min(time.Until(deadline), h.attemptTimeout()), 100*time.Millisecond)
+		// An attempt forwarded to another node is short: a proposal
+		// forwarded to a leader that just died is never answered, only
+		// timed out, and it holds one of the proposer's in-flight slots
+		// meanwhile. Retrying is safe (dedup). An attempt on this node as
+		// the leader is never lost but on a leader change (watched below):
+		// it waits until the deadline, as a retry would only put another
+		// copy of the batch behind the first while the disk is slow, and a
+		// copy that lands more than the dedup window after the first is
+		// refused (the client would be told conflict for a batch that was
+		// appended).
+		timeout := time.Until(deadline)
+		if !ok || leader != h.cfg.NodeID {
+			timeout = min(timeout, h.attemptTimeout())
+		}
+		timeout = max(timeout, 100*time.Millisecond)
 		leaderChange := h.leaders.watch(shardID)
+		if attempt > 0 && !queued && resequence != nil {
+			resequence()
+		}
 		rs, err := h.nh.Propose(sess, cmd, timeout)
 		if err != nil {
 			last = err
@@ -347,6 +375,7 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, stop <-chan struct{}
 			}
 			return 0, eddy.Errorf(eddy.CodeUnavailable, "propose: %v", err)
 		}
+		queued = true
 		var r dragonboat.RequestResult
 		select {
 		case r = <-rs.ResultC():

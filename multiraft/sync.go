@@ -39,6 +39,14 @@ func (h *Host) syncDue() {
 	}
 }
 
+// kickSync runs the sync policy now (a partition reached SyncBytes).
+func (h *Host) kickSync() {
+	select {
+	case h.syncC <- struct{}{}:
+	default:
+	}
+}
+
 // compactModules snapshots the controller once deploys carried module
 // binaries through its log, and compacts the log behind the snapshot: the
 // binaries then live only in the module store (and in snapshots, as

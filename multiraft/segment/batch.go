@@ -303,3 +303,11 @@ func splitBatches(b []byte, crc bool, fn func(h BatchHeader, batch []byte) error
 
 // setFirstOffset patches a batch's base offset (outside the CRC).
 func setFirstOffset(b []byte, off int64) { binary.BigEndian.PutUint64(b, uint64(off)) }
+
+// SetBaseSequence rewrites the producer sequence of the batch b begins
+// with, and its CRC.
+func SetBaseSequence(b []byte, seq int32) {
+	binary.BigEndian.PutUint32(b[53:], uint32(seq))
+	size := int(binary.BigEndian.Uint32(b[lengthOffset:])) + 12
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:size], castagnoli))
+}

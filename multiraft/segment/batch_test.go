@@ -83,3 +83,16 @@ func TestCheckBatchRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestSetBaseSequence(t *testing.T) {
+	recs := []eddy.Record{{Value: []byte("a")}, {Value: []byte("b")}}
+	b := AppendBatch(nil, recs, BatchOptions{ProducerID: 7, BaseSequence: 10})
+	SetBaseSequence(b, 4242)
+	h, err := CheckBatch(b)
+	if err != nil {
+		t.Fatalf("the batch no longer checks: %v", err)
+	}
+	if h.BaseSequence != 4242 || h.ProducerID != 7 || h.NumRecords != 2 {
+		t.Fatalf("header after SetBaseSequence: %+v", h)
+	}
+}
