@@ -2,62 +2,30 @@ package node
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/eddy-broker/eddy"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
+	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
-// ingest is the produce path of the non-HTTP listeners (MQTT now, Kafka
-// next): the tenant's quotas, the topic's transform, then Produce, exactly
-// as an HTTP produce.
-type ingest struct {
-	host    *multiraft.Host
-	tx      *transformer
-	limiter *tenants.Limiter
-	n       *Node
+// mqttIngest is what the MQTT listener and bridges need of the node: the
+// produce path (ingest, shared with HTTP) and the tenant's MQTT settings.
+type mqttIngest struct {
+	*ingest.Path
+	host *multiraft.Host
 }
 
-var _ mqttapi.Ingest = (*ingest)(nil)
+var _ mqttapi.Ingest = mqttIngest{}
 
-func (in *ingest) MaxMessageBytes(ref eddy.TopicRef) (int64, error) {
-	meta, err := in.host.Topic(ref)
-	if err != nil {
-		return 0, err
-	}
-	return meta.ConfigInt(multiraft.ConfMaxMessageBytes), nil
-}
-
-func (in *ingest) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error {
-	if err := in.host.AdmitProduce(in.limiter, ref.Tenant, recs); err != nil {
-		if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
-			in.n.metrics.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, ref.Tenant, c)).Inc()
-		}
-		return err
-	}
-	meta, err := in.host.Topic(ref)
-	if err != nil {
-		return err
-	}
-	var parts []eddy.Partition
-	if meta.Transform != nil {
-		tr, err := in.tx.Transform(ctx, meta, recs, nil)
-		if err != nil {
-			return err
-		}
-		recs, parts = tr.Records, tr.Parts
-		if len(recs) == 0 {
-			return nil // dropped or dead-lettered: acknowledged
-		}
-	}
-	_, err = in.host.Produce(ctx, ref, recs, parts)
+func (in mqttIngest) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error {
+	_, err := in.Produce(ctx, ingest.Request{Ref: ref, Records: recs})
 	return err
 }
 
 // MaxConnections is the tenant's MQTT connection quota (0: unlimited).
-func (in *ingest) MaxConnections(tenant eddy.TenantID) int64 {
+func (in mqttIngest) MaxConnections(tenant eddy.TenantID) int64 {
 	tm, err := in.host.Tenant(tenant)
 	if err != nil {
 		return 0
@@ -65,7 +33,7 @@ func (in *ingest) MaxConnections(tenant eddy.TenantID) int64 {
 	return tm.Quotas.MaxConnections
 }
 
-func (in *ingest) Mapping(tenant eddy.TenantID) *tenants.MQTTMapping {
+func (in mqttIngest) Mapping(tenant eddy.TenantID) *tenants.MQTTMapping {
 	tm, err := in.host.Tenant(tenant)
 	if err != nil {
 		return nil
@@ -73,7 +41,7 @@ func (in *ingest) Mapping(tenant eddy.TenantID) *tenants.MQTTMapping {
 	return tm.MQTT
 }
 
-func (in *ingest) CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error {
+func (in mqttIngest) CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error {
 	_, err := in.host.CreateTopic(ctx, ref.Tenant, multiraft.TopicSpec{Name: ref.Name, Partitions: partitions, ReplicationFactor: 1})
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
+	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
@@ -86,7 +87,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	limiter := tenants.NewLimiter(nil) // one per node: HTTP and MQTT share the tenants' buckets
 	limiter.MaxTimestampAhead = cfg.MaxTimestampAhead
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
-	in := &ingest{host: host, tx: n.tx, limiter: limiter, n: n}
+	path := ingest.New(host, host, n.tx, limiter, m)
+	in := mqttIngest{Path: path, host: host}
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
@@ -110,6 +112,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.http = httpapi.New(httpapi.Config{
 		Transformer: n.tx,
 		Limiter:     limiter,
+		Producer:    path,
 		Bridges:     n.bridgeStatus,
 		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log,
 		Verifier:      verifier,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
+	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/wasm"
 )
@@ -52,7 +53,7 @@ func (t *transformer) binding(tenant eddy.TenantID, topic string, name string, v
 // returns are what to append (with each one's partition); dead-lettered
 // originals are appended to the dead-letter topic before it returns, so
 // the producer is acknowledged only once they are safe.
-func (t *transformer) Transform(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*httpapi.TransformResult, error) {
+func (t *transformer) Transform(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*ingest.Transformed, error) {
 	tb := meta.Transform
 	b, err := t.binding(meta.Tenant, string(meta.Name), tb.Module, tb.Version, tb.Config, tb.OnError)
 	if err != nil {
@@ -62,7 +63,7 @@ func (t *transformer) Transform(ctx context.Context, meta *multiraft.TopicMeta, 
 	if err != nil {
 		return nil, err
 	}
-	res := &httpapi.TransformResult{Module: b.Module, Version: b.Version, In: len(recs), Records: out.Records, Policy: out.Policy}
+	res := &ingest.Transformed{Module: b.Module, Version: b.Version, In: len(recs), Records: out.Records, Policy: out.Policy}
 	if out.Failure != nil {
 		res.Failure, _ = wasm.Kind(out.Failure)
 	}

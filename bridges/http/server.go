@@ -16,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/segment"
@@ -55,7 +56,7 @@ type Broker interface {
 	Tenant(name eddy.TenantID) (*multiraft.TenantMeta, error)
 	Tenants() []*multiraft.TenantMeta
 	Usage(name eddy.TenantID) multiraft.TenantUsage
-	AdmitProduce(l *tenants.Limiter, t eddy.TenantID, recs []eddy.Record) error
+	AdmitProduce(l *tenants.Limiter, t eddy.TenantID, recs []eddy.Record) error // for the default Producer
 	AddKey(ctx context.Context, k *tenants.Key) error
 	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
 	Keys(tenant eddy.TenantID) []tenants.Key
@@ -103,6 +104,9 @@ type Config struct {
 	Transformer Transformer
 	// Limiter enforces tenants' produce rate quotas. Defaults to a new one.
 	Limiter *tenants.Limiter
+	// Producer is the node's produce path (ingest), shared with its other
+	// listeners. Defaults to one over the Broker, Transformer and Limiter.
+	Producer Producer
 	// MetricsPublic serves /metrics without a token. Off by default: the
 	// metrics name every tenant's topics, so they need the operator scope.
 	MetricsPublic bool
@@ -161,6 +165,13 @@ func New(cfg Config, b Broker) *Server {
 	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = tenants.NewLimiter(nil)
+	}
+	if cfg.Producer == nil {
+		var tx ingest.Transformer
+		if cfg.Transformer != nil {
+			tx = cfg.Transformer
+		}
+		cfg.Producer = ingest.New(b, b, tx, cfg.Limiter, cfg.Metrics)
 	}
 	s := &Server{cfg: cfg, b: b, log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1),
 		tails: make(chan struct{}, maxTails)}
@@ -481,7 +492,6 @@ func (s *Server) fetchLimits(args *fasthttp.Args) (maxRecs, maxBytes, waitMs int
 const maxRecordsPerRequest = 100_000
 
 func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	start := time.Now()
 	ref, err := s.topicRef(ctx, p, tenants.Produce)
 	if err != nil {
 		writeError(ctx, err)
@@ -498,46 +508,17 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			return
 		}
 	}
-	// A forwarded request was charged against the tenant's quotas where it
-	// arrived; the header is trusted only with an operator token.
+	// A forwarded request was admitted and transformed where it arrived;
+	// the header is trusted only with an operator token.
 	forwarded := len(ctx.Request.Header.Peek(ForwardedHeader)) > 0 && p.Operator()
-	if err := s.admitProduce(ref.Tenant, recs); err != nil && !forwarded {
-		s.produceError(ref, err)
-		writeError(ctx, err)
-		return
-	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	// The topic's transform runs here, on the node that received the
-	// records, once; a forwarded request carries its output already.
-	var tr *TransformResult
-	if !forwarded && s.cfg.Transformer != nil {
-		if meta, err := s.b.Topic(ref); err == nil && meta.Transform != nil {
-			if tr, err = s.cfg.Transformer.Transform(c, meta, recs, parts); err != nil {
-				s.produceError(ref, err)
-				writeError(ctx, err)
-				return
-			}
-			recs, parts = tr.Records, tr.Parts
-		}
-	}
-	var res []multiraft.ProduceResult
-	if len(recs) > 0 {
-		res, err = s.b.Produce(c, ref, recs, parts)
-	}
+	ans, err := s.cfg.Producer.Produce(c, ingest.Request{Ref: ref, Records: recs, Parts: parts, Forwarded: forwarded})
 	if err != nil {
-		s.produceError(ref, err)
 		writeError(ctx, err)
 		return
 	}
-	bytes := 0
-	for i := range recs {
-		bytes += recs[i].Size()
-	}
-	tm := s.topicMetrics(ref)
-	tm.produceRecords.Add(len(recs))
-	tm.produceBytes.Add(bytes)
-	tm.produceDuration.UpdateDuration(start)
+	res, tr := ans.Offsets, ans.Transform
 	out := make([]byte, 0, 16+len(res)*32)
 	out = append(out, `{"offsets":[`...)
 	for i, r := range res {

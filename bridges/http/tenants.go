@@ -1,12 +1,12 @@
 package httpapi
 
 import (
-	"fmt"
+	"time"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
-	"time"
 )
 
 type tenantJSON struct {
@@ -215,16 +215,6 @@ func (s *Server) removeKey(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
-}
-
-// admitProduce applies the tenant's quotas to a produce: the rate buckets,
-// then the storage quota (retained bytes on this node's replicas).
-func (s *Server) admitProduce(t eddy.TenantID, recs []eddy.Record) error {
-	err := s.b.AdmitProduce(s.cfg.Limiter, t, recs)
-	if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
-		s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, t, c)).Inc()
-	}
-	return err
 }
 
 // setMQTT replaces the tenant's MQTT topic mapping (DELETE: the default).

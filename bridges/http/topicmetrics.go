@@ -8,13 +8,12 @@ import (
 	"github.com/eddy-broker/eddy"
 )
 
-// topicMetrics are a topic's produce and fetch series, looked up once per
-// topic rather than formatted and looked up by name on every request.
+// topicMetrics are a topic's fetch series, looked up once per topic
+// rather than formatted and looked up by name on every request (ingest
+// keeps the produce series).
 type topicMetrics struct {
-	produceRecords, produceBytes *metrics.Counter
-	produceDuration              *metrics.Histogram
-	fetchRecords, fetchBytes     *metrics.Counter
-	fetchDuration                *metrics.Histogram
+	fetchRecords, fetchBytes *metrics.Counter
+	fetchDuration            *metrics.Histogram
 }
 
 // topicMetricsCache holds each topic's series; a deleted topic's stay,
@@ -27,18 +26,10 @@ func (s *Server) topicMetrics(ref eddy.TopicRef) *topicMetrics {
 	}
 	name := ref.String()
 	tm := &topicMetrics{
-		produceRecords:  s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_records_total{topic=%q}`, name)),
-		produceBytes:    s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_bytes_total{topic=%q}`, name)),
-		produceDuration: s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, name)),
-		fetchRecords:    s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, name)),
-		fetchBytes:      s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, name)),
-		fetchDuration:   s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_fetch_request_duration_seconds{topic=%q}`, name)),
+		fetchRecords:  s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, name)),
+		fetchBytes:    s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, name)),
+		fetchDuration: s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_fetch_request_duration_seconds{topic=%q}`, name)),
 	}
 	got, _ := s.tm.m.LoadOrStore(ref, tm)
 	return got.(*topicMetrics)
-}
-
-// produceError counts a refused produce request by topic and code.
-func (s *Server) produceError(ref eddy.TopicRef, err error) {
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Inc()
 }

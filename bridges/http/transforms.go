@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/eddy-broker/eddy/wasm"
@@ -18,26 +19,16 @@ import (
 
 // Transformer runs topics' transforms; the node's wasm pipeline is one.
 type Transformer interface {
-	Transform(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*TransformResult, error)
+	ingest.Transformer
 	Validate(ctx context.Context, tenant eddy.TenantID, name, sha string, bin []byte) (time.Duration, error)
 	Test(ctx context.Context, tenant eddy.TenantID, name string, version int, config []byte, recs []eddy.Record) (*wasm.TestResult, error)
 	Status(ref eddy.TopicRef) *wasm.TopicStatus
 }
 
-// TransformResult is a produce batch after its topic's transform.
-type TransformResult struct {
-	Module  string
-	Version int
-	In      int
-	// Records are to be appended, Parts their partitions (nil: choose).
-	Records []eddy.Record
-	Parts   []eddy.Partition
-	// Policy is the failure policy applied ("" when the module succeeded),
-	// Failure the kind of failure, DeadLettered the records sent to the
-	// dead-letter topic.
-	Policy       string
-	Failure      string
-	DeadLettered int
+// Producer is the produce path the produce handler hands its records to
+// (*ingest.Path).
+type Producer interface {
+	Produce(ctx context.Context, req ingest.Request) (ingest.Result, error)
 }
 
 // MaxModuleBytes bounds an uploaded transform module.
@@ -364,7 +355,7 @@ func (s *Server) clearTopicTransform(ctx *fasthttp.RequestCtx, p *tenants.Princi
 }
 
 // appendTransformJSON adds what the transform did to a produce answer.
-func appendTransformJSON(out []byte, tr *TransformResult) []byte {
+func appendTransformJSON(out []byte, tr *ingest.Transformed) []byte {
 	out = append(out, `,"transform":{"module":`...)
 	out = appendJSONString(out, tr.Module)
 	out = append(out, `,"version":`...)
