@@ -36,12 +36,14 @@ func TestPebblePinned(t *testing.T) {
 // Each heavy dependency lives behind one door (DESIGN.md, Layout).
 func TestDependencyDoors(t *testing.T) {
 	doors := map[string][]string{
-		"github.com/lni/dragonboat":     {"github.com/eddy-broker/eddy/multiraft"},
-		"github.com/lni/vfs":            {"github.com/eddy-broker/eddy/multiraft"},
-		"github.com/valyala/fasthttp":   {"github.com/eddy-broker/eddy/bridges/http", "github.com/eddy-broker/eddy/web", "github.com/eddy-broker/eddy/scripts/sink"},
-		"github.com/tetratelabs/wazero": {"github.com/eddy-broker/eddy/wasm"},
-		"github.com/mochi-mqtt":         {"github.com/eddy-broker/eddy/bridges/mqtt"},
-		"github.com/eclipse/paho":       {"github.com/eddy-broker/eddy/bridges/mqtt", "github.com/eddy-broker/eddy/examples"},
+		"github.com/lni/dragonboat":         {"github.com/eddy-broker/eddy/multiraft"},
+		"github.com/lni/vfs":                {"github.com/eddy-broker/eddy/multiraft"},
+		"github.com/valyala/fasthttp":       {"github.com/eddy-broker/eddy/bridges/http", "github.com/eddy-broker/eddy/web", "github.com/eddy-broker/eddy/scripts/sink"},
+		"github.com/tetratelabs/wazero":     {"github.com/eddy-broker/eddy/wasm"},
+		"github.com/mochi-mqtt":             {"github.com/eddy-broker/eddy/bridges/mqtt"},
+		"github.com/eclipse/paho":           {"github.com/eddy-broker/eddy/bridges/mqtt", "github.com/eddy-broker/eddy/examples"},
+		"github.com/golang-jwt":             {"github.com/eddy-broker/eddy/tenants"},
+		"github.com/twmb/franz-go/pkg/kmsg": {"github.com/eddy-broker/eddy/multiraft/segment", "github.com/eddy-broker/eddy/bridges/kafka"},
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/eddy-broker/eddy/...").Output()
 	if err != nil {

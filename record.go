@@ -27,22 +27,6 @@ func (r *Record) Size() int {
 	return n
 }
 
-// Batch is a run of records bound for one partition, appended atomically:
-// all of them or none.
-type Batch struct {
-	Partition Partition
-	Records   []Record
-}
-
-// Bytes is the sum of the records' sizes.
-func (b *Batch) Bytes() int {
-	n := 0
-	for i := range b.Records {
-		n += b.Records[i].Size()
-	}
-	return n
-}
-
 // FetchedRecord is a record read back from a partition, with its offset.
 type FetchedRecord struct {
 	Offset Offset

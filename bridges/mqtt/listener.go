@@ -18,7 +18,7 @@ import (
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/tenants"
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -149,7 +149,7 @@ func (c *Config) setDefaults() {
 type Listener struct {
 	cfg    Config
 	ingest Ingest
-	srv    *mqtt.Server
+	srv    *mochi.Server
 	ln     *guardedListener
 	log    *slog.Logger
 	m      *metrics.Set
@@ -158,7 +158,7 @@ type Listener struct {
 	done   chan struct{}
 
 	mu        sync.Mutex
-	clients   map[*mqtt.Client]*session
+	clients   map[*mochi.Client]*session
 	perTenant map[eddy.TenantID]int64 // connections, for the quota
 }
 
@@ -184,9 +184,9 @@ func (s *session) tenantAlive(l *Listener) bool {
 // New builds a listener; Start listens.
 func New(cfg Config, ingest Ingest) *Listener {
 	cfg.setDefaults()
-	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mqtt.Client]*session{}, perTenant: map[eddy.TenantID]int64{},
+	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mochi.Client]*session{}, perTenant: map[eddy.TenantID]int64{},
 		stop: make(chan struct{}), done: make(chan struct{})}
-	caps := mqtt.NewDefaultServerCapabilities()
+	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
 	caps.ReceiveMaximum = cfg.ReceiveMaximum
 	caps.MaximumInflight = cfg.ReceiveMaximum
@@ -197,7 +197,7 @@ func New(cfg Config, ingest Ingest) *Listener {
 	// Acknowledgements carry no properties of the publish: mochi would
 	// otherwise echo every user property back (700 KB for 100,000).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
-	l.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: cfg.Logger.With("component", "mqtt"), InlineClient: false})
+	l.srv = mochi.New(&mochi.Options{Capabilities: caps, Logger: cfg.Logger.With("component", "mqtt"), InlineClient: false})
 	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes)
 	return l
 }
@@ -279,7 +279,7 @@ func (l *Listener) recheckLoop() {
 		case <-t.C:
 		}
 		type live struct {
-			cl *mqtt.Client
+			cl *mochi.Client
 			s  *session
 		}
 		l.mu.Lock()
@@ -288,7 +288,7 @@ func (l *Listener) recheckLoop() {
 			all = append(all, live{cl, s})
 		}
 		l.mu.Unlock()
-		var revoked []*mqtt.Client
+		var revoked []*mochi.Client
 		for _, c := range all {
 			if l.cfg.Verifier.Recheck(c.s.p) != nil || !c.s.tenantAlive(l) {
 				revoked = append(revoked, c.cl)
@@ -301,7 +301,7 @@ func (l *Listener) recheckLoop() {
 	}
 }
 
-func (l *Listener) session(cl *mqtt.Client) *session {
+func (l *Listener) session(cl *mochi.Client) *session {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.clients[cl]
@@ -309,7 +309,7 @@ func (l *Listener) session(cl *mqtt.Client) *session {
 
 // hook is the listener's mochi hook: authentication, ACL and ingest.
 type hook struct {
-	mqtt.HookBase
+	mochi.HookBase
 	l *Listener
 }
 
@@ -317,7 +317,7 @@ func (h *hook) ID() string { return "eddy" }
 
 func (h *hook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnPacketRead:
+	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnDisconnect, mochi.OnPacketRead:
 		return true
 	}
 	return false
@@ -325,7 +325,7 @@ func (h *hook) Provides(b byte) bool {
 
 // OnConnectAuthenticate: username is the tenant, password a JWT of that
 // tenant.
-func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	l := h.l
 	tenant := string(pk.Connect.Username)
 	p, err := l.cfg.Verifier.Verify(string(pk.Connect.Password))
@@ -369,7 +369,7 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	return true
 }
 
-func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	h.l.mu.Lock()
 	if s, ok := h.l.clients[cl]; ok {
 		delete(h.l.clients, cl)
@@ -382,7 +382,7 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 
 // OnACLCheck: a client may publish to what its token's produce scopes
 // allow; it may not subscribe (the listener is an ingest path).
-func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if !write {
 		return false
 	}
@@ -400,7 +400,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // OnPublish turns the publish into a record and appends it. QoS 1 and 2
 // return only once it is committed, so the PUBACK (PUBREC) follows the
 // commit; a refusal becomes a v5 reason code, or a disconnect for 3.1.1.
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	l := h.l
 	s := l.session(cl)
 	if s == nil {
@@ -442,7 +442,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // with the reason code; a 3.1.1 client, which has no way to hear a reason,
 // is disconnected (its publish is not acknowledged, so it sends it again).
 // A QoS 0 publish has no acknowledgement: it is dropped and counted.
-func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, err error) error {
+func (h *hook) refuse(cl *mochi.Client, pk packets.Packet, err error) error {
 	l := h.l
 	e := eddy.AsError(err)
 	rc := ReasonCode(e.Code)
@@ -486,7 +486,7 @@ func ReasonCode(c eddy.Code) packets.Code {
 }
 
 // record is the record a publish becomes (see mqttRecord), with
-// mqtt.retain.
+// mochi.retain.
 func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
 	user := make([]eddy.Header, 0, len(pk.Properties.User)+4)
 	for _, u := range pk.Properties.User {
@@ -499,7 +499,7 @@ func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
 
 // mqttRecord is the record an MQTT message becomes, on the listener and
 // the bridge alike: the payload as value, the MQTT 5 user properties as
-// headers (user, whose spare capacity is used), then mqtt.topic, mqtt.qos,
+// headers (user, whose spare capacity is used), then mochi.topic, mochi.qos,
 // the caller's extra header and, when set, content-type.
 func mqttRecord(topic string, payload []byte, qos byte, user []eddy.Header, extra eddy.Header, contentType, key string, hasKey bool) eddy.Record {
 	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: append([]byte{}, payload...)}

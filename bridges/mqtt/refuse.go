@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/eddy-broker/eddy"
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -32,13 +32,13 @@ func refusal(topic string) error {
 }
 
 // OnPacketRead marks publishes to be refused (see above).
-func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
 	mark := ""
 	switch {
-	case pk.TopicName != "" && (!mqtt.IsValidFilter(pk.TopicName, true) || strings.IndexByte(pk.TopicName, 0) >= 0):
+	case pk.TopicName != "" && (!mochi.IsValidFilter(pk.TopicName, true) || strings.IndexByte(pk.TopicName, 0) >= 0):
 		mark = markInvalidTopic
 	case len(pk.Properties.User) > h.l.cfg.MaxUserProperties:
 		mark = markProperties
