@@ -6,8 +6,9 @@
 #     wrk over 50 connections, one record per request, against the node
 #     and against scripts/sink (a fasthttp handler that does nothing);
 #     the same one-client latency on a 3-node cluster (RF 3, the client
-#     at the leader); MQTT QoS 1 with 10 and 200 devices (eddy bench mqtt,
-#     256-byte payloads), and the same generator against mosquitto
+#     at the leader); MQTT QoS 1 with 10 and 200 devices on the one node
+#     (eddy bench mqtt, 256-byte payloads, one message in flight per
+#     device), and the same generator against mosquitto
 #   - once each: disk and idle RSS with 4, 64 and 256 empty partitions, and
 #     the time from start to ready with 256, after kill -9
 #   - this build only, without and with memory_limit 96 MiB: RSS with 4 and
@@ -25,10 +26,10 @@ go build -o "$W/sink" ./scripts/sink
 printf 'listener 18893 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' >"$W/mosq.conf"
 /usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 & PIDS+=($!)
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-fresh() { # BUILD: a new node of that build
+fresh() { # BUILD: a new node of that build (MQTT on 18894)
   B=$1
   rm -rf "$W/d" "$W/conf"
-  start_node 18093 17193
+  start_node 18093 17193 18894
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
 throughput() { # LABEL
@@ -49,6 +50,9 @@ wrk.headers["Authorization"] = "Bearer $EDDY_TOKEN"
 LUA
   echo "$1, wrk 50 connections, 1 record/request: $(onerecord http://127.0.0.1:18093/v1/topics/one/records);" \
     "the sink: $(onerecord http://127.0.0.1:18099/)"
+  for n in 10 200; do
+    echo "$1, MQTT QoS 1, $n devices: eddy $(mqttload 127.0.0.1:18894 $n); mosquitto $(mqttload 127.0.0.1:18893 $n --no-create)"
+  done
   stop
   rm -rf "$W"/d?
   start_cluster 1808 1710 1888
@@ -61,16 +65,13 @@ LUA
   echo -n "$1, RF 3, one client at the leader, 1 record/request: "
   EDDY_SERVER=http://127.0.0.1:1808$l "$B" bench produce --topic rf3 --records 3000 --size 1024 --batch 1 --concurrency 1 --json |
     py '"p50 %.2f ms, p99 %.2f ms" % (d["p50_ms"], d["p99_ms"])'
-  for n in 10 200; do
-    echo "$1, MQTT QoS 1, $n devices: eddy $(mqttload 127.0.0.1:1888$l $n); mosquitto $(mqttload 127.0.0.1:18893 $n --no-create)"
-  done
   kill "${NODES[@]}"; wait "${NODES[@]}" 2>/dev/null || true
 }
 onerecord() { # URL: requests/s and mean latency of wrk's load
   wrk -t2 -c50 -d8s -s "$W/post.lua" "$1" | awk '/Latency/ {l=$2} /Requests\/sec/ {r=$2} /Non-2xx/ {e=$NF} END {printf "%d requests/s, mean %s%s", r, l, (e ? ", " e " not 2xx" : "")}'
 }
 mqttload() { # ADDR DEVICES [FLAGS]: eddy bench mqtt's msgs/s and p99
-  EDDY_SERVER=http://127.0.0.1:1808${l:-1} "$B" bench mqtt --mqtt-addr "$1" --topic m$2 --connections "$2" --messages 40000 --size 256 --qos 1 --json "${@:3}" |
+  "$B" bench mqtt --mqtt-addr "$1" --topic m$2 --connections "$2" --messages 40000 --size 256 --qos 1 --json "${@:3}" |
     py '"%d msgs/s, p99 %.1f ms" % (d["msgs_per_sec"], d["p99_ms"])'
 }
 footprint() { # LABEL BUILD

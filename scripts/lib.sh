@@ -14,11 +14,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_node HTTP_PORT RAFT_PORT: one node on loopback (MQTT off) with its
-# data in $W/d; waits until it is ready, sets PID and points the CLI at it
-# (EDDY_SERVER, EDDY_TOKEN); exits with the node's log if it does not start.
+# start_node HTTP_PORT RAFT_PORT [MQTT_PORT]: one node on loopback (MQTT
+# off without MQTT_PORT) with its data in $W/d; waits until it is ready,
+# sets PID and points the CLI at it (EDDY_SERVER, EDDY_TOKEN); exits with
+# the node's log if it does not start.
 start_node() {
-  EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr "127.0.0.1:$1" --raft-addr "127.0.0.1:$2" --mqtt-addr off >>"$W/log" 2>&1 &
+  local mqtt=off
+  [ -n "${3:-}" ] && mqtt=127.0.0.1:$3
+  EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr "127.0.0.1:$1" --raft-addr "127.0.0.1:$2" --mqtt-addr "$mqtt" >>"$W/log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 1 150); do
