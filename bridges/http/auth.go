@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/valyala/fasthttp"
+)
+
+// authHandler is a handler that runs for an authenticated principal.
+type authHandler func(ctx *fasthttp.RequestCtx, p *tenants.Principal)
+
+// authed verifies the request's bearer token before h runs.
+func (s *Server) authed(h authHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if n := len(ctx.PostBody()); n > s.cfg.MaxBodyBytes {
+			writeError(ctx, eddy.Errorf(eddy.CodeRequestTooLarge, "request body is %d bytes, over the %d-byte limit", n, s.cfg.MaxBodyBytes))
+			return
+		}
+		auth := string(ctx.Request.Header.Peek("Authorization"))
+		token, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			token = ""
+			if auth != "" {
+				writeError(ctx, eddy.Errorf(eddy.CodeTokenMalformed, "the Authorization header must be \"Bearer <jwt>\""))
+				return
+			}
+		}
+		p, err := s.cfg.Verifier.Verify(strings.TrimSpace(token))
+		if err != nil {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="eddy"`)
+			writeError(ctx, err)
+			return
+		}
+		if s.b.Booting() {
+			writeError(ctx, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
+				Message: "this node is starting and does not know its partitions' leaders yet; retry, or use another node"})
+			return
+		}
+		h(ctx, p)
+	}
+}
+
+// operatorOnly lets only operator tokens through; others get 403.
+func (s *Server) operatorOnly(h fasthttp.RequestHandler) authHandler {
+	return func(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+		if !p.Operator() {
+			writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "this needs the operator scope"))
+			return
+		}
+		h(ctx)
+	}
+}
+
+// tenant is the tenant a request acts on: the path's, or the token's. A
+// tenant the principal may not see is answered exactly like a tenant that
+// does not exist, so other tenants' existence never leaks.
+func (s *Server) tenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, error) {
+	id := p.Tenant
+	if t, ok := ctx.UserValue("tenant").(string); ok {
+		id = eddy.TenantID(t)
+	}
+	notFound := eddy.Errorf(eddy.CodeNotFound, "tenant %s does not exist", id)
+	if !p.SeesTenant(id) || id.Validate() != nil {
+		return "", notFound
+	}
+	if _, err := s.b.Tenant(id); err != nil {
+		return "", notFound
+	}
+	return id, nil
+}
+
+// topicRef resolves the route's topic and checks that p may do a on it.
+// The scope is checked against the name before the topic is looked up, so a
+// refusal says nothing about whether the topic exists.
+func (s *Server) topicRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action) (eddy.TopicRef, error) {
+	t, err := s.tenant(ctx, p)
+	if err != nil {
+		return eddy.TopicRef{}, err
+	}
+	name := eddy.TopicName(ctx.UserValue("topic").(string))
+	if err := name.Validate(); err != nil {
+		return eddy.TopicRef{}, eddy.Errorf(eddy.CodeNotFound, "topic %q does not exist", string(name))
+	}
+	if !p.Can(a, t, name) {
+		return eddy.TopicRef{}, eddy.Errorf(eddy.CodeForbidden, "the token has no %s scope for topic %s", actionName[a], name)
+	}
+	return eddy.TopicRef{Tenant: t, Name: name}, nil
+}
+
+var actionName = map[tenants.Action]string{tenants.Produce: "produce", tenants.Consume: "consume",
+	tenants.Describe: "produce or consume", tenants.Admin: "admin", tenants.Operate: "operator"}
+
+// partitionRef is the topic and partition a partition route names.
+func (s *Server) partitionRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action) (eddy.TopicRef, eddy.Partition, error) {
+	ref, err := s.topicRef(ctx, p, a)
+	if err != nil {
+		return ref, 0, err
+	}
+	v, _ := ctx.UserValue("partition").(string)
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != v { // one spelling: no "+1", "01"
+		return ref, 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", v)
+	}
+	if err := s.refuseForwardLoop(ctx, ref, eddy.Partition(n)); err != nil {
+		return ref, 0, err
+	}
+	return ref, eddy.Partition(n), nil
+}
+
+// ForwardedHeader marks a request one node forwarded to another; it is
+// never forwarded again.
+const ForwardedHeader = "Eddy-Forwarded"
+
+// refuseForwardLoop answers 503 to a forwarded request for a partition this
+// node does not hold (placement moved): forwarding it again could loop.
+func (s *Server) refuseForwardLoop(ctx *fasthttp.RequestCtx, ref eddy.TopicRef, p eddy.Partition) error {
+	if len(ctx.Request.Header.Peek(ForwardedHeader)) == 0 {
+		return nil
+	}
+	meta, err := s.b.Topic(ref)
+	if err != nil || p.Validate(meta.Partitions) != nil || s.b.IsLocal(meta, p) {
+		return nil
+	}
+	return &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500, Message: "the partition moved off the node a request was forwarded to"}
+}

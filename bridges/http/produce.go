@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/ingest"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/valyala/fasthttp"
+)
+
+// maxRecordsPerRequest bounds one produce request.
+const maxRecordsPerRequest = 100_000
+
+func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	ref, err := s.topicRef(ctx, p, tenants.Produce)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	recs, parts, err := s.parseProduce(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if len(parts) > 0 && parts[0] >= 0 {
+		if err := s.refuseForwardLoop(ctx, ref, parts[0]); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	}
+	// A forwarded request was admitted and transformed where it arrived;
+	// the header is trusted only with an operator token.
+	forwarded := len(ctx.Request.Header.Peek(ForwardedHeader)) > 0 && p.Operator()
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	ans, err := s.cfg.Producer.Produce(c, ingest.Request{Ref: ref, Records: recs, Parts: parts, Forwarded: forwarded})
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	res, tr := ans.Offsets, ans.Transform
+	out := make([]byte, 0, 16+len(res)*32)
+	out = append(out, `{"offsets":[`...)
+	for i, r := range res {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"partition":`...)
+		out = strconv.AppendInt(out, int64(r.Partition), 10)
+		out = append(out, `,"offset":`...)
+		out = strconv.AppendInt(out, int64(r.BaseOffset), 10)
+		out = append(out, '}')
+	}
+	out = append(out, ']')
+	if tr != nil {
+		out = appendTransformJSON(out, tr)
+	}
+	out = append(out, "}\n"...)
+	ctx.SetStatusCode(200)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(out)
+}
+
+// parseProduce decodes a produce body by Content-Type. The records it
+// returns own their bytes (nothing points into the fasthttp request).
+func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.Partition, error) {
+	ct := string(ctx.Request.Header.ContentType())
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(strings.ToLower(ct))
+	body := ctx.PostBody()
+	now := time.Now().UnixMilli()
+	var recs []eddy.Record
+	var parts []eddy.Partition
+	add := func(i int, jr *jsonRecord) error {
+		if len(recs) >= maxRecordsPerRequest {
+			return eddy.Errorf(eddy.CodeRequestTooLarge, "more than %d records in one request", maxRecordsPerRequest)
+		}
+		r, p, err := jr.toRecord(i, now)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+		parts = append(parts, p)
+		return nil
+	}
+	switch ct {
+	case "application/json", "":
+		jrs, err := parseProduceJSON(body)
+		if err != nil {
+			return nil, nil, produceJSONError(err)
+		}
+		if len(jrs) == 0 {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, `body has no records: expected {"records":[{"value":...}]}`)
+		}
+		for i := range jrs {
+			if err := add(i, &jrs[i]); err != nil {
+				return nil, nil, err
+			}
+		}
+	case "application/x-ndjson", "application/jsonl", "application/json-seq":
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(make([]byte, 0, 64<<10), s.cfg.MaxBodyBytes)
+		line := 0
+		for sc.Scan() {
+			line++
+			b := bytes.TrimSpace(sc.Bytes())
+			if len(b) == 0 {
+				continue
+			}
+			jr, err := parseRecordJSON(b)
+			if err != nil {
+				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "line %d: malformed JSON: %v", line, err)
+			}
+			if err := add(len(recs), &jr); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "reading NDJSON: %v", err)
+		}
+		if len(recs) == 0 {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "NDJSON body has no records")
+		}
+	case "application/octet-stream":
+		r := eddy.Record{Value: bytes.Clone(body), Timestamp: now}
+		if r.Value == nil {
+			r.Value = []byte{}
+		}
+		args := ctx.QueryArgs()
+		if args.Has("key") {
+			r.Key = bytes.Clone(args.Peek("key"))
+		}
+		p := eddy.Partition(-1)
+		if args.Has("partition") {
+			n, err := strconv.ParseInt(string(args.Peek("partition")), 10, 32)
+			if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(args.Peek("partition")) {
+				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "partition %q is not a partition number", args.Peek("partition"))
+			}
+			p = eddy.Partition(n)
+		}
+		recs, parts = []eddy.Record{r}, []eddy.Partition{p}
+	default:
+		return nil, nil, eddy.Errorf(eddy.CodeUnsupportedMedia, "Content-Type %q: use application/json, application/x-ndjson or application/octet-stream", ct)
+	}
+	return recs, parts, nil
+}
