@@ -5,10 +5,15 @@
 // appended, and the answer carries their offsets and the transform's
 // summary. Adapters only decode and encode.
 //
-//	adapter -> Path.Produce -> admit (rate, storage quota)
-//	                        -> route (topic metadata, metric handles; cached per topic)
+//	adapter -> Path.Produce -> route (the topic's and its tenant's metadata,
+//	                           metric handles; cached per topic while the
+//	                           catalog's version stands)
+//	                        -> admit (rate, storage quota)
 //	                        -> transform (dead letters, pass/drop policies)
-//	                        -> Appender.Produce (partition, group commit, Raft)
+//	                        -> Appender.ProduceTo (partition, group commit, Raft)
+//
+// In the steady state a request reads no catalog state at all: one atomic
+// load of the catalog's version tells its cached route is current.
 package ingest
 
 import (
@@ -25,15 +30,17 @@ import (
 
 // Catalog is what the path reads of the cluster's state.
 type Catalog interface {
+	// CatalogVersion moves whenever the state changes.
+	CatalogVersion() uint64
 	Topic(ref eddy.TopicRef) (*multiraft.TopicMeta, error)
-	// AdmitProduce checks records against the tenant's rate and storage
-	// quotas (taking rate tokens when it admits them).
-	AdmitProduce(l *tenants.Limiter, t eddy.TenantID, recs []eddy.Record) error
+	Tenant(t eddy.TenantID) (*multiraft.TenantMeta, error)
+	// Usage is read only for a tenant with a storage quota.
+	Usage(t eddy.TenantID) multiraft.TenantUsage
 }
 
 // Appender appends records to a topic's partitions.
 type Appender interface {
-	Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
+	ProduceTo(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
 }
 
 // Transformer runs a topic's transform over a batch.
@@ -86,6 +93,7 @@ type Path struct {
 	limiter *tenants.Limiter
 	m       *metrics.Set
 	routes  sync.Map // eddy.TopicRef -> *route
+	tenants sync.Map // eddy.TenantID -> *tenantRoute
 }
 
 // New builds a path; tx may be nil (transforms off). The limiter is the
@@ -94,26 +102,76 @@ func New(cat Catalog, app Appender, tx Transformer, limiter *tenants.Limiter, m 
 	return &Path{cat: cat, app: app, tx: tx, limiter: limiter, m: m}
 }
 
-// route is a topic's metric handles, made once per topic rather than
-// formatted and looked up by name on every request. A deleted topic's
-// stay, as its series stay in the metric set.
+// route is what a request to a topic needs, read once per catalog
+// version: the topic's and its tenant's metadata (read-only, shared), and
+// the topic's metric handles (kept across versions: a deleted topic's
+// stay, as its series stay in the metric set).
 type route struct {
+	version        uint64
+	meta           *multiraft.TopicMeta
+	tenant         *multiraft.TenantMeta
+	maxMsg         int64
 	records, bytes *metrics.Counter
 	duration       *metrics.Histogram
 }
 
-func (p *Path) route(ref eddy.TopicRef) *route {
-	if r, ok := p.routes.Load(ref); ok {
-		return r.(*route)
+// tenantRoute is a tenant's metadata at a catalog version.
+type tenantRoute struct {
+	version uint64
+	meta    *multiraft.TenantMeta
+}
+
+// route returns ref's route, reading the catalog only when its version
+// moved since the route was made.
+func (p *Path) route(ref eddy.TopicRef) (*route, error) {
+	v := p.cat.CatalogVersion()
+	old, _ := p.routes.Load(ref)
+	if r, ok := old.(*route); ok && r.version == v {
+		return r, nil
 	}
-	name := ref.String()
-	r := &route{
-		records:  p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_records_total{topic=%q}`, name)),
-		bytes:    p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_bytes_total{topic=%q}`, name)),
-		duration: p.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, name)),
+	meta, err := p.cat.Topic(ref)
+	if err != nil {
+		return nil, err
 	}
-	got, _ := p.routes.LoadOrStore(ref, r)
-	return got.(*route)
+	tm, err := p.tenant(ref.Tenant, v)
+	if err != nil {
+		return nil, err
+	}
+	r := &route{version: v, meta: meta, tenant: tm, maxMsg: meta.ConfigInt(multiraft.ConfMaxMessageBytes)}
+	if o, ok := old.(*route); ok {
+		r.records, r.bytes, r.duration = o.records, o.bytes, o.duration
+	} else {
+		name := ref.String()
+		r.records = p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_records_total{topic=%q}`, name))
+		r.bytes = p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_bytes_total{topic=%q}`, name))
+		r.duration = p.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, name))
+	}
+	p.routes.Store(ref, r)
+	return r, nil
+}
+
+// tenant returns a tenant's metadata, read at most once per catalog
+// version.
+func (p *Path) tenant(t eddy.TenantID, v uint64) (*multiraft.TenantMeta, error) {
+	if old, ok := p.tenants.Load(t); ok && old.(*tenantRoute).version == v {
+		return old.(*tenantRoute).meta, nil
+	}
+	tm, err := p.cat.Tenant(t)
+	if err != nil {
+		return nil, err
+	}
+	p.tenants.Store(t, &tenantRoute{version: v, meta: tm})
+	return tm, nil
+}
+
+// Mapping is the tenant's MQTT topic mapping (nil: the default), for the
+// MQTT listener, which maps a publish's topic before it has a route.
+func (p *Path) Mapping(t eddy.TenantID) *tenants.MQTTMapping {
+	tm, err := p.tenant(t, p.cat.CatalogVersion())
+	if err != nil {
+		return nil
+	}
+	return tm.MQTT
 }
 
 // Produce admits, transforms and appends a request's records. A request
@@ -121,12 +179,15 @@ func (p *Path) route(ref eddy.TopicRef) *route {
 // (or sends them all to its dead-letter topic) is an empty success.
 func (p *Path) Produce(ctx context.Context, req Request) (Result, error) {
 	start := time.Now()
-	res, err := p.produce(ctx, req)
+	r, err := p.route(req.Ref)
+	var res Result
+	if err == nil {
+		res, err = p.produce(ctx, r, req)
+	}
 	if err != nil {
 		p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, req.Ref.String(), eddy.ErrorCode(err))).Inc()
 		return res, err
 	}
-	r := p.route(req.Ref)
 	recs := req.Records
 	if res.Transform != nil {
 		recs = res.Transform.Records
@@ -141,45 +202,50 @@ func (p *Path) Produce(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
-func (p *Path) produce(ctx context.Context, req Request) (Result, error) {
+func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, error) {
 	var res Result
 	recs, parts := req.Records, req.Parts
 	if !req.Forwarded {
-		if err := p.cat.AdmitProduce(p.limiter, req.Ref.Tenant, recs); err != nil {
-			if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
-				p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, req.Ref.Tenant, c)).Inc()
-			}
+		if err := p.admit(r.tenant, recs); err != nil {
 			return res, err
 		}
-		if p.tx != nil {
-			meta, err := p.cat.Topic(req.Ref)
+		if p.tx != nil && r.meta.Transform != nil {
+			tr, err := p.tx.Transform(ctx, r.meta, recs, parts)
 			if err != nil {
 				return res, err
 			}
-			if meta.Transform != nil {
-				tr, err := p.tx.Transform(ctx, meta, recs, parts)
-				if err != nil {
-					return res, err
-				}
-				res.Transform = tr
-				recs, parts = tr.Records, tr.Parts
-			}
+			res.Transform = tr
+			recs, parts = tr.Records, tr.Parts
 		}
 	}
 	if len(recs) == 0 {
 		return res, nil // dropped or dead-lettered by the transform: acknowledged
 	}
 	var err error
-	res.Offsets, err = p.app.Produce(ctx, req.Ref, recs, parts)
+	res.Offsets, err = p.app.ProduceTo(ctx, r.meta, recs, parts)
 	return res, err
+}
+
+// admit checks records against the tenant's rate quota (taking tokens
+// when it admits them), its storage quota and the timestamp bound.
+func (p *Path) admit(tm *multiraft.TenantMeta, recs []eddy.Record) error {
+	var used int64
+	if tm.Quotas.StorageBytes > 0 {
+		used = p.cat.Usage(tm.Name).StorageBytes
+	}
+	err := p.limiter.Admit(tm.Name, tm.Quotas, used, recs)
+	if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {
+		p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_quota_rejections_total{tenant=%q,code=%q}`, tm.Name, c)).Inc()
+	}
+	return err
 }
 
 // MaxMessageBytes is the topic's max.message.bytes, for adapters that
 // check a record's size before decoding it whole.
 func (p *Path) MaxMessageBytes(ref eddy.TopicRef) (int64, error) {
-	meta, err := p.cat.Topic(ref)
+	r, err := p.route(ref)
 	if err != nil {
 		return 0, err
 	}
-	return meta.ConfigInt(multiraft.ConfMaxMessageBytes), nil
+	return r.maxMsg, nil
 }

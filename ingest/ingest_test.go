@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,7 +111,8 @@ func TestProduce(t *testing.T) {
 // sharing group commits (ns/op is then about the CPU cost per record).
 func BenchmarkProduceOne(b *testing.B) {
 	h := startHost(b)
-	p := ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet())
+	cat := &countingCatalog{Host: h}
+	p := ingest.New(cat, h, nil, tenants.NewLimiter(nil), metrics.NewSet())
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -125,4 +127,61 @@ func BenchmarkProduceOne(b *testing.B) {
 			}
 		}
 	})
+	b.ReportMetric(float64(cat.reads.Load())/float64(b.N), "catalog-reads/op")
+}
+
+// countingCatalog is the real host, counting the reads of catalog state
+// the path makes.
+type countingCatalog struct {
+	*multiraft.Host
+	reads atomic.Int64
+}
+
+func (c *countingCatalog) Topic(ref eddy.TopicRef) (*multiraft.TopicMeta, error) {
+	c.reads.Add(1)
+	return c.Host.Topic(ref)
+}
+
+func (c *countingCatalog) Tenant(t eddy.TenantID) (*multiraft.TenantMeta, error) {
+	c.reads.Add(1)
+	return c.Host.Tenant(t)
+}
+
+// TestRoutesCachedPerCatalogVersion: a request, as an MQTT publish makes
+// it (the tenant's mapping, the topic's max.message.bytes, then the
+// produce), reads no catalog state while the catalog is unchanged; a
+// change makes the next request read the topic and tenant once more.
+func TestRoutesCachedPerCatalogVersion(t *testing.T) {
+	h := startHost(t)
+	cat := &countingCatalog{Host: h}
+	p := ingest.New(cat, h, nil, tenants.NewLimiter(nil), metrics.NewSet())
+	ctx := context.Background()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
+	publish := func() {
+		t.Helper()
+		p.Mapping(ref.Tenant)
+		if _, err := p.MaxMessageBytes(ref); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Produce(ctx, ingest.Request{Ref: ref, Records: records(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish()
+	first := cat.reads.Load()
+	for range 100 {
+		publish()
+	}
+	if n := cat.reads.Load() - first; n != 0 {
+		t.Fatalf("100 publishes on an unchanged catalog read it %d times", n)
+	}
+	if _, err := h.CreateTopic(ctx, eddy.DefaultTenant, multiraft.TopicSpec{Name: "other", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := cat.reads.Load()
+	publish()
+	publish()
+	if n := cat.reads.Load() - before; n != 2 {
+		t.Fatalf("after a catalog change, two publishes read it %d times, want 2 (the topic and its tenant, once)", n)
+	}
 }

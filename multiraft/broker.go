@@ -177,6 +177,20 @@ const AutoPartition eddy.Partition = -1
 // complete before anything is enqueued: a call is refused whole or admitted
 // whole. Each partition's records are appended atomically as one batch.
 func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record, part []eddy.Partition) ([]ProduceResult, error) {
+	meta, err := h.Topic(ref)
+	if err != nil {
+		return nil, err
+	}
+	return h.ProduceTo(ctx, meta, recs, part)
+}
+
+// CatalogVersion moves whenever the controller's state changes: metadata
+// read at one version (Topic, Tenant) is current while it has not moved.
+func (h *Host) CatalogVersion() uint64 { return h.ctrl.version.Load() }
+
+// ProduceTo is Produce to a topic whose metadata the caller has read
+// (ingest caches it per CatalogVersion).
+func (h *Host) ProduceTo(ctx context.Context, meta *TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]ProduceResult, error) {
 	if len(recs) == 0 {
 		return nil, eddy.Errorf(eddy.CodeInvalid, "no records")
 	}
@@ -184,10 +198,8 @@ func (h *Host) Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Recor
 		return nil, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
 			Message: "the node's disk is nearly full; nothing was appended"}
 	}
-	meta, err := h.Topic(ref)
-	if err != nil {
-		return nil, err
-	}
+	ref := meta.Ref()
+	var err error
 	maxMsg := meta.ConfigInt(ConfMaxMessageBytes)
 	out := make([]ProduceResult, len(recs))
 	var unkeyed eddy.Partition = -1

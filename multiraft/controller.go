@@ -226,6 +226,10 @@ type controllerSM struct {
 	// moduleBytes counts binaries applied since the last snapshot (see
 	// Host.compactModules).
 	moduleBytes atomic.Int64
+	// version counts the state's changes (every applied command, every
+	// snapshot restored): a reader that cached metadata at one version
+	// knows it is current while the version has not moved.
+	version atomic.Uint64
 }
 
 var _ sm.IStateMachine = (*controllerSM)(nil)
@@ -239,6 +243,7 @@ func (c *controllerSM) Update(e sm.Entry) (sm.Result, error) {
 		c.storeModule(&cmd)
 		c.mu.Lock()
 		res = c.apply(&cmd)
+		c.version.Add(1)
 		var keep map[string]bool
 		switch cmd.Op {
 		case opDeployTransform, opDeleteTransform, opDeleteTenant:
@@ -620,6 +625,7 @@ func (c *controllerSM) RecoverFromSnapshot(r io.Reader, files []sm.SnapshotFile,
 	}
 	c.mu.Lock()
 	c.st = st
+	c.version.Add(1)
 	c.mu.Unlock()
 	if c.onChange != nil {
 		c.onChange()

@@ -131,21 +131,6 @@ func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 	return u
 }
 
-// AdmitProduce checks recs against tenant t's quotas with l: the rate
-// buckets, and the storage quota against Usage. Every produce path (HTTP,
-// MQTT) calls it before anything is transformed or appended.
-func (h *Host) AdmitProduce(l *tenants.Limiter, t eddy.TenantID, recs []eddy.Record) error {
-	tm, err := h.Tenant(t)
-	if err != nil {
-		return err
-	}
-	var used int64
-	if tm.Quotas.StorageBytes > 0 {
-		used = h.Usage(t).StorageBytes
-	}
-	return l.Admit(t, tm.Quotas, used, recs)
-}
-
 // reportSizes tells the controller the retained bytes of the partitions
 // this node leads, where they changed by 64 KiB or 1% since the last
 // report (one controller entry for all of them, none when idle).

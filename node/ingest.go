@@ -7,11 +7,11 @@ import (
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/multiraft"
-	"github.com/eddy-broker/eddy/tenants"
 )
 
 // mqttIngest is what the MQTT listener and bridges need of the node: the
-// produce path (ingest, shared with HTTP) and the tenant's MQTT settings.
+// produce path (ingest, shared with HTTP; it also serves the tenant's
+// topic mapping from its cache) and the tenant's connection quota.
 type mqttIngest struct {
 	*ingest.Path
 	host *multiraft.Host
@@ -31,14 +31,6 @@ func (in mqttIngest) MaxConnections(tenant eddy.TenantID) int64 {
 		return 0
 	}
 	return tm.Quotas.MaxConnections
-}
-
-func (in mqttIngest) Mapping(tenant eddy.TenantID) *tenants.MQTTMapping {
-	tm, err := in.host.Tenant(tenant)
-	if err != nil {
-		return nil
-	}
-	return tm.MQTT
 }
 
 func (in mqttIngest) CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error {

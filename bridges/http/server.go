@@ -53,7 +53,9 @@ type Broker interface {
 	Tenant(name eddy.TenantID) (*multiraft.TenantMeta, error)
 	Tenants() []*multiraft.TenantMeta
 	Usage(name eddy.TenantID) multiraft.TenantUsage
-	AdmitProduce(l *tenants.Limiter, t eddy.TenantID, recs []eddy.Record) error // for the default Producer
+	// For the default Producer (ingest.Path):
+	CatalogVersion() uint64
+	ProduceTo(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
 	AddKey(ctx context.Context, k *tenants.Key) error
 	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
 	Keys(tenant eddy.TenantID) []tenants.Key
