@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
@@ -36,52 +36,6 @@ func (s *Server) groupRoutes(g groupRoutes) {
 	g.GET("/groups/{group}", s.authed(s.describeGroup))
 	g.POST("/groups/{group}/offsets", s.authed(s.resetGroupOffsets))
 	g.DELETE("/groups/{group}", s.authed(s.deleteGroup))
-}
-
-// positions are what each member was handed on this node, by
-// tenant/group/member.
-type positions struct {
-	mu sync.Mutex
-	m  map[string]*memberPos
-}
-
-type memberPos struct {
-	mu      sync.Mutex // a member's requests on this node, one at a time
-	gen     int64
-	next    map[string]int64 // "topic/partition" -> the next offset to hand out
-	auto    bool             // auto_commit: each fetch commits what the previous handed out
-	lastHB  time.Time        // the last heartbeat this node proposed
-	touched time.Time
-}
-
-const maxPositions = 10_000
-
-func (ps *positions) get(key string) *memberPos {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.m == nil {
-		ps.m = map[string]*memberPos{}
-	}
-	mp := ps.m[key]
-	if mp == nil {
-		if len(ps.m) >= maxPositions { // drop members not seen for a while
-			for k, v := range ps.m {
-				if time.Since(v.touched) > 10*time.Minute {
-					delete(ps.m, k)
-				}
-			}
-		}
-		mp = &memberPos{next: map[string]int64{}}
-		ps.m[key] = mp
-	}
-	mp.touched = time.Now()
-	return mp
-}
-
-func (ps *positions) drop(key string) {
-	ps.mu.Lock()
-	delete(ps.m, key)
-	ps.mu.Unlock()
 }
 
 // groupName resolves the tenant and the route's group name.
@@ -181,8 +135,7 @@ func (s *Server) joinGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	mp := s.pos.get(string(t) + "/" + name + "/" + id)
-	mp.auto, mp.gen, mp.lastHB = req.AutoCommit, g.Generation, time.Now()
+	s.sessions.Joined(consume.Member{Tenant: t, Group: name, ID: id}, g.Generation, req.AutoCommit)
 	writeJSON(ctx, fasthttp.StatusCreated, map[string]any{"member_id": id, "generation": g.Generation, "assignments": tpJSON(g.Assignments[id])})
 }
 
@@ -218,153 +171,38 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	key := string(t) + "/" + g.Name + "/" + id
-	mp := s.pos.get(key)
-	mp.mu.Lock()
-	defer mp.mu.Unlock()
 	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+10*time.Second, true)
 	defer cancel()
-	m := g.Members[id]
-	// A heartbeat at most every third of the session timeout; with
-	// auto_commit, commit what the previous fetch handed out.
-	if mp.auto && mp.gen == g.Generation && len(mp.next) > 0 {
-		if ng, err := s.b.CommitOffsets(c, t, g.Name, id, g.Generation, mp.next); err == nil {
-			g = ng
-			mp.lastHB = time.Now()
-		}
+	res, err := s.sessions.Poll(c, consume.Poll{Group: g, Member: consume.Member{Tenant: t, Group: g.Name, ID: id},
+		MaxRecords: int(maxRecs), MaxBytes: int(maxBytes), Wait: time.Duration(waitMs) * time.Millisecond})
+	if err != nil {
+		writeError(ctx, err)
+		return
 	}
-	if time.Since(mp.lastHB) > time.Duration(m.SessionTimeoutMs/3)*time.Millisecond {
-		if err := s.b.Heartbeat(c, t, g.Name, id); err != nil {
-			writeError(ctx, err)
-			return
-		}
-		mp.lastHB = time.Now()
-	}
-	if mp.gen != g.Generation { // rebalanced: start from the committed offsets
-		mp.gen, mp.next = g.Generation, map[string]int64{}
-	}
-	assigned := g.Assignments[id]
-	type part struct {
-		tp  multiraft.TopicPartition
-		off int64
-		res *multiraft.FetchResult
-	}
-	parts := make([]*part, 0, len(assigned))
-	for _, tp := range assigned {
-		k := tp.Topic + "/" + strconv.Itoa(int(tp.Partition))
-		off, ok := mp.next[k]
-		if !ok {
-			if off, ok = g.Offsets[k]; !ok {
-				po, err := s.b.Offsets(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}, tp.Partition)
-				if eddy.ErrorCode(err) == eddy.CodeNotFound {
-					continue // the topic was deleted: the next rebalance drops it
-				}
-				if err != nil {
-					writeError(ctx, err)
-					return
-				}
-				off = int64(po.HighWatermark)
-				if m.FromEarliest {
-					off = int64(po.LogStart)
-				}
-			}
-		}
-		parts = append(parts, &part{tp: tp, off: off})
-	}
-	// First a pass without waiting; then, if nothing, wait on all of them.
-	total := 0
-	fetch := func(c context.Context, pt *part, wait time.Duration, maxRecs, maxBytes int) error {
-		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
-		res, err := s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
-		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
-			po, perr := s.b.Offsets(ref, pt.tp.Partition)
-			if perr != nil {
-				return perr
-			}
-			if pt.off < int64(po.LogStart) { // retention removed what it had not read
-				pt.off = int64(po.LogStart)
-				res, err = s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		pt.res = res
-		return nil
-	}
-	for _, pt := range parts {
-		if total >= int(maxRecs) {
-			break
-		}
-		if err := fetch(c, pt, 0, int(maxRecs)-total, int(maxBytes)); err != nil {
-			if eddy.ErrorCode(err) == eddy.CodeNotFound {
-				continue // the topic was deleted
-			}
-			writeError(ctx, err)
-			return
-		}
-		total += len(pt.res.Records)
-	}
-	if total == 0 && waitMs > 0 && len(parts) == 0 {
-		// Nothing assigned (more members than partitions): wait anyway,
-		// so an idle member long-polls instead of spinning.
-		select {
-		case <-time.After(time.Duration(waitMs) * time.Millisecond):
-		case <-c.Done():
-		}
-	}
-	if total == 0 && waitMs > 0 && len(parts) > 0 {
-		wc, wcancel := context.WithCancel(c)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, pt := range parts {
-			wg.Add(1)
-			go func(pt *part) {
-				defer wg.Done()
-				var r part = *pt
-				if err := fetch(wc, &r, time.Duration(waitMs)*time.Millisecond, int(maxRecs), int(maxBytes)); err == nil && len(r.res.Records) > 0 {
-					mu.Lock()
-					if total == 0 {
-						pt.res, total = r.res, len(r.res.Records)
-						wcancel()
-					}
-					mu.Unlock()
-				}
-			}(pt)
-		}
-		wg.Wait()
-		wcancel()
-	}
-	out := make([]byte, 0, 256+total*256)
+	out := make([]byte, 0, 256+res.Records*256)
 	out = append(out, `{"generation":`...)
-	out = strconv.AppendInt(out, g.Generation, 10)
+	out = strconv.AppendInt(out, res.Generation, 10)
 	out = append(out, `,"records":[`...)
 	first := true
-	for _, pt := range parts {
-		if pt.res == nil {
-			continue
-		}
-		for i := range pt.res.Records {
+	for _, f := range res.Fetched {
+		for i := range f.Records {
 			if !first {
 				out = append(out, ',')
 			}
 			first = false
 			out = append(out, `{"topic":`...)
-			out = appendJSONString(out, pt.tp.Topic)
+			out = appendJSONString(out, f.TP.Topic)
 			out = append(out, `,"partition":`...)
-			out = strconv.AppendInt(out, int64(pt.tp.Partition), 10)
-			r := &pt.res.Records[i]
+			out = strconv.AppendInt(out, int64(f.TP.Partition), 10)
+			r := &f.Records[i]
 			out = append(out, `,"offset":`...)
 			out = strconv.AppendInt(out, int64(r.Offset), 10)
 			out = append(out, ',')
 			out = appendRecordFields(out, &r.Record, false)
 		}
-		if n := len(pt.res.Records); n > 0 {
-			mp.next[pt.tp.Topic+"/"+strconv.Itoa(int(pt.tp.Partition))] = int64(pt.res.Records[n-1].Offset) + 1
-		}
 	}
 	out = append(out, `],"assignments":[`...)
-	for i, tp := range assigned {
+	for i, tp := range res.Assigned {
 		if i > 0 {
 			out = append(out, ',')
 		}
@@ -375,7 +213,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		out = append(out, '}')
 	}
 	out = append(out, "]}\n"...)
-	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_group_records_total{tenant=%q,group=%q}`, t, g.Name)).Add(total)
+	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_group_records_total{tenant=%q,group=%q}`, t, g.Name)).Add(res.Records)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
 	ctx.Response.SetBodyRaw(out) // no copy into fasthttp's pooled buffers (see fetch)
@@ -401,16 +239,9 @@ func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			return
 		}
 	}
-	key := string(t) + "/" + g.Name + "/" + id
-	mp := s.pos.get(key)
-	mp.mu.Lock()
-	defer mp.mu.Unlock()
-	gen := mp.gen
-	if req.Generation != nil {
-		gen = *req.Generation
-	}
-	offsets := map[string]int64{}
+	var offsets map[string]int64 // nil: what the member was handed
 	if len(req.Offsets) > 0 {
+		offsets = map[string]int64{}
 		for _, o := range req.Offsets {
 			if o.Offset < 0 || o.Partition < 0 {
 				writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "offsets and partitions are not negative"))
@@ -418,24 +249,15 @@ func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			}
 			offsets[o.Topic+"/"+strconv.Itoa(int(o.Partition))] = o.Offset
 		}
-	} else {
-		if gen != mp.gen {
-			writeError(ctx, eddy.Errorf(multiraft.CodeStaleGeneration, "generation %d is stale: this member was last handed records in generation %d", gen, mp.gen))
-			return
-		}
-		for k, v := range mp.next {
-			offsets[k] = v
-		}
 	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	ng, err := s.b.CommitOffsets(c, t, g.Name, id, gen, offsets)
+	ng, committed, err := s.sessions.Commit(c, g, consume.Member{Tenant: t, Group: g.Name, ID: id}, req.Generation, offsets)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
-	mp.lastHB = time.Now()
-	writeJSON(ctx, 200, map[string]any{"generation": ng.Generation, "committed": len(offsets)})
+	writeJSON(ctx, 200, map[string]any{"generation": ng.Generation, "committed": committed})
 }
 
 func (s *Server) leaveGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
@@ -450,7 +272,7 @@ func (s *Server) leaveGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	s.pos.drop(string(t) + "/" + g.Name + "/" + id)
+	s.sessions.Left(consume.Member{Tenant: t, Group: g.Name, ID: id})
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 

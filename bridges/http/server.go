@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft"
@@ -125,21 +126,21 @@ type Config struct {
 
 // Server is the data-plane HTTP API on fasthttp.
 type Server struct {
-	cfg     Config
-	b       Broker
-	log     *slog.Logger
-	srv     *fasthttp.Server
-	router  *router.Router // its List() is every route, for the auth walk
-	ln      *netguard.Listener
-	m       *metrics.Set
-	tm      topicMetricsCache
-	started atomic.Bool // the node finished starting (SetStarted)
-	pos     positions   // consumer group members' positions on this node
-	tails   chan struct{}
-	closing chan struct{}
-	served  chan error
-	base    context.Context
-	cancel  context.CancelFunc
+	cfg      Config
+	b        Broker
+	log      *slog.Logger
+	srv      *fasthttp.Server
+	router   *router.Router // its List() is every route, for the auth walk
+	ln       *netguard.Listener
+	m        *metrics.Set
+	tm       topicMetricsCache
+	started  atomic.Bool       // the node finished starting (SetStarted)
+	sessions *consume.Sessions // consumer group members' sessions on this node
+	tails    chan struct{}
+	closing  chan struct{}
+	served   chan error
+	base     context.Context
+	cancel   context.CancelFunc
 }
 
 // New builds a server; Start listens.
@@ -172,7 +173,7 @@ func New(cfg Config, b Broker) *Server {
 		}
 		cfg.Producer = ingest.New(b, b, tx, cfg.Limiter, cfg.Metrics)
 	}
-	s := &Server{cfg: cfg, b: b, log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1),
+	s := &Server{cfg: cfg, b: b, sessions: consume.New(b), log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1),
 		tails: make(chan struct{}, maxTails)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	r := router.New()

@@ -1,0 +1,282 @@
+// Package consume is the one consume path for consumer groups: each
+// member's session on this node (what it was handed and not yet committed,
+// auto-commit, heartbeat throttling) and the poll over every partition
+// assigned to it. The HTTP group handlers call it; the Kafka listener will.
+// The group's membership, assignments and committed offsets live in the
+// controller (multiraft); what a member was handed lives here, on the
+// node it polls, and is lost with the node (the member resumes from its
+// committed offsets: at-least-once).
+//
+// Delivery rules (docs/consumers.md): a poll first reads every assigned
+// partition without waiting; when nothing is there it waits on all of them
+// at once and answers with the first that has records. A member whose
+// generation moved (a rebalance) starts again from the committed offsets.
+package consume
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft"
+)
+
+// Broker is what the consume path needs of the node.
+type Broker interface {
+	Heartbeat(ctx context.Context, tenant eddy.TenantID, group, member string) error
+	CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*multiraft.GroupMeta, error)
+	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
+	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
+}
+
+// Member names one member of one group.
+type Member struct {
+	Tenant eddy.TenantID
+	Group  string
+	ID     string
+}
+
+func (m Member) key() string { return string(m.Tenant) + "/" + m.Group + "/" + m.ID }
+
+// Sessions are the group members' sessions on this node.
+type Sessions struct {
+	b  Broker
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+// New returns an empty set of sessions over b.
+func New(b Broker) *Sessions { return &Sessions{b: b, m: map[string]*session{}} }
+
+type session struct {
+	mu      sync.Mutex // a member's requests on this node, one at a time
+	gen     int64
+	next    map[string]int64 // "topic/partition" -> the next offset to hand out
+	auto    bool             // auto_commit: each poll commits what the previous handed out
+	lastHB  time.Time        // the last heartbeat this node proposed
+	touched time.Time
+}
+
+// maxSessions bounds the sessions kept; beyond it, those idle for 10
+// minutes are dropped.
+const maxSessions = 10_000
+
+func (s *Sessions) get(m Member) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := m.key()
+	ss := s.m[k]
+	if ss == nil {
+		if len(s.m) >= maxSessions {
+			for k, v := range s.m {
+				if time.Since(v.touched) > 10*time.Minute {
+					delete(s.m, k)
+				}
+			}
+		}
+		ss = &session{next: map[string]int64{}}
+		s.m[k] = ss
+	}
+	ss.touched = time.Now()
+	return ss
+}
+
+// Joined starts a member's session: it joined in generation gen, and with
+// autoCommit each poll commits what the previous one handed out.
+func (s *Sessions) Joined(m Member, gen int64, autoCommit bool) {
+	ss := s.get(m)
+	ss.mu.Lock()
+	ss.auto, ss.gen, ss.lastHB = autoCommit, gen, time.Now()
+	ss.mu.Unlock()
+}
+
+// Left ends a member's session.
+func (s *Sessions) Left(m Member) {
+	s.mu.Lock()
+	delete(s.m, m.key())
+	s.mu.Unlock()
+}
+
+// Poll is one poll of a member.
+type Poll struct {
+	Group      *multiraft.GroupMeta // as read for this request
+	Member     Member
+	MaxRecords int
+	MaxBytes   int
+	Wait       time.Duration // how long to wait when nothing is there; 0: answer at once
+}
+
+// Fetched are one partition's records in a poll's answer.
+type Fetched struct {
+	TP      multiraft.TopicPartition
+	Records []eddy.FetchedRecord
+}
+
+// Polled is a poll's answer.
+type Polled struct {
+	Generation int64
+	Fetched    []Fetched // partitions with records, in assignment order
+	Records    int
+	Assigned   []multiraft.TopicPartition
+}
+
+func tpKey(tp multiraft.TopicPartition) string {
+	return tp.Topic + "/" + strconv.Itoa(int(tp.Partition))
+}
+
+// Poll hands a member the records after what it was handed before, from
+// every partition assigned to it: the heartbeat (at most every third of
+// its session timeout), the auto-commit of the previous poll, a restart
+// from committed offsets after a rebalance, and the long poll.
+func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
+	g, id, t := req.Group, req.Member.ID, req.Member.Tenant
+	ss := s.get(req.Member)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	m := g.Members[id]
+	if ss.auto && ss.gen == g.Generation && len(ss.next) > 0 {
+		if ng, err := s.b.CommitOffsets(ctx, t, g.Name, id, g.Generation, ss.next); err == nil {
+			g = ng
+			ss.lastHB = time.Now()
+		}
+	}
+	if time.Since(ss.lastHB) > time.Duration(m.SessionTimeoutMs/3)*time.Millisecond {
+		if err := s.b.Heartbeat(ctx, t, g.Name, id); err != nil {
+			return Polled{}, err
+		}
+		ss.lastHB = time.Now()
+	}
+	if ss.gen != g.Generation { // rebalanced: start from the committed offsets
+		ss.gen, ss.next = g.Generation, map[string]int64{}
+	}
+	assigned := g.Assignments[id]
+	type part struct {
+		tp  multiraft.TopicPartition
+		off int64
+		res *multiraft.FetchResult
+	}
+	parts := make([]*part, 0, len(assigned))
+	for _, tp := range assigned {
+		off, ok := ss.next[tpKey(tp)]
+		if !ok {
+			if off, ok = g.Offsets[tpKey(tp)]; !ok {
+				po, err := s.b.Offsets(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}, tp.Partition)
+				if eddy.ErrorCode(err) == eddy.CodeNotFound {
+					continue // the topic was deleted: the next rebalance drops it
+				}
+				if err != nil {
+					return Polled{}, err
+				}
+				off = int64(po.HighWatermark)
+				if m.FromEarliest {
+					off = int64(po.LogStart)
+				}
+			}
+		}
+		parts = append(parts, &part{tp: tp, off: off})
+	}
+	fetch := func(c context.Context, pt *part, wait time.Duration, maxRecs, maxBytes int) error {
+		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
+		res, err := s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
+		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
+			po, perr := s.b.Offsets(ref, pt.tp.Partition)
+			if perr != nil {
+				return perr
+			}
+			if pt.off < int64(po.LogStart) { // retention removed what it had not read
+				pt.off = int64(po.LogStart)
+				res, err = s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		pt.res = res
+		return nil
+	}
+	// First a pass without waiting; then, if nothing, wait on all of them.
+	total := 0
+	for _, pt := range parts {
+		if total >= req.MaxRecords {
+			break
+		}
+		if err := fetch(ctx, pt, 0, req.MaxRecords-total, req.MaxBytes); err != nil {
+			if eddy.ErrorCode(err) == eddy.CodeNotFound {
+				continue // the topic was deleted
+			}
+			return Polled{}, err
+		}
+		total += len(pt.res.Records)
+	}
+	if total == 0 && req.Wait > 0 && len(parts) == 0 {
+		// Nothing assigned (more members than partitions): wait anyway,
+		// so an idle member long-polls instead of spinning.
+		select {
+		case <-time.After(req.Wait):
+		case <-ctx.Done():
+		}
+	}
+	if total == 0 && req.Wait > 0 && len(parts) > 0 {
+		wc, wcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, pt := range parts {
+			wg.Add(1)
+			go func(pt *part) {
+				defer wg.Done()
+				r := *pt
+				if err := fetch(wc, &r, req.Wait, req.MaxRecords, req.MaxBytes); err == nil && len(r.res.Records) > 0 {
+					mu.Lock()
+					if total == 0 {
+						pt.res, total = r.res, len(r.res.Records)
+						wcancel()
+					}
+					mu.Unlock()
+				}
+			}(pt)
+		}
+		wg.Wait()
+		wcancel()
+	}
+	out := Polled{Generation: g.Generation, Records: total, Assigned: assigned}
+	for _, pt := range parts {
+		if pt.res == nil || len(pt.res.Records) == 0 {
+			continue
+		}
+		out.Fetched = append(out.Fetched, Fetched{TP: pt.tp, Records: pt.res.Records})
+		ss.next[tpKey(pt.tp)] = int64(pt.res.Records[len(pt.res.Records)-1].Offset) + 1
+	}
+	return out, nil
+}
+
+// Commit commits a member's offsets: the given ones ("topic/partition" ->
+// the next offset to read), or, when offsets is nil, what it was handed in
+// its session. gen is the generation the member commits for (nil: its
+// session's). It returns the group after the commit and how many offsets
+// were committed.
+func (s *Sessions) Commit(ctx context.Context, g *multiraft.GroupMeta, m Member, gen *int64, offsets map[string]int64) (*multiraft.GroupMeta, int, error) {
+	ss := s.get(m)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	g2 := ss.gen
+	if gen != nil {
+		g2 = *gen
+	}
+	if offsets == nil {
+		if g2 != ss.gen {
+			return nil, 0, eddy.Errorf(multiraft.CodeStaleGeneration, "generation %d is stale: this member was last handed records in generation %d", g2, ss.gen)
+		}
+		offsets = make(map[string]int64, len(ss.next))
+		for k, v := range ss.next {
+			offsets[k] = v
+		}
+	}
+	ng, err := s.b.CommitOffsets(ctx, m.Tenant, g.Name, m.ID, g2, offsets)
+	if err != nil {
+		return nil, 0, err
+	}
+	ss.lastHB = time.Now()
+	return ng, len(offsets), nil
+}
