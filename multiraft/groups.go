@@ -136,12 +136,27 @@ func (st *controllerState) rebalance(g *GroupMeta) {
 		}
 		members := subs[t]
 		n := int(meta.Partitions)
-		quota := (n + len(members) - 1) / len(members) // ceil
-		var free []eddy.Partition
+		// Balanced: every member gets base partitions of the topic and
+		// extra of them one more. A member keeps what it had (sticky) up to
+		// that: with 4 partitions and a third member joining two that hold
+		// 2 each, one gives one up (2, 1, 1), rather than the newcomer
+		// getting nothing until someone leaves.
+		base, extra := n/len(members), n%len(members)
 		per := map[string]int{}
+		keeps := func(o string) bool {
+			switch {
+			case per[o] < base:
+				return true
+			case per[o] == base && extra > 0:
+				extra--
+				return true
+			}
+			return false
+		}
+		var free []eddy.Partition
 		for p := 0; p < n; p++ {
 			tp := TopicPartition{Topic: t, Partition: eddy.Partition(p)}
-			if o, ok := owner[tp.key()]; ok && per[o] < quota && contains(members, o) {
+			if o, ok := owner[tp.key()]; ok && contains(members, o) && keeps(o) {
 				g.Assignments[o] = append(g.Assignments[o], tp)
 				per[o]++
 				load[o]++

@@ -1,0 +1,298 @@
+package multiraft
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
+)
+
+// TestCatalogSpec runs the controller's deterministic apply over the
+// scripts in testdata/catalog: each command is one controller entry,
+// written short, and its expected output is what the entry did (the
+// entity it changed, or the refusal). They are the catalog's
+// specification: read them first. Rewrite the expected output after an
+// intended change with: go test ./multiraft -run TestCatalogSpec -rewrite
+//
+// Commands (times are the entry's clock, in ms):
+//
+//	node id=N                          a node registers itself (register_node)
+//	add-node|drain-node|remove-node|node-drained id=N
+//	tenant name=T [max-topics=N] [max-partitions=N] [storage=BYTES]
+//	delete-tenant name=T [force]
+//	topic tenant=T name=X partitions=N [rf=N]
+//	delete-topic tenant=T name=X
+//	join tenant=T group=G member=M topics=(a,b) [timeout=MS] [now=MS]
+//	leave|heartbeat|expire tenant=T group=G member=M [now=MS]
+//	commit tenant=T group=G member=M gen=N offsets=(topic/p=off,...)
+//	reset-offsets tenant=T group=G offsets=(topic/p=off,...)
+//	start-move shard=S node=N [from=N]   a replica moves to node N (from=0: added)
+//	rebuild shard=S node=N               node N's damaged replica is replaced
+//	move-phase shard=S replica=R phase=learner|ready|voter
+//	finish-move shard=S replica=R
+//	report-sizes sizes=(shard=bytes,...)
+//	show topics|groups|nodes|moves|usage [tenant=T]
+func TestCatalogSpec(t *testing.T) {
+	datadriven.Walk(t, "testdata/catalog", func(t *testing.T, path string) {
+		c := &controllerSM{st: newControllerState()}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if d.Cmd == "show" {
+				return show(c.st, d)
+			}
+			cmd := catalogCmd(t, d)
+			c.mu.Lock()
+			res := c.apply(cmd)
+			c.mu.Unlock()
+			if res.Err != nil {
+				return fmt.Sprintf("refused %s: %s\n", res.Err.Code, res.Err.Message)
+			}
+			return describe(c.st, cmd, res)
+		})
+	})
+}
+
+func arg(t *testing.T, d *datadriven.TestData, key string) string {
+	var v string
+	d.ScanArgs(t, key, &v)
+	return v
+}
+
+func intArg(t *testing.T, d *datadriven.TestData, key string, def int64) int64 {
+	if !d.HasArg(key) {
+		return def
+	}
+	var v int64
+	d.ScanArgs(t, key, &v)
+	return v
+}
+
+// listArg is key=(a,b,...) as strings.
+func listArg(d *datadriven.TestData, key string) []string {
+	for _, a := range d.CmdArgs {
+		if a.Key == key {
+			return a.Vals
+		}
+	}
+	return nil
+}
+
+// offsetsArg is key=(topic/p=off,...).
+func offsetsArg(t *testing.T, d *datadriven.TestData, key string) map[string]int64 {
+	out := map[string]int64{}
+	for _, v := range listArg(d, key) {
+		k, n, ok := strings.Cut(v, "=")
+		var off int64
+		if _, err := fmt.Sscan(n, &off); !ok || err != nil {
+			d.Fatalf(t, "bad offset %q", v)
+		}
+		out[k] = off
+	}
+	return out
+}
+
+func catalogCmd(t *testing.T, d *datadriven.TestData) *ctrlCmd {
+	group := func(op string) *ctrlCmd {
+		return &ctrlCmd{Op: op, GroupCmd: &groupCmd{Tenant: eddy.TenantID(arg(t, d, "tenant")), Group: arg(t, d, "group"),
+			MemberID: memberArg(t, d), NowMs: intArg(t, d, "now", 0)}}
+	}
+	switch d.Cmd {
+	case "node":
+		id := uint64(intArg(t, d, "id", 0))
+		return &ctrlCmd{Op: opRegisterNode, Node: &NodeMeta{ID: id, RaftAddr: fmt.Sprintf("n%d:7100", id)}}
+	case "add-node", "drain-node", "remove-node", "node-drained":
+		id := uint64(intArg(t, d, "id", 0))
+		return &ctrlCmd{Op: strings.ReplaceAll(d.Cmd, "-", "_"), Node: &NodeMeta{ID: id, RaftAddr: fmt.Sprintf("n%d:7100", id)}}
+	case "tenant":
+		return &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: eddy.TenantID(arg(t, d, "name")), Quotas: tenants.Quotas{
+			MaxTopics: intArg(t, d, "max-topics", 0), MaxPartitions: intArg(t, d, "max-partitions", 0),
+			StorageBytes: intArg(t, d, "storage", 0)}}}
+	case "delete-tenant":
+		return &ctrlCmd{Op: opDeleteTenant, Ref: arg(t, d, "name"), Force: d.HasArg("force")}
+	case "topic":
+		return &ctrlCmd{Op: opCreateTopic, Topic: &TopicMeta{Tenant: eddy.TenantID(arg(t, d, "tenant")), Name: eddy.TopicName(arg(t, d, "name")),
+			Partitions: int32(intArg(t, d, "partitions", 1)), ReplicationFactor: int(intArg(t, d, "rf", 1))}}
+	case "delete-topic":
+		return &ctrlCmd{Op: opDeleteTopic, Ref: arg(t, d, "tenant") + "/" + arg(t, d, "name")}
+	case "join":
+		c := group(opJoinGroup)
+		c.GroupCmd.Member = &MemberMeta{ID: c.GroupCmd.MemberID, Topics: listArg(d, "topics"),
+			SessionTimeoutMs: intArg(t, d, "timeout", 30_000), LastSeenMs: c.GroupCmd.NowMs, JoinedMs: c.GroupCmd.NowMs}
+		return c
+	case "leave":
+		return group(opLeaveGroup)
+	case "heartbeat":
+		return group(opHeartbeat)
+	case "expire":
+		return group(opExpireMember)
+	case "commit":
+		c := group(opCommitOffsets)
+		c.GroupCmd.Generation, c.GroupCmd.Offsets = intArg(t, d, "gen", 0), offsetsArg(t, d, "offsets")
+		return c
+	case "reset-offsets":
+		c := group(opCommitOffsets)
+		c.GroupCmd.Reset, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
+		return c
+	case "start-move":
+		return &ctrlCmd{Op: opStartMove, Move: &Move{Shard: uint64(intArg(t, d, "shard", 0)), Node: uint64(intArg(t, d, "node", 0)),
+			From: uint64(intArg(t, d, "from", 0))}}
+	case "rebuild":
+		return &ctrlCmd{Op: opRebuild, Move: &Move{Shard: uint64(intArg(t, d, "shard", 0)), Node: uint64(intArg(t, d, "node", 0))}}
+	case "move-phase", "finish-move":
+		op := opMovePhase
+		if d.Cmd == "finish-move" {
+			op = opFinishMove
+		}
+		mv := &Move{Shard: uint64(intArg(t, d, "shard", 0)), ReplicaID: uint64(intArg(t, d, "replica", 0))}
+		if d.HasArg("phase") {
+			mv.Phase = arg(t, d, "phase")
+		}
+		return &ctrlCmd{Op: op, Move: mv}
+	case "report-sizes":
+		sizes := map[uint64]int64{}
+		for k, v := range offsetsArg(t, d, "sizes") {
+			var shard uint64
+			fmt.Sscan(k, &shard)
+			sizes[shard] = v
+		}
+		return &ctrlCmd{Op: opReportSizes, Sizes: sizes}
+	}
+	d.Fatalf(t, "unknown command %s", d.Cmd)
+	return nil
+}
+
+func memberArg(t *testing.T, d *datadriven.TestData) string {
+	if !d.HasArg("member") {
+		return ""
+	}
+	return arg(t, d, "member")
+}
+
+// describe prints what an applied entry changed.
+func describe(st *controllerState, cmd *ctrlCmd, res ctrlResult) string {
+	var b strings.Builder
+	switch {
+	case cmd.Node != nil:
+		n := st.Nodes[cmd.Node.ID]
+		if n == nil {
+			return fmt.Sprintf("node %d removed\n", cmd.Node.ID)
+		}
+		fmt.Fprintf(&b, "node %d: %s\n", n.ID, nodeState(n))
+	case cmd.Tenant != nil:
+		tn := st.Tenants[cmd.Tenant.Name]
+		fmt.Fprintf(&b, "tenant %s: incarnation %d\n", tn.Name, tn.Incarnation)
+	case cmd.Op == opDeleteTenant, cmd.Op == opDeleteTopic:
+		fmt.Fprintf(&b, "deleted %s\n", cmd.Ref)
+	case cmd.Topic != nil:
+		writeTopic(&b, st.Topics[cmd.Topic.Ref().String()])
+	case cmd.GroupCmd != nil:
+		writeGroup(&b, st.Groups[groupKey(cmd.GroupCmd.Tenant, cmd.GroupCmd.Group)])
+	case cmd.Move != nil:
+		if mv := res.Move; mv != nil {
+			fmt.Fprintf(&b, "move shard %d to node %d (replica %d) from %d: %s\n", mv.Shard, mv.Node, mv.ReplicaID, mv.From, mv.Phase)
+		} else {
+			fmt.Fprintf(&b, "move of shard %d finished\n", cmd.Move.Shard)
+		}
+		ref, tm, p := st.topicOfShard(cmd.Move.Shard)
+		fmt.Fprintf(&b, "%s/%d replicas %v, replica ids %v\n", ref, p, tm.Replicas[p], tm.ReplicaIDs[p])
+	case cmd.Sizes != nil:
+		for _, tn := range slices.Sorted(maps.Keys(st.Tenants)) {
+			fmt.Fprintf(&b, "tenant %s: %d bytes\n", tn, tenantBytes(st, tn))
+		}
+	}
+	if b.Len() == 0 {
+		return "ok\n"
+	}
+	return b.String()
+}
+
+func nodeState(n *NodeMeta) string {
+	if n.State == "" {
+		return NodeActive
+	}
+	return n.State
+}
+
+func writeTopic(b *strings.Builder, tm *TopicMeta) {
+	fmt.Fprintf(b, "topic %s: %d partitions, rf %d\n", tm.Ref(), tm.Partitions, tm.ReplicationFactor)
+	for p := range tm.Partitions {
+		fmt.Fprintf(b, "  %d: shard %d replicas %v\n", p, tm.Shards[p], tm.Replicas[p])
+	}
+}
+
+func writeGroup(b *strings.Builder, g *GroupMeta) {
+	if g == nil {
+		b.WriteString("no group\n")
+		return
+	}
+	fmt.Fprintf(b, "group %s/%s generation %d\n", g.Tenant, g.Name, g.Generation)
+	for _, id := range slices.Sorted(maps.Keys(g.Members)) {
+		var tps []string
+		for _, tp := range g.Assignments[id] {
+			tps = append(tps, fmt.Sprintf("%s/%d", tp.Topic, tp.Partition))
+		}
+		if len(tps) == 0 {
+			tps = []string{"(nothing)"}
+		}
+		fmt.Fprintf(b, "  %s: %s\n", id, strings.Join(tps, " "))
+	}
+	if len(g.Offsets) > 0 {
+		var offs []string
+		for _, k := range slices.Sorted(maps.Keys(g.Offsets)) {
+			offs = append(offs, fmt.Sprintf("%s=%d", k, g.Offsets[k]))
+		}
+		fmt.Fprintf(b, "  committed %s\n", strings.Join(offs, " "))
+	}
+}
+
+// tenantBytes is what Host.Usage counts for a tenant from the reported
+// sizes (a node without replicas of its partitions).
+func tenantBytes(st *controllerState, tn eddy.TenantID) int64 {
+	var n int64
+	for _, tm := range st.Topics {
+		if tm.Tenant == tn {
+			for _, s := range tm.Shards {
+				n += st.Sizes[s]
+			}
+		}
+	}
+	return n
+}
+
+func show(st *controllerState, d *datadriven.TestData) string {
+	var b strings.Builder
+	what := d.CmdArgs[0].Key
+	for _, k := range slices.Sorted(maps.Keys(st.Topics)) {
+		if what == "topics" {
+			writeTopic(&b, st.Topics[k])
+		}
+	}
+	switch what {
+	case "groups":
+		for _, k := range slices.Sorted(maps.Keys(st.Groups)) {
+			writeGroup(&b, st.Groups[k])
+		}
+	case "nodes":
+		for _, id := range st.sortedNodeIDs() {
+			fmt.Fprintf(&b, "node %d: %s\n", id, nodeState(st.Nodes[id]))
+		}
+	case "moves":
+		for _, s := range slices.Sorted(maps.Keys(st.Moves)) {
+			mv := st.Moves[s]
+			fmt.Fprintf(&b, "shard %d: to node %d from %d, %s\n", s, mv.Node, mv.From, mv.Phase)
+		}
+	case "usage":
+		for _, tn := range slices.Sorted(maps.Keys(st.Tenants)) {
+			topics, parts := st.tenantUsage(tn)
+			fmt.Fprintf(&b, "tenant %s: %d topics, %d partitions, %d bytes\n", tn, topics, parts, tenantBytes(st, tn))
+		}
+	}
+	if b.Len() == 0 {
+		return "none\n"
+	}
+	return b.String()
+}
