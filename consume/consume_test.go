@@ -7,7 +7,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/consume"
-	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/eddy-broker/eddy/internal/testhost"
 	"github.com/eddy-broker/eddy/multiraft"
 )
 
@@ -16,23 +16,14 @@ import (
 // commits it, an explicit stale generation is refused, and after leaving
 // and joining again the member resumes from the committed offsets.
 func TestPollCommit(t *testing.T) {
-	h, err := multiraft.New(multiraft.Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), RetentionInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testhost.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
 	if _, err := h.CreateTopic(ctx, ref.Tenant, multiraft.TopicSpec{Name: "t", Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	for h.Ready() != nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testhost.Ready(t, h)
 	for p := range 2 {
 		recs := []eddy.Record{{Value: []byte("a")}, {Value: []byte("b")}, {Value: []byte("c")}}
 		if _, err := h.Produce(ctx, ref, recs, []eddy.Partition{eddy.Partition(p), eddy.Partition(p), eddy.Partition(p)}); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/ingest"
-	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/eddy-broker/eddy/internal/testhost"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 )
@@ -21,16 +21,9 @@ import (
 // a second.
 func startHost(tb testing.TB) *multiraft.Host {
 	tb.Helper()
-	h, err := multiraft.New(multiraft.Config{Dir: tb.TempDir(), RaftAddr: testutil.FreeAddr(tb), RetentionInterval: time.Hour})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	h := testhost.Start(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { h.Close() })
 	if _, err := h.CreateTenant(ctx, "slow", tenants.Quotas{ProduceRecordsPerSec: 2}); err != nil {
 		tb.Fatal(err)
 	}
@@ -39,12 +32,7 @@ func startHost(tb testing.TB) *multiraft.Host {
 			tb.Fatal(err)
 		}
 	}
-	for h.Ready() != nil {
-		if ctx.Err() != nil {
-			tb.Fatalf("not ready: %v", h.Ready())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testhost.Ready(tb, h)
 	return h
 }
 

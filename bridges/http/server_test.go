@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/testhost"
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/segment"
@@ -33,18 +34,7 @@ type env struct {
 // newEnv runs a real Raft host and the HTTP server on loopback.
 func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 	t.Helper()
-	if hc.Dir == "" {
-		hc.Dir, hc.RaftAddr = t.TempDir(), testutil.FreeAddr(t)
-	}
-	h, err := multiraft.New(hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	h := testhost.StartWith(t, hc)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: "test-cluster", Incarnation: func(t eddy.TenantID) int64 {
 		inc, _ := h.Incarnation(t)
