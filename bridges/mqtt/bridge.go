@@ -2,8 +2,10 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eddy-broker/eddy"
 )
@@ -50,6 +53,7 @@ type Bridge struct {
 	log    *slog.Logger
 	m      *metrics.Set
 	cm     *autopaho.ConnectionManager
+	conn   atomic.Pointer[net.Conn] // the connection up now, closed to force a reconnect
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -88,8 +92,10 @@ func NewBridge(cfg BridgeConfig, nodeID uint64, ingest Ingest, m *metrics.Set, l
 	if cfg.SessionExpiry <= 0 {
 		cfg.SessionExpiry = time.Hour
 	}
-	if _, err := url.Parse(cfg.URL); err != nil {
+	if u, err := url.Parse(cfg.URL); err != nil {
 		return nil, fmt.Errorf("mqtt bridge %s: url: %w", cfg.Name, err)
+	} else if _, ok := bridgeSchemes[u.Scheme]; !ok {
+		return nil, fmt.Errorf("mqtt bridge %s: url %s: the scheme must be mqtt (tcp) or mqtts (TLS)", cfg.Name, cfg.URL)
 	}
 	b := &Bridge{cfg: cfg, ingest: ingest, m: m, log: log.With("bridge", cfg.Name), done: make(chan struct{}),
 		queue: make(chan received, cfg.MaxInFlight)}
@@ -148,7 +154,8 @@ func (b *Bridge) Start(ctx context.Context) error {
 			b.subscribed.Store(false)
 			return true
 		},
-		OnConnectError: func(err error) { b.setErr("connect: " + err.Error()) },
+		OnConnectError:    func(err error) { b.setErr("connect: " + err.Error()) },
+		AttemptConnection: b.dial,
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   b.cfg.ClientID,
 			EnableManualAcknowledgment: true,
@@ -206,7 +213,7 @@ func (b *Bridge) onPublish(pr paho.PublishReceived) (bool, error) {
 		case <-t.C:
 			b.wedged.Add(1)
 			b.setErr("the in-flight queue stayed full; disconnecting")
-			b.cm.TerminateConnectionForTest() // reconnects after the backoff
+			b.dropConnection() // reconnects after the backoff
 		}
 	}
 	return true, nil
@@ -297,7 +304,7 @@ func (b *Bridge) appendBatch(ctx context.Context, batch []received) bool {
 			if time.Since(start) > WedgeTimeout && b.connected.Load() {
 				b.wedged.Add(1)
 				b.setErr("appending failed for " + WedgeTimeout.String() + " (" + err.Error() + "); disconnecting")
-				b.cm.TerminateConnectionForTest()
+				b.dropConnection()
 				start = time.Now()
 			}
 			select {
@@ -385,5 +392,37 @@ func (b *Bridge) Close(ctx context.Context) {
 		case <-b.done:
 		case <-ctx.Done():
 		}
+	}
+}
+
+// bridgeSchemes are the URL schemes a bridge dials, TLS or not.
+var bridgeSchemes = map[string]bool{"mqtt": false, "tcp": false, "mqtts": true, "ssl": true, "tls": true}
+
+// dial connects to the upstream broker and keeps the connection, so that
+// dropConnection can close it.
+func (b *Bridge) dial(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	if bridgeSchemes[u.Scheme] {
+		tc := tls.Client(conn, &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = packets.NewThreadSafeConn(tc)
+	}
+	b.conn.Store(&conn)
+	return conn, nil
+}
+
+// dropConnection closes the connection up now: autopaho sees it lost and
+// connects again after its backoff, resuming the session (what was not
+// acknowledged is delivered again).
+func (b *Bridge) dropConnection() {
+	if c := b.conn.Load(); c != nil {
+		(*c).Close()
 	}
 }
