@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,8 +21,8 @@ import (
 
 // forwarder carries requests for partitions this node holds no replica of
 // to a node that does, over that node's HTTP API, with an operator token the
-// cluster key signs. Record bytes travel base64 one way and as raw Kafka
-// batches the other, so they arrive exactly.
+// cluster key signs. Records travel as raw Kafka batches both ways, so they
+// arrive exactly.
 type forwarder struct {
 	signer func() *tenants.Signer
 	hc     *http.Client
@@ -99,38 +98,14 @@ func (f *forwarder) do(ctx context.Context, method, u, ctype string, body []byte
 	return resp, b, nil
 }
 
-func b64(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
-
+// Produce appends records to a partition another node holds: they travel
+// as one Kafka record batch (the storage format, so keys, headers and
+// timestamps arrive exactly), and the node appends them without running
+// quotas or the transform again (this node did).
 func (f *forwarder) Produce(ctx context.Context, n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error) {
-	type hdr struct {
-		Key   string `json:"key"`
-		Value any    `json:"value"`
-		Enc   string `json:"value_encoding"`
-	}
-	type rec struct {
-		Key       any    `json:"key"`
-		KeyEnc    string `json:"key_encoding"`
-		Value     any    `json:"value"`
-		ValueEnc  string `json:"value_encoding"`
-		Headers   []hdr  `json:"headers,omitempty"`
-		Partition int32  `json:"partition"`
-		Timestamp int64  `json:"timestamp"`
-	}
-	out := make([]rec, len(recs))
-	for i, r := range recs {
-		out[i] = rec{Key: b64(r.Key), KeyEnc: "base64", Value: b64(r.Value), ValueEnc: "base64", Partition: int32(p), Timestamp: r.Timestamp}
-		for _, h := range r.Headers {
-			out[i].Headers = append(out[i].Headers, hdr{Key: h.Key, Value: b64(h.Value), Enc: "base64"})
-		}
-	}
-	body, _ := json.Marshal(map[string]any{"records": out})
-	u := fmt.Sprintf("http://%s/v1/tenants/%s/topics/%s/records", n.HTTPAddr, url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)))
-	_, b, err := f.do(ctx, "POST", u, "application/json", body)
+	body := segment.AppendBatch(nil, recs, segment.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+	u := fmt.Sprintf("http://%s/v1/tenants/%s/topics/%s/records?partition=%d", n.HTTPAddr, url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p)
+	_, b, err := f.do(ctx, "POST", u, httpapi.BatchesContentType, body)
 	if err != nil {
 		return 0, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/ingest"
+	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
@@ -22,7 +23,10 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	recs, parts, err := s.parseProduce(ctx)
+	// A forwarded request was admitted and transformed where it arrived;
+	// the header is trusted only with an operator token.
+	forwarded := len(ctx.Request.Header.Peek(ForwardedHeader)) > 0 && p.Operator()
+	recs, parts, err := s.parseProduce(ctx, forwarded)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -33,9 +37,6 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			return
 		}
 	}
-	// A forwarded request was admitted and transformed where it arrived;
-	// the header is trusted only with an operator token.
-	forwarded := len(ctx.Request.Header.Peek(ForwardedHeader)) > 0 && p.Operator()
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
 	ans, err := s.cfg.Producer.Produce(c, ingest.Request{Ref: ref, Records: recs, Parts: parts, Forwarded: forwarded})
@@ -68,7 +69,10 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 
 // parseProduce decodes a produce body by Content-Type. The records it
 // returns own their bytes (nothing points into the fasthttp request).
-func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.Partition, error) {
+// Kafka record batches (BatchesContentType, for the partition the
+// partition argument names) are how one node forwards a produce to
+// another; only a forwarded request may send them.
+func (s *Server) parseProduce(ctx *fasthttp.RequestCtx, forwarded bool) ([]eddy.Record, []eddy.Partition, error) {
 	ct := string(ctx.Request.Header.ContentType())
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
@@ -128,6 +132,28 @@ func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.P
 		if len(recs) == 0 {
 			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "NDJSON body has no records")
 		}
+	case BatchesContentType:
+		if !forwarded {
+			return nil, nil, eddy.Errorf(eddy.CodeUnsupportedMedia, "record batches are accepted only from another node of the cluster")
+		}
+		p, err := partitionArg(ctx.QueryArgs())
+		if err != nil || p < 0 {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "record batches need their partition")
+		}
+		var frs []eddy.FetchedRecord
+		if err := segment.SplitVerified(bytes.Clone(body), func(_ segment.BatchHeader, batch []byte) error {
+			frs, err = segment.DecodeVerified(frs, batch)
+			return err
+		}); err != nil {
+			return nil, nil, err
+		}
+		if len(frs) == 0 || len(frs) > maxRecordsPerRequest {
+			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "%d records in the batches: 1 to %d", len(frs), maxRecordsPerRequest)
+		}
+		recs, parts = make([]eddy.Record, len(frs)), make([]eddy.Partition, len(frs))
+		for i := range frs {
+			recs[i], parts[i] = frs[i].Record, p
+		}
 	case "application/octet-stream":
 		r := eddy.Record{Value: bytes.Clone(body), Timestamp: now}
 		if r.Value == nil {
@@ -137,17 +163,25 @@ func (s *Server) parseProduce(ctx *fasthttp.RequestCtx) ([]eddy.Record, []eddy.P
 		if args.Has("key") {
 			r.Key = bytes.Clone(args.Peek("key"))
 		}
-		p := eddy.Partition(-1)
-		if args.Has("partition") {
-			n, err := strconv.ParseInt(string(args.Peek("partition")), 10, 32)
-			if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(args.Peek("partition")) {
-				return nil, nil, eddy.Errorf(eddy.CodeInvalid, "partition %q is not a partition number", args.Peek("partition"))
-			}
-			p = eddy.Partition(n)
+		p, err := partitionArg(args)
+		if err != nil {
+			return nil, nil, err
 		}
 		recs, parts = []eddy.Record{r}, []eddy.Partition{p}
 	default:
 		return nil, nil, eddy.Errorf(eddy.CodeUnsupportedMedia, "Content-Type %q: use application/json, application/x-ndjson or application/octet-stream", ct)
 	}
 	return recs, parts, nil
+}
+
+// partitionArg is the partition query argument, or -1 (choose) without one.
+func partitionArg(args *fasthttp.Args) (eddy.Partition, error) {
+	if !args.Has("partition") {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(string(args.Peek("partition")), 10, 32)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(args.Peek("partition")) {
+		return 0, eddy.Errorf(eddy.CodeInvalid, "partition %q is not a partition number", args.Peek("partition"))
+	}
+	return eddy.Partition(n), nil
 }

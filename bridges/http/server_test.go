@@ -137,6 +137,7 @@ func TestErrors(t *testing.T) {
 		{"missing partition", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"a","partition":9}]}`, 404, "not_found"},
 		{"bad ndjson line", "POST", "/v1/topics/t/records", "application/x-ndjson", "{\"value\":1}\n{nope\n", 400, "invalid_request"},
 		{"unsupported media", "POST", "/v1/topics/t/records", "text/csv", "a,b", 415, "unsupported_media"},
+		{"record batches from a client", "POST", "/v1/topics/t/records?partition=0", BatchesContentType, "\x00\x01", 415, "unsupported_media"},
 		{"record too large", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"` + big + `"}]}`, 413, "record_too_large"},
 		{"body too large", "POST", "/v1/topics/t/records", "application/octet-stream", strings.Repeat("y", 70<<10), 413, "request_too_large"},
 		{"unknown topic produce", "POST", "/v1/topics/nope/records", "application/json", `{"records":[{"value":1}]}`, 404, "not_found"},
