@@ -185,7 +185,14 @@ func (p *Path) Produce(ctx context.Context, req Request) (Result, error) {
 		res, err = p.produce(ctx, r, req)
 	}
 	if err != nil {
-		p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, req.Ref.String(), eddy.ErrorCode(err))).Inc()
+		// A refusal for a topic that does not exist is counted without its
+		// name: a client naming random topics would otherwise make a
+		// metric series each.
+		topic := ""
+		if r != nil {
+			topic = req.Ref.String()
+		}
+		p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, topic, eddy.ErrorCode(err))).Inc()
 		return res, err
 	}
 	recs := req.Records

@@ -89,6 +89,10 @@ func TestProduce(t *testing.T) {
 	if _, err := p.Produce(ctx, ingest.Request{Ref: missing, Records: records(1)}); eddy.ErrorCode(err) != eddy.CodeNotFound {
 		t.Fatalf("missing topic: %v", err)
 	}
+	// ... counted without the name a client made up.
+	if s := series(m); !strings.Contains(s, `eddy_produce_errors_total{topic="",code="not_found"} 1`) || strings.Contains(s, "nope") {
+		t.Fatalf("a missing topic's refusal:\n%s", s)
+	}
 	if n, err := p.MaxMessageBytes(ref); err != nil || n <= 0 {
 		t.Fatalf("max.message.bytes: %d %v", n, err)
 	}
