@@ -1,11 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,8 +19,8 @@ import (
 )
 
 // forwarder carries requests for partitions this node holds no replica of
-// to a node that does, over that node's HTTP API, with an operator token the
-// cluster key signs. Records travel as raw Kafka batches both ways, so they
+// to a node that does, over that node's HTTP API (through the API's own
+// client), with an operator token the cluster key signs. Records travel as raw Kafka batches both ways, so they
 // arrive exactly.
 type forwarder struct {
 	signer func() *tenants.Signer
@@ -56,44 +55,26 @@ func (f *forwarder) bearer() (string, error) {
 	return tok, nil
 }
 
-func partitionURL(n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition, what string) string {
-	return fmt.Sprintf("http://%s/v1/tenants/%s/topics/%s/partitions/%d/%s", n.HTTPAddr, url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p, what)
+func partitionPath(ref eddy.TopicRef, p eddy.Partition, what string) string {
+	return fmt.Sprintf("/v1/tenants/%s/topics/%s/partitions/%d/%s", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p, what)
 }
 
-func (f *forwarder) do(ctx context.Context, method, u, ctype string, body []byte) (*http.Response, []byte, error) {
-	tok, err := f.bearer()
-	if err != nil {
+// do sends a request to node n through the API's client, as a forward.
+func (f *forwarder) do(ctx context.Context, n multiraft.NodeMeta, method, path, ctype string, body []byte) (*http.Response, []byte, error) {
+	c := httpapi.Client{Base: "http://" + n.HTTPAddr, Token: f.bearer, HC: f.hc,
+		Header: http.Header{httpapi.ForwardedHeader: {"1"}}}
+	resp, b, err := c.Do(ctx, method, path, ctype, body)
+	var ae *httpapi.APIError
+	var re *httpapi.ReachError
+	switch {
+	case errors.As(err, &re):
+		return nil, nil, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500, Message: "cannot reach the node holding the partition: " + re.Err.Error()}
+	case errors.As(err, &ae) && ae.Code != "http":
+		return nil, nil, &eddy.Error{Code: eddy.Code(ae.Code), Message: ae.Message, RetryAfterMs: 500}
+	case errors.As(err, &ae):
+		return nil, nil, eddy.Errorf(eddy.CodeUnavailable, "the node holding the partition answered HTTP %d", ae.Status)
+	case err != nil:
 		return nil, nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set(httpapi.ForwardedHeader, "1")
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := f.hc.Do(req)
-	if err != nil {
-		return nil, nil, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500, Message: "cannot reach the node holding the partition: " + err.Error()}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, nil, eddy.Errorf(eddy.CodeUnavailable, "reading from the node holding the partition: %v", err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct {
-				Code    eddy.Code `json:"code"`
-				Message string    `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
-			return nil, nil, &eddy.Error{Code: e.Error.Code, Message: e.Error.Message, RetryAfterMs: 500}
-		}
-		return nil, nil, eddy.Errorf(eddy.CodeUnavailable, "the node holding the partition answered HTTP %d", resp.StatusCode)
 	}
 	return resp, b, nil
 }
@@ -104,8 +85,8 @@ func (f *forwarder) do(ctx context.Context, method, u, ctype string, body []byte
 // quotas or the transform again (this node did).
 func (f *forwarder) Produce(ctx context.Context, n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error) {
 	body := segment.AppendBatch(nil, recs, segment.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
-	u := fmt.Sprintf("http://%s/v1/tenants/%s/topics/%s/records?partition=%d", n.HTTPAddr, url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p)
-	_, b, err := f.do(ctx, "POST", u, httpapi.BatchesContentType, body)
+	path := fmt.Sprintf("/v1/tenants/%s/topics/%s/records?partition=%d", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p)
+	_, b, err := f.do(ctx, n, "POST", path, httpapi.BatchesContentType, body)
 	if err != nil {
 		return 0, err
 	}
@@ -119,8 +100,8 @@ func (f *forwarder) Produce(ctx context.Context, n multiraft.NodeMeta, ref eddy.
 }
 
 func (f *forwarder) Fetch(ctx context.Context, n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error) {
-	u := partitionURL(n, ref, p, "records") + fmt.Sprintf("?offset=%d&max_bytes=%d&wait_ms=%d&format=batches", offset, maxBytes, wait.Milliseconds())
-	resp, b, err := f.do(ctx, "GET", u, "", nil)
+	path := partitionPath(ref, p, "records") + fmt.Sprintf("?offset=%d&max_bytes=%d&wait_ms=%d&format=batches", offset, maxBytes, wait.Milliseconds())
+	resp, b, err := f.do(ctx, n, "GET", path, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +130,7 @@ func (f *forwarder) Fetch(ctx context.Context, n multiraft.NodeMeta, ref eddy.To
 }
 
 func (f *forwarder) Offsets(ctx context.Context, n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error) {
-	_, b, err := f.do(ctx, "GET", partitionURL(n, ref, p, "offsets"), "", nil)
+	_, b, err := f.do(ctx, n, "GET", partitionPath(ref, p, "offsets"), "", nil)
 	if err != nil {
 		return multiraft.PartitionOffsets{}, err
 	}

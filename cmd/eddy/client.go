@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,16 +13,16 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	httpapi "github.com/eddy-broker/eddy/bridges/http"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/node"
 	"github.com/spf13/cobra"
 )
 
-// client talks to a node's HTTP API.
+// client talks to a node's HTTP API, through the API's own client.
 type client struct {
-	base  string
+	*httpapi.Client
 	token string
-	hc    *http.Client
 }
 
 // newClient resolves the server and token: a flag wins, then EDDY_SERVER /
@@ -62,61 +61,16 @@ func newClient(cmd *cobra.Command) *client {
 		}
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: 90 * time.Second}
-	return &client{base: s, token: tok, hc: &http.Client{Transport: tr}}
-}
-
-func (c *client) authorize(req *http.Request) {
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
+	return &client{token: tok, Client: &httpapi.Client{Base: s, HC: &http.Client{Transport: tr},
+		Token: func() (string, error) { return tok, nil }}}
 }
 
 // apiError is an error answer from the API.
-type apiError struct {
-	Status  int
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
-}
+type apiError = httpapi.APIError
 
 // do sends a request and decodes a JSON answer into out (if non-nil).
 func (c *client) do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
-	if err != nil {
-		return err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	c.authorize(req)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error apiError }
-		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
-			e.Error.Status = resp.StatusCode
-			return &e.Error
-		}
-		return &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
-	}
-	if out != nil && len(b) > 0 {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return c.JSON(ctx, method, path, contentType, body, out)
 }
 
 func (c *client) getJSON(ctx context.Context, path string, out any) error {
@@ -214,22 +168,9 @@ func (c *client) fetch(ctx context.Context, topic string, p int32, offset int64,
 // at or after offset, their value bytes, and the next offset.
 func (c *client) fetchBatches(ctx context.Context, topic string, p int32, offset int64) (n, valueBytes, next int64, err error) {
 	path := fmt.Sprintf("%s/partitions/%d/records?offset=%d&max_bytes=%d&format=batches", topicPath(topic), p, offset, 8<<20)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	resp, body, err := c.Do(ctx, http.MethodGet, path, "", nil)
 	if err != nil {
 		return 0, 0, 0, err
-	}
-	c.authorize(req)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if resp.StatusCode != 200 {
-		return 0, 0, 0, &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(body))}
 	}
 	next, _ = strconv.ParseInt(resp.Header.Get("Eddy-Next-Offset"), 10, 64)
 	var recs []eddy.FetchedRecord
