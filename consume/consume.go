@@ -15,7 +15,6 @@ package consume
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 
@@ -122,10 +121,6 @@ type Polled struct {
 	Assigned   []multiraft.TopicPartition
 }
 
-func tpKey(tp multiraft.TopicPartition) string {
-	return tp.Topic + "/" + strconv.Itoa(int(tp.Partition))
-}
-
 // Poll hands a member the records after what it was handed before, from
 // every partition assigned to it: the heartbeat (at most every third of
 // its session timeout), the auto-commit of the previous poll, a restart
@@ -159,9 +154,9 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	}
 	parts := make([]*part, 0, len(assigned))
 	for _, tp := range assigned {
-		off, ok := ss.next[tpKey(tp)]
+		off, ok := ss.next[tp.Key()]
 		if !ok {
-			if off, ok = g.Offsets[tpKey(tp)]; !ok {
+			if off, ok = g.Offsets[tp.Key()]; !ok {
 				po, err := s.b.Offsets(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}, tp.Partition)
 				if eddy.ErrorCode(err) == eddy.CodeNotFound {
 					continue // the topic was deleted: the next rebalance drops it
@@ -246,7 +241,7 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 			continue
 		}
 		out.Fetched = append(out.Fetched, Fetched{TP: pt.tp, Records: pt.res.Records})
-		ss.next[tpKey(pt.tp)] = int64(pt.res.Records[len(pt.res.Records)-1].Offset) + 1
+		ss.next[pt.tp.Key()] = int64(pt.res.Records[len(pt.res.Records)-1].Offset) + 1
 	}
 	return out, nil
 }

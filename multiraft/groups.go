@@ -50,7 +50,8 @@ type TopicPartition struct {
 	Partition eddy.Partition `json:"partition"`
 }
 
-func (tp TopicPartition) key() string { return tp.Topic + "/" + strconv.Itoa(int(tp.Partition)) }
+// Key is "topic/partition", as committed offsets are keyed.
+func (tp TopicPartition) Key() string { return tp.Topic + "/" + strconv.Itoa(int(tp.Partition)) }
 
 // Group limits.
 const (
@@ -112,7 +113,7 @@ func (st *controllerState) rebalance(g *GroupMeta) {
 	for id, tps := range old {
 		if _, ok := g.Members[id]; ok {
 			for _, tp := range tps {
-				owner[tp.key()] = id
+				owner[tp.Key()] = id
 			}
 		}
 	}
@@ -156,7 +157,7 @@ func (st *controllerState) rebalance(g *GroupMeta) {
 		var free []eddy.Partition
 		for p := 0; p < n; p++ {
 			tp := TopicPartition{Topic: t, Partition: eddy.Partition(p)}
-			if o, ok := owner[tp.key()]; ok && contains(members, o) && keeps(o) {
+			if o, ok := owner[tp.Key()]; ok && contains(members, o) && keeps(o) {
 				g.Assignments[o] = append(g.Assignments[o], tp)
 				per[o]++
 				load[o]++
@@ -288,7 +289,7 @@ func (st *controllerState) applyGroup(op string, c *groupCmd) ctrlResult {
 		}
 		owned := map[string]bool{}
 		for _, tp := range cur.Assignments[c.MemberID] {
-			owned[tp.key()] = true
+			owned[tp.Key()] = true
 		}
 		for k := range c.Offsets {
 			if !owned[k] {

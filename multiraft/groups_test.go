@@ -31,13 +31,13 @@ func checkAssignment(t *testing.T, g *GroupMeta, want map[string]int) {
 			t.Fatalf("assignment to a non-member %s", id)
 		}
 		for _, tp := range tps {
-			if o, ok := owner[tp.key()]; ok {
-				t.Fatalf("%s assigned to %s and %s", tp.key(), o, id)
+			if o, ok := owner[tp.Key()]; ok {
+				t.Fatalf("%s assigned to %s and %s", tp.Key(), o, id)
 			}
 			if !contains(m.Topics, tp.Topic) {
-				t.Fatalf("%s assigned to %s, which does not subscribe to it", tp.key(), id)
+				t.Fatalf("%s assigned to %s, which does not subscribe to it", tp.Key(), id)
 			}
-			owner[tp.key()] = id
+			owner[tp.Key()] = id
 		}
 	}
 	for topic, n := range want {
@@ -60,7 +60,7 @@ func TestGroupRebalance(t *testing.T) {
 	}
 	kept := map[string]bool{}
 	for _, tp := range g.Assignments["m1"] {
-		kept[tp.key()] = true
+		kept[tp.Key()] = true
 	}
 	g = mustApply(t, c, joinCmd("m3", "a", "b")).Group
 	checkAssignment(t, g, map[string]int{"a": 6, "b": 2})
@@ -72,7 +72,7 @@ func TestGroupRebalance(t *testing.T) {
 	// Sticky: m1 kept partitions it had.
 	stayed := 0
 	for _, tp := range g.Assignments["m1"] {
-		if kept[tp.key()] {
+		if kept[tp.Key()] {
 			stayed++
 		}
 	}

@@ -59,10 +59,12 @@ func partitionPath(ref eddy.TopicRef, p eddy.Partition, what string) string {
 	return fmt.Sprintf("/v1/tenants/%s/topics/%s/partitions/%d/%s", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p, what)
 }
 
+// forwardedHeader marks every forwarded request (read-only).
+var forwardedHeader = http.Header{httpapi.ForwardedHeader: {"1"}}
+
 // do sends a request to node n through the API's client, as a forward.
 func (f *forwarder) do(ctx context.Context, n multiraft.NodeMeta, method, path, ctype string, body []byte) (*http.Response, []byte, error) {
-	c := httpapi.Client{Base: "http://" + n.HTTPAddr, Token: f.bearer, HC: f.hc,
-		Header: http.Header{httpapi.ForwardedHeader: {"1"}}}
+	c := httpapi.Client{Base: "http://" + n.HTTPAddr, Token: f.bearer, HC: f.hc, Header: forwardedHeader}
 	resp, b, err := c.Do(ctx, method, path, ctype, body)
 	var ae *httpapi.APIError
 	var re *httpapi.ReachError

@@ -100,14 +100,24 @@ func (s *Server) partitionRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a 
 		return ref, 0, err
 	}
 	v, _ := ctx.UserValue("partition").(string)
-	n, err := strconv.ParseInt(v, 10, 32)
-	if err != nil || n < 0 || strconv.FormatInt(n, 10) != v { // one spelling: no "+1", "01"
+	n, ok := parsePartition(v)
+	if !ok {
 		return ref, 0, eddy.Errorf(eddy.CodeNotFound, "partition %q does not exist", v)
 	}
-	if err := s.refuseForwardLoop(ctx, ref, eddy.Partition(n)); err != nil {
+	if err := s.refuseForwardLoop(ctx, ref, n); err != nil {
 		return ref, 0, err
 	}
-	return ref, eddy.Partition(n), nil
+	return ref, n, nil
+}
+
+// parsePartition reads a partition number in its one spelling (no "+1",
+// "01", negatives).
+func parsePartition(v string) (eddy.Partition, bool) {
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != v {
+		return 0, false
+	}
+	return eddy.Partition(n), true
 }
 
 // ForwardedHeader marks a request one node forwarded to another; it is

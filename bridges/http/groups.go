@@ -247,7 +247,7 @@ func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 				writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "offsets and partitions are not negative"))
 				return
 			}
-			offsets[o.Topic+"/"+strconv.Itoa(int(o.Partition))] = o.Offset
+			offsets[multiraft.TopicPartition{Topic: o.Topic, Partition: eddy.Partition(o.Partition)}.Key()] = o.Offset
 		}
 	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
@@ -297,7 +297,7 @@ func (s *Server) groupJSON(t eddy.TenantID, g *multiraft.GroupMeta, detail bool)
 		members = append(members, map[string]any{"member_id": id, "topics": m.Topics, "session_timeout_ms": m.SessionTimeoutMs,
 			"last_seen_ms": m.LastSeenMs, "assignments": tpJSON(g.Assignments[id])})
 		for _, tp := range g.Assignments[id] {
-			owner[tp.Topic+"/"+strconv.Itoa(int(tp.Partition))] = id
+			owner[tp.Key()] = id
 		}
 		for _, topic := range m.Topics {
 			topics[topic] = true
@@ -319,7 +319,7 @@ func (s *Server) groupJSON(t eddy.TenantID, g *multiraft.GroupMeta, detail bool)
 			continue
 		}
 		for _, po := range s.b.TopicOffsets(meta) {
-			k := topic + "/" + strconv.Itoa(int(po.Partition))
+			k := multiraft.TopicPartition{Topic: topic, Partition: po.Partition}.Key()
 			pj := groupPartitionJSON{Topic: topic, Partition: int32(po.Partition), End: int64(po.HighWatermark), Member: owner[k]}
 			if c, ok := g.Offsets[k]; ok {
 				pj.Committed = &c
@@ -414,7 +414,7 @@ func (s *Server) resetGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principa
 			writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "to must be earliest, latest, timestamp or offset"))
 			return
 		}
-		offsets[req.Topic+"/"+strconv.Itoa(int(po.Partition))] = off
+		offsets[multiraft.TopicPartition{Topic: req.Topic, Partition: po.Partition}.Key()] = off
 	}
 	g, err := s.b.ResetOffsets(c, t, name, offsets)
 	if err != nil {

@@ -179,9 +179,9 @@ func partitionArg(args *fasthttp.Args) (eddy.Partition, error) {
 	if !args.Has("partition") {
 		return -1, nil
 	}
-	n, err := strconv.ParseInt(string(args.Peek("partition")), 10, 32)
-	if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(args.Peek("partition")) {
+	n, ok := parsePartition(string(args.Peek("partition")))
+	if !ok {
 		return 0, eddy.Errorf(eddy.CodeInvalid, "partition %q is not a partition number", args.Peek("partition"))
 	}
-	return eddy.Partition(n), nil
+	return n, nil
 }
