@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"go/build"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -78,17 +77,6 @@ func TestErrorCodes(t *testing.T) {
 	if got := eddy.ErrorCode(errors.New("x")); got != eddy.CodeInternal {
 		t.Fatalf("plain error code = %q", got)
 	}
-	tests := map[eddy.Code]int{
-		eddy.CodeInvalid: 400, eddy.CodeNotFound: 404, eddy.CodeTopicExists: 409,
-		eddy.CodeRecordTooLarge: 413, eddy.CodeOffsetOutOfRange: 416,
-		eddy.CodeBackpressure: 429, eddy.CodeUnavailable: 503, eddy.Code("nope"): 500,
-	}
-	for c, s := range tests {
-		if c.HTTPStatus() != s {
-			t.Errorf("%s -> %d, want %d", c, c.HTTPStatus(), s)
-		}
-	}
-	_ = http.StatusOK
 }
 
 // The root package is the vocabulary: it must import only the standard library.

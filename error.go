@@ -3,15 +3,15 @@ package eddy
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"strings"
 )
 
 // Code is a machine-readable error code. Clients switch on it; the message
 // is for people. Codes never change meaning once released.
 type Code string
 
-// The error codes. Their HTTP statuses are in the codes table below, the one
-// place that maps them; MQTT and Kafka listeners keep their own tables.
+// The error codes. Each listener maps them to its protocol in one table:
+// bridges/http to HTTP statuses, bridges/mqtt to MQTT reason codes.
 const (
 	CodeInvalid          Code = "invalid_request"     // malformed input
 	CodeUnauthenticated  Code = "unauthenticated"     // no or bad credentials
@@ -65,62 +65,10 @@ const (
 	CodeStaleGeneration Code = "stale_generation" // the group rebalanced since: fetch to learn the new assignment
 )
 
-// codes is the one table from code to HTTP status.
-var codes = map[Code]int{
-	CodeInvalid:          http.StatusBadRequest,
-	CodeUnauthenticated:  http.StatusUnauthorized,
-	CodeForbidden:        http.StatusForbidden,
-	CodeNotFound:         http.StatusNotFound,
-	CodeTopicExists:      http.StatusConflict,
-	CodeConflict:         http.StatusConflict,
-	CodeRecordTooLarge:   http.StatusRequestEntityTooLarge,
-	CodeRequestTooLarge:  http.StatusRequestEntityTooLarge,
-	CodeOffsetOutOfRange: http.StatusRequestedRangeNotSatisfiable,
-	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
-	CodeBackpressure:     http.StatusTooManyRequests,
-	CodeUnavailable:      http.StatusServiceUnavailable,
-	CodeTimeout:          http.StatusServiceUnavailable,
-	CodeStorageFull:      http.StatusInsufficientStorage,
-	CodeCorrupt:          http.StatusInternalServerError,
-	CodeInternal:         http.StatusInternalServerError,
-
-	CodeTokenMissing:        http.StatusUnauthorized,
-	CodeTokenMalformed:      http.StatusUnauthorized,
-	CodeTokenAlgNone:        http.StatusUnauthorized,
-	CodeTokenAlgMismatch:    http.StatusUnauthorized,
-	CodeTokenBadSignature:   http.StatusUnauthorized,
-	CodeTokenExpired:        http.StatusUnauthorized,
-	CodeTokenNotYetValid:    http.StatusUnauthorized,
-	CodeTokenWrongAudience:  http.StatusUnauthorized,
-	CodeTokenWrongIssuer:    http.StatusUnauthorized,
-	CodeTokenUnknownKey:     http.StatusUnauthorized,
-	CodeTokenTenantMismatch: http.StatusUnauthorized,
-	CodeTokenRevoked:        http.StatusUnauthorized,
-
-	CodeNoQuorum:      http.StatusServiceUnavailable,
-	CodeTenantExists:  http.StatusConflict,
-	CodeQuotaExceeded: http.StatusTooManyRequests,
-	CodeStorageQuota:  http.StatusInsufficientStorage,
-	CodeLimitExceeded: http.StatusConflict,
-
-	CodeInvalidModule:        http.StatusUnprocessableEntity,
-	CodeTransformTimeout:     http.StatusUnprocessableEntity,
-	CodeTransformTrap:        http.StatusUnprocessableEntity,
-	CodeTransformMemory:      http.StatusUnprocessableEntity,
-	CodeTransformBadOutput:   http.StatusUnprocessableEntity,
-	CodeTransformError:       http.StatusUnprocessableEntity,
-	CodeTransformCircuitOpen: http.StatusServiceUnavailable,
-
-	CodeUnknownMember:   http.StatusNotFound,
-	CodeStaleGeneration: http.StatusConflict,
-}
-
-// HTTPStatus is the HTTP status for the code; unknown codes are 500.
-func (c Code) HTTPStatus() int {
-	if s, ok := codes[c]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
+// Unauthenticated reports whether the code refuses the request's
+// credentials (as opposed to what the request asked for).
+func (c Code) Unauthenticated() bool {
+	return c == CodeUnauthenticated || strings.HasPrefix(string(c), "token_")
 }
 
 // Retriable reports whether a client may retry the same request unchanged.

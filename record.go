@@ -27,6 +27,16 @@ func (r *Record) Size() int {
 	return n
 }
 
+// FetchedBatches are whole Kafka record batches read from a partition, as
+// stored: the first holds the requested offset (and may start before it).
+// A consumer that speaks the format (a Kafka fetch, a forwarded read)
+// takes them unchanged.
+type FetchedBatches struct {
+	Batches       []byte
+	LogStart      int64
+	HighWatermark int64
+}
+
 // FetchedRecord is a record read back from a partition, with its offset.
 type FetchedRecord struct {
 	Offset Offset

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
 )
@@ -25,7 +27,7 @@ import (
 // Broker is what the consume path needs of the node.
 type Broker interface {
 	Heartbeat(ctx context.Context, tenant eddy.TenantID, group, member string) error
-	CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*multiraft.GroupMeta, error)
+	CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*catalog.GroupMeta, error)
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
 }
@@ -100,7 +102,7 @@ func (s *Sessions) Left(m Member) {
 
 // Poll is one poll of a member.
 type Poll struct {
-	Group      *multiraft.GroupMeta // as read for this request
+	Group      *catalog.GroupMeta // as read for this request
 	Member     Member
 	MaxRecords int
 	MaxBytes   int
@@ -109,7 +111,7 @@ type Poll struct {
 
 // Fetched are one partition's records in a poll's answer.
 type Fetched struct {
-	TP      multiraft.TopicPartition
+	TP      catalog.TopicPartition
 	Records []eddy.FetchedRecord
 }
 
@@ -118,7 +120,7 @@ type Polled struct {
 	Generation int64
 	Fetched    []Fetched // partitions with records, in assignment order
 	Records    int
-	Assigned   []multiraft.TopicPartition
+	Assigned   []catalog.TopicPartition
 }
 
 // Poll hands a member the records after what it was handed before, from
@@ -148,7 +150,7 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	}
 	assigned := g.Assignments[id]
 	type part struct {
-		tp  multiraft.TopicPartition
+		tp  catalog.TopicPartition
 		off int64
 		res *multiraft.FetchResult
 	}
@@ -251,7 +253,7 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 // its session. gen is the generation the member commits for (nil: its
 // session's). It returns the group after the commit and how many offsets
 // were committed.
-func (s *Sessions) Commit(ctx context.Context, g *multiraft.GroupMeta, m Member, gen *int64, offsets map[string]int64) (*multiraft.GroupMeta, int, error) {
+func (s *Sessions) Commit(ctx context.Context, g *catalog.GroupMeta, m Member, gen *int64, offsets map[string]int64) (*catalog.GroupMeta, int, error) {
 	ss := s.get(m)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -261,7 +263,7 @@ func (s *Sessions) Commit(ctx context.Context, g *multiraft.GroupMeta, m Member,
 	}
 	if offsets == nil {
 		if g2 != ss.gen {
-			return nil, 0, eddy.Errorf(multiraft.CodeStaleGeneration, "generation %d is stale: this member was last handed records in generation %d", g2, ss.gen)
+			return nil, 0, eddy.Errorf(eddy.CodeStaleGeneration, "generation %d is stale: this member was last handed records in generation %d", g2, ss.gen)
 		}
 		offsets = make(map[string]int64, len(ss.next))
 		for k, v := range ss.next {

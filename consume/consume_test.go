@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/internal/testhost"
-	"github.com/eddy-broker/eddy/multiraft"
 )
 
 // TestPollCommit runs a member of a group on a real one-node host: a poll
@@ -20,7 +21,7 @@ func TestPollCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
-	if _, err := h.CreateTopic(ctx, ref.Tenant, multiraft.TopicSpec{Name: "t", Partitions: 2, ReplicationFactor: 1}); err != nil {
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: "t", Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	testhost.Ready(t, h)
@@ -56,7 +57,7 @@ func TestPollCommit(t *testing.T) {
 		t.Fatalf("auto-committed offsets: %v", g.Offsets)
 	}
 	stale := g.Generation - 1
-	if _, _, err := s.Commit(ctx, g, m, &stale, nil); eddy.ErrorCode(err) != multiraft.CodeStaleGeneration {
+	if _, _, err := s.Commit(ctx, g, m, &stale, nil); eddy.ErrorCode(err) != eddy.CodeStaleGeneration {
 		t.Fatalf("stale commit: %v", err)
 	}
 	// A new member resumes from the committed offsets: nothing to hand out

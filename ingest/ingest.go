@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
@@ -32,20 +34,20 @@ import (
 type Catalog interface {
 	// CatalogVersion moves whenever the state changes.
 	CatalogVersion() uint64
-	Topic(ref eddy.TopicRef) (*multiraft.TopicMeta, error)
-	Tenant(t eddy.TenantID) (*multiraft.TenantMeta, error)
-	// Usage is read only for a tenant with a storage quota.
-	Usage(t eddy.TenantID) multiraft.TenantUsage
+	Topic(ref eddy.TopicRef) (*catalog.TopicMeta, error)
+	Tenant(t eddy.TenantID) (*catalog.TenantMeta, error)
+	// StorageUsed is read only for a tenant with a storage quota.
+	StorageUsed(t eddy.TenantID) int64
 }
 
 // Appender appends records to a topic's partitions.
 type Appender interface {
-	ProduceTo(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
+	ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
 }
 
 // Transformer runs a topic's transform over a batch.
 type Transformer interface {
-	Transform(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*Transformed, error)
+	Transform(ctx context.Context, meta *catalog.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*Transformed, error)
 }
 
 // Transformed is a produce batch after its topic's transform.
@@ -108,8 +110,8 @@ func New(cat Catalog, app Appender, tx Transformer, limiter *tenants.Limiter, m 
 // stay, as its series stay in the metric set).
 type route struct {
 	version        uint64
-	meta           *multiraft.TopicMeta
-	tenant         *multiraft.TenantMeta
+	meta           *catalog.TopicMeta
+	tenant         *catalog.TenantMeta
 	maxMsg         int64
 	records, bytes *metrics.Counter
 	duration       *metrics.Histogram
@@ -118,7 +120,7 @@ type route struct {
 // tenantRoute is a tenant's metadata at a catalog version.
 type tenantRoute struct {
 	version uint64
-	meta    *multiraft.TenantMeta
+	meta    *catalog.TenantMeta
 }
 
 // route returns ref's route, reading the catalog only when its version
@@ -137,7 +139,7 @@ func (p *Path) route(ref eddy.TopicRef) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &route{version: v, meta: meta, tenant: tm, maxMsg: meta.ConfigInt(multiraft.ConfMaxMessageBytes)}
+	r := &route{version: v, meta: meta, tenant: tm, maxMsg: meta.ConfigInt(catalog.ConfMaxMessageBytes)}
 	if o, ok := old.(*route); ok {
 		r.records, r.bytes, r.duration = o.records, o.bytes, o.duration
 	} else {
@@ -152,7 +154,7 @@ func (p *Path) route(ref eddy.TopicRef) (*route, error) {
 
 // tenant returns a tenant's metadata, read at most once per catalog
 // version.
-func (p *Path) tenant(t eddy.TenantID, v uint64) (*multiraft.TenantMeta, error) {
+func (p *Path) tenant(t eddy.TenantID, v uint64) (*catalog.TenantMeta, error) {
 	if old, ok := p.tenants.Load(t); ok && old.(*tenantRoute).version == v {
 		return old.(*tenantRoute).meta, nil
 	}
@@ -235,10 +237,10 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 
 // admit checks records against the tenant's rate quota (taking tokens
 // when it admits them), its storage quota and the timestamp bound.
-func (p *Path) admit(tm *multiraft.TenantMeta, recs []eddy.Record) error {
+func (p *Path) admit(tm *catalog.TenantMeta, recs []eddy.Record) error {
 	var used int64
 	if tm.Quotas.StorageBytes > 0 {
-		used = p.cat.Usage(tm.Name).StorageBytes
+		used = p.cat.StorageUsed(tm.Name)
 	}
 	err := p.limiter.Admit(tm.Name, tm.Quotas, used, recs)
 	if c := eddy.ErrorCode(err); c == eddy.CodeQuotaExceeded || c == eddy.CodeStorageQuota {

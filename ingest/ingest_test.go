@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/ingest"
@@ -28,7 +30,7 @@ func startHost(tb testing.TB) *multiraft.Host {
 		tb.Fatal(err)
 	}
 	for _, ref := range []eddy.TopicRef{{Tenant: eddy.DefaultTenant, Name: "t"}, {Tenant: "slow", Name: "t"}} {
-		if _, err := h.CreateTopic(ctx, ref.Tenant, multiraft.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1}); err != nil {
+		if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1}); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -129,12 +131,12 @@ type countingCatalog struct {
 	reads atomic.Int64
 }
 
-func (c *countingCatalog) Topic(ref eddy.TopicRef) (*multiraft.TopicMeta, error) {
+func (c *countingCatalog) Topic(ref eddy.TopicRef) (*catalog.TopicMeta, error) {
 	c.reads.Add(1)
 	return c.Host.Topic(ref)
 }
 
-func (c *countingCatalog) Tenant(t eddy.TenantID) (*multiraft.TenantMeta, error) {
+func (c *countingCatalog) Tenant(t eddy.TenantID) (*catalog.TenantMeta, error) {
 	c.reads.Add(1)
 	return c.Host.Tenant(t)
 }
@@ -167,7 +169,7 @@ func TestRoutesCachedPerCatalogVersion(t *testing.T) {
 	if n := cat.reads.Load() - first; n != 0 {
 		t.Fatalf("100 publishes on an unchanged catalog read it %d times", n)
 	}
-	if _, err := h.CreateTopic(ctx, eddy.DefaultTenant, multiraft.TopicSpec{Name: "other", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := h.CreateTopic(ctx, eddy.DefaultTenant, catalog.TopicSpec{Name: "other", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	before := cat.reads.Load()

@@ -4,24 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
 
 // CreateTopic creates a topic and waits until this node's replicas of it are
 // started and have leaders (bounded by ctx), so a produce right after
 // creation succeeds.
-func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec TopicSpec) (*TopicMeta, error) {
+func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catalog.TopicSpec) (*catalog.TopicMeta, error) {
 	if err := tenant.Validate(); err != nil {
 		return nil, err
 	}
 	nodes := 0
-	h.ctrl.view(func(st *controllerState) { nodes = len(st.Nodes) })
+	h.ctrl.view(func(st *catalog.State) { nodes = len(st.Nodes) })
 	if err := spec.Validate(nodes); err != nil {
 		return nil, err
 	}
@@ -32,12 +36,12 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec Topic
 	if err := h.storageFull(fmt.Sprintf("%d partitions' Raft logs", spec.Partitions), uint64(spec.Partitions)*h.partitionLogBytes()); err != nil {
 		return nil, err
 	}
-	meta := &TopicMeta{Tenant: tenant, Name: spec.Name, Partitions: spec.Partitions,
+	meta := &catalog.TopicMeta{Tenant: tenant, Name: spec.Name, Partitions: spec.Partitions,
 		ReplicationFactor: spec.ReplicationFactor, Config: spec.Config, CreatedMs: time.Now().UnixMilli()}
 	if meta.Config == nil {
 		meta.Config = map[string]string{}
 	}
-	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opCreateTopic, Topic: meta})
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCreateTopic, Topic: meta})
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +60,7 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec Topic
 
 // waitRemote waits (bounded by ctx) until the node holding a partition
 // this node does not host serves it.
-func (h *Host) waitRemote(ctx context.Context, meta *TopicMeta, p eddy.Partition) {
+func (h *Host) waitRemote(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition) {
 	for ctx.Err() == nil {
 		n, err := h.remoteReplica(meta, p)
 		if err != nil {
@@ -95,15 +99,15 @@ func (h *Host) DeleteTopic(ctx context.Context, ref eddy.TopicRef) error {
 	if _, err := h.Topic(ref); err != nil {
 		return err
 	}
-	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opDeleteTopic, Ref: ref.String()})
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDeleteTopic, Ref: ref.String()})
 	h.kickReconcile()
 	return err
 }
 
 // Topic returns a topic's metadata.
-func (h *Host) Topic(ref eddy.TopicRef) (*TopicMeta, error) {
-	var t *TopicMeta
-	h.ctrl.view(func(st *controllerState) {
+func (h *Host) Topic(ref eddy.TopicRef) (*catalog.TopicMeta, error) {
+	var t *catalog.TopicMeta
+	h.ctrl.view(func(st *catalog.State) {
 		if m, ok := st.Topics[ref.String()]; ok {
 			c := *m
 			t = &c
@@ -116,9 +120,9 @@ func (h *Host) Topic(ref eddy.TopicRef) (*TopicMeta, error) {
 }
 
 // Topics lists a tenant's topics by name.
-func (h *Host) Topics(tenant eddy.TenantID) []*TopicMeta {
-	var out []*TopicMeta
-	h.ctrl.view(func(st *controllerState) {
+func (h *Host) Topics(tenant eddy.TenantID) []*catalog.TopicMeta {
+	var out []*catalog.TopicMeta
+	h.ctrl.view(func(st *catalog.State) {
 		for _, m := range st.Topics {
 			if m.Tenant == tenant {
 				c := *m
@@ -131,10 +135,10 @@ func (h *Host) Topics(tenant eddy.TenantID) []*TopicMeta {
 }
 
 // Nodes lists the registered nodes.
-func (h *Host) Nodes() []NodeMeta {
-	var out []NodeMeta
-	h.ctrl.view(func(st *controllerState) {
-		for _, id := range st.sortedNodeIDs() {
+func (h *Host) Nodes() []catalog.NodeMeta {
+	var out []catalog.NodeMeta
+	h.ctrl.view(func(st *catalog.State) {
+		for _, id := range st.NodeIDs() {
 			out = append(out, *st.Nodes[id])
 		}
 	})
@@ -144,7 +148,7 @@ func (h *Host) Nodes() []NodeMeta {
 // NodeID is this node's id.
 func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
 
-func (h *Host) local(meta *TopicMeta, p eddy.Partition) (*localPartition, error) {
+func (h *Host) local(meta *catalog.TopicMeta, p eddy.Partition) (*localPartition, error) {
 	if err := p.Validate(meta.Partitions); err != nil {
 		return nil, err
 	}
@@ -190,7 +194,7 @@ func (h *Host) CatalogVersion() uint64 { return h.ctrl.version.Load() }
 
 // ProduceTo is Produce to a topic whose metadata the caller has read
 // (ingest caches it per CatalogVersion).
-func (h *Host) ProduceTo(ctx context.Context, meta *TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]ProduceResult, error) {
+func (h *Host) ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]ProduceResult, error) {
 	if len(recs) == 0 {
 		return nil, eddy.Errorf(eddy.CodeInvalid, "no records")
 	}
@@ -200,7 +204,7 @@ func (h *Host) ProduceTo(ctx context.Context, meta *TopicMeta, recs []eddy.Recor
 	}
 	ref := meta.Ref()
 	var err error
-	maxMsg := meta.ConfigInt(ConfMaxMessageBytes)
+	maxMsg := meta.ConfigInt(catalog.ConfMaxMessageBytes)
 	out := make([]ProduceResult, len(recs))
 	var unkeyed eddy.Partition = -1
 	size := 0
@@ -233,7 +237,7 @@ func (h *Host) ProduceTo(ctx context.Context, meta *TopicMeta, recs []eddy.Recor
 	// Group by partition, preserving order within each.
 	type group struct {
 		lp     *localPartition // nil: forwarded to remote
-		remote NodeMeta
+		remote catalog.NodeMeta
 		idx    []int
 		req    produceReq
 		bytes  int
@@ -363,8 +367,8 @@ func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, o
 // FetchBatches is Fetch for clients that take Kafka v2 record batches: it
 // returns whole batches as stored (the first may start before offset) with
 // no decoding or re-encoding, up to about maxBytes.
-func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (segment.ReadResult, error) {
-	var rr segment.ReadResult
+func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error) {
+	var rr eddy.FetchedBatches
 	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
 		var err error
 		rr, err = lg.Read(int64(offset), maxBytes)
@@ -430,10 +434,10 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 		if len(rr.Batches) == 0 {
 			break
 		}
-		err = segment.SplitVerified(rr.Batches, func(hd segment.BatchHeader, b []byte) error {
+		err = batch.SplitVerified(rr.Batches, func(hd batch.Header, b []byte) error {
 			var err error
 			before := len(res.Records)
-			res.Records, err = segment.DecodeVerified(res.Records, b)
+			res.Records, err = batch.DecodeVerified(res.Records, b)
 			// Drop records before the requested offset and past the limit.
 			kept := res.Records[:before]
 			for _, r := range res.Records[before:] {
@@ -484,7 +488,7 @@ func (h *Host) Offsets(ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, e
 	return h.partitionOffsets(meta, p)
 }
 
-func (h *Host) partitionOffsets(meta *TopicMeta, p eddy.Partition) (PartitionOffsets, error) {
+func (h *Host) partitionOffsets(meta *catalog.TopicMeta, p eddy.Partition) (PartitionOffsets, error) {
 	if p.Validate(meta.Partitions) == nil && !h.IsLocal(meta, p) {
 		n, err := h.remoteReplica(meta, p)
 		if err != nil {
@@ -521,7 +525,7 @@ func (h *Host) partitionOffsets(meta *TopicMeta, p eddy.Partition) (PartitionOff
 
 // TopicOffsets returns every partition's offsets; a partition whose offsets
 // cannot be had (its node is down) carries the error in Err.
-func (h *Host) TopicOffsets(meta *TopicMeta) []PartitionOffsets {
+func (h *Host) TopicOffsets(meta *catalog.TopicMeta) []PartitionOffsets {
 	out := make([]PartitionOffsets, meta.Partitions)
 	for p := range out {
 		po, err := h.partitionOffsets(meta, eddy.Partition(p))
@@ -557,12 +561,12 @@ func (h *Host) applyRetention(now time.Time) {
 		if err != nil {
 			continue
 		}
-		cut := RetentionPoint(lg.Segments(), now.UnixMilli(), meta.ConfigInt(ConfRetentionMs), meta.ConfigInt(ConfRetentionBytes))
+		cut := RetentionPoint(lg.Segments(), now.UnixMilli(), meta.ConfigInt(catalog.ConfRetentionMs), meta.ConfigInt(catalog.ConfRetentionBytes))
 		if start, _ := lg.Offsets(); cut <= start {
 			continue
 		}
 		if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(cut), nil, h.stop); err != nil && !errors.Is(err, context.Canceled) {
-			h.log.Warn("retention proposal failed", "topic", lp.ref.String(), "partition", int32(lp.partition), "err", err)
+			h.log.Warn("retention proposal failed", logkey.Topic, lp.ref.String(), logkey.Partition, int32(lp.partition), logkey.Err, err)
 		}
 	}
 }

@@ -4,17 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
 
 // NodeStatus is a node as GET /v1/cluster shows it.
 type NodeStatus struct {
-	NodeMeta
+	catalog.NodeMeta
 	Alive     bool `json:"alive"`
 	Leads     int  `json:"partitions_led"`
 	Hosts     int  `json:"partitions_hosted"`
@@ -73,11 +77,11 @@ func (h *Host) Cluster() []NodeStatus {
 	var out []NodeStatus
 	hosted := map[uint64]int{}
 	shards := h.partitionShards()
-	h.ctrl.view(func(st *controllerState) {
-		for _, id := range st.sortedNodeIDs() {
+	h.ctrl.view(func(st *catalog.State) {
+		for _, id := range st.NodeIDs() {
 			n := NodeStatus{NodeMeta: *st.Nodes[id]}
 			if n.State == "" {
-				n.State = NodeActive
+				n.State = catalog.NodeActive
 			}
 			out = append(out, n)
 		}
@@ -115,7 +119,7 @@ type replicaRef struct{ node, replicaID uint64 }
 // partitionShards lists every partition shard with its voters.
 func (h *Host) partitionShards() []shardView {
 	var out []shardView
-	h.ctrl.view(func(st *controllerState) {
+	h.ctrl.view(func(st *catalog.State) {
 		for _, t := range st.Topics {
 			for p, s := range t.Shards {
 				v := shardView{id: s}
@@ -220,7 +224,7 @@ func checksumFrom(lg *segment.Log, p eddy.Partition, node uint64, upto int64) (*
 			return c, err
 		}
 		next := off
-		err = segment.SplitVerified(rr.Batches, func(bh segment.BatchHeader, b []byte) error {
+		err = batch.SplitVerified(rr.Batches, func(bh batch.Header, b []byte) error {
 			if bh.LastOffset() >= upto {
 				if bh.FirstOffset < upto {
 					return eddy.Errorf(eddy.CodeInvalid, "upto %d is inside the batch [%d, %d]", upto, bh.FirstOffset, bh.LastOffset())
@@ -300,7 +304,7 @@ func (h *Host) transferLeadership(ctx context.Context) {
 			id, _, ok, _ := h.nh.GetLeaderID(w.shard)
 			switch {
 			case !ok || id != w.self:
-				h.log.Info("leadership handed off", "shard_id", w.shard, "to", w.to.node, "took", time.Since(start).Round(time.Millisecond))
+				h.log.Info("leadership handed off", logkey.Shard, w.shard, "to", w.to.node, "took", time.Since(start).Round(time.Millisecond))
 			case time.Since(w.asked) > h.cfg.RTT*12:
 				// dragonboat abandons a transfer after an election timeout
 				// (its target did not catch up, or runs no replica yet):
@@ -319,7 +323,7 @@ func (h *Host) transferLeadership(ctx context.Context) {
 		}
 	}
 	for _, w := range pending {
-		h.log.Warn("leadership not handed off before shutdown", "shard_id", w.shard, "to", w.to.node)
+		h.log.Warn("leadership not handed off before shutdown", logkey.Shard, w.shard, "to", w.to.node)
 	}
 }
 
@@ -332,7 +336,7 @@ func (h *Host) transferLeadership(ctx context.Context) {
 // is the only choice.
 func (h *Host) handoffTarget(others []replicaRef, not uint64) replicaRef {
 	started := map[uint64]int64{}
-	h.ctrl.view(func(st *controllerState) {
+	h.ctrl.view(func(st *catalog.State) {
 		for _, o := range others {
 			if n, ok := st.Nodes[o.node]; ok {
 				started[o.node] = n.StartedMs
@@ -376,7 +380,7 @@ func (h *Host) balanceLeaders() {
 	}
 	alive := 0
 	for _, n := range h.Nodes() {
-		if n.active() && h.live.alive(n.ID) {
+		if n.Active() && h.live.alive(n.ID) {
 			alive++
 		}
 	}
@@ -394,7 +398,7 @@ func (h *Host) balanceLeaders() {
 				if err := h.nh.RequestLeaderTransfer(s.id, r.replicaID); err == nil {
 					leads[self]--
 					leads[r.node]++
-					h.log.Debug("leadership balanced", "shard_id", s.id, "to", r.node)
+					h.log.Debug("leadership balanced", logkey.Shard, s.id, "to", r.node)
 				}
 				break
 			}

@@ -9,6 +9,7 @@ package multiraft
 import (
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"io"
 	"log/slog"
 	"os"
@@ -130,7 +131,7 @@ func (r *diskReserve) hold() {
 	}
 	if err != nil {
 		os.Remove(r.path)
-		r.log.Warn("cannot hold the disk reserve; writes are refused until the disk has room for it", "bytes", r.size, "err", err)
+		r.log.Warn("cannot hold the disk reserve; writes are refused until the disk has room for it", "bytes", r.size, logkey.Err, err)
 		return
 	}
 	r.held.Store(true)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 )
 
 // Forwarder carries work for a partition this node holds no replica of to a
@@ -12,22 +13,22 @@ import (
 type Forwarder interface {
 	// Produce appends recs to partition p on node n and returns the base
 	// offset (the records are appended as one batch there).
-	Produce(ctx context.Context, n NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error)
+	Produce(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error)
 	// Fetch reads partition p on node n.
-	Fetch(ctx context.Context, n NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error)
+	Fetch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error)
 	// Offsets asks node n for partition p's offsets.
-	Offsets(ctx context.Context, n NodeMeta, ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error)
+	Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error)
 }
 
 // remoteReplica picks a node holding a replica of partition p: an alive one,
 // else the first. It fails when forwarding is off or no replica is known.
-func (h *Host) remoteReplica(meta *TopicMeta, p eddy.Partition) (NodeMeta, error) {
+func (h *Host) remoteReplica(meta *catalog.TopicMeta, p eddy.Partition) (catalog.NodeMeta, error) {
 	if h.cfg.Forwarder == nil {
-		return NodeMeta{}, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
+		return catalog.NodeMeta{}, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
 			Message: "partition " + p.String() + " has no replica on this node"}
 	}
-	var nodes []NodeMeta
-	h.ctrl.view(func(st *controllerState) {
+	var nodes []catalog.NodeMeta
+	h.ctrl.view(func(st *catalog.State) {
 		for _, id := range meta.Replicas[p] {
 			if n, ok := st.Nodes[id]; ok && id != h.cfg.NodeID {
 				nodes = append(nodes, *n)
@@ -36,9 +37,9 @@ func (h *Host) remoteReplica(meta *TopicMeta, p eddy.Partition) (NodeMeta, error
 	})
 	if len(nodes) == 0 {
 		if err := h.quarantineError(meta, p); err != nil {
-			return NodeMeta{}, err
+			return catalog.NodeMeta{}, err
 		}
-		return NodeMeta{}, eddy.Errorf(eddy.CodeUnavailable, "no node holds partition %d", p)
+		return catalog.NodeMeta{}, eddy.Errorf(eddy.CodeUnavailable, "no node holds partition %d", p)
 	}
 	for _, n := range nodes {
 		if h.live.alive(n.ID) {
@@ -49,7 +50,7 @@ func (h *Host) remoteReplica(meta *TopicMeta, p eddy.Partition) (NodeMeta, error
 }
 
 // IsLocal reports whether this node holds a replica of the partition.
-func (h *Host) IsLocal(meta *TopicMeta, p eddy.Partition) bool {
+func (h *Host) IsLocal(meta *catalog.TopicMeta, p eddy.Partition) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	_, ok := h.parts[meta.Shards[p]]

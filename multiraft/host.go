@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/lni/dragonboat/v4"
@@ -187,14 +189,16 @@ type Host struct {
 
 	mu    sync.RWMutex
 	parts map[uint64]*localPartition
-	rr    map[string]*atomic.Uint32 // round-robin counters by topic
+	// byTenant are the local replicas of each tenant's partitions, by shard.
+	byTenant map[eddy.TenantID]map[uint64]*localPartition
+	rr       map[string]*atomic.Uint32 // round-robin counters by topic
 	// quarantined are local replicas whose log could not be opened: not
 	// started, so the node and its other partitions serve (quarantine.go).
 	quarantined map[uint64]*Quarantine
 
 	live           liveness
 	leaders        leaderWatch
-	keyCache       sync.Map     // keyRef -> *tenants.Key, parsed
+	keyCache       sync.Map     // catalog.KeyRef -> *tenants.Key, parsed
 	operatorPublic atomic.Value // *tenants.Key
 
 	reconcileC chan struct{}
@@ -232,14 +236,14 @@ func (m *hostMetrics) proposal(records, bytes int, d time.Duration) {
 // New validates the configuration. It does no I/O.
 func New(cfg Config) (*Host, error) {
 	cfg.setDefaults()
-	if cfg.NodeID > MaxNodeID {
-		return nil, fmt.Errorf("multiraft: node id %d is above the maximum %d", cfg.NodeID, MaxNodeID)
+	if cfg.NodeID > catalog.MaxNodeID {
+		return nil, fmt.Errorf("multiraft: node id %d is above the maximum %d", cfg.NodeID, catalog.MaxNodeID)
 	}
 	if _, ok := cfg.Peers[cfg.NodeID]; !ok {
 		return nil, fmt.Errorf("multiraft: node %d is not among the peers", cfg.NodeID)
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
-		parts: map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
+		parts: map[uint64]*localPartition{}, byTenant: map[eddy.TenantID]map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
 		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), syncC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
@@ -293,7 +297,7 @@ func (h *Host) Start(ctx context.Context) error {
 		return explainNodeHostError(err, h.cfg)
 	}
 	h.nh = nh
-	h.ctrl = &controllerSM{st: newControllerState(), onChange: h.kickReconcile,
+	h.ctrl = &controllerSM{st: catalog.NewState(), onChange: h.kickReconcile,
 		modules: &moduleStore{dir: filepath.Join(h.cfg.Dir, "modules")}, log: h.log}
 	initial := map[uint64]dragonboat.Target{}
 	ccfg := h.shardConfig(ControllerShardID, h.cfg.NodeID, len(h.cfg.Peers))
@@ -324,12 +328,12 @@ func (h *Host) Start(ctx context.Context) error {
 		return err
 	}
 	// Register (or refresh) this node, then take a producer id.
-	self := NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr, StartedMs: time.Now().UnixMilli()}
-	if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRegisterNode, Node: &self}); err != nil {
+	self := catalog.NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr, StartedMs: time.Now().UnixMilli()}
+	if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRegisterNode, Node: &self}); err != nil {
 		nh.Close()
 		return fmt.Errorf("register node %d with the controller: %w", h.cfg.NodeID, err)
 	}
-	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opAllocProducer})
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAllocProducer})
 	if err != nil {
 		nh.Close()
 		return fmt.Errorf("allocate producer id: %w", err)
@@ -337,7 +341,7 @@ func (h *Host) Start(ctx context.Context) error {
 	h.producerID = res.ProducerID
 	// The default tenant always exists.
 	exists := false
-	h.ctrl.view(func(st *controllerState) { _, exists = st.Tenants[eddy.DefaultTenant] })
+	h.ctrl.view(func(st *catalog.State) { _, exists = st.Tenants[eddy.DefaultTenant] })
 	if !exists {
 		if _, err := h.createTenant(ctx, eddy.DefaultTenant, tenants.Quotas{}); err != nil && eddy.ErrorCode(err) != eddy.CodeTenantExists {
 			nh.Close()
@@ -431,7 +435,7 @@ func (h *Host) shardConfig(shardID, replicaID uint64, members int) config.Config
 }
 
 // ctrlPropose proposes a controller command and waits for its result.
-func (h *Host) ctrlPropose(ctx context.Context, cmd *ctrlCmd) (ctrlResult, error) {
+func (h *Host) ctrlPropose(ctx context.Context, cmd *catalog.Cmd) (catalog.Result, error) {
 	b, _ := json.Marshal(cmd)
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.ProposeTimeout)
 	defer cancel()
@@ -439,7 +443,7 @@ func (h *Host) ctrlPropose(ctx context.Context, cmd *ctrlCmd) (ctrlResult, error
 	for {
 		r, err := h.nh.SyncPropose(ctx, sess, b)
 		if err == nil {
-			var res ctrlResult
+			var res catalog.Result
 			if err := json.Unmarshal(r.Data, &res); err != nil {
 				return res, eddy.Errorf(eddy.CodeInternal, "controller result: %v", err)
 			}
@@ -456,10 +460,10 @@ func (h *Host) ctrlPropose(ctx context.Context, cmd *ctrlCmd) (ctrlResult, error
 			}
 		}
 		if ctx.Err() != nil {
-			return ctrlResult{}, &eddy.Error{Code: eddy.CodeNoQuorum, RetryAfterMs: 1000,
+			return catalog.Result{}, &eddy.Error{Code: eddy.CodeNoQuorum, RetryAfterMs: 1000,
 				Message: "the controller did not answer in time: no quorum of its nodes is reachable"}
 		}
-		return ctrlResult{}, eddy.Errorf(eddy.CodeUnavailable, "controller: %v", err)
+		return catalog.Result{}, eddy.Errorf(eddy.CodeUnavailable, "controller: %v", err)
 	}
 }
 
@@ -618,7 +622,7 @@ func (h *Host) replicasCaughtUp() bool {
 type leaderListener struct{ h *Host }
 
 func (l *leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
-	l.h.log.Debug("shard leader changed", "shard_id", info.ShardID, "leader", info.LeaderID, "term", info.Term)
+	l.h.log.Debug("shard leader changed", logkey.Shard, info.ShardID, "leader", info.LeaderID, "term", info.Term)
 	l.h.leaders.changed(info.ShardID)
 	if f := l.h.cfg.Hooks.OnLeaderChange; f != nil {
 		f(info.ShardID, info.LeaderID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/lni/dragonboat/v4"
 )
@@ -50,13 +51,13 @@ func TestHostProduceFetchRestart(t *testing.T) {
 	h := mustStartHost(t, dir, addr)
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "events"}
-	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 3, ReplicationFactor: 1}); err != nil {
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 3, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeTopicExists {
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeTopicExists {
 		t.Fatalf("second create: %v", err)
 	}
-	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 3}); eddy.ErrorCode(err) != eddy.CodeInvalid {
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 3}); eddy.ErrorCode(err) != eddy.CodeInvalid {
 		t.Fatalf("rf 3 on one node: %v", err)
 	}
 	waitReady(t, h)
@@ -171,8 +172,8 @@ func TestProduceValidation(t *testing.T) {
 	defer h.Close()
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "small"}
-	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 2, ReplicationFactor: 1,
-		Config: map[string]string{ConfMaxMessageBytes: "100"}}); err != nil {
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 2, ReplicationFactor: 1,
+		Config: map[string]string{catalog.ConfMaxMessageBytes: "100"}}); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, h)
@@ -194,7 +195,7 @@ func TestProduceValidation(t *testing.T) {
 	if _, err := h.Fetch(ctx, ref, 0, 5, 1, 1, 0); eddy.ErrorCode(err) != eddy.CodeOffsetOutOfRange {
 		t.Fatalf("fetch past end: %v", err)
 	}
-	_, err = h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: "bad", Partitions: 1, ReplicationFactor: 1, Config: map[string]string{"retention.mss": "1"}})
+	_, err = h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: "bad", Partitions: 1, ReplicationFactor: 1, Config: map[string]string{"retention.mss": "1"}})
 	if eddy.ErrorCode(err) != eddy.CodeInvalid {
 		t.Fatalf("unknown config: %v", err)
 	}
@@ -208,7 +209,7 @@ func TestSyncPolicy(t *testing.T) {
 	defer h.Close()
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "s"}
-	meta, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
+	meta, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +242,8 @@ func TestRetentionBytes(t *testing.T) {
 	defer h.Close()
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "ret"}
-	if _, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1,
-		Config: map[string]string{ConfSegmentBytes: "4096", ConfRetentionBytes: "16384"}}); err != nil {
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1,
+		Config: map[string]string{catalog.ConfSegmentBytes: "4096", catalog.ConfRetentionBytes: "16384"}}); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, h)
@@ -308,7 +309,7 @@ func TestReplicaRestartedInProcessKeepsSequences(t *testing.T) {
 	defer h.Close()
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "seq"}
-	meta, err := h.CreateTopic(ctx, ref.Tenant, TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
+	meta, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

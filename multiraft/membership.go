@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/lni/dragonboat/v4"
 )
 
@@ -46,14 +48,14 @@ const maxControllerVoters = 5
 
 // AddNode adds a node to the cluster: the process started with Join on
 // raftAddr then joins. It is idempotent for the same id and address.
-func (h *Host) AddNode(ctx context.Context, id uint64, raftAddr string) (*NodeMeta, error) {
-	if id == 0 || id > MaxNodeID {
-		return nil, eddy.Errorf(eddy.CodeInvalid, "node id must be 1 to %d, got %d", MaxNodeID, id)
+func (h *Host) AddNode(ctx context.Context, id uint64, raftAddr string) (*catalog.NodeMeta, error) {
+	if id == 0 || id > catalog.MaxNodeID {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "node id must be 1 to %d, got %d", catalog.MaxNodeID, id)
 	}
 	if _, _, err := net.SplitHostPort(raftAddr); err != nil {
 		return nil, eddy.Errorf(eddy.CodeInvalid, "raft_addr must be host:port, got %q", raftAddr)
 	}
-	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opAddNode, Node: &NodeMeta{ID: id, RaftAddr: raftAddr}})
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAddNode, Node: &catalog.NodeMeta{ID: id, RaftAddr: raftAddr}})
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +63,7 @@ func (h *Host) AddNode(ctx context.Context, id uint64, raftAddr string) (*NodeMe
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := h.nh.SyncRequestAddNonVoting(cctx, ControllerShardID, id, raftAddr, 0); err != nil {
-		h.log.Warn("add the new node to the controller shard; the planner retries", "node", id, "err", err)
+		h.log.Warn("add the new node to the controller shard; the planner retries", logkey.Node, id, logkey.Err, err)
 	}
 	h.kickReconcile()
 	return res.Node, nil
@@ -69,8 +71,8 @@ func (h *Host) AddNode(ctx context.Context, id uint64, raftAddr string) (*NodeMe
 
 // RemoveNode starts removing a node: it is drained (its replicas move to
 // other nodes), then removed. Progress shows in Cluster and Moves.
-func (h *Host) RemoveNode(ctx context.Context, id uint64) (*NodeMeta, error) {
-	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opDrainNode, Node: &NodeMeta{ID: id}})
+func (h *Host) RemoveNode(ctx context.Context, id uint64) (*catalog.NodeMeta, error) {
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDrainNode, Node: &catalog.NodeMeta{ID: id}})
 	if err != nil {
 		return nil, err
 	}
@@ -79,9 +81,9 @@ func (h *Host) RemoveNode(ctx context.Context, id uint64) (*NodeMeta, error) {
 }
 
 // Moves lists the replica moves in progress.
-func (h *Host) Moves() []Move {
-	var out []Move
-	h.ctrl.view(func(st *controllerState) {
+func (h *Host) Moves() []catalog.Move {
+	var out []catalog.Move
+	h.ctrl.view(func(st *catalog.State) {
 		for _, m := range st.Moves {
 			out = append(out, *m)
 		}
@@ -129,7 +131,7 @@ func writeMarker(path string) error {
 // it as non-voting; a replica started as non-voting becomes a follower as
 // soon as it restores a snapshot or replays an entry that lists it as a
 // voter, so that start is right in every case.
-func startsNonVoting(replicaID uint64) bool { return replicaID > MaxNodeID }
+func startsNonVoting(replicaID uint64) bool { return replicaID > catalog.MaxNodeID }
 
 // shardInfos is dragonboat's view of every local replica, by shard.
 func (h *Host) shardInfos() map[uint64]dragonboat.ShardInfo {
@@ -164,13 +166,13 @@ func (h *Host) planController(ctx context.Context) {
 		return
 	}
 	type nodeWork struct {
-		n      NodeMeta
+		n      catalog.NodeMeta
 		hosted int
 	}
 	var nodes []nodeWork
-	h.ctrl.view(func(st *controllerState) {
-		for _, id := range st.sortedNodeIDs() {
-			nodes = append(nodes, nodeWork{*st.Nodes[id], st.hostedBy(id)})
+	h.ctrl.view(func(st *catalog.State) {
+		for _, id := range st.NodeIDs() {
+			nodes = append(nodes, nodeWork{*st.Nodes[id], st.HostedBy(id)})
 		}
 	})
 	voters := len(m.Nodes)
@@ -179,18 +181,18 @@ func (h *Host) planController(ctx context.Context) {
 		_, isVoter := m.Nodes[n.ID]
 		_, isNonVoting := m.NonVotings[n.ID]
 		switch {
-		case n.State == NodeJoining && !isVoter && !isNonVoting:
+		case n.State == catalog.NodeJoining && !isVoter && !isNonVoting:
 			if err := h.nh.SyncRequestAddNonVoting(ctx, ControllerShardID, n.ID, n.RaftAddr, 0); err != nil {
-				h.log.Warn("add a joining node to the controller", "node", n.ID, "err", err)
+				h.log.Warn("add a joining node to the controller", logkey.Node, n.ID, logkey.Err, err)
 			}
-		case n.active() && isNonVoting && voters < maxControllerVoters && h.live.alive(n.ID):
+		case n.Active() && isNonVoting && voters < maxControllerVoters && h.live.alive(n.ID):
 			if err := h.nh.SyncRequestAddReplica(ctx, ControllerShardID, n.ID, n.RaftAddr, 0); err != nil {
-				h.log.Warn("promote a node to controller voter", "node", n.ID, "err", err)
+				h.log.Warn("promote a node to controller voter", logkey.Node, n.ID, logkey.Err, err)
 				continue
 			}
 			voters++
-			h.log.Info("node promoted to controller voter", "node", n.ID, "voters", voters)
-		case (n.State == NodeDrained || n.State == NodeDraining && !h.live.alive(n.ID)) && w.hosted == 0:
+			h.log.Info("node promoted to controller voter", logkey.Node, n.ID, "voters", voters)
+		case (n.State == catalog.NodeDrained || n.State == catalog.NodeDraining && !h.live.alive(n.ID)) && w.hosted == 0:
 			// Removed once it has deleted its replicas (drained), or at
 			// once if it is down: it may never come back.
 			if isVoter || isNonVoting {
@@ -199,15 +201,15 @@ func (h *Host) planController(ctx context.Context) {
 					return
 				}
 				if err := h.nh.SyncRequestDeleteReplica(ctx, ControllerShardID, n.ID, 0); err != nil {
-					h.log.Warn("remove a drained node from the controller", "node", n.ID, "err", err)
+					h.log.Warn("remove a drained node from the controller", logkey.Node, n.ID, logkey.Err, err)
 					continue
 				}
 			}
-			if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRemoveNode, Node: &NodeMeta{ID: n.ID}}); err != nil {
-				h.log.Warn("remove a drained node", "node", n.ID, "err", err)
+			if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRemoveNode, Node: &catalog.NodeMeta{ID: n.ID}}); err != nil {
+				h.log.Warn("remove a drained node", logkey.Node, n.ID, logkey.Err, err)
 				continue
 			}
-			h.log.Info("node removed from the cluster", "node", n.ID)
+			h.log.Info("node removed from the cluster", logkey.Node, n.ID)
 		}
 	}
 }
@@ -217,18 +219,18 @@ func (h *Host) planController(ctx context.Context) {
 // learn that its last replicas moved away and delete them.
 func (h *Host) reportDrained(ctx context.Context) {
 	state, hosted := "", 0
-	h.ctrl.view(func(st *controllerState) {
+	h.ctrl.view(func(st *catalog.State) {
 		if n, ok := st.Nodes[h.cfg.NodeID]; ok {
-			state, hosted = n.State, st.hostedBy(h.cfg.NodeID)
+			state, hosted = n.State, st.HostedBy(h.cfg.NodeID)
 		}
 	})
 	h.mu.RLock()
 	local := len(h.parts)
 	h.mu.RUnlock()
-	if state != NodeDraining || hosted > 0 || local > 0 {
+	if state != catalog.NodeDraining || hosted > 0 || local > 0 {
 		return
 	}
-	if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opNodeDrained, Node: &NodeMeta{ID: h.cfg.NodeID}}); err == nil {
+	if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpNodeDrained, Node: &catalog.NodeMeta{ID: h.cfg.NodeID}}); err == nil {
 		h.log.Info("this node holds no partition replica any more; the cluster removes it next")
 	}
 }
@@ -250,17 +252,17 @@ func (h *Host) handOffController(voters map[uint64]string) {
 // node holding the most replicas to the one holding the fewest while they
 // differ by two or more. At most maxConcurrentMoves run at once.
 func (h *Host) planMoves(ctx context.Context) {
-	var starts []*Move
-	h.ctrl.view(func(st *controllerState) {
+	var starts []*catalog.Move
+	h.ctrl.view(func(st *catalog.State) {
 		inflight := len(st.Moves)
 		if inflight >= maxConcurrentMoves {
 			return
 		}
 		load := map[uint64]int{}
 		var targets []uint64
-		for _, id := range st.sortedNodeIDs() {
+		for _, id := range st.NodeIDs() {
 			load[id] = 0
-			if st.Nodes[id].active() && h.live.alive(id) {
+			if st.Nodes[id].Active() && h.live.alive(id) {
 				targets = append(targets, id)
 			}
 		}
@@ -286,7 +288,7 @@ func (h *Host) planMoves(ctx context.Context) {
 			}
 		}
 		for _, mv := range st.Moves {
-			if mv.Phase != MoveVoter {
+			if mv.Phase != catalog.MoveVoter {
 				load[mv.Node]++
 			}
 			if mv.From != 0 {
@@ -305,7 +307,7 @@ func (h *Host) planMoves(ctx context.Context) {
 		draining := false
 		for _, pt := range parts {
 			for _, r := range pt.replicas {
-				if st.Nodes[r] == nil || st.Nodes[r].State != NodeDraining {
+				if st.Nodes[r] == nil || st.Nodes[r].State != catalog.NodeDraining {
 					continue
 				}
 				draining = true
@@ -313,7 +315,7 @@ func (h *Host) planMoves(ctx context.Context) {
 				if to == 0 {
 					break // no node can take it now; retried next round
 				}
-				starts = append(starts, &Move{Shard: pt.shard, Node: to, From: r})
+				starts = append(starts, &catalog.Move{Shard: pt.shard, Node: to, From: r})
 				load[to]++
 				load[r]--
 				inflight++
@@ -333,19 +335,19 @@ func (h *Host) planMoves(ctx context.Context) {
 		}
 		for _, pt := range parts {
 			if slices.Contains(pt.replicas, hi) && !slices.Contains(pt.replicas, lo) {
-				starts = append(starts, &Move{Shard: pt.shard, Node: lo, From: hi})
+				starts = append(starts, &catalog.Move{Shard: pt.shard, Node: lo, From: hi})
 				return
 			}
 		}
 	})
 	for _, mv := range starts {
-		res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opStartMove, Move: mv})
+		res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpStartMove, Move: mv})
 		if err != nil {
-			h.log.Warn("start a replica move", "shard_id", mv.Shard, "to", mv.Node, "from", mv.From, "err", err)
+			h.log.Warn("start a replica move", logkey.Shard, mv.Shard, "to", mv.Node, "from", mv.From, logkey.Err, err)
 			continue
 		}
-		h.log.Info("replica move started", "topic", res.Move.Topic, "partition", int32(res.Move.Partition),
-			"shard_id", mv.Shard, "to", mv.Node, "from", mv.From, "replica_id", res.Move.ReplicaID)
+		h.log.Info("replica move started", logkey.Topic, res.Move.Topic, logkey.Partition, int32(res.Move.Partition),
+			logkey.Shard, mv.Shard, "to", mv.Node, "from", mv.From, logkey.Replica, res.Move.ReplicaID)
 	}
 }
 
@@ -353,13 +355,13 @@ func (h *Host) planMoves(ctx context.Context) {
 // the learners on this node that have caught up.
 func (h *Host) driveMoves() {
 	type job struct {
-		mv   Move
-		meta *TopicMeta
+		mv   catalog.Move
+		meta *catalog.TopicMeta
 		addr string
 	}
 	h.requestRebuilds()
 	var jobs []job
-	h.ctrl.view(func(st *controllerState) {
+	h.ctrl.view(func(st *catalog.State) {
 		for _, mv := range st.Moves {
 			t, ok := st.Topics[mv.Topic]
 			n, nok := st.Nodes[mv.Node]
@@ -377,11 +379,11 @@ func (h *Host) driveMoves() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if j.mv.Node == h.cfg.NodeID && j.mv.Phase == MoveLearner {
+		if j.mv.Node == h.cfg.NodeID && j.mv.Phase == catalog.MoveLearner {
 			h.reportCaughtUp(ctx, j.mv)
 		} else if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); ok && id == lp.replicaID {
 			if err := h.stepMove(ctx, lp, j.mv, j.meta, j.addr); err != nil && ctx.Err() == nil {
-				h.log.Warn("replica move step", "shard_id", j.mv.Shard, "phase", j.mv.Phase, "err", err)
+				h.log.Warn("replica move step", logkey.Shard, j.mv.Shard, "phase", j.mv.Phase, logkey.Err, err)
 			}
 		}
 		cancel()
@@ -390,21 +392,21 @@ func (h *Host) driveMoves() {
 
 // reportCaughtUp: a learner that completes a ReadIndex has applied
 // everything its leader had committed when asked.
-func (h *Host) reportCaughtUp(ctx context.Context, mv Move) {
+func (h *Host) reportCaughtUp(ctx context.Context, mv catalog.Move) {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	_, err := h.nh.SyncRead(rctx, mv.Shard, offsetsQuery{})
 	cancel()
 	if err != nil {
 		return
 	}
-	mv.Phase = MoveReady
-	if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opMovePhase, Move: &mv}); err == nil {
-		h.log.Info("moved replica caught up", "topic", mv.Topic, "partition", int32(mv.Partition), "shard_id", mv.Shard)
+	mv.Phase = catalog.MoveReady
+	if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpMovePhase, Move: &mv}); err == nil {
+		h.log.Info("moved replica caught up", logkey.Topic, mv.Topic, logkey.Partition, int32(mv.Partition), logkey.Shard, mv.Shard)
 	}
 }
 
 // stepMove performs the next step of a move on the partition's leader.
-func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv Move, meta *TopicMeta, addr string) error {
+func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv catalog.Move, meta *catalog.TopicMeta, addr string) error {
 	m, err := h.nh.SyncGetShardMembership(ctx, mv.Shard)
 	if err != nil {
 		return err
@@ -412,7 +414,7 @@ func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv Move, meta *
 	_, voter := m.Nodes[mv.ReplicaID]
 	_, learner := m.NonVotings[mv.ReplicaID]
 	switch mv.Phase {
-	case MoveRebuild:
+	case catalog.MoveRebuild:
 		_, oldVoter := m.Nodes[mv.OldReplicaID]
 		_, oldLearner := m.NonVotings[mv.OldReplicaID]
 		if oldVoter || oldLearner {
@@ -420,26 +422,26 @@ func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv Move, meta *
 				return fmt.Errorf("remove damaged replica %d: %w", mv.OldReplicaID, err)
 			}
 		}
-		mv.Phase = MoveLearner
-		_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opMovePhase, Move: &mv})
+		mv.Phase = catalog.MoveLearner
+		_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpMovePhase, Move: &mv})
 		return err
-	case MoveLearner:
+	case catalog.MoveLearner:
 		if !voter && !learner {
 			if err := h.nh.SyncRequestAddNonVoting(ctx, mv.Shard, mv.ReplicaID, addr, 0); err != nil {
 				return fmt.Errorf("add non-voting replica %d: %w", mv.ReplicaID, err)
 			}
 		}
 		return nil
-	case MoveReady:
+	case catalog.MoveReady:
 		if !voter {
 			if err := h.nh.SyncRequestAddReplica(ctx, mv.Shard, mv.ReplicaID, addr, 0); err != nil {
 				return fmt.Errorf("promote replica %d: %w", mv.ReplicaID, err)
 			}
 		}
-		mv.Phase = MoveVoter
-		_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opMovePhase, Move: &mv})
+		mv.Phase = catalog.MoveVoter
+		_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpMovePhase, Move: &mv})
 		return err
-	case MoveVoter:
+	case catalog.MoveVoter:
 		if mv.From != 0 && !mv.Rebuild() {
 			fromRID := meta.ReplicaID(int(mv.Partition), mv.From)
 			if _, ok := m.Nodes[fromRID]; ok {
@@ -452,10 +454,10 @@ func (h *Host) stepMove(ctx context.Context, lp *localPartition, mv Move, meta *
 				}
 			}
 		}
-		if _, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opFinishMove, Move: &mv}); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpFinishMove, Move: &mv}); err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
-		h.log.Info("replica move done", "topic", mv.Topic, "partition", int32(mv.Partition), "shard_id", mv.Shard,
+		h.log.Info("replica move done", logkey.Topic, mv.Topic, logkey.Partition, int32(mv.Partition), logkey.Shard, mv.Shard,
 			"to", mv.Node, "from", mv.From, "rebuild", mv.Rebuild())
 	}
 	return nil

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/eddy-broker/eddy"
 )
 
 // moduleStore keeps transform binaries on disk, one file per content hash
@@ -117,36 +115,4 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// modules is every module hash a kept version names.
-func (st *controllerState) modules() map[string]bool {
-	keep := map[string]bool{}
-	for _, t := range st.Transforms {
-		for _, v := range t.Versions {
-			keep[v.SHA256] = true
-		}
-	}
-	return keep
-}
-
-// tenantModuleBytes is what tenant t's kept versions would take on disk
-// (each distinct module once) with the transform at key holding versions.
-func (st *controllerState) tenantModuleBytes(t eddy.TenantID, key string, versions []*ModuleVersion) int64 {
-	seen, n := map[string]bool{}, int64(0)
-	add := func(vs []*ModuleVersion) {
-		for _, v := range vs {
-			if !seen[v.SHA256] {
-				seen[v.SHA256] = true
-				n += int64(v.Size)
-			}
-		}
-	}
-	for k, tm := range st.Transforms {
-		if tm.Tenant == t && k != key {
-			add(tm.Versions)
-		}
-	}
-	add(versions)
-	return n
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
@@ -157,13 +158,13 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 }
 
 func refused(e *eddy.Error) sm.Result {
-	b, _ := json.Marshal(resultErr{Code: e.Code, Message: e.Message})
+	b, _ := json.Marshal(catalog.ResultErr{Code: e.Code, Message: e.Message})
 	return sm.Result{Value: resultRefused, Data: b}
 }
 
 // resultError decodes a refused result.
 func resultError(r sm.Result) error {
-	var re resultErr
+	var re catalog.ResultErr
 	if err := json.Unmarshal(r.Data, &re); err != nil {
 		return eddy.Errorf(eddy.CodeInternal, "undecodable refusal")
 	}

@@ -5,13 +5,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
 func appendCmd(recs []eddy.Record, pid int64, seq int32) []byte {
-	return segment.AppendBatch(encodeAppend(nil, false), recs, segment.BatchOptions{ProducerID: pid, BaseSequence: seq})
+	return batch.Append(encodeAppend(nil, false), recs, batch.Options{ProducerID: pid, BaseSequence: seq})
 }
 
 func openSM(tb testing.TB, fs segment.FS, dir string) *partitionSM {
@@ -130,7 +132,7 @@ func TestPartitionSMSnapshot(t *testing.T) {
 			t.Fatalf("replicas differ at offset %d", off)
 		}
 		var last int64
-		segment.SplitBatches(b.Batches, func(h segment.BatchHeader, _ []byte) error { last = h.LastOffset(); return nil })
+		batch.Split(b.Batches, func(h batch.Header, _ []byte) error { last = h.LastOffset(); return nil })
 		off = last + 1
 	}
 	// A stopped node aborts a stream.

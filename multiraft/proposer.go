@@ -6,8 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
-	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/lni/dragonboat/v4"
 )
 
@@ -234,18 +235,18 @@ func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
 			recs = append(recs, r.recs...)
 		}
 	}
-	opt := segment.BatchOptions{ProducerID: h.producerID, BaseSequence: p.nextSeq(nrec)}
+	opt := batch.Options{ProducerID: h.producerID, BaseSequence: p.nextSeq(nrec)}
 	if p.logAppendTime {
 		opt.LogAppendTime = time.Now().UnixMilli()
 	}
 	cmd := encodeAppend(make([]byte, 0, nbytes+nrec*24+128), false)
-	cmd = segment.AppendBatch(cmd, recs, opt)
+	cmd = batch.Append(cmd, recs, opt)
 	start := time.Now()
 	// A batch the shard refused before queueing it (busy: its log store
 	// was stalled) takes a new sequence when it is proposed again: the
 	// batches proposed meanwhile may have committed, and the state machine
 	// takes a sequence further back than its dedup window for a conflict.
-	resequence := func() { segment.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
+	resequence := func() { batch.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
 	base, err := h.proposeWithRetry(p.shardID, cmd, resequence, p.stop)
 	h.metrics.proposal(nrec, len(cmd), time.Since(start))
 	off := base

@@ -3,12 +3,14 @@ package multiraft
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
 
@@ -36,7 +38,7 @@ func (h *Host) quarantine(shard uint64, d desiredShard, err error) {
 	h.quarantined[shard] = q
 	h.mu.Unlock()
 	h.log.Error("partition replica quarantined: its log cannot be opened; the node serves its other partitions",
-		"topic", q.Topic, "partition", int32(d.p), "shard_id", shard, "err", err)
+		logkey.Topic, q.Topic, logkey.Partition, int32(d.p), logkey.Shard, shard, logkey.Err, err)
 }
 
 // stillQuarantined reports whether the shard's replica replicaID is the
@@ -61,18 +63,18 @@ func (h *Host) requestRebuilds() {
 	h.mu.RUnlock()
 	for _, q := range todo {
 		asked := false
-		h.ctrl.view(func(st *controllerState) {
-			_, t, p := st.topicOfShard(q.Shard)
+		h.ctrl.view(func(st *catalog.State) {
+			_, t, p := st.TopicOfShard(q.Shard)
 			asked = t == nil || len(t.Replicas[p]) < 2 || st.Moves[q.Shard] != nil
 		})
 		if asked {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRebuild, Move: &Move{Shard: q.Shard, Node: h.cfg.NodeID}})
+		_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRebuild, Move: &catalog.Move{Shard: q.Shard, Node: h.cfg.NodeID}})
 		cancel()
 		if err == nil {
-			h.log.Warn("rebuilding a quarantined replica from the partition's other replicas", "topic", q.Topic, "partition", int32(q.Partition), "shard_id", q.Shard)
+			h.log.Warn("rebuilding a quarantined replica from the partition's other replicas", logkey.Topic, q.Topic, logkey.Partition, int32(q.Partition), logkey.Shard, q.Shard)
 		}
 	}
 }
@@ -93,8 +95,8 @@ func (h *Host) replaceQuarantined(shard, replicaID uint64) error {
 	h.mu.Lock()
 	delete(h.quarantined, shard)
 	h.mu.Unlock()
-	h.log.Info("damaged replica set aside; a new replica joins and receives the partition", "topic", q.Topic,
-		"partition", int32(q.Partition), "shard_id", shard, "old_replica_id", q.ReplicaID, "replica_id", replicaID)
+	h.log.Info("damaged replica set aside; a new replica joins and receives the partition", logkey.Topic, q.Topic,
+		logkey.Partition, int32(q.Partition), logkey.Shard, shard, "old_replica_id", q.ReplicaID, logkey.Replica, replicaID)
 	return nil
 }
 
@@ -118,7 +120,7 @@ func (h *Host) Quarantined() []Quarantine {
 
 // quarantineError is the refusal for a partition whose only reachable
 // replica is quarantined here; nil if it is not.
-func (h *Host) quarantineError(meta *TopicMeta, p eddy.Partition) error {
+func (h *Host) quarantineError(meta *catalog.TopicMeta, p eddy.Partition) error {
 	h.mu.RLock()
 	q := h.quarantined[meta.Shards[p]]
 	h.mu.RUnlock()
@@ -162,8 +164,8 @@ func (h *Host) RepairPartition(ctx context.Context, ref eddy.TopicRef, p eddy.Pa
 	h.mu.Lock()
 	delete(h.quarantined, shard)
 	h.mu.Unlock()
-	h.log.Warn("partition repaired: its log was truncated to the last good batch", "topic", q.Topic, "partition", int32(p),
-		"shard_id", shard, "kept_end_offset", rep.NextOffset, "dropped_records", rep.DroppedRecords, "dropped_bytes", rep.DroppedBytes)
+	h.log.Warn("partition repaired: its log was truncated to the last good batch", logkey.Topic, q.Topic, logkey.Partition, int32(p),
+		logkey.Shard, shard, "kept_end_offset", rep.NextOffset, "dropped_records", rep.DroppedRecords, "dropped_bytes", rep.DroppedBytes)
 	h.kickReconcile()
 	return &RepairResult{RepairReport: *rep, Topic: string(meta.Name), Partition: p}, nil
 }

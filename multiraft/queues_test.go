@@ -8,6 +8,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 )
 
 func heapInUse() uint64 {
@@ -27,7 +28,7 @@ func TestIdlePartitionHeap(t *testing.T) {
 	waitReady(t, h)
 	before := heapInUse()
 	const n = 64
-	if _, err := h.CreateTopic(context.Background(), eddy.DefaultTenant, TopicSpec{Name: "idle", Partitions: n, ReplicationFactor: 1}); err != nil {
+	if _, err := h.CreateTopic(context.Background(), eddy.DefaultTenant, catalog.TopicSpec{Name: "idle", Partitions: n, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, h)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/lni/dragonboat/v4"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -27,7 +29,7 @@ func (h *Host) reconcileNow() {
 }
 
 type desiredShard struct {
-	meta      *TopicMeta
+	meta      *catalog.TopicMeta
 	p         eddy.Partition
 	members   map[uint64]dragonboat.Target // by ReplicaID
 	replicaID uint64                       // this node's
@@ -49,7 +51,7 @@ func (h *Host) reconcile(ctx context.Context) {
 			break
 		}
 		if ctx.Err() != nil {
-			h.log.Debug("reconcile: controller not readable yet", "err", err)
+			h.log.Debug("reconcile: controller not readable yet", logkey.Err, err)
 			return
 		}
 		select {
@@ -61,7 +63,7 @@ func (h *Host) reconcile(ctx context.Context) {
 		}
 	}
 	desired := map[uint64]desiredShard{}
-	h.ctrl.view(func(st *controllerState) {
+	h.ctrl.view(func(st *catalog.State) {
 		for _, t := range st.Topics {
 			tc := *t
 			for p, shard := range t.Shards {
@@ -76,7 +78,7 @@ func (h *Host) reconcile(ctx context.Context) {
 					}
 				}
 				d := desiredShard{meta: &tc, p: eddy.Partition(p), members: members, replicaID: t.ReplicaID(p, h.cfg.NodeID)}
-				if mv := st.Moves[shard]; mv != nil && mv.Node == h.cfg.NodeID && mv.Phase != MoveRebuild {
+				if mv := st.Moves[shard]; mv != nil && mv.Node == h.cfg.NodeID && mv.Phase != catalog.MoveRebuild {
 					mine, d.replicaID = true, mv.ReplicaID
 				}
 				if mine {
@@ -104,7 +106,7 @@ func (h *Host) reconcile(ctx context.Context) {
 			continue
 		}
 		if err := h.startPartition(id, desired[id]); err != nil {
-			h.log.Error("start partition replica", "shard_id", id, "err", err)
+			h.log.Error("start partition replica", logkey.Shard, id, logkey.Err, err)
 		}
 	}
 	for _, lp := range stale {
@@ -119,24 +121,24 @@ func (h *Host) partitionDir(shardID uint64) string {
 }
 
 func (h *Host) startPartition(shardID uint64, d desiredShard) error {
-	segBytes := d.meta.ConfigInt(ConfSegmentBytes)
+	segBytes := d.meta.ConfigInt(catalog.ConfSegmentBytes)
 	psm := &partitionSM{fs: h.cfg.FS, dir: h.partitionDir(shardID), shardID: shardID,
 		cfg: segment.Config{SegmentBytes: segBytes}, syncBytes: h.cfg.SyncBytes, syncDue: h.kickSync}
 	ref, part := d.meta.Ref().String(), int32(d.p)
 	psm.onRestore = func(lg *segment.Log, err error) {
 		if err != nil {
-			h.log.Error("partition restore from a snapshot failed", "topic", ref, "partition", part, "shard_id", shardID, "err", err)
+			h.log.Error("partition restore from a snapshot failed", logkey.Topic, ref, logkey.Partition, part, logkey.Shard, shardID, logkey.Err, err)
 			return
 		}
 		start, end := lg.Offsets()
-		h.log.Info("partition restored from a snapshot stream", "topic", ref, "partition", part, "shard_id", shardID,
+		h.log.Info("partition restored from a snapshot stream", logkey.Topic, ref, logkey.Partition, part, logkey.Shard, shardID,
 			"log_start_offset", start, "high_watermark", end, "bytes", lg.Size())
 	}
 	if err := h.replaceQuarantined(shardID, d.replicaID); err != nil {
 		return err
 	}
 	initial, join := d.members, false
-	if d.replicaID > MaxNodeID {
+	if d.replicaID > catalog.MaxNodeID {
 		initial, join = nil, true // added by a move: it joins the shard
 	}
 	if h.nh.HasNodeInfo(shardID, d.replicaID) {
@@ -162,11 +164,15 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 	}
 	lp := &localPartition{replicaID: d.replicaID,
 		replicas: len(d.meta.Replicas[d.p]), ref: d.meta.Ref(), partition: d.p, shardID: shardID, sm: psm,
-		prop: newProposer(h, shardID, d.meta.ConfigValue(ConfTimestampType) == "LogAppendTime")}
+		prop: newProposer(h, shardID, d.meta.ConfigValue(catalog.ConfTimestampType) == "LogAppendTime")}
 	h.mu.Lock()
 	h.parts[shardID] = lp
+	if h.byTenant[lp.ref.Tenant] == nil {
+		h.byTenant[lp.ref.Tenant] = map[uint64]*localPartition{}
+	}
+	h.byTenant[lp.ref.Tenant][shardID] = lp
 	h.mu.Unlock()
-	h.log.Info("partition replica started", "topic", lp.ref.String(), "partition", int32(d.p), "shard_id", shardID)
+	h.log.Info("partition replica started", logkey.Topic, lp.ref.String(), logkey.Partition, int32(d.p), logkey.Shard, shardID)
 	return nil
 }
 
@@ -175,17 +181,23 @@ func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 func (h *Host) removePartition(lp *localPartition) {
 	h.stopPartition(lp)
 	h.removeShardData(lp.shardID, lp.replicaID)
-	h.log.Info("partition replica removed", "topic", lp.ref.String(), "partition", int32(lp.partition), "shard_id", lp.shardID)
+	h.log.Info("partition replica removed", logkey.Topic, lp.ref.String(), logkey.Partition, int32(lp.partition), logkey.Shard, lp.shardID)
 }
 
 // stopPartition stops a local replica, keeping its data.
 func (h *Host) stopPartition(lp *localPartition) {
 	h.mu.Lock()
 	delete(h.parts, lp.shardID)
+	if tp := h.byTenant[lp.ref.Tenant]; tp[lp.shardID] == lp {
+		delete(tp, lp.shardID)
+		if len(tp) == 0 {
+			delete(h.byTenant, lp.ref.Tenant)
+		}
+	}
 	h.mu.Unlock()
 	lp.prop.close()
 	if err := h.nh.StopShard(lp.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
-		h.log.Warn("stop shard", "shard_id", lp.shardID, "err", err)
+		h.log.Warn("stop shard", logkey.Shard, lp.shardID, logkey.Err, err)
 	}
 }
 
@@ -198,7 +210,7 @@ func (h *Host) removeShardData(shardID, replicaID uint64) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err := os.RemoveAll(h.partitionDir(shardID)); err != nil {
-		h.log.Warn("remove partition data", "shard_id", shardID, "err", err)
+		h.log.Warn("remove partition data", logkey.Shard, shardID, logkey.Err, err)
 	}
 }
 
@@ -215,7 +227,7 @@ func (h *Host) removeOrphanDirs(desired map[uint64]desiredShard) {
 			base, damaged = base[:i], true
 		}
 		id, err := strconv.ParseUint(strings.TrimSuffix(base, ".restore"), 10, 64)
-		if err != nil || id < firstPartitionShard {
+		if err != nil || id < catalog.FirstPartitionShard {
 			continue
 		}
 		if _, ok := desired[id]; ok {
@@ -229,7 +241,7 @@ func (h *Host) removeOrphanDirs(desired map[uint64]desiredShard) {
 		_, running := h.parts[id]
 		h.mu.RUnlock()
 		if !running {
-			h.log.Info("removing data of a deleted partition", "shard_id", id)
+			h.log.Info("removing data of a deleted partition", logkey.Shard, id)
 			h.removeShardData(id, h.cfg.NodeID)
 		}
 	}

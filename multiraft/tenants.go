@@ -2,16 +2,19 @@ package multiraft
 
 import (
 	"context"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"maps"
 	"sort"
 	"time"
+
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
 // CreateTenant creates a tenant with its quotas.
-func (h *Host) CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*TenantMeta, error) {
+func (h *Host) CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*catalog.TenantMeta, error) {
 	if err := h.storageFull("a tenant", 0); err != nil {
 		return nil, err
 	}
@@ -21,14 +24,14 @@ func (h *Host) CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Q
 // createTenant creates a tenant without the free-space check: the node's
 // own default tenant at its first start, which must start on a nearly full
 // disk too (and then refuse writes).
-func (h *Host) createTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*TenantMeta, error) {
+func (h *Host) createTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*catalog.TenantMeta, error) {
 	if err := name.Validate(); err != nil {
 		return nil, err
 	}
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: name, Quotas: q, CreatedMs: time.Now().UnixMilli()}})
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCreateTenant, Tenant: &catalog.TenantMeta{Name: name, Quotas: q, CreatedMs: time.Now().UnixMilli()}})
 	if err != nil {
 		return nil, err
 	}
@@ -36,11 +39,11 @@ func (h *Host) createTenant(ctx context.Context, name eddy.TenantID, q tenants.Q
 }
 
 // SetQuotas replaces a tenant's quotas.
-func (h *Host) SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*TenantMeta, error) {
+func (h *Host) SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*catalog.TenantMeta, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opSetQuotas, Tenant: &TenantMeta{Name: name, Quotas: q}})
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpSetQuotas, Tenant: &catalog.TenantMeta{Name: name, Quotas: q}})
 	if err != nil {
 		return nil, err
 	}
@@ -49,15 +52,15 @@ func (h *Host) SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quot
 
 // DeleteTenant deletes a tenant; with force, its topics and keys too.
 func (h *Host) DeleteTenant(ctx context.Context, name eddy.TenantID, force bool) error {
-	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opDeleteTenant, Ref: string(name), Force: force})
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDeleteTenant, Ref: string(name), Force: force})
 	h.kickReconcile()
 	return err
 }
 
 // Tenant returns a tenant, or CodeNotFound.
-func (h *Host) Tenant(name eddy.TenantID) (*TenantMeta, error) {
-	var t *TenantMeta
-	h.ctrl.view(func(st *controllerState) {
+func (h *Host) Tenant(name eddy.TenantID) (*catalog.TenantMeta, error) {
+	var t *catalog.TenantMeta
+	h.ctrl.view(func(st *catalog.State) {
 		if m, ok := st.Tenants[name]; ok {
 			c := *m
 			t = &c
@@ -70,9 +73,9 @@ func (h *Host) Tenant(name eddy.TenantID) (*TenantMeta, error) {
 }
 
 // Tenants lists every tenant by name.
-func (h *Host) Tenants() []*TenantMeta {
-	var out []*TenantMeta
-	h.ctrl.view(func(st *controllerState) {
+func (h *Host) Tenants() []*catalog.TenantMeta {
+	var out []*catalog.TenantMeta
+	h.ctrl.view(func(st *catalog.State) {
 		for _, m := range st.Tenants {
 			c := *m
 			out = append(out, &c)
@@ -90,45 +93,52 @@ type TenantUsage struct {
 	Keys         int64 `json:"keys"`
 }
 
-// Usage counts a tenant's topics, partitions and keys (from the controller)
-// and its retained bytes: one replica of each partition, read from this
-// node's replica where it has one, else as the partition's leader last
-// reported it to the controller (reportSizes, every few seconds).
+// Usage counts a tenant's topics, partitions and keys (from the
+// controller) and its retained bytes (StorageUsed).
 func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 	var u TenantUsage
-	type shardSize struct {
-		shard uint64
-		n     int64
-	}
-	var reported []shardSize
-	h.ctrl.view(func(st *controllerState) {
-		u.Topics, u.Partitions = st.tenantUsage(name)
-		reported = make([]shardSize, 0, u.Partitions)
-		for _, t := range st.Topics {
-			if t.Tenant == name {
-				for _, s := range t.Shards {
-					reported = append(reported, shardSize{s, st.Sizes[s]})
-				}
-			}
-		}
+	h.ctrl.view(func(st *catalog.State) {
+		u.Topics, u.Partitions = st.TenantCounts(name)
 		for _, k := range st.Keys {
 			if k.Tenant == name {
 				u.Keys++
 			}
 		}
 	})
+	u.StorageBytes = h.StorageUsed(name)
+	return u
+}
+
+// StorageUsed is a tenant's retained bytes, one replica of each partition:
+// the controller's sum of what the partitions' leaders last reported
+// (reportSizes, every few seconds), corrected by this node's own replicas,
+// whose size it knows now. It walks only the tenant's local replicas, so a
+// produce checking a storage quota costs the same however large the
+// catalog.
+func (h *Host) StorageUsed(name eddy.TenantID) int64 {
+	type shardSize struct {
+		shard uint64
+		topic string
+		n     int64
+	}
 	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for _, r := range reported {
-		n := r.n
-		if lp, ok := h.parts[r.shard]; ok {
-			if lg, err := lp.sm.log(); err == nil {
-				n = lg.Size()
+	local := make([]shardSize, 0, len(h.byTenant[name]))
+	for shard, lp := range h.byTenant[name] {
+		if lg, err := lp.sm.log(); err == nil {
+			local = append(local, shardSize{shard, lp.ref.String(), lg.Size()})
+		}
+	}
+	h.mu.RUnlock()
+	var n int64
+	h.ctrl.view(func(st *catalog.State) {
+		n = st.TenantBytes(name)
+		for _, l := range local {
+			if _, live := st.Topics[l.topic]; live { // not a deleted topic's replica, still stopping
+				n += l.n - st.Sizes[l.shard]
 			}
 		}
-		u.StorageBytes += n
-	}
-	return u
+	})
+	return n
 }
 
 // reportSizes tells the controller the retained bytes of the partitions
@@ -142,7 +152,7 @@ func (h *Host) reportSizes() {
 	}
 	h.mu.RUnlock()
 	var known map[uint64]int64
-	h.ctrl.view(func(st *controllerState) { known = maps.Clone(st.Sizes) })
+	h.ctrl.view(func(st *catalog.State) { known = maps.Clone(st.Sizes) })
 	sizes := map[uint64]int64{}
 	for _, lp := range parts {
 		if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); !ok || id != lp.replicaID {
@@ -161,8 +171,8 @@ func (h *Host) reportSizes() {
 	if len(sizes) == 0 {
 		return
 	}
-	if _, err := h.ctrlPropose(context.Background(), &ctrlCmd{Op: opReportSizes, Sizes: sizes}); err != nil {
-		h.log.Debug("size report failed", "err", err)
+	if _, err := h.ctrlPropose(context.Background(), &catalog.Cmd{Op: catalog.OpReportSizes, Sizes: sizes}); err != nil {
+		h.log.Debug("size report failed", logkey.Err, err)
 	}
 }
 
@@ -171,20 +181,20 @@ func (h *Host) AddKey(ctx context.Context, k *tenants.Key) error {
 	if _, err := tenants.ParseKey(k.ID, k.Tenant, k.Alg, k.PEM); err != nil {
 		return err
 	}
-	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opAddKey, Key: k})
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAddKey, Key: k})
 	return err
 }
 
 // RemoveKey revokes a tenant's key: tokens it signed stop verifying at once.
 func (h *Host) RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error {
-	_, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opRemoveKey, Ref: kid, Tenant: &TenantMeta{Name: tenant}})
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRemoveKey, Ref: kid, Tenant: &catalog.TenantMeta{Name: tenant}})
 	return err
 }
 
 // Keys lists a tenant's keys.
 func (h *Host) Keys(tenant eddy.TenantID) []tenants.Key {
 	var out []tenants.Key
-	h.ctrl.view(func(st *controllerState) {
+	h.ctrl.view(func(st *catalog.State) {
 		for _, k := range st.Keys {
 			if k.Tenant == tenant {
 				out = append(out, tenants.Key{ID: k.ID, Tenant: k.Tenant, Alg: k.Alg, PEM: k.PEM})
@@ -207,8 +217,8 @@ func (h *Host) Key(tenant eddy.TenantID, kid string) (*tenants.Key, bool) {
 	}
 	var pemText, alg string
 	found := false
-	ref := keyRef(tenant, kid)
-	h.ctrl.view(func(st *controllerState) {
+	ref := catalog.KeyRef(tenant, kid)
+	h.ctrl.view(func(st *catalog.State) {
 		if k, ok := st.Keys[ref]; ok {
 			pemText, alg, found = k.PEM, k.Alg, true
 		}
@@ -231,7 +241,7 @@ func (h *Host) Key(tenant eddy.TenantID, kid string) (*tenants.Key, bool) {
 
 // Incarnation returns tenant t's incarnation (see TenantMeta).
 func (h *Host) Incarnation(t eddy.TenantID) (inc tenants.Incarnation, ok bool) {
-	h.ctrl.view(func(st *controllerState) {
+	h.ctrl.view(func(st *catalog.State) {
 		if m, found := st.Tenants[t]; found {
 			inc, ok = tenants.Incarnation{Number: m.Incarnation, CreatedMs: m.CreatedMs}, true
 		}
@@ -241,16 +251,16 @@ func (h *Host) Incarnation(t eddy.TenantID) (inc tenants.Incarnation, ok bool) {
 
 // EnsureOperatorKey records the operator key in the controller unless one
 // is there already, and returns the cluster's (the first node's wins).
-func (h *Host) EnsureOperatorKey(ctx context.Context, proposed *OperatorKey) (*OperatorKey, error) {
-	var cur *OperatorKey
-	h.ctrl.view(func(st *controllerState) {
+func (h *Host) EnsureOperatorKey(ctx context.Context, proposed *catalog.OperatorKey) (*catalog.OperatorKey, error) {
+	var cur *catalog.OperatorKey
+	h.ctrl.view(func(st *catalog.State) {
 		if st.Operator != nil {
 			c := *st.Operator
 			cur = &c
 		}
 	})
 	if cur == nil {
-		res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opSetOperator, Operator: proposed})
+		res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpSetOperator, Operator: proposed})
 		if err != nil {
 			return nil, err
 		}
@@ -263,13 +273,13 @@ func (h *Host) EnsureOperatorKey(ctx context.Context, proposed *OperatorKey) (*O
 func (h *Host) SetOperatorPublic(k *tenants.Key) { h.operatorPublic.Store(k) }
 
 // SetMQTTMapping replaces a tenant's MQTT topic mapping (nil: the default).
-func (h *Host) SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenants.MQTTMapping) (*TenantMeta, error) {
+func (h *Host) SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenants.MQTTMapping) (*catalog.TenantMeta, error) {
 	if m != nil {
 		if err := m.Validate(); err != nil {
 			return nil, err
 		}
 	}
-	res, err := h.ctrlPropose(ctx, &ctrlCmd{Op: opSetMQTT, Ref: string(name), MQTT: m})
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpSetMQTT, Ref: string(name), MQTT: m})
 	if err != nil {
 		return nil, err
 	}

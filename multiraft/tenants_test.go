@@ -7,6 +7,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
@@ -26,27 +27,27 @@ func TestTenantsInController(t *testing.T) {
 	if _, err := h.CreateTenant(ctx, "acme", tenants.Quotas{}); eddy.ErrorCode(err) != eddy.CodeTenantExists {
 		t.Fatalf("second create: %v", err)
 	}
-	if _, err := h.CreateTopic(ctx, "ghost", TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeNotFound {
+	if _, err := h.CreateTopic(ctx, "ghost", catalog.TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeNotFound {
 		t.Fatalf("topic of a missing tenant: %v", err)
 	}
 	// Count limits.
-	if _, err := h.CreateTopic(ctx, "acme", TopicSpec{Name: "a", Partitions: 2, ReplicationFactor: 1}); err != nil {
+	if _, err := h.CreateTopic(ctx, "acme", catalog.TopicSpec{Name: "a", Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.CreateTopic(ctx, "acme", TopicSpec{Name: "b", Partitions: 2, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeLimitExceeded {
+	if _, err := h.CreateTopic(ctx, "acme", catalog.TopicSpec{Name: "b", Partitions: 2, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeLimitExceeded {
 		t.Fatalf("partition limit: %v", err)
 	}
-	if _, err := h.CreateTopic(ctx, "acme", TopicSpec{Name: "b", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := h.CreateTopic(ctx, "acme", catalog.TopicSpec{Name: "b", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.CreateTopic(ctx, "acme", TopicSpec{Name: "c", Partitions: 1, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeLimitExceeded {
+	if _, err := h.CreateTopic(ctx, "acme", catalog.TopicSpec{Name: "c", Partitions: 1, ReplicationFactor: 1}); eddy.ErrorCode(err) != eddy.CodeLimitExceeded {
 		t.Fatalf("topic limit: %v", err)
 	}
 	if u := h.Usage("acme"); u.Topics != 2 || u.Partitions != 3 {
 		t.Fatalf("usage %+v", u)
 	}
 	// Same topic name in two tenants: two topics.
-	if _, err := h.CreateTopic(ctx, eddy.DefaultTenant, TopicSpec{Name: "a", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := h.CreateTopic(ctx, eddy.DefaultTenant, catalog.TopicSpec{Name: "a", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.Topics("acme")) != 2 || len(h.Topics(eddy.DefaultTenant)) != 1 {
@@ -63,11 +64,11 @@ func TestTenantsInController(t *testing.T) {
 		t.Fatal("force delete left topics")
 	}
 	// Operator key: the first one set wins.
-	first, err := h.EnsureOperatorKey(ctx, &OperatorKey{ID: "op-a", PrivatePEM: "A"})
+	first, err := h.EnsureOperatorKey(ctx, &catalog.OperatorKey{ID: "op-a", PrivatePEM: "A"})
 	if err != nil || first.ID != "op-a" {
 		t.Fatalf("%v %v", first, err)
 	}
-	again, _ := h.EnsureOperatorKey(ctx, &OperatorKey{ID: "op-b", PrivatePEM: "B"})
+	again, _ := h.EnsureOperatorKey(ctx, &catalog.OperatorKey{ID: "op-b", PrivatePEM: "B"})
 	if again.ID != "op-a" {
 		t.Fatalf("operator key replaced: %+v", again)
 	}

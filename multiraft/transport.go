@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -132,7 +133,7 @@ func (t *tcpTransport) serve(c net.Conn) {
 		kind, payload, err := readFrame(r)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				t.log.Debug("raft transport: dropping a connection", "peer", c.RemoteAddr().String(), "err", err)
+				t.log.Debug("raft transport: dropping a connection", logkey.Peer, c.RemoteAddr().String(), logkey.Err, err)
 			}
 			return
 		}
@@ -140,21 +141,21 @@ func (t *tcpTransport) serve(c net.Conn) {
 		case frameBatch:
 			var mb pb.MessageBatch
 			if err := mb.Unmarshal(payload); err != nil {
-				t.log.Warn("raft transport: undecodable message batch", "peer", c.RemoteAddr().String(), "err", err)
+				t.log.Warn("raft transport: undecodable message batch", logkey.Peer, c.RemoteAddr().String(), logkey.Err, err)
 				return
 			}
 			t.onBatch(mb)
 		case frameChunk:
 			var ck pb.Chunk
 			if err := ck.Unmarshal(payload); err != nil {
-				t.log.Warn("raft transport: undecodable snapshot chunk", "peer", c.RemoteAddr().String(), "err", err)
+				t.log.Warn("raft transport: undecodable snapshot chunk", logkey.Peer, c.RemoteAddr().String(), logkey.Err, err)
 				return
 			}
 			if !t.onChunk(ck) {
 				return
 			}
 		default:
-			t.log.Warn("raft transport: unknown frame", "peer", c.RemoteAddr().String(), "kind", kind)
+			t.log.Warn("raft transport: unknown frame", logkey.Peer, c.RemoteAddr().String(), "kind", kind)
 			return
 		}
 	}

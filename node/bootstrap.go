@@ -8,14 +8,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
-	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
@@ -44,7 +46,7 @@ func (n *Node) bootstrapKeys(ctx context.Context) (*tenants.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	op, err := n.host.EnsureOperatorKey(ctx, &multiraft.OperatorKey{ID: "op-" + hex.EncodeToString(sum[:6]), PrivatePEM: string(pemBytes)})
+	op, err := n.host.EnsureOperatorKey(ctx, &catalog.OperatorKey{ID: "op-" + hex.EncodeToString(sum[:6]), PrivatePEM: string(pemBytes)})
 	if err != nil {
 		return nil, fmt.Errorf("register the operator key: %w", err)
 	}
@@ -123,7 +125,7 @@ func (n *Node) bootstrapAdmin(signer *tenants.Signer) error {
 	fmt.Fprintf(os.Stderr, "eddy: the bootstrap admin token is in %s (readable only by you)\n", path)
 	server := "http://" + localURLHost(n.HTTPAddr())
 	if file, err := WriteProfile("local", Profile{Server: server, TokenFile: path}, false); err != nil {
-		n.log.Warn("could not write the CLI profile", "err", err)
+		n.log.Warn("could not write the CLI profile", logkey.Err, err)
 	} else {
 		fmt.Fprintf(os.Stderr, "eddy: CLI profile \"local\" written to %s\n", file)
 	}

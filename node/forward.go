@@ -11,10 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
 	"github.com/eddy-broker/eddy/multiraft"
-	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
@@ -63,7 +66,7 @@ func partitionPath(ref eddy.TopicRef, p eddy.Partition, what string) string {
 var forwardedHeader = http.Header{httpapi.ForwardedHeader: {"1"}}
 
 // do sends a request to node n through the API's client, as a forward.
-func (f *forwarder) do(ctx context.Context, n multiraft.NodeMeta, method, path, ctype string, body []byte) (*http.Response, []byte, error) {
+func (f *forwarder) do(ctx context.Context, n catalog.NodeMeta, method, path, ctype string, body []byte) (*http.Response, []byte, error) {
 	c := httpapi.Client{Base: "http://" + n.HTTPAddr, Token: f.bearer, HC: f.hc, Header: forwardedHeader}
 	resp, b, err := c.Do(ctx, method, path, ctype, body)
 	var ae *httpapi.APIError
@@ -85,8 +88,8 @@ func (f *forwarder) do(ctx context.Context, n multiraft.NodeMeta, method, path, 
 // as one Kafka record batch (the storage format, so keys, headers and
 // timestamps arrive exactly), and the node appends them without running
 // quotas or the transform again (this node did).
-func (f *forwarder) Produce(ctx context.Context, n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error) {
-	body := segment.AppendBatch(nil, recs, segment.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+func (f *forwarder) Produce(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error) {
+	body := batch.Append(nil, recs, batch.Options{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
 	path := fmt.Sprintf("/v1/tenants/%s/topics/%s/records?partition=%d", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p)
 	_, b, err := f.do(ctx, n, "POST", path, httpapi.BatchesContentType, body)
 	if err != nil {
@@ -101,7 +104,7 @@ func (f *forwarder) Produce(ctx context.Context, n multiraft.NodeMeta, ref eddy.
 	return res.Offsets[0].Offset, nil
 }
 
-func (f *forwarder) Fetch(ctx context.Context, n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error) {
+func (f *forwarder) Fetch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error) {
 	path := partitionPath(ref, p, "records") + fmt.Sprintf("?offset=%d&max_bytes=%d&wait_ms=%d&format=batches", offset, maxBytes, wait.Milliseconds())
 	resp, b, err := f.do(ctx, n, "GET", path, "", nil)
 	if err != nil {
@@ -112,9 +115,9 @@ func (f *forwarder) Fetch(ctx context.Context, n multiraft.NodeMeta, ref eddy.To
 	start, _ := strconv.ParseInt(resp.Header.Get("Eddy-Log-Start-Offset"), 10, 64)
 	res.HighWatermark, res.LogStart = eddy.Offset(hw), eddy.Offset(start)
 	var recs []eddy.FetchedRecord
-	err = segment.SplitBatches(b, func(_ segment.BatchHeader, batch []byte) error {
+	err = batch.Split(b, func(_ batch.Header, one []byte) error {
 		var err error
-		recs, err = segment.DecodeVerified(recs, batch)
+		recs, err = batch.DecodeVerified(recs, one)
 		return err
 	})
 	if err != nil {
@@ -131,7 +134,7 @@ func (f *forwarder) Fetch(ctx context.Context, n multiraft.NodeMeta, ref eddy.To
 	return res, nil
 }
 
-func (f *forwarder) Offsets(ctx context.Context, n multiraft.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error) {
+func (f *forwarder) Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error) {
 	_, b, err := f.do(ctx, n, "GET", partitionPath(ref, p, "offsets"), "", nil)
 	if err != nil {
 		return multiraft.PartitionOffsets{}, err

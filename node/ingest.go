@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
 	"github.com/eddy-broker/eddy/ingest"
@@ -34,6 +36,6 @@ func (in mqttIngest) MaxConnections(tenant eddy.TenantID) int64 {
 }
 
 func (in mqttIngest) CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error {
-	_, err := in.host.CreateTopic(ctx, ref.Tenant, multiraft.TopicSpec{Name: ref.Name, Partitions: partitions, ReplicationFactor: 1})
+	_, err := in.host.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: partitions, ReplicationFactor: 1})
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	if nofile, err := netguard.RaiseFileLimit(); err != nil {
-		log.Warn("cannot read the descriptor limit", "err", err)
+		log.Warn("cannot read the descriptor limit", logkey.Err, err)
 	} else if cfg.fitConnections(nofile) {
 		log.Warn("connection limits lowered to fit the descriptor limit (raise it with ulimit -n or LimitNOFILE=)",
 			"nofile", nofile, "http_max_connections", cfg.HTTPMaxConnections, "mqtt_max_connections", cfg.MQTTMaxConnections)
@@ -169,7 +170,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.cancel = cancel
 	for _, b := range n.bridges {
 		if err := b.Start(bctx); err != nil {
-			n.log.Error("mqtt bridge", "err", err)
+			n.log.Error("mqtt bridge", logkey.Err, err)
 		}
 	}
 	if n.cfg.KafkaAddr != "" {

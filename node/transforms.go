@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
 	"github.com/eddy-broker/eddy/ingest"
@@ -53,7 +55,7 @@ func (t *transformer) binding(tenant eddy.TenantID, topic string, name string, v
 // returns are what to append (with each one's partition); dead-lettered
 // originals are appended to the dead-letter topic before it returns, so
 // the producer is acknowledged only once they are safe.
-func (t *transformer) Transform(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*ingest.Transformed, error) {
+func (t *transformer) Transform(ctx context.Context, meta *catalog.TopicMeta, recs []eddy.Record, parts []eddy.Partition) (*ingest.Transformed, error) {
 	tb := meta.Transform
 	b, err := t.binding(meta.Tenant, string(meta.Name), tb.Module, tb.Version, tb.Config, tb.OnError)
 	if err != nil {
@@ -86,31 +88,47 @@ func (t *transformer) Transform(ctx context.Context, meta *multiraft.TopicMeta, 
 }
 
 // Validate compiles and instantiates an uploaded module under the
-// tenant's memory quota.
+// tenant's memory quota. A module that fails is CodeInvalidModule, with
+// the kind of failure.
 func (t *transformer) Validate(ctx context.Context, tenant eddy.TenantID, name, sha string, bin []byte) (time.Duration, error) {
 	tm, err := t.host.Tenant(tenant)
 	if err != nil {
 		return 0, err
 	}
-	return t.p.Validate(ctx, string(tenant), name, tm.Quotas.TransformMemoryBytes, sha, bin)
+	d, err := t.p.Validate(ctx, string(tenant), name, tm.Quotas.TransformMemoryBytes, sha, bin)
+	if err != nil && eddy.AsError(err).Code == eddy.CodeInternal {
+		kind, _ := wasm.Kind(err)
+		err = eddy.Errorf(eddy.CodeInvalidModule, "module refused (%s): %v", kind, err)
+	}
+	return d, err
 }
 
 // Test is a dry run of a version of a module.
-func (t *transformer) Test(ctx context.Context, tenant eddy.TenantID, name string, version int, config []byte, recs []eddy.Record) (*wasm.TestResult, error) {
+func (t *transformer) Test(ctx context.Context, tenant eddy.TenantID, name string, version int, config []byte, recs []eddy.Record) (*ingest.TransformTest, error) {
 	b, err := t.binding(tenant, "", name, version, config, wasm.PolicyReject)
 	if err != nil {
 		return nil, err
 	}
 	res, err := t.p.Test(ctx, b, recs)
-	if res != nil {
-		res.Version = b.Version
+	if err != nil {
+		return nil, err
 	}
-	return res, err
+	out := &ingest.TransformTest{Version: b.Version, Records: res.Records, Src: res.Src, Stderr: res.Stderr, Duration: res.Duration}
+	if res.Err != nil {
+		_, code := wasm.Kind(res.Err)
+		out.Err = &eddy.Error{Code: code, Message: res.Err.Error()}
+	}
+	return out, nil
 }
 
 // Status is a topic's transform on this node.
-func (t *transformer) Status(ref eddy.TopicRef) *wasm.TopicStatus {
-	return t.p.Status(string(ref.Tenant), string(ref.Name))
+func (t *transformer) Status(ref eddy.TopicRef) *ingest.TransformStatus {
+	st := t.p.Status(string(ref.Tenant), string(ref.Name))
+	if st == nil {
+		return nil
+	}
+	out := ingest.TransformStatus(*st)
+	return &out
 }
 
 func (t *transformer) close() { t.p.Close() }

@@ -5,9 +5,18 @@ import (
 	"strings"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
+
+// Catalog is what authorization and routing read of the cluster's state.
+type Catalog interface {
+	Tenant(name eddy.TenantID) (*catalog.TenantMeta, error)
+	Topic(ref eddy.TopicRef) (*catalog.TopicMeta, error)
+	IsLocal(meta *catalog.TopicMeta, p eddy.Partition) bool
+	Booting() bool
+}
 
 // authHandler is a handler that runs for an authenticated principal.
 type authHandler func(ctx *fasthttp.RequestCtx, p *tenants.Principal)

@@ -1,19 +1,35 @@
 package httpapi
 
 import (
+	"context"
 	"strconv"
 
-	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
+	"github.com/eddy-broker/eddy"
 	"github.com/valyala/fasthttp"
 )
+
+// ClusterAdmin is the node and cluster side: membership, health, repair.
+type ClusterAdmin interface {
+	NodeID() uint64
+	Cluster() []multiraft.NodeStatus
+	Moves() []catalog.Move
+	AddNode(ctx context.Context, id uint64, raftAddr string) (*catalog.NodeMeta, error)
+	RemoveNode(ctx context.Context, id uint64) (*catalog.NodeMeta, error)
+	Ready() error
+	Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error)
+	Quarantined() []multiraft.Quarantine
+	RepairPartition(ctx context.Context, ref eddy.TopicRef, p eddy.Partition) (*multiraft.RepairResult, error)
+}
 
 // cluster answers GET /v1/cluster: the nodes and the replica moves in
 // progress.
 func (s *Server) cluster(ctx *fasthttp.RequestCtx) {
 	moves := s.b.Moves()
 	if moves == nil {
-		moves = []multiraft.Move{}
+		moves = []catalog.Move{}
 	}
 	writeJSON(ctx, 200, map[string]any{"node_id": s.b.NodeID(), "nodes": s.b.Cluster(), "moves": moves})
 }

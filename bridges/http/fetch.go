@@ -7,12 +7,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
-	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
+
+// Reader reads partitions: records, stored batches, offsets.
+type Reader interface {
+	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
+	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
+	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
+	TopicOffsets(meta *catalog.TopicMeta) []multiraft.PartitionOffsets
+}
 
 // fetchLimits reads a fetch's max, max_bytes and wait_ms.
 func (s *Server) fetchLimits(args *fasthttp.Args) (maxRecs, maxBytes, waitMs int64, err error) {
@@ -119,7 +130,7 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 		return
 	}
 	next, records := offset, 0
-	segment.SplitVerified(rr.Batches, func(h segment.BatchHeader, _ []byte) error {
+	batch.SplitVerified(rr.Batches, func(h batch.Header, _ []byte) error {
 		next = h.LastOffset() + 1
 		records += int(h.Count())
 		return nil

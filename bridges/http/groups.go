@@ -7,12 +7,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
+
+// GroupAdmin is what the group handlers need besides the consume path.
+type GroupAdmin interface {
+	JoinGroup(ctx context.Context, tenant eddy.TenantID, group string, topics []string, sessionTimeoutMs int64, fromEarliest bool) (*catalog.GroupMeta, string, error)
+	LeaveGroup(ctx context.Context, tenant eddy.TenantID, group, member string) error
+	ResetOffsets(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) (*catalog.GroupMeta, error)
+	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
+	Group(tenant eddy.TenantID, group string) (*catalog.GroupMeta, error)
+	Groups(tenant eddy.TenantID) []*catalog.GroupMeta
+}
 
 // Consumer groups over HTTP (docs/consumers.md). Membership, generations,
 // assignments and committed offsets live in the controller; what a member
@@ -45,7 +57,7 @@ func (s *Server) groupName(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy
 		return "", "", err
 	}
 	name, _ := ctx.UserValue("group").(string)
-	if err := multiraft.ValidateGroupName(name); err != nil {
+	if err := catalog.ValidateGroupName(name); err != nil {
 		return "", "", err
 	}
 	return t, name, nil
@@ -53,7 +65,7 @@ func (s *Server) groupName(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy
 
 // visibleGroup is the route's group if the principal may see it; a group
 // it may not see is answered like one that does not exist.
-func (s *Server) visibleGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, *multiraft.GroupMeta, error) {
+func (s *Server) visibleGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, *catalog.GroupMeta, error) {
 	t, name, err := s.groupName(ctx, p)
 	if err != nil {
 		return "", nil, err
@@ -70,7 +82,7 @@ func (s *Server) visibleGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) (e
 // A group with neither needs some consume scope (or admin).
 // It runs on every member poll, so it walks the group as it is stored
 // instead of collecting its topics first.
-func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *multiraft.GroupMeta) bool {
+func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *catalog.GroupMeta) bool {
 	for _, m := range g.Members {
 		for _, topic := range m.Topics {
 			if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
@@ -86,7 +98,7 @@ func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *multiraft.GroupMe
 	return p.Consumes()
 }
 
-func tpJSON(tps []multiraft.TopicPartition) []map[string]any {
+func tpJSON(tps []catalog.TopicPartition) []map[string]any {
 	out := make([]map[string]any, 0, len(tps))
 	for _, tp := range tps {
 		out = append(out, map[string]any{"topic": tp.Topic, "partition": tp.Partition})
@@ -140,7 +152,7 @@ func (s *Server) joinGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 }
 
 // member resolves the route's member in the group, or CodeUnknownMember.
-func (s *Server) member(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, *multiraft.GroupMeta, string, error) {
+func (s *Server) member(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.TenantID, *catalog.GroupMeta, string, error) {
 	t, name, err := s.groupName(ctx, p)
 	if err != nil {
 		return "", nil, "", err
@@ -148,7 +160,7 @@ func (s *Server) member(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.Te
 	id, _ := ctx.UserValue("member").(string)
 	g, err := s.b.Group(t, name)
 	if err != nil || g.Members[id] == nil {
-		return "", nil, "", eddy.Errorf(multiraft.CodeUnknownMember, "member %s is not in group %s (it left or its session expired): join again", id, name)
+		return "", nil, "", eddy.Errorf(eddy.CodeUnknownMember, "member %s is not in group %s (it left or its session expired): join again", id, name)
 	}
 	if !canConsumeGroup(p, t, g) {
 		return "", nil, "", eddy.Errorf(eddy.CodeForbidden, "the token has no consume scope for every topic of group %s", name)
@@ -247,7 +259,7 @@ func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 				writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "offsets and partitions are not negative"))
 				return
 			}
-			offsets[multiraft.TopicPartition{Topic: o.Topic, Partition: eddy.Partition(o.Partition)}.Key()] = o.Offset
+			offsets[catalog.TopicPartition{Topic: o.Topic, Partition: eddy.Partition(o.Partition)}.Key()] = o.Offset
 		}
 	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
@@ -285,7 +297,7 @@ type groupPartitionJSON struct {
 	Member    string `json:"member,omitempty"`
 }
 
-func (s *Server) groupJSON(t eddy.TenantID, g *multiraft.GroupMeta, detail bool) map[string]any {
+func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) map[string]any {
 	out := map[string]any{"name": g.Name, "generation": g.Generation, "members": len(g.Members)}
 	if !detail {
 		return out
@@ -319,7 +331,7 @@ func (s *Server) groupJSON(t eddy.TenantID, g *multiraft.GroupMeta, detail bool)
 			continue
 		}
 		for _, po := range s.b.TopicOffsets(meta) {
-			k := multiraft.TopicPartition{Topic: topic, Partition: po.Partition}.Key()
+			k := catalog.TopicPartition{Topic: topic, Partition: po.Partition}.Key()
 			pj := groupPartitionJSON{Topic: topic, Partition: int32(po.Partition), End: int64(po.HighWatermark), Member: owner[k]}
 			if c, ok := g.Offsets[k]; ok {
 				pj.Committed = &c
@@ -414,7 +426,7 @@ func (s *Server) resetGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principa
 			writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "to must be earliest, latest, timestamp or offset"))
 			return
 		}
-		offsets[multiraft.TopicPartition{Topic: req.Topic, Partition: po.Partition}.Key()] = off
+		offsets[catalog.TopicPartition{Topic: req.Topic, Partition: po.Partition}.Key()] = off
 	}
 	g, err := s.b.ResetOffsets(c, t, name, offsets)
 	if err != nil {

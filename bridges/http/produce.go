@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/ingest"
-	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
@@ -141,8 +142,8 @@ func (s *Server) parseProduce(ctx *fasthttp.RequestCtx, forwarded bool) ([]eddy.
 			return nil, nil, eddy.Errorf(eddy.CodeInvalid, "record batches need their partition")
 		}
 		var frs []eddy.FetchedRecord
-		if err := segment.SplitVerified(bytes.Clone(body), func(_ segment.BatchHeader, batch []byte) error {
-			frs, err = segment.DecodeVerified(frs, batch)
+		if err := batch.SplitVerified(bytes.Clone(body), func(_ batch.Header, one []byte) error {
+			frs, err = batch.DecodeVerified(frs, one)
 			return err
 		}); err != nil {
 			return nil, nil, err

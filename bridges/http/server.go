@@ -16,8 +16,6 @@ import (
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
-	"github.com/eddy-broker/eddy/multiraft"
-	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -25,57 +23,20 @@ import (
 )
 
 // Broker is what the HTTP API needs from the node; *multiraft.Host is one.
+// It is the sum of small interfaces, each declared by the resource that
+// uses it: the data path needs only the produce path's catalog and
+// appender (ingest), the consume path's (consume) and a Reader.
 type Broker interface {
-	CreateTopic(ctx context.Context, tenant eddy.TenantID, spec multiraft.TopicSpec) (*multiraft.TopicMeta, error)
-	DeleteTopic(ctx context.Context, ref eddy.TopicRef) error
-	Topic(ref eddy.TopicRef) (*multiraft.TopicMeta, error)
-	Topics(tenant eddy.TenantID) []*multiraft.TopicMeta
-	TopicOffsets(meta *multiraft.TopicMeta) []multiraft.PartitionOffsets
-	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
-	Produce(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
-	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
-	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (segment.ReadResult, error)
-	Nodes() []multiraft.NodeMeta
-	Cluster() []multiraft.NodeStatus
-	Moves() []multiraft.Move
-	AddNode(ctx context.Context, id uint64, raftAddr string) (*multiraft.NodeMeta, error)
-	RemoveNode(ctx context.Context, id uint64) (*multiraft.NodeMeta, error)
-	Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error)
-	NodeID() uint64
-	Ready() error
-	Quarantined() []multiraft.Quarantine
-	RepairPartition(ctx context.Context, ref eddy.TopicRef, p eddy.Partition) (*multiraft.RepairResult, error)
-	Booting() bool
-	IsLocal(meta *multiraft.TopicMeta, p eddy.Partition) bool
-
-	CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
-	SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*multiraft.TenantMeta, error)
-	DeleteTenant(ctx context.Context, name eddy.TenantID, force bool) error
-	Tenant(name eddy.TenantID) (*multiraft.TenantMeta, error)
-	Tenants() []*multiraft.TenantMeta
-	Usage(name eddy.TenantID) multiraft.TenantUsage
-	// For the default Producer (ingest.Path):
-	CatalogVersion() uint64
-	ProduceTo(ctx context.Context, meta *multiraft.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
-	AddKey(ctx context.Context, k *tenants.Key) error
-	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
-	Keys(tenant eddy.TenantID) []tenants.Key
-	SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenants.MQTTMapping) (*multiraft.TenantMeta, error)
-
-	JoinGroup(ctx context.Context, tenant eddy.TenantID, group string, topics []string, sessionTimeoutMs int64, fromEarliest bool) (*multiraft.GroupMeta, string, error)
-	LeaveGroup(ctx context.Context, tenant eddy.TenantID, group, member string) error
-	Heartbeat(ctx context.Context, tenant eddy.TenantID, group, member string) error
-	CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*multiraft.GroupMeta, error)
-	ResetOffsets(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) (*multiraft.GroupMeta, error)
-	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
-	Group(tenant eddy.TenantID, group string) (*multiraft.GroupMeta, error)
-	Groups(tenant eddy.TenantID) []*multiraft.GroupMeta
-
-	DeployTransform(ctx context.Context, tenant eddy.TenantID, name string, bin []byte) (*multiraft.ModuleVersion, error)
-	DeleteTransform(ctx context.Context, tenant eddy.TenantID, name string, version int) error
-	Transforms(tenant eddy.TenantID) []*multiraft.TransformMeta
-	Transform(tenant eddy.TenantID, name string) (*multiraft.TransformMeta, error)
-	SetTopicTransform(ctx context.Context, ref eddy.TopicRef, b *multiraft.TransformBinding) (*multiraft.TopicMeta, error)
+	ingest.Catalog
+	ingest.Appender
+	consume.Broker
+	Catalog
+	Reader
+	TopicAdmin
+	TenantAdmin
+	GroupAdmin
+	TransformAdmin
+	ClusterAdmin
 }
 
 // Config configures the HTTP server. Zero values mean the defaults.

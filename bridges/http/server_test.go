@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/testhost"
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/multiraft"
-	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
@@ -395,8 +396,8 @@ func TestFetchBatchesFormat(t *testing.T) {
 	}
 	// The body is the stored batches, checkable and decodable as Kafka v2.
 	var vals []string
-	err := segment.SplitBatches([]byte(body), func(_ segment.BatchHeader, b []byte) error {
-		recs, err := segment.DecodeBatch(nil, b)
+	err := batch.Split([]byte(body), func(_ batch.Header, b []byte) error {
+		recs, err := batch.Decode(nil, b)
 		for _, r := range recs {
 			vals = append(vals, fmt.Sprintf("%d:%s", r.Offset, r.Value))
 		}

@@ -1,13 +1,29 @@
 package httpapi
 
 import (
+	"context"
 	"time"
+
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
+
+// TenantAdmin manages tenants, their quotas, keys and MQTT mapping.
+type TenantAdmin interface {
+	CreateTenant(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*catalog.TenantMeta, error)
+	SetQuotas(ctx context.Context, name eddy.TenantID, q tenants.Quotas) (*catalog.TenantMeta, error)
+	DeleteTenant(ctx context.Context, name eddy.TenantID, force bool) error
+	Tenants() []*catalog.TenantMeta
+	Usage(name eddy.TenantID) multiraft.TenantUsage
+	AddKey(ctx context.Context, k *tenants.Key) error
+	RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error
+	Keys(tenant eddy.TenantID) []tenants.Key
+	SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenants.MQTTMapping) (*catalog.TenantMeta, error)
+}
 
 type tenantJSON struct {
 	Name      string                 `json:"name"`
@@ -17,7 +33,7 @@ type tenantJSON struct {
 	MQTT      *tenants.MQTTMapping   `json:"mqtt,omitempty"`
 }
 
-func (s *Server) tenantJSON(t *multiraft.TenantMeta, usage bool) tenantJSON {
+func (s *Server) tenantJSON(t *catalog.TenantMeta, usage bool) tenantJSON {
 	tj := tenantJSON{Name: string(t.Name), Quotas: t.Quotas, CreatedMs: t.CreatedMs, MQTT: t.MQTT}
 	if usage {
 		u := s.b.Usage(t.Name)
@@ -64,7 +80,7 @@ func (s *Server) listTenants(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 // scopedTenant resolves the path's tenant for a request that needs action
 // a on the tenant as a whole (Admin within it, or Operate), answering the
 // error itself when it cannot proceed.
-func (s *Server) scopedTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action, what string) (*multiraft.TenantMeta, bool) {
+func (s *Server) scopedTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action, what string) (*catalog.TenantMeta, bool) {
 	t, err := s.tenant(ctx, p)
 	if err != nil {
 		writeError(ctx, err)

@@ -3,11 +3,20 @@
 package httpapi
 
 import (
+	"context"
+
 	"github.com/eddy-broker/eddy"
-	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
+
+// TopicAdmin creates, lists and deletes topics.
+type TopicAdmin interface {
+	CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catalog.TopicSpec) (*catalog.TopicMeta, error)
+	DeleteTopic(ctx context.Context, ref eddy.TopicRef) error
+	Topics(tenant eddy.TenantID) []*catalog.TopicMeta
+}
 
 type createTopicReq struct {
 	Name              string            `json:"name"`
@@ -27,7 +36,7 @@ func (s *Server) createTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	spec := multiraft.TopicSpec{Name: eddy.TopicName(req.Name), Partitions: 1, ReplicationFactor: 1, Config: req.Config}
+	spec := catalog.TopicSpec{Name: eddy.TopicName(req.Name), Partitions: 1, ReplicationFactor: 1, Config: req.Config}
 	if req.Partitions != nil {
 		spec.Partitions = *req.Partitions
 	}
@@ -67,7 +76,7 @@ type topicJSON struct {
 	Transform         *transformBindingJSON `json:"transform,omitempty"`
 }
 
-func (s *Server) topicJSON(m *multiraft.TopicMeta, withOffsets bool) topicJSON {
+func (s *Server) topicJSON(m *catalog.TopicMeta, withOffsets bool) topicJSON {
 	tj := topicJSON{Name: string(m.Name), Tenant: string(m.Tenant), Partitions: m.Partitions,
 		ReplicationFactor: m.ReplicationFactor, Config: m.EffectiveConfig(), CreatedMs: m.CreatedMs, Transform: s.bindingJSON(m)}
 	if withOffsets {

@@ -9,20 +9,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/ingest"
-	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
-	"github.com/eddy-broker/eddy/wasm"
 	"github.com/valyala/fasthttp"
 )
+
+// TransformAdmin stores transform modules and binds them to topics.
+type TransformAdmin interface {
+	DeployTransform(ctx context.Context, tenant eddy.TenantID, name string, bin []byte) (*catalog.ModuleVersion, error)
+	DeleteTransform(ctx context.Context, tenant eddy.TenantID, name string, version int) error
+	Transforms(tenant eddy.TenantID) []*catalog.TransformMeta
+	Transform(tenant eddy.TenantID, name string) (*catalog.TransformMeta, error)
+	SetTopicTransform(ctx context.Context, ref eddy.TopicRef, b *catalog.TransformBinding) (*catalog.TopicMeta, error)
+}
 
 // Transformer runs topics' transforms; the node's wasm pipeline is one.
 type Transformer interface {
 	ingest.Transformer
 	Validate(ctx context.Context, tenant eddy.TenantID, name, sha string, bin []byte) (time.Duration, error)
-	Test(ctx context.Context, tenant eddy.TenantID, name string, version int, config []byte, recs []eddy.Record) (*wasm.TestResult, error)
-	Status(ref eddy.TopicRef) *wasm.TopicStatus
+	Test(ctx context.Context, tenant eddy.TenantID, name string, version int, config []byte, recs []eddy.Record) (*ingest.TransformTest, error)
+	Status(ref eddy.TopicRef) *ingest.TransformStatus
 }
 
 // Producer is the produce path the produce handler hands its records to
@@ -67,7 +76,7 @@ func (s *Server) transformTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal,
 	}
 	name, _ := ctx.UserValue("name").(string)
 	if name != "" {
-		if err := multiraft.ValidateTransformName(name); err != nil {
+		if err := catalog.ValidateTransformName(name); err != nil {
 			writeError(ctx, err)
 			return "", "", false
 		}
@@ -103,12 +112,7 @@ func (s *Server) deployTransform(ctx *fasthttp.RequestCtx, p *tenants.Principal)
 	defer cancel()
 	compile, err := s.cfg.Transformer.Validate(c, t, name, hex.EncodeToString(sum[:]), bin)
 	if err != nil {
-		if e := eddy.AsError(err); e.Code != eddy.CodeInternal {
-			writeError(ctx, err)
-			return
-		}
-		kind, _ := wasm.Kind(err)
-		writeError(ctx, eddy.Errorf(eddy.CodeInvalidModule, "module refused (%s): %v", kind, err))
+		writeError(ctx, err)
 		return
 	}
 	mv, err := s.b.DeployTransform(c, t, name, bin)
@@ -133,18 +137,18 @@ type bindingOut struct {
 }
 
 type transformBindingJSON struct {
-	Module          string            `json:"module"`
-	Version         int               `json:"version,omitempty"`
-	RunsVersion     int               `json:"runs_version,omitempty"`
-	Config          json.RawMessage   `json:"config,omitempty"`
-	OnError         string            `json:"on_error"`
-	DeadLetterTopic string            `json:"dead_letter_topic,omitempty"`
-	UpdatedMs       int64             `json:"updated_ms,omitempty"`
-	Status          *wasm.TopicStatus `json:"status,omitempty"`
+	Module          string                  `json:"module"`
+	Version         int                     `json:"version,omitempty"`
+	RunsVersion     int                     `json:"runs_version,omitempty"`
+	Config          json.RawMessage         `json:"config,omitempty"`
+	OnError         string                  `json:"on_error"`
+	DeadLetterTopic string                  `json:"dead_letter_topic,omitempty"`
+	UpdatedMs       int64                   `json:"updated_ms,omitempty"`
+	Status          *ingest.TransformStatus `json:"status,omitempty"`
 }
 
 // bindingJSON renders a topic's binding with what this node runs.
-func (s *Server) bindingJSON(m *multiraft.TopicMeta) *transformBindingJSON {
+func (s *Server) bindingJSON(m *catalog.TopicMeta) *transformBindingJSON {
 	b := m.Transform
 	if b == nil {
 		return nil
@@ -162,7 +166,7 @@ func (s *Server) bindingJSON(m *multiraft.TopicMeta) *transformBindingJSON {
 	return out
 }
 
-func (s *Server) transformJSON(tm *multiraft.TransformMeta) transformJSON {
+func (s *Server) transformJSON(tm *catalog.TransformMeta) transformJSON {
 	out := transformJSON{Name: tm.Name, Versions: []moduleJSON{}, Topics: []bindingOut{}}
 	for _, v := range tm.Versions {
 		out.Versions = append(out.Versions, moduleJSON{Version: v.Version, SHA256: v.SHA256, Size: v.Size, CreatedMs: v.CreatedMs})
@@ -283,8 +287,7 @@ func (s *Server) testTransform(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	out = append(out, `],"duration_ms":`...)
 	out = strconv.AppendFloat(out, float64(res.Duration.Microseconds())/1000, 'f', 3, 64)
 	if res.Err != nil {
-		_, code := wasm.Kind(res.Err)
-		e, _ := json.Marshal(map[string]string{"code": string(code), "message": res.Err.Error()})
+		e, _ := json.Marshal(map[string]string{"code": string(res.Err.Code), "message": res.Err.Message})
 		out = append(out, `,"error":`...)
 		out = append(out, e...)
 	}
@@ -328,7 +331,7 @@ func (s *Server) setTopicTransform(ctx *fasthttp.RequestCtx, p *tenants.Principa
 	if string(req.Config) == "null" {
 		req.Config = nil
 	}
-	b := &multiraft.TransformBinding{Module: req.Module, Version: req.Version, Config: req.Config, OnError: req.OnError, DeadLetterTopic: req.DeadLetterTopic}
+	b := &catalog.TransformBinding{Module: req.Module, Version: req.Version, Config: req.Config, OnError: req.OnError, DeadLetterTopic: req.DeadLetterTopic}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
 	m, err := s.b.SetTopicTransform(c, ref, b)

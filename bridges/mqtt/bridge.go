@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"net"
 	"net/url"
@@ -192,7 +193,7 @@ func (b *Bridge) setErr(s string) {
 	b.mu.Lock()
 	b.lastErr = s
 	b.mu.Unlock()
-	b.log.Warn("mqtt bridge", "err", s)
+	b.log.Warn("mqtt bridge", logkey.Err, s)
 }
 
 // onPublish hands a message to the appender. It runs on paho's reading

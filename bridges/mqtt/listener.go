@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"net"
 	"strconv"
@@ -335,7 +336,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 			code = string(eddy.ErrorCode(err))
 		}
 		l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_connect_refused_total{code=%q}`, code)).Inc()
-		l.log.Debug("mqtt connect refused", "client", cl.ID, "remote", cl.Net.Remote, "tenant", tenant, "code", code)
+		l.log.Debug("mqtt connect refused", logkey.Client, cl.ID, logkey.Remote, cl.Net.Remote, logkey.Tenant, tenant, logkey.Code, code)
 		return false
 	}
 	s := &session{p: p, tenant: eddy.TenantID(tenant)}
@@ -447,7 +448,7 @@ func (h *hook) refuse(cl *mochi.Client, pk packets.Packet, err error) error {
 	e := eddy.AsError(err)
 	rc := ReasonCode(e.Code)
 	l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_refused_total{code=%q,reason="0x%02x"}`, e.Code, rc.Code)).Inc()
-	l.log.Debug("mqtt publish refused", "client", cl.ID, "topic", pk.TopicName, "code", e.Code, "reason", rc.Code, "msg", e.Message)
+	l.log.Debug("mqtt publish refused", logkey.Client, cl.ID, logkey.Topic, pk.TopicName, logkey.Code, e.Code, "reason", rc.Code, "msg", e.Message)
 	if pk.FixedHeader.Qos == 0 {
 		return packets.ErrRejectPacket
 	}

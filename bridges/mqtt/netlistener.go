@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bufio"
 	"bytes"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"io"
 	"log/slog"
 	"net"
@@ -67,7 +68,7 @@ func (l *guardedListener) Serve(establish listeners.EstablishFn) {
 				return
 			}
 			if err := establish(l.ID(), pre); err != nil {
-				l.log.Debug("mqtt connection ended", "remote", c.RemoteAddr().String(), "err", err)
+				l.log.Debug("mqtt connection ended", logkey.Remote, c.RemoteAddr().String(), logkey.Err, err)
 			}
 		}()
 	}

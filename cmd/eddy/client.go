@@ -12,9 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
-	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/node"
 	"github.com/spf13/cobra"
 )
@@ -174,8 +175,8 @@ func (c *client) fetchBatches(ctx context.Context, topic string, p int32, offset
 	}
 	next, _ = strconv.ParseInt(resp.Header.Get("Eddy-Next-Offset"), 10, 64)
 	var recs []eddy.FetchedRecord
-	err = segment.SplitBatches(body, func(_ segment.BatchHeader, b []byte) error {
-		recs, err = segment.DecodeVerified(recs[:0], b)
+	err = batch.Split(body, func(_ batch.Header, b []byte) error {
+		recs, err = batch.DecodeVerified(recs[:0], b)
 		for _, r := range recs {
 			if int64(r.Offset) >= offset {
 				n++

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"os"
 	"os/signal"
 	"syscall"
@@ -85,7 +86,7 @@ func serve(cfg node.Config) error {
 	if err := n.Start(startCtx); err != nil {
 		return err
 	}
-	log.Info("eddy is serving", "version", version, "node_id", cfg.NodeID, "http", n.HTTPAddr(),
+	log.Info("eddy is serving", "version", version, logkey.Node, cfg.NodeID, "http", n.HTTPAddr(),
 		"raft", cfg.RaftAddr, "data_dir", cfg.DataDir)
 	fmt.Fprintf(os.Stderr, "eddy %s: HTTP API on http://%s, Raft on %s, data in %s\n", version, n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir)
 	<-ctx.Done()

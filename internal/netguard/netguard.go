@@ -16,6 +16,7 @@ package netguard
 
 import (
 	"errors"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"net"
 	"sync"
@@ -83,7 +84,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.starved.Store(true)
 			if now := time.Now().UnixNano(); now-l.lastWarn.Load() > int64(10*time.Second) {
 				l.lastWarn.Store(now)
-				l.log.Warn("accept failed; retrying", "listener", l.cfg.Name, "err", err, "retry_in", backoff)
+				l.log.Warn("accept failed; retrying", logkey.Listener, l.cfg.Name, logkey.Err, err, "retry_in", backoff)
 			}
 			time.Sleep(backoff)
 			continue

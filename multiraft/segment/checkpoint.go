@@ -11,6 +11,9 @@ import (
 	"github.com/eddy-broker/eddy"
 )
 
+// castagnoli is CRC-32C, the checksum of checkpoints and snapshots.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // The checkpoint records what Sync made durable: the last applied Raft
 // index, the offsets, the segment list and the producer state. It is written
 // as tmp + fsync + rename + fsync(dir), so it is always whole; it names only

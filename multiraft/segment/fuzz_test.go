@@ -4,6 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/testutil"
+
 	"github.com/eddy-broker/eddy"
 )
 
@@ -12,15 +15,15 @@ import (
 func FuzzDecodeBatch(f *testing.F) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, n := range []int{1, 3, 10} {
-		f.Add(AppendBatch(nil, randRecords(rng, n), BatchOptions{ProducerID: 1, BaseSequence: 5}))
+		f.Add(batch.Append(nil, testutil.RandomRecords(rng, n), batch.Options{ProducerID: 1, BaseSequence: 5}))
 	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := CheckBatch(b)
+		h, err := batch.Check(b)
 		if err != nil {
 			return
 		}
-		recs, err := DecodeBatch(nil, b[:h.Size()])
+		recs, err := batch.Decode(nil, b[:h.Size()])
 		if err != nil {
 			return
 		}
@@ -28,7 +31,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		for i := range recs {
 			plain[i] = recs[i].Record
 		}
-		if _, err := CheckBatch(AppendBatch(nil, plain, BatchOptions{ProducerID: -1})); len(plain) > 0 && err != nil {
+		if _, err := batch.Check(batch.Append(nil, plain, batch.Options{ProducerID: -1})); len(plain) > 0 && err != nil {
 			t.Fatalf("re-encoded batch invalid: %v", err)
 		}
 	})
@@ -39,8 +42,8 @@ func FuzzDecodeBatch(f *testing.F) {
 // and a log that opens serves only batches that pass their CRC.
 func FuzzRecover(f *testing.F) {
 	rng := rand.New(rand.NewPCG(2, 2))
-	seg := AppendBatch(nil, randRecords(rng, 3), BatchOptions{ProducerID: -1})
-	seg = append(seg, AppendBatch(nil, randRecords(rng, 2), BatchOptions{ProducerID: -1})...)
+	seg := batch.Append(nil, testutil.RandomRecords(rng, 3), batch.Options{ProducerID: -1})
+	seg = append(seg, batch.Append(nil, testutil.RandomRecords(rng, 2), batch.Options{ProducerID: -1})...)
 	f.Add(seg, int64(len(seg)), false)
 	f.Add(seg, int64(len(seg)/2), false)
 	f.Add(encodeCheckpoint(&checkpoint{Version: 1, Applied: 3, NextOffset: 5, Segments: []segMeta{{Size: int64(len(seg))}}}), int64(0), true)
@@ -76,7 +79,7 @@ func FuzzRecover(f *testing.F) {
 				t.Fatalf("empty read below the high watermark")
 			}
 			last := off
-			if err := SplitBatches(res.Batches, func(h BatchHeader, b []byte) error {
+			if err := batch.Split(res.Batches, func(h batch.Header, b []byte) error {
 				last = h.LastOffset()
 				return nil
 			}); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
 )
 
@@ -282,11 +284,11 @@ func (l *Log) scan(s *seg) ([]indexEntry, error) {
 	next := s.base
 	buf := make([]byte, 0, 1<<20)
 	for pos < s.size {
-		hb := make([]byte, batchHeaderLen)
+		hb := make([]byte, batch.HeaderLen)
 		if _, err := s.f.ReadAt(hb, pos); err != nil {
 			return nil, eddy.Errorf(eddy.CodeCorrupt, "segment %d: header at %d: %v", s.base, pos, err)
 		}
-		h, err := parseHeader(hb)
+		h, err := batch.ParseHeader(hb)
 		if err != nil || pos+int64(h.Size()) > s.size {
 			return nil, eddy.Errorf(eddy.CodeCorrupt, "segment %d: synced frame at position %d is damaged: %v", s.base, pos, err)
 		}
@@ -297,7 +299,7 @@ func (l *Log) scan(s *seg) ([]indexEntry, error) {
 		if _, err := s.f.ReadAt(buf, pos); err != nil && err != io.EOF {
 			return nil, err
 		}
-		if _, err := CheckBatch(buf); err != nil {
+		if _, err := batch.Check(buf); err != nil {
 			return nil, eddy.Errorf(eddy.CodeCorrupt, "segment %d: synced frame at position %d: %v", s.base, pos, err)
 		}
 		if h.FirstOffset != next {
@@ -320,12 +322,12 @@ func (l *Log) scan(s *seg) ([]indexEntry, error) {
 func (l *Log) endOfSealed(s *seg, entries []indexEntry) (int64, error) {
 	pos := floorPos(entries, ^uint32(0))
 	end := s.base
-	hb := make([]byte, batchHeaderLen)
+	hb := make([]byte, batch.HeaderLen)
 	for pos < s.size {
 		if _, err := s.f.ReadAt(hb, pos); err != nil {
 			return 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d: header at %d: %v", s.base, pos, err)
 		}
-		h, err := parseHeader(hb)
+		h, err := batch.ParseHeader(hb)
 		if err != nil {
 			return 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d: header at %d: %v", s.base, pos, err)
 		}
@@ -375,16 +377,16 @@ type AppendResult struct {
 // batch is copied. strict selects Kafka's idempotence rules (see producers).
 // A refusal is reported in the result; a returned error is an I/O failure
 // after which the log must be reopened.
-func (l *Log) Append(batch []byte, strict bool) (AppendResult, error) {
+func (l *Log) Append(b []byte, strict bool) (AppendResult, error) {
 	if l.failed != nil {
 		return AppendResult{}, l.failed
 	}
-	h, err := CheckBatch(batch)
+	h, err := batch.Check(b)
 	if err != nil {
 		return AppendResult{Err: eddy.AsError(err)}, nil
 	}
-	if len(batch) != h.Size() {
-		return AppendResult{Err: eddy.Errorf(eddy.CodeInvalid, "record batch: %d trailing bytes", len(batch)-h.Size())}, nil
+	if len(b) != h.Size() {
+		return AppendResult{Err: eddy.Errorf(eddy.CodeInvalid, "record batch: %d trailing bytes", len(b)-h.Size())}, nil
 	}
 	d, err := l.prod.check(&h, strict)
 	if err != nil {
@@ -397,7 +399,7 @@ func (l *Log) Append(batch []byte, strict bool) (AppendResult, error) {
 	defer l.mu.Unlock()
 	act := l.segs[len(l.segs)-1]
 	size := act.size + int64(len(act.pending))
-	if size > 0 && (size+int64(len(batch)) > l.cfg.SegmentBytes || l.nextOffset+h.Count()-act.base > 1<<31) {
+	if size > 0 && (size+int64(len(b)) > l.cfg.SegmentBytes || l.nextOffset+h.Count()-act.base > 1<<31) {
 		if err := l.rollLocked(); err != nil {
 			return AppendResult{}, l.fail(err)
 		}
@@ -406,8 +408,8 @@ func (l *Log) Append(batch []byte, strict bool) (AppendResult, error) {
 	}
 	base := l.nextOffset
 	start := len(act.pending)
-	act.pending = append(act.pending, batch...)
-	setFirstOffset(act.pending[start:], base)
+	act.pending = append(act.pending, b...)
+	batch.SetFirstOffset(act.pending[start:], base)
 	if size-act.lastIdxPos >= l.cfg.IndexIntervalBytes {
 		e := indexEntry{rel: uint32(base - act.base), pos: uint32(size)}
 		act.entries = append(act.entries, e)
@@ -649,23 +651,14 @@ func (l *Log) closeFiles() {
 	l.segs, l.retired = nil, nil
 }
 
-// ReadResult is what Read returns.
-type ReadResult struct {
-	// Batches holds whole record batches as stored: the first contains the
-	// requested offset (and may start before it).
-	Batches       []byte
-	LogStart      int64
-	HighWatermark int64
-}
-
 // Read returns whole batches starting with the one that holds off, up to
 // about maxBytes (at least one batch, however large), from one segment.
 // Reading at the high watermark returns no batches; outside [log start,
 // high watermark] is CodeOffsetOutOfRange.
-func (l *Log) Read(off int64, maxBytes int) (ReadResult, error) {
+func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	res := ReadResult{LogStart: l.logStart, HighWatermark: l.visibleEnd}
+	res := eddy.FetchedBatches{LogStart: l.logStart, HighWatermark: l.visibleEnd}
 	if l.segs == nil {
 		return res, ErrClosed
 	}
@@ -684,7 +677,7 @@ func (l *Log) Read(off int64, maxBytes int) (ReadResult, error) {
 	if err != nil {
 		return res, err
 	}
-	hb := make([]byte, batchHeaderLen)
+	hb := make([]byte, batch.HeaderLen)
 	for {
 		if pos >= s.size {
 			return res, eddy.Errorf(eddy.CodeCorrupt, "segment %d: offset %d not found", s.base, off)
@@ -692,7 +685,7 @@ func (l *Log) Read(off int64, maxBytes int) (ReadResult, error) {
 		if _, err := s.f.ReadAt(hb, pos); err != nil {
 			return res, eddy.Errorf(eddy.CodeCorrupt, "segment %d: read header at %d: %v", s.base, pos, err)
 		}
-		h, err := parseHeader(hb)
+		h, err := batch.ParseHeader(hb)
 		if err != nil {
 			return res, eddy.Errorf(eddy.CodeCorrupt, "segment %d at %d: %v", s.base, pos, err)
 		}
@@ -712,8 +705,8 @@ func (l *Log) Read(off int64, maxBytes int) (ReadResult, error) {
 	// a read that starts at it is refused, saying where it is and where
 	// the next batch starts, so a consumer can decide to skip it.
 	keep := 0
-	for keep+batchHeaderLen <= len(buf) {
-		h, err := parseHeader(buf[keep:])
+	for keep+batch.HeaderLen <= len(buf) {
+		h, err := batch.ParseHeader(buf[keep:])
 		if err != nil {
 			if keep > 0 {
 				break
@@ -730,7 +723,7 @@ func (l *Log) Read(off int64, maxBytes int) (ReadResult, error) {
 			}
 			break
 		}
-		if _, err := CheckBatch(buf[keep:]); err != nil {
+		if _, err := batch.Check(buf[keep:]); err != nil {
 			if keep > 0 {
 				break
 			}

@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/testutil"
+
 	"github.com/eddy-broker/eddy"
 )
 
@@ -20,8 +23,8 @@ func TestAppendReadRollReopen(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var want []eddy.Record
 	for i := 0; i < 200; i++ {
-		recs := randRecords(rng, 1+rng.IntN(8))
-		res := mustAppend(t, l, AppendBatch(nil, recs, BatchOptions{ProducerID: -1}), false)
+		recs := testutil.RandomRecords(rng, 1+rng.IntN(8))
+		res := mustAppend(t, l, batch.Append(nil, recs, batch.Options{ProducerID: -1}), false)
 		if res.BaseOffset != int64(len(want)) {
 			t.Fatalf("base offset %d, want %d", res.BaseOffset, len(want))
 		}
@@ -54,7 +57,7 @@ func TestAppendReadRollReopen(t *testing.T) {
 			t.Fatalf("read %d records, want %d", len(got), len(want))
 		}
 		for i := range want {
-			if got[i].Offset != eddy.Offset(i) || !sameRecord(got[i].Record, want[i]) {
+			if got[i].Offset != eddy.Offset(i) || !testutil.SameRecord(got[i].Record, want[i]) {
 				t.Fatalf("record %d differs", i)
 			}
 		}
@@ -64,7 +67,7 @@ func TestAppendReadRollReopen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, _ := CheckBatch(res.Batches)
+			h, _ := batch.Check(res.Batches)
 			if h.FirstOffset > off || h.LastOffset() < off {
 				t.Fatalf("Read(%d) returned batch [%d, %d]", off, h.FirstOffset, h.LastOffset())
 			}
@@ -95,7 +98,7 @@ func TestAppendReadRollReopen(t *testing.T) {
 
 func TestRefusedBatchesChangeNothing(t *testing.T) {
 	l := mustOpen(t, NewMemFS(), dir, Config{})
-	good := AppendBatch(nil, []eddy.Record{{Value: []byte("x")}}, BatchOptions{ProducerID: -1})
+	good := batch.Append(nil, []eddy.Record{{Value: []byte("x")}}, batch.Options{ProducerID: -1})
 	bad := append([]byte(nil), good...)
 	bad[len(bad)-1] ^= 0xff
 	for _, b := range [][]byte{bad, good[:40], append(append([]byte(nil), good...), 0)} {
@@ -113,7 +116,7 @@ func TestRefusedBatchesChangeNothing(t *testing.T) {
 func TestIdempotentWindowed(t *testing.T) {
 	l := mustOpen(t, NewMemFS(), dir, Config{})
 	mk := func(seq int32, n int) []byte {
-		return AppendBatch(nil, randRecords(rand.New(rand.NewPCG(uint64(seq), 0)), n), BatchOptions{ProducerID: 9, BaseSequence: seq})
+		return batch.Append(nil, testutil.RandomRecords(rand.New(rand.NewPCG(uint64(seq), 0)), n), batch.Options{ProducerID: 9, BaseSequence: seq})
 	}
 	a := mustAppend(t, l, mk(0, 3), false)
 	// seq 3 is dropped in flight; seq 5 commits first; then 3 is retried.
@@ -143,7 +146,7 @@ func TestIdempotentWindowed(t *testing.T) {
 	}
 	// So is a different batch under a used sequence with the same count: it
 	// must not be acknowledged with the earlier batch's offset.
-	other := AppendBatch(nil, randRecords(rand.New(rand.NewPCG(99, 1)), 2), BatchOptions{ProducerID: 9, BaseSequence: 5})
+	other := batch.Append(nil, testutil.RandomRecords(rand.New(rand.NewPCG(99, 1)), 2), batch.Options{ProducerID: 9, BaseSequence: 5})
 	if r, _ := l.Append(other, false); r.Err == nil || r.Err.Code != eddy.CodeConflict || r.Duplicate {
 		t.Fatalf("a reused sequence with other content: %+v", r)
 	}
@@ -159,7 +162,7 @@ func TestIdempotentWindowed(t *testing.T) {
 func TestIdempotentStrict(t *testing.T) {
 	l := mustOpen(t, NewMemFS(), dir, Config{})
 	mk := func(epoch int16, seq int32) []byte {
-		return AppendBatch(nil, []eddy.Record{{Value: []byte("v")}, {Value: []byte("w")}}, BatchOptions{ProducerID: 4, ProducerEpoch: epoch, BaseSequence: seq})
+		return batch.Append(nil, []eddy.Record{{Value: []byte("v")}, {Value: []byte("w")}}, batch.Options{ProducerID: 4, ProducerEpoch: epoch, BaseSequence: seq})
 	}
 	refuse := func(b []byte, why string) {
 		t.Helper()
@@ -182,7 +185,7 @@ func TestIdempotentStrict(t *testing.T) {
 func TestProducerEvictionIsBounded(t *testing.T) {
 	l := mustOpen(t, NewMemFS(), dir, Config{})
 	for pid := int64(0); pid < MaxProducers+10; pid++ {
-		mustAppend(t, l, AppendBatch(nil, []eddy.Record{{Value: []byte("v")}}, BatchOptions{ProducerID: pid}), false)
+		mustAppend(t, l, batch.Append(nil, []eddy.Record{{Value: []byte("v")}}, batch.Options{ProducerID: pid}), false)
 	}
 	if n := len(l.prod.m); n != MaxProducers {
 		t.Fatalf("%d producers remembered", n)
@@ -198,7 +201,7 @@ func TestRetention(t *testing.T) {
 	l := mustOpen(t, fsys, dir, cfg)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 100; i++ {
-		mustAppend(t, l, AppendBatch(nil, randRecords(rng, 4), BatchOptions{ProducerID: -1}), false)
+		mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rng, 4), batch.Options{ProducerID: -1}), false)
 	}
 	l.SetApplied(100)
 	if err := l.Sync(); err != nil {
@@ -251,7 +254,7 @@ func TestMissingAndDamagedIndexRebuilt(t *testing.T) {
 	l := mustOpen(t, fsys, dir, cfg)
 	rng := rand.New(rand.NewPCG(7, 8))
 	for i := 0; i < 60; i++ {
-		mustAppend(t, l, AppendBatch(nil, randRecords(rng, 3), BatchOptions{ProducerID: -1}), false)
+		mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rng, 3), batch.Options{ProducerID: -1}), false)
 	}
 	l.SetApplied(60)
 	if err := l.Sync(); err != nil {
@@ -283,7 +286,7 @@ func TestDiskFull(t *testing.T) {
 	l := mustOpen(t, fsys, dir, Config{})
 	rng := rand.New(rand.NewPCG(9, 10))
 	for i := 0; i < 10; i++ {
-		mustAppend(t, l, AppendBatch(nil, randRecords(rng, 5), BatchOptions{ProducerID: -1}), false)
+		mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rng, 5), batch.Options{ProducerID: -1}), false)
 	}
 	l.SetApplied(10)
 	if err := l.Sync(); err != nil {
@@ -291,13 +294,13 @@ func TestDiskFull(t *testing.T) {
 	}
 	synced := readAllRecords(t, l)
 	fsys.SetCapacity(fsys.used + 100)
-	mustAppend(t, l, AppendBatch(nil, randRecords(rng, 20), BatchOptions{ProducerID: -1}), false)
+	mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rng, 20), batch.Options{ProducerID: -1}), false)
 	err := l.Flush()
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("flush on a full disk: %v", err)
 	}
 	// The failed log refuses everything, and serves nothing past what was good.
-	if _, err := l.Append(AppendBatch(nil, randRecords(rng, 1), BatchOptions{ProducerID: -1}), false); err == nil {
+	if _, err := l.Append(batch.Append(nil, testutil.RandomRecords(rng, 1), batch.Options{ProducerID: -1}), false); err == nil {
 		t.Fatal("append after a failed write succeeded")
 	}
 	if _, end := l.Offsets(); end != int64(len(synced)) {
@@ -370,7 +373,7 @@ func crashRun(t *testing.T, seed uint64) {
 		if rng.IntN(2) == 0 {
 			pid = 1
 		}
-		raftLog = append(raftLog, entry{index: idx, batch: AppendBatch(nil, randRecords(rng, n), BatchOptions{ProducerID: pid, BaseSequence: seq})})
+		raftLog = append(raftLog, entry{index: idx, batch: batch.Append(nil, testutil.RandomRecords(rng, n), batch.Options{ProducerID: pid, BaseSequence: seq})})
 		if pid == 1 {
 			seq += int32(n)
 			if rng.IntN(6) == 0 { // a retried proposal
@@ -428,7 +431,7 @@ func crashRun(t *testing.T, seed uint64) {
 		t.Fatalf("%d records after recovery, reference has %d", len(b), len(a))
 	}
 	for i := range a {
-		if a[i].Offset != b[i].Offset || !sameRecord(a[i].Record, b[i].Record) {
+		if a[i].Offset != b[i].Offset || !testutil.SameRecord(a[i].Record, b[i].Record) {
 			t.Fatalf("record %d differs after recovery", i)
 		}
 	}

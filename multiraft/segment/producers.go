@@ -3,6 +3,8 @@ package segment
 import (
 	"sort"
 
+	"github.com/eddy-broker/eddy/batch"
+
 	"github.com/eddy-broker/eddy"
 )
 
@@ -62,7 +64,7 @@ type dedupResult struct {
 
 // check decides whether a batch from h's producer is new, a duplicate, or
 // refused. It changes nothing.
-func (p *producers) check(h *BatchHeader, strict bool) (dedupResult, error) {
+func (p *producers) check(h *batch.Header, strict bool) (dedupResult, error) {
 	if h.ProducerID < 0 {
 		return dedupResult{}, nil
 	}
@@ -115,7 +117,7 @@ func (p *producers) check(h *BatchHeader, strict bool) (dedupResult, error) {
 }
 
 // record remembers an appended batch.
-func (p *producers) record(h *BatchHeader, baseOffset int64, strict bool) {
+func (p *producers) record(h *batch.Header, baseOffset int64, strict bool) {
 	if h.ProducerID < 0 {
 		return
 	}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+
+	"github.com/eddy-broker/eddy/batch"
 )
 
 // RepairReport says what Repair kept and dropped.
@@ -111,13 +113,13 @@ func repairSegment(fsys FS, name string, base int64, next *int64) (segMeta, int6
 	}
 	m := segMeta{Base: base, Size: size}
 	pos, damage := int64(0), ""
-	hb := make([]byte, batchHeaderLen)
+	hb := make([]byte, batch.HeaderLen)
 	for pos < size {
 		if _, err := f.ReadAt(hb, pos); err != nil && err != io.EOF {
 			damage = fmt.Sprintf("segment %d: header at position %d: %v", base, pos, err)
 			break
 		}
-		h, err := parseHeader(hb)
+		h, err := batch.ParseHeader(hb)
 		if err != nil || pos+int64(h.Size()) > size {
 			damage = fmt.Sprintf("segment %d: batch at position %d (offset %d) is damaged or cut short", base, pos, *next)
 			break
@@ -127,7 +129,7 @@ func repairSegment(fsys FS, name string, base int64, next *int64) (segMeta, int6
 			damage = fmt.Sprintf("segment %d at position %d: %v", base, pos, err)
 			break
 		}
-		if _, err := CheckBatch(buf); err != nil {
+		if _, err := batch.Check(buf); err != nil {
 			damage = fmt.Sprintf("segment %d: batch at offset %d fails its checksum: %v", base, h.FirstOffset, err)
 			break
 		}

@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/testutil"
+
 	"github.com/eddy-broker/eddy"
 )
 
@@ -16,7 +19,7 @@ func TestSnapshotRestore(t *testing.T) {
 	seq := int32(0)
 	for i := 0; i < 80; i++ {
 		n := 1 + rng.IntN(4)
-		mustAppend(t, l, AppendBatch(nil, randRecords(rng, n), BatchOptions{ProducerID: 3, BaseSequence: seq}), false)
+		mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rng, n), batch.Options{ProducerID: 3, BaseSequence: seq}), false)
 		seq += int32(n)
 	}
 	l.DeleteBefore(20)
@@ -31,7 +34,7 @@ func TestSnapshotRestore(t *testing.T) {
 	// The log keeps moving while the snapshot streams: more appends, and
 	// retention plus a sync that deletes segments the snapshot still reads.
 	for i := 0; i < 30; i++ {
-		mustAppend(t, l, AppendBatch(nil, randRecords(rng, 2), BatchOptions{ProducerID: -1}), false)
+		mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rng, 2), batch.Options{ProducerID: -1}), false)
 	}
 	l.DeleteBefore(l.Segments()[2].Base)
 	l.SetApplied(600)
@@ -47,7 +50,7 @@ func TestSnapshotRestore(t *testing.T) {
 	dst := NewMemFS()
 	// The destination holds an older, different log that the restore replaces.
 	old := mustOpen(t, dst, dir, cfg)
-	mustAppend(t, old, AppendBatch(nil, randRecords(rng, 5), BatchOptions{ProducerID: -1}), false)
+	mustAppend(t, old, batch.Append(nil, testutil.RandomRecords(rng, 5), batch.Options{ProducerID: -1}), false)
 	old.SetApplied(7)
 	if err := old.Sync(); err != nil {
 		t.Fatal(err)
@@ -74,7 +77,7 @@ func TestSnapshotRestore(t *testing.T) {
 		srcRecs[fr.Offset] = fr.Record
 	}
 	for _, fr := range got {
-		if want, ok := srcRecs[fr.Offset]; ok && !sameRecord(want, fr.Record) {
+		if want, ok := srcRecs[fr.Offset]; ok && !testutil.SameRecord(want, fr.Record) {
 			t.Fatalf("offset %d differs", fr.Offset)
 		}
 	}
@@ -86,7 +89,7 @@ func TestSnapshotRestore(t *testing.T) {
 func TestRestoreRejectsDamagedStream(t *testing.T) {
 	src := NewMemFS()
 	l := mustOpen(t, src, dir, Config{})
-	mustAppend(t, l, AppendBatch(nil, randRecords(rand.New(rand.NewPCG(1, 1)), 10), BatchOptions{ProducerID: -1}), false)
+	mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rand.New(rand.NewPCG(1, 1)), 10), batch.Options{ProducerID: -1}), false)
 	l.SetApplied(3)
 	snap, _ := l.Snapshot()
 	var stream bytes.Buffer
@@ -117,7 +120,7 @@ func TestRestoreCrash(t *testing.T) {
 	l := mustOpen(t, src, dir, Config{SegmentBytes: 2 << 10})
 	rng := rand.New(rand.NewPCG(13, 14))
 	for i := 0; i < 30; i++ {
-		mustAppend(t, l, AppendBatch(nil, randRecords(rng, 3), BatchOptions{ProducerID: -1}), false)
+		mustAppend(t, l, batch.Append(nil, testutil.RandomRecords(rng, 3), batch.Options{ProducerID: -1}), false)
 	}
 	l.SetApplied(900)
 	snap, _ := l.Snapshot()
@@ -129,7 +132,7 @@ func TestRestoreCrash(t *testing.T) {
 	for trial := 0; trial < 100; trial++ {
 		dst := NewMemFS()
 		old := mustOpen(t, dst, dir, Config{})
-		mustAppend(t, old, AppendBatch(nil, randRecords(rng, 4), BatchOptions{ProducerID: -1}), false)
+		mustAppend(t, old, batch.Append(nil, testutil.RandomRecords(rng, 4), batch.Options{ProducerID: -1}), false)
 		old.SetApplied(5)
 		if err := old.Sync(); err != nil {
 			t.Fatal(err)

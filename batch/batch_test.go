@@ -1,19 +1,20 @@
-package segment
+package batch
 
 import (
 	"math/rand/v2"
 	"testing"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestBatchRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for n := 1; n < 50; n += 7 {
-		recs := randRecords(rng, n)
-		b := AppendBatch(nil, recs, BatchOptions{ProducerID: 7, ProducerEpoch: 1, BaseSequence: 42})
-		h, err := CheckBatch(b)
+		recs := testutil.RandomRecords(rng, n)
+		b := Append(nil, recs, Options{ProducerID: 7, ProducerEpoch: 1, BaseSequence: 42})
+		h, err := Check(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,16 +29,16 @@ func TestBatchRoundTrip(t *testing.T) {
 		if kb.NumRecords != int32(n) || int(kb.Length)+12 != len(b) {
 			t.Fatalf("kmsg header %+v", kb)
 		}
-		setFirstOffset(b, 1000)
-		if _, err := CheckBatch(b); err != nil {
+		SetFirstOffset(b, 1000)
+		if _, err := Check(b); err != nil {
 			t.Fatalf("patching the base offset broke the CRC: %v", err)
 		}
-		got, err := DecodeBatch(nil, b)
+		got, err := Decode(nil, b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range recs {
-			if got[i].Offset != eddy.Offset(1000+i) || !sameRecord(got[i].Record, recs[i]) {
+			if got[i].Offset != eddy.Offset(1000+i) || !testutil.SameRecord(got[i].Record, recs[i]) {
 				t.Fatalf("record %d: got %+v want %+v", i, got[i], recs[i])
 			}
 		}
@@ -46,8 +47,8 @@ func TestBatchRoundTrip(t *testing.T) {
 
 func TestBatchLogAppendTime(t *testing.T) {
 	recs := []eddy.Record{{Value: []byte("a"), Timestamp: 5}, {Value: []byte("b"), Timestamp: 9}}
-	b := AppendBatch(nil, recs, BatchOptions{ProducerID: -1, LogAppendTime: 12345})
-	got, err := DecodeBatch(nil, b)
+	b := Append(nil, recs, Options{ProducerID: -1, LogAppendTime: 12345})
+	got, err := Decode(nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestBatchLogAppendTime(t *testing.T) {
 }
 
 func TestCheckBatchRejects(t *testing.T) {
-	good := AppendBatch(nil, []eddy.Record{{Value: []byte("hello")}}, BatchOptions{ProducerID: -1})
+	good := Append(nil, []eddy.Record{{Value: []byte("hello")}}, Options{ProducerID: -1})
 	tests := []struct {
 		name   string
 		mutate func([]byte) []byte
@@ -76,7 +77,7 @@ func TestCheckBatchRejects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.mutate(append([]byte(nil), good...))
-			_, err := CheckBatch(b)
+			_, err := Check(b)
 			if got := eddy.ErrorCode(err); got != tc.code {
 				t.Fatalf("code %q (%v), want %q", got, err, tc.code)
 			}
@@ -86,9 +87,9 @@ func TestCheckBatchRejects(t *testing.T) {
 
 func TestSetBaseSequence(t *testing.T) {
 	recs := []eddy.Record{{Value: []byte("a")}, {Value: []byte("b")}}
-	b := AppendBatch(nil, recs, BatchOptions{ProducerID: 7, BaseSequence: 10})
+	b := Append(nil, recs, Options{ProducerID: 7, BaseSequence: 10})
 	SetBaseSequence(b, 4242)
-	h, err := CheckBatch(b)
+	h, err := Check(b)
 	if err != nil {
 		t.Fatalf("the batch no longer checks: %v", err)
 	}

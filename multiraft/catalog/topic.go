@@ -1,4 +1,4 @@
-package multiraft
+package catalog
 
 import (
 	"sort"
@@ -76,7 +76,7 @@ func (t *TopicMeta) NodeOf(p int, rid uint64) uint64 {
 
 // clone copies the placement so an update can change it while readers keep
 // the copy they hold (controller state is copy-on-write for topics).
-func (t *TopicMeta) clone() *TopicMeta {
+func (t *TopicMeta) Clone() *TopicMeta {
 	c := *t
 	c.Replicas = make([][]uint64, len(t.Replicas))
 	for p, r := range t.Replicas {

@@ -1,4 +1,4 @@
-package multiraft
+package catalog
 
 import (
 	"fmt"
@@ -8,15 +8,15 @@ import (
 )
 
 // groupFixture: controller with topic a (6 partitions) and b (2).
-func groupFixture(t *testing.T) *controllerSM {
+func groupFixture(t *testing.T) *State {
 	c := ctrlFixture(t)
-	mustApply(t, c, &ctrlCmd{Op: opCreateTopic, Topic: &TopicMeta{Tenant: eddy.DefaultTenant, Name: "a", Partitions: 6, ReplicationFactor: 1}})
-	mustApply(t, c, &ctrlCmd{Op: opCreateTopic, Topic: &TopicMeta{Tenant: eddy.DefaultTenant, Name: "b", Partitions: 2, ReplicationFactor: 1}})
+	mustApply(t, c, &Cmd{Op: OpCreateTopic, Topic: &TopicMeta{Tenant: eddy.DefaultTenant, Name: "a", Partitions: 6, ReplicationFactor: 1}})
+	mustApply(t, c, &Cmd{Op: OpCreateTopic, Topic: &TopicMeta{Tenant: eddy.DefaultTenant, Name: "b", Partitions: 2, ReplicationFactor: 1}})
 	return c
 }
 
-func joinCmd(id string, topics ...string) *ctrlCmd {
-	return &ctrlCmd{Op: opJoinGroup, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g",
+func joinCmd(id string, topics ...string) *Cmd {
+	return &Cmd{Op: OpJoinGroup, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g",
 		Member: &MemberMeta{ID: id, Topics: topics, SessionTimeoutMs: 1000, LastSeenMs: 100}}}
 }
 
@@ -80,30 +80,30 @@ func TestGroupRebalance(t *testing.T) {
 		t.Fatalf("m1 kept %d of its partitions, want 2 (sticky)", stayed)
 	}
 	// Leave, expire (only when not seen since), stale generation.
-	mustApply(t, c, &ctrlCmd{Op: opLeaveGroup, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m2"}})
-	applyErr(t, c, &ctrlCmd{Op: opExpireMember, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m3", NowMs: 500}}, eddy.CodeConflict)
-	g = mustApply(t, c, &ctrlCmd{Op: opExpireMember, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m3", NowMs: 5000}}).Group
+	mustApply(t, c, &Cmd{Op: OpLeaveGroup, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m2"}})
+	applyErr(t, c, &Cmd{Op: OpExpireMember, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m3", NowMs: 500}}, eddy.CodeConflict)
+	g = mustApply(t, c, &Cmd{Op: OpExpireMember, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m3", NowMs: 5000}}).Group
 	checkAssignment(t, g, map[string]int{"a": 6})
 	if len(g.Assignments["m1"]) != 6 {
 		t.Fatalf("m1 alone: %v", g.Assignments)
 	}
-	applyErr(t, c, &ctrlCmd{Op: opCommitOffsets, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1", Generation: g.Generation - 1,
+	applyErr(t, c, &Cmd{Op: OpCommitOffsets, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1", Generation: g.Generation - 1,
 		Offsets: map[string]int64{"a/0": 5}}}, eddy.CodeStaleGeneration)
-	applyErr(t, c, &ctrlCmd{Op: opCommitOffsets, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1", Generation: g.Generation,
+	applyErr(t, c, &Cmd{Op: OpCommitOffsets, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1", Generation: g.Generation,
 		Offsets: map[string]int64{"b/0": 5}}}, eddy.CodeStaleGeneration) // not assigned
-	applyErr(t, c, &ctrlCmd{Op: opCommitOffsets, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "gone", Generation: g.Generation}}, eddy.CodeUnknownMember)
-	g = mustApply(t, c, &ctrlCmd{Op: opCommitOffsets, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1", Generation: g.Generation,
+	applyErr(t, c, &Cmd{Op: OpCommitOffsets, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "gone", Generation: g.Generation}}, eddy.CodeUnknownMember)
+	g = mustApply(t, c, &Cmd{Op: OpCommitOffsets, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1", Generation: g.Generation,
 		Offsets: map[string]int64{"a/0": 5}}}).Group
 	if g.Offsets["a/0"] != 5 {
 		t.Fatalf("offsets %v", g.Offsets)
 	}
-	applyErr(t, c, &ctrlCmd{Op: opCommitOffsets, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", Reset: true, Offsets: map[string]int64{"a/0": 0}}}, eddy.CodeConflict)
-	applyErr(t, c, &ctrlCmd{Op: opDeleteGroup, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g"}}, eddy.CodeConflict)
-	mustApply(t, c, &ctrlCmd{Op: opLeaveGroup, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1"}})
-	g = mustApply(t, c, &ctrlCmd{Op: opCommitOffsets, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g", Reset: true, Offsets: map[string]int64{"a/0": 0}}}).Group
+	applyErr(t, c, &Cmd{Op: OpCommitOffsets, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", Reset: true, Offsets: map[string]int64{"a/0": 0}}}, eddy.CodeConflict)
+	applyErr(t, c, &Cmd{Op: OpDeleteGroup, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g"}}, eddy.CodeConflict)
+	mustApply(t, c, &Cmd{Op: OpLeaveGroup, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", MemberID: "m1"}})
+	g = mustApply(t, c, &Cmd{Op: OpCommitOffsets, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g", Reset: true, Offsets: map[string]int64{"a/0": 0}}}).Group
 	if g.Offsets["a/0"] != 0 || len(g.Members) != 0 {
 		t.Fatalf("reset %v", g)
 	}
-	mustApply(t, c, &ctrlCmd{Op: opDeleteGroup, GroupCmd: &groupCmd{Tenant: eddy.DefaultTenant, Group: "g"}})
+	mustApply(t, c, &Cmd{Op: OpDeleteGroup, GroupCmd: &GroupCmd{Tenant: eddy.DefaultTenant, Group: "g"}})
 	applyErr(t, c, joinCmd("x", "nope"), eddy.CodeNotFound)
 }

@@ -1,4 +1,8 @@
-package segment
+// Package batch is the Kafka v2 RecordBatch: the unit Eddy stores (one
+// batch is one frame of a partition's log), replicates, and serves to
+// consumers unchanged. It encodes, checks and decodes batches; it knows
+// nothing of logs or partitions.
+package batch
 
 import (
 	"encoding/binary"
@@ -8,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// A frame on disk is exactly one Kafka v2 RecordBatch, so a fetch answers
-// with the stored bytes unchanged. Layout of the 61-byte header:
+// A frame on disk is exactly one RecordBatch, so a fetch answers with the
+// stored bytes unchanged. Layout of the 61-byte header (HeaderLen):
 //
 //	 0 firstOffset int64      (patched on append; outside the CRC)
 //	 8 length int32           (bytes after this field)
@@ -25,11 +29,11 @@ import (
 //	53 baseSequence int32
 //	57 numRecords int32
 const (
-	batchHeaderLen = 61
-	lengthOffset   = 8
-	crcStart       = 21
-	// MaxBatchBytes bounds one stored batch.
-	MaxBatchBytes = 64 << 20
+	HeaderLen    = 61
+	lengthOffset = 8
+	crcStart     = 21
+	// MaxBytes bounds one stored batch.
+	MaxBytes = 64 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -41,8 +45,8 @@ const (
 	attrLogAppend   = 0x08
 )
 
-// BatchHeader is the decoded fixed part of a RecordBatch.
-type BatchHeader struct {
+// Header is the decoded fixed part of a RecordBatch.
+type Header struct {
 	FirstOffset     int64
 	Length          int32
 	Attributes      int16
@@ -57,20 +61,20 @@ type BatchHeader struct {
 }
 
 // Size is the whole frame's size in bytes.
-func (h *BatchHeader) Size() int { return int(h.Length) + 12 }
+func (h *Header) Size() int { return int(h.Length) + 12 }
 
 // Count is the number of offsets the batch occupies.
-func (h *BatchHeader) Count() int64 { return int64(h.LastOffsetDelta) + 1 }
+func (h *Header) Count() int64 { return int64(h.LastOffsetDelta) + 1 }
 
 // LastOffset is the batch's last offset.
-func (h *BatchHeader) LastOffset() int64 { return h.FirstOffset + int64(h.LastOffsetDelta) }
+func (h *Header) LastOffset() int64 { return h.FirstOffset + int64(h.LastOffsetDelta) }
 
-// parseHeader decodes the header fields without checking the CRC.
-func parseHeader(b []byte) (BatchHeader, error) {
-	if len(b) < batchHeaderLen {
-		return BatchHeader{}, eddy.Errorf(eddy.CodeInvalid, "record batch: %d bytes is shorter than the %d-byte header", len(b), batchHeaderLen)
+// ParseHeader decodes the header fields without checking the CRC.
+func ParseHeader(b []byte) (Header, error) {
+	if len(b) < HeaderLen {
+		return Header{}, eddy.Errorf(eddy.CodeInvalid, "record batch: %d bytes is shorter than the %d-byte header", len(b), HeaderLen)
 	}
-	h := BatchHeader{
+	h := Header{
 		FirstOffset:     int64(binary.BigEndian.Uint64(b[0:])),
 		Length:          int32(binary.BigEndian.Uint32(b[8:])),
 		Attributes:      int16(binary.BigEndian.Uint16(b[21:])),
@@ -86,7 +90,7 @@ func parseHeader(b []byte) (BatchHeader, error) {
 	if b[16] != 2 {
 		return h, eddy.Errorf(eddy.CodeInvalid, "record batch: magic %d, only v2 (magic 2) is supported", int8(b[16]))
 	}
-	if h.Length < batchHeaderLen-12 || int64(h.Length)+12 > MaxBatchBytes {
+	if h.Length < HeaderLen-12 || int64(h.Length)+12 > MaxBytes {
 		return h, eddy.Errorf(eddy.CodeInvalid, "record batch: length %d out of range", h.Length)
 	}
 	if h.LastOffsetDelta < 0 || h.NumRecords < 0 || (h.Attributes&codecMask == 0 && h.NumRecords != h.LastOffsetDelta+1) {
@@ -95,10 +99,10 @@ func parseHeader(b []byte) (BatchHeader, error) {
 	return h, nil
 }
 
-// CheckBatch validates one whole RecordBatch in b (which must hold exactly
+// Check validates one whole RecordBatch in b (which must hold exactly
 // it, or start with it): header, length and CRC-32C. It returns the header.
-func CheckBatch(b []byte) (BatchHeader, error) {
-	h, err := parseHeader(b)
+func Check(b []byte) (Header, error) {
+	h, err := ParseHeader(b)
 	if err != nil {
 		return h, err
 	}
@@ -112,8 +116,8 @@ func CheckBatch(b []byte) (BatchHeader, error) {
 	return h, nil
 }
 
-// BatchOptions are the producer fields of a batch being encoded.
-type BatchOptions struct {
+// Options are the producer fields of a batch being encoded.
+type Options struct {
 	ProducerID    int64 // -1 for none
 	ProducerEpoch int16
 	BaseSequence  int32
@@ -122,9 +126,9 @@ type BatchOptions struct {
 	LogAppendTime int64
 }
 
-// AppendBatch encodes records as one uncompressed v2 RecordBatch with
+// Append encodes records as one uncompressed v2 RecordBatch with
 // firstOffset 0, appends it to dst and returns the result.
-func AppendBatch(dst []byte, recs []eddy.Record, opt BatchOptions) []byte {
+func Append(dst []byte, recs []eddy.Record, opt Options) []byte {
 	if len(recs) == 0 {
 		return dst
 	}
@@ -210,21 +214,21 @@ func varintLen(v int64) int {
 	return n
 }
 
-// DecodeBatch decodes the records of one checked batch and appends them to
+// Decode decodes the records of one checked batch and appends them to
 // dst with their offsets. It reads uncompressed batches; a compressed one is
 // refused with a clear error until the Kafka listener brings codecs.
-func DecodeBatch(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, error) {
-	if _, err := CheckBatch(b); err != nil {
+func Decode(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, error) {
+	if _, err := Check(b); err != nil {
 		return dst, err
 	}
 	return DecodeVerified(dst, b)
 }
 
-// DecodeVerified is DecodeBatch for a batch whose CRC was already checked
+// DecodeVerified is Decode for a batch whose CRC was already checked
 // (Log.Read checks every batch it returns); it still bounds-checks every
 // field.
 func DecodeVerified(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, error) {
-	h, err := parseHeader(b)
+	h, err := ParseHeader(b)
 	if err != nil {
 		return dst, err
 	}
@@ -235,7 +239,7 @@ func DecodeVerified(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, e
 		return dst, eddy.Errorf(eddy.CodeInvalid, "record batch at offset %d: compression codec %d is not supported yet", h.FirstOffset, c)
 	}
 	logAppend := h.Attributes&attrLogAppend != 0
-	src := b[batchHeaderLen:h.Size()]
+	src := b[HeaderLen:h.Size()]
 	for i := int32(0); i < h.NumRecords; i++ {
 		l, n := binary.Varint(src)
 		if n <= 0 || l < 0 || int64(len(src)-n) < l {
@@ -269,25 +273,25 @@ func DecodeVerified(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, e
 	return dst, nil
 }
 
-// SplitBatches walks a run of whole batches, checking each one's CRC, and
+// Split walks a run of whole batches, checking each one's CRC, and
 // calls fn with each.
-func SplitBatches(b []byte, fn func(h BatchHeader, batch []byte) error) error {
+func Split(b []byte, fn func(h Header, batch []byte) error) error {
 	return splitBatches(b, true, fn)
 }
 
-// SplitVerified is SplitBatches for bytes Log.Read returned (already
+// SplitVerified is Split for bytes Log.Read returned (already
 // checked): it checks headers and lengths, not CRCs.
-func SplitVerified(b []byte, fn func(h BatchHeader, batch []byte) error) error {
+func SplitVerified(b []byte, fn func(h Header, batch []byte) error) error {
 	return splitBatches(b, false, fn)
 }
 
-func splitBatches(b []byte, crc bool, fn func(h BatchHeader, batch []byte) error) error {
+func splitBatches(b []byte, crc bool, fn func(h Header, batch []byte) error) error {
 	for len(b) > 0 {
-		var h BatchHeader
+		var h Header
 		var err error
 		if crc {
-			h, err = CheckBatch(b)
-		} else if h, err = parseHeader(b); err == nil && len(b) < h.Size() {
+			h, err = Check(b)
+		} else if h, err = ParseHeader(b); err == nil && len(b) < h.Size() {
 			err = eddy.Errorf(eddy.CodeCorrupt, "record batch: %d bytes, header says %d", len(b), h.Size())
 		}
 		if err != nil {
@@ -301,8 +305,8 @@ func splitBatches(b []byte, crc bool, fn func(h BatchHeader, batch []byte) error
 	return nil
 }
 
-// setFirstOffset patches a batch's base offset (outside the CRC).
-func setFirstOffset(b []byte, off int64) { binary.BigEndian.PutUint64(b, uint64(off)) }
+// SetFirstOffset patches a batch's base offset (outside the CRC).
+func SetFirstOffset(b []byte, off int64) { binary.BigEndian.PutUint64(b, uint64(off)) }
 
 // SetBaseSequence rewrites the producer sequence of the batch b begins
 // with, and its CRC.

@@ -1,4 +1,4 @@
-package multiraft
+package catalog
 
 import (
 	"fmt"
@@ -12,14 +12,14 @@ import (
 // the movers (membership.go) decide, and the controller only checks and
 // records, so a stale decision is refused rather than applied twice.
 
-func (st *controllerState) applyMembership(cmd *ctrlCmd) ctrlResult {
+func (st *State) applyMembership(cmd *Cmd) Result {
 	if cmd.Node == nil || cmd.Node.ID == 0 {
 		return errResult(eddy.CodeInvalid, cmd.Op+": missing node")
 	}
 	id := cmd.Node.ID
 	cur, exists := st.Nodes[id]
 	switch cmd.Op {
-	case opAddNode:
+	case OpAddNode:
 		if id > MaxNodeID {
 			return errResult(eddy.CodeInvalid, fmt.Sprintf("node id must be 1 to %d", MaxNodeID))
 		}
@@ -29,7 +29,7 @@ func (st *controllerState) applyMembership(cmd *ctrlCmd) ctrlResult {
 		if exists {
 			if cur.RaftAddr == cmd.Node.RaftAddr {
 				c := *cur
-				return ctrlResult{Node: &c} // idempotent retry
+				return Result{Node: &c} // idempotent retry
 			}
 			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d already exists (raft address %s)", id, cur.RaftAddr))
 		}
@@ -41,17 +41,17 @@ func (st *controllerState) applyMembership(cmd *ctrlCmd) ctrlResult {
 		n := NodeMeta{ID: id, RaftAddr: cmd.Node.RaftAddr, State: NodeJoining}
 		st.Nodes[id] = &n
 		c := n
-		return ctrlResult{Node: &c}
-	case opDrainNode:
+		return Result{Node: &c}
+	case OpDrainNode:
 		if !exists {
 			return errResult(eddy.CodeNotFound, fmt.Sprintf("node %d is not in the cluster", id))
 		}
 		if cur.State == NodeDraining || cur.State == NodeDrained {
 			c := *cur
-			return ctrlResult{Node: &c}
+			return Result{Node: &c}
 		}
-		remaining := len(st.activeNodeIDs())
-		if cur.active() {
+		remaining := len(st.ActiveNodeIDs())
+		if cur.Active() {
 			remaining--
 		}
 		if remaining < 1 {
@@ -66,26 +66,26 @@ func (st *controllerState) applyMembership(cmd *ctrlCmd) ctrlResult {
 		c.State = NodeDraining
 		st.Nodes[id] = &c
 		out := c
-		return ctrlResult{Node: &out}
-	case opNodeDrained:
+		return Result{Node: &out}
+	case OpNodeDrained:
 		if !exists || (cur.State != NodeDraining && cur.State != NodeDrained) {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d is not draining", id))
 		}
-		if n := st.hostedBy(id); n > 0 {
+		if n := st.HostedBy(id); n > 0 {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d still holds %d partition replica(s)", id, n))
 		}
 		c := *cur
 		c.State = NodeDrained
 		st.Nodes[id] = &c
-		return ctrlResult{}
-	case opRemoveNode:
+		return Result{}
+	case OpRemoveNode:
 		if !exists {
 			return errResult(eddy.CodeNotFound, fmt.Sprintf("node %d is not in the cluster", id))
 		}
 		if cur.State != NodeDraining && cur.State != NodeDrained && cur.State != NodeJoining {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d must be drained before it is removed", id))
 		}
-		if n := st.hostedBy(id); n > 0 {
+		if n := st.HostedBy(id); n > 0 {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d still holds %d partition replica(s)", id, n))
 		}
 		delete(st.Nodes, id)
@@ -93,13 +93,13 @@ func (st *controllerState) applyMembership(cmd *ctrlCmd) ctrlResult {
 			st.Removed = map[uint64]bool{}
 		}
 		st.Removed[id] = true
-		return ctrlResult{}
+		return Result{}
 	}
 	return errResult(eddy.CodeInvalid, "controller: unknown op "+cmd.Op)
 }
 
 // hostedBy counts the partition replicas on a node, moves included.
-func (st *controllerState) hostedBy(id uint64) int {
+func (st *State) HostedBy(id uint64) int {
 	n := 0
 	for _, t := range st.Topics {
 		for p := range t.Replicas {
@@ -117,7 +117,7 @@ func (st *controllerState) hostedBy(id uint64) int {
 }
 
 // topicOfShard finds the topic and partition of a partition shard.
-func (st *controllerState) topicOfShard(shard uint64) (string, *TopicMeta, int) {
+func (st *State) TopicOfShard(shard uint64) (string, *TopicMeta, int) {
 	for ref, t := range st.Topics {
 		for p, s := range t.Shards {
 			if s == shard {
@@ -128,23 +128,23 @@ func (st *controllerState) topicOfShard(shard uint64) (string, *TopicMeta, int) 
 	return "", nil, -1
 }
 
-func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
+func (st *State) applyMove(cmd *Cmd) Result {
 	mv := cmd.Move
 	if mv == nil || mv.Shard == 0 {
 		return errResult(eddy.CodeInvalid, cmd.Op+": missing move")
 	}
-	ref, t, p := st.topicOfShard(mv.Shard)
+	ref, t, p := st.TopicOfShard(mv.Shard)
 	if t == nil {
 		return errResult(eddy.CodeNotFound, fmt.Sprintf("no partition has shard %d", mv.Shard))
 	}
 	cur := st.Moves[mv.Shard]
 	switch cmd.Op {
-	case opStartMove:
+	case OpStartMove:
 		if cur != nil {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("shard %d is already moving to node %d", mv.Shard, cur.Node))
 		}
 		n, ok := st.Nodes[mv.Node]
-		if !ok || !n.active() {
+		if !ok || !n.Active() {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("node %d cannot take replicas", mv.Node))
 		}
 		if slices.Contains(t.Replicas[p], mv.Node) {
@@ -159,7 +159,7 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 		m := &Move{Shard: mv.Shard, Topic: ref, Partition: eddy.Partition(p), Node: mv.Node,
 			ReplicaID: st.NextReplicaID, From: mv.From, Phase: MoveLearner}
 		st.NextReplicaID++
-		nt := t.clone()
+		nt := t.Clone()
 		nt.ReplicaIDs[p][mv.Node] = m.ReplicaID
 		st.Topics[ref] = nt
 		if st.Moves == nil {
@@ -167,8 +167,8 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 		}
 		st.Moves[mv.Shard] = m
 		c := *m
-		return ctrlResult{Move: &c}
-	case opRebuild:
+		return Result{Move: &c}
+	case OpRebuild:
 		// A node found its replica damaged: a new replica (new ReplicaID:
 		// a removed one never comes back) replaces it on the same node,
 		// streamed from the others. The damaged one leaves the shard first:
@@ -193,8 +193,8 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 		}
 		st.Moves[mv.Shard] = m
 		c := *m
-		return ctrlResult{Move: &c}
-	case opMovePhase:
+		return Result{Move: &c}
+	case OpMovePhase:
 		if cur == nil || cur.ReplicaID != mv.ReplicaID {
 			return errResult(eddy.CodeNotFound, fmt.Sprintf("no such move of shard %d", mv.Shard))
 		}
@@ -203,14 +203,14 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 		case cur.Phase == MoveRebuild && mv.Phase == MoveLearner:
 			// The damaged replica left the shard: the node's replica is the
 			// new one from now on.
-			nt := t.clone()
+			nt := t.Clone()
 			nt.ReplicaIDs[p][cur.Node] = cur.ReplicaID
 			st.Topics[ref] = nt
 			cur.Phase = MoveLearner
 		case cur.Phase == MoveLearner && mv.Phase == MoveReady:
 			cur.Phase = MoveReady
 		case mv.Phase == MoveVoter && cur.Phase != MoveVoter && cur.Phase != MoveRebuild:
-			nt := t.clone()
+			nt := t.Clone()
 			if !slices.Contains(nt.Replicas[p], cur.Node) {
 				nt.Replicas[p] = append(nt.Replicas[p], cur.Node)
 			}
@@ -220,8 +220,8 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("move of shard %d is in phase %s, not before %s", mv.Shard, cur.Phase, mv.Phase))
 		}
 		c := *cur
-		return ctrlResult{Move: &c}
-	case opFinishMove:
+		return Result{Move: &c}
+	case OpFinishMove:
 		if cur == nil || cur.ReplicaID != mv.ReplicaID {
 			return errResult(eddy.CodeNotFound, fmt.Sprintf("no such move of shard %d", mv.Shard))
 		}
@@ -229,13 +229,13 @@ func (st *controllerState) applyMove(cmd *ctrlCmd) ctrlResult {
 			return errResult(eddy.CodeConflict, fmt.Sprintf("move of shard %d is in phase %s", mv.Shard, cur.Phase))
 		}
 		if cur.From != 0 && !cur.Rebuild() {
-			nt := t.clone()
+			nt := t.Clone()
 			nt.Replicas[p] = slices.DeleteFunc(nt.Replicas[p], func(n uint64) bool { return n == cur.From })
 			delete(nt.ReplicaIDs[p], cur.From)
 			st.Topics[ref] = nt
 		}
 		delete(st.Moves, mv.Shard)
-		return ctrlResult{}
+		return Result{}
 	}
 	return errResult(eddy.CodeInvalid, "controller: unknown op "+cmd.Op)
 }

@@ -1,4 +1,4 @@
-package multiraft
+package catalog
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 // written short, and its expected output is what the entry did (the
 // entity it changed, or the refusal). They are the catalog's
 // specification: read them first. Rewrite the expected output after an
-// intended change with: go test ./multiraft -run TestCatalogSpec -rewrite
+// intended change with: go test ./multiraft/catalog -run TestCatalogSpec -rewrite
 //
 // Commands (times are the entry's clock, in ms):
 //
@@ -38,20 +38,19 @@ import (
 //	report-sizes sizes=(shard=bytes,...)
 //	show topics|groups|nodes|moves|usage [tenant=T]
 func TestCatalogSpec(t *testing.T) {
-	datadriven.Walk(t, "testdata/catalog", func(t *testing.T, path string) {
-		c := &controllerSM{st: newControllerState()}
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		st := NewState()
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			if d.Cmd == "show" {
-				return show(c.st, d)
+				return show(st, d)
 			}
 			cmd := catalogCmd(t, d)
-			c.mu.Lock()
-			res := c.apply(cmd)
-			c.mu.Unlock()
+			res := st.Apply(cmd)
+			checkTenantBytes(t, d, st)
 			if res.Err != nil {
 				return fmt.Sprintf("refused %s: %s\n", res.Err.Code, res.Err.Message)
 			}
-			return describe(c.st, cmd, res)
+			return describe(st, cmd, res)
 		})
 	})
 }
@@ -95,63 +94,63 @@ func offsetsArg(t *testing.T, d *datadriven.TestData, key string) map[string]int
 	return out
 }
 
-func catalogCmd(t *testing.T, d *datadriven.TestData) *ctrlCmd {
-	group := func(op string) *ctrlCmd {
-		return &ctrlCmd{Op: op, GroupCmd: &groupCmd{Tenant: eddy.TenantID(arg(t, d, "tenant")), Group: arg(t, d, "group"),
+func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
+	group := func(op string) *Cmd {
+		return &Cmd{Op: op, GroupCmd: &GroupCmd{Tenant: eddy.TenantID(arg(t, d, "tenant")), Group: arg(t, d, "group"),
 			MemberID: memberArg(t, d), NowMs: intArg(t, d, "now", 0)}}
 	}
 	switch d.Cmd {
 	case "node":
 		id := uint64(intArg(t, d, "id", 0))
-		return &ctrlCmd{Op: opRegisterNode, Node: &NodeMeta{ID: id, RaftAddr: fmt.Sprintf("n%d:7100", id)}}
+		return &Cmd{Op: OpRegisterNode, Node: &NodeMeta{ID: id, RaftAddr: fmt.Sprintf("n%d:7100", id)}}
 	case "add-node", "drain-node", "remove-node", "node-drained":
 		id := uint64(intArg(t, d, "id", 0))
-		return &ctrlCmd{Op: strings.ReplaceAll(d.Cmd, "-", "_"), Node: &NodeMeta{ID: id, RaftAddr: fmt.Sprintf("n%d:7100", id)}}
+		return &Cmd{Op: strings.ReplaceAll(d.Cmd, "-", "_"), Node: &NodeMeta{ID: id, RaftAddr: fmt.Sprintf("n%d:7100", id)}}
 	case "tenant":
-		return &ctrlCmd{Op: opCreateTenant, Tenant: &TenantMeta{Name: eddy.TenantID(arg(t, d, "name")), Quotas: tenants.Quotas{
+		return &Cmd{Op: OpCreateTenant, Tenant: &TenantMeta{Name: eddy.TenantID(arg(t, d, "name")), Quotas: tenants.Quotas{
 			MaxTopics: intArg(t, d, "max-topics", 0), MaxPartitions: intArg(t, d, "max-partitions", 0),
 			StorageBytes: intArg(t, d, "storage", 0)}}}
 	case "delete-tenant":
-		return &ctrlCmd{Op: opDeleteTenant, Ref: arg(t, d, "name"), Force: d.HasArg("force")}
+		return &Cmd{Op: OpDeleteTenant, Ref: arg(t, d, "name"), Force: d.HasArg("force")}
 	case "topic":
-		return &ctrlCmd{Op: opCreateTopic, Topic: &TopicMeta{Tenant: eddy.TenantID(arg(t, d, "tenant")), Name: eddy.TopicName(arg(t, d, "name")),
+		return &Cmd{Op: OpCreateTopic, Topic: &TopicMeta{Tenant: eddy.TenantID(arg(t, d, "tenant")), Name: eddy.TopicName(arg(t, d, "name")),
 			Partitions: int32(intArg(t, d, "partitions", 1)), ReplicationFactor: int(intArg(t, d, "rf", 1))}}
 	case "delete-topic":
-		return &ctrlCmd{Op: opDeleteTopic, Ref: arg(t, d, "tenant") + "/" + arg(t, d, "name")}
+		return &Cmd{Op: OpDeleteTopic, Ref: arg(t, d, "tenant") + "/" + arg(t, d, "name")}
 	case "join":
-		c := group(opJoinGroup)
+		c := group(OpJoinGroup)
 		c.GroupCmd.Member = &MemberMeta{ID: c.GroupCmd.MemberID, Topics: listArg(d, "topics"),
 			SessionTimeoutMs: intArg(t, d, "timeout", 30_000), LastSeenMs: c.GroupCmd.NowMs, JoinedMs: c.GroupCmd.NowMs}
 		return c
 	case "leave":
-		return group(opLeaveGroup)
+		return group(OpLeaveGroup)
 	case "heartbeat":
-		return group(opHeartbeat)
+		return group(OpHeartbeat)
 	case "expire":
-		return group(opExpireMember)
+		return group(OpExpireMember)
 	case "commit":
-		c := group(opCommitOffsets)
+		c := group(OpCommitOffsets)
 		c.GroupCmd.Generation, c.GroupCmd.Offsets = intArg(t, d, "gen", 0), offsetsArg(t, d, "offsets")
 		return c
 	case "reset-offsets":
-		c := group(opCommitOffsets)
+		c := group(OpCommitOffsets)
 		c.GroupCmd.Reset, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
 		return c
 	case "start-move":
-		return &ctrlCmd{Op: opStartMove, Move: &Move{Shard: uint64(intArg(t, d, "shard", 0)), Node: uint64(intArg(t, d, "node", 0)),
+		return &Cmd{Op: OpStartMove, Move: &Move{Shard: uint64(intArg(t, d, "shard", 0)), Node: uint64(intArg(t, d, "node", 0)),
 			From: uint64(intArg(t, d, "from", 0))}}
 	case "rebuild":
-		return &ctrlCmd{Op: opRebuild, Move: &Move{Shard: uint64(intArg(t, d, "shard", 0)), Node: uint64(intArg(t, d, "node", 0))}}
+		return &Cmd{Op: OpRebuild, Move: &Move{Shard: uint64(intArg(t, d, "shard", 0)), Node: uint64(intArg(t, d, "node", 0))}}
 	case "move-phase", "finish-move":
-		op := opMovePhase
+		op := OpMovePhase
 		if d.Cmd == "finish-move" {
-			op = opFinishMove
+			op = OpFinishMove
 		}
 		mv := &Move{Shard: uint64(intArg(t, d, "shard", 0)), ReplicaID: uint64(intArg(t, d, "replica", 0))}
 		if d.HasArg("phase") {
 			mv.Phase = arg(t, d, "phase")
 		}
-		return &ctrlCmd{Op: op, Move: mv}
+		return &Cmd{Op: op, Move: mv}
 	case "report-sizes":
 		sizes := map[uint64]int64{}
 		for k, v := range offsetsArg(t, d, "sizes") {
@@ -159,7 +158,7 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *ctrlCmd {
 			fmt.Sscan(k, &shard)
 			sizes[shard] = v
 		}
-		return &ctrlCmd{Op: opReportSizes, Sizes: sizes}
+		return &Cmd{Op: OpReportSizes, Sizes: sizes}
 	}
 	d.Fatalf(t, "unknown command %s", d.Cmd)
 	return nil
@@ -173,7 +172,7 @@ func memberArg(t *testing.T, d *datadriven.TestData) string {
 }
 
 // describe prints what an applied entry changed.
-func describe(st *controllerState, cmd *ctrlCmd, res ctrlResult) string {
+func describe(st *State, cmd *Cmd, res Result) string {
 	var b strings.Builder
 	switch {
 	case cmd.Node != nil:
@@ -185,23 +184,23 @@ func describe(st *controllerState, cmd *ctrlCmd, res ctrlResult) string {
 	case cmd.Tenant != nil:
 		tn := st.Tenants[cmd.Tenant.Name]
 		fmt.Fprintf(&b, "tenant %s: incarnation %d\n", tn.Name, tn.Incarnation)
-	case cmd.Op == opDeleteTenant, cmd.Op == opDeleteTopic:
+	case cmd.Op == OpDeleteTenant, cmd.Op == OpDeleteTopic:
 		fmt.Fprintf(&b, "deleted %s\n", cmd.Ref)
 	case cmd.Topic != nil:
 		writeTopic(&b, st.Topics[cmd.Topic.Ref().String()])
 	case cmd.GroupCmd != nil:
-		writeGroup(&b, st.Groups[groupKey(cmd.GroupCmd.Tenant, cmd.GroupCmd.Group)])
+		writeGroup(&b, st.Groups[GroupKey(cmd.GroupCmd.Tenant, cmd.GroupCmd.Group)])
 	case cmd.Move != nil:
 		if mv := res.Move; mv != nil {
 			fmt.Fprintf(&b, "move shard %d to node %d (replica %d) from %d: %s\n", mv.Shard, mv.Node, mv.ReplicaID, mv.From, mv.Phase)
 		} else {
 			fmt.Fprintf(&b, "move of shard %d finished\n", cmd.Move.Shard)
 		}
-		ref, tm, p := st.topicOfShard(cmd.Move.Shard)
+		ref, tm, p := st.TopicOfShard(cmd.Move.Shard)
 		fmt.Fprintf(&b, "%s/%d replicas %v, replica ids %v\n", ref, p, tm.Replicas[p], tm.ReplicaIDs[p])
 	case cmd.Sizes != nil:
 		for _, tn := range slices.Sorted(maps.Keys(st.Tenants)) {
-			fmt.Fprintf(&b, "tenant %s: %d bytes\n", tn, tenantBytes(st, tn))
+			fmt.Fprintf(&b, "tenant %s: %d bytes\n", tn, st.TenantBytes(tn))
 		}
 	}
 	if b.Len() == 0 {
@@ -249,21 +248,23 @@ func writeGroup(b *strings.Builder, g *GroupMeta) {
 	}
 }
 
-// tenantBytes is what Host.Usage counts for a tenant from the reported
-// sizes (a node without replicas of its partitions).
-func tenantBytes(st *controllerState, tn eddy.TenantID) int64 {
-	var n int64
+// checkTenantBytes: the per-tenant sums the state keeps are the sums of
+// the reported sizes of the tenant's partitions.
+func checkTenantBytes(t *testing.T, d *datadriven.TestData, st *State) {
+	want := map[eddy.TenantID]int64{}
 	for _, tm := range st.Topics {
-		if tm.Tenant == tn {
-			for _, s := range tm.Shards {
-				n += st.Sizes[s]
-			}
+		for _, s := range tm.Shards {
+			want[tm.Tenant] += st.Sizes[s]
 		}
 	}
-	return n
+	for tn := range st.Tenants {
+		if got := st.TenantBytes(tn); got != want[tn] {
+			d.Fatalf(t, "tenant %s: kept sum %d bytes, its partitions' sizes add up to %d", tn, got, want[tn])
+		}
+	}
 }
 
-func show(st *controllerState, d *datadriven.TestData) string {
+func show(st *State, d *datadriven.TestData) string {
 	var b strings.Builder
 	what := d.CmdArgs[0].Key
 	for _, k := range slices.Sorted(maps.Keys(st.Topics)) {
@@ -277,7 +278,7 @@ func show(st *controllerState, d *datadriven.TestData) string {
 			writeGroup(&b, st.Groups[k])
 		}
 	case "nodes":
-		for _, id := range st.sortedNodeIDs() {
+		for _, id := range st.NodeIDs() {
 			fmt.Fprintf(&b, "node %d: %s\n", id, nodeState(st.Nodes[id]))
 		}
 	case "moves":
@@ -287,8 +288,8 @@ func show(st *controllerState, d *datadriven.TestData) string {
 		}
 	case "usage":
 		for _, tn := range slices.Sorted(maps.Keys(st.Tenants)) {
-			topics, parts := st.tenantUsage(tn)
-			fmt.Fprintf(&b, "tenant %s: %d topics, %d partitions, %d bytes\n", tn, topics, parts, tenantBytes(st, tn))
+			topics, parts := st.TenantCounts(tn)
+			fmt.Fprintf(&b, "tenant %s: %d topics, %d partitions, %d bytes\n", tn, topics, parts, st.TenantBytes(tn))
 		}
 	}
 	if b.Len() == 0 {

@@ -1,0 +1,306 @@
+package catalog
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/eddy-broker/eddy"
+)
+
+// Consumer groups live in the controller: membership, the generation,
+// assignments and committed offsets. Any node serves any member, and
+// commits survive node failures. Heartbeats are proposed at most every
+// third of a member's session timeout; the controller leader expires
+// members whose last heartbeat is older than their timeout.
+
+// GroupMeta is a consumer group of a tenant.
+type GroupMeta struct {
+	Tenant     eddy.TenantID          `json:"tenant"`
+	Name       string                 `json:"name"`
+	Generation int64                  `json:"generation"`
+	Members    map[string]*MemberMeta `json:"members"`
+	// Assignments are each member's partitions in this generation.
+	Assignments map[string][]TopicPartition `json:"assignments"`
+	// Offsets are committed offsets, by "topic/partition": the next
+	// record to deliver.
+	Offsets map[string]int64 `json:"offsets"`
+}
+
+// MemberMeta is a member of a group.
+type MemberMeta struct {
+	ID               string   `json:"id"`
+	Topics           []string `json:"topics"`
+	SessionTimeoutMs int64    `json:"session_timeout_ms"`
+	LastSeenMs       int64    `json:"last_seen_ms"`
+	JoinedMs         int64    `json:"joined_ms"`
+	// FromEarliest: a partition without a committed offset starts at its
+	// log start (else at its end, as Kafka's auto.offset.reset=latest).
+	FromEarliest bool `json:"from_earliest,omitempty"`
+}
+
+// TopicPartition names a partition of a topic of the group's tenant.
+type TopicPartition struct {
+	Topic     string         `json:"topic"`
+	Partition eddy.Partition `json:"partition"`
+}
+
+// Key is "topic/partition", as committed offsets are keyed.
+func (tp TopicPartition) Key() string { return tp.Topic + "/" + strconv.Itoa(int(tp.Partition)) }
+
+// Group limits.
+const (
+	MaxGroupMembers       = 256
+	MinSessionTimeoutMs   = 1_000
+	MaxSessionTimeoutMs   = 300_000
+	DefaultSessionTimeout = 30_000
+)
+
+// ValidateGroupName: 1 to 128 of A-Z a-z 0-9 . _ -.
+func ValidateGroupName(name string) error {
+	if len(name) < 1 || len(name) > 128 {
+		return eddy.Errorf(eddy.CodeInvalid, "group name must be 1 to 128 characters")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return eddy.Errorf(eddy.CodeInvalid, "group name %q: only A-Z, a-z, 0-9, '.', '_' and '-' are allowed", name)
+		}
+	}
+	return nil
+}
+
+func GroupKey(t eddy.TenantID, name string) string { return string(t) + "/" + name }
+
+// clone copies a group for copy-on-write (readers keep their copy).
+func (g *GroupMeta) Clone() *GroupMeta {
+	c := *g
+	c.Members = make(map[string]*MemberMeta, len(g.Members))
+	for id, m := range g.Members {
+		mc := *m
+		c.Members[id] = &mc
+	}
+	c.Assignments = make(map[string][]TopicPartition, len(g.Assignments))
+	for id, a := range g.Assignments {
+		c.Assignments[id] = a
+	}
+	c.Offsets = make(map[string]int64, len(g.Offsets))
+	for k, v := range g.Offsets {
+		c.Offsets[k] = v
+	}
+	return &c
+}
+
+// rebalance starts a new generation and assigns every partition of the
+// members' topics to exactly one member subscribed to it: balanced (counts
+// differ by at most one among the members of a topic where possible), and
+// sticky (a partition stays with its owner while that keeps the balance).
+func (st *State) rebalance(g *GroupMeta) {
+	g.Generation++
+	old := g.Assignments
+	g.Assignments = map[string][]TopicPartition{}
+	ids := make([]string, 0, len(g.Members))
+	for id := range g.Members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	owner := map[string]string{}
+	for id, tps := range old {
+		if _, ok := g.Members[id]; ok {
+			for _, tp := range tps {
+				owner[tp.Key()] = id
+			}
+		}
+	}
+	// Topics, each with its subscribed members.
+	subs := map[string][]string{}
+	for _, id := range ids {
+		for _, t := range g.Members[id].Topics {
+			subs[t] = append(subs[t], id)
+		}
+	}
+	topics := make([]string, 0, len(subs))
+	for t := range subs {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	load := map[string]int{}
+	for _, t := range topics {
+		meta, ok := st.Topics[string(g.Tenant)+"/"+t]
+		if !ok {
+			continue // deleted or not created yet: nothing to assign
+		}
+		members := subs[t]
+		n := int(meta.Partitions)
+		// Balanced: every member gets base partitions of the topic and
+		// extra of them one more. A member keeps what it had (sticky) up to
+		// that: with 4 partitions and a third member joining two that hold
+		// 2 each, one gives one up (2, 1, 1), rather than the newcomer
+		// getting nothing until someone leaves.
+		base, extra := n/len(members), n%len(members)
+		per := map[string]int{}
+		keeps := func(o string) bool {
+			switch {
+			case per[o] < base:
+				return true
+			case per[o] == base && extra > 0:
+				extra--
+				return true
+			}
+			return false
+		}
+		var free []eddy.Partition
+		for p := 0; p < n; p++ {
+			tp := TopicPartition{Topic: t, Partition: eddy.Partition(p)}
+			if o, ok := owner[tp.Key()]; ok && contains(members, o) && keeps(o) {
+				g.Assignments[o] = append(g.Assignments[o], tp)
+				per[o]++
+				load[o]++
+				continue
+			}
+			free = append(free, tp.Partition)
+		}
+		for _, p := range free {
+			best := ""
+			for _, id := range members {
+				if best == "" || per[id] < per[best] || (per[id] == per[best] && load[id] < load[best]) {
+					best = id
+				}
+			}
+			g.Assignments[best] = append(g.Assignments[best], TopicPartition{Topic: t, Partition: p})
+			per[best]++
+			load[best]++
+		}
+	}
+	for id := range g.Assignments {
+		tps := g.Assignments[id]
+		sort.Slice(tps, func(i, j int) bool {
+			if tps[i].Topic != tps[j].Topic {
+				return tps[i].Topic < tps[j].Topic
+			}
+			return tps[i].Partition < tps[j].Partition
+		})
+	}
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// GroupCmd is the group part of a controller command.
+type GroupCmd struct {
+	Tenant     eddy.TenantID    `json:"tenant"`
+	Group      string           `json:"group"`
+	Member     *MemberMeta      `json:"member,omitempty"`
+	MemberID   string           `json:"member_id,omitempty"`
+	Generation int64            `json:"generation,omitempty"`
+	Offsets    map[string]int64 `json:"offsets,omitempty"`
+	NowMs      int64            `json:"now_ms,omitempty"`
+	Reset      bool             `json:"reset,omitempty"` // offsets replace all (reset-offsets)
+}
+
+func (st *State) applyGroup(op string, c *GroupCmd) Result {
+	if c == nil {
+		return errResult(eddy.CodeInvalid, "group: missing command")
+	}
+	if st.Groups == nil {
+		st.Groups = map[string]*GroupMeta{}
+	}
+	key := GroupKey(c.Tenant, c.Group)
+	cur := st.Groups[key]
+	switch op {
+	case OpJoinGroup:
+		if _, ok := st.Tenants[c.Tenant]; !ok {
+			return errResult(eddy.CodeNotFound, "tenant "+string(c.Tenant)+" does not exist")
+		}
+		for _, t := range c.Member.Topics {
+			if _, ok := st.Topics[string(c.Tenant)+"/"+t]; !ok {
+				return errResult(eddy.CodeNotFound, "topic "+t+" does not exist")
+			}
+		}
+		g := &GroupMeta{Tenant: c.Tenant, Name: c.Group, Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{}, Offsets: map[string]int64{}}
+		if cur != nil {
+			g = cur.Clone()
+		}
+		if len(g.Members) >= MaxGroupMembers {
+			return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("group %s has %d members, the most it may", c.Group, MaxGroupMembers))
+		}
+		m := *c.Member
+		g.Members[m.ID] = &m
+		st.rebalance(g)
+		st.Groups[key] = g
+		return Result{Group: g}
+	case OpLeaveGroup, OpExpireMember:
+		if cur == nil || cur.Members[c.MemberID] == nil {
+			return errResult(eddy.CodeUnknownMember, "member "+c.MemberID+" is not in group "+c.Group)
+		}
+		if op == OpExpireMember && cur.Members[c.MemberID].LastSeenMs+cur.Members[c.MemberID].SessionTimeoutMs > c.NowMs {
+			return errResult(eddy.CodeConflict, "member "+c.MemberID+" was seen since")
+		}
+		g := cur.Clone()
+		delete(g.Members, c.MemberID)
+		st.rebalance(g)
+		st.Groups[key] = g
+		return Result{Group: g}
+	case OpHeartbeat:
+		if cur == nil || cur.Members[c.MemberID] == nil {
+			return errResult(eddy.CodeUnknownMember, "member "+c.MemberID+" is not in group "+c.Group+" (it left or its session expired): join again")
+		}
+		g := cur.Clone()
+		g.Members[c.MemberID].LastSeenMs = max(g.Members[c.MemberID].LastSeenMs, c.NowMs)
+		st.Groups[key] = g
+		return Result{Group: g}
+	case OpCommitOffsets:
+		if c.Reset {
+			if cur != nil && len(cur.Members) > 0 {
+				return errResult(eddy.CodeConflict, fmt.Sprintf("group %s has %d members; offsets can be reset only when it is empty", c.Group, len(cur.Members)))
+			}
+			g := &GroupMeta{Tenant: c.Tenant, Name: c.Group, Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{}, Offsets: map[string]int64{}}
+			if cur != nil {
+				g = cur.Clone()
+			}
+			for k, v := range c.Offsets {
+				g.Offsets[k] = v
+			}
+			st.Groups[key] = g
+			return Result{Group: g}
+		}
+		if cur == nil || cur.Members[c.MemberID] == nil {
+			return errResult(eddy.CodeUnknownMember, "member "+c.MemberID+" is not in group "+c.Group+" (it left or its session expired): join again")
+		}
+		if c.Generation != cur.Generation {
+			return errResult(eddy.CodeStaleGeneration, fmt.Sprintf("generation %d is stale: group %s is at generation %d; fetch to learn the new assignment, then commit again", c.Generation, c.Group, cur.Generation))
+		}
+		owned := map[string]bool{}
+		for _, tp := range cur.Assignments[c.MemberID] {
+			owned[tp.Key()] = true
+		}
+		for k := range c.Offsets {
+			if !owned[k] {
+				return errResult(eddy.CodeStaleGeneration, "partition "+k+" is not assigned to member "+c.MemberID+" in generation "+strconv.FormatInt(cur.Generation, 10))
+			}
+		}
+		g := cur.Clone()
+		for k, v := range c.Offsets {
+			g.Offsets[k] = v
+		}
+		g.Members[c.MemberID].LastSeenMs = max(g.Members[c.MemberID].LastSeenMs, c.NowMs)
+		st.Groups[key] = g
+		return Result{Group: g}
+	case OpDeleteGroup:
+		if cur == nil {
+			return errResult(eddy.CodeNotFound, "group "+c.Group+" does not exist")
+		}
+		if len(cur.Members) > 0 {
+			return errResult(eddy.CodeConflict, "group "+c.Group+" has members")
+		}
+		delete(st.Groups, key)
+		return Result{}
+	}
+	return errResult(eddy.CodeInvalid, "controller: unknown op "+op)
+}
