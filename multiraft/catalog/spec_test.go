@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,6 +26,7 @@ import (
 //	node id=N                          a node registers itself (register_node)
 //	add-node|drain-node|remove-node|node-drained id=N
 //	tenant name=T [max-topics=N] [max-partitions=N] [storage=BYTES]
+//	       [max-transforms=N] [transform-storage=BYTES]
 //	delete-tenant name=T [force]
 //	topic tenant=T name=X partitions=N [rf=N]
 //	delete-topic tenant=T name=X
@@ -36,7 +39,11 @@ import (
 //	move-phase shard=S replica=R phase=learner|ready|voter
 //	finish-move shard=S replica=R
 //	report-sizes sizes=(shard=bytes,...)
-//	show topics|groups|nodes|moves|usage [tenant=T]
+//	deploy tenant=T name=X bin=S [size=BYTES]   a transform version (S: its content)
+//	delete-transform tenant=T name=X [version=N]   N=0: every version
+//	bind tenant=T topic=X module=M [version=N] [on-error=P] [dlq=TOPIC]
+//	unbind tenant=T topic=X
+//	show topics|groups|nodes|moves|usage|transforms
 func TestCatalogSpec(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		st := NewState()
@@ -109,7 +116,8 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 	case "tenant":
 		return &Cmd{Op: OpCreateTenant, Tenant: &TenantMeta{Name: eddy.TenantID(arg(t, d, "name")), Quotas: tenants.Quotas{
 			MaxTopics: intArg(t, d, "max-topics", 0), MaxPartitions: intArg(t, d, "max-partitions", 0),
-			StorageBytes: intArg(t, d, "storage", 0)}}}
+			StorageBytes: intArg(t, d, "storage", 0), MaxTransforms: intArg(t, d, "max-transforms", 0),
+			TransformStorageBytes: intArg(t, d, "transform-storage", 0)}}}
 	case "delete-tenant":
 		return &Cmd{Op: OpDeleteTenant, Ref: arg(t, d, "name"), Force: d.HasArg("force")}
 	case "topic":
@@ -151,6 +159,26 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 			mv.Phase = arg(t, d, "phase")
 		}
 		return &Cmd{Op: op, Move: mv}
+	case "deploy":
+		bin := arg(t, d, "bin")
+		sum := sha256.Sum256([]byte(bin))
+		return &Cmd{Op: OpDeployTransform, Transform: &TransformMeta{Tenant: eddy.TenantID(arg(t, d, "tenant")), Name: arg(t, d, "name")},
+			Module: &ModuleVersion{SHA256: hex.EncodeToString(sum[:]), Size: int(intArg(t, d, "size", int64(len(bin)))), Binary: []byte(bin)}}
+	case "delete-transform":
+		return &Cmd{Op: OpDeleteTransform, Transform: &TransformMeta{Tenant: eddy.TenantID(arg(t, d, "tenant")), Name: arg(t, d, "name")},
+			Version: int(intArg(t, d, "version", 0))}
+	case "bind", "unbind":
+		c := &Cmd{Op: OpBindTransform, Ref: arg(t, d, "tenant") + "/" + arg(t, d, "topic")}
+		if d.Cmd == "bind" {
+			c.Binding = &TransformBinding{Module: arg(t, d, "module"), Version: int(intArg(t, d, "version", 0)), OnError: OnErrorReject}
+			if d.HasArg("on-error") {
+				c.Binding.OnError = arg(t, d, "on-error")
+			}
+			if d.HasArg("dlq") {
+				c.Binding.DeadLetterTopic = arg(t, d, "dlq")
+			}
+		}
+		return c
 	case "report-sizes":
 		sizes := map[uint64]int64{}
 		for k, v := range offsetsArg(t, d, "sizes") {
@@ -198,6 +226,15 @@ func describe(st *State, cmd *Cmd, res Result) string {
 		}
 		ref, tm, p := st.TopicOfShard(cmd.Move.Shard)
 		fmt.Fprintf(&b, "%s/%d replicas %v, replica ids %v\n", ref, p, tm.Replicas[p], tm.ReplicaIDs[p])
+	case cmd.Op == OpDeployTransform, cmd.Op == OpDeleteTransform:
+		tm := st.Transforms[TransformKey(cmd.Transform.Tenant, cmd.Transform.Name)]
+		if tm == nil {
+			fmt.Fprintf(&b, "transform %s/%s deleted\n", cmd.Transform.Tenant, cmd.Transform.Name)
+		} else {
+			writeTransform(&b, st, tm)
+		}
+	case cmd.Op == OpBindTransform:
+		writeBinding(&b, st.Topics[cmd.Ref])
 	case cmd.Sizes != nil:
 		for _, tn := range slices.Sorted(maps.Keys(st.Tenants)) {
 			fmt.Fprintf(&b, "tenant %s: %d bytes\n", tn, st.TenantBytes(tn))
@@ -221,6 +258,42 @@ func writeTopic(b *strings.Builder, tm *TopicMeta) {
 	for p := range tm.Partitions {
 		fmt.Fprintf(b, "  %d: shard %d replicas %v\n", p, tm.Shards[p], tm.Replicas[p])
 	}
+}
+
+func writeTransform(b *strings.Builder, st *State, tm *TransformMeta) {
+	var vs []string
+	for _, v := range tm.Versions {
+		vs = append(vs, fmt.Sprintf("%d(%s)", v.Version, v.SHA256[:6]))
+	}
+	fmt.Fprintf(b, "transform %s/%s versions %s\n", tm.Tenant, tm.Name, strings.Join(vs, " "))
+	if pinned, topics := st.Pinned(tm.Tenant, tm.Name); len(topics) > 0 {
+		var vs []string
+		for _, v := range slices.Sorted(maps.Keys(pinned)) {
+			vs = append(vs, versionName(v))
+		}
+		fmt.Fprintf(b, "  bound at %s by %s\n", strings.Join(vs, " "), strings.Join(topics, " "))
+	}
+}
+
+// versionName is a binding's version: 0 follows the latest.
+func versionName(v int) string {
+	if v == 0 {
+		return "latest"
+	}
+	return fmt.Sprint(v)
+}
+
+func writeBinding(b *strings.Builder, tm *TopicMeta) {
+	if tm.Transform == nil {
+		fmt.Fprintf(b, "topic %s: no transform\n", tm.Ref())
+		return
+	}
+	tb := tm.Transform
+	fmt.Fprintf(b, "topic %s: transform %s version %s, on error %s", tm.Ref(), tb.Module, versionName(tb.Version), tb.OnError)
+	if tb.DeadLetterTopic != "" {
+		fmt.Fprintf(b, " to %s", tb.DeadLetterTopic)
+	}
+	b.WriteString("\n")
 }
 
 func writeGroup(b *strings.Builder, g *GroupMeta) {
@@ -273,6 +346,10 @@ func show(st *State, d *datadriven.TestData) string {
 		}
 	}
 	switch what {
+	case "transforms":
+		for _, k := range slices.Sorted(maps.Keys(st.Transforms)) {
+			writeTransform(&b, st, st.Transforms[k])
+		}
 	case "groups":
 		for _, k := range slices.Sorted(maps.Keys(st.Groups)) {
 			writeGroup(&b, st.Groups[k])
