@@ -122,13 +122,8 @@ func (t *transformer) Test(ctx context.Context, tenant eddy.TenantID, name strin
 }
 
 // Status is a topic's transform on this node.
-func (t *transformer) Status(ref eddy.TopicRef) *ingest.TransformStatus {
-	st := t.p.Status(string(ref.Tenant), string(ref.Name))
-	if st == nil {
-		return nil
-	}
-	out := ingest.TransformStatus(*st)
-	return &out
+func (t *transformer) Status(ref eddy.TopicRef) *eddy.TransformStatus {
+	return t.p.Status(string(ref.Tenant), string(ref.Name))
 }
 
 func (t *transformer) close() { t.p.Close() }

@@ -265,23 +265,9 @@ func (p *Pipeline) Test(ctx context.Context, b *Binding, recs []eddy.Record) (*T
 	return &TestResult{Records: out, Src: src, Err: err, Stderr: in.Stderr(), Duration: time.Since(start)}, nil
 }
 
-// TopicStatus is a topic's transform as this node runs it.
-type TopicStatus struct {
-	Version             int            `json:"version"`
-	Breaker             string         `json:"breaker"` // closed, open, half-open
-	ConsecutiveFailures int            `json:"consecutive_failures"`
-	LastError           string         `json:"last_error,omitempty"`
-	OpenedTimes         int64          `json:"breaker_opened_total"`
-	InstancesLive       int64          `json:"instances_live"`
-	RecordsIn           uint64         `json:"records_in"`
-	RecordsOut          uint64         `json:"records_out"`
-	RecordsDropped      uint64         `json:"records_dropped"`
-	Errors              map[string]int `json:"errors,omitempty"`
-}
-
 // Status reports a topic's transform on this node; nil when it has not run
 // here since the binding last changed.
-func (p *Pipeline) Status(tenant, topic string) *TopicStatus {
+func (p *Pipeline) Status(tenant, topic string) *eddy.TransformStatus {
 	p.mu.Lock()
 	t := p.tenants[tenant]
 	p.mu.Unlock()
@@ -294,7 +280,7 @@ func (p *Pipeline) Status(tenant, topic string) *TopicStatus {
 	if r == nil {
 		return nil
 	}
-	st := &TopicStatus{Version: r.version, InstancesLive: r.live.Load(),
+	st := &eddy.TransformStatus{Version: r.version, InstancesLive: r.live.Load(),
 		RecordsIn: r.in.Get(), RecordsOut: r.out.Get(), RecordsDropped: r.dropped.Get(), Errors: map[string]int{}}
 	st.Breaker, st.ConsecutiveFailures, st.OpenedTimes, st.LastError = r.breaker.status(time.Now())
 	for _, k := range errorKinds {

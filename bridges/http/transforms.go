@@ -31,7 +31,7 @@ type Transformer interface {
 	ingest.Transformer
 	Validate(ctx context.Context, tenant eddy.TenantID, name, sha string, bin []byte) (time.Duration, error)
 	Test(ctx context.Context, tenant eddy.TenantID, name string, version int, config []byte, recs []eddy.Record) (*ingest.TransformTest, error)
-	Status(ref eddy.TopicRef) *ingest.TransformStatus
+	Status(ref eddy.TopicRef) *eddy.TransformStatus
 }
 
 // Producer is the produce path the produce handler hands its records to
@@ -137,14 +137,14 @@ type bindingOut struct {
 }
 
 type transformBindingJSON struct {
-	Module          string                  `json:"module"`
-	Version         int                     `json:"version,omitempty"`
-	RunsVersion     int                     `json:"runs_version,omitempty"`
-	Config          json.RawMessage         `json:"config,omitempty"`
-	OnError         string                  `json:"on_error"`
-	DeadLetterTopic string                  `json:"dead_letter_topic,omitempty"`
-	UpdatedMs       int64                   `json:"updated_ms,omitempty"`
-	Status          *ingest.TransformStatus `json:"status,omitempty"`
+	Module          string                `json:"module"`
+	Version         int                   `json:"version,omitempty"`
+	RunsVersion     int                   `json:"runs_version,omitempty"`
+	Config          json.RawMessage       `json:"config,omitempty"`
+	OnError         string                `json:"on_error"`
+	DeadLetterTopic string                `json:"dead_letter_topic,omitempty"`
+	UpdatedMs       int64                 `json:"updated_ms,omitempty"`
+	Status          *eddy.TransformStatus `json:"status,omitempty"`
 }
 
 // bindingJSON renders a topic's binding with what this node runs.
