@@ -214,9 +214,8 @@ func varintLen(v int64) int {
 	return n
 }
 
-// Decode decodes the records of one checked batch and appends them to
-// dst with their offsets. It reads uncompressed batches; a compressed one is
-// refused with a clear error until the Kafka listener brings codecs.
+// Decode decodes the records of one batch, compressed or not, and appends
+// them to dst with their offsets.
 func Decode(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, error) {
 	if _, err := Check(b); err != nil {
 		return dst, err
@@ -235,11 +234,13 @@ func DecodeVerified(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, e
 	if len(b) < h.Size() {
 		return dst, eddy.Errorf(eddy.CodeCorrupt, "record batch: %d bytes, header says %d", len(b), h.Size())
 	}
-	if c := h.Attributes & codecMask; c != CompressionNone {
-		return dst, eddy.Errorf(eddy.CodeInvalid, "record batch at offset %d: compression codec %d is not supported yet", h.FirstOffset, c)
-	}
 	logAppend := h.Attributes&attrLogAppend != 0
 	src := b[HeaderLen:h.Size()]
+	if c := h.Codec(); c != CompressionNone {
+		if src, err = decompress(c, src); err != nil {
+			return dst, err
+		}
+	}
 	for i := int32(0); i < h.NumRecords; i++ {
 		l, n := binary.Varint(src)
 		if n <= 0 || l < 0 || int64(len(src)-n) < l {

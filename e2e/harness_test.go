@@ -39,26 +39,27 @@ func TestMain(m *testing.M) {
 
 // proc is one eddy serve process.
 type proc struct {
-	tb       testing.TB
-	dataDir  string
-	confDir  string // EDDY_CONFIG_DIR: where serve writes the CLI profile
-	token    string // the bootstrap admin token
-	httpAddr string
-	raftAddr string
-	mqttAddr string
-	args     []string // extra serve arguments
-	cmd      *exec.Cmd
-	log      *bytes.Buffer
-	exited   chan error
-	nodeID   int
-	peers    string   // for a cluster: 1=host:port,2=...
-	env      []string // extra environment, e.g. EDDY_SYNC_BYTES=...
-	cluster  []*proc  // the nodes of its cluster, for diagnostics
-	launches int      // how often it was launched
-	join     bool     // joins a running cluster (--join) instead of --peers
-	netns    string   // runs in this network namespace (ip netns exec)
-	wrap     []string // a command that execs eddy, e.g. prlimit --nofile=512
-	mountNS  int      // a process whose mount namespace eddy runs in (see smallVolume): read its files through /proc
+	tb        testing.TB
+	dataDir   string
+	confDir   string // EDDY_CONFIG_DIR: where serve writes the CLI profile
+	token     string // the bootstrap admin token
+	httpAddr  string
+	raftAddr  string
+	mqttAddr  string
+	kafkaAddr string
+	args      []string // extra serve arguments
+	cmd       *exec.Cmd
+	log       *bytes.Buffer
+	exited    chan error
+	nodeID    int
+	peers     string   // for a cluster: 1=host:port,2=...
+	env       []string // extra environment, e.g. EDDY_SYNC_BYTES=...
+	cluster   []*proc  // the nodes of its cluster, for diagnostics
+	launches  int      // how often it was launched
+	join      bool     // joins a running cluster (--join) instead of --peers
+	netns     string   // runs in this network namespace (ip netns exec)
+	wrap      []string // a command that execs eddy, e.g. prlimit --nofile=512
+	mountNS   int      // a process whose mount namespace eddy runs in (see smallVolume): read its files through /proc
 }
 
 // path is name inside the data directory as the node sees it.
@@ -99,7 +100,7 @@ func (p *proc) diag() string {
 
 func newProc(tb testing.TB) *proc {
 	return &proc{tb: tb, dataDir: tb.TempDir(), confDir: tb.TempDir(), httpAddr: testutil.FreeAddr(tb), raftAddr: testutil.FreeAddr(tb),
-		mqttAddr: testutil.FreeAddr(tb)}
+		mqttAddr: testutil.FreeAddr(tb), kafkaAddr: testutil.FreeAddr(tb)}
 }
 
 func (p *proc) start() {
@@ -130,6 +131,9 @@ func (p *proc) launch() {
 	args := []string{"serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr, "--raft-addr", p.raftAddr}
 	if p.mqttAddr != "" {
 		args = append(args, "--mqtt-addr", p.mqttAddr)
+	}
+	if p.kafkaAddr != "" {
+		args = append(args, "--kafka-addr", p.kafkaAddr)
 	}
 	args = append(args, p.args...)
 	if p.join {

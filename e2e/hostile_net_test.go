@@ -8,7 +8,7 @@ import (
 )
 
 // TestListenersSurviveDescriptorExhaustion: a node limited to 512
-// descriptors gets 700 sockets on each of its HTTP and MQTT ports. The old
+// descriptors gets 700 sockets on each of its HTTP, MQTT and Kafka ports. The old
 // accept loops returned on EMFILE and the API stayed dead until a restart;
 // now the connection caps (fitted to the descriptor limit) refuse the
 // surplus at accept, and once the sockets close both listeners serve again.
@@ -18,7 +18,7 @@ func TestListenersSurviveDescriptorExhaustion(t *testing.T) {
 	p.start()
 	p.mustCreateTopic("sensors", 1)
 	var held []net.Conn
-	for _, addr := range []string{p.httpAddr, p.mqttAddr} {
+	for _, addr := range []string{p.httpAddr, p.mqttAddr, p.kafkaAddr} {
 		for i := 0; i < 700; i++ {
 			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 			if err != nil {
@@ -52,4 +52,7 @@ func TestListenersSurviveDescriptorExhaustion(t *testing.T) {
 		t.Fatalf("%d records", len(got))
 	}
 	p.pubWithin(5*time.Second, "mqttv311", "sensors/dev-1", "after")
+	if out, err := p.kcat("default", p.token, "", "-L", "-m", "5"); err != nil {
+		t.Fatalf("kafka metadata after the attack: %v %s", err, out)
+	}
 }

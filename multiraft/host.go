@@ -35,6 +35,9 @@ type Config struct {
 	// HTTPAddr is the address other nodes and clients reach this node's
 	// HTTP API at (advertised in the controller).
 	HTTPAddr string
+	// KafkaAddr is the address Kafka clients reach this node's listener at
+	// (advertised in Metadata); empty when it is off.
+	KafkaAddr string
 	// Dir is the data directory: Raft state in Dir/raft, partition logs in
 	// Dir/partitions.
 	Dir string
@@ -328,7 +331,7 @@ func (h *Host) Start(ctx context.Context) error {
 		return err
 	}
 	// Register (or refresh) this node, then take a producer id.
-	self := catalog.NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr, StartedMs: time.Now().UnixMilli()}
+	self := catalog.NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr, KafkaAddr: h.cfg.KafkaAddr, StartedMs: time.Now().UnixMilli()}
 	if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRegisterNode, Node: &self}); err != nil {
 		nh.Close()
 		return fmt.Errorf("register node %d with the controller: %w", h.cfg.NodeID, err)

@@ -139,6 +139,21 @@ func (c *Config) advertiseHTTP() string {
 	return localURLHost(c.HTTPAddr)
 }
 
+// kafkaOn reports whether the Kafka listener is on.
+func (c *Config) kafkaOn() bool { return c.KafkaAddr != "" && c.KafkaAddr != "off" }
+
+// advertiseKafka is the address Metadata names for this node; empty when
+// the listener is off.
+func (c *Config) advertiseKafka() string {
+	switch {
+	case !c.kafkaOn():
+		return ""
+	case c.AdvertiseKafkaAddr != "":
+		return c.AdvertiseKafkaAddr
+	}
+	return localURLHost(c.KafkaAddr)
+}
+
 // localURLHost turns a listen address into one a local client can dial.
 func localURLHost(addr string) string {
 	host, port, err := net.SplitHostPort(addr)

@@ -43,8 +43,20 @@ type Config struct {
 	MQTTTLSKey  string `yaml:"mqtt_tls_key"`
 	// MQTTBridges are upstream MQTT brokers this node drains (docs/mqtt.md).
 	MQTTBridges []mqttapi.BridgeConfig `yaml:"mqtt_bridges"`
-	// KafkaAddr is reserved for the Kafka listener (not yet served).
+	// KafkaAddr is the Kafka protocol listener (docs/kafka.md); "off"
+	// turns it off. Default :9092.
 	KafkaAddr string `yaml:"kafka_addr"`
+	// AdvertiseKafkaAddr is the host:port Kafka clients are told to reach
+	// this node at (Metadata). Default: kafka_addr, with 127.0.0.1 for a
+	// wildcard host. Set it when clients come through NAT or a proxy.
+	AdvertiseKafkaAddr string `yaml:"advertise_kafka_addr"`
+	// KafkaTLSCert and KafkaTLSKey (PEM files), when both set, serve Kafka
+	// over TLS.
+	KafkaTLSCert string `yaml:"kafka_tls_cert"`
+	KafkaTLSKey  string `yaml:"kafka_tls_key"`
+	// KafkaMaxConnections bounds the Kafka listener's open connections.
+	// Default 10000.
+	KafkaMaxConnections int `yaml:"kafka_max_connections"`
 	// Peers are the initial cluster members as "id=host:raftport". Empty
 	// means a cluster of this node alone.
 	Peers map[uint64]string `yaml:"peers"`
@@ -153,6 +165,7 @@ func DefaultConfig() Config {
 		HTTPAddr:           ":8080",
 		RaftAddr:           "127.0.0.1:7100",
 		MQTTAddr:           ":1883",
+		KafkaAddr:          ":9092",
 		LogLevel:           "info",
 		LogFormat:          "text",
 		Linger:             0,
@@ -170,6 +183,7 @@ func DefaultConfig() Config {
 
 		HTTPMaxConnections:    4096,
 		MQTTMaxConnections:    10_000,
+		KafkaMaxConnections:   10_000,
 		MaxConnectionsPerIP:   1000,
 		MQTTConnectTimeout:    5 * time.Second,
 		MQTTMaxConnectBytes:   64 << 10,
@@ -219,6 +233,9 @@ var envVars = []struct {
 	{"EDDY_MQTT_TLS_CERT", func(c *Config, v string) error { c.MQTTTLSCert = v; return nil }},
 	{"EDDY_MQTT_TLS_KEY", func(c *Config, v string) error { c.MQTTTLSKey = v; return nil }},
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
+	{"EDDY_ADVERTISE_KAFKA_ADDR", func(c *Config, v string) error { c.AdvertiseKafkaAddr = v; return nil }},
+	{"EDDY_KAFKA_TLS_CERT", func(c *Config, v string) error { c.KafkaTLSCert = v; return nil }},
+	{"EDDY_KAFKA_TLS_KEY", func(c *Config, v string) error { c.KafkaTLSKey = v; return nil }},
 	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
 	{"EDDY_JOIN", func(c *Config, v string) (err error) { c.Join, err = strconv.ParseBool(v); return }},
 	{"EDDY_PPROF", func(c *Config, v string) (err error) { c.Pprof, err = strconv.ParseBool(v); return }},
@@ -249,6 +266,7 @@ var envVars = []struct {
 	{"EDDY_MIN_FREE_BYTES", func(c *Config, v string) (err error) { c.MinFreeBytes, err = strconv.ParseUint(v, 10, 64); return }},
 	{"EDDY_HTTP_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.HTTPMaxConnections, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.MQTTMaxConnections, err = strconv.Atoi(v); return }},
+	{"EDDY_KAFKA_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.KafkaMaxConnections, err = strconv.Atoi(v); return }},
 	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
@@ -324,6 +342,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("mqtt_addr %q: %w (or \"off\")", c.MQTTAddr, err)
 		}
 	}
+	if c.KafkaAddr != "" && c.KafkaAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.KafkaAddr); err != nil {
+			return fmt.Errorf("kafka_addr %q: %w (or \"off\")", c.KafkaAddr, err)
+		}
+	}
+	if (c.KafkaTLSCert == "") != (c.KafkaTLSKey == "") {
+		return fmt.Errorf("kafka_tls_cert and kafka_tls_key go together")
+	}
 	names := map[string]bool{}
 	for _, b := range c.MQTTBridges {
 		if b.Name == "" || b.URL == "" || len(b.Filters) == 0 || b.Tenant == "" {
@@ -338,6 +364,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt_tls_cert and mqtt_tls_key go together")
 	}
 	for name, v := range map[string]int{"http_max_connections": c.HTTPMaxConnections, "mqtt_max_connections": c.MQTTMaxConnections,
+		"kafka_max_connections":  c.KafkaMaxConnections,
 		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)
@@ -382,11 +409,15 @@ func (c *Config) fitConnections(nofile uint64) bool {
 	if c.MQTTAddr != "" && c.MQTTAddr != "off" {
 		want += c.MQTTMaxConnections
 	}
+	if c.kafkaOn() {
+		want += c.KafkaMaxConnections
+	}
 	if want <= budget {
 		return false
 	}
 	c.HTTPMaxConnections = max(16, c.HTTPMaxConnections*budget/want)
 	c.MQTTMaxConnections = max(16, c.MQTTMaxConnections*budget/want)
+	c.KafkaMaxConnections = max(16, c.KafkaMaxConnections*budget/want)
 	return true
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
+	"github.com/eddy-broker/eddy/bridges/kafka"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
@@ -30,6 +31,7 @@ type Node struct {
 	signer  atomic.Pointer[tenants.Signer]
 	tx      *transformer
 	mqtt    *mqttapi.Listener // nil when off
+	kafka   *kafka.Listener   // nil when off
 	bridges []*mqttapi.Bridge
 	cancel  context.CancelFunc // stops the bridges
 }
@@ -43,7 +45,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log.Warn("cannot read the descriptor limit", logkey.Err, err)
 	} else if cfg.fitConnections(nofile) {
 		log.Warn("connection limits lowered to fit the descriptor limit (raise it with ulimit -n or LimitNOFILE=)",
-			"nofile", nofile, "http_max_connections", cfg.HTTPMaxConnections, "mqtt_max_connections", cfg.MQTTMaxConnections)
+			"nofile", nofile, "http_max_connections", cfg.HTTPMaxConnections, "mqtt_max_connections", cfg.MQTTMaxConnections, "kafka_max_connections", cfg.KafkaMaxConnections)
 	}
 	if limit, from := applyMemoryLimit(cfg.MemoryLimit); limit > 0 {
 		log.Info("soft memory limit set", "bytes", limit, "from", from)
@@ -58,6 +60,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		NodeID:             cfg.NodeID,
 		RaftAddr:           cfg.RaftAddr,
 		HTTPAddr:           cfg.advertiseHTTP(),
+		KafkaAddr:          cfg.advertiseKafka(),
 		Dir:                cfg.DataDir,
 		Peers:              cfg.Peers,
 		Join:               cfg.Join,
@@ -103,6 +106,19 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		}
 		n.mqtt = mqttapi.New(mc, in)
 	}
+	if cfg.kafkaOn() {
+		kc := kafka.Config{Addr: cfg.KafkaAddr, Advertise: cfg.advertiseKafka(), ClusterID: cfg.ClusterName, Verifier: verifier,
+			MaxRequestBytes: cfg.MaxBodyBytes, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+			Metrics: m, Logger: log}
+		if cfg.KafkaTLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.KafkaTLSCert, cfg.KafkaTLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("kafka tls: %w", err)
+			}
+			kc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		n.kafka = kafka.New(kc, path, host)
+	}
 	for _, bc := range cfg.MQTTBridges {
 		b, err := mqttapi.NewBridge(bc, cfg.NodeID, in, m, log)
 		if err != nil {
@@ -129,10 +145,14 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 
 // listenerStatus reports the listeners other than HTTP, for /readyz.
 func (n *Node) listenerStatus() []netguard.Status {
-	if n.mqtt == nil {
-		return nil
+	var out []netguard.Status
+	if n.mqtt != nil {
+		out = append(out, n.mqtt.Status())
 	}
-	return []netguard.Status{n.mqtt.Status()}
+	if n.kafka != nil {
+		out = append(out, n.kafka.Status())
+	}
+	return out
 }
 
 // Start starts Raft, then the HTTP listener.
@@ -173,8 +193,16 @@ func (n *Node) Start(ctx context.Context) error {
 			n.log.Error("mqtt bridge", logkey.Err, err)
 		}
 	}
-	if n.cfg.KafkaAddr != "" {
-		n.log.Warn("the Kafka listener is not available in this build yet; ignoring kafka_addr", "kafka_addr", n.cfg.KafkaAddr)
+	if n.kafka != nil {
+		if err := n.kafka.Start(); err != nil {
+			if n.mqtt != nil {
+				n.mqtt.Close(ctx)
+			}
+			n.http.Close(ctx)
+			n.host.Close()
+			return fmt.Errorf("kafka listener: %w", err)
+		}
+		n.log.Info("kafka listening", "addr", n.kafka.Addr())
 	}
 	n.http.SetStarted()
 	return nil
@@ -197,6 +225,9 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	if n.mqtt != nil {
 		n.mqtt.Close(ctx)
+	}
+	if n.kafka != nil {
+		n.kafka.Close(ctx)
 	}
 	herr := n.http.Close(ctx)
 	n.tx.close()

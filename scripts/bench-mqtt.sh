@@ -21,7 +21,7 @@ YAML
 EPID=
 start() {
   EDDY_CONFIG_DIR=$W/conf "$B" serve --config "$W/eddy.yaml" --data-dir "$W/d" --http-addr 127.0.0.1:18091 \
-    --raft-addr 127.0.0.1:17191 --mqtt-addr 127.0.0.1:11883 >>"$W/log" 2>&1 &
+    --raft-addr 127.0.0.1:17191 --mqtt-addr 127.0.0.1:11883 --kafka-addr off >>"$W/log" 2>&1 &
   EPID=$!; PIDS+=($EPID)
   for _ in $(seq 1 150); do curl -sf 127.0.0.1:18091/readyz >/dev/null && return; sleep 0.2; done
   echo "node did not start"; cat "$W/log"; exit 1

@@ -14,14 +14,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_node HTTP_PORT RAFT_PORT [MQTT_PORT]: one node on loopback (MQTT
-# off without MQTT_PORT) with its data in $W/d; waits until it is ready,
+# start_node HTTP_PORT RAFT_PORT [MQTT_PORT [KAFKA_PORT]]: one node on
+# loopback (MQTT and Kafka off without their ports) with its data in $W/d; waits until it is ready,
 # sets PID and points the CLI at it (EDDY_SERVER, EDDY_TOKEN); exits with
 # the node's log if it does not start.
 start_node() {
-  local mqtt=off
+  local mqtt=off kafka=off
   [ -n "${3:-}" ] && mqtt=127.0.0.1:$3
-  EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr "127.0.0.1:$1" --raft-addr "127.0.0.1:$2" --mqtt-addr "$mqtt" >>"$W/log" 2>&1 &
+  [ -n "${4:-}" ] && kafka=127.0.0.1:$4
+  EDDY_CONFIG_DIR=$W/conf "$B" serve --data-dir "$W/d" --http-addr "127.0.0.1:$1" --raft-addr "127.0.0.1:$2" --mqtt-addr "$mqtt" --kafka-addr "$kafka" >>"$W/log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 1 150); do
@@ -44,7 +45,7 @@ start_cluster() {
   NODES=()
   for i in 1 2 3; do
     EDDY_CONFIG_DIR=$W/conf$i "$B" serve --node-id $i --data-dir "$W/d$i" --http-addr 127.0.0.1:$1$i \
-      --raft-addr 127.0.0.1:$2$i --mqtt-addr 127.0.0.1:$3$i --peers "$peers" >"$W/log$i" 2>&1 &
+      --raft-addr 127.0.0.1:$2$i --mqtt-addr 127.0.0.1:$3$i --kafka-addr off --peers "$peers" >"$W/log$i" 2>&1 &
     PIDS+=($!)
     NODES+=($!)
   done

@@ -37,7 +37,7 @@ then --config FILE, then EDDY_* environment variables, then flags.`,
 	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft address; must not change once data exists (env EDDY_RAFT_ADDR)")
 	f.Uint64Var(&cfg.NodeID, "node-id", cfg.NodeID, "node id (env EDDY_NODE_ID)")
 	f.StringVar(&cfg.MQTTAddr, "mqtt-addr", "", "MQTT listen address, or off (default :1883)")
-	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "", "Kafka listen address (not yet available)")
+	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "", "Kafka listen address, or off (default :9092)")
 	f.StringVar(&peers, "peers", "", "initial cluster members: 1=host:port,2=host:port,...")
 	f.BoolVar(&cfg.Join, "join", false, "join a running cluster that added this node (eddy cluster add-node) (env EDDY_JOIN)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")

@@ -15,6 +15,9 @@ type NodeMeta struct {
 	ID       uint64 `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr,omitempty"`
+	// KafkaAddr is where Kafka clients reach the node (Metadata); empty
+	// when its Kafka listener is off.
+	KafkaAddr string `json:"kafka_addr,omitempty"`
 	// State is NodeActive, NodeJoining (added, not yet registered),
 	// NodeDraining (being removed: its replicas move away first) or
 	// NodeDrained (it deleted its last replica; it is removed next).

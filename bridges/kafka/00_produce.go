@@ -1,0 +1,177 @@
+package kafka
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/ingest"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce, v3-9 (v2 record batches only: v3 is the first that carries
+// them). Each partition's batches are checked as Kafka's log validator
+// does (CRC-32C, magic 2, counts; no control or transactional batches; a
+// known codec), decompressed and decoded, and go through the node's one
+// produce path (ingest: quotas, the topic's transform, the append), so a
+// Kafka client is held to the same rules as HTTP and MQTT. The partitions
+// of one request are appended concurrently.
+//
+// acks=1 and acks=-1 both answer once the records are committed by Raft
+// (a majority of the partition's replicas); acks=0 gets no answer. A rate
+// quota throttles (the answer waits, ThrottleMillis says how long) rather
+// than fails; the storage quota is POLICY_VIOLATION, a full disk
+// KAFKA_STORAGE_ERROR, a transform's refusal INVALID_RECORD.
+//
+// Not yet: idempotent producers (InitProducerId is not offered, so
+// clients with enable.idempotence fail at start rather than lose the
+// guarantee) and storing a client's compressed batches as they came.
+
+func init() { register(0, 3, 9, false, handleProduce) }
+
+// Transactions are not offered; a transactional produce is refused.
+const errTransactionalIDAuthorization int16 = 53
+
+func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
+	r := req.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	timeout := min(time.Duration(r.TimeoutMillis)*time.Millisecond, c.l.cfg.RequestTimeout)
+	if timeout <= 0 {
+		timeout = c.l.cfg.RequestTimeout
+	}
+	ctx, cancel := c.ctx(timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var throttle time.Duration
+	for _, rt := range r.Topics {
+		t := kmsg.NewProduceResponseTopic()
+		t.Topic = rt.Topic
+		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			out := &t.Partitions[i]
+			*out = kmsg.NewProduceResponseTopicPartition()
+			out.Partition, out.BaseOffset, out.LogAppendTime, out.LogStartOffset = rp.Partition, -1, -1, -1
+			fail := func(code int16, err error) { out.ErrorCode, out.ErrorMessage = code, errMessage(err) }
+			switch {
+			case r.TransactionID != nil:
+				fail(errTransactionalIDAuthorization, errNoTransactions)
+				continue
+			case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
+				fail(errInvalidRequiredAcks, nil)
+				continue
+			}
+			if _, err := c.topic(rt.Topic, tenants.Produce); err != nil {
+				fail(kafkaCode(err), err)
+				continue
+			}
+			recs, err := decodeProduce(rp.Records)
+			if err != nil {
+				fail(produceCode(err), err)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ref := eddy.TopicRef{Tenant: c.tenant, Name: eddy.TopicName(rt.Topic)}
+				res, waited, err := c.produce(ctx, ref, eddy.Partition(rp.Partition), recs)
+				mu.Lock()
+				throttle = max(throttle, waited)
+				mu.Unlock()
+				if err != nil {
+					fail(produceCode(err), err)
+					return
+				}
+				if len(res.Offsets) > 0 {
+					out.BaseOffset = int64(res.Offsets[0].BaseOffset)
+				}
+			}()
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	wg.Wait()
+	resp.ThrottleMillis = int32(throttle.Milliseconds())
+	if r.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+var errNoTransactions = eddy.Errorf(eddy.CodeInvalid, "transactions are not supported")
+
+// produce appends records through ingest. A rate quota's refusal waits
+// the time it names and tries again, within the request's timeout: the
+// client is throttled, not failed. It returns how long it waited so.
+func (c *conn) produce(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (ingest.Result, time.Duration, error) {
+	parts := make([]eddy.Partition, len(recs))
+	for i := range parts {
+		parts[i] = p
+	}
+	var waited time.Duration
+	for {
+		res, err := c.l.prod.Produce(ctx, ingest.Request{Ref: ref, Records: recs, Parts: parts})
+		if err == nil {
+			return res, waited, nil
+		}
+		e := eddy.AsError(err)
+		if e.Code != eddy.CodeQuotaExceeded || e.RetryAfterMs <= 0 {
+			return res, waited, err
+		}
+		d := time.Duration(e.RetryAfterMs) * time.Millisecond
+		select {
+		case <-time.After(d):
+			waited += d
+		case <-ctx.Done():
+			return res, waited, err
+		}
+	}
+}
+
+// decodeProduce checks and decodes a partition's record batches.
+func decodeProduce(b []byte) ([]eddy.Record, error) {
+	if len(b) == 0 {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "no records")
+	}
+	var frs []eddy.FetchedRecord
+	err := batch.Split(b, func(h batch.Header, one []byte) error {
+		if h.Attributes&attrControl != 0 || h.Attributes&attrTransactional != 0 {
+			return eddy.Errorf(eddy.CodeInvalid, "transactional and control batches are not supported")
+		}
+		var err error
+		frs, err = batch.DecodeVerified(frs, one)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixMilli()
+	recs := make([]eddy.Record, len(frs))
+	for i := range frs {
+		recs[i] = frs[i].Record
+		if recs[i].Timestamp < 0 {
+			recs[i].Timestamp = now
+		}
+	}
+	return recs, nil
+}
+
+// Batch attribute bits the validator refuses.
+const (
+	attrTransactional = 0x10
+	attrControl       = 0x20
+)
+
+// produceCode is a produce refusal's Kafka code: a batch that is not
+// valid is CORRUPT_MESSAGE (a bad CRC) or INVALID_RECORD.
+func produceCode(err error) int16 {
+	switch eddy.ErrorCode(err) {
+	case eddy.CodeCorrupt:
+		return errCorruptMessage
+	case eddy.CodeInvalid:
+		return errInvalidRecord
+	}
+	return kafkaCode(err)
+}

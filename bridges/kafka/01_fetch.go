@@ -1,0 +1,147 @@
+package kafka
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch, v4-12: the record batches of each partition as stored (a fetch
+// never decodes or re-encodes; the first batch may start before the
+// offset asked, as Kafka's do), at least one whole batch per partition
+// even over the byte limits (KIP-74), then up to PartitionMaxBytes and
+// MaxBytes. Nothing there: it long-polls up to MaxWaitMillis, woken by
+// the first append to any of the partitions. A partition with nothing
+// new answers empty records, never null (librdkafka reads null as an
+// error). No fetch sessions (SessionID 0: every request is full, which
+// KIP-227 allows), no transactions (the last stable offset is the high
+// watermark). A partition this node holds no replica of is
+// NOT_LEADER_OR_FOLLOWER; the client refreshes its metadata.
+
+func init() { register(1, 4, 12, false, handleFetch) }
+
+// maxFetchWait bounds MaxWaitMillis.
+const maxFetchWait = 30 * time.Second
+
+type fetchPart struct {
+	ref  eddy.TopicRef
+	out  *kmsg.FetchResponseTopicPartition
+	off  int64
+	max  int
+	done bool // answered (an error, or records)
+}
+
+func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
+	r := req.(*kmsg.FetchRequest)
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	if r.Version >= 13 { // topics by id: not kept
+		resp.ErrorCode = errUnsupportedVersion
+		return resp, nil
+	}
+	maxBytes := int(r.MaxBytes)
+	if r.Version < 3 || maxBytes <= 0 {
+		maxBytes = c.l.cfg.MaxRequestBytes
+	}
+	var parts []*fetchPart
+	for _, rt := range r.Topics {
+		t := kmsg.NewFetchResponseTopic()
+		t.Topic = rt.Topic
+		t.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		_, terr := c.topic(rt.Topic, tenants.Consume)
+		for i, rp := range rt.Partitions {
+			out := &t.Partitions[i]
+			*out = kmsg.NewFetchResponseTopicPartition()
+			out.Partition, out.HighWatermark, out.LastStableOffset, out.LogStartOffset = rp.Partition, -1, -1, -1
+			out.PreferredReadReplica = -1
+			out.RecordBatches = []byte{}
+			fp := &fetchPart{ref: eddy.TopicRef{Tenant: c.tenant, Name: eddy.TopicName(rt.Topic)}, out: out,
+				off: rp.FetchOffset, max: int(rp.PartitionMaxBytes)}
+			if terr != nil {
+				out.ErrorCode, fp.done = kafkaCode(terr), true
+			}
+			parts = append(parts, fp)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	ctx, cancel := c.ctx(c.l.cfg.RequestTimeout)
+	defer cancel()
+	got := c.fetchPass(ctx, parts, maxBytes)
+	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
+	if got < int(r.MinBytes) && wait > 0 && got == 0 {
+		c.fetchWait(ctx, parts, wait)
+		c.fetchPass(ctx, parts, maxBytes)
+	}
+	return resp, nil
+}
+
+// fetchPass reads each partition not yet answered, without waiting, and
+// returns the bytes it gathered.
+func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int) int {
+	total := 0
+	for _, fp := range parts {
+		if fp.done {
+			continue
+		}
+		limit := min(fp.max, maxBytes-total)
+		if total == 0 {
+			limit = max(limit, 1) // at least one batch, however large
+		}
+		if limit <= 0 {
+			continue
+		}
+		rr, err := c.l.b.FetchBatches(ctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), limit, 0)
+		if err == nil && len(rr.Batches) == 0 && fp.off > rr.HighWatermark {
+			err = eddy.Errorf(eddy.CodeOffsetOutOfRange, "offset %d is past the end %d", fp.off, rr.HighWatermark)
+		}
+		c.fetchAnswer(fp, rr, err)
+		total += len(rr.Batches)
+	}
+	return total
+}
+
+func (c *conn) fetchAnswer(fp *fetchPart, rr eddy.FetchedBatches, err error) {
+	out := fp.out
+	if err != nil {
+		fp.done = true
+		switch eddy.ErrorCode(err) {
+		case eddy.CodeUnavailable: // no replica here
+			out.ErrorCode = errNotLeaderOrFollower
+		default:
+			out.ErrorCode = kafkaCode(err)
+		}
+		if po, perr := c.l.b.Offsets(fp.ref, eddy.Partition(out.Partition)); perr == nil {
+			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = int64(po.HighWatermark), int64(po.HighWatermark), int64(po.LogStart)
+		}
+		return
+	}
+	out.HighWatermark, out.LastStableOffset, out.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStart
+	if len(rr.Batches) > 0 {
+		out.RecordBatches, fp.done = rr.Batches, true
+	}
+}
+
+// fetchWait long-polls every partition not yet answered until one of
+// them has records, wait passes or the listener stops.
+func (c *conn) fetchWait(ctx context.Context, parts []*fetchPart, wait time.Duration) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, fp := range parts {
+		if fp.done {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rr, err := c.l.b.FetchBatches(wctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), 1, wait)
+			if err == nil && len(rr.Batches) > 0 {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+}
