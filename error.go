@@ -60,6 +60,10 @@ const (
 	CodeTransformError       Code = "transform_error"         // the module returned an error status
 	CodeTransformCircuitOpen Code = "transform_circuit_open"  // repeated failures opened the breaker: retry later
 
+	// Idempotent producers (Kafka's rules, segment/producers.go).
+	CodeOutOfOrderSequence Code = "out_of_order_sequence" // a producer's batch skipped sequences
+	CodeProducerFenced     Code = "producer_fenced"       // a newer epoch of the producer exists
+
 	// Consumer groups.
 	CodeUnknownMember   Code = "unknown_member"   // the member left or its session expired: join again
 	CodeStaleGeneration Code = "stale_generation" // the group rebalanced since: fetch to learn the new assignment

@@ -116,6 +116,20 @@ func Check(b []byte) (Header, error) {
 	return h, nil
 }
 
+// SetPartitionLeaderEpoch writes a batch's partition leader epoch (bytes
+// 12-15, outside the CRC).
+func SetPartitionLeaderEpoch(b []byte, epoch int32) {
+	binary.BigEndian.PutUint32(b[12:], uint32(epoch))
+}
+
+// SetMaxTimestamp writes a batch's max timestamp and its CRC again (a
+// producer that left it unset: sarama).
+func SetMaxTimestamp(b []byte, ts int64) {
+	binary.BigEndian.PutUint64(b[35:], uint64(ts))
+	h, _ := ParseHeader(b)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:h.Size()], castagnoli))
+}
+
 // Options are the producer fields of a batch being encoded.
 type Options struct {
 	ProducerID    int64 // -1 for none

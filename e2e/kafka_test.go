@@ -21,10 +21,10 @@ func (p *proc) kcat(tenant, token, stdin string, args ...string) (string, error)
 	return string(out), err
 }
 
-// TestKafkaKcat: kcat produces with every codec and reads it all back,
-// in order per partition; metadata lists the tenant's topics and the
-// node; a wrong password, another tenant's token or no SASL at all are
-// refused.
+// TestKafkaKcat: kcat produces (idempotent, acks=all) with every codec and
+// reads it all back, in order per partition, also over HTTP; metadata
+// lists the tenant's topics and the node; a wrong password, another
+// tenant's token or no SASL at all are refused.
 func TestKafkaKcat(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -38,7 +38,7 @@ func TestKafkaKcat(t *testing.T) {
 			fmt.Fprintf(&in, "key-%d:%s\n", i%7, v)
 		}
 		if out, err := p.kcat("default", p.token, in.String(), "-P", "-t", "k", "-K", ":", "-z", codec,
-			"-X", "acks=all"); err != nil {
+			"-X", "acks=all", "-X", "enable.idempotence=true"); err != nil {
 			t.Fatalf("produce %s: %v %s", codec, err, out)
 		}
 	}

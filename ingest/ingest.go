@@ -43,6 +43,8 @@ type Catalog interface {
 // Appender appends records to a topic's partitions.
 type Appender interface {
 	ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
+	// AppendBatch appends a client's record batch as it came.
+	AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, b []byte) (eddy.Offset, error)
 }
 
 // Transformer runs a topic's transform over a batch.
@@ -76,6 +78,12 @@ type Request struct {
 	// Forwarded: another node admitted and transformed the records
 	// already (its request was charged there); only append them.
 	Forwarded bool
+	// Batch, when set, is Records as the client encoded them: one Kafka
+	// record batch for the one partition all Parts name. It is stored as
+	// it came (compression, producer id and sequence kept, so a retry is
+	// not appended twice) unless the topic's transform rewrites the
+	// records.
+	Batch []byte
 }
 
 // Result is where the records went.
@@ -229,6 +237,17 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 	}
 	if len(recs) == 0 {
 		return res, nil // dropped or dead-lettered by the transform: acknowledged
+	}
+	if req.Batch != nil && res.Transform == nil && r.meta.ConfigValue(catalog.ConfTimestampType) != "LogAppendTime" {
+		base, err := p.app.AppendBatch(ctx, r.meta, parts[0], req.Batch)
+		if err != nil {
+			return res, err
+		}
+		res.Offsets = make([]multiraft.ProduceResult, len(recs))
+		for i := range res.Offsets {
+			res.Offsets[i] = multiraft.ProduceResult{Partition: parts[0], BaseOffset: base + eddy.Offset(i)}
+		}
+		return res, nil
 	}
 	var err error
 	res.Offsets, err = p.app.ProduceTo(ctx, r.meta, recs, parts)

@@ -57,6 +57,9 @@ var statuses = map[eddy.Code]int{
 	eddy.CodeTransformError:       http.StatusUnprocessableEntity,
 	eddy.CodeTransformCircuitOpen: http.StatusServiceUnavailable,
 
+	eddy.CodeOutOfOrderSequence: http.StatusConflict,
+	eddy.CodeProducerFenced:     http.StatusConflict,
+
 	eddy.CodeUnknownMember:   http.StatusNotFound,
 	eddy.CodeStaleGeneration: http.StatusConflict,
 }

@@ -14,21 +14,28 @@ import (
 
 // Produce, v3-9 (v2 record batches only: v3 is the first that carries
 // them). Each partition's batches are checked as Kafka's log validator
-// does (CRC-32C, magic 2, counts; no control or transactional batches; a
-// known codec), decompressed and decoded, and go through the node's one
-// produce path (ingest: quotas, the topic's transform, the append), so a
-// Kafka client is held to the same rules as HTTP and MQTT. The partitions
-// of one request are appended concurrently.
+// does (CRC-32C, magic 2, the record count; no control or transactional
+// batches; a known codec; an unset max timestamp is set), decoded, and go
+// through the node's one produce path (ingest: quotas, the topic's
+// transform, the append), so a Kafka client is held to the same rules as
+// HTTP and MQTT. The partitions of one request are appended concurrently.
+//
+// A partition's single batch is stored as it came: compressed as the
+// producer compressed it, with its producer id, epoch and sequence, so an
+// idempotent producer's retry is answered with the offset it got the first
+// time (never OUT_OF_ORDER_SEQUENCE_NUMBER), a gap is
+// OUT_OF_ORDER_SEQUENCE_NUMBER and an older epoch INVALID_PRODUCER_EPOCH.
+// A batch naming a producer id that InitProducerId did not hand out (a
+// node's own, say) is UNKNOWN_PRODUCER_ID: no client can write into the
+// deduplication state of the node's HTTP and MQTT appends. Topics with a
+// transform, or stamped at LogAppendTime, store the records as the node
+// encodes them.
 //
 // acks=1 and acks=-1 both answer once the records are committed by Raft
 // (a majority of the partition's replicas); acks=0 gets no answer. A rate
 // quota throttles (the answer waits, ThrottleMillis says how long) rather
 // than fails; the storage quota is POLICY_VIOLATION, a full disk
 // KAFKA_STORAGE_ERROR, a transform's refusal INVALID_RECORD.
-//
-// Not yet: idempotent producers (InitProducerId is not offered, so
-// clients with enable.idempotence fail at start rather than lose the
-// guarantee) and storing a client's compressed batches as they came.
 
 func init() { register(0, 3, 9, false, handleProduce) }
 
@@ -68,7 +75,14 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				fail(kafkaCode(err), err)
 				continue
 			}
-			recs, err := decodeProduce(rp.Records)
+			recs, one, err := decodeProduce(rp.Records)
+			if err == nil && one != nil {
+				if pid := producerID(one); pid >= 0 && !c.l.b.KafkaProducer(pid) {
+					err = eddy.Errorf(eddy.CodeInvalid, "producer id %d was not handed out by InitProducerId", pid)
+					fail(errUnknownProducerID, err)
+					continue
+				}
+			}
 			if err != nil {
 				fail(produceCode(err), err)
 				continue
@@ -77,7 +91,7 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			go func() {
 				defer wg.Done()
 				ref := eddy.TopicRef{Tenant: c.tenant, Name: eddy.TopicName(rt.Topic)}
-				res, waited, err := c.produce(ctx, ref, eddy.Partition(rp.Partition), recs)
+				res, waited, err := c.produce(ctx, ref, eddy.Partition(rp.Partition), recs, one)
 				mu.Lock()
 				throttle = max(throttle, waited)
 				mu.Unlock()
@@ -105,14 +119,14 @@ var errNoTransactions = eddy.Errorf(eddy.CodeInvalid, "transactions are not supp
 // produce appends records through ingest. A rate quota's refusal waits
 // the time it names and tries again, within the request's timeout: the
 // client is throttled, not failed. It returns how long it waited so.
-func (c *conn) produce(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (ingest.Result, time.Duration, error) {
+func (c *conn) produce(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record, one []byte) (ingest.Result, time.Duration, error) {
 	parts := make([]eddy.Partition, len(recs))
 	for i := range parts {
 		parts[i] = p
 	}
 	var waited time.Duration
 	for {
-		res, err := c.l.prod.Produce(ctx, ingest.Request{Ref: ref, Records: recs, Parts: parts})
+		res, err := c.l.prod.Produce(ctx, ingest.Request{Ref: ref, Records: recs, Parts: parts, Batch: one})
 		if err == nil {
 			return res, waited, nil
 		}
@@ -130,22 +144,39 @@ func (c *conn) produce(ctx context.Context, ref eddy.TopicRef, p eddy.Partition,
 	}
 }
 
-// decodeProduce checks and decodes a partition's record batches.
-func decodeProduce(b []byte) ([]eddy.Record, error) {
+// decodeProduce checks and decodes a partition's record batches. When
+// they are one batch, it returns it too (its max timestamp set if the
+// producer left it below its records').
+func decodeProduce(b []byte) ([]eddy.Record, []byte, error) {
 	if len(b) == 0 {
-		return nil, eddy.Errorf(eddy.CodeInvalid, "no records")
+		return nil, nil, eddy.Errorf(eddy.CodeInvalid, "no records")
 	}
 	var frs []eddy.FetchedRecord
+	batches := 0
 	err := batch.Split(b, func(h batch.Header, one []byte) error {
 		if h.Attributes&attrControl != 0 || h.Attributes&attrTransactional != 0 {
 			return eddy.Errorf(eddy.CodeInvalid, "transactional and control batches are not supported")
 		}
+		before := len(frs)
 		var err error
-		frs, err = batch.DecodeVerified(frs, one)
-		return err
+		if frs, err = batch.DecodeVerified(frs, one); err != nil {
+			return err
+		}
+		if n := len(frs) - before; n != int(h.NumRecords) || h.LastOffsetDelta != h.NumRecords-1 {
+			return eddy.Errorf(eddy.CodeInvalid, "a batch says %d records (last offset delta %d) and holds %d", h.NumRecords, h.LastOffsetDelta, n)
+		}
+		maxTs := h.MaxTimestamp
+		for _, fr := range frs[before:] {
+			maxTs = max(maxTs, fr.Timestamp)
+		}
+		if maxTs != h.MaxTimestamp && h.Attributes&attrLogAppendTime == 0 {
+			batch.SetMaxTimestamp(one, maxTs)
+		}
+		batches++
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now().UnixMilli()
 	recs := make([]eddy.Record, len(frs))
@@ -155,11 +186,21 @@ func decodeProduce(b []byte) ([]eddy.Record, error) {
 			recs[i].Timestamp = now
 		}
 	}
-	return recs, nil
+	if batches != 1 {
+		b = nil
+	}
+	return recs, b, nil
+}
+
+// producerID is a batch's producer id (-1: not idempotent).
+func producerID(b []byte) int64 {
+	h, _ := batch.ParseHeader(b)
+	return h.ProducerID
 }
 
 // Batch attribute bits the validator refuses.
 const (
+	attrLogAppendTime = 0x08
 	attrTransactional = 0x10
 	attrControl       = 0x20
 )

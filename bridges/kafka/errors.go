@@ -38,7 +38,12 @@ const (
 	errPolicyViolation          int16 = 44
 	errKafkaStorage             int16 = 56
 	errSASLAuthenticationFailed int16 = 58
+	errOutOfOrderSequence       int16 = 45
+	errInvalidProducerEpoch     int16 = 47
+	errUnknownProducerID        int16 = 59
 	errInvalidRecord            int16 = 87
+	errCoordinatorNotAvailable  int16 = 15
+	errInvalidProducerIDMapping int16 = 49
 )
 
 // codes is the one table from an Eddy error code to a Kafka error code.
@@ -71,6 +76,9 @@ var codes = map[eddy.Code]int16{
 	eddy.CodeTransformBadOutput:   errInvalidRecord,
 	eddy.CodeTransformError:       errInvalidRecord,
 	eddy.CodeTransformCircuitOpen: errRequestTimedOut,
+
+	eddy.CodeOutOfOrderSequence: errOutOfOrderSequence,
+	eddy.CodeProducerFenced:     errInvalidProducerEpoch,
 
 	eddy.CodeUnknownMember:   errUnknownMemberID,
 	eddy.CodeStaleGeneration: errIllegalGeneration,

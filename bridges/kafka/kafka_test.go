@@ -376,9 +376,72 @@ func FuzzRequest(f *testing.F) {
 		if p, ok := req.(*kmsg.ProduceRequest); ok {
 			for _, tp := range p.Topics {
 				for _, pp := range tp.Partitions {
-					decodeProduce(pp.Records)
+					decodeProduce(append([]byte(nil), pp.Records...))
 				}
 			}
 		}
 	})
+}
+
+// produceOne sends one batch to t/0 and returns the partition's answer.
+func (c *client) produceOne(b []byte) kmsg.ProduceResponseTopicPartition {
+	c.t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: b}}}}
+	return c.do(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+}
+
+// TestIdempotentProduce: a producer id from InitProducerId; a retried
+// batch is answered with its first offset and stored once; a gap is
+// OUT_OF_ORDER_SEQUENCE_NUMBER; a bumped epoch fences the older one; a
+// producer id never handed out (a node's own) is refused; a compressed
+// batch is stored as it came.
+func TestIdempotentProduce(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("default", e.token)
+	initReq := kmsg.NewPtrInitProducerIDRequest()
+	initReq.Version, initReq.ProducerID, initReq.ProducerEpoch = 4, -1, -1
+	ip := c.do(initReq).(*kmsg.InitProducerIDResponse)
+	if ip.ErrorCode != 0 || ip.ProducerID < catalog.KafkaProducerIDBase || ip.ProducerEpoch != 0 {
+		t.Fatalf("init: %+v", ip)
+	}
+	mk := func(pid int64, epoch int16, seq int32, n int) []byte {
+		recs := make([]eddy.Record, n)
+		for i := range recs {
+			recs[i] = eddy.Record{Value: []byte("idem"), Timestamp: time.Now().UnixMilli()}
+		}
+		return batch.Append(nil, recs, batch.Options{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq})
+	}
+	first := mk(ip.ProducerID, 0, 0, 3)
+	a := c.produceOne(append([]byte(nil), first...))
+	b := c.produceOne(append([]byte(nil), first...)) // the retry
+	if a.ErrorCode != 0 || b.ErrorCode != 0 || a.BaseOffset != b.BaseOffset {
+		t.Fatalf("retry: %+v then %+v", a, b)
+	}
+	if r := c.produceOne(mk(ip.ProducerID, 0, 7, 1)); r.ErrorCode != errOutOfOrderSequence {
+		t.Fatalf("gap: %d", r.ErrorCode)
+	}
+	if r := c.produceOne(mk(ip.ProducerID, 0, 3, 2)); r.ErrorCode != 0 || r.BaseOffset != a.BaseOffset+3 {
+		t.Fatalf("next: %+v", r)
+	}
+	initReq.ProducerID, initReq.ProducerEpoch = ip.ProducerID, 0
+	if bump := c.do(initReq).(*kmsg.InitProducerIDResponse); bump.ProducerID != ip.ProducerID || bump.ProducerEpoch != 1 {
+		t.Fatalf("epoch bump: %+v", bump)
+	}
+	if r := c.produceOne(mk(ip.ProducerID, 1, 0, 1)); r.ErrorCode != 0 {
+		t.Fatalf("new epoch: %d", r.ErrorCode)
+	}
+	if r := c.produceOne(mk(ip.ProducerID, 0, 5, 1)); r.ErrorCode != errInvalidProducerEpoch {
+		t.Fatalf("fenced epoch: %d", r.ErrorCode)
+	}
+	for _, pid := range []int64{1, ip.ProducerID + 1000} {
+		if r := c.produceOne(mk(pid, 0, 0, 1)); r.ErrorCode != errUnknownProducerID {
+			t.Fatalf("producer id %d: %d", pid, r.ErrorCode)
+		}
+	}
+	po, err := e.h.Offsets(eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}, 0)
+	if err != nil || int64(po.HighWatermark) != a.BaseOffset+6 {
+		t.Fatalf("high watermark %d (%v): want %d records, each once", po.HighWatermark, err, a.BaseOffset+6)
+	}
 }

@@ -39,6 +39,10 @@ type Broker interface {
 	PartitionLeader(meta *catalog.TopicMeta, p eddy.Partition) (node, term uint64, ok bool)
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
+	// AllocKafkaProducer hands out a producer id; KafkaProducer tells
+	// whether one was handed out (a batch naming another is refused).
+	AllocKafkaProducer(ctx context.Context) (int64, error)
+	KafkaProducer(pid int64) bool
 	// OffsetForTime is the first offset at or after a timestamp, from
 	// this node's replica (-1 when none).
 	OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (offset, timestamp int64, err error)

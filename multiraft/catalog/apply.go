@@ -58,6 +58,10 @@ func (st *State) Apply(cmd *Cmd) Result {
 	case OpAllocProducer:
 		st.NextProducerID++
 		return Result{ProducerID: st.NextProducerID}
+	case OpAllocKafkaProducer:
+		st.NextKafkaProducerID = max(st.NextKafkaProducerID, KafkaProducerIDBase)
+		st.NextKafkaProducerID++
+		return Result{ProducerID: st.NextKafkaProducerID - 1}
 	case OpCreateTopic:
 		t := cmd.Topic
 		if t == nil {

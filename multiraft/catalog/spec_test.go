@@ -39,6 +39,7 @@ import (
 //	move-phase shard=S replica=R phase=learner|ready|voter
 //	finish-move shard=S replica=R
 //	report-sizes sizes=(shard=bytes,...)
+//	alloc-producer | alloc-kafka-producer   a node's producer id, a Kafka client's
 //	deploy tenant=T name=X bin=S [size=BYTES]   a transform version (S: its content)
 //	delete-transform tenant=T name=X [version=N]   N=0: every version
 //	bind tenant=T topic=X module=M [version=N] [on-error=P] [dlq=TOPIC]
@@ -179,6 +180,10 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 			}
 		}
 		return c
+	case "alloc-producer":
+		return &Cmd{Op: OpAllocProducer}
+	case "alloc-kafka-producer":
+		return &Cmd{Op: OpAllocKafkaProducer}
 	case "report-sizes":
 		sizes := map[uint64]int64{}
 		for k, v := range offsetsArg(t, d, "sizes") {
@@ -233,6 +238,8 @@ func describe(st *State, cmd *Cmd, res Result) string {
 		} else {
 			writeTransform(&b, st, tm)
 		}
+	case cmd.Op == OpAllocProducer, cmd.Op == OpAllocKafkaProducer:
+		fmt.Fprintf(&b, "producer id %d; Kafka's: %v\n", res.ProducerID, st.KafkaProducer(res.ProducerID))
 	case cmd.Op == OpBindTransform:
 		writeBinding(&b, st.Topics[cmd.Ref])
 	case cmd.Sizes != nil:

@@ -81,6 +81,11 @@ type State struct {
 	Operator       *OperatorKey                  `json:"operator,omitempty"`
 	NextShard      uint64                        `json:"next_shard"`
 	NextProducerID int64                         `json:"next_producer_id"`
+	// NextKafkaProducerID is the next producer id for a Kafka client
+	// (InitProducerId); they start at KafkaProducerIDBase, above the
+	// nodes' own, so a batch naming a node's producer id, or one never
+	// handed out, is told apart and refused.
+	NextKafkaProducerID int64 `json:"next_kafka_producer_id,omitempty"`
 	// NextIncarnation numbers tenants as they are created, so a tenant
 	// deleted and created again under its name is told apart from the old.
 	NextIncarnation int64 `json:"next_incarnation,omitempty"`
@@ -137,6 +142,15 @@ func NewState() *State {
 		Transforms: map[string]*TransformMeta{}, tenantBytes: map[eddy.TenantID]int64{}}
 }
 
+// KafkaProducerIDBase is the first producer id handed to Kafka clients;
+// the nodes' proposers take theirs below it.
+const KafkaProducerIDBase int64 = 1 << 40
+
+// KafkaProducer reports whether pid was handed to a Kafka client.
+func (st *State) KafkaProducer(pid int64) bool {
+	return pid >= KafkaProducerIDBase && pid < st.NextKafkaProducerID
+}
+
 // Decode reads a state as a snapshot holds it (JSON), also in the layouts
 // of earlier versions.
 func Decode(b []byte) (*State, error) {
@@ -181,20 +195,22 @@ const (
 	OpCreateTopic   = "create_topic"
 	OpDeleteTopic   = "delete_topic"
 	OpAllocProducer = "alloc_producer"
-	OpCreateTenant  = "create_tenant"
-	OpDeleteTenant  = "delete_tenant"
-	OpSetQuotas     = "set_quotas"
-	OpAddKey        = "add_key"
-	OpRemoveKey     = "remove_key"
-	OpSetOperator   = "set_operator_key"
-	OpAddNode       = "add_node"
-	OpDrainNode     = "drain_node"
-	OpRemoveNode    = "remove_node"
-	OpNodeDrained   = "node_drained"
-	OpStartMove     = "start_move"
-	OpRebuild       = "rebuild_replica"
-	OpMovePhase     = "move_phase"
-	OpFinishMove    = "finish_move"
+	// OpAllocKafkaProducer hands a Kafka client a producer id.
+	OpAllocKafkaProducer = "alloc_kafka_producer"
+	OpCreateTenant       = "create_tenant"
+	OpDeleteTenant       = "delete_tenant"
+	OpSetQuotas          = "set_quotas"
+	OpAddKey             = "add_key"
+	OpRemoveKey          = "remove_key"
+	OpSetOperator        = "set_operator_key"
+	OpAddNode            = "add_node"
+	OpDrainNode          = "drain_node"
+	OpRemoveNode         = "remove_node"
+	OpNodeDrained        = "node_drained"
+	OpStartMove          = "start_move"
+	OpRebuild            = "rebuild_replica"
+	OpMovePhase          = "move_phase"
+	OpFinishMove         = "finish_move"
 
 	OpSetMQTT         = "set_mqtt"
 	OpJoinGroup       = "join_group"

@@ -164,22 +164,27 @@ func TestIdempotentStrict(t *testing.T) {
 	mk := func(epoch int16, seq int32) []byte {
 		return batch.Append(nil, []eddy.Record{{Value: []byte("v")}, {Value: []byte("w")}}, batch.Options{ProducerID: 4, ProducerEpoch: epoch, BaseSequence: seq})
 	}
-	refuse := func(b []byte, why string) {
+	refuse := func(b []byte, why string, code eddy.Code) {
 		t.Helper()
 		r, err := l.Append(b, true)
-		if err != nil || r.Err == nil || r.Err.Code != eddy.CodeConflict {
-			t.Fatalf("%s: accepted (%v, %+v)", why, err, r)
+		if err != nil || r.Err == nil || r.Err.Code != code {
+			t.Fatalf("%s: want %s (%v, %+v)", why, code, err, r)
 		}
 	}
-	refuse(mk(0, 5), "unknown producer not at sequence 0")
+	// A producer not known here may start anywhere (KIP-360).
+	unknown := batch.Append(nil, []eddy.Record{{Value: []byte("u")}}, batch.Options{ProducerID: 44, BaseSequence: 5})
+	if r := mustAppend(t, l, unknown, true); r.Duplicate {
+		t.Fatalf("unknown producer at sequence 5: %+v", r)
+	}
 	mustAppend(t, l, mk(0, 0), true)
 	mustAppend(t, l, mk(0, 2), true)
-	refuse(mk(0, 6), "gap")
-	if r := mustAppend(t, l, mk(0, 0), true); !r.Duplicate || r.BaseOffset != 0 {
+	refuse(mk(0, 6), "gap", eddy.CodeOutOfOrderSequence)
+	if r := mustAppend(t, l, mk(0, 0), true); !r.Duplicate || r.BaseOffset != 1 { // after the unknown producer's record
 		t.Fatalf("duplicate: %+v", r)
 	}
+	refuse(mk(1, 3), "new epoch not at sequence 0", eddy.CodeOutOfOrderSequence)
 	mustAppend(t, l, mk(1, 0), true) // new epoch restarts sequences
-	refuse(mk(0, 4), "fenced epoch")
+	refuse(mk(0, 4), "fenced epoch", eddy.CodeProducerFenced)
 }
 
 func TestProducerEvictionIsBounded(t *testing.T) {

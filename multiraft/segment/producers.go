@@ -19,6 +19,9 @@ import (
 //   - Strict (Kafka idempotent producers): a producer's batches must arrive
 //     with contiguous sequences; a gap is refused (out of order) and an
 //     older epoch is fenced. The last 5 batches are remembered, as in Kafka.
+//     A producer not remembered (new, or evicted) may start at any
+//     sequence (KIP-360): a client whose state here expired is not made to
+//     reset, which would cost it duplicates.
 //   - Windowed (the node's own group-commit proposer, which keeps several
 //     proposals in flight and may see one dropped while the next commits):
 //     gaps are allowed; a sequence inside the remembered window of the last
@@ -70,17 +73,14 @@ func (p *producers) check(h *batch.Header, strict bool) (dedupResult, error) {
 	}
 	st, ok := p.m[h.ProducerID]
 	if !ok {
-		if strict && h.BaseSequence != 0 {
-			return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: unknown producer, first sequence must be 0, got %d", h.ProducerID, h.BaseSequence)
-		}
 		return dedupResult{}, nil
 	}
 	if h.ProducerEpoch < st.Epoch {
-		return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: epoch %d is fenced by epoch %d", h.ProducerID, h.ProducerEpoch, st.Epoch)
+		return dedupResult{}, eddy.Errorf(eddy.CodeProducerFenced, "producer %d: epoch %d is fenced by epoch %d", h.ProducerID, h.ProducerEpoch, st.Epoch)
 	}
 	if h.ProducerEpoch > st.Epoch {
 		if strict && h.BaseSequence != 0 {
-			return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: new epoch %d must start at sequence 0, got %d", h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+			return dedupResult{}, eddy.Errorf(eddy.CodeOutOfOrderSequence, "producer %d: new epoch %d must start at sequence 0, got %d", h.ProducerID, h.ProducerEpoch, h.BaseSequence)
 		}
 		return dedupResult{}, nil
 	}
@@ -106,7 +106,7 @@ func (p *producers) check(h *batch.Header, strict bool) (dedupResult, error) {
 	next := last.BaseSeq + last.Count
 	if strict {
 		if h.BaseSequence != next {
-			return dedupResult{}, eddy.Errorf(eddy.CodeConflict, "producer %d: out of order sequence %d, expected %d", h.ProducerID, h.BaseSequence, next)
+			return dedupResult{}, eddy.Errorf(eddy.CodeOutOfOrderSequence, "producer %d: out of order sequence %d, expected %d", h.ProducerID, h.BaseSequence, next)
 		}
 		return dedupResult{}, nil
 	}

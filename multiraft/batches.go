@@ -1,0 +1,67 @@
+package multiraft
+
+import (
+	"context"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+)
+
+// A client's own record batch (a Kafka producer's) is appended as it came:
+// its compression, producer id, epoch and sequence kept, so a retry of it
+// is answered with the offset it got the first time and a gap or an older
+// epoch is refused (segment/producers.go, the strict rules).
+
+// AllocKafkaProducer hands out a producer id for a Kafka client.
+func (h *Host) AllocKafkaProducer(ctx context.Context) (int64, error) {
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAllocKafkaProducer})
+	if err != nil {
+		return 0, err
+	}
+	return res.ProducerID, nil
+}
+
+// KafkaProducer reports whether pid was handed to a Kafka client.
+func (h *Host) KafkaProducer(pid int64) bool {
+	var ok bool
+	h.ctrl.view(func(st *catalog.State) { ok = st.KafkaProducer(pid) })
+	return ok
+}
+
+// AppendBatch appends one checked record batch to a partition this node
+// holds a replica of, as its own Raft entry, and returns its base offset
+// (the first one's, for a retry). Its partition leader epoch is set to -1
+// (a client's value means nothing here). The caller has checked the
+// batch's producer id and decoded its records (quotas, limits).
+func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, b []byte) (eddy.Offset, error) {
+	if h.diskFull.Load() {
+		return 0, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
+			Message: "the node's disk is nearly full; nothing was appended"}
+	}
+	if maxMsg := meta.ConfigInt(catalog.ConfMaxMessageBytes); int64(len(b)) > maxMsg {
+		return 0, eddy.Errorf(eddy.CodeRecordTooLarge, "the batch is %d bytes, over the topic's max.message.bytes of %d", len(b), maxMsg)
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return 0, err
+	}
+	h.noteWrite(len(b))
+	batch.SetPartitionLeaderEpoch(b, -1)
+	cmd := append(encodeAppend(make([]byte, 0, len(b)+2), true), b...)
+	type result struct {
+		base int64
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		base, err := h.proposeWithRetry(lp.shardID, cmd, nil, lp.prop.stop)
+		done <- result{base, err}
+	}()
+	select {
+	case r := <-done:
+		return eddy.Offset(r.base), r.err
+	case <-ctx.Done():
+		return 0, eddy.Errorf(eddy.CodeTimeout, "gave up waiting for the commit: %v; the write may or may not have been applied", ctx.Err())
+	}
+}
