@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The Kafka listener against Debian's kcat (librdkafka 2.0.2), SASL/PLAIN.
@@ -116,4 +117,82 @@ func TestKafkaKcat(t *testing.T) {
 	}
 	sort.Strings(keys)
 	t.Logf("partitions %v, last offsets %v", keys, last)
+}
+
+// TestKafkaConsumerGroup: two kcat -G members split a topic's partitions
+// and read every record once between them; their commits are the group's
+// offsets over HTTP too (lag 0), and a later member finds nothing left.
+func TestKafkaConsumerGroup(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("g", 4)
+	var in strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&in, "k%d:v%d\n", i, i)
+	}
+	if out, err := p.kcat("default", p.token, in.String(), "-P", "-t", "g", "-K", ":"); err != nil {
+		t.Fatalf("produce: %v %s", err, out)
+	}
+	type result struct {
+		out string
+		err error
+	}
+	res := make(chan result, 2)
+	for i := range 2 {
+		go func() {
+			out, err := p.kcat("default", p.token, "", "-G", "grp", "g", "-o", "beginning", "-e", "-q", "-f", "%p %s\n")
+			res <- result{out, err}
+		}()
+		if i == 0 {
+			time.Sleep(time.Second) // the second joins a group that has a member
+		}
+	}
+	seen := map[string]bool{}
+	parts := []map[string]bool{{}, {}}
+	for i := range 2 {
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("member: %v %s", r.err, r.out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				continue
+			}
+			if seen[f[1]] {
+				t.Fatalf("%s read twice", f[1])
+			}
+			seen[f[1]] = true
+			parts[i][f[0]] = true
+		}
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("the members read %d of 1000 records", len(seen))
+	}
+	if len(parts[0]) == 0 || len(parts[1]) == 0 {
+		t.Fatalf("the partitions were not split: %v", parts)
+	}
+	var g struct {
+		Protocol   string
+		Lag        int64
+		Partitions []struct {
+			Committed *int64 `json:"committed_offset"`
+		}
+	}
+	if code, err := p.do("GET", "/v1/groups/grp", "", nil, &g); err != nil || code != 200 {
+		t.Fatalf("group over HTTP: %d %v", code, err)
+	}
+	total := int64(0)
+	for _, pt := range g.Partitions {
+		if pt.Committed != nil {
+			total += *pt.Committed
+		}
+	}
+	if total != 1000 || g.Lag != 0 || g.Protocol != "kafka" {
+		t.Fatalf("over HTTP: committed offsets add up to %d, lag %d, protocol %q; want 1000, 0, kafka", total, g.Lag, g.Protocol)
+	}
+	out, err := p.kcat("default", p.token, "", "-G", "grp", "g", "-e", "-q")
+	if err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("a later member: %v %q", err, out)
+	}
 }

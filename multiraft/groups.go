@@ -63,6 +63,20 @@ func (h *Host) CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, m
 	return res.Group, nil
 }
 
+// KafkaGroup records a Kafka group's members and assignments, as its
+// coordinator completed a rebalance.
+func (h *Host) KafkaGroup(ctx context.Context, view *catalog.GroupMeta) error {
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpKafkaGroup, GroupCmd: &catalog.GroupCmd{Tenant: view.Tenant, Group: view.Name, View: view}})
+	return err
+}
+
+// KafkaCommit commits offsets of a Kafka group (its coordinator checked
+// the member and generation).
+func (h *Host) KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) error {
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: offsets, Kafka: true}})
+	return err
+}
+
 // ResetOffsets replaces committed offsets of an empty group.
 func (h *Host) ResetOffsets(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) (*catalog.GroupMeta, error) {
 	if err := catalog.ValidateGroupName(group); err != nil {
@@ -116,6 +130,9 @@ func (h *Host) expireMembers() {
 	var due []*catalog.GroupCmd
 	h.ctrl.view(func(st *catalog.State) {
 		for _, g := range st.Groups {
+			if g.Kafka != nil {
+				continue // its Kafka coordinator expires its members
+			}
 			for id, m := range g.Members {
 				if m.LastSeenMs+m.SessionTimeoutMs < now {
 					due = append(due, &catalog.GroupCmd{Tenant: g.Tenant, Group: g.Name, MemberID: id, NowMs: now})

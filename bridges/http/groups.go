@@ -159,7 +159,7 @@ func (s *Server) member(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.Te
 	}
 	id, _ := ctx.UserValue("member").(string)
 	g, err := s.b.Group(t, name)
-	if err != nil || g.Members[id] == nil {
+	if err != nil || g.Members[id] == nil || g.Kafka != nil { // a Kafka member is its coordinator's
 		return "", nil, "", eddy.Errorf(eddy.CodeUnknownMember, "member %s is not in group %s (it left or its session expired): join again", id, name)
 	}
 	if !canConsumeGroup(p, t, g) {
@@ -298,7 +298,10 @@ type groupPartitionJSON struct {
 }
 
 func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) map[string]any {
-	out := map[string]any{"name": g.Name, "generation": g.Generation, "members": len(g.Members)}
+	out := map[string]any{"name": g.Name, "generation": g.Generation, "members": len(g.Members), "protocol": "http"}
+	if g.Kafka != nil {
+		out["protocol"] = "kafka"
+	}
 	if !detail {
 		return out
 	}

@@ -26,6 +26,8 @@ type conn struct {
 	br     *bufio.Reader
 	wbuf   []byte
 	remote string
+	// clientID is the client id of the connection's last request.
+	clientID string
 
 	// Authentication (SASL). p is nil until it succeeds.
 	p         *tenants.Principal
@@ -186,6 +188,9 @@ func (c *conn) handle(frame []byte) error {
 		}
 	}
 	c.l.m.requests[h.key].Inc()
+	if h.clientID != nil {
+		c.clientID = *h.clientID
+	}
 	if h.key == apiVersionsKey && h.version > a.max {
 		// KIP-511: a version this broker does not know is answered with
 		// a v0 body, UNSUPPORTED_VERSION and the keys it serves.

@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	opKey, _ := signer.OperatorKey()
 	h.SetOperatorPublic(opKey)
 	v := &tenants.Verifier{Audience: "test", Keys: h.Key, Incarnation: h.Incarnation}
-	l := New(Config{Addr: "127.0.0.1:0", Verifier: v}, ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet()), h)
+	l := New(Config{Addr: "127.0.0.1:0", Verifier: v, GroupInitialRebalanceDelay: 200 * time.Millisecond}, ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet()), h)
 	if err := l.Start(); err != nil {
 		t.Fatal(err)
 	}

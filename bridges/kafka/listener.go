@@ -43,6 +43,13 @@ type Broker interface {
 	// whether one was handed out (a batch naming another is refused).
 	AllocKafkaProducer(ctx context.Context) (int64, error)
 	KafkaProducer(pid int64) bool
+	// Consumer groups: the catalog's view, a Kafka coordinator's
+	// rebalances and commits.
+	Group(tenant eddy.TenantID, group string) (*catalog.GroupMeta, error)
+	Groups(tenant eddy.TenantID) []*catalog.GroupMeta
+	KafkaGroup(ctx context.Context, view *catalog.GroupMeta) error
+	KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) error
+	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
 	// OffsetForTime is the first offset at or after a timestamp, from
 	// this node's replica (-1 when none).
 	OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (offset, timestamp int64, err error)
@@ -78,8 +85,12 @@ type Config struct {
 	// RequestTimeout bounds a produce's wait for its commit when the
 	// client's own timeout is longer. Defaults to 30 s.
 	RequestTimeout time.Duration
-	Metrics        *metrics.Set
-	Logger         *slog.Logger
+	// GroupInitialRebalanceDelay is how long the first rebalance of an
+	// empty group waits for more members to join (Kafka's
+	// group.initial.rebalance.delay.ms). Defaults to 3 s.
+	GroupInitialRebalanceDelay time.Duration
+	Metrics                    *metrics.Set
+	Logger                     *slog.Logger
 }
 
 // preAuthMaxBytes bounds a request before the connection authenticated:
@@ -102,6 +113,7 @@ type Listener struct {
 	wg      sync.WaitGroup
 	base    context.Context // ends at Close: requests in flight give up
 	cancel  context.CancelFunc
+	groups  *coordinator
 }
 
 // New builds a listener; Start listens.
@@ -123,6 +135,9 @@ func New(cfg Config, prod Producer, b Broker) *Listener {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.GroupInitialRebalanceDelay <= 0 {
+		cfg.GroupInitialRebalanceDelay = 3 * time.Second
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewSet()
@@ -148,6 +163,7 @@ func (l *Listener) Start() error {
 	if l.cfg.TLS != nil {
 		l.ln = tls.NewListener(l.guard, l.cfg.TLS)
 	}
+	l.groups = newCoordinator(l)
 	l.wg.Add(1)
 	go l.accept()
 	return nil

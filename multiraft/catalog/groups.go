@@ -25,6 +25,20 @@ type GroupMeta struct {
 	// Offsets are committed offsets, by "topic/partition": the next
 	// record to deliver.
 	Offsets map[string]int64 `json:"offsets"`
+	// Kafka is set for a group coordinated over the Kafka protocol: its
+	// members and assignments are then what its coordinator last
+	// completed (OpKafkaGroup), and its members are not expired here (the
+	// coordinator does). Offsets are shared: an empty group may change
+	// between HTTP and Kafka and keep them.
+	Kafka *KafkaGroup `json:"kafka,omitempty"`
+}
+
+// KafkaGroup is what a Kafka group adds: its protocol type ("consumer"),
+// the assignor its members chose, and its leader.
+type KafkaGroup struct {
+	ProtocolType string `json:"protocol_type"`
+	Protocol     string `json:"protocol,omitempty"`
+	Leader       string `json:"leader,omitempty"`
 }
 
 // MemberMeta is a member of a group.
@@ -87,6 +101,10 @@ func (g *GroupMeta) Clone() *GroupMeta {
 	c.Offsets = make(map[string]int64, len(g.Offsets))
 	for k, v := range g.Offsets {
 		c.Offsets[k] = v
+	}
+	if g.Kafka != nil {
+		k := *g.Kafka
+		c.Kafka = &k
 	}
 	return &c
 }
@@ -202,7 +220,17 @@ type GroupCmd struct {
 	Offsets    map[string]int64 `json:"offsets,omitempty"`
 	NowMs      int64            `json:"now_ms,omitempty"`
 	Reset      bool             `json:"reset,omitempty"` // offsets replace all (reset-offsets)
+	// Kafka: a commit or a view of a group its Kafka coordinator checked
+	// (member and generation); View is the group after a rebalance.
+	Kafka bool       `json:"kafka,omitempty"`
+	View  *GroupMeta `json:"view,omitempty"`
 }
+
+// httpMembers reports whether g has members joined over HTTP.
+func (g *GroupMeta) httpMembers() bool { return g != nil && g.Kafka == nil && len(g.Members) > 0 }
+
+// kafkaMembers reports whether g has members joined over Kafka.
+func (g *GroupMeta) kafkaMembers() bool { return g != nil && g.Kafka != nil && len(g.Members) > 0 }
 
 func (st *State) applyGroup(op string, c *GroupCmd) Result {
 	if c == nil {
@@ -223,9 +251,13 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 				return errResult(eddy.CodeNotFound, "topic "+t+" does not exist")
 			}
 		}
+		if cur.kafkaMembers() {
+			return errResult(eddy.CodeConflict, "group "+c.Group+" has members over the Kafka protocol; an HTTP member may join once it is empty")
+		}
 		g := &GroupMeta{Tenant: c.Tenant, Name: c.Group, Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{}, Offsets: map[string]int64{}}
 		if cur != nil {
 			g = cur.Clone()
+			g.Kafka = nil
 		}
 		if len(g.Members) >= MaxGroupMembers {
 			return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("group %s has %d members, the most it may", c.Group, MaxGroupMembers))
@@ -255,7 +287,40 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 		g.Members[c.MemberID].LastSeenMs = max(g.Members[c.MemberID].LastSeenMs, c.NowMs)
 		st.Groups[key] = g
 		return Result{Group: g}
+	case OpKafkaGroup:
+		if cur.httpMembers() {
+			return errResult(eddy.CodeConflict, "group "+c.Group+" has members over HTTP; a Kafka member may join once it is empty")
+		}
+		if c.View == nil || c.View.Kafka == nil {
+			return errResult(eddy.CodeInvalid, "kafka group: missing view")
+		}
+		g := c.View.Clone()
+		g.Tenant, g.Name, g.Offsets = c.Tenant, c.Group, map[string]int64{}
+		if cur != nil {
+			g.Offsets = cur.Clone().Offsets
+			g.Generation = max(g.Generation, cur.Generation)
+		}
+		st.Groups[key] = g
+		return Result{Group: g}
 	case OpCommitOffsets:
+		if c.Kafka {
+			if cur.httpMembers() {
+				return errResult(eddy.CodeConflict, "group "+c.Group+" has members over HTTP")
+			}
+			g := &GroupMeta{Tenant: c.Tenant, Name: c.Group, Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{},
+				Offsets: map[string]int64{}, Kafka: &KafkaGroup{ProtocolType: "consumer"}}
+			if cur != nil {
+				g = cur.Clone()
+				if g.Kafka == nil {
+					g.Kafka = &KafkaGroup{ProtocolType: "consumer"}
+				}
+			}
+			for k, v := range c.Offsets {
+				g.Offsets[k] = v
+			}
+			st.Groups[key] = g
+			return Result{Group: g}
+		}
 		if c.Reset {
 			if cur != nil && len(cur.Members) > 0 {
 				return errResult(eddy.CodeConflict, fmt.Sprintf("group %s has %d members; offsets can be reset only when it is empty", c.Group, len(cur.Members)))

@@ -40,6 +40,8 @@ import (
 //	finish-move shard=S replica=R
 //	report-sizes sizes=(shard=bytes,...)
 //	alloc-producer | alloc-kafka-producer   a node's producer id, a Kafka client's
+//	kafka-group tenant=T group=G gen=N assign=(member:topic/p,...)   a Kafka coordinator's view
+//	kafka-commit tenant=T group=G offsets=(topic/p=off,...)
 //	deploy tenant=T name=X bin=S [size=BYTES]   a transform version (S: its content)
 //	delete-transform tenant=T name=X [version=N]   N=0: every version
 //	bind tenant=T topic=X module=M [version=N] [on-error=P] [dlq=TOPIC]
@@ -180,6 +182,29 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 			}
 		}
 		return c
+	case "kafka-group": // a Kafka coordinator's view after a rebalance
+		c := group(OpKafkaGroup)
+		v := &GroupMeta{Generation: intArg(t, d, "gen", 0), Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{},
+			Kafka: &KafkaGroup{ProtocolType: "consumer", Protocol: "range"}}
+		for _, a := range listArg(d, "assign") { // member:topic/partition
+			if a == "" {
+				continue
+			}
+			id, tp, _ := strings.Cut(a, ":")
+			topic, p, _ := strings.Cut(tp, "/")
+			var n int32
+			fmt.Sscan(p, &n)
+			if v.Members[id] == nil {
+				v.Members[id] = &MemberMeta{ID: id}
+			}
+			v.Assignments[id] = append(v.Assignments[id], TopicPartition{Topic: topic, Partition: eddy.Partition(n)})
+		}
+		c.GroupCmd.View = v
+		return c
+	case "kafka-commit":
+		c := group(OpCommitOffsets)
+		c.GroupCmd.Kafka, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
+		return c
 	case "alloc-producer":
 		return &Cmd{Op: OpAllocProducer}
 	case "alloc-kafka-producer":
@@ -308,7 +333,11 @@ func writeGroup(b *strings.Builder, g *GroupMeta) {
 		b.WriteString("no group\n")
 		return
 	}
-	fmt.Fprintf(b, "group %s/%s generation %d\n", g.Tenant, g.Name, g.Generation)
+	kind := ""
+	if g.Kafka != nil {
+		kind = " (kafka)"
+	}
+	fmt.Fprintf(b, "group %s/%s generation %d%s\n", g.Tenant, g.Name, g.Generation, kind)
 	for _, id := range slices.Sorted(maps.Keys(g.Members)) {
 		var tps []string
 		for _, tp := range g.Assignments[id] {

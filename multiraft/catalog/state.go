@@ -212,13 +212,16 @@ const (
 	OpMovePhase          = "move_phase"
 	OpFinishMove         = "finish_move"
 
-	OpSetMQTT         = "set_mqtt"
-	OpJoinGroup       = "join_group"
-	OpLeaveGroup      = "leave_group"
-	OpExpireMember    = "expire_member"
-	OpHeartbeat       = "heartbeat"
-	OpCommitOffsets   = "commit_offsets"
-	OpDeleteGroup     = "delete_group"
+	OpSetMQTT       = "set_mqtt"
+	OpJoinGroup     = "join_group"
+	OpLeaveGroup    = "leave_group"
+	OpExpireMember  = "expire_member"
+	OpHeartbeat     = "heartbeat"
+	OpCommitOffsets = "commit_offsets"
+	OpDeleteGroup   = "delete_group"
+	// OpKafkaGroup records a Kafka group as its coordinator completed a
+	// rebalance (or saw it empty).
+	OpKafkaGroup      = "kafka_group"
 	OpDeployTransform = "deploy_transform"
 	OpDeleteTransform = "delete_transform"
 	OpBindTransform   = "bind_transform"

@@ -1,0 +1,111 @@
+package kafka
+
+import (
+	"net"
+	"slices"
+	"time"
+
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// JoinGroup, v0-7: a member joins (or rejoins) a group and waits for the
+// rebalance to complete: until every member rejoined, or the largest
+// rebalance timeout passed (the first rebalance of an empty group waits
+// group_initial_rebalance_delay for more members, as Kafka's
+// group.initial.rebalance.delay.ms). From v4 a member with no id is given
+// one with MEMBER_ID_REQUIRED and joins again with it. The leader's answer
+// carries every member's metadata; its client assigns (range, roundrobin,
+// sticky, cooperative-sticky: any client-side assignor). Static members
+// (group.instance.id) are served as dynamic ones. A group with members
+// over HTTP is INCONSISTENT_GROUP_PROTOCOL; a token with no consume scope
+// GROUP_AUTHORIZATION_FAILED.
+
+func init() { register(11, 0, 7, false, handleJoinGroup) }
+
+func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
+	r := req.(*kmsg.JoinGroupRequest)
+	resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+	resp.Generation, resp.MemberID = -1, r.MemberID
+	fail := func(code int16) (kmsg.Response, error) { resp.ErrorCode = code; return resp, nil }
+	session := time.Duration(r.SessionTimeoutMillis) * time.Millisecond
+	rebalance := time.Duration(r.RebalanceTimeoutMillis) * time.Millisecond
+	if r.Version == 0 {
+		rebalance = session
+	}
+	switch {
+	case !c.l.coordinates():
+		return fail(errNotCoordinator)
+	case catalog.ValidateGroupName(r.Group) != nil:
+		return fail(errInvalidGroupID)
+	case !c.p.Consumes():
+		return fail(errGroupAuthorization)
+	case r.ProtocolType == "" || len(r.Protocols) == 0:
+		return fail(errInconsistentGroupProtocol)
+	case session < catalog.MinSessionTimeoutMs*time.Millisecond || session > catalog.MaxSessionTimeoutMs*time.Millisecond:
+		return fail(errInvalidSessionTimeout)
+	}
+	rebalance = min(max(rebalance, session), 10*time.Minute)
+	if cg, err := c.l.b.Group(c.tenant, r.Group); err == nil && cg.Kafka == nil && len(cg.Members) > 0 {
+		return fail(errInconsistentGroupProtocol) // its members joined over HTTP
+	}
+	co := c.l.groups
+	co.mu.Lock()
+	g := co.get(c.tenant, r.Group)
+	if len(g.members) > 0 && (g.protocolType != r.ProtocolType || !slices.ContainsFunc(r.Protocols, func(p kmsg.JoinGroupRequestProtocol) bool { return g.supports(p.Name) })) {
+		co.mu.Unlock()
+		return fail(errInconsistentGroupProtocol)
+	}
+	id := r.MemberID
+	if id == "" {
+		id = newMemberID(clientIDOf(c))
+		if r.Version >= 4 {
+			g.pending[id] = time.Now()
+			co.mu.Unlock()
+			resp.MemberID = id
+			return fail(errMemberIDRequired)
+		}
+	} else if g.members[id] == nil {
+		if _, ok := g.pending[id]; !ok {
+			co.mu.Unlock()
+			return fail(errUnknownMemberID)
+		}
+	}
+	delete(g.pending, id)
+	m := g.members[id]
+	if m == nil {
+		if len(g.members) >= maxGroupMembers {
+			co.mu.Unlock()
+			return fail(errGroupMaxSizeReached)
+		}
+		host, _, _ := net.SplitHostPort(c.remote)
+		m = &member{id: id, clientID: clientIDOf(c), clientHost: "/" + host}
+		g.members[id] = m
+	}
+	if m.join != nil { // a join it gave up on
+		old := kmsg.NewPtrJoinGroupResponse()
+		old.ErrorCode = errRebalanceInProgress
+		m.join <- old
+	}
+	m.instanceID, m.protocols, m.session, m.rebalance, m.lastSeen = r.InstanceID, r.Protocols, session, rebalance, time.Now()
+	m.join = make(chan *kmsg.JoinGroupResponse, 1)
+	wait := m.join
+	g.protocolType = r.ProtocolType
+	if g.state != statePreparing {
+		co.prepareRebalance(g)
+	}
+	co.maybeCompleteJoin(g)
+	co.mu.Unlock()
+	select {
+	case jr := <-wait:
+		jr.Version = r.Version
+		return jr, nil
+	case <-time.After(rebalance + 5*time.Second):
+		return fail(errRebalanceInProgress)
+	case <-c.l.base.Done():
+		return nil, errClose
+	}
+}
+
+// clientIDOf is the connection's client id (from its last request header).
+func clientIDOf(c *conn) string { return c.clientID }

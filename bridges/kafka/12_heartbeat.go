@@ -1,0 +1,43 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Heartbeat, v0-4: keeps a member's session. REBALANCE_IN_PROGRESS tells
+// it to join again; a stale generation is ILLEGAL_GENERATION, a member
+// the group no longer has UNKNOWN_MEMBER_ID.
+
+func init() { register(12, 0, 4, false, handleHeartbeat) }
+
+func handleHeartbeat(c *conn, req kmsg.Request) (kmsg.Response, error) {
+	r := req.(*kmsg.HeartbeatRequest)
+	resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
+	if !c.l.coordinates() {
+		resp.ErrorCode = errNotCoordinator
+		return resp, nil
+	}
+	co := c.l.groups
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	g := co.groups[catalog.GroupKey(c.tenant, r.Group)]
+	var m *member
+	if g != nil {
+		m = g.members[r.MemberID]
+	}
+	switch {
+	case m == nil:
+		resp.ErrorCode = errUnknownMemberID
+	case r.Generation != g.generation:
+		resp.ErrorCode = errIllegalGeneration
+	case g.state == statePreparing:
+		m.lastSeen = time.Now()
+		resp.ErrorCode = errRebalanceInProgress
+	default:
+		m.lastSeen = time.Now()
+	}
+	return resp, nil
+}

@@ -1,0 +1,396 @@
+package kafka
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/logkey"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Consumer groups, the classic protocol: this node coordinates the groups
+// when it leads the controller (FindCoordinator names it; the other
+// nodes answer NOT_COORDINATOR). The join barrier, the sync, heartbeats
+// and session timers live in memory here, as in Kafka, so a heartbeat is
+// not a Raft entry. What must survive is written to the catalog: each
+// completed rebalance (generation, members, assignments decoded from the
+// leader's assignment, so `eddy group describe` shows them with their
+// lag) and every offset commit. Committed offsets are the HTTP groups'
+// own: an empty group may change protocol and keep them. A coordinator
+// that fails over loses its members, which join again, at a generation
+// above the one recorded.
+
+// Group states, as DescribeGroups and ListGroups name them.
+const (
+	stateEmpty       = "Empty"
+	statePreparing   = "PreparingRebalance"
+	stateCompleting  = "CompletingRebalance"
+	stateStable      = "Stable"
+	stateDead        = "Dead"
+	maxGroupMembers  = catalog.MaxGroupMembers
+	consumerProtocol = "consumer"
+)
+
+// More Kafka error codes of the group APIs.
+const (
+	errCoordinatorLoadInProgress int16 = 14
+	errInconsistentGroupProtocol int16 = 23
+	errInvalidGroupID            int16 = 24
+	errInvalidSessionTimeout     int16 = 26
+	errRebalanceInProgress       int16 = 27
+	errNonEmptyGroup             int16 = 68
+	errGroupIDNotFound           int16 = 69
+	errGroupMaxSizeReached       int16 = 81
+	errMemberIDRequired          int16 = 79
+)
+
+type coordinator struct {
+	l      *Listener
+	mu     sync.Mutex
+	groups map[string]*group // by "tenant/name"
+}
+
+type group struct {
+	tenant       eddy.TenantID
+	name         string
+	state        string
+	generation   int32
+	protocolType string
+	protocol     string
+	leader       string
+	members      map[string]*member
+	pending      map[string]time.Time // ids handed out (MEMBER_ID_REQUIRED), until they join
+	joinTimer    *time.Timer
+	initialDelay bool // the first rebalance of an empty group waits for more members
+
+	// Records of the group reach the catalog in the order they were
+	// taken: a write that finds a later one done is skipped.
+	persistSeq uint64 // under coordinator.mu
+	persistMu  sync.Mutex
+	persisted  uint64 // under persistMu
+	persists   sync.WaitGroup
+}
+
+type member struct {
+	id, clientID, clientHost string
+	instanceID               *string
+	protocols                []kmsg.JoinGroupRequestProtocol
+	session, rebalance       time.Duration
+	lastSeen                 time.Time
+	assignment               []byte
+	join                     chan *kmsg.JoinGroupResponse // set while its JoinGroup waits
+	sync                     chan *kmsg.SyncGroupResponse // set while its SyncGroup waits
+}
+
+func newCoordinator(l *Listener) *coordinator {
+	c := &coordinator{l: l, groups: map[string]*group{}}
+	l.wg.Add(1)
+	go c.expire()
+	return c
+}
+
+// coordinatorNode is the node coordinating every group: the controller's
+// leader (this node while none is known).
+func (l *Listener) coordinatorNode() uint64 {
+	if n := l.b.ControllerLeader(); n != 0 {
+		return n
+	}
+	return l.b.NodeID()
+}
+
+// coordinates reports whether this node coordinates groups now.
+func (l *Listener) coordinates() bool { return l.coordinatorNode() == l.b.NodeID() }
+
+// get returns the group, loading its generation from the catalog when
+// this coordinator has not seen it (after a failover, say).
+func (co *coordinator) get(t eddy.TenantID, name string) *group {
+	key := catalog.GroupKey(t, name)
+	g := co.groups[key]
+	if g == nil {
+		g = &group{tenant: t, name: name, state: stateEmpty, members: map[string]*member{}, pending: map[string]time.Time{}}
+		if cg, err := co.l.b.Group(t, name); err == nil {
+			g.generation = int32(cg.Generation)
+		}
+		co.groups[key] = g
+	}
+	return g
+}
+
+func newMemberID(clientID string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	if clientID == "" {
+		clientID = "member"
+	}
+	return clientID + "-" + hex.EncodeToString(b[:])
+}
+
+// supports reports whether every member supports the protocol.
+func (g *group) supports(name string) bool {
+	for _, m := range g.members {
+		if !slices.ContainsFunc(m.protocols, func(p kmsg.JoinGroupRequestProtocol) bool { return p.Name == name }) {
+			return false
+		}
+	}
+	return true
+}
+
+// prepareRebalance starts a rebalance (under co.mu): waiting syncs are
+// told to join again; the join completes when every member has rejoined,
+// or at the deadline, without those that did not.
+func (co *coordinator) prepareRebalance(g *group) {
+	for _, m := range g.members {
+		if m.sync != nil {
+			r := kmsg.NewPtrSyncGroupResponse()
+			r.ErrorCode = errRebalanceInProgress
+			m.sync <- r
+			m.sync = nil
+		}
+	}
+	wait := time.Duration(0)
+	for _, m := range g.members {
+		wait = max(wait, m.rebalance)
+	}
+	if g.state == stateEmpty {
+		g.initialDelay = true
+		wait = min(wait, co.l.cfg.GroupInitialRebalanceDelay)
+	}
+	g.state = statePreparing
+	if g.joinTimer != nil {
+		g.joinTimer.Stop()
+	}
+	gen := g.generation
+	g.joinTimer = time.AfterFunc(wait, func() {
+		co.mu.Lock()
+		defer co.mu.Unlock()
+		if g.state == statePreparing && g.generation == gen {
+			g.initialDelay = false
+			co.completeJoin(g)
+		}
+	})
+}
+
+// maybeCompleteJoin completes the join once every member is in it.
+func (co *coordinator) maybeCompleteJoin(g *group) {
+	if g.state != statePreparing || g.initialDelay {
+		return
+	}
+	for _, m := range g.members {
+		if m.join == nil {
+			return
+		}
+	}
+	co.completeJoin(g)
+}
+
+// completeJoin ends the join phase (under co.mu): members that did not
+// rejoin are dropped; a new generation, protocol and leader; every joined
+// member is answered, the leader with the members' metadata.
+func (co *coordinator) completeJoin(g *group) {
+	if g.joinTimer != nil {
+		g.joinTimer.Stop()
+	}
+	for id, m := range g.members {
+		if m.join == nil {
+			delete(g.members, id)
+		}
+	}
+	g.generation++
+	if len(g.members) == 0 {
+		g.state, g.protocol, g.leader = stateEmpty, "", ""
+		co.persist(g)
+		return
+	}
+	ids := slices.Sorted(func(yield func(string) bool) {
+		for id := range g.members {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	if g.members[g.leader] == nil {
+		g.leader = ids[0]
+	}
+	g.protocol = ""
+	for _, p := range g.members[g.leader].protocols {
+		if g.supports(p.Name) {
+			g.protocol = p.Name
+			break
+		}
+	}
+	g.state = stateCompleting
+	for _, id := range ids {
+		m := g.members[id]
+		r := kmsg.NewPtrJoinGroupResponse()
+		r.Generation, r.Protocol, r.ProtocolType = g.generation, kmsg.StringPtr(g.protocol), kmsg.StringPtr(g.protocolType)
+		r.LeaderID, r.MemberID = g.leader, id
+		if id == g.leader {
+			for _, oid := range ids {
+				o := g.members[oid]
+				jm := kmsg.NewJoinGroupResponseMember()
+				jm.MemberID, jm.InstanceID = oid, o.instanceID
+				for _, p := range o.protocols {
+					if p.Name == g.protocol {
+						jm.ProtocolMetadata = p.Metadata
+					}
+				}
+				r.Members = append(r.Members, jm)
+			}
+		}
+		m.lastSeen = time.Now()
+		m.join <- r
+		m.join = nil
+	}
+	// A leader that never syncs: rebalance again after its timeout.
+	gen, wait := g.generation, g.members[g.leader].rebalance
+	time.AfterFunc(wait, func() {
+		co.mu.Lock()
+		defer co.mu.Unlock()
+		if g.state == stateCompleting && g.generation == gen {
+			co.prepareRebalance(g)
+		}
+	})
+}
+
+// remove drops members (under co.mu) and rebalances the rest, or leaves
+// the group empty.
+func (co *coordinator) remove(g *group, ids ...string) {
+	for _, id := range ids {
+		m := g.members[id]
+		if m == nil {
+			continue
+		}
+		if m.join != nil {
+			r := kmsg.NewPtrJoinGroupResponse()
+			r.ErrorCode, r.MemberID = errUnknownMemberID, id
+			m.join <- r
+		}
+		if m.sync != nil {
+			r := kmsg.NewPtrSyncGroupResponse()
+			r.ErrorCode = errUnknownMemberID
+			m.sync <- r
+		}
+		delete(g.members, id)
+	}
+	switch {
+	case len(g.members) == 0:
+		if g.joinTimer != nil {
+			g.joinTimer.Stop()
+		}
+		g.generation++
+		g.state, g.protocol, g.leader = stateEmpty, "", ""
+		co.persist(g)
+	case g.state == statePreparing:
+		co.maybeCompleteJoin(g)
+	default:
+		co.prepareRebalance(g)
+	}
+}
+
+// expire drops members whose session passed without a heartbeat.
+func (co *coordinator) expire() {
+	defer co.l.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-co.l.base.Done():
+			return
+		case now := <-t.C:
+			co.mu.Lock()
+			for _, g := range co.groups {
+				var gone []string
+				for id, m := range g.members {
+					if m.join == nil && now.Sub(m.lastSeen) > m.session {
+						gone = append(gone, id)
+					}
+				}
+				for id, at := range g.pending {
+					if now.Sub(at) > time.Minute {
+						delete(g.pending, id)
+					}
+				}
+				if len(gone) > 0 {
+					co.l.log.Info("kafka group members expired", logkey.Tenant, g.tenant, logkey.Group, g.name, "members", len(gone))
+					co.remove(g, gone...)
+				}
+			}
+			co.mu.Unlock()
+		}
+	}
+}
+
+// view is the group as the catalog records it (under co.mu).
+func (g *group) view() *catalog.GroupMeta {
+	v := &catalog.GroupMeta{Tenant: g.tenant, Name: g.name, Generation: int64(g.generation),
+		Members: map[string]*catalog.MemberMeta{}, Assignments: map[string][]catalog.TopicPartition{},
+		Kafka: &catalog.KafkaGroup{ProtocolType: g.protocolType, Protocol: g.protocol, Leader: g.leader}}
+	for id, m := range g.members {
+		mm := &catalog.MemberMeta{ID: id, SessionTimeoutMs: m.session.Milliseconds(), LastSeenMs: m.lastSeen.UnixMilli()}
+		if g.protocolType == consumerProtocol {
+			for _, p := range m.protocols {
+				var meta kmsg.ConsumerMemberMetadata
+				if p.Name == g.protocol && meta.ReadFrom(p.Metadata) == nil {
+					mm.Topics = meta.Topics
+				}
+			}
+			var a kmsg.ConsumerMemberAssignment
+			if a.ReadFrom(m.assignment) == nil {
+				for _, t := range a.Topics {
+					for _, p := range t.Partitions {
+						v.Assignments[id] = append(v.Assignments[id], catalog.TopicPartition{Topic: t.Topic, Partition: eddy.Partition(p)})
+					}
+				}
+			}
+		}
+		v.Members[id] = mm
+	}
+	return v
+}
+
+// persist records the group in the catalog, in the background (under
+// co.mu: the view is taken now; the write must not hold the lock).
+func (co *coordinator) persist(g *group) {
+	v := g.view()
+	g.persistSeq++
+	seq := g.persistSeq
+	co.l.mu.Lock()
+	if co.l.closing {
+		co.l.mu.Unlock()
+		return
+	}
+	co.l.wg.Add(1)
+	co.l.mu.Unlock()
+	g.persists.Add(1)
+	go func() {
+		defer co.l.wg.Done()
+		defer g.persists.Done()
+		g.persistMu.Lock()
+		defer g.persistMu.Unlock()
+		if seq <= g.persisted {
+			return // a later record of the group is in
+		}
+		ctx, cancel := context.WithTimeout(co.l.base, co.l.cfg.RequestTimeout)
+		defer cancel()
+		if err := co.l.b.KafkaGroup(ctx, v); err != nil {
+			co.l.log.Warn("kafka group not recorded", logkey.Tenant, v.Tenant, logkey.Group, v.Name, logkey.Err, err)
+		}
+		g.persisted = seq
+	}()
+}
+
+// emptyAssignment is what a member the leader gave nothing gets: a valid
+// ConsumerMemberAssignment (an empty byte string breaks clients).
+func emptyAssignment(protocolType string) []byte {
+	if protocolType != consumerProtocol {
+		return []byte{}
+	}
+	a := kmsg.NewConsumerMemberAssignment()
+	return a.AppendTo(nil)
+}

@@ -1,0 +1,191 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (c *client) join(group, member string, version int16) *kmsg.JoinGroupResponse {
+	c.t.Helper()
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Version, req.Group, req.MemberID, req.ProtocolType = version, group, member, "consumer"
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10_000, 5_000
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"t"}
+	req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+	return c.do(req).(*kmsg.JoinGroupResponse)
+}
+
+func (c *client) syncAssign(group, member string, gen int32, version int16, assign map[string][]int32) *kmsg.SyncGroupResponse {
+	c.t.Helper()
+	req := kmsg.NewPtrSyncGroupRequest()
+	req.Version, req.Group, req.MemberID, req.Generation = version, group, member, gen
+	for id, parts := range assign {
+		a := kmsg.NewConsumerMemberAssignment()
+		a.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "t", Partitions: parts}}
+		req.GroupAssignment = append(req.GroupAssignment, kmsg.SyncGroupRequestGroupAssignment{MemberID: id, MemberAssignment: a.AppendTo(nil)})
+	}
+	return c.do(req).(*kmsg.SyncGroupResponse)
+}
+
+func (c *client) heartbeat(group, member string, gen int32) int16 {
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Version, req.Group, req.MemberID, req.Generation = 4, group, member, gen
+	return c.do(req).(*kmsg.HeartbeatResponse).ErrorCode
+}
+
+func (c *client) commit(version int16, group, member string, gen int32, offsets map[int32]int64) []int16 {
+	c.t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version, req.Group, req.MemberID, req.Generation = version, group, member, gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	for p, off := range offsets {
+		rt.Partitions = append(rt.Partitions, kmsg.OffsetCommitRequestTopicPartition{Partition: p, Offset: off, LeaderEpoch: -1})
+	}
+	req.Topics = append(req.Topics, rt)
+	var codes []int16
+	for _, p := range c.do(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions {
+		codes = append(codes, p.ErrorCode)
+	}
+	return codes
+}
+
+// TestGroupLifecycle: the classic protocol from FindCoordinator to
+// DeleteGroups at the ends of each API's range: an id handed out with
+// MEMBER_ID_REQUIRED, the leader's assignment, commits checked by member
+// and generation and read back (also as the catalog's offsets, which the
+// HTTP groups share), a second member triggering a rebalance the first
+// hears of in its heartbeat, an HTTP member kept out meanwhile, and the
+// group deleted once empty.
+func TestGroupLifecycle(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.login("default", e.token), e.login("default", e.token)
+	for _, v := range []int16{0, 4} {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.Version, fc.CoordinatorKey, fc.CoordinatorKeys = v, "g", []string{"g"}
+		r := a.do(fc).(*kmsg.FindCoordinatorResponse)
+		node, host := r.NodeID, r.Host
+		if v == 4 {
+			node, host = r.Coordinators[0].NodeID, r.Coordinators[0].Host
+		}
+		if node != 1 || host != "127.0.0.1" {
+			t.Fatalf("find coordinator v%d: %+v", v, r)
+		}
+	}
+	first := a.join("g", "", 7)
+	if first.ErrorCode != errMemberIDRequired || first.MemberID == "" {
+		t.Fatalf("join without an id: %+v", first)
+	}
+	ja := a.join("g", first.MemberID, 7)
+	if ja.ErrorCode != 0 || ja.LeaderID != ja.MemberID || len(ja.Members) != 1 || *ja.Protocol != "range" {
+		t.Fatalf("join: %+v", ja)
+	}
+	sa := a.syncAssign("g", ja.MemberID, ja.Generation, 5, map[string][]int32{ja.MemberID: {0, 1}})
+	var got kmsg.ConsumerMemberAssignment
+	if sa.ErrorCode != 0 || got.ReadFrom(sa.MemberAssignment) != nil || len(got.Topics[0].Partitions) != 2 {
+		t.Fatalf("sync: %+v", sa)
+	}
+	if code := a.heartbeat("g", ja.MemberID, ja.Generation); code != 0 {
+		t.Fatalf("heartbeat: %d", code)
+	}
+	if codes := a.commit(8, "g", ja.MemberID, ja.Generation, map[int32]int64{0: 5, 1: 7}); codes[0] != 0 || codes[1] != 0 {
+		t.Fatalf("commit v8: %v", codes)
+	}
+	if codes := a.commit(8, "g", ja.MemberID, ja.Generation-1, map[int32]int64{0: 6}); codes[0] != errIllegalGeneration {
+		t.Fatalf("commit of a stale generation: %v", codes)
+	}
+	if codes := a.commit(8, "g", "nobody", ja.Generation, map[int32]int64{0: 6}); codes[0] != errUnknownMemberID {
+		t.Fatalf("commit of an unknown member: %v", codes)
+	}
+	if codes := a.commit(0, "g", "", -1, map[int32]int64{0: 6}); codes[0] != errUnknownMemberID {
+		t.Fatalf("a member-less commit to a group with members: %v", codes)
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Version, of.Group = 1, "g"
+	of.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
+	if r := a.do(of).(*kmsg.OffsetFetchResponse); r.Topics[0].Partitions[0].Offset != 5 || r.Topics[0].Partitions[1].Offset != 7 {
+		t.Fatalf("offset fetch v1: %+v", r.Topics)
+	}
+	of8 := kmsg.NewPtrOffsetFetchRequest()
+	of8.Version, of8.Groups = 8, []kmsg.OffsetFetchRequestGroup{{Group: "g"}}
+	if r := a.do(of8).(*kmsg.OffsetFetchResponse); len(r.Groups[0].Topics) != 1 || len(r.Groups[0].Topics[0].Partitions) != 2 {
+		t.Fatalf("offset fetch v8, every partition: %+v", r.Groups)
+	}
+	if cg, err := e.h.Group(eddy.DefaultTenant, "g"); err != nil || cg.Offsets["t/0"] != 5 || cg.Kafka == nil {
+		t.Fatalf("the catalog's group: %+v %v", cg, err)
+	}
+	if _, _, err := e.h.JoinGroup(context.Background(), eddy.DefaultTenant, "g", []string{"t"}, 10_000, false); eddy.ErrorCode(err) != eddy.CodeConflict {
+		t.Fatalf("an HTTP member joining a Kafka group: %v", err)
+	}
+
+	// A second member: the first hears of the rebalance in its heartbeat,
+	// rejoins, and both land in the next generation.
+	done := make(chan *kmsg.JoinGroupResponse)
+	go func() { done <- b.join("g", "", 0) }() // v0: the id is given at once
+	deadline := time.Now().Add(5 * time.Second)
+	for a.heartbeat("g", ja.MemberID, ja.Generation) != errRebalanceInProgress {
+		if time.Now().After(deadline) {
+			t.Fatal("the first member never heard of the rebalance")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ja2 := a.join("g", ja.MemberID, 7)
+	jb := <-done
+	if ja2.ErrorCode != 0 || jb.ErrorCode != 0 || ja2.Generation != ja.Generation+1 || jb.Generation != ja2.Generation {
+		t.Fatalf("rebalance: %+v / %+v", ja2, jb)
+	}
+	leader, other := a, b
+	lid, oid := ja2.MemberID, jb.MemberID
+	if ja2.LeaderID != ja2.MemberID {
+		leader, other, lid, oid = b, a, jb.MemberID, ja2.MemberID
+	}
+	syncDone := make(chan *kmsg.SyncGroupResponse)
+	go func() { syncDone <- other.syncAssign("g", oid, ja2.Generation, 0, nil) }()
+	time.Sleep(50 * time.Millisecond)
+	leader.syncAssign("g", lid, ja2.Generation, 5, map[string][]int32{lid: {0, 1}}) // gives the other nothing
+	so := <-syncDone
+	var empty kmsg.ConsumerMemberAssignment
+	if so.ErrorCode != 0 || empty.ReadFrom(so.MemberAssignment) != nil || len(empty.Topics) != 0 {
+		t.Fatalf("a member given nothing: %+v", so)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Version, dg.Groups = 5, []string{"g", "none"}
+	if r := a.do(dg).(*kmsg.DescribeGroupsResponse); r.Groups[0].State != stateStable || len(r.Groups[0].Members) != 2 || r.Groups[1].State != stateDead {
+		t.Fatalf("describe: %+v", r.Groups)
+	}
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.Version = 4
+	if r := a.do(lg).(*kmsg.ListGroupsResponse); len(r.Groups) != 1 || r.Groups[0].ProtocolType != "consumer" || r.Groups[0].GroupState != stateStable {
+		t.Fatalf("list: %+v", r.Groups)
+	}
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Version, del.Groups = 2, []string{"g"}
+	if r := a.do(del).(*kmsg.DeleteGroupsResponse); r.Groups[0].ErrorCode != errNonEmptyGroup {
+		t.Fatalf("delete with members: %+v", r.Groups)
+	}
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version, leave.Group = 5, "g"
+	leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: lid}, {MemberID: oid}, {MemberID: "nobody"}}
+	if r := a.do(leave).(*kmsg.LeaveGroupResponse); r.Members[0].ErrorCode != 0 || r.Members[1].ErrorCode != 0 || r.Members[2].ErrorCode != errUnknownMemberID {
+		t.Fatalf("leave: %+v", r.Members)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		r := a.do(del).(*kmsg.DeleteGroupsResponse)
+		if r.Groups[0].ErrorCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delete when empty: %+v", r.Groups)
+		}
+		time.Sleep(50 * time.Millisecond) // the empty group's record lands
+	}
+	if _, err := e.h.Group(eddy.DefaultTenant, "g"); eddy.ErrorCode(err) != eddy.CodeNotFound {
+		t.Fatalf("after delete: %v", err)
+	}
+}
