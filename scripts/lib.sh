@@ -36,8 +36,11 @@ start_node() {
   echo "node did not start"; cat "$W/log"; exit 1
 }
 
-# start_cluster HTTP RAFT MQTT: three nodes on loopback, node i on ports
-# HTTPi, RAFTi and MQTTi (port prefixes: start_cluster 1808 1710 1888 is
+# kafka_addr PREFIX I: node I's Kafka address (off without a prefix).
+kafka_addr() { if [ -n "$1" ]; then echo "127.0.0.1:$1$2"; else echo off; fi; }
+
+# start_cluster HTTP RAFT MQTT [KAFKA]: three nodes on loopback, node i on
+# ports HTTPi, RAFTi, MQTTi (and KAFKAi) (port prefixes: start_cluster 1808 1710 1888 is
 # 18081-3, 17101-3, 18881-3), data in $W/d1-3; waits until all are ready,
 # sets NODES to their PIDs and points the CLI at node 1.
 start_cluster() {
@@ -45,7 +48,7 @@ start_cluster() {
   NODES=()
   for i in 1 2 3; do
     EDDY_CONFIG_DIR=$W/conf$i "$B" serve --node-id $i --data-dir "$W/d$i" --http-addr 127.0.0.1:$1$i \
-      --raft-addr 127.0.0.1:$2$i --mqtt-addr 127.0.0.1:$3$i --kafka-addr off --peers "$peers" >"$W/log$i" 2>&1 &
+      --raft-addr 127.0.0.1:$2$i --mqtt-addr 127.0.0.1:$3$i --kafka-addr "$(kafka_addr "${4:-}" $i)" --peers "$peers" >"$W/log$i" 2>&1 &
     PIDS+=($!)
     NODES+=($!)
   done

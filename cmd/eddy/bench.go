@@ -105,7 +105,7 @@ func newBench() *cobra.Command {
 	}
 	produce.Flags().StringVar(&f.value, "value", "text", "text (random letters) or json (a JSON object of --size bytes, as sensors send)")
 	consume.Flags().StringVar(&f.format, "format", "json", "json (decode JSON records) or batches (Kafka record batches, decoded client-side)")
-	cmd.AddCommand(produce, consume, newBenchMQTT(), newBenchGroup())
+	cmd.AddCommand(produce, consume, newBenchMQTT(), newBenchGroup(), newBenchKafka())
 	return cmd
 }
 
