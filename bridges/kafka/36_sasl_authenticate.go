@@ -10,7 +10,9 @@ import (
 // chose. On success (v1+) SessionLifetimeMillis is the time to the
 // token's expiry: the client re-authenticates before it (KIP-368), and a
 // connection that has not is closed at its next request. A refusal is
-// SASL_AUTHENTICATION_FAILED with the reason, then the connection closes.
+// SASL_AUTHENTICATION_FAILED with the reason, then the connection closes
+// (one guess per connection, each within the 10 s a connection has to
+// authenticate).
 
 func init() { register(36, 0, 2, true, handleSaslAuthenticate) }
 
@@ -26,8 +28,7 @@ func handleSaslAuthenticate(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		c.l.m.authFail.Inc()
 		c.p = nil // a failed re-authentication ends the session too
 		resp.ErrorCode, resp.ErrorMessage = errSASLAuthenticationFailed, errMessage(err)
-		// The answer goes out; the next read finds no session and the
-		// connection may only retry the handshake until AuthTimeout.
+		c.hangUp = true // as Kafka: the answer, then the connection closes
 		return resp, nil
 	}
 	if !c.expires.IsZero() {

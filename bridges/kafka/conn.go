@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/eddy-broker/eddy"
@@ -36,6 +37,7 @@ type conn struct {
 	checked   time.Time // the last revocation check
 	mechanism string    // chosen by SaslHandshake
 	rawSASL   bool      // SaslHandshake v0: the next frame is a bare token
+	hangUp    bool      // close once the current answer is written
 	opened    time.Time
 }
 
@@ -84,6 +86,9 @@ func (c *conn) serve() {
 			}
 			return
 		}
+		if c.hangUp {
+			return
+		}
 	}
 }
 
@@ -98,11 +103,19 @@ func (c *conn) readFrame(limit int) ([]byte, error) {
 	if n < 0 || int(n) > limit {
 		return nil, fmt.Errorf("request of %d bytes is over the %d-byte limit", n, limit)
 	}
-	// The rest of a frame that started must arrive within the bound a
-	// slow sender gets (the same as the idle one, or the auth deadline).
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(c.br, frame); err != nil {
-		return nil, err
+	// The buffer grows as bytes arrive (doubling), so a client that
+	// announces a large request and sends it slowly holds memory for what
+	// it sent, not for what it announced; the read deadline bounds it.
+	frame := make([]byte, 0, min(int(n), 64<<10))
+	for len(frame) < int(n) {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(cap(frame), int(n)-len(frame)))
+		}
+		m, err := c.br.Read(frame[len(frame):min(cap(frame), int(n))])
+		frame = frame[:len(frame)+m]
+		if err != nil && len(frame) < int(n) {
+			return nil, err
+		}
 	}
 	return frame, nil
 }

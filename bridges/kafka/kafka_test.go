@@ -43,7 +43,8 @@ func newEnv(t *testing.T) *env {
 	opKey, _ := signer.OperatorKey()
 	h.SetOperatorPublic(opKey)
 	v := &tenants.Verifier{Audience: "test", Keys: h.Key, Incarnation: h.Incarnation}
-	l := New(Config{Addr: "127.0.0.1:0", Verifier: v, GroupInitialRebalanceDelay: 200 * time.Millisecond}, ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet()), h)
+	l := New(Config{Addr: "127.0.0.1:0", Verifier: v, GroupInitialRebalanceDelay: 200 * time.Millisecond,
+		AuthTimeout: 2 * time.Second, MaxRequestBytes: 1 << 20}, ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet()), h)
 	if err := l.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,10 +215,22 @@ func TestAuthentication(t *testing.T) {
 	if r := c.do(au).(*kmsg.SASLAuthenticateResponse); r.ErrorCode != errSASLAuthenticationFailed || r.ErrorMessage == nil {
 		t.Fatalf("bad token: %+v", r)
 	}
+	if !c.closed() {
+		t.Fatal("the connection stayed open after a failed authentication")
+	}
+	handshake := func() *client {
+		c := e.dial()
+		if r := c.do(hs).(*kmsg.SASLHandshakeResponse); r.ErrorCode != 0 {
+			t.Fatalf("PLAIN: %+v", r)
+		}
+		return c
+	}
+	c = handshake()
 	au.SASLAuthBytes = []byte("\x00acme\x00" + e.mint("default", "admin"))
 	if r := c.do(au).(*kmsg.SASLAuthenticateResponse); r.ErrorCode != errSASLAuthenticationFailed {
 		t.Fatalf("a default tenant's token for acme: %+v", r)
 	}
+	c = handshake()
 	au.SASLAuthBytes = []byte("\x00default\x00" + e.token)
 	r := c.do(au).(*kmsg.SASLAuthenticateResponse)
 	if r.ErrorCode != 0 || r.SessionLifetimeMillis <= 0 || r.SessionLifetimeMillis > time.Hour.Milliseconds() {
@@ -443,5 +456,44 @@ func TestIdempotentProduce(t *testing.T) {
 	po, err := e.h.Offsets(eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}, 0)
 	if err != nil || int64(po.HighWatermark) != a.BaseOffset+6 {
 		t.Fatalf("high watermark %d (%v): want %d records, each once", po.HighWatermark, err, a.BaseOffset+6)
+	}
+}
+
+// TestHostileFrames: an oversized frame (before and after a login), a
+// frame too short for a header, an unknown API key and a connection that
+// never authenticates are each closed; the listener goes on serving.
+func TestHostileFrames(t *testing.T) {
+	e := newEnv(t)
+	frame := func(c *client, b []byte) {
+		c.nc.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+		c.nc.Write(b)
+	}
+	c := e.dial()
+	c.nc.Write(binary.BigEndian.AppendUint32(nil, 1<<20)) // before a login: over 64 KiB
+	if !c.closed() {
+		t.Fatal("a 1 MiB frame before authentication was read")
+	}
+	c = e.login("default", e.token)
+	c.nc.Write(binary.BigEndian.AppendUint32(nil, 2<<20)) // over MaxRequestBytes
+	if !c.closed() {
+		t.Fatal("a frame over max_body_bytes was read")
+	}
+	c = e.login("default", e.token)
+	frame(c, []byte{0, 3, 0})
+	if !c.closed() {
+		t.Fatal("a frame shorter than a header was served")
+	}
+	c = e.login("default", e.token)
+	frame(c, []byte{0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff})
+	if !c.closed() {
+		t.Fatal("an unknown API key was served")
+	}
+	c = e.dial()
+	start := time.Now()
+	if !c.closed() || time.Since(start) > 4*time.Second {
+		t.Fatalf("a connection that never authenticated stayed %v", time.Since(start))
+	}
+	if m := e.login("default", e.token).do(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse); len(m.Topics) != 1 {
+		t.Fatal("the listener stopped serving")
 	}
 }
