@@ -126,3 +126,144 @@ func TestKafkaIdempotentLeaderKill(t *testing.T) {
 	}
 	t.Logf("read back %d records, every acknowledged one once, in order", read)
 }
+
+// TestKafkaGroupFailover: three franz-go members with the
+// cooperative-sticky balancer share a 6-partition topic on three nodes.
+// One member is stopped without leaving: its partitions go to the others
+// once its session ends. Then the node coordinating the group (the
+// controller's leader) is killed -9: the members find the new coordinator
+// and go on from the committed offsets. Every record is consumed (at least
+// once, as Kafka's groups deliver), and the committed offsets end at the
+// partitions' ends.
+func TestKafkaGroupFailover(t *testing.T) {
+	procs := newCluster(t, 3)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"cg","partitions":6,"replication_factor":3}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	prod := kgoClient(t, procs, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("cg"))
+	produce := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			prod.Produce(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce %d: %v", i, err)
+				}
+			})
+		}
+		if err := prod.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 3000)
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	members := make([]*kgo.Client, 3)
+	stops := make([]context.CancelFunc, 3)
+	var wg sync.WaitGroup
+	for i := range members {
+		opts := []kgo.Opt{kgo.ConsumerGroup("cg-group"), kgo.ConsumeTopics("cg"),
+			kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.SessionTimeout(6 * time.Second),
+			kgo.HeartbeatInterval(500 * time.Millisecond), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.AutoCommitInterval(200 * time.Millisecond)}
+		if i == 2 {
+			// A static member's client does not leave the group when it
+			// closes: the coordinator sees it go only when its session ends.
+			opts = append(opts, kgo.InstanceID("dies"))
+		}
+		members[i] = kgoClient(t, procs, opts...)
+		mctx, stop := context.WithCancel(ctx)
+		stops[i] = stop
+		wg.Add(1)
+		go func(cl *kgo.Client) {
+			defer wg.Done()
+			for mctx.Err() == nil {
+				fs := cl.PollFetches(mctx)
+				fs.EachRecord(func(r *kgo.Record) {
+					mu.Lock()
+					seen[string(r.Value)]++
+					mu.Unlock()
+				})
+			}
+		}(members[i])
+	}
+	waitSeen := func(n int, why string) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			mu.Lock()
+			got := len(seen)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d records consumed", why, got, n)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitSeen(3000, "three members")
+
+	// A member stops without leaving: the others take its partitions.
+	stops[2]()
+	members[2].Close()
+	produce(3000, 3000)
+	waitSeen(6000, "after a member died")
+
+	// The coordinator dies.
+	coord := 0
+	var c struct {
+		Nodes []struct {
+			ID         int  `json:"id"`
+			Controller bool `json:"controller_leader"`
+		} `json:"nodes"`
+	}
+	if code, err := procs[0].do("GET", "/v1/cluster", "", nil, &c); err != nil || code != 200 {
+		t.Fatalf("cluster: %d %v", code, err)
+	}
+	for _, n := range c.Nodes {
+		if n.Controller {
+			coord = n.ID
+		}
+	}
+	if coord == 0 {
+		t.Fatalf("no controller leader in %+v", c)
+	}
+	procs[coord-1].kill()
+	produce(6000, 3000)
+	waitSeen(9000, "after the coordinator died")
+	stops[0]()
+	stops[1]()
+	wg.Wait()
+	for _, m := range members[:2] {
+		if err := m.CommitUncommittedOffsets(context.Background()); err != nil {
+			t.Logf("final commit: %v", err)
+		}
+	}
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	t.Logf("9000 records consumed, %d redelivered after the rebalances; node %d coordinated", dups, coord)
+	var live *proc
+	for _, p := range procs {
+		if p.alive() {
+			live = p
+		}
+	}
+	var g struct {
+		Lag int64 `json:"lag"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, err := live.do("GET", "/v1/groups/cg-group", "", nil, &g); err == nil && code == 200 && g.Lag == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group's lag stayed %d", g.Lag)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

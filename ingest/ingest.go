@@ -82,7 +82,8 @@ type Request struct {
 	// record batch for the one partition all Parts name. It is stored as
 	// it came (compression, producer id and sequence kept, so a retry is
 	// not appended twice) unless the topic's transform rewrites the
-	// records.
+	// records, stamps them (LogAppendTime) or stores them uncompressed
+	// (compression.type=uncompressed).
 	Batch []byte
 }
 
@@ -238,7 +239,8 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 	if len(recs) == 0 {
 		return res, nil // dropped or dead-lettered by the transform: acknowledged
 	}
-	if req.Batch != nil && res.Transform == nil && r.meta.ConfigValue(catalog.ConfTimestampType) != "LogAppendTime" {
+	if req.Batch != nil && res.Transform == nil && r.meta.ConfigValue(catalog.ConfTimestampType) != "LogAppendTime" &&
+		r.meta.ConfigValue(catalog.ConfCompressionType) != "uncompressed" {
 		base, err := p.app.AppendBatch(ctx, r.meta, parts[0], req.Batch)
 		if err != nil {
 			return res, err

@@ -45,17 +45,46 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catal
 	if err != nil {
 		return nil, err
 	}
-	h.kickReconcile()
-	for p, shard := range res.Topic.Shards {
-		if !slices.Contains(res.Topic.Replicas[p], h.cfg.NodeID) {
-			h.waitRemote(ctx, res.Topic, eddy.Partition(p))
-			continue
-		}
-		if err := h.waitLeader(ctx, shard); err != nil {
-			return res.Topic, nil // created; leaders will follow
+	h.awaitPartitions(ctx, res.Topic, 0)
+	return res.Topic, nil
+}
+
+// AlterTopic changes a topic's config keys (an empty value resets one)
+// and grows its partitions (0: unchanged), then waits, bounded by ctx,
+// for new partitions to be served.
+func (h *Host) AlterTopic(ctx context.Context, ref eddy.TopicRef, config map[string]string, partitions int32) (*catalog.TopicMeta, error) {
+	cur, err := h.Topic(ref)
+	if err != nil {
+		return nil, err
+	}
+	if partitions > cur.Partitions {
+		if err := h.storageFull(fmt.Sprintf("%d partitions' Raft logs", partitions-cur.Partitions), uint64(partitions-cur.Partitions)*h.partitionLogBytes()); err != nil {
+			return nil, err
 		}
 	}
+	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAlterTopic, Ref: ref.String(),
+		Topic: &catalog.TopicMeta{Partitions: partitions, Config: config}})
+	if err != nil {
+		return nil, err
+	}
+	h.awaitPartitions(ctx, res.Topic, int(cur.Partitions))
 	return res.Topic, nil
+}
+
+// awaitPartitions starts a topic's replicas here and waits, bounded by
+// ctx, until its partitions from the first on have leaders (or, held by
+// other nodes, answer there).
+func (h *Host) awaitPartitions(ctx context.Context, t *catalog.TopicMeta, first int) {
+	h.kickReconcile()
+	for p := first; p < len(t.Shards); p++ {
+		if !slices.Contains(t.Replicas[p], h.cfg.NodeID) {
+			h.waitRemote(ctx, t, eddy.Partition(p))
+			continue
+		}
+		if err := h.waitLeader(ctx, t.Shards[p]); err != nil {
+			return // created; leaders will follow
+		}
+	}
 }
 
 // waitRemote waits (bounded by ctx) until the node holding a partition

@@ -30,6 +30,8 @@ type Broker interface {
 	Topics(tenant eddy.TenantID) []*catalog.TopicMeta
 	CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catalog.TopicSpec) (*catalog.TopicMeta, error)
 	DeleteTopic(ctx context.Context, ref eddy.TopicRef) error
+	// AlterTopic changes config keys ("" resets one) and grows partitions.
+	AlterTopic(ctx context.Context, ref eddy.TopicRef, config map[string]string, partitions int32) (*catalog.TopicMeta, error)
 	Nodes() []catalog.NodeMeta
 	NodeID() uint64
 	// ControllerLeader is the node leading the controller, 0 if unknown.

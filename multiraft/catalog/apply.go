@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/eddy-broker/eddy"
@@ -91,20 +92,12 @@ func (st *State) Apply(cmd *Cmd) Result {
 			}
 		}
 		nt := *t
-		nt.Shards = make([]uint64, t.Partitions)
-		nt.Replicas = make([][]uint64, t.Partitions)
-		for p := range nt.Shards {
-			shard := st.NextShard
-			st.NextShard++
-			nt.Shards[p] = shard
-			// Spread replicas round-robin from a shard-dependent start.
-			start := int(shard % uint64(len(nodes)))
-			for r := 0; r < t.ReplicationFactor; r++ {
-				nt.Replicas[p] = append(nt.Replicas[p], nodes[(start+r)%len(nodes)])
-			}
-		}
+		nt.Shards, nt.Replicas = nil, nil
+		st.place(&nt, t.Partitions, nodes)
 		st.Topics[ref] = &nt
 		return Result{Topic: &nt}
+	case OpAlterTopic:
+		return st.alterTopic(cmd)
 	case OpDeleteTopic:
 		dt, ok := st.Topics[cmd.Ref]
 		if !ok {
@@ -310,4 +303,69 @@ func (st *State) NodeIDs() []uint64 {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
+}
+
+// place gives a topic new partitions up to n: each a shard, its replicas
+// spread round-robin over nodes from a shard-dependent start.
+func (st *State) place(t *TopicMeta, n int32, nodes []uint64) {
+	for p := int32(len(t.Shards)); p < n; p++ {
+		shard := st.NextShard
+		st.NextShard++
+		t.Shards = append(t.Shards, shard)
+		start := int(shard % uint64(len(nodes)))
+		var replicas []uint64
+		for r := 0; r < t.ReplicationFactor; r++ {
+			replicas = append(replicas, nodes[(start+r)%len(nodes)])
+		}
+		t.Replicas = append(t.Replicas, replicas)
+	}
+	t.Partitions = n
+}
+
+// alterTopic changes a topic's configuration (the keys given; an empty
+// value returns a key to its default) and adds partitions. Keys a log or a
+// proposer reads only when a replica starts cannot change.
+func (st *State) alterTopic(cmd *Cmd) Result {
+	cur, ok := st.Topics[cmd.Ref]
+	if !ok || cmd.Topic == nil {
+		return errResult(eddy.CodeNotFound, "topic "+cmd.Ref+" does not exist")
+	}
+	t := cur.Clone()
+	cfg := maps.Clone(cur.Config)
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	for k, v := range cmd.Topic.Config {
+		if k == ConfSegmentBytes || k == ConfTimestampType {
+			return errResult(eddy.CodeInvalid, "config "+k+" is set when a topic is created and cannot change")
+		}
+		if v == "" {
+			delete(cfg, k)
+		} else {
+			cfg[k] = v
+		}
+	}
+	if err := validateConfig(cfg); err != nil {
+		e := eddy.AsError(err)
+		return errResult(e.Code, e.Message)
+	}
+	t.Config = cfg
+	if n := cmd.Topic.Partitions; n != 0 && n != cur.Partitions {
+		if n < cur.Partitions || n > MaxPartitions {
+			return errResult(eddy.CodeInvalid, fmt.Sprintf("partitions can grow from %d up to %d, not to %d", cur.Partitions, MaxPartitions, n))
+		}
+		if q := st.Tenants[t.Tenant].Quotas; q.MaxPartitions > 0 {
+			if _, parts := st.TenantCounts(t.Tenant); parts+int64(n-cur.Partitions) > q.MaxPartitions {
+				return errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s has %d of its %d partitions; %d more do not fit", t.Tenant, parts, q.MaxPartitions, n-cur.Partitions))
+			}
+		}
+		nodes := st.ActiveNodeIDs()
+		if len(nodes) < t.ReplicationFactor {
+			return errResult(eddy.CodeInvalid, fmt.Sprintf("replication factor %d needs %d active nodes, the cluster has %d", t.ReplicationFactor, t.ReplicationFactor, len(nodes)))
+		}
+		st.place(t, n, nodes)
+		t.ReplicaIDs = t.Clone().ReplicaIDs // one map per partition, new ones included
+	}
+	st.Topics[cmd.Ref] = t
+	return Result{Topic: t}
 }

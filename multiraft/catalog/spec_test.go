@@ -29,6 +29,7 @@ import (
 //	       [max-transforms=N] [transform-storage=BYTES]
 //	delete-tenant name=T [force]
 //	topic tenant=T name=X partitions=N [rf=N]
+//	alter-topic tenant=T name=X [partitions=N] [config=(key=value,...)]   value "" resets a key
 //	delete-topic tenant=T name=X
 //	join tenant=T group=G member=M topics=(a,b) [timeout=MS] [now=MS]
 //	leave|heartbeat|expire tenant=T group=G member=M [now=MS]
@@ -126,6 +127,14 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 	case "topic":
 		return &Cmd{Op: OpCreateTopic, Topic: &TopicMeta{Tenant: eddy.TenantID(arg(t, d, "tenant")), Name: eddy.TopicName(arg(t, d, "name")),
 			Partitions: int32(intArg(t, d, "partitions", 1)), ReplicationFactor: int(intArg(t, d, "rf", 1))}}
+	case "alter-topic":
+		cfg := map[string]string{}
+		for _, kv := range listArg(d, "config") {
+			k, v, _ := strings.Cut(kv, "=")
+			cfg[k] = v
+		}
+		return &Cmd{Op: OpAlterTopic, Ref: arg(t, d, "tenant") + "/" + arg(t, d, "name"),
+			Topic: &TopicMeta{Partitions: int32(intArg(t, d, "partitions", 0)), Config: cfg}}
 	case "delete-topic":
 		return &Cmd{Op: OpDeleteTopic, Ref: arg(t, d, "tenant") + "/" + arg(t, d, "name")}
 	case "join":
@@ -244,6 +253,11 @@ func describe(st *State, cmd *Cmd, res Result) string {
 		fmt.Fprintf(&b, "tenant %s: incarnation %d\n", tn.Name, tn.Incarnation)
 	case cmd.Op == OpDeleteTenant, cmd.Op == OpDeleteTopic:
 		fmt.Fprintf(&b, "deleted %s\n", cmd.Ref)
+	case cmd.Op == OpAlterTopic:
+		writeTopic(&b, st.Topics[cmd.Ref])
+		for _, k := range slices.Sorted(maps.Keys(st.Topics[cmd.Ref].Config)) {
+			fmt.Fprintf(&b, "  %s=%s\n", k, st.Topics[cmd.Ref].Config[k])
+		}
 	case cmd.Topic != nil:
 		writeTopic(&b, st.Topics[cmd.Topic.Ref().String()])
 	case cmd.GroupCmd != nil:

@@ -194,6 +194,7 @@ const (
 	OpRegisterNode  = "register_node"
 	OpCreateTopic   = "create_topic"
 	OpDeleteTopic   = "delete_topic"
+	OpAlterTopic    = "alter_topic" // config keys and more partitions
 	OpAllocProducer = "alloc_producer"
 	// OpAllocKafkaProducer hands a Kafka client a producer id.
 	OpAllocKafkaProducer = "alloc_kafka_producer"

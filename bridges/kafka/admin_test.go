@@ -1,0 +1,113 @@
+package kafka
+
+import (
+	"testing"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestTopicAdmin: CreateTopics with configs, DescribeConfigs, both ways
+// of altering configs (fixed keys refused), CreatePartitions (growing
+// only), DescribeCluster and DeleteTopics, at the ends of their ranges.
+func TestTopicAdmin(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("default", e.token)
+	for _, v := range []int16{0, 7} {
+		ct := kmsg.NewPtrCreateTopicsRequest()
+		ct.Version, ct.TimeoutMillis = v, 5000
+		name := "adm" + string(rune('0'+v))
+		ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: name, NumPartitions: 2, ReplicationFactor: -1,
+			Configs: []kmsg.CreateTopicsRequestTopicConfig{{Name: "retention.ms", Value: kmsg.StringPtr("60000")}}}}
+		if r := c.do(ct).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create v%d: %+v", v, r.Topics[0])
+		}
+		if r := c.do(ct).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != errTopicAlreadyExists {
+			t.Fatalf("create again v%d: %d", v, r.Topics[0].ErrorCode)
+		}
+	}
+	describe := func(v int16, name string) map[string]kmsg.DescribeConfigsResponseResourceConfig {
+		dc := kmsg.NewPtrDescribeConfigsRequest()
+		dc.Version = v
+		dc.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: resourceTopic, ResourceName: name}}
+		r := c.do(dc).(*kmsg.DescribeConfigsResponse)
+		if r.Resources[0].ErrorCode != 0 {
+			t.Fatalf("describe v%d %s: %d", v, name, r.Resources[0].ErrorCode)
+		}
+		out := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+		for _, cfg := range r.Resources[0].Configs {
+			out[cfg.Name] = cfg
+		}
+		return out
+	}
+	// v0 says IsDefault; v1 on, the source.
+	isDefault := func(v int16, cfg kmsg.DescribeConfigsResponseResourceConfig) bool {
+		if v == 0 {
+			return cfg.IsDefault
+		}
+		return cfg.Source == kmsg.ConfigSourceDefaultConfig
+	}
+	for _, v := range []int16{0, 4} {
+		got := describe(v, "adm7")
+		if rm := got["retention.ms"]; *rm.Value != "60000" || isDefault(v, rm) {
+			t.Fatalf("describe v%d: retention.ms %+v", v, rm)
+		}
+		if sb := got["segment.bytes"]; !sb.ReadOnly || !isDefault(v, sb) {
+			t.Fatalf("describe v%d: segment.bytes %+v", v, sb)
+		}
+	}
+	ia := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ia.Version = 1
+	ia.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: resourceTopic, ResourceName: "adm7",
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.bytes", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("1048576")},
+			{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}}}
+	if r := c.do(ia).(*kmsg.IncrementalAlterConfigsResponse); r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("incremental alter: %+v", r.Resources[0])
+	}
+	if got := describe(4, "adm7"); *got["retention.bytes"].Value != "1048576" || !isDefault(4, got["retention.ms"]) {
+		t.Fatalf("after the incremental alter: %v %v", got["retention.bytes"], got["retention.ms"])
+	}
+	ia.Resources[0].Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "segment.bytes", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("4096")}}
+	if r := c.do(ia).(*kmsg.IncrementalAlterConfigsResponse); r.Resources[0].ErrorCode != errInvalidConfig {
+		t.Fatalf("altering segment.bytes: %d", r.Resources[0].ErrorCode)
+	}
+	ac := kmsg.NewPtrAlterConfigsRequest()
+	ac.Version = 2
+	ac.Resources = []kmsg.AlterConfigsRequestResource{{ResourceType: resourceTopic, ResourceName: "adm7",
+		Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "max.message.bytes", Value: kmsg.StringPtr("2048")}}}}
+	if r := c.do(ac).(*kmsg.AlterConfigsResponse); r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("alter: %+v", r.Resources[0])
+	}
+	if got := describe(4, "adm7"); *got["max.message.bytes"].Value != "2048" || !isDefault(4, got["retention.bytes"]) {
+		t.Fatalf("after the alter (a whole set): %v %v", got["max.message.bytes"], got["retention.bytes"])
+	}
+	for _, v := range []int16{0, 3} {
+		cp := kmsg.NewPtrCreatePartitionsRequest()
+		cp.Version, cp.TimeoutMillis = v, 5000
+		cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "adm0", Count: int32(3 + v)}}
+		if r := c.do(cp).(*kmsg.CreatePartitionsResponse); r.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create partitions v%d: %+v", v, r.Topics[0])
+		}
+	}
+	meta, err := e.h.Topic(eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "adm0"})
+	if err != nil || meta.Partitions != 6 {
+		t.Fatalf("adm0 after growing: %v %v", meta, err)
+	}
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "adm0", Count: 2}}
+	if r := c.do(cp).(*kmsg.CreatePartitionsResponse); r.Topics[0].ErrorCode != errInvalidPartitions {
+		t.Fatalf("shrinking: %d", r.Topics[0].ErrorCode)
+	}
+	dcl := kmsg.NewPtrDescribeClusterRequest()
+	dcl.Version = 1
+	if r := c.do(dcl).(*kmsg.DescribeClusterResponse); r.ControllerID != 1 || len(r.Brokers) != 1 {
+		t.Fatalf("describe cluster: %+v", r)
+	}
+	for _, v := range []int16{0, 5} {
+		dt := kmsg.NewPtrDeleteTopicsRequest()
+		dt.Version, dt.TimeoutMillis, dt.TopicNames = v, 5000, []string{"adm" + string(rune('0'+7*(v/5)))}
+		if r := c.do(dt).(*kmsg.DeleteTopicsResponse); r.Topics[0].ErrorCode != 0 {
+			t.Fatalf("delete v%d: %d", v, r.Topics[0].ErrorCode)
+		}
+	}
+}
