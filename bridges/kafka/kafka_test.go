@@ -358,6 +358,10 @@ func TestTenantsApart(t *testing.T) {
 			t.Fatalf("fetch of %s: %d", name, r.Topics[0].Partitions[0].ErrorCode)
 		}
 	}
+	apisSeen := acme.otherTenantsTopic(t, "t", "nothing-here")
+	if apisSeen < 10 {
+		t.Fatalf("only %d APIs compared", apisSeen)
+	}
 	reader := e.login("default", e.mint("default", "consume:t"))
 	pr := kmsg.NewPtrProduceRequest()
 	pr.Version, pr.Acks, pr.TimeoutMillis = 7, 1, 1000
@@ -496,4 +500,79 @@ func TestHostileFrames(t *testing.T) {
 	if m := e.login("default", e.token).do(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse); len(m.Topics) != 1 {
 		t.Fatal("the listener stopped serving")
 	}
+}
+
+// otherTenantsTopic asks every API that names a topic about another
+// tenant's topic and about a topic that exists nowhere, and fails unless
+// both answers are UNKNOWN_TOPIC_OR_PARTITION (or, for groups, the same
+// as for a group that does not exist). It returns how many APIs it asked.
+func (c *client) otherTenantsTopic(t *testing.T, theirs, none string) int {
+	t.Helper()
+	ask := map[string]func(topic string) int16{
+		"Metadata": func(topic string) int16 {
+			r := kmsg.NewPtrMetadataRequest()
+			r.Version, r.Topics = 12, []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(topic)}}
+			return c.do(r).(*kmsg.MetadataResponse).Topics[0].ErrorCode
+		},
+		"Produce": func(topic string) int16 {
+			r := kmsg.NewPtrProduceRequest()
+			r.Version, r.Acks, r.TimeoutMillis = 9, -1, 1000
+			r.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0,
+				Records: batch.Append(nil, []eddy.Record{{Value: []byte("x")}}, batch.Options{ProducerID: -1})}}}}
+			return c.do(r).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+		},
+		"Fetch": func(topic string) int16 {
+			r := kmsg.NewPtrFetchRequest()
+			r.Version = 12
+			r.Topics = []kmsg.FetchRequestTopic{{Topic: topic, Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1000}}}}
+			return c.do(r).(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode
+		},
+		"ListOffsets": func(topic string) int16 {
+			r := kmsg.NewPtrListOffsetsRequest()
+			r.Version = 7
+			r.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: topic, Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: 0, Timestamp: -1}}}}
+			return c.do(r).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode
+		},
+		"OffsetCommit": func(topic string) int16 {
+			r := kmsg.NewPtrOffsetCommitRequest()
+			r.Version, r.Group, r.Generation = 8, "probe", -1
+			r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+			return c.do(r).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+		},
+		"OffsetFetch": func(topic string) int16 {
+			r := kmsg.NewPtrOffsetFetchRequest()
+			r.Version, r.Group = 7, "probe"
+			r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+			return c.do(r).(*kmsg.OffsetFetchResponse).Topics[0].Partitions[0].ErrorCode
+		},
+		"DescribeConfigs": func(topic string) int16 {
+			r := kmsg.NewPtrDescribeConfigsRequest()
+			r.Version, r.Resources = 4, []kmsg.DescribeConfigsRequestResource{{ResourceType: resourceTopic, ResourceName: topic}}
+			return c.do(r).(*kmsg.DescribeConfigsResponse).Resources[0].ErrorCode
+		},
+		"IncrementalAlterConfigs": func(topic string) int16 {
+			r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+			r.Version = 1
+			r.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: resourceTopic, ResourceName: topic,
+				Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("1000")}}}}
+			return c.do(r).(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode
+		},
+		"CreatePartitions": func(topic string) int16 {
+			r := kmsg.NewPtrCreatePartitionsRequest()
+			r.Version, r.Topics = 3, []kmsg.CreatePartitionsRequestTopic{{Topic: topic, Count: 9}}
+			return c.do(r).(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode
+		},
+		"DeleteTopics": func(topic string) int16 {
+			r := kmsg.NewPtrDeleteTopicsRequest()
+			r.Version, r.TopicNames = 5, []string{topic}
+			return c.do(r).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode
+		},
+	}
+	for name, fn := range ask {
+		a, b := fn(theirs), fn(none)
+		if a != errUnknownTopicOrPartition || b != errUnknownTopicOrPartition {
+			t.Errorf("%s: another tenant's topic %d, no topic %d; want %d for both", name, a, b, errUnknownTopicOrPartition)
+		}
+	}
+	return len(ask)
 }
