@@ -46,6 +46,7 @@ func TestDependencyDoors(t *testing.T) {
 		"github.com/twmb/franz-go/pkg/kmsg": {"github.com/eddy-broker/eddy/batch", "github.com/eddy-broker/eddy/bridges/kafka"},
 		"github.com/twmb/franz-go/pkg/kgo":  {"github.com/eddy-broker/eddy/bridges/kafka", "github.com/eddy-broker/eddy/e2e"},
 		"github.com/IBM/sarama":             {"github.com/eddy-broker/eddy/e2e"},
+		"github.com/twmb/franz-go/pkg/kadm": {"github.com/eddy-broker/eddy/e2e"},
 		"github.com/klauspost/compress":     {"github.com/eddy-broker/eddy/batch"},
 		"github.com/pierrec/lz4":            {"github.com/eddy-broker/eddy/batch"},
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
@@ -271,4 +272,54 @@ func TestKafkaGroupFailover(t *testing.T) {
 	}
 	mu.Unlock()
 	t.Logf("9000 records consumed, %d redelivered after the rebalances; node %d coordinated; lag 0", dups, coord)
+}
+
+// TestKafkaAdmin: franz-go's admin client (kadm) creates a topic with a
+// config, describes and alters its configs, adds partitions, lists it
+// with its end offsets, and deletes it, as kafka-configs or rpk would.
+func TestKafkaAdmin(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	adm := kadm.NewClient(kgoClient(t, []*proc{p}))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ms := "3600000"
+	if r, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": &ms}, "adm"); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, "adm")
+	if err != nil || rc[0].Err != nil {
+		t.Fatalf("describe configs: %v", err)
+	}
+	got := map[string]string{}
+	for _, c := range rc[0].Configs {
+		got[c.Key] = c.MaybeValue()
+	}
+	if got["retention.ms"] != ms || got["segment.bytes"] == "" {
+		t.Fatalf("configs: %v", got)
+	}
+	one := "1048576"
+	if r, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.bytes", Value: &one}}, "adm"); err != nil || r[0].Err != nil {
+		t.Fatalf("alter configs: %v %v", err, r)
+	}
+	var topic struct {
+		Config map[string]string `json:"config"`
+	}
+	if code, err := p.do("GET", "/v1/topics/adm", "", nil, &topic); err != nil || code != 200 || topic.Config["retention.bytes"] != one {
+		t.Fatalf("the altered config over HTTP: %d %v %v", code, err, topic.Config)
+	}
+	if r, err := adm.CreatePartitions(ctx, 2, "adm"); err != nil || r["adm"].Err != nil {
+		t.Fatalf("create partitions: %v %v", err, r)
+	}
+	td, err := adm.ListTopics(ctx, "adm")
+	if err != nil || len(td["adm"].Partitions) != 4 {
+		t.Fatalf("list topics: %v %+v", err, td)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "adm")
+	if err != nil || ends.Error() != nil {
+		t.Fatalf("end offsets: %v %v", err, ends.Error())
+	}
+	if r, err := adm.DeleteTopics(ctx, "adm"); err != nil || r["adm"].Err != nil {
+		t.Fatalf("delete: %v %v", err, r)
+	}
 }
