@@ -3,8 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,13 +34,7 @@ type env struct {
 func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
 	t.Helper()
 	h := testhost.StartWith(t, hc)
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: "test-cluster", Incarnation: func(t eddy.TenantID) int64 {
-		inc, _ := h.Incarnation(t)
-		return inc.Number
-	}}
-	opKey, _ := signer.OperatorKey()
-	h.SetOperatorPublic(opKey)
+	signer := testhost.Signer(t, h, "test-cluster")
 	sc.Addr = "127.0.0.1:0"
 	sc.Verifier = &tenants.Verifier{Audience: "test-cluster", Keys: h.Key, Incarnation: h.Incarnation}
 	sc.Signer = func() *tenants.Signer { return signer }

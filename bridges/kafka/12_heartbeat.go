@@ -3,7 +3,6 @@ package kafka
 import (
 	"time"
 
-	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -23,11 +22,7 @@ func handleHeartbeat(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	co := c.l.groups
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	g := co.groups[catalog.GroupKey(c.tenant, r.Group)]
-	var m *member
-	if g != nil {
-		m = g.members[r.MemberID]
-	}
+	g, m := co.member(c.tenant, r.Group, r.MemberID)
 	switch {
 	case m == nil:
 		resp.ErrorCode = errUnknownMemberID

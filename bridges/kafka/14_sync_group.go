@@ -3,7 +3,6 @@ package kafka
 import (
 	"time"
 
-	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -24,11 +23,7 @@ func handleSyncGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	}
 	co := c.l.groups
 	co.mu.Lock()
-	g := co.groups[catalog.GroupKey(c.tenant, r.Group)]
-	var m *member
-	if g != nil {
-		m = g.members[r.MemberID]
-	}
+	g, m := co.member(c.tenant, r.Group, r.MemberID)
 	switch {
 	case m == nil:
 		co.mu.Unlock()

@@ -95,6 +95,16 @@ func newCoordinator(l *Listener) *coordinator {
 	return c
 }
 
+// member finds a member of a group this coordinator holds (under co.mu);
+// either may be nil.
+func (co *coordinator) member(t eddy.TenantID, group, id string) (*group, *member) {
+	g := co.groups[catalog.GroupKey(t, group)]
+	if g == nil {
+		return nil, nil
+	}
+	return g, g.members[id]
+}
+
 // coordinatorNode is the node coordinating every group: the controller's
 // leader (this node while none is known).
 func (l *Listener) coordinatorNode() uint64 {

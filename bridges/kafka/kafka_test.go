@@ -3,8 +3,6 @@ package kafka
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/binary"
 	"io"
 	"net"
@@ -35,13 +33,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	h := testhost.Start(t)
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: "test", Incarnation: func(t eddy.TenantID) int64 {
-		inc, _ := h.Incarnation(t)
-		return inc.Number
-	}}
-	opKey, _ := signer.OperatorKey()
-	h.SetOperatorPublic(opKey)
+	signer := testhost.Signer(t, h, "test")
 	v := &tenants.Verifier{Audience: "test", Keys: h.Key, Incarnation: h.Incarnation}
 	l := New(Config{Addr: "127.0.0.1:0", Verifier: v, GroupInitialRebalanceDelay: 200 * time.Millisecond,
 		AuthTimeout: 2 * time.Second, MaxRequestBytes: 1 << 20}, ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet()), h)

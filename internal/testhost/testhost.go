@@ -1,11 +1,18 @@
 // Package testhost starts a real one-node multiraft host for the tests of
-// the packages above it (ingest, consume).
+// the packages above it (ingest, consume, the listeners), and gives them a
+// signing key the host trusts.
 package testhost
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+
 	"context"
 	"testing"
 	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
 
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/multiraft"
@@ -48,4 +55,24 @@ func Ready(tb testing.TB, h *multiraft.Host) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Signer is an operator signing key the host trusts (as a node's own
+// cluster key), for tests that mint tokens; its audience is audience.
+func Signer(tb testing.TB, h *multiraft.Host, audience string) *tenants.Signer {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &tenants.Signer{KeyID: "op-test", Key: priv, Audience: audience, Incarnation: func(t eddy.TenantID) int64 {
+		inc, _ := h.Incarnation(t)
+		return inc.Number
+	}}
+	opKey, err := s.OperatorKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h.SetOperatorPublic(opKey)
+	return s
 }
