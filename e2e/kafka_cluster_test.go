@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
@@ -322,4 +325,80 @@ func TestKafkaAdmin(t *testing.T) {
 	if r, err := adm.DeleteTopics(ctx, "adm"); err != nil || r["adm"].Err != nil {
 		t.Fatalf("delete: %v %v", err, r)
 	}
+}
+
+// TestKafkaAnyNodeServesAnyPartition: on three nodes, a partition held by
+// one node alone (RF 1) is produced to and fetched from through another
+// node, as a client with stale metadata would: the batch travels as it
+// came, so an idempotent retry through either node is answered with its
+// first offset and stored once.
+func TestKafkaAnyNodeServesAnyPartition(t *testing.T) {
+	procs := newCluster(t, 3)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"spread","partitions":3,"replication_factor":1}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	var info topicInfo
+	if code, err := procs[0].do("GET", "/v1/topics/spread", "", nil, &info); err != nil || code != 200 {
+		t.Fatalf("describe: %d %v", code, err)
+	}
+	part, holder := -1, 0
+	for _, pi := range info.PartitionInfo {
+		if len(pi.Replicas) == 1 && pi.Replicas[0] != 1 {
+			part, holder = pi.Partition, pi.Replicas[0]
+			break
+		}
+	}
+	if part < 0 {
+		t.Fatalf("no partition away from node 1: %+v", info)
+	}
+	cl := kgoClient(t, procs)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	via := cl.Broker(1) // not the holder
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.ProducerID, ip.ProducerEpoch = -1, -1
+	r, err := via.Request(ctx, ip)
+	if err != nil || r.(*kmsg.InitProducerIDResponse).ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %+v", err, r)
+	}
+	pid := r.(*kmsg.InitProducerIDResponse).ProducerID
+	raw := batch.Append(nil, []eddy.Record{{Value: []byte("through node 1"), Timestamp: time.Now().UnixMilli()}},
+		batch.Options{ProducerID: pid, ProducerEpoch: 0, BaseSequence: 0})
+	produce := func(b kgoBroker) int64 {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10_000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "spread", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: int32(part), Records: append([]byte(nil), raw...)}}}}
+		resp, err := b.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		if p.ErrorCode != 0 {
+			t.Fatalf("produce through a node: error %d", p.ErrorCode)
+		}
+		return p.BaseOffset
+	}
+	first := produce(via)
+	if again := produce(via); again != first {
+		t.Fatalf("the retry through node 1 got offset %d, the first %d", again, first)
+	}
+	if direct := produce(cl.Broker(holder)); direct != first {
+		t.Fatalf("the retry at the holder got offset %d, the first %d", direct, first)
+	}
+	fr := kmsg.NewPtrFetchRequest()
+	fr.MaxWaitMillis, fr.MaxBytes = 100, 1<<20
+	fr.Topics = []kmsg.FetchRequestTopic{{Topic: "spread", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: int32(part), PartitionMaxBytes: 1 << 20}}}}
+	resp, err := via.Request(ctx, fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if fp.ErrorCode != 0 || fp.HighWatermark != first+1 || len(fp.RecordBatches) == 0 {
+		t.Fatalf("fetch through node 1: error %d, high watermark %d (want %d), %d bytes", fp.ErrorCode, fp.HighWatermark, first+1, len(fp.RecordBatches))
+	}
+}
+
+// kgoBroker is one broker of a franz-go client.
+type kgoBroker interface {
+	Request(context.Context, kmsg.Request) (kmsg.Response, error)
 }

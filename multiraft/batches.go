@@ -29,12 +29,24 @@ func (h *Host) KafkaProducer(pid int64) bool {
 	return ok
 }
 
-// AppendBatch appends one checked record batch to a partition this node
-// holds a replica of, as its own Raft entry, and returns its base offset
-// (the first one's, for a retry). Its partition leader epoch is set to -1
-// (a client's value means nothing here). The caller has checked the
+// AppendBatch appends one checked record batch to a partition, as its own
+// Raft entry, and returns its base offset (the first one's, for a retry).
+// Its partition leader epoch is set to -1 (a client's value means nothing
+// here). A partition this node holds no replica of is appended by a node
+// that does (the batch travels as it came). The caller has checked the
 // batch's producer id and decoded its records (quotas, limits).
 func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, b []byte) (eddy.Offset, error) {
+	if err := p.Validate(meta.Partitions); err != nil {
+		return 0, err
+	}
+	if !h.IsLocal(meta, p) {
+		n, err := h.remoteReplica(meta, p)
+		if err != nil {
+			return 0, err
+		}
+		base, err := h.cfg.Forwarder.AppendBatch(ctx, n, meta.Ref(), p, b)
+		return eddy.Offset(base), err
+	}
 	if h.diskFull.Load() {
 		return 0, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
 			Message: "the node's disk is nearly full; nothing was appended"}

@@ -395,8 +395,16 @@ func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, o
 
 // FetchBatches is Fetch for clients that take Kafka v2 record batches: it
 // returns whole batches as stored (the first may start before offset) with
-// no decoding or re-encoding, up to about maxBytes.
+// no decoding or re-encoding, up to about maxBytes; from a node that holds
+// the partition when this one does not.
 func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error) {
+	if meta, err := h.Topic(ref); err == nil && p.Validate(meta.Partitions) == nil && !h.IsLocal(meta, p) {
+		n, err := h.remoteReplica(meta, p)
+		if err != nil {
+			return eddy.FetchedBatches{}, err
+		}
+		return h.cfg.Forwarder.FetchBatches(ctx, n, ref, p, offset, maxBytes, wait)
+	}
 	var rr eddy.FetchedBatches
 	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
 		var err error

@@ -16,6 +16,12 @@ type Forwarder interface {
 	Produce(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, recs []eddy.Record) (int64, error)
 	// Fetch reads partition p on node n.
 	Fetch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error)
+	// AppendBatch appends a client's record batch, as it came, to
+	// partition p on node n (see Host.AppendBatch) and returns its base
+	// offset.
+	AppendBatch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte) (int64, error)
+	// FetchBatches reads stored batches of partition p on node n.
+	FetchBatches(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
 	// Offsets asks node n for partition p's offsets.
 	Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error)
 }

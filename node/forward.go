@@ -104,6 +104,36 @@ func (f *forwarder) Produce(ctx context.Context, n catalog.NodeMeta, ref eddy.To
 	return res.Offsets[0].Offset, nil
 }
 
+// AppendBatch appends a client's batch, as it came, to a partition
+// another node holds (verbatim: that node stores it so, its producer id
+// and sequence kept for deduplication).
+func (f *forwarder) AppendBatch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte) (int64, error) {
+	path := fmt.Sprintf("/v1/tenants/%s/topics/%s/records?partition=%d&verbatim=true", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p)
+	_, body, err := f.do(ctx, n, "POST", path, httpapi.BatchesContentType, b)
+	if err != nil {
+		return 0, err
+	}
+	var res struct {
+		Offsets []struct{ Offset int64 } `json:"offsets"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil || len(res.Offsets) == 0 {
+		return 0, eddy.Errorf(eddy.CodeInternal, "forwarded batch: unexpected answer")
+	}
+	return res.Offsets[0].Offset, nil
+}
+
+// FetchBatches reads stored batches of a partition another node holds.
+func (f *forwarder) FetchBatches(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error) {
+	path := partitionPath(ref, p, "records") + fmt.Sprintf("?offset=%d&max_bytes=%d&wait_ms=%d&format=batches", offset, maxBytes, wait.Milliseconds())
+	resp, b, err := f.do(ctx, n, "GET", path, "", nil)
+	if err != nil {
+		return eddy.FetchedBatches{}, err
+	}
+	hw, _ := strconv.ParseInt(resp.Header.Get("Eddy-High-Watermark"), 10, 64)
+	start, _ := strconv.ParseInt(resp.Header.Get("Eddy-Log-Start-Offset"), 10, 64)
+	return eddy.FetchedBatches{Batches: b, HighWatermark: hw, LogStart: start}, nil
+}
+
 func (f *forwarder) Fetch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error) {
 	path := partitionPath(ref, p, "records") + fmt.Sprintf("?offset=%d&max_bytes=%d&wait_ms=%d&format=batches", offset, maxBytes, wait.Milliseconds())
 	resp, b, err := f.do(ctx, n, "GET", path, "", nil)

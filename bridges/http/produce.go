@@ -38,9 +38,14 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			return
 		}
 	}
+	req := ingest.Request{Ref: ref, Records: recs, Parts: parts, Forwarded: forwarded}
+	if forwarded && ctx.QueryArgs().Has("verbatim") {
+		// A client's batch another node checked: stored as it came.
+		req.Batch = bytes.Clone(ctx.PostBody())
+	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
-	ans, err := s.cfg.Producer.Produce(c, ingest.Request{Ref: ref, Records: recs, Parts: parts, Forwarded: forwarded})
+	ans, err := s.cfg.Producer.Produce(c, req)
 	if err != nil {
 		writeError(ctx, err)
 		return
