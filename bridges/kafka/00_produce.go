@@ -64,6 +64,9 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			out.Partition, out.BaseOffset, out.LogAppendTime, out.LogStartOffset = rp.Partition, -1, -1, -1
 			fail := func(code int16, err error) { out.ErrorCode, out.ErrorMessage = code, errMessage(err) }
 			switch {
+			case r.Version >= 13: // topics by id: not kept
+				fail(errUnsupportedVersion, nil)
+				continue
 			case r.TransactionID != nil:
 				fail(errTransactionalIDAuthorization, errNoTransactions)
 				continue

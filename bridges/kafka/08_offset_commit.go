@@ -25,6 +25,9 @@ func handleOffsetCommit(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	r := req.(*kmsg.OffsetCommitRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
 	code := c.commitCheck(r)
+	if r.Version >= 10 { // topics by id: not kept
+		code = errUnsupportedVersion
+	}
 	offsets := map[string]int64{}
 	for _, rt := range r.Topics {
 		t := kmsg.NewOffsetCommitResponseTopic()

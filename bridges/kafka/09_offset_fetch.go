@@ -59,6 +59,9 @@ func handleOffsetFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			topics = append(topics, fetchTopic{t.Topic, t.Partitions})
 		}
 		code, got := c.committed(rg.Group, topics)
+		if r.Version >= 10 { // topics by id: not kept
+			code, got = errUnsupportedVersion, nil
+		}
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group, g.ErrorCode = rg.Group, code
 		for _, t := range got {

@@ -568,3 +568,28 @@ func (c *client) otherTenantsTopic(t *testing.T, theirs, none string) int {
 	}
 	return len(ask)
 }
+
+// TestTopicIDVersions: versions that name topics by id (not kept here),
+// above the advertised ranges, are answered UNSUPPORTED_VERSION in the
+// body rather than misread or dropped.
+func TestTopicIDVersions(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("default", e.token)
+	pr := kmsg.NewPtrProduceRequest()
+	pr.Version, pr.Acks, pr.TimeoutMillis = 13, -1, 1000
+	pr.Topics = []kmsg.ProduceRequestTopic{{TopicID: [16]byte{1}, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0,
+		Records: batch.Append(nil, []eddy.Record{{Value: []byte("x")}}, batch.Options{ProducerID: -1})}}}}
+	if r := c.do(pr).(*kmsg.ProduceResponse); r.Topics[0].Partitions[0].ErrorCode != errUnsupportedVersion {
+		t.Fatalf("produce v13: %d", r.Topics[0].Partitions[0].ErrorCode)
+	}
+	fr := kmsg.NewPtrFetchRequest()
+	fr.Version = 13
+	if r := c.do(fr).(*kmsg.FetchResponse); r.ErrorCode != errUnsupportedVersion {
+		t.Fatalf("fetch v13: %d", r.ErrorCode)
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Version, of.Groups = 10, []kmsg.OffsetFetchRequestGroup{{Group: "g"}}
+	if r := c.do(of).(*kmsg.OffsetFetchResponse); r.Groups[0].ErrorCode != errUnsupportedVersion {
+		t.Fatalf("offset fetch v10: %d", r.Groups[0].ErrorCode)
+	}
+}
