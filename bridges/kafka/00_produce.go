@@ -39,6 +39,10 @@ import (
 
 func init() { register(0, 3, 9, false, handleProduce) }
 
+// maxConcurrentAppends bounds the partitions of one produce request
+// appended at once.
+const maxConcurrentAppends = 16
+
 // Transactions are not offered; a transactional produce is refused.
 const errTransactionalIDAuthorization int16 = 53
 
@@ -54,6 +58,9 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var throttle time.Duration
+	// Partitions are appended concurrently, a bounded number at a time: a
+	// request may name thousands (or the same one thousands of times).
+	slots := make(chan struct{}, maxConcurrentAppends)
 	for _, rt := range r.Topics {
 		t := kmsg.NewProduceResponseTopic()
 		t.Topic = rt.Topic
@@ -91,8 +98,9 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				continue
 			}
 			wg.Add(1)
+			slots <- struct{}{}
 			go func() {
-				defer wg.Done()
+				defer func() { <-slots; wg.Done() }()
 				ref := eddy.TopicRef{Tenant: c.tenant, Name: eddy.TopicName(rt.Topic)}
 				res, waited, err := c.produce(ctx, ref, eddy.Partition(rp.Partition), recs, one)
 				mu.Lock()

@@ -27,6 +27,10 @@ func init() { register(1, 4, 12, false, handleFetch) }
 // maxFetchWait bounds MaxWaitMillis.
 const maxFetchWait = 30 * time.Second
 
+// maxWaiters bounds the partitions one fetch long-polls on at once (a
+// goroutine each): a request may name thousands.
+const maxWaiters = 256
+
 type fetchPart struct {
 	ref  eddy.TopicRef
 	out  *kmsg.FetchResponseTopicPartition
@@ -143,9 +147,13 @@ func (c *conn) fetchWait(ctx context.Context, parts []*fetchPart, wait time.Dura
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var wg sync.WaitGroup
+	waiting := 0
 	for _, fp := range parts {
 		if fp.done {
 			continue
+		}
+		if waiting++; waiting > maxWaiters {
+			break // the pass after the wait reads every partition anyway
 		}
 		wg.Add(1)
 		go func() {

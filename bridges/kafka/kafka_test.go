@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -591,5 +593,54 @@ func TestTopicIDVersions(t *testing.T) {
 	of.Version, of.Groups = 10, []kmsg.OffsetFetchRequestGroup{{Group: "g"}}
 	if r := c.do(of).(*kmsg.OffsetFetchResponse); r.Groups[0].ErrorCode != errUnsupportedVersion {
 		t.Fatalf("offset fetch v10: %d", r.Groups[0].ErrorCode)
+	}
+}
+
+// TestManyPartitionsInOneRequest: a produce and a fetch naming one
+// partition 10,000 times are served with bounded concurrency (the node's
+// goroutines stay few) and answered in full.
+func TestManyPartitionsInOneRequest(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("default", e.token)
+	const n = 10_000
+	pr := kmsg.NewPtrProduceRequest()
+	pr.Version, pr.Acks, pr.TimeoutMillis = 9, 1, 30_000
+	rec := batch.Append(nil, []eddy.Record{{Value: []byte("x")}}, batch.Options{ProducerID: -1})
+	rt := kmsg.ProduceRequestTopic{Topic: "t"}
+	for range n {
+		rt.Partitions = append(rt.Partitions, kmsg.ProduceRequestTopicPartition{Partition: 0, Records: rec})
+	}
+	pr.Topics = []kmsg.ProduceRequestTopic{rt}
+	base := runtime.NumGoroutine()
+	peak := atomic.Int64{}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	r := c.do(pr).(*kmsg.ProduceResponse)
+	close(stop)
+	if len(r.Topics[0].Partitions) != n {
+		t.Fatalf("%d answers", len(r.Topics[0].Partitions))
+	}
+	if extra := peak.Load() - int64(base); extra > 2*maxConcurrentAppends+100 {
+		t.Fatalf("%d more goroutines while serving one request", extra)
+	}
+	fr := kmsg.NewPtrFetchRequest()
+	fr.Version, fr.MaxWaitMillis, fr.MaxBytes = 12, 200, 1<<20
+	ft := kmsg.FetchRequestTopic{Topic: "t"}
+	for range n {
+		ft.Partitions = append(ft.Partitions, kmsg.FetchRequestTopicPartition{Partition: 1, PartitionMaxBytes: 100})
+	}
+	fr.Topics = []kmsg.FetchRequestTopic{ft}
+	if f := c.do(fr).(*kmsg.FetchResponse); len(f.Topics[0].Partitions) != n {
+		t.Fatalf("fetch: %d answers", len(f.Topics[0].Partitions))
 	}
 }
