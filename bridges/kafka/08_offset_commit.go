@@ -86,14 +86,13 @@ func (c *conn) commitCheck(r *kmsg.OffsetCommitRequest) int16 {
 	co := c.l.groups
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	g := co.get(c.tenant, r.Group)
+	g, m := co.member(c.tenant, r.Group, r.MemberID)
 	if r.Version == 0 || (r.Generation < 0 && r.MemberID == "") {
-		if len(g.members) > 0 {
+		if g != nil && len(g.members) > 0 {
 			return errUnknownMemberID
 		}
 		return errNone
 	}
-	m := g.members[r.MemberID]
 	switch {
 	case m == nil:
 		return errUnknownMemberID

@@ -330,6 +330,15 @@ func (co *coordinator) expire() {
 					co.l.log.Info("kafka group members expired", logkey.Tenant, g.tenant, logkey.Group, g.name, "members", len(gone))
 					co.remove(g, gone...)
 				}
+				if len(g.members) == 0 && len(g.pending) == 0 && g.state == stateEmpty && g.persistMu.TryLock() {
+					// Memory for groups in use only: an empty one whose
+					// records are all in the catalog is read from there
+					// when it is next joined.
+					if g.persisted >= g.persistSeq {
+						delete(co.groups, catalog.GroupKey(g.tenant, g.name))
+					}
+					g.persistMu.Unlock()
+				}
 			}
 			co.mu.Unlock()
 		}
