@@ -402,3 +402,55 @@ func TestKafkaAnyNodeServesAnyPartition(t *testing.T) {
 type kgoBroker interface {
 	Request(context.Context, kmsg.Request) (kmsg.Response, error)
 }
+
+// TestKafkaIdempotentThroughTransform: a Kafka producer's batch to a topic
+// with a transform is stored as the transform's output, yet a retry of the
+// same batch is answered with its first offset and stored once, and the
+// producer's next batch goes on in sequence.
+func TestKafkaIdempotentThroughTransform(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("enr", 1)
+	p.mustDeploy("enrich", buildWasm(t, "examples/transforms/enrich"))
+	p.mustBind("enr", `{"module":"enrich","config":{"fields":{"site":"edge-01"}}}`)
+	cl := kgoClient(t, []*proc{p})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	via := cl.Broker(1)
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.ProducerID, ip.ProducerEpoch = -1, -1
+	r, err := via.Request(ctx, ip)
+	if err != nil || r.(*kmsg.InitProducerIDResponse).ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %+v", err, r)
+	}
+	pid := r.(*kmsg.InitProducerIDResponse).ProducerID
+	mk := func(seq int32, n int) []byte {
+		recs := make([]eddy.Record, n)
+		for i := range recs {
+			recs[i] = eddy.Record{Value: []byte(fmt.Sprintf(`{"n":%d}`, int(seq)+i)), Timestamp: time.Now().UnixMilli()}
+		}
+		return batch.Append(nil, recs, batch.Options{ProducerID: pid, BaseSequence: seq})
+	}
+	produce := func(b []byte) kmsg.ProduceResponseTopicPartition {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10_000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "enr", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: append([]byte(nil), b...)}}}}
+		resp, err := via.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	first := mk(0, 3)
+	a, b := produce(first), produce(first)
+	if a.ErrorCode != 0 || b.ErrorCode != 0 || a.BaseOffset != b.BaseOffset {
+		t.Fatalf("a batch and its retry: %+v then %+v", a, b)
+	}
+	if c := produce(mk(3, 2)); c.ErrorCode != 0 || c.BaseOffset != a.BaseOffset+3 {
+		t.Fatalf("the next batch: %+v", c)
+	}
+	got := p.records("", "enr", 0)
+	if len(got) != 5 || string(got[0].Value) != `{"n":0,"site":"edge-01"}` {
+		t.Fatalf("stored %d records, first %s", len(got), got[0].Value)
+	}
+}

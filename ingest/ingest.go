@@ -45,6 +45,9 @@ type Appender interface {
 	ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []eddy.Record, part []eddy.Partition) ([]multiraft.ProduceResult, error)
 	// AppendBatch appends a client's record batch as it came.
 	AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, b []byte) (eddy.Offset, error)
+	// AppendTransformed appends a transform's output of a client's batch
+	// so that a retry of that batch is known (its producer's sequence).
+	AppendTransformed(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, recs []eddy.Record, client []byte) (eddy.Offset, error)
 }
 
 // Transformer runs a topic's transform over a batch.
@@ -239,21 +242,47 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 	if len(recs) == 0 {
 		return res, nil // dropped or dead-lettered by the transform: acknowledged
 	}
-	if req.Batch != nil && res.Transform == nil && r.meta.ConfigValue(catalog.ConfTimestampType) != "LogAppendTime" &&
-		r.meta.ConfigValue(catalog.ConfCompressionType) != "uncompressed" {
-		base, err := p.app.AppendBatch(ctx, r.meta, parts[0], req.Batch)
-		if err != nil {
-			return res, err
+	if req.Batch != nil {
+		if base, ok, err := p.appendClientBatch(ctx, r, req, res.Transform != nil, recs, parts); ok {
+			if err != nil {
+				return res, err
+			}
+			res.Offsets = make([]multiraft.ProduceResult, len(recs))
+			for i := range res.Offsets {
+				res.Offsets[i] = multiraft.ProduceResult{Partition: req.Parts[0], BaseOffset: base + eddy.Offset(i)}
+			}
+			return res, nil
 		}
-		res.Offsets = make([]multiraft.ProduceResult, len(recs))
-		for i := range res.Offsets {
-			res.Offsets[i] = multiraft.ProduceResult{Partition: parts[0], BaseOffset: base + eddy.Offset(i)}
-		}
-		return res, nil
 	}
 	var err error
 	res.Offsets, err = p.app.ProduceTo(ctx, r.meta, recs, parts)
 	return res, err
+}
+
+// appendClientBatch appends a request's client batch, or its transform's
+// output as that batch for deduplication; ok is false when the records
+// go their own way (rerouted by the transform: no deduplication).
+func (p *Path) appendClientBatch(ctx context.Context, r *route, req Request, transformed bool, recs []eddy.Record, parts []eddy.Partition) (base eddy.Offset, ok bool, err error) {
+	switch {
+	case !transformed && r.meta.ConfigValue(catalog.ConfTimestampType) != "LogAppendTime" &&
+		r.meta.ConfigValue(catalog.ConfCompressionType) != "uncompressed":
+		base, err = p.app.AppendBatch(ctx, r.meta, req.Parts[0], req.Batch)
+		return base, true, err
+	case onePartition(parts, req.Parts[0]):
+		base, err = p.app.AppendTransformed(ctx, r.meta, req.Parts[0], recs, req.Batch)
+		return base, true, err
+	}
+	return 0, false, nil
+}
+
+// onePartition reports whether parts (nil: unchosen) all name p.
+func onePartition(parts []eddy.Partition, p eddy.Partition) bool {
+	for _, q := range parts {
+		if q != p {
+			return false
+		}
+	}
+	return true
 }
 
 // admit checks records against the tenant's rate quota (taking tokens

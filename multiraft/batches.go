@@ -2,10 +2,12 @@ package multiraft
 
 import (
 	"context"
+	"time"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
+	"github.com/eddy-broker/eddy/multiraft/segment"
 )
 
 // A client's own record batch (a Kafka producer's) is appended as it came:
@@ -60,7 +62,13 @@ func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.
 	}
 	h.noteWrite(len(b))
 	batch.SetPartitionLeaderEpoch(b, -1)
-	cmd := append(encodeAppend(make([]byte, 0, len(b)+2), true), b...)
+	return h.await(ctx, lp, append(encodeAppend(make([]byte, 0, len(b)+2), true), b...))
+}
+
+// await proposes an append entry on a local partition until it commits
+// (retries are safe: the producer's sequence deduplicates them), or ctx
+// ends.
+func (h *Host) await(ctx context.Context, lp *localPartition, cmd []byte) (eddy.Offset, error) {
 	type result struct {
 		base int64
 		err  error
@@ -76,4 +84,49 @@ func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.
 	case <-ctx.Done():
 		return 0, eddy.Errorf(eddy.CodeTimeout, "gave up waiting for the commit: %v; the write may or may not have been applied", ctx.Err())
 	}
+}
+
+// AppendTransformed appends records a transform made from a client's
+// batch (one partition's) as one batch under the client's producer id,
+// epoch and base sequence; deduplication counts the client's batch (its
+// record count and CRC), so a retry of it is answered with the first
+// offset even when the transform's output differs. The rules are the
+// windowed ones: a transform that dropped a batch leaves a gap in the
+// producer's sequences. A partition held elsewhere, or a batch of no
+// idempotent producer, is appended as records, without deduplication.
+func (h *Host) AppendTransformed(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, recs []eddy.Record, client []byte) (eddy.Offset, error) {
+	if err := p.Validate(meta.Partitions); err != nil {
+		return 0, err
+	}
+	ch, err := batch.ParseHeader(client)
+	if err != nil {
+		return 0, err
+	}
+	if !h.IsLocal(meta, p) || ch.ProducerID < 0 {
+		parts := make([]eddy.Partition, len(recs))
+		for i := range parts {
+			parts[i] = p
+		}
+		res, err := h.ProduceTo(ctx, meta, recs, parts)
+		if err != nil {
+			return 0, err
+		}
+		return res[0].BaseOffset, nil
+	}
+	if h.diskFull.Load() {
+		return 0, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
+			Message: "the node's disk is nearly full; nothing was appended"}
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return 0, err
+	}
+	opt := batch.Options{ProducerID: ch.ProducerID, ProducerEpoch: ch.ProducerEpoch, BaseSequence: ch.BaseSequence}
+	if meta.ConfigValue(catalog.ConfTimestampType) == "LogAppendTime" {
+		opt.LogAppendTime = time.Now().UnixMilli()
+	}
+	cmd := encodeAppendFrom(nil, segment.Source{Count: ch.NumRecords, CRC: ch.CRC})
+	cmd = batch.Append(cmd, recs, opt)
+	h.noteWrite(len(cmd))
+	return h.await(ctx, lp, cmd)
 }

@@ -17,13 +17,14 @@ import (
 
 // Partition shard commands. The first byte is the op.
 //
-//	opAppend:       op | flags | one Kafka v2 RecordBatch
+//	opAppend:       op | flags | [source count int32 | source CRC uint32] | one Kafka v2 RecordBatch
 //	opDeleteBefore: op | offset int64
 const (
 	opAppend       byte = 1
 	opDeleteBefore byte = 2
 
 	flagStrict byte = 1 // Kafka idempotence rules (see segment.producers)
+	flagSource byte = 2 // the batch was made from another (segment.Source follows the flags)
 )
 
 // Result.Value of an entry: the base offset on success; resultRefused with
@@ -36,6 +37,14 @@ func encodeAppend(dst []byte, strict bool) []byte {
 		flags |= flagStrict
 	}
 	return append(dst, opAppend, flags)
+}
+
+// encodeAppendFrom starts a non-strict append of a batch made from a
+// producer's batch src identifies.
+func encodeAppendFrom(dst []byte, src segment.Source) []byte {
+	dst = append(dst, opAppend, flagSource)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(src.Count))
+	return binary.BigEndian.AppendUint32(dst, src.CRC)
 }
 
 func encodeDeleteBefore(off int64) []byte {
@@ -126,7 +135,12 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 		cmd := e.Cmd
 		switch {
 		case len(cmd) >= 2 && cmd[0] == opAppend:
-			res, err := lg.Append(cmd[2:], cmd[1]&flagStrict != 0)
+			body, src := cmd[2:], (*segment.Source)(nil)
+			if cmd[1]&flagSource != 0 && len(body) >= 8 {
+				src = &segment.Source{Count: int32(binary.BigEndian.Uint32(body)), CRC: binary.BigEndian.Uint32(body[4:])}
+				body = body[8:]
+			}
+			res, err := lg.AppendFrom(body, cmd[1]&flagStrict != 0, src)
 			if err != nil {
 				return nil, err // I/O failure: dragonboat stops the node
 			}

@@ -378,6 +378,20 @@ type AppendResult struct {
 // A refusal is reported in the result; a returned error is an I/O failure
 // after which the log must be reopened.
 func (l *Log) Append(b []byte, strict bool) (AppendResult, error) {
+	return l.AppendFrom(b, strict, nil)
+}
+
+// Source is, for deduplication, the producer's batch a stored batch was
+// made from when the two differ (a transform's output): its record count
+// and CRC stand for the stored batch's, so a retry of the producer's
+// batch is known whatever the transform makes of it.
+type Source struct {
+	Count int32
+	CRC   uint32
+}
+
+// AppendFrom is Append of a batch made from src (nil: from itself).
+func (l *Log) AppendFrom(b []byte, strict bool, src *Source) (AppendResult, error) {
 	if l.failed != nil {
 		return AppendResult{}, l.failed
 	}
@@ -388,7 +402,11 @@ func (l *Log) Append(b []byte, strict bool) (AppendResult, error) {
 	if len(b) != h.Size() {
 		return AppendResult{Err: eddy.Errorf(eddy.CodeInvalid, "record batch: %d trailing bytes", len(b)-h.Size())}, nil
 	}
-	d, err := l.prod.check(&h, strict)
+	id := h // what deduplication sees
+	if src != nil {
+		id.NumRecords, id.CRC = src.Count, src.CRC
+	}
+	d, err := l.prod.check(&id, strict)
 	if err != nil {
 		return AppendResult{Err: eddy.AsError(err)}, nil
 	}
@@ -419,7 +437,7 @@ func (l *Log) Append(b []byte, strict bool) (AppendResult, error) {
 	act.maxTs = max(act.maxTs, h.MaxTimestamp)
 	l.nextOffset += h.Count()
 	act.end = l.nextOffset
-	l.prod.record(&h, base, strict)
+	l.prod.record(&id, base, strict)
 	return AppendResult{BaseOffset: base, Count: h.Count()}, nil
 }
 

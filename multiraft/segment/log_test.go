@@ -450,3 +450,29 @@ func crashRun(t *testing.T, seed uint64) {
 		t.Fatalf("%d files, reference has %d", len(fb), len(fa))
 	}
 }
+
+// TestAppendFromSource: a batch made from a producer's batch (a
+// transform's output) deduplicates as that batch: a retry whose output
+// differs is still a duplicate, another source at the same sequence is
+// not, and the producer's next sequence follows the source's count.
+func TestAppendFromSource(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), dir, Config{})
+	out := func(v string, seq int32) []byte {
+		return batch.Append(nil, []eddy.Record{{Value: []byte(v)}}, batch.Options{ProducerID: 7, BaseSequence: seq})
+	}
+	src := &Source{Count: 4, CRC: 0xfeed}
+	a, err := l.AppendFrom(out("first output", 0), false, src)
+	if err != nil || a.Err != nil || a.Duplicate {
+		t.Fatalf("append: %+v %v", a, err)
+	}
+	b, _ := l.AppendFrom(out("another output", 0), false, src)
+	if !b.Duplicate || b.BaseOffset != a.BaseOffset {
+		t.Fatalf("the retry: %+v", b)
+	}
+	if c, _ := l.AppendFrom(out("x", 0), false, &Source{Count: 4, CRC: 0xbeef}); c.Err == nil {
+		t.Fatalf("another batch under a used sequence: %+v", c)
+	}
+	if d, _ := l.Append(out("next", 4), true); d.Err != nil || d.Duplicate {
+		t.Fatalf("the next sequence after the source's 4: %+v", d)
+	}
+}
