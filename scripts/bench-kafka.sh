@@ -4,7 +4,7 @@
 # three nodes (clients at node 1):
 #   - produce: eddy bench kafka (franz-go, default batching, idempotent,
 #     acks=all) against eddy bench produce (HTTP, 8 clients x 100 records
-#     a request), records/s; the goal is 1.5x
+#     a request), records/s, to 1 and to 8 partitions; the goal is 1.5x
 #   - consume from the start: eddy bench kafka --consume against eddy bench
 #     consume --format batches (both serve stored batches); the goal 1.0x
 #   - latency: franz-go at half the rate it reached, p50 and p99
@@ -17,6 +17,8 @@ runs() { # LABEL RF KAFKA_ADDR
   for r in 1 2 3; do
     echo "$1, run $r, kafka produce: $("$B" bench kafka --kafka-addr "$k" --topic k$2-$r --replication-factor $2 --records 300000 --size 1024 --json | rate)"
     echo "$1, run $r, http produce:  $("$B" bench produce --topic h$2-$r --replication-factor $2 --records 300000 --size 1024 --batch 100 --concurrency 8 --json | rate)"
+    echo "$1, run $r, kafka produce, 8 partitions: $("$B" bench kafka --kafka-addr "$k" --topic k8$2-$r --partitions 8 --replication-factor $2 --records 300000 --size 1024 --json | rate)"
+    echo "$1, run $r, http produce, 8 partitions:  $("$B" bench produce --topic h8$2-$r --partitions 8 --replication-factor $2 --records 300000 --size 1024 --batch 100 --concurrency 8 --json | rate)"
     echo "$1, run $r, kafka consume: $("$B" bench kafka --kafka-addr "$k" --topic k$2-$r --records 300000 --consume --json | py '"%d records/s" % d["records_per_sec"]')"
     echo "$1, run $r, http consume (batches): $("$B" bench consume --topic h$2-$r --records 300000 --format batches --json | py '"%d records/s" % d["records_per_sec"]')"
   done
