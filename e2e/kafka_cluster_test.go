@@ -406,7 +406,8 @@ type kgoBroker interface {
 // TestKafkaIdempotentThroughTransform: a Kafka producer's batch to a topic
 // with a transform is stored as the transform's output, yet a retry of the
 // same batch is answered with its first offset and stored once, and the
-// producer's next batch goes on in sequence.
+// producer's next batch goes on in sequence. A batch the transform refuses
+// is INVALID_RECORD with each of its records listed (KIP-467).
 func TestKafkaIdempotentThroughTransform(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -452,5 +453,13 @@ func TestKafkaIdempotentThroughTransform(t *testing.T) {
 	got := p.records("", "enr", 0)
 	if len(got) != 5 || string(got[0].Value) != `{"n":0,"site":"edge-01"}` {
 		t.Fatalf("stored %d records, first %s", len(got), got[0].Value)
+	}
+	// The transform refuses a batch: INVALID_RECORD, every record listed.
+	bad := batch.Append(nil, []eddy.Record{{Value: []byte(`{"ok":1}`)}, {Value: []byte("plain text")}}, batch.Options{ProducerID: -1})
+	if r := produce(bad); r.ErrorCode != 87 || len(r.ErrorRecords) != 2 || r.ErrorMessage == nil || !strings.Contains(*r.ErrorMessage, "not a JSON object") {
+		t.Fatalf("a refused batch: %+v", r)
+	}
+	if n := len(p.records("", "enr", 0)); n != 5 {
+		t.Fatalf("a refused batch appended %d records", n-5)
 	}
 }

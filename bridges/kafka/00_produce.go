@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,15 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				mu.Unlock()
 				if err != nil {
 					fail(produceCode(err), err)
+					if strings.HasPrefix(string(eddy.ErrorCode(err)), "transform_") {
+						// The transform refused the batch: every record
+						// of it (KIP-467), so a client fails them all.
+						for i := range recs {
+							er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+							er.RelativeOffset, er.ErrorMessage = int32(i), out.ErrorMessage
+							out.ErrorRecords = append(out.ErrorRecords, er)
+						}
+					}
 					return
 				}
 				if len(res.Offsets) > 0 {
