@@ -355,13 +355,7 @@ func TestKafkaAnyNodeServesAnyPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	via := cl.Broker(1) // not the holder
-	ip := kmsg.NewPtrInitProducerIDRequest()
-	ip.ProducerID, ip.ProducerEpoch = -1, -1
-	r, err := via.Request(ctx, ip)
-	if err != nil || r.(*kmsg.InitProducerIDResponse).ErrorCode != 0 {
-		t.Fatalf("init producer id: %v %+v", err, r)
-	}
-	pid := r.(*kmsg.InitProducerIDResponse).ProducerID
+	pid := initProducerID(ctx, t, via)
 	raw := batch.Append(nil, []eddy.Record{{Value: []byte("through node 1"), Timestamp: time.Now().UnixMilli()}},
 		batch.Options{ProducerID: pid, ProducerEpoch: 0, BaseSequence: 0})
 	produce := func(b kgoBroker) int64 {
@@ -398,6 +392,18 @@ func TestKafkaAnyNodeServesAnyPartition(t *testing.T) {
 	}
 }
 
+// initProducerID asks a broker for an idempotent producer id.
+func initProducerID(ctx context.Context, t *testing.T, b kgoBroker) int64 {
+	t.Helper()
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.ProducerID, ip.ProducerEpoch = -1, -1
+	r, err := b.Request(ctx, ip)
+	if err != nil || r.(*kmsg.InitProducerIDResponse).ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %+v", err, r)
+	}
+	return r.(*kmsg.InitProducerIDResponse).ProducerID
+}
+
 // kgoBroker is one broker of a franz-go client.
 type kgoBroker interface {
 	Request(context.Context, kmsg.Request) (kmsg.Response, error)
@@ -418,13 +424,7 @@ func TestKafkaIdempotentThroughTransform(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	via := cl.Broker(1)
-	ip := kmsg.NewPtrInitProducerIDRequest()
-	ip.ProducerID, ip.ProducerEpoch = -1, -1
-	r, err := via.Request(ctx, ip)
-	if err != nil || r.(*kmsg.InitProducerIDResponse).ErrorCode != 0 {
-		t.Fatalf("init producer id: %v %+v", err, r)
-	}
-	pid := r.(*kmsg.InitProducerIDResponse).ProducerID
+	pid := initProducerID(ctx, t, via)
 	mk := func(seq int32, n int) []byte {
 		recs := make([]eddy.Record, n)
 		for i := range recs {
