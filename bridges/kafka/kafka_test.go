@@ -234,6 +234,24 @@ func TestAuthentication(t *testing.T) {
 		t.Fatalf("metadata after login: %d topics", len(m.Topics))
 	}
 
+	// OAUTHBEARER: the JWT as the bearer token, the tenant as authzid (or
+	// the token's own).
+	for _, gs2 := range []string{"n,a=default,", "n,,"} {
+		c = e.dial()
+		ob := kmsg.NewPtrSASLHandshakeRequest()
+		ob.Version, ob.Mechanism = 1, "OAUTHBEARER"
+		if r := c.do(ob).(*kmsg.SASLHandshakeResponse); r.ErrorCode != 0 {
+			t.Fatalf("OAUTHBEARER handshake: %+v", r)
+		}
+		au.SASLAuthBytes = []byte(gs2 + "\x01auth=Bearer " + e.mint("default", "consume:t") + "\x01\x01")
+		if r := c.do(au).(*kmsg.SASLAuthenticateResponse); r.ErrorCode != 0 {
+			t.Fatalf("OAUTHBEARER %q: %+v", gs2, r)
+		}
+		if m := c.do(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse); len(m.Topics) != 1 {
+			t.Fatalf("metadata after OAUTHBEARER: %d topics", len(m.Topics))
+		}
+	}
+
 	// v0: the bare token follows the handshake; success is an empty frame.
 	c = e.dial()
 	hs.Version = 0
