@@ -25,6 +25,9 @@ type Quotas struct {
 	TransformStorageBytes int64 `json:"transform_storage_bytes,omitempty" yaml:"transform_storage_bytes,omitempty"`
 	// MaxConnections bounds the tenant's MQTT connections on each node.
 	MaxConnections int64 `json:"max_connections,omitempty" yaml:"max_connections,omitempty"`
+	// MaxGroups bounds the tenant's consumer groups (HTTP's and Kafka's):
+	// every group is controller state that every node holds.
+	MaxGroups int64 `json:"max_groups,omitempty" yaml:"max_groups,omitempty"`
 }
 
 // DefaultQuotas are what a tenant created without quotas gets: enough for
@@ -33,7 +36,7 @@ type Quotas struct {
 // the tenant_default_* settings.
 func DefaultQuotas() Quotas {
 	return Quotas{MaxTopics: 64, MaxPartitions: 128, StorageBytes: 4 << 30, MaxTransforms: 16,
-		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 400, TransformStorageBytes: 64 << 20, MaxConnections: 1000}
+		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 400, TransformStorageBytes: 64 << 20, MaxConnections: 1000, MaxGroups: 256}
 }
 
 // Validate refuses negative limits.
@@ -41,7 +44,7 @@ func (q *Quotas) Validate() error {
 	for name, v := range map[string]int64{"produce_bytes_per_sec": q.ProduceBytesPerSec, "produce_records_per_sec": q.ProduceRecordsPerSec,
 		"storage_bytes": q.StorageBytes, "max_topics": q.MaxTopics, "max_partitions": q.MaxPartitions,
 		"max_transforms": q.MaxTransforms, "transform_memory_bytes": q.TransformMemoryBytes, "max_connections": q.MaxConnections,
-		"transform_cpu_ms_per_sec": q.TransformCPUMillisPerSec, "transform_storage_bytes": q.TransformStorageBytes} {
+		"transform_cpu_ms_per_sec": q.TransformCPUMillisPerSec, "transform_storage_bytes": q.TransformStorageBytes, "max_groups": q.MaxGroups} {
 		if v < 0 {
 			return eddy.Errorf(eddy.CodeInvalid, "quota %s must be 0 (unlimited) or positive, got %d", name, v)
 		}

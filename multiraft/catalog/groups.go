@@ -226,6 +226,29 @@ type GroupCmd struct {
 	View  *GroupMeta `json:"view,omitempty"`
 }
 
+// MaxGroupsDefault bounds a tenant's groups when its quota says unlimited:
+// every node holds every group.
+const MaxGroupsDefault = 4096
+
+// newGroupAllowed refuses a tenant's next group over its max_groups.
+func (st *State) newGroupAllowed(t eddy.TenantID) *Result {
+	limit := int64(MaxGroupsDefault)
+	if tm, ok := st.Tenants[t]; ok && tm.Quotas.MaxGroups > 0 {
+		limit = tm.Quotas.MaxGroups
+	}
+	var n int64
+	for _, g := range st.Groups {
+		if g.Tenant == t {
+			n++
+		}
+	}
+	if n >= limit {
+		r := errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s is at its limit of %d consumer groups; delete groups it no longer uses", t, limit))
+		return &r
+	}
+	return nil
+}
+
 // httpMembers reports whether g has members joined over HTTP.
 func (g *GroupMeta) httpMembers() bool { return g != nil && g.Kafka == nil && len(g.Members) > 0 }
 
@@ -241,6 +264,11 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 	}
 	key := GroupKey(c.Tenant, c.Group)
 	cur := st.Groups[key]
+	if creates := op == OpJoinGroup || op == OpKafkaGroup || op == OpCommitOffsets; cur == nil && creates {
+		if r := st.newGroupAllowed(c.Tenant); r != nil {
+			return *r
+		}
+	}
 	switch op {
 	case OpJoinGroup:
 		if _, ok := st.Tenants[c.Tenant]; !ok {
