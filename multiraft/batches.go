@@ -49,9 +49,8 @@ func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.
 		base, err := h.cfg.Forwarder.AppendBatch(ctx, n, meta.Ref(), p, b)
 		return eddy.Offset(base), err
 	}
-	if h.diskFull.Load() {
-		return 0, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
-			Message: "the node's disk is nearly full; nothing was appended"}
+	if err := h.fullDisk(); err != nil {
+		return 0, err
 	}
 	if maxMsg := meta.ConfigInt(catalog.ConfMaxMessageBytes); int64(len(b)) > maxMsg {
 		return 0, eddy.Errorf(eddy.CodeRecordTooLarge, "the batch is %d bytes, over the topic's max.message.bytes of %d", len(b), maxMsg)
@@ -113,9 +112,8 @@ func (h *Host) AppendTransformed(ctx context.Context, meta *catalog.TopicMeta, p
 		}
 		return res[0].BaseOffset, nil
 	}
-	if h.diskFull.Load() {
-		return 0, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
-			Message: "the node's disk is nearly full; nothing was appended"}
+	if err := h.fullDisk(); err != nil {
+		return 0, err
 	}
 	lp, err := h.local(meta, p)
 	if err != nil {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy/batch"
 
@@ -227,9 +228,8 @@ func (h *Host) ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []ed
 	if len(recs) == 0 {
 		return nil, eddy.Errorf(eddy.CodeInvalid, "no records")
 	}
-	if h.diskFull.Load() {
-		return nil, &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
-			Message: "the node's disk is nearly full; nothing was appended"}
+	if err := h.fullDisk(); err != nil {
+		return nil, err
 	}
 	ref := meta.Ref()
 	var err error

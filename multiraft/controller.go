@@ -2,13 +2,14 @@ package multiraft
 
 import (
 	"encoding/json"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"io"
 	"log/slog"
 	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 

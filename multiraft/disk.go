@@ -9,13 +9,14 @@ package multiraft
 import (
 	"errors"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/segment"
@@ -277,3 +278,12 @@ func (f raftFile) Fd() uintptr {
 }
 
 var _ io.WriterAt = raftFile{}
+
+// fullDisk is an append's refusal while the disk is nearly full.
+func (h *Host) fullDisk() error {
+	if !h.diskFull.Load() {
+		return nil
+	}
+	return &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
+		Message: "the node's disk is nearly full; nothing was appended"}
+}

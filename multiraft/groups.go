@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 

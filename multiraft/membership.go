@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/catalog"

@@ -3,11 +3,12 @@ package multiraft
 import (
 	"context"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/catalog"

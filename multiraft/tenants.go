@@ -2,10 +2,11 @@ package multiraft
 
 import (
 	"context"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"maps"
 	"sort"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 

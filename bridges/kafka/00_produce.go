@@ -62,28 +62,34 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	// Partitions are appended concurrently, a bounded number at a time: a
 	// request may name thousands (or the same one thousands of times).
 	slots := make(chan struct{}, maxConcurrentAppends)
+	// What refuses the whole request, each partition answered with it.
+	var refuse int16
+	var refusal error
+	switch {
+	case r.Version >= 13: // topics by id: not kept
+		refuse = errUnsupportedVersion
+	case r.TransactionID != nil:
+		refuse, refusal = errTransactionalIDAuthorization, errNoTransactions
+	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
+		refuse = errInvalidRequiredAcks
+	}
 	for _, rt := range r.Topics {
 		t := kmsg.NewProduceResponseTopic()
 		t.Topic = rt.Topic
 		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		topicCode, topicErr := refuse, refusal
+		if refuse == errNone {
+			if _, err := c.topic(rt.Topic, tenants.Produce); err != nil {
+				topicCode, topicErr = kafkaCode(err), err
+			}
+		}
 		for i, rp := range rt.Partitions {
 			out := &t.Partitions[i]
 			*out = kmsg.NewProduceResponseTopicPartition()
 			out.Partition, out.BaseOffset, out.LogAppendTime, out.LogStartOffset = rp.Partition, -1, -1, -1
 			fail := func(code int16, err error) { out.ErrorCode, out.ErrorMessage = code, errMessage(err) }
-			switch {
-			case r.Version >= 13: // topics by id: not kept
-				fail(errUnsupportedVersion, nil)
-				continue
-			case r.TransactionID != nil:
-				fail(errTransactionalIDAuthorization, errNoTransactions)
-				continue
-			case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
-				fail(errInvalidRequiredAcks, nil)
-				continue
-			}
-			if _, err := c.topic(rt.Topic, tenants.Produce); err != nil {
-				fail(kafkaCode(err), err)
+			if topicCode != errNone {
+				fail(topicCode, topicErr)
 				continue
 			}
 			recs, one, err := decodeProduce(rp.Records)

@@ -75,7 +75,7 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	defer cancel()
 	got := c.fetchPass(ctx, parts, maxBytes)
 	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
-	if got < int(r.MinBytes) && wait > 0 && got == 0 {
+	if got == 0 && r.MinBytes > 0 && wait > 0 { // nothing yet: long-poll (any bytes then answer)
 		c.fetchWait(ctx, parts, wait)
 		c.fetchPass(ctx, parts, maxBytes)
 	}

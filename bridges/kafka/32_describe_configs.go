@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
@@ -37,13 +38,7 @@ func handleDescribeConfigs(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				break
 			}
 			eff := meta.EffectiveConfig()
-			for _, name := range slices.Sorted(func(yield func(string) bool) {
-				for k := range eff {
-					if !yield(k) {
-						return
-					}
-				}
-			}) {
+			for _, name := range slices.Sorted(maps.Keys(eff)) {
 				if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, name) {
 					continue
 				}

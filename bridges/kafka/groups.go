@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -217,13 +218,7 @@ func (co *coordinator) completeJoin(g *group) {
 		co.persist(g)
 		return
 	}
-	ids := slices.Sorted(func(yield func(string) bool) {
-		for id := range g.members {
-			if !yield(id) {
-				return
-			}
-		}
-	})
+	ids := slices.Sorted(maps.Keys(g.members))
 	if g.members[g.leader] == nil {
 		g.leader = ids[0]
 	}
