@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -224,5 +226,48 @@ func TestKafkaPython(t *testing.T) {
 	var g struct{ Lag int64 }
 	if code, err := p.do("GET", "/v1/groups/py-group", "", nil, &g); err != nil || code != 200 || g.Lag != 0 {
 		t.Fatalf("the python group over HTTP: %d %v lag %d", code, err, g.Lag)
+	}
+}
+
+// TestKafkaJS: kafkajs (npm, pinned in testdata/kafkajs) creates a topic
+// with its admin client, produces idempotently with gzip, and a consumer
+// group of two members reads every record and commits; Eddy sees the
+// topic and the group with lag 0.
+func TestKafkaJS(t *testing.T) {
+	dir := "testdata/kafkajs"
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
+		out, err := exec.Command("npm", "ci", "--prefix", dir, "--no-audit", "--no-fund").CombinedOutput()
+		if err != nil {
+			t.Fatalf("npm ci (kafkajs): %v\n%s", err, out)
+		}
+	}
+	p := newProc(t)
+	p.start()
+	cmd := exec.Command("node", filepath.Join(dir, "client.js"), p.kafkaAddr, p.token, "js", "500")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kafkajs: %v\n%s\n%s", err, out, stderr.Bytes())
+	}
+	var res struct {
+		Created, Listed, All bool
+		Partitions, Sent     int
+		Read                 int
+		Committed            int64
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("kafkajs said: %s\n%s", out, stderr.Bytes())
+	}
+	if !res.Created || !res.Listed || res.Partitions != 3 || res.Sent != 500 || res.Read != 500 || !res.All || res.Committed != 500 {
+		t.Fatalf("kafkajs: %+v\n%s", res, stderr.Bytes())
+	}
+	var topic struct{ Partitions int }
+	if code, err := p.do("GET", "/v1/topics/js", "", nil, &topic); err != nil || code != 200 || topic.Partitions != 3 {
+		t.Fatalf("the kafkajs topic over HTTP: %d %v %+v", code, err, topic)
+	}
+	var g struct{ Lag int64 }
+	if code, err := p.do("GET", "/v1/groups/js-group", "", nil, &g); err != nil || code != 200 || g.Lag != 0 {
+		t.Fatalf("the kafkajs group over HTTP: %d %v lag %d", code, err, g.Lag)
 	}
 }
