@@ -135,8 +135,9 @@ func TestKafkaIdempotentLeaderKill(t *testing.T) {
 // cooperative-sticky balancer share a 6-partition topic on three nodes.
 // One member is stopped without leaving: its partitions go to the others
 // once its session ends. Then the node coordinating the group (the
-// controller's leader) is killed -9: the members find the new coordinator
-// and go on from the committed offsets. Every record is consumed (at least
+// controller's leader) is killed -9: the members find the new coordinator,
+// which serves the recorded generation on (no rebalance), and go on from
+// the committed offsets. Every record is consumed (at least
 // once, as Kafka's groups deliver), and the members' commits bring the
 // group's lag, as the HTTP API reports it, to 0.
 func TestKafkaGroupFailover(t *testing.T) {
@@ -235,6 +236,10 @@ func TestKafkaGroupFailover(t *testing.T) {
 	if coord == 0 {
 		t.Fatalf("no controller leader in %+v", c)
 	}
+	var before struct{ Generation int64 }
+	if code, err := procs[coord%3].do("GET", "/v1/groups/cg-group", "", nil, &before); err != nil || code != 200 {
+		t.Fatalf("group: %d %v", code, err)
+	}
 	procs[coord-1].kill()
 	produce(6000, 3000)
 	waitSeen(9000, "after the coordinator died")
@@ -245,6 +250,7 @@ func TestKafkaGroupFailover(t *testing.T) {
 		}
 	}
 	var g struct {
+		Generation int64 `json:"generation"`
 		Lag        int64 `json:"lag"`
 		Partitions []struct {
 			Partition int    `json:"partition"`
@@ -264,6 +270,10 @@ func TestKafkaGroupFailover(t *testing.T) {
 			t.Fatalf("the group's lag stayed %d", g.Lag)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if g.Generation != before.Generation {
+		// The new coordinator serves the recorded generation on.
+		t.Errorf("the coordinator's failover rebalanced the group: generation %d, then %d", before.Generation, g.Generation)
 	}
 	stops[0]()
 	stops[1]()

@@ -309,8 +309,12 @@ func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) m
 	owner := map[string]string{}
 	topics := map[string]bool{}
 	for id, m := range g.Members {
-		members = append(members, map[string]any{"member_id": id, "topics": m.Topics, "session_timeout_ms": m.SessionTimeoutMs,
-			"last_seen_ms": m.LastSeenMs, "assignments": tpJSON(g.Assignments[id])})
+		mj := map[string]any{"member_id": id, "topics": m.Topics, "session_timeout_ms": m.SessionTimeoutMs,
+			"last_seen_ms": m.LastSeenMs, "assignments": tpJSON(g.Assignments[id])}
+		if m.InstanceID != "" {
+			mj["instance_id"] = m.InstanceID // a static Kafka member
+		}
+		members = append(members, mj)
 		for _, tp := range g.Assignments[id] {
 			owner[tp.Key()] = id
 		}

@@ -94,6 +94,8 @@ func (c *conn) commitCheck(r *kmsg.OffsetCommitRequest) int16 {
 		return errNone
 	}
 	switch {
+	case g.fenced(r.InstanceID, r.MemberID):
+		return errFencedInstanceID
 	case m == nil:
 		return errUnknownMemberID
 	case r.Generation != g.generation:

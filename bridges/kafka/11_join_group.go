@@ -16,8 +16,11 @@ import (
 // group.initial.rebalance.delay.ms). From v4 a member with no id is given
 // one with MEMBER_ID_REQUIRED and joins again with it. The leader's answer
 // carries every member's metadata; its client assigns (range, roundrobin,
-// sticky, cooperative-sticky: any client-side assignor). Static members
-// (group.instance.id) are served as dynamic ones. A group with members
+// sticky, cooperative-sticky: any client-side assignor). A static member
+// (group.instance.id, v5+) that restarts takes its member's place under a
+// new id: while the group is stable and its subscription unchanged,
+// without a rebalance; the old id is fenced (FENCED_INSTANCE_ID), and a
+// static member is dropped only when its session ends. A group with members
 // over HTTP is INCONSISTENT_GROUP_PROTOCOL; a token with no consume scope
 // GROUP_AUTHORIZATION_FAILED.
 
@@ -57,6 +60,24 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		return fail(errInconsistentGroupProtocol)
 	}
 	id := r.MemberID
+	static := r.Version >= 5 && r.InstanceID != nil
+	if static {
+		switch known := g.static[*r.InstanceID]; {
+		case known != "" && id != "" && id != known:
+			co.mu.Unlock()
+			return fail(errFencedInstanceID)
+		case known != "" && id == "": // the instance restarted
+			id = newMemberID(*r.InstanceID)
+			if jr := co.replaceStatic(g, known, id, r.Protocols, session, rebalance); jr != nil {
+				co.mu.Unlock()
+				jr.Version = r.Version
+				return jr, nil
+			}
+		case id == "": // a static member needs no MEMBER_ID_REQUIRED round
+			id = newMemberID(*r.InstanceID)
+			g.pending[id] = time.Now()
+		}
+	}
 	if id == "" {
 		id = newMemberID(clientIDOf(c))
 		if r.Version >= 4 {
@@ -88,6 +109,9 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		m.join <- old
 	}
 	m.instanceID, m.protocols, m.session, m.rebalance, m.lastSeen = r.InstanceID, r.Protocols, session, rebalance, time.Now()
+	if static {
+		g.static[*r.InstanceID] = id
+	}
 	m.join = make(chan *kmsg.JoinGroupResponse, 1)
 	wait := m.join
 	g.protocolType = r.ProtocolType

@@ -1,12 +1,12 @@
 package kafka
 
 import (
-	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// LeaveGroup, v0-5: members leave at once (v3+: several, each answered);
-// the others rebalance.
+// LeaveGroup, v0-5: members leave at once (v3+: several, each answered,
+// a static member also by its group.instance.id alone); the others
+// rebalance.
 
 func init() { register(13, 0, 5, false, handleLeaveGroup) }
 
@@ -17,27 +17,37 @@ func handleLeaveGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		resp.ErrorCode = errNotCoordinator
 		return resp, nil
 	}
-	ids := []string{r.MemberID}
+	type leaver struct {
+		id       string
+		instance *string
+	}
+	leavers := []leaver{{id: r.MemberID}}
 	if r.Version >= 3 {
-		ids = ids[:0]
+		leavers = leavers[:0]
 		for _, m := range r.Members {
-			ids = append(ids, m.MemberID)
+			leavers = append(leavers, leaver{m.MemberID, m.InstanceID})
 		}
 	}
 	co := c.l.groups
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	g := co.groups[catalog.GroupKey(c.tenant, r.Group)]
+	g := co.lookup(c.tenant, r.Group)
 	var gone []string
-	for _, id := range ids {
-		code := errUnknownMemberID
-		if g != nil && g.members[id] != nil {
+	for _, l := range leavers {
+		id, code := l.id, errUnknownMemberID
+		if l.instance != nil && g != nil && g.static[*l.instance] != "" && id == "" {
+			id = g.static[*l.instance] // a static member named by its instance alone
+		}
+		switch {
+		case g.fenced(l.instance, id):
+			code = errFencedInstanceID
+		case g != nil && g.members[id] != nil:
 			code = errNone
 			gone = append(gone, id)
 		}
 		if r.Version >= 3 {
 			lm := kmsg.NewLeaveGroupResponseMember()
-			lm.MemberID, lm.ErrorCode = id, code
+			lm.MemberID, lm.InstanceID, lm.ErrorCode = l.id, l.instance, code
 			resp.Members = append(resp.Members, lm)
 		} else {
 			resp.ErrorCode = code

@@ -8,9 +8,11 @@ import (
 
 // SyncGroup, v0-5: after a join, the leader hands in every member's
 // assignment and each member receives its own (an empty but valid one
-// for a member the leader gave nothing). Members wait for the leader's.
-// The completed generation is recorded in the catalog. A stale generation
-// is ILLEGAL_GENERATION; a rebalance begun since, REBALANCE_IN_PROGRESS.
+// for a member the leader gave nothing). Members wait for the leader's,
+// and the leader for the catalog to record the generation. A stale
+// generation is ILLEGAL_GENERATION; a rebalance begun since,
+// REBALANCE_IN_PROGRESS; a static member's id replaced by a newer
+// instance, FENCED_INSTANCE_ID.
 
 func init() { register(14, 0, 5, false, handleSyncGroup) }
 
@@ -25,6 +27,9 @@ func handleSyncGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	co.mu.Lock()
 	g, m := co.member(c.tenant, r.Group, r.MemberID)
 	switch {
+	case g.fenced(r.InstanceID, r.MemberID):
+		co.mu.Unlock()
+		return fail(errFencedInstanceID)
 	case m == nil:
 		co.mu.Unlock()
 		return fail(errUnknownMemberID)
@@ -68,6 +73,24 @@ func handleSyncGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		if len(o.assignment) == 0 {
 			o.assignment = emptyAssignment(g.protocolType)
 		}
+	}
+	// The generation is recorded before any member learns its part, so a
+	// coordinator that takes over serves the same assignment on.
+	gen := g.generation
+	err := co.record(g)
+	defer co.mu.Unlock()
+	switch {
+	case err == errClose:
+		return nil, errClose
+	case g.state == stateDead:
+		return fail(errNotCoordinator)
+	case g.generation != gen || g.state != stateCompleting || g.members[r.MemberID] == nil:
+		return fail(errRebalanceInProgress) // a member joined or left meanwhile
+	case err != nil:
+		co.prepareRebalance(g) // not recorded: join again
+		return fail(errRebalanceInProgress)
+	}
+	for _, o := range g.members {
 		if o.sync != nil {
 			sr := kmsg.NewPtrSyncGroupResponse()
 			sr.ProtocolType, sr.Protocol, sr.MemberAssignment = &g.protocolType, &g.protocol, o.assignment
@@ -76,8 +99,6 @@ func handleSyncGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		}
 	}
 	g.state = stateStable
-	co.persist(g)
 	resp.MemberAssignment = m.assignment
-	co.mu.Unlock()
 	return resp, nil
 }

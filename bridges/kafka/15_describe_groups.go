@@ -36,7 +36,7 @@ func handleDescribeGroups(c *conn, req kmsg.Request) (kmsg.Response, error) {
 func (c *conn) describe(d *kmsg.DescribeGroupsResponseGroup) {
 	co := c.l.groups
 	co.mu.Lock()
-	g := co.groups[catalog.GroupKey(c.tenant, d.Group)]
+	g := co.lookup(c.tenant, d.Group)
 	if g != nil && len(g.members) > 0 {
 		d.State, d.ProtocolType, d.Protocol = g.state, g.protocolType, g.protocol
 		for id, m := range g.members {
@@ -58,8 +58,9 @@ func (c *conn) describe(d *kmsg.DescribeGroupsResponseGroup) {
 		return // Dead
 	}
 	d.State = stateEmpty
-	if cg.Kafka != nil {
+	if cg.Kafka != nil { // its members, if any, are this coordinator's
 		d.ProtocolType = cg.Kafka.ProtocolType
+		return
 	}
 	for id := range cg.Members { // members over HTTP
 		d.State = stateStable

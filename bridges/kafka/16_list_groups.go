@@ -3,7 +3,6 @@ package kafka
 import (
 	"slices"
 
-	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -33,7 +32,7 @@ func handleListGroups(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			lg.GroupState = stateStable
 		}
 		co.mu.Lock()
-		if g := co.groups[catalog.GroupKey(c.tenant, cg.Name)]; g != nil && len(g.members) > 0 {
+		if g := co.lookup(c.tenant, cg.Name); g != nil && len(g.members) > 0 {
 			lg.GroupState = g.state
 		}
 		co.mu.Unlock()

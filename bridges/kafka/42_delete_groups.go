@@ -36,7 +36,7 @@ func (c *conn) deleteGroup(name string) int16 {
 	co := c.l.groups
 	key := catalog.GroupKey(c.tenant, name)
 	co.mu.Lock()
-	g := co.groups[key]
+	g := co.lookup(c.tenant, name)
 	if g != nil && len(g.members) > 0 {
 		co.mu.Unlock()
 		return errNonEmptyGroup

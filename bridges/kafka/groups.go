@@ -23,9 +23,13 @@ import (
 // completed rebalance (generation, members, assignments decoded from the
 // leader's assignment, so `eddy group describe` shows them with their
 // lag) and every offset commit. Committed offsets are the HTTP groups'
-// own: an empty group may change protocol and keep them. A coordinator
-// that fails over loses its members, which join again, at a generation
-// above the one recorded.
+// own: an empty group may change protocol and keep them.
+//
+// A generation's assignment is recorded before any member learns it (the
+// leader's SyncGroup waits for the write), so a coordinator that takes
+// over serves the recorded generation on: members keep their ids,
+// generation and assignments, their sessions start over, and a failover
+// does not rebalance. A node that stops coordinating drops what it held.
 
 // Group states, as DescribeGroups and ListGroups name them.
 const (
@@ -67,6 +71,7 @@ type group struct {
 	leader       string
 	members      map[string]*member
 	pending      map[string]time.Time // ids handed out (MEMBER_ID_REQUIRED), until they join
+	static       map[string]string    // group.instance.id → member id (static members)
 	joinTimer    *time.Timer
 	initialDelay bool // the first rebalance of an empty group waits for more members
 
@@ -99,7 +104,7 @@ func newCoordinator(l *Listener) *coordinator {
 // member finds a member of a group this coordinator holds (under co.mu);
 // either may be nil.
 func (co *coordinator) member(t eddy.TenantID, group, id string) (*group, *member) {
-	g := co.groups[catalog.GroupKey(t, group)]
+	g := co.lookup(t, group)
 	if g == nil {
 		return nil, nil
 	}
@@ -118,19 +123,71 @@ func (l *Listener) coordinatorNode() uint64 {
 // coordinates reports whether this node coordinates groups now.
 func (l *Listener) coordinates() bool { return l.coordinatorNode() == l.b.NodeID() }
 
-// get returns the group, loading its generation from the catalog when
-// this coordinator has not seen it (after a failover, say).
+// get returns the group, creating it when neither this coordinator nor
+// the catalog knows it.
 func (co *coordinator) get(t eddy.TenantID, name string) *group {
-	key := catalog.GroupKey(t, name)
-	g := co.groups[key]
-	if g == nil {
-		g = &group{tenant: t, name: name, state: stateEmpty, members: map[string]*member{}, pending: map[string]time.Time{}}
-		if cg, err := co.l.b.Group(t, name); err == nil {
-			g.generation = int32(cg.Generation)
-		}
-		co.groups[key] = g
+	if g := co.lookup(t, name); g != nil {
+		return g
 	}
+	g := newGroup(t, name)
+	if cg, err := co.l.b.Group(t, name); err == nil {
+		g.generation = int32(cg.Generation) // an empty group's next generation is above it
+	}
+	co.groups[catalog.GroupKey(t, name)] = g
 	return g
+}
+
+// lookup returns the group this coordinator holds or, after a failover,
+// the generation the catalog recorded with members; nil if neither.
+func (co *coordinator) lookup(t eddy.TenantID, name string) *group {
+	key := catalog.GroupKey(t, name)
+	if g := co.groups[key]; g != nil {
+		return g
+	}
+	cg, err := co.l.b.Group(t, name)
+	if err != nil || cg.Kafka == nil || len(cg.Members) == 0 {
+		return nil
+	}
+	g := newGroup(t, name)
+	g.restore(cg, time.Now())
+	co.groups[key] = g
+	co.l.log.Info("kafka group taken over", logkey.Tenant, t, logkey.Group, name, "generation", g.generation, "members", len(g.members))
+	return g
+}
+
+func newGroup(t eddy.TenantID, name string) *group {
+	return &group{tenant: t, name: name, state: stateEmpty, members: map[string]*member{},
+		pending: map[string]time.Time{}, static: map[string]string{}}
+}
+
+// restore takes up a recorded generation: Stable, with its members'
+// assignments; each member's session starts now. Their subscriptions
+// stand in for the join metadata until they join again.
+func (g *group) restore(cg *catalog.GroupMeta, now time.Time) {
+	g.generation, g.state = int32(cg.Generation), stateStable
+	g.protocolType, g.protocol, g.leader = cg.Kafka.ProtocolType, cg.Kafka.Protocol, cg.Kafka.Leader
+	for id, mm := range cg.Members {
+		m := &member{id: id, lastSeen: now, assignment: mm.Assignment,
+			session:   time.Duration(mm.SessionTimeoutMs) * time.Millisecond,
+			rebalance: time.Duration(max(mm.RebalanceTimeoutMs, mm.SessionTimeoutMs)) * time.Millisecond}
+		proto := kmsg.NewJoinGroupRequestProtocol()
+		proto.Name = g.protocol
+		if g.protocolType == consumerProtocol {
+			meta := kmsg.NewConsumerMemberMetadata()
+			meta.Topics = mm.Topics
+			proto.Metadata = meta.AppendTo(nil)
+		}
+		m.protocols = []kmsg.JoinGroupRequestProtocol{proto}
+		if len(m.assignment) == 0 {
+			m.assignment = emptyAssignment(g.protocolType)
+		}
+		if mm.InstanceID != "" {
+			inst := mm.InstanceID
+			m.instanceID = &inst
+			g.static[inst] = id
+		}
+		g.members[id] = m
+	}
 }
 
 func newMemberID(clientID string) string {
@@ -236,17 +293,7 @@ func (co *coordinator) completeJoin(g *group) {
 		r.Generation, r.Protocol, r.ProtocolType = g.generation, kmsg.StringPtr(g.protocol), kmsg.StringPtr(g.protocolType)
 		r.LeaderID, r.MemberID = g.leader, id
 		if id == g.leader {
-			for _, oid := range ids {
-				o := g.members[oid]
-				jm := kmsg.NewJoinGroupResponseMember()
-				jm.MemberID, jm.InstanceID = oid, o.instanceID
-				for _, p := range o.protocols {
-					if p.Name == g.protocol {
-						jm.ProtocolMetadata = p.Metadata
-					}
-				}
-				r.Members = append(r.Members, jm)
-			}
+			r.Members = g.joinMembers()
 		}
 		m.lastSeen = time.Now()
 		m.join <- r
@@ -261,6 +308,24 @@ func (co *coordinator) completeJoin(g *group) {
 			co.prepareRebalance(g)
 		}
 	})
+}
+
+// joinMembers is what the leader's join answer lists: every member with
+// its metadata for the group's protocol.
+func (g *group) joinMembers() []kmsg.JoinGroupResponseMember {
+	var out []kmsg.JoinGroupResponseMember
+	for _, id := range slices.Sorted(maps.Keys(g.members)) {
+		m := g.members[id]
+		jm := kmsg.NewJoinGroupResponseMember()
+		jm.MemberID, jm.InstanceID = id, m.instanceID
+		for _, p := range m.protocols {
+			if p.Name == g.protocol {
+				jm.ProtocolMetadata = p.Metadata
+			}
+		}
+		out = append(out, jm)
+	}
+	return out
 }
 
 // remove drops members (under co.mu) and rebalances the rest, or leaves
@@ -280,6 +345,9 @@ func (co *coordinator) remove(g *group, ids ...string) {
 			r := kmsg.NewPtrSyncGroupResponse()
 			r.ErrorCode = errUnknownMemberID
 			m.sync <- r
+		}
+		if m.instanceID != nil && g.static[*m.instanceID] == id {
+			delete(g.static, *m.instanceID)
 		}
 		delete(g.members, id)
 	}
@@ -309,6 +377,10 @@ func (co *coordinator) expire() {
 			return
 		case now := <-t.C:
 			co.mu.Lock()
+			if len(co.groups) > 0 && !co.l.coordinates() {
+				co.l.log.Info("kafka groups handed over: this node no longer coordinates", "groups", len(co.groups))
+				co.drop()
+			}
 			for _, g := range co.groups {
 				var gone []string
 				for id, m := range g.members {
@@ -346,7 +418,11 @@ func (g *group) view() *catalog.GroupMeta {
 		Members: map[string]*catalog.MemberMeta{}, Assignments: map[string][]catalog.TopicPartition{},
 		Kafka: &catalog.KafkaGroup{ProtocolType: g.protocolType, Protocol: g.protocol, Leader: g.leader}}
 	for id, m := range g.members {
-		mm := &catalog.MemberMeta{ID: id, SessionTimeoutMs: m.session.Milliseconds(), LastSeenMs: m.lastSeen.UnixMilli()}
+		mm := &catalog.MemberMeta{ID: id, SessionTimeoutMs: m.session.Milliseconds(), LastSeenMs: m.lastSeen.UnixMilli(),
+			RebalanceTimeoutMs: m.rebalance.Milliseconds(), Assignment: m.assignment}
+		if m.instanceID != nil {
+			mm.InstanceID = *m.instanceID
+		}
 		if g.protocolType == consumerProtocol {
 			for _, p := range m.protocols {
 				var meta kmsg.ConsumerMemberMetadata
@@ -368,16 +444,19 @@ func (g *group) view() *catalog.GroupMeta {
 	return v
 }
 
-// persist records the group in the catalog, in the background (under
-// co.mu: the view is taken now; the write must not hold the lock).
-func (co *coordinator) persist(g *group) {
+// persist records the group in the catalog (under co.mu: the view is
+// taken now; the write, in the background, must not hold the lock). The
+// channel gives the write's outcome.
+func (co *coordinator) persist(g *group) <-chan error {
+	done := make(chan error, 1)
 	v := g.view()
 	g.persistSeq++
 	seq := g.persistSeq
 	co.l.mu.Lock()
 	if co.l.closing {
 		co.l.mu.Unlock()
-		return
+		done <- errClose
+		return done
 	}
 	co.l.wg.Add(1)
 	co.l.mu.Unlock()
@@ -388,15 +467,62 @@ func (co *coordinator) persist(g *group) {
 		g.persistMu.Lock()
 		defer g.persistMu.Unlock()
 		if seq <= g.persisted {
-			return // a later record of the group is in
+			done <- nil // a later record of the group is in
+			return
 		}
 		ctx, cancel := context.WithTimeout(co.l.base, co.l.cfg.RequestTimeout)
 		defer cancel()
-		if err := co.l.b.KafkaGroup(ctx, v); err != nil {
+		err := co.l.b.KafkaGroup(ctx, v)
+		if err != nil {
 			co.l.log.Warn("kafka group not recorded", logkey.Tenant, v.Tenant, logkey.Group, v.Name, logkey.Err, err)
 		}
 		g.persisted = seq
+		done <- err
 	}()
+	return done
+}
+
+// record writes the group to the catalog and waits for it: co.mu is held
+// on entry and on return, and released meanwhile, so the caller checks
+// the group again.
+func (co *coordinator) record(g *group) error {
+	written := co.persist(g)
+	co.mu.Unlock()
+	defer co.mu.Lock()
+	select {
+	case err := <-written:
+		return err
+	case <-co.l.base.Done():
+		return errClose
+	}
+}
+
+// drop forgets every group (under co.mu) when this node no longer
+// coordinates: the members waiting in a join or a sync are told
+// NOT_COORDINATOR and find the new coordinator, which carries on from the
+// catalog.
+func (co *coordinator) drop() {
+	for key, g := range co.groups {
+		for _, m := range g.members {
+			if m.join != nil {
+				r := kmsg.NewPtrJoinGroupResponse()
+				r.ErrorCode, r.MemberID, r.Generation = errNotCoordinator, m.id, -1
+				m.join <- r
+				m.join = nil
+			}
+			if m.sync != nil {
+				r := kmsg.NewPtrSyncGroupResponse()
+				r.ErrorCode = errNotCoordinator
+				m.sync <- r
+				m.sync = nil
+			}
+		}
+		if g.joinTimer != nil {
+			g.joinTimer.Stop()
+		}
+		g.state = stateDead // timers of the old state find it gone
+		delete(co.groups, key)
+	}
 }
 
 // emptyAssignment is what a member the leader gave nothing gets: a valid

@@ -11,8 +11,14 @@ import (
 
 func (c *client) join(group, member string, version int16) *kmsg.JoinGroupResponse {
 	c.t.Helper()
+	return c.joinAs(group, member, nil, version)
+}
+
+// joinAs joins as a static member when instance is set.
+func (c *client) joinAs(group, member string, instance *string, version int16) *kmsg.JoinGroupResponse {
+	c.t.Helper()
 	req := kmsg.NewPtrJoinGroupRequest()
-	req.Version, req.Group, req.MemberID, req.ProtocolType = version, group, member, "consumer"
+	req.Version, req.Group, req.MemberID, req.ProtocolType, req.InstanceID = version, group, member, "consumer", instance
 	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10_000, 5_000
 	meta := kmsg.NewConsumerMemberMetadata()
 	meta.Topics = []string{"t"}
@@ -33,8 +39,12 @@ func (c *client) syncAssign(group, member string, gen int32, version int16, assi
 }
 
 func (c *client) heartbeat(group, member string, gen int32) int16 {
+	return c.heartbeatAs(group, member, nil, gen)
+}
+
+func (c *client) heartbeatAs(group, member string, instance *string, gen int32) int16 {
 	req := kmsg.NewPtrHeartbeatRequest()
-	req.Version, req.Group, req.MemberID, req.Generation = 4, group, member, gen
+	req.Version, req.Group, req.MemberID, req.InstanceID, req.Generation = 4, group, member, instance, gen
 	return c.do(req).(*kmsg.HeartbeatResponse).ErrorCode
 }
 
@@ -187,5 +197,87 @@ func TestGroupLifecycle(t *testing.T) {
 	}
 	if _, err := e.h.Group(eddy.DefaultTenant, "g"); eddy.ErrorCode(err) != eddy.CodeNotFound {
 		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// partitionsOf decodes a sync's assignment of topic t.
+func partitionsOf(t *testing.T, sr *kmsg.SyncGroupResponse) []int32 {
+	t.Helper()
+	var a kmsg.ConsumerMemberAssignment
+	if sr.ErrorCode != 0 || a.ReadFrom(sr.MemberAssignment) != nil {
+		t.Fatalf("sync: %+v", sr)
+	}
+	if len(a.Topics) == 0 {
+		return nil
+	}
+	return a.Topics[0].Partitions
+}
+
+// TestStaticMemberAndTakeover: a static member (group.instance.id) joins
+// without a MEMBER_ID_REQUIRED round; restarted, it takes its place under
+// a new id in the same generation with its old assignment, no rebalance,
+// and its old id is fenced. A coordinator that takes over (its memory
+// gone, the catalog kept) serves the recorded generation on: the member's
+// heartbeat, sync and commit go through unchanged. It leaves by its
+// instance id alone.
+func TestStaticMemberAndTakeover(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.login("default", e.token), e.login("default", e.token)
+	inst := kmsg.StringPtr("sensor-reader-1")
+	ja := a.joinAs("s", "", inst, 7)
+	if ja.ErrorCode != 0 || ja.MemberID == "" || ja.LeaderID != ja.MemberID {
+		t.Fatalf("a static member's first join: %+v", ja)
+	}
+	if got := partitionsOf(t, a.syncAssign("s", ja.MemberID, ja.Generation, 5, map[string][]int32{ja.MemberID: {0, 1}})); len(got) != 2 {
+		t.Fatalf("assigned %v", got)
+	}
+
+	// The instance restarts: a join with no member id.
+	jb := b.joinAs("s", "", inst, 7)
+	if jb.ErrorCode != 0 || jb.Generation != ja.Generation || jb.MemberID == ja.MemberID || jb.LeaderID != jb.MemberID || len(jb.Members) != 1 {
+		t.Fatalf("the restarted instance: %+v (was %+v)", jb, ja)
+	}
+	if code := a.heartbeatAs("s", ja.MemberID, inst, ja.Generation); code != errFencedInstanceID {
+		t.Fatalf("the old incarnation's heartbeat: %d", code)
+	}
+	if code := b.heartbeatAs("s", jb.MemberID, inst, jb.Generation); code != 0 {
+		t.Fatalf("the new incarnation's heartbeat: %d", code)
+	}
+	if got := partitionsOf(t, b.syncAssign("s", jb.MemberID, jb.Generation, 5, map[string][]int32{jb.MemberID: {1}})); len(got) != 2 {
+		t.Fatalf("a stable group's sync keeps the assignment: %v", got)
+	}
+
+	// Another coordinator takes over: the catalog's record is all it has.
+	co := e.l.groups
+	co.mu.Lock()
+	co.drop()
+	co.mu.Unlock()
+	if code := b.heartbeatAs("s", jb.MemberID, inst, jb.Generation); code != 0 {
+		t.Fatalf("a heartbeat after the takeover: %d", code)
+	}
+	if got := partitionsOf(t, b.syncAssign("s", jb.MemberID, jb.Generation, 5, nil)); len(got) != 2 {
+		t.Fatalf("the assignment after the takeover: %v", got)
+	}
+	if codes := b.commit(8, "s", jb.MemberID, jb.Generation, map[int32]int64{0: 3}); codes[0] != 0 {
+		t.Fatalf("a commit after the takeover: %v", codes)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Version, dg.Groups = 5, []string{"s"}
+	if r := b.do(dg).(*kmsg.DescribeGroupsResponse); r.Groups[0].State != stateStable || len(r.Groups[0].Members) != 1 ||
+		r.Groups[0].Members[0].InstanceID == nil || *r.Groups[0].Members[0].InstanceID != *inst {
+		t.Fatalf("describe after the takeover: %+v", r.Groups)
+	}
+	if code := a.heartbeatAs("s", ja.MemberID, inst, ja.Generation); code != errFencedInstanceID {
+		t.Fatalf("the old incarnation after the takeover: %d", code)
+	}
+
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version, leave.Group = 5, "s"
+	leave.Members = []kmsg.LeaveGroupRequestMember{{InstanceID: inst}}
+	if r := b.do(leave).(*kmsg.LeaveGroupResponse); r.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave by instance id: %+v", r.Members)
+	}
+	if r := b.do(dg).(*kmsg.DescribeGroupsResponse); len(r.Groups[0].Members) != 0 {
+		t.Fatalf("after leaving: %+v", r.Groups)
 	}
 }

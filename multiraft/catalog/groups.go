@@ -51,6 +51,13 @@ type MemberMeta struct {
 	// FromEarliest: a partition without a committed offset starts at its
 	// log start (else at its end, as Kafka's auto.offset.reset=latest).
 	FromEarliest bool `json:"from_earliest,omitempty"`
+
+	// A Kafka member's static id (group.instance.id), rebalance timeout
+	// and the assignment its leader gave it, as sent: what a coordinator
+	// that takes over needs to serve the generation on, unchanged.
+	InstanceID         string `json:"instance_id,omitempty"`
+	RebalanceTimeoutMs int64  `json:"rebalance_timeout_ms,omitempty"`
+	Assignment         []byte `json:"assignment,omitempty"`
 }
 
 // TopicPartition names a partition of a topic of the group's tenant.
@@ -322,11 +329,15 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 		if c.View == nil || c.View.Kafka == nil {
 			return errResult(eddy.CodeInvalid, "kafka group: missing view")
 		}
+		if cur != nil && c.View.Generation < cur.Generation {
+			// A coordinator that lost the group records late: the
+			// newer generation stands.
+			return Result{Group: cur}
+		}
 		g := c.View.Clone()
 		g.Tenant, g.Name, g.Offsets = c.Tenant, c.Group, map[string]int64{}
 		if cur != nil {
 			g.Offsets = cur.Clone().Offsets
-			g.Generation = max(g.Generation, cur.Generation)
 		}
 		st.Groups[key] = g
 		return Result{Group: g}
