@@ -71,10 +71,10 @@ func (h *Host) KafkaGroup(ctx context.Context, view *catalog.GroupMeta) error {
 	return err
 }
 
-// KafkaCommit commits offsets of a Kafka group (its coordinator checked
-// the member and generation).
-func (h *Host) KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: offsets, Kafka: true}})
+// KafkaCommit commits offsets of a Kafka group, with their metadata
+// strings (its coordinator checked the member and generation).
+func (h *Host) KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64, metadata map[string]string) error {
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: offsets, Metadata: metadata, Kafka: true}})
 	return err
 }
 

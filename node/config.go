@@ -57,6 +57,9 @@ type Config struct {
 	// KafkaMaxConnections bounds the Kafka listener's open connections.
 	// Default 10000.
 	KafkaMaxConnections int `yaml:"kafka_max_connections"`
+	// KafkaMaxCommitMetadataBytes bounds a Kafka offset commit's metadata
+	// string (held in the controller by every node); -1 keeps none.
+	KafkaMaxCommitMetadataBytes int `yaml:"kafka_max_commit_metadata_bytes"`
 	// Peers are the initial cluster members as "id=host:raftport". Empty
 	// means a cluster of this node alone.
 	Peers map[uint64]string `yaml:"peers"`
@@ -181,15 +184,16 @@ func DefaultConfig() Config {
 		TransformBreakerCooldown:  10 * time.Second,
 		TransformMaxCompiledBytes: 64 << 20,
 
-		HTTPMaxConnections:    4096,
-		MQTTMaxConnections:    10_000,
-		KafkaMaxConnections:   10_000,
-		MaxConnectionsPerIP:   1000,
-		MQTTConnectTimeout:    5 * time.Second,
-		MQTTMaxConnectBytes:   64 << 10,
-		MQTTMaxUserProperties: 64,
-		TenantDefaults:        td,
-		MaxTimestampAhead:     time.Hour,
+		HTTPMaxConnections:          4096,
+		MQTTMaxConnections:          10_000,
+		KafkaMaxConnections:         10_000,
+		KafkaMaxCommitMetadataBytes: 512,
+		MaxConnectionsPerIP:         1000,
+		MQTTConnectTimeout:          5 * time.Second,
+		MQTTMaxConnectBytes:         64 << 10,
+		MQTTMaxUserProperties:       64,
+		TenantDefaults:              td,
+		MaxTimestampAhead:           time.Hour,
 	}
 }
 
@@ -267,6 +271,10 @@ var envVars = []struct {
 	{"EDDY_HTTP_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.HTTPMaxConnections, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.MQTTMaxConnections, err = strconv.Atoi(v); return }},
 	{"EDDY_KAFKA_MAX_CONNECTIONS", func(c *Config, v string) (err error) { c.KafkaMaxConnections, err = strconv.Atoi(v); return }},
+	{"EDDY_KAFKA_MAX_COMMIT_METADATA_BYTES", func(c *Config, v string) (err error) {
+		c.KafkaMaxCommitMetadataBytes, err = strconv.Atoi(v)
+		return
+	}},
 	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},

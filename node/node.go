@@ -109,7 +109,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.kafkaOn() {
 		kc := kafka.Config{Addr: cfg.KafkaAddr, Advertise: cfg.advertiseKafka(), ClusterID: cfg.ClusterName, Verifier: verifier,
 			MaxRequestBytes: cfg.MaxBodyBytes, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
-			Metrics: m, Logger: log}
+			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.KafkaTLSCert, cfg.KafkaTLSKey)
 			if err != nil {

@@ -17,7 +17,9 @@ import (
 // a member (generation -1: kcat's assign mode, a standalone consumer) it
 // commits only while the group has no members. Each topic needs the
 // token's consume scope. The offsets of one request are one catalog
-// entry, shared with the HTTP groups. Commit metadata is not kept.
+// entry, shared with the HTTP groups; each partition's metadata string
+// (at most MaxCommitMetadataBytes, else OFFSET_METADATA_TOO_LARGE) is kept
+// beside its offset and cleared by a commit without one.
 
 func init() { register(8, 0, 8, false, handleOffsetCommit) }
 
@@ -28,7 +30,7 @@ func handleOffsetCommit(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	if r.Version >= 10 { // topics by id: not kept
 		code = errUnsupportedVersion
 	}
-	offsets := map[string]int64{}
+	offsets, metadata := map[string]int64{}, map[string]string{}
 	for _, rt := range r.Topics {
 		t := kmsg.NewOffsetCommitResponseTopic()
 		t.Topic = rt.Topic
@@ -42,8 +44,14 @@ func handleOffsetCommit(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				p.ErrorCode = kafkaCode(terr)
 			case eddy.Partition(rp.Partition).Validate(meta.Partitions) != nil:
 				p.ErrorCode = errUnknownTopicOrPartition
+			case rp.Metadata != nil && c.l.cfg.MaxCommitMetadataBytes >= 0 && len(*rp.Metadata) > c.l.cfg.MaxCommitMetadataBytes:
+				p.ErrorCode = errOffsetMetadataTooLarge
 			default:
-				offsets[rt.Topic+"/"+strconv.Itoa(int(rp.Partition))] = rp.Offset
+				key := rt.Topic + "/" + strconv.Itoa(int(rp.Partition))
+				offsets[key] = rp.Offset
+				if rp.Metadata != nil && c.l.cfg.MaxCommitMetadataBytes >= 0 && *rp.Metadata != "" {
+					metadata[key] = *rp.Metadata
+				}
 			}
 			t.Partitions = append(t.Partitions, p)
 		}
@@ -54,7 +62,7 @@ func handleOffsetCommit(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	}
 	ctx, cancel := c.ctx(c.l.cfg.RequestTimeout)
 	defer cancel()
-	err := c.l.b.KafkaCommit(ctx, c.tenant, r.Group, offsets)
+	err := c.l.b.KafkaCommit(ctx, c.tenant, r.Group, offsets, metadata)
 	if err == nil {
 		return resp, nil
 	}

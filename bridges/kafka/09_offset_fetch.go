@@ -39,7 +39,7 @@ func handleOffsetFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
 				rp := kmsg.NewOffsetFetchResponseTopicPartition()
-				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, -1, kmsg.StringPtr(""), p.ErrorCode
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, -1, kmsg.StringPtr(p.Metadata), p.ErrorCode
 				if r.Version < 2 && code != errNone {
 					rp.ErrorCode = code
 				}
@@ -69,7 +69,7 @@ func handleOffsetFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			gt.Topic = t.Topic
 			for _, p := range t.Partitions {
 				gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
-				gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode = p.Partition, p.Offset, -1, kmsg.StringPtr(""), p.ErrorCode
+				gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode = p.Partition, p.Offset, -1, kmsg.StringPtr(p.Metadata), p.ErrorCode
 				gt.Partitions = append(gt.Partitions, gp)
 			}
 			g.Topics = append(g.Topics, gt)
@@ -87,6 +87,7 @@ type committedTopic struct {
 type committedPartition struct {
 	Partition int32
 	Offset    int64
+	Metadata  string
 	ErrorCode int16
 }
 
@@ -100,9 +101,9 @@ func (c *conn) committed(group string, topics []fetchTopic) (int16, []committedT
 	case !c.p.Consumes():
 		return errGroupAuthorization, nil
 	}
-	offsets := map[string]int64{}
+	offsets, metadata := map[string]int64{}, map[string]string{}
 	if g, err := c.l.b.Group(c.tenant, group); err == nil {
-		offsets = g.Offsets
+		offsets, metadata = g.Offsets, g.OffsetMetadata
 	}
 	if topics == nil { // every committed partition
 		byTopic := map[string][]int32{}
@@ -126,10 +127,12 @@ func (c *conn) committed(group string, topics []fetchTopic) (int16, []committedT
 		_, terr := c.topic(t.name, tenants.Consume)
 		for _, p := range t.parts {
 			cp := committedPartition{Partition: p, Offset: -1}
+			key := t.name + "/" + strconv.Itoa(int(p))
+			if off, ok := offsets[key]; ok {
+				cp.Offset, cp.Metadata = off, metadata[key]
+			}
 			if terr != nil {
-				cp.ErrorCode = kafkaCode(terr)
-			} else if off, ok := offsets[t.name+"/"+strconv.Itoa(int(p))]; ok {
-				cp.Offset = off
+				cp = committedPartition{Partition: p, Offset: -1, ErrorCode: kafkaCode(terr)}
 			}
 			ct.Partitions = append(ct.Partitions, cp)
 		}

@@ -17,6 +17,7 @@ const (
 	errNotLeaderOrFollower      int16 = 6
 	errRequestTimedOut          int16 = 7
 	errMessageTooLarge          int16 = 10
+	errOffsetMetadataTooLarge   int16 = 12
 	errNotCoordinator           int16 = 16
 	errInvalidTopic             int16 = 17
 	errRecordListTooLarge       int16 = 18

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,11 +66,21 @@ func (c *client) commit(version int16, group, member string, gen int32, offsets 
 	return codes
 }
 
+// commitMeta commits one partition's offset with a metadata string.
+func (c *client) commitMeta(group, member string, gen, partition int32, offset int64, meta string) int16 {
+	c.t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version, req.Group, req.MemberID, req.Generation = 8, group, member, gen
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{
+		{Partition: partition, Offset: offset, LeaderEpoch: -1, Metadata: &meta}}}}
+	return c.do(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+}
+
 // TestGroupLifecycle: the classic protocol from FindCoordinator to
 // DeleteGroups at the ends of each API's range: an id handed out with
 // MEMBER_ID_REQUIRED, the leader's assignment, commits checked by member
-// and generation and read back (also as the catalog's offsets, which the
-// HTTP groups share), a second member triggering a rebalance the first
+// and generation and read back with their metadata (also as the catalog's
+// offsets, which the HTTP groups share; metadata over 512 bytes refused), a second member triggering a rebalance the first
 // hears of in its heartbeat, an HTTP member kept out meanwhile, and the
 // group deleted once empty.
 func TestGroupLifecycle(t *testing.T) {
@@ -106,6 +117,12 @@ func TestGroupLifecycle(t *testing.T) {
 	if codes := a.commit(8, "g", ja.MemberID, ja.Generation, map[int32]int64{0: 5, 1: 7}); codes[0] != 0 || codes[1] != 0 {
 		t.Fatalf("commit v8: %v", codes)
 	}
+	if code := a.commitMeta("g", ja.MemberID, ja.Generation, 0, 5, "ckpt-5"); code != 0 {
+		t.Fatalf("commit with metadata: %d", code)
+	}
+	if code := a.commitMeta("g", ja.MemberID, ja.Generation, 1, 6, strings.Repeat("m", 513)); code != errOffsetMetadataTooLarge {
+		t.Fatalf("commit with 513 bytes of metadata: %d", code)
+	}
 	if codes := a.commit(8, "g", ja.MemberID, ja.Generation-1, map[int32]int64{0: 6}); codes[0] != errIllegalGeneration {
 		t.Fatalf("commit of a stale generation: %v", codes)
 	}
@@ -118,7 +135,8 @@ func TestGroupLifecycle(t *testing.T) {
 	of := kmsg.NewPtrOffsetFetchRequest()
 	of.Version, of.Group = 1, "g"
 	of.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
-	if r := a.do(of).(*kmsg.OffsetFetchResponse); r.Topics[0].Partitions[0].Offset != 5 || r.Topics[0].Partitions[1].Offset != 7 {
+	if r := a.do(of).(*kmsg.OffsetFetchResponse); r.Topics[0].Partitions[0].Offset != 5 || r.Topics[0].Partitions[1].Offset != 7 ||
+		*r.Topics[0].Partitions[0].Metadata != "ckpt-5" || *r.Topics[0].Partitions[1].Metadata != "" {
 		t.Fatalf("offset fetch v1: %+v", r.Topics)
 	}
 	of8 := kmsg.NewPtrOffsetFetchRequest()

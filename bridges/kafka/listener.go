@@ -50,7 +50,7 @@ type Broker interface {
 	Group(tenant eddy.TenantID, group string) (*catalog.GroupMeta, error)
 	Groups(tenant eddy.TenantID) []*catalog.GroupMeta
 	KafkaGroup(ctx context.Context, view *catalog.GroupMeta) error
-	KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) error
+	KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64, metadata map[string]string) error
 	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
 	// OffsetForTime is the first offset at or after a timestamp, from
 	// this node's replica (-1 when none).
@@ -91,8 +91,13 @@ type Config struct {
 	// empty group waits for more members to join (Kafka's
 	// group.initial.rebalance.delay.ms). Defaults to 3 s.
 	GroupInitialRebalanceDelay time.Duration
-	Metrics                    *metrics.Set
-	Logger                     *slog.Logger
+	// MaxCommitMetadataBytes bounds an offset commit's metadata string
+	// (Kafka's offset.metadata.max.bytes); longer is
+	// OFFSET_METADATA_TOO_LARGE. Every node holds it in the controller's
+	// state, so the default is 512, below Kafka's 4096; negative: none kept.
+	MaxCommitMetadataBytes int
+	Metrics                *metrics.Set
+	Logger                 *slog.Logger
 }
 
 // preAuthMaxBytes bounds a request before the connection authenticated:
@@ -140,6 +145,9 @@ func New(cfg Config, prod Producer, b Broker) *Listener {
 	}
 	if cfg.GroupInitialRebalanceDelay <= 0 {
 		cfg.GroupInitialRebalanceDelay = 3 * time.Second
+	}
+	if cfg.MaxCommitMetadataBytes == 0 {
+		cfg.MaxCommitMetadataBytes = 512
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewSet()

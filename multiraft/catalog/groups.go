@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 
@@ -25,6 +26,9 @@ type GroupMeta struct {
 	// Offsets are committed offsets, by "topic/partition": the next
 	// record to deliver.
 	Offsets map[string]int64 `json:"offsets"`
+	// OffsetMetadata is a Kafka commit's metadata string, by the same key
+	// (absent when empty; any commit without one clears it).
+	OffsetMetadata map[string]string `json:"offset_metadata,omitempty"`
 	// Kafka is set for a group coordinated over the Kafka protocol: its
 	// members and assignments are then what its coordinator last
 	// completed (OpKafkaGroup), and its members are not expired here (the
@@ -105,15 +109,32 @@ func (g *GroupMeta) Clone() *GroupMeta {
 	for id, a := range g.Assignments {
 		c.Assignments[id] = a
 	}
-	c.Offsets = make(map[string]int64, len(g.Offsets))
-	for k, v := range g.Offsets {
-		c.Offsets[k] = v
+	c.Offsets = maps.Clone(g.Offsets)
+	if c.Offsets == nil {
+		c.Offsets = map[string]int64{}
 	}
+	c.OffsetMetadata = maps.Clone(g.OffsetMetadata)
 	if g.Kafka != nil {
 		k := *g.Kafka
 		c.Kafka = &k
 	}
 	return &c
+}
+
+// commit sets committed offsets and their metadata (of a Kafka commit;
+// nil otherwise) in a group being built.
+func (g *GroupMeta) commit(offsets map[string]int64, metadata map[string]string) {
+	for k, v := range offsets {
+		g.Offsets[k] = v
+		if m := metadata[k]; m != "" {
+			if g.OffsetMetadata == nil {
+				g.OffsetMetadata = map[string]string{}
+			}
+			g.OffsetMetadata[k] = m
+		} else {
+			delete(g.OffsetMetadata, k)
+		}
+	}
 }
 
 // rebalance starts a new generation and assigns every partition of the
@@ -219,14 +240,15 @@ func contains(s []string, x string) bool {
 
 // GroupCmd is the group part of a controller command.
 type GroupCmd struct {
-	Tenant     eddy.TenantID    `json:"tenant"`
-	Group      string           `json:"group"`
-	Member     *MemberMeta      `json:"member,omitempty"`
-	MemberID   string           `json:"member_id,omitempty"`
-	Generation int64            `json:"generation,omitempty"`
-	Offsets    map[string]int64 `json:"offsets,omitempty"`
-	NowMs      int64            `json:"now_ms,omitempty"`
-	Reset      bool             `json:"reset,omitempty"` // offsets replace all (reset-offsets)
+	Tenant     eddy.TenantID     `json:"tenant"`
+	Group      string            `json:"group"`
+	Member     *MemberMeta       `json:"member,omitempty"`
+	MemberID   string            `json:"member_id,omitempty"`
+	Generation int64             `json:"generation,omitempty"`
+	Offsets    map[string]int64  `json:"offsets,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"` // of a Kafka commit, by the offsets' keys
+	NowMs      int64             `json:"now_ms,omitempty"`
+	Reset      bool              `json:"reset,omitempty"` // offsets replace all (reset-offsets)
 	// Kafka: a commit or a view of a group its Kafka coordinator checked
 	// (member and generation); View is the group after a rebalance.
 	Kafka bool       `json:"kafka,omitempty"`
@@ -337,7 +359,8 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 		g := c.View.Clone()
 		g.Tenant, g.Name, g.Offsets = c.Tenant, c.Group, map[string]int64{}
 		if cur != nil {
-			g.Offsets = cur.Clone().Offsets
+			kept := cur.Clone()
+			g.Offsets, g.OffsetMetadata = kept.Offsets, kept.OffsetMetadata
 		}
 		st.Groups[key] = g
 		return Result{Group: g}
@@ -354,9 +377,7 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 					g.Kafka = &KafkaGroup{ProtocolType: "consumer"}
 				}
 			}
-			for k, v := range c.Offsets {
-				g.Offsets[k] = v
-			}
+			g.commit(c.Offsets, c.Metadata)
 			st.Groups[key] = g
 			return Result{Group: g}
 		}
@@ -368,9 +389,7 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 			if cur != nil {
 				g = cur.Clone()
 			}
-			for k, v := range c.Offsets {
-				g.Offsets[k] = v
-			}
+			g.commit(c.Offsets, nil)
 			st.Groups[key] = g
 			return Result{Group: g}
 		}
@@ -390,9 +409,7 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 			}
 		}
 		g := cur.Clone()
-		for k, v := range c.Offsets {
-			g.Offsets[k] = v
-		}
+		g.commit(c.Offsets, nil)
 		g.Members[c.MemberID].LastSeenMs = max(g.Members[c.MemberID].LastSeenMs, c.NowMs)
 		st.Groups[key] = g
 		return Result{Group: g}

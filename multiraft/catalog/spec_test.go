@@ -42,7 +42,7 @@ import (
 //	report-sizes sizes=(shard=bytes,...)
 //	alloc-producer | alloc-kafka-producer   a node's producer id, a Kafka client's
 //	kafka-group tenant=T group=G gen=N assign=(member:topic/p,...)   a Kafka coordinator's view
-//	kafka-commit tenant=T group=G offsets=(topic/p=off,...)
+//	kafka-commit tenant=T group=G offsets=(topic/p=off,...) [meta=(topic/p=text,...)]
 //	deploy tenant=T name=X bin=S [size=BYTES]   a transform version (S: its content)
 //	delete-transform tenant=T name=X [version=N]   N=0: every version
 //	bind tenant=T topic=X module=M [version=N] [on-error=P] [dlq=TOPIC]
@@ -213,6 +213,13 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 	case "kafka-commit":
 		c := group(OpCommitOffsets)
 		c.GroupCmd.Kafka, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
+		for _, v := range listArg(d, "meta") {
+			k, text, _ := strings.Cut(v, "=")
+			if c.GroupCmd.Metadata == nil {
+				c.GroupCmd.Metadata = map[string]string{}
+			}
+			c.GroupCmd.Metadata[k] = text
+		}
 		return c
 	case "alloc-producer":
 		return &Cmd{Op: OpAllocProducer}
@@ -368,6 +375,13 @@ func writeGroup(b *strings.Builder, g *GroupMeta) {
 			offs = append(offs, fmt.Sprintf("%s=%d", k, g.Offsets[k]))
 		}
 		fmt.Fprintf(b, "  committed %s\n", strings.Join(offs, " "))
+	}
+	if len(g.OffsetMetadata) > 0 {
+		var meta []string
+		for _, k := range slices.Sorted(maps.Keys(g.OffsetMetadata)) {
+			meta = append(meta, k+"="+g.OffsetMetadata[k])
+		}
+		fmt.Fprintf(b, "  metadata %s\n", strings.Join(meta, " "))
 	}
 }
 
