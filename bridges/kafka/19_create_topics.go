@@ -1,8 +1,6 @@
 package kafka
 
 import (
-	"strings"
-
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/tenants"
@@ -25,9 +23,9 @@ func handleCreateTopics(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	for _, rt := range r.Topics {
 		t := kmsg.NewCreateTopicsResponseTopic()
 		t.Topic, t.NumPartitions, t.ReplicationFactor = rt.Topic, -1, -1
-		meta, err := c.createTopic(r, rt)
+		meta, code, err := c.createTopic(r, rt)
 		if err != nil {
-			t.ErrorCode, t.ErrorMessage = createCode(err), errMessage(err)
+			t.ErrorCode, t.ErrorMessage = code, errMessage(err)
 		} else {
 			t.NumPartitions, t.ReplicationFactor = meta.Partitions, int16(meta.ReplicationFactor)
 			for k, v := range meta.EffectiveConfig() {
@@ -44,12 +42,16 @@ func handleCreateTopics(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func (c *conn) createTopic(r *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic) (*catalog.TopicMeta, error) {
+// createTopic creates (or, ValidateOnly, checks) one topic; a refusal
+// comes with its Kafka code, each field checked on its own so the code
+// names it.
+func (c *conn) createTopic(r *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic) (*catalog.TopicMeta, int16, error) {
 	if !c.p.Can(tenants.Admin, c.tenant, "") {
-		return nil, eddy.Errorf(eddy.CodeForbidden, "creating topics needs the tenant's admin scope")
+		err := eddy.Errorf(eddy.CodeForbidden, "creating topics needs the tenant's admin scope")
+		return nil, kafkaCode(err), err
 	}
 	if len(rt.ReplicaAssignment) > 0 {
-		return nil, eddy.Errorf(eddy.CodeInvalid, "replica assignments are not accepted: Eddy places replicas")
+		return nil, errInvalidRequest, eddy.Errorf(eddy.CodeInvalid, "replica assignments are not accepted: Eddy places replicas")
 	}
 	spec := catalog.TopicSpec{Name: eddy.TopicName(rt.Topic), Partitions: 1, ReplicationFactor: 1, Config: map[string]string{}}
 	if rt.NumPartitions > 0 {
@@ -63,36 +65,28 @@ func (c *conn) createTopic(r *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequ
 			spec.Config[cfg.Name] = *cfg.Value
 		}
 	}
-	if r.ValidateOnly {
-		if err := spec.Validate(len(c.l.b.Nodes())); err != nil {
-			return nil, err
+	for _, check := range []struct {
+		code int16
+		err  error
+	}{
+		{errInvalidTopic, spec.Name.Validate()},
+		{errInvalidPartitions, catalog.ValidatePartitions(spec.Partitions)},
+		{errInvalidReplicationFactor, catalog.ValidateReplicationFactor(spec.ReplicationFactor, len(c.l.b.Nodes()))},
+		{errInvalidConfig, catalog.ValidateConfig(spec.Config)},
+	} {
+		if check.err != nil {
+			return nil, check.code, check.err
 		}
+	}
+	if r.ValidateOnly {
 		if _, err := c.l.b.Topic(eddy.TopicRef{Tenant: c.tenant, Name: spec.Name}); err == nil {
-			return nil, eddy.Errorf(eddy.CodeTopicExists, "topic %s already exists", spec.Name)
+			return nil, errTopicAlreadyExists, eddy.Errorf(eddy.CodeTopicExists, "topic %s already exists", spec.Name)
 		}
 		return &catalog.TopicMeta{Tenant: c.tenant, Name: spec.Name, Partitions: spec.Partitions,
-			ReplicationFactor: spec.ReplicationFactor, Config: spec.Config}, nil
+			ReplicationFactor: spec.ReplicationFactor, Config: spec.Config}, errNone, nil
 	}
 	ctx, cancel := c.ctx(c.l.cfg.RequestTimeout)
 	defer cancel()
-	return c.l.b.CreateTopic(ctx, c.tenant, spec)
-}
-
-// createCode sharpens INVALID_REQUEST by what the catalog refused (its
-// messages name the field).
-func createCode(err error) int16 {
-	if eddy.ErrorCode(err) == eddy.CodeInvalid {
-		m := eddy.AsError(err).Message
-		switch {
-		case strings.Contains(m, "partition"):
-			return errInvalidPartitions
-		case strings.Contains(m, "replication"):
-			return errInvalidReplicationFactor
-		case strings.Contains(m, "config"):
-			return errInvalidConfig
-		case strings.Contains(m, "name"):
-			return errInvalidTopic
-		}
-	}
-	return kafkaCode(err)
+	meta, err := c.l.b.CreateTopic(ctx, c.tenant, spec)
+	return meta, kafkaCode(err), err
 }

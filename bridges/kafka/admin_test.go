@@ -26,6 +26,26 @@ func TestTopicAdmin(t *testing.T) {
 			t.Fatalf("create again v%d: %d", v, r.Topics[0].ErrorCode)
 		}
 	}
+	// Each refused field has its own code, also when only validating.
+	for _, bad := range []struct {
+		topic      kmsg.CreateTopicsRequestTopic
+		validating bool
+		code       int16
+	}{
+		{kmsg.CreateTopicsRequestTopic{Topic: "a/b", NumPartitions: 1, ReplicationFactor: 1}, false, errInvalidTopic},
+		{kmsg.CreateTopicsRequestTopic{Topic: "many", NumPartitions: 257, ReplicationFactor: 1}, true, errInvalidPartitions},
+		{kmsg.CreateTopicsRequestTopic{Topic: "rf2", NumPartitions: 1, ReplicationFactor: 2}, false, errInvalidReplicationFactor},
+		{kmsg.CreateTopicsRequestTopic{Topic: "rf3", NumPartitions: 1, ReplicationFactor: 3}, true, errInvalidReplicationFactor}, // one node
+		{kmsg.CreateTopicsRequestTopic{Topic: "cfg", NumPartitions: 1, ReplicationFactor: 1,
+			Configs: []kmsg.CreateTopicsRequestTopicConfig{{Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}}}, false, errInvalidConfig},
+		{kmsg.CreateTopicsRequestTopic{Topic: "asg", ReplicaAssignment: []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1}}}}, false, errInvalidRequest},
+	} {
+		ct := kmsg.NewPtrCreateTopicsRequest()
+		ct.Version, ct.TimeoutMillis, ct.ValidateOnly, ct.Topics = 7, 5000, bad.validating, []kmsg.CreateTopicsRequestTopic{bad.topic}
+		if r := c.do(ct).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != bad.code || r.Topics[0].ErrorMessage == nil {
+			t.Fatalf("create %s: code %d, want %d (%v)", bad.topic.Topic, r.Topics[0].ErrorCode, bad.code, r.Topics[0].ErrorMessage)
+		}
+	}
 	describe := func(v int16, name string) map[string]kmsg.DescribeConfigsResponseResourceConfig {
 		dc := kmsg.NewPtrDescribeConfigsRequest()
 		dc.Version = v

@@ -345,7 +345,7 @@ func (st *State) alterTopic(cmd *Cmd) Result {
 			cfg[k] = v
 		}
 	}
-	if err := validateConfig(cfg); err != nil {
+	if err := ValidateConfig(cfg); err != nil {
 		e := eddy.AsError(err)
 		return errResult(e.Code, e.Message)
 	}

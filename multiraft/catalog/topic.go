@@ -137,21 +137,39 @@ func (s *TopicSpec) Validate(nodes int) error {
 	if err := s.Name.Validate(); err != nil {
 		return err
 	}
-	if s.Partitions < 1 || s.Partitions > MaxPartitions {
-		return eddy.Errorf(eddy.CodeInvalid, "partitions must be 1 to %d, got %d", MaxPartitions, s.Partitions)
+	if err := ValidatePartitions(s.Partitions); err != nil {
+		return err
 	}
-	switch s.ReplicationFactor {
-	case 1, 3, 5:
-	default:
-		return eddy.Errorf(eddy.CodeInvalid, "replication_factor must be 1, 3 or 5, got %d", s.ReplicationFactor)
+	if err := ValidateReplicationFactor(s.ReplicationFactor, nodes); err != nil {
+		return err
 	}
-	if s.ReplicationFactor > nodes {
-		return eddy.Errorf(eddy.CodeInvalid, "replication_factor %d is larger than the %d node(s) in the cluster", s.ReplicationFactor, nodes)
-	}
-	return validateConfig(s.Config)
+	return ValidateConfig(s.Config)
 }
 
-func validateConfig(c map[string]string) error {
+// ValidatePartitions checks a topic's partition count.
+func ValidatePartitions(n int32) error {
+	if n < 1 || n > MaxPartitions {
+		return eddy.Errorf(eddy.CodeInvalid, "partitions must be 1 to %d, got %d", MaxPartitions, n)
+	}
+	return nil
+}
+
+// ValidateReplicationFactor checks a replication factor against the node
+// count.
+func ValidateReplicationFactor(rf, nodes int) error {
+	switch rf {
+	case 1, 3, 5:
+	default:
+		return eddy.Errorf(eddy.CodeInvalid, "replication_factor must be 1, 3 or 5, got %d", rf)
+	}
+	if rf > nodes {
+		return eddy.Errorf(eddy.CodeInvalid, "replication_factor %d is larger than the %d node(s) in the cluster", rf, nodes)
+	}
+	return nil
+}
+
+// ValidateConfig checks topic configs by their Kafka names.
+func ValidateConfig(c map[string]string) error {
 	keys := make([]string, 0, len(c))
 	for k := range c {
 		keys = append(keys, k)
