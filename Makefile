@@ -3,7 +3,7 @@ GO ?= go
 # Packages with concurrency run again under the race detector.
 RACE_PKGS = ./multiraft/... ./bridges/... ./node/... ./tenants/... ./wasm/... ./internal/... ./ingest/... ./consume/...
 
-.PHONY: test fmt vet unit race cross e2e build fuzz soak-hostile
+.PHONY: test fmt vet unit race cross e2e build fuzz soak-hostile screenshots
 
 test: fmt vet unit race cross e2e
 
@@ -46,3 +46,8 @@ fuzz:
 # well-behaved tenants produce and consume (not in CI; about 5 minutes).
 soak-hostile:
 	timeout 600 scripts/soak-hostile.sh
+
+# The console's pages at 1280x800, from TestConsole in a real Chromium,
+# into docs/console/ (committed; docs/console.md shows them).
+screenshots:
+	EDDY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsole$$' ./e2e

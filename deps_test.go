@@ -49,6 +49,7 @@ func TestDependencyDoors(t *testing.T) {
 		"github.com/twmb/franz-go/pkg/kadm": {"github.com/eddy-broker/eddy/e2e"},
 		"github.com/klauspost/compress":     {"github.com/eddy-broker/eddy/batch"},
 		"github.com/pierrec/lz4":            {"github.com/eddy-broker/eddy/batch"},
+		"github.com/chromedp":               {"github.com/eddy-broker/eddy/e2e"},
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/eddy-broker/eddy/...").Output()
 	if err != nil {

@@ -71,6 +71,9 @@ type Config struct {
 	// MetricsPublic serves /metrics without a token (it names every
 	// tenant's topics, so by default it needs the operator scope).
 	MetricsPublic bool `yaml:"metrics_public"`
+	// Console serves the web console at /console/ on the HTTP listener
+	// (docs/console.md). On by default; its data needs a token anyway.
+	Console bool `yaml:"console"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json. Default text.
@@ -169,6 +172,7 @@ func DefaultConfig() Config {
 		RaftAddr:           "127.0.0.1:7100",
 		MQTTAddr:           ":1883",
 		KafkaAddr:          ":9092",
+		Console:            true,
 		LogLevel:           "info",
 		LogFormat:          "text",
 		Linger:             0,
@@ -245,6 +249,7 @@ var envVars = []struct {
 	{"EDDY_PPROF", func(c *Config, v string) (err error) { c.Pprof, err = strconv.ParseBool(v); return }},
 	{"EDDY_CLUSTER_NAME", func(c *Config, v string) error { c.ClusterName = v; return nil }},
 	{"EDDY_METRICS_PUBLIC", func(c *Config, v string) (err error) { c.MetricsPublic, err = strconv.ParseBool(v); return }},
+	{"EDDY_CONSOLE", func(c *Config, v string) (err error) { c.Console, err = strconv.ParseBool(v); return }},
 	{"EDDY_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},

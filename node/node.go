@@ -6,10 +6,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/VictoriaMetrics/metrics"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
@@ -139,6 +140,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		MaxConnsPerIP: cfg.MaxConnectionsPerIP,
 		Listeners:     n.listenerStatus,
 		DefaultQuotas: cfg.TenantDefaults,
+		Console:       cfg.Console,
 	}, host)
 	return n, nil
 }

@@ -94,6 +94,24 @@ func (p *Principal) setScopes(scopes []string, operatorKey bool) error {
 	return nil
 }
 
+// Scopes are the principal's scopes, as its token granted them.
+func (p *Principal) Scopes() []string {
+	var out []string
+	if p.operator {
+		out = append(out, ScopeOperator)
+	}
+	if p.admin {
+		out = append(out, ScopeAdmin)
+	}
+	for _, g := range p.produce {
+		out = append(out, scopeProduce+g)
+	}
+	for _, g := range p.consume {
+		out = append(out, scopeConsume+g)
+	}
+	return out
+}
+
 // Operator reports whether the principal operates the cluster.
 func (p *Principal) Operator() bool { return p.operator }
 

@@ -43,6 +43,7 @@ var topicRoutes = []route{
 	{method: "GET", pattern: "/topics", need: "list"},
 	{method: "GET", pattern: "/topics/{topic}", need: "describe"},
 	{method: "DELETE", pattern: "/topics/{topic}", need: "admin", destructive: true},
+	{method: "PATCH", pattern: "/topics/{topic}", ctype: "application/json", body: `{"config":{"retention.ms":"60000"}}`, need: "admin"},
 	{method: "POST", pattern: "/topics/{topic}/records", ctype: "application/json", body: `{"records":[{"value":1}]}`, need: "produce"},
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/records", query: "?wait_ms=0", need: "consume"},
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/offsets", need: "consume"},
@@ -84,6 +85,8 @@ var clusterRoutes = []route{
 	{method: "POST", pattern: "/v1/tenants", ctype: "application/json", body: `{"name":"zeta"}`, need: "operator", destructive: true},
 	{method: "GET", pattern: "/v1/tenants", need: "list"},
 	{method: "GET", pattern: "/v1/cluster", need: "operator"},
+	{method: "GET", pattern: "/v1/cluster/partitions", need: "operator"},
+	{method: "GET", pattern: "/v1/whoami", need: "list"},
 	{method: "POST", pattern: "/v1/cluster/nodes", ctype: "application/json", body: `{"id":9,"raft_addr":"127.0.0.1:1"}`, need: "operator", destructive: true},
 	{method: "DELETE", pattern: "/v1/cluster/nodes/{id}", need: "operator", destructive: true},
 	{method: "GET", pattern: "/v1/bridges", need: "operator"},
@@ -136,7 +139,7 @@ func (e *env) call(tok string, r route, path string) (int, string) {
 // TestAuthRouteTableComplete: the walk below covers every registered
 // route, so a new route cannot ship without its auth being checked.
 func TestAuthRouteTableComplete(t *testing.T) {
-	e := newEnv(t, multiraft.Config{}, Config{Pprof: true})
+	e := newEnv(t, multiraft.Config{}, Config{Pprof: true, Console: true})
 	plain, scoped, rest := allRoutes()
 	want := map[string]bool{}
 	for _, r := range append(append(plain, scoped...), rest...) {
@@ -145,8 +148,8 @@ func TestAuthRouteTableComplete(t *testing.T) {
 	var missing []string
 	for method, paths := range e.srv.router.List() {
 		for _, p := range paths {
-			if p == "/healthz" || p == "/readyz" {
-				continue // open by design, checked in TestAuthEveryRoute
+			if p == "/healthz" || p == "/readyz" || p == "/" || p == "/console/{path:*}" {
+				continue // open by design (the console's files hold no data), checked in TestAuthEveryRoute
 			}
 			k := method + " " + p
 			if !want[k] {
@@ -167,7 +170,7 @@ func TestAuthRouteTableComplete(t *testing.T) {
 // TestAuthEveryRoute walks every route with each kind of bad token, with a
 // token of another tenant and with tokens lacking the scope.
 func TestAuthEveryRoute(t *testing.T) {
-	e := newEnv(t, multiraft.Config{}, Config{Pprof: true})
+	e := newEnv(t, multiraft.Config{}, Config{Pprof: true, Console: true})
 	e.mustCreate("t", 1, "")
 	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"globex"}`); code != 201 {
 		t.Fatalf("create tenant: %d %s", code, body)
@@ -332,11 +335,15 @@ func TestAuthEveryRoute(t *testing.T) {
 	if st, _, body := e.reqAs(admin, "POST", "/v1/tenants/default/tokens", "application/json", `{"scopes":["operator"]}`); st != 403 {
 		t.Errorf("admin minted operator: %d %s", st, body)
 	}
-	// healthz and readyz need no token.
-	for _, p := range []string{"/healthz", "/readyz"} {
+	// healthz, readyz and the console's files need no token; the
+	// console's page carries no data, only the code that asks for it.
+	for _, p := range []string{"/healthz", "/readyz", "/console/", "/console/app/main.js"} {
 		if st, _, _ := e.reqAs("", "GET", p, "", ""); st != 200 {
 			t.Errorf("%s without a token: %d", p, st)
 		}
+	}
+	if st, _, body := e.reqAs("", "GET", "/console/../v1/topics", "", ""); st == 200 {
+		t.Errorf("a path out of the console served data without a token: %s", body)
 	}
 }
 

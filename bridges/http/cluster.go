@@ -73,3 +73,30 @@ func (s *Server) removeNode(ctx *fasthttp.RequestCtx) {
 	}
 	writeJSON(ctx, fasthttp.StatusAccepted, n)
 }
+
+type clusterPartitionJSON struct {
+	Tenant            string `json:"tenant"`
+	Topic             string `json:"topic"`
+	ReplicationFactor int    `json:"replication_factor"`
+	partitionJSON
+}
+
+// clusterPartitions (operator) lists every partition of every tenant with
+// its leader, replicas, offsets and size: the cluster's map in one call.
+func (s *Server) clusterPartitions(ctx *fasthttp.RequestCtx) {
+	out := []clusterPartitionJSON{}
+	for _, t := range s.b.Tenants() {
+		for _, m := range s.b.Topics(t.Name) {
+			for _, o := range s.b.TopicOffsets(m) {
+				cp := clusterPartitionJSON{Tenant: string(m.Tenant), Topic: string(m.Name), ReplicationFactor: m.ReplicationFactor,
+					partitionJSON: partitionJSON{Partition: int32(o.Partition), LogStart: int64(o.LogStart), HighWatermark: int64(o.HighWatermark),
+						Leader: o.Leader, Replicas: o.Replicas, Bytes: o.Bytes, Quarantined: o.Quarantined}}
+				if o.Err != nil {
+					cp.Error = eddy.AsError(o.Err).Message
+				}
+				out = append(out, cp)
+			}
+		}
+	}
+	writeJSON(ctx, 200, map[string]any{"partitions": out})
+}

@@ -23,6 +23,9 @@ type Reader interface {
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	TopicOffsets(meta *catalog.TopicMeta) []multiraft.PartitionOffsets
+	// OffsetForTime looks a time up in this node's replica (-1 when no
+	// record is that late; CodeUnavailable without a replica here).
+	OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (offset, timestamp int64, err error)
 }
 
 // fetchLimits reads a fetch's max, max_bytes and wait_ms.
@@ -158,8 +161,24 @@ func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	writeJSON(ctx, 200, map[string]any{"partition": int32(p), "earliest": int64(po.LogStart), "latest": int64(po.HighWatermark),
-		"leader": po.Leader, "size_bytes": po.Bytes})
+	out := map[string]any{"partition": int32(p), "earliest": int64(po.LogStart), "latest": int64(po.HighWatermark),
+		"leader": po.Leader, "size_bytes": po.Bytes}
+	if args := ctx.QueryArgs(); args.Has("timestamp") {
+		ts, err := intArg(args, "timestamp", 0, -1<<62, 1<<62)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+		defer cancel()
+		off, stamp, err := s.offsetForTime(c, ref, po, ts)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		out["timestamp"], out["offset"], out["record_timestamp"] = ts, off, stamp
+	}
+	writeJSON(ctx, 200, out)
 }
 
 // topicMetrics are a topic's fetch series, looked up once per topic

@@ -294,7 +294,10 @@ type groupPartitionJSON struct {
 	Committed *int64 `json:"committed_offset"`
 	End       int64  `json:"high_watermark"`
 	Lag       int64  `json:"lag"`
-	Member    string `json:"member,omitempty"`
+	// LagMs is how old the oldest record not yet consumed is (0 when the
+	// group is caught up): lag in time, not records.
+	LagMs  int64  `json:"lag_ms"`
+	Member string `json:"member,omitempty"`
 }
 
 func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) map[string]any {
@@ -331,7 +334,7 @@ func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) m
 		}
 	}
 	parts := []groupPartitionJSON{}
-	var lag int64
+	var lag, lagMs int64
 	for topic := range topics {
 		meta, err := s.b.Topic(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(topic)})
 		if err != nil {
@@ -340,20 +343,37 @@ func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) m
 		for _, po := range s.b.TopicOffsets(meta) {
 			k := catalog.TopicPartition{Topic: topic, Partition: po.Partition}.Key()
 			pj := groupPartitionJSON{Topic: topic, Partition: int32(po.Partition), End: int64(po.HighWatermark), Member: owner[k]}
+			next := int64(po.LogStart)
 			if c, ok := g.Offsets[k]; ok {
 				pj.Committed = &c
-				pj.Lag = max(0, int64(po.HighWatermark)-max(c, int64(po.LogStart)))
-			} else {
-				pj.Lag = int64(po.HighWatermark - po.LogStart)
+				next = max(c, next)
+			}
+			pj.Lag = max(0, int64(po.HighWatermark)-next)
+			if pj.Lag > 0 {
+				pj.LagMs = s.recordAge(meta.Ref(), po.Partition, next)
 			}
 			lag += pj.Lag
+			lagMs = max(lagMs, pj.LagMs)
 			parts = append(parts, pj)
 		}
 	}
 	out["member_list"] = members
 	out["partitions"] = parts
 	out["lag"] = lag
+	out["lag_ms"] = lagMs
 	return out
+}
+
+// recordAge is how long ago the record at off was stamped (0 if it cannot
+// be read now): one record's fetch.
+func (s *Server) recordAge(ref eddy.TopicRef, p eddy.Partition, off int64) int64 {
+	c, cancel := s.reqContext(2*time.Second, false)
+	defer cancel()
+	res, err := s.b.Fetch(c, ref, p, eddy.Offset(off), 1, 1, 0)
+	if err != nil || len(res.Records) == 0 {
+		return 0
+	}
+	return max(0, time.Now().UnixMilli()-res.Records[0].Timestamp)
 }
 
 func (s *Server) listGroups(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
@@ -424,7 +444,7 @@ func (s *Server) resetGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principa
 		case "offset":
 			off = min(max(req.Offset, int64(po.LogStart)), int64(po.HighWatermark))
 		case "timestamp":
-			off, err = s.offsetForTime(c, meta.Ref(), po, req.TimestampMs)
+			off, _, err = s.offsetForTime(c, meta.Ref(), po, req.TimestampMs)
 			if err != nil {
 				writeError(ctx, err)
 				return
@@ -444,25 +464,36 @@ func (s *Server) resetGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principa
 }
 
 // offsetForTime is the first offset whose record's timestamp is at or
-// after ts (the high watermark if none): a scan, in pages.
-func (s *Server) offsetForTime(c context.Context, ref eddy.TopicRef, po multiraft.PartitionOffsets, ts int64) (int64, error) {
-	off := int64(po.LogStart)
-	for off < int64(po.HighWatermark) {
-		res, err := s.b.Fetch(c, ref, po.Partition, eddy.Offset(off), 10_000, 8<<20, 0)
+// after ts, and that record's timestamp (the high watermark and -1 if
+// none is): through the segments' and batches' max timestamps on this
+// node's replica, or, on a node without one, a bounded scan of fetches.
+func (s *Server) offsetForTime(c context.Context, ref eddy.TopicRef, po multiraft.PartitionOffsets, ts int64) (int64, int64, error) {
+	off, stamp, err := s.b.OffsetForTime(ref, po.Partition, ts)
+	switch {
+	case err == nil && off < 0:
+		return int64(po.HighWatermark), -1, nil
+	case err == nil:
+		return off, stamp, nil
+	case eddy.ErrorCode(err) != eddy.CodeUnavailable:
+		return 0, 0, err
+	}
+	next := int64(po.LogStart)
+	for next < int64(po.HighWatermark) {
+		res, err := s.b.Fetch(c, ref, po.Partition, eddy.Offset(next), 10_000, 8<<20, 0)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if len(res.Records) == 0 {
 			break
 		}
 		for _, r := range res.Records {
 			if r.Timestamp >= ts {
-				return int64(r.Offset), nil
+				return int64(r.Offset), r.Timestamp, nil
 			}
 		}
-		off = int64(res.NextOffset)
+		next = int64(res.NextOffset)
 	}
-	return int64(po.HighWatermark), nil
+	return int64(po.HighWatermark), -1, nil
 }
 
 func (s *Server) deleteGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {

@@ -111,3 +111,22 @@ func (s *Server) repair(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	}
 	writeJSON(ctx, 200, res)
 }
+
+// redirect answers 302 to a relative location.
+func redirect(to string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Location", to)
+		ctx.SetStatusCode(fasthttp.StatusFound)
+	}
+}
+
+// whoami is what the token speaks for and may do (the console decides its
+// view from it): the tenant, the subject, the scopes, the expiry.
+func (s *Server) whoami(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	out := map[string]any{"tenant": p.Tenant, "subject": p.Subject, "scopes": p.Scopes(), "operator": p.Operator(),
+		"admin": p.Can(tenants.Admin, p.Tenant, ""), "expires_ms": p.Expires.UnixMilli()}
+	if s.b.NodeID() != 0 {
+		out["node_id"] = s.b.NodeID()
+	}
+	writeJSON(ctx, 200, out)
+}

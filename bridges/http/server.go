@@ -17,6 +17,7 @@ import (
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/tenants"
+	"github.com/eddy-broker/eddy/web"
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -83,6 +84,9 @@ type Config struct {
 	// Listeners reports the node's other listeners (MQTT, ...) for
 	// /readyz, which fails while one is not serving.
 	Listeners func() []netguard.Status
+	// Console serves the web console's files under /console/ (package
+	// web). Its files need no token; its data does.
+	Console bool
 }
 
 // Server is the data-plane HTTP API on fasthttp.
@@ -141,12 +145,19 @@ func New(cfg Config, b Broker) *Server {
 	s.router = r
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	if cfg.Console {
+		// Relative redirects: the console works behind a proxy's prefix.
+		r.GET("/", redirect("console/"))
+		r.GET("/console/{path:*}", web.Handler("/console/"))
+	}
+	r.GET("/v1/whoami", s.authed(s.whoami))
 	if cfg.MetricsPublic {
 		r.GET("/metrics", s.metrics)
 	} else {
 		r.GET("/metrics", s.authed(s.operatorOnly(s.metrics)))
 	}
 	r.GET("/v1/cluster", s.authed(s.operatorOnly(s.cluster)))
+	r.GET("/v1/cluster/partitions", s.authed(s.operatorOnly(s.clusterPartitions)))
 	r.POST("/v1/cluster/nodes", s.authed(s.operatorOnly(s.addNode)))
 	r.DELETE("/v1/cluster/nodes/{id}", s.authed(s.operatorOnly(s.removeNode)))
 	r.GET("/v1/bridges", s.authed(s.operatorOnly(func(ctx *fasthttp.RequestCtx) {
@@ -176,6 +187,7 @@ func New(cfg Config, b Broker) *Server {
 		g.GET("/topics", s.authed(s.listTopics))
 		g.GET("/topics/{topic}", s.authed(s.describeTopic))
 		g.DELETE("/topics/{topic}", s.authed(s.deleteTopic))
+		g.PATCH("/topics/{topic}", s.authed(s.alterTopic))
 		g.POST("/topics/{topic}/records", s.authed(s.produce))
 		g.GET("/topics/{topic}/partitions/{partition}/records", s.authed(s.fetch))
 		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.authed(s.offsets))

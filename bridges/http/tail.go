@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +18,8 @@ const maxTails = 256
 
 // tail streams a topic's new records as Server-Sent Events: from now on
 // every partition, or, with partition and offset, one partition from an
-// offset. Each record is an event "record" whose data is the record as
+// offset; from=P:OFF,... resumes the partitions named (the others from
+// now), as a client reconnecting after the last records it saw. Each record is an event "record" whose data is the record as
 // JSON with its partition; a comment every 15 s keeps proxies from closing
 // an idle stream. It ends when the client goes away, the node stops, or the
 // token is revoked (an "error" event says so).
@@ -56,15 +58,30 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		for i := int32(0); i < meta.Partitions; i++ {
 			start[eddy.Partition(i)] = -1
 		}
+		// from=P:OFF,...: resume those partitions after what a client saw.
+		if from := string(args.Peek("from")); from != "" {
+			for _, f := range strings.Split(from, ",") {
+				ps, os, ok := strings.Cut(f, ":")
+				part, perr := strconv.ParseInt(ps, 10, 32)
+				off, oerr := strconv.ParseInt(os, 10, 64)
+				if !ok || perr != nil || oerr != nil || eddy.Partition(part).Validate(meta.Partitions) != nil || off < 0 {
+					writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "from: %q is not partition:offset of this topic", f))
+					return
+				}
+				start[eddy.Partition(part)] = off
+			}
+		}
 	}
 	for part, off := range start {
-		if off < 0 {
-			po, err := s.b.Offsets(ref, part)
-			if err != nil {
-				writeError(ctx, err)
-				return
-			}
-			start[part] = int64(po.HighWatermark)
+		po, err := s.b.Offsets(ref, part)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		// New records only by default; a resumed offset within what is kept.
+		start[part] = int64(po.HighWatermark)
+		if off >= 0 {
+			start[part] = min(max(off, int64(po.LogStart)), int64(po.HighWatermark))
 		}
 	}
 	select {

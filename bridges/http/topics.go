@@ -15,6 +15,7 @@ import (
 type TopicAdmin interface {
 	CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catalog.TopicSpec) (*catalog.TopicMeta, error)
 	DeleteTopic(ctx context.Context, ref eddy.TopicRef) error
+	AlterTopic(ctx context.Context, ref eddy.TopicRef, config map[string]string, partitions int32) (*catalog.TopicMeta, error)
 	Topics(tenant eddy.TenantID) []*catalog.TopicMeta
 }
 
@@ -98,10 +99,11 @@ func (s *Server) listTopics(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
+	detail := ctx.QueryArgs().GetBool("detail") // with each partition's offsets and size
 	out := []topicJSON{}
 	for _, m := range s.b.Topics(t) {
 		if p.Can(tenants.Describe, t, m.Name) {
-			out = append(out, s.topicJSON(m, false))
+			out = append(out, s.topicJSON(m, detail))
 		}
 	}
 	writeJSON(ctx, 200, map[string]any{"topics": out})
@@ -119,6 +121,48 @@ func (s *Server) describeTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		return
 	}
 	writeJSON(ctx, 200, s.topicJSON(m, true))
+}
+
+type alterTopicReq struct {
+	// Config keys to set; an empty value resets one to its default.
+	Config     map[string]string `json:"config"`
+	Partitions *int32            `json:"partitions"` // grow to (never shrinks)
+}
+
+// alterTopic changes a topic's config or grows its partitions (admin
+// scope), as Kafka's IncrementalAlterConfigs and CreatePartitions do.
+func (s *Server) alterTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	ref, err := s.topicRef(ctx, p, tenants.Admin)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var req alterTopicReq
+	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var parts int32
+	if req.Partitions != nil {
+		cur, err := s.b.Topic(ref)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		if *req.Partitions < cur.Partitions {
+			writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "topic %s has %d partitions; it can only grow", ref.Name, cur.Partitions))
+			return
+		}
+		parts = *req.Partitions
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	meta, err := s.b.AlterTopic(c, ref, req.Config, parts)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, s.topicJSON(meta, false))
 }
 
 func (s *Server) deleteTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {

@@ -1,0 +1,95 @@
+// Consumer groups: the list with lag, and a group's page: members,
+// per-partition committed / end / lag in records and in time, resetting
+// offsets (only while the group is empty; the server refuses otherwise),
+// deleting it.
+import { useState } from '../../vendor/hooks.mjs'
+import { tget, tcall } from '../api.js'
+import { html, useLoad, num, duration, ago, ErrorBox, link, go } from '../ui.js'
+
+export function Groups ({ tenant }) {
+  const [d, error] = useLoad(() => tget('groups'), [tenant], 5000)
+  return html`
+    <h1>Consumer groups</h1>
+    <${ErrorBox} error=${error} />
+    ${d && html`<table data-testid="groups">
+      <thead><tr><th>group</th><th>protocol</th><th>members</th><th>generation</th></tr></thead>
+      <tbody>${d.groups.map(g => html`<tr data-testid=${'group-' + g.name}><td><a href=${link('groups/' + g.name)}>${g.name}</a></td>
+        <td>${g.protocol}</td><td>${g.members}</td><td>${g.generation}</td></tr>`)}</tbody>
+    </table>
+    ${d.groups.length === 0 ? html`<p>No groups yet.</p>` : ''}`}`
+}
+
+export function Group ({ me, tenant, name }) {
+  const [g, error, reload] = useLoad(() => tget('groups/' + encodeURIComponent(name)), [tenant, name], 5000)
+  if (error) return html`<${ErrorBox} error=${error} />`
+  if (!g) return html`<p>Loading…</p>`
+  const del = () => {
+    if (confirm('Delete group ' + name + ' and its committed offsets?')) tcall('DELETE', 'groups/' + encodeURIComponent(name)).then(() => go('groups'), alert)
+  }
+  const topics = [...new Set(g.partitions.map(p => p.topic))]
+  return html`
+    <h1>Group ${name} <small>${g.protocol}, generation ${g.generation}</small></h1>
+    <section class="cards">
+      <div class="card"><b data-testid="group-lag">${num(g.lag)}</b><span>records behind</span></div>
+      <div class="card"><b data-testid="group-lag-ms">${duration(g.lag_ms)}</b><span>behind in time</span></div>
+      <div class="card"><b>${g.members}</b><span>members</span></div>
+    </section>
+    <h2>Partitions</h2>
+    <table data-testid="group-partitions">
+      <thead><tr><th>topic</th><th>partition</th><th>committed</th><th>end</th><th>lag</th><th>lag in time</th><th>member</th></tr></thead>
+      <tbody>${g.partitions.map(p => html`<tr><td>${p.topic}</td><td>${p.partition}</td><td>${p.committed_offset === null ? 'none' : num(p.committed_offset)}</td>
+        <td>${num(p.high_watermark)}</td><td>${num(p.lag)}</td><td>${duration(p.lag_ms)}</td><td>${p.member || ''}</td></tr>`)}</tbody>
+    </table>
+    <h2>Members</h2>
+    <table><thead><tr><th>member</th><th>topics</th><th>partitions</th><th>last seen</th></tr></thead>
+      <tbody>${(g.member_list || []).map(m => html`<tr><td>${m.member_id}${m.instance_id ? ' (' + m.instance_id + ')' : ''}</td>
+        <td>${(m.topics || []).join(', ')}</td><td>${(m.assignments || []).map(a => a.topic + '/' + a.partition).join(' ')}</td><td>${ago(m.last_seen_ms)}</td></tr>`)}</tbody></table>
+    ${g.members === 0 ? html`<${Reset} name=${name} topics=${topics} partitions=${g.partitions} onDone=${reload} />` : html`<p class="hint">Offsets can be reset once the group is empty.</p>`}
+    <p><button class="danger" onClick=${del} disabled=${g.members > 0} data-testid="delete-group">Delete group</button></p>`
+}
+
+function Reset ({ name, topics, partitions, onDone }) {
+  const [topic, setTopic] = useState(topics[0] || '')
+  const [to, setTo] = useState('earliest')
+  const [value, setValue] = useState('')
+  const [error, setError] = useState(null)
+  const [preview, setPreview] = useState(null)
+  const body = () => {
+    const b = { topic, to }
+    if (to === 'offset') b.offset = Number(value)
+    if (to === 'timestamp') b.timestamp_ms = new Date(value).getTime()
+    return b
+  }
+  // The preview: what each partition would move to, read from the offsets
+  // endpoints (by time through the time index), before anything changes.
+  const look = async e => {
+    e.preventDefault()
+    try {
+      const rows = await Promise.all(partitions.filter(p => p.topic === topic).map(async p => {
+        const q = to === 'timestamp' ? '?timestamp=' + new Date(value).getTime() : ''
+        const o = await tget('topics/' + encodeURIComponent(topic) + '/partitions/' + p.partition + '/offsets' + q)
+        const target = to === 'earliest' ? o.earliest : to === 'latest' ? o.latest : to === 'offset' ? Math.min(Math.max(Number(value), o.earliest), o.latest) : o.offset
+        return { partition: p.partition, from: p.committed_offset, to: target, lag: o.latest - target }
+      }))
+      setPreview(rows)
+      setError(null)
+    } catch (err) { setError(err) }
+  }
+  const apply = () => tcall('POST', 'groups/' + encodeURIComponent(name) + '/offsets', body()).then(() => { setPreview(null); onDone() }, setError)
+  return html`
+    <h2>Reset offsets</h2>
+    <form class="inline" onSubmit=${look} data-testid="reset">
+      <select value=${topic} onChange=${e => setTopic(e.target.value)}>${topics.map(t => html`<option>${t}</option>`)}</select>
+      <select value=${to} onChange=${e => setTo(e.target.value)} data-testid="reset-to">
+        <option value="earliest">earliest</option><option value="latest">latest</option>
+        <option value="timestamp">time</option><option value="offset">offset</option>
+      </select>
+      ${to === 'offset' ? html`<input type="number" min="0" value=${value} onInput=${e => setValue(e.target.value)} />` : ''}
+      ${to === 'timestamp' ? html`<input type="datetime-local" step="1" value=${value} onInput=${e => setValue(e.target.value)} />` : ''}
+      <button data-testid="reset-preview">Preview</button>
+    </form>
+    <${ErrorBox} error=${error} />
+    ${preview && html`<table data-testid="reset-table"><thead><tr><th>partition</th><th>committed now</th><th>would be</th><th>lag then</th></tr></thead>
+      <tbody>${preview.map(r => html`<tr><td>${r.partition}</td><td>${r.from === null ? 'none' : num(r.from)}</td><td>${num(r.to)}</td><td>${num(r.lag)}</td></tr>`)}</tbody></table>
+      <button onClick=${apply} data-testid="reset-apply">Apply</button>`}`
+}

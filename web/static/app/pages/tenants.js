@@ -1,0 +1,74 @@
+// Tenants: quotas against usage; keys; minting a token for a device with
+// ready mosquitto_pub, curl and kcat lines. Operators see every tenant,
+// a tenant's admin its own.
+import { useState } from '../../vendor/hooks.mjs'
+import { api } from '../api.js'
+import { html, useLoad, num, bytes, time, ErrorBox } from '../ui.js'
+
+const QUOTAS = [['max_topics', 'topics', 'topics', num], ['max_partitions', 'partitions', 'partitions', num],
+  ['storage_bytes', 'storage_bytes', 'storage', bytes], ['max_groups', null, 'groups', num],
+  ['produce_records_per_sec', null, 'records/s', num], ['produce_bytes_per_sec', null, 'bytes/s', bytes]]
+
+export function Tenants ({ me, tenant }) {
+  const [list, error] = useLoad(() => me.operator ? api('GET', 'v1/tenants') : Promise.resolve({ tenants: [{ name: me.tenant }] }), [])
+  if (!me.operator && !me.admin) return html`<h1>Tenant ${me.tenant}</h1><p>Describing the tenant needs its admin scope.</p>`
+  return html`
+    <h1>${me.operator ? 'Tenants' : 'Tenant ' + me.tenant}</h1>
+    <${ErrorBox} error=${error} />
+    ${me.operator && list ? html`<table data-testid="tenants"><thead><tr><th>tenant</th><th>created</th></tr></thead>
+      <tbody>${list.tenants.map(t => html`<tr><td>${t.name}${t.name === tenant ? ' (shown)' : ''}</td><td>${time(t.created_ms)}</td></tr>`)}</tbody></table>` : ''}
+    <${TenantDetail} name=${tenant} />`
+}
+
+function TenantDetail ({ name }) {
+  const path = 'v1/tenants/' + encodeURIComponent(name)
+  const [d, error] = useLoad(() => Promise.all([api('GET', path), api('GET', path + '/keys')]), [name], 10000)
+  if (error) return html`<${ErrorBox} error=${error} />`
+  if (!d) return html`<p>Loading…</p>`
+  const [t, keys] = d
+  return html`
+    <h2>${name}: quotas and usage</h2>
+    <table data-testid="quotas"><thead><tr><th>quota</th><th>used</th><th>limit</th></tr></thead>
+      <tbody>${QUOTAS.map(([q, u, label, f]) => {
+        const limit = t.quotas[q]
+        const used = u ? t.usage[u] : null
+        const pct = limit && used !== null ? Math.min(100, Math.round(100 * used / limit)) : null
+        return html`<tr><td>${label}</td><td>${used === null ? '' : f(used)}${pct !== null ? html` <meter min="0" max="100" value=${pct}></meter> ${pct}%` : ''}</td><td>${limit ? f(limit) : 'unlimited'}</td></tr>`
+      })}</tbody></table>
+    <h2>Keys</h2>
+    <table><thead><tr><th>kid</th><th>alg</th><th>added</th></tr></thead>
+      <tbody>${(keys.keys || []).map(k => html`<tr><td>${k.kid}</td><td>${k.alg}</td><td>${time(k.created_ms)}</td></tr>`)}</tbody></table>
+    <${Mint} tenant=${name} />`
+}
+
+function Mint ({ tenant }) {
+  const [subject, setSubject] = useState('device-1')
+  const [scopes, setScopes] = useState('produce:sensors')
+  const [ttl, setTTL] = useState(86400)
+  const [out, setOut] = useState(null)
+  const [error, setError] = useState(null)
+  const submit = e => {
+    e.preventDefault()
+    api('POST', 'v1/tenants/' + encodeURIComponent(tenant) + '/tokens', { subject, scopes: scopes.split(/[\s,]+/).filter(Boolean), ttl_seconds: Number(ttl) })
+      .then(r => { setOut(r); setError(null) }, setError)
+  }
+  const host = location.hostname
+  const topic = ((out && out.scopes.find(s => s.startsWith('produce:'))) || 'produce:sensors').slice(8).replace(/\*.*/, '') || 'sensors'
+  return html`
+    <h2>Mint a token</h2>
+    <form class="inline" onSubmit=${submit} data-testid="mint">
+      <input placeholder="subject (device id)" value=${subject} onInput=${e => setSubject(e.target.value)} />
+      <input placeholder="scopes" value=${scopes} onInput=${e => setScopes(e.target.value)} data-testid="mint-scopes" />
+      <label>TTL s <input type="number" min="60" value=${ttl} onInput=${e => setTTL(e.target.value)} /></label>
+      <button data-testid="mint-submit">Mint</button>
+    </form>
+    <${ErrorBox} error=${error} />
+    ${out && html`<div data-testid="minted">
+      <p>Token for <b>${out.subject || subject}</b>, scopes ${out.scopes.join(' ')}, expires ${out.expires_at}:</p>
+      <pre class="token" data-testid="minted-token">${out.token}</pre>
+      <p>Try it:</p>
+      <pre>${'mosquitto_pub -h ' + host + ' -p 1883 -u ' + tenant + ' -P "$TOKEN" -t ' + topic + '/' + (out.subject || subject) + " -q 1 -m '{\"temp\":21.5}'\n" +
+        'curl -H "Authorization: Bearer $TOKEN" -d \'{"records":[{"value":{"temp":21.5}}]}\' ' + new URL('../v1/topics/' + topic + '/records', document.baseURI) + '\n' +
+        "echo '{\"temp\":21.5}' | kcat -b " + host + ':9092 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN -X sasl.username=' + tenant + ' -X sasl.password="$TOKEN" -P -t ' + topic}</pre>
+    </div>`}`
+}
