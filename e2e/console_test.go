@@ -147,6 +147,19 @@ func (b *browser) present(sel string) bool {
 	return ok
 }
 
+// waitPresent waits until an element matches sel (charts reload every 10 s).
+func (b *browser) waitPresent(sel string) {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !b.present(sel) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s never appeared", sel)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.check()
+}
+
 // waitText waits until the element's text contains want and returns it.
 func (b *browser) waitText(sel, want string) string {
 	b.t.Helper()
@@ -217,11 +230,13 @@ func (b *browser) screenshot(name string) {
 // TestConsole: an operator logs in, creates a topic and produces from the
 // forms, sees the record in the browser and in the live tail, opens a
 // group and sees its lag in records and in time, uploads two versions of a
-// transform, dry-runs one and pins the older; a tenant's token sees only
+// transform, dry-runs one and pins the older, sees charts drawn from the
+// node's sampler; a tenant's token sees only
 // its tenant and no operator page; a token without the admin scope sees
 // no destructive button and is refused if it calls those routes anyway.
 func TestConsole(t *testing.T) {
 	p := newProc(t)
+	p.env = append(p.env, "EDDY_CONSOLE_SERIES_STEP=1s") // charts with history within the test
 	p.start()
 	b := newBrowser(t, p)
 
@@ -283,6 +298,7 @@ func TestConsole(t *testing.T) {
 	if got := b.waitText(`[data-testid="group-lag-ms"]`, " "); strings.HasPrefix(got, "0 ms") || got == "–" {
 		t.Fatalf("lag in time: %q", got)
 	}
+	p.waitSeries("group=dashboards") // the sampler saw the lag (the chart below)
 	b.choose(`[data-testid="reset-to"]`, "latest")
 	b.click(`[data-testid="reset-preview"]`)
 	b.waitText(`[data-testid="reset-table"]`, "would be")
@@ -320,6 +336,14 @@ func TestConsole(t *testing.T) {
 	if code, err := p.do("GET", "/v1/topics/sensors", "", nil, &topic); err != nil || code != 200 || topic.Transform.Version != 1 {
 		t.Fatalf("the pinned version over HTTP: %d %v %+v", code, err, topic)
 	}
+
+	// Charts from the node's sampler: the group's lag before its reset,
+	// the records that came in.
+	b.open("groups/dashboards")
+	b.waitPresent(`[data-testid="chart-lag"] canvas`)
+	p.waitSeries("name=produce_records")
+	b.open("overview")
+	b.waitPresent(`[data-testid="chart-produce"] canvas`)
 
 	// The cluster and tenants pages, for the operator.
 	b.open("cluster")
@@ -367,6 +391,22 @@ func TestConsole(t *testing.T) {
 		if req.code != 403 && req.code != 404 {
 			t.Fatalf("%s %s with a reader's token: %d %s", call[0], call[1], req.code, req.body)
 		}
+	}
+}
+
+// waitSeries waits until the node's sampler has a series the query names.
+func (p *proc) waitSeries(query string) {
+	p.tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var out struct{ Series []json.RawMessage }
+		if code, err := p.do("GET", "/v1/series?"+query, "", nil, &out); err == nil && code == 200 && len(out.Series) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.tb.Fatalf("no series for %s", query)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

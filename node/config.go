@@ -74,6 +74,11 @@ type Config struct {
 	// Console serves the web console at /console/ on the HTTP listener
 	// (docs/console.md). On by default; its data needs a token anyway.
 	Console bool `yaml:"console"`
+	// ConsoleSeries samples rates and lags every 10 s into an hour of
+	// history in memory (GET /v1/series, the console's charts).
+	ConsoleSeries bool `yaml:"console_series"`
+	// ConsoleSeriesStep is the sampler's step; a series keeps 360 of them.
+	ConsoleSeriesStep time.Duration `yaml:"console_series_step"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json. Default text.
@@ -173,6 +178,8 @@ func DefaultConfig() Config {
 		MQTTAddr:           ":1883",
 		KafkaAddr:          ":9092",
 		Console:            true,
+		ConsoleSeries:      true,
+		ConsoleSeriesStep:  10 * time.Second,
 		LogLevel:           "info",
 		LogFormat:          "text",
 		Linger:             0,
@@ -250,6 +257,8 @@ var envVars = []struct {
 	{"EDDY_CLUSTER_NAME", func(c *Config, v string) error { c.ClusterName = v; return nil }},
 	{"EDDY_METRICS_PUBLIC", func(c *Config, v string) (err error) { c.MetricsPublic, err = strconv.ParseBool(v); return }},
 	{"EDDY_CONSOLE", func(c *Config, v string) (err error) { c.Console, err = strconv.ParseBool(v); return }},
+	{"EDDY_CONSOLE_SERIES", func(c *Config, v string) (err error) { c.ConsoleSeries, err = strconv.ParseBool(v); return }},
+	{"EDDY_CONSOLE_SERIES_STEP", func(c *Config, v string) (err error) { c.ConsoleSeriesStep, err = time.ParseDuration(v); return }},
 	{"EDDY_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
@@ -322,6 +331,9 @@ func ParsePeers(s string) (map[uint64]string, error) {
 func (c *Config) Validate() error {
 	if c.NodeID == 0 {
 		return errors.New("node_id must be 1 or more")
+	}
+	if c.ConsoleSeries && c.ConsoleSeriesStep < time.Second {
+		return fmt.Errorf("console_series_step %s: at least 1s", c.ConsoleSeriesStep)
 	}
 	if c.ClusterName == "" {
 		return errors.New("cluster_name is empty")

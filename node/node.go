@@ -7,10 +7,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/eddy-broker/eddy/internal/logkey"
+	"github.com/eddy-broker/eddy/series"
 
 	"github.com/VictoriaMetrics/metrics"
 	httpapi "github.com/eddy-broker/eddy/bridges/http"
@@ -34,7 +36,10 @@ type Node struct {
 	mqtt    *mqttapi.Listener // nil when off
 	kafka   *kafka.Listener   // nil when off
 	bridges []*mqttapi.Bridge
-	cancel  context.CancelFunc // stops the bridges
+	cancel  context.CancelFunc // stops the bridges and the sampler
+
+	series   *series.Store // the console's charts; nil when off
+	sampling sync.WaitGroup
 }
 
 // New validates cfg and builds the node. It does no I/O.
@@ -52,6 +57,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log.Info("soft memory limit set", "bytes", limit, "from", from)
 	}
 	n := &Node{cfg: cfg, log: log, metrics: metrics.NewSet()}
+	if cfg.ConsoleSeries {
+		n.series = series.New(series.Config{Step: cfg.ConsoleSeriesStep})
+	}
 	m := n.metrics
 	batchRecords := m.NewHistogram("eddy_proposal_records")
 	batchBytes := m.NewHistogram("eddy_proposal_bytes")
@@ -141,6 +149,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Listeners:     n.listenerStatus,
 		DefaultQuotas: cfg.TenantDefaults,
 		Console:       cfg.Console,
+		Series:        n.series,
 	}, host)
 	return n, nil
 }
@@ -206,6 +215,10 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.log.Info("kafka listening", "addr", n.kafka.Addr())
 	}
+	if n.series != nil {
+		n.sampling.Add(1)
+		go n.sampleSeries(bctx)
+	}
 	n.http.SetStarted()
 	return nil
 }
@@ -225,6 +238,7 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.cancel != nil {
 		n.cancel()
 	}
+	n.sampling.Wait()
 	if n.mqtt != nil {
 		n.mqtt.Close(ctx)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/series"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -50,6 +51,7 @@ var topicRoutes = []route{
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/checksum", need: "consume"},
 	{method: "POST", pattern: "/topics/{topic}/partitions/{partition}/repair", need: "operator", destructive: true},
 	{method: "GET", pattern: "/topics/{topic}/tail", need: "consume", stream: true},
+	{method: "GET", pattern: "/series", need: "list"},
 	{method: "PUT", pattern: "/transforms/{name}", ctype: "application/wasm", body: "not wasm", need: "admin"},
 	{method: "GET", pattern: "/transforms", need: "admin"},
 	{method: "GET", pattern: "/transforms/{name}", need: "admin"},
@@ -139,7 +141,7 @@ func (e *env) call(tok string, r route, path string) (int, string) {
 // TestAuthRouteTableComplete: the walk below covers every registered
 // route, so a new route cannot ship without its auth being checked.
 func TestAuthRouteTableComplete(t *testing.T) {
-	e := newEnv(t, multiraft.Config{}, Config{Pprof: true, Console: true})
+	e := newEnv(t, multiraft.Config{}, Config{Pprof: true, Console: true, Series: series.New(series.Config{})})
 	plain, scoped, rest := allRoutes()
 	want := map[string]bool{}
 	for _, r := range append(append(plain, scoped...), rest...) {
@@ -170,7 +172,7 @@ func TestAuthRouteTableComplete(t *testing.T) {
 // TestAuthEveryRoute walks every route with each kind of bad token, with a
 // token of another tenant and with tokens lacking the scope.
 func TestAuthEveryRoute(t *testing.T) {
-	e := newEnv(t, multiraft.Config{}, Config{Pprof: true, Console: true})
+	e := newEnv(t, multiraft.Config{}, Config{Pprof: true, Console: true, Series: series.New(series.Config{})})
 	e.mustCreate("t", 1, "")
 	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"globex"}`); code != 201 {
 		t.Fatalf("create tenant: %d %s", code, body)

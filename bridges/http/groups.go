@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
@@ -83,15 +82,8 @@ func (s *Server) visibleGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) (e
 // It runs on every member poll, so it walks the group as it is stored
 // instead of collecting its topics first.
 func canConsumeGroup(p *tenants.Principal, t eddy.TenantID, g *catalog.GroupMeta) bool {
-	for _, m := range g.Members {
-		for _, topic := range m.Topics {
-			if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
-				return false
-			}
-		}
-	}
-	for k := range g.Offsets { // "topic/partition"
-		if i := strings.LastIndexByte(k, '/'); i > 0 && !p.Can(tenants.Consume, t, eddy.TopicName(k[:i])) {
+	for _, topic := range g.Topics() {
+		if !p.Can(tenants.Consume, t, eddy.TopicName(topic)) {
 			return false
 		}
 	}
@@ -310,7 +302,6 @@ func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) m
 	}
 	members := []map[string]any{}
 	owner := map[string]string{}
-	topics := map[string]bool{}
 	for id, m := range g.Members {
 		mj := map[string]any{"member_id": id, "topics": m.Topics, "session_timeout_ms": m.SessionTimeoutMs,
 			"last_seen_ms": m.LastSeenMs, "assignments": tpJSON(g.Assignments[id])}
@@ -321,59 +312,20 @@ func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) m
 		for _, tp := range g.Assignments[id] {
 			owner[tp.Key()] = id
 		}
-		for _, topic := range m.Topics {
-			topics[topic] = true
-		}
 	}
-	for k := range g.Offsets {
-		for i := len(k) - 1; i >= 0; i-- {
-			if k[i] == '/' {
-				topics[k[:i]] = true
-				break
-			}
-		}
-	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	lags, lag, lagMs := consume.GroupLag(c, s.b, g, true, time.Now())
 	parts := []groupPartitionJSON{}
-	var lag, lagMs int64
-	for topic := range topics {
-		meta, err := s.b.Topic(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(topic)})
-		if err != nil {
-			continue
-		}
-		for _, po := range s.b.TopicOffsets(meta) {
-			k := catalog.TopicPartition{Topic: topic, Partition: po.Partition}.Key()
-			pj := groupPartitionJSON{Topic: topic, Partition: int32(po.Partition), End: int64(po.HighWatermark), Member: owner[k]}
-			next := int64(po.LogStart)
-			if c, ok := g.Offsets[k]; ok {
-				pj.Committed = &c
-				next = max(c, next)
-			}
-			pj.Lag = max(0, int64(po.HighWatermark)-next)
-			if pj.Lag > 0 {
-				pj.LagMs = s.recordAge(meta.Ref(), po.Partition, next)
-			}
-			lag += pj.Lag
-			lagMs = max(lagMs, pj.LagMs)
-			parts = append(parts, pj)
-		}
+	for _, pl := range lags {
+		parts = append(parts, groupPartitionJSON{Topic: pl.Topic, Partition: int32(pl.Partition), Committed: pl.Committed, End: pl.End,
+			Lag: pl.Lag, LagMs: pl.LagMs, Member: owner[catalog.TopicPartition{Topic: pl.Topic, Partition: pl.Partition}.Key()]})
 	}
 	out["member_list"] = members
 	out["partitions"] = parts
 	out["lag"] = lag
 	out["lag_ms"] = lagMs
 	return out
-}
-
-// recordAge is how long ago the record at off was stamped (0 if it cannot
-// be read now): one record's fetch.
-func (s *Server) recordAge(ref eddy.TopicRef, p eddy.Partition, off int64) int64 {
-	c, cancel := s.reqContext(2*time.Second, false)
-	defer cancel()
-	res, err := s.b.Fetch(c, ref, p, eddy.Offset(off), 1, 1, 0)
-	if err != nil || len(res.Records) == 0 {
-		return 0
-	}
-	return max(0, time.Now().UnixMilli()-res.Records[0].Timestamp)
 }
 
 func (s *Server) listGroups(ctx *fasthttp.RequestCtx, p *tenants.Principal) {

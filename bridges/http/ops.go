@@ -6,10 +6,13 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/series"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
@@ -129,4 +132,49 @@ func (s *Server) whoami(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		out["node_id"] = s.b.NodeID()
 	}
 	writeJSON(ctx, 200, out)
+}
+
+// series answers the node's sampled history for the path's tenant:
+// ?name= (produce_records, produce_bytes, fetch_records: per second;
+// group_lag, group_lag_ms), ?topic= or ?group=, ?since_ms= (default: an
+// hour ago). Only series the token may see: a topic's with a scope that
+// describes it, a group's with consume scopes for its topics.
+func (s *Server) series(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, err := s.tenant(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if s.cfg.Series == nil {
+		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "this node keeps no series (console_series is off)"))
+		return
+	}
+	args := ctx.QueryArgs()
+	now := time.Now()
+	since, err := intArg(args, "since_ms", now.Add(-time.Hour).UnixMilli(), 0, 1<<62)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	subject := string(args.Peek("topic"))
+	if g := args.Peek("group"); len(g) > 0 {
+		subject = string(g)
+	}
+	out := []series.Series{}
+	for _, se := range s.cfg.Series.Query(t, string(args.Peek("name")), subject, time.UnixMilli(since), now) {
+		isGroup := strings.HasPrefix(se.Name, "group_")
+		if (isGroup && args.Has("topic")) || (!isGroup && args.Has("group")) {
+			continue
+		}
+		if isGroup {
+			g, err := s.b.Group(t, se.Subject)
+			if err != nil || !canConsumeGroup(p, t, g) {
+				continue
+			}
+		} else if !p.Can(tenants.Describe, t, eddy.TopicName(se.Subject)) {
+			continue
+		}
+		out = append(out, se)
+	}
+	writeJSON(ctx, 200, map[string]any{"series": out, "step_ms": s.cfg.Series.Step().Milliseconds()})
 }

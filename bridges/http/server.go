@@ -16,6 +16,7 @@ import (
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/series"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/eddy-broker/eddy/web"
 	"github.com/fasthttp/router"
@@ -87,6 +88,8 @@ type Config struct {
 	// Console serves the web console's files under /console/ (package
 	// web). Its files need no token; its data does.
 	Console bool
+	// Series is the node's sampled history (GET /v1/series); nil: none.
+	Series *series.Store
 }
 
 // Server is the data-plane HTTP API on fasthttp.
@@ -196,6 +199,7 @@ func New(cfg Config, b Broker) *Server {
 		s.transformRoutes(g)
 		s.groupRoutes(g)
 		g.GET("/topics/{topic}/tail", s.authed(s.tail))
+		g.GET("/series", s.authed(s.series))
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))

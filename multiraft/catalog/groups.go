@@ -3,8 +3,10 @@ package catalog
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/eddy-broker/eddy"
 )
@@ -119,6 +121,22 @@ func (g *GroupMeta) Clone() *GroupMeta {
 		c.Kafka = &k
 	}
 	return &c
+}
+
+// Topics are the topics the group reads or holds committed offsets for.
+func (g *GroupMeta) Topics() []string {
+	seen := map[string]bool{}
+	for _, m := range g.Members {
+		for _, t := range m.Topics {
+			seen[t] = true
+		}
+	}
+	for k := range g.Offsets {
+		if i := strings.LastIndexByte(k, '/'); i > 0 {
+			seen[k[:i]] = true
+		}
+	}
+	return slices.Collect(maps.Keys(seen))
 }
 
 // commit sets committed offsets and their metadata (of a Kafka commit;

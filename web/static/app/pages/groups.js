@@ -5,6 +5,7 @@
 import { useState } from '../../vendor/hooks.mjs'
 import { tget, tcall } from '../api.js'
 import { html, useLoad, num, duration, ago, ErrorBox, link, go } from '../ui.js'
+import { Chart } from '../chart.js'
 
 export function Groups ({ tenant }) {
   const [d, error] = useLoad(() => tget('groups'), [tenant], 5000)
@@ -34,6 +35,8 @@ export function Group ({ me, tenant, name }) {
       <div class="card"><b data-testid="group-lag-ms">${duration(g.lag_ms)}</b><span>behind in time</span></div>
       <div class="card"><b>${g.members}</b><span>members</span></div>
     </section>
+    <${Chart} query=${'name=group_lag&group=' + encodeURIComponent(name)} title="Lag in records, last hour" unit="records" tenant=${tenant} testid="chart-lag" />
+    <${Chart} query=${'name=group_lag_ms&group=' + encodeURIComponent(name)} title="Lag in time, last hour" unit="ms" tenant=${tenant} testid="chart-lag-ms" />
     <h2>Partitions</h2>
     <table data-testid="group-partitions">
       <thead><tr><th>topic</th><th>partition</th><th>committed</th><th>end</th><th>lag</th><th>lag in time</th><th>member</th></tr></thead>

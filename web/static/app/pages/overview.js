@@ -4,6 +4,7 @@
 // a node not ready.
 import { api, tget } from '../api.js'
 import { html, useLoad, num, bytes, ErrorBox, link } from '../ui.js'
+import { Chart } from '../chart.js'
 
 async function loadOverview (me) {
   const [topics, groups, ready] = await Promise.all([
@@ -64,6 +65,7 @@ export function Overview ({ me, tenant }) {
       <div class="card"><b>${num(d.groups.length)}</b><span>groups</span></div>
       ${d.cluster ? html`<div class="card"><b>${d.cluster.nodes.filter(n => n.alive).length}/${d.cluster.nodes.length}</b><span>nodes up</span></div>` : ''}
     </section>
+    <${Chart} query="name=produce_records" title="Records in, per second, by topic" unit="records/s" tenant=${tenant} testid="chart-produce" />
     <h2>Alerts</h2>
     ${list.length === 0
       ? html`<p data-testid="no-alerts">Nothing needs a look.</p>`

@@ -4,6 +4,7 @@
 import { useState } from '../../vendor/hooks.mjs'
 import { tget, tcall } from '../api.js'
 import { html, useLoad, num, bytes, time, ErrorBox, link, go } from '../ui.js'
+import { Chart } from '../chart.js'
 
 const canAdmin = me => me.operator || me.admin
 
@@ -69,6 +70,7 @@ export function Topic ({ me, tenant, name }) {
       <a href=${link('tail/' + name)} data-testid="tail">Live tail</a>
       ${canAdmin(me) ? html`<button class="danger" onClick=${del} data-testid="delete-topic">Delete topic</button>` : ''}
     </p>
+    <${Chart} query=${'topic=' + encodeURIComponent(name)} title="Records and bytes per second, in and out" unit="per second" tenant=${tenant} testid="chart-topic" />
     <h2>Partitions</h2>
     <table data-testid="partitions">
       <thead><tr><th>partition</th><th>log start</th><th>high watermark</th><th>records</th><th>leader</th><th>replicas</th><th>size</th></tr></thead>
