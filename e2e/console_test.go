@@ -275,6 +275,11 @@ func TestConsole(t *testing.T) {
 	b.choose(`[data-testid="decode"]`, "hex")
 	b.click(`[data-testid="browse-load"]`)
 	b.waitText(`[data-testid="records"]`, "7b 22 74 22") // {"t"
+	// A search by key reads the key's partition, in bounded steps.
+	b.typeIn(`[data-testid="search-key"]`, "dev-17")
+	b.click(`[data-testid="search-run"]`)
+	b.waitText(`[data-testid="search-progress"]`, "(done)")
+	b.waitText(`[data-testid="search-results"]`, "dev-17")
 	b.screenshot("records")
 
 	// The live tail sees a record produced over HTTP.

@@ -52,6 +52,7 @@ var topicRoutes = []route{
 	{method: "POST", pattern: "/topics/{topic}/partitions/{partition}/repair", need: "operator", destructive: true},
 	{method: "GET", pattern: "/topics/{topic}/tail", need: "consume", stream: true},
 	{method: "GET", pattern: "/series", need: "list"},
+	{method: "GET", pattern: "/topics/{topic}/partition-for-key", query: "?key=k", need: "describe"},
 	{method: "PUT", pattern: "/transforms/{name}", ctype: "application/wasm", body: "not wasm", need: "admin"},
 	{method: "GET", pattern: "/transforms", need: "admin"},
 	{method: "GET", pattern: "/transforms/{name}", need: "admin"},

@@ -80,6 +80,10 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		return
 	}
 	binary := format == "binary"
+	if args.Has("key") || args.Has("contains") {
+		s.searchFetch(ctx, c, ref, p, offset, maxRecs, binary)
+		return
+	}
 	res, err := s.b.Fetch(c, ref, p, eddy.Offset(offset), int(maxRecs), int(maxBytes), time.Duration(waitMs)*time.Millisecond)
 	if err != nil {
 		writeError(ctx, err)

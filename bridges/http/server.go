@@ -199,6 +199,7 @@ func New(cfg Config, b Broker) *Server {
 		s.transformRoutes(g)
 		s.groupRoutes(g)
 		g.GET("/topics/{topic}/tail", s.authed(s.tail))
+		g.GET("/topics/{topic}/partition-for-key", s.authed(s.partitionForKey))
 		g.GET("/series", s.authed(s.series))
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {

@@ -2,10 +2,12 @@
 // time, on one partition or all of them merged by timestamp; values
 // decoded as JSON, text, base64 or hex; headers; an NDJSON download that
 // POST .../records (and eddy produce) take back. Every read is bounded:
-// at most N records a partition, however large the topic.
-import { useState, useEffect } from '../../vendor/hooks.mjs'
+// at most N records a partition, however large the topic. A search (by
+// key, through the key's partition, and/or a substring of the value) runs
+// on the server in bounded steps, with progress, and can be stopped.
+import { useState, useEffect, useRef } from '../../vendor/hooks.mjs'
 import { tget } from '../api.js'
-import { html, num, time, ErrorBox, link } from '../ui.js'
+import { html, num, bytes, time, ErrorBox, link } from '../ui.js'
 import { show } from '../decode.js'
 
 const enc = encodeURIComponent
@@ -61,6 +63,7 @@ export function Records ({ tenant, topic, partition }) {
   if (!meta) return html`<${ErrorBox} error=${error} />`
   return html`
     <h1>Records of <a href=${link('topics/' + topic)}>${topic}</a></h1>
+    <${Search} topic=${topic} meta=${meta} mode=${mode} />
     <form class="inline" onSubmit=${e => { e.preventDefault(); load() }} data-testid="browse-form">
       <select value=${scope} onChange=${e => setScope(e.target.value)} data-testid="scope">
         <option value="newest">newest</option><option value="oldest">oldest</option>
@@ -91,4 +94,50 @@ export function Records ({ tenant, topic, partition }) {
           <td><pre data-testid="record-value">${show(r.value, r.value_encoding, mode)}</pre></td>
           <td>${(r.headers || []).map(h => html`<div><b>${h.key}</b>=${show(h.value, h.value_encoding, 'auto', 200)}</div>`)}</td></tr>`)}</tbody>
       </table>`}`
+}
+
+// Search scans on the server, scan_max_bytes at a time, until done,
+// stopped, or N matches; each step shows how far it got.
+function Search ({ topic, meta, mode }) {
+  const [key, setKey] = useState('')
+  const [contains, setContains] = useState('')
+  const [state, setState] = useState(null)
+  const stop = useRef(false)
+  const run = async e => {
+    e.preventDefault()
+    stop.current = false
+    const base = 'topics/' + enc(topic)
+    let parts = Array.from({ length: meta.partitions }, (_, i) => i)
+    if (key) parts = [(await tget(base + '/partition-for-key?key=' + enc(key))).partition]
+    const found = []
+    let scanned = 0
+    for (const p of parts) {
+      let off = (await tget(base + '/partitions/' + p + '/offsets')).earliest
+      for (;;) {
+        const q = new URLSearchParams({ offset: off, max: 100, scan_max_bytes: 8 << 20, preview_bytes: 4096 })
+        if (key) q.set('key', key)
+        if (contains) q.set('contains', contains)
+        const d = await tget(base + '/partitions/' + p + '/records?' + q)
+        found.push(...d.records.map(r => ({ ...r, partition: p })))
+        scanned += d.scanned_bytes
+        off = d.next_offset
+        setState({ found: found.slice(0, 500), scanned, at: 'partition ' + p + ' offset ' + off + ' of ' + d.high_watermark, busy: true })
+        if (d.done || stop.current || found.length >= 500) break
+      }
+      if (stop.current || found.length >= 500) break
+    }
+    setState(s => ({ ...s, busy: false, stopped: stop.current }))
+  }
+  return html`
+    <form class="inline" onSubmit=${e => run(e).catch(err => setState({ error: err }))} data-testid="search">
+      <input placeholder="key (exact)" value=${key} onInput=${e => setKey(e.target.value)} data-testid="search-key" />
+      <input placeholder="value contains" value=${contains} onInput=${e => setContains(e.target.value)} data-testid="search-contains" />
+      <button disabled=${state && state.busy} data-testid="search-run">Search</button>
+      ${state && state.busy ? html`<button type="button" class="danger" onClick=${() => { stop.current = true }}>Stop</button>` : ''}
+    </form>
+    ${state && state.error ? html`<${ErrorBox} error=${state.error} />` : ''}
+    ${state && !state.error && html`<p class="hint" data-testid="search-progress">${state.found.length} found; scanned ${bytes(state.scanned)}, at ${state.at}${state.busy ? '…' : state.stopped ? ' (stopped)' : ' (done)'}</p>
+      ${state.found.length > 0 && html`<table class="records" data-testid="search-results"><tbody>${state.found.map(r => html`<tr>
+        <td>${r.partition}</td><td>${r.offset}</td><td>${time(r.timestamp)}</td><td><code>${show(r.key, r.key_encoding, 'auto', 200)}</code></td>
+        <td><pre>${show(r.value, r.value_encoding, mode)}${r.value_size ? ' … (' + r.value_size + ' bytes)' : ''}</pre></td></tr>`)}</tbody></table>`}`}`
 }
