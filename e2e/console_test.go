@@ -231,7 +231,7 @@ func (b *browser) screenshot(name string) {
 // forms, sees the record in the browser and in the live tail, opens a
 // group and sees its lag in records and in time, uploads two versions of a
 // transform, dry-runs one and pins the older, sees charts drawn from the
-// node's sampler; a tenant's token sees only
+// node's sampler, sees a real MQTT device and disconnects it; a tenant's token sees only
 // its tenant and no operator page; a token without the admin scope sees
 // no destructive button and is refused if it calls those routes anyway.
 func TestConsole(t *testing.T) {
@@ -350,6 +350,38 @@ func TestConsole(t *testing.T) {
 	b.open("overview")
 	b.waitPresent(`[data-testid="chart-produce"] canvas`)
 
+	// MQTT: a real device connected (mosquitto_pub reading lines), its
+	// row and counters, the mapping tester, then a kick.
+	host, port, _ := strings.Cut(p.mqttAddr, ":")
+	dev := exec.Command("stdbuf", "-oL", "mosquitto_pub", "-h", host, "-p", port, "-u", "default", "-P", p.token, "-i", "dev-console",
+		"-t", "sensors/dev-17", "-q", "1", "-V", "mqttv5", "-l", "-d")
+	stdin, _ := dev.StdinPipe()
+	var devOut syncBuffer
+	dev.Stdout, dev.Stderr = &devOut, &devOut
+	if err := dev.Start(); err != nil {
+		t.Fatalf("mosquitto_pub: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- dev.Wait() }()
+	t.Cleanup(func() { dev.Process.Kill(); <-exited })
+	fmt.Fprintln(stdin, `{"t":22}`)
+	b.open("mqtt")
+	b.waitText(`[data-testid="conn-dev-console"]`, "dev-console")
+	b.waitText(`[data-testid="conn-dev-console"]`, "5") // MQTT 5, and a message counted
+	b.typeIn(`[data-testid="mqtt-test-topic"]`, "")
+	b.click(`[data-testid="mqtt-test-run"]`)
+	b.waitText(`[data-testid="mqtt-test-out"]`, "lands in topic sensors")
+	b.screenshot("mqtt")
+	b.click(`[data-testid="kick-dev-console"]`)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(devOut.String(), "DISCONNECT (152)") { // mosquitto -d: the broker's v5 DISCONNECT, administrative action
+		if time.Now().After(deadline) {
+			t.Fatalf("the device was not told it was disconnected:\n%s", devOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.waitText("main", "No device is connected")
+
 	// The cluster and tenants pages, for the operator.
 	b.open("cluster")
 	b.waitText(`[data-testid="nodes"]`, "active")
@@ -414,6 +446,15 @@ func (p *proc) waitSeries(query string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// syncBuffer is a bytes.Buffer a process and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type answer struct {
 	code int

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/logkey"
 	"github.com/eddy-broker/eddy/series"
 
@@ -150,6 +151,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		DefaultQuotas: cfg.TenantDefaults,
 		Console:       cfg.Console,
 		Series:        n.series,
+		MQTTConnections: func(t eddy.TenantID) any {
+			if n.mqtt == nil {
+				return []any{}
+			}
+			return n.mqtt.Connections(t)
+		},
+		MQTTKick: func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
 	}, host)
 	return n, nil
 }

@@ -52,6 +52,8 @@ var topicRoutes = []route{
 	{method: "POST", pattern: "/topics/{topic}/partitions/{partition}/repair", need: "operator", destructive: true},
 	{method: "GET", pattern: "/topics/{topic}/tail", need: "consume", stream: true},
 	{method: "GET", pattern: "/series", need: "list"},
+	{method: "GET", pattern: "/mqtt/connections", need: "admin"},
+	{method: "DELETE", pattern: "/mqtt/connections/{client}", need: "admin"},
 	{method: "GET", pattern: "/topics/{topic}/partition-for-key", query: "?key=k", need: "describe"},
 	{method: "PUT", pattern: "/transforms/{name}", ctype: "application/wasm", body: "not wasm", need: "admin"},
 	{method: "GET", pattern: "/transforms", need: "admin"},
@@ -81,6 +83,7 @@ var tenantRoutes = []route{
 	{method: "DELETE", pattern: "/v1/tenants/{tenant}/keys/{kid}", need: "admin"},
 	{method: "PUT", pattern: "/v1/tenants/{tenant}/mqtt", ctype: "application/json", body: `{"rules":[]}`, need: "admin"},
 	{method: "DELETE", pattern: "/v1/tenants/{tenant}/mqtt", need: "admin"},
+	{method: "POST", pattern: "/v1/tenants/{tenant}/mqtt/test", ctype: "application/json", body: `{"topic":"t/dev-1"}`, need: "admin"},
 }
 
 // clusterRoutes act on the cluster (and /v1/tenants lists tenants).
@@ -111,7 +114,7 @@ func allRoutes() (plain, scoped, rest []route) {
 // group "g" with member.
 func (r route) path(tenant, member string) string {
 	p := strings.NewReplacer("{tenant}", tenant, "{topic}", "t", "{partition}", "0", "{name}", "tx",
-		"{group}", "g", "{member}", member, "{kid}", "k", "{id}", "9", "{profile:*}", "cmdline").Replace(r.pattern)
+		"{group}", "g", "{member}", member, "{kid}", "k", "{id}", "9", "{profile:*}", "cmdline", "{client}", "dev-1").Replace(r.pattern)
 	return p + r.query
 }
 

@@ -90,6 +90,10 @@ type Config struct {
 	Console bool
 	// Series is the node's sampled history (GET /v1/series); nil: none.
 	Series *series.Store
+	// MQTTConnections lists the MQTT listener's live connections of a
+	// tenant ("": all) and MQTTKick disconnects one; nil: no listener.
+	MQTTConnections func(tenant eddy.TenantID) any
+	MQTTKick        func(tenant eddy.TenantID, clientID string) bool
 }
 
 // Server is the data-plane HTTP API on fasthttp.
@@ -184,6 +188,7 @@ func New(cfg Config, b Broker) *Server {
 	r.DELETE("/v1/tenants/{tenant}/keys/{kid}", s.authed(s.removeKey))
 	r.PUT("/v1/tenants/{tenant}/mqtt", s.authed(s.setMQTT))
 	r.DELETE("/v1/tenants/{tenant}/mqtt", s.authed(s.setMQTT))
+	r.POST("/v1/tenants/{tenant}/mqtt/test", s.authed(s.mqttTest))
 	for _, prefix := range []string{"/v1", "/v1/tenants/{tenant}"} {
 		g := r.Group(prefix)
 		g.POST("/topics", s.authed(s.createTopic))
@@ -201,6 +206,8 @@ func New(cfg Config, b Broker) *Server {
 		g.GET("/topics/{topic}/tail", s.authed(s.tail))
 		g.GET("/topics/{topic}/partition-for-key", s.authed(s.partitionForKey))
 		g.GET("/series", s.authed(s.series))
+		g.GET("/mqtt/connections", s.authed(s.mqttConnections))
+		g.DELETE("/mqtt/connections/{client}", s.authed(s.mqttKick))
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "no route %s %s", ctx.Method(), ctx.Path()))

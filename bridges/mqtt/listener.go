@@ -169,6 +169,7 @@ type session struct {
 	p      *tenants.Principal
 	tenant eddy.TenantID
 	inc    int64 // the tenant's incarnation at CONNECT
+	stats  sessionStats
 }
 
 // tenantAlive reports whether the session's tenant still exists as the
@@ -339,7 +340,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		l.log.Debug("mqtt connect refused", logkey.Client, cl.ID, logkey.Remote, cl.Net.Remote, logkey.Tenant, tenant, logkey.Code, code)
 		return false
 	}
-	s := &session{p: p, tenant: eddy.TenantID(tenant)}
+	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}}
 	if incOf := l.cfg.Verifier.Incarnation; incOf != nil {
 		inc, ok := incOf(s.tenant)
 		s.inc = inc.Number
@@ -421,6 +422,7 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, h.refuse(cl, pk, err)
 	}
 	rec := record(pk, key, hasKey)
+	s.stats.published(len(pk.Payload))
 	if sz := rec.Size(); int64(sz) > max {
 		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeRecordTooLarge, "the message is %d bytes, over topic %s's max.message.bytes of %d", sz, ref.Name, max))
 	}

@@ -12,6 +12,7 @@ import { Groups, Group } from './pages/groups.js'
 import { Transforms } from './pages/transforms.js'
 import { Cluster } from './pages/cluster.js'
 import { Tenants } from './pages/tenants.js'
+import { MQTT } from './pages/mqtt.js'
 
 // A token handed over in the fragment (eddy console) is taken and removed
 // from the address bar at once: it never reaches history or a server log.
@@ -66,7 +67,7 @@ function App () {
   const logout = () => { token.clear(); setMe(null); setError(null) }
   const pick = t => { setViewTenant(t === me.tenant ? '' : t); setTenant(t === me.tenant ? '' : t) }
   const shown = tenant || me.tenant
-  const nav = [['overview', 'Overview'], ['topics', 'Topics'], ['groups', 'Groups'], ['transforms', 'Transforms'], ['tenants', me.operator ? 'Tenants' : 'Tenant']]
+  const nav = [['overview', 'Overview'], ['topics', 'Topics'], ['groups', 'Groups'], ['transforms', 'Transforms'], ['mqtt', 'MQTT'], ['tenants', me.operator ? 'Tenants' : 'Tenant']]
   if (me.operator) nav.splice(1, 0, ['cluster', 'Cluster'])
   const [page, a, b] = r
   const props = { me, tenant: shown, key: shown }
@@ -80,6 +81,7 @@ function App () {
     case 'groups': body = a ? html`<${Group} ...${props} name=${a} />` : html`<${Groups} ...${props} />`; break
     case 'transforms': body = html`<${Transforms} ...${props} />`; break
     case 'tenants': body = html`<${Tenants} ...${props} />`; break
+    case 'mqtt': body = html`<${MQTT} ...${props} />`; break
   }
   return html`
     <header>
