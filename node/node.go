@@ -66,6 +66,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	batchBytes := m.NewHistogram("eddy_proposal_bytes")
 	proposalSecs := m.NewHistogram("eddy_proposal_duration_seconds")
 	leaderChanges := m.NewCounter("eddy_raft_leader_changes_total")
+	fw := newForwarder(n.signer.Load)
 	host, err := multiraft.New(multiraft.Config{
 		NodeID:             cfg.NodeID,
 		RaftAddr:           cfg.RaftAddr,
@@ -83,7 +84,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		SyncBytes:          cfg.SyncBytes,
 		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
 		Logger:             log,
-		Forwarder:          newForwarder(n.signer.Load),
+		Forwarder:          fw,
 		Hooks: multiraft.Hooks{
 			OnProposal: func(records, bytes int, d time.Duration) {
 				batchRecords.Update(float64(records))
@@ -157,7 +158,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			}
 			return n.mqtt.Connections(t)
 		},
-		MQTTKick: func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
+		MQTTKick:            func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
+		PeerTransformStatus: fw.TransformStatus,
 	}, host)
 	return n, nil
 }

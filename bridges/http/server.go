@@ -16,6 +16,7 @@ import (
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/series"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/eddy-broker/eddy/web"
@@ -94,6 +95,10 @@ type Config struct {
 	// tenant ("": all) and MQTTKick disconnects one; nil: no listener.
 	MQTTConnections func(tenant eddy.TenantID) any
 	MQTTKick        func(tenant eddy.TenantID, clientID string) bool
+	// PeerTransformStatus asks another node how a topic's transform runs
+	// there (breakers are per node), for GET /v1/topics/{t}?nodes=all;
+	// nil: this node only.
+	PeerTransformStatus func(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef) (*eddy.TransformStatus, error)
 }
 
 // Server is the data-plane HTTP API on fasthttp.

@@ -120,7 +120,11 @@ func (s *Server) describeTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
-	writeJSON(ctx, 200, s.topicJSON(m, true))
+	tj := s.topicJSON(m, true)
+	if tj.Transform != nil && string(ctx.QueryArgs().Peek("nodes")) == "all" {
+		tj.Transform.Nodes = s.allNodesStatus(m, tj.Transform.Status)
+	}
+	writeJSON(ctx, 200, tj)
 }
 
 type alterTopicReq struct {

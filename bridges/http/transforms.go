@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
@@ -145,6 +146,45 @@ type transformBindingJSON struct {
 	DeadLetterTopic string                `json:"dead_letter_topic,omitempty"`
 	UpdatedMs       int64                 `json:"updated_ms,omitempty"`
 	Status          *eddy.TransformStatus `json:"status,omitempty"`
+	// Nodes: how it runs on every node (?nodes=all).
+	Nodes []nodeTransformStatus `json:"nodes,omitempty"`
+}
+
+type nodeTransformStatus struct {
+	Node   uint64                `json:"node"`
+	Status *eddy.TransformStatus `json:"status,omitempty"`
+	Error  string                `json:"error,omitempty"` // the node did not answer
+}
+
+// allNodesStatus asks every node how the topic's transform runs there, at
+// once, each within 2 s.
+func (s *Server) allNodesStatus(m *catalog.TopicMeta, local *eddy.TransformStatus) []nodeTransformStatus {
+	nodes := s.b.Cluster()
+	out := make([]nodeTransformStatus, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		out[i].Node = n.ID
+		if n.ID == s.b.NodeID() || s.cfg.PeerTransformStatus == nil {
+			out[i].Status = local
+			if n.ID != s.b.NodeID() {
+				out[i].Error = "not asked"
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, cancel := s.reqContext(2*time.Second, false)
+			defer cancel()
+			st, err := s.cfg.PeerTransformStatus(c, n.NodeMeta, m.Ref())
+			out[i].Status = st
+			if err != nil {
+				out[i].Error = eddy.AsError(err).Message
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // bindingJSON renders a topic's binding with what this node runs.

@@ -82,8 +82,8 @@ export function Topic ({ me, tenant, name }) {
     ${me.operator || me.admin || (me.scopes || []).some(s => s.startsWith('produce:')) ? html`<${Produce} topic=${name} partitions=${t.partitions} onDone=${reload} />` : ''}
     <${Config} topic=${t} editable=${canAdmin(me)} onSaved=${reload} />
     ${t.transform ? html`<h2>Transform</h2><p>${t.transform.module} version ${t.transform.runs_version || t.transform.version}
-      (on error: ${t.transform.on_error || 'reject'}${t.transform.dead_letter_topic ? ', dead letters to ' + t.transform.dead_letter_topic : ''});
-      breaker ${(t.transform.status && t.transform.status.breaker) || '–'}</p>` : ''}`
+      (on error: ${t.transform.on_error || 'reject'}${t.transform.dead_letter_topic ? ', dead letters to ' + t.transform.dead_letter_topic : ''})</p>
+      <${TransformNodes} tenant=${tenant} name=${name} />` : ''}`
 }
 
 function Produce ({ topic, partitions, onDone }) {
@@ -149,4 +149,20 @@ function Config ({ topic, editable, onSaved }) {
       ${edit ? html`<button data-testid="config-save">Save</button> <button type="button" class="link" onClick=${() => setEdit(null)}>cancel</button>` : ''}
     </form>
     <${ErrorBox} error=${error} />`
+}
+
+// TransformNodes: how the topic's transform runs on every node (it runs
+// where records come in; breakers are per node).
+function TransformNodes ({ tenant, name }) {
+  const [d, error] = useLoad(() => tget('topics/' + encodeURIComponent(name) + '?nodes=all'), [tenant, name], 10000)
+  if (error) return html`<${ErrorBox} error=${error} />`
+  const nodes = (d && d.transform && d.transform.nodes) || []
+  return html`<table data-testid="transform-nodes"><thead><tr><th>node</th><th>breaker</th><th>records in / out / dropped</th><th>failures</th><th>last error</th></tr></thead>
+    <tbody>${nodes.map(n => {
+      const st = n.status || {}
+      return html`<tr class=${st.breaker === 'open' || n.error ? 'warn' : ''}><td>${n.node}</td>
+        <td>${n.error ? 'unreachable: ' + n.error : st.breaker || 'not run here'}</td>
+        <td>${num(st.records_in || 0)} / ${num(st.records_out || 0)} / ${num(st.records_dropped || 0)}</td>
+        <td>${st.consecutive_failures || 0}</td><td>${st.last_error || ''}</td></tr>`
+    })}</tbody></table>`
 }
