@@ -386,6 +386,8 @@ func TestConsole(t *testing.T) {
 	b.open("cluster")
 	b.waitText(`[data-testid="nodes"]`, "active")
 	b.waitText(`[data-testid="cluster-partitions"]`, "default/sensors")
+	b.click(`[data-testid="verify-default-sensors-2"]`) // dev-17's partition
+	b.waitText(`[data-testid="verified"]`, "yes, up to")
 	b.screenshot("cluster")
 	b.open("tenants")
 	b.waitText(`[data-testid="quotas"]`, "topics")
@@ -393,6 +395,9 @@ func TestConsole(t *testing.T) {
 	b.click(`[data-testid="mint-submit"]`)
 	b.waitText(`[data-testid="minted"]`, "mosquitto_pub")
 	b.screenshot("tenants")
+	b.typeIn(`[data-testid="create-tenant"] input`, "acme")
+	b.click(`[data-testid="create-tenant"] button`)
+	b.waitText(`[data-testid="tenants"]`, "acme")
 
 	// A tenant's admin sees its tenant only, and no operator page.
 	acme := p.tenantToken("acme", "admin")

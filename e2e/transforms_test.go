@@ -793,7 +793,8 @@ func TestTransformAuth(t *testing.T) {
 
 // TestTransformStatusEveryNode: a transform runs where records come in,
 // with a breaker and counters per node; GET /v1/topics/{t}?nodes=all
-// gathers them from every node of a 3-node cluster, asked from any node.
+// gathers them from every node of a 3-node cluster, asked from any node;
+// ?nodes=all on a partition's checksum verifies its replicas in one call.
 func TestTransformStatusEveryNode(t *testing.T) {
 	procs := newCluster(t, 3)
 	p := procs[0]
@@ -838,5 +839,30 @@ func TestTransformStatusEveryNode(t *testing.T) {
 		case want[n.Node] > 0 && (n.Status == nil || n.Status.Breaker != "closed" || n.Status.RecordsIn != want[n.Node]):
 			t.Fatalf("node %d: %+v, want %d records in", n.Node, n.Status, want[n.Node])
 		}
+	}
+
+	// The replicas verified in one call, from any node: the same bytes up
+	// to the lowest end they report.
+	var sums struct {
+		Upto       int64
+		Consistent bool
+		Replicas   []struct {
+			Node     int
+			Checksum *struct{ SHA256 string }
+			Error    string
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, err := procs[2].do("GET", "/v1/topics/st/partitions/0/checksum?nodes=all", "", nil, &sums); err != nil || code != 200 {
+			t.Fatalf("checksum: %d %v", code, err)
+		}
+		if sums.Upto == 3 || time.Now().After(deadline) {
+			break // every replica applied the three records
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sums.Consistent || sums.Upto != 3 || len(sums.Replicas) != 3 {
+		t.Fatalf("replica checksums: %+v", sums)
 	}
 }

@@ -181,24 +181,10 @@ func (f *forwarder) Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.To
 		Leader: o.Leader, Bytes: o.SizeBytes}, nil
 }
 
-// TransformStatus asks node n for its run of topic ref's transform (the
-// breaker is per node): the transform.status of its describe.
-func (f *forwarder) TransformStatus(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef) (*eddy.TransformStatus, error) {
-	path := fmt.Sprintf("/v1/tenants/%s/topics/%s", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)))
+// Get asks node n for path of its API (read-only), as a forward: what
+// one node's API tells of every node (transform breakers, replica
+// checksums) it gathers so.
+func (f *forwarder) Get(ctx context.Context, n catalog.NodeMeta, path string) ([]byte, error) {
 	_, b, err := f.do(ctx, n, "GET", path, "", nil)
-	if err != nil {
-		return nil, err
-	}
-	var res struct {
-		Transform *struct {
-			Status *eddy.TransformStatus `json:"status"`
-		} `json:"transform"`
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, eddy.Errorf(eddy.CodeInternal, "node %d's describe: %v", n.ID, err)
-	}
-	if res.Transform == nil {
-		return nil, nil
-	}
-	return res.Transform.Status, nil
+	return b, err
 }

@@ -158,8 +158,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			}
 			return n.mqtt.Connections(t)
 		},
-		MQTTKick:            func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
-		PeerTransformStatus: fw.TransformStatus,
+		MQTTKick: func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
+		Peer:     fw.Get,
 	}, host)
 	return n, nil
 }

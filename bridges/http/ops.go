@@ -5,13 +5,17 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/series"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
@@ -89,12 +93,75 @@ func (s *Server) checksum(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
+	if string(ctx.QueryArgs().Peek("nodes")) == "all" {
+		s.checksumReplicas(ctx, ref, p, upto)
+		return
+	}
 	c, err := s.b.Checksum(ref, p, upto)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
 	writeJSON(ctx, 200, c)
+}
+
+type replicaChecksum struct {
+	Node  uint64              `json:"node"`
+	Sum   *multiraft.Checksum `json:"checksum,omitempty"`
+	Error string              `json:"error,omitempty"`
+}
+
+// checksumReplicas asks every replica of the partition for its checksum up
+// to one offset (upto, or the lowest end the replicas report) and says
+// whether they agree: a replica verification in one call.
+func (s *Server) checksumReplicas(ctx *fasthttp.RequestCtx, ref eddy.TopicRef, p eddy.Partition, upto int64) {
+	po, err := s.b.Offsets(ref, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var nodes []multiraft.NodeStatus
+	for _, n := range s.b.Cluster() {
+		if slices.Contains(po.Replicas, n.ID) {
+			nodes = append(nodes, n)
+		}
+	}
+	ask := func(upto int64) []replicaChecksum {
+		path := fmt.Sprintf("/v1/tenants/%s/topics/%s/partitions/%d/checksum?upto=%d", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p, upto)
+		answers := s.askNodes(nodes, path)
+		out := make([]replicaChecksum, len(nodes))
+		for i, n := range nodes {
+			out[i].Node = n.ID
+			var err error
+			if n.ID == s.b.NodeID() {
+				out[i].Sum, err = s.b.Checksum(ref, p, upto)
+			} else if err = answers[i].err; err == nil {
+				out[i].Sum = new(multiraft.Checksum)
+				err = json.Unmarshal(answers[i].body, out[i].Sum)
+			}
+			if err != nil {
+				out[i].Sum, out[i].Error = nil, eddy.AsError(err).Message
+			}
+		}
+		return out
+	}
+	sums := ask(upto)
+	if upto == 0 { // each summed to its own end: again, to the lowest
+		low := int64(-1)
+		for _, r := range sums {
+			if r.Sum != nil && (low < 0 || r.Sum.Upto < low) {
+				low = r.Sum.Upto
+			}
+		}
+		if upto = low; low >= 0 {
+			sums = ask(low)
+		}
+	}
+	agree := len(sums) > 0
+	for _, r := range sums {
+		agree = agree && r.Sum != nil && sums[0].Sum != nil && r.Sum.SHA256 == sums[0].Sum.SHA256
+	}
+	writeJSON(ctx, 200, map[string]any{"partition": int32(p), "upto": upto, "consistent": agree, "replicas": sums})
 }
 
 // repair truncates this node's quarantined replica of a partition to its

@@ -95,10 +95,10 @@ type Config struct {
 	// tenant ("": all) and MQTTKick disconnects one; nil: no listener.
 	MQTTConnections func(tenant eddy.TenantID) any
 	MQTTKick        func(tenant eddy.TenantID, clientID string) bool
-	// PeerTransformStatus asks another node how a topic's transform runs
-	// there (breakers are per node), for GET /v1/topics/{t}?nodes=all;
-	// nil: this node only.
-	PeerTransformStatus func(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef) (*eddy.TransformStatus, error)
+	// Peer asks another node for a path of its API (GET, as an
+	// operator): what ?nodes=all gathers (transform breakers, replica
+	// checksums); nil: this node only.
+	Peer func(ctx context.Context, n catalog.NodeMeta, path string) ([]byte, error)
 }
 
 // Server is the data-plane HTTP API on fasthttp.

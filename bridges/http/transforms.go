@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 
 	"github.com/eddy-broker/eddy"
@@ -161,14 +163,47 @@ type nodeTransformStatus struct {
 func (s *Server) allNodesStatus(m *catalog.TopicMeta, local *eddy.TransformStatus) []nodeTransformStatus {
 	nodes := s.b.Cluster()
 	out := make([]nodeTransformStatus, len(nodes))
-	var wg sync.WaitGroup
+	path := "/v1/tenants/" + url.PathEscape(string(m.Tenant)) + "/topics/" + url.PathEscape(string(m.Name))
+	answers := s.askNodes(nodes, path)
 	for i, n := range nodes {
 		out[i].Node = n.ID
-		if n.ID == s.b.NodeID() || s.cfg.PeerTransformStatus == nil {
+		switch a := answers[i]; {
+		case n.ID == s.b.NodeID():
 			out[i].Status = local
-			if n.ID != s.b.NodeID() {
-				out[i].Error = "not asked"
+		case a.err != nil:
+			out[i].Error = eddy.AsError(a.err).Message
+		default:
+			var d struct {
+				Transform *struct {
+					Status *eddy.TransformStatus `json:"status"`
+				} `json:"transform"`
 			}
+			if err := json.Unmarshal(a.body, &d); err != nil {
+				out[i].Error = "unreadable answer"
+			} else if d.Transform != nil {
+				out[i].Status = d.Transform.Status
+			}
+		}
+	}
+	return out
+}
+
+type peerAnswer struct {
+	body []byte
+	err  error
+}
+
+// askNodes GETs path from every node but this one, at once, each within
+// 2 s (this node's answer is left empty).
+func (s *Server) askNodes(nodes []multiraft.NodeStatus, path string) []peerAnswer {
+	out := make([]peerAnswer, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		if n.ID == s.b.NodeID() {
+			continue
+		}
+		if s.cfg.Peer == nil {
+			out[i].err = eddy.Errorf(eddy.CodeUnavailable, "this node cannot ask others")
 			continue
 		}
 		wg.Add(1)
@@ -176,11 +211,7 @@ func (s *Server) allNodesStatus(m *catalog.TopicMeta, local *eddy.TransformStatu
 			defer wg.Done()
 			c, cancel := s.reqContext(2*time.Second, false)
 			defer cancel()
-			st, err := s.cfg.PeerTransformStatus(c, n.NodeMeta, m.Ref())
-			out[i].Status = st
-			if err != nil {
-				out[i].Error = eddy.AsError(err).Message
-			}
+			out[i].body, out[i].err = s.cfg.Peer(c, n.NodeMeta, path)
 		}()
 	}
 	wg.Wait()

@@ -1,6 +1,7 @@
-// Tenants: quotas against usage; keys; minting a token for a device with
-// ready mosquitto_pub, curl and kcat lines. Operators see every tenant,
-// a tenant's admin its own.
+// Tenants: quotas against usage (operators edit them); keys (add, revoke);
+// minting a token for a device with ready mosquitto_pub, curl and kcat
+// lines. Operators see every tenant and create them, a tenant's admin
+// sees its own.
 import { useState } from '../../vendor/hooks.mjs'
 import { api } from '../api.js'
 import { html, useLoad, num, bytes, time, ErrorBox } from '../ui.js'
@@ -10,24 +11,46 @@ const QUOTAS = [['max_topics', 'topics', 'topics', num], ['max_partitions', 'par
   ['produce_records_per_sec', null, 'records/s', num], ['produce_bytes_per_sec', null, 'bytes/s', bytes]]
 
 export function Tenants ({ me, tenant }) {
-  const [list, error] = useLoad(() => me.operator ? api('GET', 'v1/tenants') : Promise.resolve({ tenants: [{ name: me.tenant }] }), [])
+  const [list, error, reload] = useLoad(() => me.operator ? api('GET', 'v1/tenants') : Promise.resolve({ tenants: [{ name: me.tenant }] }), [])
   if (!me.operator && !me.admin) return html`<h1>Tenant ${me.tenant}</h1><p>Describing the tenant needs its admin scope.</p>`
   return html`
     <h1>${me.operator ? 'Tenants' : 'Tenant ' + me.tenant}</h1>
     <${ErrorBox} error=${error} />
     ${me.operator && list ? html`<table data-testid="tenants"><thead><tr><th>tenant</th><th>created</th></tr></thead>
-      <tbody>${list.tenants.map(t => html`<tr><td>${t.name}${t.name === tenant ? ' (shown)' : ''}</td><td>${time(t.created_ms)}</td></tr>`)}</tbody></table>` : ''}
-    <${TenantDetail} name=${tenant} />`
+      <tbody>${list.tenants.map(t => html`<tr><td>${t.name}${t.name === tenant ? ' (shown)' : ''}</td><td>${time(t.created_ms)}</td></tr>`)}</tbody></table>
+      <${CreateTenant} onDone=${reload} />` : ''}
+    <${TenantDetail} name=${tenant} operator=${me.operator} />`
 }
 
-function TenantDetail ({ name }) {
+function CreateTenant ({ onDone }) {
+  const [name, setName] = useState('')
+  const [error, setError] = useState(null)
+  const submit = e => { e.preventDefault(); api('POST', 'v1/tenants', { name }).then(() => { setName(''); setError(null); onDone() }, setError) }
+  return html`<form class="inline" onSubmit=${submit} data-testid="create-tenant">
+      <input placeholder="new tenant" value=${name} onInput=${e => setName(e.target.value)} required />
+      <button>Create tenant</button> <span class="hint">(with the default quotas; pick it in the header to look at it)</span>
+    </form><${ErrorBox} error=${error} />`
+}
+
+function TenantDetail ({ name, operator }) {
   const path = 'v1/tenants/' + encodeURIComponent(name)
-  const [d, error] = useLoad(() => Promise.all([api('GET', path), api('GET', path + '/keys')]), [name], 10000)
+  const [quotaEdit, setQuotaEdit] = useState(null)
+  const [err, setErr] = useState(null)
+  const [d, error, reload] = useLoad(() => Promise.all([api('GET', path), api('GET', path + '/keys')]), [name], 10000)
   if (error) return html`<${ErrorBox} error=${error} />`
   if (!d) return html`<p>Loading…</p>`
   const [t, keys] = d
+  const saveQuotas = () => {
+    let q
+    try { q = JSON.parse(quotaEdit) } catch (e) { setErr({ message: 'not JSON: ' + e.message }); return }
+    api('PATCH', path, { quotas: q }).then(() => { setQuotaEdit(null); setErr(null); reload() }, setErr)
+  }
+  const revoke = k => {
+    if (confirm('Revoke key ' + k.kid + '? Every token it signed stops working at once.')) api('DELETE', path + '/keys/' + encodeURIComponent(k.kid)).then(reload, setErr)
+  }
   return html`
     <h2>${name}: quotas and usage</h2>
+    <${ErrorBox} error=${err} />
     <table data-testid="quotas"><thead><tr><th>quota</th><th>used</th><th>limit</th></tr></thead>
       <tbody>${QUOTAS.map(([q, u, label, f]) => {
         const limit = t.quotas[q]
@@ -35,10 +58,33 @@ function TenantDetail ({ name }) {
         const pct = limit && used !== null ? Math.min(100, Math.round(100 * used / limit)) : null
         return html`<tr><td>${label}</td><td>${used === null ? '' : f(used)}${pct !== null ? html` <meter min="0" max="100" value=${pct}></meter> ${pct}%` : ''}</td><td>${limit ? f(limit) : 'unlimited'}</td></tr>`
       })}</tbody></table>
+    ${operator && quotaEdit === null ? html`<button class="link" onClick=${() => setQuotaEdit(JSON.stringify(t.quotas, null, 2))}>edit quotas</button>` : ''}
+    ${quotaEdit !== null ? html`<textarea rows="6" value=${quotaEdit} onInput=${e => setQuotaEdit(e.target.value)}></textarea>
+      <button onClick=${saveQuotas}>Save quotas</button> <button class="link" onClick=${() => setQuotaEdit(null)}>cancel</button>` : ''}
     <h2>Keys</h2>
-    <table><thead><tr><th>kid</th><th>alg</th><th>added</th></tr></thead>
-      <tbody>${(keys.keys || []).map(k => html`<tr><td>${k.kid}</td><td>${k.alg}</td><td>${time(k.created_ms)}</td></tr>`)}</tbody></table>
+    <p class="hint">A tenant's own public keys: it signs its devices' tokens offline (<code>eddy token sign</code>).</p>
+    <table><thead><tr><th>kid</th><th>alg</th><th>added</th><th></th></tr></thead>
+      <tbody>${(keys.keys || []).map(k => html`<tr><td>${k.kid}</td><td>${k.alg}</td><td>${time(k.created_ms)}</td>
+        <td><button class="link" onClick=${() => revoke(k)}>revoke</button></td></tr>`)}</tbody></table>
+    <${AddKey} path=${path} onDone=${reload} />
     <${Mint} tenant=${name} />`
+}
+
+function AddKey ({ path, onDone }) {
+  const [kid, setKid] = useState('')
+  const [alg, setAlg] = useState('EdDSA')
+  const [pem, setPem] = useState('')
+  const [error, setError] = useState(null)
+  const submit = e => {
+    e.preventDefault()
+    api('POST', path + '/keys', { kid, alg, public_key_pem: pem }).then(() => { setKid(''); setPem(''); setError(null); onDone() }, setError)
+  }
+  return html`<form onSubmit=${submit} data-testid="add-key">
+      <p class="inline"><input placeholder="kid" value=${kid} onInput=${e => setKid(e.target.value)} required />
+        <select value=${alg} onChange=${e => setAlg(e.target.value)}><option>EdDSA</option><option>ES256</option><option>RS256</option></select>
+        <button>Add key</button></p>
+      <textarea rows="3" placeholder="-----BEGIN PUBLIC KEY-----" value=${pem} onInput=${e => setPem(e.target.value)} required></textarea>
+    </form><${ErrorBox} error=${error} />`
 }
 
 function Mint ({ tenant }) {
