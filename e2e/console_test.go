@@ -25,7 +25,7 @@ import (
 
 // browser is one Chromium tab on the console of a node.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	base string // http://host:port/console/
 
@@ -33,7 +33,7 @@ type browser struct {
 	problems []string
 }
 
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	if p := os.Getenv("EDDY_CHROMIUM"); p != "" {
 		return p
 	}
@@ -47,7 +47,7 @@ func chromiumPath(t *testing.T) string {
 	return p
 }
 
-func newBrowser(t *testing.T, p *proc) *browser {
+func newBrowser(t testing.TB, p *proc) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
 		chromedp.WindowSize(1280, 800), chromedp.Flag("disable-gpu", true))
@@ -458,8 +458,12 @@ type syncBuffer struct {
 	b  strings.Builder
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type answer struct {
 	code int

@@ -8,7 +8,9 @@ import (
 	"github.com/eddy-broker/eddy"
 )
 
-func key(t, name, subject string) Key { return Key{Tenant: eddy.TenantID(t), Name: name, Subject: subject} }
+func key(t, name, subject string) Key {
+	return Key{Tenant: eddy.TenantID(t), Name: name, Subject: subject}
+}
 
 // TestRatesGapsAndTenants: a counter's totals become per-second rates from
 // its second sample on, a missed step is a gap (nil), and a tenant reads

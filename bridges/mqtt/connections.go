@@ -62,7 +62,9 @@ func (l *Listener) Connections(tenant eddy.TenantID) []Connection {
 			LastPublishMs: s.stats.lastMs.Load(), Messages: s.stats.messages.Load(), Bytes: s.stats.bytes.Load()})
 	}
 	l.mu.Unlock()
-	slices.SortFunc(out, func(a, b Connection) int { return strings.Compare(string(a.Tenant)+"/"+a.ClientID, string(b.Tenant)+"/"+b.ClientID) })
+	slices.SortFunc(out, func(a, b Connection) int {
+		return strings.Compare(string(a.Tenant)+"/"+a.ClientID, string(b.Tenant)+"/"+b.ClientID)
+	})
 	return out
 }
 

@@ -59,7 +59,7 @@ export function Overview ({ me, tenant }) {
     <section class="cards">
       <div class="card" data-testid="card-ready"><b>${d.ready.status}</b><span>node</span></div>
       <div class="card"><b>${num(d.topics.length)}</b><span>topics</span></div>
-      <div class="card"><b>${num(partitions)}</b><span>partitions</span></div>
+      <div class="card" data-testid="card-partitions"><b>${num(partitions)}</b><span>partitions</span></div>
       <div class="card"><b>${num(records)}</b><span>records kept</span></div>
       <div class="card"><b>${bytes(size)}</b><span>stored</span></div>
       <div class="card"><b>${num(d.groups.length)}</b><span>groups</span></div>
