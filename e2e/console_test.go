@@ -304,6 +304,14 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("lag in time: %q", got)
 	}
 	p.waitSeries("group=dashboards") // the sampler saw the lag (the chart below)
+	// One more record: the Overview alerts that the lag grows.
+	if code, err := p.do("POST", "/v1/topics/sensors/records", "application/json", []byte(`{"records":[{"value":"lag-1"}]}`), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	b.open("overview")
+	b.waitText(`[data-testid="alerts"]`, "lag growing")
+	b.open("groups/dashboards")
+	b.waitText(`[data-testid="group-lag"]`, "3")
 	b.choose(`[data-testid="reset-to"]`, "latest")
 	b.click(`[data-testid="reset-preview"]`)
 	b.waitText(`[data-testid="reset-table"]`, "would be")

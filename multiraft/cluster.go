@@ -28,6 +28,11 @@ type NodeStatus struct {
 	// Voter: a voting member of the controller shard (as this node's
 	// replica of it knows).
 	Voter bool `json:"controller_voter"`
+	// This node's disk (only its own is known here): free bytes, the
+	// bytes kept free (writes are refused below), and whether they are.
+	DiskFree     uint64 `json:"disk_free_bytes,omitempty"`
+	DiskKeepFree uint64 `json:"disk_keep_free_bytes,omitempty"`
+	StorageFull  bool   `json:"storage_full,omitempty"`
 }
 
 // liveness remembers when each node's Raft port last accepted a connection.
@@ -103,6 +108,10 @@ func (h *Host) Cluster() []NodeStatus {
 		n.Alive = h.live.alive(n.ID)
 		n.Hosts, n.Leads = hosted[n.ID], led[n.ID]
 		n.This = n.ID == h.cfg.NodeID
+		if n.This {
+			n.DiskFree, _ = h.freeBytes()
+			n.DiskKeepFree, n.StorageFull = h.keepFree(), h.diskFull.Load()
+		}
 		n.LeadsCtrl = n.ID == ctrlLeader
 		_, n.Voter = ctrl.Replicas[n.ID]
 	}

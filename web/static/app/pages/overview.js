@@ -7,17 +7,18 @@ import { html, useLoad, num, bytes, ErrorBox, link } from '../ui.js'
 import { Chart } from '../chart.js'
 
 async function loadOverview (me) {
-  const [topics, groups, ready] = await Promise.all([
+  const [topics, groups, ready, lags] = await Promise.all([
     tget('topics?detail=true'),
     tget('groups').catch(() => ({ groups: [] })),
-    fetch(new URL('../readyz', document.baseURI)).then(r => r.json())
+    fetch(new URL('../readyz', document.baseURI)).then(r => r.json()),
+    tget('series?name=group_lag&since_ms=' + (Date.now() - 600000)).catch(() => ({ series: [] }))
   ])
   let cluster = null
   let bridges = null
   if (me.operator) {
     [cluster, bridges] = await Promise.all([api('GET', 'v1/cluster'), api('GET', 'v1/bridges')])
   }
-  return { topics: topics.topics, groups: groups.groups || [], ready, cluster, bridges }
+  return { topics: topics.topics, groups: groups.groups || [], ready, cluster, bridges, lags: lags.series || [] }
 }
 
 export function alerts (d) {
@@ -31,11 +32,17 @@ export function alerts (d) {
     const st = t.transform && t.transform.status
     if (st && st.breaker && st.breaker !== 'closed') out.push([t.name, 'transform breaker ' + st.breaker + (st.last_error ? ': ' + st.last_error : ''), link('transforms')])
   }
-  for (const g of d.groups) {
-    if (g.lag > 0) out.push([g.name, 'group is ' + num(g.lag) + ' records behind', link('groups/' + g.name)])
+  // A group whose lag grew over the last minutes (the sampler's series).
+  for (const s of d.lags) {
+    const v = s.values.filter(x => x !== null)
+    if (v.length >= 2 && v[v.length - 1] > v[0]) {
+      out.push([s.subject, 'lag growing: ' + num(v[0]) + ' → ' + num(v[v.length - 1]) + ' records in ' + Math.round((v.length - 1) * s.step_ms / 60000) + ' min', link('groups/' + s.subject)])
+    }
   }
   for (const n of (d.cluster && d.cluster.nodes) || []) {
     if (!n.alive) out.push(['node ' + n.id, 'not reachable'])
+    if (n.storage_full) out.push(['node ' + n.id, 'disk full: writes are refused (' + bytes(n.disk_free_bytes) + ' free)'])
+    else if (n.disk_keep_free_bytes && n.disk_free_bytes < 2 * n.disk_keep_free_bytes) out.push(['node ' + n.id, 'disk nearly full: ' + bytes(n.disk_free_bytes) + ' free; writes stop below ' + bytes(n.disk_keep_free_bytes)])
   }
   for (const b of (d.bridges && d.bridges.bridges) || []) {
     if (!b.connected) out.push(['bridge ' + (b.name || b.url || ''), 'disconnected' + (b.last_error ? ': ' + b.last_error : '')])
