@@ -192,13 +192,29 @@ func (b *browser) choose(sel, value string) {
 	b.eval(fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})) })()`, sel, value))
 }
 
+// setValue replaces an input's value, as a user's paste does.
+func (b *browser) setValue(sel, value string) {
+	b.t.Helper()
+	b.eval(fmt.Sprintf(`(() => { const t = document.querySelector(%q); t.value = %q; t.dispatchEvent(new Event('input', {bubbles: true})) })()`, sel, value))
+}
+
+// value is an input's current value.
+func (b *browser) value(sel string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf("(document.querySelector(%q) || {}).value || ''", sel)))
+	if err != nil {
+		b.t.Fatalf("value of %s: %v", sel, err)
+	}
+	return v
+}
+
 // login logs in with a token through the login form.
 func (b *browser) login(token, want string) {
 	b.t.Helper()
 	b.eval(`try { sessionStorage.clear() } catch (e) {}`) // a new session: no token kept
 	b.do("open the console", chromedp.Navigate(b.base))
 	b.do("the login form", chromedp.WaitVisible(chromedp.CSS(`[data-testid="token"]`)))
-	b.eval(fmt.Sprintf(`(() => { const t = document.querySelector('[data-testid="token"]'); t.value = %q; t.dispatchEvent(new Event('input', {bubbles: true})) })()`, token))
+	b.setValue(`[data-testid="token"]`, token)
 	b.click(`[data-testid="login"]`)
 	b.waitText(`[data-testid="who"]`, want)
 }
@@ -257,7 +273,7 @@ func TestConsole(t *testing.T) {
 	// A topic from the form, a record from the produce form.
 	b.open("topics")
 	b.typeIn(`[data-testid="new-topic-name"]`, "sensors")
-	b.eval(`(() => { const i = document.querySelector('[data-testid="new-topic-partitions"]'); i.value = '3'; i.dispatchEvent(new Event('input', {bubbles: true})) })()`)
+	b.setValue(`[data-testid="new-topic-partitions"]`, "3")
 	b.click(`[data-testid="create-topic-submit"]`)
 	b.waitText(`[data-testid="topic-sensors"]`, "sensors")
 	b.open("topics/sensors")
@@ -333,8 +349,16 @@ func TestConsole(t *testing.T) {
 		b.waitText(`[data-testid="uploaded"]`, fmt.Sprintf("version %d", i+1))
 	}
 	b.waitText(`[data-testid="module-shape"]`, "latest version 2")
+	// Browsed records go to the dry run's input.
+	b.open("records/sensors")
+	b.waitText(`[data-testid="records"]`, `"t":21.5`)
+	b.click(`[data-testid="to-dryrun"]`)
+	b.waitText(`[data-testid="dryrun"]`, "Run")
+	if v := b.value(`[data-testid="dryrun-input"]`); !strings.Contains(v, `{"t":21.5}`) || !strings.Contains(v, "tail-1") {
+		t.Fatalf("the dry run's input from the browser: %q", v)
+	}
+	b.setValue(`[data-testid="dryrun-input"]`, `{"t":1}`)
 	b.typeIn(`[data-testid="dryrun-config"]`, `{"site":"plant-4"}`)
-	b.typeIn(`[data-testid="dryrun-input"]`, `{"t":1}`)
 	b.click(`[data-testid="dryrun-submit"]`)
 	b.waitText(`[data-testid="dryrun-out"]`, `plant-4`)
 	b.choose(`[data-testid="bind-topic"]`, "sensors")

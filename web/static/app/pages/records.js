@@ -82,6 +82,7 @@ export function Records ({ tenant, topic, partition }) {
       </select>
       <button disabled=${busy} data-testid="browse-load">${busy ? 'Reading…' : 'Read'}</button>
       <button type="button" onClick=${download} data-testid="download">Download NDJSON</button>
+      ${res && res.recs.length ? html`<button type="button" onClick=${() => toDryRun(res.recs)} data-testid="to-dryrun">Dry-run a transform on these</button>` : ''}
     </form>
     <${ErrorBox} error=${error} />
     ${res && html`
@@ -140,4 +141,12 @@ function Search ({ topic, meta, mode }) {
       ${state.found.length > 0 && html`<table class="records" data-testid="search-results"><tbody>${state.found.map(r => html`<tr>
         <td>${r.partition}</td><td>${r.offset}</td><td>${time(r.timestamp)}</td><td><code>${show(r.key, r.key_encoding, 'auto', 200)}</code></td>
         <td><pre>${show(r.value, r.value_encoding, mode)}${r.value_size ? ' … (' + r.value_size + ' bytes)' : ''}</pre></td></tr>`)}</tbody></table>`}`}`
+}
+
+// toDryRun hands the shown records' values to the Transforms page's dry
+// run (one per line, as it takes them), at most 100.
+function toDryRun (recs) {
+  const lines = recs.slice(0, 100).map(r => r.value_encoding === 'base64' ? atob(r.value) : typeof r.value === 'string' ? r.value : JSON.stringify(r.value))
+  sessionStorage.setItem('eddy.dryrun', lines.join('\n'))
+  location.hash = '#/transforms'
 }

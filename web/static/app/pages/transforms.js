@@ -67,7 +67,11 @@ function DryRun ({ list }) {
   const [name, setName] = useState(list[0].name)
   const [version, setVersion] = useState(0)
   const [config, setConfig] = useState('')
-  const [input, setInput] = useState('')
+  const [input, setInput] = useState(() => { // records sent from the browser
+    const v = sessionStorage.getItem('eddy.dryrun') || ''
+    sessionStorage.removeItem('eddy.dryrun')
+    return v
+  })
   const [out, setOut] = useState(null)
   const [error, setError] = useState(null)
   const run = e => {
