@@ -22,7 +22,10 @@ import (
 // without a rebalance; the old id is fenced (FENCED_INSTANCE_ID), and a
 // static member is dropped only when its session ends. A group with members
 // over HTTP is INCONSISTENT_GROUP_PROTOCOL; a token with no consume scope
-// GROUP_AUTHORIZATION_FAILED.
+// GROUP_AUTHORIZATION_FAILED. A follower of a stable group that joins
+// again with the same subscription keeps its assignment and generation
+// (no rebalance); a new member, a changed subscription or the leader's
+// join rebalance.
 
 func init() { register(11, 0, 7, false, handleJoinGroup) }
 
@@ -103,6 +106,18 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		m = &member{id: id, clientID: clientIDOf(c), clientHost: "/" + host}
 		g.members[id] = m
 	}
+	if g.state == stateStable && m.join == nil && id != g.leader && sameSubscription(m.protocols, r.Protocols, g.protocol, g.protocolType) {
+		// A follower that joins again with what it had (after an error
+		// of its own, or a coordinator failover): its assignment stands,
+		// so it gets the current generation and syncs for it, as Kafka
+		// answers; nobody else rebalances.
+		m.protocols, m.session, m.rebalance, m.lastSeen = r.Protocols, session, rebalance, time.Now()
+		jr := kmsg.NewPtrJoinGroupResponse()
+		jr.Version, jr.Generation, jr.Protocol, jr.ProtocolType = r.Version, g.generation, kmsg.StringPtr(g.protocol), kmsg.StringPtr(g.protocolType)
+		jr.LeaderID, jr.MemberID = g.leader, id
+		co.mu.Unlock()
+		return jr, nil
+	}
 	if m.join != nil { // a join it gave up on
 		old := kmsg.NewPtrJoinGroupResponse()
 		old.ErrorCode = errRebalanceInProgress
@@ -116,7 +131,14 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	wait := m.join
 	g.protocolType = r.ProtocolType
 	if g.state != statePreparing {
-		co.prepareRebalance(g)
+		why := "member " + id + " joined"
+		switch {
+		case id == g.leader:
+			why = "the leader joined again"
+		case g.state == stateStable:
+			why = "member " + id + " joined with another subscription"
+		}
+		co.prepareRebalance(g, why)
 	}
 	co.maybeCompleteJoin(g)
 	co.mu.Unlock()

@@ -87,7 +87,7 @@ func handleSyncGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	case g.generation != gen || g.state != stateCompleting || g.members[r.MemberID] == nil:
 		return fail(errRebalanceInProgress) // a member joined or left meanwhile
 	case err != nil:
-		co.prepareRebalance(g) // not recorded: join again
+		co.prepareRebalance(g, "the generation was not recorded") // join again
 		return fail(errRebalanceInProgress)
 	}
 	for _, o := range g.members {

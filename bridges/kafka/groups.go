@@ -212,7 +212,10 @@ func (g *group) supports(name string) bool {
 // prepareRebalance starts a rebalance (under co.mu): waiting syncs are
 // told to join again; the join completes when every member has rejoined,
 // or at the deadline, without those that did not.
-func (co *coordinator) prepareRebalance(g *group) {
+func (co *coordinator) prepareRebalance(g *group, reason string) {
+	if g.state != stateEmpty {
+		co.l.log.Info("kafka group rebalancing", logkey.Tenant, g.tenant, logkey.Group, g.name, "generation", g.generation, "state", g.state, "reason", reason)
+	}
 	for _, m := range g.members {
 		if m.sync != nil {
 			r := kmsg.NewPtrSyncGroupResponse()
@@ -305,7 +308,7 @@ func (co *coordinator) completeJoin(g *group) {
 		co.mu.Lock()
 		defer co.mu.Unlock()
 		if g.state == stateCompleting && g.generation == gen {
-			co.prepareRebalance(g)
+			co.prepareRebalance(g, "the leader did not sync")
 		}
 	})
 }
@@ -362,7 +365,7 @@ func (co *coordinator) remove(g *group, ids ...string) {
 	case g.state == statePreparing:
 		co.maybeCompleteJoin(g)
 	default:
-		co.prepareRebalance(g)
+		co.prepareRebalance(g, "a member left or expired")
 	}
 }
 

@@ -54,10 +54,7 @@ func (co *coordinator) replaceStatic(g *group, old, id string, protocols []kmsg.
 		g.leader = id
 	}
 	m.session, m.rebalance, m.lastSeen = session, rebalance, time.Now()
-	same := slices.EqualFunc(m.protocols, protocols, func(a, b kmsg.JoinGroupRequestProtocol) bool {
-		return a.Name == b.Name && bytes.Equal(a.Metadata, b.Metadata)
-	})
-	if g.state != stateStable || !same {
+	if g.state != stateStable || !sameSubscription(m.protocols, protocols, g.protocol, g.protocolType) {
 		m.protocols = protocols
 		return nil
 	}
@@ -79,6 +76,38 @@ func (co *coordinator) replaceStatic(g *group, old, id string, protocols []kmsg.
 		r.Members = g.joinMembers()
 	}
 	return r
+}
+
+// sameSubscription reports whether a member joining with protocols asks
+// for what it had under the group's chosen protocol: for consumers the
+// same topics (their metadata's owned partitions and generation, which
+// cooperative assignors add, change with every generation and do not
+// matter to the assignment), else the same bytes.
+func sameSubscription(had, now []kmsg.JoinGroupRequestProtocol, protocol, protocolType string) bool {
+	find := func(ps []kmsg.JoinGroupRequestProtocol) ([]byte, bool) {
+		for _, p := range ps {
+			if p.Name == protocol {
+				return p.Metadata, true
+			}
+		}
+		return nil, false
+	}
+	a, okA := find(had)
+	b, okB := find(now)
+	if !okA || !okB {
+		return false
+	}
+	if protocolType != consumerProtocol {
+		return bytes.Equal(a, b)
+	}
+	var ma, mb kmsg.ConsumerMemberMetadata
+	if ma.ReadFrom(a) != nil || mb.ReadFrom(b) != nil {
+		return false
+	}
+	ta, tb := slices.Clone(ma.Topics), slices.Clone(mb.Topics)
+	slices.Sort(ta)
+	slices.Sort(tb)
+	return slices.Equal(ta, tb)
 }
 
 func joinError(code int16) *kmsg.JoinGroupResponse {

@@ -299,3 +299,67 @@ func TestStaticMemberAndTakeover(t *testing.T) {
 		t.Fatalf("after leaving: %+v", r.Groups)
 	}
 }
+
+// TestFollowerRejoinKeepsGeneration: after a coordinator takeover, a
+// follower that joins again with the same subscription (as clients do
+// when their heartbeats failed meanwhile) keeps its generation and
+// assignment, and nobody rebalances; one that changes its subscription
+// rebalances the group.
+func TestFollowerRejoinKeepsGeneration(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.login("default", e.token), e.login("default", e.token)
+	done := make(chan *kmsg.JoinGroupResponse)
+	go func() { done <- b.join("f", "", 0) }()
+	ja := a.join("f", "", 0)
+	jb := <-done
+	if ja.ErrorCode != 0 || jb.ErrorCode != 0 || ja.Generation != jb.Generation {
+		t.Fatalf("joins: %+v %+v", ja, jb)
+	}
+	leader, follower, lid, fid := a, b, ja.MemberID, jb.MemberID
+	if ja.LeaderID != ja.MemberID {
+		leader, follower, lid, fid = b, a, jb.MemberID, ja.MemberID
+	}
+	syncDone := make(chan *kmsg.SyncGroupResponse)
+	go func() { syncDone <- follower.syncAssign("f", fid, ja.Generation, 5, nil) }()
+	time.Sleep(50 * time.Millisecond)
+	leader.syncAssign("f", lid, ja.Generation, 5, map[string][]int32{lid: {0}, fid: {1}})
+	if got := partitionsOf(t, <-syncDone); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("follower's assignment: %v", got)
+	}
+	co := e.l.groups
+	co.mu.Lock()
+	co.drop()
+	co.mu.Unlock()
+
+	again := follower.join("f", fid, 7)
+	if again.ErrorCode != 0 || again.Generation != ja.Generation || again.LeaderID != lid {
+		t.Fatalf("the follower's rejoin: %+v", again)
+	}
+	if got := partitionsOf(t, follower.syncAssign("f", fid, again.Generation, 5, nil)); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("the follower's assignment after its rejoin: %v", got)
+	}
+	if code := leader.heartbeat("f", lid, ja.Generation); code != 0 {
+		t.Fatalf("the leader's heartbeat after a follower's rejoin: %d", code)
+	}
+
+	// Another subscription: a rebalance.
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Version, req.Group, req.MemberID, req.ProtocolType = 7, "f", fid, "consumer"
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10_000, 5_000
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"t", "other"}
+	req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+	changed := make(chan kmsg.Response, 1)
+	go func() { changed <- follower.do(req) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for leader.heartbeat("f", lid, ja.Generation) != errRebalanceInProgress {
+		if time.Now().After(deadline) {
+			t.Fatal("a changed subscription did not rebalance")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	jl := leader.join("f", lid, 7)
+	if jf := (<-changed).(*kmsg.JoinGroupResponse); jl.ErrorCode != 0 || jf.ErrorCode != 0 || jf.Generation != ja.Generation+1 {
+		t.Fatalf("the rebalance: %+v / %+v", jl, jf)
+	}
+}
