@@ -342,8 +342,7 @@ func TestConsole(t *testing.T) {
 	os.WriteFile(enrich, buildWasm(t, "wasm/testdata/guests/enrich"), 0o644)
 	b.open("transforms")
 	for i, f := range []string{keep, enrich} {
-		b.eval(`document.querySelector('[data-testid="upload-name"]').value = ''`)
-		b.typeIn(`[data-testid="upload-name"]`, "shape")
+		b.setValue(`[data-testid="upload-name"]`, "shape")
 		b.do("choose the module", chromedp.SetUploadFiles(chromedp.CSS(`[data-testid="upload-file"]`), []string{f}))
 		b.click(`[data-testid="upload-submit"]`)
 		b.waitText(`[data-testid="uploaded"]`, fmt.Sprintf("version %d", i+1))

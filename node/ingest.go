@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 
@@ -38,4 +39,31 @@ func (in mqttIngest) MaxConnections(tenant eddy.TenantID) int64 {
 func (in mqttIngest) CreateTopic(ctx context.Context, ref eddy.TopicRef, partitions int32) error {
 	_, err := in.host.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: partitions, ReplicationFactor: 1})
 	return err
+}
+
+// mqttLog is what MQTT subscriptions read: the host's topics and its
+// consume path (a local replica, or forwarded to one).
+type mqttLog struct{ host *multiraft.Host }
+
+var _ mqttapi.Log = mqttLog{}
+
+func (l mqttLog) Topics(tenant eddy.TenantID) map[eddy.TopicName]int32 {
+	out := map[eddy.TopicName]int32{}
+	for _, m := range l.host.Topics(tenant) {
+		out[m.Name] = m.Partitions
+	}
+	return out
+}
+
+func (l mqttLog) End(ref eddy.TopicRef, p eddy.Partition) (int64, error) {
+	po, err := l.host.Offsets(ref, p)
+	return int64(po.HighWatermark), err
+}
+
+func (l mqttLog) Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, wait time.Duration) ([]eddy.FetchedRecord, int64, error) {
+	res, err := l.host.Fetch(ctx, ref, p, eddy.Offset(offset), 1000, 1<<20, wait)
+	if err != nil {
+		return nil, offset, err
+	}
+	return res.Records, int64(res.NextOffset), nil
 }

@@ -8,12 +8,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"net"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
@@ -96,9 +97,11 @@ type Config struct {
 	// revocation (key removed, tenant deleted, token expired); those that
 	// lost their standing are disconnected (0x87). Default 1s.
 	RecheckInterval time.Duration
-	Verifier        *tenants.Verifier
-	Metrics         *metrics.Set
-	Logger          *slog.Logger
+	// Log backs subscriptions (subscribe.go); nil: subscribing is refused.
+	Log      Log
+	Verifier *tenants.Verifier
+	Metrics  *metrics.Set
+	Logger   *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -155,6 +158,7 @@ type Listener struct {
 	log    *slog.Logger
 	m      *metrics.Set
 	q0     *qos0Queue
+	fan    *fanout // nil without a Log
 	stop   chan struct{}
 	done   chan struct{}
 
@@ -170,6 +174,8 @@ type session struct {
 	tenant eddy.TenantID
 	inc    int64 // the tenant's incarnation at CONNECT
 	stats  sessionStats
+	// subscribed: the session counts in its tenant's feed (under l.mu).
+	subscribed bool
 }
 
 // tenantAlive reports whether the session's tenant still exists as the
@@ -196,11 +202,17 @@ func New(cfg Config, ingest Ingest) *Listener {
 	caps.MaximumSessionExpiryInterval = 3600
 	caps.MaximumClientWritesPending = 1024
 	caps.SharedSubAvailable = 0
+	if cfg.Log != nil {
+		caps.SharedSubAvailable = 1 // $share/group/filter: each record to one member
+	}
 	// Acknowledgements carry no properties of the publish: mochi would
 	// otherwise echo every user property back (700 KB for 100,000).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	l.srv = mochi.New(&mochi.Options{Capabilities: caps, Logger: cfg.Logger.With("component", "mqtt"), InlineClient: false})
 	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes)
+	if cfg.Log != nil {
+		l.fan = newFanout(l, cfg.Log)
+	}
 	return l
 }
 
@@ -262,6 +274,9 @@ func (l *Listener) Close(ctx context.Context) error {
 		}
 	}
 	err := l.srv.Close()
+	if l.fan != nil {
+		l.fan.close()
+	}
 	l.q0.stop(ctx)
 	return err
 }
@@ -319,7 +334,8 @@ func (h *hook) ID() string { return "eddy" }
 
 func (h *hook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnDisconnect, mochi.OnPacketRead:
+	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnDisconnect, mochi.OnPacketRead,
+		mochi.OnSubscribe, mochi.OnSubscribed, mochi.OnUnsubscribe, mochi.OnPacketEncode, mochi.OnPublishDropped:
 		return true
 	}
 	return false
@@ -378,15 +394,20 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 		if h.l.perTenant[s.tenant]--; h.l.perTenant[s.tenant] <= 0 {
 			delete(h.l.perTenant, s.tenant)
 		}
+		if s.subscribed {
+			h.l.fan.remove(s.tenant)
+		}
 	}
 	h.l.mu.Unlock()
 }
 
 // OnACLCheck: a client may publish to what its token's produce scopes
-// allow; it may not subscribe (the listener is an ingest path).
+// allow, and read (subscribe; each delivery) what its consume scopes
+// allow, within its tenant (subscribe.go).
 func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if !write {
-		return false
+		s := h.l.session(cl)
+		return h.l.fan != nil && s != nil && s.mayRead(topic)
 	}
 	if refusal(topic) != nil {
 		return true // OnPublish answers it with its reason code
@@ -404,6 +425,9 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 // commit; a refusal becomes a v5 reason code, or a disconnect for 3.1.1.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	l := h.l
+	if cl.Net.Inline {
+		return pk, nil // a record of the log on its way to subscribers
+	}
 	s := l.session(cl)
 	if s == nil {
 		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeUnauthenticated, "not authenticated"))

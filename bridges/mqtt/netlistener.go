@@ -3,12 +3,13 @@ package mqtt
 import (
 	"bufio"
 	"bytes"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/mochi-mqtt/server/v2/listeners"
