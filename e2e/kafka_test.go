@@ -229,18 +229,25 @@ func TestKafkaPython(t *testing.T) {
 	}
 }
 
+// npmCI installs a test client's npm packages from its lock file (once),
+// and returns its directory.
+func npmCI(tb testing.TB, dir, pkg string) string {
+	tb.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
+		out, err := exec.Command("npm", "ci", "--prefix", dir, "--no-audit", "--no-fund").CombinedOutput()
+		if err != nil {
+			tb.Fatalf("npm ci (%s): %v\n%s", pkg, err, out)
+		}
+	}
+	return dir
+}
+
 // TestKafkaJS: kafkajs (npm, pinned in testdata/kafkajs) creates a topic
 // with its admin client, produces idempotently with gzip, and a consumer
 // group of two members reads every record and commits; Eddy sees the
 // topic and the group with lag 0.
 func TestKafkaJS(t *testing.T) {
-	dir := "testdata/kafkajs"
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
-		out, err := exec.Command("npm", "ci", "--prefix", dir, "--no-audit", "--no-fund").CombinedOutput()
-		if err != nil {
-			t.Fatalf("npm ci (kafkajs): %v\n%s", err, out)
-		}
-	}
+	dir := npmCI(t, "testdata/kafkajs", "kafkajs")
 	p := newProc(t)
 	p.start()
 	cmd := exec.Command("node", filepath.Join(dir, "client.js"), p.kafkaAddr, p.token, "js", "500")

@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/testutil"
 )
 
 // MQTT subscriptions backed by the log (issue 17), with Debian's
@@ -214,5 +220,66 @@ func TestMQTTSharedSubscription(t *testing.T) {
 	}
 	if busy < 2 {
 		t.Fatalf("only %d of 3 members got records", busy)
+	}
+}
+
+// TestMQTTWebSocket: MQTT.js (npm, pinned in testdata/mqttjs), as a browser
+// dashboard runs it, connects over WebSockets with a token, subscribes,
+// and receives a record produced over HTTP and its own publish (which is
+// stored as any other).
+func TestMQTTWebSocket(t *testing.T) {
+	dir := npmCI(t, "testdata/mqttjs", "mqtt")
+	p := newProc(t)
+	ws := testutil.FreeAddr(t)
+	p.args = append(p.args, "--mqtt-ws-addr", ws)
+	p.start()
+	p.mustCreateTopic("cmd", 1)
+	cmd := exec.Command("node", filepath.Join(dir, "client.js"), "ws://"+ws+"/mqtt", p.token, "2")
+	var out, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(stderr.String(), "subscribed") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("MQTT.js never subscribed: %s %s", out.String(), stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, err := p.do("POST", "/v1/topics/cmd/records", "application/json", []byte(`{"records":[{"key":"ws-dev","value":"from-http"}]}`), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("MQTT.js: %v\n%s\n%s", err, out.String(), stderr.String())
+	}
+	var res struct {
+		Got   []string
+		Error string
+	}
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("MQTT.js said %q", out.String())
+	}
+	sort.Strings(res.Got)
+	if strings.Join(res.Got, "|") != "cmd/ws-dev from-http|cmd/ws-dev from-the-browser" {
+		t.Fatalf("MQTT.js over WebSockets received %q (%s)", res.Got, res.Error)
+	}
+	if recs := p.records("", "cmd", 0); len(recs) != 2 {
+		t.Fatalf("stored: %d records", len(recs))
+	}
+	// A client that starts an upgrade and stalls is cut off within the
+	// connect timeout (5 s), as one that stalls its CONNECT over TCP.
+	c, err := net.Dial("tcp", ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET /mqtt HTTP/1.1\r\nHost: x\r\n"))
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	start := time.Now()
+	io.Copy(io.Discard, c)
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("a stalled upgrade held its connection %v", waited)
 	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	// MQTTAddr is the embedded MQTT listener; "off" turns it off. Default
 	// :1883.
 	MQTTAddr string `yaml:"mqtt_addr"`
+	// MQTTWSAddr serves MQTT over WebSockets too (browsers); "" or "off":
+	// none.
+	MQTTWSAddr string `yaml:"mqtt_ws_addr"`
 	// MQTTTLSCert and MQTTTLSKey (PEM files), when both set, serve MQTT
 	// over TLS.
 	MQTTTLSCert string `yaml:"mqtt_tls_cert"`
@@ -245,6 +248,7 @@ var envVars = []struct {
 	{"EDDY_ADVERTISE_HTTP_ADDR", func(c *Config, v string) error { c.AdvertiseHTTPAddr = v; return nil }},
 	{"EDDY_RAFT_ADDR", func(c *Config, v string) error { c.RaftAddr = v; return nil }},
 	{"EDDY_MQTT_ADDR", func(c *Config, v string) error { c.MQTTAddr = v; return nil }},
+	{"EDDY_MQTT_WS_ADDR", func(c *Config, v string) error { c.MQTTWSAddr = v; return nil }},
 	{"EDDY_MQTT_TLS_CERT", func(c *Config, v string) error { c.MQTTTLSCert = v; return nil }},
 	{"EDDY_MQTT_TLS_KEY", func(c *Config, v string) error { c.MQTTTLSKey = v; return nil }},
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
@@ -360,6 +364,11 @@ func (c *Config) Validate() error {
 	if len(c.Peers) > 0 {
 		if a, ok := c.Peers[c.NodeID]; !ok || a != c.RaftAddr {
 			return fmt.Errorf("peers must include this node (%d=%s)", c.NodeID, c.RaftAddr)
+		}
+	}
+	if c.MQTTWSAddr != "" && c.MQTTWSAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.MQTTWSAddr); err != nil {
+			return fmt.Errorf("mqtt_ws_addr %q: %w (or \"off\")", c.MQTTWSAddr, err)
 		}
 	}
 	if c.MQTTAddr != "" && c.MQTTAddr != "off" {

@@ -108,6 +108,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties, Log: mqttLog{host}}
+		if cfg.MQTTWSAddr != "off" {
+			mc.WSAddr = cfg.MQTTWSAddr
+		}
 		if cfg.MQTTTLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.MQTTTLSCert, cfg.MQTTTLSKey)
 			if err != nil {
@@ -205,7 +208,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.host.Close()
 			return err
 		}
-		n.log.Info("mqtt listening", "addr", n.mqtt.Addr())
+		n.log.Info("mqtt listening", "addr", n.mqtt.Addr(), "websocket", n.mqtt.WSAddr())
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel

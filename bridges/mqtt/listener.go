@@ -97,6 +97,9 @@ type Config struct {
 	// revocation (key removed, tenant deleted, token expired); those that
 	// lost their standing are disconnected (0x87). Default 1s.
 	RecheckInterval time.Duration
+	// WSAddr, when set, serves MQTT over WebSockets there too (websocket.go),
+	// with the same TLS, limits and authentication.
+	WSAddr string
 	// Log backs subscriptions (subscribe.go); nil: subscribing is refused.
 	Log      Log
 	Verifier *tenants.Verifier
@@ -158,7 +161,8 @@ type Listener struct {
 	log    *slog.Logger
 	m      *metrics.Set
 	q0     *qos0Queue
-	fan    *fanout // nil without a Log
+	fan    *fanout          // nil without a Log
+	ws     *guardedListener // nil without a WSAddr
 	stop   chan struct{}
 	done   chan struct{}
 
@@ -230,7 +234,7 @@ func (l *Listener) Start() error {
 	if l.cfg.TLS != nil {
 		inner = tls.NewListener(guard, l.cfg.TLS)
 	}
-	l.ln = &guardedListener{ln: inner, guard: guard, timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
+	l.ln = &guardedListener{id: "tcp", ln: inner, guard: guard, timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
 		onDrop: func(reason string) {
 			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_preauth_dropped_total{reason=%q}`, reason)).Inc()
 		}}
@@ -243,12 +247,48 @@ func (l *Listener) Start() error {
 		ln.Close()
 		return err
 	}
+	if l.cfg.WSAddr != "" {
+		if err := l.listenWS(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if err := l.srv.Serve(); err != nil {
 		ln.Close()
 		return err
 	}
 	l.q0.start()
 	return nil
+}
+
+// listenWS serves MQTT over WebSockets on WSAddr, bounded as TCP is.
+func (l *Listener) listenWS() error {
+	ln, err := net.Listen("tcp", l.cfg.WSAddr)
+	if err != nil {
+		return fmt.Errorf("mqtt websocket listen %s: %w", l.cfg.WSAddr, err)
+	}
+	guard := netguard.Wrap(ln, netguard.Config{Name: "mqtt-ws", MaxConns: l.cfg.MaxConnections, MaxConnsPerIP: l.cfg.MaxConnectionsPerIP,
+		Logger: l.log, OnRefused: func(reason string) {
+			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="mqtt-ws",reason=%q}`, reason)).Inc()
+		}})
+	var inner net.Listener = guard
+	if l.cfg.TLS != nil {
+		inner = tls.NewListener(guard, l.cfg.TLS)
+	}
+	l.ws = &guardedListener{id: "ws", ln: newWSListener(inner, l.cfg.ConnectTimeout, int64(l.cfg.MaxPacketBytes)+5), guard: guard,
+		timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
+		onDrop: func(reason string) {
+			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_preauth_dropped_total{reason=%q}`, reason)).Inc()
+		}}
+	return l.srv.AddListener(l.ws)
+}
+
+// WSAddr is the bound WebSocket address ("" when off).
+func (l *Listener) WSAddr() string {
+	if l.ws == nil {
+		return ""
+	}
+	return l.ws.Address()
 }
 
 // Status is the listener's state, for /readyz.

@@ -23,7 +23,8 @@ import (
 // sockets claim 16 MiB each). Caps per listener and per source address,
 // and surviving descriptor exhaustion, come from netguard.
 type guardedListener struct {
-	ln      net.Listener // guard, or TLS over guard
+	id      string       // mochi's listener id
+	ln      net.Listener // guard, or TLS over guard (or WebSockets over those)
 	guard   *netguard.Listener
 	timeout time.Duration
 	maxConn int
@@ -35,7 +36,7 @@ type guardedListener struct {
 	wg      sync.WaitGroup
 }
 
-func (l *guardedListener) ID() string                 { return "eddy" }
+func (l *guardedListener) ID() string                 { return l.id }
 func (l *guardedListener) Address() string            { return l.ln.Addr().String() }
 func (l *guardedListener) Protocol() string           { return "tcp" }
 func (l *guardedListener) Init(*slog.Logger) error    { return nil }
