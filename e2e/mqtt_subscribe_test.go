@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +24,14 @@ import (
 // seconds passed (-W), and returns the "topic payload" lines it printed.
 func (p *proc) sub(version, user, password string, count, timeout int, filters ...string) *subscriber {
 	p.tb.Helper()
-	args := []string{"-h", "127.0.0.1", "-p", p.mqttPort(), "-V", version, "-u", user, "-P", password, "-v", "-q", "1",
-		"-W", fmt.Sprint(timeout), "-i", fmt.Sprintf("sub-%d", time.Now().UnixNano())}
+	return p.subWith([]string{"-i", fmt.Sprintf("sub-%d", time.Now().UnixNano())}, version, user, password, count, timeout, filters...)
+}
+
+// subWith is sub with mosquitto_sub options of its own (a client id, -c).
+func (p *proc) subWith(opts []string, version, user, password string, count, timeout int, filters ...string) *subscriber {
+	p.tb.Helper()
+	args := append([]string{"-h", "127.0.0.1", "-p", p.mqttPort(), "-V", version, "-u", user, "-P", password, "-v", "-q", "1",
+		"-W", fmt.Sprint(timeout)}, opts...)
 	if count > 0 {
 		args = append(args, "-C", fmt.Sprint(count))
 	}
@@ -281,5 +288,82 @@ func TestMQTTWebSocket(t *testing.T) {
 	io.Copy(io.Discard, c)
 	if waited := time.Since(start); waited > 10*time.Second {
 		t.Fatalf("a stalled upgrade held its connection %v", waited)
+	}
+}
+
+// TestMQTTPersistentSession: a device with a persistent session (3.1.1
+// clean session false; MQTT 5 clean start false with an expiry) that was
+// offline gets what it missed, in order, from the log: 10,000 records
+// produced while it was away, across a kill -9 and restart of the node.
+// Its place is a consumer group (mqtt.<client id>) whose lag ends at 0.
+func TestMQTTPersistentSession(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("p", 3)
+	produce := func(from, n int) {
+		var recs []string
+		for i := from; i < from+n; i++ {
+			recs = append(recs, fmt.Sprintf(`{"key":"dev-%d","value":"%d"}`, i%10, i))
+		}
+		if code, err := p.do("POST", "/v1/topics/p/records", "application/json", []byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil); err != nil || code != 200 {
+			t.Fatalf("produce: %d %v", code, err)
+		}
+	}
+	// 3.1.1: subscribe, go away, come back for what was missed.
+	v3 := []string{"-c", "-i", "dev-v3"}
+	first := p.subWith(v3, "mqttv311", "default", p.token, 1, 20, "p/dev-1")
+	p.subscribed(1)
+	produce(1, 1)
+	if got := first.lines(t); len(got) != 1 {
+		t.Fatalf("3.1.1, first: %q", got)
+	}
+	produce(100, 30) // dev-1 gets 100+1, +11, +21: 3 records
+	if got := p.subWith(v3, "mqttv311", "default", p.token, 3, 20, "p/dev-1").lines(t); strings.Join(got, "|") != "p/dev-1 101|p/dev-1 111|p/dev-1 121" {
+		t.Fatalf("3.1.1 after an outage: %q", got)
+	}
+
+	// MQTT 5, 10,000 records while offline, and a kill -9.
+	v5 := []string{"-c", "-x", "86400", "-i", "dev-v5"}
+	first = p.subWith(v5, "mqttv5", "default", p.token, 1, 20, "p/#")
+	p.subscribed(1)
+	produce(0, 1)
+	if got := first.lines(t); len(got) != 1 {
+		t.Fatalf("v5, first: %q", got)
+	}
+	for b := 0; b < 10; b++ {
+		produce(10_000+b*1000, 1000)
+	}
+	p.kill()
+	p.start()
+	got := p.subWith(v5, "mqttv5", "default", p.token, 10_000, 60, "p/#").lines(t)
+	last := map[string]int{}
+	seen := map[int]bool{}
+	for _, l := range got {
+		topic, v, _ := strings.Cut(l, " ")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 10_000 {
+			t.Fatalf("unexpected %q in %q", l, got[:min(len(got), 12)])
+		}
+		if prev, ok := last[topic]; ok && n <= prev {
+			t.Fatalf("%s: %d after %d, out of order", topic, n, prev)
+		}
+		last[topic], seen[n] = n, true
+	}
+	if len(got) != 10_000 || len(seen) != 10_000 {
+		t.Fatalf("after the outage and a kill -9: %d records, %d distinct, of 10,000", len(got), len(seen))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var g struct {
+			Protocol string
+			Lag      int64
+		}
+		if code, err := p.do("GET", "/v1/groups/mqtt.dev-v5", "", nil, &g); err == nil && code == 200 && g.Lag == 0 && g.Protocol == "mqtt" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session's group: lag %d (%s)", g.Lag, g.Protocol)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

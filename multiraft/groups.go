@@ -149,3 +149,19 @@ func (h *Host) expireMembers() {
 		cancel()
 	}
 }
+
+// MQTTSession records an MQTT persistent session's filters (nil: drops
+// the session) and where its partitions without a position start.
+func (h *Host) MQTTSession(ctx context.Context, tenant eddy.TenantID, group string, s *catalog.MQTTSession, starts map[string]int64) error {
+	if err := catalog.ValidateGroupName(group); err != nil {
+		return err
+	}
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpMQTTSession, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Session: s, Offsets: starts}})
+	return err
+}
+
+// SessionCommit records an MQTT persistent session's positions.
+func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64) error {
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions, SessionOnly: true}})
+	return err
+}

@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
 	"time"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
@@ -66,4 +69,50 @@ func (l mqttLog) Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, 
 		return nil, offset, err
 	}
 	return res.Records, int64(res.NextOffset), nil
+}
+
+// mqttSessions keeps MQTT persistent sessions as the tenant's consumer
+// groups mqtt.<client id> (a client id that is not a valid group name is
+// hashed into one).
+type mqttSessions struct{ host *multiraft.Host }
+
+var _ mqttapi.Sessions = mqttSessions{}
+
+func sessionGroup(client string) string {
+	if g := "mqtt." + client; catalog.ValidateGroupName(g) == nil {
+		return g
+	}
+	sum := sha256.Sum256([]byte(client))
+	return "mqtt." + hex.EncodeToString(sum[:16])
+}
+
+func (s mqttSessions) Load(tenant eddy.TenantID, client string) ([]mqttapi.Filter, map[string]int64, bool) {
+	g, err := s.host.Group(tenant, sessionGroup(client))
+	if err != nil || g.MQTT == nil {
+		return nil, nil, false
+	}
+	var fs []mqttapi.Filter
+	for _, f := range g.MQTT.Filters {
+		fs = append(fs, mqttapi.Filter{Filter: f.Filter, QoS: f.QoS})
+	}
+	return fs, maps.Clone(g.Offsets), true
+}
+
+func (s mqttSessions) Save(ctx context.Context, tenant eddy.TenantID, client string, filters []mqttapi.Filter, starts map[string]int64) error {
+	var sess *catalog.MQTTSession
+	if len(filters) > 0 {
+		sess = &catalog.MQTTSession{}
+		for _, f := range filters {
+			sess.Filters = append(sess.Filters, catalog.MQTTFilter{Filter: f.Filter, QoS: f.QoS})
+		}
+	}
+	err := s.host.MQTTSession(ctx, tenant, sessionGroup(client), sess, starts)
+	if sess == nil && eddy.ErrorCode(err) == eddy.CodeNotFound {
+		return nil
+	}
+	return err
+}
+
+func (s mqttSessions) Commit(ctx context.Context, tenant eddy.TenantID, client string, positions map[string]int64) error {
+	return s.host.SessionCommit(ctx, tenant, sessionGroup(client), positions)
 }

@@ -10,7 +10,7 @@
 # Stops what it started.
 . "$(dirname "$0")/lib.sh"
 echo "payload: $(go test -count=1 -v -run TestBudget ./web | grep -o 'console: .*')"
-go test -count=1 -run XXX -bench 'BenchmarkConsole' -benchtime 5x ./e2e | grep Benchmark |
+[ -n "${SKIP_BROWSER:-}" ] || go test -count=1 -run XXX -bench 'BenchmarkConsole' -benchtime 5x ./e2e | grep Benchmark |
   awk '{printf "%s: %.0f ms\n", $1, $3/1e6}'
 
 rss() { awk '/VmRSS/ {print int($2/1024) " MB"}' "/proc/$1/status"; }
@@ -25,10 +25,12 @@ for run in 1 2; do
     idle=$(rss "$PID")
     body='{"records":[{"value":1},{"value":2},{"value":3},{"value":4},{"value":5},{"value":6},{"value":7},{"value":8},{"value":9},{"value":10}]}'
     for s in $(seq 1 60); do
+      pids=()
       for i in $(seq 1 64); do
         curl -sf -XPOST "$EDDY_SERVER/v1/topics/t$i/records" -H "Authorization: Bearer $EDDY_TOKEN" -H 'Content-Type: application/json' -d "$body" >/dev/null &
+        pids+=($!)
       done
-      wait
+      wait "${pids[@]}" # not the node's
       sleep 0.5
     done
     series_n=$(curl -sf "$EDDY_SERVER/v1/series" -H "Authorization: Bearer $EDDY_TOKEN" | grep -o '"name"' | wc -l || true)

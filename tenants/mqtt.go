@@ -85,8 +85,9 @@ func validFilter(f string) error {
 	return nil
 }
 
-// matchFilter reports whether an MQTT topic name matches a filter.
-func matchFilter(filter, name string) bool {
+// MatchFilter reports whether an MQTT topic name matches a filter
+// (+ and # wildcards).
+func MatchFilter(filter, name string) bool {
 	f, n := strings.Split(filter, "/"), strings.Split(name, "/")
 	for i, l := range f {
 		if l == "#" {
@@ -107,7 +108,7 @@ func (m *MQTTMapping) Map(tenant eddy.TenantID, name string, payload []byte) (re
 	topic, keyFrom := first, "rest"
 	if m != nil {
 		for _, r := range m.Rules {
-			if matchFilter(r.Filter, name) {
+			if MatchFilter(r.Filter, name) {
 				if r.Topic != "" {
 					topic = r.Topic
 				}

@@ -294,8 +294,11 @@ type groupPartitionJSON struct {
 
 func (s *Server) groupJSON(t eddy.TenantID, g *catalog.GroupMeta, detail bool) map[string]any {
 	out := map[string]any{"name": g.Name, "generation": g.Generation, "members": len(g.Members), "protocol": "http"}
-	if g.Kafka != nil {
+	switch {
+	case g.Kafka != nil:
 		out["protocol"] = "kafka"
+	case g.MQTT != nil:
+		out["protocol"] = "mqtt" // an MQTT device's persistent session
 	}
 	if !detail {
 		return out

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eddy-broker/eddy/internal/logkey"
@@ -101,7 +102,10 @@ type Config struct {
 	// with the same TLS, limits and authentication.
 	WSAddr string
 	// Log backs subscriptions (subscribe.go); nil: subscribing is refused.
-	Log      Log
+	Log Log
+	// Sessions keep persistent sessions' filters and positions
+	// (session.go); nil: every session is served as a clean one.
+	Sessions Sessions
 	Verifier *tenants.Verifier
 	Metrics  *metrics.Set
 	Logger   *slog.Logger
@@ -180,6 +184,8 @@ type session struct {
 	stats  sessionStats
 	// subscribed: the session counts in its tenant's feed (under l.mu).
 	subscribed bool
+	client     string                 // the client id as the device sent it
+	replay     atomic.Pointer[replay] // a persistent session's feed; nil otherwise
 }
 
 // tenantAlive reports whether the session's tenant still exists as the
@@ -375,7 +381,8 @@ func (h *hook) ID() string { return "eddy" }
 func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnDisconnect, mochi.OnPacketRead,
-		mochi.OnSubscribe, mochi.OnSubscribed, mochi.OnUnsubscribe, mochi.OnPacketEncode, mochi.OnPublishDropped:
+		mochi.OnSubscribe, mochi.OnSubscribed, mochi.OnUnsubscribe, mochi.OnPacketEncode, mochi.OnPublishDropped,
+		mochi.OnSessionEstablished, mochi.OnUnsubscribed, mochi.OnQosComplete, mochi.OnQosPublish:
 		return true
 	}
 	return false
@@ -396,7 +403,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		l.log.Debug("mqtt connect refused", logkey.Client, cl.ID, logkey.Remote, cl.Net.Remote, logkey.Tenant, tenant, logkey.Code, code)
 		return false
 	}
-	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}}
+	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID}
 	if incOf := l.cfg.Verifier.Incarnation; incOf != nil {
 		inc, ok := incOf(s.tenant)
 		s.inc = inc.Number
@@ -436,6 +443,9 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 		}
 		if s.subscribed {
 			h.l.fan.remove(s.tenant)
+		}
+		if r := s.replay.Load(); r != nil {
+			defer r.stop() // commits what was acknowledged
 		}
 	}
 	h.l.mu.Unlock()

@@ -192,14 +192,7 @@ func sleep(ctx context.Context, d time.Duration) {
 func (f *fanout) deliver(ref eddy.TopicRef, r *eddy.FetchedRecord) {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1,
 		TopicName: string(ref.Tenant) + "/" + string(ref.Name) + "/" + mqttName(ref.Name, r), Payload: r.Value}
-	for _, h := range r.Headers {
-		switch {
-		case h.Key == "content-type":
-			pk.Properties.ContentType = string(h.Value)
-		case !strings.HasPrefix(h.Key, "mqtt."):
-			pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: h.Key, Val: string(h.Value)})
-		}
-	}
+	withHeaders(&pk, r)
 	if err := f.l.srv.InjectPacket(f.inline, pk); err != nil {
 		f.l.log.Debug("mqtt delivery", logkey.Topic, ref, logkey.Err, err)
 	}
@@ -235,8 +228,14 @@ func scopeFilter(t eddy.TenantID, filter string) string {
 	return string(t) + "/+/" + filter
 }
 
-// unscope takes the tenant and Eddy topic levels off a delivered topic.
+// unscope takes the tenant and Eddy topic levels off a delivered topic
+// (and a persistent session's $eddy/<n>/ before them).
 func unscope(name string) string {
+	if rest, ok := strings.CutPrefix(name, "$eddy/"); ok {
+		if _, after, ok := strings.Cut(rest, "/"); ok {
+			name = after
+		}
+	}
 	if i := strings.IndexByte(name, '/'); i >= 0 {
 		if j := strings.IndexByte(name[i+1:], '/'); j >= 0 {
 			return name[i+1+j+1:]
@@ -249,7 +248,15 @@ func unscope(name string) string {
 // consume scope; a delivery T/E/... needs the scope for topic E of the
 // session's tenant. Anything outside the session's tenant is refused.
 func (s *session) mayRead(name string) bool {
-	if rest, ok := strings.CutPrefix(name, "$share/"); ok {
+	if r := s.replay.Load(); r != nil && strings.HasPrefix(name, r.prefix) {
+		// Its replay's delivery: still only the topics it may read.
+		rest, _ := strings.CutPrefix(name, r.prefix+string(s.tenant)+"/")
+		topic, _, _ := strings.Cut(rest, "/")
+		return s.p.Can(tenants.Consume, s.tenant, eddy.TopicName(topic))
+	}
+	rest, shared := strings.CutPrefix(name, "$share/")
+	if shared {
+		var ok bool
 		if _, name, ok = strings.Cut(rest, "/"); !ok { // past the group
 			return false
 		}
@@ -260,7 +267,12 @@ func (s *session) mayRead(name string) bool {
 	}
 	topic, _, _ := strings.Cut(rest, "/")
 	if topic == "+" {
-		return s.p.Consumes()
+		// A persistent session's filters are replayed from its place in
+		// the log (session.go), shared groups are live only.
+		return s.p.Consumes() && !(s.replay.Load() != nil && shared)
+	}
+	if s.replay.Load() != nil {
+		return false // its replay delivers, not the live feed
 	}
 	return s.p.Can(tenants.Consume, s.tenant, eddy.TopicName(topic))
 }
@@ -283,6 +295,10 @@ func (h *hook) OnSubscribed(cl *mochi.Client, pk packets.Packet, codes []byte) {
 	l := h.l
 	if l.fan == nil || !slices.ContainsFunc(codes, func(c byte) bool { return c < 0x80 }) {
 		return
+	}
+	h.sessionFilters(cl, pk, codes, true)
+	if s := l.session(cl); s != nil && s.replay.Load() != nil {
+		return // a persistent session is fed by its replay, not the live feed
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -36,7 +36,7 @@ func (st *State) Apply(cmd *Cmd) Result {
 			st.Transforms = map[string]*TransformMeta{}
 		}
 		return st.applyTransform(cmd)
-	case OpJoinGroup, OpLeaveGroup, OpExpireMember, OpHeartbeat, OpCommitOffsets, OpDeleteGroup, OpKafkaGroup:
+	case OpJoinGroup, OpLeaveGroup, OpExpireMember, OpHeartbeat, OpCommitOffsets, OpDeleteGroup, OpKafkaGroup, OpMQTTSession:
 		return st.applyGroup(cmd.Op, cmd.GroupCmd)
 	case OpSetMQTT:
 		cur, ok := st.Tenants[eddy.TenantID(cmd.Ref)]

@@ -37,6 +37,21 @@ type GroupMeta struct {
 	// coordinator does). Offsets are shared: an empty group may change
 	// between HTTP and Kafka and keep them.
 	Kafka *KafkaGroup `json:"kafka,omitempty"`
+	// MQTT is set for an MQTT device's persistent session: the group
+	// (named mqtt.<client id>) keeps its positions as offsets.
+	MQTT *MQTTSession `json:"mqtt,omitempty"`
+}
+
+// MQTTSession is what an MQTT persistent session keeps besides its
+// positions: the filters it subscribed to.
+type MQTTSession struct {
+	Filters []MQTTFilter `json:"filters"`
+}
+
+// MQTTFilter is one subscription of a session.
+type MQTTFilter struct {
+	Filter string `json:"filter"`
+	QoS    byte   `json:"qos"`
 }
 
 // KafkaGroup is what a Kafka group adds: its protocol type ("consumer"),
@@ -119,6 +134,9 @@ func (g *GroupMeta) Clone() *GroupMeta {
 	if g.Kafka != nil {
 		k := *g.Kafka
 		c.Kafka = &k
+	}
+	if g.MQTT != nil {
+		c.MQTT = &MQTTSession{Filters: slices.Clone(g.MQTT.Filters)}
 	}
 	return &c
 }
@@ -271,6 +289,10 @@ type GroupCmd struct {
 	// (member and generation); View is the group after a rebalance.
 	Kafka bool       `json:"kafka,omitempty"`
 	View  *GroupMeta `json:"view,omitempty"`
+	// Session: an MQTT persistent session's filters (OpMQTTSession; nil
+	// drops the session), or, on a commit, that it is one's.
+	Session     *MQTTSession `json:"session,omitempty"`
+	SessionOnly bool         `json:"session_only,omitempty"`
 }
 
 // MaxGroupsDefault bounds a tenant's groups when its quota says unlimited:
@@ -311,7 +333,8 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 	}
 	key := GroupKey(c.Tenant, c.Group)
 	cur := st.Groups[key]
-	if creates := op == OpJoinGroup || op == OpKafkaGroup || op == OpCommitOffsets; cur == nil && creates {
+	creates := op == OpJoinGroup || op == OpKafkaGroup || op == OpCommitOffsets || (op == OpMQTTSession && c.Session != nil)
+	if cur == nil && creates {
 		if r := st.newGroupAllowed(c.Tenant); r != nil {
 			return *r
 		}
@@ -325,6 +348,9 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 			if _, ok := st.Topics[string(c.Tenant)+"/"+t]; !ok {
 				return errResult(eddy.CodeNotFound, "topic "+t+" does not exist")
 			}
+		}
+		if cur != nil && cur.MQTT != nil {
+			return errResult(eddy.CodeConflict, "group "+c.Group+" is an MQTT device's session")
 		}
 		if cur.kafkaMembers() {
 			return errResult(eddy.CodeConflict, "group "+c.Group+" has members over the Kafka protocol; an HTTP member may join once it is empty")
@@ -363,6 +389,9 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 		st.Groups[key] = g
 		return Result{Group: g}
 	case OpKafkaGroup:
+		if cur != nil && cur.MQTT != nil {
+			return errResult(eddy.CodeConflict, "group "+c.Group+" is an MQTT device's session")
+		}
 		if cur.httpMembers() {
 			return errResult(eddy.CodeConflict, "group "+c.Group+" has members over HTTP; a Kafka member may join once it is empty")
 		}
@@ -383,6 +412,15 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 		st.Groups[key] = g
 		return Result{Group: g}
 	case OpCommitOffsets:
+		if c.SessionOnly {
+			if cur == nil || cur.MQTT == nil {
+				return errResult(eddy.CodeNotFound, "MQTT session "+c.Group+" does not exist")
+			}
+			g := cur.Clone()
+			g.commit(c.Offsets, nil)
+			st.Groups[key] = g
+			return Result{Group: g}
+		}
 		if c.Kafka {
 			if cur.httpMembers() {
 				return errResult(eddy.CodeConflict, "group "+c.Group+" has members over HTTP")
@@ -429,6 +467,26 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 		g := cur.Clone()
 		g.commit(c.Offsets, nil)
 		g.Members[c.MemberID].LastSeenMs = max(g.Members[c.MemberID].LastSeenMs, c.NowMs)
+		st.Groups[key] = g
+		return Result{Group: g}
+	case OpMQTTSession:
+		if cur != nil && cur.MQTT == nil {
+			return errResult(eddy.CodeConflict, "group "+c.Group+" is not an MQTT session")
+		}
+		if c.Session == nil {
+			delete(st.Groups, key) // a clean start, or every filter gone
+			return Result{}
+		}
+		g := &GroupMeta{Tenant: c.Tenant, Name: c.Group, Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{}, Offsets: map[string]int64{}}
+		if cur != nil {
+			g = cur.Clone()
+		}
+		g.MQTT = &MQTTSession{Filters: slices.Clone(c.Session.Filters)}
+		for k, v := range c.Offsets { // where a new subscription starts; positions held stay
+			if _, held := g.Offsets[k]; !held {
+				g.Offsets[k] = v
+			}
+		}
 		st.Groups[key] = g
 		return Result{Group: g}
 	case OpDeleteGroup:

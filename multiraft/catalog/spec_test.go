@@ -42,6 +42,8 @@ import (
 //	report-sizes sizes=(shard=bytes,...)
 //	alloc-producer | alloc-kafka-producer   a node's producer id, a Kafka client's
 //	kafka-group tenant=T group=G gen=N assign=(member:topic/p,...)   a Kafka coordinator's view
+//	mqtt-session tenant=T group=G [filters=(f:qos,...)] [offsets=(...)]   no filters: drop it
+//	mqtt-commit tenant=T group=G offsets=(topic/p=off,...)
 //	kafka-commit tenant=T group=G offsets=(topic/p=off,...) [meta=(topic/p=text,...)]
 //	deploy tenant=T name=X bin=S [size=BYTES]   a transform version (S: its content)
 //	delete-transform tenant=T name=X [version=N]   N=0: every version
@@ -210,6 +212,23 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 		}
 		c.GroupCmd.View = v
 		return c
+	case "mqtt-session":
+		c := group(OpMQTTSession)
+		if fs := listArg(d, "filters"); d.HasArg("filters") {
+			c.GroupCmd.Session = &MQTTSession{}
+			for _, f := range fs {
+				name, qos, _ := strings.Cut(f, ":")
+				c.GroupCmd.Session.Filters = append(c.GroupCmd.Session.Filters, MQTTFilter{Filter: name, QoS: byte(qos[0] - '0')})
+			}
+		}
+		if d.HasArg("offsets") {
+			c.GroupCmd.Offsets = offsetsArg(t, d, "offsets")
+		}
+		return c
+	case "mqtt-commit":
+		c := group(OpCommitOffsets)
+		c.GroupCmd.SessionOnly, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
+		return c
 	case "kafka-commit":
 		c := group(OpCommitOffsets)
 		c.GroupCmd.Kafka, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
@@ -375,6 +394,13 @@ func writeGroup(b *strings.Builder, g *GroupMeta) {
 			offs = append(offs, fmt.Sprintf("%s=%d", k, g.Offsets[k]))
 		}
 		fmt.Fprintf(b, "  committed %s\n", strings.Join(offs, " "))
+	}
+	if g.MQTT != nil {
+		var fs []string
+		for _, f := range g.MQTT.Filters {
+			fs = append(fs, fmt.Sprintf("%s:%d", f.Filter, f.QoS))
+		}
+		fmt.Fprintf(b, "  mqtt session %s\n", strings.Join(fs, " "))
 	}
 	if len(g.OffsetMetadata) > 0 {
 		var meta []string

@@ -222,7 +222,10 @@ const (
 	OpDeleteGroup   = "delete_group"
 	// OpKafkaGroup records a Kafka group as its coordinator completed a
 	// rebalance (or saw it empty).
-	OpKafkaGroup      = "kafka_group"
+	OpKafkaGroup = "kafka_group"
+	// OpMQTTSession records an MQTT device's persistent session (its
+	// filters; its positions are the group's offsets), or drops it.
+	OpMQTTSession     = "mqtt_session"
 	OpDeployTransform = "deploy_transform"
 	OpDeleteTransform = "delete_transform"
 	OpBindTransform   = "bind_transform"
