@@ -94,6 +94,23 @@ type member struct {
 	sync                     chan *kmsg.SyncGroupResponse // set while its SyncGroup waits
 }
 
+// fail answers the member's waiting join and sync, if any, with code
+// (under co.mu).
+func (m *member) fail(code int16) {
+	if m.join != nil {
+		r := kmsg.NewPtrJoinGroupResponse()
+		r.ErrorCode, r.MemberID, r.Generation = code, m.id, -1
+		m.join <- r
+		m.join = nil
+	}
+	if m.sync != nil {
+		r := kmsg.NewPtrSyncGroupResponse()
+		r.ErrorCode = code
+		m.sync <- r
+		m.sync = nil
+	}
+}
+
 func newCoordinator(l *Listener) *coordinator {
 	c := &coordinator{l: l, groups: map[string]*group{}}
 	l.wg.Add(1)
@@ -339,16 +356,7 @@ func (co *coordinator) remove(g *group, ids ...string) {
 		if m == nil {
 			continue
 		}
-		if m.join != nil {
-			r := kmsg.NewPtrJoinGroupResponse()
-			r.ErrorCode, r.MemberID = errUnknownMemberID, id
-			m.join <- r
-		}
-		if m.sync != nil {
-			r := kmsg.NewPtrSyncGroupResponse()
-			r.ErrorCode = errUnknownMemberID
-			m.sync <- r
-		}
+		m.fail(errUnknownMemberID)
 		if m.instanceID != nil && g.static[*m.instanceID] == id {
 			delete(g.static, *m.instanceID)
 		}
@@ -507,18 +515,7 @@ func (co *coordinator) record(g *group) error {
 func (co *coordinator) drop() {
 	for key, g := range co.groups {
 		for _, m := range g.members {
-			if m.join != nil {
-				r := kmsg.NewPtrJoinGroupResponse()
-				r.ErrorCode, r.MemberID, r.Generation = errNotCoordinator, m.id, -1
-				m.join <- r
-				m.join = nil
-			}
-			if m.sync != nil {
-				r := kmsg.NewPtrSyncGroupResponse()
-				r.ErrorCode = errNotCoordinator
-				m.sync <- r
-				m.sync = nil
-			}
+			m.fail(errNotCoordinator)
 		}
 		if g.joinTimer != nil {
 			g.joinTimer.Stop()

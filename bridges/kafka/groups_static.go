@@ -34,18 +34,7 @@ func (g *group) fenced(instance *string, id string) bool {
 // releases it while the new id is recorded.
 func (co *coordinator) replaceStatic(g *group, old, id string, protocols []kmsg.JoinGroupRequestProtocol, session, rebalance time.Duration) *kmsg.JoinGroupResponse {
 	m := g.members[old]
-	if m.join != nil {
-		r := kmsg.NewPtrJoinGroupResponse()
-		r.ErrorCode, r.MemberID, r.Generation = errFencedInstanceID, old, -1
-		m.join <- r
-		m.join = nil
-	}
-	if m.sync != nil {
-		r := kmsg.NewPtrSyncGroupResponse()
-		r.ErrorCode = errFencedInstanceID
-		m.sync <- r
-		m.sync = nil
-	}
+	m.fail(errFencedInstanceID)
 	delete(g.members, old)
 	m.id = id
 	g.members[id] = m

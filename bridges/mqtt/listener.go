@@ -228,65 +228,62 @@ func New(cfg Config, ingest Ingest) *Listener {
 
 // Start listens and serves in the background.
 func (l *Listener) Start() error {
-	ln, err := net.Listen("tcp", l.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("mqtt listen %s: %w", l.cfg.Addr, err)
+	var err error
+	if l.ln, err = l.listen("tcp", "mqtt", l.cfg.Addr, nil); err != nil {
+		return err
 	}
-	guard := netguard.Wrap(ln, netguard.Config{Name: "mqtt", MaxConns: l.cfg.MaxConnections, MaxConnsPerIP: l.cfg.MaxConnectionsPerIP,
-		Logger: l.log, OnRefused: func(reason string) {
-			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="mqtt",reason=%q}`, reason)).Inc()
-		}})
-	var inner net.Listener = guard
-	if l.cfg.TLS != nil {
-		inner = tls.NewListener(guard, l.cfg.TLS)
-	}
-	l.ln = &guardedListener{id: "tcp", ln: inner, guard: guard, timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
-		onDrop: func(reason string) {
-			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_preauth_dropped_total{reason=%q}`, reason)).Inc()
-		}}
 	go l.recheckLoop() // Close stops it once l.ln is set
 	if err := l.srv.AddHook(&hook{l: l}, nil); err != nil {
-		ln.Close()
+		l.ln.ln.Close()
 		return err
 	}
 	if err := l.srv.AddListener(l.ln); err != nil {
-		ln.Close()
+		l.ln.ln.Close()
 		return err
 	}
 	if l.cfg.WSAddr != "" {
-		if err := l.listenWS(); err != nil {
-			ln.Close()
+		ws := func(inner net.Listener) net.Listener {
+			return newWSListener(inner, l.cfg.ConnectTimeout, int64(l.cfg.MaxPacketBytes)+5)
+		}
+		if l.ws, err = l.listen("ws", "mqtt-ws", l.cfg.WSAddr, ws); err == nil {
+			err = l.srv.AddListener(l.ws)
+		}
+		if err != nil {
+			l.ln.ln.Close()
 			return err
 		}
 	}
 	if err := l.srv.Serve(); err != nil {
-		ln.Close()
+		l.ln.ln.Close()
 		return err
 	}
 	l.q0.start()
 	return nil
 }
 
-// listenWS serves MQTT over WebSockets on WSAddr, bounded as TCP is.
-func (l *Listener) listenWS() error {
-	ln, err := net.Listen("tcp", l.cfg.WSAddr)
+// listen binds addr behind the connection guard (and TLS), wrapped (the
+// WebSocket upgrade) when wrap is set, with the pre-authentication bounds
+// of guardedListener: every way in is bounded alike.
+func (l *Listener) listen(id, name, addr string, wrap func(net.Listener) net.Listener) (*guardedListener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("mqtt websocket listen %s: %w", l.cfg.WSAddr, err)
+		return nil, fmt.Errorf("%s listen %s: %w", name, addr, err)
 	}
-	guard := netguard.Wrap(ln, netguard.Config{Name: "mqtt-ws", MaxConns: l.cfg.MaxConnections, MaxConnsPerIP: l.cfg.MaxConnectionsPerIP,
+	guard := netguard.Wrap(ln, netguard.Config{Name: name, MaxConns: l.cfg.MaxConnections, MaxConnsPerIP: l.cfg.MaxConnectionsPerIP,
 		Logger: l.log, OnRefused: func(reason string) {
-			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="mqtt-ws",reason=%q}`, reason)).Inc()
+			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener=%q,reason=%q}`, name, reason)).Inc()
 		}})
 	var inner net.Listener = guard
 	if l.cfg.TLS != nil {
 		inner = tls.NewListener(guard, l.cfg.TLS)
 	}
-	l.ws = &guardedListener{id: "ws", ln: newWSListener(inner, l.cfg.ConnectTimeout, int64(l.cfg.MaxPacketBytes)+5), guard: guard,
-		timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
+	if wrap != nil {
+		inner = wrap(inner)
+	}
+	return &guardedListener{id: id, ln: inner, guard: guard, timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
 		onDrop: func(reason string) {
 			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_preauth_dropped_total{reason=%q}`, reason)).Inc()
-		}}
-	return l.srv.AddListener(l.ws)
+		}}, nil
 }
 
 // WSAddr is the bound WebSocket address ("" when off).
