@@ -232,6 +232,9 @@ func (b *browser) screenshot(name string) {
 	if dir == "" {
 		return
 	}
+	if name != b.t.Name() { // a page's picture from its top; a failure's as it was
+		chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void]("window.scrollTo(0, 0)"))
+	}
 	shot, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
@@ -268,7 +271,6 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the token stayed in the address bar: %s %v", loc, err)
 	}
 	b.waitText(`[data-testid="card-ready"]`, "ready")
-	b.screenshot("overview")
 
 	// A topic from the form, a record from the produce form.
 	b.open("topics")
@@ -380,6 +382,7 @@ func TestConsole(t *testing.T) {
 	p.waitSeries("name=produce_records")
 	b.open("overview")
 	b.waitPresent(`[data-testid="chart-produce"] canvas`)
+	b.screenshot("overview")
 
 	// MQTT: a real device connected (mosquitto_pub reading lines), its
 	// row and counters, the mapping tester, then a kick.
