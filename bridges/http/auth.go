@@ -99,6 +99,16 @@ func (s *Server) topicRef(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tena
 	return eddy.TopicRef{Tenant: t, Name: name}, nil
 }
 
+// topicMeta is the topic the route names, as topicRef checks it, read
+// from the catalog.
+func (s *Server) topicMeta(ctx *fasthttp.RequestCtx, p *tenants.Principal, a tenants.Action) (*catalog.TopicMeta, error) {
+	ref, err := s.topicRef(ctx, p, a)
+	if err != nil {
+		return nil, err
+	}
+	return s.b.Topic(ref)
+}
+
 var actionName = map[tenants.Action]string{tenants.Produce: "produce", tenants.Consume: "consume",
 	tenants.Describe: "produce or consume", tenants.Admin: "admin", tenants.Operate: "operator"}
 

@@ -134,12 +134,7 @@ func (q *search) appendMatch(dst []byte, r *eddy.FetchedRecord, binary bool) []b
 // a produce with that key and no partition), so a search by key reads one
 // partition.
 func (s *Server) partitionForKey(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
-	ref, err := s.topicRef(ctx, pr, tenants.Describe)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	meta, err := s.b.Topic(ref)
+	meta, err := s.topicMeta(ctx, pr, tenants.Describe)
 	if err != nil {
 		writeError(ctx, err)
 		return

@@ -24,16 +24,12 @@ const maxTails = 256
 // an idle stream. It ends when the client goes away, the node stops, or the
 // token is revoked (an "error" event says so).
 func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	ref, err := s.topicRef(ctx, p, tenants.Consume)
+	meta, err := s.topicMeta(ctx, p, tenants.Consume)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
-	meta, err := s.b.Topic(ref)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
+	ref := meta.Ref()
 	args := ctx.QueryArgs()
 	start := map[eddy.Partition]int64{}
 	if args.Has("partition") {

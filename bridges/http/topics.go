@@ -110,12 +110,7 @@ func (s *Server) listTopics(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 }
 
 func (s *Server) describeTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
-	ref, err := s.topicRef(ctx, p, tenants.Describe)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	m, err := s.b.Topic(ref)
+	m, err := s.topicMeta(ctx, p, tenants.Describe)
 	if err != nil {
 		writeError(ctx, err)
 		return
