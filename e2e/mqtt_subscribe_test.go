@@ -122,6 +122,26 @@ func TestMQTTSubscribe(t *testing.T) {
 	}
 	// +/dev-1/# and cmd/+ (a message matching both comes once, MQTT 5):
 	// dev-1's two and dev-2's, or dev-1's raw one first.
+	// A burst past the subscriber's window (mosquitto's receive maximum
+	// is 20) does not stall it: a record after the burst still arrives.
+	burstSub := p.subWith([]string{"-i", "burst"}, "mqttv5", "default", p.token, 0, 8, "cmd/burst/#")
+	p.subscribed(1)
+	time.Sleep(300 * time.Millisecond)
+	var burst []string
+	for i := 0; i < 200; i++ {
+		burst = append(burst, fmt.Sprintf(`{"key":"burst/%d","value":"b%d"}`, i, i))
+	}
+	if code, err := p.do("POST", "/v1/topics/cmd/records", "application/json", []byte(`{"records":[`+strings.Join(burst, ",")+`]}`), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	time.Sleep(2 * time.Second)
+	if code, err := p.do("POST", "/v1/topics/cmd/records", "application/json", []byte(`{"records":[{"key":"burst/last","value":"after the burst"}]}`), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	if b := burstSub.lines(t); len(b) < 20 || b[len(b)-1] != "cmd/burst/last after the burst" {
+		t.Fatalf("after a burst of 200: %d received, the last %q", len(b), b[max(0, len(b)-1):])
+	}
+
 	got = plus.lines(t)
 	sort.Strings(got)
 	a := []string{`cmd/dev-1 {"cmd":"reboot"}`, "cmd/dev-1 second", "cmd/dev-2 hello"}

@@ -219,6 +219,11 @@ func New(cfg Config, ingest Ingest) *Listener {
 	// otherwise echo every user property back (700 KB for 100,000).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	l.srv = mochi.New(&mochi.Options{Capabilities: caps, Logger: cfg.Logger.With("component", "mqtt"), InlineClient: false})
+	// Live deliveries a subscriber's bounds (64 in flight, 1,024 queued)
+	// could not take: counted, not held.
+	cfg.Metrics.GetOrCreateGauge("eddy_mqtt_delivery_dropped_total", func() float64 {
+		return float64(atomic.LoadInt64(&l.srv.Info.InflightDropped) + atomic.LoadInt64(&l.srv.Info.MessagesDropped))
+	})
 	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes)
 	if cfg.Log != nil {
 		l.fan = newFanout(l, cfg.Log)

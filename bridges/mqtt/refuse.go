@@ -31,8 +31,18 @@ func refusal(topic string) error {
 	return eddy.Errorf(eddy.CodeInvalid, "topic %q cannot be published to (a $ topic, a wildcard, or a NUL)", topic[2:])
 }
 
-// OnPacketRead marks publishes to be refused (see above).
+// OnPacketRead marks publishes to be refused (see above), and gives back
+// the send quota of a PUBACK mochi no longer tracks: a delivery it held
+// for the client's receive maximum is sent later and dropped from its
+// inflight at once, so its PUBACK would not return the quota and the
+// subscriber would stall after a burst.
 func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Puback {
+		if _, tracked := cl.State.Inflight.Get(pk.PacketID); !tracked {
+			cl.State.Inflight.IncreaseSendQuota()
+		}
+		return pk, nil
+	}
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
