@@ -27,7 +27,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	eddyBin = filepath.Join(dir, "eddy")
-	build := exec.Command("go", "build", "-o", eddyBin, "../cmd/eddy")
+	args := []string{"build", "-o", eddyBin}
+	if os.Getenv("EDDY_E2E_RACE") != "" {
+		// The nodes under the race detector; the first race stops the node
+		// (GORACE from the environment, halt_on_error=1), so a test fails.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/eddy")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build eddy:", err)
@@ -156,7 +162,14 @@ func (p *proc) launch() {
 	}
 	p.exited = make(chan error, 1)
 	go func(cmd *exec.Cmd, exited chan error) { exited <- cmd.Wait() }(p.cmd, p.exited)
-	p.tb.Cleanup(func() { p.kill() })
+	p.tb.Cleanup(func() {
+		p.kill()
+		if p.tb.Failed() && p.launches == 1 && p.log != nil {
+			// The node's own account, once, for a failed test.
+			out := p.log.String()
+			p.tb.Logf("node %s log (last 6 KB):\n%s", p.httpAddr, out[max(0, len(out)-6<<10):])
+		}
+	})
 }
 
 func (p *proc) waitReady() {

@@ -147,6 +147,12 @@ type Config struct {
 	// MQTTMaxUserProperties bounds an MQTT 5 publish's user properties.
 	// Default 64.
 	MQTTMaxUserProperties int `yaml:"mqtt_max_user_properties"`
+	// MQTTStuckTimeout is how long a subscriber may leave its whole window
+	// of deliveries unacknowledged before it is disconnected. Default 60s.
+	MQTTStuckTimeout time.Duration `yaml:"mqtt_stuck_timeout"`
+	// MQTTRetainedBytes bounds the index of retained MQTT messages (names
+	// and offsets). Default 16 MiB.
+	MQTTRetainedBytes int `yaml:"mqtt_retained_bytes"`
 	// MemoryLimit is a soft limit on the process's memory, in bytes (Go's
 	// GOMEMLIMIT): the garbage collector works harder as the heap nears it,
 	// so memory goes back after a burst. 0 (the default) sets none, or,
@@ -206,6 +212,8 @@ func DefaultConfig() Config {
 		MQTTConnectTimeout:          5 * time.Second,
 		MQTTMaxConnectBytes:         64 << 10,
 		MQTTMaxUserProperties:       64,
+		MQTTStuckTimeout:            time.Minute,
+		MQTTRetainedBytes:           16 << 20,
 		TenantDefaults:              td,
 		MaxTimestampAhead:           time.Hour,
 	}
@@ -299,6 +307,8 @@ var envVars = []struct {
 	{"EDDY_MEMORY_LIMIT", func(c *Config, v string) (err error) { c.MemoryLimit, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_MAX_TIMESTAMP_AHEAD", func(c *Config, v string) (err error) { c.MaxTimestampAhead, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
+	{"EDDY_MQTT_STUCK_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTStuckTimeout, err = time.ParseDuration(v); return }},
+	{"EDDY_MQTT_RETAINED_BYTES", func(c *Config, v string) (err error) { c.MQTTRetainedBytes, err = strconv.Atoi(v); return }},
 }
 
 // ApplyEnv overlays EDDY_* environment variables.
@@ -399,13 +409,17 @@ func (c *Config) Validate() error {
 	}
 	for name, v := range map[string]int{"http_max_connections": c.HTTPMaxConnections, "mqtt_max_connections": c.MQTTMaxConnections,
 		"kafka_max_connections":  c.KafkaMaxConnections,
-		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties} {
+		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties,
+		"mqtt_retained_bytes": c.MQTTRetainedBytes} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)
 		}
 	}
 	if c.MQTTConnectTimeout <= 0 || c.MQTTConnectTimeout > 5*time.Minute {
 		return fmt.Errorf("mqtt_connect_timeout %s: use 1ms to 5m", c.MQTTConnectTimeout)
+	}
+	if c.MQTTStuckTimeout < time.Second || c.MQTTStuckTimeout > time.Hour {
+		return fmt.Errorf("mqtt_stuck_timeout %s: use 1s to 1h", c.MQTTStuckTimeout)
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
 		return fmt.Errorf("memory_limit %d: use 0 (none) or at least 32 MiB", c.MemoryLimit)

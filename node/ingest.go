@@ -58,9 +58,9 @@ func (l mqttLog) Topics(tenant eddy.TenantID) map[eddy.TopicName]int32 {
 	return out
 }
 
-func (l mqttLog) End(ref eddy.TopicRef, p eddy.Partition) (int64, error) {
+func (l mqttLog) Bounds(ref eddy.TopicRef, p eddy.Partition) (int64, int64, error) {
 	po, err := l.host.Offsets(ref, p)
-	return int64(po.HighWatermark), err
+	return int64(po.LogStart), int64(po.HighWatermark), err
 }
 
 func (l mqttLog) Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, wait time.Duration) ([]eddy.FetchedRecord, int64, error) {

@@ -107,7 +107,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
-			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties, Log: mqttLog{host}, Sessions: mqttSessions{host}}
+			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties, Log: mqttLog{host}, Sessions: mqttSessions{host},
+			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes}
 		if cfg.MQTTWSAddr != "off" {
 			mc.WSAddr = cfg.MQTTWSAddr
 		}

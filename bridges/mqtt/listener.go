@@ -106,9 +106,17 @@ type Config struct {
 	// Sessions keep persistent sessions' filters and positions
 	// (session.go); nil: every session is served as a clean one.
 	Sessions Sessions
-	Verifier *tenants.Verifier
-	Metrics  *metrics.Set
-	Logger   *slog.Logger
+	// StuckTimeout is how long a subscriber may leave its whole window of
+	// deliveries unacknowledged before it is disconnected (0x89, counted).
+	// Default 60s.
+	StuckTimeout time.Duration
+	// RetainedBytes bounds the node's index of retained records (their
+	// MQTT names and offsets, retained.go); past it new names are not
+	// indexed (counted). Default 16 MiB.
+	RetainedBytes int
+	Verifier      *tenants.Verifier
+	Metrics       *metrics.Set
+	Logger        *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -132,6 +140,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 5 * time.Second
+	}
+	if c.StuckTimeout <= 0 {
+		c.StuckTimeout = time.Minute
+	}
+	if c.RetainedBytes <= 0 {
+		c.RetainedBytes = 16 << 20
 	}
 	if c.MaxConnectBytes <= 0 {
 		c.MaxConnectBytes = 64 << 10
@@ -158,17 +172,18 @@ func (c *Config) setDefaults() {
 
 // Listener is the embedded MQTT listener.
 type Listener struct {
-	cfg    Config
-	ingest Ingest
-	srv    *mochi.Server
-	ln     *guardedListener
-	log    *slog.Logger
-	m      *metrics.Set
-	q0     *qos0Queue
-	fan    *fanout          // nil without a Log
-	ws     *guardedListener // nil without a WSAddr
-	stop   chan struct{}
-	done   chan struct{}
+	cfg      Config
+	ingest   Ingest
+	srv      *mochi.Server
+	ln       *guardedListener
+	log      *slog.Logger
+	m        *metrics.Set
+	q0       *qos0Queue
+	fan      *fanout // nil without a Log
+	retained *retainedIndex
+	ws       *guardedListener // nil without a WSAddr
+	stop     chan struct{}
+	done     chan struct{}
 
 	mu        sync.Mutex
 	clients   map[*mochi.Client]*session
@@ -178,14 +193,14 @@ type Listener struct {
 // session is an authenticated connection: its token and the tenant it acts
 // in (its username).
 type session struct {
-	p      *tenants.Principal
-	tenant eddy.TenantID
-	inc    int64 // the tenant's incarnation at CONNECT
-	stats  sessionStats
-	// subscribed: the session counts in its tenant's feed (under l.mu).
-	subscribed bool
+	p          *tenants.Principal
+	tenant     eddy.TenantID
+	inc        int64 // the tenant's incarnation at CONNECT
+	stats      sessionStats
 	client     string                 // the client id as the device sent it
-	replay     atomic.Pointer[replay] // a persistent session's feed; nil otherwise
+	persistent bool                   // its session outlives the connection
+	stream     atomic.Pointer[stream] // what it is sent; nil until it subscribes
+	swaps      idSwaps
 }
 
 // tenantAlive reports whether the session's tenant still exists as the
@@ -207,8 +222,11 @@ func New(cfg Config, ingest Ingest) *Listener {
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
 	caps.ReceiveMaximum = cfg.ReceiveMaximum
-	caps.MaximumInflight = cfg.ReceiveMaximum
-	caps.RetainAvailable = 0 // an ingest path keeps no retained messages
+	// A stream keeps within the receive maximum; the rest of mochi's
+	// inflight room is for a persistent session's earlier deliveries that
+	// mochi sends again when it comes back.
+	caps.MaximumInflight = uint16(min(2*int(cfg.ReceiveMaximum), 65535))
+	caps.RetainAvailable = 1 // retained publishes are records (retained.go); mochi keeps none
 	caps.MaximumSessionExpiryInterval = 3600
 	caps.MaximumClientWritesPending = 1024
 	caps.SharedSubAvailable = 0
@@ -227,6 +245,7 @@ func New(cfg Config, ingest Ingest) *Listener {
 	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes)
 	if cfg.Log != nil {
 		l.fan = newFanout(l, cfg.Log)
+		l.retained = &retainedIndex{l: l, parts: map[partAt]*retainedPart{}}
 	}
 	return l
 }
@@ -384,7 +403,7 @@ func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnDisconnect, mochi.OnPacketRead,
 		mochi.OnSubscribe, mochi.OnSubscribed, mochi.OnUnsubscribe, mochi.OnPacketEncode, mochi.OnPublishDropped,
-		mochi.OnSessionEstablished, mochi.OnUnsubscribed, mochi.OnQosComplete, mochi.OnQosPublish:
+		mochi.OnSessionEstablished, mochi.OnUnsubscribed, mochi.OnQosComplete, mochi.OnQosPublish, mochi.OnPacketSent:
 		return true
 	}
 	return false
@@ -443,11 +462,8 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 		if h.l.perTenant[s.tenant]--; h.l.perTenant[s.tenant] <= 0 {
 			delete(h.l.perTenant, s.tenant)
 		}
-		if s.subscribed {
-			h.l.fan.remove(s.tenant)
-		}
-		if r := s.replay.Load(); r != nil {
-			defer r.stop() // commits what was acknowledged
+		if st := s.stream.Load(); st != nil {
+			defer st.close() // commits what was acknowledged
 		}
 	}
 	h.l.mu.Unlock()

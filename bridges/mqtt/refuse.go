@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/eddy-broker/eddy"
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -43,6 +44,12 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 		}
 		return pk, nil
 	}
+	if t := pk.FixedHeader.Type; t == packets.Subscribe || t == packets.Unsubscribe {
+		if s := h.l.session(cl); s != nil {
+			pk.PacketID = s.swaps.free(cl, pk.PacketID)
+		}
+		return pk, nil
+	}
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
@@ -59,4 +66,47 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 		pk.Properties.TopicAliasFlag, pk.Properties.TopicAlias = false, 0
 	}
 	return pk, nil
+}
+
+// idSwaps: mochi refuses a SUBSCRIBE or UNSUBSCRIBE whose packet id is
+// that of one of its own deliveries in flight to the device (0x91), though
+// MQTT keeps the two directions' ids apart. OnPacketRead gives such a
+// packet an id mochi does not use, and OnPacketEncode gives its SUBACK or
+// UNSUBACK the device's id back.
+type idSwaps struct {
+	mu sync.Mutex
+	m  map[uint16]uint16 // stand-in -> the device's id
+}
+
+func (w *idSwaps) free(cl *mochi.Client, id uint16) uint16 {
+	if _, inUse := cl.State.Inflight.Get(id); !inUse {
+		return id
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for alt := uint16(65535); alt > 0; alt-- {
+		if _, taken := w.m[alt]; taken {
+			continue
+		}
+		if _, inUse := cl.State.Inflight.Get(alt); inUse {
+			continue
+		}
+		if w.m == nil {
+			w.m = map[uint16]uint16{}
+		}
+		w.m[alt] = id
+		return alt
+	}
+	return id
+}
+
+// ownID is the device's id for an acknowledgement's.
+func (s *session) ownID(id uint16) uint16 {
+	s.swaps.mu.Lock()
+	defer s.swaps.mu.Unlock()
+	if own, ok := s.swaps.m[id]; ok {
+		delete(s.swaps.m, id)
+		return own
+	}
+	return id
 }

@@ -40,15 +40,16 @@ import (
 type Log interface {
 	// Topics are the tenant's topics with their partition counts.
 	Topics(tenant eddy.TenantID) map[eddy.TopicName]int32
-	// End is a partition's high watermark.
-	End(ref eddy.TopicRef, p eddy.Partition) (int64, error)
+	// Bounds are a partition's log start and high watermark.
+	Bounds(ref eddy.TopicRef, p eddy.Partition) (start, end int64, err error)
 	// Read answers the committed records from offset (waiting up to wait
 	// for one) and the offset after them.
 	Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, wait time.Duration) ([]eddy.FetchedRecord, int64, error)
 }
 
-// fanout feeds mochi with the records of the tenants that have
-// subscribers on this node.
+// fanout tails the topics of the tenants that have subscribers on this
+// node, each partition read once, and offers each record to the
+// receivers whose filters match it (mochi's topic index finds them).
 type fanout struct {
 	l      *Listener
 	src    Log
@@ -59,43 +60,60 @@ type fanout struct {
 
 	mu      sync.Mutex
 	tenants map[eddy.TenantID]*feed
+	groups  map[string]*group // shared subscriptions by scoped filter
 }
 
+// feed is a tenant's tail and the followers it offers to: a session's by
+// its (scoped) client id, a shared group's by its scoped filter.
 type feed struct {
-	subscribers int
-	cancel      context.CancelFunc
+	cancel    context.CancelFunc
+	followers sync.Map // string -> *follower
+	n         int
 }
 
 func newFanout(l *Listener, src Log) *fanout {
 	base, stop := context.WithCancel(context.Background())
 	return &fanout{l: l, src: src, inline: l.srv.NewClient(nil, "eddy", "eddy-fanout", true), base: base, stop: stop,
-		tenants: map[eddy.TenantID]*feed{}}
+		tenants: map[eddy.TenantID]*feed{}, groups: map[string]*group{}}
 }
 
-// add counts a subscribed client of t; the first starts t's feed.
-func (f *fanout) add(t eddy.TenantID) {
+// add registers a follower of t under key; the first starts t's tail.
+func (f *fanout) add(t eddy.TenantID, key string, fol *follower) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.addLocked(t, key, fol)
+}
+
+func (f *fanout) addLocked(t eddy.TenantID, key string, fol *follower) {
 	fd := f.tenants[t]
 	if fd == nil {
 		ctx, cancel := context.WithCancel(f.base)
 		fd = &feed{cancel: cancel}
 		f.tenants[t] = fd
 		f.wg.Add(1)
-		go f.feed(ctx, t)
+		go f.feed(ctx, t, fd)
 	}
-	fd.subscribers++
+	if _, had := fd.followers.Swap(key, fol); !had {
+		fd.n++
+	}
 }
 
-// remove uncounts one; the last stops the feed.
-func (f *fanout) remove(t eddy.TenantID) {
+// remove unregisters it (unless another took its key); the last stops
+// the tail.
+func (f *fanout) remove(t eddy.TenantID, key string, fol *follower) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if fd := f.tenants[t]; fd != nil {
-		if fd.subscribers--; fd.subscribers <= 0 {
-			fd.cancel()
-			delete(f.tenants, t)
-		}
+	f.removeLocked(t, key, fol)
+}
+
+func (f *fanout) removeLocked(t eddy.TenantID, key string, fol *follower) {
+	fd := f.tenants[t]
+	if fd == nil || !fd.followers.CompareAndDelete(key, fol) {
+		return
+	}
+	if fd.n--; fd.n <= 0 {
+		fd.cancel()
+		delete(f.tenants, t)
 	}
 }
 
@@ -104,14 +122,11 @@ func (f *fanout) close() {
 	f.wg.Wait()
 }
 
-// feed tails every partition of t's topics (new topics within 2 s).
-func (f *fanout) feed(ctx context.Context, t eddy.TenantID) {
+// feed tails every partition of t's topics: from their ends, and a topic
+// found later (within 2 s) from its start.
+func (f *fanout) feed(ctx context.Context, t eddy.TenantID, fd *feed) {
 	defer f.wg.Done()
-	type part struct {
-		topic eddy.TopicName
-		p     eddy.Partition
-	}
-	tails := map[part]context.CancelFunc{}
+	tails := map[partAt]context.CancelFunc{}
 	defer func() {
 		for _, cancel := range tails {
 			cancel()
@@ -119,11 +134,11 @@ func (f *fanout) feed(ctx context.Context, t eddy.TenantID) {
 	}()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	for {
-		want := map[part]bool{}
+	for first := true; ; first = false {
+		want := map[partAt]bool{}
 		for topic, n := range f.src.Topics(t) {
 			for p := int32(0); p < n; p++ {
-				want[part{topic, eddy.Partition(p)}] = true
+				want[partAt{eddy.TopicRef{Tenant: t, Name: topic}, eddy.Partition(p)}] = true
 			}
 		}
 		for k, cancel := range tails {
@@ -137,7 +152,7 @@ func (f *fanout) feed(ctx context.Context, t eddy.TenantID) {
 				tctx, cancel := context.WithCancel(ctx)
 				tails[k] = cancel
 				f.wg.Add(1)
-				go f.tail(tctx, eddy.TopicRef{Tenant: t, Name: k.topic}, k.p)
+				go f.tail(tctx, fd, k.ref, k.p, !first)
 			}
 		}
 		select {
@@ -148,53 +163,62 @@ func (f *fanout) feed(ctx context.Context, t eddy.TenantID) {
 	}
 }
 
-// tail delivers one partition's records from its end on.
-func (f *fanout) tail(ctx context.Context, ref eddy.TopicRef, p eddy.Partition) {
+// tail reads one partition and offers its records.
+func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.Partition, fromStart bool) {
 	defer f.wg.Done()
+	key := partKey(ref.Name, p)
 	off := int64(-1)
 	for ctx.Err() == nil {
 		if off < 0 {
-			end, err := f.src.End(ref, p)
+			start, end, err := f.src.Bounds(ref, p)
 			if err != nil {
 				sleep(ctx, time.Second)
 				continue
 			}
 			off = end
+			if fromStart {
+				off = start
+			}
 		}
 		recs, next, err := f.src.Read(ctx, ref, p, off, 10*time.Second)
 		if err != nil {
 			if ctx.Err() == nil {
 				f.l.log.Debug("mqtt subscription feed", logkey.Topic, ref, logkey.Err, err)
 				if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
-					off = -1 // retention passed it: go on from the end
+					off, fromStart = -1, true // retention passed it
 				}
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
 		for i := range recs {
-			f.deliver(ref, &recs[i])
+			f.offer(fd, ref, p, key, &recs[i])
 		}
 		off = next
+		fd.followers.Range(func(_, v any) bool {
+			v.(*follower).passed(key, next)
+			return true
+		})
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
+// offer hands a record to the followers whose filters match it, each
+// shared group once.
+func (f *fanout) offer(fd *feed, ref eddy.TopicRef, p eddy.Partition, key string, r *eddy.FetchedRecord) {
+	subs := f.l.srv.Topics.Subscribers(string(ref.Tenant) + "/" + string(ref.Name) + "/" + mqttName(ref.Name, r))
+	for id, sub := range subs.Subscriptions {
+		if v, ok := fd.followers.Load(id); ok {
+			v.(*follower).offer(ref, p, key, r, int(min(sub.Qos, 1)))
+		}
 	}
-}
-
-// deliver publishes a record into mochi under its tenant's namespace; mochi
-// hands it to the matching subscribers (QoS 1 at most), each checked
-// against its token.
-func (f *fanout) deliver(ref eddy.TopicRef, r *eddy.FetchedRecord) {
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1,
-		TopicName: string(ref.Tenant) + "/" + string(ref.Name) + "/" + mqttName(ref.Name, r), Payload: r.Value}
-	withHeaders(&pk, r)
-	if err := f.l.srv.InjectPacket(f.inline, pk); err != nil {
-		f.l.log.Debug("mqtt delivery", logkey.Topic, ref, logkey.Err, err)
+	for filter, members := range subs.Shared {
+		if v, ok := fd.followers.Load(filter); ok {
+			q := 0
+			for _, sub := range members {
+				q = max(q, int(min(sub.Qos, 1)))
+			}
+			v.(*follower).offer(ref, p, key, r, q)
+		}
 	}
 }
 
@@ -245,12 +269,11 @@ func unscope(name string) string {
 }
 
 // mayRead is the ACL for reading: a scoped filter (subscribe) needs some
-// consume scope; a delivery T/E/... needs the scope for topic E of the
-// session's tenant. Anything outside the session's tenant is refused.
+// consume scope; a delivery, only ever on the session's own stream, the
+// scope for its topic. Anything outside the session's tenant is refused.
 func (s *session) mayRead(name string) bool {
-	if r := s.replay.Load(); r != nil && strings.HasPrefix(name, r.prefix) {
-		// Its replay's delivery: still only the topics it may read.
-		rest, _ := strings.CutPrefix(name, r.prefix+string(s.tenant)+"/")
+	if st := s.stream.Load(); st != nil && strings.HasPrefix(name, st.prefix) {
+		rest, _ := strings.CutPrefix(name, st.prefix+string(s.tenant)+"/")
 		topic, _, _ := strings.Cut(rest, "/")
 		return s.p.Can(tenants.Consume, s.tenant, eddy.TopicName(topic))
 	}
@@ -261,69 +284,135 @@ func (s *session) mayRead(name string) bool {
 			return false
 		}
 	}
-	rest, ok := strings.CutPrefix(name, string(s.tenant)+"/")
+	rest, ok := strings.CutPrefix(name, string(s.tenant)+"/+/")
 	if !ok {
 		return false // another tenant's, $SYS, or not scoped
 	}
-	topic, _, _ := strings.Cut(rest, "/")
-	if topic == "+" {
-		// A persistent session's filters are replayed from its place in
-		// the log (session.go), shared groups are live only.
-		return s.p.Consumes() && !(s.replay.Load() != nil && shared)
-	}
-	if s.replay.Load() != nil {
-		return false // its replay delivers, not the live feed
-	}
-	return s.p.Can(tenants.Consume, s.tenant, eddy.TopicName(topic))
+	// Shared groups are live and per node: a persistent session may not
+	// join one.
+	return s.p.Consumes() && !(shared && s.persistent)
 }
 
 // OnSubscribe scopes the filters to the client's tenant and grants QoS 1
-// at most (a QoS 2 subscription is served as QoS 1).
+// at most (a QoS 2 subscription is served as QoS 1). Retain handling 1
+// (retained messages only for a new subscription) of a filter the client
+// has becomes 2 (none), for OnSubscribed.
 func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	if s := h.l.session(cl); s != nil && h.l.fan != nil {
 		for i := range pk.Filters {
-			pk.Filters[i].Filter = scopeFilter(s.tenant, pk.Filters[i].Filter)
-			pk.Filters[i].Qos = min(pk.Filters[i].Qos, 1)
+			f := &pk.Filters[i]
+			f.Filter = scopeFilter(s.tenant, f.Filter)
+			f.Qos = min(f.Qos, 1)
+			if _, had := cl.State.Subscriptions.Get(f.Filter); had && f.RetainHandling == 1 && pk.FixedHeader.Type == packets.Subscribe {
+				f.RetainHandling = 2
+			}
 		}
 	}
 	return pk
 }
 
-// OnSubscribed counts the client in its tenant's feed at its first
-// granted subscription.
+func isShared(filter string) bool { return strings.HasPrefix(filter, "$share/") }
+
+// OnSubscribed starts the session's stream at its first granted filter,
+// and records the filters (a persistent session stores them), joins the
+// shared groups, and sends the retained records asked for.
 func (h *hook) OnSubscribed(cl *mochi.Client, pk packets.Packet, codes []byte) {
 	l := h.l
-	if l.fan == nil || !slices.ContainsFunc(codes, func(c byte) bool { return c < 0x80 }) {
+	s := l.session(cl)
+	if l.fan == nil || s == nil || !slices.ContainsFunc(codes, func(c byte) bool { return c < 0x80 }) {
 		return
 	}
-	h.sessionFilters(cl, pk, codes, true)
-	if s := l.session(cl); s != nil && s.replay.Load() != nil {
-		return // a persistent session is fed by its replay, not the live feed
+	st := s.stream.Load()
+	if st == nil {
+		st = l.newStream(cl, s, false)
+		s.stream.Store(st)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s := l.clients[cl]; s != nil && !s.subscribed {
-		s.subscribed = true
-		l.fan.add(s.tenant)
+	if err := st.setFilters(st.filterList(pk, codes, true)); err != nil {
+		l.log.Warn("mqtt session filters not recorded", logkey.Client, s.client, logkey.Err, err)
 	}
+	for i, sub := range pk.Filters {
+		if i < len(codes) && codes[i] < 0x80 && isShared(sub.Filter) {
+			st.join(sub.Filter, sub.Qos)
+		}
+	}
+	st.retained(pk, codes)
 }
 
 func (h *hook) OnUnsubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	return h.OnSubscribe(cl, pk)
 }
 
-// OnPacketEncode takes the tenant and topic levels off what a subscriber
-// receives.
+func (h *hook) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {
+	s := h.l.session(cl)
+	if s == nil || s.stream.Load() == nil {
+		return
+	}
+	st := s.stream.Load()
+	if err := st.setFilters(st.filterList(pk, nil, false)); err != nil {
+		h.l.log.Warn("mqtt session filters not recorded", logkey.Client, s.client, logkey.Err, err)
+	}
+	for _, sub := range pk.Filters {
+		if isShared(sub.Filter) {
+			st.leave(sub.Filter)
+		}
+	}
+}
+
+// OnPacketEncode takes the stream and tenant levels off what a
+// subscriber receives, and marks a retained delivery as retained.
 func (h *hook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Publish && pk.TopicName != "" {
-		pk.TopicName = unscope(pk.TopicName)
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		if pk.TopicName != "" {
+			pk.TopicName = unscope(pk.TopicName)
+		}
+		pk.FixedHeader.Retain = len(pk.Filters) == 1 && pk.Filters[0].Filter == originRetained
+	case packets.Suback, packets.Unsuback:
+		if s := h.l.session(cl); s != nil {
+			pk.PacketID = s.ownID(pk.PacketID)
+		}
 	}
 	return pk
 }
 
-// OnPublishDropped: a subscriber's write queue is full; it is disconnected
-// (counted) rather than buffered for.
+// OnPublishDropped: a subscriber's write queue is full (streams keep
+// within it, so something else filled it); it is disconnected (counted).
 func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 	h.l.m.GetOrCreateCounter("eddy_mqtt_slow_subscriber_disconnects_total").Inc()
 	go h.l.srv.DisconnectClient(cl, packets.ErrServerBusy)
+}
+
+// OnQosPublish: mochi sent a delivery with a packet id.
+func (h *hook) OnQosPublish(cl *mochi.Client, pk packets.Packet, sent int64, resends int) {
+	if s := h.l.session(cl); s != nil && resends == 0 && len(pk.Filters) == 1 {
+		if st := s.stream.Load(); st != nil {
+			st.sent(pk.PacketID, pk.Filters[0].Filter)
+		}
+	}
+}
+
+// OnQosComplete: a PUBACK for a delivery.
+func (h *hook) OnQosComplete(cl *mochi.Client, pk packets.Packet) {
+	if s := h.l.session(cl); s != nil {
+		if st := s.stream.Load(); st != nil {
+			st.acked(pk.PacketID)
+		}
+	}
+}
+
+// OnPacketSent: a QoS 0 delivery left; its window slot is free.
+func (h *hook) OnPacketSent(cl *mochi.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos != 0 || len(pk.Filters) != 1 {
+		return
+	}
+	if s := h.l.session(cl); s != nil {
+		if st := s.stream.Load(); st != nil {
+			st.written(pk.Filters[0].Filter)
+		}
+	}
+}
+
+// unscopeFilter is the device's own filter back from its scoped form.
+func unscopeFilter(t eddy.TenantID, f string) string {
+	return strings.TrimPrefix(f, string(t)+"/+/")
 }

@@ -106,14 +106,23 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *wsConn) Close() error                       { return c.c.Close() }
-func (c *wsConn) LocalAddr() net.Addr                { return c.c.LocalAddr() }
-func (c *wsConn) RemoteAddr() net.Addr               { return c.c.RemoteAddr() }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.c.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }
+func (c *wsConn) Close() error                      { return c.c.Close() }
+func (c *wsConn) LocalAddr() net.Addr               { return c.c.LocalAddr() }
+func (c *wsConn) RemoteAddr() net.Addr              { return c.c.RemoteAddr() }
+func (c *wsConn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
+
+// SetWriteDeadline takes the writers' lock: gorilla allows no deadline
+// change during a write (mochi's reader refreshes the deadline while its
+// writer writes).
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.SetWriteDeadline(t)
+}
+
 func (c *wsConn) SetDeadline(t time.Time) error {
 	if err := c.c.SetReadDeadline(t); err != nil {
 		return err
 	}
-	return c.c.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t)
 }

@@ -1,0 +1,398 @@
+package mqtt
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// stream is what a subscribed session is sent: the records of its
+// filters, at most its window unacknowledged (QoS 1) or unwritten (QoS 0).
+// Deliveries go through mochi (packet ids, inflight, resends, the write
+// queue) on a topic only this session is subscribed to, $eddy/<n>/...;
+// the window keeps mochi's queues from ever filling, so nothing is dropped
+// there: what does not fit waits in the log (follow.go).
+//
+// Each delivery carries where it came from (partition@offset) in the
+// publish's Filters, which a publish does not otherwise use and mochi
+// copies along. A persistent session's positions move as PUBACKs arrive
+// (session.go); a clean session's are not kept.
+type stream struct {
+	l      *Listener
+	cl     *mochi.Client
+	s      *session
+	prefix string // $eddy/<n>/
+	window chan struct{}
+	fol    *follower
+	store  bool        // a persistent session: positions are committed
+	fanned atomic.Bool // counted in its tenant's fanout
+	// gate, while set, holds deliveries back (retained.go).
+	gate atomic.Pointer[chan struct{}]
+	// stuck is how long a full window may go without an acknowledgement
+	// before the device is disconnected.
+	stuck   time.Duration
+	commits sync.WaitGroup
+
+	mu        sync.Mutex
+	groups    map[string]bool // the shared groups it is a member of
+	filters   []Filter
+	inflight  map[uint16]sentRecord // packet id -> what it carries
+	parts     map[string]*partState
+	committed map[string]int64 // acknowledged up to here, by partition
+	recorded  map[string]int64 // what the stored session holds
+}
+
+// sentRecord is what a delivery carries: a partition's record, or a
+// retained or shared delivery (part "").
+type sentRecord struct {
+	part string
+	off  int64
+}
+
+// partState is a partition's deliveries: sent but not acknowledged, and
+// the offset after the last one sent or passed.
+type partState struct {
+	open map[int64]bool
+	high int64
+}
+
+// Origins carried by deliveries that move no position.
+const (
+	originRetained = "retained"
+	originShared   = "shared"
+)
+
+// streams numbers streams, for their delivery topics.
+var streams atomic.Uint64
+
+// newStream starts a session's stream; its followers start with the
+// session's first filter.
+func (l *Listener) newStream(cl *mochi.Client, s *session, store bool) *stream {
+	window := int(l.cfg.ReceiveMaximum)
+	if rm := int(cl.Properties.Props.ReceiveMaximum); rm > 0 && rm < window {
+		window = rm
+	}
+	// The stream keeps the device's receive maximum itself (window);
+	// mochi's own quota, which holds deliveries past it and then loses
+	// track of their acknowledgements, stays out of the way.
+	cl.State.Inflight.ResetSendQuota(0)
+	st := &stream{l: l, cl: cl, s: s, store: store, window: make(chan struct{}, window), stuck: l.cfg.StuckTimeout,
+		prefix: "$eddy/" + strconv.FormatUint(streams.Add(1), 10) + "/",
+		groups: map[string]bool{}, inflight: map[uint16]sentRecord{}, parts: map[string]*partState{}, committed: map[string]int64{}, recorded: map[string]int64{}}
+	st.fol = newFollower(l, s.tenant, st)
+	l.srv.Topics.Subscribe(cl.ID, packets.Subscription{Filter: st.prefix + "#", Qos: 1})
+	return st
+}
+
+// close ends the stream's deliveries and records a persistent session's
+// positions.
+func (st *stream) close() {
+	if st.fanned.Load() {
+		st.l.fan.remove(st.s.tenant, st.cl.ID, st.fol)
+	}
+	st.mu.Lock()
+	groups := slices.Collect(maps.Keys(st.groups))
+	st.mu.Unlock()
+	for _, key := range groups {
+		st.l.fan.leave(st.s.tenant, key, st)
+	}
+	st.fol.stop()
+	st.commits.Wait()
+	st.commit()
+	st.l.srv.Topics.Unsubscribe(st.prefix+"#", st.cl.ID)
+}
+
+// join makes the session a member of a shared group (a scoped filter).
+func (st *stream) join(key string, qos byte) {
+	st.mu.Lock()
+	st.groups[key] = true
+	st.mu.Unlock()
+	st.l.fan.join(st.s.tenant, key, qos, st)
+}
+
+func (st *stream) leave(key string) {
+	st.mu.Lock()
+	delete(st.groups, key)
+	st.mu.Unlock()
+	st.l.fan.leave(st.s.tenant, key, st)
+}
+
+func (st *stream) part(key string) *partState { // under st.mu
+	ps := st.parts[key]
+	if ps == nil {
+		ps = &partState{open: map[int64]bool{}}
+		st.parts[key] = ps
+	}
+	return ps
+}
+
+func (st *stream) qos(name string) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	q := -1
+	for _, f := range st.filters {
+		if tenants.MatchFilter(f.Filter, name) {
+			q = max(q, int(min(f.QoS, 1)))
+		}
+	}
+	return q
+}
+
+// send takes a window slot (waiting if asked, up to the stuck timeout)
+// and hands the record to mochi.
+func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec *eddy.FetchedRecord, qos int, wait bool) bool {
+	if g := st.gate.Load(); g != nil {
+		if !wait {
+			return false
+		}
+		select {
+		case <-*g:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !st.take(ctx, wait) {
+		return false
+	}
+	off := int64(rec.Offset)
+	if part != "" {
+		st.mu.Lock()
+		ps := st.part(part)
+		ps.high = max(ps.high, off+1)
+		ps.open[off] = true
+		st.mu.Unlock()
+	}
+	origin := originShared
+	if part != "" {
+		origin = part + "@" + strconv.FormatInt(off, 10)
+	}
+	if !st.inject(ref, rec, qos, origin) {
+		st.ack(part, off)
+		return false
+	}
+	return true
+}
+
+// take waits for a window slot; a device whose full window sees no
+// acknowledgement for the stuck timeout is disconnected.
+func (st *stream) take(ctx context.Context, wait bool) bool {
+	select {
+	case st.window <- struct{}{}:
+		return true
+	default:
+	}
+	if !wait {
+		return false
+	}
+	t := time.NewTimer(st.stuck)
+	defer t.Stop()
+	select {
+	case st.window <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		st.l.m.GetOrCreateCounter("eddy_mqtt_slow_subscriber_disconnects_total").Inc()
+		go st.l.srv.DisconnectClient(st.cl, packets.ErrServerBusy)
+		return false
+	}
+}
+
+// inject publishes a delivery on the stream's own topic; mochi sends it to
+// this session only.
+func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, origin string) bool {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: byte(qos)}, PacketID: 1,
+		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + mqttName(ref.Name, rec), Payload: rec.Value,
+		// Read back by OnQosPublish and OnPacketSent; mochi copies the
+		// filters of a publish along and encodes none.
+		Filters: packets.Subscriptions{{Filter: origin}}}
+	withHeaders(&pk, rec)
+	return st.l.srv.InjectPacket(st.l.fan.inline, pk) == nil
+}
+
+// sent: mochi gave a QoS 1 delivery its packet id (OnQosPublish).
+func (st *stream) sent(id uint16, origin string) {
+	st.mu.Lock()
+	st.inflight[id] = parseOrigin(origin)
+	st.mu.Unlock()
+}
+
+// written: a QoS 0 delivery left (OnPacketSent): its slot is free.
+func (st *stream) written(origin string) {
+	so := parseOrigin(origin)
+	st.ack(so.part, so.off)
+}
+
+// acked: the device acknowledged packet id (OnQosComplete).
+func (st *stream) acked(id uint16) {
+	st.mu.Lock()
+	so, ok := st.inflight[id]
+	delete(st.inflight, id)
+	st.mu.Unlock()
+	if ok {
+		st.ack(so.part, so.off)
+	}
+}
+
+func parseOrigin(origin string) sentRecord {
+	key, off, ok := strings.Cut(origin, "@")
+	n, err := strconv.ParseInt(off, 10, 64)
+	if !ok || err != nil {
+		return sentRecord{off: -1}
+	}
+	return sentRecord{part: key, off: n}
+}
+
+// ack frees a slot and marks an offset done: the position is then the
+// lowest offset still open, or the offset after the last one sent or
+// passed.
+func (st *stream) ack(part string, off int64) {
+	<-st.window
+	if part == "" {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ps := st.part(part)
+	delete(ps.open, off)
+	st.settle(part, ps)
+}
+
+func (st *stream) passed(part string, next int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ps := st.part(part)
+	ps.high = max(ps.high, next)
+	st.settle(part, ps)
+}
+
+func (st *stream) settle(part string, ps *partState) { // under st.mu
+	pos := ps.high
+	for o := range ps.open {
+		pos = min(pos, o)
+	}
+	if pos > st.committed[part] {
+		st.committed[part] = pos
+	}
+}
+
+// setFilters replaces the session's filters (SUBSCRIBE, UNSUBSCRIBE).
+// Partitions it has no place in start at their ends (a persistent
+// session records those starts with its filters).
+func (st *stream) setFilters(filters []Filter) error {
+	starts := map[string]int64{}
+	for _, a := range st.partitions() {
+		if _, end, err := st.l.cfg.Log.Bounds(a.ref, a.p); err == nil {
+			starts[partKey(a.ref.Name, a.p)] = end
+		}
+	}
+	if st.store {
+		ctx, cancel := context.WithTimeout(context.Background(), st.l.cfg.PublishTimeout)
+		defer cancel()
+		if err := st.l.cfg.Sessions.Save(ctx, st.s.tenant, st.s.client, filters, starts); err != nil {
+			return err
+		}
+		_, stored, _ := st.l.cfg.Sessions.Load(st.s.tenant, st.s.client)
+		for k := range starts {
+			if v, ok := stored[k]; ok {
+				starts[k] = v
+			}
+		}
+	}
+	st.begin(filters, starts, false)
+	return nil
+}
+
+// begin sets the filters and places the stream in every partition before
+// the tail offers it anything: at its position if it has one, else at
+// the partition's end, or (fromStart: a persistent session coming back)
+// at its start, the partition being newer than the session's filters.
+func (st *stream) begin(filters []Filter, positions map[string]int64, fromStart bool) {
+	st.mu.Lock()
+	st.filters = filters
+	for k, v := range positions {
+		if _, ok := st.committed[k]; !ok {
+			st.committed[k], st.recorded[k] = v, v
+		}
+	}
+	st.mu.Unlock()
+	if len(filters) == 0 {
+		return
+	}
+	for _, a := range st.partitions() {
+		start, end, err := st.l.cfg.Log.Bounds(a.ref, a.p)
+		if err != nil {
+			continue
+		}
+		off, ok := positions[partKey(a.ref.Name, a.p)]
+		if !ok && fromStart {
+			off = start
+		} else if !ok {
+			off = end
+		}
+		st.fol.place(a.ref, a.p, off, end)
+	}
+	if !st.fanned.Swap(true) {
+		st.l.fan.add(st.s.tenant, st.cl.ID, st.fol)
+	}
+}
+
+type partAt struct {
+	ref eddy.TopicRef
+	p   eddy.Partition
+}
+
+// partitions are those of the tenant's topics the session may read.
+func (st *stream) partitions() []partAt {
+	var out []partAt
+	for topic, n := range st.l.cfg.Log.Topics(st.s.tenant) {
+		if !st.s.p.Can(tenants.Consume, st.s.tenant, topic) {
+			continue
+		}
+		for p := int32(0); p < n; p++ {
+			out = append(out, partAt{eddy.TopicRef{Tenant: st.s.tenant, Name: topic}, eddy.Partition(p)})
+		}
+	}
+	return out
+}
+
+// filterList is the session's filters after a SUBSCRIBE (add) or
+// UNSUBSCRIBE of pk's scoped filters.
+func (st *stream) filterList(pk packets.Packet, codes []byte, add bool) []Filter {
+	st.mu.Lock()
+	filters := slices.Clone(st.filters)
+	st.mu.Unlock()
+	for i, sub := range pk.Filters {
+		if isShared(sub.Filter) {
+			continue
+		}
+		f := unscopeFilter(st.s.tenant, sub.Filter)
+		filters = slices.DeleteFunc(filters, func(x Filter) bool { return x.Filter == f })
+		if add && i < len(codes) && codes[i] < 0x80 {
+			filters = append(filters, Filter{Filter: f, QoS: min(sub.Qos, 1)})
+		}
+	}
+	return filters
+}
+
+// withHeaders carries a record's headers as MQTT 5 properties.
+func withHeaders(pk *packets.Packet, r *eddy.FetchedRecord) {
+	for _, h := range r.Headers {
+		switch {
+		case h.Key == "content-type":
+			pk.Properties.ContentType = string(h.Value)
+		case !strings.HasPrefix(h.Key, "mqtt."):
+			pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: h.Key, Val: string(h.Value)})
+		}
+	}
+}
