@@ -330,6 +330,7 @@ func (h *Host) ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []ed
 			close(g.req.done)
 		}(g, p)
 	}
+	eddy.Queued(ctx)
 	var firstErr error
 	for _, p := range order {
 		g := groups[p]

@@ -150,6 +150,10 @@ type Config struct {
 	// MQTTStuckTimeout is how long a subscriber may leave its whole window
 	// of deliveries unacknowledged before it is disconnected. Default 60s.
 	MQTTStuckTimeout time.Duration `yaml:"mqtt_stuck_timeout"`
+	// MQTTQoS0Wait is how long a QoS 0 publish that finds the node's QoS 0
+	// queue full waits for room (holding its connection) before it is
+	// dropped. Default 1s.
+	MQTTQoS0Wait time.Duration `yaml:"mqtt_qos0_wait"`
 	// MQTTRetainedBytes bounds the index of retained MQTT messages (names
 	// and offsets). Default 16 MiB.
 	MQTTRetainedBytes int `yaml:"mqtt_retained_bytes"`
@@ -213,6 +217,7 @@ func DefaultConfig() Config {
 		MQTTMaxConnectBytes:         64 << 10,
 		MQTTMaxUserProperties:       64,
 		MQTTStuckTimeout:            time.Minute,
+		MQTTQoS0Wait:                time.Second,
 		MQTTRetainedBytes:           16 << 20,
 		TenantDefaults:              td,
 		MaxTimestampAhead:           time.Hour,
@@ -308,6 +313,7 @@ var envVars = []struct {
 	{"EDDY_MAX_TIMESTAMP_AHEAD", func(c *Config, v string) (err error) { c.MaxTimestampAhead, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_STUCK_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTStuckTimeout, err = time.ParseDuration(v); return }},
+	{"EDDY_MQTT_QOS0_WAIT", func(c *Config, v string) (err error) { c.MQTTQoS0Wait, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_RETAINED_BYTES", func(c *Config, v string) (err error) { c.MQTTRetainedBytes, err = strconv.Atoi(v); return }},
 }
 
@@ -420,6 +426,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTTStuckTimeout < time.Second || c.MQTTStuckTimeout > time.Hour {
 		return fmt.Errorf("mqtt_stuck_timeout %s: use 1s to 1h", c.MQTTStuckTimeout)
+	}
+	if c.MQTTQoS0Wait < time.Millisecond || c.MQTTQoS0Wait > time.Minute {
+		return fmt.Errorf("mqtt_qos0_wait %s: use 1ms to 1m", c.MQTTQoS0Wait)
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
 		return fmt.Errorf("memory_limit %d: use 0 (none) or at least 32 MiB", c.MemoryLimit)

@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# MQTT subscription figures (issue 17), one node, release build, on
-# 127.0.0.1, in one run, 2 runs each:
-#   - catch-up of a persistent session after an outage: a device (MQTT 5,
-#     clean start false, QoS 1) subscribes and goes away; 100,000 records of
-#     100 bytes are produced over HTTP; it comes back and receives them all
-#     (mosquitto_sub -C): records/s from its CONNECT to the last record
-#   - live delivery: a clean-session device subscribed while 100,000
-#     records are produced as fast as the node takes them: how many it
-#     receives (a live session's bounds drop what it cannot take; a
-#     persistent session does not)
+# MQTT subscription figures (issue 17): one node (release build) and
+# Debian's mosquitto (no persistence) on 127.0.0.1, in one run, 2 runs each:
+#   - fan-out: 1,000 subscribers of <topic>/#, one device publishes 1,000
+#     messages (QoS 1, 8 in flight): deliveries/s and publish-to-receipt
+#     p50/p99, Eddy and mosquitto with the same generator (eddy bench mqtt
+#     --subscribers)
+#   - catch-up of a persistent session after an outage: 100,000 records of
+#     100 bytes produced over HTTP while it was away (mosquitto_sub -C):
+#     records/s from its CONNECT to the last record
+#   - a clean session during a full-speed burst of 100,000 records: how
+#     many it receives
+#   - memory: the node's RSS with 1,000 devices connected idle, and with
+#     1,000 subscribed idle, against none
 # Stops what it started.
 . "$(dirname "$0")/lib.sh"
+printf 'listener 18884 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000\n' >"$W/mosq.conf"
+/usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 &
+PIDS+=($!)
 start_node 18098 17198 11898
+rss() { awk '/^VmRSS/ {print int($2/1024)}' "/proc/$PID/status"; }
 sub() { mosquitto_sub -h 127.0.0.1 -p 11898 -u default -P "$EDDY_TOKEN" -V mqttv5 -q 1 "$@"; }
+fan() { "$B" bench mqtt --qos 1 --inflight 8 --size 100 --messages 1000 --subscribers 1000 --duration 120s "$@"; }
 for run in 1 2; do
+  echo "run $run: eddy fan-out: $(fan --mqtt-addr 127.0.0.1:11898 --topic "f$run")"
+  echo "run $run: mosquitto fan-out: $(fan --mqtt-addr 127.0.0.1:18884 --no-create --topic "f$run")"
+
   "$B" topic create "c$run" --partitions 3 >/dev/null
   # Subscribe once (the session's place is set), then go away.
   sub -c -x 86400 -i "dev-$run" -t "c$run/#" -W 2 >/dev/null 2>&1 || true
@@ -24,13 +35,17 @@ for run in 1 2; do
   echo "run $run: persistent session catch-up: $n records in $ms ms, $(( n * 1000 / (ms + 1) )) records/s"
 
   "$B" topic create "l$run" --partitions 3 >/dev/null
-  sub -t "l$run/#" -C 100000 -W 15 >"$W/live$run" 2>&1 &
+  sub -t "l$run/#" -C 100000 -W 60 >"$W/live$run" 2>&1 &
   SUB=$!
   sleep 1
-  start=$(date +%s%N)
   "$B" bench produce --topic "l$run" --records 100000 --size 100 --batch 1000 --concurrency 4 --json >/dev/null
   wait $SUB || true
-  ms=$(( ($(date +%s%N) - start) / 1000000 ))
-  n=$(wc -l <"$W/live$run")
-  echo "run $run: live (clean session): $n of 100000 records received; dropped so far: $(curl -s "$EDDY_SERVER/metrics" -H "Authorization: Bearer $EDDY_TOKEN" | awk '/^eddy_mqtt_delivery_dropped_total/ {print $2}')"
+  echo "run $run: clean session during a full-speed burst: $(grep -vc '^Timed out' "$W/live$run") of 100000 received"
+
+  base=$(rss)
+  "$B" bench mqtt --mqtt-addr 127.0.0.1:11898 --topic "idle$run" --connections 1000 --rate 0.01 --messages 1000 --duration 8s --json >/dev/null &
+  BP=$!; sleep 6; idle=$(rss); wait $BP || true
+  fan --mqtt-addr 127.0.0.1:11898 --topic "held$run" --messages 1 --hold 6s >/dev/null &
+  BP=$!; sleep 6; subscribed=$(rss); wait $BP || true
+  echo "run $run: node RSS: ${base} MB with no device; 1,000 connected idle: ${idle} MB; 1,000 subscribed idle: ${subscribed} MB"
 done

@@ -20,6 +20,19 @@ type MQTTMapping struct {
 	// publish to a missing topic is refused.
 	AutoCreate           bool  `json:"auto_create,omitempty"`
 	AutoCreatePartitions int32 `json:"auto_create_partitions,omitempty"`
+	// Out names the MQTT topics records are delivered on to subscribers
+	// (the reverse of Rules), by Eddy topic. A record published over MQTT
+	// keeps its own topic (its mqtt.topic header); others take their
+	// topic's rule, or else <topic>/<key> (<topic> without a key).
+	Out []MQTTOutRule `json:"out,omitempty"`
+}
+
+// MQTTOutRule is the MQTT topic the records of an Eddy topic go out on: a
+// template in which {topic} is the Eddy topic and {key} the record's key
+// (empty without one), e.g. devices/{key}/cmd.
+type MQTTOutRule struct {
+	Topic string `json:"topic"`
+	Name  string `json:"name"`
 }
 
 // MQTTRule maps the MQTT topics its filter matches.
@@ -40,8 +53,16 @@ const MaxMQTTRules = 64
 
 // Validate checks the rules.
 func (m *MQTTMapping) Validate() error {
-	if len(m.Rules) > MaxMQTTRules {
-		return eddy.Errorf(eddy.CodeInvalid, "at most %d rules, got %d", MaxMQTTRules, len(m.Rules))
+	if len(m.Rules) > MaxMQTTRules || len(m.Out) > MaxMQTTRules {
+		return eddy.Errorf(eddy.CodeInvalid, "at most %d rules and %d out rules, got %d and %d", MaxMQTTRules, MaxMQTTRules, len(m.Rules), len(m.Out))
+	}
+	for i, r := range m.Out {
+		if err := eddy.TopicName(r.Topic).Validate(); err != nil {
+			return eddy.Errorf(eddy.CodeInvalid, "out rule %d: %s", i, eddy.AsError(err).Message)
+		}
+		if r.Name == "" || strings.ContainsAny(r.Name, "+#\x00") || strings.HasPrefix(r.Name, "$") || len(r.Name) > 1024 {
+			return eddy.Errorf(eddy.CodeInvalid, "out rule %d: name %q must be an MQTT topic name (no wildcards, not $, at most 1,024 bytes)", i, r.Name)
+		}
 	}
 	if m.AutoCreatePartitions < 0 || m.AutoCreatePartitions > 1000 {
 		return eddy.Errorf(eddy.CodeInvalid, "auto_create_partitions must be 1 to 1000")
@@ -98,6 +119,27 @@ func MatchFilter(filter, name string) bool {
 		}
 	}
 	return len(f) == len(n)
+}
+
+// OutName is the MQTT topic a record of topic goes out on, given its
+// mqtt.topic header (mqttTopic, empty if none) and key: the header, else
+// the topic's out rule, else topic/key (topic without a key). A nil
+// mapping is the default.
+func (m *MQTTMapping) OutName(topic eddy.TopicName, mqttTopic string, key []byte) string {
+	if mqttTopic != "" {
+		return mqttTopic
+	}
+	if m != nil {
+		for _, r := range m.Out {
+			if r.Topic == string(topic) {
+				return strings.NewReplacer("{topic}", string(topic), "{key}", string(key)).Replace(r.Name)
+			}
+		}
+	}
+	if len(key) > 0 {
+		return string(topic) + "/" + string(key)
+	}
+	return string(topic)
 }
 
 // Map maps an MQTT topic name (and, for a json: key, the payload) to an

@@ -56,3 +56,34 @@ func TestMQTTMapping(t *testing.T) {
 		}
 	}
 }
+
+// The way back: a record's MQTT topic is its mqtt.topic header, else its
+// topic's out rule, else topic/key; out rules are validated.
+func TestMQTTOutName(t *testing.T) {
+	m := &MQTTMapping{Out: []MQTTOutRule{{Topic: "commands", Name: "devices/{key}/cmd"}, {Topic: "fw", Name: "{topic}/all"}}}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		m      *MQTTMapping
+		topic  string
+		header string
+		key    string
+		want   string
+	}{
+		{m, "commands", "", "dev-17", "devices/dev-17/cmd"},
+		{m, "commands", "own/topic", "dev-17", "own/topic"},
+		{m, "fw", "", "", "fw/all"},
+		{m, "other", "", "k", "other/k"},
+		{nil, "other", "", "", "other"},
+	} {
+		if got := c.m.OutName(eddy.TopicName(c.topic), c.header, []byte(c.key)); got != c.want {
+			t.Errorf("%s %q %q: %q, want %q", c.topic, c.header, c.key, got, c.want)
+		}
+	}
+	for _, bad := range []MQTTOutRule{{Topic: "", Name: "x"}, {Topic: "t", Name: ""}, {Topic: "t", Name: "a/+"}, {Topic: "t", Name: "a/#"}, {Topic: "t", Name: "$SYS/x"}} {
+		if err := (&MQTTMapping{Out: []MQTTOutRule{bad}}).Validate(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

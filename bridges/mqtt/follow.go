@@ -175,7 +175,7 @@ func (f *follower) catchUp(ref eddy.TopicRef, p eddy.Partition, key string) {
 			continue
 		}
 		for i := range recs {
-			if q := f.r.qos(mqttName(ref.Name, &recs[i])); q >= 0 && !f.r.send(f.ctx, ref, key, &recs[i], q, true) {
+			if q := f.r.qos(f.l.mqttName(ref, &recs[i])); q >= 0 && !f.r.send(f.ctx, ref, key, &recs[i], q, true) {
 				return
 			}
 		}

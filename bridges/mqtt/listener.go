@@ -72,10 +72,12 @@ type Config struct {
 	// commit before it is refused (0x80). Default 30s.
 	PublishTimeout time.Duration
 	// QoS0Records and QoS0Bytes bound the queue of QoS 0 publishes not yet
-	// appended; beyond them QoS 0 publishes are dropped (and counted).
-	// Defaults 10,000 records and 16 MiB.
+	// appended; a publish that finds it full waits up to QoS0Wait (holding
+	// its own connection), then is dropped (and counted). Defaults 10,000
+	// records, 16 MiB and 1s.
 	QoS0Records int
 	QoS0Bytes   int
+	QoS0Wait    time.Duration
 	// ReceiveMaximum is how many QoS 1/2 publishes a client may have
 	// unacknowledged. Default 64.
 	ReceiveMaximum uint16
@@ -134,6 +136,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QoS0Bytes <= 0 {
 		c.QoS0Bytes = 16 << 20
+	}
+	if c.QoS0Wait <= 0 {
+		c.QoS0Wait = time.Second
 	}
 	if c.ReceiveMaximum == 0 {
 		c.ReceiveMaximum = 64
@@ -242,7 +247,7 @@ func New(cfg Config, ingest Ingest) *Listener {
 	cfg.Metrics.GetOrCreateGauge("eddy_mqtt_delivery_dropped_total", func() float64 {
 		return float64(atomic.LoadInt64(&l.srv.Info.InflightDropped) + atomic.LoadInt64(&l.srv.Info.MessagesDropped))
 	})
-	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes)
+	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes, cfg.QoS0Wait)
 	if cfg.Log != nil {
 		l.fan = newFanout(l, cfg.Log)
 		l.retained = &retainedIndex{l: l, parts: map[partAt]*retainedPart{}}

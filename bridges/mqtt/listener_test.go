@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -41,14 +42,23 @@ func TestRecordHeaders(t *testing.T) {
 }
 
 // recorder is an Ingest that keeps what it is given (the queue's logic is
-// under test here; the real produce path is in e2e/mqtt_test.go).
+// under test here; the real produce path is in e2e/mqtt_test.go). As the
+// host does, it queues the records in call order (and says so), then
+// waits for their "commit" (the gate).
 type recorder struct {
-	mu   sync.Mutex
-	recs map[eddy.TopicRef]int
-	gate chan struct{}
+	mu     sync.Mutex
+	recs   map[eddy.TopicRef]int
+	values []string // in the order queued
+	gate   chan struct{}
 }
 
 func (r *recorder) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.Record) error {
+	r.mu.Lock()
+	for _, rec := range recs {
+		r.values = append(r.values, string(rec.Value))
+	}
+	r.mu.Unlock()
+	eddy.Queued(ctx)
 	<-r.gate
 	r.mu.Lock()
 	r.recs[ref] += len(recs)
@@ -66,7 +76,7 @@ func (r *recorder) CreateTopic(context.Context, eddy.TopicRef, int32) error { re
 func TestQoS0QueueBounded(t *testing.T) {
 	rec := &recorder{recs: map[eddy.TopicRef]int{}, gate: make(chan struct{})}
 	l := New(Config{Addr: "127.0.0.1:0"}, rec)
-	q := newQoS0Queue(l, 100, 1000)
+	q := newQoS0Queue(l, 100, 1000, 10*time.Millisecond)
 	q.start()
 	a, b := eddy.TopicRef{Tenant: "t", Name: "a"}, eddy.TopicRef{Tenant: "t", Name: "b"}
 	var wg sync.WaitGroup
@@ -99,5 +109,44 @@ func TestQoS0QueueBounded(t *testing.T) {
 	q.stop(ctx)
 	if rec.recs[a] != accepted[a] || rec.recs[b] != accepted[b] {
 		t.Fatalf("ingested %v, accepted %v", rec.recs, accepted)
+	}
+}
+
+// A publish that finds the QoS 0 queue full waits for room rather than
+// being dropped, and batches in flight at once keep the publishes' order.
+func TestQoS0QueueWaitsAndKeepsOrder(t *testing.T) {
+	rec := &recorder{recs: map[eddy.TopicRef]int{}, gate: make(chan struct{})}
+	l := New(Config{Addr: "127.0.0.1:0"}, rec)
+	q := newQoS0Queue(l, 10, 1<<20, 5*time.Second)
+	q.start()
+	ref := eddy.TopicRef{Tenant: "t", Name: "a"}
+	pushed := make(chan bool)
+	go func() {
+		ok := true
+		for i := 0; i < 1000; i++ {
+			ok = ok && q.push(ref, eddy.Record{Value: []byte(strconv.Itoa(i))})
+		}
+		pushed <- ok
+	}()
+	time.Sleep(50 * time.Millisecond) // the queue fills; the publisher waits
+	close(rec.gate)
+	select {
+	case ok := <-pushed:
+		if !ok {
+			t.Fatal("a publish was dropped though room came within the wait")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publisher never got room")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q.stop(ctx)
+	if rec.recs[ref] != 1000 || len(rec.values) != 1000 {
+		t.Fatalf("ingested %d (%d queued) of 1000", rec.recs[ref], len(rec.values))
+	}
+	for i, v := range rec.values {
+		if v != strconv.Itoa(i) {
+			t.Fatalf("queued out of order: %s at %d", v, i)
+		}
 	}
 }

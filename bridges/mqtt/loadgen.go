@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -166,20 +165,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 }
 
 func connectDevice(ctx context.Context, cfg LoadConfig, i int) (*paho.Client, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	c, err := dial(ctx, cfg.Addr, cfg.Tenant, cfg.Token, fmt.Sprintf("dev-%04d-%d", i, rand.Uint32()), nil)
 	if err != nil {
 		return nil, fmt.Errorf("device %d: %w", i, err)
-	}
-	c := paho.NewClient(paho.ClientConfig{Conn: conn})
-	ca, err := c.Connect(ctx, &paho.Connect{ClientID: fmt.Sprintf("dev-%04d-%d", i, rand.Uint32()), KeepAlive: 30, CleanStart: true,
-		Username: cfg.Tenant, UsernameFlag: true, Password: []byte(cfg.Token), PasswordFlag: true})
-	if err != nil {
-		conn.Close()
-		if ca != nil {
-			return nil, fmt.Errorf("device %d: connect refused: reason 0x%02x", i, ca.ReasonCode)
-		}
-		return nil, fmt.Errorf("device %d: connect: %w", i, err)
 	}
 	return c, nil
 }

@@ -9,13 +9,19 @@ import (
 	"github.com/eddy-broker/eddy"
 )
 
-// qos0Queue holds QoS 0 publishes until a worker appends them, in batches
-// per topic. It is bounded in records and bytes; a full queue drops (QoS 0
-// is best effort) rather than slow the devices' connections.
+// qos0Queue holds QoS 0 publishes until they are appended, in batches per
+// topic. It is bounded in records and bytes (what is queued and what is
+// being appended). A publish that finds it full waits, up to a bound,
+// holding only its own connection (TCP slows that device down); past the
+// bound it is dropped and counted (QoS 0 is best effort). Appends are
+// pipelined: up to qos0Depth batches in flight, each queued on its
+// partitions before the next starts, so a device's messages keep their
+// order.
 type qos0Queue struct {
 	l          *Listener
 	maxRecords int
 	maxBytes   int
+	wait       time.Duration
 
 	mu    sync.Mutex
 	items []q0item
@@ -23,28 +29,48 @@ type qos0Queue struct {
 	// covers both.
 	pending int
 	bytes   int
+	room    chan struct{} // closed (and replaced) when room is made
 	wake    chan struct{}
 	done    chan struct{}
 	quit    chan struct{}
 }
+
+// qos0Depth is how many QoS 0 batches may be in flight at once.
+const qos0Depth = 4
 
 type q0item struct {
 	ref eddy.TopicRef
 	rec eddy.Record
 }
 
-func newQoS0Queue(l *Listener, maxRecords, maxBytes int) *qos0Queue {
-	return &qos0Queue{l: l, maxRecords: maxRecords, maxBytes: maxBytes,
+func newQoS0Queue(l *Listener, maxRecords, maxBytes int, wait time.Duration) *qos0Queue {
+	return &qos0Queue{l: l, maxRecords: maxRecords, maxBytes: maxBytes, wait: wait, room: make(chan struct{}),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), quit: make(chan struct{})}
 }
 
-// push queues a record; false when the queue is full.
+// push queues a record, waiting up to the queue's wait for room; false
+// when there was none.
 func (q *qos0Queue) push(ref eddy.TopicRef, rec eddy.Record) bool {
 	sz := rec.Size()
-	q.mu.Lock()
-	if q.pending >= q.maxRecords || q.bytes+sz > q.maxBytes {
+	var timer *time.Timer
+	for {
+		q.mu.Lock()
+		if q.pending < q.maxRecords && q.bytes+sz <= q.maxBytes {
+			break
+		}
+		room := q.room
 		q.mu.Unlock()
-		return false
+		if timer == nil {
+			timer = time.NewTimer(q.wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			return false
+		case <-q.quit:
+			return false
+		}
 	}
 	q.items = append(q.items, q0item{ref, rec})
 	q.pending++
@@ -61,19 +87,26 @@ func (q *qos0Queue) start() { go q.run() }
 
 func (q *qos0Queue) run() {
 	defer close(q.done)
+	inflight := make(chan struct{}, qos0Depth)
+	defer func() { // the batches in flight finish
+		for range qos0Depth {
+			inflight <- struct{}{}
+		}
+	}()
 	for {
 		select {
 		case <-q.wake:
 		case <-q.quit:
-			q.flush()
+			q.flush(inflight)
 			return
 		}
-		q.flush()
+		q.flush(inflight)
 	}
 }
 
-// flush appends everything queued, one batch per topic.
-func (q *qos0Queue) flush() {
+// flush appends everything queued, one batch per topic, each started once
+// the one before is queued on its partitions.
+func (q *qos0Queue) flush(inflight chan struct{}) {
 	q.mu.Lock()
 	items := q.items
 	q.items = nil
@@ -81,16 +114,6 @@ func (q *qos0Queue) flush() {
 	if len(items) == 0 {
 		return
 	}
-	defer func() {
-		sz := 0
-		for i := range items {
-			sz += items[i].rec.Size()
-		}
-		q.mu.Lock()
-		q.pending -= len(items)
-		q.bytes -= sz
-		q.mu.Unlock()
-	}()
 	byRef := map[eddy.TopicRef][]eddy.Record{}
 	var order []eddy.TopicRef
 	for _, it := range items {
@@ -100,15 +123,36 @@ func (q *qos0Queue) flush() {
 		byRef[it.ref] = append(byRef[it.ref], it.rec)
 	}
 	for _, ref := range order {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := q.l.ingest.Ingest(ctx, ref, byRef[ref])
-		cancel()
-		if err != nil {
-			q.l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_qos0_failed_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Add(len(byRef[ref]))
-			continue
-		}
-		q.l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="0"}`, ref.String())).Add(len(byRef[ref]))
+		inflight <- struct{}{}
+		queued := make(chan struct{})
+		go func(ref eddy.TopicRef, recs []eddy.Record) {
+			defer func() { <-inflight }()
+			defer q.release(recs)
+			ctx, cancel := context.WithTimeout(eddy.WithQueued(context.Background(), func() { close(queued) }), 30*time.Second)
+			defer cancel()
+			defer eddy.Queued(ctx) // a refusal before queueing
+			if err := q.l.ingest.Ingest(ctx, ref, recs); err != nil {
+				q.l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_qos0_failed_total{topic=%q,code=%q}`, ref.String(), eddy.ErrorCode(err))).Add(len(recs))
+				return
+			}
+			q.l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="0"}`, ref.String())).Add(len(recs))
+		}(ref, byRef[ref])
+		<-queued
 	}
+}
+
+// release uncounts appended (or failed) records and wakes the waiting.
+func (q *qos0Queue) release(recs []eddy.Record) {
+	sz := 0
+	for i := range recs {
+		sz += recs[i].Size()
+	}
+	q.mu.Lock()
+	q.pending -= len(recs)
+	q.bytes -= sz
+	close(q.room)
+	q.room = make(chan struct{})
+	q.mu.Unlock()
 }
 
 // stop appends what is queued and stops the worker, within ctx.

@@ -74,7 +74,7 @@ func (x *retainedIndex) matching(ctx context.Context, a partAt, filter string) [
 		}
 		for i := range recs {
 			if isRetained(&recs[i]) {
-				x.set(rp, mqttName(a.ref.Name, &recs[i]), int64(recs[i].Offset), len(recs[i].Value) == 0)
+				x.set(rp, x.l.mqttName(a.ref, &recs[i]), int64(recs[i].Offset), len(recs[i].Value) == 0)
 			}
 		}
 		rp.next = next

@@ -212,7 +212,7 @@ func (st *stream) take(ctx context.Context, wait bool) bool {
 // this session only.
 func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, origin string) bool {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: byte(qos)}, PacketID: 1,
-		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + mqttName(ref.Name, rec), Payload: rec.Value,
+		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + st.l.mqttName(ref, rec), Payload: rec.Value,
 		// Read back by OnQosPublish and OnPacketSent; mochi copies the
 		// filters of a publish along and encodes none.
 		Filters: packets.Subscriptions{{Filter: origin}}}

@@ -205,7 +205,7 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 // offer hands a record to the followers whose filters match it, each
 // shared group once.
 func (f *fanout) offer(fd *feed, ref eddy.TopicRef, p eddy.Partition, key string, r *eddy.FetchedRecord) {
-	subs := f.l.srv.Topics.Subscribers(string(ref.Tenant) + "/" + string(ref.Name) + "/" + mqttName(ref.Name, r))
+	subs := f.l.srv.Topics.Subscribers(string(ref.Tenant) + "/" + string(ref.Name) + "/" + f.l.mqttName(ref, r))
 	for id, sub := range subs.Subscriptions {
 		if v, ok := fd.followers.Load(id); ok {
 			v.(*follower).offer(ref, p, key, r, int(min(sub.Qos, 1)))
@@ -223,17 +223,20 @@ func (f *fanout) offer(fd *feed, ref eddy.TopicRef, p eddy.Partition, key string
 }
 
 // mqttName is the MQTT topic a record is delivered on: the one it was
-// published to (mqtt.topic), else topic/key, else the topic.
-func mqttName(topic eddy.TopicName, r *eddy.FetchedRecord) string {
+// published to (mqtt.topic), else its topic's out rule, else topic/key,
+// else the topic (tenants.MQTTMapping.OutName).
+func (l *Listener) mqttName(ref eddy.TopicRef, r *eddy.FetchedRecord) string {
+	header := ""
 	for _, h := range r.Headers {
 		if h.Key == "mqtt.topic" && len(h.Value) > 0 {
-			return string(h.Value)
+			header = string(h.Value)
+			break
 		}
 	}
-	if len(r.Key) > 0 {
-		return string(topic) + "/" + string(r.Key)
+	if header != "" {
+		return header
 	}
-	return string(topic)
+	return l.ingest.Mapping(ref.Tenant).OutName(ref.Name, "", r.Key)
 }
 
 // scopeFilter rewrites a client's filter into its tenant's namespace;

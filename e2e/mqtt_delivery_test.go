@@ -177,3 +177,21 @@ func stuckRun(t *testing.T, stuck bool) (stuckNode, int64) {
 	}
 	return stuckNode{p, raw}, rss(t, p.cmd.Process.Pid)
 }
+
+// TestMQTTOutRule: a tenant's out rule names the MQTT topic its records
+// are delivered on (commands keyed dev-17 to devices/dev-17/cmd).
+func TestMQTTOutRule(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("commands", 1)
+	mapping := `{"out":[{"topic":"commands","name":"devices/{key}/cmd"}]}`
+	if code, err := p.do("PUT", "/v1/tenants/default/mqtt", "application/json", []byte(mapping), nil); err != nil || code != 200 {
+		t.Fatalf("set mapping: %d %v", code, err)
+	}
+	s := p.sub("mqttv5", "default", p.token, 1, 15, "devices/+/cmd")
+	p.subscribed(1)
+	p.produceRecords("commands", `{"key":"dev-17","value":"reboot"}`)
+	if got := s.lines(t); strings.Join(got, "|") != "devices/dev-17/cmd reboot" {
+		t.Fatalf("got %q", got)
+	}
+}
