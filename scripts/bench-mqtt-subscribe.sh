@@ -2,9 +2,10 @@
 # MQTT subscription figures (issue 17): one node (release build) and
 # Debian's mosquitto (no persistence) on 127.0.0.1, in one run, 2 runs each:
 #   - fan-out: 1,000 subscribers of <topic>/#, one device publishes 1,000
-#     messages (QoS 1, 8 in flight): deliveries/s and publish-to-receipt
-#     p50/p99, Eddy and mosquitto with the same generator (eddy bench mqtt
-#     --subscribers)
+#     messages (QoS 1, 8 in flight) as fast as they are acknowledged:
+#     deliveries/s; then 200 messages at 20/s (20,000 deliveries/s):
+#     publish-to-receipt p50/p99; Eddy and mosquitto with the same
+#     generator (eddy bench mqtt --subscribers)
 #   - catch-up of a persistent session after an outage: 100,000 records of
 #     100 bytes produced over HTTP while it was away (mosquitto_sub -C):
 #     records/s from its CONNECT to the last record
@@ -17,6 +18,8 @@
 printf 'listener 18884 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000\n' >"$W/mosq.conf"
 /usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 &
 PIDS+=($!)
+# 1,000 subscribers and a publisher from 127.0.0.1: over the per-address cap.
+export EDDY_MAX_CONNECTIONS_PER_IP=4000
 start_node 18098 17198 11898
 rss() { awk '/^VmRSS/ {print int($2/1024)}' "/proc/$PID/status"; }
 sub() { mosquitto_sub -h 127.0.0.1 -p 11898 -u default -P "$EDDY_TOKEN" -V mqttv5 -q 1 "$@"; }
@@ -24,6 +27,8 @@ fan() { "$B" bench mqtt --qos 1 --inflight 8 --size 100 --messages 1000 --subscr
 for run in 1 2; do
   echo "run $run: eddy fan-out: $(fan --mqtt-addr 127.0.0.1:11898 --topic "f$run")"
   echo "run $run: mosquitto fan-out: $(fan --mqtt-addr 127.0.0.1:18884 --no-create --topic "f$run")"
+  echo "run $run: eddy fan-out at 20 msgs/s: $(fan --mqtt-addr 127.0.0.1:11898 --topic "r$run" --messages 200 --rate 20)"
+  echo "run $run: mosquitto fan-out at 20 msgs/s: $(fan --mqtt-addr 127.0.0.1:18884 --no-create --topic "r$run" --messages 200 --rate 20)"
 
   "$B" topic create "c$run" --partitions 3 >/dev/null
   # Subscribe once (the session's place is set), then go away.

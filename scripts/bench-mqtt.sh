@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# MQTT figures (issue 6), one node, release build, all on 127.0.0.1, in one
-# run: QoS 1 msgs/s into a durable topic with 64 and with 1,000
-# connections; QoS 0 msgs/s sent and the share stored; mosquitto's own
+# MQTT figures (issues 6 and 17), one node, release build, all on
+# 127.0.0.1, in one run: QoS 1 msgs/s into a durable topic with 10 and with
+# 1,000 connections (one publish in flight each, then 16); QoS 0 msgs/s sent and the share stored; mosquitto's own
 # QoS 1 and QoS 0 rates with the same generator (eddy bench mqtt) as the
 # reference; and the bridge's drain rate of a backlog queued in mosquitto.
 # Stops everything it started.
@@ -30,21 +30,21 @@ start
 export EDDY_SERVER=http://127.0.0.1:18091 EDDY_TOKEN=$(cat "$W/d/admin.token")
 hw() { curl -s -H "Authorization: Bearer $EDDY_TOKEN" 127.0.0.1:18091/v1/topics/$1/partitions/0/offsets |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["latest"])'; }
-for r in 1 2 3; do
-  echo -n "run $r, eddy QoS 1, 64 connections: "
-  "$B" bench mqtt --mqtt-addr 127.0.0.1:11883 --topic q1-64 --connections 64 --messages 60000 --size 256 --qos 1 --json
-  echo -n "run $r, mosquitto QoS 1, 64 connections: "
-  "$B" bench mqtt --mqtt-addr 127.0.0.1:18883 --topic ref --connections 64 --messages 60000 --size 256 --qos 1 --json
-  echo -n "run $r, eddy QoS 1, 1000 connections: "
-  "$B" bench mqtt --mqtt-addr 127.0.0.1:11883 --topic q1-1000 --connections 1000 --messages 60000 --size 256 --qos 1 --json
-  echo -n "run $r, mosquitto QoS 1, 1000 connections: "
-  "$B" bench mqtt --mqtt-addr 127.0.0.1:18883 --topic ref --connections 1000 --messages 60000 --size 256 --qos 1 --json
+for r in 1 2; do
+  for c in 10 1000; do
+    for inflight in 1 16; do
+      echo -n "run $r, eddy QoS 1, $c connections, $inflight in flight: "
+      "$B" bench mqtt --mqtt-addr 127.0.0.1:11883 --topic "q1-$c" --connections $c --inflight $inflight --messages 60000 --size 256 --qos 1 --json
+      echo -n "run $r, mosquitto QoS 1, $c connections, $inflight in flight: "
+      "$B" bench mqtt --mqtt-addr 127.0.0.1:18883 --no-create --topic ref --connections $c --inflight $inflight --messages 60000 --size 256 --qos 1 --json
+    done
+  done
   before=$(hw q0 2>/dev/null || echo 0)
   echo -n "run $r, eddy QoS 0, 8 connections: "
   "$B" bench mqtt --mqtt-addr 127.0.0.1:11883 --topic q0 --connections 8 --messages 200000 --size 256 --qos 0 --json
-  sleep 2; echo "  stored $(( $(hw q0) - before )) of 200000"
+  sleep 2; echo "  stored $(( $(hw q0) - before )) of 200000; dropped so far: $(curl -s -H "Authorization: Bearer $EDDY_TOKEN" 127.0.0.1:18091/metrics | awk '/^eddy_mqtt_qos0_dropped_total/ {s+=$2} END {print s+0}')"
   echo -n "run $r, mosquitto QoS 0, 8 connections: "
-  "$B" bench mqtt --mqtt-addr 127.0.0.1:18883 --topic ref --connections 8 --messages 200000 --size 256 --qos 0 --json
+  "$B" bench mqtt --mqtt-addr 127.0.0.1:18883 --no-create --topic ref --connections 8 --messages 200000 --size 256 --qos 0 --json
 done
 # Bridge drain: the bridge's session exists; stop the node, queue 100,000
 # messages in mosquitto, start the node and time until all are stored.

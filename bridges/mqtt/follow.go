@@ -48,6 +48,7 @@ type follower struct {
 	l      *Listener
 	tenant eddy.TenantID
 	r      receiver
+	tracks bool // the receiver keeps positions: the tail tells it what it passed
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -126,7 +127,8 @@ func (f *follower) offer(ref eddy.TopicRef, p eddy.Partition, key string, rec *e
 	go f.catchUp(ref, p, key)
 }
 
-// passed is the tail's: it has read a partition up to next.
+// passed is the tail's: it has read a partition up to next (told only to
+// a receiver that tracks positions).
 func (f *follower) passed(key string, next int64) {
 	f.mu.Lock()
 	pl := f.places[key]

@@ -190,6 +190,10 @@ type Listener struct {
 	stop     chan struct{}
 	done     chan struct{}
 
+	// byClient finds a connection's session without a lock: hooks ask for
+	// it on every delivery.
+	byClient sync.Map // *mochi.Client -> *session
+
 	mu        sync.Mutex
 	clients   map[*mochi.Client]*session
 	perTenant map[eddy.TenantID]int64 // connections, for the quota
@@ -206,6 +210,8 @@ type session struct {
 	persistent bool                   // its session outlives the connection
 	stream     atomic.Pointer[stream] // what it is sent; nil until it subscribes
 	swaps      idSwaps
+	acker      *acker // answers its QoS 1 publishes (pipeline.go)
+	ackerOnce  sync.Once
 }
 
 // tenantAlive reports whether the session's tenant still exists as the
@@ -391,9 +397,10 @@ func (l *Listener) recheckLoop() {
 }
 
 func (l *Listener) session(cl *mochi.Client) *session {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.clients[cl]
+	if s, ok := l.byClient.Load(cl); ok {
+		return s.(*session)
+	}
+	return nil
 }
 
 // hook is the listener's mochi hook: authentication, ACL and ingest.
@@ -429,7 +436,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		l.log.Debug("mqtt connect refused", logkey.Client, cl.ID, logkey.Remote, cl.Net.Remote, logkey.Tenant, tenant, logkey.Code, code)
 		return false
 	}
-	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID}
+	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID, acker: newAcker(int(l.cfg.ReceiveMaximum))}
 	if incOf := l.cfg.Verifier.Incarnation; incOf != nil {
 		inc, ok := incOf(s.tenant)
 		s.inc = inc.Number
@@ -454,6 +461,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		return false
 	}
 	l.clients[cl] = s
+	l.byClient.Store(cl, s)
 	l.perTenant[s.tenant]++
 	l.mu.Unlock()
 	l.m.GetOrCreateCounter("eddy_mqtt_connects_total").Inc()
@@ -464,6 +472,8 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	h.l.mu.Lock()
 	if s, ok := h.l.clients[cl]; ok {
 		delete(h.l.clients, cl)
+		h.l.byClient.Delete(cl)
+		close(s.acker.gone)
 		if h.l.perTenant[s.tenant]--; h.l.perTenant[s.tenant] <= 0 {
 			delete(h.l.perTenant, s.tenant)
 		}
@@ -493,9 +503,10 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	return err == nil && s.p.Can(tenants.Produce, ref.Tenant, ref.Name)
 }
 
-// OnPublish turns the publish into a record and appends it. QoS 1 and 2
-// return only once it is committed, so the PUBACK (PUBREC) follows the
-// commit; a refusal becomes a v5 reason code, or a disconnect for 3.1.1.
+// OnPublish turns the publish into a record and appends it. QoS 1 is
+// acknowledged by the connection's acker once committed (pipeline.go);
+// QoS 2 returns only once it is committed, so the PUBREC follows the
+// commit. A refusal becomes a v5 reason code, or a disconnect for 3.1.1.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	l := h.l
 	if cl.Net.Inline {
@@ -528,6 +539,10 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_qos0_dropped_total{tenant=%q}`, s.tenant)).Inc()
 		}
 		return pk, packets.CodeSuccessIgnore
+	}
+	if pk.FixedHeader.Qos == 1 {
+		s.ackerOnce.Do(func() { go s.acker.run(h, cl) })
+		return pk, h.pipeline(cl, s, pk, ref, rec)
 	}
 	start := time.Now()
 	if err := l.ingest.Ingest(ctx, ref, []eddy.Record{rec}); err != nil {

@@ -31,6 +31,7 @@ type FanoutConfig struct {
 	Size        int
 	QoS         byte
 	InFlight    int
+	Rate        float64       // messages/s published; 0: as fast as acknowledged
 	Duration    time.Duration // at most
 	// Hold is how long the subscribers stay connected, idle, before the
 	// publishing starts (to measure what an idle subscriber costs).
@@ -119,11 +120,23 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	res := &FanoutResult{Subscribers: cfg.Subscribers, Expected: expected, ConnectMs: float64(time.Since(start).Microseconds()) / 1000}
 	begin := time.Now()
 	var published atomic.Int64
+	var tick *time.Ticker
+	if cfg.Rate > 0 {
+		tick = time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+		defer tick.Stop()
+	}
 	for w := 0; w < cfg.InFlight; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := published.Add(1); n <= int64(cfg.Messages) && ctx.Err() == nil; n = published.Add(1) {
+				if tick != nil {
+					select {
+					case <-tick.C:
+					case <-ctx.Done():
+						return
+					}
+				}
 				if _, err := pub.Publish(ctx, &paho.Publish{Topic: cfg.Topic + "/cmd", QoS: cfg.QoS, Payload: stamped(cfg.Size)}); err != nil {
 					published.Add(-1)
 					return

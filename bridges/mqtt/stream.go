@@ -90,6 +90,7 @@ func (l *Listener) newStream(cl *mochi.Client, s *session, store bool) *stream {
 		prefix: "$eddy/" + strconv.FormatUint(streams.Add(1), 10) + "/",
 		groups: map[string]bool{}, inflight: map[uint16]sentRecord{}, parts: map[string]*partState{}, committed: map[string]int64{}, recorded: map[string]int64{}}
 	st.fol = newFollower(l, s.tenant, st)
+	st.fol.tracks = store
 	l.srv.Topics.Subscribe(cl.ID, packets.Subscription{Filter: st.prefix + "#", Qos: 1})
 	return st
 }

@@ -196,7 +196,9 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 		}
 		off = next
 		fd.followers.Range(func(_, v any) bool {
-			v.(*follower).passed(key, next)
+			if fol := v.(*follower); fol.tracks {
+				fol.passed(key, next)
+			}
 			return true
 		})
 	}

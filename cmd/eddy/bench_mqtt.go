@@ -53,7 +53,7 @@ func newBenchMQTT() *cobra.Command {
 	f.IntVar(&cfg.Devices, "connections", 64, "connections (devices)")
 	f.IntVar(&cfg.Messages, "messages", 100_000, "messages in all, at most")
 	f.DurationVar(&cfg.Duration, "duration", 60*time.Second, "stop after this long, at most")
-	f.Float64Var(&cfg.Rate, "rate", 0, "messages/s per connection (0: as fast as acknowledged)")
+	f.Float64Var(&cfg.Rate, "rate", 0, "messages/s per connection (fan-out: of the publisher; 0: as fast as acknowledged)")
 	f.IntVar(&cfg.Size, "size", 256, "payload bytes")
 	f.IntVar(&qos, "qos", 1, "0 or 1")
 	f.IntVar(&cfg.InFlight, "inflight", 1, "concurrent publishes per connection")
@@ -66,7 +66,7 @@ func newBenchMQTT() *cobra.Command {
 
 func benchFanout(load mqtt.LoadConfig, subscribers int, hold time.Duration, asJSON bool) error {
 	res, err := mqtt.RunFanout(context.Background(), mqtt.FanoutConfig{Addr: load.Addr, Tenant: load.Tenant, Token: load.Token,
-		Topic: load.Topic, Subscribers: subscribers, Messages: load.Messages, Size: load.Size, QoS: load.QoS, InFlight: load.InFlight,
+		Topic: load.Topic, Subscribers: subscribers, Messages: load.Messages, Size: load.Size, QoS: load.QoS, InFlight: load.InFlight, Rate: load.Rate,
 		Duration: load.Duration + hold, Hold: hold})
 	if err != nil {
 		return err
