@@ -40,15 +40,15 @@ type FanoutConfig struct {
 
 // FanoutResult is what a fan-out run measured.
 type FanoutResult struct {
-	Subscribers     int     `json:"subscribers"`
-	Published       int64   `json:"published"`
-	Delivered       int64   `json:"delivered"`
-	Expected        int64   `json:"expected"`
-	Seconds         float64 `json:"seconds"`
+	Subscribers      int     `json:"subscribers"`
+	Published        int64   `json:"published"`
+	Delivered        int64   `json:"delivered"`
+	Expected         int64   `json:"expected"`
+	Seconds          float64 `json:"seconds"`
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
-	P50Ms           float64 `json:"p50_ms"`
-	P99Ms           float64 `json:"p99_ms"`
-	ConnectMs       float64 `json:"connect_ms"`
+	P50Ms            float64 `json:"p50_ms"`
+	P99Ms            float64 `json:"p99_ms"`
+	ConnectMs        float64 `json:"connect_ms"`
 }
 
 // RunFanout connects the subscribers, publishes, and waits until every
