@@ -195,3 +195,37 @@ func TestMQTTOutRule(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestMQTTSessionExpiry: a persistent session is dropped once its device
+// has been gone for the session expiry it asked for, not before; one with
+// a longer expiry stays.
+func TestMQTTSessionExpiry(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("exp", 1)
+	groupCode := func(client string) int {
+		code, _ := p.do("GET", "/v1/groups/mqtt."+client, "", nil, nil)
+		return code
+	}
+	// Each subscribes, gets nothing for 1 s, and goes.
+	short := p.subWith([]string{"-c", "-x", "3", "-i", "exp-short"}, "mqttv5", "default", p.token, 0, 1, "exp/#")
+	long := p.subWith([]string{"-c", "-x", "600", "-i", "exp-long"}, "mqttv5", "default", p.token, 0, 1, "exp/#")
+	short.lines(t)
+	long.lines(t)
+	gone := time.Now()
+	if groupCode("exp-short") != 200 || groupCode("exp-long") != 200 {
+		t.Fatalf("sessions not kept after their devices went: %d %d", groupCode("exp-short"), groupCode("exp-long"))
+	}
+	for groupCode("exp-short") == 200 {
+		if time.Since(gone) > 15*time.Second {
+			t.Fatal("a session with a 3 s expiry was kept 15 s after its device went")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if waited := time.Since(gone); waited < 2*time.Second {
+		t.Fatalf("the session was dropped %v after its device went, before its 3 s expiry", waited)
+	}
+	if groupCode("exp-long") != 200 {
+		t.Fatal("the session with a 600 s expiry was dropped")
+	}
+}

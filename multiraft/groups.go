@@ -122,15 +122,19 @@ func (h *Host) Groups(tenant eddy.TenantID) []*catalog.GroupMeta {
 }
 
 // expireMembers runs on the controller leader: it removes members whose
-// session timed out (by this node's clock).
+// session timed out, and MQTT persistent sessions whose device has been
+// gone longer than their expiry (by this node's clock).
 func (h *Host) expireMembers() {
 	if !h.leadsController() {
 		return
 	}
 	now := time.Now().UnixMilli()
-	var due []*catalog.GroupCmd
+	var due, sessions []*catalog.GroupCmd
 	h.ctrl.view(func(st *catalog.State) {
 		for _, g := range st.Groups {
+			if g.MQTT != nil && g.MQTT.Due(now) {
+				sessions = append(sessions, &catalog.GroupCmd{Tenant: g.Tenant, Group: g.Name, NowMs: now})
+			}
 			if g.Kafka != nil {
 				continue // its Kafka coordinator expires its members
 			}
@@ -148,6 +152,22 @@ func (h *Host) expireMembers() {
 		}
 		cancel()
 	}
+	for _, c := range sessions {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpMQTTSession, GroupCmd: c}); err == nil {
+			h.log.Info("mqtt session expired", logkey.Tenant, c.Tenant, logkey.Group, c.Group)
+		}
+		cancel()
+	}
+}
+
+// SessionPresence records an MQTT persistent session's expiry and when its
+// device went (goneMs; 0: connected); the controller leader drops it once
+// it is due (expireMembers).
+func (h *Host) SessionPresence(ctx context.Context, tenant eddy.TenantID, group string, expirySec, goneMs int64) error {
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, SessionOnly: true,
+		Session: &catalog.MQTTSession{ExpirySec: expirySec, GoneMs: goneMs}}})
+	return err
 }
 
 // MQTTSession records an MQTT persistent session's filters (nil: drops
@@ -160,8 +180,10 @@ func (h *Host) MQTTSession(ctx context.Context, tenant eddy.TenantID, group stri
 	return err
 }
 
-// SessionCommit records an MQTT persistent session's positions.
-func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions, SessionOnly: true}})
+// SessionCommit records an MQTT persistent session's positions, from its
+// connected device (so with its expiry, and not gone).
+func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64, expirySec int64) error {
+	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions,
+		SessionOnly: true, Session: &catalog.MQTTSession{ExpirySec: expirySec}}})
 	return err
 }

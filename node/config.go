@@ -154,6 +154,9 @@ type Config struct {
 	// queue full waits for room (holding its connection) before it is
 	// dropped. Default 1s.
 	MQTTQoS0Wait time.Duration `yaml:"mqtt_qos0_wait"`
+	// MQTTSessionExpiryMax bounds how long an MQTT persistent session is
+	// kept after its device went. Default 168h (7 days).
+	MQTTSessionExpiryMax time.Duration `yaml:"mqtt_session_expiry_max"`
 	// MQTTRetainedBytes bounds the index of retained MQTT messages (names
 	// and offsets). Default 16 MiB.
 	MQTTRetainedBytes int `yaml:"mqtt_retained_bytes"`
@@ -218,6 +221,7 @@ func DefaultConfig() Config {
 		MQTTMaxUserProperties:       64,
 		MQTTStuckTimeout:            time.Minute,
 		MQTTQoS0Wait:                time.Second,
+		MQTTSessionExpiryMax:        7 * 24 * time.Hour,
 		MQTTRetainedBytes:           16 << 20,
 		TenantDefaults:              td,
 		MaxTimestampAhead:           time.Hour,
@@ -314,6 +318,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_STUCK_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTStuckTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_QOS0_WAIT", func(c *Config, v string) (err error) { c.MQTTQoS0Wait, err = time.ParseDuration(v); return }},
+	{"EDDY_MQTT_SESSION_EXPIRY_MAX", func(c *Config, v string) (err error) { c.MQTTSessionExpiryMax, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_RETAINED_BYTES", func(c *Config, v string) (err error) { c.MQTTRetainedBytes, err = strconv.Atoi(v); return }},
 }
 
@@ -426,6 +431,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTTStuckTimeout < time.Second || c.MQTTStuckTimeout > time.Hour {
 		return fmt.Errorf("mqtt_stuck_timeout %s: use 1s to 1h", c.MQTTStuckTimeout)
+	}
+	if c.MQTTSessionExpiryMax < time.Second || c.MQTTSessionExpiryMax > 365*24*time.Hour {
+		return fmt.Errorf("mqtt_session_expiry_max %s: use 1s to 8760h", c.MQTTSessionExpiryMax)
 	}
 	if c.MQTTQoS0Wait < time.Millisecond || c.MQTTQoS0Wait > time.Minute {
 		return fmt.Errorf("mqtt_qos0_wait %s: use 1ms to 1m", c.MQTTQoS0Wait)

@@ -98,10 +98,10 @@ func (s mqttSessions) Load(tenant eddy.TenantID, client string) ([]mqttapi.Filte
 	return fs, maps.Clone(g.Offsets), true
 }
 
-func (s mqttSessions) Save(ctx context.Context, tenant eddy.TenantID, client string, filters []mqttapi.Filter, starts map[string]int64) error {
+func (s mqttSessions) Save(ctx context.Context, tenant eddy.TenantID, client string, filters []mqttapi.Filter, starts map[string]int64, expirySec int64) error {
 	var sess *catalog.MQTTSession
 	if len(filters) > 0 {
-		sess = &catalog.MQTTSession{}
+		sess = &catalog.MQTTSession{ExpirySec: expirySec}
 		for _, f := range filters {
 			sess.Filters = append(sess.Filters, catalog.MQTTFilter{Filter: f.Filter, QoS: f.QoS})
 		}
@@ -113,6 +113,14 @@ func (s mqttSessions) Save(ctx context.Context, tenant eddy.TenantID, client str
 	return err
 }
 
-func (s mqttSessions) Commit(ctx context.Context, tenant eddy.TenantID, client string, positions map[string]int64) error {
-	return s.host.SessionCommit(ctx, tenant, sessionGroup(client), positions)
+func (s mqttSessions) Commit(ctx context.Context, tenant eddy.TenantID, client string, positions map[string]int64, expirySec int64) error {
+	return s.host.SessionCommit(ctx, tenant, sessionGroup(client), positions, expirySec)
+}
+
+func (s mqttSessions) Presence(ctx context.Context, tenant eddy.TenantID, client string, expirySec int64, gone time.Time) error {
+	var goneMs int64
+	if !gone.IsZero() {
+		goneMs = gone.UnixMilli()
+	}
+	return s.host.SessionPresence(ctx, tenant, sessionGroup(client), expirySec, goneMs)
 }

@@ -108,7 +108,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties, Log: mqttLog{host}, Sessions: mqttSessions{host},
-			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes, QoS0Wait: cfg.MQTTQoS0Wait}
+			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes, QoS0Wait: cfg.MQTTQoS0Wait,
+			SessionExpiryMax: cfg.MQTTSessionExpiryMax}
 		if cfg.MQTTWSAddr != "off" {
 			mc.WSAddr = cfg.MQTTWSAddr
 		}

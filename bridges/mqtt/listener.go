@@ -108,6 +108,10 @@ type Config struct {
 	// Sessions keep persistent sessions' filters and positions
 	// (session.go); nil: every session is served as a clean one.
 	Sessions Sessions
+	// SessionExpiryMax bounds how long a persistent session is kept after
+	// its device went (an MQTT 5 device asks for less; a 3.1.1 device gets
+	// this). Default 7 days.
+	SessionExpiryMax time.Duration
 	// StuckTimeout is how long a subscriber may leave its whole window of
 	// deliveries unacknowledged before it is disconnected (0x89, counted).
 	// Default 60s.
@@ -145,6 +149,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 5 * time.Second
+	}
+	if c.SessionExpiryMax <= 0 {
+		c.SessionExpiryMax = 7 * 24 * time.Hour
 	}
 	if c.StuckTimeout <= 0 {
 		c.StuckTimeout = time.Minute
@@ -212,6 +219,8 @@ type session struct {
 	swaps      idSwaps
 	acker      *acker // answers its QoS 1 publishes (pipeline.go)
 	ackerOnce  sync.Once
+	version    byte          // MQTT protocol version
+	expiry     atomic.Uint32 // the session expiry an MQTT 5 device asked for (CONNECT, DISCONNECT)
 }
 
 // tenantAlive reports whether the session's tenant still exists as the
@@ -436,7 +445,9 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		l.log.Debug("mqtt connect refused", logkey.Client, cl.ID, logkey.Remote, cl.Net.Remote, logkey.Tenant, tenant, logkey.Code, code)
 		return false
 	}
-	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID, acker: newAcker(int(l.cfg.ReceiveMaximum))}
+	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID, acker: newAcker(int(l.cfg.ReceiveMaximum)),
+		version: cl.Properties.ProtocolVersion}
+	s.expiry.Store(pk.Properties.SessionExpiryInterval)
 	if incOf := l.cfg.Verifier.Incarnation; incOf != nil {
 		inc, ok := incOf(s.tenant)
 		s.inc = inc.Number

@@ -44,6 +44,12 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 		}
 		return pk, nil
 	}
+	if pk.FixedHeader.Type == packets.Disconnect && pk.Properties.SessionExpiryIntervalFlag {
+		if s := h.l.session(cl); s != nil {
+			s.expiry.Store(pk.Properties.SessionExpiryInterval) // 0 ends a persistent session
+		}
+		return pk, nil
+	}
 	if t := pk.FixedHeader.Type; t == packets.Subscribe || t == packets.Unsubscribe {
 		if s := h.l.session(cl); s != nil {
 			pk.PacketID = s.swaps.free(cl, pk.PacketID)

@@ -30,10 +30,27 @@ type Filter struct {
 // the next offset), by tenant and client id.
 type Sessions interface {
 	Load(tenant eddy.TenantID, client string) (filters []Filter, positions map[string]int64, ok bool)
-	// Save records the filters (nil: drops the session) and where
-	// partitions without a position start.
-	Save(ctx context.Context, tenant eddy.TenantID, client string, filters []Filter, starts map[string]int64) error
-	Commit(ctx context.Context, tenant eddy.TenantID, client string, positions map[string]int64) error
+	// Save records the filters (nil: drops the session), where partitions
+	// without a position start, and the session's expiry (seconds after
+	// its device goes; 0 keeps what it had).
+	Save(ctx context.Context, tenant eddy.TenantID, client string, filters []Filter, starts map[string]int64, expirySec int64) error
+	// Commit records positions from the connected device (which is so
+	// not gone), with the session's expiry.
+	Commit(ctx context.Context, tenant eddy.TenantID, client string, positions map[string]int64, expirySec int64) error
+	// Presence records the expiry and when the device went (zero: it is
+	// connected); a session is dropped once it has been gone its expiry.
+	Presence(ctx context.Context, tenant eddy.TenantID, client string, expirySec int64, gone time.Time) error
+}
+
+// sessionExpiry is the expiry the node keeps a persistent session for,
+// in seconds: what an MQTT 5 device asked for (at CONNECT, or at its
+// DISCONNECT), at most SessionExpiryMax; a 3.1.1 device's is the maximum.
+func (l *Listener) sessionExpiry(s *session) int64 {
+	max := int64(l.cfg.SessionExpiryMax / time.Second)
+	if s.version < 5 {
+		return max
+	}
+	return min(int64(s.expiry.Load()), max)
 }
 
 // persistent reports whether the client asked for a session that outlives
@@ -54,7 +71,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 		if _, _, had := l.cfg.Sessions.Load(s.tenant, s.client); had {
 			ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
 			defer cancel()
-			if err := l.cfg.Sessions.Save(ctx, s.tenant, s.client, nil, nil); err != nil {
+			if err := l.cfg.Sessions.Save(ctx, s.tenant, s.client, nil, nil, 0); err != nil {
 				l.log.Warn("mqtt session not dropped", logkey.Client, s.client, logkey.Err, err)
 			}
 		}
@@ -73,8 +90,35 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 		l.srv.Topics.Subscribe(cl.ID, sub)
 		cl.State.Subscriptions.Add(sub.Filter, sub)
 	}
+	if len(filters) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+		defer cancel()
+		if err := l.cfg.Sessions.Presence(ctx, s.tenant, s.client, l.sessionExpiry(s), time.Time{}); err != nil {
+			l.log.Debug("mqtt session presence", logkey.Client, s.client, logkey.Err, err)
+		}
+	}
 	st.commits.Add(1)
 	go st.commitEvery(time.Second)
+}
+
+// gone records that a persistent session's device went: its expiry runs
+// from now; an MQTT 5 device that went with an expiry of 0 ends it.
+func (st *stream) gone() {
+	l, s := st.l, st.s
+	if l.connectedElsewhere(st.cl, s) {
+		return // taken over on this node: the new connection is the device
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+	defer cancel()
+	var err error
+	if expiry := l.sessionExpiry(s); expiry == 0 && s.version == 5 {
+		err = l.cfg.Sessions.Save(ctx, s.tenant, s.client, nil, nil, 0)
+	} else {
+		err = l.cfg.Sessions.Presence(ctx, s.tenant, s.client, expiry, time.Now())
+	}
+	if err != nil && eddy.ErrorCode(err) != eddy.CodeNotFound {
+		l.log.Warn("mqtt session presence not recorded", logkey.Client, s.client, logkey.Err, err)
+	}
 }
 
 // commitEvery records the acknowledged positions until the stream closes.
@@ -110,7 +154,7 @@ func (st *stream) commit() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), st.l.cfg.PublishTimeout)
 	defer cancel()
-	if err := st.l.cfg.Sessions.Commit(ctx, st.s.tenant, st.s.client, moved); err != nil {
+	if err := st.l.cfg.Sessions.Commit(ctx, st.s.tenant, st.s.client, moved, st.l.sessionExpiry(st.s)); err != nil {
 		st.l.log.Debug("mqtt session commit", logkey.Client, st.s.client, logkey.Err, err)
 		return
 	}
@@ -119,4 +163,17 @@ func (st *stream) commit() {
 		st.recorded[k] = v
 	}
 	st.mu.Unlock()
+}
+
+// connectedElsewhere reports whether another connection of this node is
+// the same device (a takeover).
+func (l *Listener) connectedElsewhere(cl *mochi.Client, s *session) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for other, o := range l.clients {
+		if other != cl && o.tenant == s.tenant && o.client == s.client {
+			return true
+		}
+	}
+	return false
 }

@@ -110,6 +110,9 @@ func (st *stream) close() {
 	st.fol.stop()
 	st.commits.Wait()
 	st.commit()
+	if st.store {
+		st.gone()
+	}
 	st.l.srv.Topics.Unsubscribe(st.prefix+"#", st.cl.ID)
 }
 
@@ -300,7 +303,7 @@ func (st *stream) setFilters(filters []Filter) error {
 	if st.store {
 		ctx, cancel := context.WithTimeout(context.Background(), st.l.cfg.PublishTimeout)
 		defer cancel()
-		if err := st.l.cfg.Sessions.Save(ctx, st.s.tenant, st.s.client, filters, starts); err != nil {
+		if err := st.l.cfg.Sessions.Save(ctx, st.s.tenant, st.s.client, filters, starts, st.l.sessionExpiry(st.s)); err != nil {
 			return err
 		}
 		_, stored, _ := st.l.cfg.Sessions.Load(st.s.tenant, st.s.client)

@@ -376,8 +376,29 @@ func (h *hook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packe
 		if s := h.l.session(cl); s != nil {
 			pk.PacketID = s.ownID(pk.PacketID)
 		}
+	case packets.Connack:
+		h.connack(cl, &pk)
 	}
 	return pk
+}
+
+// connack tells a persistent session's device the truth: the session is
+// present if the node keeps it (in the log, whatever mochi remembers), and
+// it is kept for the node's expiry (mochi's own, for its memory, is
+// shorter).
+func (h *hook) connack(cl *mochi.Client, pk *packets.Packet) {
+	l := h.l
+	s := l.session(cl)
+	if s == nil || pk.ReasonCode != 0 || l.cfg.Sessions == nil || !persistent(cl) {
+		return
+	}
+	if _, _, ok := l.cfg.Sessions.Load(s.tenant, s.client); ok {
+		pk.SessionPresent = true
+	}
+	if s.version == 5 {
+		pk.Properties.SessionExpiryInterval = uint32(l.sessionExpiry(s))
+		pk.Properties.SessionExpiryIntervalFlag = true
+	}
 }
 
 // OnPublishDropped: a subscriber's write queue is full (streams keep

@@ -43,9 +43,18 @@ type GroupMeta struct {
 }
 
 // MQTTSession is what an MQTT persistent session keeps besides its
-// positions: the filters it subscribed to.
+// positions: the filters it subscribed to, and when it expires: ExpirySec
+// after its device went (GoneMs; 0 while connected). ExpirySec 0 never
+// expires.
 type MQTTSession struct {
-	Filters []MQTTFilter `json:"filters"`
+	Filters   []MQTTFilter `json:"filters"`
+	ExpirySec int64        `json:"expiry_sec,omitempty"`
+	GoneMs    int64        `json:"gone_ms,omitempty"`
+}
+
+// Due reports whether the session has expired at nowMs.
+func (s *MQTTSession) Due(nowMs int64) bool {
+	return s.GoneMs > 0 && s.ExpirySec > 0 && nowMs >= s.GoneMs+s.ExpirySec*1000
 }
 
 // MQTTFilter is one subscription of a session.
@@ -136,7 +145,9 @@ func (g *GroupMeta) Clone() *GroupMeta {
 		c.Kafka = &k
 	}
 	if g.MQTT != nil {
-		c.MQTT = &MQTTSession{Filters: slices.Clone(g.MQTT.Filters)}
+		m := *g.MQTT
+		m.Filters = slices.Clone(m.Filters)
+		c.MQTT = &m
 	}
 	return &c
 }
@@ -290,7 +301,9 @@ type GroupCmd struct {
 	Kafka bool       `json:"kafka,omitempty"`
 	View  *GroupMeta `json:"view,omitempty"`
 	// Session: an MQTT persistent session's filters (OpMQTTSession; nil
-	// drops the session), or, on a commit, that it is one's.
+	// drops the session: with NowMs, only if it is due to expire then).
+	// SessionOnly: a commit of one's positions, with (Session set) its
+	// expiry and presence.
 	Session     *MQTTSession `json:"session,omitempty"`
 	SessionOnly bool         `json:"session_only,omitempty"`
 }
@@ -418,6 +431,9 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 			}
 			g := cur.Clone()
 			g.commit(c.Offsets, nil)
+			if c.Session != nil {
+				g.MQTT.ExpirySec, g.MQTT.GoneMs = c.Session.ExpirySec, c.Session.GoneMs
+			}
 			st.Groups[key] = g
 			return Result{Group: g}
 		}
@@ -474,14 +490,24 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 			return errResult(eddy.CodeConflict, "group "+c.Group+" is not an MQTT session")
 		}
 		if c.Session == nil {
-			delete(st.Groups, key) // a clean start, or every filter gone
+			if c.NowMs > 0 && (cur == nil || !cur.MQTT.Due(c.NowMs)) {
+				return errResult(eddy.CodeConflict, "MQTT session "+c.Group+" is not due to expire")
+			}
+			delete(st.Groups, key) // a clean start, every filter gone, or expired
 			return Result{}
 		}
 		g := &GroupMeta{Tenant: c.Tenant, Name: c.Group, Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{}, Offsets: map[string]int64{}}
 		if cur != nil {
 			g = cur.Clone()
 		}
-		g.MQTT = &MQTTSession{Filters: slices.Clone(c.Session.Filters)}
+		m := MQTTSession{Filters: slices.Clone(c.Session.Filters), ExpirySec: c.Session.ExpirySec}
+		if g.MQTT != nil {
+			m.GoneMs = g.MQTT.GoneMs
+			if m.ExpirySec == 0 {
+				m.ExpirySec = g.MQTT.ExpirySec
+			}
+		}
+		g.MQTT = &m
 		for k, v := range c.Offsets { // where a new subscription starts; positions held stay
 			if _, held := g.Offsets[k]; !held {
 				g.Offsets[k] = v

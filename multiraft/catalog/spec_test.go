@@ -43,7 +43,8 @@ import (
 //	alloc-producer | alloc-kafka-producer   a node's producer id, a Kafka client's
 //	kafka-group tenant=T group=G gen=N assign=(member:topic/p,...)   a Kafka coordinator's view
 //	mqtt-session tenant=T group=G [filters=(f:qos,...)] [offsets=(...)]   no filters: drop it
-//	mqtt-commit tenant=T group=G offsets=(topic/p=off,...)
+//	mqtt-commit tenant=T group=G [offsets=(topic/p=off,...)] [expiry=SEC gone=MS]
+//	mqtt-expire tenant=T group=G now=MS                                   drop it if due
 //	kafka-commit tenant=T group=G offsets=(topic/p=off,...) [meta=(topic/p=text,...)]
 //	deploy tenant=T name=X bin=S [size=BYTES]   a transform version (S: its content)
 //	delete-transform tenant=T name=X [version=N]   N=0: every version
@@ -227,7 +228,21 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 		return c
 	case "mqtt-commit":
 		c := group(OpCommitOffsets)
-		c.GroupCmd.SessionOnly, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
+		c.GroupCmd.SessionOnly = true
+		if d.HasArg("offsets") {
+			c.GroupCmd.Offsets = offsetsArg(t, d, "offsets")
+		}
+		if d.HasArg("expiry") {
+			c.GroupCmd.Session = &MQTTSession{}
+			d.ScanArgs(t, "expiry", &c.GroupCmd.Session.ExpirySec)
+			if d.HasArg("gone") {
+				d.ScanArgs(t, "gone", &c.GroupCmd.Session.GoneMs)
+			}
+		}
+		return c
+	case "mqtt-expire":
+		c := group(OpMQTTSession)
+		d.ScanArgs(t, "now", &c.GroupCmd.NowMs)
 		return c
 	case "kafka-commit":
 		c := group(OpCommitOffsets)
@@ -400,7 +415,15 @@ func writeGroup(b *strings.Builder, g *GroupMeta) {
 		for _, f := range g.MQTT.Filters {
 			fs = append(fs, fmt.Sprintf("%s:%d", f.Filter, f.QoS))
 		}
-		fmt.Fprintf(b, "  mqtt session %s\n", strings.Join(fs, " "))
+		fmt.Fprintf(b, "  mqtt session %s", strings.Join(fs, " "))
+		if g.MQTT.ExpirySec > 0 {
+			fmt.Fprintf(b, " (expiry %ds", g.MQTT.ExpirySec)
+			if g.MQTT.GoneMs > 0 {
+				fmt.Fprintf(b, ", gone at %d", g.MQTT.GoneMs)
+			}
+			b.WriteString(")")
+		}
+		b.WriteString("\n")
 	}
 	if len(g.OffsetMetadata) > 0 {
 		var meta []string
