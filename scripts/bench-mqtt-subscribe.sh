@@ -13,6 +13,8 @@
 #     many it receives
 #   - memory: the node's RSS with 1,000 devices connected idle, and with
 #     1,000 subscribed idle, against none
+#   - a slow subscriber: the QoS 1 ingest rate of 100 devices without, then
+#     with, a subscriber of everything they publish that never reads
 # Stops what it started.
 . "$(dirname "$0")/lib.sh"
 printf 'listener 18884 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000\n' >"$W/mosq.conf"
@@ -53,4 +55,28 @@ for run in 1 2; do
   fan --mqtt-addr 127.0.0.1:11898 --topic "held$run" --messages 1 --hold 6s >/dev/null &
   BP=$!; sleep 6; subscribed=$(rss); wait $BP || true
   echo "run $run: node RSS: ${base} MB with no device; 1,000 connected idle: ${idle} MB; 1,000 subscribed idle: ${subscribed} MB"
+
+  ingest() { "$B" bench mqtt --mqtt-addr 127.0.0.1:11898 --topic "slow$run" --connections 100 --qos 1 --messages 60000 --size 256 --json | sed 's/.*"msgs_per_sec":\([0-9]*\).*/\1/'; }
+  echo "run $run: 100 devices, QoS 1, no subscriber: $(ingest) msgs/s"
+  /usr/bin/python3 - "$EDDY_TOKEN" "slow$run/#" <<'PY' &
+import socket, struct, sys, time
+def s(b): return struct.pack(">H", len(b)) + b
+def rl(n):
+    out = b""
+    while True:
+        d, n = n % 128, n // 128
+        out += bytes([d | (128 if n else 0)])
+        if not n: return out
+tok, flt = sys.argv[1].encode(), sys.argv[2].encode()
+c = socket.create_connection(("127.0.0.1", 11898))
+c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+body = s(b"MQTT") + bytes([5, 0xC2]) + struct.pack(">H", 60) + b"\x00" + s(b"never-reads") + s(b"default") + s(tok)
+c.sendall(b"\x10" + rl(len(body)) + body)
+sub = struct.pack(">H", 1) + b"\x00" + s(flt) + b"\x01"
+c.sendall(b"\x82" + rl(len(sub)) + sub)
+time.sleep(60)  # and never reads
+PY
+  SLOW=$!; PIDS+=("$SLOW"); sleep 1
+  echo "run $run: 100 devices, QoS 1, a subscriber that never reads: $(ingest) msgs/s; node RSS $(rss) MB"
+  kill "$SLOW" 2>/dev/null || true
 done

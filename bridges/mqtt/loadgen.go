@@ -62,38 +62,13 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
-	clients := make([]*paho.Client, cfg.Devices)
-	var wg sync.WaitGroup
-	errs := make(chan error, cfg.Devices)
-	sem := make(chan struct{}, 64) // connect 64 at a time
-	for i := range clients {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			c, err := connectDevice(ctx, cfg, i)
-			if err != nil {
-				errs <- err
-				return
-			}
-			clients[i] = c
-		}(i)
-	}
-	wg.Wait()
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-			}
-		}
-	}()
-	select {
-	case err := <-errs:
+	clients, err := connectAll(cfg.Devices, func(i int) (*paho.Client, error) { return connectDevice(ctx, cfg, i) })
+	defer disconnectAll(clients)
+	if err != nil {
 		return nil, err
-	default:
 	}
 	res := &LoadResult{Devices: cfg.Devices, Errors: map[string]int{}, ConnectMs: float64(time.Since(start).Microseconds()) / 1000}
+	var wg sync.WaitGroup
 	var sent, acked, failed atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -162,6 +137,43 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 		res.P99Ms = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
 	}
 	return res, nil
+}
+
+// connectAll connects n clients, 64 at a time; the first error fails it
+// (the clients made are returned, to be disconnected).
+func connectAll(n int, connect func(i int) (*paho.Client, error)) ([]*paho.Client, error) {
+	clients := make([]*paho.Client, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	for i := range clients {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := connect(i)
+			clients[i] = c
+			if err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return clients, err
+	default:
+		return clients, nil
+	}
+}
+
+func disconnectAll(clients []*paho.Client) {
+	for _, c := range clients {
+		if c != nil {
+			c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+		}
+	}
 }
 
 func connectDevice(ctx context.Context, cfg LoadConfig, i int) (*paho.Client, error) {

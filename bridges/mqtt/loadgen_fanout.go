@@ -68,48 +68,28 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	var delivered atomic.Int64
 	all := make(chan struct{})
 	lats := make([][]time.Duration, cfg.Subscribers)
-	subs := make([]*paho.Client, cfg.Subscribers)
-	var wg sync.WaitGroup
-	errs := make(chan error, cfg.Subscribers)
-	sem := make(chan struct{}, 64)
-	for i := range subs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			onMsg := func(pr paho.PublishReceived) (bool, error) {
-				if sent, ok := sentAt(pr.Packet.Payload); ok {
-					lats[i] = append(lats[i], time.Since(sent)) // one client: calls are serial
-				}
-				if delivered.Add(1) == expected {
-					close(all)
-				}
-				return true, nil
+	subs, err := connectAll(cfg.Subscribers, func(i int) (*paho.Client, error) {
+		onMsg := func(pr paho.PublishReceived) (bool, error) {
+			if sent, ok := sentAt(pr.Packet.Payload); ok {
+				lats[i] = append(lats[i], time.Since(sent)) // one client: calls are serial
 			}
-			c, err := dial(ctx, cfg.Addr, cfg.Tenant, cfg.Token, fmt.Sprintf("sub-%04d-%d", i, rand.Uint32()), onMsg)
-			if err == nil {
-				_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: cfg.Topic + "/#", QoS: cfg.QoS}}})
+			if delivered.Add(1) == expected {
+				close(all)
 			}
-			if err != nil {
-				errs <- fmt.Errorf("subscriber %d: %w", i, err)
-				return
-			}
-			subs[i] = c
-		}(i)
-	}
-	wg.Wait()
-	defer func() {
-		for _, c := range subs {
-			if c != nil {
-				c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-			}
+			return true, nil
 		}
-	}()
-	select {
-	case err := <-errs:
+		c, err := dial(ctx, cfg.Addr, cfg.Tenant, cfg.Token, fmt.Sprintf("sub-%04d-%d", i, rand.Uint32()), onMsg)
+		if err == nil {
+			_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: cfg.Topic + "/#", QoS: cfg.QoS}}})
+		}
+		if err != nil {
+			return c, fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		return c, nil
+	})
+	defer disconnectAll(subs)
+	if err != nil {
 		return nil, err
-	default:
 	}
 	sleep(ctx, cfg.Hold)
 	pub, err := dial(ctx, cfg.Addr, cfg.Tenant, cfg.Token, fmt.Sprintf("pub-%d", rand.Uint32()), nil)
@@ -120,6 +100,7 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	res := &FanoutResult{Subscribers: cfg.Subscribers, Expected: expected, ConnectMs: float64(time.Since(start).Microseconds()) / 1000}
 	begin := time.Now()
 	var published atomic.Int64
+	var wg sync.WaitGroup
 	var tick *time.Ticker
 	if cfg.Rate > 0 {
 		tick = time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
