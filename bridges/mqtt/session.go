@@ -90,6 +90,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 		l.srv.Topics.Subscribe(cl.ID, sub)
 		cl.State.Subscriptions.Add(sub.Filter, sub)
 	}
+	l.fan.changed()
 	if len(filters) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
 		defer cancel()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eddy-broker/eddy"
@@ -61,7 +62,13 @@ type fanout struct {
 	mu      sync.Mutex
 	tenants map[eddy.TenantID]*feed
 	groups  map[string]*group // shared subscriptions by scoped filter
+	// ver counts changes to the subscriptions: the feeds' caches of what
+	// a name matches hold for one version.
+	ver atomic.Uint64
 }
+
+// changed: a subscription came or went.
+func (f *fanout) changed() { f.ver.Add(1) }
 
 // feed is a tenant's tail and the followers it offers to: a session's by
 // its (scoped) client id, a shared group's by its scoped filter.
@@ -69,6 +76,52 @@ type feed struct {
 	cancel    context.CancelFunc
 	followers sync.Map // string -> *follower
 	n         int
+
+	mu       sync.Mutex
+	matches  map[string][]match // scoped name -> who its records go to, at version cacheVer
+	cacheVer uint64
+}
+
+// match is a receiver a name's records go to: a session's by client id,
+// a shared group's by its filter, at the QoS it asked for.
+type match struct {
+	key string
+	qos int
+}
+
+// maxMatches bounds a feed's cache of names.
+const maxMatches = 4096
+
+// match answers who a scoped name's records go to, from mochi's topic
+// index (4 maps a lookup) or the cache of this subscription version.
+func (fd *feed) match(f *fanout, name string) []match {
+	ver := f.ver.Load()
+	fd.mu.Lock()
+	if fd.cacheVer != ver || len(fd.matches) >= maxMatches {
+		fd.matches, fd.cacheVer = map[string][]match{}, ver
+	}
+	m, ok := fd.matches[name]
+	fd.mu.Unlock()
+	if ok {
+		return m
+	}
+	subs := f.l.srv.Topics.Subscribers(name)
+	for id, sub := range subs.Subscriptions {
+		m = append(m, match{id, int(min(sub.Qos, 1))})
+	}
+	for filter, members := range subs.Shared {
+		q := 0
+		for _, sub := range members {
+			q = max(q, int(min(sub.Qos, 1)))
+		}
+		m = append(m, match{filter, q})
+	}
+	fd.mu.Lock()
+	if fd.cacheVer == ver {
+		fd.matches[name] = m
+	}
+	fd.mu.Unlock()
+	return m
 }
 
 func newFanout(l *Listener, src Log) *fanout {
@@ -85,6 +138,7 @@ func (f *fanout) add(t eddy.TenantID, key string, fol *follower) {
 }
 
 func (f *fanout) addLocked(t eddy.TenantID, key string, fol *follower) {
+	defer f.changed()
 	fd := f.tenants[t]
 	if fd == nil {
 		ctx, cancel := context.WithCancel(f.base)
@@ -107,6 +161,7 @@ func (f *fanout) remove(t eddy.TenantID, key string, fol *follower) {
 }
 
 func (f *fanout) removeLocked(t eddy.TenantID, key string, fol *follower) {
+	defer f.changed()
 	fd := f.tenants[t]
 	if fd == nil || !fd.followers.CompareAndDelete(key, fol) {
 		return
@@ -207,19 +262,9 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 // offer hands a record to the followers whose filters match it, each
 // shared group once.
 func (f *fanout) offer(fd *feed, ref eddy.TopicRef, p eddy.Partition, key string, r *eddy.FetchedRecord) {
-	subs := f.l.srv.Topics.Subscribers(string(ref.Tenant) + "/" + string(ref.Name) + "/" + f.l.mqttName(ref, r))
-	for id, sub := range subs.Subscriptions {
-		if v, ok := fd.followers.Load(id); ok {
-			v.(*follower).offer(ref, p, key, r, int(min(sub.Qos, 1)))
-		}
-	}
-	for filter, members := range subs.Shared {
-		if v, ok := fd.followers.Load(filter); ok {
-			q := 0
-			for _, sub := range members {
-				q = max(q, int(min(sub.Qos, 1)))
-			}
-			v.(*follower).offer(ref, p, key, r, q)
+	for _, m := range fd.match(f, string(ref.Tenant)+"/"+string(ref.Name)+"/"+f.l.mqttName(ref, r)) {
+		if v, ok := fd.followers.Load(m.key); ok {
+			v.(*follower).offer(ref, p, key, r, m.qos)
 		}
 	}
 }
@@ -327,6 +372,7 @@ func (h *hook) OnSubscribed(cl *mochi.Client, pk packets.Packet, codes []byte) {
 	if l.fan == nil || s == nil || !slices.ContainsFunc(codes, func(c byte) bool { return c < 0x80 }) {
 		return
 	}
+	l.fan.changed()
 	st := s.stream.Load()
 	if st == nil {
 		st = l.newStream(cl, s, false)
@@ -348,6 +394,9 @@ func (h *hook) OnUnsubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet
 }
 
 func (h *hook) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {
+	if h.l.fan != nil {
+		h.l.fan.changed()
+	}
 	s := h.l.session(cl)
 	if s == nil || s.stream.Load() == nil {
 		return
