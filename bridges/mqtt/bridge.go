@@ -269,7 +269,7 @@ func (b *Bridge) appendBatch(ctx context.Context, batch []received) bool {
 	idx := map[eddy.TopicRef]*group{}
 	for _, r := range batch {
 		p := r.pr.Packet
-		ref, key, hasKey, _, err := resolve(ctx, b.ingest, eddy.TenantID(b.cfg.Tenant), p.Topic, p.Payload)
+		ref, key, hasKey, _, err := resolve(30*time.Second, b.ingest, eddy.TenantID(b.cfg.Tenant), p.Topic, p.Payload)
 		if err != nil {
 			b.drop(eddy.ErrorCode(err), p.Topic, err)
 			continue

@@ -42,9 +42,9 @@ type Ingest interface {
 }
 
 // resolve maps an MQTT topic (and payload) of a tenant to its Eddy topic
-// and key, creating the topic when the tenant's mapping says so; it
-// returns the topic's max.message.bytes.
-func resolve(ctx context.Context, in Ingest, tenant eddy.TenantID, name string, payload []byte) (eddy.TopicRef, string, bool, int64, error) {
+// and key, creating the topic (within timeout) when the tenant's mapping
+// says so; it returns the topic's max.message.bytes.
+func resolve(timeout time.Duration, in Ingest, tenant eddy.TenantID, name string, payload []byte) (eddy.TopicRef, string, bool, int64, error) {
 	m := in.Mapping(tenant)
 	ref, key, hasKey, err := m.Map(tenant, name, payload)
 	if err != nil {
@@ -52,6 +52,8 @@ func resolve(ctx context.Context, in Ingest, tenant eddy.TenantID, name string, 
 	}
 	maxBytes, err := in.MaxMessageBytes(ref)
 	if eddy.ErrorCode(err) == eddy.CodeNotFound && m != nil && m.AutoCreate {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
 		if err = in.CreateTopic(ctx, ref, max(m.AutoCreatePartitions, 1)); err == nil || eddy.ErrorCode(err) == eddy.CodeTopicExists {
 			maxBytes, err = in.MaxMessageBytes(ref)
 		}
@@ -534,9 +536,7 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if err := l.cfg.Verifier.Recheck(s.p); err != nil {
 		return pk, h.refuse(cl, pk, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
-	defer cancel()
-	ref, key, hasKey, max, err := resolve(ctx, l.ingest, s.tenant, pk.TopicName, pk.Payload)
+	ref, key, hasKey, max, err := resolve(l.cfg.PublishTimeout, l.ingest, s.tenant, pk.TopicName, pk.Payload)
 	if err != nil {
 		return pk, h.refuse(cl, pk, err)
 	}
@@ -556,6 +556,8 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, h.pipeline(cl, s, pk, ref, rec)
 	}
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+	defer cancel()
 	if err := l.ingest.Ingest(ctx, ref, []eddy.Record{rec}); err != nil {
 		return pk, h.refuse(cl, pk, err)
 	}
