@@ -49,9 +49,12 @@ type follower struct {
 	tenant eddy.TenantID
 	r      receiver
 	tracks bool // the receiver keeps positions: the tail tells it what it passed
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// beforeHandback, set only by tests, runs between a reader's last read
+	// and its handback check (where an offer may slip in).
+	beforeHandback func()
+	ctx            context.Context
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
 
 	mu     sync.Mutex
 	places map[string]*place
@@ -180,6 +183,9 @@ func (f *follower) catchUp(ref eddy.TopicRef, p eddy.Partition, key string) {
 			if q := f.r.qos(f.l.mqttName(ref, &recs[i])); q >= 0 && !f.r.send(f.ctx, ref, key, &recs[i], q, true) {
 				return
 			}
+		}
+		if f.beforeHandback != nil && len(recs) == 0 {
+			f.beforeHandback()
 		}
 		f.mu.Lock()
 		pl.next = max(pl.next, next)
