@@ -246,9 +246,7 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 			}
 			continue
 		}
-		for i := range recs {
-			f.offer(fd, ref, p, key, &recs[i])
-		}
+		f.offer(fd, ref, p, key, recs)
 		off = next
 		fd.followers.Range(func(_, v any) bool {
 			if fol := v.(*follower); fol.tracks {
@@ -259,12 +257,36 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 	}
 }
 
-// offer hands a record to the followers whose filters match it, each
-// shared group once.
-func (f *fanout) offer(fd *feed, ref eddy.TopicRef, p eddy.Partition, key string, r *eddy.FetchedRecord) {
-	for _, m := range fd.match(f, string(ref.Tenant)+"/"+string(ref.Name)+"/"+f.l.mqttName(ref, r)) {
-		if v, ok := fd.followers.Load(m.key); ok {
-			v.(*follower).offer(ref, p, key, r, m.qos)
+// offer hands a batch of records to the followers whose filters match
+// them, each shared group once: receiver by receiver, each its records in
+// order, so a receiver's deliveries queue up together and mochi writes
+// them to its socket together (a write per batch, not per record).
+func (f *fanout) offer(fd *feed, ref eddy.TopicRef, p eddy.Partition, key string, recs []eddy.FetchedRecord) {
+	type offers struct {
+		idx []int
+		qos []int
+	}
+	var order []string
+	to := map[string]*offers{}
+	for i := range recs {
+		for _, m := range fd.match(f, string(ref.Tenant)+"/"+string(ref.Name)+"/"+f.l.mqttName(ref, &recs[i])) {
+			o := to[m.key]
+			if o == nil {
+				o = &offers{}
+				to[m.key] = o
+				order = append(order, m.key)
+			}
+			o.idx, o.qos = append(o.idx, i), append(o.qos, m.qos)
+		}
+	}
+	for _, k := range order {
+		v, ok := fd.followers.Load(k)
+		if !ok {
+			continue
+		}
+		fol, o := v.(*follower), to[k]
+		for j, i := range o.idx {
+			fol.offer(ref, p, key, &recs[i], o.qos[j])
 		}
 	}
 }
