@@ -199,6 +199,31 @@ func stuckRun(t *testing.T, stuck bool) (stuckNode, int64) {
 	if got := other.lines(t); len(got) != records {
 		t.Fatalf("the other subscriber got %d of %d", len(got), records)
 	}
+	if stuck { // the operator's view of it: its filter, a full window, a partition behind
+		var conns struct {
+			Connections []struct {
+				ClientID         string   `json:"client_id"`
+				Subscriptions    []string `json:"subscriptions"`
+				Unacknowledged   int      `json:"unacknowledged"`
+				PartitionsBehind int      `json:"partitions_behind"`
+			}
+		}
+		if code, err := p.do("GET", "/v1/mqtt/connections", "", nil, &conns); err != nil || code != 200 {
+			t.Fatalf("connections: %d %v", code, err)
+		}
+		found := false
+		for _, c := range conns.Connections {
+			if c.ClientID == "stuck" {
+				found = true
+				if strings.Join(c.Subscriptions, ",") != "big/#" || c.Unacknowledged == 0 || c.PartitionsBehind != 1 {
+					t.Fatalf("the stuck connection is shown as %+v", c)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("the stuck connection is not listed: %+v", conns.Connections)
+		}
+	}
 	return stuckNode{p, raw}, p.heapInUse()
 }
 

@@ -40,6 +40,13 @@ type Connection struct {
 	LastPublishMs int64         `json:"last_publish_ms,omitempty"`
 	Messages      int64         `json:"messages"`
 	Bytes         int64         `json:"bytes"`
+	// What it is subscribed to (as the device wrote its filters), whether
+	// its session is persistent, its deliveries not yet acknowledged, and
+	// the partitions its own readers are catching up on (follow.go).
+	Subscriptions    []string `json:"subscriptions,omitempty"`
+	Persistent       bool     `json:"persistent,omitempty"`
+	Unacknowledged   int      `json:"unacknowledged"`
+	PartitionsBehind int      `json:"partitions_behind"`
 }
 
 // MaxListed bounds a connections listing.
@@ -59,7 +66,10 @@ func (l *Listener) Connections(tenant eddy.TenantID) []Connection {
 		}
 		out = append(out, Connection{ClientID: strings.TrimPrefix(cl.ID, string(s.tenant)+"/"), Tenant: s.tenant, Subject: s.p.Subject,
 			Remote: cl.Net.Remote, Version: cl.Properties.ProtocolVersion, ConnectedMs: s.stats.connected.UnixMilli(),
-			LastPublishMs: s.stats.lastMs.Load(), Messages: s.stats.messages.Load(), Bytes: s.stats.bytes.Load()})
+			LastPublishMs: s.stats.lastMs.Load(), Messages: s.stats.messages.Load(), Bytes: s.stats.bytes.Load(), Persistent: s.persistent})
+		if st := s.stream.Load(); st != nil {
+			st.describe(&out[len(out)-1])
+		}
 	}
 	l.mu.Unlock()
 	slices.SortFunc(out, func(a, b Connection) int {
@@ -86,4 +96,26 @@ func (l *Listener) Kick(tenant eddy.TenantID, clientID string) bool {
 	l.m.GetOrCreateCounter("eddy_mqtt_kicked_total").Inc()
 	l.srv.DisconnectClient(found, packets.ErrAdministrativeAction)
 	return true
+}
+
+// describe fills in a connection's subscriptions and delivery state.
+func (st *stream) describe(c *Connection) {
+	st.mu.Lock()
+	for _, f := range st.filters {
+		c.Subscriptions = append(c.Subscriptions, f.Filter)
+	}
+	for key := range st.groups {
+		group, rest, _ := strings.Cut(strings.TrimPrefix(key, "$share/"), "/")
+		c.Subscriptions = append(c.Subscriptions, "$share/"+group+"/"+unscopeFilter(st.s.tenant, rest))
+	}
+	st.mu.Unlock()
+	slices.Sort(c.Subscriptions)
+	c.Unacknowledged = len(st.window)
+	st.fol.mu.Lock()
+	for _, pl := range st.fol.places {
+		if pl.behind {
+			c.PartitionsBehind++
+		}
+	}
+	st.fol.mu.Unlock()
 }

@@ -18,10 +18,12 @@ export function MQTT ({ me, tenant }) {
     ${me.operator ? html`<label class="inline"><input type="checkbox" checked=${all} onChange=${e => setAll(e.target.checked)} data-testid="mqtt-all" /> every tenant</label>` : ''}
     <${ErrorBox} error=${error} />
     <table data-testid="mqtt-connections">
-      <thead><tr><th>client id</th><th>tenant</th><th>token subject</th><th>address</th><th>version</th><th>connected</th><th>last publish</th><th>messages</th><th>bytes</th><th></th></tr></thead>
+      <thead><tr><th>client id</th><th>tenant</th><th>token subject</th><th>address</th><th>version</th><th>connected</th><th>last publish</th><th>messages</th><th>bytes</th><th>subscriptions</th><th>unacked</th><th>behind</th><th></th></tr></thead>
       <tbody>${conns.map(c => html`<tr data-testid=${'conn-' + c.client_id}><td>${c.client_id}</td><td>${c.tenant}</td><td>${c.subject}</td><td>${c.remote}</td>
         <td>${c.protocol_version === 5 ? '5' : c.protocol_version === 4 ? '3.1.1' : '3.1'}</td><td>${time(c.connected_ms)}</td><td>${ago(c.last_publish_ms)}</td>
         <td>${num(c.messages)}</td><td>${bytes(c.bytes)}</td>
+        <td title=${c.persistent ? 'persistent session' : 'clean session'}>${(c.subscriptions || []).join(' ')}${c.persistent ? ' (persistent)' : ''}</td>
+        <td>${num(c.unacknowledged)}</td><td>${c.partitions_behind ? num(c.partitions_behind) + ' partitions' : ''}</td>
         <td><button class="link" onClick=${() => kick(c)} data-testid=${'kick-' + c.client_id}>disconnect</button></td></tr>`)}</tbody>
     </table>
     ${d && conns.length === 0 ? html`<p>No device is connected to this node.</p>` : ''}
