@@ -41,7 +41,7 @@ func TestDependencyDoors(t *testing.T) {
 		"github.com/valyala/fasthttp":       {"github.com/eddy-broker/eddy/bridges/http", "github.com/eddy-broker/eddy/web", "github.com/eddy-broker/eddy/scripts/sink"},
 		"github.com/tetratelabs/wazero":     {"github.com/eddy-broker/eddy/wasm"},
 		"github.com/mochi-mqtt":             {"github.com/eddy-broker/eddy/bridges/mqtt"},
-		"github.com/eclipse/paho":           {"github.com/eddy-broker/eddy/bridges/mqtt", "github.com/eddy-broker/eddy/examples"},
+		"github.com/eclipse/paho":           {"github.com/eddy-broker/eddy/bridges/mqtt", "github.com/eddy-broker/eddy/examples", "github.com/eddy-broker/eddy/e2e"},
 		"github.com/golang-jwt":             {"github.com/eddy-broker/eddy/tenants"},
 		"github.com/twmb/franz-go/pkg/kmsg": {"github.com/eddy-broker/eddy/batch", "github.com/eddy-broker/eddy/bridges/kafka"},
 		"github.com/twmb/franz-go/pkg/kgo":  {"github.com/eddy-broker/eddy/bridges/kafka", "github.com/eddy-broker/eddy/e2e"},

@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eclipse/paho.golang/paho"
 )
 
 // MQTT retained messages as records, bursts without loss, and stuck
@@ -276,5 +280,61 @@ func TestMQTTSessionExpiry(t *testing.T) {
 	}
 	if groupCode("exp-long") != 200 {
 		t.Fatal("the session with a 600 s expiry was dropped")
+	}
+}
+
+// TestMQTTRetainHandling: with paho.golang (MQTT 5), retain handling 0
+// sends the retained record at every SUBSCRIBE, 1 only when the
+// subscription is new, 2 never.
+func TestMQTTRetainHandling(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("cfg", 1)
+	p.produceRecords("cfg", `{"key":"dev-1","value":"v1","headers":{"mqtt.retain":"true"}}`)
+	got := make(chan string, 16)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := net.Dial("tcp", p.mqttAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) {
+			got <- fmt.Sprintf("%v %s", pr.Packet.Retain, pr.Packet.Payload)
+			return true, nil
+		}}})
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: "rh", CleanStart: true, KeepAlive: 30,
+		Username: "default", UsernameFlag: true, Password: []byte(p.token), PasswordFlag: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	subscribe := func(filter string, handling byte) []string {
+		t.Helper()
+		if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1, RetainHandling: handling}}}); err != nil {
+			t.Fatalf("subscribe %s: %v", filter, err)
+		}
+		var out []string
+		for {
+			select {
+			case m := <-got:
+				out = append(out, m)
+			case <-time.After(2 * time.Second):
+				return out
+			}
+		}
+	}
+	for _, step := range []struct {
+		filter   string
+		handling byte
+		want     string
+	}{
+		{"cfg/+", 2, ""},            // new, but never
+		{"cfg/dev-1", 1, "true v1"}, // new: sent
+		{"cfg/dev-1", 1, ""},        // it exists: not again
+		{"cfg/dev-1", 0, "true v1"}, // always
+	} {
+		if g := strings.Join(subscribe(step.filter, step.handling), "|"); g != step.want {
+			t.Fatalf("SUBSCRIBE %s with retain handling %d: got %q, want %q", step.filter, step.handling, g, step.want)
+		}
 	}
 }
