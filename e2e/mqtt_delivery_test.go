@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -146,15 +144,8 @@ func TestMQTTStuckSubscriber(t *testing.T) {
 // (pprof's heap profile with gc=1 reports the runtime's MemStats).
 func (p *proc) heapInUse() int64 {
 	p.tb.Helper()
-	req, _ := http.NewRequest("GET", p.url("/debug/pprof/heap?gc=1&debug=1"), nil)
-	req.Header.Set("Authorization", "Bearer "+p.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, l := range strings.Split(string(body), "\n") {
+	code, body := p.getText("/debug/pprof/heap?gc=1&debug=1")
+	for _, l := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(l, "# HeapInuse = "); ok {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err == nil {
@@ -162,7 +153,7 @@ func (p *proc) heapInUse() int64 {
 			}
 		}
 	}
-	p.tb.Fatalf("no HeapInuse in the heap profile (%d): %.200s", resp.StatusCode, body)
+	p.tb.Fatalf("no HeapInuse in the heap profile (%d): %.200s", code, body)
 	return 0
 }
 

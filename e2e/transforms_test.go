@@ -587,7 +587,14 @@ func TestTransformCircuitBreaker(t *testing.T) {
 
 func (p *proc) metricsText() string {
 	p.tb.Helper()
-	req, _ := http.NewRequest("GET", p.url("/metrics"), nil)
+	_, text := p.getText("/metrics")
+	return text
+}
+
+// getText GETs path with the admin token and answers the status and body.
+func (p *proc) getText(path string) (int, string) {
+	p.tb.Helper()
+	req, _ := http.NewRequest("GET", p.url(path), nil)
 	req.Header.Set("Authorization", "Bearer "+p.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -595,7 +602,7 @@ func (p *proc) metricsText() string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return resp.StatusCode, string(b)
 }
 
 // TestTransformQuotas: a tenant's transform count and memory quotas.
