@@ -84,7 +84,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 	// Places first, from the stored positions (a partition without one is
 	// newer than the filters: from its start), then the filters, so the
 	// tail offers nothing before the readers have their places.
-	st.begin(filters, positions, true)
+	st.begin(filters, positions, true, nil)
 	for _, f := range filters {
 		sub := packets.Subscription{Filter: scopeFilter(s.tenant, f.Filter), Qos: f.QoS}
 		l.srv.Topics.Subscribe(cl.ID, sub)

@@ -52,7 +52,7 @@ func (g *group) send(ctx context.Context, ref eddy.TopicRef, _ string, rec *eddy
 		for i := range members {
 			m := members[(turn+i)%len(members)]
 			if m.take(ctx, false) {
-				if m.inject(ref, rec, qos, originShared) {
+				if m.inject(ref, rec, qos, originUntracked) {
 					return true
 				}
 				<-m.window

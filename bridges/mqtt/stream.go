@@ -52,8 +52,8 @@ type stream struct {
 	recorded  map[string]int64 // what the stored session holds
 }
 
-// sentRecord is what a delivery carries: a partition's record, or a
-// retained or shared delivery (part "").
+// sentRecord is what a delivery carries: a partition's record of a
+// persistent session, or a delivery that moves no position (part "").
 type sentRecord struct {
 	part string
 	off  int64
@@ -66,10 +66,11 @@ type partState struct {
 	high int64
 }
 
-// Origins carried by deliveries that move no position.
+// Origins carried by deliveries that move no position: retained ones,
+// and those of shared groups and clean sessions.
 const (
-	originRetained = "retained"
-	originShared   = "shared"
+	originRetained  = "retained"
+	originUntracked = "-"
 )
 
 // streams numbers streams, for their delivery topics.
@@ -169,16 +170,16 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 		return false
 	}
 	off := int64(rec.Offset)
-	if part != "" {
+	origin := originUntracked // a clean session keeps no positions
+	if st.store {
 		st.mu.Lock()
 		ps := st.part(part)
 		ps.high = max(ps.high, off+1)
 		ps.open[off] = true
 		st.mu.Unlock()
-	}
-	origin := originShared
-	if part != "" {
 		origin = part + "@" + strconv.FormatInt(off, 10)
+	} else {
+		part = ""
 	}
 	if !st.inject(ref, rec, qos, origin) {
 		st.ack(part, off)
@@ -273,6 +274,9 @@ func (st *stream) ack(part string, off int64) {
 }
 
 func (st *stream) passed(part string, next int64) {
+	if !st.store {
+		return
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	ps := st.part(part)
@@ -294,11 +298,10 @@ func (st *stream) settle(part string, ps *partState) { // under st.mu
 // Partitions it has no place in start at their ends (a persistent
 // session records those starts with its filters).
 func (st *stream) setFilters(filters []Filter) error {
-	starts := map[string]int64{}
-	for _, a := range st.partitions() {
-		if _, end, err := st.l.cfg.Log.Bounds(a.ref, a.p); err == nil {
-			starts[partKey(a.ref.Name, a.p)] = end
-		}
+	bounds := st.bounds()
+	starts := make(map[string]int64, len(bounds))
+	for a, b := range bounds {
+		starts[partKey(a.ref.Name, a.p)] = b.end
 	}
 	if st.store {
 		ctx, cancel := context.WithTimeout(context.Background(), st.l.cfg.PublishTimeout)
@@ -313,15 +316,16 @@ func (st *stream) setFilters(filters []Filter) error {
 			}
 		}
 	}
-	st.begin(filters, starts, false)
+	st.begin(filters, starts, false, bounds)
 	return nil
 }
 
-// begin sets the filters and places the stream in every partition before
-// the tail offers it anything: at its position if it has one, else at
-// the partition's end, or (fromStart: a persistent session coming back)
-// at its start, the partition being newer than the session's filters.
-func (st *stream) begin(filters []Filter, positions map[string]int64, fromStart bool) {
+// begin sets the filters and places the stream in every partition
+// (bounds: the partitions it may read, nil to look them up) before the
+// tail offers it anything: at its position if it has one, else at the
+// partition's end, or (fromStart: a persistent session coming back) at
+// its start, the partition being newer than the session's filters.
+func (st *stream) begin(filters []Filter, positions map[string]int64, fromStart bool, bounds map[partAt]logBounds) {
 	st.mu.Lock()
 	st.filters = filters
 	for k, v := range positions {
@@ -333,22 +337,35 @@ func (st *stream) begin(filters []Filter, positions map[string]int64, fromStart 
 	if len(filters) == 0 {
 		return
 	}
-	for _, a := range st.partitions() {
-		start, end, err := st.l.cfg.Log.Bounds(a.ref, a.p)
-		if err != nil {
-			continue
-		}
+	if bounds == nil {
+		bounds = st.bounds()
+	}
+	for a, b := range bounds {
 		off, ok := positions[partKey(a.ref.Name, a.p)]
 		if !ok && fromStart {
-			off = start
+			off = b.start
 		} else if !ok {
-			off = end
+			off = b.end
 		}
-		st.fol.place(a.ref, a.p, off, end)
+		st.fol.place(a.ref, a.p, off, b.end)
 	}
 	if !st.fanned.Swap(true) {
 		st.l.fan.add(st.s.tenant, st.cl.ID, st.fol)
 	}
+}
+
+type logBounds struct{ start, end int64 }
+
+// bounds are the log start and end of each partition the session may
+// read (those unavailable now are left out).
+func (st *stream) bounds() map[partAt]logBounds {
+	out := map[partAt]logBounds{}
+	for _, a := range st.partitions() {
+		if start, end, err := st.l.cfg.Log.Bounds(a.ref, a.p); err == nil {
+			out[a] = logBounds{start, end}
+		}
+	}
+	return out
 }
 
 type partAt struct {
