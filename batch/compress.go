@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"hash/crc32"
 	"io"
 	"sync"
 
@@ -137,4 +138,79 @@ func zstdDecode(src []byte) ([]byte, error) {
 		return nil, errTooLarge
 	}
 	return out, err
+}
+
+// CodecByName is the codec of a Kafka compression.type name ("" and
+// "none" are CompressionNone); ok is false for an unknown name.
+func CodecByName(name string) (codec int, ok bool) {
+	switch name {
+	case "", "none":
+		return CompressionNone, true
+	case "gzip":
+		return CompressionGzip, true
+	case "snappy":
+		return CompressionSnappy, true
+	case "lz4":
+		return CompressionLZ4, true
+	case "zstd":
+		return CompressionZstd, true
+	}
+	return 0, false
+}
+
+// One zstd encoder serves every batch (EncodeAll is safe for concurrent
+// use); it is deterministic, so a batch compressed again after a restart
+// has the same bytes and CRC (a link resends batches byte for byte).
+var zstdEnc = sync.OnceValue(func() *zstd.Encoder {
+	e, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	return e
+})
+
+// Compress returns the uncompressed batch b (one batch, as Append makes)
+// with its records compressed by codec, in Kafka's framings: gzip, raw
+// snappy (as librdkafka and franz-go write it), the LZ4 frame format, zstd.
+func Compress(b []byte, codec int) ([]byte, error) {
+	h, err := ParseHeader(b)
+	if err != nil || codec == CompressionNone {
+		return b, err
+	}
+	if h.Codec() != CompressionNone {
+		return nil, eddy.Errorf(eddy.CodeInvalid, "record batch: already compressed")
+	}
+	out, err := compressRaw(codec, b[HeaderLen:h.Size()])
+	if err != nil {
+		return nil, err
+	}
+	c := make([]byte, 0, HeaderLen+len(out))
+	c = append(c, b[:HeaderLen]...)
+	c = append(c, out...)
+	binary.BigEndian.PutUint32(c[lengthOffset:], uint32(len(c)-12))
+	binary.BigEndian.PutUint16(c[21:], uint16(h.Attributes&^codecMask|int16(codec)))
+	binary.BigEndian.PutUint32(c[17:], crc32.Checksum(c[crcStart:], castagnoli))
+	return c, nil
+}
+
+// compressRaw compresses a batch's records area.
+func compressRaw(codec int, recs []byte) ([]byte, error) {
+	switch codec {
+	case CompressionGzip:
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		w.Write(recs)
+		w.Close()
+		return buf.Bytes(), nil
+	case CompressionSnappy:
+		return s2.EncodeSnappy(nil, recs), nil
+	case CompressionLZ4:
+		var buf bytes.Buffer
+		w := lz4.NewWriter(&buf)
+		if _, err := w.Write(recs); err != nil {
+			return nil, err
+		}
+		err := w.Close()
+		return buf.Bytes(), err
+	case CompressionZstd:
+		return zstdEnc().EncodeAll(recs, nil), nil
+	}
+	return nil, eddy.Errorf(eddy.CodeInvalid, "record batch: unknown compression codec %d", codec)
 }

@@ -226,8 +226,15 @@ func (p *proc) kill() {
 // newCluster starts n nodes that form one cluster, each with env.
 func newCluster(tb testing.TB, n int, env ...string) []*proc {
 	tb.Helper()
+	return newClusterWith(tb, n, func(p *proc) { p.env = env })
+}
+
+// newClusterWith starts n nodes that form one cluster, each set up by
+// setup before it starts.
+func newClusterWith(tb testing.TB, n int, setup func(p *proc)) []*proc {
+	tb.Helper()
 	for attempt := 0; ; attempt++ {
-		if procs := launchCluster(tb, n, attempt < 3, env); procs != nil {
+		if procs := launchCluster(tb, n, attempt < 3, setup); procs != nil {
 			return procs
 		}
 		tb.Logf("a port was taken before eddy bound it; starting the cluster again on new ports")
@@ -236,13 +243,13 @@ func newCluster(tb testing.TB, n int, env ...string) []*proc {
 
 // launchCluster starts a cluster; it returns nil if mayRetry and a node
 // could not bind a port another process took.
-func launchCluster(tb testing.TB, n int, mayRetry bool, env []string) []*proc {
+func launchCluster(tb testing.TB, n int, mayRetry bool, setup func(p *proc)) []*proc {
 	tb.Helper()
 	procs := make([]*proc, n)
 	var peers []string
 	for i := range procs {
 		procs[i] = newProc(tb)
-		procs[i].env = env
+		setup(procs[i])
 		procs[i].nodeID = i + 1
 		peers = append(peers, fmt.Sprintf("%d=%s", i+1, procs[i].raftAddr))
 	}

@@ -600,6 +600,13 @@ func (h *Host) applyRetention(now time.Time) {
 			continue
 		}
 		cut := RetentionPoint(lg.Segments(), now.UnixMilli(), meta.ConfigInt(catalog.ConfRetentionMs), meta.ConfigInt(catalog.ConfRetentionBytes))
+		// A link's unsent records stay; the link itself gives up what is
+		// past its caps (links.go), which moves its hold.
+		var hold int64 = -1
+		h.ctrl.view(func(st *catalog.State) { hold = st.LinkHold(lp.shardID) })
+		if hold >= 0 {
+			cut = min(cut, hold)
+		}
 		if start, _ := lg.Offsets(); cut <= start {
 			continue
 		}

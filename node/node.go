@@ -21,6 +21,7 @@ import (
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/links"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 )
@@ -37,6 +38,7 @@ type Node struct {
 	mqtt    *mqttapi.Listener // nil when off
 	kafka   *kafka.Listener   // nil when off
 	bridges []*mqttapi.Bridge
+	links   *links.Manager
 	cancel  context.CancelFunc // stops the bridges and the sampler
 
 	series   *series.Store // the console's charts; nil when off
@@ -230,6 +232,8 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.log.Info("kafka listening", "addr", n.kafka.Addr())
 	}
+	n.links = links.New(n.host, links.Config{Logger: n.log.With("component", "links"), Metrics: n.metrics})
+	n.links.Start()
 	if n.series != nil {
 		n.sampling.Add(1)
 		go n.sampleSeries(bctx)
@@ -254,6 +258,9 @@ func (n *Node) Close(ctx context.Context) error {
 		n.cancel()
 	}
 	n.sampling.Wait()
+	if n.links != nil {
+		n.links.Close()
+	}
 	if n.mqtt != nil {
 		n.mqtt.Close(ctx)
 	}

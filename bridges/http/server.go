@@ -39,6 +39,7 @@ type Broker interface {
 	TenantAdmin
 	GroupAdmin
 	TransformAdmin
+	LinkAdmin
 	ClusterAdmin
 }
 
@@ -208,6 +209,7 @@ func New(cfg Config, b Broker) *Server {
 		g.POST("/topics/{topic}/partitions/{partition}/repair", s.authed(s.repair))
 		s.transformRoutes(g)
 		s.groupRoutes(g)
+		s.linkRoutes(g)
 		g.GET("/topics/{topic}/tail", s.authed(s.tail))
 		g.GET("/topics/{topic}/partition-for-key", s.authed(s.partitionForKey))
 		g.GET("/series", s.authed(s.series))

@@ -38,6 +38,6 @@ func newRoot() *cobra.Command {
 	pf.String("token", "", "bearer token (env EDDY_TOKEN, or the profile's)")
 	pf.String("profile", "", "CLI profile to use (env EDDY_PROFILE; default: the current one)")
 	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
-		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newConsole())
+		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole())
 	return root
 }

@@ -38,6 +38,8 @@ func (st *State) Apply(cmd *Cmd) Result {
 		return st.applyTransform(cmd)
 	case OpJoinGroup, OpLeaveGroup, OpExpireMember, OpHeartbeat, OpCommitOffsets, OpDeleteGroup, OpKafkaGroup, OpMQTTSession:
 		return st.applyGroup(cmd.Op, cmd.GroupCmd)
+	case OpCreateLink, OpDeleteLink, OpPauseLink, OpLinkProgress:
+		return st.applyLink(cmd.Op, cmd.Link)
 	case OpSetMQTT:
 		cur, ok := st.Tenants[eddy.TenantID(cmd.Ref)]
 		if !ok {
@@ -159,6 +161,11 @@ func (st *State) Apply(cmd *Cmd) Result {
 		for key, t := range st.Transforms {
 			if t.Tenant == name {
 				delete(st.Transforms, key)
+			}
+		}
+		for key, l := range st.Links {
+			if l.Tenant == name {
+				delete(st.Links, key)
 			}
 		}
 		for key, g := range st.Groups {

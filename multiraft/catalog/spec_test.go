@@ -50,7 +50,11 @@ import (
 //	delete-transform tenant=T name=X [version=N]   N=0: every version
 //	bind tenant=T topic=X module=M [version=N] [on-error=P] [dlq=TOPIC]
 //	unbind tenant=T topic=X
-//	show topics|groups|nodes|moves|usage|transforms
+//	link tenant=T name=L [to=(h:p,...)] [topics=(glob,...)] [spec options]   create a link
+//	delete-link|pause-link|resume-link tenant=T name=L
+//	link-progress tenant=T name=L shard=S [expect=(sent,inflight,pid,epoch,seq)|expect=none]
+//	              next=(sent,inflight,pid,epoch,seq) [dropped=N] [resets=N] [state=S]
+//	show topics|groups|nodes|moves|usage|transforms|links
 func TestCatalogSpec(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		st := NewState()
@@ -268,6 +272,9 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 		}
 		return &Cmd{Op: OpReportSizes, Sizes: sizes}
 	}
+	if c := linkCmd(t, d); c != nil {
+		return c
+	}
 	d.Fatalf(t, "unknown command %s", d.Cmd)
 	return nil
 }
@@ -322,6 +329,8 @@ func describe(st *State, cmd *Cmd, res Result) string {
 		fmt.Fprintf(&b, "producer id %d; Kafka's: %v\n", res.ProducerID, st.KafkaProducer(res.ProducerID))
 	case cmd.Op == OpBindTransform:
 		writeBinding(&b, st.Topics[cmd.Ref])
+	case cmd.Link != nil:
+		writeLink(&b, st, cmd.Link)
 	case cmd.Sizes != nil:
 		for _, tn := range slices.Sorted(maps.Keys(st.Tenants)) {
 			fmt.Fprintf(&b, "tenant %s: %d bytes\n", tn, st.TenantBytes(tn))
@@ -459,6 +468,11 @@ func show(st *State, d *datadriven.TestData) string {
 		}
 	}
 	switch what {
+	case "links":
+		for _, k := range slices.Sorted(maps.Keys(st.Links)) {
+			l := st.Links[k]
+			writeLink(&b, st, &LinkCmd{Tenant: l.Tenant, Name: l.Name})
+		}
 	case "transforms":
 		for _, k := range slices.Sorted(maps.Keys(st.Transforms)) {
 			writeTransform(&b, st, st.Transforms[k])

@@ -103,6 +103,8 @@ type State struct {
 	// reported them, so every node can count a tenant's storage, also for
 	// partitions it holds no replica of.
 	Sizes map[uint64]int64 `json:"sizes,omitempty"`
+	// Links forward topics to other clusters, by "tenant/name".
+	Links map[string]*LinkMeta `json:"links,omitempty"`
 
 	// tenantBytes sums Sizes by tenant (derived: kept by every change of
 	// Sizes, computed again when a snapshot is decoded).
@@ -188,6 +190,7 @@ type Cmd struct {
 	MQTT      *tenants.MQTTMapping `json:"mqtt,omitempty"`
 	GroupCmd  *GroupCmd            `json:"group,omitempty"`
 	Sizes     map[uint64]int64     `json:"sizes,omitempty"`
+	Link      *LinkCmd             `json:"link,omitempty"`
 }
 
 const (
@@ -243,6 +246,7 @@ type Result struct {
 	Move       *Move          `json:"move,omitempty"`
 	Module     *ModuleVersion `json:"module,omitempty"`
 	Group      *GroupMeta     `json:"group,omitempty"`
+	Link       *LinkMeta      `json:"link,omitempty"`
 }
 
 type ResultErr struct {
