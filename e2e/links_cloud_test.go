@@ -58,9 +58,11 @@ func TestLinkEdgeToCloud(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		a, o := edge.devices("sensors", 30, 24_000, "--rate", "10", "--size", "512", "--duration", "100s")
-		done <- result{a, o}
+		var r result
+		defer func() { done <- r }() // also when devices fails the test
+		r.acked, r.out = edge.devices("sensors", 30, 24_000, "--rate", "10", "--size", "512", "--duration", "100s")
 	}()
+	t.Cleanup(func() { <-done })
 	waitFor(t, "the link forwards", 30*time.Second, func() bool { return edge.link("cloud").forwarded() >= 500 })
 	setUplinks(ups, uplinkDown)
 	cut := time.Now()
@@ -102,6 +104,7 @@ func TestLinkEdgeToCloud(t *testing.T) {
 	cloud[victim-1].kill()
 
 	r := <-done
+	done <- r // for the cleanup
 	waitFor(t, "the link catches up", 120*time.Second, func() bool { return edge.link("cloud").drained(parts) })
 	caughtUp := time.Since(restored)
 	var live *proc
@@ -134,12 +137,12 @@ func topicEnd(t *testing.T, procs []*proc, topic string, partitions int) int64 {
 		var n int64
 		for part := range partitions {
 			var o struct {
-				HighWatermark int64 `json:"high_watermark"`
+				Latest int64 `json:"latest"`
 			}
 			if code, err := p.do("GET", fmt.Sprintf("/v1/topics/%s/partitions/%d/offsets", topic, part), "", nil, &o); err != nil || code != 200 {
 				t.Fatalf("offsets of %s/%d: %d %v", topic, part, code, err)
 			}
-			n += o.HighWatermark
+			n += o.Latest
 		}
 		return n
 	}

@@ -174,14 +174,16 @@ func (m *Manager) reconcile() {
 		lk := m.links[key]
 		if lk == nil {
 			l := specs[key]
-			up, err := newUpstream(l.LinkSpec, l.Name)
+			lk = &link{key: catalog.LinkKey(l.Tenant, l.Name), tenant: l.Tenant, name: l.Name, created: l.CreatedMs,
+				bucket: newBucket(l.MaxBytesPerSec), runners: map[uint64]*runner{}}
+			lk.m = newLinkMetrics(m.cfg.Metrics, lk)
+			up, err := newUpstream(l.LinkSpec, l.Name, lk.m.connects)
 			if err != nil {
+				lk.m.unregister(m.cfg.Metrics)
 				m.log.Warn("link cannot start", "link", key, logkey.Err, err)
 				continue
 			}
-			lk = &link{key: catalog.LinkKey(l.Tenant, l.Name), tenant: l.Tenant, name: l.Name, created: l.CreatedMs, up: up,
-				bucket: newBucket(l.MaxBytesPerSec), runners: map[uint64]*runner{}}
-			lk.m = newLinkMetrics(m.cfg.Metrics, lk)
+			lk.up = up
 			m.links[key] = lk
 		}
 		for shard, w := range ws {
@@ -225,27 +227,11 @@ func (m *Manager) current(lk *link) *catalog.LinkMeta {
 	return nil
 }
 
-// Dials counts the connections a link opened on this node (tests: no
-// reconnect storm).
-func (m *Manager) Dials(tenant eddy.TenantID, name string) int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var n int64
-	for _, lk := range m.links {
-		if lk.tenant == tenant && lk.name == name {
-			lk.up.mu.Lock()
-			n += lk.up.dials
-			lk.up.mu.Unlock()
-		}
-	}
-	return n
-}
-
 // linkMetrics are a link's series on this node.
 type linkMetrics struct {
 	names                             []string
 	bytes, records, dropped, resets   *metrics.Counter
-	failures                          *metrics.Counter
+	failures, connects                *metrics.Counter
 	backlogRecords, backlogBytes, age *metrics.Gauge
 }
 
@@ -266,6 +252,7 @@ func newLinkMetrics(set *metrics.Set, lk *link) linkMetrics {
 	lm.dropped = set.GetOrCreateCounter(name("eddy_link_dropped_records_total"))
 	lm.resets = set.GetOrCreateCounter(name("eddy_link_producer_resets_total"))
 	lm.failures = set.GetOrCreateCounter(name("eddy_link_send_failures_total"))
+	lm.connects = set.GetOrCreateCounter(name("eddy_link_connects_total"))
 	lm.backlogRecords = set.GetOrCreateGauge(name("eddy_link_backlog_records"), sum(func(r *runner) float64 { return float64(r.status().backlogRecords) }, add))
 	lm.backlogBytes = set.GetOrCreateGauge(name("eddy_link_backlog_bytes"), sum(func(r *runner) float64 { return float64(r.status().backlogBytes) }, add))
 	lm.age = set.GetOrCreateGauge(name("eddy_link_backlog_seconds"), sum(func(r *runner) float64 { return r.status().backlogSeconds() }, func(a, b float64) float64 { return max(a, b) }))

@@ -139,8 +139,25 @@ func (r *runner) step() error {
 		return r.begin(l)
 	}
 	c := *cur
+	// Past the backlog's caps the oldest unsent records are given up,
+	// also while the uplink is down and a batch is sent again and again.
+	bl, err := r.m.src.LinkBacklog(r.meta, r.p, c.Sent, l.BacklogBytes(), l.MaxBacklogAgeMs)
+	if err != nil {
+		return err
+	}
+	r.setBacklog(bl.End, c.Sent, bl.Bytes, c.OldestMs)
+	if bl.Cut > c.Sent {
+		return r.drop(l, c, bl.Cut)
+	}
 	if c.InFlight > c.Sent {
 		return r.send(l, c)
+	}
+	if c.ProducerID < 0 {
+		next := c
+		if next.ProducerID, next.Epoch, err = r.lk.up.initProducer(r.ctx, -1, -1); err != nil {
+			return err
+		}
+		return r.propose(l, &c, next)
 	}
 	next, ok, err := r.prepare(l, c, true)
 	if err != nil || !ok {
@@ -149,12 +166,10 @@ func (r *runner) step() error {
 	return r.propose(l, &c, next)
 }
 
-// begin takes a producer id from the target and the starting position.
+// begin starts the partition's progress at the log's start (or end), so
+// retention keeps what the link has not sent from now on, reachable
+// target or not. Its producer id comes with the first contact.
 func (r *runner) begin(l *catalog.LinkMeta) error {
-	pid, epoch, err := r.lk.up.initProducer(r.ctx, -1, -1)
-	if err != nil {
-		return err
-	}
 	bl, err := r.m.src.LinkBacklog(r.meta, r.p, 0, 0, 0)
 	if err != nil {
 		return err
@@ -163,7 +178,7 @@ func (r *runner) begin(l *catalog.LinkMeta) error {
 	if l.Start == "latest" {
 		start = bl.End
 	}
-	next := catalog.LinkPartition{Topic: r.meta.Name, Partition: r.p, Sent: start, InFlight: start, ProducerID: pid, Epoch: epoch}
+	next := catalog.LinkPartition{Topic: r.meta.Name, Partition: r.p, Sent: start, InFlight: start, ProducerID: -1}
 	return r.propose(l, nil, next)
 }
 
@@ -176,9 +191,8 @@ func (r *runner) prepare(l *catalog.LinkMeta, c catalog.LinkPartition, wait bool
 	if err != nil {
 		return next, false, err
 	}
-	if bl.Cut > c.Sent {
+	if bl.Cut > c.Sent { // nothing is in flight: the sequence goes on
 		next.Dropped += bl.Cut - c.Sent
-		r.lk.m.dropped.Add(int(bl.Cut - c.Sent))
 		next.Sent, next.InFlight = bl.Cut, bl.Cut
 	}
 	r.setBacklog(bl.End, next.Sent, bl.Bytes, 0)
@@ -255,7 +269,6 @@ func (r *runner) send(l *catalog.LinkMeta, c catalog.LinkPartition) error {
 				return err
 			}
 			next.Seq, next.Resets = 0, c.Resets+1
-			r.lk.m.resets.Inc()
 			return r.propose(l, &c, next)
 		case ue.kind == tooLarge && len(recs) > 1:
 			next := c // refused, so not stored: the batch may shrink
@@ -280,10 +293,8 @@ func (r *runner) send(l *catalog.LinkMeta, c catalog.LinkPartition) error {
 	return r.propose(l, &c, next)
 }
 
-// lost handles a batch in flight whose records retention removed (past
-// the caps) before it was acknowledged: whatever is gone is dropped,
-// counted, and the producer starts a new epoch, since the target may hold
-// a batch under the old sequence that is never sent again.
+// lost handles a batch in flight whose records are gone from the log
+// before it was acknowledged: dropped, counted.
 func (r *runner) lost(l *catalog.LinkMeta, c catalog.LinkPartition) error {
 	bl, err := r.m.src.LinkBacklog(r.meta, r.p, c.Sent, 0, 0)
 	if err != nil {
@@ -292,15 +303,22 @@ func (r *runner) lost(l *catalog.LinkMeta, c catalog.LinkPartition) error {
 	if bl.Start <= c.Sent {
 		return eddy.Errorf(eddy.CodeInternal, "link %s: records %d-%d are in the log but could not be read", l.Name, c.Sent, c.InFlight-1)
 	}
+	return r.drop(l, c, bl.Start)
+}
+
+// drop gives up the unsent records below to (past the backlog caps, or
+// gone). With a batch in flight among them (it may have reached the
+// target), the partition then takes a new producer id: the target may
+// hold that batch under its sequence, and it is never sent again.
+func (r *runner) drop(l *catalog.LinkMeta, c catalog.LinkPartition, to int64) error {
 	next := c
-	next.Dropped += bl.Start - c.Sent
-	r.lk.m.dropped.Add(int(bl.Start - c.Sent))
-	next.Sent, next.InFlight = bl.Start, bl.Start
-	if next.ProducerID, next.Epoch, err = r.newEpoch(c); err != nil {
-		return err
+	next.Dropped += to - c.Sent
+	next.Sent, next.InFlight = to, to
+	if c.InFlight > c.Sent {
+		// A new producer id is taken when the target can be reached (the
+		// uplink may well be down now).
+		next.ProducerID, next.Epoch, next.Seq, next.Resets = -1, 0, 0, c.Resets+1
 	}
-	next.Seq, next.Resets = 0, c.Resets+1
-	r.lk.m.resets.Inc()
 	return r.propose(l, &c, next)
 }
 
@@ -387,6 +405,10 @@ func (r *runner) propose(l *catalog.LinkMeta, cur *catalog.LinkPartition, next c
 		return errStale
 	}
 	if err == nil {
+		if cur != nil {
+			r.lk.m.dropped.Add(int(next.Dropped - cur.Dropped))
+			r.lk.m.resets.Add(int(next.Resets - cur.Resets))
+		}
 		r.mu.Lock()
 		r.st.state, r.st.err = catalog.LinkConnected, ""
 		r.reported = r.st

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,9 +29,9 @@ type upstream struct {
 	cl   *kgo.Client
 	spec catalog.LinkSpec
 
-	mu    sync.Mutex
-	meta  map[string]*topicMeta // by target topic
-	dials int64                 // connections opened (for the no-storm check)
+	mu       sync.Mutex
+	meta     map[string]*topicMeta // by target topic
+	connects *metrics.Counter      // connections opened (no reconnect storm)
 }
 
 type topicMeta struct {
@@ -43,8 +44,8 @@ type topicMeta struct {
 // error saying it moved.
 const metaMaxAge = 30 * time.Second
 
-func newUpstream(spec catalog.LinkSpec, name string) (*upstream, error) {
-	u := &upstream{spec: spec, meta: map[string]*topicMeta{}}
+func newUpstream(spec catalog.LinkSpec, name string, connects *metrics.Counter) (*upstream, error) {
+	u := &upstream{spec: spec, meta: map[string]*topicMeta{}, connects: connects}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(spec.To...),
 		kgo.ClientID("eddy-link-" + name),
@@ -88,9 +89,7 @@ type dialCounter struct{ u *upstream }
 
 func (d dialCounter) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err == nil {
-		d.u.mu.Lock()
-		d.u.dials++
-		d.u.mu.Unlock()
+		d.u.connects.Inc()
 	}
 }
 
@@ -188,7 +187,10 @@ func (u *upstream) leader(ctx context.Context, topic string, p int32, sourcePart
 	}
 	if tm.err != nil {
 		e := tm.err.(*upErr)
-		if e.kind != missing || u.spec.NoCreateTopics {
+		if e.kind == missing && u.spec.NoCreateTopics {
+			return 0, &upErr{kind: fatal, code: e.code, msg: e.msg + " (and the link may not create topics)"}
+		}
+		if e.kind != missing {
 			return 0, e
 		}
 		if err := u.create(ctx, topic, sourcePartitions); err != nil {
