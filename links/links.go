@@ -40,7 +40,8 @@ type Config struct {
 	// Interval is how often the node looks for partitions it has come to
 	// lead or lost (default 1 s; a catalog change also wakes it).
 	Interval time.Duration
-	// MaxBackoff bounds the wait between failed attempts (default 30 s).
+	// MaxBackoff bounds the wait between failed attempts (default 10 s;
+	// three times that while the target refuses).
 	MaxBackoff time.Duration
 }
 
@@ -67,6 +68,7 @@ type link struct {
 	created int64
 	up      *upstream
 	bucket  *bucket
+	uplink  backoff // shared while the target does not answer
 	m       linkMetrics
 
 	rmu     sync.Mutex         // runners is read by the metrics' callbacks
@@ -85,7 +87,7 @@ func New(src Source, cfg Config) *Manager {
 		cfg.Interval = time.Second
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 30 * time.Second
+		cfg.MaxBackoff = 10 * time.Second
 	}
 	return &Manager{src: src, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{}),
 		done: make(chan struct{}), links: map[string]*link{}}

@@ -84,12 +84,13 @@ func (r *runner) status() status {
 
 func (r *runner) run() {
 	defer close(r.done)
-	delay := time.Duration(0)
+	var own backoff
 	for r.ctx.Err() == nil {
 		err := r.step()
 		switch {
 		case err == nil:
-			delay = 0
+			own.reset()
+			r.lk.uplink.reset()
 			continue
 		case r.ctx.Err() != nil:
 			return
@@ -100,17 +101,55 @@ func (r *runner) run() {
 		r.lk.m.failures.Inc()
 		state, msg := catalog.LinkBackingOff, err.Error()
 		var ue *upErr
-		if errors.As(err, &ue) && (ue.kind == fatal || ue.kind == unsupported) {
+		errors.As(err, &ue)
+		if ue != nil && (ue.kind == fatal || ue.kind == unsupported) {
 			state = catalog.LinkFailing
 		}
 		r.report(state, msg)
-		// Exponential backoff with full jitter, so the runners of many
-		// partitions and gateways do not reconnect in step when an uplink
-		// comes back after a long outage.
-		delay = min(max(2*delay, 100*time.Millisecond), r.m.cfg.MaxBackoff)
-		r.sleep(time.Duration(rand.Int64N(int64(delay))) + delay/4)
+		if ue != nil && ue.unreachable {
+			// The target did not answer: the link's runners wait on one
+			// backoff, so a down uplink costs one attempt per wait, not
+			// one per partition.
+			r.sleepUntil(r.lk.uplink.fail(r.m.cfg.MaxBackoff))
+			continue
+		}
+		limit := r.m.cfg.MaxBackoff
+		if state == catalog.LinkFailing {
+			limit *= 3 // someone must act; no need to ask often
+		}
+		r.sleepUntil(own.fail(limit))
 	}
 }
+
+// backoff is exponential with full jitter (each wait drawn between a
+// quarter and one and a quarter of the current delay), so the runners of
+// many partitions and gateways do not retry in step when a cloud comes
+// back after a long outage.
+type backoff struct {
+	mu    sync.Mutex
+	delay time.Duration
+	until time.Time
+}
+
+// fail doubles the delay (from 100 ms, at most max) and returns when the
+// next attempt may go; while an earlier wait runs, it returns that one.
+func (b *backoff) fail(limit time.Duration) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now := time.Now(); b.until.Before(now) {
+		b.delay = min(max(2*b.delay, 100*time.Millisecond), limit)
+		b.until = now.Add(b.delay/4 + time.Duration(rand.Int64N(int64(b.delay))))
+	}
+	return b.until
+}
+
+func (b *backoff) reset() {
+	b.mu.Lock()
+	b.delay, b.until = 0, time.Time{}
+	b.mu.Unlock()
+}
+
+func (r *runner) sleepUntil(t time.Time) { r.sleep(time.Until(t)) }
 
 func (r *runner) sleep(d time.Duration) {
 	t := time.NewTimer(d)

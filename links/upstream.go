@@ -98,6 +98,8 @@ type upErr struct {
 	kind kind
 	code int16
 	msg  string
+	// unreachable: no answer came (the uplink or the target is down).
+	unreachable bool
 }
 
 type kind int
@@ -143,11 +145,10 @@ func transport(err error, context string) *upErr {
 	if ke, ok := err.(*kerr.Error); ok {
 		return classify(ke.Code, context)
 	}
-	k := retry
 	if isAuth(err) {
-		k = fatal
+		return &upErr{kind: fatal, msg: fmt.Sprintf("%s: %v", context, err)}
 	}
-	return &upErr{kind: k, msg: fmt.Sprintf("%s: %v", context, err)}
+	return &upErr{kind: retry, unreachable: true, msg: fmt.Sprintf("%s: %v", context, err)}
 }
 
 func isAuth(err error) bool {
