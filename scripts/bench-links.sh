@@ -7,7 +7,7 @@
 # fast as the node takes them), then resumed. Reported: the time from
 # resume to lag zero, the catch-up rate (records/s, MB/s of values), bytes
 # on the wire per record, the edge's CPU during the catch-up (cores) and
-# its RSS after.
+# its RSS before and after it (the 60 s of produce, before, is most of it).
 # Usage: scripts/bench-links.sh
 . "$(dirname "$0")/lib.sh"
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
@@ -44,20 +44,21 @@ for size in 1024 128; do
     $E link pause "$t" >/dev/null
     $E bench produce --topic "$t" --records "$n" --size "$size" --value json --batch 500 --concurrency 4 --json >/dev/null
     before=$($E link describe "$t" --format json | py 'd["totals"]["bytes_sent"]')
-    c0=$(cpu); t0=$(date +%s.%N)
+    r0=$(rss); c0=$(cpu); t0=$(date +%s.%N)
     $E link resume "$t" >/dev/null
     until $E link describe "$t" --format json | py 'd["totals"]["backlog_records"] == 0' | grep -q True; do sleep 0.1; done
     t1=$(date +%s.%N); c1=$(cpu)
     sent=$($E link describe "$t" --format json | py 'd["totals"]["bytes_sent"]')
-    /usr/bin/python3 - "$size" "$codec" "$n" "$t0" "$t1" "$c0" "$c1" "$before" "$sent" "$(rss)" <<'PY'
+    /usr/bin/python3 - "$size" "$codec" "$n" "$t0" "$t1" "$c0" "$c1" "$before" "$sent" "$r0" "$(rss)" <<'PY'
 import sys
 size, codec, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 t0, t1, c0, c1 = map(float, sys.argv[4:8])
-before, sent, rss = int(sys.argv[8]), int(sys.argv[9]), int(sys.argv[10])
+before, sent, r0, r1 = map(int, sys.argv[8:12])
 secs = t1 - t0
 cpu = (c1 - c0) / 100 / secs
 print(f"{size:>5} B, {codec:>4}: {n} records caught up in {secs:.1f} s: {n/secs:,.0f} records/s, "
-      f"{n*size/secs/1e6:.1f} MB/s of values; {(sent-before)/n:.1f} bytes/record on the wire; edge CPU {cpu:.2f} cores, RSS {rss/1024:.0f} MiB")
+      f"{n*size/secs/1e6:.1f} MB/s of values; {(sent-before)/n:.1f} bytes/record on the wire; edge CPU {cpu:.2f} cores, "
+      f"RSS {r0/1024:.0f} MiB before, {r1/1024:.0f} MiB after")
 PY
   done
 done
