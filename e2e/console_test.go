@@ -416,6 +416,19 @@ func TestConsole(t *testing.T) {
 	}
 	b.waitText("main", "No device is connected")
 
+	// Links: one to this node's own Kafka listener (topics copied under a
+	// prefix), its partitions forwarded, then paused from the page.
+	p.createLink(map[string]any{"name": "mirror", "to": []string{p.kafkaAddr}, "topics": []string{"sensors"},
+		"target_prefix": "copy.", "sasl": "plain", "username": "default", "password": p.token})
+	b.open("links")
+	b.waitText(`[data-testid="link-mirror"] [data-testid="link-state"]`, "connected")
+	b.waitText(`[data-testid="link-part-sensors-0"]`, "connected")
+	b.waitText(`[data-testid="link-mirror"] [data-testid="link-totals"]`, "backlog 0 records")
+	b.screenshot("links")
+	b.click(`[data-testid="link-pause"]`)
+	b.waitText(`[data-testid="link-mirror"] [data-testid="link-state"]`, "paused")
+	b.waitPresent(`[data-testid="link-resume"]`)
+
 	// The cluster and tenants pages, for the operator.
 	b.open("cluster")
 	b.waitText(`[data-testid="nodes"]`, "active")

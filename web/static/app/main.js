@@ -10,6 +10,7 @@ import { Records } from './pages/records.js'
 import { Tail } from './pages/tail.js'
 import { Groups, Group } from './pages/groups.js'
 import { Transforms } from './pages/transforms.js'
+import { Links } from './pages/links.js'
 import { Cluster } from './pages/cluster.js'
 import { Tenants } from './pages/tenants.js'
 import { MQTT } from './pages/mqtt.js'
@@ -67,7 +68,7 @@ function App () {
   const logout = () => { token.clear(); setMe(null); setError(null) }
   const pick = t => { setViewTenant(t === me.tenant ? '' : t); setTenant(t === me.tenant ? '' : t) }
   const shown = tenant || me.tenant
-  const nav = [['overview', 'Overview'], ['topics', 'Topics'], ['groups', 'Groups'], ['transforms', 'Transforms'], ['mqtt', 'MQTT'], ['tenants', me.operator ? 'Tenants' : 'Tenant']]
+  const nav = [['overview', 'Overview'], ['topics', 'Topics'], ['groups', 'Groups'], ['transforms', 'Transforms'], ['links', 'Links'], ['mqtt', 'MQTT'], ['tenants', me.operator ? 'Tenants' : 'Tenant']]
   if (me.operator) nav.splice(1, 0, ['cluster', 'Cluster'])
   const [page, a, b] = r
   const props = { me, tenant: shown, key: shown }
@@ -80,6 +81,7 @@ function App () {
     case 'tail': body = html`<${Tail} ...${props} topic=${a} />`; break
     case 'groups': body = a ? html`<${Group} ...${props} name=${a} />` : html`<${Groups} ...${props} />`; break
     case 'transforms': body = html`<${Transforms} ...${props} />`; break
+    case 'links': body = html`<${Links} ...${props} />`; break
     case 'tenants': body = html`<${Tenants} ...${props} />`; break
     case 'mqtt': body = html`<${MQTT} ...${props} />`; break
   }
