@@ -1,7 +1,7 @@
 # `make test` is the README's test command; .ci/run calls it.
 GO ?= go
 # Packages with concurrency run again under the race detector.
-RACE_PKGS = ./multiraft/... ./bridges/... ./node/... ./tenants/... ./wasm/... ./internal/... ./ingest/... ./consume/... ./series/...
+RACE_PKGS = ./multiraft/... ./bridges/... ./node/... ./tenants/... ./wasm/... ./internal/... ./ingest/... ./consume/... ./series/... ./links/...
 
 .PHONY: test fmt vet unit race cross e2e build fuzz soak-hostile screenshots
 

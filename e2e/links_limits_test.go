@@ -20,10 +20,10 @@ func (p *proc) producePadded(topic string, part, n, size int, tag string) {
 			}
 			v := fmt.Sprintf("%s-%06d-", tag, i)
 			v += strings.Repeat("x", max(0, size-len(v)))
-			fmt.Fprintf(&b, `{"value":%q}`, v)
+			fmt.Fprintf(&b, `{"value":%q,"partition":%d}`, v, part)
 		}
 		b.WriteString(`]}`)
-		if code, err := p.do("POST", fmt.Sprintf("/v1/topics/%s/records?partition=%d", topic, part), "application/json", []byte(b.String()), nil); err != nil || code != 200 {
+		if code, err := p.do("POST", "/v1/topics/"+topic+"/records", "application/json", []byte(b.String()), nil); err != nil || code != 200 {
 			p.tb.Fatalf("produce: %d %v", code, err)
 		}
 	}
@@ -84,28 +84,44 @@ func TestLinkFailures(t *testing.T) {
 	}
 }
 
-// TestLinkBandwidthCap: a link capped at 64 KiB/s catching up a 3 MB
-// backlog sends 64 KiB/s on the wire, within 10%, over 30 s.
+// TestLinkBandwidthCap: a link capped at 64 KiB/s catching up 3 MB of
+// bulk records and 300 KiB of alerts, alerts first: the alerts go up
+// before all but a few bulk records, then the bulk at 64 KiB/s on the
+// wire, within 10%, over 30 s.
 func TestLinkBandwidthCap(t *testing.T) {
 	cloud, ups := cloudBehindUplinks(t, 1)
 	edge := newProc(t)
 	edge.start()
 	edge.mustCreateTopic("bulk", 1)
+	edge.mustCreateTopic("alerts", 1)
 	edge.producePadded("bulk", 0, 3000, 1024, "b")
+	edge.producePadded("alerts", 0, 300, 1024, "a")
 	const rate = 64 << 10
-	edge.createLink(linkToCloud(cloud, map[string]any{"to": []string{ups[0].addr()}, "topics": []string{"bulk"},
-		"compression": "none", "max_bytes_per_sec": rate}))
-	waitFor(t, "the link forwards", 30*time.Second, func() bool { return edge.link("cloud").forwarded() > 0 })
-	time.Sleep(2 * time.Second) // past the bucket's first second
+	edge.createLink(linkToCloud(cloud, map[string]any{"to": []string{ups[0].addr()}, "topics": []string{"bulk", "alerts"},
+		"priority": []string{"alerts"}, "compression": "none", "max_bytes_per_sec": rate}))
+	forwarded := func(v linkView, topic string) int64 {
+		for _, p := range v.Partitions {
+			if p.Topic == topic {
+				return p.Forwarded
+			}
+		}
+		return 0
+	}
+	waitFor(t, "the alerts go up", 30*time.Second, func() bool { return forwarded(edge.link("cloud"), "alerts") == 300 })
+	v := edge.link("cloud")
+	t.Logf("all 300 alerts forwarded with %d bulk records", forwarded(v, "bulk"))
+	if b := forwarded(v, "bulk"); b > 60 {
+		t.Fatalf("the alerts went up with %d bulk records: not first", b)
+	}
 	b0, t0 := ups[0].bytes.Load(), time.Now()
 	time.Sleep(30 * time.Second)
 	got := float64(ups[0].bytes.Load()-b0) / time.Since(t0).Seconds()
-	v := edge.link("cloud")
-	t.Logf("%.0f bytes/s on the wire against a cap of %d (%.1f%%); %d of 3000 records forwarded", got, rate, 100*got/rate, v.forwarded())
+	v = edge.link("cloud")
+	t.Logf("%.0f bytes/s on the wire against a cap of %d (%.1f%%); %d of 3000 bulk records forwarded", got, rate, 100*got/rate, forwarded(v, "bulk"))
 	if got < 0.9*rate || got > 1.1*rate {
 		t.Fatalf("%.0f bytes/s, not within 10%% of %d", got, rate)
 	}
-	if v.Totals.BacklogRecords == 0 {
+	if forwarded(v, "bulk") == 3000 {
 		t.Fatal("the backlog ran out during the measure")
 	}
 }

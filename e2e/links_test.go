@@ -120,10 +120,10 @@ func produceInOrder(edge *proc, topic string, partitions, total int) *edgeProduc
 					if i > 0 {
 						b.WriteByte(',')
 					}
-					fmt.Fprintf(&b, `{"key":"dev-%d","value":%q}`, part, v)
+					fmt.Fprintf(&b, `{"key":"dev-%d","value":%q,"partition":%d}`, part, v, part)
 				}
 				b.WriteString(`]}`)
-				code, err := edge.do("POST", fmt.Sprintf("/v1/topics/%s/records?partition=%d", topic, part), "application/json", []byte(b.String()), nil)
+				code, err := edge.do("POST", "/v1/topics/"+topic+"/records", "application/json", []byte(b.String()), nil)
 				if err != nil || code != 200 {
 					time.Sleep(100 * time.Millisecond)
 					continue

@@ -145,7 +145,8 @@ func transport(err error, context string) *upErr {
 	if ke, ok := err.(*kerr.Error); ok {
 		return classify(ke.Code, context)
 	}
-	if isAuth(err) {
+	var cert *tls.CertificateVerificationError
+	if isAuth(err) || errors.As(err, &cert) {
 		return &upErr{kind: fatal, msg: fmt.Sprintf("%s: %v", context, err)}
 	}
 	return &upErr{kind: retry, unreachable: true, msg: fmt.Sprintf("%s: %v", context, err)}
