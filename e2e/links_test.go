@@ -30,6 +30,7 @@ type linkView struct {
 		BacklogRecords int64  `json:"backlog_records"`
 		State          string `json:"state"`
 		Error          string `json:"error"`
+		Node           uint64 `json:"node"`
 		ProducerID     int64  `json:"producer_id"`
 		Dropped        int64  `json:"dropped"`
 		Resets         int64  `json:"resets"`
@@ -230,4 +231,42 @@ func TestLinkExactlyOnce(t *testing.T) {
 		t.Fatalf("link figures: forwarded %d of %d, dropped %d, backlog %d, %d bytes, %s", v.forwarded(), n, v.Totals.Dropped, v.Totals.BacklogRecords, v.Totals.BytesSent, v.State)
 	}
 	t.Logf("%d records in the cloud, each once, in the edge's order; %d bytes sent, %d producer resets", n, v.Totals.BytesSent, v.Totals.Resets)
+}
+
+// TestLinkMovesWithLeadership: a 3-node edge cluster (RF 3) links its
+// topic to a cloud node; the edge node leading partition 0 is killed -9
+// while records are produced, so the partition's new leader takes the
+// link over from the controller's progress. The cloud ends with each
+// partition exactly as the edge holds it.
+func TestLinkMovesWithLeadership(t *testing.T) {
+	cloud := newProc(t)
+	cloud.start()
+	edges := newCluster(t, 3)
+	if code, err := edges[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"sensors","partitions":2,"replication_factor":3}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	victim := leaderOf(t, edges, "sensors", 0)
+	var writer *proc // produce and watch through a node that survives
+	for _, e := range edges {
+		if e.nodeID != victim {
+			writer = e
+		}
+	}
+	writer.createLink(linkToCloud([]*proc{cloud}, map[string]any{"linger_ms": 5, "max_batch_bytes": 8192}))
+	const parts, perPart = 2, 15000
+	ep := produceInOrder(writer, "sensors", parts, perPart)
+	waitFor(t, "the link forwards", 60*time.Second, func() bool { return writer.link("cloud").forwarded() >= 2000 })
+	v := writer.link("cloud")
+	t.Logf("edge node %d (leading partition 0) killed -9: %d forwarded", victim, v.forwarded())
+	edges[victim-1].kill()
+	ep.done.Wait()
+	waitFor(t, "the link catches up from the new leaders", 90*time.Second, func() bool { return writer.link("cloud").drained(parts) })
+	v = writer.link("cloud")
+	for _, p := range v.Partitions {
+		if p.Partition == 0 && p.Node == uint64(victim) {
+			t.Fatalf("partition 0 is still run by the killed node %d", victim)
+		}
+	}
+	n := sameLogs(t, writer, cloud, "sensors", "sensors", parts, ep.acked, jsonString)
+	t.Logf("%d records in the cloud, each once, in the edge's order; %d producer resets", n, v.Totals.Resets)
 }

@@ -53,11 +53,11 @@ func TestBucketStops(t *testing.T) {
 }
 
 // TestBackoffShared: failures while a wait runs share it; the delay
-// doubles to its limit and resets on success.
+// doubles to its limit and resets on success, which ends the waits.
 func TestBackoffShared(t *testing.T) {
 	var b backoff
-	first := b.fail(time.Second)
-	if again := b.fail(time.Second); !again.Equal(first) {
+	first, wake := b.fail(time.Second)
+	if again, _ := b.fail(time.Second); !again.Equal(first) {
 		t.Fatalf("a second failure during the wait moved it: %v then %v", first, again)
 	}
 	for range 10 {
@@ -70,5 +70,10 @@ func TestBackoffShared(t *testing.T) {
 	b.reset()
 	if b.delay != 0 || !b.until.IsZero() {
 		t.Fatal("reset kept the delay")
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("a success did not end the waits")
 	}
 }

@@ -110,46 +110,65 @@ func (r *runner) run() {
 			// The target did not answer: the link's runners wait on one
 			// backoff, so a down uplink costs one attempt per wait, not
 			// one per partition.
-			r.sleepUntil(r.lk.uplink.fail(r.m.cfg.MaxBackoff))
+			r.wait(r.lk.uplink.fail(r.m.cfg.MaxBackoff))
 			continue
 		}
 		limit := r.m.cfg.MaxBackoff
 		if state == catalog.LinkFailing {
 			limit *= 3 // someone must act; no need to ask often
 		}
-		r.sleepUntil(own.fail(limit))
+		r.wait(own.fail(limit))
 	}
 }
 
 // backoff is exponential with full jitter (each wait drawn between a
 // quarter and one and a quarter of the current delay), so the runners of
 // many partitions and gateways do not retry in step when a cloud comes
-// back after a long outage.
+// back after a long outage. A success ends every wait on it: once one
+// partition gets through, the link's others go at once.
 type backoff struct {
 	mu    sync.Mutex
 	delay time.Duration
 	until time.Time
+	wake  chan struct{} // closed by reset
 }
 
-// fail doubles the delay (from 100 ms, at most max) and returns when the
-// next attempt may go; while an earlier wait runs, it returns that one.
-func (b *backoff) fail(limit time.Duration) time.Time {
+// fail doubles the delay (from 100 ms, at most limit) and returns when
+// the next attempt may go (while an earlier wait runs, that one), and a
+// channel closed if a success comes first.
+func (b *backoff) fail(limit time.Duration) (time.Time, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now := time.Now(); b.until.Before(now) {
 		b.delay = min(max(2*b.delay, 100*time.Millisecond), limit)
 		b.until = now.Add(b.delay/4 + time.Duration(rand.Int64N(int64(b.delay))))
 	}
-	return b.until
+	if b.wake == nil {
+		b.wake = make(chan struct{})
+	}
+	return b.until, b.wake
 }
 
 func (b *backoff) reset() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.delay, b.until = 0, time.Time{}
-	b.mu.Unlock()
+	if b.wake != nil {
+		close(b.wake)
+		b.wake = nil
+	}
 }
 
-func (r *runner) sleepUntil(t time.Time) { r.sleep(time.Until(t)) }
+// wait sleeps until t, a success on the backoff, or the runner's end.
+func (r *runner) wait(t time.Time, wake <-chan struct{}) {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-r.ctx.Done():
+	case <-timer.C:
+	case <-wake:
+	}
+}
 
 func (r *runner) sleep(d time.Duration) {
 	t := time.NewTimer(d)
@@ -168,18 +187,14 @@ func (r *runner) step() error {
 		r.sleep(time.Second) // deleted: the manager stops this runner
 		return nil
 	}
-	if l.Paused {
-		r.report(catalog.LinkPaused, "")
-		r.sleep(time.Second)
-		return nil
-	}
 	cur := l.Partitions[r.shard]
 	if cur == nil {
 		return r.begin(l)
 	}
 	c := *cur
 	// Past the backlog's caps the oldest unsent records are given up,
-	// also while the uplink is down and a batch is sent again and again.
+	// also while paused, or while the uplink is down and a batch is sent
+	// again and again.
 	bl, err := r.m.src.LinkBacklog(r.meta, r.p, c.Sent, l.BacklogBytes(), l.MaxBacklogAgeMs)
 	if err != nil {
 		return err
@@ -187,6 +202,11 @@ func (r *runner) step() error {
 	r.setBacklog(bl.End, c.Sent, bl.Bytes, c.OldestMs)
 	if bl.Cut > c.Sent {
 		return r.drop(l, c, bl.Cut)
+	}
+	if l.Paused {
+		r.report(catalog.LinkPaused, "")
+		r.sleep(time.Second)
+		return nil
 	}
 	if c.InFlight > c.Sent {
 		return r.send(l, c)
