@@ -29,7 +29,7 @@ cross:
 
 # End-to-end: the real binary, kill -9 mid-stream, restart, nothing lost.
 e2e:
-	$(GO) test -count=1 -v ./e2e/...
+	$(GO) test -count=1 -timeout 30m -v ./e2e/...
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o eddy ./cmd/eddy

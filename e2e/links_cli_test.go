@@ -37,7 +37,7 @@ func TestLinkCLI(t *testing.T) {
 	if _, errOut, err := edge.cli("", "link", "create", "bad", "--to", "kafka://nohost", "--topics", "sensors"); err == nil || !strings.Contains(errOut, "not host:port") {
 		t.Fatalf("a bad broker address: %v %s", err, errOut)
 	}
-	waitFor(t, "the link forwards over TLS", 30*time.Second, func() bool { return edge.link("cloud").drained(2) })
+	waitFor(t, "the link forwards over TLS", 30*time.Second, func() bool { return drained(edge.link("cloud"), 2) })
 	if n := len(cloud.readPartition("site-17.sensors", 0)) + len(cloud.readPartition("site-17.sensors", 1)); n != 300 {
 		t.Fatalf("the cloud holds %d of 300 records", n)
 	}
@@ -73,7 +73,7 @@ func TestLinkCLI(t *testing.T) {
 		t.Fatalf("paused: backlog %d, want 10", v.Totals.BacklogRecords)
 	}
 	edge.mustCLI("", "link", "resume", "cloud")
-	waitFor(t, "the resumed link forwards", 30*time.Second, func() bool { return edge.link("cloud").drained(2) })
+	waitFor(t, "the resumed link forwards", 30*time.Second, func() bool { return drained(edge.link("cloud"), 2) })
 	edge.mustCLI("", "link", "delete", "cloud")
 	if _, errOut, err := edge.cli("", "link", "describe", "cloud"); err == nil || !strings.Contains(errOut, "not_found") {
 		t.Fatalf("describe after delete: %v %s", err, errOut)

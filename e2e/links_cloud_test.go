@@ -63,7 +63,7 @@ func TestLinkEdgeToCloud(t *testing.T) {
 		r.acked, r.out = edge.devices("sensors", 30, 24_000, "--rate", "10", "--size", "512", "--duration", "100s")
 	}()
 	t.Cleanup(func() { <-done })
-	waitFor(t, "the link forwards", 30*time.Second, func() bool { return edge.link("cloud").forwarded() >= 500 })
+	waitFor(t, "the link forwards", 30*time.Second, func() bool { return forwarded(edge.link("cloud")) >= 500 })
 	setUplinks(ups, uplinkDown)
 	cut := time.Now()
 	time.Sleep(60 * time.Second)
@@ -72,21 +72,21 @@ func TestLinkEdgeToCloud(t *testing.T) {
 	if v.State != "backing_off" || v.Totals.BacklogRecords < 10_000 || v.Totals.BacklogSeconds < 50 {
 		t.Fatalf("the link is %s with a backlog of %d records, %.0f s", v.State, v.Totals.BacklogRecords, v.Totals.BacklogSeconds)
 	}
-	base := v.forwarded()
+	base := forwarded(v)
 	setUplinks(ups, uplinkUp)
 	restored := time.Now()
-	waitFor(t, "the catch-up starts", 60*time.Second, func() bool { return edge.link("cloud").forwarded() > base })
+	waitFor(t, "the catch-up starts", 60*time.Second, func() bool { return forwarded(edge.link("cloud")) > base })
 
 	// The cloud's answers are lost until it holds a batch the edge has
 	// not heard about, and a second more.
 	setUplinks(ups, uplinkSwallow)
 	waitFor(t, "a batch stored in the cloud and not acknowledged", 30*time.Second, func() bool {
-		return topicEnd(t, cloud, "site-17.sensors", parts) > edge.link("cloud").forwarded()
+		return topicEnd(t, cloud, "site-17.sensors", parts) > forwarded(edge.link("cloud"))
 	})
 	time.Sleep(time.Second)
 	v = edge.link("cloud")
 	t.Logf("answers swallowed (the cloud holds %d records, the link counts %d forwarded); edge killed -9 mid catch-up, backlog %d",
-		topicEnd(t, cloud, "site-17.sensors", parts), v.forwarded(), v.Totals.BacklogRecords)
+		topicEnd(t, cloud, "site-17.sensors", parts), forwarded(v), v.Totals.BacklogRecords)
 	setUplinks(ups, uplinkUp)
 	if v.Totals.BacklogRecords == 0 {
 		t.Fatal("the catch-up ended before the edge was killed")
@@ -94,11 +94,11 @@ func TestLinkEdgeToCloud(t *testing.T) {
 	edge.kill()
 	edge.launch()
 	edge.waitReady()
-	base = v.forwarded()
-	waitFor(t, "the link goes on after the edge's restart", 60*time.Second, func() bool { return edge.link("cloud").forwarded() > base })
+	base = forwarded(v)
+	waitFor(t, "the link goes on after the edge's restart", 60*time.Second, func() bool { return forwarded(edge.link("cloud")) > base })
 	victim := leaderOf(t, cloud, "site-17.sensors", 0)
 	v = edge.link("cloud")
-	t.Logf("cloud node %d (leading partition 0) killed -9 mid catch-up: %d forwarded, backlog %d", victim, v.forwarded(), v.Totals.BacklogRecords)
+	t.Logf("cloud node %d (leading partition 0) killed -9 mid catch-up: %d forwarded, backlog %d", victim, forwarded(v), v.Totals.BacklogRecords)
 	if v.Totals.BacklogRecords == 0 {
 		t.Fatal("the catch-up ended before the cloud's leader was killed")
 	}
@@ -106,7 +106,7 @@ func TestLinkEdgeToCloud(t *testing.T) {
 
 	r := <-done
 	done <- r // for the cleanup
-	waitFor(t, "the link catches up", 120*time.Second, func() bool { return edge.link("cloud").drained(parts) })
+	waitFor(t, "the link catches up", 120*time.Second, func() bool { return drained(edge.link("cloud"), parts) })
 	caughtUp := time.Since(restored)
 	var live *proc
 	for _, c := range cloud {
@@ -120,8 +120,8 @@ func TestLinkEdgeToCloud(t *testing.T) {
 	}
 	n := sameLogs(t, edge, live, "sensors", "site-17.sensors", parts, acked, seqOf(t))
 	v = edge.link("cloud")
-	if v.forwarded() != int64(n) || v.Totals.Dropped != 0 {
-		t.Fatalf("link figures: forwarded %d of %d, dropped %d", v.forwarded(), n, v.Totals.Dropped)
+	if forwarded(v) != int64(n) || v.Totals.Dropped != 0 {
+		t.Fatalf("link figures: forwarded %d of %d, dropped %d", forwarded(v), n, v.Totals.Dropped)
 	}
 	t.Logf("%d records (%d acknowledged by devices) in the cloud, each once, in the edge's order; cut %s, lag zero %s after the uplink came back; %d bytes sent, %d producer resets",
 		n, len(r.acked), restored.Sub(cut).Round(time.Second), caughtUp.Round(100*time.Millisecond), v.Totals.BytesSent, v.Totals.Resets)

@@ -65,8 +65,8 @@ func TestLinkFailures(t *testing.T) {
 		if v.State != c.state || !strings.Contains(errorsOf(v), c.err) {
 			t.Errorf("%s: state %s, error %q; want %s with %q", c.name, v.State, errorsOf(v), c.state, c.err)
 		}
-		if v.Totals.BacklogRecords != 100 || v.forwarded() != 0 {
-			t.Errorf("%s: backlog %d, forwarded %d; want all 100 kept", c.name, v.Totals.BacklogRecords, v.forwarded())
+		if v.Totals.BacklogRecords != 100 || forwarded(v) != 0 {
+			t.Errorf("%s: backlog %d, forwarded %d; want all 100 kept", c.name, v.Totals.BacklogRecords, forwarded(v))
 		}
 		if failures < 1 || failures > 15 || connects > 15 {
 			t.Errorf("%s: %v failed attempts and %v connections in 10 s: a busy loop", c.name, failures, connects)
@@ -78,7 +78,7 @@ func TestLinkFailures(t *testing.T) {
 	// The credentials mended (a new link), everything goes.
 	edge.do("DELETE", "/v1/links/badauth", "", nil, nil)
 	edge.createLink(linkToCloud([]*proc{cloud}, nil))
-	waitFor(t, "the mended link forwards", 30*time.Second, func() bool { return edge.link("cloud").drained(1) })
+	waitFor(t, "the mended link forwards", 30*time.Second, func() bool { return drained(edge.link("cloud"), 1) })
 	if n := len(cloud.readPartition("sensors", 0)); n != 100 {
 		t.Fatalf("the cloud holds %d of 100 records", n)
 	}
@@ -99,29 +99,29 @@ func TestLinkBandwidthCap(t *testing.T) {
 	const rate = 64 << 10
 	edge.createLink(linkToCloud(cloud, map[string]any{"to": []string{ups[0].addr()}, "topics": []string{"bulk", "alerts"},
 		"priority": []string{"alerts"}, "compression": "none", "max_bytes_per_sec": rate}))
-	forwarded := func(v linkView, topic string) int64 {
+	forwardedOf := func(v linkView, topic string) int64 {
 		for _, p := range v.Partitions {
-			if p.Topic == topic {
+			if string(p.Topic) == topic {
 				return p.Forwarded
 			}
 		}
 		return 0
 	}
-	waitFor(t, "the alerts go up", 30*time.Second, func() bool { return forwarded(edge.link("cloud"), "alerts") == 300 })
+	waitFor(t, "the alerts go up", 30*time.Second, func() bool { return forwardedOf(edge.link("cloud"), "alerts") == 300 })
 	v := edge.link("cloud")
-	t.Logf("all 300 alerts forwarded with %d bulk records", forwarded(v, "bulk"))
-	if b := forwarded(v, "bulk"); b > 60 {
+	t.Logf("all 300 alerts forwarded with %d bulk records", forwardedOf(v, "bulk"))
+	if b := forwardedOf(v, "bulk"); b > 60 {
 		t.Fatalf("the alerts went up with %d bulk records: not first", b)
 	}
 	b0, t0 := ups[0].bytes.Load(), time.Now()
 	time.Sleep(30 * time.Second)
 	got := float64(ups[0].bytes.Load()-b0) / time.Since(t0).Seconds()
 	v = edge.link("cloud")
-	t.Logf("%.0f bytes/s on the wire against a cap of %d (%.1f%%); %d of 3000 bulk records forwarded", got, rate, 100*got/rate, forwarded(v, "bulk"))
+	t.Logf("%.0f bytes/s on the wire against a cap of %d (%.1f%%); %d of 3000 bulk records forwarded", got, rate, 100*got/rate, forwardedOf(v, "bulk"))
 	if got < 0.9*rate || got > 1.1*rate {
 		t.Fatalf("%.0f bytes/s, not within 10%% of %d", got, rate)
 	}
-	if forwarded(v, "bulk") == 3000 {
+	if forwardedOf(v, "bulk") == 3000 {
 		t.Fatal("the backlog ran out during the measure")
 	}
 }
@@ -149,7 +149,7 @@ func TestLinkBacklogCap(t *testing.T) {
 		t.Fatalf("backlog %d records and %d dropped, of 1000 under a 64 KiB cap", v.Totals.BacklogRecords, v.Totals.Dropped)
 	}
 	ups[0].set(uplinkUp)
-	waitFor(t, "the link catches up", 60*time.Second, func() bool { return edge.link("cloud").drained(1) })
+	waitFor(t, "the link catches up", 60*time.Second, func() bool { return drained(edge.link("cloud"), 1) })
 	v = edge.link("cloud")
 	e, c := edge.readPartition("capped", 0), cloud[0].readPartition("capped", 0)
 	d := int(v.Totals.Dropped)

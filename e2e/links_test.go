@@ -8,35 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	httpapi "github.com/eddy-broker/eddy/bridges/http"
 )
 
 // linkView is what GET /v1/links/{name} shows.
-type linkView struct {
-	Name   string `json:"name"`
-	State  string `json:"state"`
-	Totals struct {
-		BacklogRecords int64   `json:"backlog_records"`
-		BacklogSeconds float64 `json:"backlog_seconds"`
-		Dropped        int64   `json:"dropped"`
-		Resets         int64   `json:"resets"`
-		BytesSent      int64   `json:"bytes_sent"`
-	} `json:"totals"`
-	Partitions []struct {
-		Topic          string `json:"topic"`
-		Partition      int    `json:"partition"`
-		End            int64  `json:"end"`
-		Forwarded      int64  `json:"forwarded"`
-		InFlight       int64  `json:"in_flight"`
-		BacklogRecords int64  `json:"backlog_records"`
-		State          string `json:"state"`
-		Error          string `json:"error"`
-		Node           uint64 `json:"node"`
-		ProducerID     int64  `json:"producer_id"`
-		Dropped        int64  `json:"dropped"`
-		Resets         int64  `json:"resets"`
-		BytesSent      int64  `json:"bytes_sent"`
-	} `json:"partitions"`
-}
+type linkView = httpapi.LinkView
 
 func (p *proc) createLink(spec map[string]any) {
 	p.tb.Helper()
@@ -57,7 +34,7 @@ func (p *proc) link(name string) linkView {
 }
 
 // forwarded sums what the link has forwarded.
-func (v linkView) forwarded() (n int64) {
+func forwarded(v linkView) (n int64) {
 	for _, p := range v.Partitions {
 		n += p.Forwarded
 	}
@@ -65,7 +42,7 @@ func (v linkView) forwarded() (n int64) {
 }
 
 // drained: every partition forwarded to its end.
-func (v linkView) drained(partitions int) bool {
+func drained(v linkView, partitions int) bool {
 	if len(v.Partitions) != partitions {
 		return false
 	}
@@ -198,7 +175,7 @@ func TestLinkExactlyOnce(t *testing.T) {
 	edge.createLink(linkToCloud([]*proc{cloud}, map[string]any{"linger_ms": 5, "max_batch_bytes": 8192}))
 	ep := produceInOrder(edge, "sensors", parts, perPart)
 
-	waitFor(t, "the link forwards", 60*time.Second, func() bool { return edge.link("cloud").forwarded() >= 1000 })
+	waitFor(t, "the link forwards", 60*time.Second, func() bool { return forwarded(edge.link("cloud")) >= 1000 })
 	cloud.kill()
 	time.Sleep(5 * time.Second)
 	v := edge.link("cloud")
@@ -208,15 +185,15 @@ func TestLinkExactlyOnce(t *testing.T) {
 	}
 	cloud.launch()
 	cloud.waitReady()
-	waitFor(t, "the catch-up starts", 60*time.Second, func() bool { return edge.link("cloud").forwarded() > v.forwarded() })
+	waitFor(t, "the catch-up starts", 60*time.Second, func() bool { return forwarded(edge.link("cloud")) > forwarded(v) })
 	v = edge.link("cloud")
-	t.Logf("edge killed -9 mid catch-up: %d forwarded, backlog %d", v.forwarded(), v.Totals.BacklogRecords)
+	t.Logf("edge killed -9 mid catch-up: %d forwarded, backlog %d", forwarded(v), v.Totals.BacklogRecords)
 	edge.kill()
 	edge.launch()
 	edge.waitReady()
-	waitFor(t, "the link goes on after the edge's restart", 60*time.Second, func() bool { return edge.link("cloud").forwarded() > v.forwarded() })
+	waitFor(t, "the link goes on after the edge's restart", 60*time.Second, func() bool { return forwarded(edge.link("cloud")) > forwarded(v) })
 	v = edge.link("cloud")
-	t.Logf("cloud killed -9: %d forwarded, backlog %d", v.forwarded(), v.Totals.BacklogRecords)
+	t.Logf("cloud killed -9: %d forwarded, backlog %d", forwarded(v), v.Totals.BacklogRecords)
 	cloud.kill()
 	cloud.launch()
 	cloud.waitReady()
@@ -224,11 +201,11 @@ func TestLinkExactlyOnce(t *testing.T) {
 	if ep.n.Load() != parts*perPart {
 		t.Fatalf("only %d of %d records acknowledged at the edge", ep.n.Load(), parts*perPart)
 	}
-	waitFor(t, "the link catches up", 90*time.Second, func() bool { return edge.link("cloud").drained(parts) })
+	waitFor(t, "the link catches up", 90*time.Second, func() bool { return drained(edge.link("cloud"), parts) })
 	n := sameLogs(t, edge, cloud, "sensors", "sensors", parts, ep.acked, jsonString)
 	v = edge.link("cloud")
-	if v.forwarded() != int64(n) || v.Totals.Dropped != 0 || v.Totals.BacklogRecords != 0 || v.Totals.BytesSent == 0 || v.State != "connected" {
-		t.Fatalf("link figures: forwarded %d of %d, dropped %d, backlog %d, %d bytes, %s", v.forwarded(), n, v.Totals.Dropped, v.Totals.BacklogRecords, v.Totals.BytesSent, v.State)
+	if forwarded(v) != int64(n) || v.Totals.Dropped != 0 || v.Totals.BacklogRecords != 0 || v.Totals.BytesSent == 0 || v.State != "connected" {
+		t.Fatalf("link figures: forwarded %d of %d, dropped %d, backlog %d, %d bytes, %s", forwarded(v), n, v.Totals.Dropped, v.Totals.BacklogRecords, v.Totals.BytesSent, v.State)
 	}
 	t.Logf("%d records in the cloud, each once, in the edge's order; %d bytes sent, %d producer resets", n, v.Totals.BytesSent, v.Totals.Resets)
 }
@@ -255,12 +232,12 @@ func TestLinkMovesWithLeadership(t *testing.T) {
 	writer.createLink(linkToCloud([]*proc{cloud}, map[string]any{"linger_ms": 5, "max_batch_bytes": 8192}))
 	const parts, perPart = 2, 15000
 	ep := produceInOrder(writer, "sensors", parts, perPart)
-	waitFor(t, "the link forwards", 60*time.Second, func() bool { return writer.link("cloud").forwarded() >= 2000 })
+	waitFor(t, "the link forwards", 60*time.Second, func() bool { return forwarded(writer.link("cloud")) >= 2000 })
 	v := writer.link("cloud")
-	t.Logf("edge node %d (leading partition 0) killed -9: %d forwarded", victim, v.forwarded())
+	t.Logf("edge node %d (leading partition 0) killed -9: %d forwarded", victim, forwarded(v))
 	edges[victim-1].kill()
 	ep.done.Wait()
-	waitFor(t, "the link catches up from the new leaders", 90*time.Second, func() bool { return writer.link("cloud").drained(parts) })
+	waitFor(t, "the link catches up from the new leaders", 90*time.Second, func() bool { return drained(writer.link("cloud"), parts) })
 	v = writer.link("cloud")
 	for _, p := range v.Partitions {
 		if p.Partition == 0 && p.Node == uint64(victim) {

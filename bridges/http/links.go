@@ -35,20 +35,22 @@ func (s *Server) linkRoutes(g interface {
 	g.POST("/links/{name}/resume", s.authed(s.pauseLink(false)))
 }
 
-// linkJSON is a link as the API shows it: its spec (the password only as
-// password_set), its totals and, in a describe, each partition.
-type linkJSON struct {
+// LinkView is a link as the API shows it (and the CLI reads it): its spec
+// (the password only as password_set), its totals and, in a describe,
+// each partition.
+type LinkView struct {
 	Name string `json:"name"`
 	catalog.LinkSpec
-	PasswordSet bool              `json:"password_set"`
-	Paused      bool              `json:"paused"`
-	CreatedMs   int64             `json:"created_ms"`
-	State       string            `json:"state"`
-	Totals      linkTotals        `json:"totals"`
-	Partitions  []linkPartitionJS `json:"partitions,omitempty"`
+	PasswordSet bool                `json:"password_set"`
+	Paused      bool                `json:"paused"`
+	CreatedMs   int64               `json:"created_ms"`
+	State       string              `json:"state"`
+	Totals      LinkTotals          `json:"totals"`
+	Partitions  []LinkPartitionView `json:"partitions,omitempty"`
 }
 
-type linkTotals struct {
+// LinkTotals sums a link's partitions (backlog_seconds: the oldest).
+type LinkTotals struct {
 	BacklogRecords int64   `json:"backlog_records"`
 	BacklogBytes   int64   `json:"backlog_bytes"`
 	BacklogSeconds float64 `json:"backlog_seconds"`
@@ -57,7 +59,8 @@ type linkTotals struct {
 	BytesSent      int64   `json:"bytes_sent"`
 }
 
-type linkPartitionJS struct {
+// LinkPartitionView is one source partition of a link.
+type LinkPartitionView struct {
 	Topic          eddy.TopicName `json:"topic"`
 	Partition      eddy.Partition `json:"partition"`
 	TargetTopic    string         `json:"target_topic"`
@@ -81,13 +84,13 @@ type linkPartitionJS struct {
 
 // linkView renders a link; live reads each partition's end from its
 // replicas (a describe), else the end its runner last reported.
-func (s *Server) linkView(l *catalog.LinkMeta, live bool) linkJSON {
-	out := linkJSON{Name: l.Name, LinkSpec: l.LinkSpec, PasswordSet: l.Password != "", Paused: l.Paused, CreatedMs: l.CreatedMs}
+func (s *Server) linkView(l *catalog.LinkMeta, live bool) LinkView {
+	out := LinkView{Name: l.Name, LinkSpec: l.LinkSpec, PasswordSet: l.Password != "", Paused: l.Paused, CreatedMs: l.CreatedMs}
 	out.Password = ""
 	now := time.Now().UnixMilli()
 	states := map[string]int{}
 	for _, p := range l.Partitions {
-		pj := linkPartitionJS{Topic: p.Topic, Partition: p.Partition, TargetTopic: l.TargetPrefix + string(p.Topic), End: p.End,
+		pj := LinkPartitionView{Topic: p.Topic, Partition: p.Partition, TargetTopic: l.TargetPrefix + string(p.Topic), End: p.End,
 			Forwarded: p.Sent, InFlight: p.InFlight, BacklogBytes: p.BacklogBytes, State: p.State, Error: p.Error, Node: p.Node,
 			ProducerID: p.ProducerID, ProducerEpoch: p.Epoch, Sequence: p.Seq, Dropped: p.Dropped, Resets: p.Resets, BytesSent: p.Bytes, UpdatedMs: p.UpdatedMs}
 		if live {
@@ -160,7 +163,7 @@ func (s *Server) listLinks(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	if !ok {
 		return
 	}
-	out := []linkJSON{}
+	out := []LinkView{}
 	for _, l := range s.b.Links(tm.Name) {
 		v := s.linkView(l, false)
 		v.Partitions = nil

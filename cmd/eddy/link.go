@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	httpapi "github.com/eddy-broker/eddy/bridges/http"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/spf13/cobra"
 )
 
@@ -29,63 +31,8 @@ func linkPath(name string) string { return "/v1/links/" + url.PathEscape(name) }
 
 // linkSpec is the body of POST /v1/links.
 type linkSpec struct {
-	Name               string   `json:"name"`
-	To                 []string `json:"to"`
-	Topics             []string `json:"topics"`
-	Priority           []string `json:"priority,omitempty"`
-	TargetPrefix       string   `json:"target_prefix,omitempty"`
-	SASL               string   `json:"sasl,omitempty"`
-	Username           string   `json:"username,omitempty"`
-	Password           string   `json:"password,omitempty"`
-	TLS                bool     `json:"tls,omitempty"`
-	CAPEM              string   `json:"ca_pem,omitempty"`
-	ServerName         string   `json:"server_name,omitempty"`
-	InsecureSkipVerify bool     `json:"insecure_skip_verify,omitempty"`
-	Compression        string   `json:"compression,omitempty"`
-	MaxBytesPerSec     int64    `json:"max_bytes_per_sec,omitempty"`
-	Start              string   `json:"start,omitempty"`
-	MaxBacklogBytes    int64    `json:"max_backlog_bytes,omitempty"`
-	MaxBacklogAgeMs    int64    `json:"max_backlog_age_ms,omitempty"`
-	LingerMs           int64    `json:"linger_ms,omitempty"`
-	MaxBatchBytes      int64    `json:"max_batch_bytes,omitempty"`
-	NoCreateTopics     bool     `json:"no_create_topics,omitempty"`
-}
-
-// linkInfo is a link as the API shows it.
-type linkInfo struct {
-	linkSpec
-	PasswordSet bool   `json:"password_set"`
-	Paused      bool   `json:"paused"`
-	CreatedMs   int64  `json:"created_ms"`
-	State       string `json:"state"`
-	Totals      struct {
-		BacklogRecords int64   `json:"backlog_records"`
-		BacklogBytes   int64   `json:"backlog_bytes"`
-		BacklogSeconds float64 `json:"backlog_seconds"`
-		Dropped        int64   `json:"dropped"`
-		Resets         int64   `json:"resets"`
-		BytesSent      int64   `json:"bytes_sent"`
-	} `json:"totals"`
-	Partitions []struct {
-		Topic          string  `json:"topic"`
-		Partition      int32   `json:"partition"`
-		TargetTopic    string  `json:"target_topic"`
-		End            int64   `json:"end"`
-		Forwarded      int64   `json:"forwarded"`
-		InFlight       int64   `json:"in_flight"`
-		BacklogRecords int64   `json:"backlog_records"`
-		BacklogBytes   int64   `json:"backlog_bytes"`
-		BacklogSeconds float64 `json:"backlog_seconds"`
-		State          string  `json:"state"`
-		Error          string  `json:"error"`
-		Node           uint64  `json:"node"`
-		ProducerID     int64   `json:"producer_id"`
-		ProducerEpoch  int16   `json:"producer_epoch"`
-		Sequence       int32   `json:"sequence"`
-		Dropped        int64   `json:"dropped"`
-		Resets         int64   `json:"resets"`
-		BytesSent      int64   `json:"bytes_sent"`
-	} `json:"partitions"`
+	Name string `json:"name"`
+	catalog.LinkSpec
 }
 
 func newLinkCreate() *cobra.Command {
@@ -131,7 +78,7 @@ func newLinkCreate() *cobra.Command {
 			}
 			s.MaxBacklogAgeMs, s.LingerMs = backlogAge.Milliseconds(), linger.Milliseconds()
 			body, _ := json.Marshal(s)
-			var out linkInfo
+			var out httpapi.LinkView
 			if err := newClient(cmd).do(ctxTimeout(), http.MethodPost, "/v1/links", "application/json", body, &out); err != nil {
 				return err
 			}
@@ -205,7 +152,7 @@ func newLinkList() *cobra.Command {
 		Short: "List the tenant's links with their state and backlog",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out struct {
-				Links []linkInfo `json:"links"`
+				Links []httpapi.LinkView `json:"links"`
 			}
 			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/links", &out); err != nil {
 				return err
@@ -233,7 +180,7 @@ func newLinkDescribe() *cobra.Command {
 		Short: "Show a link and, per partition, its position, backlog, state and producer",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var l linkInfo
+			var l httpapi.LinkView
 			if err := newClient(cmd).getJSON(ctxTimeout(), linkPath(args[0]), &l); err != nil {
 				return err
 			}
