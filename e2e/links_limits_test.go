@@ -85,7 +85,7 @@ func TestLinkFailures(t *testing.T) {
 }
 
 // TestLinkBandwidthCap: a link capped at 64 KiB/s catching up 3 MB of
-// bulk records and 300 KiB of alerts, alerts first: the alerts go up
+// bulk records and 600 KiB of alerts, alerts first: the alerts go up
 // before all but a few bulk records, then the bulk at 64 KiB/s on the
 // wire, within 10%, over 30 s.
 func TestLinkBandwidthCap(t *testing.T) {
@@ -95,7 +95,7 @@ func TestLinkBandwidthCap(t *testing.T) {
 	edge.mustCreateTopic("bulk", 1)
 	edge.mustCreateTopic("alerts", 1)
 	edge.producePadded("bulk", 0, 3000, 1024, "b")
-	edge.producePadded("alerts", 0, 300, 1024, "a")
+	edge.producePadded("alerts", 0, 600, 1024, "a")
 	const rate = 64 << 10
 	edge.createLink(linkToCloud(cloud, map[string]any{"to": []string{ups[0].addr()}, "topics": []string{"bulk", "alerts"},
 		"priority": []string{"alerts"}, "compression": "none", "max_bytes_per_sec": rate}))
@@ -107,10 +107,13 @@ func TestLinkBandwidthCap(t *testing.T) {
 		}
 		return 0
 	}
-	waitFor(t, "the alerts go up", 30*time.Second, func() bool { return forwardedOf(edge.link("cloud"), "alerts") == 300 })
+	waitFor(t, "the alerts go up", 60*time.Second, func() bool { return forwardedOf(edge.link("cloud"), "alerts") == 600 })
 	v := edge.link("cloud")
-	t.Logf("all 300 alerts forwarded with %d bulk records", forwardedOf(v, "bulk"))
-	if b := forwardedOf(v, "bulk"); b > 60 {
+	t.Logf("all 600 alerts forwarded with %d bulk records", forwardedOf(v, "bulk"))
+	// Sharing the cap evenly would send about as many bulk records; what
+	// bulk takes is what it took in the first second, before the alerts'
+	// partition had its producer id and its first batch ready.
+	if b := forwardedOf(v, "bulk"); b > 200 {
 		t.Fatalf("the alerts went up with %d bulk records: not first", b)
 	}
 	b0, t0 := ups[0].bytes.Load(), time.Now()

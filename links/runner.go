@@ -11,6 +11,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 )
 
@@ -218,7 +219,7 @@ func (r *runner) step() error {
 		}
 		return r.propose(l, &c, next)
 	}
-	next, ok, err := r.prepare(l, c, true)
+	next, ok, err := r.prepare(l, c, bl, true)
 	if err != nil || !ok {
 		return err
 	}
@@ -241,15 +242,11 @@ func (r *runner) begin(l *catalog.LinkMeta) error {
 	return r.propose(l, nil, next)
 }
 
-// prepare chooses the next batch from c.Sent, giving up first what is
-// past the link's backlog caps. With wait, it waits for records (and then
-// lingers); ok is false when there is nothing to write.
-func (r *runner) prepare(l *catalog.LinkMeta, c catalog.LinkPartition, wait bool) (catalog.LinkPartition, bool, error) {
+// prepare chooses the next batch from c.Sent, given the backlog from
+// there (bl), whose caps it applies first. With wait, it waits for
+// records (and then lingers); ok is false when there is nothing to write.
+func (r *runner) prepare(l *catalog.LinkMeta, c catalog.LinkPartition, bl multiraft.Backlog, wait bool) (catalog.LinkPartition, bool, error) {
 	next := c
-	bl, err := r.m.src.LinkBacklog(r.meta, r.p, c.Sent, l.BacklogBytes(), l.MaxBacklogAgeMs)
-	if err != nil {
-		return next, false, err
-	}
 	if bl.Cut > c.Sent { // nothing is in flight: the sequence goes on
 		next.Dropped += bl.Cut - c.Sent
 		next.Sent, next.InFlight = bl.Cut, bl.Cut
@@ -269,6 +266,7 @@ func (r *runner) prepare(l *catalog.LinkMeta, c catalog.LinkPartition, wait bool
 	if next.Seq > math.MaxInt32-int32(min(bl.End-next.Sent, 1<<20)) {
 		// The sequence would wrap: a new epoch starts again at 0 (nothing
 		// is in flight, so nothing can be duplicated).
+		var err error
 		if next.ProducerID, next.Epoch, err = r.newEpoch(next); err != nil {
 			return c, false, err
 		}
@@ -345,9 +343,11 @@ func (r *runner) send(l *catalog.LinkMeta, c catalog.LinkPartition) error {
 	r.lk.m.bytes.Add(len(b))
 	acked := c
 	acked.Sent, acked.Seq, acked.Bytes = c.InFlight, c.Seq+int32(n), c.Bytes+int64(len(b))
-	next, ok, err := r.prepare(l, acked, false)
-	if err != nil || !ok {
-		next = acked
+	next := acked
+	if bl, err := r.m.src.LinkBacklog(r.meta, r.p, acked.Sent, l.BacklogBytes(), l.MaxBacklogAgeMs); err == nil {
+		if nb, ok, err := r.prepare(l, acked, bl, false); err == nil && ok {
+			next = nb
+		}
 	}
 	return r.propose(l, &c, next)
 }
