@@ -10,8 +10,9 @@ import (
 
 // TestLinkCLI: eddy link create|list|describe|pause|resume|delete, to a
 // cloud whose Kafka listener speaks TLS only (its certificate trusted with
-// --tls-ca), with the password read from a file; a link over TLS without
-// the CA fails with a clear certificate error instead.
+// --tls-ca), with the password read from a file, over SASL/PLAIN and
+// SASL/OAUTHBEARER; a link over TLS without the CA fails with a clear
+// certificate error instead.
 func TestLinkCLI(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -37,7 +38,13 @@ func TestLinkCLI(t *testing.T) {
 	if _, errOut, err := edge.cli("", "link", "create", "bad", "--to", "kafka://nohost", "--topics", "sensors"); err == nil || !strings.Contains(errOut, "not host:port") {
 		t.Fatalf("a bad broker address: %v %s", err, errOut)
 	}
+	edge.mustCLI("", "link", "create", "oauth", "--to", "kafka://"+cloud.kafkaAddr, "--topics", "sensors", "--tls-ca", certFile,
+		"--sasl", "oauthbearer", "--password-file", jwt, "--target-prefix", "oauth.")
 	waitFor(t, "the link forwards over TLS", 30*time.Second, func() bool { return drained(edge.link("cloud"), 2) })
+	waitFor(t, "the OAUTHBEARER link forwards", 30*time.Second, func() bool { return drained(edge.link("oauth"), 2) })
+	if n := len(cloud.readPartition("oauth.sensors", 0)) + len(cloud.readPartition("oauth.sensors", 1)); n != 300 {
+		t.Fatalf("the cloud holds %d of 300 records sent over OAUTHBEARER", n)
+	}
 	if n := len(cloud.readPartition("site-17.sensors", 0)) + len(cloud.readPartition("site-17.sensors", 1)); n != 300 {
 		t.Fatalf("the cloud holds %d of 300 records", n)
 	}
