@@ -31,8 +31,11 @@ cross:
 e2e:
 	$(GO) test -count=1 -timeout 30m -v ./e2e/...
 
+# The version is git's description of the checkout, stamped into
+# internal/buildinfo (eddy version, eddy_build_info); the commit comes
+# from Go's VCS stamp.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o eddy ./cmd/eddy
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -ldflags="-s -w -X github.com/eddy-broker/eddy/internal/buildinfo.version=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o eddy ./cmd/eddy
 
 # Longer fuzzing than CI does (CI runs the committed corpus as tests).
 fuzz:

@@ -19,6 +19,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/promtext"
 	"sync"
 	"time"
 
@@ -126,7 +127,7 @@ type route struct {
 	tenant         *catalog.TenantMeta
 	maxMsg         int64
 	records, bytes *metrics.Counter
-	duration       *metrics.Histogram
+	duration       *metrics.PrometheusHistogram
 }
 
 // tenantRoute is a tenant's metadata at a catalog version.
@@ -158,7 +159,7 @@ func (p *Path) route(ref eddy.TopicRef) (*route, error) {
 		name := ref.String()
 		r.records = p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_records_total{topic=%q}`, name))
 		r.bytes = p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_bytes_total{topic=%q}`, name))
-		r.duration = p.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, name))
+		r.duration = p.m.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`eddy_produce_request_duration_seconds{topic=%q}`, name), promtext.DurationBuckets)
 	}
 	p.routes.Store(ref, r)
 	return r, nil

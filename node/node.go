@@ -4,12 +4,13 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/promtext"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/logkey"
@@ -64,9 +65,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		n.series = series.New(series.Config{Step: cfg.ConsoleSeriesStep})
 	}
 	m := n.metrics
-	batchRecords := m.NewHistogram("eddy_proposal_records")
-	batchBytes := m.NewHistogram("eddy_proposal_bytes")
-	proposalSecs := m.NewHistogram("eddy_proposal_duration_seconds")
+	batchRecords := m.NewPrometheusHistogramExt("eddy_proposal_records", promtext.CountBuckets)
+	batchBytes := m.NewPrometheusHistogramExt("eddy_proposal_bytes", promtext.ByteBuckets)
+	proposalSecs := m.NewPrometheusHistogramExt("eddy_proposal_duration_seconds", promtext.DurationBuckets)
 	leaderChanges := m.NewCounter("eddy_raft_leader_changes_total")
 	fw := newForwarder(n.signer.Load)
 	host, err := multiraft.New(multiraft.Config{
@@ -116,11 +117,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			mc.WSAddr = cfg.MQTTWSAddr
 		}
 		if cfg.MQTTTLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.MQTTTLSCert, cfg.MQTTTLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("mqtt tls: %w", err)
+			if mc.TLS, err = loadTLS(m, "mqtt", cfg.MQTTTLSCert, cfg.MQTTTLSKey); err != nil {
+				return nil, err
 			}
-			mc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		n.mqtt = mqttapi.New(mc, in)
 	}
@@ -129,11 +128,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			MaxRequestBytes: cfg.MaxBodyBytes, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.KafkaTLSCert, cfg.KafkaTLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("kafka tls: %w", err)
+			if kc.TLS, err = loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
+				return nil, err
 			}
-			kc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		n.kafka = kafka.New(kc, path, host)
 	}
@@ -232,6 +229,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.log.Info("kafka listening", "addr", n.kafka.Addr())
 	}
+	n.nodeMetrics()
 	n.links = links.New(n.host, links.Config{Logger: n.log.With("component", "links"), Metrics: n.metrics})
 	n.links.Start()
 	if n.series != nil {

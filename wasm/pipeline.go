@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/promtext"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -400,7 +401,7 @@ func (t *tenantRT) module(ctx context.Context, sha string, load func() ([]byte, 
 	}
 	m.size, m.users = size, 1
 	if name != "" {
-		t.p.cfg.Metrics.GetOrCreateHistogram(fmt.Sprintf(`eddy_transform_compile_seconds{tenant=%q,transform=%q}`, t.name, name)).Update(m.CompileTime.Seconds())
+		t.p.cfg.Metrics.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`eddy_transform_compile_seconds{tenant=%q,transform=%q}`, t.name, name), promtext.DurationBuckets).Update(m.CompileTime.Seconds())
 	}
 	t.mu.Lock()
 	t.modules[sha] = m
@@ -496,7 +497,7 @@ type runner struct {
 	breaker breaker
 
 	in, out, dropped *metrics.Counter
-	batchSecs        *metrics.Histogram
+	batchSecs        *metrics.PrometheusHistogram
 	set              *metrics.Set
 }
 
@@ -513,7 +514,7 @@ func (r *runner) init(m *metrics.Set) {
 	r.in = m.GetOrCreateCounter(r.labels("eddy_transform_records_in_total"))
 	r.out = m.GetOrCreateCounter(r.labels("eddy_transform_records_out_total"))
 	r.dropped = m.GetOrCreateCounter(r.labels("eddy_transform_records_dropped_total"))
-	r.batchSecs = m.GetOrCreateHistogram(r.labels("eddy_transform_batch_duration_seconds"))
+	r.batchSecs = m.GetOrCreatePrometheusHistogramExt(r.labels("eddy_transform_batch_duration_seconds"), promtext.DurationBuckets)
 	// Gauges read whichever runner is current for the topic.
 	t, topic := r.t, r.topic
 	cur := func() *runner {

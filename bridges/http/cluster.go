@@ -22,6 +22,8 @@ type ClusterAdmin interface {
 	Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error)
 	Quarantined() []multiraft.Quarantine
 	RepairPartition(ctx context.Context, ref eddy.TopicRef, p eddy.Partition) (*multiraft.RepairResult, error)
+	Health() multiraft.Health
+	ControllerLeader() uint64
 }
 
 // cluster answers GET /v1/cluster: the nodes and the replica moves in

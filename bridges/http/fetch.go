@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/promtext"
 	"strconv"
 	"sync"
 	"time"
@@ -190,7 +191,7 @@ func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 // keeps the produce series).
 type topicMetrics struct {
 	fetchRecords, fetchBytes *metrics.Counter
-	fetchDuration            *metrics.Histogram
+	fetchDuration            *metrics.PrometheusHistogram
 }
 
 // topicMetricsCache holds each topic's series; a deleted topic's stay,
@@ -205,7 +206,7 @@ func (s *Server) topicMetrics(ref eddy.TopicRef) *topicMetrics {
 	tm := &topicMetrics{
 		fetchRecords:  s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_records_total{topic=%q}`, name)),
 		fetchBytes:    s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_fetch_bytes_total{topic=%q}`, name)),
-		fetchDuration: s.m.GetOrCreateHistogram(fmt.Sprintf(`eddy_fetch_request_duration_seconds{topic=%q}`, name)),
+		fetchDuration: s.m.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`eddy_fetch_request_duration_seconds{topic=%q}`, name), promtext.DurationBuckets),
 	}
 	got, _ := s.tm.m.LoadOrStore(ref, tm)
 	return got.(*topicMetrics)

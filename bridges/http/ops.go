@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft"
@@ -56,27 +54,6 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	writeJSON(ctx, 200, map[string]string{"status": "ready"})
-}
-
-func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
-	ctx.SetContentType("text/plain; version=0.0.4")
-	var buf bytes.Buffer
-	s.m.WritePrometheus(&buf)
-	for _, t := range s.b.Tenants() {
-		u := s.b.Usage(t.Name)
-		for _, g := range []struct {
-			name string
-			v    int64
-		}{{"eddy_tenant_topics", u.Topics}, {"eddy_tenant_partitions", u.Partitions},
-			{"eddy_tenant_storage_bytes", u.StorageBytes}, {"eddy_tenant_quota_storage_bytes", t.Quotas.StorageBytes}} {
-			metrics.WriteGaugeUint64(&buf, fmt.Sprintf(`%s{tenant=%q}`, g.name, t.Name), uint64(g.v))
-		}
-	}
-	for _, q := range s.b.Quarantined() {
-		metrics.WriteGaugeUint64(&buf, fmt.Sprintf(`eddy_partition_quarantined{topic=%q,partition="%d"}`, q.Topic, q.Partition), 1)
-	}
-	metrics.WriteProcessMetrics(&buf)
-	ctx.SetBody(buf.Bytes())
 }
 
 // checksum answers a digest of this node's replica of a partition up to an

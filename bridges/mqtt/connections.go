@@ -1,6 +1,9 @@
 package mqtt
 
 import (
+	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -118,4 +121,18 @@ func (st *stream) describe(c *Connection) {
 		}
 	}
 	st.fol.mu.Unlock()
+}
+
+// writeConnectionCounts writes eddy_mqtt_connections by tenant (for
+// /metrics, through the metrics set's writer).
+func (l *Listener) writeConnectionCounts(w io.Writer) {
+	l.mu.Lock()
+	n := map[eddy.TenantID]int{}
+	for _, s := range l.clients {
+		n[s.tenant]++
+	}
+	l.mu.Unlock()
+	for _, t := range slices.Sorted(maps.Keys(n)) {
+		fmt.Fprintf(w, "eddy_mqtt_connections{tenant=%q} %d\n", t, n[t])
+	}
 }

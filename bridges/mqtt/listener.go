@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/promtext"
 	"log/slog"
 	"net"
 	"strconv"
@@ -264,6 +265,7 @@ func New(cfg Config, ingest Ingest) *Listener {
 	cfg.Metrics.GetOrCreateGauge("eddy_mqtt_delivery_dropped_total", func() float64 {
 		return float64(atomic.LoadInt64(&l.srv.Info.InflightDropped) + atomic.LoadInt64(&l.srv.Info.MessagesDropped))
 	})
+	cfg.Metrics.RegisterMetricsWriter(l.writeConnectionCounts)
 	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes, cfg.QoS0Wait)
 	if cfg.Log != nil {
 		l.fan = newFanout(l, cfg.Log)
@@ -562,7 +564,7 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, h.refuse(cl, pk, err)
 	}
 	l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="%d"}`, ref.String(), pk.FixedHeader.Qos)).Inc()
-	l.m.GetOrCreateHistogram("eddy_mqtt_publish_commit_seconds").UpdateDuration(start)
+	l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets).UpdateDuration(start)
 	return pk, packets.CodeSuccessIgnore // acknowledge; no fan-out, no retain
 }
 

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/promtext"
 	"time"
 
 	"github.com/eddy-broker/eddy"
@@ -85,7 +86,7 @@ func (a *acker) run(h *hook, cl *mochi.Client) {
 			continue
 		}
 		l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="1"}`, p.ref.String())).Inc()
-		l.m.GetOrCreateHistogram("eddy_mqtt_publish_commit_seconds").UpdateDuration(p.start)
+		l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets).UpdateDuration(p.start)
 		if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p.id}); err != nil {
 			return
 		}

@@ -11,12 +11,15 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
+	"github.com/eddy-broker/eddy/internal/buildinfo"
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version names the binary (internal/buildinfo: stamped at build, or the
+// module's version and VCS commit).
+var version = buildinfo.Version() + " (" + buildinfo.Commit() + ")"
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
@@ -38,6 +41,18 @@ func newRoot() *cobra.Command {
 	pf.String("token", "", "bearer token (env EDDY_TOKEN, or the profile's)")
 	pf.String("profile", "", "CLI profile to use (env EDDY_PROFILE; default: the current one)")
 	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
-		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole())
+		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole(), newVersion())
 	return root
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the version, commit and platform of this binary",
+		Example: "  eddy version",
+		Args:    cobra.NoArgs,
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Printf("eddy %s\ncommit %s\n%s %s/%s\n", buildinfo.Version(), buildinfo.Commit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
 }

@@ -1,0 +1,58 @@
+package node
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/eddy-broker/eddy/internal/buildinfo"
+)
+
+// loadTLS loads a listener's certificate and exports its expiry
+// (eddy_tls_certificate_expiry_timestamp_seconds), so an alert fires
+// before clients start failing.
+func loadTLS(m *metrics.Set, listener, certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s tls: %w", listener, err)
+	}
+	if leaf := cert.Leaf; leaf != nil {
+		expiry := float64(leaf.NotAfter.Unix())
+		m.GetOrCreateGauge(fmt.Sprintf(`eddy_tls_certificate_expiry_timestamp_seconds{listener=%q}`, listener), func() float64 { return expiry })
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// nodeMetrics registers what describes the node itself: its build, and
+// when its bootstrap admin token expires.
+func (n *Node) nodeMetrics() {
+	n.metrics.GetOrCreateGauge(fmt.Sprintf(`eddy_build_info{version=%q,commit=%q}`, buildinfo.Version(), buildinfo.Commit()), func() float64 { return 1 })
+	path := n.cfg.AdminTokenPath()
+	n.metrics.GetOrCreateGauge("eddy_admin_token_expiry_timestamp_seconds", func() float64 { return float64(tokenExpiry(path)) })
+}
+
+// tokenExpiry reads a JWT file's exp claim, unverified (the node wrote
+// it); 0 when it cannot.
+func tokenExpiry(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	parts := strings.Split(strings.TrimSpace(string(b)), ".")
+	if len(parts) != 3 {
+		return 0
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return 0
+	}
+	var c struct {
+		Exp int64 `json:"exp"`
+	}
+	json.Unmarshal(payload, &c)
+	return c.Exp
+}
