@@ -200,7 +200,7 @@ func (p *proc) awaitReady(mayRetry bool) (portTaken bool) {
 		}
 		select {
 		case err := <-p.exited:
-			if mayRetry && p.launches == 1 && strings.Contains(p.log.String(), "address already in use") {
+			if mayRetry && p.launches == 1 && (strings.Contains(p.log.String(), "address already in use") || strings.Contains(p.log.String(), "in use by another process")) {
 				return true
 			}
 			p.tb.Fatalf("eddy exited during start: %v\n%s", err, p.log)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/eddy-broker/eddy/internal/logkey"
@@ -125,12 +126,28 @@ func (n *Node) bootstrapAdmin(signer *tenants.Signer) error {
 	n.log.Info("bootstrap admin token written (operator scope, valid one year)", "path", path)
 	fmt.Fprintf(os.Stderr, "eddy: the bootstrap admin token is in %s (readable only by you)\n", path)
 	server := "http://" + localURLHost(n.HTTPAddr())
-	if file, err := WriteProfile("local", Profile{Server: server, TokenFile: path}, false); err != nil {
+	name := profileName(server)
+	if file, err := WriteProfile(name, Profile{Server: server, TokenFile: path}, false); err != nil {
 		n.log.Warn("could not write the CLI profile", logkey.Err, err)
 	} else {
-		fmt.Fprintf(os.Stderr, "eddy: CLI profile \"local\" written to %s\n", file)
+		fmt.Fprintf(os.Stderr, "eddy: CLI profile %q written to %s\n", name, file)
 	}
 	return nil
+}
+
+// profileName is the CLI profile a new node writes: "local", unless
+// "local" names another node (another eddy serve on this machine), whose
+// profile is never overwritten: then "local-<port>".
+func profileName(server string) string {
+	ps, _, err := LoadProfiles()
+	if err != nil {
+		return "local"
+	}
+	if p, ok := ps.Profiles["local"]; !ok || p.Server == server {
+		return "local"
+	}
+	_, port, _ := strings.Cut(strings.TrimPrefix(server, "http://"), ":")
+	return "local-" + port
 }
 
 func (c *Config) advertiseHTTP() string {

@@ -182,6 +182,9 @@ func (n *Node) listenerStatus() []netguard.Status {
 
 // Start starts Raft, then the HTTP listener.
 func (n *Node) Start(ctx context.Context) error {
+	if err := n.cfg.preflight(); err != nil {
+		return err
+	}
 	if err := n.cfg.checkIdentity(); err != nil {
 		return err
 	}
@@ -195,11 +198,6 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.signer.Store(signer)
 	if err := n.http.Start(); err != nil {
-		n.host.Close()
-		return err
-	}
-	if err := n.bootstrapAdmin(signer); err != nil {
-		n.http.Close(ctx)
 		n.host.Close()
 		return err
 	}
@@ -228,6 +226,11 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("kafka listener: %w", err)
 		}
 		n.log.Info("kafka listening", "addr", n.kafka.Addr())
+	}
+	// The token and the CLI profile only once every listener is bound.
+	if err := n.bootstrapAdmin(signer); err != nil {
+		n.Close(ctx)
+		return err
 	}
 	n.nodeMetrics()
 	n.links = links.New(n.host, links.Config{Logger: n.log.With("component", "links"), Metrics: n.metrics})
