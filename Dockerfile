@@ -5,14 +5,14 @@
 # 32-bit ARM (linux/arm/v7) is not supported: pebble, which dragonboat
 # always links, does not build there.
 FROM --platform=$BUILDPLATFORM golang:1.26 AS build
-ARG TARGETOS TARGETARCH VERSION=dev
+ARG TARGETOS TARGETARCH VERSION=devel
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags="-s -w -X main.version=$VERSION" -o /out/eddy ./cmd/eddy \
+    go build -trimpath -ldflags="-s -w -X github.com/eddy-broker/eddy/internal/buildinfo.version=$VERSION" -o /out/eddy ./cmd/eddy \
  && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
@@ -26,5 +26,6 @@ EXPOSE 8080 1883 9092 7100
 ENV EDDY_DATA_DIR=/var/lib/eddy
 ENTRYPOINT ["/usr/local/bin/eddy"]
 # The Raft address must be one other nodes can reach; for a single node the
-# container's loopback is enough.
+# container's loopback is enough. The bootstrap admin token is written to
+# /var/lib/eddy/admin.token: docker cp CONTAINER:/var/lib/eddy/admin.token .
 CMD ["serve", "--http-addr", ":8080", "--raft-addr", "127.0.0.1:7100", "--mqtt-addr", ":1883"]

@@ -178,3 +178,23 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		t.Fatalf("changed node id: %v %s", err, out)
 	}
 }
+
+// TestSystemdUnit: systemd-analyze verify accepts the unit (with this
+// build's binary in ExecStart), and the unit keeps its hardening.
+func TestSystemdUnit(t *testing.T) {
+	b, err := os.ReadFile("../deploy/systemd/eddy.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(b)
+	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/eddy", "LimitNOFILE=", "Restart=on-failure", "ExecReload=/bin/kill -HUP $MAINPID"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("the unit lacks %s", want)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "eddy.service")
+	os.WriteFile(f, []byte(strings.ReplaceAll(unit, "/usr/local/bin/eddy ", eddyBin+" ")), 0o644)
+	if out, err := exec.Command("systemd-analyze", "verify", f).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}

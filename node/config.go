@@ -486,10 +486,15 @@ func (c *Config) fitConnections(nofile uint64) bool {
 	return true
 }
 
+// logLevel is the level of the loggers NewLogger made.
+var logLevel slog.LevelVar
+
 // NewLogger returns the logger the configuration asks for, writing to w.
+// Its level can change at run time (SIGHUP, Node.Reload).
 func (c *Config) NewLogger(w *os.File) *slog.Logger {
 	lvl, _ := parseLevel(c.LogLevel)
-	opts := &slog.HandlerOptions{Level: lvl}
+	logLevel.Set(lvl)
+	opts := &slog.HandlerOptions{Level: &logLevel}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

@@ -7,24 +7,47 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy/internal/buildinfo"
 )
 
+// certFiles is a listener's certificate, loaded from its files and
+// loaded again on Reload (a certificate renewed in place, as certbot
+// does, is served from the next handshake on).
+type certFiles struct {
+	listener, certFile, keyFile string
+	cert                        atomic.Pointer[tls.Certificate]
+}
+
 // loadTLS loads a listener's certificate and exports its expiry
 // (eddy_tls_certificate_expiry_timestamp_seconds), so an alert fires
 // before clients start failing.
-func loadTLS(m *metrics.Set, listener, certFile, keyFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+func (n *Node) loadTLS(m *metrics.Set, listener, certFile, keyFile string) (*tls.Config, error) {
+	cf := &certFiles{listener: listener, certFile: certFile, keyFile: keyFile}
+	if err := cf.load(); err != nil {
+		return nil, err
+	}
+	m.GetOrCreateGauge(fmt.Sprintf(`eddy_tls_certificate_expiry_timestamp_seconds{listener=%q}`, listener), func() float64 {
+		if leaf := cf.cert.Load().Leaf; leaf != nil {
+			return float64(leaf.NotAfter.Unix())
+		}
+		return 0
+	})
+	n.certs = append(n.certs, cf)
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return cf.cert.Load(), nil
+	}}, nil
+}
+
+func (cf *certFiles) load() error {
+	cert, err := tls.LoadX509KeyPair(cf.certFile, cf.keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s tls: %w", listener, err)
+		return fmt.Errorf("%s tls: %w", cf.listener, err)
 	}
-	if leaf := cert.Leaf; leaf != nil {
-		expiry := float64(leaf.NotAfter.Unix())
-		m.GetOrCreateGauge(fmt.Sprintf(`eddy_tls_certificate_expiry_timestamp_seconds{listener=%q}`, listener), func() float64 { return expiry })
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	cf.cert.Store(&cert)
+	return nil
 }
 
 // nodeMetrics registers what describes the node itself: its build, and

@@ -40,6 +40,8 @@ type Node struct {
 	kafka   *kafka.Listener   // nil when off
 	bridges []*mqttapi.Bridge
 	links   *links.Manager
+	certs   []*certFiles       // the listeners' certificates, for Reload
+	given   Config             // the configuration as loaded, for Reload
 	cancel  context.CancelFunc // stops the bridges and the sampler
 
 	series   *series.Store // the console's charts; nil when off
@@ -51,6 +53,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	given := cfg // as configured, before the limits are fitted (Reload compares with it)
 	if nofile, err := netguard.RaiseFileLimit(); err != nil {
 		log.Warn("cannot read the descriptor limit", logkey.Err, err)
 	} else if cfg.fitConnections(nofile) {
@@ -60,7 +63,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if limit, from := applyMemoryLimit(cfg.MemoryLimit); limit > 0 {
 		log.Info("soft memory limit set", "bytes", limit, "from", from)
 	}
-	n := &Node{cfg: cfg, log: log, metrics: metrics.NewSet()}
+	n := &Node{cfg: cfg, given: given, log: log, metrics: metrics.NewSet()}
 	if cfg.ConsoleSeries {
 		n.series = series.New(series.Config{Step: cfg.ConsoleSeriesStep})
 	}
@@ -117,7 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			mc.WSAddr = cfg.MQTTWSAddr
 		}
 		if cfg.MQTTTLSCert != "" {
-			if mc.TLS, err = loadTLS(m, "mqtt", cfg.MQTTTLSCert, cfg.MQTTTLSKey); err != nil {
+			if mc.TLS, err = n.loadTLS(m, "mqtt", cfg.MQTTTLSCert, cfg.MQTTTLSKey); err != nil {
 				return nil, err
 			}
 		}
@@ -128,7 +131,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			MaxRequestBytes: cfg.MaxBodyBytes, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
-			if kc.TLS, err = loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
+			if kc.TLS, err = n.loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
 				return nil, err
 			}
 		}

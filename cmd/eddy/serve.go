@@ -21,13 +21,22 @@ func newServe() *cobra.Command {
 		Short: "Run an Eddy node",
 		Long: `Run an Eddy node. With no flags it keeps its data in ./eddy-data, serves
 HTTP on :8080 and Raft on 127.0.0.1:7100. Settings come from the defaults,
-then --config FILE, then EDDY_* environment variables, then flags.`,
+then --config FILE, then EDDY_* environment variables, then flags.
+
+SIGHUP reloads the configuration: the log level and the listeners' TLS
+certificates (read again from their files) change at once; the node logs
+what it reloaded and which changed settings take a restart. SIGINT or
+SIGTERM stop the node gracefully (leaderships handed over, in-flight
+writes finished); a second one stops it at once.`,
+		Example: `  eddy serve
+  eddy serve --config /etc/eddy/eddy.yaml
+  eddy serve --node-id 2 --raft-addr 10.0.0.2:7100 --peers 1=10.0.0.1:7100,2=10.0.0.2:7100,3=10.0.0.3:7100`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := loadServeConfig(cmd, configFile, peers, cfg)
 			if err != nil {
 				return err
 			}
-			return serve(c)
+			return serve(c, func() (node.Config, error) { return loadServeConfig(cmd, configFile, peers, cfg) })
 		},
 	}
 	f := cmd.Flags()
@@ -75,7 +84,9 @@ func loadServeConfig(cmd *cobra.Command, file, peers string, flags node.Config) 
 	return c, c.Validate()
 }
 
-func serve(cfg node.Config) error {
+// serve runs a node until SIGINT or SIGTERM; reload reads the
+// configuration again for SIGHUP.
+func serve(cfg node.Config, reload func() (node.Config, error)) error {
 	log := cfg.NewLogger(os.Stderr)
 	n, err := node.New(cfg, log)
 	if err != nil {
@@ -91,7 +102,26 @@ func serve(cfg node.Config) error {
 	log.Info("eddy is serving", "version", version, logkey.Node, cfg.NodeID, "http", n.HTTPAddr(),
 		"raft", cfg.RaftAddr, "data_dir", cfg.DataDir)
 	fmt.Fprintf(os.Stderr, "eddy %s: HTTP API on http://%s, Raft on %s, data in %s\n", version, n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir)
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hup:
+			next, err := reload()
+			if err != nil {
+				log.Error("SIGHUP: the configuration is not valid; nothing reloaded", logkey.Err, err)
+				continue
+			}
+			reloaded, restart, err := n.Reload(next)
+			if err != nil {
+				log.Error("SIGHUP: reload failed in part", logkey.Err, err)
+			}
+			log.Info("SIGHUP: configuration reloaded", "reloaded", reloaded, "changed_but_need_a_restart", restart)
+		}
+	}
 	stop() // a second signal kills the process at once
 	log.Info("shutting down: finishing in-flight writes")
 	closeCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)

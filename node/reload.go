@@ -1,0 +1,51 @@
+package node
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Reload applies what may change while the node runs (SIGHUP): the log
+// level, and the listeners' TLS certificates, read again from their
+// files. It returns what it reloaded and the settings that changed but
+// take a restart. A certificate that fails to load keeps the old one and
+// is an error.
+func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
+	if next.LogLevel != n.given.LogLevel {
+		lvl, perr := parseLevel(next.LogLevel)
+		if perr != nil {
+			return nil, nil, perr
+		}
+		logLevel.Set(lvl)
+		reloaded = append(reloaded, "log_level="+next.LogLevel)
+		n.given.LogLevel = next.LogLevel
+	}
+	var errs []string
+	for _, cf := range n.certs {
+		if err := cf.load(); err != nil {
+			errs = append(errs, err.Error()+" (the old certificate stays)")
+			continue
+		}
+		reloaded = append(reloaded, cf.listener+" certificate")
+	}
+	// The rest is compared field by field: what differs takes a restart.
+	cur, nv := reflect.ValueOf(n.given), reflect.ValueOf(next)
+	for i := range cur.NumField() {
+		f := cur.Type().Field(i)
+		if !f.IsExported() || f.Name == "LogLevel" {
+			continue
+		}
+		if !reflect.DeepEqual(cur.Field(i).Interface(), nv.Field(i).Interface()) {
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if name == "" {
+				name = f.Name
+			}
+			needRestart = append(needRestart, name)
+		}
+	}
+	if len(errs) > 0 {
+		err = fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return reloaded, needRestart, err
+}
