@@ -31,7 +31,8 @@ type client struct {
 // then the default server.
 func newClient(cmd *cobra.Command) *client {
 	var prof node.Profile
-	if ps, _, err := node.LoadProfiles(); err == nil {
+	var noToken error // why there is no token, named with its fix
+	if ps, path, err := node.LoadProfiles(); err == nil {
 		name, _ := cmd.Flags().GetString("profile")
 		if name == "" {
 			name = os.Getenv("EDDY_PROFILE")
@@ -39,7 +40,10 @@ func newClient(cmd *cobra.Command) *client {
 		if name == "" {
 			name = ps.Current
 		}
-		prof = ps.Profiles[name]
+		var ok bool
+		if prof, ok = ps.Profiles[name]; !ok && name != "" {
+			noToken = fmt.Errorf("no token: profile %q does not exist in %s (eddy profile list; eddy profile use NAME)", name, path)
+		}
 	}
 	s, _ := cmd.Flags().GetString("server")
 	if !cmd.Flags().Changed("server") {
@@ -59,11 +63,19 @@ func newClient(cmd *cobra.Command) *client {
 			tok = v
 		} else if t, err := prof.TokenOf(); err == nil {
 			tok = t
+		} else if noToken == nil {
+			noToken = fmt.Errorf("no token: the profile's token file cannot be read (%v); pass --token, set EDDY_TOKEN, or fix the profile (eddy profile list)", err)
 		}
+	}
+	if tok == "" && noToken == nil {
+		noToken = fmt.Errorf("no token: pass --token, set EDDY_TOKEN, or use a profile that has one (eddy profile list; eddy serve writes profile local with its admin token)")
+	}
+	if tok != "" {
+		noToken = nil
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: 90 * time.Second}
 	return &client{token: tok, Client: &httpapi.Client{Base: s, HC: &http.Client{Transport: tr},
-		Token: func() (string, error) { return tok, nil }}}
+		Token: func() (string, error) { return tok, noToken }}}
 }
 
 // apiError is an error answer from the API.

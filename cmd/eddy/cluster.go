@@ -41,11 +41,8 @@ func newCluster() *cobra.Command {
 		Short: "Nodes, their state and liveness, the partitions each leads and hosts, and replica moves",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out clusterStatus
-			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/cluster", &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), "/v1/cluster", format, &out); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(out)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NODE\tHTTP\tRAFT\tSTATE\tALIVE\tLEADS\tHOSTS\tCONTROLLER")
@@ -74,7 +71,7 @@ func newCluster() *cobra.Command {
 			return nil
 		},
 	}
-	status.Flags().StringVar(&format, "format", "text", "text or json")
+	outputFlag(status, &format)
 
 	var id uint64
 	var raftAddr string

@@ -32,11 +32,8 @@ func newGroup() *cobra.Command {
 					Members    int    `json:"members"`
 				} `json:"groups"`
 			}
-			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/groups", &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), "/v1/groups", format, &out); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(out)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "GROUP\tMEMBERS\tGENERATION")
@@ -69,11 +66,8 @@ func newGroup() *cobra.Command {
 					Member    string `json:"member"`
 				} `json:"partitions"`
 			}
-			if err := newClient(cmd).getJSON(ctxTimeout(), groupPath(args[0]), &g); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), groupPath(args[0]), format, &g); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(g)
 			}
 			fmt.Printf("GROUP       %s\nGENERATION  %d\nLAG         %d\nMEMBERS     %d\n\n", g.Name, g.Generation, g.Lag, len(g.Members))
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
@@ -89,7 +83,7 @@ func newGroup() *cobra.Command {
 		},
 	}
 	for _, c := range []*cobra.Command{list, describe} {
-		c.Flags().StringVar(&format, "format", "text", "text or json")
+		outputFlag(c, &format)
 	}
 	var topic, to string
 	var offset, ts int64

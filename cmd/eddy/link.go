@@ -154,11 +154,8 @@ func newLinkList() *cobra.Command {
 			var out struct {
 				Links []httpapi.LinkView `json:"links"`
 			}
-			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/links", &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), "/v1/links", format, &out); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(out)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tTO\tTOPICS\tSTATE\tBACKLOG\tDROPPED\tSENT")
@@ -169,7 +166,7 @@ func newLinkList() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	outputFlag(cmd, &format)
 	return cmd
 }
 
@@ -181,11 +178,8 @@ func newLinkDescribe() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var l httpapi.LinkView
-			if err := newClient(cmd).getJSON(ctxTimeout(), linkPath(args[0]), &l); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), linkPath(args[0]), format, &l); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(l)
 			}
 			fmt.Printf("link %s: %s\n  to %s", l.Name, l.State, strings.Join(l.To, ","))
 			if l.TargetPrefix != "" {
@@ -206,7 +200,7 @@ func newLinkDescribe() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	outputFlag(cmd, &format)
 	return cmd
 }
 

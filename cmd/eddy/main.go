@@ -42,7 +42,33 @@ func newRoot() *cobra.Command {
 	pf.String("profile", "", "CLI profile to use (env EDDY_PROFILE; default: the current one)")
 	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
 		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole(), newVersion())
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes every command that only groups others (eddy topic,
+// eddy link, ...) refuse an unknown subcommand with an error, a
+// suggestion and a non-zero exit, instead of printing its help and
+// exiting 0 (cobra's default below the root).
+func strictGroups(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		strictGroups(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return fmt.Errorf("%s (see %s --help)", msg, c.CommandPath())
+	}
 }
 
 func newVersion() *cobra.Command {

@@ -339,7 +339,35 @@ func newProfile() *cobra.Command {
 	set.Flags().StringVar(&server, "server", "http://127.0.0.1:8080", "server URL")
 	set.Flags().StringVar(&token, "token", "", "token (stored in the profile file, mode 0600)")
 	set.Flags().StringVar(&tokenFile, "token-file", "", "file to read the token from at each use")
-	cmd.AddCommand(list, use, set)
+	del := &cobra.Command{
+		Use:     "delete NAME",
+		Short:   "Delete a profile (its token file, if any, is left alone)",
+		Example: "  eddy profile delete local-18081",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ps, path, err := node.LoadProfiles()
+			if err != nil {
+				return err
+			}
+			if _, ok := ps.Profiles[args[0]]; !ok {
+				return fmt.Errorf("no profile %q (have %s)", args[0], strings.Join(ps.Names(), ", "))
+			}
+			delete(ps.Profiles, args[0])
+			if ps.Current == args[0] {
+				ps.Current = ""
+			}
+			if err := ps.Save(path); err != nil {
+				return err
+			}
+			fmt.Printf("profile %s deleted\n", args[0])
+			if ps.Current == "" && len(ps.Profiles) > 0 {
+				fmt.Printf("no profile is current now: eddy profile use NAME (%s)\n", strings.Join(ps.Names(), ", "))
+			}
+			return nil
+		},
+	}
+	list.Example, use.Example, set.Example = "  eddy profile list", "  eddy profile use local", "  eddy profile set edge-7 --server http://10.0.0.7:8080 --token-file edge-7.jwt"
+	cmd.AddCommand(list, use, set, del)
 	return cmd
 }
 

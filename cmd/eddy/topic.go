@@ -50,11 +50,8 @@ func newTopic() *cobra.Command {
 		Short: "List topics",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out struct{ Topics []topicInfo }
-			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/topics", &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), "/v1/topics", format, &out); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(out)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tPARTITIONS\tREPLICAS")
@@ -70,11 +67,8 @@ func newTopic() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var t topicInfo
-			if err := newClient(cmd).getJSON(ctxTimeout(), topicPath(args[0]), &t); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), topicPath(args[0]), format, &t); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(t)
 			}
 			fmt.Printf("NAME          %s\nPARTITIONS    %d\nREPLICATION   %d\n", t.Name, t.Partitions, t.ReplicationFactor)
 			if t.Transform != nil {
@@ -164,7 +158,7 @@ prints exactly which offsets were lost.`,
 	}
 	cmd.AddCommand(checksum, repair)
 	for _, c := range []*cobra.Command{list, describe} {
-		c.Flags().StringVar(&format, "format", "text", "text or json")
+		outputFlag(c, &format)
 	}
 	cmd.AddCommand(create, list, describe, del, newSetTransform(), newClearTransform())
 	return cmd

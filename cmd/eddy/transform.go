@@ -332,11 +332,8 @@ func newTransformList() *cobra.Command {
 		Short: "List the tenant's transforms",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out struct{ Transforms []transformInfo }
-			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/transforms", &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), "/v1/transforms", format, &out); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(out)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tLATEST\tVERSIONS\tTOPICS")
@@ -353,7 +350,7 @@ func newTransformList() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	outputFlag(cmd, &format)
 	return cmd
 }
 
@@ -365,11 +362,8 @@ func newTransformDescribe() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var t transformInfo
-			if err := newClient(cmd).getJSON(ctxTimeout(), transformPath(args[0]), &t); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), transformPath(args[0]), format, &t); done || err != nil {
 				return err
-			}
-			if format == "json" {
-				return printJSON(t)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "NAME    %s\nLATEST  %d\n\nVERSION\tSIZE\tSHA256\tCREATED\n", t.Name, t.Latest)
@@ -384,7 +378,7 @@ func newTransformDescribe() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	outputFlag(cmd, &format)
 	return cmd
 }
 
