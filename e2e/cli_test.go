@@ -198,3 +198,42 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestCLIOutputAndErrors: -o json and yaml print the API's field names;
+// an unknown subcommand fails with a suggestion; a missing token names its
+// fix; eddy version names the build.
+func TestCLIOutputAndErrors(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("out", 2)
+	js := p.mustCLI("", "topic", "list", "-o", "json")
+	var list struct {
+		Topics []struct {
+			Name       string `json:"name"`
+			Partitions int    `json:"partitions"`
+		} `json:"topics"`
+	}
+	if err := json.Unmarshal([]byte(js), &list); err != nil || len(list.Topics) != 1 || list.Topics[0].Name != "out" || list.Topics[0].Partitions != 2 {
+		t.Fatalf("topic list -o json: %v %s", err, js)
+	}
+	if y := p.mustCLI("", "topic", "describe", "out", "-o", "yaml"); !strings.Contains(y, "name: out") || !strings.Contains(y, "partitions: 2") {
+		t.Fatalf("topic describe -o yaml:\n%s", y)
+	}
+	if _, errOut, err := p.cli("", "topic", "list", "-o", "xml"); err == nil || !strings.Contains(errOut, `unknown output "xml"`) {
+		t.Fatalf("-o xml: %v %s", err, errOut)
+	}
+	if _, errOut, err := p.cli("", "topic", "crate", "x"); err == nil || !strings.Contains(errOut, `did you mean "create"?`) {
+		t.Fatalf("topic crate: %v %s", err, errOut)
+	}
+	cmd := exec.Command(eddyBin, "topic", "list", "--server", "http://"+p.httpAddr)
+	cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+t.TempDir(), "EDDY_TOKEN=")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no token: pass --token, set EDDY_TOKEN") {
+		t.Fatalf("no token: %v %s", err, out)
+	}
+	if _, errOut, err := p.cli("", "topic", "list", "--profile", "nope"); err == nil || !strings.Contains(errOut, `profile "nope" does not exist`) {
+		t.Fatalf("unknown profile: %v %s", err, errOut)
+	}
+	if v := p.mustCLI("", "version"); !strings.HasPrefix(v, "eddy ") || !strings.Contains(v, "commit ") {
+		t.Fatalf("version: %s", v)
+	}
+}

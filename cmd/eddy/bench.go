@@ -138,26 +138,29 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 		}
 		return b
 	}
-	var body bytes.Buffer
-	body.WriteString(`{"records":[`)
-	for i := 0; i < f.batch; i++ {
-		if i > 0 {
-			body.WriteByte(',')
-		}
+	recs := make([][]byte, f.batch)
+	for i := range recs {
+		var r bytes.Buffer
 		if f.value == "json" {
 			obj := fmt.Sprintf(`{"device":"dev-%03d","seq":%d,"temp":%.1f,"hum":%d,"pad":"`, i%1000, i, 15+rand.Float64()*10, rand.IntN(100))
-			body.WriteString(`{"value":`)
-			body.WriteString(obj)
-			body.Write(letters(f.size - len(obj) - 2))
-			body.WriteString(`"}}`)
-			continue
+			r.WriteString(`{"value":`)
+			r.WriteString(obj)
+			r.Write(letters(f.size - len(obj) - 2))
+			r.WriteString(`"}}`)
+		} else {
+			r.WriteString(`{"value":"`)
+			r.Write(letters(f.size))
+			r.WriteString(`"}`)
 		}
-		body.WriteString(`{"value":"`)
-		body.Write(letters(f.size))
-		body.WriteString(`"}`)
+		recs[i] = r.Bytes()
 	}
-	body.WriteString(`]}`)
-	payload := body.Bytes()
+	bodyOf := func(n int) []byte { // the first n records as one request
+		return append(append([]byte(`{"records":[`), bytes.Join(recs[:n], []byte(","))...), "]}"...)
+	}
+	payload := bodyOf(f.batch)
+	// The last request carries what is left, so exactly --records go.
+	rest := int(f.records % int64(f.batch))
+	last := bodyOf(rest)
 	path := topicPath(f.topic) + "/records"
 
 	ctx, cancel := context.WithTimeout(context.Background(), f.duration)
@@ -171,13 +174,21 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil && sent.Add(int64(f.batch)) <= f.records+int64(f.batch)-1 {
+			for ctx.Err() == nil {
+				claimed := sent.Add(int64(f.batch))
+				if claimed-int64(f.batch) >= f.records {
+					return
+				}
+				body, n := payload, int64(f.batch)
+				if claimed > f.records {
+					body, n = last, int64(rest)
+				}
 				for ctx.Err() == nil {
 					t0 := time.Now()
-					err := c.do(ctx, "POST", path, "application/json", payload, nil)
+					err := c.do(ctx, "POST", path, "application/json", body, nil)
 					if err == nil {
 						lat.add(time.Since(t0))
-						done.Add(int64(f.batch))
+						done.Add(n)
 						break
 					}
 					var ae *apiError

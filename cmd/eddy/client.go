@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,8 +147,8 @@ func describeBinding(w io.Writer, b *bindingInfo) {
 		fmt.Fprintf(w, "  config      %s\n", b.Config)
 	}
 	if s := b.Status; s != nil {
-		fmt.Fprintf(w, "  this node   breaker %s, %d instance(s), records in %d, out %d, dropped %d, errors %v\n",
-			s.Breaker, s.InstancesLive, s.RecordsIn, s.RecordsOut, s.RecordsDropped, s.Errors)
+		fmt.Fprintf(w, "  this node   breaker %s, %d instance(s), records in %d, out %d, dropped %d, errors %s\n",
+			s.Breaker, s.InstancesLive, s.RecordsIn, s.RecordsOut, s.RecordsDropped, countsText(s.Errors))
 		if s.LastError != "" {
 			fmt.Fprintf(w, "  last error  %s\n", s.LastError)
 		}
@@ -198,4 +200,16 @@ func (c *client) fetchBatches(ctx context.Context, topic string, p int32, offset
 		return err
 	})
 	return n, valueBytes, next, err
+}
+
+// countsText prints counts by kind, "none" when there are none.
+func countsText(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -120,7 +120,7 @@ Records are sent in batches and acknowledged only after they are committed.`,
 			if bar != nil {
 				bar.Finish()
 			}
-			fmt.Fprintf(os.Stderr, "produced %s records to %s\n", strconv.Itoa(total), args[0])
+			fmt.Fprintf(os.Stderr, "produced %s to %s\n", plural(total, "record"), args[0])
 			return nil
 		},
 	}
@@ -131,4 +131,12 @@ Records are sent in batches and acknowledged only after they are committed.`,
 	f.StringVar(&format, "format", "raw", "raw (a line is a value) or json (a line is a record object)")
 	f.IntVar(&batch, "batch", 500, "records per request")
 	return cmd
+}
+
+// plural is "1 record", "2 records".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
