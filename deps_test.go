@@ -50,6 +50,7 @@ func TestDependencyDoors(t *testing.T) {
 		"github.com/klauspost/compress":     {"github.com/eddy-broker/eddy/batch"},
 		"github.com/pierrec/lz4":            {"github.com/eddy-broker/eddy/batch"},
 		"github.com/chromedp":               {"github.com/eddy-broker/eddy/e2e"},
+		"github.com/getkin/kin-openapi":     {"github.com/eddy-broker/eddy/e2e"},
 		"github.com/gorilla/websocket":      {"github.com/eddy-broker/eddy/bridges/mqtt"},
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/eddy-broker/eddy/...").Output()
