@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/node"
@@ -82,5 +84,43 @@ func TestReadOnlyDataDir(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "read-only file system") || strings.Contains(string(out), "in use by another process") {
 		t.Fatalf("a read-only data directory: %v %s", err, out)
+	}
+}
+
+// TestGoRunStopsWithIt: a node started with `go run` stops (gracefully)
+// when the go command is killed by its PID, as a user of the README's
+// quick start does; it used to keep serving, orphaned.
+func TestGoRunStopsWithIt(t *testing.T) {
+	p := newProc(t)
+	cmd := exec.Command("go", "run", "../cmd/eddy", "serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr,
+		"--raft-addr", p.raftAddr, "--mqtt-addr", "off", "--kafka-addr", "off")
+	cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir)
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	waitFor(t, "the node serves", 120*time.Second, func() bool {
+		resp, err := http.Get(p.url("/readyz"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	cmd.Process.Kill() // the go command, by its PID
+	waitFor(t, "the node stops with it", 30*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", p.httpAddr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	if !strings.Contains(log.String(), "stopped cleanly") {
+		waitFor(t, "a clean stop", 10*time.Second, func() bool { return strings.Contains(log.String(), "stopped cleanly") })
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/lni/dragonboat/v4/logger"
 )
@@ -58,7 +59,57 @@ func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args [
 	if l == nil || !l.Enabled(context.Background(), sl) {
 		return
 	}
-	l.Log(context.Background(), sl, fmt.Sprintf(format, args...), "component", "dragonboat/"+d.pkg)
+	attrs := []any{"component", "dragonboat/" + d.pkg}
+	if sl >= slog.LevelWarn {
+		n, ok := repeats.admit(d.pkg+"|"+format, time.Now())
+		if !ok {
+			return
+		}
+		if n > 0 {
+			attrs = append(attrs, "repeated", n)
+		}
+	}
+	l.Log(context.Background(), sl, fmt.Sprintf(format, args...), attrs...)
+}
+
+// repeats keeps dragonboat's warnings and errors to one of a kind (its
+// format) per repeatWindow: an unreachable peer logged an error and two
+// warnings every second; now once per window, with how many were left
+// out ("repeated").
+var repeats = &limiter{seen: map[string]*seenKind{}}
+
+const repeatWindow = 30 * time.Second
+
+type limiter struct {
+	mu   sync.Mutex
+	seen map[string]*seenKind
+}
+
+type seenKind struct {
+	at         time.Time // last logged
+	suppressed int
+}
+
+// admit reports whether a message of this kind is logged now, and how
+// many of its kind were left out since the last one.
+func (l *limiter) admit(kind string, now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.seen[kind]
+	if k == nil {
+		if len(l.seen) >= 1024 {
+			l.seen = map[string]*seenKind{} // bounded: forget, do not grow
+		}
+		l.seen[kind] = &seenKind{at: now}
+		return 0, true
+	}
+	if now.Sub(k.at) < repeatWindow {
+		k.suppressed++
+		return 0, false
+	}
+	n := k.suppressed
+	k.at, k.suppressed = now, 0
+	return n, true
 }
 
 func (d *dbLogger) Debugf(f string, a ...any)   { d.log(logger.DEBUG, slog.LevelDebug, f, a) }

@@ -124,13 +124,14 @@ func (n *Node) bootstrapAdmin(signer *tenants.Signer) error {
 		return fmt.Errorf("write the admin token: %w", err)
 	}
 	n.log.Info("bootstrap admin token written (operator scope, valid one year)", "path", path)
-	fmt.Fprintf(os.Stderr, "eddy: the bootstrap admin token is in %s (readable only by you)\n", path)
+	n.human("eddy: the bootstrap admin token is in %s (readable only by you)\n", path)
 	server := "http://" + localURLHost(n.HTTPAddr())
 	name := profileName(server)
 	if file, err := WriteProfile(name, Profile{Server: server, TokenFile: path}, false); err != nil {
 		n.log.Warn("could not write the CLI profile", logkey.Err, err)
 	} else {
-		fmt.Fprintf(os.Stderr, "eddy: CLI profile %q written to %s\n", name, file)
+		n.log.Info("CLI profile written", "profile", name, "path", file)
+		n.human("eddy: CLI profile %q written to %s\n", name, file)
 	}
 	return nil
 }
@@ -183,3 +184,14 @@ func localURLHost(addr string) string {
 	}
 	return net.JoinHostPort(host, port)
 }
+
+// human writes a line for a person at a terminal, besides the log; with
+// log_format json the log is all there is (one format for collectors).
+func (n *Node) human(format string, args ...any) {
+	if n.cfg.LogFormat != "json" {
+		fmt.Fprintf(os.Stderr, format, args...)
+	}
+}
+
+// Human is human for the serve command's greeting.
+func (n *Node) Human(format string, args ...any) { n.human(format, args...) }

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/logkey"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/logkey"
 
 	"github.com/eddy-broker/eddy/node"
 	"github.com/spf13/cobra"
@@ -94,6 +95,7 @@ func serve(cfg node.Config, reload func() (node.Config, error)) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopWithGoRun()
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := n.Start(startCtx); err != nil {
@@ -101,7 +103,7 @@ func serve(cfg node.Config, reload func() (node.Config, error)) error {
 	}
 	log.Info("eddy is serving", "version", version, logkey.Node, cfg.NodeID, "http", n.HTTPAddr(),
 		"raft", cfg.RaftAddr, "data_dir", cfg.DataDir)
-	fmt.Fprintf(os.Stderr, "eddy %s: HTTP API on http://%s, Raft on %s, data in %s\n", version, n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir)
+	n.Human("eddy %s: HTTP API on http://%s, Raft on %s, data in %s\n", version, n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
