@@ -237,3 +237,27 @@ func TestCLIOutputAndErrors(t *testing.T) {
 		t.Fatalf("version: %s", v)
 	}
 }
+
+// TestCLIProduceConsumeFlags: produce with a key delimiter and headers,
+// consume the last N with a kcat-style template, and from a timestamp.
+func TestCLIProduceConsumeFlags(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("kv", 1)
+	if _, errOut, err := p.cli("a:1\nb:2\nc:3\n", "produce", "kv", "-K", ":", "-H", "unit=C"); err != nil || !strings.Contains(errOut, "produced 3 records") {
+		t.Fatalf("produce: %v %s", err, errOut)
+	}
+	out := p.mustCLI("", "consume", "kv", "--offset", "-2", "--format", `%o %k=%v %h\n`)
+	if out != "1 b=2 unit=C\n2 c=3 unit=C\n" {
+		t.Fatalf("consume --offset -2 with a template: %q", out)
+	}
+	if out := p.mustCLI("", "consume", "kv", "--from-timestamp", "0", "--format", "%v,"); out != "1,2,3," {
+		t.Fatalf("--from-timestamp 0: %q", out)
+	}
+	if out := p.mustCLI("", "consume", "kv", "--from-timestamp", "2100-01-01T00:00:00Z", "--format", "%v,"); out != "" {
+		t.Fatalf("--from-timestamp in the future: %q", out)
+	}
+	if _, errOut, err := p.cli("", "consume", "kv", "--from-timestamp", "yesterday"); err == nil || !strings.Contains(errOut, "RFC 3339") {
+		t.Fatalf("a bad time: %v %s", err, errOut)
+	}
+}

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -19,7 +22,7 @@ func newConsume() *cobra.Command {
 	var fromBeginning, follow bool
 	var offset int64
 	var partition int32
-	var format, group string
+	var format, group, fromTime string
 	var max int
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
@@ -27,15 +30,32 @@ func newConsume() *cobra.Command {
 		Long: `Print records from every partition (or --partition). Like Kafka's console
 consumer it starts at the end unless given --from-beginning or --offset;
 without --follow it stops at the end of each partition as it was when it
-started, with --follow it waits for new records until interrupted.`,
+started, with --follow it waits for new records until interrupted.
+
+--offset -N starts N records before the end of each partition (as kcat's
+-o -N); --from-timestamp starts at the first record stamped at or after a
+time. --format takes a template as kcat's -f: %k key, %v value, %o offset,
+%p partition, %t timestamp (ms), %h headers (k=v,...), \n, \t.`,
+		Example: `  eddy consume sensors --from-beginning
+  eddy consume sensors --offset -10 --format '%p:%o %k=%v\n'
+  eddy consume sensors --from-timestamp 2026-11-30T06:00:00Z --max 100
+  eddy consume sensors --group dashboards --follow`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "json" && format != "text" {
-				return fmt.Errorf("--format %q: use json or text", format)
+			if format != "json" && format != "text" && !strings.Contains(format, "%") {
+				return fmt.Errorf("--format %q: use json, text or a template with %%k %%v %%o %%p %%t %%h", format)
+			}
+			var fromMs int64
+			if fromTime != "" {
+				ts, err := parseTime(fromTime)
+				if err != nil {
+					return fmt.Errorf("--from-timestamp: %w", err)
+				}
+				fromMs = ts
 			}
 			if group != "" {
-				if partition >= 0 || cmd.Flags().Changed("offset") {
-					return fmt.Errorf("--group takes its partitions and offsets from the group: no --partition or --offset")
+				if partition >= 0 || cmd.Flags().Changed("offset") || fromTime != "" {
+					return fmt.Errorf("--group takes its partitions and offsets from the group: no --partition, --offset or --from-timestamp")
 				}
 				return consumeGroup(cmd, args[0], group, format, fromBeginning, follow, max)
 			}
@@ -57,8 +77,25 @@ started, with --follow it waits for new records until interrupted.`,
 				}
 				start := p.HighWatermark
 				switch {
+				case cmd.Flags().Changed("offset") && offset < 0:
+					start = p.HighWatermark + offset
+					if start < p.LogStart {
+						start = p.LogStart
+					}
 				case cmd.Flags().Changed("offset"):
 					start = offset
+				case fromTime != "":
+					var o struct {
+						Offset int64 `json:"offset"`
+					}
+					path := fmt.Sprintf("%s/partitions/%d/offsets?timestamp=%d", topicPath(args[0]), p.Partition, fromMs)
+					if err := c.getJSON(ctxTimeout(), path, &o); err != nil {
+						return err
+					}
+					start = o.Offset
+					if start < 0 { // no record that late
+						start = p.HighWatermark
+					}
 				case fromBeginning:
 					start = p.LogStart
 				}
@@ -100,7 +137,7 @@ started, with --follow it waits for new records until interrupted.`,
 				return err
 			default:
 			}
-			if count.Load() == 0 && !follow && !fromBeginning && !cmd.Flags().Changed("offset") {
+			if count.Load() == 0 && !follow && !fromBeginning && !cmd.Flags().Changed("offset") && fromTime == "" {
 				fmt.Fprintln(os.Stderr, "no new records (use --from-beginning, --offset or --follow)")
 			}
 			return nil
@@ -108,16 +145,21 @@ started, with --follow it waits for new records until interrupted.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&fromBeginning, "from-beginning", false, "start at the earliest offset")
-	f.Int64Var(&offset, "offset", 0, "start at this offset (in every selected partition)")
+	f.Int64VarP(&offset, "offset", "o", 0, "start at this offset in every selected partition; negative: that many records before the end")
+	f.StringVar(&fromTime, "from-timestamp", "", "start at the first record at or after this time (RFC 3339, or Unix milliseconds)")
 	f.Int32VarP(&partition, "partition", "p", -1, "only this partition")
 	f.BoolVarP(&follow, "follow", "F", false, "keep waiting for new records")
-	f.StringVar(&format, "format", "json", "json (one object per line) or text (values only)")
+	f.StringVar(&format, "format", "json", "json (one object per line), text (values only), or a template: %k %v %o %p %t %h")
 	f.IntVarP(&max, "max", "n", 0, "stop after this many records")
 	f.StringVarP(&group, "group", "g", "", "consume as a member of this consumer group (committed offsets; a new group starts at the end, or the beginning with --from-beginning)")
 	return cmd
 }
 
 func printRecord(w *bufio.Writer, p int32, r *fetchedRecord, format string) {
+	if strings.Contains(format, "%") {
+		printTemplate(w, p, r, format)
+		return
+	}
 	if format == "text" {
 		w.Write(rawValue(r.Value, r.ValueEncoding))
 		w.WriteByte('\n')
@@ -146,4 +188,62 @@ func rawValue(v json.RawMessage, enc string) []byte {
 		return []byte(s)
 	}
 	return v
+}
+
+// printTemplate writes a record through a kcat-style template.
+func printTemplate(w *bufio.Writer, p int32, r *fetchedRecord, format string) {
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if (c != '%' && c != '\\') || i+1 == len(format) {
+			w.WriteByte(c)
+			continue
+		}
+		i++
+		switch format[i-1 : i+1] {
+		case "%k":
+			w.Write(rawValue(r.Key, r.KeyEncoding))
+		case "%v":
+			w.Write(rawValue(r.Value, r.ValueEncoding))
+		case "%o":
+			w.WriteString(strconv.FormatInt(r.Offset, 10))
+		case "%p":
+			w.WriteString(strconv.Itoa(int(p)))
+		case "%t":
+			w.WriteString(strconv.FormatInt(r.Timestamp, 10))
+		case "%h": // k=v,k2=v2, as kcat
+			var hs []struct {
+				Key      string          `json:"key"`
+				Value    json.RawMessage `json:"value"`
+				Encoding string          `json:"value_encoding"`
+			}
+			json.Unmarshal(r.Headers, &hs)
+			for j, h := range hs {
+				if j > 0 {
+					w.WriteByte(',')
+				}
+				w.WriteString(h.Key + "=")
+				w.Write(rawValue(h.Value, h.Encoding))
+			}
+		case "%%":
+			w.WriteByte('%')
+		case "\\n":
+			w.WriteByte('\n')
+		case "\\t":
+			w.WriteByte('\t')
+		default:
+			w.WriteString(format[i-1 : i+1])
+		}
+	}
+}
+
+// parseTime reads RFC 3339 or Unix milliseconds.
+func parseTime(s string) (int64, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return ms, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither RFC 3339 (2026-11-30T06:00:00Z) nor Unix milliseconds", s)
+	}
+	return t.UnixMilli(), nil
 }

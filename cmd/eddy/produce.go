@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -18,17 +19,32 @@ func newProduce() *cobra.Command {
 	var key, file, format string
 	var partition int32
 	var batch int
+	var headers []string
+	var keyDelim string
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Produce lines from stdin (or --file) as records",
 		Long: `Produce one record per input line. With --format raw (the default) each
 line is a value; with --format json each line is a record object such as
 {"key":"dev-1","value":{"t":21.5},"headers":{"unit":"C"}}.
-Records are sent in batches and acknowledged only after they are committed.`,
+Records are sent in batches and acknowledged only after they are committed.
+--key-delimiter splits each raw line into key and value at the first
+delimiter (as kcat's -K); --header k=v adds a header to every record.`,
+		Example: `  seq 1 1000 | eddy produce sensors
+  echo '{"key":"dev-1","value":{"t":21.5}}' | eddy produce sensors --format json
+  printf 'dev-1:{"t":21.5}\n' | eddy produce sensors --key-delimiter : --header unit=C`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "raw" && format != "json" {
 				return fmt.Errorf("--format %q: use raw or json", format)
+			}
+			hdrs := map[string]string{}
+			for _, h := range headers {
+				k, v, ok := strings.Cut(h, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--header %q: use key=value", h)
+				}
+				hdrs[k] = v
 			}
 			in := io.Reader(os.Stdin)
 			var size int64
@@ -92,11 +108,23 @@ Records are sent in batches and acknowledged only after they are committed.`,
 					if err := json.Unmarshal(line, &rec); err != nil {
 						return fmt.Errorf("line %d is not a JSON object: %v", total+n+1, err)
 					}
+				} else if k, v, ok := strings.Cut(string(line), keyDelim); keyDelim != "" && ok {
+					rec["key"], rec["value"] = k, v
 				} else {
 					rec["value"] = string(line)
 				}
 				if key != "" {
 					rec["key"] = key
+				}
+				if len(hdrs) > 0 {
+					h, _ := rec["headers"].(map[string]any)
+					if h == nil {
+						h = map[string]any{}
+					}
+					for k, v := range hdrs {
+						h[k] = v
+					}
+					rec["headers"] = h
 				}
 				if partition >= 0 {
 					rec["partition"] = partition
@@ -130,6 +158,8 @@ Records are sent in batches and acknowledged only after they are committed.`,
 	f.StringVarP(&file, "file", "f", "", "read from this file instead of stdin")
 	f.StringVar(&format, "format", "raw", "raw (a line is a value) or json (a line is a record object)")
 	f.IntVar(&batch, "batch", 500, "records per request")
+	f.StringArrayVarP(&headers, "header", "H", nil, "header key=value on every record (repeatable)")
+	f.StringVarP(&keyDelim, "key-delimiter", "K", "", "raw lines are KEY<delimiter>VALUE")
 	return cmd
 }
 
