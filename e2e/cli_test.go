@@ -261,3 +261,23 @@ func TestCLIProduceConsumeFlags(t *testing.T) {
 		t.Fatalf("a bad time: %v %s", err, errOut)
 	}
 }
+
+// TestCLITopicAlter: alter-config sets and resets keys; add-partitions
+// grows a topic and refuses to shrink it.
+func TestCLITopicAlter(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("alt", 2)
+	if out := p.mustCLI("", "topic", "alter-config", "alt", "--set", "retention.ms=3600000"); out != "topic alt: 2 partitions, retention.ms=3600000\n" {
+		t.Fatalf("alter-config: %q", out)
+	}
+	if out := p.mustCLI("", "topic", "alter-config", "alt", "--delete", "retention.ms"); strings.Contains(out, "3600000") {
+		t.Fatalf("alter-config --delete: %q", out)
+	}
+	if out := p.mustCLI("", "topic", "add-partitions", "alt", "--total", "4"); out != "topic alt: 4 partitions\n" {
+		t.Fatalf("add-partitions: %q", out)
+	}
+	if _, errOut, err := p.cli("", "topic", "add-partitions", "alt", "--total", "3"); err == nil || !strings.Contains(errOut, "invalid_request") {
+		t.Fatalf("shrinking: %v %s", err, errOut)
+	}
+}

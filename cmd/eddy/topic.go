@@ -160,7 +160,7 @@ prints exactly which offsets were lost.`,
 	for _, c := range []*cobra.Command{list, describe} {
 		outputFlag(c, &format)
 	}
-	cmd.AddCommand(create, list, describe, del, newSetTransform(), newClearTransform())
+	cmd.AddCommand(create, list, describe, del, newSetTransform(), newClearTransform(), newTopicAlterConfig(), newTopicAddPartitions())
 	return cmd
 }
 

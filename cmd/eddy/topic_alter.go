@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// newTopicAlterConfig sets or resets topic config keys (PATCH, as
+// kafka-configs --alter and rpk topic alter-config do).
+func newTopicAlterConfig() *cobra.Command {
+	var set, del []string
+	cmd := &cobra.Command{
+		Use:   "alter-config TOPIC --set key=value [--delete key]",
+		Short: "Change a topic's config (Kafka's names: retention.ms, retention.bytes, max.message.bytes, ...)",
+		Example: `  eddy topic alter-config sensors --set retention.ms=86400000 --set retention.bytes=1073741824
+  eddy topic alter-config sensors --delete retention.bytes   # back to the default`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := map[string]string{}
+			for _, kv := range set {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--set %q: use key=value", kv)
+				}
+				cfg[k] = v
+			}
+			for _, k := range del {
+				cfg[k] = "" // an empty value resets a key
+			}
+			if len(cfg) == 0 {
+				return fmt.Errorf("nothing to change: give --set key=value or --delete key")
+			}
+			return patchTopic(cmd, args[0], map[string]any{"config": cfg})
+		},
+	}
+	cmd.Flags().StringArrayVarP(&set, "set", "s", nil, "key=value to set (repeatable)")
+	cmd.Flags().StringArrayVarP(&del, "delete", "d", nil, "key to reset to its default (repeatable)")
+	return cmd
+}
+
+// newTopicAddPartitions grows a topic (partitions never shrink: a key's
+// partition would move under its consumers).
+func newTopicAddPartitions() *cobra.Command {
+	var total int32
+	cmd := &cobra.Command{
+		Use:     "add-partitions TOPIC --total N",
+		Short:   "Grow a topic to N partitions (never shrinks; keys map anew for new records, as in Kafka)",
+		Example: `  eddy topic add-partitions sensors --total 6`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if total <= 0 {
+				return fmt.Errorf("--total N: the partition count wanted")
+			}
+			return patchTopic(cmd, args[0], map[string]any{"partitions": total})
+		},
+	}
+	cmd.Flags().Int32Var(&total, "total", 0, "the partition count wanted")
+	return cmd
+}
+
+func patchTopic(cmd *cobra.Command, topic string, change map[string]any) error {
+	body, _ := json.Marshal(change)
+	var t topicInfo
+	if err := newClient(cmd).do(ctxTimeout(), http.MethodPatch, topicPath(topic), "application/json", body, &t); err != nil {
+		return err
+	}
+	fmt.Printf("topic %s: %d partitions", t.Name, t.Partitions)
+	if cfg, ok := change["config"].(map[string]string); ok {
+		for _, k := range slices.Sorted(maps.Keys(cfg)) {
+			fmt.Printf(", %s=%s", k, t.Config[k])
+		}
+	}
+	fmt.Println()
+	return nil
+}
