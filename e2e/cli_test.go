@@ -281,3 +281,31 @@ func TestCLITopicAlter(t *testing.T) {
 		t.Fatalf("shrinking: %v %s", err, errOut)
 	}
 }
+
+// TestCLICompletion: the shell completion offers the server's topic and
+// group names (cobra's __complete, which the bash/zsh/fish scripts call).
+func TestCLICompletion(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("sensors", 1)
+	p.mustCreateTopic("settings", 1)
+	p.mustCreateTopic("alerts", 1)
+	complete := func(words ...string) string { // the word being completed comes last: no --server after it
+		cmd := exec.Command(eddyBin, append([]string{"__complete"}, words...)...)
+		cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir, "EDDY_SERVER=http://"+p.httpAddr)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("__complete %v: %v", words, err)
+		}
+		return string(out)
+	}
+	if out := complete("topic", "describe", "se"); !strings.Contains(out, "sensors\nsettings\n") || strings.Contains(out, "alerts") {
+		t.Fatalf("completion of topic describe se: %q", out)
+	}
+	if out := complete("consume", ""); !strings.Contains(out, "alerts") {
+		t.Fatalf("completion of consume: %q", out)
+	}
+	if out := p.mustCLI("", "completion", "bash"); !strings.Contains(out, "bash completion") {
+		t.Fatalf("completion bash: %.100q", out)
+	}
+}

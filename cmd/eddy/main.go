@@ -43,6 +43,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
 		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole(), newVersion())
 	strictGroups(root)
+	completeNames(root)
 	return root
 }
 
