@@ -44,6 +44,7 @@ func newRoot() *cobra.Command {
 		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole(), newVersion())
 	strictGroups(root)
 	completeNames(root)
+	addExamples(root)
 	return root
 }
 
