@@ -307,15 +307,7 @@ func newProfile() *cobra.Command {
 		Short: "Make a profile current",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ps, path, err := node.LoadProfiles()
-			if err != nil {
-				return err
-			}
-			if _, ok := ps.Profiles[args[0]]; !ok {
-				return fmt.Errorf("no profile %q (have %s)", args[0], strings.Join(ps.Names(), ", "))
-			}
-			ps.Current = args[0]
-			if err := ps.Save(path); err != nil {
+			if err := changeProfile(args[0], func(ps *node.Profiles) { ps.Current = args[0] }); err != nil {
 				return err
 			}
 			fmt.Printf("using profile %s\n", args[0])
@@ -345,23 +337,19 @@ func newProfile() *cobra.Command {
 		Example: "  eddy profile delete local-18081",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ps, path, err := node.LoadProfiles()
-			if err != nil {
-				return err
-			}
-			if _, ok := ps.Profiles[args[0]]; !ok {
-				return fmt.Errorf("no profile %q (have %s)", args[0], strings.Join(ps.Names(), ", "))
-			}
-			delete(ps.Profiles, args[0])
-			if ps.Current == args[0] {
-				ps.Current = ""
-			}
-			if err := ps.Save(path); err != nil {
+			var left []string
+			if err := changeProfile(args[0], func(ps *node.Profiles) {
+				delete(ps.Profiles, args[0])
+				if ps.Current == args[0] {
+					ps.Current = ""
+					left = ps.Names()
+				}
+			}); err != nil {
 				return err
 			}
 			fmt.Printf("profile %s deleted\n", args[0])
-			if ps.Current == "" && len(ps.Profiles) > 0 {
-				fmt.Printf("no profile is current now: eddy profile use NAME (%s)\n", strings.Join(ps.Names(), ", "))
+			if len(left) > 0 {
+				fmt.Printf("no profile is current now: eddy profile use NAME (%s)\n", strings.Join(left, ", "))
 			}
 			return nil
 		},
@@ -369,6 +357,20 @@ func newProfile() *cobra.Command {
 	list.Example, use.Example, set.Example = "  eddy profile list", "  eddy profile use local", "  eddy profile set edge-7 --server http://10.0.0.7:8080 --token-file edge-7.jwt"
 	cmd.AddCommand(list, use, set, del)
 	return cmd
+}
+
+// changeProfile applies change to the profiles if name is one of them,
+// and saves them.
+func changeProfile(name string, change func(ps *node.Profiles)) error {
+	ps, path, err := node.LoadProfiles()
+	if err != nil {
+		return err
+	}
+	if _, ok := ps.Profiles[name]; !ok {
+		return fmt.Errorf("no profile %q (have %s)", name, strings.Join(ps.Names(), ", "))
+	}
+	change(ps)
+	return ps.Save(path)
 }
 
 func newTenantMQTT() *cobra.Command {
