@@ -49,14 +49,37 @@ func printRaw(format string, raw json.RawMessage) error {
 		_, err := os.Stdout.Write(b.Bytes())
 		return err
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // offsets and times stay integers, not 1.79e+12
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := dec.Decode(&v); err != nil {
 		return err
 	}
-	b, err := yaml.Marshal(v)
+	b, err := yaml.Marshal(numbers(v))
 	if err != nil {
 		return err
 	}
 	_, err = os.Stdout.Write(b)
 	return err
+}
+
+// numbers turns json.Numbers into int64 or float64 for YAML.
+func numbers(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	case map[string]any:
+		for k, e := range t {
+			t[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = numbers(e)
+		}
+	}
+	return v
 }

@@ -55,6 +55,7 @@ func (q *quotaFlags) given(cmd *cobra.Command) map[string]int64 {
 func tenantPath(t string) string { return "/v1/tenants/" + url.PathEscape(t) }
 
 func newTenant() *cobra.Command {
+	var tenantFormat string
 	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants, their quotas and keys (operator)"}
 	var q quotaFlags
 	create := &cobra.Command{
@@ -109,7 +110,7 @@ func newTenant() *cobra.Command {
 					CreatedMs int64  `json:"created_ms"`
 				}
 			}
-			if err := newClient(cmd).getJSON(ctxTimeout(), "/v1/tenants", &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), "/v1/tenants", tenantFormat, &out); done || err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
@@ -126,12 +127,14 @@ func newTenant() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out map[string]any
-			if err := newClient(cmd).getJSON(ctxTimeout(), tenantPath(args[0]), &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), tenantPath(args[0]), tenantFormat, &out); done || err != nil {
 				return err
 			}
-			return printJSON(out)
+			return printJSON(out) // text: the answer as JSON, indented
 		},
 	}
+	outputFlag(list, &tenantFormat)
+	outputFlag(describe, &tenantFormat)
 	var force bool
 	del := &cobra.Command{
 		Use:   "delete NAME",
@@ -155,6 +158,7 @@ func newTenant() *cobra.Command {
 }
 
 func newTenantKey() *cobra.Command {
+	var keyFormat string
 	cmd := &cobra.Command{Use: "key", Short: "Manage a tenant's token-signing public keys"}
 	var alg, file string
 	add := &cobra.Command{
@@ -185,7 +189,7 @@ func newTenantKey() *cobra.Command {
 			var out struct {
 				Keys []struct{ Kid, Alg string }
 			}
-			if err := newClient(cmd).getJSON(ctxTimeout(), tenantPath(args[0])+"/keys", &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), tenantPath(args[0])+"/keys", keyFormat, &out); done || err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
@@ -196,6 +200,7 @@ func newTenantKey() *cobra.Command {
 			return w.Flush()
 		},
 	}
+	outputFlag(list, &keyFormat)
 	remove := &cobra.Command{
 		Use:   "remove TENANT KID",
 		Short: "Revoke a key: tokens it signed stop working at once",
