@@ -219,6 +219,9 @@ func TestCLIOutputAndErrors(t *testing.T) {
 	if y := p.mustCLI("", "topic", "describe", "out", "-o", "yaml"); !strings.Contains(y, "name: out") || !strings.Contains(y, "partitions: 2") {
 		t.Fatalf("topic describe -o yaml:\n%s", y)
 	}
+	if y := p.mustCLI("", "tenant", "list", "-o", "yaml"); !strings.Contains(y, "name: default") || strings.Contains(y, "e+") {
+		t.Fatalf("tenant list -o yaml (integers stay integers):\n%s", y)
+	}
 	if _, errOut, err := p.cli("", "topic", "list", "-o", "xml"); err == nil || !strings.Contains(errOut, `unknown output "xml"`) {
 		t.Fatalf("-o xml: %v %s", err, errOut)
 	}
