@@ -24,30 +24,32 @@ func servedCert(t *testing.T, addr string) []byte {
 	return c.ConnectionState().PeerCertificates[0].Raw
 }
 
-// TestSIGHUPReloads: SIGHUP reloads the log level and the MQTT listener's
-// certificate (renewed in place) without a restart, and names a changed
-// setting that takes one; the node stays up and ready.
+// TestSIGHUPReloads: SIGHUP reloads the log level, the default quotas of
+// new tenants and the MQTT listener's certificate (renewed in place)
+// without a restart, and names a changed setting that takes one; the node
+// stays up and ready.
 func TestSIGHUPReloads(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeSelfSigned(t, certFile, keyFile)
 	conf := filepath.Join(dir, "eddy.yaml")
-	write := func(level string, perIP int) {
-		os.WriteFile(conf, []byte(fmt.Sprintf("log_level: %s\nmqtt_tls_cert: %s\nmqtt_tls_key: %s\nmax_connections_per_ip: %d\n", level, certFile, keyFile, perIP)), 0o644)
+	write := func(level string, perIP, rate int) {
+		os.WriteFile(conf, []byte(fmt.Sprintf("log_level: %s\nmqtt_tls_cert: %s\nmqtt_tls_key: %s\nmax_connections_per_ip: %d\ntenant_defaults: {produce_records_per_sec: %d}\n",
+			level, certFile, keyFile, perIP, rate)), 0o644)
 	}
-	write("info", 1000)
+	write("info", 1000, 1000)
 	p := newProc(t)
 	p.args = []string{"--config", conf}
 	p.start()
 	before := servedCert(t, p.mqttAddr)
 
 	writeSelfSigned(t, certFile, keyFile) // renewed in place
-	write("debug", 500)
+	write("debug", 500, 777)
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, "the reload is logged", 10*time.Second, func() bool { return strings.Contains(p.log.String(), "SIGHUP: configuration reloaded") })
 	logged := p.log.String()[strings.Index(p.log.String(), "SIGHUP: configuration reloaded"):]
 	logged = logged[:strings.IndexByte(logged, '\n')]
-	for _, want := range []string{"log_level=debug", "mqtt certificate", "max_connections_per_ip"} {
+	for _, want := range []string{"log_level=debug", "tenant_defaults", "mqtt certificate", "max_connections_per_ip"} {
 		if !strings.Contains(logged, want) {
 			t.Fatalf("the reload's log line lacks %q: %s", want, logged)
 		}
@@ -60,6 +62,16 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	if !p.alive() {
 		t.Fatal("SIGHUP stopped the node")
+	}
+	// A tenant created now gets the new defaults.
+	p.do("POST", "/v1/tenants", "application/json", []byte(`{"name":"later"}`), nil)
+	var tn struct {
+		Quotas struct {
+			ProduceRecordsPerSec int64 `json:"produce_records_per_sec"`
+		} `json:"quotas"`
+	}
+	if code, err := p.do("GET", "/v1/tenants/later", "", nil, &tn); err != nil || code != 200 || tn.Quotas.ProduceRecordsPerSec != 777 {
+		t.Fatalf("a tenant created after the reload: %d %v %+v", code, err, tn)
 	}
 	p.waitReady()
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // Reload applies what may change while the node runs (SIGHUP): the log
-// level, and the listeners' TLS certificates, read again from their
-// files. It returns what it reloaded and the settings that changed but
+// level, the quotas of tenants created from now on (tenant_defaults), and
+// the listeners' TLS certificates, read again from their files. It returns what it reloaded and the settings that changed but
 // take a restart. A certificate that fails to load keeps the old one and
 // is an error.
 func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
@@ -20,6 +20,14 @@ func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 		logLevel.Set(lvl)
 		reloaded = append(reloaded, "log_level="+next.LogLevel)
 		n.given.LogLevel = next.LogLevel
+	}
+	if !reflect.DeepEqual(next.TenantDefaults, n.given.TenantDefaults) {
+		if err := next.TenantDefaults.Validate(); err != nil {
+			return nil, nil, err
+		}
+		n.http.SetDefaultQuotas(next.TenantDefaults)
+		n.given.TenantDefaults = next.TenantDefaults
+		reloaded = append(reloaded, "tenant_defaults")
 	}
 	var errs []string
 	for _, cf := range n.certs {
@@ -33,7 +41,7 @@ func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 	cur, nv := reflect.ValueOf(n.given), reflect.ValueOf(next)
 	for i := range cur.NumField() {
 		f := cur.Type().Field(i)
-		if !f.IsExported() || f.Name == "LogLevel" {
+		if !f.IsExported() || f.Name == "LogLevel" || f.Name == "TenantDefaults" {
 			continue
 		}
 		if !reflect.DeepEqual(cur.Field(i).Interface(), nv.Field(i).Interface()) {

@@ -82,7 +82,8 @@ type Config struct {
 	// those from one address; more are closed at accept. 0: no bound.
 	MaxConns      int
 	MaxConnsPerIP int
-	// DefaultQuotas are the quotas of a tenant created without them.
+	// DefaultQuotas are the quotas of a tenant created without them
+	// (SetDefaultQuotas changes them while the server runs).
 	DefaultQuotas tenants.Quotas
 	// Listeners reports the node's other listeners (MQTT, ...) for
 	// /readyz, which fails while one is not serving.
@@ -112,7 +113,8 @@ type Server struct {
 	ln       *netguard.Listener
 	m        *metrics.Set
 	tm       topicMetricsCache
-	started  atomic.Bool       // the node finished starting (SetStarted)
+	started  atomic.Bool // the node finished starting (SetStarted)
+	defaults atomic.Pointer[tenants.Quotas]
 	sessions *consume.Sessions // consumer group members' sessions on this node
 	tails    chan struct{}
 	closing  chan struct{}
@@ -154,6 +156,7 @@ func New(cfg Config, b Broker) *Server {
 	s := &Server{cfg: cfg, b: b, sessions: consume.New(b), log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1),
 		tails: make(chan struct{}, maxTails)}
 	s.base, s.cancel = context.WithCancel(context.Background())
+	s.SetDefaultQuotas(cfg.DefaultQuotas)
 	r := router.New()
 	s.router = r
 	r.GET("/healthz", s.healthz)
@@ -248,6 +251,10 @@ func New(cfg Config, b Broker) *Server {
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+
+// SetDefaultQuotas sets the quotas of tenants created without them from
+// now on (a configuration reload).
+func (s *Server) SetDefaultQuotas(q tenants.Quotas) { s.defaults.Store(&q) }
 
 // Start listens and serves in the background.
 func (s *Server) Start() error {

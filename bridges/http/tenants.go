@@ -52,7 +52,7 @@ func (s *Server) createTenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	req := struct {
 		Name   string         `json:"name"`
 		Quotas tenants.Quotas `json:"quotas"`
-	}{Quotas: s.cfg.DefaultQuotas}
+	}{Quotas: *s.defaults.Load()}
 	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
 		writeError(ctx, err)
 		return

@@ -24,8 +24,8 @@ func newServe() *cobra.Command {
 HTTP on :8080 and Raft on 127.0.0.1:7100. Settings come from the defaults,
 then --config FILE, then EDDY_* environment variables, then flags.
 
-SIGHUP reloads the configuration: the log level and the listeners' TLS
-certificates (read again from their files) change at once; the node logs
+SIGHUP reloads the configuration: the log level, tenant_defaults and the
+listeners' TLS certificates (read again from their files) change at once; the node logs
 what it reloaded and which changed settings take a restart. SIGINT or
 SIGTERM stop the node gracefully (leaderships handed over, in-flight
 writes finished); a second one stops it at once.`,
