@@ -55,8 +55,9 @@ type Manager struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu    sync.Mutex
-	links map[string]*link // by tenant/name@created
+	mu     sync.Mutex
+	links  map[string]*link  // by tenant/name@created
+	failed map[string]string // links whose client could not be made, and why
 }
 
 // link is one link's state on this node: its client, its bandwidth and
@@ -90,7 +91,7 @@ func New(src Source, cfg Config) *Manager {
 		cfg.MaxBackoff = 10 * time.Second
 	}
 	return &Manager{src: src, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{}),
-		done: make(chan struct{}), links: map[string]*link{}}
+		done: make(chan struct{}), links: map[string]*link{}, failed: map[string]string{}}
 }
 
 // Start runs the manager until Close.
@@ -154,6 +155,11 @@ func (m *Manager) reconcile() {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for key := range m.failed {
+		if _, ok := desired[key]; !ok {
+			delete(m.failed, key)
+		}
+	}
 	for key, lk := range m.links {
 		ws := desired[key]
 		for shard, r := range lk.runnersSnapshot() {
@@ -182,9 +188,13 @@ func (m *Manager) reconcile() {
 			up, err := newUpstream(l.LinkSpec, l.Name, lk.m.connects)
 			if err != nil {
 				lk.m.unregister(m.cfg.Metrics)
-				m.log.Warn("link cannot start", "link", key, logkey.Err, err)
+				if m.failed[key] != err.Error() { // once, not every second
+					m.failed[key] = err.Error()
+					m.log.Warn("link cannot start", "link", key, logkey.Err, err)
+				}
 				continue
 			}
+			delete(m.failed, key)
 			lk.up = up
 			m.links[key] = lk
 		}

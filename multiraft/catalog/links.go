@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"crypto/x509"
 	"fmt"
 	"path"
 	"sort"
@@ -205,6 +206,9 @@ func (s *LinkSpec) Validate() error {
 		}
 	default:
 		return eddy.Errorf(eddy.CodeInvalid, "sasl %q: plain or oauthbearer", s.SASL)
+	}
+	if s.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(s.CAPEM)) {
+		return eddy.Errorf(eddy.CodeInvalid, "the link's CA holds no PEM certificate")
 	}
 	switch s.Compression {
 	case "", "none", "gzip", "snappy", "lz4", "zstd":
