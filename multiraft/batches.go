@@ -61,20 +61,25 @@ func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.
 	}
 	h.noteWrite(len(b))
 	batch.SetPartitionLeaderEpoch(b, -1)
-	return h.await(ctx, lp, append(encodeAppend(make([]byte, 0, len(b)+2), true), b...))
+	hdr, err := batch.ParseHeader(b)
+	if err != nil {
+		return 0, err
+	}
+	return h.await(ctx, lp, append(encodeAppend(make([]byte, 0, len(b)+2), true), b...), hdr.ProducerID < 0)
 }
 
-// await proposes an append entry on a local partition until it commits
-// (retries are safe: the producer's sequence deduplicates them), or ctx
-// ends.
-func (h *Host) await(ctx context.Context, lp *localPartition, cmd []byte) (eddy.Offset, error) {
+// await proposes an append entry on a local partition until it commits, or
+// ctx ends. Retries are safe when the producer's sequence deduplicates
+// them; an entry of no producer (once) is proposed again only while no
+// attempt can have reached the log.
+func (h *Host) await(ctx context.Context, lp *localPartition, cmd []byte, once bool) (eddy.Offset, error) {
 	type result struct {
 		base int64
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		base, err := h.proposeWithRetry(lp.shardID, cmd, nil, lp.prop.stop)
+		base, err := h.proposeWithRetry(lp.shardID, cmd, once, nil, lp.prop.stop)
 		done <- result{base, err}
 	}()
 	select {
@@ -126,5 +131,5 @@ func (h *Host) AppendTransformed(ctx context.Context, meta *catalog.TopicMeta, p
 	cmd := encodeAppendFrom(nil, segment.Source{Count: ch.NumRecords, CRC: ch.CRC})
 	cmd = batch.Append(cmd, recs, opt)
 	h.noteWrite(len(cmd))
-	return h.await(ctx, lp, cmd)
+	return h.await(ctx, lp, cmd, false)
 }

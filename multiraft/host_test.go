@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
@@ -347,5 +349,53 @@ func TestReplicaRestartedInProcessKeepsSequences(t *testing.T) {
 	}
 	if len(res.Records) != 10 || string(res.Records[9].Value) != "after-4" {
 		t.Fatalf("%d records, last %q", len(res.Records), res.Records[len(res.Records)-1].Value)
+	}
+}
+
+// TestBatchWithoutProducerAppendedOnce: a Kafka batch of no producer id has
+// no dedup to make a second proposal of it harmless, so a leader event
+// that changes neither the leader nor the term (dragonboat reports every
+// one) must not make the host propose it again (found by CI: a fresh
+// partition's first batch acknowledged at offset 1, a copy at 0).
+func TestBatchWithoutProducerAppendedOnce(t *testing.T) {
+	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
+	defer h.Close()
+	ctx := context.Background()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "once"}
+	meta, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // leader events that change nothing, as fast as they come
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.leaders.changed(meta.Shards[0])
+				runtime.Gosched()
+			}
+		}
+	}()
+	const n = 50
+	for i := 0; i < n; i++ {
+		b := batch.Append(nil, []eddy.Record{{Value: []byte(fmt.Sprint(i))}}, batch.Options{ProducerID: -1})
+		off, err := h.AppendBatch(ctx, meta, 0, b)
+		if err != nil || off != eddy.Offset(i) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("batch %d: offset %d, %v", i, off, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	res, err := h.Fetch(ctx, ref, 0, 0, 2*n, 1<<20, 0)
+	if err != nil || len(res.Records) != n {
+		t.Fatalf("%d records, want %d: %v", len(res.Records), n, err)
 	}
 }

@@ -247,7 +247,7 @@ func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
 	// batches proposed meanwhile may have committed, and the state machine
 	// takes a sequence further back than its dedup window for a conflict.
 	resequence := func() { batch.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
-	base, err := h.proposeWithRetry(p.shardID, cmd, resequence, p.stop)
+	base, err := h.proposeWithRetry(p.shardID, cmd, false, resequence, p.stop)
 	h.metrics.proposal(nrec, len(cmd), time.Since(start))
 	off := base
 	for _, r := range reqs {
@@ -313,20 +313,26 @@ func (h *Host) saveSeq(shard uint64, seq int32) {
 }
 
 // proposeWithRetry proposes cmd on a shard until it is applied. Outcomes
-// that leave the entry possibly committed (timeout) or certainly not
-// (dropped, busy, no leader) are retried with the same bytes until
-// ProposeTimeout has passed; the state machine's dedup makes that safe.
-// resequence, if not nil, gives cmd a new producer sequence; it is called
-// before a retry when no attempt so far can have reached the log.
-func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, resequence func(), stop <-chan struct{}) (int64, error) {
+// that leave the entry possibly committed (timeout, a leader change) or
+// certainly not (dropped, busy, no leader) are retried with the same bytes
+// until ProposeTimeout has passed; the state machine's dedup makes that
+// safe. An entry no dedup covers (once: a batch of a Kafka producer
+// without a producer id) is proposed again only while no attempt can have
+// reached the log; after that an outcome that leaves it possibly committed
+// is the caller's "may or may not have been applied", as Kafka answers
+// such a producer. resequence, if not nil, gives cmd a new producer
+// sequence; it is called before a retry when no attempt so far can have
+// reached the log.
+func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, once bool, resequence func(), stop <-chan struct{}) (int64, error) {
 	deadline := time.Now().Add(h.cfg.ProposeTimeout)
 	sess := h.nh.GetNoOPSession(shardID)
 	backoff := 5 * time.Millisecond
 	var last error
 	var leaderless time.Time // since when no leader has been known
 	queued := false          // an attempt was queued: it may reach the log
+attempts:
 	for attempt := 0; ; attempt++ {
-		leader, _, ok, _ := h.nh.GetLeaderID(shardID)
+		leader, term, ok, _ := h.nh.GetLeaderID(shardID)
 		if ok {
 			leaderless = time.Time{}
 		} else if leaderless.IsZero() {
@@ -337,7 +343,7 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, resequence func(), s
 		}
 		if attempt > 0 {
 			if time.Now().Add(backoff).After(deadline) {
-				break
+				break attempts
 			}
 			select {
 			case <-time.After(backoff):
@@ -355,9 +361,9 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, resequence func(), s
 		// copy of the batch behind the first while the disk is slow, and a
 		// copy that lands more than the dedup window after the first is
 		// refused (the client would be told conflict for a batch that was
-		// appended).
+		// appended). An entry proposed once waits the whole deadline.
 		timeout := time.Until(deadline)
-		if !ok || leader != h.cfg.NodeID {
+		if (!ok || leader != h.cfg.NodeID) && !once {
 			timeout = min(timeout, h.attemptTimeout())
 		}
 		timeout = max(timeout, 100*time.Millisecond)
@@ -377,16 +383,16 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, resequence func(), s
 			return 0, eddy.Errorf(eddy.CodeUnavailable, "propose: %v", err)
 		}
 		queued = true
-		var r dragonboat.RequestResult
-		select {
-		case r = <-rs.ResultC():
-			rs.Release()
-		case <-leaderChange:
+		r, changed := h.awaitProposal(shardID, rs, leaderChange, leader, term, ok)
+		if changed {
 			// dragonboat drops, without a word, a proposal a follower
 			// forwarded to a leader that then lost leadership; it would
 			// only time out. Retry at once (the abandoned attempt is not
 			// released: dragonboat may still complete it).
 			last = errors.New("the leader changed while the write was in flight")
+			if once {
+				break attempts
+			}
 			backoff = 5 * time.Millisecond
 			continue
 		}
@@ -397,8 +403,15 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, resequence func(), s
 				return 0, resultError(res)
 			}
 			return int64(res.Value), nil
-		case r.Timeout(), r.Dropped():
-			last = errors.New("proposal timed out or was dropped")
+		case r.Dropped():
+			// Dropped before it reached the log: safe to propose again.
+			last = errors.New("proposal was dropped")
+			continue
+		case r.Timeout():
+			last = errors.New("proposal timed out")
+			if once {
+				break attempts
+			}
 			continue
 		default:
 			return 0, eddy.Errorf(eddy.CodeUnavailable, "proposal aborted (shard closing or rejected)")
@@ -409,6 +422,26 @@ func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, resequence func(), s
 	}
 	return 0, &eddy.Error{Code: eddy.CodeTimeout, RetryAfterMs: 1000,
 		Message: "the write was not confirmed in time (" + last.Error() + "); it may or may not have been applied"}
+}
+
+// awaitProposal waits for a proposal's result, or reports that the shard's
+// leader changed meanwhile. dragonboat reports every leader event (a new
+// term's first word included); one that leaves the leader and term the
+// attempt was made under is no change.
+func (h *Host) awaitProposal(shardID uint64, rs *dragonboat.RequestState, change <-chan struct{}, leader, term uint64, known bool) (dragonboat.RequestResult, bool) {
+	for {
+		select {
+		case r := <-rs.ResultC():
+			rs.Release()
+			return r, false
+		case <-change:
+			change = h.leaders.watch(shardID)
+			now, nowTerm, ok, _ := h.nh.GetLeaderID(shardID)
+			if !known || !ok || now != leader || nowTerm != term {
+				return dragonboat.RequestResult{}, true
+			}
+		}
+	}
 }
 
 // attemptTimeout bounds one proposal attempt (600 ms at the default RTT;
