@@ -329,3 +329,28 @@ func TestMQTTRetainHandling(t *testing.T) {
 		}
 	}
 }
+
+// TestMQTTSubscribeQoS0: a subscription at QoS 0 (mosquitto_sub's default,
+// MQTT 5 and 3.1.1) gets live records and the retained one, unacknowledged
+// as QoS 0 is (the docs' command example once received nothing: every
+// delivery carried a packet id, which mochi refuses at QoS 0).
+func TestMQTTSubscribeQoS0(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("cmd", 1)
+	p.produceRecords("cmd", `{"key":"dev-1","value":"cfg","headers":{"mqtt.retain":"true"}}`)
+	for _, version := range []string{"mqttv5", "mqttv311"} {
+		s := p.subWith([]string{"-q", "0", "-i", "q0-" + version}, version, "default", p.token, 3, 15, "cmd/#")
+		p.subscribed(1)
+		p.produceRecords("cmd", `{"key":"dev-1","value":"reboot"}`, `{"key":"dev-2","value":"update"}`)
+		got := s.lines(t)
+		if strings.Join(got, "|") != "cmd/dev-1 cfg|cmd/dev-1 reboot|cmd/dev-2 update" {
+			t.Fatalf("%s at QoS 0: %q", version, got)
+		}
+		waitFor(t, "the subscriber to leave", 10*time.Second, func() bool {
+			var out struct{ Connections []struct{} }
+			code, err := p.do("GET", "/v1/mqtt/connections?all=true", "", nil, &out)
+			return err == nil && code == 200 && len(out.Connections) == 0
+		})
+	}
+}

@@ -216,7 +216,13 @@ func (st *stream) take(ctx context.Context, wait bool) bool {
 // inject publishes a delivery on the stream's own topic; mochi sends it to
 // this session only.
 func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, origin string) bool {
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: byte(qos)}, PacketID: 1,
+	// A packet id only at QoS 1 (mochi refuses one at QoS 0, "surplus
+	// packet id"); mochi gives each delivery the session's own.
+	var id uint16
+	if qos > 0 {
+		id = 1
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: byte(qos)}, PacketID: id,
 		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + st.l.mqttName(ref, rec), Payload: rec.Value,
 		// Read back by OnQosPublish and OnPacketSent; mochi copies the
 		// filters of a publish along and encodes none.
