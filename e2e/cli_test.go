@@ -239,6 +239,49 @@ func TestCLIOutputAndErrors(t *testing.T) {
 	if v := p.mustCLI("", "version"); !strings.HasPrefix(v, "eddy ") || !strings.Contains(v, "commit ") {
 		t.Fatalf("version: %s", v)
 	}
+
+	// -o on the commands that change things, produce, consume, bench and
+	// the local ones: the API's answer, its field names.
+	var created struct {
+		Name              string `json:"name"`
+		ReplicationFactor int    `json:"replication_factor"`
+	}
+	if js := p.mustCLI("", "topic", "create", "made", "-o", "json"); json.Unmarshal([]byte(js), &created) != nil || created.Name != "made" || created.ReplicationFactor != 1 {
+		t.Fatalf("topic create -o json: %s", js)
+	}
+	var tok struct {
+		Token     string `json:"token"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	if js := p.mustCLI("", "token", "issue", "--scopes", "consume:made", "-o", "json"); json.Unmarshal([]byte(js), &tok) != nil || tok.Token == "" || tok.ExpiresAt == "" {
+		t.Fatalf("token issue -o json: %s", js)
+	}
+	lines := strings.Split(strings.TrimSpace(p.mustCLI("a\nb\nc\n", "produce", "made", "--batch", "2", "-o", "json")), "\n")
+	var answer struct {
+		Offsets []struct {
+			Partition int32 `json:"partition"`
+			Offset    int64 `json:"offset"`
+		} `json:"offsets"`
+	}
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &answer) != nil || len(answer.Offsets) != 1 || answer.Offsets[0].Offset != 2 {
+		t.Fatalf("produce -o json (an answer per request of 2): %q", lines)
+	}
+	if y := p.mustCLI("", "consume", "made", "--from-beginning", "--output", "yaml"); strings.Count(y, "---\n") != 3 || !strings.Contains(y, "offset: 2") {
+		t.Fatalf("consume --output yaml:\n%s", y)
+	}
+	if y := p.mustCLI("", "bench", "produce", "--topic", "made", "--records", "10", "--batch", "5", "-o", "yaml"); !strings.Contains(y, "records: 10") {
+		t.Fatalf("bench produce -o yaml:\n%s", y)
+	}
+	if js := p.mustCLI("", "topic", "delete", "made", "-o", "json"); js != "" {
+		t.Fatalf("topic delete -o json (a 204: no body): %q", js)
+	}
+	var ver map[string]string
+	if js := p.mustCLI("", "version", "-o", "json"); json.Unmarshal([]byte(js), &ver) != nil || ver["version"] == "" || ver["go"] == "" {
+		t.Fatalf("version -o json: %s", js)
+	}
+	if js := p.mustCLI("", "profile", "list", "-o", "json"); !strings.Contains(js, `"profiles"`) || strings.Contains(js, p.token) {
+		t.Fatalf("profile list -o json (never a token): %s", js)
+	}
 }
 
 // TestCLIProduceConsumeFlags: produce with a key delimiter and headers,

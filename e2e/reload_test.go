@@ -75,3 +75,76 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	p.waitReady()
 }
+
+// TestSIGHUPReloadsBridges: mqtt_bridges change with SIGHUP, by name: a
+// bridge added drains its broker without a restart, an invalid list is
+// refused and leaves the running bridge alone, a bridge removed stops.
+func TestSIGHUPReloadsBridges(t *testing.T) {
+	up := mosquitto(t)
+	conf := filepath.Join(t.TempDir(), "eddy.yaml")
+	os.WriteFile(conf, []byte("log_level: info\n"), 0o644)
+	p := newProc(t)
+	p.args = []string{"--config", conf}
+	p.start()
+	p.mustCreateTopic("sensors", 1)
+	reloads := 0
+	hup := func() string {
+		t.Helper()
+		reloads++
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		var line string
+		waitFor(t, "the reload is logged", 10*time.Second, func() bool {
+			lines := strings.Split(p.log.String(), "\n")
+			n := 0
+			for _, l := range lines {
+				if strings.Contains(l, "SIGHUP: ") {
+					if n++; n == reloads {
+						line = l
+						return true
+					}
+				}
+			}
+			return false
+		})
+		return line
+	}
+	bridges := func() int {
+		var v bridgeView
+		if code, err := p.do("GET", "/v1/bridges", "", nil, &v); err != nil || code != 200 {
+			t.Fatalf("GET /v1/bridges: %d %v", code, err)
+		}
+		return len(v.Bridges)
+	}
+
+	os.WriteFile(conf, []byte(fmt.Sprintf(`log_level: info
+mqtt_bridges:
+  - name: site
+    url: mqtt://%s
+    filters: ["sensors/#"]
+    tenant: default
+    client_id: eddy-e2e-reload
+`, up)), 0o644)
+	if line := hup(); !strings.Contains(line, "mqtt bridge site started") {
+		t.Fatalf("the reload's log line: %s", line)
+	}
+	p.waitBridge(t)
+	publishUpstream(t, up, 0, 100)
+	p.waitSeqs(t, "sensors", 100)
+
+	os.WriteFile(conf, []byte("log_level: info\nmqtt_bridges: [{name: site2, url: mqtt://x}]\n"), 0o644)
+	if line := hup(); !strings.Contains(line, "not valid") {
+		t.Fatalf("an invalid bridge list: %s", line)
+	}
+	if n := bridges(); n != 1 {
+		t.Fatalf("after an invalid reload: %d bridges, want the running one", n)
+	}
+
+	os.WriteFile(conf, []byte("log_level: info\n"), 0o644)
+	if line := hup(); !strings.Contains(line, "mqtt bridge site stopped") {
+		t.Fatalf("the reload's log line: %s", line)
+	}
+	if n := bridges(); n != 0 {
+		t.Fatalf("after removing it: %d bridges", n)
+	}
+	p.waitReady()
+}

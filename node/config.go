@@ -405,15 +405,8 @@ func (c *Config) Validate() error {
 	if (c.KafkaTLSCert == "") != (c.KafkaTLSKey == "") {
 		return fmt.Errorf("kafka_tls_cert and kafka_tls_key go together")
 	}
-	names := map[string]bool{}
-	for _, b := range c.MQTTBridges {
-		if b.Name == "" || b.URL == "" || len(b.Filters) == 0 || b.Tenant == "" {
-			return fmt.Errorf("mqtt_bridges: each needs name, url, filters and tenant")
-		}
-		if names[b.Name] {
-			return fmt.Errorf("mqtt_bridges: two bridges are named %q", b.Name)
-		}
-		names[b.Name] = true
+	if err := c.validateBridges(); err != nil {
+		return err
 	}
 	if (c.MQTTTLSCert == "") != (c.MQTTTLSKey == "") {
 		return fmt.Errorf("mqtt_tls_cert and mqtt_tls_key go together")
@@ -505,4 +498,19 @@ func (c *Config) NewLogger(w *os.File) *slog.Logger {
 func (c *Config) YAML() string {
 	b, _ := yaml.Marshal(c)
 	return string(b)
+}
+
+// validateBridges checks mqtt_bridges (at start and on a reload).
+func (c *Config) validateBridges() error {
+	names := map[string]bool{}
+	for _, b := range c.MQTTBridges {
+		if b.Name == "" || b.URL == "" || len(b.Filters) == 0 || b.Tenant == "" {
+			return fmt.Errorf("mqtt_bridges: each needs name, url, filters and tenant")
+		}
+		if names[b.Name] {
+			return fmt.Errorf("mqtt_bridges: two bridges are named %q", b.Name)
+		}
+		names[b.Name] = true
+	}
+	return nil
 }

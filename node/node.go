@@ -38,7 +38,7 @@ type Node struct {
 	tx      *transformer
 	mqtt    *mqttapi.Listener // nil when off
 	kafka   *kafka.Listener   // nil when off
-	bridges []*mqttapi.Bridge
+	bridges *bridgeSet
 	links   *links.Manager
 	certs   []*certFiles       // the listeners' certificates, for Reload
 	given   Config             // the configuration as loaded, for Reload
@@ -137,12 +137,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		}
 		n.kafka = kafka.New(kc, path, host)
 	}
+	n.bridges = &bridgeSet{log: log, make: func(bc mqttapi.BridgeConfig) (*mqttapi.Bridge, error) {
+		return mqttapi.NewBridge(bc, cfg.NodeID, in, m, log)
+	}}
 	for _, bc := range cfg.MQTTBridges {
-		b, err := mqttapi.NewBridge(bc, cfg.NodeID, in, m, log)
-		if err != nil {
+		if err := n.bridges.add(bc); err != nil {
 			return nil, err
 		}
-		n.bridges = append(n.bridges, b)
 	}
 	n.http = httpapi.New(httpapi.Config{
 		Transformer: n.tx,
@@ -214,11 +215,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	for _, b := range n.bridges {
-		if err := b.Start(bctx); err != nil {
-			n.log.Error("mqtt bridge", logkey.Err, err)
-		}
-	}
+	n.bridges.start(bctx)
 	if n.kafka != nil {
 		if err := n.kafka.Start(); err != nil {
 			if n.mqtt != nil {
@@ -255,9 +252,7 @@ func (n *Node) Host() *multiraft.Host { return n.host }
 // Close stops accepting requests, lets in-flight writes reach their commit,
 // then closes Raft. It returns ctx's error if draining takes too long.
 func (n *Node) Close(ctx context.Context) error {
-	for _, b := range n.bridges {
-		b.Close(ctx)
-	}
+	n.bridges.close(ctx)
 	if n.cancel != nil {
 		n.cancel()
 	}
@@ -282,9 +277,5 @@ func (n *Node) Close(ctx context.Context) error {
 
 // bridgeStatus is what GET /v1/bridges shows.
 func (n *Node) bridgeStatus() any {
-	out := []mqttapi.BridgeStatus{}
-	for _, b := range n.bridges {
-		out = append(out, b.Status())
-	}
-	return map[string]any{"bridges": out}
+	return map[string]any{"bridges": n.bridges.status()}
 }

@@ -7,9 +7,10 @@ import (
 )
 
 // Reload applies what may change while the node runs (SIGHUP): the log
-// level, the quotas of tenants created from now on (tenant_defaults), and
-// the listeners' TLS certificates, read again from their files. It returns what it reloaded and the settings that changed but
-// take a restart. A certificate that fails to load keeps the old one and
+// level, the quotas of tenants created from now on (tenant_defaults), the
+// MQTT bridges (by name: added, removed, changed), and the listeners' TLS
+// certificates, read again from their files. It returns what it reloaded
+// and the settings that changed but take a restart. A certificate that fails to load keeps the old one and
 // is an error.
 func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 	if next.LogLevel != n.given.LogLevel {
@@ -30,6 +31,18 @@ func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 		reloaded = append(reloaded, "tenant_defaults")
 	}
 	var errs []string
+	if !reflect.DeepEqual(next.MQTTBridges, n.given.MQTTBridges) {
+		if err := next.validateBridges(); err != nil {
+			return nil, nil, err
+		}
+		did, err := n.bridges.reload(next.MQTTBridges)
+		if err != nil {
+			errs = append(errs, err.Error()+" (the bridges stay as they were)")
+		} else {
+			reloaded = append(reloaded, did...)
+			n.given.MQTTBridges = next.MQTTBridges
+		}
+	}
 	for _, cf := range n.certs {
 		if err := cf.load(); err != nil {
 			errs = append(errs, err.Error()+" (the old certificate stays)")
@@ -41,7 +54,7 @@ func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 	cur, nv := reflect.ValueOf(n.given), reflect.ValueOf(next)
 	for i := range cur.NumField() {
 		f := cur.Type().Field(i)
-		if !f.IsExported() || f.Name == "LogLevel" || f.Name == "TenantDefaults" {
+		if !f.IsExported() || f.Name == "LogLevel" || f.Name == "TenantDefaults" || f.Name == "MQTTBridges" {
 			continue
 		}
 		if !reflect.DeepEqual(cur.Field(i).Interface(), nv.Field(i).Interface()) {

@@ -30,12 +30,37 @@ type benchResult struct {
 	Retries       int64   `json:"retries"`
 }
 
-func (r *benchResult) print(asJSON bool) error {
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(r)
+func (r *benchResult) print(o *benchOut) error {
+	return o.print(r, func() {
+		fmt.Printf("%s: %d records in %.2fs: %.0f records/s, %.2f MB/s; request latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (%d requests, %d retried)\n",
+			r.Mode, r.Records, r.Seconds, r.RecordsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.P999Ms, r.Requests, r.Retries)
+	})
+}
+
+// benchOut is how a bench prints its result: -o text|json|yaml, or --json
+// (one JSON object on one line, what the scripts in scripts/ read).
+type benchOut struct {
+	format string
+	json   bool
+}
+
+// flags gives cmd -o and --json (after the command's own flags).
+func (o *benchOut) flags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object on one line (the same as -o json, unindented)")
+	outputFlag(cmd, &o.format)
+}
+
+func (o *benchOut) print(v any, text func()) error {
+	if o.json {
+		return json.NewEncoder(os.Stdout).Encode(v)
 	}
-	fmt.Printf("%s: %d records in %.2fs: %.0f records/s, %.2f MB/s; request latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (%d requests, %d retried)\n",
-		r.Mode, r.Records, r.Seconds, r.RecordsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.P999Ms, r.Requests, r.Retries)
+	if err := checkOutput(o.format); err != nil {
+		return err
+	}
+	if o.format != "text" {
+		return printValue(o.format, v)
+	}
+	text()
 	return nil
 }
 
@@ -73,7 +98,7 @@ type benchFlags struct {
 	duration    time.Duration
 	partitions  int32
 	rf          int
-	asJSON      bool
+	out         benchOut
 	format      string
 	value       string
 }
@@ -101,10 +126,11 @@ func newBench() *cobra.Command {
 		fl.DurationVar(&f.duration, "duration", 60*time.Second, "stop after this long, at most")
 		fl.Int32Var(&f.partitions, "partitions", 1, "partitions, when the topic is created")
 		fl.IntVar(&f.rf, "replication-factor", 1, "replication factor, when the topic is created")
-		fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	}
 	produce.Flags().StringVar(&f.value, "value", "text", "text (random letters) or json (a JSON object of --size bytes, as sensors send)")
 	consume.Flags().StringVar(&f.format, "format", "json", "json (decode JSON records) or batches (Kafka record batches, decoded client-side)")
+	f.out.flags(produce)
+	f.out.flags(consume)
 	cmd.AddCommand(produce, consume, newBenchMQTT(), newBenchGroup(), newBenchKafka())
 	return cmd
 }
@@ -215,7 +241,7 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 	r.RecordsPerSec = float64(r.Records) / el
 	r.MBPerSec = float64(r.Records) * float64(f.size) / el / 1e6
 	lat.fill(&r)
-	return r.print(f.asJSON)
+	return r.print(&f.out)
 }
 
 func benchConsume(cmd *cobra.Command, f benchFlags) error {
@@ -286,5 +312,5 @@ func benchConsume(cmd *cobra.Command, f benchFlags) error {
 	r.RecordsPerSec = float64(r.Records) / el
 	r.MBPerSec = float64(bytesRead.Load()) / el / 1e6
 	lat.fill(&r)
-	return r.print(f.asJSON)
+	return r.print(&f.out)
 }

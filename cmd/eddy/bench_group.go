@@ -20,7 +20,7 @@ func newBenchGroup() *cobra.Command {
 	var members, batch int
 	var records int64
 	var duration time.Duration
-	var asJSON bool
+	var out benchOut
 	cmd := &cobra.Command{
 		Use:   "group",
 		Short: "Consume a topic from its start with a consumer group of HTTP members (bounded by --records and --duration)",
@@ -85,7 +85,7 @@ func newBenchGroup() *cobra.Command {
 			r := benchResult{Mode: fmt.Sprintf("group of %d", members), Records: done.Load(), Seconds: el}
 			r.RecordsPerSec = float64(r.Records) / el
 			lat.fill(&r)
-			return r.print(asJSON)
+			return r.print(&out)
 		},
 	}
 	f := cmd.Flags()
@@ -95,6 +95,6 @@ func newBenchGroup() *cobra.Command {
 	f.IntVar(&batch, "batch", 1000, "records per poll")
 	f.Int64Var(&records, "records", 300_000, "stop after the group consumed this many")
 	f.DurationVar(&duration, "duration", 60*time.Second, "stop after this long, at most")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	out.flags(cmd)
 	return cmd
 }

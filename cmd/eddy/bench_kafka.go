@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/eddy-broker/eddy/bridges/kafka"
@@ -15,7 +13,7 @@ func newBenchKafka() *cobra.Command {
 	var cfg kafka.LoadConfig
 	var partitions int32
 	var rf int
-	var asJSON bool
+	var out benchOut
 	cmd := &cobra.Command{
 		Use:   "kafka",
 		Short: "Produce (or with --consume, read from the start) over the Kafka protocol with franz-go (bounded by --records and --duration)",
@@ -31,15 +29,13 @@ func newBenchKafka() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(res)
-			}
-			fmt.Printf("%s: %d records in %.2fs: %.0f records/s, %.2f MB/s; latency p50 %.2f ms, p99 %.2f ms\n",
-				res.Mode, res.Records, res.Seconds, res.RecordsPerSec, res.MBPerSec, res.P50Ms, res.P99Ms)
-			for e, n := range res.Errors {
-				fmt.Printf("  %d x %s\n", n, e)
-			}
-			return nil
+			return out.print(res, func() {
+				fmt.Printf("%s: %d records in %.2fs: %.0f records/s, %.2f MB/s; latency p50 %.2f ms, p99 %.2f ms\n",
+					res.Mode, res.Records, res.Seconds, res.RecordsPerSec, res.MBPerSec, res.P50Ms, res.P99Ms)
+				for e, n := range res.Errors {
+					fmt.Printf("  %d x %s\n", n, e)
+				}
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -55,6 +51,6 @@ func newBenchKafka() *cobra.Command {
 	f.DurationVar(&cfg.Duration, "duration", 60*time.Second, "stop after this long, at most")
 	f.Float64Var(&cfg.Rate, "rate", 0, "records/s in all (0: as fast as acknowledged)")
 	f.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	out.flags(cmd)
 	return cmd
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/eddy-broker/eddy/bridges/mqtt"
@@ -15,7 +13,8 @@ func newBenchMQTT() *cobra.Command {
 	var cfg mqtt.LoadConfig
 	var qos, partitions, subscribers int
 	var hold time.Duration
-	var asJSON, noCreate bool
+	var noCreate bool
+	var out benchOut
 	cmd := &cobra.Command{
 		Use:   "mqtt",
 		Short: "Publish sensor JSON over MQTT from many connections (bounded by --messages and --duration)",
@@ -28,21 +27,19 @@ func newBenchMQTT() *cobra.Command {
 			}
 			cfg.Token, cfg.QoS = c.token, byte(qos)
 			if subscribers > 0 {
-				return benchFanout(cfg, subscribers, hold, asJSON)
+				return benchFanout(cfg, subscribers, hold, &out)
 			}
 			res, err := mqtt.RunLoad(context.Background(), cfg)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(res)
-			}
-			fmt.Printf("mqtt qos %d: %d messages acknowledged over %d connections in %.2fs: %.0f msgs/s; latency p50 %.2f ms, p99 %.2f ms; %d failed; connected in %.0f ms\n",
-				qos, res.Acked, res.Devices, res.Seconds, res.MsgsPerSec, res.P50Ms, res.P99Ms, res.Failed, res.ConnectMs)
-			for e, n := range res.Errors {
-				fmt.Printf("  %d x %s\n", n, e)
-			}
-			return nil
+			return out.print(res, func() {
+				fmt.Printf("mqtt qos %d: %d messages acknowledged over %d connections in %.2fs: %.0f msgs/s; latency p50 %.2f ms, p99 %.2f ms; %d failed; connected in %.0f ms\n",
+					qos, res.Acked, res.Devices, res.Seconds, res.MsgsPerSec, res.P50Ms, res.P99Ms, res.Failed, res.ConnectMs)
+				for e, n := range res.Errors {
+					fmt.Printf("  %d x %s\n", n, e)
+				}
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -59,22 +56,20 @@ func newBenchMQTT() *cobra.Command {
 	f.IntVar(&cfg.InFlight, "inflight", 1, "concurrent publishes per connection")
 	f.IntVar(&subscribers, "subscribers", 0, "fan-out: this many connections subscribe to <topic>/#, one publishes --messages to <topic>/cmd; measures deliveries/s and latency from publish to receipt")
 	f.DurationVar(&hold, "hold", 0, "fan-out: keep the subscribers connected and idle this long before publishing")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	out.flags(cmd)
 	f.BoolVar(&noCreate, "no-create", false, "do not create the topic over HTTP (e.g. loading another broker)")
 	return cmd
 }
 
-func benchFanout(load mqtt.LoadConfig, subscribers int, hold time.Duration, asJSON bool) error {
+func benchFanout(load mqtt.LoadConfig, subscribers int, hold time.Duration, out *benchOut) error {
 	res, err := mqtt.RunFanout(context.Background(), mqtt.FanoutConfig{Addr: load.Addr, Tenant: load.Tenant, Token: load.Token,
 		Topic: load.Topic, Subscribers: subscribers, Messages: load.Messages, Size: load.Size, QoS: load.QoS, InFlight: load.InFlight, Rate: load.Rate,
 		Duration: load.Duration + hold, Hold: hold})
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(res)
-	}
-	fmt.Printf("mqtt fan-out qos %d: %d of %d deliveries (%d published to %d subscribers) in %.2fs: %.0f deliveries/s; publish to receipt p50 %.2f ms, p99 %.2f ms\n",
-		load.QoS, res.Delivered, res.Expected, res.Published, res.Subscribers, res.Seconds, res.DeliveriesPerSec, res.P50Ms, res.P99Ms)
-	return nil
+	return out.print(res, func() {
+		fmt.Printf("mqtt fan-out qos %d: %d of %d deliveries (%d published to %d subscribers) in %.2fs: %.0f deliveries/s; publish to receipt p50 %.2f ms, p99 %.2f ms\n",
+			load.QoS, res.Delivered, res.Expected, res.Published, res.Subscribers, res.Seconds, res.DeliveriesPerSec, res.P50Ms, res.P99Ms)
+	})
 }

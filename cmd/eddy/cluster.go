@@ -88,13 +88,14 @@ first, promoted once it has caught up, before a replica elsewhere is removed.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, _ := json.Marshal(map[string]any{"id": id, "raft_addr": raftAddr})
 			var out map[string]any
-			if err := newClient(cmd).do(ctxTimeout(), "POST", "/v1/cluster/nodes", "application/json", body, &out); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", "/v1/cluster/nodes", "application/json", body, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			fmt.Printf("node %d added (raft %s); start it with: eddy serve --join --node-id %d --raft-addr %s\n", id, raftAddr, id, raftAddr)
 			return nil
 		},
 	}
+	outputFlag(add, new(string))
 	add.Flags().Uint64Var(&id, "id", 0, "the new node's id (never used before in this cluster)")
 	add.Flags().StringVar(&raftAddr, "raft-addr", "", "the new node's Raft address, host:port")
 	add.MarkFlagRequired("id")
@@ -112,7 +113,7 @@ first, promoted once it has caught up, before a replica elsewhere is removed.
 			}
 			c := newClient(cmd)
 			var out map[string]any
-			if err := c.do(ctxTimeout(), "DELETE", "/v1/cluster/nodes/"+args[0], "", nil, &out); err != nil {
+			if done, err := c.sendOut(ctxTimeout(), "DELETE", "/v1/cluster/nodes/"+args[0], "", nil, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			fmt.Printf("node %d is draining: its replicas move to other nodes, then it is removed\n", n)
@@ -141,6 +142,7 @@ first, promoted once it has caught up, before a replica elsewhere is removed.
 			}
 		},
 	}
+	outputFlag(remove, new(string))
 	remove.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the removal to finish (0: return at once)")
 	cmd.AddCommand(status, add, remove)
 	return cmd

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v4"
 )
 
 func newConsume() *cobra.Command {
@@ -42,8 +43,8 @@ time. --format takes a template as kcat's -f: %k key, %v value, %o offset,
   eddy consume sensors --group dashboards --follow`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "json" && format != "text" && !strings.Contains(format, "%") {
-				return fmt.Errorf("--format %q: use json, text or a template with %%k %%v %%o %%p %%t %%h", format)
+			if format != "json" && format != "yaml" && format != "text" && !strings.Contains(format, "%") {
+				return fmt.Errorf("--format %q: use json, yaml, text or a template with %%k %%v %%o %%p %%t %%h", format)
 			}
 			var fromMs int64
 			if fromTime != "" {
@@ -149,7 +150,8 @@ time. --format takes a template as kcat's -f: %k key, %v value, %o offset,
 	f.StringVar(&fromTime, "from-timestamp", "", "start at the first record at or after this time (RFC 3339, or Unix milliseconds)")
 	f.Int32VarP(&partition, "partition", "p", -1, "only this partition")
 	f.BoolVarP(&follow, "follow", "F", false, "keep waiting for new records")
-	f.StringVar(&format, "format", "json", "json (one object per line), text (values only), or a template: %k %v %o %p %t %h")
+	f.StringVar(&format, "format", "json", "json (one object per line, the API's fields), yaml (a document per record), text (values only), or a template: %k %v %o %p %t %h")
+	f.StringVar(&format, "output", "json", "the same as --format (-o is --offset, as in kcat)")
 	f.IntVarP(&max, "max", "n", 0, "stop after this many records")
 	f.StringVarP(&group, "group", "g", "", "consume as a member of this consumer group (committed offsets; a new group starts at the end, or the beginning with --from-beginning)")
 	return cmd
@@ -169,6 +171,14 @@ func printRecord(w *bufio.Writer, p int32, r *fetchedRecord, format string) {
 		Partition int32 `json:"partition"`
 		*fetchedRecord
 	}{p, r})
+	if format == "yaml" { // a document per record, the same keys
+		var v any
+		json.Unmarshal(b, &v)
+		y, _ := yaml.Marshal(v)
+		w.WriteString("---\n")
+		w.Write(y)
+		return
+	}
 	w.Write(b)
 	w.WriteByte('\n')
 }

@@ -93,13 +93,14 @@ func newGroup() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, _ := json.Marshal(map[string]any{"topic": topic, "to": to, "offset": offset, "timestamp_ms": ts})
-			if err := newClient(cmd).do(ctxTimeout(), "POST", groupPath(args[0])+"/offsets", "application/json", body, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", groupPath(args[0])+"/offsets", "application/json", body, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("group %s: offsets of %s reset to %s\n", args[0], topic, to)
 			return nil
 		},
 	}
+	outputFlag(reset, new(string))
 	reset.Flags().StringVar(&topic, "topic", "", "topic (required)")
 	reset.Flags().StringVar(&to, "to", "earliest", "earliest, latest, timestamp (with --timestamp-ms) or offset (with --offset)")
 	reset.Flags().Int64Var(&offset, "offset", 0, "offset, with --to offset")
@@ -110,13 +111,14 @@ func newGroup() *cobra.Command {
 		Short: "Delete an empty group and its committed offsets",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := newClient(cmd).do(ctxTimeout(), "DELETE", groupPath(args[0]), "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", groupPath(args[0]), "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("deleted group %s\n", args[0])
 			return nil
 		},
 	}
+	outputFlag(del, new(string))
 	cmd.AddCommand(list, describe, reset, del)
 	return cmd
 }

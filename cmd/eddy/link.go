@@ -79,13 +79,14 @@ func newLinkCreate() *cobra.Command {
 			s.MaxBacklogAgeMs, s.LingerMs = backlogAge.Milliseconds(), linger.Milliseconds()
 			body, _ := json.Marshal(s)
 			var out httpapi.LinkView
-			if err := newClient(cmd).do(ctxTimeout(), http.MethodPost, "/v1/links", "application/json", body, &out); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), http.MethodPost, "/v1/links", "application/json", body, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			fmt.Printf("link %s created: %s to %s\n", out.Name, strings.Join(out.Topics, ","), strings.Join(out.To, ","))
 			return nil
 		},
 	}
+	outputFlag(cmd, new(string))
 	f := cmd.Flags()
 	f.StringVar(&to, "to", "", "target brokers, kafka://host:port[,host:port]")
 	f.StringVar(&topics, "topics", "", "topics to forward: names or globs, comma-separated")
@@ -205,33 +206,37 @@ func newLinkDescribe() *cobra.Command {
 }
 
 func newLinkAction(action, short string) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   action + " NAME",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := newClient(cmd).do(ctxTimeout(), http.MethodPost, linkPath(args[0])+"/"+action, "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), http.MethodPost, linkPath(args[0])+"/"+action, "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("link %s: %sd\n", args[0], action)
 			return nil
 		},
 	}
+	outputFlag(cmd, new(string))
+	return cmd
 }
 
 func newLinkDelete() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a link and its progress (what it has not sent is no longer kept from retention)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := newClient(cmd).do(ctxTimeout(), http.MethodDelete, linkPath(args[0]), "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), http.MethodDelete, linkPath(args[0]), "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("link %s deleted\n", args[0])
 			return nil
 		},
 	}
+	outputFlag(cmd, new(string))
+	return cmd
 }
 
 // sizeText prints bytes in binary units.

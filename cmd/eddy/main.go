@@ -74,13 +74,24 @@ func strictGroups(cmd *cobra.Command) {
 }
 
 func newVersion() *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:     "version",
 		Short:   "Print the version, commit and platform of this binary",
-		Example: "  eddy version",
+		Example: "  eddy version\n  eddy version -o json",
 		Args:    cobra.NoArgs,
-		Run: func(cmd *cobra.Command, args []string) {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(format); err != nil {
+				return err
+			}
+			if format != "text" {
+				return printValue(format, map[string]string{"version": buildinfo.Version(), "commit": buildinfo.Commit(),
+					"go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})
+			}
 			fmt.Printf("eddy %s\ncommit %s\n%s %s/%s\n", buildinfo.Version(), buildinfo.Commit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
 		},
 	}
+	outputFlag(cmd, &format)
+	return cmd
 }

@@ -36,3 +36,33 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 		}
 	}
 }
+
+// noOutput are the commands without -o/--output: they print no data, only
+// a confirmation or a server's log.
+var noOutput = map[string]string{
+	"eddy serve":          "runs a node",
+	"eddy console":        "opens the console in a browser",
+	"eddy transform init": "writes a project",
+	"eddy profile use":    "changes the CLI's files only",
+	"eddy profile set":    "changes the CLI's files only",
+	"eddy profile delete": "changes the CLI's files only",
+}
+
+// TestEveryCommandHasOutput: every command that prints data takes
+// -o/--output (consume: --output, as -o is kcat's offset).
+func TestEveryCommandHasOutput(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+		if !c.Runnable() || c.HasSubCommands() || c.Hidden || c.Name() == "help" || c.Parent() == nil || c.Parent().Name() == "completion" {
+			return
+		}
+		_, exempt := noOutput[c.CommandPath()]
+		if has := c.Flags().Lookup("output") != nil; has == exempt {
+			t.Errorf("%s: --output %v, exempt %v", c.CommandPath(), has, exempt)
+		}
+	}
+	walk(newRoot())
+}

@@ -38,6 +38,10 @@ delimiter (as kcat's -K); --header k=v adds a header to every record.`,
 			if format != "raw" && format != "json" {
 				return fmt.Errorf("--format %q: use raw or json", format)
 			}
+			output := outputOf(cmd)
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			hdrs := map[string]string{}
 			for _, h := range headers {
 				k, v, ok := strings.Cut(h, "=")
@@ -79,11 +83,18 @@ delimiter (as kcat's -K); --header k=v adds a header to every record.`,
 				if n == 0 {
 					return nil
 				}
-				var res struct{ Offsets []json.RawMessage }
-				if err := c.do(ctxTimeout(), "POST", path, "application/x-ndjson", body.Bytes(), &res); err != nil {
+				var raw json.RawMessage
+				if err := c.do(ctxTimeout(), "POST", path, "application/x-ndjson", body.Bytes(), &raw); err != nil {
 					return fmt.Errorf("after %d records: %w", total, err)
 				}
+				var res struct{ Offsets []json.RawMessage }
+				if err := json.Unmarshal(raw, &res); err != nil {
+					return err
+				}
 				total += len(res.Offsets)
+				if err := printAnswer(output, raw); err != nil {
+					return err
+				}
 				body.Reset()
 				n = 0
 				return nil
@@ -160,6 +171,8 @@ delimiter (as kcat's -K); --header k=v adds a header to every record.`,
 	f.IntVar(&batch, "batch", 500, "records per request")
 	f.StringArrayVarP(&headers, "header", "H", nil, "header key=value on every record (repeatable)")
 	f.StringVarP(&keyDelim, "key-delimiter", "K", "", "raw lines are KEY<delimiter>VALUE")
+	outputFlag(cmd, new(string))
+	cmd.Flags().Lookup("output").Usage = "text (a count on stderr), json or yaml: each request's answer, its records' partitions and offsets (a line, or a document, per request)"
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eddy-broker/eddy/node"
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v4"
 )
 
 func newServe() *cobra.Command {
@@ -24,9 +25,10 @@ func newServe() *cobra.Command {
 HTTP on :8080 and Raft on 127.0.0.1:7100. Settings come from the defaults,
 then --config FILE, then EDDY_* environment variables, then flags.
 
-SIGHUP reloads the configuration: the log level, tenant_defaults and the
-listeners' TLS certificates (read again from their files) change at once; the node logs
-what it reloaded and which changed settings take a restart. SIGINT or
+SIGHUP reloads the configuration: the log level, tenant_defaults, the MQTT
+bridges and the listeners' TLS certificates (read again from their files)
+change at once; the node logs what it reloaded and which changed settings
+take a restart. SIGINT or
 SIGTERM stop the node gracefully (leaderships handed over, in-flight
 writes finished); a second one stops it at once.`,
 		Example: `  eddy serve
@@ -149,6 +151,9 @@ func newConfig() *cobra.Command {
 			if err := c.Validate(); err != nil {
 				return err
 			}
+			if f := outputOf(cmd); f != "text" {
+				return printValue(f, map[string]bool{"valid": true})
+			}
 			fmt.Println("config is valid")
 			return nil
 		},
@@ -161,12 +166,24 @@ func newConfig() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			f := outputOf(cmd)
+			if err := checkOutput(f); err != nil {
+				return err
+			}
+			if f == "json" { // the YAML's keys
+				var v map[string]any
+				if err := yaml.Unmarshal([]byte(c.YAML()), &v); err != nil {
+					return err
+				}
+				return printValue(f, v)
+			}
 			fmt.Print(c.YAML())
 			return nil
 		},
 	}
 	for _, c := range []*cobra.Command{validate, print} {
 		c.Flags().StringVar(&file, "config", "", "YAML config file")
+		outputFlag(c, new(string))
 		cmd.AddCommand(c)
 	}
 	return cmd

@@ -64,13 +64,14 @@ func newTenant() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, _ := json.Marshal(map[string]any{"name": args[0], "quotas": q.given(cmd)})
-			if err := newClient(cmd).do(ctxTimeout(), "POST", "/v1/tenants", "application/json", body, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", "/v1/tenants", "application/json", body, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("created tenant %s\n", args[0])
 			return nil
 		},
 	}
+	outputFlag(create, new(string))
 	q.add(create)
 	var sq quotaFlags
 	setQuota := &cobra.Command{
@@ -93,12 +94,13 @@ func newTenant() *cobra.Command {
 			}
 			body, _ := json.Marshal(map[string]any{"quotas": cur.Quotas})
 			var out map[string]any
-			if err := c.do(ctxTimeout(), "PATCH", tenantPath(args[0]), "application/json", body, &out); err != nil {
+			if done, err := c.sendOut(ctxTimeout(), "PATCH", tenantPath(args[0]), "application/json", body, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			return printJSON(out)
 		},
 	}
+	outputFlag(setQuota, new(string))
 	sq.add(setQuota)
 	list := &cobra.Command{
 		Use:   "list",
@@ -145,13 +147,14 @@ func newTenant() *cobra.Command {
 			if force {
 				p += "?force=true"
 			}
-			if err := newClient(cmd).do(ctxTimeout(), "DELETE", p, "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", p, "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("deleted tenant %s\n", args[0])
 			return nil
 		},
 	}
+	outputFlag(del, new(string))
 	del.Flags().BoolVar(&force, "force", false, "also delete the tenant's topics")
 	cmd.AddCommand(create, list, describe, del, setQuota, newTenantKey(), newTenantMQTT())
 	return cmd
@@ -171,13 +174,14 @@ func newTenantKey() *cobra.Command {
 				return err
 			}
 			body, _ := json.Marshal(map[string]string{"kid": args[1], "alg": alg, "public_key_pem": string(pemText)})
-			if err := newClient(cmd).do(ctxTimeout(), "POST", tenantPath(args[0])+"/keys", "application/json", body, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", tenantPath(args[0])+"/keys", "application/json", body, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("added key %s to tenant %s\n", args[1], args[0])
 			return nil
 		},
 	}
+	outputFlag(add, new(string))
 	add.Flags().StringVar(&alg, "alg", "EdDSA", "EdDSA, ES256 or RS256")
 	add.Flags().StringVarP(&file, "file", "f", "", "PEM file with the public key")
 	add.MarkFlagRequired("file")
@@ -206,13 +210,14 @@ func newTenantKey() *cobra.Command {
 		Short: "Revoke a key: tokens it signed stop working at once",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := newClient(cmd).do(ctxTimeout(), "DELETE", tenantPath(args[0])+"/keys/"+url.PathEscape(args[1]), "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", tenantPath(args[0])+"/keys/"+url.PathEscape(args[1]), "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("removed key %s\n", args[1])
 			return nil
 		},
 	}
+	outputFlag(remove, new(string))
 	cmd.AddCommand(add, list, remove)
 	return cmd
 }
@@ -227,13 +232,14 @@ func newToken() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, _ := json.Marshal(map[string]any{"scopes": strings.Split(scopes, ","), "ttl_seconds": int64(ttl / time.Second), "subject": subject})
 			var out struct{ Token string }
-			if err := newClient(cmd).do(ctxTimeout(), "POST", tenantPath(tenant)+"/tokens", "application/json", body, &out); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", tenantPath(tenant)+"/tokens", "application/json", body, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			fmt.Println(out.Token)
 			return nil
 		},
 	}
+	outputFlag(issue, new(string))
 	f := issue.Flags()
 	f.StringVar(&tenant, "tenant", "default", "tenant")
 	f.StringVar(&scopes, "scopes", "", "comma-separated: produce:<glob>, consume:<glob>, admin, operator")
@@ -262,10 +268,17 @@ cluster's name (cluster_name, default "eddy").`,
 			if err != nil {
 				return err
 			}
+			format := outputOf(cmd)
+			if err := checkOutput(format); err != nil {
+				return err
+			}
 			d.Tenant, d.Scopes = eddy.TenantID(tenant), strings.Split(scopes, ",")
-			tok, _, err := d.Sign(pemBytes, time.Now())
+			tok, exp, err := d.Sign(pemBytes, time.Now())
 			if err != nil {
 				return err
+			}
+			if format != "text" { // the fields of a token minted by the API
+				return printValue(format, map[string]any{"token": tok, "tenant": tenant, "scopes": d.Scopes, "expires_at": exp.UTC().Format(time.RFC3339)})
 			}
 			fmt.Println(tok)
 			return nil
@@ -282,6 +295,7 @@ cluster's name (cluster_name, default "eddy").`,
 	for _, n := range []string{"key", "kid", "tenant", "scopes"} {
 		cmd.MarkFlagRequired(n)
 	}
+	outputFlag(cmd, new(string))
 	return cmd
 }
 
@@ -291,9 +305,32 @@ func newProfile() *cobra.Command {
 		Use:   "list",
 		Short: "List profiles",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format := outputOf(cmd)
+			if err := checkOutput(format); err != nil {
+				return err
+			}
 			ps, path, err := node.LoadProfiles()
 			if err != nil {
 				return err
+			}
+			if format != "text" { // never the tokens: where they are
+				type entry struct {
+					Name      string `json:"name"`
+					Server    string `json:"server"`
+					Current   bool   `json:"current"`
+					TokenFile string `json:"token_file,omitempty"`
+					HasToken  bool   `json:"has_token"`
+				}
+				out := struct {
+					File     string  `json:"file"`
+					Profiles []entry `json:"profiles"`
+				}{File: path, Profiles: []entry{}}
+				for _, n := range ps.Names() {
+					p := ps.Profiles[n]
+					out.Profiles = append(out.Profiles, entry{Name: n, Server: p.Server, Current: n == ps.Current,
+						TokenFile: p.TokenFile, HasToken: p.Token != "" || p.TokenFile != ""})
+				}
+				return printValue(format, out)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 6, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "CURRENT\tNAME\tSERVER\t(%s)\n", path)
@@ -359,7 +396,8 @@ func newProfile() *cobra.Command {
 			return nil
 		},
 	}
-	list.Example, use.Example, set.Example = "  eddy profile list", "  eddy profile use local", "  eddy profile set edge-7 --server http://10.0.0.7:8080 --token-file edge-7.jwt"
+	outputFlag(list, new(string))
+	list.Example, use.Example, set.Example = "  eddy profile list\n  eddy profile list -o json", "  eddy profile use local", "  eddy profile set edge-7 --server http://10.0.0.7:8080 --token-file edge-7.jwt"
 	cmd.AddCommand(list, use, set, del)
 	return cmd
 }
@@ -393,13 +431,14 @@ func newTenantMQTT() *cobra.Command {
 			var out struct {
 				MQTT json.RawMessage `json:"mqtt"`
 			}
-			if err := newClient(cmd).do(ctxTimeout(), "PUT", "/v1/tenants/"+url.PathEscape(args[0])+"/mqtt", "application/json", body, &out); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "PUT", "/v1/tenants/"+url.PathEscape(args[0])+"/mqtt", "application/json", body, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			fmt.Printf("tenant %s's MQTT mapping: %s\n", args[0], out.MQTT)
 			return nil
 		},
 	}
+	outputFlag(set, new(string))
 	set.Flags().StringVar(&file, "file", "", "the mapping as JSON (required)")
 	set.MarkFlagRequired("file")
 	clear := &cobra.Command{
@@ -407,13 +446,14 @@ func newTenantMQTT() *cobra.Command {
 		Short: "Back to the default mapping (first level the topic, the rest the key)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := newClient(cmd).do(ctxTimeout(), "DELETE", "/v1/tenants/"+url.PathEscape(args[0])+"/mqtt", "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", "/v1/tenants/"+url.PathEscape(args[0])+"/mqtt", "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("tenant %s uses the default MQTT mapping\n", args[0])
 			return nil
 		},
 	}
+	outputFlag(clear, new(string))
 	cmd.AddCommand(set, clear)
 	return cmd
 }

@@ -33,13 +33,14 @@ func newTopic() *cobra.Command {
 			}
 			body, _ := json.Marshal(map[string]any{"name": args[0], "partitions": partitions, "replication_factor": rf, "config": conf})
 			var t topicInfo
-			if err := newClient(cmd).do(ctxTimeout(), "POST", "/v1/topics", "application/json", body, &t); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", "/v1/topics", "application/json", body, outputOf(cmd), &t); done || err != nil {
 				return err
 			}
 			fmt.Printf("created topic %s with %d partition(s), replication factor %d\n", t.Name, t.Partitions, t.ReplicationFactor)
 			return nil
 		},
 	}
+	outputFlag(create, new(string))
 	create.Flags().Int32VarP(&partitions, "partitions", "p", 1, "partitions")
 	create.Flags().IntVarP(&rf, "replication-factor", "r", 1, "replication factor (1, 3 or 5)")
 	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (Kafka names, e.g. retention.ms=86400000)")
@@ -101,13 +102,14 @@ func newTopic() *cobra.Command {
 		Short: "Delete a topic and its data",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := newClient(cmd).do(ctxTimeout(), "DELETE", topicPath(args[0]), "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", topicPath(args[0]), "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("deleted topic %s\n", args[0])
 			return nil
 		},
 	}
+	outputFlag(del, new(string))
 	var upto int64
 	checksum := &cobra.Command{
 		Use:   "checksum TOPIC PARTITION",
@@ -116,13 +118,22 @@ func newTopic() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out map[string]any
 			path := fmt.Sprintf("%s/partitions/%s/checksum?upto=%d", topicPath(args[0]), args[1], upto)
-			if err := newClient(cmd).getJSON(ctxTimeout(), path, &out); err != nil {
+			if done, err := newClient(cmd).getOut(ctxTimeout(), path, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
-			return printJSON(out)
+			keys := make([]string, 0, len(out))
+			for k := range out {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Printf("%-16s %v\n", k, out[k])
+			}
+			return nil
 		},
 	}
 	checksum.Flags().Int64Var(&upto, "upto", 0, "offset to stop before (0: the high watermark)")
+	outputFlag(checksum, new(string))
 	repair := &cobra.Command{
 		Use:   "repair TOPIC PARTITION",
 		Short: "Truncate the --server node's quarantined replica of a partition to its last good batch (drops data; operator)",
@@ -145,7 +156,7 @@ prints exactly which offsets were lost.`,
 				Damage         string `json:"damage"`
 			}
 			path := fmt.Sprintf("%s/partitions/%s/repair", topicPath(args[0]), args[1])
-			if err := newClient(cmd).do(ctxTimeout(), "POST", path, "", nil, &out); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", path, "", nil, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			fmt.Printf("repaired %s partition %d: the log now ends at offset %d\n", out.Topic, out.Partition, out.NextOffset)
@@ -156,6 +167,7 @@ prints exactly which offsets were lost.`,
 			return nil
 		},
 	}
+	outputFlag(repair, new(string))
 	cmd.AddCommand(checksum, repair)
 	for _, c := range []*cobra.Command{list, describe} {
 		outputFlag(c, &format)

@@ -39,6 +39,7 @@ func newTopicAlterConfig() *cobra.Command {
 			return patchTopic(cmd, args[0], map[string]any{"config": cfg})
 		},
 	}
+	outputFlag(cmd, new(string))
 	cmd.Flags().StringArrayVarP(&set, "set", "s", nil, "key=value to set (repeatable)")
 	cmd.Flags().StringArrayVarP(&del, "delete", "d", nil, "key to reset to its default (repeatable)")
 	return cmd
@@ -60,6 +61,7 @@ func newTopicAddPartitions() *cobra.Command {
 			return patchTopic(cmd, args[0], map[string]any{"partitions": total})
 		},
 	}
+	outputFlag(cmd, new(string))
 	cmd.Flags().Int32Var(&total, "total", 0, "the partition count wanted")
 	return cmd
 }
@@ -67,7 +69,7 @@ func newTopicAddPartitions() *cobra.Command {
 func patchTopic(cmd *cobra.Command, topic string, change map[string]any) error {
 	body, _ := json.Marshal(change)
 	var t topicInfo
-	if err := newClient(cmd).do(ctxTimeout(), http.MethodPatch, topicPath(topic), "application/json", body, &t); err != nil {
+	if done, err := newClient(cmd).sendOut(ctxTimeout(), http.MethodPatch, topicPath(topic), "application/json", body, outputOf(cmd), &t); done || err != nil {
 		return err
 	}
 	fmt.Printf("topic %s: %d partitions", t.Name, t.Partitions)

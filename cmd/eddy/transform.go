@@ -197,7 +197,7 @@ func newTransformBuild() *cobra.Command {
 }
 
 func newTransformDeploy() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "deploy NAME FILE.wasm",
 		Short: "Upload a module as the next version of transform NAME",
 		Args:  cobra.ExactArgs(2),
@@ -212,13 +212,15 @@ func newTransformDeploy() *cobra.Command {
 				Size      int    `json:"size"`
 				CompileMs int64  `json:"compile_ms"`
 			}
-			if err := newClient(cmd).do(ctxTimeout(), "PUT", transformPath(args[0]), "application/wasm", bin, &out); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "PUT", transformPath(args[0]), "application/wasm", bin, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			fmt.Printf("deployed %s version %d (%d bytes, sha256 %s, compiled in %d ms)\n", args[0], out.Version, out.Size, out.SHA256[:12], out.CompileMs)
 			return nil
 		},
 	}
+	outputFlag(cmd, new(string))
+	return cmd
 }
 
 func newTransformTest() *cobra.Command {
@@ -286,7 +288,7 @@ wrote to stderr, and the command exits 1.`,
 				Error      *apiError         `json:"error"`
 				Stderr     string            `json:"stderr"`
 			}
-			if err := newClient(cmd).do(ctxTimeout(), "POST", transformPath(args[0])+"/test", "application/json", body, &out); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "POST", transformPath(args[0])+"/test", "application/json", body, outputOf(cmd), &out); done || err != nil {
 				return err
 			}
 			for _, rec := range out.Records {
@@ -307,6 +309,7 @@ wrote to stderr, and the command exits 1.`,
 	f.StringVar(&config, "config", "", "binding config as JSON")
 	f.StringVar(&format, "format", "raw", "raw (a line is a value) or json (a line is a record object)")
 	f.IntVar(&version, "version", 0, "version to test (default: the latest)")
+	outputFlag(cmd, new(string))
 	return cmd
 }
 
@@ -393,7 +396,7 @@ func newTransformDelete() *cobra.Command {
 			if version > 0 {
 				path += fmt.Sprintf("?version=%d", version)
 			}
-			if err := newClient(cmd).do(ctxTimeout(), "DELETE", path, "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", path, "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			if version > 0 {
@@ -404,6 +407,7 @@ func newTransformDelete() *cobra.Command {
 			return nil
 		},
 	}
+	outputFlag(cmd, new(string))
 	cmd.Flags().IntVar(&version, "version", 0, "delete only this version")
 	return cmd
 }
@@ -428,13 +432,14 @@ func newSetTransform() *cobra.Command {
 			}
 			body, _ := json.Marshal(req)
 			var t topicInfo
-			if err := newClient(cmd).do(ctxTimeout(), "PUT", topicPath(args[0])+"/transform", "application/json", body, &t); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "PUT", topicPath(args[0])+"/transform", "application/json", body, outputOf(cmd), &t); done || err != nil {
 				return err
 			}
 			describeBinding(os.Stdout, t.Transform)
 			return nil
 		},
 	}
+	outputFlag(cmd, new(string))
 	f := cmd.Flags()
 	f.StringVar(&module, "module", "", "transform name (required)")
 	f.IntVar(&version, "version", 0, "pin a version (default: follow the latest deployed)")
@@ -446,16 +451,18 @@ func newSetTransform() *cobra.Command {
 }
 
 func newClearTransform() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "clear-transform TOPIC",
 		Short: "Detach TOPIC's transform",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := newClient(cmd).do(ctxTimeout(), "DELETE", topicPath(args[0])+"/transform", "", nil, nil); err != nil {
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", topicPath(args[0])+"/transform", "", nil, outputOf(cmd), nil); done || err != nil {
 				return err
 			}
 			fmt.Printf("topic %s has no transform now\n", args[0])
 			return nil
 		},
 	}
+	outputFlag(cmd, new(string))
+	return cmd
 }
