@@ -172,24 +172,7 @@ func TestCompose(t *testing.T) {
 		cfg = []byte(strings.ReplaceAll(string(cfg), " "+dst+"/", " "+filepath.Join(root, dst)+"/"))
 	}
 	os.WriteFile(cfgFile, cfg, 0o644)
-	if out, err := exec.Command("promtool", "check", "config", cfgFile).CombinedOutput(); err != nil {
-		t.Fatalf("promtool check config: %v\n%s", err, out)
-	}
-	prom := exec.Command("ip", args...)
-	var promLog syncBuffer
-	prom.Stdout, prom.Stderr = &promLog, &promLog
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	promDone := make(chan struct{})
-	go func() { prom.Wait(); close(promDone) }()
-	t.Cleanup(func() {
-		prom.Process.Kill()
-		<-promDone
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", promLog.String())
-		}
-	})
+	startPrometheus(t, cfgFile, append([]string{"ip"}, args...)...)
 	promAddr := strings.Split(lab.raftAddr(len(nodes)+1), ":")[0] + ":9090"
 	get := func(path string, out any) error {
 		resp, err := http.Get("http://" + promAddr + path)

@@ -106,26 +106,9 @@ scrape_configs:
 `, rules, tokenFile, strings.Join(targets, ", "))
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	os.WriteFile(cfgFile, []byte(cfg), 0o644)
-	if out, err := exec.Command("promtool", "check", "config", cfgFile).CombinedOutput(); err != nil {
-		t.Fatalf("promtool check config: %v\n%s", err, out)
-	}
 	addr := testutil.FreeAddr(t)
-	prom := exec.Command("prometheus", "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+	startPrometheus(t, cfgFile, "prometheus", "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+addr, "--log.level=warn")
-	var promLog syncBuffer
-	prom.Stdout, prom.Stderr = &promLog, &promLog
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	promDone := make(chan struct{})
-	go func() { prom.Wait(); close(promDone) }()
-	t.Cleanup(func() {
-		prom.Process.Kill()
-		<-promDone
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", promLog.String())
-		}
-	})
 	query := func(q string) (int, error) {
 		resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(q))
 		if err != nil {
@@ -229,4 +212,29 @@ scrape_configs:
 		}
 	}
 	t.Logf("%d dashboard queries return data; %d alert rules loaded", checked, nrules)
+}
+
+// startPrometheus checks cfgFile with promtool, then runs Prometheus (the
+// command and its arguments: "prometheus ...", or "ip netns exec ...")
+// until the test ends, showing its log if the test failed.
+func startPrometheus(t *testing.T, cfgFile string, command ...string) {
+	t.Helper()
+	if out, err := exec.Command("promtool", "check", "config", cfgFile).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
+	prom := exec.Command(command[0], command[1:]...)
+	var promLog syncBuffer
+	prom.Stdout, prom.Stderr = &promLog, &promLog
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	promDone := make(chan struct{})
+	go func() { prom.Wait(); close(promDone) }()
+	t.Cleanup(func() {
+		prom.Process.Kill()
+		<-promDone
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", promLog.String())
+		}
+	})
 }

@@ -450,11 +450,11 @@ func (r *runner) encode(l *catalog.LinkMeta, recs []eddy.FetchedRecord, c catalo
 // propose writes the partition's move from cur (nil: none yet) to next,
 // with this node's view of its status.
 func (r *runner) propose(l *catalog.LinkMeta, cur *catalog.LinkPartition, next catalog.LinkPartition) error {
-	st := r.status()
 	next.Topic, next.Partition = r.meta.Name, r.p
-	next.Node, next.State, next.Error, next.UpdatedMs = r.m.src.NodeID(), catalog.LinkConnected, "", time.Now().UnixMilli()
-	next.End, next.BacklogBytes = st.end, st.backlogBytes
-	if next.Sent >= st.end {
+	oldest := next.OldestMs
+	r.stamp(&next, r.status(), catalog.LinkConnected, "")
+	next.OldestMs = oldest // the progress's own
+	if next.Sent >= next.End {
 		next.OldestMs = 0
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
@@ -505,9 +505,15 @@ func (r *runner) report(state, msg string) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	next := catalog.LinkPartition{Node: r.m.src.NodeID(), State: state, Error: msg, End: st.end, BacklogBytes: st.backlogBytes,
-		OldestMs: st.oldestMs, UpdatedMs: time.Now().UnixMilli()}
+	var next catalog.LinkPartition
+	r.stamp(&next, st, state, msg)
 	r.m.src.LinkProgress(ctx, l.Tenant, l.Name, []catalog.LinkProgress{{Shard: r.shard, Next: next, StatusOnly: true}})
+}
+
+// stamp fills a partition entry's status: this node's view, now.
+func (r *runner) stamp(p *catalog.LinkPartition, st status, state, msg string) {
+	p.Node, p.State, p.Error, p.UpdatedMs = r.m.src.NodeID(), state, msg, time.Now().UnixMilli()
+	p.End, p.BacklogBytes, p.OldestMs = st.end, st.backlogBytes, st.oldestMs
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -37,6 +37,19 @@ func mustStartHostWith(tb testing.TB, cfg Config) *Host {
 	return h
 }
 
+// oneTopic creates a topic of one partition, one replica, in the default
+// tenant, and waits until it can be written.
+func oneTopic(tb testing.TB, h *Host, name eddy.TopicName) (eddy.TopicRef, *catalog.TopicMeta) {
+	tb.Helper()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: name}
+	meta, err := h.CreateTopic(context.Background(), ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	waitReady(tb, h)
+	return ref, meta
+}
+
 func waitReady(tb testing.TB, h *Host) {
 	tb.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -210,12 +223,7 @@ func TestSyncPolicy(t *testing.T) {
 	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 10, SyncInterval: time.Hour, RetentionInterval: time.Hour})
 	defer h.Close()
 	ctx := context.Background()
-	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "s"}
-	meta, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, h)
+	ref, meta := oneTopic(t, h, "s")
 	val := make([]byte, 1000)
 	for i := 0; i < 100; i++ { // 100 KB, in 100 entries
 		if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: val}}, nil); err != nil {
@@ -310,12 +318,7 @@ func TestReplicaRestartedInProcessKeepsSequences(t *testing.T) {
 	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
 	defer h.Close()
 	ctx := context.Background()
-	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "seq"}
-	meta, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, h)
+	ref, meta := oneTopic(t, h, "seq")
 	produce := func(v string) int64 {
 		t.Helper()
 		res, err := h.Produce(ctx, ref, []eddy.Record{{Value: []byte(v)}}, []eddy.Partition{0})
@@ -361,12 +364,7 @@ func TestBatchWithoutProducerAppendedOnce(t *testing.T) {
 	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
 	defer h.Close()
 	ctx := context.Background()
-	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "once"}
-	meta, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 1, ReplicationFactor: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, h)
+	ref, meta := oneTopic(t, h, "once")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -126,7 +126,16 @@ func serve(cfg node.Config, reload func() (node.Config, error)) error {
 			log.Info("SIGHUP: configuration reloaded", "reloaded", reloaded, "changed_but_need_a_restart", restart)
 		}
 	}
-	stop() // a second signal kills the process at once
+	stop()
+	// A second signal stops the process at once, and says so (a stop that
+	// ends without "stopped cleanly" then has its reason in the log).
+	second := make(chan os.Signal, 1)
+	signal.Notify(second, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-second
+		log.Warn("a second signal: stopping at once; writes in flight may be neither acknowledged nor lost", "signal", sig.String())
+		os.Exit(1)
+	}()
 	log.Info("shutting down: finishing in-flight writes")
 	closeCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
