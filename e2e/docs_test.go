@@ -30,9 +30,10 @@ import (
 //     errexit and pipefail on), started in the copy's root;
 //   - ```sh no-run marks a block that cannot run on one machine (other
 //     hosts, docker, the test suite itself); the prose says what it needs;
-//   - ```sh until-stopped marks a block whose last command runs until
+//   - ```sh until-stopped marks a block of one command that runs until
 //     interrupted (a consumer group member): it runs for 10 s, then is
-//     stopped, and only a failure before that counts;
+//     stopped, and only a failure before that counts (one command, so a
+//     slow one before it cannot pass for the stop);
 //   - curl runs with --fail-with-body: a documented request that the
 //     server refuses fails the doc;
 //   - what a doc starts in the background is stopped when the doc ends;
@@ -98,10 +99,8 @@ func TestDocs(t *testing.T) {
 		fi, err := os.Stat(filepath.Join(work, "eddy-data", "admin.token"))
 		return err == nil && fi.Size() > 0
 	})
-	ready := exec.Command("ip", "netns", "exec", ns, "sh", "-c",
+	runWithin(t, 60*time.Second, "the node's /readyz", env, "ip", "netns", "exec", ns, "sh", "-c",
 		"until curl -sf localhost:8080/readyz >/dev/null; do sleep 0.2; done")
-	ready.Env = env
-	runWithin(t, ready, 60*time.Second, "the node's /readyz")
 
 	docs := []string{"README.md"}
 	more, _ := filepath.Glob(filepath.Join(work, "docs", "*.md"))
@@ -215,6 +214,11 @@ func shBlocks(t *testing.T, path string) []shBlock {
 		cur = &shBlock{line: n, attrs: info[1:]}
 		text.Reset()
 	}
+	for _, b := range blocks {
+		if b.has("until-stopped") && commands(b.text) != 1 {
+			t.Fatalf("%s:%d: an until-stopped block holds one command, not %d", path, b.line, commands(b.text))
+		}
+	}
 	if fenced {
 		t.Fatalf("%s: a fence is not closed", path)
 	}
@@ -248,6 +252,17 @@ set -x
 	return s.String(), ran
 }
 
+// commands counts a block's lines that are neither empty nor comments.
+func commands(text string) int {
+	n := 0
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			n++
+		}
+	}
+	return n
+}
+
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // runGroup runs cmd (started in a process group of its own) to its end or
@@ -271,13 +286,14 @@ func runGroup(cmd *exec.Cmd, timeout time.Duration) error {
 	return err
 }
 
-// runWithin runs cmd and fails the test if it does not succeed in time.
-func runWithin(t *testing.T, cmd *exec.Cmd, timeout time.Duration, what string) {
+// runWithin runs a command with env and fails the test unless it
+// succeeds in time.
+func runWithin(t *testing.T, timeout time.Duration, what string, env []string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
-	c.Dir, c.Env = cmd.Dir, cmd.Env
+	c := exec.CommandContext(ctx, args[0], args[1:]...)
+	c.Env = env
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", what, err, out)
 	}
