@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v4"
 )
 
 func newConsume() *cobra.Command {
@@ -172,9 +171,7 @@ func printRecord(w *bufio.Writer, p int32, r *fetchedRecord, format string) {
 		*fetchedRecord
 	}{p, r})
 	if format == "yaml" { // a document per record, the same keys
-		var v any
-		json.Unmarshal(b, &v)
-		y, _ := yaml.Marshal(v)
+		y, _ := yamlOf(b)
 		w.WriteString("---\n")
 		w.Write(y)
 		return

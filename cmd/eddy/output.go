@@ -102,18 +102,24 @@ func printRaw(format string, raw json.RawMessage) error {
 		_, err := os.Stdout.Write(b.Bytes())
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // offsets and times stay integers, not 1.79e+12
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return err
-	}
-	b, err := yaml.Marshal(numbers(v))
+	b, err := yamlOf(raw)
 	if err != nil {
 		return err
 	}
 	_, err = os.Stdout.Write(b)
 	return err
+}
+
+// yamlOf is a JSON value as YAML with the same keys; offsets and times
+// stay integers, not 1.79e+12.
+func yamlOf(raw json.RawMessage) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(numbers(v))
 }
 
 // numbers turns json.Numbers into int64 or float64 for YAML.
