@@ -450,7 +450,9 @@ type kgoBroker interface {
 // with a transform is stored as the transform's output, yet a retry of the
 // same batch is answered with its first offset and stored once, and the
 // producer's next batch goes on in sequence. A batch the transform refuses
-// is INVALID_RECORD with each of its records listed (KIP-467).
+// is INVALID_RECORD with each of its records listed (KIP-467). A batch it
+// dead-letters is remembered: its retry is not dead-lettered again, nor
+// stored once the binding passes failures instead.
 func TestKafkaIdempotentThroughTransform(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -498,5 +500,39 @@ func TestKafkaIdempotentThroughTransform(t *testing.T) {
 	}
 	if n := len(p.records("", "enr", 0)); n != 5 {
 		t.Fatalf("a refused batch appended %d records", n-5)
+	}
+
+	// A batch the transform consumes whole (here: dead-letters) appends
+	// nothing, and its retry is answered so without running the transform
+	// again, even when the transform would now decide otherwise.
+	p.mustCreateTopic("enr-dlq", 1)
+	p.mustBind("enr", `{"module":"enrich","config":{"fields":{"site":"edge-01"}},"on_error":"dead-letter","dead_letter_topic":"enr-dlq"}`)
+	text := func(seq int32) []byte {
+		recs := []eddy.Record{{Value: []byte("text one"), Timestamp: time.Now().UnixMilli()}, {Value: []byte("text two"), Timestamp: time.Now().UnixMilli()}}
+		return batch.Append(nil, recs, batch.Options{ProducerID: pid, BaseSequence: seq})
+	}
+	consumed := text(5)
+	for i := 0; i < 2; i++ {
+		if r := produce(consumed); r.ErrorCode != 0 || r.BaseOffset != -1 {
+			t.Fatalf("a dead-lettered batch (attempt %d): %+v", i+1, r)
+		}
+	}
+	if n := len(p.records("", "enr-dlq", 0)); n != 2 {
+		t.Fatalf("the dead-letter topic holds %d records, want the batch's 2 once", n)
+	}
+	p.mustBind("enr", `{"module":"enrich","config":{"fields":{"site":"edge-01"}},"on_error":"pass"}`)
+	if r := produce(consumed); r.ErrorCode != 0 || r.BaseOffset != -1 {
+		t.Fatalf("the retry once the transform passes failures: %+v", r)
+	}
+	if n, d := len(p.records("", "enr", 0)), len(p.records("", "enr-dlq", 0)); n != 5 || d != 2 {
+		t.Fatalf("after the retry: %d records stored (want 5), %d dead-lettered (want 2)", n, d)
+	}
+	next := text(7)
+	a, b = produce(next), produce(next)
+	if a.ErrorCode != 0 || a.BaseOffset != 5 || b.ErrorCode != 0 || b.BaseOffset != 5 {
+		t.Fatalf("the next batch, passed, and its retry: %+v then %+v", a, b)
+	}
+	if got := p.records("", "enr", 0); len(got) != 7 || jsonString(got[6].Value) != "text two" {
+		t.Fatalf("stored %d records, want 7 (the last %q)", len(got), got[len(got)-1].Value)
 	}
 }

@@ -49,6 +49,13 @@ type Appender interface {
 	// AppendTransformed appends a transform's output of a client's batch
 	// so that a retry of that batch is known (its producer's sequence).
 	AppendTransformed(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, recs []eddy.Record, client []byte) (eddy.Offset, error)
+	// ConsumeBatch remembers a client's batch the transform consumed
+	// whole, so a retry of it is known; it returns the batch's base
+	// offset (-1: nothing appended).
+	ConsumeBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, client []byte) (eddy.Offset, error)
+	// SeenBatch reports a retry of a client's batch the partition
+	// remembers, with its base offset (-1: consumed).
+	SeenBatch(meta *catalog.TopicMeta, p eddy.Partition, client []byte) (eddy.Offset, bool)
 }
 
 // Transformer runs a topic's transform over a batch.
@@ -98,6 +105,9 @@ type Result struct {
 	Offsets []multiraft.ProduceResult
 	// Transform is the transform's summary, nil when none ran.
 	Transform *Transformed
+	// Retry: the request's client batch was one the partition already
+	// appended or consumed; nothing ran and nothing was appended.
+	Retry bool
 }
 
 // Path is the produce path of one node.
@@ -210,6 +220,9 @@ func (p *Path) Produce(ctx context.Context, req Request) (Result, error) {
 		p.m.GetOrCreateCounter(fmt.Sprintf(`eddy_produce_errors_total{topic=%q,code=%q}`, topic, eddy.ErrorCode(err))).Inc()
 		return res, err
 	}
+	if res.Retry {
+		return res, nil
+	}
 	recs := req.Records
 	if res.Transform != nil {
 		recs = res.Transform.Records
@@ -232,6 +245,14 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 			return res, err
 		}
 		if p.tx != nil && r.meta.Transform != nil {
+			// A retry of a client's batch is answered as the first
+			// attempt was, without running the transform again (it may
+			// decide otherwise this time).
+			if req.Batch != nil {
+				if base, ok := p.app.SeenBatch(r.meta, req.Parts[0], req.Batch); ok {
+					return retried(req, base), nil
+				}
+			}
 			tr, err := p.tx.Transform(ctx, r.meta, recs, parts)
 			if err != nil {
 				return res, err
@@ -241,17 +262,28 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 		}
 	}
 	if len(recs) == 0 {
-		return res, nil // dropped or dead-lettered by the transform: acknowledged
+		// Dropped or dead-lettered by the transform: acknowledged, and a
+		// client's batch remembered as consumed.
+		if req.Batch != nil && res.Transform != nil {
+			base, err := p.app.ConsumeBatch(ctx, r.meta, req.Parts[0], req.Batch)
+			if err != nil {
+				return res, err
+			}
+			if base >= 0 { // a retry of a first attempt that was appended
+				return retried(req, base), nil
+			}
+		}
+		return res, nil
 	}
 	if req.Batch != nil {
 		if base, ok, err := p.appendClientBatch(ctx, r, req, res.Transform != nil, recs, parts); ok {
 			if err != nil {
 				return res, err
 			}
-			res.Offsets = make([]multiraft.ProduceResult, len(recs))
-			for i := range res.Offsets {
-				res.Offsets[i] = multiraft.ProduceResult{Partition: req.Parts[0], BaseOffset: base + eddy.Offset(i)}
+			if base < 0 { // a retry of a batch the transform consumed before
+				return retried(req, base), nil
 			}
+			res.Offsets = consecutive(req.Parts[0], base, len(recs))
 			return res, nil
 		}
 	}
@@ -274,6 +306,25 @@ func (p *Path) appendClientBatch(ctx context.Context, r *route, req Request, tra
 		return base, true, err
 	}
 	return 0, false, nil
+}
+
+// retried is the result of a retry of req's client batch, which the
+// partition stored at base (-1: nothing was appended).
+func retried(req Request, base eddy.Offset) Result {
+	res := Result{Retry: true}
+	if base >= 0 {
+		res.Offsets = consecutive(req.Parts[0], base, len(req.Records))
+	}
+	return res
+}
+
+// consecutive is n records' offsets in partition p from base on.
+func consecutive(p eddy.Partition, base eddy.Offset, n int) []multiraft.ProduceResult {
+	out := make([]multiraft.ProduceResult, n)
+	for i := range out {
+		out[i] = multiraft.ProduceResult{Partition: p, BaseOffset: base + eddy.Offset(i)}
+	}
+	return out
 }
 
 // onePartition reports whether parts (nil: unchosen) all name p.

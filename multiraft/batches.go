@@ -133,3 +133,48 @@ func (h *Host) AppendTransformed(ctx context.Context, meta *catalog.TopicMeta, p
 	h.noteWrite(len(cmd))
 	return h.await(ctx, lp, cmd, false)
 }
+
+// ConsumeBatch remembers, on partition p, that the topic's transform
+// consumed a client's batch whole (dropped or dead-lettered every
+// record), so that a retry of it is known (SeenBatch) and not transformed
+// again. It returns the base offset the batch is answered with: -1, or
+// where a first attempt that was appended went. A batch of no idempotent
+// producer, or for a partition held elsewhere, is not remembered.
+func (h *Host) ConsumeBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, client []byte) (eddy.Offset, error) {
+	ch, err := batch.ParseHeader(client)
+	if err != nil {
+		return 0, err
+	}
+	if ch.ProducerID < 0 || !h.IsLocal(meta, p) {
+		return -1, nil
+	}
+	if err := h.fullDisk(); err != nil {
+		return 0, err
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return 0, err
+	}
+	base, err := h.await(ctx, lp, encodeConsume(ch), false)
+	return base - 1, err
+}
+
+// SeenBatch reports whether partition p's replica here remembers a
+// client's batch (a retry of it), and its base offset then (-1: it was
+// consumed). What the replica has not applied yet is not seen.
+func (h *Host) SeenBatch(meta *catalog.TopicMeta, p eddy.Partition, client []byte) (eddy.Offset, bool) {
+	ch, err := batch.ParseHeader(client)
+	if err != nil || ch.ProducerID < 0 || !h.IsLocal(meta, p) {
+		return 0, false
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return 0, false
+	}
+	lg, err := lp.sm.log()
+	if err != nil {
+		return 0, false
+	}
+	base, ok := lg.Seen(ch)
+	return eddy.Offset(base), ok
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -19,16 +20,20 @@ import (
 //
 //	opAppend:       op | flags | [source count int32 | source CRC uint32] | one Kafka v2 RecordBatch
 //	opDeleteBefore: op | offset int64
+//	opConsume:      op | producer id int64 | epoch int16 | base sequence int32 | count int32 | CRC uint32
+//	                (a producer's batch consumed whole on its way in: segment.Log.Consume)
 const (
 	opAppend       byte = 1
 	opDeleteBefore byte = 2
+	opConsume      byte = 3
 
 	flagStrict byte = 1 // Kafka idempotence rules (see segment.producers)
 	flagSource byte = 2 // the batch was made from another (segment.Source follows the flags)
 )
 
-// Result.Value of an entry: the base offset on success; resultRefused with
-// the error in Data when the state machine refused the command.
+// Result.Value of an entry: the base offset on success (for opConsume the
+// base offset + 1: 0 when nothing was appended); resultRefused with the
+// error in Data when the state machine refused the command.
 const resultRefused = ^uint64(0)
 
 func encodeAppend(dst []byte, strict bool) []byte {
@@ -45,6 +50,22 @@ func encodeAppendFrom(dst []byte, src segment.Source) []byte {
 	dst = append(dst, opAppend, flagSource)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(src.Count))
 	return binary.BigEndian.AppendUint32(dst, src.CRC)
+}
+
+const consumeLen = 1 + 8 + 2 + 4 + 4 + 4
+
+func encodeConsume(h batch.Header) []byte {
+	b := append(make([]byte, 0, consumeLen), opConsume)
+	b = binary.BigEndian.AppendUint64(b, uint64(h.ProducerID))
+	b = binary.BigEndian.AppendUint16(b, uint16(h.ProducerEpoch))
+	b = binary.BigEndian.AppendUint32(b, uint32(h.BaseSequence))
+	b = binary.BigEndian.AppendUint32(b, uint32(h.NumRecords))
+	return binary.BigEndian.AppendUint32(b, h.CRC)
+}
+
+func decodeConsume(b []byte) batch.Header {
+	return batch.Header{ProducerID: int64(binary.BigEndian.Uint64(b[1:])), ProducerEpoch: int16(binary.BigEndian.Uint16(b[9:])),
+		BaseSequence: int32(binary.BigEndian.Uint32(b[11:])), NumRecords: int32(binary.BigEndian.Uint32(b[15:])), CRC: binary.BigEndian.Uint32(b[19:])}
 }
 
 func encodeDeleteBefore(off int64) []byte {
@@ -152,6 +173,16 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 					records += int(res.Count)
 					bytes += len(cmd) - 2
 				}
+			}
+		case len(cmd) == consumeLen && cmd[0] == opConsume:
+			res, err := lg.Consume(decodeConsume(cmd))
+			if err != nil {
+				return nil, err
+			}
+			if res.Err != nil {
+				e.Result = refused(res.Err)
+			} else {
+				e.Result = sm.Result{Value: uint64(res.BaseOffset + 1)}
 			}
 		case len(cmd) == 9 && cmd[0] == opDeleteBefore:
 			start := lg.DeleteBefore(int64(binary.BigEndian.Uint64(cmd[1:])))

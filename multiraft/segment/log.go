@@ -181,7 +181,7 @@ func (l *Log) AppendFrom(b []byte, strict bool, src *Source) (AppendResult, erro
 	act.maxTs = max(act.maxTs, h.MaxTimestamp)
 	l.nextOffset += h.Count()
 	act.end = l.nextOffset
-	l.prod.record(&id, base, strict)
+	l.prod.record(&id, base, strict, 0)
 	return AppendResult{BaseOffset: base, Count: h.Count()}, nil
 }
 

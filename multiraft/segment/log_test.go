@@ -476,3 +476,66 @@ func TestAppendFromSource(t *testing.T) {
 		t.Fatalf("the next sequence after the source's 4: %+v", d)
 	}
 }
+
+// TestConsumeRemembersBatch: a producer's batch a transform consumed
+// whole appends nothing, yet its retry is known, whether it comes back
+// consumed again or as records (a transform that now passes them), and
+// the state survives a reopen.
+func TestConsumeRemembersBatch(t *testing.T) {
+	fsys := NewMemFS()
+	l := mustOpen(t, fsys, dir, Config{})
+	mustAppend(t, l, batch.Append(nil, []eddy.Record{{Value: []byte("before")}}, batch.Options{ProducerID: -1}), false)
+	id := batch.Header{ProducerID: 7, ProducerEpoch: 0, BaseSequence: 0, NumRecords: 3, CRC: 0xfeed}
+	if r, err := l.Consume(id); err != nil || r.Err != nil || r.Duplicate || r.BaseOffset != -1 {
+		t.Fatalf("consume: %+v %v", r, err)
+	}
+	if l.NextOffset() != 1 {
+		t.Fatalf("a consumed batch appended: next offset %d", l.NextOffset())
+	}
+	if r, _ := l.Consume(id); !r.Duplicate || r.BaseOffset != -1 {
+		t.Fatalf("consumed again: %+v", r)
+	}
+	if base, ok := l.Seen(id); !ok || base != -1 {
+		t.Fatalf("seen: %d %v", base, ok)
+	}
+	out := batch.Append(nil, []eddy.Record{{Value: []byte("passed this time")}}, batch.Options{ProducerID: 7, BaseSequence: 0})
+	if r, _ := l.AppendFrom(out, false, &Source{Count: 3, CRC: 0xfeed}); !r.Duplicate || r.BaseOffset != -1 || l.NextOffset() != 1 {
+		t.Fatalf("the retry as records: %+v, next offset %d", r, l.NextOffset())
+	}
+	other := id
+	other.CRC = 0xbeef
+	if r, _ := l.Consume(other); r.Err == nil || r.Err.Code != eddy.CodeConflict {
+		t.Fatalf("another batch under a used sequence: %+v", r)
+	}
+	if _, ok := l.Seen(other); ok {
+		t.Fatal("another batch under a used sequence is seen")
+	}
+	next := batch.Append(nil, []eddy.Record{{Value: []byte("next")}}, batch.Options{ProducerID: 7, BaseSequence: 3})
+	a := mustAppend(t, l, next, false)
+	if a.BaseOffset != 1 || a.Duplicate {
+		t.Fatalf("the next batch: %+v", a)
+	}
+	if base, ok := l.Seen(batch.Header{ProducerID: 7, BaseSequence: 3, NumRecords: 1, CRC: mustHeader(t, next).CRC}); !ok || base != 1 {
+		t.Fatalf("the appended batch seen: %d %v", base, ok)
+	}
+	l.SetApplied(9)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, dir, Config{})
+	if base, ok := l.Seen(id); !ok || base != -1 {
+		t.Fatalf("seen after a reopen: %d %v", base, ok)
+	}
+}
+
+func mustHeader(t *testing.T, b []byte) batch.Header {
+	t.Helper()
+	h, err := batch.ParseHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

@@ -42,7 +42,7 @@ const (
 type seqBatch struct {
 	BaseSeq    int32  `json:"s"`
 	Count      int32  `json:"n"`
-	BaseOffset int64  `json:"o"`
+	BaseOffset int64  `json:"o"`           // -1: consumed, nothing appended
 	CRC        uint32 `json:"c,omitempty"` // 0 in state written before it was kept
 }
 
@@ -116,8 +116,9 @@ func (p *producers) check(h *batch.Header, strict bool) (dedupResult, error) {
 	return dedupResult{}, nil
 }
 
-// record remembers an appended batch.
-func (p *producers) record(h *batch.Header, baseOffset int64, strict bool) {
+// record remembers an appended batch, or (baseOffset -1) one consumed
+// whole with the log ending at last.
+func (p *producers) record(h *batch.Header, baseOffset int64, strict bool, last int64) {
 	if h.ProducerID < 0 {
 		return
 	}
@@ -147,6 +148,9 @@ func (p *producers) record(h *batch.Header, baseOffset int64, strict bool) {
 		st.Batches = append(st.Batches[:0], st.Batches[len(st.Batches)-limit:]...)
 	}
 	st.LastOffset = baseOffset + int64(h.NumRecords) - 1
+	if baseOffset < 0 { // consumed: nothing appended (see Log.Consume)
+		st.LastOffset = last
+	}
 }
 
 func (p *producers) evict() {
@@ -181,4 +185,42 @@ func (p *producers) load(l []producerState) {
 		st := l[i]
 		p.m[st.ID] = &st
 	}
+}
+
+// A producer's batch that a transform consumed whole (every record
+// dropped, or sent to its dead-letter topic) appends nothing, yet a retry
+// of it must be known as well as one of a batch that was appended: the
+// transform would run again and may decide otherwise (a failure that was
+// dead-lettered now passes, and the records are stored after all).
+
+// Consume remembers that the batch h identifies was consumed on its way
+// in, under the windowed rules: nothing is appended. A retry of a batch
+// already remembered is a duplicate with its first base offset (-1 when
+// that one was consumed too).
+func (l *Log) Consume(h batch.Header) (AppendResult, error) {
+	if l.failed != nil {
+		return AppendResult{}, l.failed
+	}
+	d, err := l.prod.check(&h, false)
+	if err != nil {
+		return AppendResult{Err: eddy.AsError(err)}, nil
+	}
+	if d.duplicate {
+		return AppendResult{BaseOffset: d.baseOffset, Duplicate: true}, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prod.record(&h, -1, false, l.nextOffset-1)
+	return AppendResult{BaseOffset: -1}, nil
+}
+
+// Seen reports whether the log remembers the batch h identifies (a
+// retry): its base offset then, -1 if it was consumed. It is what this
+// replica has applied, so a retry racing its first attempt's commit may
+// be missed; the append's own check still holds for it.
+func (l *Log) Seen(h batch.Header) (int64, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	d, err := l.prod.check(&h, false)
+	return d.baseOffset, err == nil && d.duplicate
 }
