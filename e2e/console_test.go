@@ -177,8 +177,21 @@ func (b *browser) waitText(sel, want string) string {
 	}
 }
 
+// click clicks an element once its box has stopped moving (two reads
+// 100 ms apart agree), as Playwright's actionability check does: a click
+// lands where the element was when its box was read, and a chart that
+// finishes loading above it moves it.
 func (b *browser) click(sel string) {
 	b.t.Helper()
+	box := fmt.Sprintf(`(() => { const r = document.querySelector(%q)?.getBoundingClientRect(); return r ? [r.x, r.y, r.width, r.height].join() : '' })()`, sel)
+	last := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		now, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](box))
+		if err == nil && now != "" && now == last {
+			break
+		}
+		last = now
+	}
 	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
 }
 func (b *browser) typeIn(sel, text string) {

@@ -79,7 +79,7 @@ func (h *Host) await(ctx context.Context, lp *localPartition, cmd []byte, once b
 	}
 	done := make(chan result, 1)
 	go func() {
-		base, err := h.proposeWithRetry(lp.shardID, cmd, once, nil, lp.prop.stop)
+		base, err := h.proposeWithRetry(lp.shardID, cmd, once, nil, lp.prop.stop, nil)
 		done <- result{base, err}
 	}()
 	select {

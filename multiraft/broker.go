@@ -610,7 +610,7 @@ func (h *Host) applyRetention(now time.Time) {
 		if start, _ := lg.Offsets(); cut <= start {
 			continue
 		}
-		if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(cut), false, nil, h.stop); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(cut), false, nil, h.stop, nil); err != nil && !errors.Is(err, context.Canceled) {
 			h.log.Warn("retention proposal failed", logkey.Topic, lp.ref.String(), logkey.Partition, int32(lp.partition), logkey.Err, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/client"
 )
 
 // proposer is a partition's group-commit accumulator. Produce requests queue
@@ -113,10 +114,48 @@ func (p *proposer) enqueue(r *produceReq) {
 		close(r.done)
 		return
 	}
+	if p.h.cfg.Linger == 0 && len(p.q) == 0 && len(p.slots) == 0 {
+		select {
+		case p.slots <- struct{}{}:
+			p.proposeNow(r)
+			return
+		default:
+		}
+	}
 	p.q = append(p.q, r)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// proposeNow proposes a lone request from the caller's goroutine: nothing
+// is queued or in flight (adapt would propose it at once), so the run
+// goroutine's wake-up is skipped. The proposal is handed to Raft before
+// p.mu is released, so requests enqueued after it are appended after it.
+// It is called with p.mu held and a slot taken, and releases both.
+func (p *proposer) proposeNow(r *produceReq) {
+	p.qRecords -= len(r.recs)
+	p.qBytes -= r.bytes
+	reqs := []*produceReq{r}
+	cmd := p.encode(reqs, len(r.recs), r.bytes, p.nextSeqLocked(len(r.recs)))
+	start := time.Now()
+	first := p.h.submit(p.shardID, cmd, false)
+	p.mu.Unlock()
+	p.inflight.Add(1)
+	go func() {
+		defer p.inflight.Done()
+		p.settle(reqs, cmd, first, start)
+		p.release()
+	}()
+}
+
+// release frees a proposal's slot and tells the run goroutine.
+func (p *proposer) release() {
+	<-p.slots
+	select {
+	case p.freed <- struct{}{}:
 	default:
 	}
 }
@@ -175,11 +214,7 @@ func (p *proposer) run() {
 		go func() {
 			defer p.inflight.Done()
 			p.propose(reqs, nrec, nbytes)
-			<-p.slots
-			select {
-			case p.freed <- struct{}{}:
-			default:
-			}
+			p.release()
 		}()
 	}
 }
@@ -227,7 +262,13 @@ func (p *proposer) take(maxBytes int) ([]*produceReq, int, int) {
 // propose encodes reqs as one batch and proposes it until it commits, is
 // refused, or the retry deadline passes.
 func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
-	h := p.h
+	cmd := p.encode(reqs, nrec, nbytes, p.nextSeq(nrec))
+	p.settle(reqs, cmd, nil, time.Now())
+}
+
+// encode makes reqs one append entry under the node's producer id and
+// sequence seq.
+func (p *proposer) encode(reqs []*produceReq, nrec, nbytes int, seq int32) []byte {
 	recs := reqs[0].recs
 	if len(reqs) > 1 {
 		recs = make([]eddy.Record, 0, nrec)
@@ -235,20 +276,28 @@ func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
 			recs = append(recs, r.recs...)
 		}
 	}
-	opt := batch.Options{ProducerID: h.producerID, BaseSequence: p.nextSeq(nrec)}
+	opt := batch.Options{ProducerID: p.h.producerID, BaseSequence: seq}
 	if p.logAppendTime {
 		opt.LogAppendTime = time.Now().UnixMilli()
 	}
 	cmd := encodeAppend(make([]byte, 0, nbytes+nrec*24+128), false)
-	cmd = batch.Append(cmd, recs, opt)
-	start := time.Now()
+	return batch.Append(cmd, recs, opt)
+}
+
+// settle sees cmd through (from the attempt first, if it was submitted
+// already) and answers reqs.
+func (p *proposer) settle(reqs []*produceReq, cmd []byte, first *attempt, start time.Time) {
+	nrec := 0
+	for _, r := range reqs {
+		nrec += len(r.recs)
+	}
 	// A batch the shard refused before queueing it (busy: its log store
 	// was stalled) takes a new sequence when it is proposed again: the
 	// batches proposed meanwhile may have committed, and the state machine
 	// takes a sequence further back than its dedup window for a conflict.
 	resequence := func() { batch.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
-	base, err := h.proposeWithRetry(p.shardID, cmd, false, resequence, p.stop)
-	h.metrics.proposal(nrec, len(cmd), time.Since(start))
+	base, err := p.h.proposeWithRetry(p.shardID, cmd, false, resequence, p.stop, first)
+	p.h.metrics.proposal(nrec, len(cmd), time.Since(start))
 	off := base
 	for _, r := range reqs {
 		r.base, r.err = off, err
@@ -261,6 +310,10 @@ func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
 func (p *proposer) nextSeq(n int) int32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.nextSeqLocked(n)
+}
+
+func (p *proposer) nextSeqLocked(n int) int32 {
 	seq := p.seq
 	p.seq += int32(n)
 	if p.seq < 0 { // wrapped: sequences restart at 0
@@ -323,7 +376,8 @@ func (h *Host) saveSeq(shard uint64, seq int32) {
 // such a producer. resequence, if not nil, gives cmd a new producer
 // sequence; it is called before a retry when no attempt so far can have
 // reached the log.
-func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, once bool, resequence func(), stop <-chan struct{}) (int64, error) {
+// first, if not nil, is the first attempt, submitted already.
+func (h *Host) proposeWithRetry(shardID uint64, cmd []byte, once bool, resequence func(), stop <-chan struct{}, first *attempt) (int64, error) {
 	deadline := time.Now().Add(h.cfg.ProposeTimeout)
 	sess := h.nh.GetNoOPSession(shardID)
 	backoff := 5 * time.Millisecond
@@ -352,27 +406,14 @@ attempts:
 			}
 			backoff = min(backoff*2, 100*time.Millisecond)
 		}
-		// An attempt forwarded to another node is short: a proposal
-		// forwarded to a leader that just died is never answered, only
-		// timed out, and it holds one of the proposer's in-flight slots
-		// meanwhile. Retrying is safe (dedup). An attempt on this node as
-		// the leader is never lost but on a leader change (watched below):
-		// it waits until the deadline, as a retry would only put another
-		// copy of the batch behind the first while the disk is slow, and a
-		// copy that lands more than the dedup window after the first is
-		// refused (the client would be told conflict for a batch that was
-		// appended). An entry proposed once waits the whole deadline.
-		timeout := time.Until(deadline)
-		if (!ok || leader != h.cfg.NodeID) && !once {
-			timeout = min(timeout, h.attemptTimeout())
+		a := first
+		if attempt > 0 || a == nil {
+			if attempt > 0 && !queued && resequence != nil {
+				resequence()
+			}
+			a = h.submitAs(shardID, sess, cmd, once, time.Until(deadline), leader, term, ok)
 		}
-		timeout = max(timeout, 100*time.Millisecond)
-		leaderChange := h.leaders.watch(shardID)
-		if attempt > 0 && !queued && resequence != nil {
-			resequence()
-		}
-		rs, err := h.nh.Propose(sess, cmd, timeout)
-		if err != nil {
+		if err := a.err; err != nil {
 			last = err
 			if errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrTimeoutTooSmall) {
 				continue
@@ -383,7 +424,7 @@ attempts:
 			return 0, eddy.Errorf(eddy.CodeUnavailable, "propose: %v", err)
 		}
 		queued = true
-		r, changed := h.awaitProposal(shardID, rs, leaderChange, leader, term, ok)
+		r, changed := h.awaitProposal(shardID, a.rs, a.change, a.leader, a.term, a.known)
 		if changed {
 			// dragonboat drops, without a word, a proposal a follower
 			// forwarded to a leader that then lost leadership; it would
@@ -422,6 +463,46 @@ attempts:
 	}
 	return 0, &eddy.Error{Code: eddy.CodeTimeout, RetryAfterMs: 1000,
 		Message: "the write was not confirmed in time (" + last.Error() + "); it may or may not have been applied"}
+}
+
+// attempt is one proposal handed to dragonboat, with the leader and term
+// it was made under (a change of them is watched), or Propose's refusal.
+type attempt struct {
+	rs           *dragonboat.RequestState
+	err          error
+	change       <-chan struct{}
+	leader, term uint64
+	known        bool
+}
+
+// submit makes the first attempt of a proposal (proposeWithRetry goes on
+// from it).
+func (h *Host) submit(shardID uint64, cmd []byte, once bool) *attempt {
+	leader, term, ok, _ := h.nh.GetLeaderID(shardID)
+	return h.submitAs(shardID, h.nh.GetNoOPSession(shardID), cmd, once, h.cfg.ProposeTimeout, leader, term, ok)
+}
+
+// submitAs proposes cmd with left of the deadline, the shard's leader
+// being as known.
+//
+// An attempt forwarded to another node is short: a proposal forwarded to
+// a leader that just died is never answered, only timed out, and it holds
+// one of the proposer's in-flight slots meanwhile. Retrying is safe
+// (dedup). An attempt on this node as the leader is never lost but on a
+// leader change (watched): it waits until the deadline, as a retry would
+// only put another copy of the batch behind the first while the disk is
+// slow, and a copy that lands more than the dedup window after the first
+// is refused (the client would be told conflict for a batch that was
+// appended). An entry proposed once waits the whole deadline.
+func (h *Host) submitAs(shardID uint64, sess *client.Session, cmd []byte, once bool, left time.Duration, leader, term uint64, known bool) *attempt {
+	timeout := left
+	if (!known || leader != h.cfg.NodeID) && !once {
+		timeout = min(timeout, h.attemptTimeout())
+	}
+	timeout = max(timeout, 100*time.Millisecond)
+	a := &attempt{change: h.leaders.watch(shardID), leader: leader, term: term, known: known}
+	a.rs, a.err = h.nh.Propose(sess, cmd, timeout)
+	return a
 }
 
 // awaitProposal waits for a proposal's result, or reports that the shard's

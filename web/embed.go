@@ -15,6 +15,7 @@ import (
 	"mime"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
@@ -42,11 +43,17 @@ type File struct {
 }
 
 // Files are the console's files by their path under /console/
-// ("index.html", "app/main.js", "vendor/preact.mjs", ...).
-var Files = load()
+// ("index.html", "app/main.js", "vendor/preact.mjs", ...). They are read
+// and compressed on the first call (the first console request), not when
+// the binary starts: compressing them costs about 30 ms and 19 MB of
+// short-lived heap, which every CLI command and every node that never
+// serves the console would pay, and a start's heap peak stays in its RSS.
+var Files = sync.OnceValue(load)
 
 func load() map[string]*File {
 	out := map[string]*File{}
+	var gz bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // one compressor for all
 	err := fs.WalkDir(embedded, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -65,12 +72,12 @@ func load() map[string]*File {
 		case ".html":
 			f.Type = "text/html; charset=utf-8"
 		}
-		var gz bytes.Buffer
-		w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		gz.Reset()
+		w.Reset(&gz)
 		w.Write(body)
 		w.Close()
 		if gz.Len() < len(body) {
-			f.Gzip = gz.Bytes()
+			f.Gzip = bytes.Clone(gz.Bytes())
 		}
 		out[strings.TrimPrefix(p, "static/")] = f
 		return nil
@@ -98,7 +105,7 @@ func Handler(prefix string) fasthttp.RequestHandler {
 		if name == "" {
 			name = "index.html"
 		}
-		f := Files[name]
+		f := Files()[name]
 		if f == nil {
 			ctx.Error("not found", fasthttp.StatusNotFound)
 			return

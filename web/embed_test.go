@@ -29,7 +29,7 @@ func TestVendoredFiles(t *testing.T) {
 			continue
 		}
 		name, want := line[0], line[1]
-		file := Files["vendor/"+name]
+		file := Files()["vendor/"+name]
 		if file == nil {
 			t.Errorf("%s is pinned but not embedded", name)
 			continue
@@ -40,7 +40,7 @@ func TestVendoredFiles(t *testing.T) {
 		}
 		pinned++
 	}
-	for name := range Files {
+	for name := range Files() {
 		if strings.HasPrefix(name, "vendor/") {
 			pinned--
 		}
@@ -55,14 +55,14 @@ func TestVendoredFiles(t *testing.T) {
 func TestBudget(t *testing.T) {
 	const budget = 100 << 10
 	total := 0
-	for _, f := range Files {
+	for _, f := range Files() {
 		if f.Gzip != nil {
 			total += len(f.Gzip)
 		} else {
 			total += len(f.Body)
 		}
 	}
-	t.Logf("console: %d files, %d bytes gzipped", len(Files), total)
+	t.Logf("console: %d files, %d bytes gzipped", len(Files()), total)
 	if total > budget {
 		t.Errorf("the console is %d bytes gzipped, over its budget of %d", total, budget)
 	}
@@ -72,14 +72,14 @@ func TestBudget(t *testing.T) {
 // modules name is embedded (a typo would only show in a browser).
 func TestReferencesResolve(t *testing.T) {
 	ref := regexp.MustCompile(`(?:src|href)="([^"#:]+)"|from\s*['"](\.[^'"]+)['"]|import\s*['"](\.[^'"]+)['"]`)
-	for name, f := range Files {
+	for name, f := range Files() {
 		if !strings.HasSuffix(name, ".html") && !strings.HasSuffix(name, ".js") && !strings.HasSuffix(name, ".mjs") {
 			continue
 		}
 		for _, m := range ref.FindAllStringSubmatch(string(f.Body), -1) {
 			target := m[1] + m[2] + m[3]
 			resolved := path.Clean(path.Join(path.Dir(name), target))
-			if Files[resolved] == nil {
+			if Files()[resolved] == nil {
 				t.Errorf("%s names %s (%s), which is not embedded", name, target, resolved)
 			}
 		}
@@ -127,7 +127,7 @@ func TestHandler(t *testing.T) {
 	}
 	// No inline script anywhere (the CSP would block it).
 	inline := regexp.MustCompile(`<script(?:\s+type="module")?>|\son[a-z]+="`)
-	if loc := inline.FindString(string(Files["index.html"].Body)); loc != "" {
+	if loc := inline.FindString(string(Files()["index.html"].Body)); loc != "" {
 		t.Fatalf("index.html has inline script: %s", loc)
 	}
 }

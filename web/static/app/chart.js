@@ -28,7 +28,9 @@ export async function loadSeries (query) {
   return { times, columns, labels: d.series.map(s => s.subject + ' ' + s.name.replace(/_/g, ' ')) }
 }
 
-// Chart draws the series a query names; title and unit label it.
+// Chart draws the series a query names; title and unit label it. Until
+// its data arrives it holds the plot's height, so what is below it does
+// not move under the user's pointer when the plot appears.
 export function Chart ({ query, title, unit, tenant, testid }) {
   const [d] = useLoad(() => loadSeries(query), [query, tenant], 10000)
   const el = useRef(null)
@@ -47,5 +49,5 @@ export function Chart ({ query, title, unit, tenant, testid }) {
   return html`<section class="chart" data-testid=${testid}>
     <h3>${title}</h3>
     ${d && !d.times.length ? html`<p class="hint">Nothing to show in the last hour.</p>` : ''}
-    <div ref=${el}></div></section>`
+    <div ref=${el} class=${d ? '' : 'plot-loading'}></div></section>`
 }

@@ -1,0 +1,98 @@
+package multiraft
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/testutil"
+)
+
+// TestProposerKeepsOrder: clients that pipeline their requests (the next
+// one starts once the last is queued, as MQTT QoS 0 does), clients that
+// wait for each commit, and clients that pause between requests (so the
+// partition is idle and a request is proposed from its caller at once)
+// share one partition. Every record is stored once, at the offset it was
+// answered with, and each client's records are in the order it sent them.
+func TestProposerKeepsOrder(t *testing.T) {
+	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
+	defer h.Close()
+	ref, meta := oneTopic(t, h, "order")
+	const clients, perClient = 9, 200
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	answered := make([]map[int]eddy.Offset, clients)
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		answered[c] = map[int]eddy.Offset{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mu sync.Mutex
+			var inflight sync.WaitGroup
+			slots := make(chan struct{}, 4)
+			for i := 0; i < perClient; i++ {
+				recs := []eddy.Record{{Value: []byte(fmt.Sprintf("%d/%d", c, i))}}
+				produce := func(ctx context.Context) {
+					res, err := h.ProduceTo(ctx, meta, recs, []eddy.Partition{0})
+					if err != nil {
+						t.Errorf("client %d, request %d: %v", c, i, err)
+						return
+					}
+					mu.Lock()
+					answered[c][i] = res[0].BaseOffset
+					mu.Unlock()
+				}
+				switch c % 3 {
+				case 0: // pipelined: the next starts once this one is queued
+					slots <- struct{}{}
+					queued := make(chan struct{})
+					done := sync.OnceFunc(func() { close(queued) })
+					inflight.Add(1)
+					go func() {
+						defer func() { done(); <-slots; inflight.Done() }()
+						produce(eddy.WithQueued(ctx, done))
+					}()
+					<-queued
+				case 1: // one at a time
+					produce(ctx)
+				default: // one at a time, the partition often idle
+					produce(ctx)
+					time.Sleep(time.Duration(i%3) * time.Millisecond)
+				}
+			}
+			inflight.Wait()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	next := make([]int, clients)
+	for off := eddy.Offset(0); off < clients*perClient; {
+		res, err := h.Fetch(ctx, ref, 0, off, 1000, 1<<20, 0)
+		if err != nil || len(res.Records) == 0 {
+			t.Fatalf("fetch at %d: %v", off, err)
+		}
+		for _, r := range res.Records {
+			var c, i int
+			if _, err := fmt.Sscanf(string(r.Value), "%d/%d", &c, &i); err != nil {
+				t.Fatalf("offset %d: %q", r.Offset, r.Value)
+			}
+			if i != next[c] {
+				t.Fatalf("offset %d holds client %d's record %d, want its record %d", r.Offset, c, i, next[c])
+			}
+			if answered[c][i] != r.Offset {
+				t.Fatalf("client %d's record %d was answered offset %d, stored at %d", c, i, answered[c][i], r.Offset)
+			}
+			next[c]++
+		}
+		off = res.NextOffset
+	}
+	if po, _ := h.Offsets(ref, 0); po.HighWatermark != clients*perClient {
+		t.Fatalf("high watermark %d, want %d", po.HighWatermark, clients*perClient)
+	}
+}
