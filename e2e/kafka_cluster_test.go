@@ -368,7 +368,9 @@ func TestKafkaAdmin(t *testing.T) {
 // one node alone (RF 1) is produced to and fetched from through another
 // node, as a client with stale metadata would: the batch travels as it
 // came, so an idempotent retry through either node is answered with its
-// first offset and stored once.
+// first offset and stored once. With a transform bound, the batch is
+// transformed by the node holding the partition, and a retry is as well
+// known.
 func TestKafkaAnyNodeServesAnyPartition(t *testing.T) {
 	procs := newCluster(t, 3)
 	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"spread","partitions":3,"replication_factor":1}`), nil); err != nil || code != 201 {
@@ -426,6 +428,25 @@ func TestKafkaAnyNodeServesAnyPartition(t *testing.T) {
 	fp := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
 	if fp.ErrorCode != 0 || fp.HighWatermark != first+1 || len(fp.RecordBatches) == 0 {
 		t.Fatalf("fetch through node 1: error %d, high watermark %d (want %d), %d bytes", fp.ErrorCode, fp.HighWatermark, first+1, len(fp.RecordBatches))
+	}
+
+	// With a transform bound, node 1 hands the batch to the holder, which
+	// transforms it and remembers it: a retry through either node is
+	// answered with the first offset, and the output is stored once.
+	procs[0].mustDeploy("enrich", buildWasm(t, "examples/transforms/enrich"))
+	procs[0].mustBind("spread", `{"module":"enrich","config":{"fields":{"via":"holder"}}}`)
+	raw = batch.Append(nil, []eddy.Record{{Value: []byte(`{"n":1}`), Timestamp: time.Now().UnixMilli()}},
+		batch.Options{ProducerID: pid, ProducerEpoch: 0, BaseSequence: 1})
+	second := produce(via)
+	if second != first+1 {
+		t.Fatalf("the transformed batch through node 1 got offset %d, want %d", second, first+1)
+	}
+	if again, direct := produce(via), produce(cl.Broker(holder)); again != second || direct != second {
+		t.Fatalf("retries of the transformed batch got offsets %d (node 1) and %d (the holder), the first %d", again, direct, second)
+	}
+	got := procs[holder-1].records("", "spread", part)
+	if len(got) != 2 || string(got[1].Value) != `{"n":1,"via":"holder"}` {
+		t.Fatalf("the partition holds %d records, want 2, the last transformed once: %+v", len(got), got)
 	}
 }
 

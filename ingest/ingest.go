@@ -56,6 +56,13 @@ type Appender interface {
 	// SeenBatch reports a retry of a client's batch the partition
 	// remembers, with its base offset (-1: consumed).
 	SeenBatch(meta *catalog.TopicMeta, p eddy.Partition, client []byte) (eddy.Offset, bool)
+	// IsLocal reports whether this node holds a replica of partition p.
+	IsLocal(meta *catalog.TopicMeta, p eddy.Partition) bool
+	// TransformElsewhere hands a client's batch, admitted here, to a node
+	// holding partition p, which runs the topic's transform on it and
+	// appends the output; it returns the base offset (-1: nothing
+	// appended).
+	TransformElsewhere(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, client []byte) (eddy.Offset, error)
 }
 
 // Transformer runs a topic's transform over a batch.
@@ -89,6 +96,9 @@ type Request struct {
 	// Forwarded: another node admitted and transformed the records
 	// already (its request was charged there); only append them.
 	Forwarded bool
+	// Admitted: another node admitted the records (charged them) and left
+	// the transform to this one, which holds the partition.
+	Admitted bool
 	// Batch, when set, is Records as the client encoded them: one Kafka
 	// record batch for the one partition all Parts name. It is stored as
 	// it came (compression, producer id and sequence kept, so a retry is
@@ -241,13 +251,24 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 	var res Result
 	recs, parts := req.Records, req.Parts
 	if !req.Forwarded {
-		if err := p.admit(r.tenant, recs); err != nil {
-			return res, err
+		if !req.Admitted {
+			if err := p.admit(r.tenant, recs); err != nil {
+				return res, err
+			}
 		}
 		if p.tx != nil && r.meta.Transform != nil {
-			// A retry of a client's batch is answered as the first
-			// attempt was, without running the transform again (it may
-			// decide otherwise this time).
+			// A client's batch is transformed where its partition is, which
+			// remembers it: the node that holds it knows a retry, and a
+			// retry is answered as the first attempt was, without running
+			// the transform again (it may decide otherwise this time).
+			if req.Batch != nil && !p.app.IsLocal(r.meta, req.Parts[0]) {
+				base, err := p.app.TransformElsewhere(ctx, r.meta, req.Parts[0], req.Batch)
+				if err != nil || base < 0 {
+					return res, err
+				}
+				res.Offsets = consecutive(req.Parts[0], base, len(recs))
+				return res, nil
+			}
 			if req.Batch != nil {
 				if base, ok := p.app.SeenBatch(r.meta, req.Parts[0], req.Batch); ok {
 					return retried(req, base), nil

@@ -178,3 +178,20 @@ func (h *Host) SeenBatch(meta *catalog.TopicMeta, p eddy.Partition, client []byt
 	base, ok := lg.Seen(ch)
 	return eddy.Offset(base), ok
 }
+
+// TransformElsewhere hands a client's batch for partition p, which this
+// node holds no replica of, to a node that does; that node runs the
+// topic's transform and appends the output under the client's producer
+// id, so a retry is known whichever node it arrives at. It returns the
+// base offset, -1 when the transform consumed the batch.
+func (h *Host) TransformElsewhere(ctx context.Context, meta *catalog.TopicMeta, p eddy.Partition, client []byte) (eddy.Offset, error) {
+	if err := p.Validate(meta.Partitions); err != nil {
+		return 0, err
+	}
+	n, err := h.remoteReplica(meta, p)
+	if err != nil {
+		return 0, err
+	}
+	base, err := h.cfg.Forwarder.TransformBatch(ctx, n, meta.Ref(), p, client)
+	return eddy.Offset(base), err
+}

@@ -20,6 +20,11 @@ type Forwarder interface {
 	// partition p on node n (see Host.AppendBatch) and returns its base
 	// offset.
 	AppendBatch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte) (int64, error)
+	// TransformBatch hands a client's record batch, admitted here, to
+	// partition p on node n, which runs the topic's transform on it and
+	// appends the output (see Host.TransformElsewhere); it returns the base
+	// offset, -1 when nothing was appended.
+	TransformBatch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte) (int64, error)
 	// FetchBatches reads stored batches of partition p on node n.
 	FetchBatches(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
 	// Offsets asks node n for partition p's offsets.

@@ -108,7 +108,20 @@ func (f *forwarder) Produce(ctx context.Context, n catalog.NodeMeta, ref eddy.To
 // another node holds (verbatim: that node stores it so, its producer id
 // and sequence kept for deduplication).
 func (f *forwarder) AppendBatch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte) (int64, error) {
-	path := fmt.Sprintf("/v1/tenants/%s/topics/%s/records?partition=%d&verbatim=true", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p)
+	return f.batch(ctx, n, ref, p, b, "verbatim=true", false)
+}
+
+// TransformBatch hands a client's batch to a partition another node
+// holds, whose transform runs on it there (verbatim and admitted: that
+// node charges no quota again, and remembers the batch).
+func (f *forwarder) TransformBatch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte) (int64, error) {
+	return f.batch(ctx, n, ref, p, b, "verbatim=true&transform=true", true)
+}
+
+// batch forwards a client's batch with the query's flags; consumed allows
+// an answer of no offsets (the transform consumed the batch: -1).
+func (f *forwarder) batch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte, query string, consumed bool) (int64, error) {
+	path := fmt.Sprintf("/v1/tenants/%s/topics/%s/records?partition=%d&%s", url.PathEscape(string(ref.Tenant)), url.PathEscape(string(ref.Name)), p, query)
 	_, body, err := f.do(ctx, n, "POST", path, httpapi.BatchesContentType, b)
 	if err != nil {
 		return 0, err
@@ -116,10 +129,13 @@ func (f *forwarder) AppendBatch(ctx context.Context, n catalog.NodeMeta, ref edd
 	var res struct {
 		Offsets []struct{ Offset int64 } `json:"offsets"`
 	}
-	if err := json.Unmarshal(body, &res); err != nil || len(res.Offsets) == 0 {
-		return 0, eddy.Errorf(eddy.CodeInternal, "forwarded batch: unexpected answer")
+	switch err := json.Unmarshal(body, &res); {
+	case err == nil && len(res.Offsets) > 0:
+		return res.Offsets[0].Offset, nil
+	case err == nil && consumed:
+		return -1, nil
 	}
-	return res.Offsets[0].Offset, nil
+	return 0, eddy.Errorf(eddy.CodeInternal, "forwarded batch: unexpected answer")
 }
 
 // FetchBatches reads stored batches of a partition another node holds.

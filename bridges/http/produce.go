@@ -40,8 +40,12 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	}
 	req := ingest.Request{Ref: ref, Records: recs, Parts: parts, Forwarded: forwarded}
 	if forwarded && ctx.QueryArgs().Has("verbatim") {
-		// A client's batch another node checked: stored as it came.
+		// A client's batch another node checked: stored as it came, or
+		// (transform) admitted there and transformed here.
 		req.Batch = bytes.Clone(ctx.PostBody())
+		if ctx.QueryArgs().Has("transform") {
+			req.Forwarded, req.Admitted = false, true
+		}
 	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
