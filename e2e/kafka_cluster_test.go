@@ -435,6 +435,7 @@ func TestKafkaAnyNodeServesAnyPartition(t *testing.T) {
 	// answered with the first offset, and the output is stored once.
 	procs[0].mustDeploy("enrich", buildWasm(t, "examples/transforms/enrich"))
 	procs[0].mustBind("spread", `{"module":"enrich","config":{"fields":{"via":"holder"}}}`)
+	waitBound(t, procs, "spread")
 	raw = batch.Append(nil, []eddy.Record{{Value: []byte(`{"n":1}`), Timestamp: time.Now().UnixMilli()}},
 		batch.Options{ProducerID: pid, ProducerEpoch: 0, BaseSequence: 1})
 	second := produce(via)

@@ -72,6 +72,20 @@ func (p *proc) mustDeploy(name string, bin []byte) int {
 	return int(out["version"].(float64))
 }
 
+// waitBound waits until every node shows topic's transform binding: it
+// takes effect on each node once that node applied the controller entry
+// (docs/transforms.md).
+func waitBound(t *testing.T, procs []*proc, topic string) {
+	t.Helper()
+	for _, p := range procs {
+		waitFor(t, fmt.Sprintf("node %d to show %s's binding", p.nodeID, topic), 10*time.Second, func() bool {
+			var meta struct{ Transform *struct{ Module string } }
+			code, err := p.do("GET", "/v1/topics/"+topic, "", nil, &meta)
+			return err == nil && code == 200 && meta.Transform != nil
+		})
+	}
+}
+
 func (p *proc) mustBind(topic, binding string) {
 	p.tb.Helper()
 	var out map[string]any
@@ -637,21 +651,7 @@ func TestTransformCluster(t *testing.T) {
 	}
 	p1.mustDeploy("enrich", buildWasm(t, "examples/transforms/enrich"))
 	p1.mustBind("c", `{"module":"enrich","config":{"fields":{"site":"x"}}}`)
-	// A binding takes effect on each node once it applied the controller
-	// entry (docs/transforms.md): wait for every node to show it.
-	for _, p := range procs {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var topic struct{ Transform *struct{ Module string } }
-			if code, err := p.do("GET", "/v1/topics/c", "", nil, &topic); err == nil && code == 200 && topic.Transform != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d does not show the binding", p.nodeID)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitBound(t, procs, "c")
 	for i, p := range procs {
 		if code, a := p.produceJSON("", "c", fmt.Sprintf(`{"records":[{"key":"k","value":{"n":%d}}]}`, i)); code != 200 || a.Transform == nil {
 			t.Fatalf("produce via node %d: %d %+v", i+1, code, a)

@@ -71,6 +71,9 @@ type link struct {
 	bucket  *bucket
 	uplink  backoff // shared while the target does not answer
 	m       linkMetrics
+	// progress writes the runners' progress to the controller, many
+	// updates to an entry (progress.go).
+	progress *committer
 
 	rmu     sync.Mutex         // runners is read by the metrics' callbacks
 	runners map[uint64]*runner // by source shard
@@ -185,6 +188,11 @@ func (m *Manager) reconcile() {
 			lk = &link{key: catalog.LinkKey(l.Tenant, l.Name), tenant: l.Tenant, name: l.Name, created: l.CreatedMs,
 				bucket: newBucket(l.MaxBytesPerSec), runners: map[uint64]*runner{}}
 			lk.m = newLinkMetrics(m.cfg.Metrics, lk)
+			tenant, name := l.Tenant, l.Name
+			lk.progress = newCommitter(func(ctx context.Context, ups []catalog.LinkProgress) error {
+				_, err := m.src.LinkProgress(ctx, tenant, name, ups)
+				return err
+			}, func(n int) { lk.m.entries.Inc(); lk.m.updates.Add(n) })
 			up, err := newUpstream(l.LinkSpec, l.Name, lk.m.connects)
 			if err != nil {
 				lk.m.unregister(m.cfg.Metrics)
@@ -244,6 +252,7 @@ type linkMetrics struct {
 	names                             []string
 	bytes, records, dropped, resets   *metrics.Counter
 	failures, connects                *metrics.Counter
+	entries, updates                  *metrics.Counter // progress written to the controller
 	backlogRecords, backlogBytes, age *metrics.Gauge
 }
 
@@ -265,6 +274,8 @@ func newLinkMetrics(set *metrics.Set, lk *link) linkMetrics {
 	lm.resets = set.GetOrCreateCounter(name("eddy_link_producer_resets_total"))
 	lm.failures = set.GetOrCreateCounter(name("eddy_link_send_failures_total"))
 	lm.connects = set.GetOrCreateCounter(name("eddy_link_connects_total"))
+	lm.entries = set.GetOrCreateCounter(name("eddy_link_progress_entries_total"))
+	lm.updates = set.GetOrCreateCounter(name("eddy_link_progress_updates_total"))
 	lm.backlogRecords = set.GetOrCreateGauge(name("eddy_link_backlog_records"), sum(func(r *runner) float64 { return float64(r.status().backlogRecords) }, add))
 	lm.backlogBytes = set.GetOrCreateGauge(name("eddy_link_backlog_bytes"), sum(func(r *runner) float64 { return float64(r.status().backlogBytes) }, add))
 	lm.age = set.GetOrCreateGauge(name("eddy_link_backlog_seconds"), sum(func(r *runner) float64 { return r.status().backlogSeconds() }, func(a, b float64) float64 { return max(a, b) }))

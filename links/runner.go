@@ -459,7 +459,7 @@ func (r *runner) propose(l *catalog.LinkMeta, cur *catalog.LinkPartition, next c
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
-	_, err := r.m.src.LinkProgress(ctx, l.Tenant, l.Name, []catalog.LinkProgress{{Shard: r.shard, Expect: cur, Next: next}})
+	err := r.lk.progress.write(ctx, catalog.LinkProgress{Shard: r.shard, Expect: cur, Next: next})
 	if eddy.ErrorCode(err) == eddy.CodeConflict {
 		return errStale
 	}
@@ -507,7 +507,7 @@ func (r *runner) report(state, msg string) {
 	defer cancel()
 	var next catalog.LinkPartition
 	r.stamp(&next, st, state, msg)
-	r.m.src.LinkProgress(ctx, l.Tenant, l.Name, []catalog.LinkProgress{{Shard: r.shard, Next: next, StatusOnly: true}})
+	r.lk.progress.write(ctx, catalog.LinkProgress{Shard: r.shard, Next: next, StatusOnly: true})
 }
 
 // stamp fills a partition entry's status: this node's view, now.
