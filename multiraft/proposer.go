@@ -117,8 +117,9 @@ func (p *proposer) enqueue(r *produceReq) {
 	if p.h.cfg.Linger == 0 && len(p.q) == 0 && len(p.slots) == 0 {
 		select {
 		case p.slots <- struct{}{}:
-			p.proposeNow(r)
-			return
+			if p.proposeNow(r) {
+				return
+			}
 		default:
 		}
 	}
@@ -134,14 +135,21 @@ func (p *proposer) enqueue(r *produceReq) {
 // is queued or in flight (adapt would propose it at once), so the run
 // goroutine's wake-up is skipped. The proposal is handed to Raft before
 // p.mu is released, so requests enqueued after it are appended after it.
-// It is called with p.mu held and a slot taken, and releases both.
-func (p *proposer) proposeNow(r *produceReq) {
-	p.qRecords -= len(r.recs)
-	p.qBytes -= r.bytes
+// It is called with p.mu held and a slot taken, and releases both, unless
+// the shard refuses the proposal before its log (busy): then it releases
+// the slot only and reports false, and the request is queued as any
+// other (run proposes in order, waiting out the refusal).
+func (p *proposer) proposeNow(r *produceReq) bool {
 	reqs := []*produceReq{r}
 	cmd := p.encode(reqs, len(r.recs), r.bytes, p.nextSeqLocked(len(r.recs)))
 	start := time.Now()
 	first := p.h.submit(p.shardID, cmd, false)
+	if refusedBeforeLog(first.err) {
+		<-p.slots
+		return false
+	}
+	p.qRecords -= len(r.recs)
+	p.qBytes -= r.bytes
 	p.mu.Unlock()
 	p.inflight.Add(1)
 	go func() {
@@ -149,6 +157,7 @@ func (p *proposer) proposeNow(r *produceReq) {
 		p.settle(reqs, cmd, first, start)
 		p.release()
 	}()
+	return true
 }
 
 // release frees a proposal's slot and tells the run goroutine.
@@ -209,11 +218,27 @@ func (p *proposer) run() {
 				t.Stop()
 			}
 		}
+		// Batches are handed to Raft here, one after another, so they
+		// are appended in the order their requests were queued; only the
+		// wait for each outcome runs apart. (Each batch used to be
+		// proposed from its own goroutine, and two proposed together, as
+		// full batches are while others are in flight, could swap; so
+		// could a batch the shard refused as busy, retried after later
+		// ones were taken.)
 		reqs, nrec, nbytes := p.take(cfg.MaxBatchBytes)
+		cmd := p.encode(reqs, nrec, nbytes, p.nextSeq(nrec))
+		start := time.Now()
+		first := p.submitInOrder(cmd)
+		if refusedBeforeLog(first.err) {
+			p.answer(reqs, 0, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 500,
+				Message: "the partition's Raft log stayed too busy to take the write (" + first.err.Error() + "); nothing was appended, retry"})
+			p.release()
+			continue
+		}
 		p.inflight.Add(1)
 		go func() {
 			defer p.inflight.Done()
-			p.propose(reqs, nrec, nbytes)
+			p.settle(reqs, cmd, first, start)
 			p.release()
 		}()
 	}
@@ -259,13 +284,6 @@ func (p *proposer) take(maxBytes int) ([]*produceReq, int, int) {
 	return reqs, nrec, nbytes
 }
 
-// propose encodes reqs as one batch and proposes it until it commits, is
-// refused, or the retry deadline passes.
-func (p *proposer) propose(reqs []*produceReq, nrec, nbytes int) {
-	cmd := p.encode(reqs, nrec, nbytes, p.nextSeq(nrec))
-	p.settle(reqs, cmd, nil, time.Now())
-}
-
 // encode makes reqs one append entry under the node's producer id and
 // sequence seq.
 func (p *proposer) encode(reqs []*produceReq, nrec, nbytes int, seq int32) []byte {
@@ -284,8 +302,9 @@ func (p *proposer) encode(reqs []*produceReq, nrec, nbytes int, seq int32) []byt
 	return batch.Append(cmd, recs, opt)
 }
 
-// settle sees cmd through (from the attempt first, if it was submitted
-// already) and answers reqs.
+// settle sees cmd through from its first attempt, submitted already,
+// until it commits, is refused, or the retry deadline passes, and answers
+// reqs.
 func (p *proposer) settle(reqs []*produceReq, cmd []byte, first *attempt, start time.Time) {
 	nrec := 0
 	for _, r := range reqs {
@@ -298,12 +317,46 @@ func (p *proposer) settle(reqs []*produceReq, cmd []byte, first *attempt, start 
 	resequence := func() { batch.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
 	base, err := p.h.proposeWithRetry(p.shardID, cmd, false, resequence, p.stop, first)
 	p.h.metrics.proposal(nrec, len(cmd), time.Since(start))
+	p.answer(reqs, base, err)
+}
+
+// answer tells reqs, appended from base on, or refused with err.
+func (p *proposer) answer(reqs []*produceReq, base int64, err error) {
 	off := base
 	for _, r := range reqs {
 		r.base, r.err = off, err
 		off += int64(len(r.recs))
 		close(r.done)
 	}
+}
+
+// submitInOrder hands cmd to Raft, trying again while the shard refuses
+// it before its log (busy: its proposal queue is full or its in-memory
+// log over MaxInMemLogSize; or not ready). What comes after waits meanwhile,
+// so batches reach the log in the order their requests were queued, and
+// the queue behind fills until producers are told to back off. It gives
+// up at the propose timeout or when the proposer stops.
+func (p *proposer) submitInOrder(cmd []byte) *attempt {
+	deadline := time.Now().Add(p.h.cfg.ProposeTimeout)
+	backoff := time.Millisecond
+	for {
+		a := p.h.submit(p.shardID, cmd, false)
+		if !refusedBeforeLog(a.err) || time.Now().Add(backoff).After(deadline) {
+			return a
+		}
+		select {
+		case <-time.After(backoff):
+		case <-p.stop:
+			return a
+		}
+		backoff = min(2*backoff, 4*time.Millisecond)
+	}
+}
+
+// refusedBeforeLog reports a proposal dragonboat refused before it could
+// reach the log: safe to propose again, as it is.
+func refusedBeforeLog(err error) bool {
+	return errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrTimeoutTooSmall)
 }
 
 // nextSeq reserves the sequences of a batch of n records.
@@ -415,7 +468,7 @@ attempts:
 		}
 		if err := a.err; err != nil {
 			last = err
-			if errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrTimeoutTooSmall) {
+			if refusedBeforeLog(err) {
 				continue
 			}
 			if errors.Is(err, dragonboat.ErrPayloadTooBig) {

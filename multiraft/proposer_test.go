@@ -18,10 +18,20 @@ import (
 // share one partition. Every record is stored once, at the offset it was
 // answered with, and each client's records are in the order it sent them.
 func TestProposerKeepsOrder(t *testing.T) {
+	// Records of 40 KiB fill batches (256 KiB), so full batches are
+	// proposed while others are in flight; small ones leave the
+	// partition idle between requests.
+	for _, size := range []int{16, 40 << 10} {
+		t.Run(fmt.Sprintf("%dB", size), func(t *testing.T) { keepsOrder(t, size) })
+	}
+}
+
+func keepsOrder(t *testing.T, size int) {
 	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
 	defer h.Close()
 	ref, meta := oneTopic(t, h, "order")
 	const clients, perClient = 9, 200
+	pad := string(make([]byte, size))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	answered := make([]map[int]eddy.Offset, clients)
@@ -35,7 +45,7 @@ func TestProposerKeepsOrder(t *testing.T) {
 			var inflight sync.WaitGroup
 			slots := make(chan struct{}, 4)
 			for i := 0; i < perClient; i++ {
-				recs := []eddy.Record{{Value: []byte(fmt.Sprintf("%d/%d", c, i))}}
+				recs := []eddy.Record{{Value: []byte(fmt.Sprintf("%d/%d/%s", c, i, pad))}}
 				produce := func(ctx context.Context) {
 					res, err := h.ProduceTo(ctx, meta, recs, []eddy.Partition{0})
 					if err != nil {
@@ -73,13 +83,13 @@ func TestProposerKeepsOrder(t *testing.T) {
 	}
 	next := make([]int, clients)
 	for off := eddy.Offset(0); off < clients*perClient; {
-		res, err := h.Fetch(ctx, ref, 0, off, 1000, 1<<20, 0)
+		res, err := h.Fetch(ctx, ref, 0, off, 1000, 16<<20, 0)
 		if err != nil || len(res.Records) == 0 {
 			t.Fatalf("fetch at %d: %v", off, err)
 		}
 		for _, r := range res.Records {
 			var c, i int
-			if _, err := fmt.Sscanf(string(r.Value), "%d/%d", &c, &i); err != nil {
+			if _, err := fmt.Sscanf(string(r.Value), "%d/%d/", &c, &i); err != nil {
 				t.Fatalf("offset %d: %q", r.Offset, r.Value)
 			}
 			if i != next[c] {
