@@ -255,6 +255,13 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 			if err := p.admit(r.tenant, recs); err != nil {
 				return res, err
 			}
+		} else if p.tx == nil || r.meta.Transform == nil {
+			// The node that admitted the batch saw the topic's transform
+			// and this one does not (it has not applied the binding yet,
+			// or runs without transforms): appending the batch would skip
+			// the transform.
+			return res, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 200,
+				Message: "the node holding the partition does not run the topic's transform (yet); retry"}
 		}
 		if p.tx != nil && r.meta.Transform != nil {
 			// A client's batch is transformed where its partition is, which

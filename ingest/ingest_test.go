@@ -12,6 +12,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/testhost"
 	"github.com/eddy-broker/eddy/multiraft"
@@ -85,6 +86,15 @@ func TestProduce(t *testing.T) {
 	// A forwarded request was charged where it arrived: it is appended.
 	if res, err := p.Produce(ctx, ingest.Request{Ref: slow, Records: records(3), Forwarded: true}); err != nil || len(res.Offsets) != 3 {
 		t.Fatalf("forwarded: %+v %v", res, err)
+	}
+
+	// A batch another node admitted for this one to transform, where this
+	// node sees no transform (a binding it has not applied yet): refused,
+	// retriable, rather than stored untransformed.
+	admitted := ingest.Request{Ref: ref, Records: records(1), Parts: []eddy.Partition{0}, Admitted: true,
+		Batch: batch.Append(nil, records(1), batch.Options{ProducerID: -1})}
+	if _, err := p.Produce(ctx, admitted); eddy.ErrorCode(err) != eddy.CodeUnavailable {
+		t.Fatalf("an admitted batch where no transform runs: %v", err)
 	}
 
 	missing := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "nope"}
