@@ -151,12 +151,7 @@ func (p *proposer) proposeNow(r *produceReq) bool {
 	p.qRecords -= len(r.recs)
 	p.qBytes -= r.bytes
 	p.mu.Unlock()
-	p.inflight.Add(1)
-	go func() {
-		defer p.inflight.Done()
-		p.settle(reqs, cmd, first, start)
-		p.release()
-	}()
+	p.settleApart(reqs, cmd, first, start)
 	return true
 }
 
@@ -235,12 +230,7 @@ func (p *proposer) run() {
 			p.release()
 			continue
 		}
-		p.inflight.Add(1)
-		go func() {
-			defer p.inflight.Done()
-			p.settle(reqs, cmd, first, start)
-			p.release()
-		}()
+		p.settleApart(reqs, cmd, first, start)
 	}
 }
 
@@ -300,6 +290,17 @@ func (p *proposer) encode(reqs []*produceReq, nrec, nbytes int, seq int32) []byt
 	}
 	cmd := encodeAppend(make([]byte, 0, nbytes+nrec*24+128), false)
 	return batch.Append(cmd, recs, opt)
+}
+
+// settleApart settles a submitted proposal on a goroutine of its own,
+// then frees its slot.
+func (p *proposer) settleApart(reqs []*produceReq, cmd []byte, first *attempt, start time.Time) {
+	p.inflight.Add(1)
+	go func() {
+		defer p.inflight.Done()
+		p.settle(reqs, cmd, first, start)
+		p.release()
+	}()
 }
 
 // settle sees cmd through from its first attempt, submitted already,
