@@ -397,3 +397,43 @@ func TestBatchWithoutProducerAppendedOnce(t *testing.T) {
 		t.Fatalf("%d records, want %d: %v", len(res.Records), n, err)
 	}
 }
+
+// A data directory keeps the Raft log store it was made with, whatever
+// the configuration says at a later start, and serves what it stored.
+func TestRaftLogStoreKept(t *testing.T) {
+	for _, c := range []struct{ made, then string }{{"tan", "pebble"}, {"pebble", "tan"}} {
+		t.Run(c.made+"-then-"+c.then, func(t *testing.T) {
+			dir, addr := t.TempDir(), testutil.FreeAddr(t)
+			cfg := Config{Dir: dir, RaftAddr: addr, RetentionInterval: time.Hour, RaftLogStore: c.made}
+			h := mustStartHostWith(t, cfg)
+			if h.tanStore != (c.made == "tan") {
+				t.Fatalf("made with %s: tanStore %v", c.made, h.tanStore)
+			}
+			ref, _ := oneTopic(t, h, "kept")
+			ctx := context.Background()
+			produce := func(h *Host, v string) {
+				t.Helper()
+				if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: []byte(v)}}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			produce(h, "before")
+			h.Close()
+			cfg.RaftLogStore = c.then
+			h = mustStartHostWith(t, cfg)
+			defer h.Close()
+			if h.tanStore != (c.made == "tan") {
+				t.Fatalf("made with %s, started with %s: tanStore %v", c.made, c.then, h.tanStore)
+			}
+			waitReady(t, h)
+			produce(h, "after")
+			res, err := h.Fetch(ctx, ref, 0, 0, 10, 1<<20, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Records) != 2 || string(res.Records[0].Value) != "before" || string(res.Records[1].Value) != "after" {
+				t.Fatalf("records after the restart: %+v", res.Records)
+			}
+		})
+	}
+}

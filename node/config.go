@@ -107,6 +107,9 @@ type Config struct {
 	// SyncBytes: a partition replica syncs (and lets the Raft log be
 	// compacted) after this many bytes. Default 16 MiB.
 	SyncBytes int64 `yaml:"sync_bytes"`
+	// RaftLogStore is the Raft log store of a new data directory: pebble
+	// (default) or tan (multiraft.Config.RaftLogStore).
+	RaftLogStore string `yaml:"raft_log_store"`
 	// RaftLogRetainBytes: about how much Raft log a replicated partition
 	// keeps behind a sync for lagging followers; a follower further behind
 	// is sent a snapshot of the segments. Default 32 MiB.
@@ -167,6 +170,11 @@ type Config struct {
 	// Set it to about half of what the gateway can give Eddy; far below
 	// the live heap it makes the collector run all the time.
 	MemoryLimit int64 `yaml:"memory_limit"`
+	// MemoryReleaseAfter: once the node has been quiet this long after a
+	// burst (it allocated little meanwhile), it collects garbage and gives
+	// the heap's free pages back to the OS at once, rather than over the
+	// minutes Go's background scavenger takes. Default 10s; 0 turns it off.
+	MemoryReleaseAfter time.Duration `yaml:"memory_release_after"`
 	// MaxTimestampAhead refuses records whose create time is further ahead
 	// of the node's clock (Kafka's message.timestamp.after.max.ms).
 	// Default 1h.
@@ -220,6 +228,7 @@ func DefaultConfig() Config {
 		MQTTMaxConnectBytes:         64 << 10,
 		MQTTMaxUserProperties:       64,
 		MQTTStuckTimeout:            time.Minute,
+		MemoryReleaseAfter:          10 * time.Second,
 		MQTTQoS0Wait:                time.Second,
 		MQTTSessionExpiryMax:        7 * 24 * time.Hour,
 		MQTTRetainedBytes:           16 << 20,
@@ -286,6 +295,7 @@ var envVars = []struct {
 	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
+	{"EDDY_RAFT_LOG_STORE", func(c *Config, v string) error { c.RaftLogStore = v; return nil }},
 	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_RAFT_LOG_RETAIN_BYTES", func(c *Config, v string) (err error) {
 		c.RaftLogRetainBytes, err = strconv.ParseInt(v, 10, 64)
@@ -313,6 +323,7 @@ var envVars = []struct {
 	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MEMORY_RELEASE_AFTER", func(c *Config, v string) (err error) { c.MemoryReleaseAfter, err = time.ParseDuration(v); return }},
 	{"EDDY_MEMORY_LIMIT", func(c *Config, v string) (err error) { c.MemoryLimit, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_MAX_TIMESTAMP_AHEAD", func(c *Config, v string) (err error) { c.MaxTimestampAhead, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
@@ -430,6 +441,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTTQoS0Wait < time.Millisecond || c.MQTTQoS0Wait > time.Minute {
 		return fmt.Errorf("mqtt_qos0_wait %s: use 1ms to 1m", c.MQTTQoS0Wait)
+	}
+	if c.RaftLogStore != "" && c.RaftLogStore != "pebble" && c.RaftLogStore != "tan" {
+		return fmt.Errorf("raft_log_store %q: use pebble or tan", c.RaftLogStore)
+	}
+	if c.MemoryReleaseAfter != 0 && (c.MemoryReleaseAfter < time.Second || c.MemoryReleaseAfter > time.Hour) {
+		return fmt.Errorf("memory_release_after %s: use 0 (off) or 1s to 1h", c.MemoryReleaseAfter)
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
 		return fmt.Errorf("memory_limit %d: use 0 (none) or at least 32 MiB", c.MemoryLimit)

@@ -1,11 +1,14 @@
 package node
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // applyMemoryLimit sets Go's soft memory limit: memory_limit when set;
@@ -56,4 +59,59 @@ func cgroupMemoryLimit() int64 {
 		}
 	}
 	return 0
+}
+
+// Giving memory back when the node falls quiet. After a burst Go keeps
+// the heap it grew to: garbage waits for the next collection (which an
+// idle node may not need for minutes) and free pages go back to the OS
+// slowly, so the RSS stays near its peak long after the load stopped.
+const (
+	quietAllocsPerSec = 256 << 10 // what an idle node allocates (timers, metrics, sampling) stays well below
+	releaseSlackBytes = 16 << 20  // heap kept beyond the live one before a release is worth a collection
+)
+
+// releaseWhenQuiet checks every period whether the node allocated less
+// than quietAllocsPerSec over it; if so, after a busier period, and the
+// heap the process holds grew by releaseSlackBytes since the last release
+// left it, it collects and returns the free pages to the OS
+// (debug.FreeOSMemory): once per quiet spell, so a node that stays quiet,
+// or idles along under a light load, pays for it once. (The live heap the
+// last collection saw is no guide: an idle node may not have collected
+// since the middle of the burst.) It returns when ctx ends.
+func releaseWhenQuiet(ctx context.Context, period time.Duration, released func()) {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+	read := func() (allocs, held uint64) { // held: the heap mapped and not released
+		metrics.Read(s)
+		return s[0].Value.Uint64(), s[1].Value.Uint64() + s[2].Value.Uint64() + s[3].Value.Uint64()
+	}
+	last, _ := read()
+	var base uint64 // the heap held after the last release
+	armed := true   // the start itself may have left garbage behind
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		allocs, held := read()
+		quiet := allocs-last < uint64(quietAllocsPerSec*period.Seconds())
+		last = allocs
+		if !quiet {
+			armed = true
+			continue
+		}
+		if armed && held > base+releaseSlackBytes {
+			debug.FreeOSMemory()
+			last, base = read()
+			released()
+		}
+		armed = false
+	}
 }

@@ -88,6 +88,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		RetentionInterval:  cfg.RetentionInterval,
 		SizeReportInterval: cfg.SizeReportInterval,
 		SyncBytes:          cfg.SyncBytes,
+		RaftLogStore:       cfg.RaftLogStore,
 		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
 		Logger:             log,
 		Forwarder:          fw,
@@ -238,6 +239,14 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.series != nil {
 		n.sampling.Add(1)
 		go n.sampleSeries(bctx)
+	}
+	if n.cfg.MemoryReleaseAfter > 0 {
+		releases := n.metrics.NewCounter("eddy_memory_releases_total")
+		n.sampling.Add(1)
+		go func() {
+			defer n.sampling.Done()
+			releaseWhenQuiet(bctx, n.cfg.MemoryReleaseAfter, releases.Inc)
+		}()
 	}
 	n.http.SetStarted()
 	return nil

@@ -11,15 +11,20 @@
 #     device), and the same generator against mosquitto
 #   - once each: disk and idle RSS with 4, 64 and 256 empty partitions, and
 #     the time from start to ready with 256, after kill -9
-#   - this build only, without and with memory_limit 96 MiB: RSS with 4 and
-#     64 empty partitions, right after 100k records across 60 of them and
-#     60 s later, and the load's records/s
-# Usage: scripts/bench-small-box.sh [OLD_REV, default 83d80cf]
+#   - this build only, with memory_release_after off, by default (10 s)
+#     and with memory_limit 96 MiB: RSS with 4 and 64 empty partitions,
+#     right after 100k records across 60 of them and 60 s later, and the
+#     load's records/s
+# Usage: scripts/bench-small-box.sh [OLD_REV, default 83d80cf] [memory]
+# (with "memory", only the last part, twice over)
 OLD=${1:-83d80cf}
+ONLY=${2:-}
 . "$(dirname "$0")/lib.sh"
-git worktree add -q --detach "$W/old" "$OLD"
-(cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
-git worktree remove --force "$W/old"
+if [ -z "$ONLY" ]; then
+  git worktree add -q --detach "$W/old" "$OLD"
+  (cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
+  git worktree remove --force "$W/old"
+fi
 NEW=$B
 go build -o "$W/sink" ./scripts/sink
 "$W/sink" -addr 127.0.0.1:18099 & PIDS+=($!)
@@ -89,12 +94,12 @@ footprint() { # LABEL BUILD
   echo "$1, 256 empty partitions: ready $(( ($(date +%s%N) - s) / 1000000 )) ms after a start that follows kill -9; disk $(du -sm --exclude=disk-reserve "$W/d" | cut -f1) MB (besides a disk reserve)"
   stop
 }
-for r in 1 2 3; do
+for r in $([ -z "$ONLY" ] && echo 1 2 3); do
   throughput "run $r, old ($OLD)" "$W/eddy-old"
   throughput "run $r, new" "$NEW"
 done
-memory() { # LABEL [EDDY_MEMORY_LIMIT]
-  EDDY_MEMORY_LIMIT=${2:-} fresh "$NEW"
+memory() { # LABEL EDDY_MEMORY_LIMIT EDDY_MEMORY_RELEASE_AFTER
+  EDDY_MEMORY_LIMIT=$2 EDDY_MEMORY_RELEASE_AFTER=$3 fresh "$NEW"
   local rss='awk "/VmRSS/ {print int(\$2/1024)}" /proc/$PID/status'
   "$B" topic create e4 --partitions 4 >/dev/null; sleep 2
   echo -n "$1: RSS 4 empty partitions $(eval "$rss") MB"
@@ -106,7 +111,12 @@ memory() { # LABEL [EDDY_MEMORY_LIMIT]
   echo ", 60 s later $(eval "$rss") MB"
   stop
 }
-footprint "old ($OLD)" "$W/eddy-old"
-footprint "new" "$NEW"
-memory "new, no memory_limit"
-memory "new, memory_limit 96 MiB" $((96 << 20))
+if [ -z "$ONLY" ]; then
+  footprint "old ($OLD)" "$W/eddy-old"
+  footprint "new" "$NEW"
+fi
+for r in $([ -n "$ONLY" ] && echo 1 2 || echo 1); do
+  memory "new, memory_release_after 0 (off)" "" 0
+  memory "new, the defaults" "" ""
+  memory "new, memory_limit 96 MiB" $((96 << 20)) ""
+done

@@ -19,6 +19,7 @@ var help = map[string]string{
 	"eddy_tenant_quota_rejections_total":            "Requests refused by a tenant's quota, by tenant and error code (quota_exceeded for the rate quotas, storage_quota_exceeded).",
 	"eddy_proposal_records":                         "Records per Raft proposal (group commit).",
 	"eddy_proposal_bytes":                           "Bytes per Raft proposal (group commit).",
+	"eddy_memory_releases_total":                    "Times the node, quiet after a burst, collected garbage and gave the free heap back to the OS (memory_release_after).",
 	"eddy_proposal_duration_seconds":                "Time from proposing a batch to its commit.",
 	"eddy_raft_leader_changes_total":                "Leader changes seen by this node's replicas.",
 	"eddy_partition_quarantined":                    "1 for each partition replica on this node quarantined as damaged, by topic and partition.",
