@@ -2,7 +2,8 @@
 # The small box (issue 13), the build before it against this one, in one
 # run, one node on loopback, 1 KiB records, RF 1:
 #   - 3 interleaved runs each: one client sending one record per request
-#     (p50/p99), and 8 clients x 100 records to 1, 8 and 64 partitions;
+#     (p50/p99; eddy bench, a Go net/http client, and wrk over one
+#     connection, a lean one), and 8 clients x 100 records to 1, 8 and 64 partitions;
 #     wrk over 50 connections, one record per request, against the node
 #     and against scripts/sink (a fasthttp handler that does nothing);
 #     the same one-client latency on a 3-node cluster (RF 3, the client
@@ -53,6 +54,8 @@ wrk.body = [[{"records":[{"value":"$(printf 'x%.0s' $(seq 1 1000))"}]}]]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $EDDY_TOKEN"
 LUA
+  echo "$1, wrk 1 connection (a lean client), 1 record/request: $(wrk -t1 -c1 -d4s --latency -s "$W/post.lua" http://127.0.0.1:18093/v1/topics/one/records |
+    awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {r=$2} END {printf "p50 %s, p99 %s, %d requests/s", p50, p99, r}')"
   echo "$1, wrk 50 connections, 1 record/request: $(onerecord http://127.0.0.1:18093/v1/topics/one/records);" \
     "the sink: $(onerecord http://127.0.0.1:18099/)"
   for n in 10 200; do
