@@ -276,7 +276,8 @@ func (h *Host) Start(ctx context.Context) error {
 	// kilobytes; tan, used before, preallocated a 64 MiB file per shard
 	// (and one more at each restart of an idle shard); it stays an option
 	// (RaftLogStore) for its batch throughput. A data directory keeps the
-	// store it was made with. Measured: docs/DESIGN.md.
+	// store it was made with. pebble runs without dragonboat's manual
+	// compactions (logdb.go). Measured: docs/DESIGN.md.
 	logdb := config.GetTinyMemLogDBConfig()
 	logdb.Shards = 1
 	logdb.KVWriteBufferSize = 16 << 20
@@ -289,7 +290,7 @@ func (h *Host) Start(ctx context.Context) error {
 		RaftEventListener:   &leaderListener{h: h},
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
-		Expert: config.ExpertConfig{LogDB: logdb, FS: h.reserve.raftFS(),
+		Expert: config.ExpertConfig{LogDB: logdb, LogDBFactory: pebbleLogDB{}, FS: h.reserve.raftFS(),
 			TransportFactory: &transportFactory{log: h.log}},
 	}
 	useTan := func() {
@@ -308,7 +309,7 @@ func (h *Host) Start(ctx context.Context) error {
 		// remove this one; docs/operations.md.)
 		if h.tanStore {
 			h.log.Warn("this data directory keeps the pebble Raft log store (raft_log_store: tan applies to new data directories)")
-			nhc.Expert.LogDB, nhc.Expert.LogDBFactory, h.tanStore = logdb, nil, false
+			nhc.Expert.LogDB, nhc.Expert.LogDBFactory, h.tanStore = logdb, pebbleLogDB{}, false
 		} else {
 			h.log.Warn("this data directory keeps the tan Raft log store (64 MiB of disk per partition replica); replace the node to move it to the new store")
 			useTan()
@@ -453,16 +454,6 @@ func (h *Host) shardConfig(shardID, replicaID uint64, members int) config.Config
 		SnapshotEntries:    10_000,
 		CompactionOverhead: 1_000,
 		MaxInMemLogSize:    64 << 20,
-		// The log behind a snapshot is still deleted (a range deletion in
-		// pebble), but dragonboat no longer follows each with a manual
-		// compaction of the shard's key range: that flushed the memtable
-		// and rewrote the sstables holding the live entries after the
-		// deleted ones, at every sync of every busy partition. pebble's own
-		// compactions reclaim the space: the Raft log directory stayed at
-		// 0.5-0.6 GB through 4.2 GB of Kafka produce to 8 partitions, as
-		// with the manual ones, and Kafka produce to one partition went
-		// from 126k-132k to 156k-157k records/s (docs/DESIGN.md).
-		DisableAutoCompactions: true,
 	}
 }
 

@@ -1,0 +1,52 @@
+package multiraft
+
+import (
+	_ "unsafe" // go:linkname
+
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
+)
+
+// The pebble Raft log store, without dragonboat's manual compactions.
+//
+// After every snapshot dragonboat deletes the log behind it (a range
+// deletion in pebble) and then asks the store to compact the shard's key
+// range: pebble flushes the memtable and rewrites every sstable the range
+// touches, the live entries past the deleted ones included. Eddy snapshots
+// a busy partition at every sync_bytes, so that was a flush and a rewrite
+// of the newest entries every 16 MiB of every busy partition: half of the
+// node's CPU under Kafka produce. pebble's own compactions reclaim the
+// deleted entries as its levels fill, so the store here skips the manual
+// ones. (dragonboat's DisableAutoCompactions skips them too, but then a
+// shard never clears its "compacted" mark and steps on every tick, idle
+// or not: 1 MB/s of garbage with 60 partitions.)
+//
+// The store is dragonboat's default one, reached through its internal
+// constructor (the build fails if it goes); the factory keeps the default
+// one's name, so data directories made before open as they were.
+//
+//go:linkname newDefaultLogDB github.com/lni/dragonboat/v4/internal/logdb.NewDefaultLogDB
+func newDefaultLogDB(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs []string, lldirs []string) (raftio.ILogDB, error)
+
+// pebbleLogDB is the factory of that store.
+type pebbleLogDB struct{}
+
+func (pebbleLogDB) Name() string { return "sharded-pebble" }
+
+func (pebbleLogDB) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs []string, lldirs []string) (raftio.ILogDB, error) {
+	db, err := newDefaultLogDB(cfg, cb, dirs, lldirs)
+	if err != nil {
+		return nil, err
+	}
+	return noManualCompaction{db}, nil
+}
+
+// noManualCompaction is a log store whose CompactEntriesTo leaves the
+// reclaiming to the store's own compactions.
+type noManualCompaction struct{ raftio.ILogDB }
+
+func (noManualCompaction) CompactEntriesTo(shardID, replicaID, index uint64) (<-chan struct{}, error) {
+	done := make(chan struct{})
+	close(done)
+	return done, nil
+}
