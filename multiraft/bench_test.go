@@ -8,6 +8,7 @@ import (
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
 	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 )
 
 // BenchmarkLoneRecord is one producer writing one 1 KiB record at a time
@@ -17,37 +18,32 @@ import (
 // ("raft": one Raft round, one sync of the log store and the apply, the
 // floor the proposer adds to).
 func BenchmarkLoneRecord(b *testing.B) {
-	for _, store := range []string{"pebble", "tan"} {
-		b.Run(store, func(b *testing.B) {
-			h := mustStartHostWith(b, Config{Dir: b.TempDir(), RaftAddr: testutil.FreeAddr(b), RetentionInterval: time.Hour, RaftLogStore: store})
-			defer h.Close()
-			_, meta := oneTopic(b, h, "lone")
-			recs := []eddy.Record{{Value: make([]byte, 1024)}}
-			ctx := context.Background()
-			b.Run("proposer", func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					if _, err := h.ProduceTo(ctx, meta, recs, []eddy.Partition{0}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("raft", func(b *testing.B) {
-				lp, err := h.local(meta, 0)
-				if err != nil {
+	eachStore(b, func(b *testing.B, h *Host, meta *catalog.TopicMeta) {
+		recs := []eddy.Record{{Value: make([]byte, 1024)}}
+		ctx := context.Background()
+		b.Run("proposer", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := h.ProduceTo(ctx, meta, recs, []eddy.Partition{0}); err != nil {
 					b.Fatal(err)
 				}
-				sess := h.nh.GetNoOPSession(lp.shardID)
-				cmd := batch.Append(encodeAppend(nil, false), recs, batch.Options{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
-				for i := 0; i < b.N; i++ {
-					ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					if _, err := h.nh.SyncPropose(ctx, sess, cmd); err != nil {
-						b.Fatal(err)
-					}
-					cancel()
-				}
-			})
+			}
 		})
-	}
+		b.Run("raft", func(b *testing.B) {
+			lp, err := h.local(meta, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sess := h.nh.GetNoOPSession(lp.shardID)
+			cmd := batch.Append(encodeAppend(nil, false), recs, batch.Options{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+			for i := 0; i < b.N; i++ {
+				ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if _, err := h.nh.SyncPropose(ctx, sess, cmd); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+			}
+		})
+	})
 }
 
 // BenchmarkBatches is 8 producers each writing 100 records of 1 KiB at a
@@ -55,28 +51,37 @@ func BenchmarkLoneRecord(b *testing.B) {
 // Raft log store: the proposer's and the store's share of `eddy bench
 // produce --batch 100 --concurrency 8`. It reports records/s.
 func BenchmarkBatches(b *testing.B) {
+	eachStore(b, func(b *testing.B, h *Host, meta *catalog.TopicMeta) {
+		recs := make([]eddy.Record, 100)
+		parts := make([]eddy.Partition, len(recs))
+		for i := range recs {
+			recs[i].Value = make([]byte, 1024)
+		}
+		ctx := context.Background()
+		b.SetParallelism(4) // 8 producers on 2 cores
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := h.ProduceTo(ctx, meta, recs, parts); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*len(recs))/time.Since(start).Seconds(), "records/s")
+	})
+}
+
+// eachStore runs bench, as a sub-benchmark named after each Raft log
+// store, against a host of one node using that store, with a topic of
+// one partition of one replica.
+func eachStore(b *testing.B, bench func(b *testing.B, h *Host, meta *catalog.TopicMeta)) {
 	for _, store := range []string{"pebble", "tan"} {
 		b.Run(store, func(b *testing.B) {
 			h := mustStartHostWith(b, Config{Dir: b.TempDir(), RaftAddr: testutil.FreeAddr(b), RetentionInterval: time.Hour, RaftLogStore: store})
 			defer h.Close()
-			_, meta := oneTopic(b, h, "batches")
-			recs := make([]eddy.Record, 100)
-			parts := make([]eddy.Partition, len(recs))
-			for i := range recs {
-				recs[i].Value = make([]byte, 1024)
-			}
-			ctx := context.Background()
-			b.SetParallelism(4) // 8 producers on 2 cores
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := h.ProduceTo(ctx, meta, recs, parts); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N*len(recs))/time.Since(start).Seconds(), "records/s")
+			_, meta := oneTopic(b, h, "bench")
+			bench(b, h, meta)
 		})
 	}
 }
