@@ -79,16 +79,8 @@ const (
 // last collection saw is no guide: an idle node may not have collected
 // since the middle of the burst.) It returns when ctx ends.
 func releaseWhenQuiet(ctx context.Context, period time.Duration, released func()) {
-	s := []metrics.Sample{
-		{Name: "/gc/heap/allocs:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-	}
-	read := func() (allocs, held uint64) { // held: the heap mapped and not released
-		metrics.Read(s)
-		return s[0].Value.Uint64(), s[1].Value.Uint64() + s[2].Value.Uint64() + s[3].Value.Uint64()
-	}
+	s := heapSamples()
+	read := func() (uint64, uint64) { return readHeap(s) }
 	last, _ := read()
 	var base uint64 // the heap held after the last release
 	armed := true   // the start itself may have left garbage behind
@@ -114,4 +106,21 @@ func releaseWhenQuiet(ctx context.Context, period time.Duration, released func()
 		}
 		armed = false
 	}
+}
+
+// heapSamples are the runtime metrics readHeap reads.
+func heapSamples() []metrics.Sample {
+	return []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+}
+
+// readHeap reads s (from heapSamples): the bytes allocated so far, and the
+// heap held (mapped and not released to the OS).
+func readHeap(s []metrics.Sample) (allocs, held uint64) {
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64() + s[2].Value.Uint64() + s[3].Value.Uint64()
 }
