@@ -115,6 +115,8 @@ type Hooks struct {
 	OnProposal func(records, bytes int, d time.Duration)
 	// OnLeaderChange: shardID has a new leader (0: none known).
 	OnLeaderChange func(shardID, leaderID uint64)
+	// OnLogSync: one write and fsync of the Raft log store took d.
+	OnLogSync func(d time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -302,6 +304,12 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.cfg.RaftLogStore == "tan" {
 		useTan()
 	}
+	timed := func() {
+		if f := h.cfg.Hooks.OnLogSync; f != nil {
+			nhc.Expert.LogDBFactory = timedFactory{nhc.Expert.LogDBFactory, f}
+		}
+	}
+	timed()
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil && strings.Contains(err.Error(), "logdb type changed") {
 		// A data directory made with the other store keeps it. (A node
@@ -314,6 +322,7 @@ func (h *Host) Start(ctx context.Context) error {
 			h.log.Warn("this data directory keeps the tan Raft log store (64 MiB of disk per partition replica); replace the node to move it to the new store")
 			useTan()
 		}
+		timed()
 		nh, err = dragonboat.NewNodeHost(nhc)
 	}
 	if err != nil {

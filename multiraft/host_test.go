@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -404,7 +405,9 @@ func TestRaftLogStoreKept(t *testing.T) {
 	for _, c := range []struct{ made, then string }{{"tan", "pebble"}, {"pebble", "tan"}} {
 		t.Run(c.made+"-then-"+c.then, func(t *testing.T) {
 			dir, addr := t.TempDir(), testutil.FreeAddr(t)
-			cfg := Config{Dir: dir, RaftAddr: addr, RetentionInterval: time.Hour, RaftLogStore: c.made}
+			var syncs atomic.Int64 // each store's writing saves are timed
+			cfg := Config{Dir: dir, RaftAddr: addr, RetentionInterval: time.Hour, RaftLogStore: c.made,
+				Hooks: Hooks{OnLogSync: func(d time.Duration) { syncs.Add(1) }}}
 			h := mustStartHostWith(t, cfg)
 			if h.tanStore != (c.made == "tan") {
 				t.Fatalf("made with %s: tanStore %v", c.made, h.tanStore)
@@ -413,8 +416,12 @@ func TestRaftLogStoreKept(t *testing.T) {
 			ctx := context.Background()
 			produce := func(h *Host, v string) {
 				t.Helper()
+				before := syncs.Load()
 				if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: []byte(v)}}, nil); err != nil {
 					t.Fatal(err)
+				}
+				if syncs.Load() == before {
+					t.Fatalf("an acknowledged record took no timed log sync")
 				}
 			}
 			produce(h, "before")

@@ -1,10 +1,12 @@
 package multiraft
 
 import (
+	"time"
 	_ "unsafe" // go:linkname
 
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/raftio"
+	pb "github.com/lni/dragonboat/v4/raftpb"
 )
 
 // The pebble Raft log store, without dragonboat's manual compactions.
@@ -49,4 +51,46 @@ func (noManualCompaction) CompactEntriesTo(shardID, replicaID, index uint64) (<-
 	done := make(chan struct{})
 	close(done)
 	return done, nil
+}
+
+// timedFactory makes the log store of f, with its writing saves timed.
+type timedFactory struct {
+	config.LogDBFactory
+	onSync func(time.Duration)
+}
+
+func (f timedFactory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs []string, lldirs []string) (raftio.ILogDB, error) {
+	db, err := f.LogDBFactory.Create(cfg, cb, dirs, lldirs)
+	if err != nil {
+		return nil, err
+	}
+	return timedLogDB{db, f.onSync}, nil
+}
+
+// timedLogDB times each save that writes: one write and fsync of what a
+// step of the node's shards produced (entries, states, snapshots), the
+// floor under every acknowledged record. Saves with nothing to write
+// (dragonboat makes them) are not counted.
+type timedLogDB struct {
+	raftio.ILogDB
+	onSync func(time.Duration)
+}
+
+func (d timedLogDB) SaveRaftState(updates []pb.Update, workerID uint64) error {
+	if !writes(updates) {
+		return d.ILogDB.SaveRaftState(updates, workerID)
+	}
+	start := time.Now()
+	err := d.ILogDB.SaveRaftState(updates, workerID)
+	d.onSync(time.Since(start))
+	return err
+}
+
+func writes(updates []pb.Update) bool {
+	for i := range updates {
+		if len(updates[i].EntriesToSave) > 0 || !pb.IsEmptyState(updates[i].State) || !pb.IsEmptySnapshot(updates[i].Snapshot) {
+			return true
+		}
+	}
+	return false
 }

@@ -72,6 +72,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	batchBytes := m.NewPrometheusHistogramExt("eddy_proposal_bytes", promtext.ByteBuckets)
 	proposalSecs := m.NewPrometheusHistogramExt("eddy_proposal_duration_seconds", promtext.DurationBuckets)
 	leaderChanges := m.NewCounter("eddy_raft_leader_changes_total")
+	logSyncs := m.NewPrometheusHistogramExt("eddy_raft_log_sync_seconds", promtext.SyncBuckets)
 	fw := newForwarder(n.signer.Load)
 	host, err := multiraft.New(multiraft.Config{
 		NodeID:             cfg.NodeID,
@@ -99,6 +100,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 				proposalSecs.Update(d.Seconds())
 			},
 			OnLeaderChange: func(shardID, leaderID uint64) { leaderChanges.Inc() },
+			OnLogSync:      func(d time.Duration) { logSyncs.Update(d.Seconds()) },
 		},
 	})
 	if err != nil {

@@ -9,7 +9,13 @@
 #     the same one-client latency on a 3-node cluster (RF 3, the client
 #     at the leader); MQTT QoS 1 with 10 and 200 devices on the one node
 #     (eddy bench mqtt, 256-byte payloads, one message in flight per
-#     device), and the same generator against mosquitto
+#     device), and the same generator against mosquitto; beside the
+#     one-client latency, the disk's own 4 KiB write+fdatasync under the
+#     data directory (eddy bench disk) and the node's mean Raft log sync
+#     during that run (eddy_raft_log_sync_seconds, where the build has it);
+#     the one-client latency on a new node and again after the batch runs,
+#     once pebble writes its WAL over recycled files (a sync then carries
+#     the data alone, not the file's new length too)
 #   - once each: disk and idle RSS with 4, 64 and 256 empty partitions, and
 #     the time from start to ready with 256, after kill -9
 #   - this build only, with memory_release_after off, by default (10 s)
@@ -38,16 +44,30 @@ fresh() { # BUILD: a new node of that build (MQTT on 18894)
   start_node 18093 17193 18894
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
-throughput() { # LABEL
-  fresh "$2"
+logsync() { # the node's Raft log syncs so far: seconds and count
+  curl -s -H "Authorization: Bearer $EDDY_TOKEN" "$EDDY_SERVER/metrics" |
+    awk '/^eddy_raft_log_sync_seconds_sum/ {s=$2} /^eddy_raft_log_sync_seconds_count/ {n=$2} END {print s+0, n+0}'
+}
+lone() { # LABEL: one client, one 1 KiB record per request, and the node's log syncs meanwhile
+  local s0 s1
+  s0=$(logsync)
   echo -n "$1, one client, 1 record/request: "
   "$B" bench produce --topic one --records 5000 --size 1024 --batch 1 --concurrency 1 --json |
     py '"p50 %.2f ms, p99 %.2f ms, %d records/s" % (d["p50_ms"], d["p99_ms"], d["records_per_sec"])'
+  s1=$(logsync)
+  echo "$s0 $s1" | awk -v l="$1" '$4 > $2 {printf "%s, the node'"'"'s Raft log syncs during it: %d, mean %.3f ms\n", l, $4 - $2, ($3 - $1) * 1000 / ($4 - $2)}'
+}
+throughput() { # LABEL
+  fresh "$2"
+  echo "$1, the disk under the data directory, 4 KiB write+fdatasync: $("$NEW" bench disk --dir "$W/d" --count 2000 --json |
+    py '"appending p50 %.3f ms, p99 %.3f ms; overwriting p50 %.3f ms, p99 %.3f ms" % (d["append_p50_ms"], d["append_p99_ms"], d["overwrite_p50_ms"], d["overwrite_p99_ms"])')"
+  lone "$1 (a new node)"
   for p in 1 8 64; do
     echo -n "$1, 8 clients x 100 records, $p partitions: "
     "$B" bench produce --topic b$p --partitions $p --records 300000 --size 1024 --batch 100 --concurrency 8 --json |
       py '"%d records/s, p99 %.1f ms" % (d["records_per_sec"], d["p99_ms"])'
   done
+  lone "$1 (after those 900 MB: the log store writes over its recycled files)"
   cat >"$W/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = [[{"records":[{"value":"$(printf 'x%.0s' $(seq 1 1000))"}]}]]

@@ -131,7 +131,7 @@ func newBench() *cobra.Command {
 	consume.Flags().StringVar(&f.format, "format", "json", "json (decode JSON records) or batches (Kafka record batches, decoded client-side)")
 	f.out.flags(produce)
 	f.out.flags(consume)
-	cmd.AddCommand(produce, consume, newBenchMQTT(), newBenchGroup(), newBenchKafka())
+	cmd.AddCommand(produce, consume, newBenchMQTT(), newBenchGroup(), newBenchKafka(), newBenchDisk())
 	return cmd
 }
 

@@ -21,6 +21,7 @@ var help = map[string]string{
 	"eddy_proposal_bytes":                           "Bytes per Raft proposal (group commit).",
 	"eddy_memory_releases_total":                    "Times the node, quiet after a burst, collected garbage and gave the free heap back to the OS (memory_release_after).",
 	"eddy_proposal_duration_seconds":                "Time from proposing a batch to its commit.",
+	"eddy_raft_log_sync_seconds":                    "Time of one write and fsync of the Raft log store (the entries and states of one step of the node's partitions): the floor under every acknowledged record. Compare with eddy bench disk.",
 	"eddy_raft_leader_changes_total":                "Leader changes seen by this node's replicas.",
 	"eddy_partition_quarantined":                    "1 for each partition replica on this node quarantined as damaged, by topic and partition.",
 	"eddy_partitions_leaderless":                    "Partitions none of whose replicas knows a leader (each counted by one node).",

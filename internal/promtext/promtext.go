@@ -17,6 +17,9 @@ var (
 	// DurationBuckets, in seconds: from 0.25 ms (a produce's commit on
 	// this hardware) to 10 s.
 	DurationBuckets = []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	// SyncBuckets, in seconds, for one write and fsync: from 0.1 ms (an
+	// NVMe disk) to 1 s (an SD card at its worst).
+	SyncBuckets = []float64{.0001, .0002, .0003, .0005, .00075, .001, .002, .005, .01, .025, .05, .1, .25, 1}
 	// CountBuckets for records per proposal: powers of 2 to 4,096.
 	CountBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096}
 	// ByteBuckets: powers of 4 from 256 B to 16 MiB.
