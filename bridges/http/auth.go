@@ -71,14 +71,17 @@ func (s *Server) tenant(ctx *fasthttp.RequestCtx, p *tenants.Principal) (eddy.Te
 	if t, ok := ctx.UserValue("tenant").(string); ok {
 		id = eddy.TenantID(t)
 	}
-	notFound := eddy.Errorf(eddy.CodeNotFound, "tenant %s does not exist", id)
 	if !p.SeesTenant(id) || id.Validate() != nil {
-		return "", notFound
+		return "", tenantNotFound(id)
 	}
 	if _, err := s.b.Tenant(id); err != nil {
-		return "", notFound
+		return "", tenantNotFound(id)
 	}
 	return id, nil
+}
+
+func tenantNotFound(id eddy.TenantID) error {
+	return eddy.Errorf(eddy.CodeNotFound, "tenant %s does not exist", id)
 }
 
 // topicRef resolves the route's topic and checks that p may do a on it.

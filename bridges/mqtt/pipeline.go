@@ -3,10 +3,11 @@ package mqtt
 import (
 	"context"
 	"fmt"
-	"github.com/eddy-broker/eddy/internal/promtext"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/promtext"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -65,6 +66,11 @@ func (h *hook) pipeline(cl *mochi.Client, s *session, pk packets.Packet, ref edd
 // run writes the PUBACKs, in order, until the connection is gone.
 func (a *acker) run(h *hook, cl *mochi.Client) {
 	l := h.l
+	// A device publishes to few topics: its counter is looked up when the
+	// topic changes, not for each message.
+	var last eddy.TopicRef
+	var msgs *metrics.Counter
+	commit := l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets)
 	for {
 		var p *pending
 		select {
@@ -85,8 +91,11 @@ func (a *acker) run(h *hook, cl *mochi.Client) {
 			}
 			continue
 		}
-		l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="1"}`, p.ref.String())).Inc()
-		l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets).UpdateDuration(p.start)
+		if msgs == nil || p.ref != last {
+			last, msgs = p.ref, l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="1"}`, p.ref.String()))
+		}
+		msgs.Inc()
+		commit.UpdateDuration(p.start)
 		if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p.id}); err != nil {
 			return
 		}
