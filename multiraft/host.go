@@ -79,7 +79,10 @@ type Config struct {
 	// makes its segments durable (and lets dragonboat compact the Raft log
 	// behind them) once this many bytes, or this long, have passed since
 	// its last sync. They bound both the Raft log on disk and the work a
-	// restart re-applies. Defaults 16 MiB and 10s.
+	// restart re-applies. Defaults 4 MiB and 10s: four syncs fit in the log
+	// store's 16 MiB memtable, so a busy partition's entries mostly leave
+	// the log before they are flushed to its sstables (DESIGN.md,
+	// Replication).
 	SyncBytes    int64
 	SyncInterval time.Duration
 	// RaftLogStore is the Raft log store of a new data directory: "pebble"
@@ -164,7 +167,7 @@ func (c *Config) setDefaults() {
 	}
 	c.DiskReserveBytes = max(c.DiskReserveBytes, 16<<20)
 	if c.SyncBytes <= 0 {
-		c.SyncBytes = 16 << 20
+		c.SyncBytes = 4 << 20
 	}
 	if c.RaftLogRetainBytes <= 0 {
 		c.RaftLogRetainBytes = 32 << 20

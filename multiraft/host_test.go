@@ -3,6 +3,7 @@ package multiraft
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -243,6 +244,23 @@ func TestSyncPolicy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(h.partitionDir(meta.Shards[0]), "checkpoint")); err != nil {
 		t.Fatalf("no checkpoint written: %v", err)
+	}
+	// A single replica keeps no Raft log behind its sync: what is left is
+	// what was applied since (and the odd entry of no records).
+	var kept dragonboat.LogRange
+	for kept.FirstIndex <= 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Raft log was not compacted: %+v", kept)
+		}
+		if rs, err := h.nh.QueryRaftLog(meta.Shards[0], 1, math.MaxUint64, 1<<20); err == nil {
+			r := <-rs.ResultC()
+			_, kept = r.RaftLogs()
+			rs.Release()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, since := kept.LastIndex-kept.FirstIndex, lp.sm.unsyncedEntries.Load(); n > uint64(since)+2 {
+		t.Fatalf("the Raft log holds %d entries (%d to %d) where %d were applied since the sync", n, kept.FirstIndex, kept.LastIndex, since)
 	}
 }
 

@@ -67,10 +67,15 @@ func (h *Host) compactModules() {
 // compactionOverhead is how many Raft entries to keep behind a sync, sized
 // by bytes rather than by count: about RaftLogRetainBytes of recent entries,
 // so a briefly lagging follower catches up from the log instead of a full
-// segment stream. A single-replica partition has no follower and keeps few.
+// segment stream. A single-replica partition has no follower and keeps
+// none: what a sync made durable leaves the log at once, mostly while the
+// log store still holds it in its memtable, so it is never flushed and
+// compacted. (It kept 16 entries, which under Kafka produce, at about 1 MiB
+// an entry, was 16 MiB more live log than the memtable's 16 MiB could
+// hold: pebble wrote every entry three times or more.)
 func (h *Host) compactionOverhead(lp *localPartition, unsyncedBytes int64) uint64 {
 	if lp.replicas <= 1 {
-		return 16
+		return 0
 	}
 	entries := max(lp.sm.unsyncedEntries.Load(), 1)
 	avg := max(unsyncedBytes/entries, 1)

@@ -105,7 +105,7 @@ type Config struct {
 	// Pprof serves Go's profiler on the HTTP listener under /debug/pprof/.
 	Pprof bool `yaml:"pprof"`
 	// SyncBytes: a partition replica syncs (and lets the Raft log be
-	// compacted) after this many bytes. Default 16 MiB.
+	// compacted) after this many bytes. Default 4 MiB.
 	SyncBytes int64 `yaml:"sync_bytes"`
 	// RaftLogStore is the Raft log store of a new data directory: pebble
 	// (default) or tan (multiraft.Config.RaftLogStore).
