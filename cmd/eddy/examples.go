@@ -7,6 +7,8 @@ import "github.com/spf13/cobra"
 var examples = map[string]string{
 	"eddy bench produce": `  eddy bench produce --topic bench --records 200000 --size 1024 --concurrency 8 --batch 100
   eddy bench produce --topic sensors --value json --size 256 --json`,
+	"eddy bench disk": `  eddy bench disk --dir /var/lib/eddy        # the card a gateway's data will live on
+  eddy bench disk --dir . --size 65536 --count 200 -o json`,
 	"eddy bench consume": `  eddy bench consume --topic bench --format batches`,
 	"eddy bench group":   `  eddy bench group --topic bench --members 3 --records 300000`,
 	"eddy bench kafka": `  eddy bench kafka --kafka-addr 127.0.0.1:9092 --records 200000 --compression zstd
