@@ -130,7 +130,10 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("describe deleted: %v %s", err, errOut)
 	}
 	// A client with no server gets a clear error and a non-zero exit.
+	// (With p's profile for its token: without one, the CLI stops at the
+	// missing token before it dials.)
 	cmd := exec.Command(eddyBin, "topic", "list", "--server", "http://127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "cannot reach") {
 		t.Fatalf("no server: %v %s", err, out)
 	}
