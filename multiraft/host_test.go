@@ -248,6 +248,7 @@ func TestSyncPolicy(t *testing.T) {
 	// A single replica keeps no Raft log behind its sync: what is left is
 	// what was applied since (and the odd entry of no records).
 	var kept dragonboat.LogRange
+	deadline = time.Now().Add(10 * time.Second)
 	for kept.FirstIndex <= 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the Raft log was not compacted: %+v", kept)
