@@ -65,11 +65,10 @@ func (h *Host) compactModules() {
 }
 
 // rf1Overhead is the margin a single replica keeps behind a sync: two
-// entries, not none. A sync's Raft index is dragonboat's last applied one,
-// which can be an entry the state machine never sees (a new term's empty
-// entry), and after a restart the replica must find in the log every
-// entry past its checkpoint. None was tried (TestMQTTBridge failed once in
-// CI after it, for a reason not found); 16 was the margin before.
+// entries, as a safety margin (16 before). None was tried, and
+// TestMQTTBridge then failed once in CI (appends after a kill -9 and
+// restart hung for the test's 60 s) for a cause not found; two have not
+// failed it.
 const rf1Overhead = 2
 
 // compactionOverhead is how many Raft entries to keep behind a sync, sized
