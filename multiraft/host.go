@@ -307,13 +307,14 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.cfg.RaftLogStore == "tan" {
 		useTan()
 	}
-	timed := func() {
+	openHost := func() (*dragonboat.NodeHost, error) {
+		c := nhc
 		if f := h.cfg.Hooks.OnLogSync; f != nil {
-			nhc.Expert.LogDBFactory = timedFactory{nhc.Expert.LogDBFactory, f}
+			c.Expert.LogDBFactory = timedFactory{c.Expert.LogDBFactory, f}
 		}
+		return dragonboat.NewNodeHost(c)
 	}
-	timed()
-	nh, err := dragonboat.NewNodeHost(nhc)
+	nh, err := openHost()
 	if err != nil && strings.Contains(err.Error(), "logdb type changed") {
 		// A data directory made with the other store keeps it. (A node
 		// moves to another store by being replaced: add a new node,
@@ -325,8 +326,7 @@ func (h *Host) Start(ctx context.Context) error {
 			h.log.Warn("this data directory keeps the tan Raft log store (64 MiB of disk per partition replica); replace the node to move it to the new store")
 			useTan()
 		}
-		timed()
-		nh, err = dragonboat.NewNodeHost(nhc)
+		nh, err = openHost()
 	}
 	if err != nil {
 		return explainNodeHostError(err, h.cfg)

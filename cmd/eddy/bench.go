@@ -84,8 +84,11 @@ func (l *latencies) pct(p float64) float64 {
 	return float64(l.d[i].Microseconds()) / 1000
 }
 
+// sort orders the durations for pct.
+func (l *latencies) sort() { sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] }) }
+
 func (l *latencies) fill(r *benchResult) {
-	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	l.sort()
 	r.P50Ms, r.P99Ms, r.P999Ms, r.Requests = l.pct(0.50), l.pct(0.99), l.pct(0.999), len(l.d)
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,9 +73,9 @@ func benchDisk(dir string, size, count int) (*diskResult, error) {
 		block[i] = byte('a' + i%26)
 	}
 	pass := func(p50, p99, perSec *float64) error {
-		d := make([]time.Duration, count)
+		l := latencies{d: make([]time.Duration, 0, count)}
 		start := time.Now()
-		for i := range d {
+		for i := range count {
 			t := time.Now()
 			if _, err := f.WriteAt(block, int64(i)*int64(size)); err != nil {
 				return err
@@ -84,12 +83,11 @@ func benchDisk(dir string, size, count int) (*diskResult, error) {
 			if err := datasync(f); err != nil {
 				return err
 			}
-			d[i] = time.Since(t)
+			l.d = append(l.d, time.Since(t))
 		}
 		*perSec = float64(count) / time.Since(start).Seconds()
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		ms := func(p float64) float64 { return float64(d[min(int(float64(count)*p), count-1)].Microseconds()) / 1000 }
-		*p50, *p99 = ms(0.5), ms(0.99)
+		l.sort()
+		*p50, *p99 = l.pct(0.5), l.pct(0.99)
 		return nil
 	}
 	if err := pass(&res.AppendP50Ms, &res.AppendP99Ms, &res.AppendPerSec); err != nil {
