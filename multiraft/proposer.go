@@ -223,7 +223,7 @@ func (p *proposer) run() {
 		reqs, nrec, nbytes := p.take(cfg.MaxBatchBytes)
 		cmd := p.encode(reqs, nrec, nbytes, p.nextSeq(nrec))
 		start := time.Now()
-		first := p.submitInOrder(cmd)
+		first := p.h.submitInOrder(context.Background(), p.shardID, cmd, false, p.stop)
 		if refusedBeforeLog(first.err) {
 			p.answer(reqs, 0, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 500,
 				Message: "the partition's Raft log stayed too busy to take the write (" + first.err.Error() + "); nothing was appended, retry"})
@@ -332,22 +332,24 @@ func (p *proposer) answer(reqs []*produceReq, base int64, err error) {
 }
 
 // submitInOrder hands cmd to Raft, trying again while the shard refuses
-// it before its log (busy: its proposal queue is full or its in-memory
-// log over MaxInMemLogSize; or not ready). What comes after waits meanwhile,
-// so batches reach the log in the order their requests were queued, and
-// the queue behind fills until producers are told to back off. It gives
-// up at the propose timeout or when the proposer stops.
-func (p *proposer) submitInOrder(cmd []byte) *attempt {
-	deadline := time.Now().Add(p.h.cfg.ProposeTimeout)
+// it before its log (busy: its proposal queue is full, its in-memory log
+// over MaxInMemLogSize or the log store stalled; or not ready). What comes
+// after waits meanwhile, so entries reach the log in the order they were
+// submitted, and the callers behind are held back. It gives up at the
+// propose timeout, when stop closes or ctx ends.
+func (h *Host) submitInOrder(ctx context.Context, shardID uint64, cmd []byte, once bool, stop <-chan struct{}) *attempt {
+	deadline := time.Now().Add(h.cfg.ProposeTimeout)
 	backoff := time.Millisecond
 	for {
-		a := p.h.submit(p.shardID, cmd, false)
+		a := h.submit(shardID, cmd, once)
 		if !refusedBeforeLog(a.err) || time.Now().Add(backoff).After(deadline) {
 			return a
 		}
 		select {
 		case <-time.After(backoff):
-		case <-p.stop:
+		case <-stop:
+			return a
+		case <-ctx.Done():
 			return a
 		}
 		backoff = min(2*backoff, 4*time.Millisecond)

@@ -38,7 +38,9 @@ import (
 // than fails; the storage quota is POLICY_VIOLATION, a full disk
 // KAFKA_STORAGE_ERROR, a transform's refusal INVALID_RECORD.
 
-func init() { register(0, 3, 9, false, handleProduce) }
+func init() { register(produceKey, 3, 9, false, handleProduce) }
+
+const produceKey = 0
 
 // maxConcurrentAppends bounds the partitions of one produce request
 // appended at once.
@@ -48,7 +50,13 @@ const maxConcurrentAppends = 16
 const errTransactionalIDAuthorization int16 = 53
 
 func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
-	r := req.(*kmsg.ProduceRequest)
+	return serveProduce(c, req.(*kmsg.ProduceRequest), func() {})
+}
+
+// serveProduce serves a produce request, calling queued once every
+// partition's batches are queued for their append, in order behind the
+// connection's earlier requests (pipeline.go), or refused.
+func serveProduce(c *conn, r *kmsg.ProduceRequest, queued func()) (kmsg.Response, error) {
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	timeout := min(time.Duration(r.TimeoutMillis)*time.Millisecond, c.l.cfg.RequestTimeout)
 	if timeout <= 0 {
@@ -56,7 +64,7 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	}
 	ctx, cancel := c.ctx(timeout)
 	defer cancel()
-	var wg sync.WaitGroup
+	var wg, queuing sync.WaitGroup
 	var mu sync.Mutex
 	var throttle time.Duration
 	// Partitions are appended concurrently, a bounded number at a time: a
@@ -105,11 +113,13 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				continue
 			}
 			wg.Add(1)
+			queuing.Add(1)
 			slots <- struct{}{}
 			go func() {
-				defer func() { <-slots; wg.Done() }()
+				pctx := eddy.WithQueued(ctx, queuing.Done)
+				defer func() { eddy.Queued(pctx); <-slots; wg.Done() }()
 				ref := eddy.TopicRef{Tenant: c.tenant, Name: eddy.TopicName(rt.Topic)}
-				res, waited, err := c.produce(ctx, ref, eddy.Partition(rp.Partition), recs, one)
+				res, waited, err := c.produce(pctx, ref, eddy.Partition(rp.Partition), recs, one)
 				mu.Lock()
 				throttle = max(throttle, waited)
 				mu.Unlock()
@@ -133,6 +143,8 @@ func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
+	queuing.Wait()
+	queued()
 	wg.Wait()
 	resp.ThrottleMillis = int32(throttle.Milliseconds())
 	if r.Acks == 0 {

@@ -18,9 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// conn is one client connection. Its requests are read, served and
-// answered one at a time, in order (Kafka mutes a connection while it
-// serves a request: the same ordering, the same backpressure).
+// conn is one client connection. Its requests are answered in order; a
+// produce request is served while the next ones are read (pipeline.go),
+// any other alone, as Kafka serves them.
 type conn struct {
 	l      *Listener
 	nc     net.Conn
@@ -39,6 +39,8 @@ type conn struct {
 	rawSASL   bool      // SaslHandshake v0: the next frame is a bare token
 	hangUp    bool      // close once the current answer is written
 	opened    time.Time
+
+	pipe pipeline // produce requests in flight
 }
 
 func newConn(l *Listener, nc net.Conn) *conn {
@@ -51,7 +53,10 @@ var errClose = errors.New("kafka: connection closed")
 
 func (c *conn) serve() {
 	defer c.nc.Close()
+	c.startPipeline()
+	defer c.stopPipeline()
 	for {
+		c.pipe.waitRoom(c.l.cfg.MaxRequestBytes)
 		limit := c.l.cfg.MaxRequestBytes
 		if c.p == nil {
 			limit = preAuthMaxBytes
@@ -191,6 +196,9 @@ func (c *conn) handle(frame []byte) error {
 	if !ok || req == nil {
 		return fmt.Errorf("api key %d is not served", h.key)
 	}
+	if h.key != produceKey {
+		c.pipe.drain() // served alone, after the produces before it
+	}
 	if c.p == nil && !a.preAuth {
 		return fmt.Errorf("%s before authentication", a.name)
 	}
@@ -215,6 +223,10 @@ func (c *conn) handle(frame []byte) error {
 	}
 	if err := req.ReadFrom(body); err != nil {
 		return fmt.Errorf("%s v%d: %v", a.name, h.version, err)
+	}
+	if h.key == produceKey {
+		c.pipelineProduce(h, req.(*kmsg.ProduceRequest), len(frame))
+		return nil
 	}
 	resp, err := a.handle(c, req)
 	if err != nil || resp == nil { // acks=0: no answer, in its place in the order

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -660,5 +661,78 @@ func TestManyPartitionsInOneRequest(t *testing.T) {
 	fr.Topics = []kmsg.FetchRequestTopic{ft}
 	if f := c.do(fr).(*kmsg.FetchResponse); len(f.Topics[0].Partitions) != n {
 		t.Fatalf("fetch: %d answers", len(f.Topics[0].Partitions))
+	}
+}
+
+// TestPipelinedProduce: produce requests sent without waiting (more than
+// a connection keeps in flight, an acks=0 one among them) are answered in
+// order, each batch stored behind the one sent before it, an idempotent
+// producer's sequences accepted as sent; a Metadata request after them is
+// answered after them.
+func TestPipelinedProduce(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("default", e.token)
+	initReq := kmsg.NewPtrInitProducerIDRequest()
+	initReq.Version, initReq.ProducerID, initReq.ProducerEpoch = 4, -1, -1
+	ip := c.do(initReq).(*kmsg.InitProducerIDResponse)
+	if ip.ErrorCode != 0 {
+		t.Fatalf("init: %+v", ip)
+	}
+	const requests, perBatch = 3 * maxPipelined, 2
+	type sent struct {
+		req  *kmsg.ProduceRequest
+		corr int32
+	}
+	var order []sent
+	for i := range requests {
+		recs := make([]eddy.Record, perBatch)
+		for j := range recs {
+			recs[j] = eddy.Record{Value: []byte(strconv.Itoa(i*perBatch + j)), Timestamp: time.Now().UnixMilli()}
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+		if i == requests/2 {
+			req.Acks = 0 // no answer, in its place
+		}
+		idem := batch.Append(nil, recs, batch.Options{ProducerID: ip.ProducerID, BaseSequence: int32(i * perBatch)})
+		plain := batch.Append(nil, recs, batch.Options{ProducerID: -1})
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{
+			{Partition: 0, Records: idem}, {Partition: 1, Records: plain}}}}
+		corr := c.send(req)
+		if req.Acks != 0 {
+			order = append(order, sent{req, corr})
+		}
+	}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 9
+	metaCorr := c.send(meta)
+	next := [2]int64{-1, -1}
+	for _, s := range order {
+		resp, err := c.recv(s.req, s.corr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range resp.(*kmsg.ProduceResponse).Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				msg := ""
+				if p.ErrorMessage != nil {
+					msg = *p.ErrorMessage
+				}
+				t.Fatalf("request %d, partition %d: error %d %s", s.corr, p.Partition, p.ErrorCode, msg)
+			}
+			if n := next[p.Partition]; n >= 0 && p.BaseOffset < n {
+				t.Fatalf("request %d, partition %d: base offset %d, before the %d the request before it reached", s.corr, p.Partition, p.BaseOffset, n)
+			}
+			next[p.Partition] = p.BaseOffset + perBatch
+		}
+	}
+	if _, err := c.recv(meta, metaCorr); err != nil {
+		t.Fatalf("metadata after the produces: %v", err)
+	}
+	for p := range eddy.Partition(2) {
+		po, err := e.h.Offsets(eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}, p)
+		if err != nil || po.HighWatermark != requests*perBatch {
+			t.Fatalf("partition %d: high watermark %d (%v), want %d", p, po.HighWatermark, err, requests*perBatch)
+		}
 	}
 }
