@@ -422,6 +422,13 @@ func (c *client) produceOne(b []byte) kmsg.ProduceResponseTopicPartition {
 	return c.do(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 }
 
+// initProducer asks InitProducerId (v4) for a new producer id.
+func (c *client) initProducer() (*kmsg.InitProducerIDRequest, *kmsg.InitProducerIDResponse) {
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version, req.ProducerID, req.ProducerEpoch = 4, -1, -1
+	return req, c.do(req).(*kmsg.InitProducerIDResponse)
+}
+
 // TestIdempotentProduce: a producer id from InitProducerId; a retried
 // batch is answered with its first offset and stored once; a gap is
 // OUT_OF_ORDER_SEQUENCE_NUMBER; a bumped epoch fences the older one; a
@@ -430,9 +437,7 @@ func (c *client) produceOne(b []byte) kmsg.ProduceResponseTopicPartition {
 func TestIdempotentProduce(t *testing.T) {
 	e := newEnv(t)
 	c := e.login("default", e.token)
-	initReq := kmsg.NewPtrInitProducerIDRequest()
-	initReq.Version, initReq.ProducerID, initReq.ProducerEpoch = 4, -1, -1
-	ip := c.do(initReq).(*kmsg.InitProducerIDResponse)
+	initReq, ip := c.initProducer()
 	if ip.ErrorCode != 0 || ip.ProducerID < catalog.KafkaProducerIDBase || ip.ProducerEpoch != 0 {
 		t.Fatalf("init: %+v", ip)
 	}
@@ -672,9 +677,7 @@ func TestManyPartitionsInOneRequest(t *testing.T) {
 func TestPipelinedProduce(t *testing.T) {
 	e := newEnv(t)
 	c := e.login("default", e.token)
-	initReq := kmsg.NewPtrInitProducerIDRequest()
-	initReq.Version, initReq.ProducerID, initReq.ProducerEpoch = 4, -1, -1
-	ip := c.do(initReq).(*kmsg.InitProducerIDResponse)
+	_, ip := c.initProducer()
 	if ip.ErrorCode != 0 {
 		t.Fatalf("init: %+v", ip)
 	}
