@@ -71,10 +71,11 @@ func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.
 // await proposes an append entry on a local partition until it commits, or
 // ctx ends. Retries are safe when the producer's sequence deduplicates
 // them; an entry of no producer (once) is proposed again only while no
-// attempt can have reached the log. The first attempt is made (waiting out
-// a busy shard) before await tells ctx's caller the entry is queued (eddy.Queued), so a caller
-// that waits for that before its next append keeps its entries in order
-// (the Kafka listener pipelines a connection's produce requests so).
+// attempt can have reached the log. The first attempt is made (waiting
+// out a busy shard) before await tells ctx's caller the entry is queued
+// (eddy.Queued), so a caller that waits for that before its next append
+// keeps its entries in order (the Kafka listener pipelines a connection's
+// produce requests so).
 func (h *Host) await(ctx context.Context, lp *localPartition, cmd []byte, once bool) (eddy.Offset, error) {
 	type result struct {
 		base int64

@@ -17,9 +17,9 @@ import (
 // touches, the live entries past the deleted ones included. Eddy snapshots
 // a busy partition at every sync_bytes, so that was a flush and a rewrite
 // of the newest entries every sync_bytes (16 MiB then) of every busy
-// partition: half of the node's CPU under Kafka produce. pebble's own compactions reclaim the
-// deleted entries as its levels fill, so the store here skips the manual
-// ones. (dragonboat's DisableAutoCompactions skips them too, but then a
+// partition: half of the node's CPU under Kafka produce. pebble's own
+// compactions reclaim the deleted entries as its levels fill, so the store
+// here skips the manual ones. (dragonboat's DisableAutoCompactions skips them too, but then a
 // shard never clears its "compacted" mark and steps on every tick, idle
 // or not: 1 MB/s of garbage with 60 partitions.)
 //

@@ -38,9 +38,7 @@ import (
 // than fails; the storage quota is POLICY_VIOLATION, a full disk
 // KAFKA_STORAGE_ERROR, a transform's refusal INVALID_RECORD.
 
-func init() { register(produceKey, 3, 9, false, handleProduce) }
-
-const produceKey = 0
+func init() { registerPipelined(0, 3, 9, serveProduce) }
 
 // maxConcurrentAppends bounds the partitions of one produce request
 // appended at once.
@@ -49,14 +47,11 @@ const maxConcurrentAppends = 16
 // Transactions are not offered; a transactional produce is refused.
 const errTransactionalIDAuthorization int16 = 53
 
-func handleProduce(c *conn, req kmsg.Request) (kmsg.Response, error) {
-	return serveProduce(c, req.(*kmsg.ProduceRequest), func() {})
-}
-
 // serveProduce serves a produce request, calling queued once every
 // partition's batches are queued for their append, in order behind the
 // connection's earlier requests (pipeline.go), or refused.
-func serveProduce(c *conn, r *kmsg.ProduceRequest, queued func()) (kmsg.Response, error) {
+func serveProduce(c *conn, req kmsg.Request, queued func()) (kmsg.Response, error) {
+	r := req.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	timeout := min(time.Duration(r.TimeoutMillis)*time.Millisecond, c.l.cfg.RequestTimeout)
 	if timeout <= 0 {

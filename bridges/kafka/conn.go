@@ -196,8 +196,8 @@ func (c *conn) handle(frame []byte) error {
 	if !ok || req == nil {
 		return fmt.Errorf("api key %d is not served", h.key)
 	}
-	if h.key != produceKey {
-		c.pipe.drain() // served alone, after the produces before it
+	if a.pipelined == nil {
+		c.pipe.drain() // served alone, after the requests in the pipeline
 	}
 	if c.p == nil && !a.preAuth {
 		return fmt.Errorf("%s before authentication", a.name)
@@ -224,8 +224,8 @@ func (c *conn) handle(frame []byte) error {
 	if err := req.ReadFrom(body); err != nil {
 		return fmt.Errorf("%s v%d: %v", a.name, h.version, err)
 	}
-	if h.key == produceKey {
-		c.pipelineProduce(h, req.(*kmsg.ProduceRequest), len(frame))
+	if a.pipelined != nil {
+		c.serveInPipeline(h, a.pipelined, req, len(frame))
 		return nil
 	}
 	resp, err := a.handle(c, req)

@@ -40,7 +40,7 @@ type answer struct {
 	err  error         // closes the connection
 }
 
-// pipeline is a connection's produce requests in flight and the goroutine
+// pipeline is a connection's requests in flight and the goroutine
 // writing their answers.
 type pipeline struct {
 	mu      sync.Mutex
@@ -85,10 +85,10 @@ func (p *pipeline) drain() {
 	p.mu.Unlock()
 }
 
-// pipelineProduce serves a checked produce request in the pipeline: it
-// returns once the request's batches are queued on their partitions (or
-// it is done), and its answer is written in its turn.
-func (c *conn) pipelineProduce(h header, r *kmsg.ProduceRequest, size int) {
+// serveInPipeline serves a checked request with serve in the pipeline: it
+// returns once serve called queued (for a produce: its batches are queued
+// on their partitions) or returned, and its answer is written in its turn.
+func (c *conn) serveInPipeline(h header, serve func(*conn, kmsg.Request, func()) (kmsg.Response, error), req kmsg.Request, size int) {
 	a := &answer{h: h, size: size, done: make(chan struct{})}
 	queued := make(chan struct{})
 	signal := sync.OnceFunc(func() { close(queued) })
@@ -100,7 +100,7 @@ func (c *conn) pipelineProduce(h header, r *kmsg.ProduceRequest, size int) {
 	go func() {
 		defer close(a.done)
 		defer signal()
-		a.resp, a.err = serveProduce(c, r, signal)
+		a.resp, a.err = serve(c, req, signal)
 		if a.resp != nil {
 			a.resp.SetVersion(h.version)
 		}

@@ -11,6 +11,10 @@ type api struct {
 	min, max int16
 	preAuth  bool // served before the connection authenticated
 	handle   func(c *conn, req kmsg.Request) (kmsg.Response, error)
+	// pipelined, when set, serves the key in the connection's pipeline
+	// (pipeline.go) instead of handle: it calls queued once the request's
+	// order is fixed, so the next request may be read.
+	pipelined func(c *conn, req kmsg.Request, queued func()) (kmsg.Response, error)
 }
 
 // apis are the served keys, registered by each key's file. ApiVersions
@@ -23,4 +27,10 @@ var apis = map[int16]api{}
 
 func register(key int16, min, max int16, preAuth bool, h func(c *conn, req kmsg.Request) (kmsg.Response, error)) {
 	apis[key] = api{name: kmsg.NameForKey(key), min: min, max: max, preAuth: preAuth, handle: h}
+}
+
+// registerPipelined registers a key served in the connection's pipeline
+// (after authentication only).
+func registerPipelined(key int16, min, max int16, h func(c *conn, req kmsg.Request, queued func()) (kmsg.Response, error)) {
+	apis[key] = api{name: kmsg.NameForKey(key), min: min, max: max, pipelined: h}
 }
