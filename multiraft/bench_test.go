@@ -76,7 +76,7 @@ func BenchmarkBatches(b *testing.B) {
 // store, against a host of one node using that store, with a topic of
 // one partition of one replica.
 func eachStore(b *testing.B, bench func(b *testing.B, h *Host, meta *catalog.TopicMeta)) {
-	for _, store := range []string{"pebble", "tan"} {
+	for _, store := range []string{"eddy", "pebble", "tan"} {
 		b.Run(store, func(b *testing.B) {
 			h := mustStartHostWith(b, Config{Dir: b.TempDir(), RaftAddr: testutil.FreeAddr(b), RetentionInterval: time.Hour, RaftLogStore: store})
 			defer h.Close()

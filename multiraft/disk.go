@@ -26,9 +26,10 @@ import (
 )
 
 // partitionLogBytes is what a new partition replica's Raft log takes at
-// once: tan preallocates its file; the pebble store shares its files.
+// once: tan preallocates its file; the pebble and eddy stores share their
+// files.
 func (h *Host) partitionLogBytes() uint64 {
-	if h.tanStore {
+	if h.logStore == "tan" {
 		return 64 << 20
 	}
 	return 256 << 10

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,11 +86,12 @@ type Config struct {
 	// Replication).
 	SyncBytes    int64
 	SyncInterval time.Duration
-	// RaftLogStore is the Raft log store of a new data directory: "pebble"
-	// (the default: dragonboat's pebble LogDB, kilobytes per partition
-	// replica) or "tan" (dragonboat's tan: a 64 MiB file per partition
-	// replica, about a third more batch throughput on a busy partition).
-	// A data directory keeps the store it was made with, whatever this says.
+	// RaftLogStore is the Raft log store of a new data directory: "eddy"
+	// (the default: multiraft/raftlog, one log shared by the partitions,
+	// written once, over reused files), "pebble" (dragonboat's pebble
+	// LogDB, the default before) or "tan" (dragonboat's tan: a log per
+	// partition replica, up to 64 MiB each). A data directory keeps
+	// the store it was made with, whatever this says.
 	RaftLogStore string
 	// RaftLogRetainBytes is about how much Raft log a replicated partition
 	// keeps behind its last sync for lagging followers. Defaults to 32 MiB.
@@ -223,7 +225,7 @@ type Host struct {
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
 	reserve    *diskReserve
-	tanStore   bool         // the data directory keeps the tan Raft log store
+	logStore   string       // the Raft log store the data directory keeps: pebble, tan or eddy
 	sinceCheck atomic.Int64 // bytes admitted since the last disk check
 	readyOnce  atomic.Bool
 	caughtUp   atomic.Bool // every replica applied what its leader had committed, once, after start
@@ -276,13 +278,11 @@ func (h *Host) Start(ctx context.Context) error {
 		onRelease: func() { h.diskFull.Store(true) }}
 	h.reserve.hold()
 	h.cfg.FS = segmentFS{h.cfg.FS, h.reserve}
-	// The Raft log store: dragonboat's pebble-based LogDB, one shard, in
-	// memtables of 16 MiB (at most 3). An empty partition replica costs
-	// kilobytes; tan, used before, preallocated a 64 MiB file per shard
-	// (and one more at each restart of an idle shard); it stays an option
-	// (RaftLogStore) for its batch throughput. A data directory keeps the
-	// store it was made with. pebble runs without dragonboat's manual
-	// compactions (logdb.go). Measured: docs/DESIGN.md.
+	// The Raft log store: Eddy's own (multiraft/raftlog); or dragonboat's
+	// pebble-based LogDB, one shard, in memtables of 16 MiB (at most 3),
+	// without dragonboat's manual compactions (logdb.go); or tan
+	// (RaftLogStore). A data directory keeps the store it was made with.
+	// Measured: docs/DESIGN.md.
 	logdb := config.GetTinyMemLogDBConfig()
 	logdb.Shards = 1
 	logdb.KVWriteBufferSize = 16 << 20
@@ -295,38 +295,46 @@ func (h *Host) Start(ctx context.Context) error {
 		RaftEventListener:   &leaderListener{h: h},
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
-		Expert: config.ExpertConfig{LogDB: logdb, LogDBFactory: pebbleLogDB{}, FS: h.reserve.raftFS(),
+		Expert: config.ExpertConfig{FS: h.reserve.raftFS(),
 			TransportFactory: &transportFactory{log: h.log}},
 	}
-	useTan := func() {
-		nhc.Expert.LogDB = config.GetTinyMemLogDBConfig()
-		nhc.Expert.LogDB.KVWriteBufferSize, nhc.Expert.LogDB.KVMaxWriteBufferNumber = 1<<20, 2
-		nhc.Expert.LogDBFactory = tan.Factory
-		h.tanStore = true
+	// The stores by name; a data directory keeps the one it was made with
+	// (dragonboat records it), so the configured one is tried first and
+	// the others after it. (A node moves to another store by being
+	// replaced: add a new node, remove this one; docs/operations.md.)
+	tanLogDB := config.GetTinyMemLogDBConfig()
+	tanLogDB.KVWriteBufferSize, tanLogDB.KVMaxWriteBufferNumber = 1<<20, 2
+	stores := []struct {
+		name    string
+		logdb   config.LogDBConfig
+		factory config.LogDBFactory
+	}{
+		{"eddy", logdb, raftLogFactory{noSpace: h.reserve.release}},
+		{"pebble", logdb, pebbleLogDB{}},
+		{"tan", tanLogDB, tan.Factory},
 	}
-	if h.cfg.RaftLogStore == "tan" {
-		useTan()
+	want := h.cfg.RaftLogStore
+	if want == "" {
+		want = "eddy"
 	}
-	openHost := func() (*dragonboat.NodeHost, error) {
+	sort.SliceStable(stores, func(i, j int) bool { return stores[i].name == want && stores[j].name != want })
+	var nh *dragonboat.NodeHost
+	var err error
+	for _, st := range stores {
 		c := nhc
+		c.Expert.LogDB, c.Expert.LogDBFactory = st.logdb, st.factory
 		if f := h.cfg.Hooks.OnLogSync; f != nil {
 			c.Expert.LogDBFactory = timedFactory{c.Expert.LogDBFactory, f}
 		}
-		return dragonboat.NewNodeHost(c)
-	}
-	nh, err := openHost()
-	if err != nil && strings.Contains(err.Error(), "logdb type changed") {
-		// A data directory made with the other store keeps it. (A node
-		// moves to another store by being replaced: add a new node,
-		// remove this one; docs/operations.md.)
-		if h.tanStore {
-			h.log.Warn("this data directory keeps the pebble Raft log store (raft_log_store: tan applies to new data directories)")
-			nhc.Expert.LogDB, nhc.Expert.LogDBFactory, h.tanStore = logdb, pebbleLogDB{}, false
-		} else {
-			h.log.Warn("this data directory keeps the tan Raft log store (64 MiB of disk per partition replica); replace the node to move it to the new store")
-			useTan()
+		h.logStore = st.name
+		nh, err = dragonboat.NewNodeHost(c)
+		if err == nil && st.name != want {
+			h.log.Warn("this data directory keeps the Raft log store it was made with (raft_log_store applies to new data directories); replace the node to move it to another",
+				"store", st.name, "configured", want)
 		}
-		nh, err = openHost()
+		if err == nil || !strings.Contains(err.Error(), "logdb type changed") {
+			break
+		}
 	}
 	if err != nil {
 		return explainNodeHostError(err, h.cfg)

@@ -422,15 +422,15 @@ func TestBatchWithoutProducerAppendedOnce(t *testing.T) {
 // A data directory keeps the Raft log store it was made with, whatever
 // the configuration says at a later start, and serves what it stored.
 func TestRaftLogStoreKept(t *testing.T) {
-	for _, c := range []struct{ made, then string }{{"tan", "pebble"}, {"pebble", "tan"}} {
+	for _, c := range []struct{ made, then string }{{"tan", "pebble"}, {"pebble", "eddy"}, {"eddy", "tan"}} {
 		t.Run(c.made+"-then-"+c.then, func(t *testing.T) {
 			dir, addr := t.TempDir(), testutil.FreeAddr(t)
 			var syncs atomic.Int64 // each store's writing saves are timed
 			cfg := Config{Dir: dir, RaftAddr: addr, RetentionInterval: time.Hour, RaftLogStore: c.made,
 				Hooks: Hooks{OnLogSync: func(d time.Duration) { syncs.Add(1) }}}
 			h := mustStartHostWith(t, cfg)
-			if h.tanStore != (c.made == "tan") {
-				t.Fatalf("made with %s: tanStore %v", c.made, h.tanStore)
+			if h.logStore != c.made {
+				t.Fatalf("made with %s: the store is %s", c.made, h.logStore)
 			}
 			ref, _ := oneTopic(t, h, "kept")
 			ctx := context.Background()
@@ -449,8 +449,8 @@ func TestRaftLogStoreKept(t *testing.T) {
 			cfg.RaftLogStore = c.then
 			h = mustStartHostWith(t, cfg)
 			defer h.Close()
-			if h.tanStore != (c.made == "tan") {
-				t.Fatalf("made with %s, started with %s: tanStore %v", c.made, c.then, h.tanStore)
+			if h.logStore != c.made {
+				t.Fatalf("made with %s, started with %s: the store is %s", c.made, c.then, h.logStore)
 			}
 			waitReady(t, h)
 			produce(h, "after")

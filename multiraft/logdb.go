@@ -1,9 +1,11 @@
 package multiraft
 
 import (
+	"path/filepath"
 	"time"
 	_ "unsafe" // go:linkname
 
+	"github.com/eddy-broker/eddy/multiraft/raftlog"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
@@ -51,6 +53,16 @@ func (noManualCompaction) CompactEntriesTo(shardID, replicaID, index uint64) (<-
 	done := make(chan struct{})
 	close(done)
 	return done, nil
+}
+
+// raftLogFactory makes Eddy's own store (multiraft/raftlog): one log
+// shared by the partitions, written once, over reused files.
+type raftLogFactory struct{ noSpace func() bool }
+
+func (raftLogFactory) Name() string { return raftlog.Name }
+
+func (f raftLogFactory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs []string, lldirs []string) (raftio.ILogDB, error) {
+	return raftlog.Open(raftlog.Options{Dir: filepath.Join(dirs[0], "raftlog"), NoSpace: f.noSpace})
 }
 
 // timedFactory makes the log store of f, with its writing saves timed.

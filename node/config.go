@@ -107,8 +107,8 @@ type Config struct {
 	// SyncBytes: a partition replica syncs (and lets the Raft log be
 	// compacted) after this many bytes. Default 4 MiB.
 	SyncBytes int64 `yaml:"sync_bytes"`
-	// RaftLogStore is the Raft log store of a new data directory: pebble
-	// (default) or tan (multiraft.Config.RaftLogStore).
+	// RaftLogStore is the Raft log store of a new data directory: eddy
+	// (default), pebble or tan (multiraft.Config.RaftLogStore).
 	RaftLogStore string `yaml:"raft_log_store"`
 	// RaftLogRetainBytes: about how much Raft log a replicated partition
 	// keeps behind a sync for lagging followers; a follower further behind
@@ -442,8 +442,8 @@ func (c *Config) Validate() error {
 	if c.MQTTQoS0Wait < time.Millisecond || c.MQTTQoS0Wait > time.Minute {
 		return fmt.Errorf("mqtt_qos0_wait %s: use 1ms to 1m", c.MQTTQoS0Wait)
 	}
-	if c.RaftLogStore != "" && c.RaftLogStore != "pebble" && c.RaftLogStore != "tan" {
-		return fmt.Errorf("raft_log_store %q: use pebble or tan", c.RaftLogStore)
+	if c.RaftLogStore != "" && c.RaftLogStore != "pebble" && c.RaftLogStore != "tan" && c.RaftLogStore != "eddy" {
+		return fmt.Errorf("raft_log_store %q: use eddy, pebble or tan", c.RaftLogStore)
 	}
 	if c.MemoryReleaseAfter != 0 && (c.MemoryReleaseAfter < time.Second || c.MemoryReleaseAfter > time.Hour) {
 		return fmt.Errorf("memory_release_after %s: use 0 (off) or 1s to 1h", c.MemoryReleaseAfter)

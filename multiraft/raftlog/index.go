@@ -1,0 +1,129 @@
+package raftlog
+
+import (
+	pb "github.com/lni/dragonboat/v4/raftpb"
+)
+
+type nodeKey struct{ shard, replica uint64 }
+
+// loc is where a record lies: its file, offset and length.
+type loc struct {
+	seq uint64
+	off int64
+	n   uint32
+}
+
+// node is what the log holds of one replica, with the file of each
+// record the index points at (the files a reclaim must keep).
+type node struct {
+	bs                       *pb.Bootstrap
+	state                    pb.State
+	hasState                 bool
+	snap                     pb.Snapshot
+	bsSeq, stateSeq, snapSeq uint64
+	lastSeq                  uint64 // the newest file written for it
+	first                    uint64 // the index of locs[0]
+	locs                     []loc  // the live entries, contiguous
+	entryBytes               int64
+}
+
+func (n *node) last() uint64 { return n.first + uint64(len(n.locs)) - 1 }
+
+// minSeq is the oldest file this replica needs, or 0 when it needs none.
+func (n *node) minSeq() uint64 {
+	m := uint64(0)
+	take := func(s uint64) {
+		if s != 0 && (m == 0 || s < m) {
+			m = s
+		}
+	}
+	if n.bs != nil {
+		take(n.bsSeq)
+	}
+	if n.hasState {
+		take(n.stateSeq)
+	}
+	if n.snap.Index != 0 {
+		take(n.snapSeq)
+	}
+	if len(n.locs) > 0 {
+		take(n.locs[0].seq) // appends go to the newest file, so locs[0] is the oldest
+	}
+	return m
+}
+
+// metaSeq is the oldest file holding this replica's bootstrap, state or
+// snapshot record, or 0.
+func (n *node) metaSeq() uint64 {
+	c := *n
+	c.locs = nil
+	return c.minSeq()
+}
+
+// appendEntry records an entry; one at or below the last replaces it and
+// everything after it (Raft overwrote a conflicting suffix).
+func (n *node) appendEntry(index uint64, l loc) {
+	switch {
+	case len(n.locs) == 0 || index < n.first || index > n.last()+1:
+		n.locs, n.entryBytes, n.first = n.locs[:0], 0, index
+	case index <= n.last():
+		for _, d := range n.locs[index-n.first:] {
+			n.entryBytes -= int64(d.n)
+		}
+		n.locs = n.locs[:index-n.first]
+	}
+	n.locs = append(n.locs, l)
+	n.entryBytes += int64(l.n)
+}
+
+// removeTo forgets the entries up to index.
+func (n *node) removeTo(index uint64) {
+	if len(n.locs) == 0 || index < n.first {
+		return
+	}
+	if index >= n.last() {
+		n.locs, n.entryBytes, n.first = nil, 0, index+1
+		return
+	}
+	k := index - n.first + 1
+	for _, d := range n.locs[:k] {
+		n.entryBytes -= int64(d.n)
+	}
+	n.locs = append([]loc(nil), n.locs[k:]...)
+	n.first = index + 1
+}
+
+// apply is the one place a record changes the index, when it is written
+// and when the log is read back at start.
+func (s *Store) apply(o *op, l loc) {
+	k := nodeKey{o.shard, o.replica}
+	if o.kind == kindRemoveNode {
+		delete(s.nodes, k)
+		return
+	}
+	n := s.nodes[k]
+	if n == nil {
+		n = &node{}
+		s.nodes[k] = n
+	}
+	n.lastSeq = l.seq
+	switch o.kind {
+	case kindEntry:
+		n.appendEntry(o.index, l)
+	case kindState:
+		n.state, n.hasState, n.stateSeq = o.state, true, l.seq
+	case kindSnapshot, kindSnapshotReset:
+		if o.snap.Index < n.snap.Index {
+			return
+		}
+		n.snap, n.snapSeq = o.snap, l.seq
+		if o.kind == kindSnapshotReset {
+			n.locs, n.entryBytes, n.first = nil, 0, o.snap.Index+1
+		}
+	case kindBootstrap:
+		bs := o.bs
+		n.bs, n.bsSeq = &bs, l.seq
+	case kindRemoveTo:
+		n.removeTo(o.index)
+	}
+}

@@ -1,0 +1,197 @@
+package raftlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+
+	pb "github.com/lni/dragonboat/v4/raftpb"
+)
+
+// A record is one fact about one Raft replica:
+//
+//	crc    uint32  CRC-32C of length, kind..payload, then seq
+//	length uint32  of the payload
+//	seq    uint64  the sequence number of the file it was written to
+//	kind   uint8
+//	shard  uint64
+//	replica uint64
+//	payload
+//
+// The seq is the file's: a reused file still holds the records of its
+// last use past what was written this time, and they carry an older seq,
+// so a scan stops where this use's records end (so does it at the zeros of
+// a new file, or at a record torn by a crash). The CRC takes the seq last
+// so a record is encoded before the writer knows which file it goes to.
+const headerSize = 33
+
+type kind uint8
+
+const (
+	kindEntry kind = iota + 1
+	kindState
+	kindSnapshot      // a snapshot's metadata; the log is unchanged
+	kindSnapshotReset // a snapshot received from the leader: the log restarts after it
+	kindBootstrap
+	kindRemoveTo   // entries up to index are compacted away
+	kindRemoveNode // every record of the replica is void
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var errCorrupt = errors.New("raftlog: a record fails its checksum")
+
+// op is a record being written or read back, with what the index needs
+// of it (decoded once: the index never reads a record's payload again,
+// except an entry's).
+type op struct {
+	kind           kind
+	shard, replica uint64
+	off, n         int    // the record's place in its batch, and its length
+	pre            uint32 // the CRC before the seq
+	index          uint64 // an entry's index, or a kindRemoveTo's
+	state          pb.State
+	snap           pb.Snapshot
+	bs             pb.Bootstrap
+}
+
+// batch is the records of one write, encoded before the write takes the
+// log; seal puts in the file's seq.
+type batch struct {
+	buf       []byte
+	ops       []op
+	entryRefs int // how many entries
+}
+
+func (b *batch) reset() {
+	b.buf, b.ops, b.entryRefs = b.buf[:0], b.ops[:0], 0
+}
+
+// add appends a record whose payload marshal writes into at most size
+// bytes, and returns its op.
+func (b *batch) add(k kind, shard, replica uint64, size int, marshal func([]byte) int) *op {
+	off := len(b.buf)
+	b.buf = grow(b.buf, headerSize+size)
+	n := marshal(b.buf[off+headerSize:])
+	rec := b.buf[off : off+headerSize+n]
+	b.buf = b.buf[:off+headerSize+n]
+	binary.LittleEndian.PutUint32(rec[4:], uint32(n))
+	rec[16] = byte(k)
+	binary.LittleEndian.PutUint64(rec[17:], shard)
+	binary.LittleEndian.PutUint64(rec[25:], replica)
+	pre := crc32.Update(crc32.Checksum(rec[4:8], castagnoli), castagnoli, rec[16:])
+	b.ops = append(b.ops, op{kind: k, shard: shard, replica: replica, off: off, n: len(rec), pre: pre})
+	return &b.ops[len(b.ops)-1]
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), 2*cap(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}
+
+func (b *batch) entry(shard, replica uint64, e *pb.Entry) {
+	o := b.add(kindEntry, shard, replica, e.SizeUpperLimit(), func(p []byte) int {
+		n, _ := e.MarshalTo(p)
+		return n
+	})
+	o.index = e.Index
+	b.entryRefs++
+}
+
+func (b *batch) state(shard, replica uint64, st pb.State) {
+	o := b.add(kindState, shard, replica, st.Size(), func(p []byte) int {
+		n, _ := st.MarshalTo(p)
+		return n
+	})
+	o.state = st
+}
+
+func (b *batch) snapshot(k kind, shard, replica uint64, ss pb.Snapshot) {
+	o := b.add(k, shard, replica, ss.Size(), func(p []byte) int {
+		n, _ := ss.MarshalTo(p)
+		return n
+	})
+	o.snap = ss
+}
+
+func (b *batch) bootstrap(shard, replica uint64, bs pb.Bootstrap) {
+	o := b.add(kindBootstrap, shard, replica, bs.Size(), func(p []byte) int {
+		n, _ := bs.MarshalTo(p)
+		return n
+	})
+	o.bs = bs
+}
+
+func (b *batch) removeTo(shard, replica, index uint64) {
+	o := b.add(kindRemoveTo, shard, replica, 8, func(p []byte) int {
+		binary.LittleEndian.PutUint64(p, index)
+		return 8
+	})
+	o.index = index
+}
+
+func (b *batch) removeNode(shard, replica uint64) {
+	b.add(kindRemoveNode, shard, replica, 0, func([]byte) int { return 0 })
+}
+
+// seal writes seq into every record and finishes its CRC.
+func (b *batch) seal(seq uint64) {
+	var s [8]byte
+	binary.LittleEndian.PutUint64(s[:], seq)
+	for i := range b.ops {
+		rec := b.buf[b.ops[i].off:]
+		copy(rec[8:16], s[:])
+		binary.LittleEndian.PutUint32(rec, crc32.Update(b.ops[i].pre, castagnoli, s[:]))
+	}
+}
+
+// parse reads the record at the start of p written to the file of seq.
+// It returns the record's length, or 0 where this use of the file ends
+// (zeros, an older use's record, a torn record, or p too short).
+func parse(p []byte, seq uint64) (o op, payload []byte, n int) {
+	if len(p) < headerSize || binary.LittleEndian.Uint64(p[8:]) != seq {
+		return op{}, nil, 0
+	}
+	size := int(binary.LittleEndian.Uint32(p[4:]))
+	if size > len(p)-headerSize {
+		return op{}, nil, 0
+	}
+	rec := p[:headerSize+size]
+	pre := crc32.Update(crc32.Checksum(rec[4:8], castagnoli), castagnoli, rec[16:])
+	if crc32.Update(pre, castagnoli, rec[8:16]) != binary.LittleEndian.Uint32(rec) {
+		return op{}, nil, 0
+	}
+	o = op{kind: kind(rec[16]), shard: binary.LittleEndian.Uint64(rec[17:]), replica: binary.LittleEndian.Uint64(rec[25:]), n: len(rec)}
+	return o, rec[headerSize:], len(rec)
+}
+
+// decode fills in what the index needs of a parsed record.
+func (o *op) decode(payload []byte) error {
+	switch o.kind {
+	case kindEntry:
+		var e pb.Entry
+		if err := e.Unmarshal(payload); err != nil {
+			return err
+		}
+		o.index = e.Index
+	case kindState:
+		return o.state.Unmarshal(payload)
+	case kindSnapshot, kindSnapshotReset:
+		return o.snap.Unmarshal(payload)
+	case kindBootstrap:
+		return o.bs.Unmarshal(payload)
+	case kindRemoveTo:
+		if len(payload) != 8 {
+			return errCorrupt
+		}
+		o.index = binary.LittleEndian.Uint64(payload)
+	case kindRemoveNode:
+	default:
+		return errCorrupt
+	}
+	return nil
+}

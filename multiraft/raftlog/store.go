@@ -1,0 +1,425 @@
+// Package raftlog is Eddy's Raft log store: one log that every Raft
+// replica of a node shares (dragonboat's raftio.ILogDB).
+//
+// A save is written once, to the end of the log, and made durable with
+// one fdatasync of one file, on the caller's goroutine; saves that arrive
+// while a sync runs share the next one. The files are made once, full
+// size, of zeros, and reused when no replica needs them, so a sync never
+// commits a change of size or of allocation: it costs the disk's
+// overwrite and flush. An index in memory holds each replica's bootstrap,
+// state and snapshot, and where each of its live entries lies; entries
+// are read back from the files.
+//
+// A file is reused once every replica's records in it are superseded or
+// compacted away, oldest first. A replica that keeps an old file alive
+// (an idle one, whose few entries nothing compacts) has its records
+// carried forward to the newest file: all of them when its entries are
+// small, its bootstrap, state and snapshot otherwise. Files are reused in
+// order, so a record read back at start is never older than one it
+// superseded that was dropped.
+package raftlog
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/lni/dragonboat/v4/raftio"
+	pb "github.com/lni/dragonboat/v4/raftpb"
+)
+
+// Name is the store's name in dragonboat's record of a data directory.
+const Name = "eddy-raftlog"
+
+// Options configures a Store.
+type Options struct {
+	Dir      string
+	FileSize int64 // the size of each file; default 8 MiB
+	// FreeFiles is how many files are kept for reuse beyond what the log
+	// spans; default 2. (While the log spans more, the files it leaves
+	// are kept to be reused, up to its span.)
+	FreeFiles int
+	// NoSpace is called when a write meets ENOSPC; it returns true when
+	// it freed room and the write should be tried once more.
+	NoSpace func() bool
+}
+
+// Store is the log. Its zero value is not usable; Open makes one.
+type Store struct {
+	opts Options
+	dir  string
+
+	wmu      sync.Mutex // the writer: appends, rolls, reclaims
+	free     []freeFile
+	keepFree int // files to keep free: FreeFiles, or more while the log spans more
+
+	tail atomic.Pointer[tail] // the file being written and its end
+
+	smu    sync.Mutex // the sync
+	synced pos
+
+	mu    sync.RWMutex // the index
+	nodes map[nodeKey]*node
+	files map[uint64]*file // by seq
+
+	batches sync.Pool
+}
+
+type tail struct {
+	*file
+	off int64
+}
+
+type pos struct {
+	seq uint64
+	off int64
+}
+
+func (p pos) less(q pos) bool { return p.seq < q.seq || (p.seq == q.seq && p.off < q.off) }
+
+// Open opens the log in opts.Dir, making it if needed, and reads it back.
+func Open(opts Options) (*Store, error) {
+	if opts.FileSize <= 0 {
+		opts.FileSize = 8 << 20
+	}
+	if opts.FreeFiles <= 0 {
+		opts.FreeFiles = 2
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &Store{opts: opts, dir: opts.Dir, nodes: map[nodeKey]*node{}, files: map[uint64]*file{}, keepFree: opts.FreeFiles}
+	seqs, free, err := listFiles(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range free {
+		f, err := os.OpenFile(name, os.O_RDWR, 0)
+		if err != nil || len(s.free) >= opts.FreeFiles {
+			if f != nil {
+				f.Close()
+			}
+			os.Remove(name)
+			continue
+		}
+		s.free = append(s.free, freeFile{f, name})
+	}
+	next := uint64(1)
+	for _, seq := range seqs {
+		f, err := os.OpenFile(s.logName(seq), os.O_RDWR, 0)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.files[seq] = &file{f, seq}
+		if err := s.replay(f, seq); err != nil {
+			s.Close()
+			return nil, err
+		}
+		next = seq + 1
+	}
+	// Writing goes on in a new file: the last one may end in a torn record.
+	fl, err := s.newFile(next)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.files[fl.seq] = fl
+	s.tail.Store(&tail{fl, 0})
+	s.synced = pos{fl.seq, 0}
+	s.wmu.Lock()
+	err = s.reclaim()
+	s.wmu.Unlock()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) Name() string         { return Name }
+func (s *Store) BinaryFormat() uint32 { return raftio.PlainLogDBBinVersion }
+
+// Close syncs and closes the files.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var err error
+	if t := s.tail.Load(); t != nil {
+		err = syscall.Fdatasync(int(t.f.Fd()))
+	}
+	for _, fl := range s.files {
+		fl.f.Close()
+	}
+	for _, fr := range s.free {
+		fr.f.Close()
+	}
+	s.files, s.free = map[uint64]*file{}, nil
+	return err
+}
+
+func (s *Store) getBatch() *batch {
+	if b, ok := s.batches.Get().(*batch); ok {
+		b.reset()
+		return b
+	}
+	return &batch{}
+}
+
+func (s *Store) putBatch(b *batch) {
+	if cap(b.buf) <= 4<<20 {
+		s.batches.Put(b)
+	}
+}
+
+// write appends b to the log and, with sync, returns once it is durable.
+func (s *Store) write(b *batch, sync bool) error {
+	if len(b.ops) == 0 {
+		return nil
+	}
+	s.wmu.Lock()
+	end, err := s.appendLocked(b)
+	s.wmu.Unlock()
+	if err != nil || !sync {
+		return err
+	}
+	return s.syncTo(end)
+}
+
+// appendLocked writes b at the end of the log, rolling to the next file
+// when b does not fit in this one (a batch larger than a file grows it).
+func (s *Store) appendLocked(b *batch) (pos, error) {
+	t := s.tail.Load()
+	if t.off > 0 && t.off+int64(len(b.buf)) > s.opts.FileSize {
+		if err := s.roll(); err != nil {
+			return pos{}, err
+		}
+	}
+	return s.put(b)
+}
+
+// put writes b where the log ends and indexes it. The writer lock is held.
+func (s *Store) put(b *batch) (pos, error) {
+	t := s.tail.Load()
+	b.seal(t.seq)
+	if err := s.writeAt(t.f, b.buf, t.off); err != nil {
+		return pos{}, err
+	}
+	s.mu.Lock()
+	for i := range b.ops {
+		o := &b.ops[i]
+		s.apply(o, loc{seq: t.seq, off: t.off + int64(o.off), n: uint32(o.n)})
+	}
+	s.mu.Unlock()
+	end := pos{t.seq, t.off + int64(len(b.buf))}
+	s.tail.Store(&tail{t.file, end.off})
+	return end, nil
+}
+
+// syncTo returns once the log is durable up to end. One caller syncs the
+// file being written; those waiting behind it find their records synced.
+// A file the log rolled past was synced when it rolled.
+func (s *Store) syncTo(end pos) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if !s.synced.less(end) {
+		return nil
+	}
+	t := s.tail.Load()
+	if end.seq < t.seq {
+		return nil
+	}
+	if err := syscall.Fdatasync(int(t.f.Fd())); err != nil {
+		return err
+	}
+	s.synced = pos{t.seq, t.off}
+	return nil
+}
+
+// roll syncs the file being written and goes on in the next one, then
+// reclaims what it can. The writer lock is held.
+func (s *Store) roll() error {
+	t := s.tail.Load()
+	s.smu.Lock()
+	err := syscall.Fdatasync(int(t.f.Fd()))
+	if err == nil && s.synced.less(pos{t.seq, t.off}) {
+		s.synced = pos{t.seq, t.off}
+	}
+	s.smu.Unlock()
+	if err != nil {
+		return err
+	}
+	fl, err := s.newFile(t.seq + 1)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.files[fl.seq] = fl
+	s.mu.Unlock()
+	s.tail.Store(&tail{fl, 0})
+	return s.reclaim()
+}
+
+// reclaim keeps the log's span (from its oldest file to the one being
+// written) within twice what is live, and at least minSpan files: a
+// replica whose oldest record lies beyond that is carried forward if it
+// is small (its entries within an eighth of a file) or idle (nothing
+// written to it in this file or the last); a busy one with many entries
+// frees its files itself when it next syncs, and carrying it would write
+// its entries twice, so only its bootstrap, snapshot and state are. Then every file older than the oldest one a replica
+// needs is retired (never the file the log rolled from, which a sync may
+// be running on, or the one being written). The writer lock is held.
+func (s *Store) reclaim() error {
+	cur := s.tail.Load().seq
+	s.mu.RLock()
+	var live int64
+	for _, n := range s.nodes {
+		live += n.entryBytes + 256
+	}
+	span := uint64(max(minSpan, 2*live/s.opts.FileSize+2))
+	var pinning []carried
+	for k, n := range s.nodes {
+		if m := n.minSeq(); m == 0 || m+span > cur {
+			continue
+		}
+		whole := n.entryBytes <= s.opts.FileSize/8 || n.lastSeq+1 < cur
+		if whole || n.metaSeq()+span <= cur {
+			pinning = append(pinning, carried{k, whole})
+		}
+	}
+	s.mu.RUnlock()
+	if len(pinning) > 0 {
+		if err := s.carry(pinning); err != nil {
+			return err
+		}
+		if err := s.syncTo(pos{cur, s.tail.Load().off}); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	keep := cur - 1
+	for _, n := range s.nodes {
+		if m := n.minSeq(); m != 0 && m < keep {
+			keep = m
+		}
+	}
+	var dead []*file
+	for seq, fl := range s.files {
+		if seq < keep {
+			dead = append(dead, fl)
+			delete(s.files, seq)
+		}
+	}
+	s.keepFree = max(s.opts.FreeFiles, int(span)-len(s.files))
+	s.mu.Unlock()
+	for len(s.free) > s.keepFree {
+		fr := s.free[len(s.free)-1]
+		s.free = s.free[:len(s.free)-1]
+		fr.f.Close()
+		os.Remove(fr.name)
+	}
+	if len(dead) == 0 {
+		return nil
+	}
+	for _, fl := range dead {
+		s.retire(fl)
+	}
+	return syncDir(s.dir)
+}
+
+// minSpan is the fewest files the log spans before it carries records
+// forward: an idle replica's records are written again every minSpan files.
+const minSpan = 3
+
+// carried is a replica to carry forward: whole, or its bootstrap,
+// snapshot and state only.
+type carried struct {
+	key   nodeKey
+	whole bool
+}
+
+// carry writes the records of the replicas named again at the end of the
+// log, the oldest first; the caller syncs them. It carries half a file of
+// entries at most (the first replica's whole, however large, so a replica
+// that keeps many entries still moves); the others over that carry their
+// bootstrap, snapshot and state now and their entries at a later roll.
+func (s *Store) carry(cs []carried) error {
+	b := s.getBatch()
+	defer s.putBatch(b)
+	s.mu.RLock()
+	sort.Slice(cs, func(i, j int) bool { return s.nodes[cs[i].key].minSeq() < s.nodes[cs[j].key].minSeq() })
+	budget := s.opts.FileSize / 2
+	for i, c := range cs {
+		k, n := c.key, s.nodes[c.key]
+		if c.whole && i > 0 && n.entryBytes > budget {
+			c.whole = false
+		}
+		if n.bs != nil {
+			b.bootstrap(k.shard, k.replica, *n.bs)
+		}
+		if n.snap.Index != 0 {
+			b.snapshot(kindSnapshot, k.shard, k.replica, n.snap)
+		}
+		if n.hasState {
+			b.state(k.shard, k.replica, n.state)
+		}
+		if !c.whole || len(n.locs) == 0 {
+			continue
+		}
+		budget -= n.entryBytes
+		ents, _, err := s.readEntries(nil, 0, k, n, n.first, n.last()+1, 1<<62)
+		if err != nil {
+			s.mu.RUnlock()
+			return err
+		}
+		for i := range ents {
+			b.entry(k.shard, k.replica, &ents[i])
+		}
+	}
+	s.mu.RUnlock()
+	_, err := s.put(b)
+	return err
+}
+
+// readEntries appends the entries [low, high) of n to ents, up to maxSize
+// bytes (at least one). The index lock is held.
+func (s *Store) readEntries(ents []pb.Entry, size uint64, k nodeKey, n *node, low, high, maxSize uint64) ([]pb.Entry, uint64, error) {
+	if len(n.locs) == 0 || low < n.first {
+		return ents, size, nil
+	}
+	var buf []byte
+	for i := low; i < high && i <= n.last(); i++ {
+		l := n.locs[i-n.first]
+		fl := s.files[l.seq]
+		if fl == nil {
+			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d is in file %d, which is gone", i, k.shard, l.seq)
+		}
+		if cap(buf) < int(l.n) {
+			buf = make([]byte, l.n)
+		}
+		buf = buf[:l.n]
+		if _, err := fl.f.ReadAt(buf, l.off); err != nil {
+			return nil, 0, err
+		}
+		o, payload, m := parse(buf, l.seq)
+		if m == 0 || o.kind != kindEntry || o.shard != k.shard || o.replica != k.replica {
+			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d at %d:%d: %w", i, k.shard, l.seq, l.off, errCorrupt)
+		}
+		var e pb.Entry
+		if err := e.Unmarshal(payload); err != nil {
+			return nil, 0, err
+		}
+		if e.Index != i {
+			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d reads as %d: %w", i, k.shard, e.Index, errCorrupt)
+		}
+		ents = append(ents, e)
+		size += uint64(e.SizeUpperLimit())
+		if size > maxSize {
+			break
+		}
+	}
+	return ents, size, nil
+}
