@@ -70,6 +70,7 @@ func (s *Store) newFile(seq uint64) (*file, error) {
 			fr.f.Close()
 			return nil, err
 		}
+		dropCache(fr.f) // again: a free file found at start may be cached in any folios
 		return &file{fr.f, seq}, nil
 	}
 	tmp := name + ".tmp"

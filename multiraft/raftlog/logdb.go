@@ -40,7 +40,12 @@ func (s *Store) GetBootstrapInfo(shardID, replicaID uint64) (pb.Bootstrap, error
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if n := s.nodes[nodeKey{shardID, replicaID}]; n != nil && n.bs != nil {
-		return *n.bs, nil
+		var bs pb.Bootstrap
+		b, err := n.bs.Marshal()
+		if err == nil {
+			err = bs.Unmarshal(b)
+		}
+		return bs, err // a copy: the caller may change its map
 	}
 	return pb.Bootstrap{}, raftio.ErrNoBootstrapInfo
 }
@@ -142,8 +147,13 @@ func (s *Store) SaveSnapshots(updates []pb.Update) error {
 func (s *Store) GetSnapshot(shardID, replicaID uint64) (pb.Snapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if n := s.nodes[nodeKey{shardID, replicaID}]; n != nil {
-		return n.snap, nil
+	if n := s.nodes[nodeKey{shardID, replicaID}]; n != nil && n.snap.Index != 0 {
+		var ss pb.Snapshot
+		b, err := n.snap.Marshal()
+		if err == nil {
+			err = ss.Unmarshal(b)
+		}
+		return ss, err // a copy: the caller may change its maps and slices
 	}
 	return pb.Snapshot{}, nil
 }

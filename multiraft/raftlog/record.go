@@ -115,7 +115,7 @@ func (b *batch) snapshot(k kind, shard, replica uint64, ss pb.Snapshot) {
 		n, _ := ss.MarshalTo(p)
 		return n
 	})
-	o.snap = ss
+	o.decodeOwn(b) // the index keeps its own copy, not the caller's maps and slices
 }
 
 func (b *batch) bootstrap(shard, replica uint64, bs pb.Bootstrap) {
@@ -123,7 +123,15 @@ func (b *batch) bootstrap(shard, replica uint64, bs pb.Bootstrap) {
 		n, _ := bs.MarshalTo(p)
 		return n
 	})
-	o.bs = bs
+	o.decodeOwn(b)
+}
+
+// decodeOwn decodes o's payload from b: a snapshot's or a bootstrap's
+// copy of its own.
+func (o *op) decodeOwn(b *batch) {
+	if err := o.decode(b.buf[o.off+headerSize : o.off+o.n]); err != nil {
+		panic(err) // it was just encoded
+	}
 }
 
 func (b *batch) removeTo(shard, replica, index uint64) {
