@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/eddy-broker/eddy/internal/fsutil"
 )
 
 // moduleStore keeps transform binaries on disk, one file per content hash
@@ -67,7 +69,7 @@ func (s *moduleStore) put(sha string, bin []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("store module %.16s: %w", sha, err)
 	}
-	return syncDir(s.dir)
+	return fsutil.SyncDir(s.dir)
 }
 
 // putFrom stores the file at path (a received snapshot file) under sha.
@@ -106,13 +108,4 @@ func (s *moduleStore) gc(keep map[string]bool) {
 			os.Remove(filepath.Join(s.dir, e.Name()))
 		}
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/eddy-broker/eddy/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,7 +67,7 @@ func (s *Store) newFile(seq uint64) (*file, error) {
 			fr.f.Close()
 			return nil, err
 		}
-		if err := syncDir(s.dir); err != nil {
+		if err := fsutil.SyncDir(s.dir); err != nil {
 			fr.f.Close()
 			return nil, err
 		}
@@ -89,7 +90,7 @@ func (s *Store) newFile(seq uint64) (*file, error) {
 		err = os.Rename(tmp, name)
 	}
 	if err == nil {
-		err = syncDir(s.dir)
+		err = fsutil.SyncDir(s.dir)
 	}
 	if err != nil {
 		f.Close()
@@ -105,7 +106,9 @@ func (s *Store) newFile(seq uint64) (*file, error) {
 // dirtied a whole large folio, and the disk wrote five to six times what
 // the log did (write_bytes; 200 KiB records into a file filled in 1 MiB
 // writes, synced after each: 478 MB for 78). Dropped, the pages come back
-// in folios the size of the writes that touch them.
+// in folios the size of the writes that touch them. (Filling the file a
+// page at a time instead, cached in page-size folios, measured worse:
+// Kafka to one partition 60k-66k records/s against 83k-92k.)
 func dropCache(f *os.File) {
 	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
@@ -156,18 +159,6 @@ func (s *Store) retire(fl *file) {
 type freeFile struct {
 	f    *os.File
 	name string
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // replay reads the records of the file of seq into the index, up to the

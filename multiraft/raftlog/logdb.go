@@ -62,7 +62,7 @@ func (s *Store) SaveRaftState(updates []pb.Update, workerID uint64) error {
 	for i := range updates {
 		u := &updates[i]
 		n := s.nodes[nodeKey{u.ShardID, u.ReplicaID}]
-		if !pb.IsEmptySnapshot(u.Snapshot) && (n == nil || u.Snapshot.Index > n.snap.Index) {
+		if newSnapshot(n, u) {
 			b.snapshot(kindSnapshotReset, u.ShardID, u.ReplicaID, u.Snapshot)
 			sync = true
 		}
@@ -79,6 +79,12 @@ func (s *Store) SaveRaftState(updates []pb.Update, workerID uint64) error {
 	}
 	s.mu.RUnlock()
 	return s.write(b, sync)
+}
+
+// newSnapshot reports whether u carries a snapshot newer than n's last
+// (as dragonboat's stores keep only the newest).
+func newSnapshot(n *node, u *pb.Update) bool {
+	return !pb.IsEmptySnapshot(u.Snapshot) && (n == nil || u.Snapshot.Index > n.snap.Index)
 }
 
 func (s *Store) IterateEntries(ents []pb.Entry, size uint64, shardID, replicaID uint64,
@@ -135,8 +141,7 @@ func (s *Store) SaveSnapshots(updates []pb.Update) error {
 	s.mu.RLock()
 	for i := range updates {
 		u := &updates[i]
-		n := s.nodes[nodeKey{u.ShardID, u.ReplicaID}]
-		if !pb.IsEmptySnapshot(u.Snapshot) && (n == nil || u.Snapshot.Index > n.snap.Index) {
+		if newSnapshot(s.nodes[nodeKey{u.ShardID, u.ReplicaID}], u) {
 			b.snapshot(kindSnapshot, u.ShardID, u.ReplicaID, u.Snapshot)
 		}
 	}

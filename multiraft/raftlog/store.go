@@ -14,7 +14,8 @@
 // compacted away, oldest first. A replica that keeps an old file alive
 // (an idle one, whose few entries nothing compacts) has its records
 // carried forward to the newest file: all of them when its entries are
-// small, its bootstrap, state and snapshot otherwise. Files are reused in
+// small or it is idle, its bootstrap, state and snapshot otherwise (a busy
+// replica frees its files at its next sync). Files are reused in
 // order, so a record read back at start is never older than one it
 // superseded that was dropped.
 package raftlog
@@ -27,6 +28,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/eddy-broker/eddy/internal/fsutil"
 	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
@@ -327,7 +329,7 @@ func (s *Store) reclaim() error {
 	for _, fl := range dead {
 		s.retire(fl)
 	}
-	return syncDir(s.dir)
+	return fsutil.SyncDir(s.dir)
 }
 
 // minSpan is the fewest files the log spans before it carries records

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/eddy-broker/eddy/internal/fsutil"
 )
 
 // FS is the file system a Log works through. It is small on purpose: a
@@ -93,17 +95,7 @@ func (OSFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (OSFS) SyncDir(dir string) error { return fsutil.SyncDir(dir) }
 
 type osFile struct{ f *os.File }
 
