@@ -31,23 +31,9 @@ func (n *node) last() uint64 { return n.first + uint64(len(n.locs)) - 1 }
 
 // minSeq is the oldest file this replica needs, or 0 when it needs none.
 func (n *node) minSeq() uint64 {
-	m := uint64(0)
-	take := func(s uint64) {
-		if s != 0 && (m == 0 || s < m) {
-			m = s
-		}
-	}
-	if n.bs != nil {
-		take(n.bsSeq)
-	}
-	if n.hasState {
-		take(n.stateSeq)
-	}
-	if n.snap.Index != 0 {
-		take(n.snapSeq)
-	}
-	if len(n.locs) > 0 {
-		take(n.locs[0].seq) // appends go to the newest file, so locs[0] is the oldest
+	m := n.metaSeq()
+	if len(n.locs) > 0 && (m == 0 || n.locs[0].seq < m) {
+		m = n.locs[0].seq // appends go to the newest file, so locs[0] is the oldest
 	}
 	return m
 }
@@ -55,9 +41,16 @@ func (n *node) minSeq() uint64 {
 // metaSeq is the oldest file holding this replica's bootstrap, state or
 // snapshot record, or 0.
 func (n *node) metaSeq() uint64 {
-	c := *n
-	c.locs = nil
-	return c.minSeq()
+	m := uint64(0)
+	take := func(held bool, s uint64) {
+		if held && s != 0 && (m == 0 || s < m) {
+			m = s
+		}
+	}
+	take(n.bs != nil, n.bsSeq)
+	take(n.hasState, n.stateSeq)
+	take(n.snap.Index != 0, n.snapSeq)
+	return m
 }
 
 // appendEntry records an entry; one at or below the last replaces it and
