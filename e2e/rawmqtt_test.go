@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -161,4 +162,59 @@ func procStatusBytes(t *testing.T, pid int, field string) int64 {
 	}
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// TestMQTTPipelinedPublishes: a device sends its whole receive maximum of
+// QoS 1 publishes in one write, switching topics twice; the node answers
+// every one, in the order sent, and stores each topic's in order. In
+// MQTT 3.1.1 and 5 alike (the listener writes the PUBACKs of a batch
+// itself).
+func TestMQTTPipelinedPublishes(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("sensors", 1)
+	p.mustCreateTopic("other", 1)
+	for _, version := range []byte{4, 5} {
+		m := dialMQTT(t, p)
+		if _, rc := m.connect(t, version, fmt.Sprint("pipe-", version), "default", p.token, true); rc != 0 {
+			t.Fatalf("v%d connect: 0x%x", version, rc)
+		}
+		var out []byte
+		want := map[string][]string{}
+		for i := range 64 {
+			topic := "sensors/dev-1"
+			if i >= 32 && i < 48 {
+				topic = "other/dev-1"
+			}
+			payload := fmt.Sprintf(`{"v":%d,"n":%d}`, version, i)
+			want[strings.Split(topic, "/")[0]] = append(want[strings.Split(topic, "/")[0]], payload)
+			body := append(mqttStr(topic), 0, byte(i+1))
+			if version == 5 {
+				body = append(body, 0) // no properties
+			}
+			body = append(body, payload...)
+			out = append(append(append(out, 0x32), mqttLen(len(body))...), body...)
+		}
+		if _, err := m.c.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 64 {
+			h, ack, err := m.packet(10 * time.Second)
+			if err != nil || h != 0x40 || len(ack) != 2 || int(binary.BigEndian.Uint16(ack)) != i+1 {
+				t.Fatalf("v%d: PUBACK %d: %x %x %v, want id %d, success, 2 bytes", version, i, h, ack, err, i+1)
+			}
+		}
+		for topic, payloads := range want {
+			var got []string
+			for _, r := range p.records("", topic, 0) {
+				var v struct{ V int }
+				if json.Unmarshal(r.Value, &v); v.V == int(version) {
+					got = append(got, string(r.Value))
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(payloads, " ") {
+				t.Fatalf("v%d: topic %s holds\n%v\nwant\n%v", version, topic, got, payloads)
+			}
+		}
+	}
 }

@@ -220,8 +220,9 @@ type session struct {
 	persistent bool                   // its session outlives the connection
 	stream     atomic.Pointer[stream] // what it is sent; nil until it subscribes
 	swaps      idSwaps
-	acker      *acker // answers its QoS 1 publishes (pipeline.go)
-	ackerOnce  sync.Once
+	pub        *publisher // pipelines its QoS 1 publishes (pipeline.go); nil until the first
+	pubOnce    sync.Once
+	gone       chan struct{} // closed at disconnect
 	version    byte          // MQTT protocol version
 	expiry     atomic.Uint32 // the session expiry an MQTT 5 device asked for (CONNECT, DISCONNECT)
 }
@@ -449,7 +450,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		l.log.Debug("mqtt connect refused", logkey.Client, cl.ID, logkey.Remote, cl.Net.Remote, logkey.Tenant, tenant, logkey.Code, code)
 		return false
 	}
-	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID, acker: newAcker(int(l.cfg.ReceiveMaximum)),
+	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID, gone: make(chan struct{}),
 		version: cl.Properties.ProtocolVersion}
 	s.expiry.Store(pk.Properties.SessionExpiryInterval)
 	if incOf := l.cfg.Verifier.Incarnation; incOf != nil {
@@ -488,7 +489,7 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	if s, ok := h.l.clients[cl]; ok {
 		delete(h.l.clients, cl)
 		h.l.byClient.Delete(cl)
-		close(s.acker.gone)
+		close(s.gone)
 		if h.l.perTenant[s.tenant]--; h.l.perTenant[s.tenant] <= 0 {
 			delete(h.l.perTenant, s.tenant)
 		}
@@ -554,8 +555,11 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, packets.CodeSuccessIgnore
 	}
 	if pk.FixedHeader.Qos == 1 {
-		s.ackerOnce.Do(func() { go s.acker.run(h, cl) })
-		return pk, h.pipeline(cl, s, pk, ref, rec)
+		s.pubOnce.Do(func() {
+			s.pub = newPublisher(int(l.cfg.ReceiveMaximum), s.gone)
+			go s.pub.run(h, cl)
+		})
+		return pk, h.pipeline(s.pub, pk, ref, rec)
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)

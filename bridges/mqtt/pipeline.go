@@ -12,92 +12,144 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// QoS 1 publishes are pipelined per connection: the read loop hands a
-// publish's append to the partition's queue and goes on reading (the next
-// append queues behind it, so order holds), while the connection's acker
-// writes the PUBACKs in the order the publishes came, each once its
-// record is committed. A device with several publishes in flight so gets
-// them committed together (group commit) instead of one commit per round
-// trip. At most the receive maximum are pending; past it the read loop
-// waits. QoS 2 stays on the read loop (its PUBREC/PUBREL flow is mochi's).
+// QoS 1 publishes are batched per connection. The read loop takes a slot
+// of the receive maximum and hands the publish to the connection's
+// publisher, which appends everything that arrived while it waited for
+// its last commit as one produce request (a batch: one topic, in order),
+// and answers the batch with one write of its PUBACKs once it is
+// committed. A device with several publishes in flight so gets them
+// committed together and acknowledged with one syscall, instead of one
+// produce request and one write each; the partition's group commit joins
+// the batches of all its devices into one Raft entry. A batch holds only
+// this device's publishes: a refusal (a quota, its transform failing on a
+// payload) is never another device's. At most the receive maximum are
+// unacknowledged; past it the read loop waits. QoS 2 stays on the read
+// loop (its PUBREC/PUBREL flow is mochi's).
 
 // pending is a QoS 1 publish on its way to the log.
 type pending struct {
 	id    uint16
 	ref   eddy.TopicRef
+	rec   eddy.Record
 	start time.Time
-	done  chan struct{}
-	err   error
 }
 
-// acker answers one connection's pending publishes in order.
-type acker struct {
-	q    chan *pending
-	gone chan struct{} // closed at disconnect
+// maxBatchBytes caps a batch (a publish larger than it goes alone).
+const maxBatchBytes = 1 << 20
+
+// publisher appends and acknowledges one connection's QoS 1 publishes.
+type publisher struct {
+	slots chan struct{} // one per publish not yet acknowledged
+	in    chan *pending // read loop -> run
+	gone  chan struct{} // closed at disconnect
 }
 
-func newAcker(n int) *acker {
-	return &acker{q: make(chan *pending, n), gone: make(chan struct{})}
+func newPublisher(receiveMaximum int, gone chan struct{}) *publisher {
+	return &publisher{slots: make(chan struct{}, receiveMaximum), in: make(chan *pending, receiveMaximum), gone: gone}
 }
 
-// pipeline appends a QoS 1 publish without waiting for its commit; mochi
-// is told to send nothing (the acker does).
-func (h *hook) pipeline(cl *mochi.Client, s *session, pk packets.Packet, ref eddy.TopicRef, rec eddy.Record) error {
-	l := h.l
-	a := s.acker
-	p := &pending{id: pk.PacketID, ref: ref, start: time.Now(), done: make(chan struct{})}
+// pipeline hands a QoS 1 publish to the connection's publisher, once it
+// has a slot; mochi is told to send nothing (the publisher does).
+func (h *hook) pipeline(pub *publisher, pk packets.Packet, ref eddy.TopicRef, rec eddy.Record) error {
 	select {
-	case a.q <- p:
-	case <-a.gone:
+	case pub.slots <- struct{}{}:
+	case <-pub.gone:
 		return packets.ErrRejectPacket
 	}
-	queued := make(chan struct{})
-	go func() {
-		ctx, cancel := context.WithTimeout(eddy.WithQueued(context.Background(), func() { close(queued) }), l.cfg.PublishTimeout)
-		defer cancel()
-		p.err = l.ingest.Ingest(ctx, ref, []eddy.Record{rec})
-		eddy.Queued(ctx) // refused before it was queued
-		close(p.done)
-	}()
-	<-queued
+	pub.in <- &pending{id: pk.PacketID, ref: ref, rec: rec, start: time.Now()} // never blocks: in holds as many as there are slots
 	return packets.ErrRejectPacket
 }
 
-// run writes the PUBACKs, in order, until the connection is gone.
-func (a *acker) run(h *hook, cl *mochi.Client) {
+// run appends the connection's publishes in batches, and answers them,
+// until it is gone.
+func (pub *publisher) run(h *hook, cl *mochi.Client) {
 	l := h.l
 	// A device publishes to few topics: its counter is looked up when the
 	// topic changes, not for each message.
 	var last eddy.TopicRef
 	var msgs *metrics.Counter
 	commit := l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets)
+	var batch []*pending
+	var recs []eddy.Record
+	var buf []byte
+	var next *pending
 	for {
-		var p *pending
-		select {
-		case p = <-a.q:
-		case <-a.gone:
-			return
-		}
-		select {
-		case <-p.done:
-		case <-a.gone:
-			return
-		}
-		if p.err != nil {
-			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: p.id, TopicName: p.ref.String()}
-			if code, ok := h.refuse(cl, pk, p.err).(packets.Code); ok { // v5: the reason; 3.1.1: disconnected
-				cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p.id, ReasonCode: code.Code,
-					Properties: packets.Properties{ReasonString: code.Reason}})
+		if next == nil {
+			select {
+			case next = <-pub.in:
+			case <-pub.gone:
+				return
 			}
+		}
+		batch, recs = append(batch[:0], next), append(recs[:0], next.rec)
+		ref, size := next.ref, next.rec.Size()
+		next = nil
+	more:
+		for size < maxBatchBytes {
+			select {
+			case p := <-pub.in:
+				if p.ref != ref || size+p.rec.Size() > maxBatchBytes {
+					next = p
+					break more
+				}
+				batch, recs = append(batch, p), append(recs, p.rec)
+				size += p.rec.Size()
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+		err := l.ingest.Ingest(ctx, ref, recs)
+		cancel()
+		clear(recs) // the records are the log's now
+		if err != nil {
+			h.refuseBatch(cl, pub, batch, ref, err)
 			continue
 		}
-		if msgs == nil || p.ref != last {
-			last, msgs = p.ref, l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="1"}`, p.ref.String()))
+		if msgs == nil || ref != last {
+			last, msgs = ref, l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="1"}`, ref.String()))
 		}
-		msgs.Inc()
-		commit.UpdateDuration(p.start)
-		if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p.id}); err != nil {
+		msgs.Add(len(batch))
+		buf = buf[:0]
+		for _, p := range batch {
+			commit.UpdateDuration(p.start)
+			buf = append(buf, packets.Puback<<4, 2, byte(p.id>>8), byte(p.id))
+		}
+		clear(batch)
+		if !pub.flush(cl, buf, len(batch)) {
 			return
 		}
+	}
+}
+
+// flush writes n success PUBACKs (encoded in buf: a success without
+// properties is the same 4 bytes in MQTT 3.1.1 and 5) in one write and
+// frees their slots; false when the connection is gone.
+func (pub *publisher) flush(cl *mochi.Client, buf []byte, n int) bool {
+	if n == 0 {
+		return true
+	}
+	if cl.Closed() {
+		return false
+	}
+	cl.Lock() // mochi's own writes hold it: packets never interleave
+	_, err := cl.Net.Conn.Write(buf)
+	cl.Unlock()
+	for range n {
+		<-pub.slots
+	}
+	return err == nil
+}
+
+// refuseBatch answers each publish of a refused batch: a v5 device gets a
+// PUBACK with the reason; a 3.1.1 device is disconnected.
+func (h *hook) refuseBatch(cl *mochi.Client, pub *publisher, batch []*pending, ref eddy.TopicRef, err error) {
+	for _, p := range batch {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: p.id, TopicName: ref.String()}
+		if code, ok := h.refuse(cl, pk, err).(packets.Code); ok {
+			cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p.id, ReasonCode: code.Code,
+				Properties: packets.Properties{ReasonString: code.Reason}})
+		}
+		<-pub.slots
 	}
 }
