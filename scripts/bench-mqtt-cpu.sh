@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# MQTT QoS 1 (issue 17): Eddy (one node, release build, RF 1) and Debian's
+# mosquitto (no persistence) side by side with the same generator, and the
+# CPU each broker spends per message (from /proc, user + system), for 10
+# and 1,000 connections with 1 and 16 publishes in flight each. The
+# generator shares the machine: the ratio of throughputs follows the ratio
+# of CPU per message. Env: RUNS="1 2" (rounds), CS, IS (connections and
+# in-flight lists), N (messages a load), NODE_GOGC (the node's GOGC).
+# Stops everything it started.
+. "$(dirname "$0")/lib.sh"
+printf 'listener 18883 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' >"$W/mosq.conf"
+/usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 &
+MP=$!; PIDS+=($MP)
+[ -n "${NODE_GOGC:-}" ] && export GOGC=$NODE_GOGC
+start_node 18091 17191 11883
+unset GOGC
+ticks() { awk '{print $14+$15}' /proc/$1/stat; }
+run() { # name port pid conns inflight extra
+  local t0 t1 out
+  t0=$(ticks $3)
+  out=$("$B" bench mqtt --mqtt-addr 127.0.0.1:$2 $6 --topic "q$4" --connections $4 --inflight $5 --messages ${N:-60000} --size 256 --qos 1 --json)
+  t1=$(ticks $3)
+  echo "$1 c=$4 i=$5: $(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f msgs/s p50 %.2f ms" % (d["msgs_per_sec"], d["p50_ms"]))') broker cpu $(( (t1-t0)*10000000/${N:-60000}/1000 )) us/msg"
+}
+for r in ${RUNS:-1 2}; do
+  echo "round $r"
+  for c in ${CS:-10 1000}; do for i in ${IS:-1 16}; do
+    run eddy 11883 $PID $c $i ""
+    run mosquitto 18883 $MP $c $i "--no-create"
+  done; done
+done
