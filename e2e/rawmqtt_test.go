@@ -168,9 +168,12 @@ func procStatusBytes(t *testing.T, pid int, field string) int64 {
 // QoS 1 publishes in one write, switching topics twice; the node answers
 // every one, in the order sent, and stores each topic's in order. In
 // MQTT 3.1.1 and 5 alike (the listener writes the PUBACKs of a batch
-// itself).
+// itself). The publishes are 8 times the node's bound on a connection's
+// unacknowledged bytes, and one is larger than the bound alone: the node
+// reads on as they are acknowledged.
 func TestMQTTPipelinedPublishes(t *testing.T) {
 	p := newProc(t)
+	p.env = append(p.env, "EDDY_MQTT_QOS1_BYTES=2000")
 	p.start()
 	p.mustCreateTopic("sensors", 1)
 	p.mustCreateTopic("other", 1)
@@ -186,7 +189,10 @@ func TestMQTTPipelinedPublishes(t *testing.T) {
 			if i >= 32 && i < 48 {
 				topic = "other/dev-1"
 			}
-			payload := fmt.Sprintf(`{"v":%d,"n":%d}`, version, i)
+			payload := fmt.Sprintf(`{"v":%d,"n":%d,"pad":"%s"}`, version, i, strings.Repeat("x", 150))
+			if i == 40 {
+				payload = fmt.Sprintf(`{"v":%d,"n":%d,"pad":"%s"}`, version, i, strings.Repeat("x", 3000))
+			}
 			want[strings.Split(topic, "/")[0]] = append(want[strings.Split(topic, "/")[0]], payload)
 			body := append(mqttStr(topic), 0, byte(i+1))
 			if version == 5 {

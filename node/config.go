@@ -157,6 +157,10 @@ type Config struct {
 	// queue full waits for room (holding its connection) before it is
 	// dropped. Default 1s.
 	MQTTQoS0Wait time.Duration `yaml:"mqtt_qos0_wait"`
+	// MQTTQoS1Bytes bounds the bytes of a connection's QoS 1 publishes not
+	// yet acknowledged; past it the node reads no more of the connection
+	// until some are. Default 1 MiB.
+	MQTTQoS1Bytes int `yaml:"mqtt_qos1_bytes"`
 	// MQTTSessionExpiryMax bounds how long an MQTT persistent session is
 	// kept after its device went. Default 168h (7 days).
 	MQTTSessionExpiryMax time.Duration `yaml:"mqtt_session_expiry_max"`
@@ -230,6 +234,7 @@ func DefaultConfig() Config {
 		MQTTStuckTimeout:            time.Minute,
 		MemoryReleaseAfter:          10 * time.Second,
 		MQTTQoS0Wait:                time.Second,
+		MQTTQoS1Bytes:               1 << 20,
 		MQTTSessionExpiryMax:        7 * 24 * time.Hour,
 		MQTTRetainedBytes:           16 << 20,
 		TenantDefaults:              td,
@@ -329,6 +334,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_STUCK_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTStuckTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_QOS0_WAIT", func(c *Config, v string) (err error) { c.MQTTQoS0Wait, err = time.ParseDuration(v); return }},
+	{"EDDY_MQTT_QOS1_BYTES", func(c *Config, v string) (err error) { c.MQTTQoS1Bytes, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_SESSION_EXPIRY_MAX", func(c *Config, v string) (err error) { c.MQTTSessionExpiryMax, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_RETAINED_BYTES", func(c *Config, v string) (err error) { c.MQTTRetainedBytes, err = strconv.Atoi(v); return }},
 }
@@ -425,7 +431,7 @@ func (c *Config) Validate() error {
 	for name, v := range map[string]int{"http_max_connections": c.HTTPMaxConnections, "mqtt_max_connections": c.MQTTMaxConnections,
 		"kafka_max_connections":  c.KafkaMaxConnections,
 		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties,
-		"mqtt_retained_bytes": c.MQTTRetainedBytes} {
+		"mqtt_retained_bytes": c.MQTTRetainedBytes, "mqtt_qos1_bytes": c.MQTTQoS1Bytes} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)
 		}

@@ -118,7 +118,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties, Log: mqttLog{host}, Sessions: mqttSessions{host},
 			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes, QoS0Wait: cfg.MQTTQoS0Wait,
-			SessionExpiryMax: cfg.MQTTSessionExpiryMax}
+			QoS1Bytes: cfg.MQTTQoS1Bytes, SessionExpiryMax: cfg.MQTTSessionExpiryMax}
 		if cfg.MQTTWSAddr != "off" {
 			mc.WSAddr = cfg.MQTTWSAddr
 		}

@@ -84,6 +84,10 @@ type Config struct {
 	// ReceiveMaximum is how many QoS 1/2 publishes a client may have
 	// unacknowledged. Default 64.
 	ReceiveMaximum uint16
+	// QoS1Bytes bounds the bytes of a connection's QoS 1 publishes not yet
+	// acknowledged (a larger publish goes alone); past it the node reads
+	// no more of the connection until some are. Default 1 MiB.
+	QoS1Bytes int
 	// ConnectTimeout bounds the time from accept to an authenticated
 	// CONNECT. Default 5s.
 	ConnectTimeout time.Duration
@@ -149,6 +153,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReceiveMaximum == 0 {
 		c.ReceiveMaximum = 64
+	}
+	if c.QoS1Bytes <= 0 {
+		c.QoS1Bytes = 1 << 20
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 5 * time.Second
@@ -556,7 +563,7 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	}
 	if pk.FixedHeader.Qos == 1 {
 		s.pubOnce.Do(func() {
-			s.pub = newPublisher(int(l.cfg.ReceiveMaximum), s.gone)
+			s.pub = newPublisher(int(l.cfg.ReceiveMaximum), l.cfg.QoS1Bytes, s.gone)
 			go s.pub.run(h, cl)
 		})
 		return pk, h.pipeline(s.pub, pk, ref, rec)

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -22,8 +23,9 @@ import (
 // produce request and one write each; the partition's group commit joins
 // the batches of all its devices into one Raft entry. A batch holds only
 // this device's publishes: a refusal (a quota, its transform failing on a
-// payload) is never another device's. At most the receive maximum are
-// unacknowledged; past it the read loop waits. QoS 2 stays on the read
+// payload) is never another device's. At most the receive maximum, and
+// QoS1Bytes, are unacknowledged; past either the read loop waits, and TCP
+// slows the device down. QoS 2 stays on the read
 // loop (its PUBREC/PUBREL flow is mochi's).
 
 // pending is a QoS 1 publish on its way to the log.
@@ -39,13 +41,51 @@ const maxBatchBytes = 1 << 20
 
 // publisher appends and acknowledges one connection's QoS 1 publishes.
 type publisher struct {
-	slots chan struct{} // one per publish not yet acknowledged
-	in    chan *pending // read loop -> run
-	gone  chan struct{} // closed at disconnect
+	slots    chan struct{} // one per publish not yet acknowledged
+	in       chan *pending // read loop -> run
+	gone     chan struct{} // closed at disconnect
+	maxBytes int
+
+	mu    sync.Mutex
+	bytes int           // of the publishes not yet acknowledged
+	room  chan struct{} // closed (and replaced) when bytes are freed
 }
 
-func newPublisher(receiveMaximum int, gone chan struct{}) *publisher {
-	return &publisher{slots: make(chan struct{}, receiveMaximum), in: make(chan *pending, receiveMaximum), gone: gone}
+func newPublisher(receiveMaximum, maxBytes int, gone chan struct{}) *publisher {
+	return &publisher{slots: make(chan struct{}, receiveMaximum), in: make(chan *pending, receiveMaximum), gone: gone,
+		maxBytes: maxBytes, room: make(chan struct{})}
+}
+
+// reserve waits until n more bytes fit (a publish larger than the bound
+// goes alone); false when the connection is gone.
+func (pub *publisher) reserve(n int) bool {
+	for {
+		pub.mu.Lock()
+		if pub.bytes == 0 || pub.bytes+n <= pub.maxBytes {
+			pub.bytes += n
+			pub.mu.Unlock()
+			return true
+		}
+		room := pub.room
+		pub.mu.Unlock()
+		select {
+		case <-room:
+		case <-pub.gone:
+			return false
+		}
+	}
+}
+
+// release frees a batch's slots and bytes.
+func (pub *publisher) release(slots, n int) {
+	for range slots {
+		<-pub.slots
+	}
+	pub.mu.Lock()
+	pub.bytes -= n
+	close(pub.room)
+	pub.room = make(chan struct{})
+	pub.mu.Unlock()
 }
 
 // pipeline hands a QoS 1 publish to the connection's publisher, once it
@@ -54,6 +94,9 @@ func (h *hook) pipeline(pub *publisher, pk packets.Packet, ref eddy.TopicRef, re
 	select {
 	case pub.slots <- struct{}{}:
 	case <-pub.gone:
+		return packets.ErrRejectPacket
+	}
+	if !pub.reserve(rec.Size()) {
 		return packets.ErrRejectPacket
 	}
 	pub.in <- &pending{id: pk.PacketID, ref: ref, rec: rec, start: time.Now()} // never blocks: in holds as many as there are slots
@@ -103,7 +146,8 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 		cancel()
 		clear(recs) // the records are the log's now
 		if err != nil {
-			h.refuseBatch(cl, pub, batch, ref, err)
+			h.refuseBatch(cl, batch, ref, err)
+			pub.release(len(batch), size)
 			continue
 		}
 		if msgs == nil || ref != last {
@@ -116,40 +160,34 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 			buf = append(buf, packets.Puback<<4, 2, byte(p.id>>8), byte(p.id))
 		}
 		clear(batch)
-		if !pub.flush(cl, buf, len(batch)) {
+		if !pub.flush(cl, buf) {
 			return
 		}
+		pub.release(len(batch), size)
 	}
 }
 
-// flush writes n success PUBACKs (encoded in buf: a success without
-// properties is the same 4 bytes in MQTT 3.1.1 and 5) in one write and
-// frees their slots; false when the connection is gone.
-func (pub *publisher) flush(cl *mochi.Client, buf []byte, n int) bool {
-	if n == 0 {
-		return true
-	}
+// flush writes success PUBACKs (a success without properties is the same
+// 4 bytes in MQTT 3.1.1 and 5) in one write; false when the connection is
+// gone.
+func (pub *publisher) flush(cl *mochi.Client, buf []byte) bool {
 	if cl.Closed() {
 		return false
 	}
 	cl.Lock() // mochi's own writes hold it: packets never interleave
 	_, err := cl.Net.Conn.Write(buf)
 	cl.Unlock()
-	for range n {
-		<-pub.slots
-	}
 	return err == nil
 }
 
 // refuseBatch answers each publish of a refused batch: a v5 device gets a
 // PUBACK with the reason; a 3.1.1 device is disconnected.
-func (h *hook) refuseBatch(cl *mochi.Client, pub *publisher, batch []*pending, ref eddy.TopicRef, err error) {
+func (h *hook) refuseBatch(cl *mochi.Client, batch []*pending, ref eddy.TopicRef, err error) {
 	for _, p := range batch {
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: p.id, TopicName: ref.String()}
 		if code, ok := h.refuse(cl, pk, err).(packets.Code); ok {
 			cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p.id, ReasonCode: code.Code,
 				Properties: packets.Properties{ReasonString: code.Reason}})
 		}
-		<-pub.slots
 	}
 }
