@@ -77,13 +77,17 @@ const (
 // (debug.FreeOSMemory): once per quiet spell, so a node that stays quiet,
 // or idles along under a light load, pays for it once. (The live heap the
 // last collection saw is no guide: an idle node may not have collected
-// since the middle of the burst.) It returns when ctx ends.
-func releaseWhenQuiet(ctx context.Context, period time.Duration, released func()) {
+// since the middle of the burst.) The first time the node is quiet it
+// also gives back the pages of its own binary mapped so far
+// (pageOutBinary), most of which only the start used. It returns when
+// ctx ends.
+func releaseWhenQuiet(ctx context.Context, period time.Duration, released func(), pagedOut func(int64)) {
 	s := heapSamples()
 	read := func() (uint64, uint64) { return readHeap(s) }
 	last, _ := read()
 	var base uint64 // the heap held after the last release
 	armed := true   // the start itself may have left garbage behind
+	paged := false
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -98,6 +102,12 @@ func releaseWhenQuiet(ctx context.Context, period time.Duration, released func()
 		if !quiet {
 			armed = true
 			continue
+		}
+		if !paged {
+			paged = true
+			if b := pageOutBinary(); b > 0 {
+				pagedOut(b)
+			}
 		}
 		if armed && held > base+releaseSlackBytes {
 			debug.FreeOSMemory()

@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,11 +44,16 @@ func TestReleaseWhenQuiet(t *testing.T) {
 	burst(96)
 	before := heapHeld()
 	const period = 100 * time.Millisecond
-	go releaseWhenQuiet(ctx, period, func() { releases.Add(1) })
+	var pagedOut atomic.Int64
+	go releaseWhenQuiet(ctx, period, func() { releases.Add(1) }, func(b int64) { pagedOut.Add(b) })
 	waitReleases(1)
+	if pagedOut.Load() <= 0 {
+		t.Fatalf("the binary's pages were not given back at the first quiet spell")
+	}
 	if after := heapHeld(); after+64<<20 > before {
 		t.Fatalf("heap held: %d MiB before the release, %d MiB after; want at least 64 MiB given back", before>>20, after>>20)
 	}
+	paged := pagedOut.Load()
 	// Quiet since: no second release, however long it stays quiet.
 	time.Sleep(10 * period)
 	if n := releases.Load(); n != 1 {
@@ -57,4 +65,49 @@ func TestReleaseWhenQuiet(t *testing.T) {
 	}
 	burst(96)
 	waitReleases(2)
+	if b := pagedOut.Load(); b != paged {
+		t.Fatalf("the binary's pages given back again (%d bytes, then %d): only the start's go", paged, b)
+	}
+}
+
+// TestPageOutBinary: the pages of its executable a process mapped leave
+// its RSS.
+func TestPageOutBinary(t *testing.T) {
+	before := binaryRSS(t)
+	advised := pageOutBinary()
+	after := binaryRSS(t)
+	t.Logf("the binary's RSS %d kB -> %d kB (%d MiB of mappings advised)", before, after, advised>>20)
+	if advised <= 0 || after > before/2 {
+		t.Fatalf("the binary's RSS %d kB -> %d kB after advising %d bytes: want at least half of it gone", before, after, advised)
+	}
+}
+
+// binaryRSS sums the Rss of the process's read-only mappings of its
+// executable (/proc/self/smaps), in kB.
+func binaryRSS(t *testing.T) int64 {
+	t.Helper()
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	mine := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			mine = len(f) >= 6 && f[5] == exe && f[1][1] != 'w'
+		case mine && len(f) == 3 && f[0] == "Rss:":
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum += n
+		}
+	}
+	return sum
 }

@@ -247,7 +247,9 @@ func (n *Node) Start(ctx context.Context) error {
 		n.sampling.Add(1)
 		go func() {
 			defer n.sampling.Done()
-			releaseWhenQuiet(bctx, n.cfg.MemoryReleaseAfter, releases.Inc)
+			releaseWhenQuiet(bctx, n.cfg.MemoryReleaseAfter, releases.Inc, func(b int64) {
+				n.log.Info("quiet since the start: the binary's pages mapped to start were given back", "bytes", b)
+			})
 		}()
 	}
 	n.http.SetStarted()

@@ -16,18 +16,19 @@
 #     the one-client latency on a new node and again after the batch runs,
 #     once pebble writes its WAL over recycled files (a sync then carries
 #     the data alone, not the file's new length too)
-#   - once each: disk and idle RSS with 4, 64 and 256 empty partitions, and
+#   - once each: disk and idle RSS with 4 (3 s and 25 s after), 64 and 256 empty partitions, and
 #     the time from start to ready with 256, after kill -9
 #   - this build only, with memory_release_after off, by default (10 s)
 #     and with memory_limit 96 MiB: RSS with 4 and 64 empty partitions,
 #     right after 100k records across 60 of them and 60 s later, and the
 #     load's records/s
-# Usage: scripts/bench-small-box.sh [OLD_REV, default 83d80cf] [memory]
-# (with "memory", only the last part, twice over)
+# Usage: scripts/bench-small-box.sh [OLD_REV, default 83d80cf] [memory|footprint]
+# (with "memory", only the last part, twice over; with "footprint", only
+# the disk, idle RSS and start figures, twice over)
 OLD=${1:-83d80cf}
 ONLY=${2:-}
 . "$(dirname "$0")/lib.sh"
-if [ -z "$ONLY" ]; then
+if [ "$ONLY" != memory ]; then
   git worktree add -q --detach "$W/old" "$OLD"
   (cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
   git worktree remove --force "$W/old"
@@ -109,7 +110,10 @@ footprint() { # LABEL BUILD
     "$B" topic create e$n --partitions $((n - have)) >/dev/null
     have=$n
     sleep 3
-    echo "$1, $n empty partitions: disk $(du -sm --exclude=disk-reserve "$W/d" | cut -f1) MB (besides a disk reserve), RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status) MB"
+    echo -n "$1, $n empty partitions: disk $(du -sm --exclude=disk-reserve "$W/d" | cut -f1) MB (besides a disk reserve), RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status) MB"
+    # Idle: past the first quiet spell (memory_release_after, 10 s, checked each 10 s).
+    if [ $n = 4 ]; then sleep 22; echo -n ", 25 s later $(awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status) MB"; fi
+    echo
   done
   kill -9 "$PID"; wait "$PID" 2>/dev/null || true
   local s=$(date +%s%N)
@@ -117,7 +121,7 @@ footprint() { # LABEL BUILD
   echo "$1, 256 empty partitions: ready $(( ($(date +%s%N) - s) / 1000000 )) ms after a start that follows kill -9; disk $(du -sm --exclude=disk-reserve "$W/d" | cut -f1) MB (besides a disk reserve)"
   stop
 }
-for r in $([ -z "$ONLY" ] && echo 1 2 3); do
+for r in $([ -z "$ONLY" ] && echo 1 2 3 || true); do
   throughput "run $r, old ($OLD)" "$W/eddy-old"
   throughput "run $r, new" "$NEW"
 done
@@ -134,10 +138,11 @@ memory() { # LABEL EDDY_MEMORY_LIMIT EDDY_MEMORY_RELEASE_AFTER
   echo ", 60 s later $(eval "$rss") MB"
   stop
 }
-if [ -z "$ONLY" ]; then
+for r in $([ "$ONLY" = footprint ] && echo 1 2 || ([ -z "$ONLY" ] && echo 1) || true); do
   footprint "old ($OLD)" "$W/eddy-old"
   footprint "new" "$NEW"
-fi
+done
+[ "$ONLY" = footprint ] && exit 0
 for r in $([ -n "$ONLY" ] && echo 1 2 || echo 1); do
   memory "new, memory_release_after 0 (off)" "" 0
   memory "new, the defaults" "" ""
