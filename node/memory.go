@@ -103,18 +103,18 @@ func releaseWhenQuiet(ctx context.Context, period time.Duration, released func()
 			armed = true
 			continue
 		}
-		if !paged {
-			paged = true
-			if b := pageOutBinary(); b > 0 {
-				pagedOut(b)
-			}
-		}
 		if armed && held > base+releaseSlackBytes {
 			debug.FreeOSMemory()
 			last, base = read()
 			released()
 		}
 		armed = false
+		if !paged { // after the collection, which maps code of its own
+			paged = true
+			if b := pageOutBinary(); b > 0 {
+				pagedOut(b)
+			}
+		}
 	}
 }
 

@@ -45,10 +45,20 @@ func TestReleaseWhenQuiet(t *testing.T) {
 	before := heapHeld()
 	const period = 100 * time.Millisecond
 	var pagedOut atomic.Int64
+	binBefore := binaryRSS(t)
 	go releaseWhenQuiet(ctx, period, func() { releases.Add(1) }, func(b int64) { pagedOut.Add(b) })
 	waitReleases(1)
-	if pagedOut.Load() <= 0 {
-		t.Fatalf("the binary's pages were not given back at the first quiet spell")
+	for deadline := time.Now().Add(10 * time.Second); pagedOut.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	// The pages of the executable the process mapped left its RSS (the
+	// only page-out of this test process: the kernel may not split the
+	// large folios a second read of the file brings in).
+	binAfter := binaryRSS(t)
+	t.Logf("the binary's RSS %d kB -> %d kB (%d MiB of mappings advised)", binBefore, binAfter, pagedOut.Load()>>20)
+	if pagedOut.Load() <= 0 || binAfter > binBefore/2 {
+		t.Fatalf("the binary's RSS %d kB -> %d kB after advising %d bytes at the first quiet spell: want at least half of it gone",
+			binBefore, binAfter, pagedOut.Load())
 	}
 	if after := heapHeld(); after+64<<20 > before {
 		t.Fatalf("heap held: %d MiB before the release, %d MiB after; want at least 64 MiB given back", before>>20, after>>20)
@@ -67,18 +77,6 @@ func TestReleaseWhenQuiet(t *testing.T) {
 	waitReleases(2)
 	if b := pagedOut.Load(); b != paged {
 		t.Fatalf("the binary's pages given back again (%d bytes, then %d): only the start's go", paged, b)
-	}
-}
-
-// TestPageOutBinary: the pages of its executable a process mapped leave
-// its RSS.
-func TestPageOutBinary(t *testing.T) {
-	before := binaryRSS(t)
-	advised := pageOutBinary()
-	after := binaryRSS(t)
-	t.Logf("the binary's RSS %d kB -> %d kB (%d MiB of mappings advised)", before, after, advised>>20)
-	if advised <= 0 || after > before/2 {
-		t.Fatalf("the binary's RSS %d kB -> %d kB after advising %d bytes: want at least half of it gone", before, after, advised)
 	}
 }
 

@@ -23,6 +23,13 @@ func pageOutBinary() int64 {
 	if err != nil {
 		return 0
 	}
+	// A binary written moments ago (copied onto the box, just built) is
+	// still dirty in the page cache, and the kernel pages out only clean
+	// pages: write it back first (a no-op for one long installed).
+	if f, err := os.Open(exe); err == nil {
+		f.Sync()
+		f.Close()
+	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return 0
