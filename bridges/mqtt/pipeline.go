@@ -117,6 +117,9 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 	var buf []byte
 	var next *pending
 	for {
+		if isClosed(pub.gone) {
+			return // a refusal stopped it: what is queued is not appended unanswered
+		}
 		if next == nil {
 			select {
 			case next = <-pub.in:
@@ -164,6 +167,15 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 			return
 		}
 		pub.release(len(batch), size)
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
