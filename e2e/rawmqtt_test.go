@@ -193,7 +193,8 @@ func TestMQTTPipelinedPublishes(t *testing.T) {
 			if i == 40 {
 				payload = fmt.Sprintf(`{"v":%d,"n":%d,"pad":"%s"}`, version, i, strings.Repeat("x", 3000))
 			}
-			want[strings.Split(topic, "/")[0]] = append(want[strings.Split(topic, "/")[0]], payload)
+			name, _, _ := strings.Cut(topic, "/")
+			want[name] = append(want[name], payload)
 			body := append(mqttStr(topic), 0, byte(i+1))
 			if version == 5 {
 				body = append(body, 0) // no properties

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"strconv"
 	"strings"
@@ -35,25 +33,32 @@ func pageOutBinary() int64 {
 		return 0
 	}
 	var advised int64
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || f[5] != exe {
-			continue
-		}
-		lo, hi, ok := strings.Cut(f[0], "-")
+	for _, line := range strings.Split(string(maps), "\n") {
+		start, end, ok := exeMapping(line, exe)
 		if !ok {
 			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start || f[1][1] == 'w' {
-			continue // a writable mapping (data) is the process's own
 		}
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_PAGEOUT); errno == 0 {
 			advised += int64(end - start)
 		}
 	}
 	return advised
+}
+
+// exeMapping parses a line of /proc/PID/maps (or a mapping's first line in
+// smaps): ok when it is a read-only mapping of the file exe (a writable
+// one, the data, is the process's own), with its address range.
+func exeMapping(line, exe string) (start, end uint64, ok bool) {
+	// start-end perms offset dev inode path
+	f := strings.Fields(line)
+	if len(f) < 6 || f[5] != exe || len(f[1]) < 2 || f[1][1] == 'w' {
+		return 0, 0, false
+	}
+	lo, hi, ok := strings.Cut(f[0], "-")
+	if !ok {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	return start, end, err1 == nil && err2 == nil && end > start
 }

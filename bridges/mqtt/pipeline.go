@@ -33,6 +33,7 @@ type pending struct {
 	id    uint16
 	ref   eddy.TopicRef
 	rec   eddy.Record
+	size  int // rec.Size()
 	start time.Time
 }
 
@@ -96,10 +97,11 @@ func (h *hook) pipeline(pub *publisher, pk packets.Packet, ref eddy.TopicRef, re
 	case <-pub.gone:
 		return packets.ErrRejectPacket
 	}
-	if !pub.reserve(rec.Size()) {
+	size := rec.Size()
+	if !pub.reserve(size) {
 		return packets.ErrRejectPacket
 	}
-	pub.in <- &pending{id: pk.PacketID, ref: ref, rec: rec, start: time.Now()} // never blocks: in holds as many as there are slots
+	pub.in <- &pending{id: pk.PacketID, ref: ref, rec: rec, size: size, start: time.Now()} // never blocks: in holds as many as there are slots
 	return packets.ErrRejectPacket
 }
 
@@ -128,18 +130,18 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 			}
 		}
 		batch, recs = append(batch[:0], next), append(recs[:0], next.rec)
-		ref, size := next.ref, next.rec.Size()
+		ref, size := next.ref, next.size
 		next = nil
 	more:
 		for size < maxBatchBytes {
 			select {
 			case p := <-pub.in:
-				if p.ref != ref || size+p.rec.Size() > maxBatchBytes {
+				if p.ref != ref || size+p.size > maxBatchBytes {
 					next = p
 					break more
 				}
 				batch, recs = append(batch, p), append(recs, p.rec)
-				size += p.rec.Size()
+				size += p.size
 			default:
 				break more
 			}
