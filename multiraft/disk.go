@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/eddy-broker/eddy/internal/logkey"
 
@@ -44,6 +45,22 @@ func (h *Host) freeBytes() (uint64, bool) {
 	return st.Bavail * uint64(st.Bsize), true
 }
 
+// available is the disk's free space, the Raft log's spare files given
+// back first when it is below want.
+func (h *Host) available(want uint64) (uint64, bool) {
+	free, ok := h.freeBytes()
+	if ok && free < want {
+		if st := h.raftLog.Load(); st != nil && st.Trim(0) > 0 {
+			free, ok = h.freeBytes()
+		}
+	}
+	return free, ok
+}
+
+// raftLogIdle is how long the Raft log goes without a new file before it
+// gives back the spare files it kept while busy (raftlog.Store.Trim).
+const raftLogIdle = time.Minute
+
 // keepFree is the free space below which writes are refused: MinFreeBytes,
 // plus the reserve's size while the reserve is not held (it must fit
 // again before writes resume).
@@ -59,7 +76,10 @@ func (h *Host) keepFree() uint64 {
 // second, and from produce after every 8 MiB admitted (noteWrite), so a
 // fast producer cannot write through the margin between two ticks.
 func (h *Host) checkDisk() {
-	free, ok := h.freeBytes()
+	if st := h.raftLog.Load(); st != nil {
+		st.Trim(raftLogIdle)
+	}
+	free, ok := h.available(h.keepFree())
 	if !ok {
 		return
 	}
@@ -90,7 +110,7 @@ func (h *Host) noteWrite(n int) {
 // storageFull refuses a write while the disk is nearly full, or when need
 // more bytes (new partitions' log files, a module) would take it there.
 func (h *Host) storageFull(what string, need uint64) error {
-	free, ok := h.freeBytes()
+	free, ok := h.available(h.keepFree() + need)
 	if h.diskFull.Load() || (ok && free < h.keepFree()+need) {
 		return &eddy.Error{Code: eddy.CodeStorageFull, RetryAfterMs: 5000,
 			Message: fmt.Sprintf("the node's disk is nearly full (%d MiB free, %d MiB kept free, %d MiB needed for %s); nothing was written",

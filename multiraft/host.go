@@ -18,6 +18,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
+	"github.com/eddy-broker/eddy/multiraft/raftlog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/lni/dragonboat/v4"
@@ -225,8 +226,9 @@ type Host struct {
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
 	reserve    *diskReserve
-	logStore   string       // the Raft log store the data directory keeps: pebble, tan or eddy
-	sinceCheck atomic.Int64 // bytes admitted since the last disk check
+	logStore   string                        // the Raft log store the data directory keeps: pebble, tan or eddy
+	sinceCheck atomic.Int64                  // bytes admitted since the last disk check
+	raftLog    atomic.Pointer[raftlog.Store] // Eddy's Raft log store, when the node uses it
 	readyOnce  atomic.Bool
 	caughtUp   atomic.Bool // every replica applied what its leader had committed, once, after start
 	closeOnce  sync.Once
@@ -309,7 +311,7 @@ func (h *Host) Start(ctx context.Context) error {
 		logdb   config.LogDBConfig
 		factory config.LogDBFactory
 	}{
-		{"eddy", logdb, raftLogFactory{noSpace: h.reserve.release}},
+		{"eddy", logdb, raftLogFactory{noSpace: h.reserve.release, opened: h.raftLog.Store}},
 		{"pebble", logdb, pebbleLogDB{}},
 		{"tan", tanLogDB, tan.Factory},
 	}

@@ -57,12 +57,19 @@ func (noManualCompaction) CompactEntriesTo(shardID, replicaID, index uint64) (<-
 
 // raftLogFactory makes Eddy's own store (multiraft/raftlog): one log
 // shared by the partitions, written once, over reused files.
-type raftLogFactory struct{ noSpace func() bool }
+type raftLogFactory struct {
+	noSpace func() bool
+	opened  func(*raftlog.Store)
+}
 
 func (raftLogFactory) Name() string { return raftlog.Name }
 
 func (f raftLogFactory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs []string, lldirs []string) (raftio.ILogDB, error) {
-	return raftlog.Open(raftlog.Options{Dir: filepath.Join(dirs[0], "raftlog"), NoSpace: f.noSpace})
+	s, err := raftlog.Open(raftlog.Options{Dir: filepath.Join(dirs[0], "raftlog"), NoSpace: f.noSpace})
+	if err == nil && f.opened != nil {
+		f.opened(s)
+	}
+	return s, err
 }
 
 // timedFactory makes the log store of f, with its writing saves timed.

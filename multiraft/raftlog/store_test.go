@@ -391,3 +391,68 @@ func writeBytes(t *testing.T) int64 {
 	t.Fatal("no write_bytes in /proc/self/io")
 	return 0
 }
+
+// TestSpareFilesWhileBusy: a busy replica's log grows by what arrives
+// while its sync runs and shrinks at once after; the files it leaves are
+// kept for the next growth instead of made again (zeros, then records:
+// twice the writes), and Trim gives them back.
+func TestSpareFilesWhileBusy(t *testing.T) {
+	dir := t.TempDir()
+	const fileSize = 1 << 20
+	s := openT(t, dir, fileSize)
+	defer s.Close()
+	save := func(i uint64) {
+		u := pb.Update{ShardID: 1, ReplicaID: 1, State: pb.State{Term: 1, Vote: 1, Commit: i}, EntriesToSave: []pb.Entry{entry(i, 1, 100<<10)}}
+		if err := s.SaveRaftState([]pb.Update{u}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Syncs every 6 MiB: the log spans about 7 files, then 1.
+	i := uint64(0)
+	cycle := func() {
+		for range 60 {
+			i++
+			save(i)
+		}
+		if err := s.RemoveEntriesTo(1, 1, i-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle()
+	cycle()
+	before := writeBytes(t)
+	var logged int64
+	for range 10 {
+		end := s.tail.Load()
+		cycle()
+		if after := s.tail.Load(); after.seq == end.seq {
+			logged += after.off - end.off
+		} else { // what this cycle wrote in the last file, and 6 MiB before it
+			logged += after.off + int64(after.seq-end.seq-1)*fileSize + fileSize - end.off
+		}
+	}
+	wrote := writeBytes(t) - before
+	t.Logf("the log wrote %d MB, the disk %d MB", logged>>20, wrote>>20)
+	if wrote > logged*13/10 {
+		t.Fatalf("the disk wrote %d MB for %d MB of records: the log made its files again", wrote>>20, logged>>20)
+	}
+	for range 12 { // a roll: the files the cycle left are retired
+		i++
+		save(i)
+	}
+	if n := s.Trim(time.Hour); n != 0 {
+		t.Fatalf("Trim gave back %d bytes of a log that rolled just now", n)
+	}
+	seqs, free, _ := listFiles(dir)
+	spare := len(free)
+	if n := s.Trim(0); n != int64(spare-2)*fileSize || spare <= 2 {
+		t.Fatalf("Trim(0) gave back %d bytes with %d files free and %d in use", n, spare, len(seqs))
+	}
+	if _, free, _ = listFiles(dir); len(free) != 2 {
+		t.Fatalf("%d free files after Trim, want FreeFiles (2)", len(free))
+	}
+	cycle() // and it reads on
+	if rs, err := s.ReadRaftState(1, 1, 0); err != nil || rs.FirstIndex+rs.EntryCount-1 != i {
+		t.Fatalf("after Trim: %+v, %v", rs, err)
+	}
+}
