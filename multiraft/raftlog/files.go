@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,6 +125,50 @@ func (s *Store) zeros(f *os.File, size int64) error {
 			return err
 		}
 		off += n
+	}
+	return nil
+}
+
+// pageSize is the unit writePages writes in.
+var pageSize = int64(os.Getpagesize())
+
+// writePages writes p at off, where the log ends in f, as whole pages:
+// from the start of the page off lies in (s.head, the bytes before off
+// in it, written again) to the end of the page p ends in (zeros after p;
+// a scan stops at them as at the end of any file's records). Writing
+// part of a page that is not cached, the kernel reads the page from the
+// disk first, and the log's pages are not cached (dropCache): a lone
+// client's 1 KiB records, each its own save, waited for a read at every
+// new page (5.9 MB read from the disk for 5,000 records). The writer
+// lock is held.
+func (s *Store) writePages(f *os.File, p []byte, off int64) error {
+	head := s.head
+	end := off + int64(len(p))
+	pad := -end & (pageSize - 1)
+	if end+pad > s.opts.FileSize {
+		pad = max(0, s.opts.FileSize-end) // a file's last page, or a batch larger than a file
+	}
+	if int64(len(s.zeroPage)) < pad {
+		s.zeroPage = make([]byte, pageSize)
+	}
+	iovs := [][]byte{head, p, s.zeroPage[:pad]}
+	start := off - int64(len(head))
+	total := len(head) + len(p) + int(pad)
+	n, err := unix.Pwritev(int(f.Fd()), iovs, start)
+	if err == nil && n < total {
+		err = io.ErrShortWrite
+	}
+	if err != nil { // a full disk, or a short write: the rest, once more
+		rest := slices.Concat(iovs...)[max(n, 0):]
+		if err = s.writeAt(f, rest, start+int64(max(n, 0))); err != nil {
+			return err
+		}
+	}
+	// The new head: the bytes of [end rounded down to a page, end).
+	if m := int(end & (pageSize - 1)); m <= len(p) {
+		s.head = append(s.head[:0], p[len(p)-m:]...)
+	} else {
+		s.head = append(s.head, p...)
 	}
 	return nil
 }

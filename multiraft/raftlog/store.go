@@ -56,6 +56,8 @@ type Store struct {
 	dir  string
 
 	wmu      sync.Mutex // the writer: appends, rolls, reclaims
+	head     []byte     // the bytes before the log's end in the page it ends in (writePages)
+	zeroPage []byte
 	free     []freeFile
 	keepFree int // files to keep free: FreeFiles, or more while the log is busy
 	peak     int // the most files the log spanned since Trim
@@ -135,6 +137,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.files[fl.seq] = fl
 	s.tail.Store(&tail{fl, 0})
+	s.head = s.head[:0]
 	s.synced = pos{fl.seq, 0}
 	s.wmu.Lock()
 	err = s.reclaim()
@@ -211,7 +214,7 @@ func (s *Store) appendLocked(b *batch) (pos, error) {
 func (s *Store) put(b *batch) (pos, error) {
 	t := s.tail.Load()
 	b.seal(t.seq)
-	if err := s.writeAt(t.f, b.buf, t.off); err != nil {
+	if err := s.writePages(t.f, b.buf, t.off); err != nil {
 		return pos{}, err
 	}
 	s.mu.Lock()
@@ -266,6 +269,7 @@ func (s *Store) roll() error {
 	s.files[fl.seq] = fl
 	s.mu.Unlock()
 	s.tail.Store(&tail{fl, 0})
+	s.head = s.head[:0]
 	s.lastRoll.Store(time.Now().UnixNano())
 	return s.reclaim()
 }
