@@ -484,3 +484,39 @@ func TestWritesReadNothing(t *testing.T) {
 
 // readBytes is what this process made the disk read (/proc/self/io).
 func readBytes(t *testing.T) int64 { return procIO(t, "read_bytes: ") }
+
+// TestTrimWhileWriting: the node trims from its disk check while the
+// step workers write (run with -race).
+func TestTrimWhileWriting(t *testing.T) {
+	s := openT(t, t.TempDir(), 256<<10)
+	defer s.Close()
+	stop := make(chan struct{})
+	trimmed := make(chan struct{})
+	go func() {
+		defer close(trimmed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Trim(0)
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}()
+	for i := uint64(1); i <= 600; i++ {
+		u := pb.Update{ShardID: 1, ReplicaID: 1, State: pb.State{Term: 1, Vote: 1, Commit: i}, EntriesToSave: []pb.Entry{entry(i, 1, 20<<10)}}
+		if err := s.SaveRaftState([]pb.Update{u}, 1); err != nil {
+			t.Fatal(err)
+		}
+		if i%40 == 0 {
+			s.RemoveEntriesTo(1, 1, i-1)
+		}
+	}
+	close(stop)
+	<-trimmed
+	rs, err := s.ReadRaftState(1, 1, 0)
+	if err != nil || rs.FirstIndex+rs.EntryCount-1 != 600 {
+		t.Fatalf("after writing beside Trim: %+v, %v", rs, err)
+	}
+}
