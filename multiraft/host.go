@@ -61,7 +61,8 @@ type Config struct {
 	Linger time.Duration
 	// MaxBatchBytes is the target size of one proposal. Defaults to 256 KiB.
 	MaxBatchBytes int
-	// MaxInFlight is the proposals outstanding per partition. Defaults to 4.
+	// MaxInFlight is the proposals outstanding per partition. Defaults to
+	// 4, at most segment.DedupWindow/2 (8).
 	MaxInFlight int
 	// QueueRecords and QueueBytes bound each partition's produce queue.
 	// Default 50,000 records and 32 MiB.
@@ -153,6 +154,9 @@ func (c *Config) setDefaults() {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 4
 	}
+	// A retried proposal must stay within the sequences the state machine
+	// remembers (proposer.settleInOrder).
+	c.MaxInFlight = min(c.MaxInFlight, segment.DedupWindow/2)
 	if c.QueueRecords <= 0 {
 		c.QueueRecords = 50_000
 	}

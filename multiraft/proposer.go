@@ -44,6 +44,8 @@ type proposer struct {
 	wake     chan struct{} // cap 1: a request was queued
 	freed    chan struct{} // cap 1: a proposal finished
 	slots    chan struct{} // in-flight proposals
+	chainMu  sync.Mutex
+	settled  chan struct{} // closed when the last proposal made freed its slot
 	stop     chan struct{}
 	done     chan struct{}
 	inflight sync.WaitGroup
@@ -293,13 +295,37 @@ func (p *proposer) encode(reqs []*produceReq, nrec, nbytes int, seq int32) []byt
 }
 
 // settleApart settles a submitted proposal on a goroutine of its own,
-// then frees its slot.
+// then frees its slot (settleInOrder).
 func (p *proposer) settleApart(reqs []*produceReq, cmd []byte, first *attempt, start time.Time) {
+	p.settleInOrder(func() { p.settle(reqs, cmd, first, start) })
+}
+
+// settleInOrder runs settle on a goroutine of its own, then frees the
+// proposal's slot once every proposal made before it freed theirs. Slots
+// are freed in the order the proposals were made, so while one is retried
+// (its attempt timed out: it may have committed or not) at most
+// MaxInFlight-1 later ones are proposed, its retry stays within the
+// sequences the state machine remembers (segment.DedupWindow), and it is
+// answered as a duplicate if its first attempt committed. (Freed as each
+// settled, later proposals went on past a retried one, and a retry 16
+// batches behind was refused as older than the window: an HTTP 409 for
+// records that may have been stored, seen once in a benchmark on three
+// nodes.) Answers are not held back: settle gives them.
+func (p *proposer) settleInOrder(settle func()) {
+	p.chainMu.Lock()
+	prev := p.settled
+	mine := make(chan struct{})
+	p.settled = mine
+	p.chainMu.Unlock()
 	p.inflight.Add(1)
 	go func() {
 		defer p.inflight.Done()
-		p.settle(reqs, cmd, first, start)
+		settle()
+		if prev != nil {
+			<-prev
+		}
 		p.release()
+		close(mine)
 	}()
 }
 

@@ -106,3 +106,35 @@ func keepsOrder(t *testing.T, size int) {
 		t.Fatalf("high watermark %d, want %d", po.HighWatermark, clients*perClient)
 	}
 }
+
+// TestSlotsFreedInOrder: a proposal that takes long (retried) keeps the
+// slots of the ones made after it, though they settled, so no more than
+// MaxInFlight-1 later proposals are made while it is retried.
+func TestSlotsFreedInOrder(t *testing.T) {
+	p := &proposer{slots: make(chan struct{}, 4), freed: make(chan struct{}, 1)}
+	slow := make(chan struct{})
+	var later sync.WaitGroup
+	for i := range 4 {
+		p.slots <- struct{}{}
+		if i > 0 {
+			later.Add(1)
+		}
+		p.settleInOrder(func() {
+			if i == 0 {
+				<-slow
+				return
+			}
+			later.Done()
+		})
+	}
+	later.Wait() // the three later ones settled; their slots stay taken
+	time.Sleep(20 * time.Millisecond)
+	if n := len(p.slots); n != 4 {
+		t.Fatalf("%d slots taken while the first proposal is unsettled, want 4", n)
+	}
+	close(slow)
+	p.inflight.Wait()
+	if n := len(p.slots); n != 0 {
+		t.Fatalf("%d slots taken after every proposal settled", n)
+	}
+}

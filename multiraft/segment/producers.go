@@ -31,6 +31,10 @@ import (
 // Everything here is deterministic: replicas apply the same batches in the
 // same order and reach the same state.
 
+// DedupWindow is how many of a windowed producer's batches are
+// remembered: the node's proposers keep fewer than that in flight.
+const DedupWindow = windowSize
+
 const (
 	strictWindow = 5
 	windowSize   = 16
