@@ -12,6 +12,9 @@ type Health struct {
 	// FreeBytes is the data disk's free space; Headroom what may still
 	// be written before writes are refused (storage_full).
 	FreeBytes, Headroom int64
+	// RaftLogBytes and RaftLogSpareBytes are the files of Eddy's Raft log
+	// store in use, and the free ones it keeps for reuse (raftlog.Store.Trim).
+	RaftLogBytes, RaftLogSpareBytes int64
 }
 
 // Health looks at the partitions this node holds replicas of and at its
@@ -47,6 +50,9 @@ func (h *Host) Health() Health {
 	if free, ok := h.freeBytes(); ok {
 		out.FreeBytes = int64(free)
 		out.Headroom = int64(free) - int64(h.keepFree())
+	}
+	if st := h.raftLog.Load(); st != nil {
+		out.RaftLogBytes, out.RaftLogSpareBytes = st.Files()
 	}
 	return out
 }

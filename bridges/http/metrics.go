@@ -42,6 +42,8 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 	metrics.WriteGaugeUint64(&buf, "eddy_partitions_under_replicated", uint64(h.UnderReplicated))
 	metrics.WriteGaugeUint64(&buf, "eddy_disk_free_bytes", uint64(h.FreeBytes))
 	metrics.WriteGaugeFloat64(&buf, "eddy_disk_headroom_bytes", float64(h.Headroom))
+	metrics.WriteGaugeUint64(&buf, "eddy_raft_log_bytes", uint64(h.RaftLogBytes))
+	metrics.WriteGaugeUint64(&buf, "eddy_raft_log_spare_bytes", uint64(h.RaftLogSpareBytes))
 	if s.b.ControllerLeader() == s.b.NodeID() {
 		s.writeGroupLag(&buf)
 	}

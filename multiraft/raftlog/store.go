@@ -63,6 +63,8 @@ type Store struct {
 	peak     int // the most files the log spanned since Trim (writer lock)
 
 	lastRoll atomic.Int64 // unix nanoseconds
+	nFiles   atomic.Int64 // files in use, and free ones kept (Files)
+	nFree    atomic.Int64
 
 	tail atomic.Pointer[tail] // the file being written and its end
 
@@ -328,6 +330,7 @@ func (s *Store) reclaim() error {
 	s.keepFree = max(s.opts.FreeFiles, int(span)-len(s.files), s.peak-len(s.files))
 	s.mu.Unlock()
 	s.dropFree()
+	defer s.counted()
 	if len(dead) == 0 {
 		return nil
 	}
@@ -370,7 +373,23 @@ func (s *Store) Trim(idle time.Duration) int64 {
 	s.peak = len(s.files)
 	s.mu.RUnlock()
 	s.keepFree = s.opts.FreeFiles
-	return int64(s.dropFree()) * s.opts.FileSize
+	n := s.dropFree()
+	s.counted()
+	return int64(n) * s.opts.FileSize
+}
+
+// Files is the files the log uses and the free ones it keeps for reuse,
+// as of its last roll or trim, in bytes.
+func (s *Store) Files() (inUse, free int64) {
+	return s.nFiles.Load() * s.opts.FileSize, s.nFree.Load() * s.opts.FileSize
+}
+
+// counted records the number of files for Files. The writer lock is held.
+func (s *Store) counted() {
+	s.mu.RLock()
+	s.nFiles.Store(int64(len(s.files)))
+	s.mu.RUnlock()
+	s.nFree.Store(int64(len(s.free)))
 }
 
 // minSpan is the fewest files the log spans before it carries records

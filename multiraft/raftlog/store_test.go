@@ -448,11 +448,17 @@ func TestSpareFilesWhileBusy(t *testing.T) {
 	}
 	seqs, free, _ := listFiles(dir)
 	spare := len(free)
+	if inUse, kept := s.Files(); inUse != int64(len(seqs))*fileSize || kept != int64(spare)*fileSize {
+		t.Fatalf("Files() = %d, %d with %d files in use and %d free", inUse, kept, len(seqs), spare)
+	}
 	if n := s.Trim(0); n != int64(spare-2)*fileSize || spare <= 2 {
 		t.Fatalf("Trim(0) gave back %d bytes with %d files free and %d in use", n, spare, len(seqs))
 	}
 	if _, free, _ = listFiles(dir); len(free) != 2 {
 		t.Fatalf("%d free files after Trim, want FreeFiles (2)", len(free))
+	}
+	if _, kept := s.Files(); kept != 2*fileSize {
+		t.Fatalf("Files() reports %d bytes free after Trim, want 2 files", kept)
 	}
 	cycle() // and it reads on
 	if rs, err := s.ReadRaftState(1, 1, 0); err != nil || rs.FirstIndex+rs.EntryCount-1 != i {
