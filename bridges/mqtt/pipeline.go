@@ -119,8 +119,10 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 	var buf []byte
 	var next *pending
 	for {
-		if isClosed(pub.gone) {
+		select {
+		case <-pub.gone:
 			return // a refusal stopped it: what is queued is not appended unanswered
+		default:
 		}
 		if next == nil {
 			select {
@@ -169,15 +171,6 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 			return
 		}
 		pub.release(len(batch), size)
-	}
-}
-
-func isClosed(c chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
 	}
 }
 

@@ -148,9 +148,6 @@ func (s *Store) writePages(f *os.File, p []byte, off int64) error {
 	if end+pad > s.opts.FileSize {
 		pad = max(0, s.opts.FileSize-end) // a file's last page, or a batch larger than a file
 	}
-	if int64(len(s.zeroPage)) < pad {
-		s.zeroPage = make([]byte, pageSize)
-	}
 	iovs := [][]byte{head, p, s.zeroPage[:pad]}
 	start := off - int64(len(head))
 	total := len(head) + len(p) + int(pad)

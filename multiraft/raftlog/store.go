@@ -57,14 +57,14 @@ type Store struct {
 
 	wmu      sync.Mutex // the writer: appends, rolls, reclaims
 	head     []byte     // the bytes before the log's end in the page it ends in (writePages)
-	zeroPage []byte
+	zeroPage []byte     // a page of zeros (writePages)
 	free     []freeFile
 	keepFree int // files to keep free: FreeFiles, or more while the log is busy
 	peak     int // the most files the log spanned since Trim (writer lock)
 
 	lastRoll atomic.Int64 // unix nanoseconds
-	nFiles   atomic.Int64 // files in use, and free ones kept (Files)
-	nFree    atomic.Int64
+	nFiles   atomic.Int64 // files in use (Files)
+	nFree    atomic.Int64 // free files kept (Files)
 
 	tail atomic.Pointer[tail] // the file being written and its end
 
@@ -101,7 +101,8 @@ func Open(opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Store{opts: opts, dir: opts.Dir, nodes: map[nodeKey]*node{}, files: map[uint64]*file{}, keepFree: opts.FreeFiles}
+	s := &Store{opts: opts, dir: opts.Dir, nodes: map[nodeKey]*node{}, files: map[uint64]*file{}, keepFree: opts.FreeFiles,
+		zeroPage: make([]byte, pageSize)}
 	seqs, free, err := listFiles(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -139,7 +140,6 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.files[fl.seq] = fl
 	s.tail.Store(&tail{fl, 0})
-	s.head = s.head[:0]
 	s.synced = pos{fl.seq, 0}
 	s.wmu.Lock()
 	err = s.reclaim()
