@@ -179,6 +179,13 @@ type Config struct {
 	// the heap's free pages back to the OS at once, rather than over the
 	// minutes Go's background scavenger takes. Default 10s; 0 turns it off.
 	MemoryReleaseAfter time.Duration `yaml:"memory_release_after"`
+	// GCHeapFloor is the least heap at which Go's garbage collector runs:
+	// it collects at twice the live heap (GOGC 100) or at this, whichever
+	// is larger, so a node whose live heap is a few megabytes does not
+	// collect 25 times a second under load. Default 32 MiB; 0 leaves Go's
+	// own pacing; ignored when GOGC is set in the environment. Read at
+	// start, for the process.
+	GCHeapFloor int64 `yaml:"gc_heap_floor"`
 	// MaxTimestampAhead refuses records whose create time is further ahead
 	// of the node's clock (Kafka's message.timestamp.after.max.ms).
 	// Default 1h.
@@ -233,6 +240,7 @@ func DefaultConfig() Config {
 		MQTTMaxUserProperties:       64,
 		MQTTStuckTimeout:            time.Minute,
 		MemoryReleaseAfter:          10 * time.Second,
+		GCHeapFloor:                 32 << 20,
 		MQTTQoS0Wait:                time.Second,
 		MQTTQoS1Bytes:               1 << 20,
 		MQTTSessionExpiryMax:        7 * 24 * time.Hour,
@@ -329,6 +337,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_MEMORY_RELEASE_AFTER", func(c *Config, v string) (err error) { c.MemoryReleaseAfter, err = time.ParseDuration(v); return }},
+	{"EDDY_GC_HEAP_FLOOR", func(c *Config, v string) (err error) { c.GCHeapFloor, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_MEMORY_LIMIT", func(c *Config, v string) (err error) { c.MemoryLimit, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_MAX_TIMESTAMP_AHEAD", func(c *Config, v string) (err error) { c.MaxTimestampAhead, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
@@ -453,6 +462,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MemoryReleaseAfter != 0 && (c.MemoryReleaseAfter < time.Second || c.MemoryReleaseAfter > time.Hour) {
 		return fmt.Errorf("memory_release_after %s: use 0 (off) or 1s to 1h", c.MemoryReleaseAfter)
+	}
+	if c.GCHeapFloor != 0 && (c.GCHeapFloor < 4<<20 || c.GCHeapFloor > 1<<30) {
+		return fmt.Errorf("gc_heap_floor %d: use 0 (Go's own pacing) or 4 MiB to 1 GiB", c.GCHeapFloor)
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
 		return fmt.Errorf("memory_limit %d: use 0 (none) or at least 32 MiB", c.MemoryLimit)

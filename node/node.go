@@ -63,6 +63,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if limit, from := applyMemoryLimit(cfg.MemoryLimit); limit > 0 {
 		log.Info("soft memory limit set", "bytes", limit, "from", from)
 	}
+	if keepHeapFloor(cfg.GCHeapFloor) {
+		log.Info("garbage collection goal kept at least gc_heap_floor", "bytes", cfg.GCHeapFloor)
+	}
 	n := &Node{cfg: cfg, given: given, log: log, metrics: metrics.NewSet()}
 	if cfg.ConsoleSeries {
 		n.series = series.New(series.Config{Step: cfg.ConsoleSeriesStep})
