@@ -170,7 +170,7 @@ func procStatusBytes(t *testing.T, pid int, field string) int64 {
 // MQTT 3.1.1 and 5 alike (the listener writes the PUBACKs of a batch
 // itself). The publishes are 8 times the node's bound on a connection's
 // unacknowledged bytes, and one is larger than the bound alone: the node
-// reads on as they are acknowledged.
+// reads on as they are acknowledged. No PUBACK comes twice.
 func TestMQTTPipelinedPublishes(t *testing.T) {
 	p := newProc(t)
 	p.env = append(p.env, "EDDY_MQTT_QOS1_BYTES=2000")
@@ -210,6 +210,10 @@ func TestMQTTPipelinedPublishes(t *testing.T) {
 			if err != nil || h != 0x40 || len(ack) != 2 || int(binary.BigEndian.Uint16(ack)) != i+1 {
 				t.Fatalf("v%d: PUBACK %d: %x %x %v, want id %d, success, 2 bytes", version, i, h, ack, err, i+1)
 			}
+		}
+		// One PUBACK each: mochi, told the publishes were taken, sends none.
+		if h, ack, err := m.packet(300 * time.Millisecond); err == nil {
+			t.Fatalf("v%d: a packet after the 64 PUBACKs: %x %x", version, h, ack)
 		}
 		for topic, payloads := range want {
 			var got []string

@@ -566,7 +566,7 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 			s.pub = newPublisher(int(l.cfg.ReceiveMaximum), l.cfg.QoS1Bytes, s.gone)
 			go s.pub.run(h, cl)
 		})
-		return pk, h.pipeline(s.pub, pk, ref, rec)
+		return h.pipeline(s.pub, pk, ref, rec)
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
