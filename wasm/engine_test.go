@@ -109,8 +109,8 @@ func TestKeepAndEnrich(t *testing.T) {
 // right kind of error within the deadline, its instance is discarded, and
 // the engine keeps serving other modules. The loop meets a short
 // deadline; the others a long one, so that on a busy machine the bomb
-// still reaches its memory limit first (it took 1.8 s once in CI, where
-// a 300 ms deadline stopped it before).
+// still reaches its memory limit first (it took 0.7-1.8 s on this machine,
+// and a 300 ms deadline stopped it first).
 func TestHostileModules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("single-goroutine; runs in make unit (wazero is too slow under -race -short)")

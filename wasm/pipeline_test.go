@@ -81,6 +81,10 @@ func TestPipelinePolicies(t *testing.T) {
 	if len(recs[1].Headers) != 1 {
 		t.Fatal("dead-lettering changed the producer's records")
 	}
+	// The rest meet a long deadline: on a busy machine the bomb took up to
+	// 1.5 s to reach its memory limit (the guest's runtime collects as it
+	// grows), and a short one stopped it first.
+	p = newPipeline(t, PipelineConfig{Limits: Limits{Deadline: 20 * time.Second}})
 	for _, tc := range []struct {
 		guest string
 		code  eddy.Code
