@@ -32,12 +32,7 @@ fresh() { # BUILD: a new node of that build, its log emptied, a topic "one"
   : >"$W/log"
   GODEBUG=gctrace=1 start_node 18093 17193
   "$B" topic create one >/dev/null
-  cat >"$W/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = [[{"records":[{"value":"$(printf 'x%.0s' $(seq 1 1000))"}]}]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $EDDY_TOKEN"
-LUA
+  post_lua
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
 wrk50() { # URL PID: requests/s and that process's CPU per request

@@ -69,12 +69,7 @@ throughput() { # LABEL
       py '"%d records/s, p99 %.1f ms" % (d["records_per_sec"], d["p99_ms"])'
   done
   lone "$1 (after those 900 MB: the log store writes over its recycled files)"
-  cat >"$W/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = [[{"records":[{"value":"$(printf 'x%.0s' $(seq 1 1000))"}]}]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $EDDY_TOKEN"
-LUA
+  post_lua
   echo "$1, wrk 1 connection (a lean client), 1 record/request: $(wrk -t1 -c1 -d4s --latency -s "$W/post.lua" http://127.0.0.1:18093/v1/topics/one/records |
     awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {r=$2} END {printf "p50 %s, p99 %s, %d requests/s", p50, p99, r}')"
   echo "$1, wrk 50 connections, 1 record/request: $(onerecord http://127.0.0.1:18093/v1/topics/one/records);" \

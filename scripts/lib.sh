@@ -93,3 +93,14 @@ PY
   PIDS+=($!)
   NOISY=($!)
 }
+
+# post_lua: writes $W/post.lua, wrk's script for one record of 1,000 bytes
+# per request (POST /v1/topics/.../records, the node's token).
+post_lua() {
+  cat >"$W/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = [[{"records":[{"value":"$(printf 'x%.0s' $(seq 1 1000))"}]}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $EDDY_TOKEN"
+LUA
+}
