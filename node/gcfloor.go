@@ -15,8 +15,8 @@ import (
 // second), and each collection has costs that do not shrink with the heap:
 // every goroutine's stack scanned (shrunk, then grown again), the
 // scheduler's hand-offs, write barriers while marking. Keeping the goal at
-// least heapFloor (after each collection GOGC is set so that the next goal
-// is the larger of heapFloor and twice the live heap) makes those
+// least gc_heap_floor (after each collection GOGC is set so that the next goal
+// is the larger of the floor and twice the live heap) makes those
 // collections several times rarer; a heap that is larger than half the
 // floor is collected as before, and a quiet node's memory still goes back
 // (memory_release_after). The cost is the floor itself: up to that much
