@@ -15,6 +15,9 @@ type Health struct {
 	// RaftLogBytes and RaftLogSpareBytes are the files of Eddy's Raft log
 	// store in use, and the free ones it keeps for reuse (raftlog.Store.Trim).
 	RaftLogBytes, RaftLogSpareBytes int64
+	// RaftLogCarriedBytes is what the log wrote again to move idle
+	// replicas' records forward (raftlog.Store.CarriedBytes).
+	RaftLogCarriedBytes int64
 }
 
 // Health looks at the partitions this node holds replicas of and at its
@@ -53,6 +56,7 @@ func (h *Host) Health() Health {
 	}
 	if st := h.raftLog.Load(); st != nil {
 		out.RaftLogBytes, out.RaftLogSpareBytes = st.Files()
+		out.RaftLogCarriedBytes = st.CarriedBytes()
 	}
 	return out
 }

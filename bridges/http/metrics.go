@@ -44,6 +44,7 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 	metrics.WriteGaugeFloat64(&buf, "eddy_disk_headroom_bytes", float64(h.Headroom))
 	metrics.WriteGaugeUint64(&buf, "eddy_raft_log_bytes", uint64(h.RaftLogBytes))
 	metrics.WriteGaugeUint64(&buf, "eddy_raft_log_spare_bytes", uint64(h.RaftLogSpareBytes))
+	metrics.WriteCounterUint64(&buf, "eddy_raft_log_carried_bytes_total", uint64(h.RaftLogCarriedBytes))
 	if s.b.ControllerLeader() == s.b.NodeID() {
 		s.writeGroupLag(&buf)
 	}

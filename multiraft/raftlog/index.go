@@ -25,6 +25,16 @@ type node struct {
 	first                    uint64 // the index of locs[0]
 	locs                     []loc  // the live entries, contiguous
 	entryBytes               int64
+	version                  uint64   // counts the changes to its entries (a carry checks it)
+	staging                  *staging // a carry under way (carrier.go)
+}
+
+// staging is the copies a carry has written so far, the entries [lo,
+// lo+len(locs)) of the carry of [lo, hi].
+type staging struct {
+	id, lo, hi uint64
+	locs       []loc
+	bytes      int64
 }
 
 func (n *node) last() uint64 { return n.first + uint64(len(n.locs)) - 1 }
@@ -102,6 +112,7 @@ func (s *Store) apply(o *op, l loc) {
 	n.lastSeq = l.seq
 	switch o.kind {
 	case kindEntry:
+		n.version, n.staging = n.version+1, nil
 		n.appendEntry(o.index, l)
 	case kindState:
 		n.state, n.hasState, n.stateSeq = o.state, true, l.seq
@@ -111,12 +122,49 @@ func (s *Store) apply(o *op, l loc) {
 		}
 		n.snap, n.snapSeq = o.snap, l.seq
 		if o.kind == kindSnapshotReset {
+			n.version, n.staging = n.version+1, nil
 			n.locs, n.entryBytes, n.first = nil, 0, o.snap.Index+1
 		}
 	case kindBootstrap:
 		bs := o.bs
 		n.bs, n.bsSeq = &bs, l.seq
 	case kindRemoveTo:
+		n.version, n.staging = n.version+1, nil
 		n.removeTo(o.index)
+	case kindCarried:
+		n.stage(o, l)
+	case kindCarryDone:
+		n.carryDone(o)
 	}
+}
+
+// stage records a carried copy: the next of the carry under way, or the
+// first of a new one.
+func (n *node) stage(o *op, l loc) {
+	st := n.staging
+	if st == nil || st.id != o.carryID || o.index != st.lo+uint64(len(st.locs)) {
+		st = &staging{id: o.carryID, lo: o.index, hi: o.hi}
+		n.staging = st
+	}
+	st.locs = append(st.locs, l)
+	st.bytes += int64(l.n)
+}
+
+// carryDone puts the copies of a finished carry in place of the entries
+// they copied. Nothing else changed the replica's entries while it ran
+// (that voids the staging), so they are the whole of its entries: the
+// same [first, last] when it is written; when the log is read back,
+// those, some of them or none (the originals' files are retired once it
+// ran, the first copies' files too once the entries in them were
+// compacted, so the staging may begin past lo).
+func (n *node) carryDone(o *op) {
+	st := n.staging
+	n.staging = nil
+	if st == nil || st.id != o.carryID || st.lo+uint64(len(st.locs)) != o.hi+1 {
+		return
+	}
+	if len(n.locs) > 0 && (n.first < o.index || n.last() > o.hi) {
+		return
+	}
+	n.locs, n.first, n.entryBytes = st.locs, st.lo, st.bytes
 }

@@ -35,7 +35,13 @@ const (
 	kindBootstrap
 	kindRemoveTo   // entries up to index are compacted away
 	kindRemoveNode // every record of the replica is void
+	kindCarried    // an entry copied forward, staged until its kindCarryDone (carrier.go)
+	kindCarryDone  // the staged copies of a carry replace the replica's entries
 )
+
+// carriedPrefix is what a kindCarried record holds before the entry: the
+// carry's id, the entry's index and the carry's last index.
+const carriedPrefix = 24
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -49,7 +55,8 @@ type op struct {
 	shard, replica uint64
 	off, n         int    // the record's place in its batch, and its length
 	pre            uint32 // the CRC before the seq
-	index          uint64 // an entry's index, or a kindRemoveTo's
+	index          uint64 // an entry's index, or a kindRemoveTo's, or a carry's first
+	carryID, hi    uint64 // a kindCarried's or kindCarryDone's carry and its last index
 	state          pb.State
 	snap           pb.Snapshot
 	bs             pb.Bootstrap
@@ -142,6 +149,29 @@ func (b *batch) removeTo(shard, replica, index uint64) {
 	o.index = index
 }
 
+// carried copies an entry's encoding (payload) forward as one of carry id,
+// which carries the entries up to hi.
+func (b *batch) carried(shard, replica, id, index, hi uint64, payload []byte) {
+	o := b.add(kindCarried, shard, replica, carriedPrefix+len(payload), func(p []byte) int {
+		binary.LittleEndian.PutUint64(p, id)
+		binary.LittleEndian.PutUint64(p[8:], index)
+		binary.LittleEndian.PutUint64(p[16:], hi)
+		return carriedPrefix + copy(p[carriedPrefix:], payload)
+	})
+	o.carryID, o.index, o.hi = id, index, hi
+}
+
+// carryDone ends carry id of the entries [lo, hi].
+func (b *batch) carryDone(shard, replica, id, lo, hi uint64) {
+	o := b.add(kindCarryDone, shard, replica, 24, func(p []byte) int {
+		binary.LittleEndian.PutUint64(p, id)
+		binary.LittleEndian.PutUint64(p[8:], lo)
+		binary.LittleEndian.PutUint64(p[16:], hi)
+		return 24
+	})
+	o.carryID, o.index, o.hi = id, lo, hi
+}
+
 func (b *batch) removeNode(shard, replica uint64) {
 	b.add(kindRemoveNode, shard, replica, 0, func([]byte) int { return 0 })
 }
@@ -197,6 +227,13 @@ func (o *op) decode(payload []byte) error {
 			return errCorrupt
 		}
 		o.index = binary.LittleEndian.Uint64(payload)
+	case kindCarried, kindCarryDone:
+		if len(payload) < 24 || (o.kind == kindCarryDone && len(payload) != 24) {
+			return errCorrupt
+		}
+		o.carryID = binary.LittleEndian.Uint64(payload)
+		o.index = binary.LittleEndian.Uint64(payload[8:])
+		o.hi = binary.LittleEndian.Uint64(payload[16:])
 	case kindRemoveNode:
 	default:
 		return errCorrupt

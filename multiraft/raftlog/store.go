@@ -14,10 +14,11 @@
 // compacted away, oldest first. A replica that keeps an old file alive
 // (an idle one, whose few entries nothing compacts) has its records
 // carried forward to the newest file: all of them when its entries are
-// small or it is idle, its bootstrap, state and snapshot otherwise (a busy
-// replica frees its files at its next sync). Files are reused in
-// order, so a record read back at start is never older than one it
-// superseded that was dropped.
+// small, in pieces beside the writes when it is idle with many (the
+// carrier), its bootstrap, state and snapshot otherwise (a busy replica
+// frees its files at its next sync). Files are reused in order, so a
+// record read back at start is never older than one it superseded that
+// was dropped.
 package raftlog
 
 import (
@@ -76,6 +77,16 @@ type Store struct {
 	files map[uint64]*file // by seq
 
 	batches sync.Pool
+
+	// The carrier (carrier.go).
+	cmu          sync.Mutex
+	carryQ       []nodeKey
+	carrying     map[nodeKey]bool // queued or being carried
+	carryC       chan struct{}
+	stop         chan struct{}
+	carrierDone  chan struct{}
+	carriedBytes atomic.Int64
+	pieceHook    func(bytes int) // tests: after each piece the carrier wrote
 }
 
 type tail struct {
@@ -102,7 +113,8 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{opts: opts, dir: opts.Dir, nodes: map[nodeKey]*node{}, files: map[uint64]*file{}, keepFree: opts.FreeFiles,
-		zeroPage: make([]byte, pageSize)}
+		zeroPage: make([]byte, pageSize), carrying: map[nodeKey]bool{}, carryC: make(chan struct{}, 1),
+		stop: make(chan struct{}), carrierDone: make(chan struct{})}
 	seqs, free, err := listFiles(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -141,6 +153,7 @@ func Open(opts Options) (*Store, error) {
 	s.files[fl.seq] = fl
 	s.tail.Store(&tail{fl, 0})
 	s.synced = pos{fl.seq, 0}
+	go s.carrier()
 	s.wmu.Lock()
 	err = s.reclaim()
 	s.wmu.Unlock()
@@ -151,11 +164,25 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// halt stops the carrier (once it started).
+func (s *Store) halt() {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	close(s.stop)
+	if s.tail.Load() != nil {
+		<-s.carrierDone
+	}
+}
+
 func (s *Store) Name() string         { return Name }
 func (s *Store) BinaryFormat() uint32 { return raftio.PlainLogDBBinVersion }
 
 // Close syncs and closes the files.
 func (s *Store) Close() error {
+	s.halt()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var err error
@@ -278,13 +305,16 @@ func (s *Store) roll() error {
 
 // reclaim keeps the log's span (from its oldest file to the one being
 // written) within twice what is live, and at least minSpan files: a
-// replica whose oldest record lies beyond that is carried forward if it
-// is small (its entries within an eighth of a file) or idle (nothing
-// written to it in this file or the last); a busy one with many entries
-// frees its files itself when it next syncs, and carrying it would write
-// its entries twice, so only its bootstrap, snapshot and state are. Then every file older than the oldest one a replica
-// needs is retired (never the file the log rolled from, which a sync may
-// be running on, or the one being written). The writer lock is held.
+// replica whose oldest record lies beyond that is carried forward. A
+// small one (its entries within an eighth of a file) is carried whole,
+// here; an idle one with many entries is handed to the carrier, which
+// moves them in pieces beside the writes (carrier.go), and meanwhile only
+// its bootstrap, snapshot and state are carried here; a busy one frees
+// its files itself when it next syncs, and carrying it would write its
+// entries twice, so only its bootstrap, snapshot and state are. Then
+// every file older than the oldest one a replica needs is retired (never
+// the file the log rolled from, which a sync may be running on, or the
+// one being written). The writer lock is held.
 func (s *Store) reclaim() error {
 	cur := s.tail.Load().seq
 	s.mu.RLock()
@@ -299,9 +329,13 @@ func (s *Store) reclaim() error {
 		if m := n.minSeq(); m == 0 || m+span > cur {
 			continue
 		}
-		whole := n.entryBytes <= s.opts.FileSize/8 || n.lastSeq+1 < cur
-		if whole || n.metaSeq()+span <= cur {
-			pinning = append(pinning, carried{k, whole})
+		small := n.entryBytes <= s.opts.FileSize/8
+		idle := n.lastSeq+1 < cur
+		if idle && !small {
+			s.carryLater(k) // in pieces, beside the writes (carrier.go)
+		}
+		if small || n.metaSeq()+span <= cur || idle {
+			pinning = append(pinning, carried{k, small && !s.isCarrying(k)})
 		}
 	}
 	s.mu.RUnlock()
@@ -405,18 +439,18 @@ type carried struct {
 
 // carry writes the records of the replicas named again at the end of the
 // log, the oldest first; the caller syncs them. It carries half a file of
-// entries at most (the first replica's whole, however large, so a replica
-// that keeps many entries still moves); the others over that carry their
-// bootstrap, snapshot and state now and their entries at a later roll.
+// entries at most; the others over that carry their bootstrap, snapshot
+// and state now and their entries at a later roll. (Larger entries are
+// the carrier's.)
 func (s *Store) carry(cs []carried) error {
 	b := s.getBatch()
 	defer s.putBatch(b)
 	s.mu.RLock()
 	sort.Slice(cs, func(i, j int) bool { return s.nodes[cs[i].key].minSeq() < s.nodes[cs[j].key].minSeq() })
 	budget := s.opts.FileSize / 2
-	for i, c := range cs {
+	for _, c := range cs {
 		k, n := c.key, s.nodes[c.key]
-		if c.whole && i > 0 && n.entryBytes > budget {
+		if c.whole && n.entryBytes > budget {
 			c.whole = false
 		}
 		if n.bs != nil {
@@ -443,7 +477,23 @@ func (s *Store) carry(cs []carried) error {
 	}
 	s.mu.RUnlock()
 	_, err := s.put(b)
+	s.carriedBytes.Add(int64(len(b.buf)))
 	return err
+}
+
+// entryPayload is the encoded entry in the record rec read from l: an
+// entry's record, or a carried copy's.
+func entryPayload(rec []byte, l loc, k nodeKey) ([]byte, error) {
+	o, payload, m := parse(rec, l.seq)
+	switch {
+	case m == 0 || o.shard != k.shard || o.replica != k.replica:
+		return nil, errCorrupt
+	case o.kind == kindEntry:
+		return payload, nil
+	case o.kind == kindCarried && len(payload) >= carriedPrefix:
+		return payload[carriedPrefix:], nil
+	}
+	return nil, errCorrupt
 }
 
 // readEntries appends the entries [low, high) of n to ents, up to maxSize
@@ -466,9 +516,9 @@ func (s *Store) readEntries(ents []pb.Entry, size uint64, k nodeKey, n *node, lo
 		if _, err := fl.f.ReadAt(buf, l.off); err != nil {
 			return nil, 0, err
 		}
-		o, payload, m := parse(buf, l.seq)
-		if m == 0 || o.kind != kindEntry || o.shard != k.shard || o.replica != k.replica {
-			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d at %d:%d: %w", i, k.shard, l.seq, l.off, errCorrupt)
+		payload, err := entryPayload(buf, l, k)
+		if err != nil {
+			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d at %d:%d: %w", i, k.shard, l.seq, l.off, err)
 		}
 		var e pb.Entry
 		if err := e.Unmarshal(payload); err != nil {

@@ -142,15 +142,20 @@ func TestModel(t *testing.T) {
 		case r < 75:
 			if rng.Intn(2) == 0 {
 				s.Close()
-			} // else as after a crash: the old store is dropped unclosed
+			} else { // as after a crash: the old store is dropped unclosed
+				s.halt()
+			}
 			s = openT(t, dir, fileSize)
 		}
 		var live int64
+		s.mu.RLock() // the carrier changes it
 		for _, n := range s.nodes {
 			live += n.entryBytes + 256
 		}
+		s.mu.RUnlock()
 		peak = max(peak, live)
 		if step%500 == 499 {
+			waitCarrier(t, s)
 			check(t, s, models)
 			seqs, free, err := listFiles(dir)
 			if err != nil {
@@ -172,6 +177,21 @@ func TestModel(t *testing.T) {
 	s.Close()
 	s = openT(t, dir, fileSize)
 	check(t, s, models)
+}
+
+// waitCarrier waits until the carrier has carried what was queued.
+func waitCarrier(t *testing.T, s *Store) {
+	t.Helper()
+	for range 500 {
+		s.cmu.Lock()
+		n := len(s.carrying)
+		s.cmu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the carrier still busy after 5 s")
 }
 
 func check(t *testing.T, s *Store, models map[nodeKey]*model) {
