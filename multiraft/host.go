@@ -226,6 +226,7 @@ type Host struct {
 	reconcileC chan struct{}
 	planC      chan struct{} // kicks the membership planner
 	syncC      chan struct{} // kicks the sync policy (a partition reached SyncBytes)
+	nudging    atomic.Bool   // nudgeIdle runs
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool
@@ -246,6 +247,7 @@ type localPartition struct {
 	shardID   uint64
 	sm        *partitionSM
 	prop      *proposer
+	kept      atomic.Uint64 // Raft entries the last requested sync kept
 }
 
 type hostMetrics struct{ hooks Hooks }

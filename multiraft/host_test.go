@@ -464,3 +464,80 @@ func TestRaftLogStoreKept(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleSync: a partition that takes no records for idleAfter syncs
+// what it has without waiting for SyncInterval, and a replicated one then
+// drops the Raft log it keeps for lagging followers when every node is
+// alive (Eddy's log store would carry it forward again and again).
+func TestIdleSync(t *testing.T) {
+	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 20, SyncInterval: time.Hour, RetentionInterval: time.Hour})
+	defer h.Close()
+	ref, meta := oneTopic(t, h, "idle")
+	for i := 0; i < 10; i++ {
+		if _, err := h.Produce(context.Background(), ref, []eddy.Record{{Value: []byte("x")}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.RLock()
+	lp := h.parts[meta.Shards[0]]
+	h.mu.RUnlock()
+	deadline := time.Now().Add(idleAfter + 10*time.Second)
+	for lp.sm.unsynced.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still unsynced %v after the last record", lp.sm.unsynced.Load(), idleAfter+10*time.Second)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rf3 := &localPartition{replicas: 3, sm: &partitionSM{}}
+	rf3.sm.unsyncedEntries.Store(100)
+	if got, want := h.compactionOverhead(rf3, 100<<10, false), uint64(h.cfg.RaftLogRetainBytes>>10); got != want {
+		t.Fatalf("a busy RF 3 partition of 1 KiB entries keeps %d entries; want RaftLogRetainBytes of them, %d", got, want)
+	}
+	if got := h.compactionOverhead(rf3, 100<<10, true); got != rf1Overhead {
+		t.Fatalf("an idle RF 3 partition keeps %d entries; want %d", got, rf1Overhead)
+	}
+}
+
+// TestIdleNudge: a partition whose last sync kept Raft log for lagging
+// followers, with nothing unsynced, has no progress for dragonboat to
+// snapshot; once idle it is nudged with a no-op and its log compacts to
+// rf1Overhead entries.
+func TestIdleNudge(t *testing.T) {
+	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 20, SyncInterval: time.Hour, RetentionInterval: time.Hour})
+	defer h.Close()
+	ref, meta := oneTopic(t, h, "nudge")
+	for i := 0; i < 100; i++ {
+		if _, err := h.Produce(context.Background(), ref, []eddy.Record{{Value: []byte("x")}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.RLock()
+	lp := h.parts[meta.Shards[0]]
+	h.mu.RUnlock()
+	// A sync that keeps 64 entries, as a busy replicated partition's does.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: 64}
+	if _, err := h.nh.SyncRequestSnapshot(ctx, lp.shardID, opt); err != nil {
+		t.Fatal(err)
+	}
+	lp.kept.Store(64)
+	span := func() uint64 {
+		lr, err := h.nh.GetLogReader(lp.shardID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, last := lr.GetRange()
+		return last + 1 - first
+	}
+	if n := span(); n < 64 {
+		t.Fatalf("the log keeps %d entries after a sync that kept 64", n)
+	}
+	deadline := time.Now().Add(2*idleAfter + 10*time.Second)
+	for span() > rf1Overhead+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle partition's log still keeps %d entries %v later (kept %d)", span(), 2*idleAfter+10*time.Second, lp.kept.Load())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

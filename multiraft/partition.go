@@ -93,10 +93,12 @@ type partitionSM struct {
 	pre *segment.Log
 
 	// unsynced counts bytes applied since the last Sync; lastSync is when
-	// that Sync ran (unix ns). The host's sync policy reads both.
+	// that Sync ran, lastApply when entries were last applied (unix ns).
+	// The host's sync policy reads them.
 	unsynced        atomic.Int64
 	unsyncedEntries atomic.Int64
 	lastSync        atomic.Int64
+	lastApply       atomic.Int64
 
 	// onRestore is called after RecoverFromSnapshot replaced the log.
 	onRestore func(lg *segment.Log, err error)
@@ -150,7 +152,7 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	records, bytes := 0, 0
+	records, bytes, nudges := 0, 0, 0
 	for i := range ents {
 		e := &ents[i]
 		cmd := e.Cmd
@@ -185,8 +187,11 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 				e.Result = sm.Result{Value: uint64(res.BaseOffset + 1)}
 			}
 		case len(cmd) == 9 && cmd[0] == opDeleteBefore:
-			start := lg.DeleteBefore(int64(binary.BigEndian.Uint64(cmd[1:])))
-			e.Result = sm.Result{Value: uint64(start)}
+			off := int64(binary.BigEndian.Uint64(cmd[1:]))
+			e.Result = sm.Result{Value: uint64(lg.DeleteBefore(off))}
+			if off == 0 {
+				nudges++ // nudgeIdle's no-op
+			}
 		default:
 			e.Result = refused(eddy.Errorf(eddy.CodeInvalid, "partition: unknown command"))
 		}
@@ -197,6 +202,11 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	}
 	if n := p.unsynced.Add(int64(bytes)); p.syncDue != nil && n >= p.syncBytes && n-int64(bytes) < p.syncBytes {
 		p.syncDue()
+	}
+	if nudges < len(ents) {
+		// The host's no-op (nudgeIdle) is not activity: the partition
+		// stays idle and syncs it at the next tick.
+		p.lastApply.Store(time.Now().UnixNano())
 	}
 	p.unsyncedEntries.Add(int64(len(ents)))
 	return ents, nil

@@ -5,37 +5,75 @@
 package multiraft
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
 )
 
 // syncDue applies the sync policy: it asks dragonboat for a snapshot of
-// every local partition with SyncBytes unsynced or SyncInterval since its
-// last sync. For an on-disk state machine that snapshot is Sync (segments,
-// then checkpoint) plus metadata, after which the Raft log is compacted.
+// every local partition with SyncBytes unsynced, SyncInterval since its
+// last sync, or entries unsynced and idleAfter without more. For an
+// on-disk state machine that snapshot is Sync (segments, then checkpoint)
+// plus metadata, after which the Raft log is compacted. An idle partition
+// whose last sync kept more Raft log than rf1Overhead, with nothing
+// unsynced, is nudged (nudgeIdle) so that it has something to sync.
 func (h *Host) syncDue() {
 	type dueSync struct {
-		shard    uint64
+		lp       *localPartition
 		overhead uint64
 	}
 	now := time.Now().UnixNano()
+	allAlive := h.allAlive()
 	h.mu.RLock()
 	var due []dueSync
-	for id, lp := range h.parts {
-		n := lp.sm.unsynced.Load()
-		if n >= h.cfg.SyncBytes || (n > 0 && now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval)) {
-			due = append(due, dueSync{id, h.compactionOverhead(lp, n)})
+	var nudge []uint64
+	for _, lp := range h.parts {
+		n, entries := lp.sm.unsynced.Load(), lp.sm.unsyncedEntries.Load()
+		idle := now-lp.sm.lastApply.Load() >= int64(idleAfter)
+		switch {
+		case n >= h.cfg.SyncBytes || (entries > 0 && (idle || now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval))):
+			due = append(due, dueSync{lp, h.compactionOverhead(lp, n, idle && allAlive)})
+		case idle && allAlive && lp.kept.Load() > rf1Overhead:
+			nudge = append(nudge, lp.shardID)
 		}
 	}
 	h.mu.RUnlock()
 	for _, d := range due {
 		opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: d.overhead}
-		rs, err := h.nh.RequestSnapshot(d.shard, opt, 30*time.Second)
+		rs, err := h.nh.RequestSnapshot(d.lp.shardID, opt, 30*time.Second)
 		if err != nil {
 			continue // busy or closing; the next tick retries
 		}
+		d.lp.kept.Store(d.overhead)
 		rs.Release()
+	}
+	if len(nudge) > 0 && h.nudging.CompareAndSwap(false, true) {
+		h.wg.Add(1) // the sync loop holds one, so Close's Wait cannot have begun
+		go h.nudgeIdle(nudge)
+	}
+}
+
+// nudgeIdle proposes a no-op, DeleteBefore(0), to each shard. dragonboat
+// snapshots, and so compacts, only a state machine that applied something
+// since its last snapshot; an idle partition whose last sync kept
+// RaftLogRetainBytes of log for lagging followers would keep it for as
+// long as it stays idle, and Eddy's log store would carry it forward. The
+// no-op gives every replica an entry to sync, which it does with
+// rf1Overhead at the next tick: applying it does not end the idleness.
+func (h *Host) nudgeIdle(shards []uint64) {
+	defer h.wg.Done()
+	defer h.nudging.Store(false)
+	for _, shard := range shards {
+		if _, err := h.proposeWithRetry(shard, encodeDeleteBefore(0), true, nil, h.stop, nil); errors.Is(err, context.Canceled) {
+			return
+		}
+		select {
+		case <-h.stop:
+			return
+		default:
+		}
 	}
 }
 
@@ -71,21 +109,40 @@ func (h *Host) compactModules() {
 // runs with none under CPU and disk load later, and two have not failed it.
 const rf1Overhead = 2
 
+// idleAfter is how long a partition takes no records before it syncs
+// what it has and, when every node is alive, drops the Raft log it keeps
+// for lagging followers: an alive follower has long had the last entries,
+// and Eddy's log store would otherwise carry an idle partition's
+// RaftLogRetainBytes forward each time they are its oldest (under Kafka
+// produce to three nodes, 800 MB for 1.8 GB of records in six topics).
+const idleAfter = 5 * time.Second
+
+// allAlive reports whether every registered node answered lately.
+func (h *Host) allAlive() bool {
+	for _, n := range h.Nodes() {
+		if !h.live.alive(n.ID) {
+			return false
+		}
+	}
+	return true
+}
+
 // compactionOverhead is how many Raft entries to keep behind a sync, sized
 // by bytes rather than by count: about RaftLogRetainBytes of recent entries,
 // so a briefly lagging follower catches up from the log instead of a full
-// segment stream. A single-replica partition has no follower and keeps
+// segment stream; rf1Overhead once the partition is idle and every node
+// alive (idleAfter). A single-replica partition has no follower and keeps
 // only rf1Overhead entries: what a sync made durable leaves the log at
 // once, mostly while the log store still holds it in its memtable, so it
 // is never flushed and compacted. (It kept 16 entries, which under Kafka
 // produce, at about 1 MiB an entry, was 16 MiB more live log than the
 // memtable's 16 MiB could hold: pebble wrote every entry three times or
 // more.)
-func (h *Host) compactionOverhead(lp *localPartition, unsyncedBytes int64) uint64 {
-	if lp.replicas <= 1 {
+func (h *Host) compactionOverhead(lp *localPartition, unsyncedBytes int64, idle bool) uint64 {
+	if lp.replicas <= 1 || idle {
 		return rf1Overhead
 	}
 	entries := max(lp.sm.unsyncedEntries.Load(), 1)
 	avg := max(unsyncedBytes/entries, 1)
-	return uint64(min(max(h.cfg.RaftLogRetainBytes/avg, 64), 200_000))
+	return uint64(min(max(h.cfg.RaftLogRetainBytes/avg, 16), 200_000))
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Produce to three local nodes, RF 3, an older build against this one,
+# interleaved in one run, a fresh cluster per build: three rounds, each a
+# new topic, of 300k records of 1 KiB through Kafka (eddy bench kafka),
+# then through HTTP (8 clients x 100 records a request). After each, per
+# node: leader changes it counted, Raft log saves over 1 s, and what the
+# Raft log store carried forward (eddy_raft_log_carried_bytes_total); at
+# the end the Raft log directory of node 1.
+# Usage: scripts/bench-rf3-ab.sh OLD_REV
+OLD=${1:?usage: scripts/bench-rf3-ab.sh OLD_REV}
+. "$(dirname "$0")/lib.sh"
+git worktree add -q --detach "$W/old" "$OLD"
+(cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
+git worktree remove --force "$W/old"
+NEW=$B
+py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+rate() { py '"%dk records/s, p99 %d ms" % (d["records_per_sec"] / 1000, d["p99_ms"])'; }
+stats() {
+  for i in 1 2 3; do
+    m=$(curl -s -H "Authorization: Bearer $EDDY_TOKEN" 127.0.0.1:1809$i/metrics)
+    echo -n " n$i: $(echo "$m" | awk '
+      /^eddy_raft_leader_changes_total/ {lc += $2}
+      /^eddy_raft_log_sync_seconds_bucket.*le="1"/ {fast = $2}
+      /^eddy_raft_log_sync_seconds_count/ {all = $2}
+      /^eddy_raft_log_carried_bytes_total/ {car = sprintf(", carried %d MB", $2 / 1048576)}
+      END {printf "leader changes %d, saves over 1 s %d%s;", lc, all - fast, car}')"
+  done
+  echo
+}
+one() { # LABEL BUILD
+  B=$2
+  rm -rf "$W"/d? "$W"/conf?
+  start_cluster 1809 1719 1889 1909
+  for r in 1 2 3; do
+    echo "$1 round $r, kafka: $("$B" bench kafka --kafka-addr 127.0.0.1:19091 --topic k$r --replication-factor 3 --records 300000 --size 1024 --json | rate)"
+    stats
+    echo "$1 round $r, http: $("$B" bench produce --topic h$r --replication-factor 3 --records 300000 --size 1024 --batch 100 --concurrency 8 --json | rate)"
+    stats
+  done
+  echo "$1: Raft log directory of node 1: $(du -sm "$W/d1/raft" | cut -f1) MB"
+  kill "${NODES[@]}"; wait "${NODES[@]}" 2>/dev/null || true
+}
+one "old ($OLD)" "$W/eddy-old"
+one new "$NEW"
