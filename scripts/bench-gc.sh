@@ -14,9 +14,7 @@
 # Usage: scripts/bench-gc.sh OLD_REV
 OLD=${1:?usage: scripts/bench-gc.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
-git worktree add -q --detach "$W/old" "$OLD"
-(cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
-git worktree remove --force "$W/old"
+build_old "$OLD"
 NEW=$B
 go build -o "$W/sink" ./scripts/sink
 "$W/sink" -addr 127.0.0.1:18099 &

@@ -13,9 +13,7 @@ OLD=${1:-}
 . "$(dirname "$0")/lib.sh"
 NEW=$B
 if [ -n "$OLD" ]; then
-  git worktree add -q --detach "$W/old" "$OLD"
-  (cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
-  git worktree remove --force "$W/old"
+  build_old "$OLD"
 fi
 printf 'listener 18883 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' >"$W/mosq.conf"
 /usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 &

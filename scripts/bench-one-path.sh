@@ -13,9 +13,7 @@
 # Usage: scripts/bench-one-path.sh [OLD_REV, default 83d80cf]
 OLD=${1:-83d80cf}
 . "$(dirname "$0")/lib.sh"
-git worktree add -q --detach "$W/old" "$OLD"
-(cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
-git worktree remove --force "$W/old"
+build_old "$OLD"
 CLI=$B
 "$CLI" transform build examples/transforms/enrich -o "$W/enrich.wasm" >/dev/null
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

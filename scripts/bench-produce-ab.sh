@@ -9,9 +9,7 @@
 # Usage: scripts/bench-produce-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-produce-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
-git worktree add -q --detach "$W/old" "$OLD"
-(cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
-git worktree remove --force "$W/old"
+build_old "$OLD"
 NEW=$B
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rate() { py '"%dk" % (d["records_per_sec"] / 1000)'; }

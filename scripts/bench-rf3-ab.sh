@@ -9,9 +9,7 @@
 # Usage: scripts/bench-rf3-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-rf3-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
-git worktree add -q --detach "$W/old" "$OLD"
-(cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
-git worktree remove --force "$W/old"
+build_old "$OLD"
 NEW=$B
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rate() { py '"%dk records/s, p99 %d ms" % (d["records_per_sec"] / 1000, d["p99_ms"])'; }

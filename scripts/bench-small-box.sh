@@ -29,9 +29,7 @@ OLD=${1:-83d80cf}
 ONLY=${2:-}
 . "$(dirname "$0")/lib.sh"
 if [ "$ONLY" != memory ]; then
-  git worktree add -q --detach "$W/old" "$OLD"
-  (cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
-  git worktree remove --force "$W/old"
+  build_old "$OLD"
 fi
 NEW=$B
 go build -o "$W/sink" ./scripts/sink

@@ -14,6 +14,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# build_old REV: a release build of REV, $W/eddy-old, for the scripts
+# that interleave an older build with this one.
+build_old() {
+  git worktree add -q --detach "$W/old" "$1"
+  (cd "$W/old" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/eddy-old" ./cmd/eddy)
+  git worktree remove --force "$W/old"
+}
+
 # start_node HTTP_PORT RAFT_PORT [MQTT_PORT [KAFKA_PORT]]: one node on
 # loopback (MQTT and Kafka off without their ports) with its data in $W/d; waits until it is ready,
 # sets PID and points the CLI at it (EDDY_SERVER, EDDY_TOKEN); exits with
