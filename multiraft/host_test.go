@@ -465,6 +465,21 @@ func TestRaftLogStoreKept(t *testing.T) {
 	}
 }
 
+// producedOnes makes a topic of one partition, produces n one-record
+// requests to it, and returns its replica.
+func producedOnes(t *testing.T, h *Host, name eddy.TopicName, n int) *localPartition {
+	t.Helper()
+	ref, meta := oneTopic(t, h, name)
+	for i := 0; i < n; i++ {
+		if _, err := h.Produce(context.Background(), ref, []eddy.Record{{Value: []byte("x")}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.parts[meta.Shards[0]]
+}
+
 // TestIdleSync: a partition that takes no records for idleAfter syncs
 // what it has without waiting for SyncInterval, and a replicated one then
 // drops the Raft log it keeps for lagging followers when every node is
@@ -472,15 +487,7 @@ func TestRaftLogStoreKept(t *testing.T) {
 func TestIdleSync(t *testing.T) {
 	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 20, SyncInterval: time.Hour, RetentionInterval: time.Hour})
 	defer h.Close()
-	ref, meta := oneTopic(t, h, "idle")
-	for i := 0; i < 10; i++ {
-		if _, err := h.Produce(context.Background(), ref, []eddy.Record{{Value: []byte("x")}}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h.mu.RLock()
-	lp := h.parts[meta.Shards[0]]
-	h.mu.RUnlock()
+	lp := producedOnes(t, h, "idle", 10)
 	deadline := time.Now().Add(idleAfter + 10*time.Second)
 	for lp.sm.unsynced.Load() > 0 {
 		if time.Now().After(deadline) {
@@ -505,15 +512,7 @@ func TestIdleSync(t *testing.T) {
 func TestIdleNudge(t *testing.T) {
 	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 20, SyncInterval: time.Hour, RetentionInterval: time.Hour})
 	defer h.Close()
-	ref, meta := oneTopic(t, h, "nudge")
-	for i := 0; i < 100; i++ {
-		if _, err := h.Produce(context.Background(), ref, []eddy.Record{{Value: []byte("x")}}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h.mu.RLock()
-	lp := h.parts[meta.Shards[0]]
-	h.mu.RUnlock()
+	lp := producedOnes(t, h, "nudge", 100)
 	// A sync that keeps 64 entries, as a busy replicated partition's does.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
