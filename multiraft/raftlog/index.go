@@ -112,7 +112,7 @@ func (s *Store) apply(o *op, l loc) {
 	n.lastSeq = l.seq
 	switch o.kind {
 	case kindEntry:
-		n.version, n.staging = n.version+1, nil
+		n.changed()
 		n.appendEntry(o.index, l)
 	case kindState:
 		n.state, n.hasState, n.stateSeq = o.state, true, l.seq
@@ -122,14 +122,14 @@ func (s *Store) apply(o *op, l loc) {
 		}
 		n.snap, n.snapSeq = o.snap, l.seq
 		if o.kind == kindSnapshotReset {
-			n.version, n.staging = n.version+1, nil
+			n.changed()
 			n.locs, n.entryBytes, n.first = nil, 0, o.snap.Index+1
 		}
 	case kindBootstrap:
 		bs := o.bs
 		n.bs, n.bsSeq = &bs, l.seq
 	case kindRemoveTo:
-		n.version, n.staging = n.version+1, nil
+		n.changed()
 		n.removeTo(o.index)
 	case kindCarried:
 		n.stage(o, l)
@@ -137,6 +137,9 @@ func (s *Store) apply(o *op, l loc) {
 		n.carryDone(o)
 	}
 }
+
+// changed notes a change to n's entries: a carry under way is void.
+func (n *node) changed() { n.version, n.staging = n.version+1, nil }
 
 // stage records a carried copy: the next of the carry under way, or the
 // first of a new one.

@@ -40,7 +40,8 @@ const (
 )
 
 // carriedPrefix is what a kindCarried record holds before the entry: the
-// carry's id, the entry's index and the carry's last index.
+// carry's id, the entry's index and the carry's last index (a
+// kindCarryDone holds the same, with the carry's first index).
 const carriedPrefix = 24
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -153,9 +154,7 @@ func (b *batch) removeTo(shard, replica, index uint64) {
 // which carries the entries up to hi.
 func (b *batch) carried(shard, replica, id, index, hi uint64, payload []byte) {
 	o := b.add(kindCarried, shard, replica, carriedPrefix+len(payload), func(p []byte) int {
-		binary.LittleEndian.PutUint64(p, id)
-		binary.LittleEndian.PutUint64(p[8:], index)
-		binary.LittleEndian.PutUint64(p[16:], hi)
+		putCarry(p, id, index, hi)
 		return carriedPrefix + copy(p[carriedPrefix:], payload)
 	})
 	o.carryID, o.index, o.hi = id, index, hi
@@ -163,13 +162,18 @@ func (b *batch) carried(shard, replica, id, index, hi uint64, payload []byte) {
 
 // carryDone ends carry id of the entries [lo, hi].
 func (b *batch) carryDone(shard, replica, id, lo, hi uint64) {
-	o := b.add(kindCarryDone, shard, replica, 24, func(p []byte) int {
-		binary.LittleEndian.PutUint64(p, id)
-		binary.LittleEndian.PutUint64(p[8:], lo)
-		binary.LittleEndian.PutUint64(p[16:], hi)
-		return 24
+	o := b.add(kindCarryDone, shard, replica, carriedPrefix, func(p []byte) int {
+		putCarry(p, id, lo, hi)
+		return carriedPrefix
 	})
 	o.carryID, o.index, o.hi = id, lo, hi
+}
+
+// putCarry writes a carry record's prefix: the carry, an index, its last.
+func putCarry(p []byte, id, index, hi uint64) {
+	binary.LittleEndian.PutUint64(p, id)
+	binary.LittleEndian.PutUint64(p[8:], index)
+	binary.LittleEndian.PutUint64(p[16:], hi)
 }
 
 func (b *batch) removeNode(shard, replica uint64) {
@@ -228,7 +232,7 @@ func (o *op) decode(payload []byte) error {
 		}
 		o.index = binary.LittleEndian.Uint64(payload)
 	case kindCarried, kindCarryDone:
-		if len(payload) < 24 || (o.kind == kindCarryDone && len(payload) != 24) {
+		if len(payload) < carriedPrefix || (o.kind == kindCarryDone && len(payload) != carriedPrefix) {
 			return errCorrupt
 		}
 		o.carryID = binary.LittleEndian.Uint64(payload)
