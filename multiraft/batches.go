@@ -65,7 +65,7 @@ func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.
 	if err != nil {
 		return 0, err
 	}
-	return h.await(ctx, lp, append(encodeAppend(make([]byte, 0, len(b)+2), true), b...), hdr.ProducerID < 0)
+	return h.await(ctx, lp, append(encodeAppend(getCmd(len(b)+2), true), b...), hdr.ProducerID < 0)
 }
 
 // await proposes an append entry on a local partition until it commits, or
@@ -86,6 +86,7 @@ func (h *Host) await(ctx context.Context, lp *localPartition, cmd []byte, once b
 	eddy.Queued(ctx)
 	go func() {
 		base, err := h.proposeWithRetry(lp.shardID, cmd, once, nil, lp.prop.stop, first)
+		putCmd(cmd)
 		done <- result{base, err}
 	}()
 	select {

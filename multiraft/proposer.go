@@ -147,6 +147,7 @@ func (p *proposer) proposeNow(r *produceReq) bool {
 	start := time.Now()
 	first := p.h.submit(p.shardID, cmd, false)
 	if refusedBeforeLog(first.err) {
+		putCmd(cmd)
 		<-p.slots
 		return false
 	}
@@ -229,6 +230,7 @@ func (p *proposer) run() {
 		if refusedBeforeLog(first.err) {
 			p.answer(reqs, 0, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 500,
 				Message: "the partition's Raft log stayed too busy to take the write (" + first.err.Error() + "); nothing was appended, retry"})
+			putCmd(cmd)
 			p.release()
 			continue
 		}
@@ -290,7 +292,7 @@ func (p *proposer) encode(reqs []*produceReq, nrec, nbytes int, seq int32) []byt
 	if p.logAppendTime {
 		opt.LogAppendTime = time.Now().UnixMilli()
 	}
-	cmd := encodeAppend(make([]byte, 0, nbytes+nrec*24+128), false)
+	cmd := encodeAppend(getCmd(nbytes+nrec*24+128), false)
 	return batch.Append(cmd, recs, opt)
 }
 
@@ -344,6 +346,7 @@ func (p *proposer) settle(reqs []*produceReq, cmd []byte, first *attempt, start 
 	resequence := func() { batch.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
 	base, err := p.h.proposeWithRetry(p.shardID, cmd, false, resequence, p.stop, first)
 	p.h.metrics.proposal(nrec, len(cmd), time.Since(start))
+	putCmd(cmd)
 	p.answer(reqs, base, err)
 }
 

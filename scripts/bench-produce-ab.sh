@@ -5,7 +5,9 @@
 # kafka: franz-go, default batching, idempotent) to 1 and 8 partitions,
 # and HTTP produce (8 clients x 100 records a request) to 1 and 8, each
 # 400k records, then the Raft log directory's size and what the node
-# wrote to disk in all (/proc/PID/io; 1.6 GB of records went in).
+# wrote to disk in all (/proc/PID/io; 1.6 GB of records went in), and
+# the node's CPU seconds over the Kafka runs and over the HTTP runs
+# (/proc/PID/stat).
 # Usage: scripts/bench-produce-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-produce-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
@@ -13,14 +15,22 @@ build_old "$OLD"
 NEW=$B
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rate() { py '"%dk" % (d["records_per_sec"] / 1000)'; }
+cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; } # the node's CPU, in ticks (1/100 s)
 one() { # LABEL BUILD
   B=$2
   rm -rf "$W/d" "$W/conf"
   start_node 18096 17196 "" 19096
-  local k=127.0.0.1:19096
-  echo "$1: lone p50 $("$B" bench produce --topic one --records 3000 --size 1024 --batch 1 --concurrency 1 --json | py '"%.2f" % d["p50_ms"]') ms;" \
-    "kafka 1 partition $("$B" bench kafka --kafka-addr "$k" --topic k1 --records 400000 --size 1024 --json | rate), 8 $("$B" bench kafka --kafka-addr "$k" --topic k8 --partitions 8 --records 400000 --size 1024 --json | rate);" \
-    "http 1 partition $("$B" bench produce --topic h1 --records 400000 --size 1024 --batch 100 --concurrency 8 --json | rate), 8 $("$B" bench produce --topic h8 --partitions 8 --records 400000 --size 1024 --batch 100 --concurrency 8 --json | rate) records/s;" \
+  local k=127.0.0.1:19096 lone k1 k8 h1 h8 c0 c1 c2
+  lone=$("$B" bench produce --topic one --records 3000 --size 1024 --batch 1 --concurrency 1 --json | py '"%.2f" % d["p50_ms"]')
+  c0=$(cpu)
+  k1=$("$B" bench kafka --kafka-addr "$k" --topic k1 --records 400000 --size 1024 --json | rate)
+  k8=$("$B" bench kafka --kafka-addr "$k" --topic k8 --partitions 8 --records 400000 --size 1024 --json | rate)
+  c1=$(cpu)
+  h1=$("$B" bench produce --topic h1 --records 400000 --size 1024 --batch 100 --concurrency 8 --json | rate)
+  h8=$("$B" bench produce --topic h8 --partitions 8 --records 400000 --size 1024 --batch 100 --concurrency 8 --json | rate)
+  c2=$(cpu)
+  echo "$1: lone p50 $lone ms; kafka 1 partition $k1, 8 $k8; http 1 partition $h1, 8 $h8 records/s;" \
+    "node CPU $(((c1 - c0) / 100)).$(((c1 - c0) % 100 / 10)) s (kafka) and $(((c2 - c1) / 100)).$(((c2 - c1) % 100 / 10)) s (http);" \
     "Raft log directory $(du -sm "$W/d/raft" | cut -f1) MB; the node wrote $(awk '/^write_bytes/ {print int($2 / 1048576)}' /proc/$PID/io) MB to disk"
   kill "$PID"; wait "$PID" 2>/dev/null || true
 }

@@ -169,9 +169,18 @@ func (l *Log) AppendFrom(b []byte, strict bool, src *Source) (AppendResult, erro
 		size = 0
 	}
 	base := l.nextOffset
-	start := len(act.pending)
-	act.pending = append(act.pending, b...)
-	batch.SetFirstOffset(act.pending[start:], base)
+	if len(b) >= writeThroughBytes {
+		if err := act.writePending(); err != nil {
+			return AppendResult{}, l.fail(err)
+		}
+		if err := act.writeBatch(b, base); err != nil {
+			return AppendResult{}, l.fail(err)
+		}
+	} else {
+		start := len(act.pending)
+		act.pending = append(act.pending, b...)
+		batch.SetFirstOffset(act.pending[start:], base)
+	}
 	if size-act.lastIdxPos >= l.cfg.IndexIntervalBytes {
 		e := indexEntry{rel: uint32(base - act.base), pos: uint32(size)}
 		act.entries = append(act.entries, e)
@@ -210,6 +219,30 @@ func (l *Log) rollLocked() error {
 	l.newFiles = true
 	l.segs = append(l.segs, &seg{base: l.nextOffset, end: l.nextOffset, f: f, idx: idx,
 		lastIdxPos: -l.cfg.IndexIntervalBytes, dirty: true})
+	return nil
+}
+
+// writeThroughBytes: a batch this large is written as it is (writeBatch)
+// rather than copied into pending. Smaller ones gather there, so a
+// flush writes many with one syscall.
+const writeThroughBytes = 64 << 10
+
+// writeBatch writes b at the end of the segment with its first offset
+// set to base, in a copy of its header: b itself is a Raft entry's, which
+// dragonboat may still read, and the CRC does not cover the offset. A
+// 1 MiB batch is so not copied, nor is a buffer grown to hold it.
+func (s *seg) writeBatch(b []byte, base int64) error {
+	var hdr [batch.HeaderLen]byte
+	copy(hdr[:], b)
+	batch.SetFirstOffset(hdr[:], base)
+	for _, p := range [][]byte{hdr[:], b[batch.HeaderLen:]} {
+		n, err := s.f.Write(p)
+		s.size += int64(n)
+		if err != nil {
+			return fmt.Errorf("write segment %d: %w", s.base, err)
+		}
+	}
+	s.dirty = true
 	return nil
 }
 

@@ -539,3 +539,67 @@ func mustHeader(t *testing.T, b []byte) batch.Header {
 	}
 	return h
 }
+
+// TestLargeBatchesWrittenThrough: batches of writeThroughBytes and more
+// go to the file as they are, among small ones gathered in pending; each
+// reads back at its offset, before and after a reopen, and the caller's
+// bytes (a Raft entry's) keep their first offset.
+func TestLargeBatchesWrittenThrough(t *testing.T) {
+	fsys := NewMemFS()
+	cfg := Config{SegmentBytes: 1 << 20, IndexIntervalBytes: 4096}
+	l := mustOpen(t, fsys, dir, cfg)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var want []eddy.Record
+	large := 0
+	for i := 0; i < 60; i++ {
+		n := 1 + rng.IntN(4)
+		if i%3 == 0 {
+			n = 70 + rng.IntN(60) // 1 KiB values: over writeThroughBytes
+		}
+		recs := make([]eddy.Record, n)
+		for j := range recs {
+			recs[j] = eddy.Record{Key: []byte(fmt.Sprint(i, j)), Value: bytes.Repeat([]byte{byte(i)}, 1024)}
+		}
+		b := batch.Append(nil, recs, batch.Options{ProducerID: -1})
+		if len(b) >= writeThroughBytes {
+			large++
+		}
+		res := mustAppend(t, l, b, false)
+		if res.BaseOffset != int64(len(want)) {
+			t.Fatalf("batch %d: base offset %d, want %d", i, res.BaseOffset, len(want))
+		}
+		if h, err := batch.Check(b); err != nil || h.FirstOffset != 0 {
+			t.Fatalf("batch %d: the appended bytes changed (first offset %d, %v)", i, h.FirstOffset, err)
+		}
+		want = append(want, recs...)
+		if rng.IntN(3) == 0 {
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if large < 15 {
+		t.Fatalf("only %d batches over %d bytes", large, writeThroughBytes)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *Log) {
+		t.Helper()
+		got := readAllRecords(t, l)
+		if len(got) != len(want) {
+			t.Fatalf("read %d records, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Offset != eddy.Offset(i) || !testutil.SameRecord(got[i].Record, want[i]) {
+				t.Fatalf("record %d differs", i)
+			}
+		}
+	}
+	check(l)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	check(mustOpen(t, fsys, dir, cfg))
+}
