@@ -739,3 +739,32 @@ func TestPipelinedProduce(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowLargeFrameHoldsWhatWasSent: a client that announces a request
+// of 60 MiB and sends 200 KiB of it makes the listener hold memory in
+// proportion to the 200 KiB (at most four times), not the 60 MiB.
+func TestSlowLargeFrameHoldsWhatWasSent(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	c := &conn{nc: server, br: bufio.NewReaderSize(server, 16<<10)}
+	const sent = 200 << 10
+	go func() {
+		hdr := binary.BigEndian.AppendUint32(nil, 60<<20)
+		client.Write(append(hdr, make([]byte, sent)...))
+		time.Sleep(200 * time.Millisecond) // the client stalls; then it goes
+		client.Close()
+	}()
+	var before, during runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	done := make(chan error, 1)
+	go func() { _, err := c.readFrame(64 << 20); done <- err }()
+	time.Sleep(100 * time.Millisecond)
+	runtime.ReadMemStats(&during)
+	if err := <-done; err == nil {
+		t.Fatal("a frame cut short was read whole")
+	}
+	if grown := int64(during.TotalAlloc - before.TotalAlloc); grown > 4*sent+(256<<10) {
+		t.Fatalf("the listener allocated %d KiB for %d KiB sent of an announced 60 MiB", grown>>10, sent>>10)
+	}
+}
