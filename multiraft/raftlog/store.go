@@ -476,9 +476,11 @@ func (s *Store) carry(cs []carried) error {
 		}
 	}
 	s.mu.RUnlock()
-	_, err := s.put(b)
+	if _, err := s.put(b); err != nil {
+		return err
+	}
 	s.carriedBytes.Add(int64(len(b.buf)))
-	return err
+	return nil
 }
 
 // entryPayload is the encoded entry in the record rec read from l: an
