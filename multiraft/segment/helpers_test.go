@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/testutil"
 
 	"github.com/eddy-broker/eddy"
 )
@@ -28,6 +29,20 @@ func mustAppend(tb testing.TB, l *Log, batch []byte, strict bool) AppendResult {
 		tb.Fatalf("Append refused: %v", res.Err)
 	}
 	return res
+}
+
+// readsAll checks that l holds want, from offset 0 on.
+func readsAll(tb testing.TB, l *Log, want []eddy.Record) {
+	tb.Helper()
+	got := readAllRecords(tb, l)
+	if len(got) != len(want) {
+		tb.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Offset != eddy.Offset(i) || !testutil.SameRecord(got[i].Record, want[i]) {
+			tb.Fatalf("record %d differs", i)
+		}
+	}
 }
 
 // readAllRecords reads every visible record from the log start.

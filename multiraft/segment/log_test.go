@@ -52,15 +52,7 @@ func TestAppendReadRollReopen(t *testing.T) {
 	}
 	check := func(l *Log) {
 		t.Helper()
-		got := readAllRecords(t, l)
-		if len(got) != len(want) {
-			t.Fatalf("read %d records, want %d", len(got), len(want))
-		}
-		for i := range want {
-			if got[i].Offset != eddy.Offset(i) || !testutil.SameRecord(got[i].Record, want[i]) {
-				t.Fatalf("record %d differs", i)
-			}
-		}
+		readsAll(t, l, want)
 		// Every single offset is found directly, not only by scanning.
 		for off := int64(0); off < int64(len(want)); off += 7 {
 			res, err := l.Read(off, 1)
@@ -584,22 +576,10 @@ func TestLargeBatchesWrittenThrough(t *testing.T) {
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	check := func(l *Log) {
-		t.Helper()
-		got := readAllRecords(t, l)
-		if len(got) != len(want) {
-			t.Fatalf("read %d records, want %d", len(got), len(want))
-		}
-		for i := range want {
-			if got[i].Offset != eddy.Offset(i) || !testutil.SameRecord(got[i].Record, want[i]) {
-				t.Fatalf("record %d differs", i)
-			}
-		}
-	}
-	check(l)
+	readsAll(t, l, want)
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
-	check(mustOpen(t, fsys, dir, cfg))
+	readsAll(t, mustOpen(t, fsys, dir, cfg), want)
 }
