@@ -16,6 +16,7 @@ NEW=$B
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rate() { py '"%dk" % (d["records_per_sec"] / 1000)'; }
 cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; } # the node's CPU, in ticks (1/100 s)
+secs() { awk -v t="$1" 'BEGIN {printf "%.1f", t / 100}'; } # TICKS: seconds
 one() { # LABEL BUILD
   B=$2
   rm -rf "$W/d" "$W/conf"
@@ -30,7 +31,7 @@ one() { # LABEL BUILD
   h8=$("$B" bench produce --topic h8 --partitions 8 --records 400000 --size 1024 --batch 100 --concurrency 8 --json | rate)
   c2=$(cpu)
   echo "$1: lone p50 $lone ms; kafka 1 partition $k1, 8 $k8; http 1 partition $h1, 8 $h8 records/s;" \
-    "node CPU $(((c1 - c0) / 100)).$(((c1 - c0) % 100 / 10)) s (kafka) and $(((c2 - c1) / 100)).$(((c2 - c1) % 100 / 10)) s (http);" \
+    "node CPU $(secs $((c1 - c0))) s (kafka) and $(secs $((c2 - c1))) s (http);" \
     "Raft log directory $(du -sm "$W/d/raft" | cut -f1) MB; the node wrote $(awk '/^write_bytes/ {print int($2 / 1048576)}' /proc/$PID/io) MB to disk"
   kill "$PID"; wait "$PID" 2>/dev/null || true
 }

@@ -235,12 +235,18 @@ func (s *seg) writeBatch(b []byte, base int64) error {
 	var hdr [batch.HeaderLen]byte
 	copy(hdr[:], b)
 	batch.SetFirstOffset(hdr[:], base)
-	for _, p := range [][]byte{hdr[:], b[batch.HeaderLen:]} {
-		n, err := s.f.Write(p)
-		s.size += int64(n)
-		if err != nil {
-			return fmt.Errorf("write segment %d: %w", s.base, err)
-		}
+	if err := s.write(hdr[:]); err != nil {
+		return err
+	}
+	return s.write(b[batch.HeaderLen:])
+}
+
+// write appends p to the segment's file.
+func (s *seg) write(p []byte) error {
+	n, err := s.f.Write(p)
+	s.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("write segment %d: %w", s.base, err)
 	}
 	s.dirty = true
 	return nil
@@ -248,13 +254,10 @@ func (s *seg) writeBatch(b []byte, base int64) error {
 
 func (s *seg) writePending() error {
 	if len(s.pending) > 0 {
-		n, err := s.f.Write(s.pending)
-		s.size += int64(n)
-		if err != nil {
-			return fmt.Errorf("write segment %d: %w", s.base, err)
+		if err := s.write(s.pending); err != nil {
+			return err
 		}
 		s.pending = s.pending[:0]
-		s.dirty = true
 	}
 	if len(s.idxPending) > 0 {
 		if _, err := s.idx.Write(s.idxPending); err != nil {
