@@ -6,6 +6,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
@@ -65,7 +66,7 @@ func (h *Host) AppendBatch(ctx context.Context, meta *catalog.TopicMeta, p eddy.
 	if err != nil {
 		return 0, err
 	}
-	return h.await(ctx, lp, append(encodeAppend(getCmd(len(b)+2), true), b...), hdr.ProducerID < 0)
+	return h.await(ctx, lp, append(encodeAppend(bufpool.Get(len(b)+2), true), b...), hdr.ProducerID < 0)
 }
 
 // await proposes an append entry on a local partition until it commits, or
@@ -86,7 +87,7 @@ func (h *Host) await(ctx context.Context, lp *localPartition, cmd []byte, once b
 	eddy.Queued(ctx)
 	go func() {
 		base, err := h.proposeWithRetry(lp.shardID, cmd, once, nil, lp.prop.stop, first)
-		putCmd(cmd)
+		bufpool.Put(cmd)
 		done <- result{base, err}
 	}()
 	select {

@@ -6,9 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eddy-broker/eddy/batch"
-
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/client"
 )
@@ -147,7 +147,7 @@ func (p *proposer) proposeNow(r *produceReq) bool {
 	start := time.Now()
 	first := p.h.submit(p.shardID, cmd, false)
 	if refusedBeforeLog(first.err) {
-		putCmd(cmd)
+		bufpool.Put(cmd)
 		<-p.slots
 		return false
 	}
@@ -230,7 +230,7 @@ func (p *proposer) run() {
 		if refusedBeforeLog(first.err) {
 			p.answer(reqs, 0, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 500,
 				Message: "the partition's Raft log stayed too busy to take the write (" + first.err.Error() + "); nothing was appended, retry"})
-			putCmd(cmd)
+			bufpool.Put(cmd)
 			p.release()
 			continue
 		}
@@ -292,7 +292,7 @@ func (p *proposer) encode(reqs []*produceReq, nrec, nbytes int, seq int32) []byt
 	if p.logAppendTime {
 		opt.LogAppendTime = time.Now().UnixMilli()
 	}
-	cmd := encodeAppend(getCmd(nbytes+nrec*24+128), false)
+	cmd := encodeAppend(bufpool.Get(nbytes+nrec*24+128), false)
 	return batch.Append(cmd, recs, opt)
 }
 
@@ -346,7 +346,7 @@ func (p *proposer) settle(reqs []*produceReq, cmd []byte, first *attempt, start 
 	resequence := func() { batch.SetBaseSequence(cmd[2:], p.nextSeq(nrec)) }
 	base, err := p.h.proposeWithRetry(p.shardID, cmd, false, resequence, p.stop, first)
 	p.h.metrics.proposal(nrec, len(cmd), time.Since(start))
-	putCmd(cmd)
+	bufpool.Put(cmd)
 	p.answer(reqs, base, err)
 }
 

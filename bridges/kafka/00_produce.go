@@ -49,8 +49,11 @@ const errTransactionalIDAuthorization int16 = 53
 
 // serveProduce serves a produce request, calling queued once every
 // partition's batches are queued for their append, in order behind the
-// connection's earlier requests (pipeline.go), or refused.
-func serveProduce(c *conn, req kmsg.Request, queued func()) (kmsg.Response, error) {
+// connection's earlier requests (pipeline.go), or refused. The records
+// point into the request's frame; once the request's context has ended,
+// an append given up on may still hold them in its partition's queue, so
+// the frame is reported held (left to the collector, not reused).
+func serveProduce(c *conn, req kmsg.Request, queued func()) (kmsg.Response, bool, error) {
 	r := req.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	timeout := min(time.Duration(r.TimeoutMillis)*time.Millisecond, c.l.cfg.RequestTimeout)
@@ -141,11 +144,12 @@ func serveProduce(c *conn, req kmsg.Request, queued func()) (kmsg.Response, erro
 	queuing.Wait()
 	queued()
 	wg.Wait()
+	held := ctx.Err() != nil
 	resp.ThrottleMillis = int32(throttle.Milliseconds())
 	if r.Acks == 0 {
-		return nil, nil
+		return nil, held, nil
 	}
-	return resp, nil
+	return resp, held, nil
 }
 
 var errNoTransactions = eddy.Errorf(eddy.CodeInvalid, "transactions are not supported")

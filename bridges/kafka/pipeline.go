@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/logkey"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -29,6 +30,13 @@ import (
 // idempotent producer may use). Their frames together stay within
 // max_request_bytes (the request being read is one more).
 const maxPipelined = 5
+
+// pipelinedFunc serves a request in the pipeline. It calls queued once
+// the request's order is fixed, so the next request may be read. held
+// reports that the request's bytes may still be referred to when it
+// returns (it gave up waiting on records still queued for a partition);
+// otherwise its frame goes back to the pool.
+type pipelinedFunc func(c *conn, req kmsg.Request, queued func()) (resp kmsg.Response, held bool, err error)
 
 // answer is a pipelined request's answer, written in its place in the
 // connection's order once done is closed.
@@ -85,10 +93,13 @@ func (p *pipeline) drain() {
 	p.mu.Unlock()
 }
 
-// serveInPipeline serves a checked request with serve in the pipeline: it
-// returns once serve called queued (for a produce: its batches are queued
-// on their partitions) or returned, and its answer is written in its turn.
-func (c *conn) serveInPipeline(h header, serve func(*conn, kmsg.Request, func()) (kmsg.Response, error), req kmsg.Request, size int) {
+// serveInPipeline serves a checked request, read from frame, with serve
+// in the pipeline: it returns once serve called queued (for a produce: its
+// batches are queued on their partitions) or returned, and its answer is
+// written in its turn. The frame goes back to the pool once serve is done
+// with it.
+func (c *conn) serveInPipeline(h header, serve pipelinedFunc, req kmsg.Request, frame []byte) {
+	size := len(frame)
 	a := &answer{h: h, size: size, done: make(chan struct{})}
 	queued := make(chan struct{})
 	signal := sync.OnceFunc(func() { close(queued) })
@@ -100,7 +111,11 @@ func (c *conn) serveInPipeline(h header, serve func(*conn, kmsg.Request, func())
 	go func() {
 		defer close(a.done)
 		defer signal()
-		a.resp, a.err = serve(c, req, signal)
+		var held bool
+		a.resp, held, a.err = serve(c, req, signal)
+		if !held {
+			bufpool.Put(frame)
+		}
 		if a.resp != nil {
 			a.resp.SetVersion(h.version)
 		}

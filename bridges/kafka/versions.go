@@ -12,9 +12,8 @@ type api struct {
 	preAuth  bool // served before the connection authenticated
 	handle   func(c *conn, req kmsg.Request) (kmsg.Response, error)
 	// pipelined, when set, serves the key in the connection's pipeline
-	// (pipeline.go) instead of handle: it calls queued once the request's
-	// order is fixed, so the next request may be read.
-	pipelined func(c *conn, req kmsg.Request, queued func()) (kmsg.Response, error)
+	// (pipeline.go) instead of handle.
+	pipelined pipelinedFunc
 }
 
 // apis are the served keys, registered by each key's file. ApiVersions
@@ -31,6 +30,6 @@ func register(key int16, min, max int16, preAuth bool, h func(c *conn, req kmsg.
 
 // registerPipelined registers a key served in the connection's pipeline
 // (after authentication only).
-func registerPipelined(key int16, min, max int16, h func(c *conn, req kmsg.Request, queued func()) (kmsg.Response, error)) {
+func registerPipelined(key int16, min, max int16, h pipelinedFunc) {
 	apis[key] = api{name: kmsg.NameForKey(key), min: min, max: max, pipelined: h}
 }

@@ -1,0 +1,33 @@
+package bufpool
+
+import "testing"
+
+func TestClasses(t *testing.T) {
+	for _, c := range []struct{ n, class, capacity int }{
+		{100, -1, 100},
+		{64<<10 - 1, -1, 64<<10 - 1},
+		{64 << 10, 0, 64 << 10},
+		{64<<10 + 1, 1, 128 << 10},
+		{1_000_012, 4, 1 << 20},
+		{1<<20 + 3, 5, 2 << 20},
+		{8 << 20, 7, 8 << 20},
+		{8<<20 + 1, -1, 8<<20 + 1},
+	} {
+		if got := class(c.n); got != c.class {
+			t.Errorf("class(%d) = %d, want %d", c.n, got, c.class)
+		}
+		b := Get(c.n)
+		if len(b) != 0 || cap(b) != c.capacity {
+			t.Errorf("Get(%d): len %d cap %d, want 0 and %d", c.n, len(b), cap(b), c.capacity)
+		}
+		Put(append(b, 1, 2, 3))
+	}
+	// A buffer given back is handed out again, empty (sync.Pool may drop
+	// it, so only what comes back is checked).
+	b := Get(300 << 10)
+	Put(append(b, make([]byte, 300<<10)...))
+	if again := Get(260 << 10); len(again) != 0 || cap(again) != 512<<10 {
+		t.Fatalf("Get after Put: len %d cap %d, want 0 and %d", len(again), cap(again), 512<<10)
+	}
+	Put(make([]byte, 0, 100<<10)) // not a pool's size: left to the collector
+}
