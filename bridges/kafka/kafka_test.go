@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -736,6 +739,75 @@ func TestPipelinedProduce(t *testing.T) {
 		po, err := e.h.Offsets(eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}, p)
 		if err != nil || po.HighWatermark != requests*perBatch {
 			t.Fatalf("partition %d: high watermark %d (%v), want %d", p, po.HighWatermark, err, requests*perBatch)
+		}
+	}
+}
+
+// TestReusedFramesKeepRecords: produce frames of 64 KiB and more come
+// from a pool and go back once served. Requests pipelined on one
+// connection, each in a frame the one before may have used, must store
+// what each one sent: one batch a partition (stored as it came) and two
+// (decoded, queued on the partition as records).
+func TestReusedFramesKeepRecords(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("default", e.token)
+	const requests, perBatch, size = 4 * maxPipelined, 40, 1000
+	want := [2][]string{}
+	type sent struct {
+		req  *kmsg.ProduceRequest
+		corr int32
+	}
+	var order []sent
+	for i := range requests {
+		batchOf := func(p, n int) []byte {
+			recs := make([]eddy.Record, perBatch)
+			for j := range recs {
+				v := fmt.Sprintf("request %d partition %d batch %d record %d ", i, p, n, j)
+				v += strings.Repeat(string(rune('a'+(i+j)%26)), size-len(v))
+				recs[j] = eddy.Record{Value: []byte(v), Timestamp: time.Now().UnixMilli()}
+				want[p] = append(want[p], v)
+			}
+			return batch.Append(nil, recs, batch.Options{ProducerID: -1})
+		}
+		one := batchOf(0, 0)
+		two := append(batchOf(1, 0), batchOf(1, 1)...)
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 10000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{
+			{Partition: 0, Records: one}, {Partition: 1, Records: two}}}}
+		order = append(order, sent{req, c.send(req)})
+	}
+	for _, s := range order {
+		resp, err := c.recv(s.req, s.corr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range resp.(*kmsg.ProduceResponse).Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("request %d, partition %d: error %d", s.corr, p.Partition, p.ErrorCode)
+			}
+		}
+	}
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
+	for p := range eddy.Partition(2) {
+		var got []string
+		for off := eddy.Offset(0); len(got) < len(want[p]); {
+			res, err := e.h.Fetch(context.Background(), ref, p, off, 1000, 16<<20, 0)
+			if err != nil || len(res.Records) == 0 {
+				t.Fatalf("partition %d at %d: %v", p, off, err)
+			}
+			for _, r := range res.Records {
+				got = append(got, string(r.Value))
+			}
+			off = res.NextOffset
+		}
+		if !slices.Equal(got, want[p]) {
+			for i := range got {
+				if got[i] != want[p][i] {
+					t.Fatalf("partition %d, record %d: %.60q, want %.60q", p, i, got[i], want[p][i])
+				}
+			}
+			t.Fatalf("partition %d: %d records, want %d", p, len(got), len(want[p]))
 		}
 	}
 }
