@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 
@@ -127,6 +128,48 @@ func TestTransportRejectsBadFrames(t *testing.T) {
 		case b := <-batches:
 			t.Fatalf("%s: delivered %+v", name, b)
 		default:
+		}
+	}
+}
+
+// TestDecodedMessagesOwnTheirBytes: the transport gives a frame's buffer
+// back to the pool once it is decoded, which is safe only while
+// dragonboat's decoders copy every byte they keep (an entry's command, a
+// snapshot's checksum and files' metadata, a chunk's data). A decode
+// whose buffer is then overwritten must equal one from a copy no one
+// touches.
+func TestDecodedMessagesOwnTheirBytes(t *testing.T) {
+	snap := pb.Snapshot{Index: 7, Term: 2, Checksum: []byte("sum"), Filepath: "/snap",
+		Files:      []*pb.SnapshotFile{{Filepath: "/f", FileId: 1, Metadata: []byte("meta")}},
+		Membership: pb.Membership{Addresses: map[uint64]string{1: "a:1"}}}
+	mb := pb.MessageBatch{SourceAddress: "n1:1", BinVer: 1, Requests: []pb.Message{
+		{Type: pb.Replicate, To: 2, From: 1, ShardID: 5, Entries: []pb.Entry{
+			{Index: 1, Term: 2, Cmd: bytes.Repeat([]byte("x"), 100<<10)}, {Index: 2, Term: 2, Cmd: []byte("y")}}},
+		{Type: pb.InstallSnapshot, To: 2, From: 1, ShardID: 5, Snapshot: snap}}}
+	ck := pb.Chunk{ShardID: 5, ReplicaID: 2, Data: bytes.Repeat([]byte("d"), 1000), Filepath: "/c",
+		FileInfo: pb.SnapshotFile{Metadata: []byte("m")}, Membership: snap.Membership}
+	for name, c := range map[string]struct {
+		enc       func() ([]byte, error)
+		dec, want interface{ Unmarshal([]byte) error }
+	}{
+		"message batch": {mb.Marshal, &pb.MessageBatch{}, &pb.MessageBatch{}},
+		"chunk":         {ck.Marshal, &pb.Chunk{}, &pb.Chunk{}},
+	} {
+		b, err := c.enc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.want.Unmarshal(bytes.Clone(b)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.dec.Unmarshal(b); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = 0xff
+		}
+		if !reflect.DeepEqual(c.dec, c.want) {
+			t.Fatalf("%s: a decode changed when its buffer was reused", name)
 		}
 	}
 }

@@ -57,6 +57,13 @@ func (s *Store) GetBootstrapInfo(shardID, replicaID uint64) (pb.Bootstrap, error
 func (s *Store) SaveRaftState(updates []pb.Update, workerID uint64) error {
 	b := s.getBatch()
 	defer s.putBatch(b)
+	need := 0
+	for i := range updates {
+		for j := range updates[i].EntriesToSave {
+			need += headerSize + updates[i].EntriesToSave[j].SizeUpperLimit()
+		}
+	}
+	b.reserve(need)
 	sync := false
 	s.mu.RLock()
 	for i := range updates {

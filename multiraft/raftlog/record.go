@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
 
@@ -92,14 +93,20 @@ func (b *batch) add(k kind, shard, replica uint64, size int, marshal func([]byte
 	return &b.ops[len(b.ops)-1]
 }
 
+// grow extends b by n bytes, into a larger buffer when it must: twice
+// the capacity at least, from bufpool (the old one goes back to it).
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) < n {
-		nb := make([]byte, len(b), 2*cap(b)+n)
-		copy(nb, b)
+		nb := append(bufpool.Get(max(2*cap(b), len(b)+n)), b...)
+		bufpool.Put(b)
 		b = nb
 	}
 	return b[:len(b)+n]
 }
+
+// reserve makes room for n more bytes at once, so a batch of large
+// entries is not grown, and copied, once per entry.
+func (b *batch) reserve(n int) { b.buf = grow(b.buf, n)[:len(b.buf)] }
 
 func (b *batch) entry(shard, replica uint64, e *pb.Entry) {
 	o := b.add(kindEntry, shard, replica, e.SizeUpperLimit(), func(p []byte) int {

@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/fsutil"
 	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
@@ -207,10 +208,14 @@ func (s *Store) getBatch() *batch {
 	return &batch{}
 }
 
+// putBatch keeps b for the next write; a buffer over 4 MiB goes back to
+// bufpool instead (it is kept by size, for whichever batch needs one).
 func (s *Store) putBatch(b *batch) {
-	if cap(b.buf) <= 4<<20 {
-		s.batches.Put(b)
+	if cap(b.buf) > 4<<20 {
+		bufpool.Put(b.buf)
+		b.buf = nil
 	}
+	s.batches.Put(b)
 }
 
 // write appends b to the log and, with sync, returns once it is durable.
