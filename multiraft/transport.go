@@ -259,12 +259,28 @@ func (c *peerConn) Close() { c.conn.Close() }
 
 type batchConn struct{ *peerConn }
 
+// SendMessageBatch encodes b into a pooled buffer (a leader's batches of
+// entries are megabytes; a new buffer for each was zeroed and faulted in)
+// and sends it.
 func (c *batchConn) SendMessageBatch(b pb.MessageBatch) error {
-	payload, err := b.Marshal()
+	payload, err := marshalBatch(&b)
 	if err != nil {
 		return err
 	}
-	return c.send(frameBatch, payload)
+	err = c.send(frameBatch, payload)
+	bufpool.Put(payload)
+	return err
+}
+
+// marshalBatch encodes b into a buffer from bufpool.
+func marshalBatch(b *pb.MessageBatch) ([]byte, error) {
+	buf := bufpool.Get(b.Size())
+	n, err := b.MarshalTo(buf[:cap(buf)])
+	if err != nil {
+		bufpool.Put(buf)
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 type chunkConn struct{ *peerConn }

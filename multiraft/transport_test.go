@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/lni/dragonboat/v4/config"
 	pb "github.com/lni/dragonboat/v4/raftpb"
@@ -171,5 +172,35 @@ func TestDecodedMessagesOwnTheirBytes(t *testing.T) {
 		if !reflect.DeepEqual(c.dec, c.want) {
 			t.Fatalf("%s: a decode changed when its buffer was reused", name)
 		}
+	}
+}
+
+// TestMarshalBatchIntoUsedBuffer: a batch encoded into a pooled buffer
+// (which holds an earlier frame's bytes) is the bytes Marshal makes in a
+// zeroed one.
+func TestMarshalBatchIntoUsedBuffer(t *testing.T) {
+	mb := pb.MessageBatch{SourceAddress: "n1:1", BinVer: 1, Requests: []pb.Message{
+		{Type: pb.Replicate, To: 2, From: 1, ShardID: 5, Entries: []pb.Entry{
+			{Index: 1, Term: 2, Cmd: bytes.Repeat([]byte("x"), 100<<10)}, {Index: 2, Term: 2}}},
+		{Type: pb.Heartbeat, To: 3, From: 1, ShardID: 5, Commit: 9}}}
+	want, err := mb.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := bufpool.Get(mb.Size())
+	used = used[:cap(used)]
+	for i := range used {
+		used[i] = 0xff
+	}
+	bufpool.Put(used)
+	for range 3 { // the pool may or may not hand the used buffer back
+		got, err := marshalBatch(&mb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatal("a batch encoded into a used buffer differs from Marshal's")
+		}
+		bufpool.Put(got)
 	}
 }
