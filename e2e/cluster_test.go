@@ -514,7 +514,9 @@ func TestClusterAnyNodeServesAnyPartition(t *testing.T) {
 
 // TestClusterLeadershipBalanced: with 9 RF-3 partitions on 3 nodes, a
 // restarted node first leads nothing (the others keep their leaderships);
-// balancing hands it its share, so no node keeps leading more than 3.
+// balancing hands it its share, so no node keeps leading more than 3. A
+// partition written to all along keeps its leader: idle ones move first
+// (a transfer under load stalls its producers).
 func TestClusterLeadershipBalanced(t *testing.T) {
 	procs := newCluster(t, 3)
 	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"bal","partitions":9,"replication_factor":3}`), nil); err != nil || code != 201 {
@@ -534,18 +536,69 @@ func TestClusterLeadershipBalanced(t *testing.T) {
 		}
 		return out
 	}
+	leaders := func() map[int]int {
+		var d topicInfo
+		procs[0].do("GET", "/v1/topics/bal", "", nil, &d)
+		out := map[int]int{}
+		for _, p := range d.PartitionInfo {
+			out[p.Partition] = p.Leader
+		}
+		return out
+	}
 	procs[2].cmd.Process.Signal(syscall.SIGKILL)
 	<-procs[2].exited
 	procs[2].start()
-	t.Logf("leaders per node after restarting node 3: %v", leads())
+	l := leads()
+	t.Logf("leaders per node after restarting node 3: %v", l)
+	// The busy partition: one the node leading the most leads.
+	most := 1
+	for n := range l {
+		if l[n] > l[most] {
+			most = n
+		}
+	}
+	busy, leader := -1, 0
+	for p, n := range leaders() {
+		if n == most {
+			busy, leader = p, n
+			break
+		}
+	}
+	if busy < 0 {
+		t.Fatalf("node %d leads %d partitions, none found: %v", most, l[most], leaders())
+	}
+	stop := make(chan struct{})
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		defer func() { wrote <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			body := fmt.Sprintf(`{"records":[{"value":"v%d","partition":%d}]}`, n, busy)
+			if code, err := procs[0].do("POST", "/v1/topics/bal/records", "application/json", []byte(body), nil); err == nil && code == 200 {
+				n++
+			}
+		}
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		l := leads()
+		now := leaders()
+		if now[busy] != leader && now[busy] != 0 {
+			close(stop)
+			t.Fatalf("partition %d, written to all along, moved from node %d to %d while balancing: %v", busy, leader, now[busy], l)
+		}
 		if l[1]+l[2]+l[3] == 9 && l[1] <= 3 && l[2] <= 3 && l[3] <= 3 {
-			t.Logf("balanced: %v", l)
+			close(stop)
+			t.Logf("balanced: %v; partition %d kept node %d and took %d records meanwhile", l, busy, leader, <-wrote)
 			return
 		}
 		if time.Now().After(deadline) {
+			close(stop)
 			t.Fatalf("leadership not balanced after 60s: %v", l)
 		}
 		time.Sleep(500 * time.Millisecond)

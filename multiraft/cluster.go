@@ -1,18 +1,18 @@
 package multiraft
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/eddy-broker/eddy/internal/logkey"
-
-	"github.com/eddy-broker/eddy/batch"
-
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
@@ -365,11 +365,42 @@ func (h *Host) handoffTarget(others []replicaRef, not uint64) replicaRef {
 	return best
 }
 
+// A partition is busy for the leader balancer while it was written to in
+// the last balanceQuiet; a node keeps leading too many busy ones for
+// balanceBusyAfter before they move.
+const (
+	balanceQuiet     = 30 * time.Second
+	balanceBusyAfter = time.Minute
+)
+
+// lastWrites is when each of shards last applied entries here (unix ns;
+// 0 for one this node does not hold).
+func (h *Host) lastWrites(shards []shardView) map[uint64]int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make(map[uint64]int64, len(shards))
+	for _, s := range shards {
+		if lp, ok := h.parts[s.id]; ok {
+			out[s.id] = lp.sm.lastApply.Load()
+		}
+	}
+	return out
+}
+
 // balanceLeaders moves leadership so no node leads much more than its share:
 // if this node leads more than ceil(shards/alive nodes) of the partition
 // shards it hosts, it hands its excess to alive replicas that lead fewer
 // than that share (counted as it goes, so one call does not overshoot).
 // Each node balances only what it leads, so nodes never fight over a shard.
+//
+// Idle partitions go first, and a partition written to in the last
+// balanceQuiet moves only once the node has led too many for
+// balanceBusyAfter. A transfer under load costs its clients seconds: a
+// Kafka producer's requests to the old leader fail until its metadata
+// says where the new one is, and proposals in flight are dropped and
+// proposed again. Every new topic tips the count for a moment; moving
+// the partition being written to then (as this did, every 10 s) stalled
+// a three-node Kafka produce for 3-10 s in one run of three.
 func (h *Host) balanceLeaders() {
 	leads := map[uint64]int{}
 	var mine []shardView
@@ -399,9 +430,23 @@ func (h *Host) balanceLeaders() {
 	}
 	share := (known + alive - 1) / alive
 	self := h.cfg.NodeID
+	if leads[self] <= share {
+		h.overLedSince = time.Time{}
+		return
+	}
+	now := time.Now()
+	if h.overLedSince.IsZero() {
+		h.overLedSince = now
+	}
+	lastWrite := h.lastWrites(mine)
+	slices.SortStableFunc(mine, func(a, b shardView) int { return cmp.Compare(lastWrite[a.id], lastWrite[b.id]) })
+	busyMay := now.Sub(h.overLedSince) >= balanceBusyAfter
 	for _, s := range mine {
 		if leads[self] <= share {
 			return
+		}
+		if now.UnixNano()-lastWrite[s.id] < int64(balanceQuiet) && !busyMay {
+			return // the rest were written to since
 		}
 		for _, r := range s.voters {
 			if r.node != self && h.live.alive(r.node) && leads[r.node] < share {

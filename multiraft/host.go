@@ -209,6 +209,10 @@ type Host struct {
 	seqMu      sync.Mutex
 	seqs       map[uint64]int32 // next sequence of stopped proposers, by shard
 
+	// overLedSince is when this node began to lead more than its share
+	// (zero: it does not); only balanceLeaders reads and writes it.
+	overLedSince time.Time
+
 	mu    sync.RWMutex
 	parts map[uint64]*localPartition
 	// byTenant are the local replicas of each tenant's partitions, by shard.

@@ -5,7 +5,8 @@
 # then through HTTP (8 clients x 100 records a request). After each, per
 # node: leader changes it counted, Raft log saves over 1 s, and what the
 # Raft log store carried forward (eddy_raft_log_carried_bytes_total); at
-# the end the Raft log directory of node 1.
+# the end the Raft log directory of node 1. Each node's CPU seconds so
+# far are printed with its figures.
 # Usage: scripts/bench-rf3-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-rf3-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +22,8 @@ stats() {
       /^eddy_raft_log_sync_seconds_bucket.*le="1"/ {fast = $2}
       /^eddy_raft_log_sync_seconds_count/ {all = $2}
       /^eddy_raft_log_carried_bytes_total/ {car = sprintf(", carried %d MB", $2 / 1048576)}
-      END {printf "leader changes %d, saves over 1 s %d%s;", lc, all - fast, car}')"
+      END {printf "leader changes %d, saves over 1 s %d%s", lc, all - fast, car}')"
+    echo -n ", CPU $(awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/${NODES[$((i - 1))]}/stat") s;"
   done
   echo
 }
