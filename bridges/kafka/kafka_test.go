@@ -685,11 +685,7 @@ func TestPipelinedProduce(t *testing.T) {
 		t.Fatalf("init: %+v", ip)
 	}
 	const requests, perBatch = 3 * maxPipelined, 2
-	type sent struct {
-		req  *kmsg.ProduceRequest
-		corr int32
-	}
-	var order []sent
+	var order []sentProduce
 	for i := range requests {
 		recs := make([]eddy.Record, perBatch)
 		for j := range recs {
@@ -706,32 +702,19 @@ func TestPipelinedProduce(t *testing.T) {
 			{Partition: 0, Records: idem}, {Partition: 1, Records: plain}}}}
 		corr := c.send(req)
 		if req.Acks != 0 {
-			order = append(order, sent{req, corr})
+			order = append(order, sentProduce{req, corr})
 		}
 	}
 	meta := kmsg.NewPtrMetadataRequest()
 	meta.Version = 9
 	metaCorr := c.send(meta)
 	next := [2]int64{-1, -1}
-	for _, s := range order {
-		resp, err := c.recv(s.req, s.corr)
-		if err != nil {
-			t.Fatal(err)
+	c.answers(t, order, func(s sentProduce, p kmsg.ProduceResponseTopicPartition) {
+		if n := next[p.Partition]; n >= 0 && p.BaseOffset < n {
+			t.Fatalf("request %d, partition %d: base offset %d, before the %d the request before it reached", s.corr, p.Partition, p.BaseOffset, n)
 		}
-		for _, p := range resp.(*kmsg.ProduceResponse).Topics[0].Partitions {
-			if p.ErrorCode != 0 {
-				msg := ""
-				if p.ErrorMessage != nil {
-					msg = *p.ErrorMessage
-				}
-				t.Fatalf("request %d, partition %d: error %d %s", s.corr, p.Partition, p.ErrorCode, msg)
-			}
-			if n := next[p.Partition]; n >= 0 && p.BaseOffset < n {
-				t.Fatalf("request %d, partition %d: base offset %d, before the %d the request before it reached", s.corr, p.Partition, p.BaseOffset, n)
-			}
-			next[p.Partition] = p.BaseOffset + perBatch
-		}
-	}
+		next[p.Partition] = p.BaseOffset + perBatch
+	})
 	if _, err := c.recv(meta, metaCorr); err != nil {
 		t.Fatalf("metadata after the produces: %v", err)
 	}
@@ -753,11 +736,7 @@ func TestReusedFramesKeepRecords(t *testing.T) {
 	c := e.login("default", e.token)
 	const requests, perBatch, size = 4 * maxPipelined, 40, 1000
 	want := [2][]string{}
-	type sent struct {
-		req  *kmsg.ProduceRequest
-		corr int32
-	}
-	var order []sent
+	var order []sentProduce
 	for i := range requests {
 		batchOf := func(p, n int) []byte {
 			recs := make([]eddy.Record, perBatch)
@@ -775,19 +754,9 @@ func TestReusedFramesKeepRecords(t *testing.T) {
 		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 10000
 		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{
 			{Partition: 0, Records: one}, {Partition: 1, Records: two}}}}
-		order = append(order, sent{req, c.send(req)})
+		order = append(order, sentProduce{req, c.send(req)})
 	}
-	for _, s := range order {
-		resp, err := c.recv(s.req, s.corr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range resp.(*kmsg.ProduceResponse).Topics[0].Partitions {
-			if p.ErrorCode != 0 {
-				t.Fatalf("request %d, partition %d: error %d", s.corr, p.Partition, p.ErrorCode)
-			}
-		}
-	}
+	c.answers(t, order, func(sentProduce, kmsg.ProduceResponseTopicPartition) {})
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
 	for p := range eddy.Partition(2) {
 		var got []string
@@ -808,6 +777,34 @@ func TestReusedFramesKeepRecords(t *testing.T) {
 				}
 			}
 			t.Fatalf("partition %d: %d records, want %d", p, len(got), len(want[p]))
+		}
+	}
+}
+
+// sentProduce is a produce request sent on a connection, not yet answered.
+type sentProduce struct {
+	req  *kmsg.ProduceRequest
+	corr int32
+}
+
+// answers reads the answers to sent, in their order, fails on any
+// partition's error, and hands each partition's answer to each.
+func (c *client) answers(t *testing.T, sent []sentProduce, each func(sentProduce, kmsg.ProduceResponseTopicPartition)) {
+	t.Helper()
+	for _, s := range sent {
+		resp, err := c.recv(s.req, s.corr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range resp.(*kmsg.ProduceResponse).Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				msg := ""
+				if p.ErrorMessage != nil {
+					msg = *p.ErrorMessage
+				}
+				t.Fatalf("request %d, partition %d: error %d %s", s.corr, p.Partition, p.ErrorCode, msg)
+			}
+			each(s, p)
 		}
 	}
 }
