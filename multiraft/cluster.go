@@ -398,9 +398,10 @@ func (h *Host) lastWrites(shards []shardView) map[uint64]int64 {
 // balanceBusyAfter. A transfer under load costs its clients seconds: a
 // Kafka producer's requests to the old leader fail until its metadata
 // says where the new one is, and proposals in flight are dropped and
-// proposed again. Every new topic tips the count for a moment; moving
-// the partition being written to then (as this did, every 10 s) stalled
-// a three-node Kafka produce for 3-10 s in one run of three.
+// proposed again. Every new topic tips the count for a moment, and this
+// used to move whichever partition came first: a transfer came just
+// before each of three 5-10 s stalls of a three-node Kafka produce that
+// were looked into (docs/kafka.md, Figures).
 func (h *Host) balanceLeaders() {
 	leads := map[uint64]int{}
 	var mine []shardView
