@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,9 @@ func installLogger(l *slog.Logger) {
 		// yet, short elections for single-replica shards).
 		logger.GetLogger("raft").SetLevel(logger.ERROR)
 		logger.GetLogger("config").SetLevel(logger.ERROR)
+		// Its INFO reaches log, which keeps the promoted ones (below) and
+		// drops the rest unless the node logs at debug.
+		logger.GetLogger("dragonboat").SetLevel(logger.INFO)
 		if l.Enabled(context.Background(), slog.LevelDebug) {
 			// At debug level, Raft's own account of elections too.
 			logger.GetLogger("raft").SetLevel(logger.INFO)
@@ -49,9 +53,25 @@ type dbLogger struct {
 
 func (d *dbLogger) SetLevel(l logger.LogLevel) { d.level = l }
 
+// promoted are dragonboat INFO messages an operator needs, logged as
+// warnings: a shard's in-memory rate limit turning on or off. While its
+// unapplied log, or a follower's, is over MaxInMemLogSize dragonboat
+// refuses proposals as busy, and produce to the partition stalls until it
+// falls to 70% (seconds, under RF 3 on a shared disk; docs/kafka.md).
+var promoted = []string{"new rate limit state is"}
+
 func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args []any) {
 	if lvl > d.level {
 		return
+	}
+	kind := format
+	if lvl == logger.INFO {
+		for _, p := range promoted {
+			if strings.Contains(format, p) {
+				// One of a kind per shard and state, not per format.
+				sl, kind = slog.LevelWarn, fmt.Sprintf(format, args...)
+			}
+		}
 	}
 	logTarget.RLock()
 	l := logTarget.l
@@ -61,7 +81,7 @@ func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args [
 	}
 	attrs := []any{"component", "dragonboat/" + d.pkg}
 	if sl >= slog.LevelWarn {
-		n, ok := repeats.admit(d.pkg+"|"+format, time.Now())
+		n, ok := repeats.admit(d.pkg+"|"+kind, time.Now())
 		if !ok {
 			return
 		}
