@@ -57,7 +57,8 @@ func (d *dbLogger) SetLevel(l logger.LogLevel) { d.level = l }
 // warnings: a shard's in-memory rate limit turning on or off. While its
 // unapplied log, or a follower's, is over MaxInMemLogSize dragonboat
 // refuses proposals as busy, and produce to the partition stalls until it
-// falls to 70% (seconds, under RF 3 on a shared disk; docs/kafka.md).
+// falls to 70% and ten of the limiter's ticks (one per election timeout)
+// have passed: 8 s at least here (docs/kafka.md, Figures).
 var promoted = []string{"new rate limit state is"}
 
 func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args []any) {
