@@ -118,9 +118,7 @@ func (c *conn) readFrame(limit int) ([]byte, error) {
 	frame := bufpool.Get(min(int(n), bufpool.Min))
 	for len(frame) < int(n) {
 		if len(frame) == cap(frame) {
-			grown := append(bufpool.Get(min(4*cap(frame), int(n))), frame...)
-			bufpool.Put(frame)
-			frame = grown
+			frame = bufpool.Grow(frame, min(4*cap(frame), int(n)))
 		}
 		m, err := c.br.Read(frame[len(frame):min(cap(frame), int(n))])
 		frame = frame[:len(frame)+m]

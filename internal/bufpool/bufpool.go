@@ -58,3 +58,14 @@ func Put(b []byte) {
 		pools[i].Put(&b)
 	}
 }
+
+// Grow returns b's bytes in a buffer of at least capacity bytes (b itself
+// when it is large enough); b, replaced, goes back to the pool.
+func Grow(b []byte, capacity int) []byte {
+	if cap(b) >= capacity {
+		return b
+	}
+	grown := append(Get(capacity), b...)
+	Put(b)
+	return grown
+}

@@ -31,3 +31,16 @@ func TestClasses(t *testing.T) {
 	}
 	Put(make([]byte, 0, 100<<10)) // not a pool's size: left to the collector
 }
+
+// TestGrow: the bytes move to a buffer of at least the capacity asked;
+// one large enough is kept.
+func TestGrow(t *testing.T) {
+	b := append(Get(Min), "abc"...)
+	g := Grow(b, 3*Min)
+	if string(g) != "abc" || cap(g) < 3*Min {
+		t.Fatalf("Grow: %q, cap %d", g, cap(g))
+	}
+	if same := Grow(g, Min); &same[:1][0] != &g[:1][0] {
+		t.Fatal("a buffer large enough was replaced")
+	}
+}

@@ -97,9 +97,7 @@ func (b *batch) add(k kind, shard, replica uint64, size int, marshal func([]byte
 // the capacity at least, from bufpool (the old one goes back to it).
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) < n {
-		nb := append(bufpool.Get(max(2*cap(b), len(b)+n)), b...)
-		bufpool.Put(b)
-		b = nb
+		b = bufpool.Grow(b, max(2*cap(b), len(b)+n))
 	}
 	return b[:len(b)+n]
 }

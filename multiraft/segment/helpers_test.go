@@ -3,10 +3,9 @@ package segment
 import (
 	"testing"
 
+	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
 	"github.com/eddy-broker/eddy/internal/testutil"
-
-	"github.com/eddy-broker/eddy"
 )
 
 func mustOpen(tb testing.TB, fsys FS, dir string, cfg Config) *Log {
