@@ -98,6 +98,15 @@ type Config struct {
 	// RaftLogRetainBytes is about how much Raft log a replicated partition
 	// keeps behind its last sync for lagging followers. Defaults to 32 MiB.
 	RaftLogRetainBytes int64
+	// MaxUnappliedBytes bounds a partition's Raft entries not yet
+	// applied: the leader's own, or a follower's committed ones as it
+	// reports them (dragonboat's MaxInMemLogSize, its in-memory rate
+	// limiter). Past it the leader refuses proposals as busy, which the
+	// proposer waits out, until the backlog is under 70% of it and ten
+	// of the limiter's ticks (one per election timeout) have passed:
+	// 8 s at least. It is the memory a partition replica may hold for a
+	// follower slower than the writes. Defaults to 64 MiB.
+	MaxUnappliedBytes int64
 	// SizeReportInterval is how often partition leaders report their
 	// retained bytes to the controller (for storage quotas cluster-wide).
 	// Defaults to 5s.
@@ -178,6 +187,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RaftLogRetainBytes <= 0 {
 		c.RaftLogRetainBytes = 32 << 20
+	}
+	if c.MaxUnappliedBytes <= 0 {
+		c.MaxUnappliedBytes = 64 << 20
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 10 * time.Second
@@ -485,7 +497,7 @@ func (h *Host) shardConfig(shardID, replicaID uint64, members int) config.Config
 		// overhead keeps enough log for a briefly lagging follower.
 		SnapshotEntries:    10_000,
 		CompactionOverhead: 1_000,
-		MaxInMemLogSize:    64 << 20,
+		MaxInMemLogSize:    uint64(h.cfg.MaxUnappliedBytes),
 	}
 }
 

@@ -485,7 +485,8 @@ func producedOnes(t *testing.T, h *Host, name eddy.TopicName, n int) *localParti
 // drops the Raft log it keeps for lagging followers when every node is
 // alive (Eddy's log store would carry it forward again and again).
 func TestIdleSync(t *testing.T) {
-	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 20, SyncInterval: time.Hour, RetentionInterval: time.Hour})
+	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncBytes: 64 << 20, SyncInterval: time.Hour, RetentionInterval: time.Hour,
+		MaxUnappliedBytes: 16 << 20})
 	defer h.Close()
 	lp := producedOnes(t, h, "idle", 10)
 	deadline := time.Now().Add(idleAfter + 10*time.Second)
@@ -494,6 +495,9 @@ func TestIdleSync(t *testing.T) {
 			t.Fatalf("%d bytes still unsynced %v after the last record", lp.sm.unsynced.Load(), idleAfter+10*time.Second)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if got := h.shardConfig(1001, 1, 3).MaxInMemLogSize; got != 16<<20 {
+		t.Fatalf("a partition's in-memory log limit is %d; want MaxUnappliedBytes, 16 MiB", got)
 	}
 	rf3 := &localPartition{replicas: 3, sm: &partitionSM{}}
 	rf3.sm.unsyncedEntries.Store(100)

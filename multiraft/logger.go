@@ -55,7 +55,7 @@ func (d *dbLogger) SetLevel(l logger.LogLevel) { d.level = l }
 
 // promoted are dragonboat INFO messages an operator needs, logged as
 // warnings: a shard's in-memory rate limit turning on or off. While its
-// unapplied log, or a follower's, is over MaxInMemLogSize dragonboat
+// unapplied log, or a follower's, is over MaxUnappliedBytes dragonboat
 // refuses proposals as busy, and produce to the partition stalls until it
 // falls to 70% and ten of the limiter's ticks (one per election timeout)
 // have passed: 8 s at least here (docs/kafka.md, Figures).

@@ -114,6 +114,10 @@ type Config struct {
 	// keeps behind a sync for lagging followers; a follower further behind
 	// is sent a snapshot of the segments. Default 32 MiB.
 	RaftLogRetainBytes int64 `yaml:"raft_log_retain_bytes"`
+	// RaftMaxUnappliedBytes bounds a partition's Raft entries not yet
+	// applied, on its leader or as a follower reports them; past it
+	// the partition's writes pause (multiraft.Config). Default 64 MiB.
+	RaftMaxUnappliedBytes int64 `yaml:"raft_max_unapplied_bytes"`
 	// RetentionInterval is how often retention runs. Default 30s.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
 	// SizeReportInterval is how often partition leaders report their
@@ -241,6 +245,7 @@ func DefaultConfig() Config {
 		MQTTStuckTimeout:            time.Minute,
 		MemoryReleaseAfter:          10 * time.Second,
 		GCHeapFloor:                 32 << 20,
+		RaftMaxUnappliedBytes:       64 << 20,
 		MQTTQoS0Wait:                time.Second,
 		MQTTQoS1Bytes:               1 << 20,
 		MQTTSessionExpiryMax:        7 * 24 * time.Hour,
@@ -312,6 +317,10 @@ var envVars = []struct {
 	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_RAFT_LOG_RETAIN_BYTES", func(c *Config, v string) (err error) {
 		c.RaftLogRetainBytes, err = strconv.ParseInt(v, 10, 64)
+		return
+	}},
+	{"EDDY_RAFT_MAX_UNAPPLIED_BYTES", func(c *Config, v string) (err error) {
+		c.RaftMaxUnappliedBytes, err = strconv.ParseInt(v, 10, 64)
 		return
 	}},
 	{"EDDY_TRANSFORM_DEADLINE", func(c *Config, v string) (err error) { c.TransformDeadline, err = time.ParseDuration(v); return }},
@@ -459,6 +468,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RaftLogStore != "" && c.RaftLogStore != "pebble" && c.RaftLogStore != "tan" && c.RaftLogStore != "eddy" {
 		return fmt.Errorf("raft_log_store %q: use eddy, pebble or tan", c.RaftLogStore)
+	}
+	if c.RaftMaxUnappliedBytes < 4<<20 {
+		return fmt.Errorf("raft_max_unapplied_bytes %d: use at least 4 MiB (4194304)", c.RaftMaxUnappliedBytes)
 	}
 	if c.MemoryReleaseAfter != 0 && (c.MemoryReleaseAfter < time.Second || c.MemoryReleaseAfter > time.Hour) {
 		return fmt.Errorf("memory_release_after %s: use 0 (off) or 1s to 1h", c.MemoryReleaseAfter)

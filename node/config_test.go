@@ -15,11 +15,12 @@ func TestConfigLayers(t *testing.T) {
 	if err := c.LoadFile(f); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"EDDY_HTTP_ADDR": "127.0.0.1:9001", "EDDY_NODE_ID": "1"}
+	env := map[string]string{"EDDY_HTTP_ADDR": "127.0.0.1:9001", "EDDY_NODE_ID": "1", "EDDY_RAFT_MAX_UNAPPLIED_BYTES": "16777216"}
 	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
-	if c.DataDir != "/var/lib/eddy" || c.HTTPAddr != "127.0.0.1:9001" || c.Linger != 3*time.Millisecond || c.RaftAddr != "127.0.0.1:7100" {
+	if c.DataDir != "/var/lib/eddy" || c.HTTPAddr != "127.0.0.1:9001" || c.Linger != 3*time.Millisecond || c.RaftAddr != "127.0.0.1:7100" ||
+		c.RaftMaxUnappliedBytes != 16<<20 {
 		t.Fatalf("layered config: %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -42,6 +43,7 @@ func TestConfigErrors(t *testing.T) {
 		{"peers without self", func(c *Config) { c.Peers = map[uint64]string{2: "10.0.0.2:7100"} }, "include this node"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
+		{"unapplied bytes", func(c *Config) { c.RaftMaxUnappliedBytes = 1 << 20 }, "raft_max_unapplied_bytes"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

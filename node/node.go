@@ -94,6 +94,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		SyncBytes:          cfg.SyncBytes,
 		RaftLogStore:       cfg.RaftLogStore,
 		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
+		MaxUnappliedBytes:  cfg.RaftMaxUnappliedBytes,
 		Logger:             log,
 		Forwarder:          fw,
 		Hooks: multiraft.Hooks{
