@@ -156,6 +156,46 @@ func TestMQTTBeforeLogin(t *testing.T) {
 	p.pubWithin(5*time.Second, "mqttv5", "sensors/dev-1", "still here")
 }
 
+// TestMQTTKeepAlive: a device silent for 1.5 times its keep-alive is
+// disconnected, at most a second late (the listener moves a connection's
+// deadline about once a second, not at every packet); one that pings in
+// time stays.
+func TestMQTTKeepAlive(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	silent, pinging := dialMQTT(t, p), dialMQTT(t, p)
+	for i, m := range []*rawMQTT{silent, pinging} {
+		if _, rc := m.connectKeepAlive(t, 4, fmt.Sprintf("ka-%d", i), "default", p.token, true, 2); rc != 0 {
+			t.Fatalf("connect: rc %d", rc)
+		}
+	}
+	start := time.Now()
+	pings := make(chan error, 1)
+	go func() { // a PINGREQ a second for 7 s, each answered
+		for range 7 {
+			time.Sleep(time.Second)
+			if _, err := pinging.c.Write([]byte{0xC0, 0}); err != nil {
+				pings <- err
+				return
+			}
+			if h, _, err := pinging.packet(2 * time.Second); err != nil || h != 0xD0 {
+				pings <- fmt.Errorf("PINGRESP: %x %v", h, err)
+				return
+			}
+		}
+		pings <- nil
+	}()
+	if silent.closedWithin(2500 * time.Millisecond) {
+		t.Fatalf("a silent device with a keep-alive of 2 s was disconnected after %v, before 3 s", time.Since(start))
+	}
+	if !silent.closedWithin(3 * time.Second) {
+		t.Fatalf("a silent device with a keep-alive of 2 s still connected after %v; want at most 4 s", time.Since(start))
+	}
+	if err := <-pings; err != nil {
+		t.Fatalf("a device pinging every second within its keep-alive of 2 s: %v", err)
+	}
+}
+
 // TestMQTTRevocationReachesLiveConnections: removing a tenant's key
 // disconnects the devices connected with tokens it signed, and deleting a
 // tenant disconnects its sessions; the re-created tenant does not accept

@@ -39,13 +39,13 @@ func mqttStr(s string) []byte {
 }
 
 // connectPacket is a CONNECT of version 4 (3.1.1) or 5, with username and
-// password, keep-alive 60 s.
-func connectPacket(version byte, clientID, user, pass string, clean bool) []byte {
+// password, and a keep-alive of keepAlive seconds.
+func connectPacket(version byte, clientID, user, pass string, clean bool, keepAlive uint16) []byte {
 	flags := byte(0xC0)
 	if clean {
 		flags |= 0x02
 	}
-	vh := append(mqttStr("MQTT"), version, flags, 0, 60)
+	vh := append(mqttStr("MQTT"), version, flags, byte(keepAlive>>8), byte(keepAlive))
 	if version == 5 {
 		vh = append(vh, 0) // no properties
 	}
@@ -92,11 +92,16 @@ func (m *rawMQTT) packet(timeout time.Duration) (byte, []byte, error) {
 	return h, body, err
 }
 
-// connect sends a CONNECT and returns the CONNACK's session-present flag
-// and return (reason) code.
+// connect sends a CONNECT (keep-alive 60 s) and returns the CONNACK's
+// session-present flag and return (reason) code.
 func (m *rawMQTT) connect(t *testing.T, version byte, clientID, user, pass string, clean bool) (bool, byte) {
 	t.Helper()
-	if _, err := m.c.Write(connectPacket(version, clientID, user, pass, clean)); err != nil {
+	return m.connectKeepAlive(t, version, clientID, user, pass, clean, 60)
+}
+
+func (m *rawMQTT) connectKeepAlive(t *testing.T, version byte, clientID, user, pass string, clean bool, keepAlive uint16) (bool, byte) {
+	t.Helper()
+	if _, err := m.c.Write(connectPacket(version, clientID, user, pass, clean, keepAlive)); err != nil {
 		t.Fatal(err)
 	}
 	h, body, err := m.packet(5 * time.Second)

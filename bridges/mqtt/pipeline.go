@@ -43,17 +43,18 @@ const maxBatchBytes = 1 << 20
 // publisher appends and acknowledges one connection's QoS 1 publishes.
 type publisher struct {
 	slots    chan struct{} // one per publish not yet acknowledged
-	in       chan *pending // read loop -> run
+	in       chan pending  // read loop -> run (by value: no allocation a message)
 	gone     chan struct{} // closed at disconnect
 	maxBytes int
 
-	mu    sync.Mutex
-	bytes int           // of the publishes not yet acknowledged
-	room  chan struct{} // closed (and replaced) when bytes are freed
+	mu      sync.Mutex
+	bytes   int           // of the publishes not yet acknowledged
+	room    chan struct{} // closed (and replaced) when bytes are freed and the read loop waits
+	waiting bool          // the read loop waits on room
 }
 
 func newPublisher(receiveMaximum, maxBytes int, gone chan struct{}) *publisher {
-	return &publisher{slots: make(chan struct{}, receiveMaximum), in: make(chan *pending, receiveMaximum), gone: gone,
+	return &publisher{slots: make(chan struct{}, receiveMaximum), in: make(chan pending, receiveMaximum), gone: gone,
 		maxBytes: maxBytes, room: make(chan struct{})}
 }
 
@@ -68,6 +69,7 @@ func (pub *publisher) reserve(n int) bool {
 			return true
 		}
 		room := pub.room
+		pub.waiting = true
 		pub.mu.Unlock()
 		select {
 		case <-room:
@@ -84,8 +86,10 @@ func (pub *publisher) release(slots, n int) {
 	}
 	pub.mu.Lock()
 	pub.bytes -= n
-	close(pub.room)
-	pub.room = make(chan struct{})
+	if pub.waiting {
+		close(pub.room)
+		pub.room, pub.waiting = make(chan struct{}), false
+	}
 	pub.mu.Unlock()
 }
 
@@ -103,7 +107,7 @@ func (h *hook) pipeline(pub *publisher, pk packets.Packet, ref eddy.TopicRef, re
 	if !pub.reserve(size) {
 		return pk, packets.ErrRejectPacket
 	}
-	pub.in <- &pending{id: pk.PacketID, ref: ref, rec: rec, size: size, start: time.Now()} // never blocks: in holds as many as there are slots
+	pub.in <- pending{id: pk.PacketID, ref: ref, rec: rec, size: size, start: time.Now()} // never blocks: in holds as many as there are slots
 	return taken(pk), nil
 }
 
@@ -127,17 +131,18 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 	var last eddy.TopicRef
 	var msgs *metrics.Counter
 	commit := l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets)
-	var batch []*pending
+	var batch []pending
 	var recs []eddy.Record
 	var buf []byte
-	var next *pending
+	var next pending
+	held := false // next holds a publish that did not fit the last batch
 	for {
 		select {
 		case <-pub.gone:
 			return // a refusal stopped it: what is queued is not appended unanswered
 		default:
 		}
-		if next == nil {
+		if !held {
 			select {
 			case next = <-pub.in:
 			case <-pub.gone:
@@ -146,13 +151,13 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 		}
 		batch, recs = append(batch[:0], next), append(recs[:0], next.rec)
 		ref, size := next.ref, next.size
-		next = nil
+		next, held = pending{}, false
 	more:
 		for size < maxBatchBytes {
 			select {
 			case p := <-pub.in:
 				if p.ref != ref || size+p.size > maxBatchBytes {
-					next = p
+					next, held = p, true
 					break more
 				}
 				batch, recs = append(batch, p), append(recs, p.rec)
@@ -175,7 +180,8 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 		}
 		msgs.Add(len(batch))
 		buf = buf[:0]
-		for _, p := range batch {
+		for i := range batch {
+			p := &batch[i]
 			commit.UpdateDuration(p.start)
 			buf = append(buf, packets.Puback<<4, 2, byte(p.id>>8), byte(p.id))
 		}
@@ -202,7 +208,7 @@ func (pub *publisher) flush(cl *mochi.Client, buf []byte) bool {
 
 // refuseBatch answers each publish of a refused batch: a v5 device gets a
 // PUBACK with the reason; a 3.1.1 device is disconnected.
-func (h *hook) refuseBatch(cl *mochi.Client, batch []*pending, ref eddy.TopicRef, err error) {
+func (h *hook) refuseBatch(cl *mochi.Client, batch []pending, ref eddy.TopicRef, err error) {
 	for _, p := range batch {
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: p.id, TopicName: ref.String()}
 		if code, ok := h.refuse(cl, pk, err).(packets.Code); ok {
