@@ -94,6 +94,10 @@ type Config struct {
 	MaxBatchBytes int `yaml:"max_batch_bytes"`
 	// MaxBodyBytes bounds an HTTP request body. Default 16 MiB.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MaxRequestMemory bounds the bytes of HTTP request bodies and Kafka
+	// requests the node holds at once, a tenant at most half of it.
+	// Default 128 MiB, at least twice max_body_bytes.
+	MaxRequestMemory int64 `yaml:"max_request_memory"`
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
 	MinFreeBytes uint64 `yaml:"min_free_bytes"`
@@ -224,6 +228,7 @@ func DefaultConfig() Config {
 		Linger:             0,
 		MaxBatchBytes:      256 << 10,
 		MaxBodyBytes:       16 << 20,
+		MaxRequestMemory:   128 << 20,
 		MinFreeBytes:       64 << 20,
 		DiskReserveBytes:   64 << 20,
 		RetentionInterval:  30 * time.Second,
@@ -311,6 +316,7 @@ var envVars = []struct {
 	{"EDDY_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
 	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MAX_REQUEST_MEMORY", func(c *Config, v string) (err error) { c.MaxRequestMemory, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_RAFT_LOG_STORE", func(c *Config, v string) error { c.RaftLogStore = v; return nil }},
@@ -468,6 +474,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RaftLogStore != "" && c.RaftLogStore != "pebble" && c.RaftLogStore != "tan" && c.RaftLogStore != "eddy" {
 		return fmt.Errorf("raft_log_store %q: use eddy, pebble or tan", c.RaftLogStore)
+	}
+	if c.MaxRequestMemory < 2*int64(c.MaxBodyBytes) {
+		return fmt.Errorf("max_request_memory %d: use at least twice max_body_bytes (%d)", c.MaxRequestMemory, 2*c.MaxBodyBytes)
 	}
 	if c.RaftMaxUnappliedBytes < 4<<20 {
 		return fmt.Errorf("raft_max_unapplied_bytes %d: use at least 4 MiB (4194304)", c.RaftMaxUnappliedBytes)

@@ -21,6 +21,7 @@ import (
 	"github.com/eddy-broker/eddy/bridges/kafka"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
 	"github.com/eddy-broker/eddy/ingest"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/links"
 	"github.com/eddy-broker/eddy/multiraft"
@@ -117,6 +118,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
 	path := ingest.New(host, host, n.tx, limiter, m)
 	in := mqttIngest{Path: path, host: host}
+	bodies := membudget.New(cfg.MaxRequestMemory) // HTTP bodies and Kafka requests, together
+	m.GetOrCreateGauge("eddy_request_memory_bytes", func() float64 { return float64(bodies.Used()) })
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
@@ -135,7 +138,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	if cfg.kafkaOn() {
 		kc := kafka.Config{Addr: cfg.KafkaAddr, Advertise: cfg.advertiseKafka(), ClusterID: cfg.ClusterName, Verifier: verifier,
-			MaxRequestBytes: cfg.MaxBodyBytes, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+			MaxRequestBytes: cfg.MaxBodyBytes, Bodies: bodies, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
 			if kc.TLS, err = n.loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
@@ -157,7 +160,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Limiter:     limiter,
 		Producer:    path,
 		Bridges:     n.bridgeStatus,
-		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Pprof: cfg.Pprof, Metrics: m, Logger: log,
+		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Bodies: bodies, Pprof: cfg.Pprof, Metrics: m, Logger: log,
 		Verifier:      verifier,
 		Signer:        n.signer.Load,
 		MetricsPublic: cfg.MetricsPublic,

@@ -24,30 +24,35 @@ type authHandler func(ctx *fasthttp.RequestCtx, p *tenants.Principal)
 // authed verifies the request's bearer token before h runs.
 func (s *Server) authed(h authHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if n := len(ctx.PostBody()); n > s.cfg.MaxBodyBytes {
-			writeError(ctx, eddy.Errorf(eddy.CodeRequestTooLarge, "request body is %d bytes, over the %d-byte limit", n, s.cfg.MaxBodyBytes))
-			return
-		}
 		auth := string(ctx.Request.Header.Peek("Authorization"))
 		token, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {
 			token = ""
 			if auth != "" {
+				s.unread(ctx)
 				writeError(ctx, eddy.Errorf(eddy.CodeTokenMalformed, "the Authorization header must be \"Bearer <jwt>\""))
 				return
 			}
 		}
 		p, err := s.cfg.Verifier.Verify(strings.TrimSpace(token))
 		if err != nil {
+			s.unread(ctx)
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="eddy"`)
 			writeError(ctx, err)
 			return
 		}
 		if s.b.Booting() {
+			s.unread(ctx)
 			writeError(ctx, &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
 				Message: "this node is starting and does not know its partitions' leaders yet; retry, or use another node"})
 			return
 		}
+		hold, err := s.readBody(ctx, string(p.Tenant))
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		defer hold.Release()
 		h(ctx, p)
 	}
 }

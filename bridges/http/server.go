@@ -15,6 +15,7 @@ import (
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/ingest"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/series"
@@ -49,6 +50,10 @@ type Config struct {
 	Addr string
 	// MaxBodyBytes bounds a request body. Defaults to 16 MiB.
 	MaxBodyBytes int
+	// Bodies bounds the bytes of request bodies the node holds at once
+	// (shared with the other listeners). Defaults to a budget of its own
+	// of 8 bodies of MaxBodyBytes.
+	Bodies *membudget.Budget
 	// MaxWait bounds a fetch's wait_ms. Defaults to 30s.
 	MaxWait time.Duration
 	// RequestTimeout bounds how long a produce waits for its commit.
@@ -130,6 +135,9 @@ func New(cfg Config, b Broker) *Server {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.Bodies == nil {
+		cfg.Bodies = membudget.New(8 * int64(cfg.MaxBodyBytes))
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 30 * time.Second
@@ -232,11 +240,11 @@ func New(cfg Config, b Broker) *Server {
 	s.srv = &fasthttp.Server{
 		Handler: r.Handler,
 		Name:    "eddy",
-		// fasthttp answers a body over its limit and closes without reading
-		// it, so a client still writing sees a reset, not the answer. It
-		// reads up to twice the limit; Eddy enforces the limit itself (in
-		// authed) with a JSON 413 on an intact connection.
-		MaxRequestBodySize: 2*cfg.MaxBodyBytes + 64<<10,
+		// A body is read by the handler (authed, body.go), once the token
+		// is verified and the node has room for it, never before: fasthttp
+		// reads only its first 8 KiB with the headers.
+		StreamRequestBody:  true,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReadTimeout:        60 * time.Second,
 		WriteTimeout:       60 * time.Second,
 		IdleTimeout:        120 * time.Second,

@@ -14,6 +14,7 @@ import (
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/logkey"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -64,7 +65,7 @@ func (c *conn) serve() {
 		} else {
 			c.nc.SetReadDeadline(time.Now().Add(c.l.cfg.IdleTimeout))
 		}
-		frame, err := c.readFrame(limit)
+		frame, hold, err := c.readFrame(limit)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.l.log.Debug("kafka connection ended", logkey.Remote, c.remote, logkey.Err, err)
@@ -84,7 +85,7 @@ func (c *conn) serve() {
 			}
 			continue
 		}
-		if err := c.handle(frame); err != nil {
+		if err := c.handle(frame, hold); err != nil {
 			if !errors.Is(err, errClose) {
 				c.l.m.failed.Inc()
 				c.l.log.Debug("kafka request refused; connection closed", logkey.Remote, c.remote, logkey.Err, err)
@@ -98,15 +99,26 @@ func (c *conn) serve() {
 }
 
 // readFrame reads one size-prefixed frame of at most limit bytes. A larger
-// size closes the connection before its body is read.
-func (c *conn) readFrame(limit int) ([]byte, error) {
+// size closes the connection before its body is read. An authenticated
+// connection's frame is read once the node's request memory has room for
+// it (max_request_memory; until then the connection is not read, as
+// Kafka mutes a channel at queued.max.request.bytes); the caller releases
+// the hold once the request is served.
+func (c *conn) readFrame(limit int) ([]byte, membudget.Hold, error) {
 	var hdr [4]byte
+	var hold membudget.Hold
 	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
-		return nil, err
+		return nil, hold, err
 	}
 	n := int32(binary.BigEndian.Uint32(hdr[:]))
 	if n < 0 || int(n) > limit {
-		return nil, fmt.Errorf("request of %d bytes is over the %d-byte limit", n, limit)
+		return nil, hold, fmt.Errorf("request of %d bytes is over the %d-byte limit", n, limit)
+	}
+	if c.p != nil {
+		var err error
+		if hold, err = c.l.cfg.Bodies.Acquire(c.l.base, string(c.tenant), int64(n)); err != nil {
+			return nil, hold, err
+		}
 	}
 	// The buffer grows as bytes arrive (four times at each step), so a
 	// client that announces a large request and sends it slowly holds
@@ -124,10 +136,11 @@ func (c *conn) readFrame(limit int) ([]byte, error) {
 		frame = frame[:len(frame)+m]
 		if err != nil && len(frame) < int(n) {
 			bufpool.Put(frame)
-			return nil, err
+			hold.Release()
+			return nil, membudget.Hold{}, err
 		}
 	}
-	return frame, nil
+	return frame, hold, nil
 }
 
 // header is a request header (v1, or v2 with tagged fields).
@@ -192,7 +205,15 @@ func skipTags(b []byte) ([]byte, error) {
 }
 
 // handle serves one request frame.
-func (c *conn) handle(frame []byte) error {
+// handle serves a frame and releases its hold once it is served (a
+// pipelined request's, when its answer is made).
+func (c *conn) handle(frame []byte, hold membudget.Hold) error {
+	pipelined := false
+	defer func() {
+		if !pipelined {
+			hold.Release()
+		}
+	}()
 	h, req, body, err := parseHeader(frame)
 	if err != nil {
 		return err
@@ -230,7 +251,8 @@ func (c *conn) handle(frame []byte) error {
 		return fmt.Errorf("%s v%d: %v", a.name, h.version, err)
 	}
 	if a.pipelined != nil {
-		c.serveInPipeline(h, a.pipelined, req, frame)
+		pipelined = true
+		c.serveInPipeline(h, a.pipelined, req, frame, hold)
 		return nil
 	}
 	resp, err := a.handle(c, req)

@@ -827,7 +827,7 @@ func TestSlowLargeFrameHoldsWhatWasSent(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	done := make(chan error, 1)
-	go func() { _, err := c.readFrame(64 << 20); done <- err }()
+	go func() { _, _, err := c.readFrame(64 << 20); done <- err }()
 	time.Sleep(100 * time.Millisecond)
 	runtime.ReadMemStats(&during)
 	if err := <-done; err == nil {

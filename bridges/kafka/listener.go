@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/ingest"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
@@ -74,6 +75,10 @@ type Config struct {
 	// (Kafka's socket.request.max.bytes). Defaults to 16 MiB. Before
 	// authentication a request is at most 64 KiB.
 	MaxRequestBytes int
+	// Bodies bounds the bytes of requests the node holds at once (shared
+	// with the other listeners; Kafka's queued.max.request.bytes).
+	// Defaults to a budget of its own of 8 requests of MaxRequestBytes.
+	Bodies *membudget.Budget
 	// AuthTimeout bounds the time from accept to a successful SASL
 	// authentication. Defaults to 10 s.
 	AuthTimeout time.Duration
@@ -133,6 +138,9 @@ func New(cfg Config, prod Producer, b Broker) *Listener {
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 16 << 20
+	}
+	if cfg.Bodies == nil {
+		cfg.Bodies = membudget.New(8 * int64(cfg.MaxRequestBytes))
 	}
 	if cfg.AuthTimeout <= 0 {
 		cfg.AuthTimeout = 10 * time.Second

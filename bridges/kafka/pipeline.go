@@ -6,6 +6,7 @@ import (
 
 	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/logkey"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -98,7 +99,7 @@ func (p *pipeline) drain() {
 // batches are queued on their partitions) or returned, and its answer is
 // written in its turn. The frame goes back to the pool once serve is done
 // with it.
-func (c *conn) serveInPipeline(h header, serve pipelinedFunc, req kmsg.Request, frame []byte) {
+func (c *conn) serveInPipeline(h header, serve pipelinedFunc, req kmsg.Request, frame []byte, hold membudget.Hold) {
 	size := len(frame)
 	a := &answer{h: h, size: size, done: make(chan struct{})}
 	queued := make(chan struct{})
@@ -116,6 +117,7 @@ func (c *conn) serveInPipeline(h header, serve pipelinedFunc, req kmsg.Request, 
 		if !held {
 			bufpool.Put(frame)
 		}
+		hold.Release() // a frame still held is the collector's now
 		if a.resp != nil {
 			a.resp.SetVersion(h.version)
 		}
