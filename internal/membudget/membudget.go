@@ -66,10 +66,7 @@ func (h Hold) Release() {
 func (b *Budget) Acquire(ctx context.Context, tenant string, n int64) (Hold, error) {
 	for {
 		b.mu.Lock()
-		mine := b.byTenant[tenant]
-		if b.used+n <= b.total && (mine+n <= b.perTenant || mine == 0) {
-			b.used += n
-			b.byTenant[tenant] = mine + n
+		if b.fitsLocked(tenant, n) {
 			b.mu.Unlock()
 			return Hold{b, tenant, n}, nil
 		}
@@ -82,6 +79,27 @@ func (b *Budget) Acquire(ctx context.Context, tenant string, n int64) (Hold, err
 			return Hold{}, ctx.Err()
 		}
 	}
+}
+
+// TryAcquire takes n bytes for tenant if they fit now.
+func (b *Budget) TryAcquire(tenant string, n int64) (Hold, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fitsLocked(tenant, n) {
+		return Hold{b, tenant, n}, true
+	}
+	return Hold{}, false
+}
+
+// fitsLocked takes n bytes for tenant if they fit.
+func (b *Budget) fitsLocked(tenant string, n int64) bool {
+	mine := b.byTenant[tenant]
+	if b.used+n > b.total || (mine+n > b.perTenant && mine != 0) {
+		return false
+	}
+	b.used += n
+	b.byTenant[tenant] = mine + n
+	return true
 }
 
 func (b *Budget) release(tenant string, n int64) {

@@ -29,6 +29,9 @@ func TestTenantShare(t *testing.T) {
 	if _, err := acquireWithin(b, "a", 1, 50*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a tenant past half the budget: %v, want a wait that times out", err)
 	}
+	if _, ok := b.TryAcquire("a", 1); ok {
+		t.Fatal("TryAcquire past the tenant's half went through")
+	}
 	b1, err := acquireWithin(b, "b", 50, time.Second)
 	if err != nil {
 		t.Fatalf("another tenant while the first holds its half: %v", err)
