@@ -156,6 +156,35 @@ func TestMQTTBeforeLogin(t *testing.T) {
 	p.pubWithin(5*time.Second, "mqttv5", "sensors/dev-1", "still here")
 }
 
+// TestMQTTPacketBound: a device's packet is read whole, so its size is
+// bounded (mqtt_max_packet_bytes, 1 MiB): 900 KiB is taken, a declared
+// 2 MiB closes the connection before it is read.
+func TestMQTTPacketBound(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("big", 1)
+	publish := func(size int) []byte {
+		body := append(mqttStr("big/x"), 0, 1, 0) // packet id 1, no properties
+		return append(append([]byte{0x32}, mqttLen(len(body)+size)...), body...)
+	}
+	m := dialMQTT(t, p)
+	if _, rc := m.connect(t, 5, "big-1", "default", p.token, true); rc != 0 {
+		t.Fatalf("connect: rc %d", rc)
+	}
+	m.c.Write(append(publish(900<<10), make([]byte, 900<<10)...))
+	if h, body, err := m.packet(10 * time.Second); err != nil || h>>4 != 4 || len(body) < 2 || (len(body) > 2 && body[2] != 0) {
+		t.Fatalf("PUBACK of a 900 KiB publish: %x %x %v", h, body, err)
+	}
+	m2 := dialMQTT(t, p)
+	if _, rc := m2.connect(t, 5, "big-2", "default", p.token, true); rc != 0 {
+		t.Fatalf("connect: rc %d", rc)
+	}
+	m2.c.Write(append(publish(2<<20), make([]byte, 1024)...))
+	if !m2.closedWithin(3 * time.Second) {
+		t.Fatal("a publish declaring 2 MiB did not close its connection")
+	}
+}
+
 // TestMQTTKeepAlive: a device silent for 1.5 times its keep-alive is
 // disconnected, at most a second late (the listener moves a connection's
 // deadline about once a second, not at every packet); one that pings in

@@ -155,6 +155,9 @@ type Config struct {
 	// MQTTMaxConnectBytes bounds the CONNECT packet, the only packet read
 	// before authentication. Default 64 KiB.
 	MQTTMaxConnectBytes int `yaml:"mqtt_max_connect_bytes"`
+	// MQTTMaxPacketBytes bounds an MQTT packet after the CONNECT (the
+	// listener reads a packet whole). Default 1 MiB, as EMQX's.
+	MQTTMaxPacketBytes int `yaml:"mqtt_max_packet_bytes"`
 	// MQTTMaxUserProperties bounds an MQTT 5 publish's user properties.
 	// Default 64.
 	MQTTMaxUserProperties int `yaml:"mqtt_max_user_properties"`
@@ -246,6 +249,7 @@ func DefaultConfig() Config {
 		MaxConnectionsPerIP:         1000,
 		MQTTConnectTimeout:          5 * time.Second,
 		MQTTMaxConnectBytes:         64 << 10,
+		MQTTMaxPacketBytes:          1 << 20,
 		MQTTMaxUserProperties:       64,
 		MQTTStuckTimeout:            time.Minute,
 		MemoryReleaseAfter:          10 * time.Second,
@@ -351,6 +355,7 @@ var envVars = []struct {
 	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MQTT_MAX_PACKET_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxPacketBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_MEMORY_RELEASE_AFTER", func(c *Config, v string) (err error) { c.MemoryReleaseAfter, err = time.ParseDuration(v); return }},
 	{"EDDY_GC_HEAP_FLOOR", func(c *Config, v string) (err error) { c.GCHeapFloor, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_MEMORY_LIMIT", func(c *Config, v string) (err error) { c.MemoryLimit, err = strconv.ParseInt(v, 10, 64); return }},
@@ -454,7 +459,7 @@ func (c *Config) Validate() error {
 	}
 	for name, v := range map[string]int{"http_max_connections": c.HTTPMaxConnections, "mqtt_max_connections": c.MQTTMaxConnections,
 		"kafka_max_connections":  c.KafkaMaxConnections,
-		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties,
+		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_packet_bytes": c.MQTTMaxPacketBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties,
 		"mqtt_retained_bytes": c.MQTTRetainedBytes, "mqtt_qos1_bytes": c.MQTTQoS1Bytes} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)

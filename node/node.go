@@ -121,7 +121,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	bodies := membudget.New(cfg.MaxRequestMemory) // HTTP bodies and Kafka requests, together
 	m.GetOrCreateGauge("eddy_request_memory_bytes", func() float64 { return float64(bodies.Used()) })
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
-		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MaxBodyBytes,
+		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MQTTMaxPacketBytes,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties, Log: mqttLog{host}, Sessions: mqttSessions{host},
 			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes, QoS0Wait: cfg.MQTTQoS0Wait,

@@ -69,7 +69,7 @@ type Config struct {
 	// TLS, when set, serves MQTT over TLS (mqtts).
 	TLS *tls.Config
 	// MaxPacketBytes bounds an MQTT packet; a larger one disconnects the
-	// client (0x95). Default 16 MiB.
+	// client (0x95). Default 1 MiB.
 	MaxPacketBytes int
 	// PublishTimeout bounds how long a QoS 1/2 publish waits for its
 	// commit before it is refused (0x80). Default 30s.
@@ -137,7 +137,7 @@ func (c *Config) setDefaults() {
 		c.Addr = ":1883"
 	}
 	if c.MaxPacketBytes <= 0 {
-		c.MaxPacketBytes = 16 << 20
+		c.MaxPacketBytes = 1 << 20
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 30 * time.Second
