@@ -142,3 +142,46 @@ func TestRequestMemoryBounded(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestMQTTLargePacketsBounded: an MQTT packet of 64 KiB or more is read
+// once the node's request memory holds its size (mochi allocates a packet
+// whole at its header), so a tenant's devices that each start a large
+// publish and stall hold at most the tenant's half; once they go, it is
+// given back.
+func TestMQTTLargePacketsBounded(t *testing.T) {
+	p := newProc(t)
+	p.env = []string{"EDDY_MAX_BODY_BYTES=8388608", "EDDY_MAX_REQUEST_MEMORY=33554432", "EDDY_MAX_CONNECTIONS_PER_IP=200"}
+	p.start()
+	acme := p.tenantToken("acme", "produce:*")
+	if code, err := p.do("POST", "/v1/tenants/acme/topics", "application/json", []byte(`{"name":"in"}`), nil); err != nil || code != 201 {
+		t.Fatalf("topic: %d %v", code, err)
+	}
+	p.mustCreateTopic("sensors", 1)
+	body := append(mqttStr("in/x"), 0, 1, 0) // packet id 1, no properties
+	head := append(append([]byte{0x32}, mqttLen(len(body)+900<<10)...), body...)
+	var devs []*rawMQTT
+	for i := range 40 {
+		m := dialMQTT(t, p)
+		if _, rc := m.connect(t, 5, fmt.Sprintf("dev-%d", i), "acme", acme, true); rc != 0 {
+			t.Fatalf("connect: rc %d", rc)
+		}
+		m.c.Write(append(head, make([]byte, 100<<10)...)) // 100 of 900 KiB, then nothing
+		devs = append(devs, m)
+	}
+	time.Sleep(time.Second)
+	held := p.metric("eddy_request_memory_bytes")
+	if held > 16<<20 || held < 8<<20 {
+		t.Fatalf("eddy_request_memory_bytes = %v with 40 devices each in a 900 KiB publish; want up to acme's half of 32 MiB, and most of it", held)
+	}
+	p.pubWithin(5*time.Second, "mqttv5", "sensors/dev-1", "another tenant's device still publishes")
+	for _, m := range devs {
+		m.c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.metric("eddy_request_memory_bytes") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("eddy_request_memory_bytes = %v after the devices went", p.metric("eddy_request_memory_bytes"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

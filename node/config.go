@@ -94,9 +94,10 @@ type Config struct {
 	MaxBatchBytes int `yaml:"max_batch_bytes"`
 	// MaxBodyBytes bounds an HTTP request body. Default 16 MiB.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
-	// MaxRequestMemory bounds the bytes of HTTP request bodies and Kafka
-	// requests the node holds at once, a tenant at most half of it.
-	// Default 128 MiB, at least twice max_body_bytes.
+	// MaxRequestMemory bounds the bytes of HTTP request bodies, Kafka
+	// requests and large MQTT packets the node holds at once, a tenant at
+	// most half of it. Default 128 MiB, at least twice max_body_bytes and
+	// mqtt_max_packet_bytes.
 	MaxRequestMemory int64 `yaml:"max_request_memory"`
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
@@ -480,8 +481,9 @@ func (c *Config) Validate() error {
 	if c.RaftLogStore != "" && c.RaftLogStore != "pebble" && c.RaftLogStore != "tan" && c.RaftLogStore != "eddy" {
 		return fmt.Errorf("raft_log_store %q: use eddy, pebble or tan", c.RaftLogStore)
 	}
-	if c.MaxRequestMemory < 2*int64(c.MaxBodyBytes) {
-		return fmt.Errorf("max_request_memory %d: use at least twice max_body_bytes (%d)", c.MaxRequestMemory, 2*c.MaxBodyBytes)
+	if c.MaxRequestMemory < 2*int64(max(c.MaxBodyBytes, c.MQTTMaxPacketBytes)) {
+		return fmt.Errorf("max_request_memory %d: use at least twice max_body_bytes and mqtt_max_packet_bytes (%d)",
+			c.MaxRequestMemory, 2*max(c.MaxBodyBytes, c.MQTTMaxPacketBytes))
 	}
 	if c.RaftMaxUnappliedBytes < 4<<20 {
 		return fmt.Errorf("raft_max_unapplied_bytes %d: use at least 4 MiB (4194304)", c.RaftMaxUnappliedBytes)

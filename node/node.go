@@ -118,10 +118,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
 	path := ingest.New(host, host, n.tx, limiter, m)
 	in := mqttIngest{Path: path, host: host}
-	bodies := membudget.New(cfg.MaxRequestMemory) // HTTP bodies and Kafka requests, together
+	bodies := membudget.New(cfg.MaxRequestMemory) // HTTP bodies, Kafka requests, large MQTT packets: together
 	m.GetOrCreateGauge("eddy_request_memory_bytes", func() float64 { return float64(bodies.Used()) })
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
-		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MQTTMaxPacketBytes,
+		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MQTTMaxPacketBytes, Bodies: bodies,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties, Log: mqttLog{host}, Sessions: mqttSessions{host},
 			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes, QoS0Wait: cfg.MQTTQoS0Wait,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/tenants"
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -71,6 +72,11 @@ type Config struct {
 	// MaxPacketBytes bounds an MQTT packet; a larger one disconnects the
 	// client (0x95). Default 1 MiB.
 	MaxPacketBytes int
+	// Bodies is the node's request memory (shared with the other
+	// listeners): a packet of 64 KiB or more is read once it holds its
+	// size (meter.go). Defaults to a budget of its own of 8 packets of
+	// MaxPacketBytes.
+	Bodies *membudget.Budget
 	// PublishTimeout bounds how long a QoS 1/2 publish waits for its
 	// commit before it is refused (0x80). Default 30s.
 	PublishTimeout time.Duration
@@ -138,6 +144,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPacketBytes <= 0 {
 		c.MaxPacketBytes = 1 << 20
+	}
+	if c.Bodies == nil {
+		c.Bodies = membudget.New(8 * int64(c.MaxPacketBytes))
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 30 * time.Second
@@ -473,6 +482,9 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	// sessions. The tenant cannot contain "/", so the scoped ids of two
 	// tenants never meet.
 	cl.ID = tenant + "/" + cl.ID
+	if rc, ok := cl.Net.Conn.(*replayConn); ok {
+		rc.meter.start(l.cfg.Bodies, tenant, l.cfg.MaxPacketBytes)
+	}
 	l.mu.Lock()
 	if q := l.ingest.MaxConnections(s.tenant); q > 0 && l.perTenant[s.tenant] >= q {
 		l.mu.Unlock()

@@ -124,14 +124,30 @@ func (l *guardedListener) readConnect(c net.Conn) (net.Conn, error) {
 	return &replayConn{Conn: c, r: io.MultiReader(&head, br)}, nil
 }
 
-// replayConn reads the bytes already taken, then the connection.
+// replayConn reads the bytes already taken, then the connection, and
+// counts its large packets in the node's request memory (meter.go).
 type replayConn struct {
 	net.Conn
-	r   io.Reader
-	set time.Time // the deadline last set on the connection
+	r     io.Reader
+	set   time.Time // the deadline last set on the connection
+	meter packetMeter
 }
 
-func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *replayConn) Read(p []byte) (int, error) {
+	c.meter.before()
+	n, err := c.r.Read(p)
+	if n > 0 {
+		if merr := c.meter.scan(p[:n]); merr != nil {
+			return 0, merr
+		}
+	}
+	return n, err
+}
+
+func (c *replayConn) Close() error {
+	c.meter.close()
+	return c.Conn.Close()
+}
 
 // deadlineSlack is how much later than asked a connection's deadline may
 // fall (see SetDeadline).

@@ -19,7 +19,7 @@ var help = map[string]string{
 	"eddy_tenant_quota_rejections_total":            "Requests refused by a tenant's quota, by tenant and error code (quota_exceeded for the rate quotas, storage_quota_exceeded).",
 	"eddy_proposal_records":                         "Records per Raft proposal (group commit).",
 	"eddy_proposal_bytes":                           "Bytes per Raft proposal (group commit).",
-	"eddy_request_memory_bytes":                     "Bytes of HTTP request bodies and Kafka requests the node holds now, out of max_request_memory.",
+	"eddy_request_memory_bytes":                     "Bytes of HTTP request bodies, Kafka requests and MQTT packets of 64 KiB or more the node holds now, out of max_request_memory.",
 	"eddy_memory_releases_total":                    "Times the node, quiet after a burst, collected garbage and gave the free heap back to the OS (memory_release_after).",
 	"eddy_proposal_duration_seconds":                "Time from proposing a batch to its commit.",
 	"eddy_raft_log_sync_seconds":                    "Time of one write and fsync of the Raft log store (the entries and states of one step of the node's partitions): the floor under every acknowledged record. Compare with eddy bench disk.",
