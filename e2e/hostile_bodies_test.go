@@ -73,6 +73,30 @@ func TestRequestMemoryBounded(t *testing.T) {
 		t.Fatalf("RSS grew by %d MiB for 40 bodies of 8 MiB sent without a token", grew>>20)
 	}
 
+	// A client with a bad token and a 4 MiB body reads its 401 (the body
+	// is read and dropped after the answer, not reset), and its next
+	// request goes through.
+	client := &http.Client{}
+	req, _ := http.NewRequest("POST", p.url("/v1/topics/in/records"), bytes.NewReader(make([]byte, 4<<20)))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("a bad token with a 4 MiB body: %v, want its 401", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("a bad token with a 4 MiB body: %d, want 401", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("POST", p.url("/v1/topics/in/records"), strings.NewReader(`{"records":[{"value":"next"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+acme)
+	if resp, err = client.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the same client's next request: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
 	// acme: ten requests of 8 MiB, 7 MiB of each sent, the rest never.
 	slow := make([]net.Conn, 10)
 	for i := range slow {
@@ -84,10 +108,10 @@ func TestRequestMemoryBounded(t *testing.T) {
 	}
 	time.Sleep(time.Second) // all ten are in or waiting
 	// globex is not starved meanwhile.
-	req, _ := http.NewRequest("POST", p.url("/v1/topics/in/records"), strings.NewReader(`{"records":[{"value":"still here"}]}`))
+	req, _ = http.NewRequest("POST", p.url("/v1/topics/in/records"), strings.NewReader(`{"records":[{"value":"still here"}]}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+globex)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -107,13 +108,23 @@ const lingerFor = 2 * time.Second
 // nginx's lingering close does. Closed at once, with bytes unread, the
 // connection would be reset, and a client still sending its body would
 // see the reset, not the answer (a 401, a 429).
+//
+// The answer is written here too: fasthttp closes a connection marked
+// Connection: close as soon as it has written the answer, before a
+// hijack, and without that mark a client would reuse the connection.
 func (s *Server) unread(ctx *fasthttp.RequestCtx) {
 	if !ctx.Request.IsBodyStream() {
 		return
 	}
-	ctx.SetConnectionClose()
 	limit := int64(2 * s.cfg.MaxBodyBytes)
+	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
+		ctx.Response.Header.SetConnectionClose()
+		c.SetWriteDeadline(time.Now().Add(lingerFor))
+		w := bufio.NewWriter(c)
+		if ctx.Response.Write(w) != nil || w.Flush() != nil {
+			return
+		}
 		c.SetReadDeadline(time.Now().Add(lingerFor))
 		io.CopyN(io.Discard, c, limit)
 	})

@@ -204,9 +204,8 @@ func skipTags(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// handle serves one request frame.
-// handle serves a frame and releases its hold once it is served (a
-// pipelined request's, when its answer is made).
+// handle serves one request frame and releases its hold once it is
+// served (a pipelined request's, when its answer is made).
 func (c *conn) handle(frame []byte, hold membudget.Hold) error {
 	pipelined := false
 	defer func() {
