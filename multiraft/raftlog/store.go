@@ -64,9 +64,11 @@ type Store struct {
 	keepFree int // files to keep free: FreeFiles, or more while the log is busy
 	peak     int // the most files the log spanned since Trim (writer lock)
 
-	lastRoll atomic.Int64 // unix nanoseconds
-	nFiles   atomic.Int64 // files in use (Files)
-	nFree    atomic.Int64 // free files kept (Files)
+	lastRoll atomic.Int64  // unix nanoseconds
+	prepC    chan struct{} // cap 1: a roll left no free file (preparer)
+	prepared atomic.Int64  // files the preparer made (tests)
+	nFiles   atomic.Int64  // files in use (Files)
+	nFree    atomic.Int64  // free files kept (Files)
 
 	tail atomic.Pointer[tail] // the file being written and its end
 
@@ -86,6 +88,7 @@ type Store struct {
 	carryC       chan struct{}
 	stop         chan struct{}
 	carrierDone  chan struct{}
+	preparerDone chan struct{}
 	carriedBytes atomic.Int64
 	pieceHook    func(bytes int) // tests: after each piece the carrier wrote
 }
@@ -115,7 +118,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts, dir: opts.Dir, nodes: map[nodeKey]*node{}, files: map[uint64]*file{}, keepFree: opts.FreeFiles,
 		zeroPage: make([]byte, pageSize), carrying: map[nodeKey]bool{}, carryC: make(chan struct{}, 1),
-		stop: make(chan struct{}), carrierDone: make(chan struct{})}
+		stop: make(chan struct{}), carrierDone: make(chan struct{}), prepC: make(chan struct{}, 1), preparerDone: make(chan struct{})}
 	seqs, free, err := listFiles(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -155,6 +158,7 @@ func Open(opts Options) (*Store, error) {
 	s.tail.Store(&tail{fl, 0})
 	s.synced = pos{fl.seq, 0}
 	go s.carrier()
+	go s.preparer()
 	s.wmu.Lock()
 	err = s.reclaim()
 	s.wmu.Unlock()
@@ -165,7 +169,7 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
-// halt stops the carrier (once it started).
+// halt stops the carrier and the preparer (once they started).
 func (s *Store) halt() {
 	select {
 	case <-s.stop:
@@ -175,6 +179,7 @@ func (s *Store) halt() {
 	close(s.stop)
 	if s.tail.Load() != nil {
 		<-s.carrierDone
+		<-s.preparerDone
 	}
 }
 
@@ -305,7 +310,9 @@ func (s *Store) roll() error {
 	s.tail.Store(&tail{fl, 0})
 	s.head = s.head[:0]
 	s.lastRoll.Store(time.Now().UnixNano())
-	return s.reclaim()
+	err = s.reclaim()
+	s.wantFile()
+	return err
 }
 
 // reclaim keeps the log's span (from its oldest file to the one being
