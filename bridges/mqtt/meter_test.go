@@ -9,22 +9,15 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy/internal/membudget"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
+// mqttPacket is a packet of type typ with a body of body zeros.
 func mqttPacket(typ byte, body int) []byte {
-	b := []byte{typ}
-	for n := body; ; {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 128
-		}
-		b = append(b, d)
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, make([]byte, body)...)
+	var b bytes.Buffer
+	fh := packets.FixedHeader{Type: typ, Remaining: body}
+	fh.Encode(&b)
+	return append(b.Bytes(), make([]byte, body)...)
 }
 
 // chunky reads at most a random few bytes at a time, as a socket may.
@@ -44,9 +37,9 @@ func (c *chunky) Read(p []byte) (int, error) {
 func TestMeterHoldsLargePackets(t *testing.T) {
 	sizes := []int{10, 0, 300, 100 << 10, 5, 64 << 10, 70 << 10, 2, 1 << 20, 0}
 	var stream bytes.Buffer
-	stream.Write(mqttPacket(0x10, 200)) // a CONNECT, before start
+	stream.Write(mqttPacket(packets.Connect, 200)) // a CONNECT, before start
 	for _, n := range sizes {
-		stream.Write(mqttPacket(0x30, n))
+		stream.Write(mqttPacket(packets.Publish, n))
 	}
 	for seed := range uint64(20) {
 		b := membudget.New(8 << 20)
@@ -93,7 +86,7 @@ func TestMeterWaitsForRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &replayConn{r: bytes.NewReader(mqttPacket(0x30, 100<<10))}
+	c := &replayConn{r: bytes.NewReader(mqttPacket(packets.Publish, 100<<10))}
 	c.meter.start(b, "acme", 1<<20)
 	read := make(chan error, 1)
 	go func() {
