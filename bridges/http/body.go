@@ -52,11 +52,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, tenant string) (membudget.Ho
 	if n >= 0 && n <= readWithHead {
 		// Read already, as the headers are: not counted (one record
 		// per request would pay for the budget's lock and map twice).
-		if got := len(ctx.Request.Body()); got != n {
-			ctx.SetConnectionClose()
-			return membudget.Hold{}, eddy.Errorf(eddy.CodeInvalid, "the request body ended after %d of its %d bytes", got, n)
-		}
-		return membudget.Hold{}, nil
+		return membudget.Hold{}, readWhole(ctx, n)
 	}
 	take := int64(n)
 	if n < 0 { // chunked: as much as it may be
@@ -76,10 +72,9 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, tenant string) (membudget.Ho
 			Message: "the node holds as many request bodies as max_request_memory allows; retry"}
 	}
 	if n >= 0 {
-		if got := len(ctx.Request.Body()); got != n {
+		if err := readWhole(ctx, n); err != nil {
 			hold.Release()
-			ctx.SetConnectionClose()
-			return membudget.Hold{}, eddy.Errorf(eddy.CodeInvalid, "the request body ended after %d of its %d bytes", got, n)
+			return membudget.Hold{}, err
 		}
 		return hold, nil
 	}
@@ -95,6 +90,16 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, tenant string) (membudget.Ho
 	}
 	ctx.Request.SetBodyRaw(buf.Bytes())
 	return hold, nil
+}
+
+// readWhole reads a body of n bytes (fasthttp's Body reads the stream;
+// a read that fails leaves a shorter body).
+func readWhole(ctx *fasthttp.RequestCtx, n int) error {
+	if got := len(ctx.Request.Body()); got != n {
+		ctx.SetConnectionClose()
+		return eddy.Errorf(eddy.CodeInvalid, "the request body ended after %d of its %d bytes", got, n)
+	}
+	return nil
 }
 
 // lingerFor bounds how long a connection refused before its body is read
