@@ -1,0 +1,91 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/eddy-broker/eddy/tenants"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The memory a connection's requests make the listener hold.
+
+// TestSlowLargeFrameHoldsWhatWasSent: a client that announces a request
+// of 60 MiB and sends 200 KiB of it makes the listener hold memory in
+// proportion to the 200 KiB (at most four times), not the 60 MiB.
+func TestSlowLargeFrameHoldsWhatWasSent(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	c := &conn{nc: server, br: bufio.NewReaderSize(server, 16<<10)}
+	const sent = 200 << 10
+	go func() {
+		hdr := binary.BigEndian.AppendUint32(nil, 60<<20)
+		client.Write(append(hdr, make([]byte, sent)...))
+		time.Sleep(200 * time.Millisecond) // the client stalls; then it goes
+		client.Close()
+	}()
+	var before, during runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	done := make(chan error, 1)
+	go func() { _, _, err := c.readFrame(64 << 20); done <- err }()
+	time.Sleep(100 * time.Millisecond)
+	runtime.ReadMemStats(&during)
+	if err := <-done; err == nil {
+		t.Fatal("a frame cut short was read whole")
+	}
+	if grown := int64(during.TotalAlloc - before.TotalAlloc); grown > 4*sent+(256<<10) {
+		t.Fatalf("the listener allocated %d KiB for %d KiB sent of an announced 60 MiB", grown>>10, sent>>10)
+	}
+}
+
+// TestRequestMemoryWaits: an authenticated connection's frame is read
+// once the node's request memory holds its size, a tenant at most half:
+// a tenant whose stalled large requests hold its half waits, another
+// tenant does not, and a stalled request that goes gives its room back.
+func TestRequestMemoryWaits(t *testing.T) {
+	e := newEnv(t) // max 1 MiB a request: a budget of 8 MiB, 4 a tenant
+	if _, err := e.h.CreateTenant(context.Background(), "acme", tenants.Quotas{}); err != nil {
+		t.Fatal(err)
+	}
+	var stalled []*client
+	for range 4 {
+		c := e.login("default", e.token)
+		hdr := binary.BigEndian.AppendUint32(nil, 1<<20)
+		c.nc.Write(append(hdr, make([]byte, 100<<10)...)) // 100 KiB of 1 MiB, then nothing
+		stalled = append(stalled, c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.l.cfg.Bodies.Used() != 4<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes held by four stalled 1 MiB requests; want 4 MiB", e.l.cfg.Bodies.Used())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waiting := e.login("default", e.token) // SASL is read before: no tenant yet
+	answered := make(chan error, 1)
+	go func() {
+		req := kmsg.NewPtrApiVersionsRequest()
+		_, err := waiting.recv(req, waiting.send(req))
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("a request of a tenant holding its half was read: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	acme := e.login("acme", e.mint("acme", "produce:*"))
+	req := kmsg.NewPtrApiVersionsRequest()
+	if r := acme.do(req).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+		t.Fatalf("another tenant's request: %d", r.ErrorCode)
+	}
+	stalled[0].nc.Close()
+	if err := <-answered; err != nil {
+		t.Fatalf("the waiting request once a stalled one went: %v", err)
+	}
+}
