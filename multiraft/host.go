@@ -133,6 +133,9 @@ type Hooks struct {
 	OnLeaderChange func(shardID, leaderID uint64)
 	// OnLogSync: one write and fsync of the Raft log store took d.
 	OnLogSync func(d time.Duration)
+	// OnPartitionSync: a partition replica's Sync (its segments and
+	// checkpoint made durable) held its applies for d.
+	OnPartitionSync func(d time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -271,6 +274,12 @@ type hostMetrics struct{ hooks Hooks }
 func (m *hostMetrics) proposal(records, bytes int, d time.Duration) {
 	if m.hooks.OnProposal != nil {
 		m.hooks.OnProposal(records, bytes, d)
+	}
+}
+
+func (m *hostMetrics) partitionSync(d time.Duration) {
+	if m.hooks.OnPartitionSync != nil {
+		m.hooks.OnPartitionSync(d)
 	}
 }
 

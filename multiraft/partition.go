@@ -103,14 +103,16 @@ type partitionSM struct {
 	// onRestore is called after RecoverFromSnapshot replaced the log.
 	onRestore func(lg *segment.Log, err error)
 
-	// syncDue is called, once, when an Update takes unsynced to
-	// syncBytes: the host syncs at once rather than at its next tick, so
+	// syncDue is called when an Update takes unsynced past a multiple of
+	// syncBytes (past it again when the sync it asked for was refused,
+	// one being under way): the host syncs at once rather than at its next tick, so
 	// the Raft log is compacted before the log store flushes it to its
 	// tables (pebble drops entries a compaction deleted while they were
 	// still in its memtable; after a flush it writes them twice more).
 	// It must not block.
 	syncBytes int64
 	syncDue   func()
+	onSync    func(time.Duration) // how long a Sync held the applies
 }
 
 var _ sm.IOnDiskStateMachine = (*partitionSM)(nil)
@@ -200,7 +202,7 @@ func (p *partitionSM) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	if err := lg.Flush(); err != nil {
 		return nil, err
 	}
-	if n := p.unsynced.Add(int64(bytes)); p.syncDue != nil && n >= p.syncBytes && n-int64(bytes) < p.syncBytes {
+	if n := p.unsynced.Add(int64(bytes)); p.syncDue != nil && n/p.syncBytes > (n-int64(bytes))/p.syncBytes {
 		p.syncDue()
 	}
 	if nudges < len(ents) {
@@ -248,13 +250,25 @@ func (p *partitionSM) Sync() error {
 		return err
 	}
 	n, e := p.unsynced.Load(), p.unsyncedEntries.Load()
+	start := time.Now()
 	if err := lg.Sync(); err != nil {
 		return err
+	}
+	if p.onSync != nil {
+		p.onSync(time.Since(start))
 	}
 	p.unsynced.Add(-n)
 	p.unsyncedEntries.Add(-e)
 	p.lastSync.Store(time.Now().UnixNano())
 	return nil
+}
+
+// writeback writes the segments' data back ahead of a Sync, beside the
+// applies (segment.Log.Writeback); an error fails the next Sync.
+func (p *partitionSM) writeback() {
+	if lg, err := p.log(); err == nil {
+		lg.Writeback()
+	}
 }
 
 func (p *partitionSM) PrepareSnapshot() (any, error) {

@@ -16,12 +16,16 @@ import (
 // every local partition with SyncBytes unsynced, SyncInterval since its
 // last sync, or entries unsynced and idleAfter without more. For an
 // on-disk state machine that snapshot is Sync (segments, then checkpoint)
-// plus metadata, after which the Raft log is compacted. An idle partition
+// plus metadata, after which the Raft log is compacted. dragonboat runs
+// Sync under the state machine's lock, so the replica applies nothing
+// meanwhile; a partition with writebackBytes or more unsynced first has
+// its segments written back here, beside its applies. An idle partition
 // whose last sync kept more Raft log than rf1Overhead, with nothing
 // unsynced, is nudged (nudgeIdle) so that it has something to sync.
 func (h *Host) syncDue() {
 	type dueSync struct {
 		lp       *localPartition
+		unsynced int64
 		overhead uint64
 	}
 	now := time.Now().UnixNano()
@@ -34,13 +38,16 @@ func (h *Host) syncDue() {
 		idle := now-lp.sm.lastApply.Load() >= int64(idleAfter)
 		switch {
 		case n >= h.cfg.SyncBytes || (entries > 0 && (idle || now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval))):
-			due = append(due, dueSync{lp, h.compactionOverhead(lp, n, idle && allAlive)})
+			due = append(due, dueSync{lp, n, h.compactionOverhead(lp, n, idle && allAlive)})
 		case idle && allAlive && lp.kept.Load() > rf1Overhead:
 			nudge = append(nudge, lp.shardID)
 		}
 	}
 	h.mu.RUnlock()
 	for _, d := range due {
+		if d.unsynced >= writebackBytes {
+			d.lp.sm.writeback()
+		}
 		opt := dragonboat.SnapshotOption{OverrideCompactionOverhead: true, CompactionOverhead: d.overhead}
 		rs, err := h.nh.RequestSnapshot(d.lp.shardID, opt, 30*time.Second)
 		if err != nil {
@@ -101,6 +108,11 @@ func (h *Host) compactModules() {
 	}
 	rs.Release()
 }
+
+// writebackBytes: a partition with this much unsynced has it written back
+// before the Sync that would otherwise write it with the replica's applies
+// held (syncDue). Under it, the extra fsync would cost more than it saves.
+const writebackBytes = 1 << 20
 
 // rf1Overhead is the margin a single replica keeps behind a sync: two
 // entries, as a safety margin (16 before). None was tried, and

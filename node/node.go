@@ -77,6 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	proposalSecs := m.NewPrometheusHistogramExt("eddy_proposal_duration_seconds", promtext.DurationBuckets)
 	leaderChanges := m.NewCounter("eddy_raft_leader_changes_total")
 	logSyncs := m.NewPrometheusHistogramExt("eddy_raft_log_sync_seconds", promtext.SyncBuckets)
+	partSyncs := m.NewPrometheusHistogramExt("eddy_partition_sync_seconds", promtext.DurationBuckets)
 	fw := newForwarder(n.signer.Load)
 	host, err := multiraft.New(multiraft.Config{
 		NodeID:             cfg.NodeID,
@@ -104,8 +105,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 				batchBytes.Update(float64(bytes))
 				proposalSecs.Update(d.Seconds())
 			},
-			OnLeaderChange: func(shardID, leaderID uint64) { leaderChanges.Inc() },
-			OnLogSync:      func(d time.Duration) { logSyncs.Update(d.Seconds()) },
+			OnLeaderChange:  func(shardID, leaderID uint64) { leaderChanges.Inc() },
+			OnLogSync:       func(d time.Duration) { logSyncs.Update(d.Seconds()) },
+			OnPartitionSync: func(d time.Duration) { partSyncs.Update(d.Seconds()) },
 		},
 	})
 	if err != nil {

@@ -4,9 +4,12 @@
 # new topic, of 300k records of 1 KiB through Kafka (eddy bench kafka),
 # then through HTTP (8 clients x 100 records a request). After each, per
 # node: leader changes it counted, Raft log saves over 1 s, and what the
-# Raft log store carried forward (eddy_raft_log_carried_bytes_total); at
-# the end the Raft log directory of node 1. Each node's CPU seconds so
-# far are printed with its figures.
+# Raft log store carried forward (eddy_raft_log_carried_bytes_total),
+# partition syncs that held their replica's applies over 100 and 250 ms
+# (eddy_partition_sync_seconds, where the build has it) and the times a
+# shard's rate limit went on (its log's warnings); at the end the Raft log
+# directory of node 1. Each node's CPU seconds so far are printed with its
+# figures.
 # Usage: scripts/bench-rf3-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-rf3-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
@@ -22,7 +25,11 @@ stats() {
       /^eddy_raft_log_sync_seconds_bucket.*le="1"/ {fast = $2}
       /^eddy_raft_log_sync_seconds_count/ {all = $2}
       /^eddy_raft_log_carried_bytes_total/ {car = sprintf(", carried %d MB", $2 / 1048576)}
-      END {printf "leader changes %d, saves over 1 s %d%s", lc, all - fast, car}')"
+      /^eddy_partition_sync_seconds_bucket.*le="0.1"/ {p1 = $2}
+      /^eddy_partition_sync_seconds_bucket.*le="0.25"/ {p2 = $2}
+      /^eddy_partition_sync_seconds_count/ {ps = sprintf(", syncs holding applies over 100 / 250 ms %d / %d", $2 - p1, $2 - p2)}
+      END {printf "leader changes %d, saves over 1 s %d%s%s", lc, all - fast, car, ps}')"
+    echo -n ", rate limit on $(grep -c 'rate limit state is true' "$W/log$i" || true)"
     echo -n ", CPU $(awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/${NODES[$((i - 1))]}/stat") s;"
   done
   echo

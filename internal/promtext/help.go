@@ -22,6 +22,7 @@ var help = map[string]string{
 	"eddy_request_memory_bytes":                     "Bytes of HTTP request bodies, Kafka requests and MQTT packets of 64 KiB or more the node holds now, out of max_request_memory.",
 	"eddy_memory_releases_total":                    "Times the node, quiet after a burst, collected garbage and gave the free heap back to the OS (memory_release_after).",
 	"eddy_proposal_duration_seconds":                "Time from proposing a batch to its commit.",
+	"eddy_partition_sync_seconds":                   "Time a partition replica's sync (its segments and checkpoint made durable, sync_bytes) held its applies: while it runs the replica applies nothing, and a follower's unapplied Raft log grows toward raft_max_unapplied_bytes.",
 	"eddy_raft_log_sync_seconds":                    "Time of one write and fsync of the Raft log store (the entries and states of one step of the node's partitions): the floor under every acknowledged record. Compare with eddy bench disk.",
 	"eddy_raft_leader_changes_total":                "Leader changes seen by this node's replicas.",
 	"eddy_partition_quarantined":                    "1 for each partition replica on this node quarantined as damaged, by topic and partition.",

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -582,4 +584,88 @@ func TestLargeBatchesWrittenThrough(t *testing.T) {
 	}
 	l.Close()
 	readsAll(t, mustOpen(t, fsys, dir, cfg), want)
+}
+
+// TestWriteback: Writeback runs beside appends (under -race), syncs the
+// segments written since the last Sync, and a writeback that failed fails the next Sync even
+// when the disk is fine again: the failed fsync reported the lost
+// writeback once, and a Sync would otherwise find the file clean.
+func TestWriteback(t *testing.T) {
+	fsys := NewMemFS()
+	l := mustOpen(t, fsys, dir, Config{SegmentBytes: 64 << 10})
+	rng := rand.New(rand.NewPCG(11, 12))
+	done := make(chan error)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := l.Writeback(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	var want []eddy.Record
+	for i := uint64(1); i <= 200; i++ {
+		recs := testutil.RandomRecords(rng, 3)
+		want = append(want, recs...)
+		apply(t, l, []entry{{index: i, batch: batch.Append(nil, recs, batch.Options{ProducerID: -1})}})
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	fsys.SetFault(func(op, name string) error {
+		if op == "sync" {
+			synced = append(synced, filepath.Base(name))
+		}
+		return nil
+	})
+	if err := l.Writeback(); err != nil {
+		t.Fatal(err)
+	}
+	fsys.SetFault(nil)
+	var segs []string // none synced yet: all written since
+	for _, sg := range l.Segments() {
+		segs = append(segs, filepath.Base(segName(dir, sg.Base, ".log")), filepath.Base(segName(dir, sg.Base, ".index")))
+	}
+	if len(segs) < 4 || !slices.Equal(synced, segs) {
+		t.Fatalf("writeback synced %v, want %v", synced, segs)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	readsAll(t, l, want)
+	synced = nil
+	fsys.SetFault(func(op, name string) error {
+		if op == "sync" {
+			synced = append(synced, filepath.Base(name))
+		}
+		return nil
+	})
+	if err := l.Writeback(); err != nil || len(synced) != 0 {
+		t.Fatalf("writeback after a sync: synced %v, %v; want nothing", synced, err)
+	}
+
+	broken := errors.New("injected: writeback failed")
+	apply(t, l, []entry{{index: 201, batch: batch.Append(nil, testutil.RandomRecords(rng, 3), batch.Options{ProducerID: -1})}})
+	fsys.SetFault(func(op, name string) error {
+		if op == "sync" {
+			return broken
+		}
+		return nil
+	})
+	if err := l.Writeback(); !errors.Is(err, broken) {
+		t.Fatalf("writeback on a failing disk: %v", err)
+	}
+	fsys.SetFault(nil)
+	if err := l.Sync(); !errors.Is(err, broken) {
+		t.Fatalf("sync after a failed writeback: %v, want the writeback's error", err)
+	}
 }
