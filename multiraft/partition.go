@@ -104,12 +104,12 @@ type partitionSM struct {
 	onRestore func(lg *segment.Log, err error)
 
 	// syncDue is called when an Update takes unsynced past a multiple of
-	// syncBytes (past it again when the sync it asked for was refused,
-	// one being under way): the host syncs at once rather than at its next tick, so
-	// the Raft log is compacted before the log store flushes it to its
-	// tables (pebble drops entries a compaction deleted while they were
-	// still in its memtable; after a flush it writes them twice more).
-	// It must not block.
+	// syncBytes (so again when the sync it asked for was refused, one
+	// being under way): the host syncs at once rather than at its next
+	// tick, so the Raft log is compacted before the log store flushes it
+	// to its tables (pebble drops entries a compaction deleted while they
+	// were still in its memtable; after a flush it writes them twice
+	// more). It must not block.
 	syncBytes int64
 	syncDue   func()
 	onSync    func(time.Duration) // how long a Sync held the applies

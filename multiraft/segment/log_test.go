@@ -587,9 +587,10 @@ func TestLargeBatchesWrittenThrough(t *testing.T) {
 }
 
 // TestWriteback: Writeback runs beside appends (under -race), syncs the
-// segments written since the last Sync, and a writeback that failed fails the next Sync even
-// when the disk is fine again: the failed fsync reported the lost
-// writeback once, and a Sync would otherwise find the file clean.
+// segments written since the last Sync, and a writeback that failed
+// fails the next Sync even when the disk is fine again: the failed fsync
+// reported the lost writeback once, and a Sync would otherwise find the
+// file clean.
 func TestWriteback(t *testing.T) {
 	fsys := NewMemFS()
 	l := mustOpen(t, fsys, dir, Config{SegmentBytes: 64 << 10})
