@@ -9,7 +9,7 @@
 # (eddy_partition_sync_seconds, where the build has it) and the times a
 # shard's rate limit went on (its log's warnings); at the end the Raft log
 # directory of node 1. Each node's CPU seconds so far are printed with its
-# figures.
+# figures. Env: PARTITIONS (of each topic, 1 by default).
 # Usage: scripts/bench-rf3-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-rf3-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
@@ -39,9 +39,9 @@ one() { # LABEL BUILD
   rm -rf "$W"/d? "$W"/conf?
   start_cluster 1809 1719 1889 1909
   for r in 1 2 3; do
-    echo "$1 round $r, kafka: $("$B" bench kafka --kafka-addr 127.0.0.1:19091 --topic k$r --replication-factor 3 --records 300000 --size 1024 --json | rate)"
+    echo "$1 round $r, kafka: $("$B" bench kafka --kafka-addr 127.0.0.1:19091 --topic k$r --partitions ${PARTITIONS:-1} --replication-factor 3 --records 300000 --size 1024 --json | rate)"
     stats
-    echo "$1 round $r, http: $("$B" bench produce --topic h$r --replication-factor 3 --records 300000 --size 1024 --batch 100 --concurrency 8 --json | rate)"
+    echo "$1 round $r, http: $("$B" bench produce --topic h$r --partitions ${PARTITIONS:-1} --replication-factor 3 --records 300000 --size 1024 --batch 100 --concurrency 8 --json | rate)"
     stats
   done
   echo "$1: Raft log directory of node 1: $(du -sm "$W/d1/raft" | cut -f1) MB"
