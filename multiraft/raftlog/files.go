@@ -69,9 +69,10 @@ func (s *Store) newFile(seq uint64) (*file, error) {
 			fr.f.Close()
 			return nil, err
 		}
-		// Synced before a record in the file counts as durable (syncTo),
-		// not here under the writer lock.
-		s.noteRename(false)
+		if err := fsutil.SyncDir(s.dir); err != nil {
+			fr.f.Close()
+			return nil, err
+		}
 		dropCache(fr.f) // again: a free file found at start may be cached in any folios
 		return &file{fr.f, seq}, nil
 	}
@@ -259,7 +260,7 @@ func (s *Store) writeAt(f *os.File, p []byte, off int64) error {
 }
 
 // retire renames the file of seq free-seq (or removes it when enough are
-// free); the caller notes the rename (noteRename).
+// free); the caller syncs the directory.
 func (s *Store) retire(fl *file) {
 	if len(s.free) >= s.keepFree {
 		fl.f.Close()

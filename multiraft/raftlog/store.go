@@ -72,13 +72,8 @@ type Store struct {
 
 	tail atomic.Pointer[tail] // the file being written and its end
 
-	smu    sync.Mutex // the sync, and the directory's renames
+	smu    sync.Mutex // the sync
 	synced pos
-	// A rename in the directory (a file reused or retired) that no sync
-	// of the directory has made durable yet; retired: one was a retire.
-	// syncTo syncs the directory before it reports a record durable
-	// (dirSynced), so a roll does not hold the writer lock for it.
-	renamed, retired bool
 
 	mu    sync.RWMutex // the index
 	nodes map[nodeKey]*node
@@ -200,11 +195,6 @@ func (s *Store) Close() error {
 	if t := s.tail.Load(); t != nil {
 		err = syscall.Fdatasync(int(t.f.Fd()))
 	}
-	s.smu.Lock()
-	if err == nil {
-		err = s.dirSynced()
-	}
-	s.smu.Unlock()
 	for _, fl := range s.files {
 		fl.f.Close()
 	}
@@ -279,43 +269,22 @@ func (s *Store) put(b *batch) (pos, error) {
 
 // syncTo returns once the log is durable up to end. One caller syncs the
 // file being written; those waiting behind it find their records synced.
-// A file the log rolled past was synced when it rolled. A rename in the
-// directory not yet synced is synced too: the file end lies in is durable
-// only under its name.
+// A file the log rolled past was synced when it rolled.
 func (s *Store) syncTo(end pos) error {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	if s.synced.less(end) {
-		if t := s.tail.Load(); end.seq == t.seq {
-			if err := syscall.Fdatasync(int(t.f.Fd())); err != nil {
-				return err
-			}
-			s.synced = pos{t.seq, t.off}
-		}
-	}
-	return s.dirSynced()
-}
-
-// dirSynced syncs the directory if a rename in it is not yet durable.
-// The sync lock is held.
-func (s *Store) dirSynced() error {
-	if !s.renamed {
+	if !s.synced.less(end) {
 		return nil
 	}
-	if err := fsutil.SyncDir(s.dir); err != nil {
+	t := s.tail.Load()
+	if end.seq < t.seq {
+		return nil
+	}
+	if err := syscall.Fdatasync(int(t.f.Fd())); err != nil {
 		return err
 	}
-	s.renamed, s.retired = false, false
+	s.synced = pos{t.seq, t.off}
 	return nil
-}
-
-// noteRename records a rename in the directory that syncTo makes durable;
-// retire says it retired a file.
-func (s *Store) noteRename(retire bool) {
-	s.smu.Lock()
-	s.renamed = true
-	s.retired = s.retired || retire
-	s.smu.Unlock()
 }
 
 // roll syncs the file being written and goes on in the next one, then
@@ -411,25 +380,10 @@ func (s *Store) reclaim() error {
 	if len(dead) == 0 {
 		return nil
 	}
-	// Files are retired in order: the renames of an earlier retire are
-	// durable before these are made (a file whose retire were lost in a
-	// crash is read back at start, and its records are superseded by
-	// later files', so it must not outlive a later one's). Usually a save
-	// synced them since.
-	s.smu.Lock()
-	var err error
-	if s.retired {
-		err = s.dirSynced()
-	}
-	s.smu.Unlock()
-	if err != nil {
-		return err
-	}
 	for _, fl := range dead {
 		s.retire(fl)
 	}
-	s.noteRename(true)
-	return nil
+	return fsutil.SyncDir(s.dir)
 }
 
 // dropFree removes the free files beyond keepFree. The writer lock is
