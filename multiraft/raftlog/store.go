@@ -511,12 +511,16 @@ func entryPayload(rec []byte, l loc, k nodeKey) ([]byte, error) {
 }
 
 // readEntries appends the entries [low, high) of n to ents, up to maxSize
-// bytes (at least one). The index lock is held.
+// bytes (at least one). Each record is read into a pooled buffer: an
+// entry's Unmarshal copies its command out, and dragonboat reads a whole
+// entry to learn its term at every compaction (LogReader.Compact), a
+// Kafka batch of about 1 MiB each time. The index lock is held.
 func (s *Store) readEntries(ents []pb.Entry, size uint64, k nodeKey, n *node, low, high, maxSize uint64) ([]pb.Entry, uint64, error) {
 	if len(n.locs) == 0 || low < n.first {
 		return ents, size, nil
 	}
 	var buf []byte
+	defer func() { bufpool.Put(buf) }()
 	for i := low; i < high && i <= n.last(); i++ {
 		l := n.locs[i-n.first]
 		fl := s.files[l.seq]
@@ -524,7 +528,8 @@ func (s *Store) readEntries(ents []pb.Entry, size uint64, k nodeKey, n *node, lo
 			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d is in file %d, which is gone", i, k.shard, l.seq)
 		}
 		if cap(buf) < int(l.n) {
-			buf = make([]byte, l.n)
+			bufpool.Put(buf)
+			buf = bufpool.Get(int(l.n))
 		}
 		buf = buf[:l.n]
 		if _, err := fl.f.ReadAt(buf, l.off); err != nil {
