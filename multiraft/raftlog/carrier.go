@@ -3,6 +3,8 @@ package raftlog
 import (
 	"math/rand/v2"
 	"slices"
+
+	"github.com/eddy-broker/eddy/internal/bufpool"
 )
 
 // The carrier moves an idle replica's entries that pin the log's oldest
@@ -96,6 +98,7 @@ func (s *Store) carryOne(k nodeKey) {
 	b := s.getBatch()
 	defer s.putBatch(b)
 	var buf []byte
+	defer func() { bufpool.Put(buf) }()
 	for i := 0; i < len(locs); {
 		select {
 		case <-s.stop:
@@ -108,13 +111,10 @@ func (s *Store) carryOne(k nodeKey) {
 			if fl == nil {
 				return
 			}
-			buf = slices.Grow(buf[:0], int(l.n))[:l.n]
-			if _, err := fl.f.ReadAt(buf, l.off); err != nil {
-				return // retired since: the entries changed
-			}
-			payload, err := entryPayload(buf, l, k)
-			if err != nil {
-				return // reused since
+			var payload []byte
+			var err error
+			if buf, payload, err = readPayload(buf, fl, l, k); err != nil {
+				return // retired or reused since: the entries changed
 			}
 			b.carried(k.shard, k.replica, id, lo+uint64(i), hi, payload)
 		}

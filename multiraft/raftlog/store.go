@@ -510,6 +510,22 @@ func entryPayload(rec []byte, l loc, k nodeKey) ([]byte, error) {
 	return nil, errCorrupt
 }
 
+// readPayload reads the record at l, of file fl, into buf (from bufpool
+// when buf is too small; the caller puts back the buffer it ends with)
+// and returns the buffer and the encoded entry in it (entryPayload).
+func readPayload(buf []byte, fl *file, l loc, k nodeKey) ([]byte, []byte, error) {
+	if cap(buf) < int(l.n) {
+		bufpool.Put(buf)
+		buf = bufpool.Get(int(l.n))
+	}
+	buf = buf[:l.n]
+	if _, err := fl.f.ReadAt(buf, l.off); err != nil {
+		return buf, nil, err
+	}
+	payload, err := entryPayload(buf, l, k)
+	return buf, payload, err
+}
+
 // readEntries appends the entries [low, high) of n to ents, up to maxSize
 // bytes (at least one). Each record is read into a pooled buffer: an
 // entry's Unmarshal copies its command out, and dragonboat reads a whole
@@ -527,16 +543,9 @@ func (s *Store) readEntries(ents []pb.Entry, size uint64, k nodeKey, n *node, lo
 		if fl == nil {
 			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d is in file %d, which is gone", i, k.shard, l.seq)
 		}
-		if cap(buf) < int(l.n) {
-			bufpool.Put(buf)
-			buf = bufpool.Get(int(l.n))
-		}
-		buf = buf[:l.n]
-		if _, err := fl.f.ReadAt(buf, l.off); err != nil {
-			return nil, 0, err
-		}
-		payload, err := entryPayload(buf, l, k)
-		if err != nil {
+		var payload []byte
+		var err error
+		if buf, payload, err = readPayload(buf, fl, l, k); err != nil {
 			return nil, 0, fmt.Errorf("raftlog: entry %d of shard %d at %d:%d: %w", i, k.shard, l.seq, l.off, err)
 		}
 		var e pb.Entry
