@@ -203,7 +203,9 @@ func TestKafkaConsumerGroup(t *testing.T) {
 
 // TestKafkaPython: confluent-kafka for Python (librdkafka) produces,
 // idempotent with lz4, and reads everything back as a consumer group
-// member whose commit leaves the group's lag at 0.
+// member whose commit leaves the group's lag at 0. A transactional
+// producer is refused at once, with a fatal error that says why (not a
+// coordinator that never comes, which librdkafka waits out).
 func TestKafkaPython(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -216,12 +218,22 @@ func TestKafkaPython(t *testing.T) {
 		Delivered, Read int
 		Failed          []string
 		All             bool
+		Txn             struct {
+			Error, Message string
+			Fatal          bool
+			Seconds        float64
+		}
 	}
 	if err := json.Unmarshal(out[bytes.LastIndexByte(bytes.TrimSpace(out), '\n')+1:], &res); err != nil {
 		t.Fatalf("python said: %s", out)
 	}
 	if res.Delivered != 500 || res.Read != 500 || !res.All || len(res.Failed) > 0 {
 		t.Fatalf("python: %+v", res)
+	}
+	// 20 s is init_transactions' own timeout: a refusal comes well before.
+	if tx := res.Txn; tx.Error != "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" || !tx.Fatal ||
+		!strings.Contains(tx.Message, "transactions are not supported") || tx.Seconds >= 10 {
+		t.Fatalf("a transactional producer: %+v", tx)
 	}
 	var g struct{ Lag int64 }
 	if code, err := p.do("GET", "/v1/groups/py-group", "", nil, &g); err != nil || code != 200 || g.Lag != 0 {

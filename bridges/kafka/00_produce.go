@@ -44,9 +44,6 @@ func init() { registerPipelined(0, 3, 9, serveProduce) }
 // appended at once.
 const maxConcurrentAppends = 16
 
-// Transactions are not offered; a transactional produce is refused.
-const errTransactionalIDAuthorization int16 = 53
-
 // serveProduce serves a produce request, calling queued once every
 // partition's batches are queued for their append, in order behind the
 // connection's earlier requests (pipeline.go), or refused. The records
@@ -151,8 +148,6 @@ func serveProduce(c *conn, req kmsg.Request, queued func()) (kmsg.Response, bool
 	}
 	return resp, held, nil
 }
-
-var errNoTransactions = eddy.Errorf(eddy.CodeInvalid, "transactions are not supported")
 
 // produce appends records through ingest. A rate quota's refusal waits
 // the time it names and tries again, within the request's timeout: the

@@ -4,18 +4,18 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/eddy-broker/eddy"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // FindCoordinator, v0-4: every group's coordinator is the node leading
-// the controller, at its advertised Kafka address. Transaction
-// coordinators are not offered (COORDINATOR_NOT_AVAILABLE: no
-// transactions).
+// the controller, at its advertised Kafka address. A transaction
+// coordinator is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED and a
+// message, as InitProducerId refuses a transactional id: clients take it
+// as fatal and fail init_transactions at once, where
+// COORDINATOR_NOT_AVAILABLE (retriable) left librdkafka, franz-go and the
+// Java client retrying until their own timeouts.
 
 func init() { register(10, 0, 4, false, handleFindCoordinator) }
-
-var errNoTxnCoordinator = eddy.Errorf(eddy.CodeInvalid, "transactions are not supported")
 
 func handleFindCoordinator(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	r := req.(*kmsg.FindCoordinatorRequest)
@@ -29,7 +29,7 @@ func handleFindCoordinator(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		co.Key, co.NodeID = key, -1
 		switch {
 		case r.CoordinatorType != 0:
-			co.ErrorCode, co.ErrorMessage = errCoordinatorNotAvailable, errMessage(errNoTxnCoordinator)
+			co.ErrorCode, co.ErrorMessage = errTransactionalIDAuthorization, errMessage(errNoTransactions)
 		case !c.p.Consumes():
 			co.ErrorCode = errGroupAuthorization
 		default:

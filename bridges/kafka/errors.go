@@ -45,7 +45,13 @@ const (
 	errInvalidRecord            int16 = 87
 	errCoordinatorNotAvailable  int16 = 15
 	errInvalidProducerIDMapping int16 = 49
+	// errTransactionalIDAuthorization refuses transactions, which are not
+	// offered: a transactional produce, InitProducerId with a
+	// transactional id, FindCoordinator for a transaction.
+	errTransactionalIDAuthorization int16 = 53
 )
+
+var errNoTransactions = eddy.Errorf(eddy.CodeInvalid, "transactions are not supported")
 
 // codes is the one table from an Eddy error code to a Kafka error code.
 // Codes a client retries (Kafka's retriable errors) stand for the Eddy

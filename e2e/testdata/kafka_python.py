@@ -1,10 +1,13 @@
 # A confluent-kafka (librdkafka) client against Eddy, run by
 # TestKafkaPython: an idempotent lz4 producer, then a consumer group member
-# that reads everything back and commits. Prints one JSON line.
+# that reads everything back and commits, then a transactional producer,
+# whose init_transactions must fail at once (Eddy offers no transactions).
+# Prints one JSON line.
 import json
 import sys
+import time
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 addr, token, topic, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 auth = {"bootstrap.servers": addr, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "PLAIN",
@@ -30,5 +33,15 @@ for _ in range(600):
     seen.add(m.value().decode())
 c.commit(asynchronous=False)
 c.close()
+
+tx = Producer(dict(auth, **{"transactional.id": "py-tx"}))
+t0 = time.monotonic()
+try:
+    tx.init_transactions(20)
+    txn = {"error": None}
+except KafkaException as e:
+    err = e.args[0]
+    txn = {"error": err.name(), "fatal": err.fatal(), "message": err.str()}
+txn["seconds"] = time.monotonic() - t0
 print(json.dumps({"delivered": len(delivered), "failed": failed[:3], "read": len(seen),
-                  "all": sorted(seen) == sorted(set(delivered))}))
+                  "all": sorted(seen) == sorted(set(delivered)), "txn": txn}))
