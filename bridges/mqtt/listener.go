@@ -223,6 +223,8 @@ type Listener struct {
 	mu        sync.Mutex
 	clients   map[*mochi.Client]*session
 	perTenant map[eddy.TenantID]int64 // connections, for the quota
+
+	wills wills // delayed last wills (will.go)
 }
 
 // session is an authenticated connection: its token and the tenant it acts
@@ -241,6 +243,10 @@ type session struct {
 	gone       chan struct{} // closed at disconnect
 	version    byte          // MQTT protocol version
 	expiry     atomic.Uint32 // the session expiry an MQTT 5 device asked for (CONNECT, DISCONNECT)
+	will       *will         // its last will (will.go); nil without one
+	// saidGoodbye: the device sent DISCONNECT with reason 0, so its will
+	// is dropped.
+	saidGoodbye atomic.Bool
 }
 
 // tenantAlive reports whether the session's tenant still exists as the
@@ -382,6 +388,7 @@ func (l *Listener) Close(ctx context.Context) error {
 		}
 	}
 	err := l.srv.Close()
+	l.wills.close()
 	if l.fan != nil {
 		l.fan.close()
 	}
@@ -485,14 +492,21 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	if rc, ok := cl.Net.Conn.(*replayConn); ok {
 		rc.meter.start(l.cfg.Bodies, tenant, l.cfg.MaxPacketBytes)
 	}
+	if pk.Connect.WillFlag {
+		w, code, ok := l.takeWill(cl, s, pk)
+		if !ok {
+			l.m.GetOrCreateCounter(`eddy_mqtt_connect_refused_total{code="will_refused"}`).Inc()
+			l.refuseConnect(cl, code, packets.ErrBadUsernameOrPassword)
+			return false
+		}
+		s.will = w
+	}
+	l.wills.cancel(cl.ID) // the device is back within its will's delay
 	l.mu.Lock()
 	if q := l.ingest.MaxConnections(s.tenant); q > 0 && l.perTenant[s.tenant] >= q {
 		l.mu.Unlock()
 		l.m.GetOrCreateCounter(`eddy_mqtt_connect_refused_total{code="quota_exceeded"}`).Inc()
-		// The CONNACK says why (0x97; 3.1.1: server unavailable); mochi's
-		// own refusal, which would say bad credentials, finds it closed.
-		l.srv.SendConnack(cl, packets.ErrQuotaExceeded, false, nil)
-		cl.Stop(packets.ErrQuotaExceeded)
+		l.refuseConnect(cl, packets.ErrQuotaExceeded, packets.ErrServerUnavailable)
 		return false
 	}
 	l.clients[cl] = s
@@ -503,9 +517,24 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	return true
 }
 
+// refuseConnect answers a CONNECT with a CONNACK that says why, code for
+// MQTT 5 and v3 for 3.1.1 (a code mochi turns into a 3.1.1 return code:
+// ErrServerUnavailable is 3, ErrBadUsernameOrPassword 5, not authorized),
+// and closes the connection; mochi's own refusal, which would say bad
+// credentials, finds it closed.
+func (l *Listener) refuseConnect(cl *mochi.Client, code, v3 packets.Code) {
+	if cl.Properties.ProtocolVersion < 5 {
+		code = v3
+	}
+	l.srv.SendConnack(cl, code, false, nil)
+	cl.Stop(code)
+}
+
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	h.l.mu.Lock()
-	if s, ok := h.l.clients[cl]; ok {
+	s, ok := h.l.clients[cl]
+	if ok {
+		defer h.l.willGone(cl, s) // after the stream's close, outside the lock
 		delete(h.l.clients, cl)
 		h.l.byClient.Delete(cl)
 		close(s.gone)

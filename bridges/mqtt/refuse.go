@@ -44,9 +44,12 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 		}
 		return pk, nil
 	}
-	if pk.FixedHeader.Type == packets.Disconnect && pk.Properties.SessionExpiryIntervalFlag {
+	if pk.FixedHeader.Type == packets.Disconnect {
 		if s := h.l.session(cl); s != nil {
-			s.expiry.Store(pk.Properties.SessionExpiryInterval) // 0 ends a persistent session
+			if pk.Properties.SessionExpiryIntervalFlag {
+				s.expiry.Store(pk.Properties.SessionExpiryInterval) // 0 ends a persistent session
+			}
+			s.saidGoodbye.Store(pk.ReasonCode == 0) // 0x04: "disconnect with will message"
 		}
 		return pk, nil
 	}
