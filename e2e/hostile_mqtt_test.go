@@ -353,3 +353,56 @@ func TestTenantDefaultQuotas(t *testing.T) {
 		t.Fatalf("a third connection over max_connections 2: 0x%x, want 0x97", rc)
 	}
 }
+
+// TestMQTTSubscriptionBound: a connection's subscriptions are bounded
+// (mqtt_max_subscriptions, 100; mqtt_max_filter_bytes, 1 KiB). A device
+// sending 200,000 filters gets 100 and a refusal for the rest (v5: 0x97
+// with a reason string; 3.1.1: 0x80), the node's memory stays put (it
+// grew 470 MB before the bound), and another device is served meanwhile.
+func TestMQTTSubscriptionBound(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("cmd", 1)
+	before := rss(t, p.cmd.Process.Pid)
+	m := dialMQTT(t, p)
+	if _, rc := m.connect(t, 5, "many", "default", p.token, true); rc != 0 {
+		t.Fatalf("connect: rc %d", rc)
+	}
+	granted, refused := 0, 0
+	var reason string
+	for r := range 20 {
+		filters := make([]string, 10_000)
+		for i := range filters {
+			filters[i] = fmt.Sprintf("cmd/f%d/%d", r, i)
+		}
+		codes, why := m.subscribe(t, 5, uint16(r+1), filters)
+		for _, c := range codes {
+			switch c {
+			case 1:
+				granted++
+			case 0x97:
+				refused++
+				reason = why
+			default:
+				t.Fatalf("a SUBACK code 0x%x", c)
+			}
+		}
+	}
+	if granted != 100 || refused != 199_900 || !strings.Contains(reason, "mqtt_max_subscriptions") {
+		t.Fatalf("granted %d, refused %d (%q); want 100 and 199,900 with the reason", granted, refused, reason)
+	}
+	if codes, _ := m.subscribe(t, 5, 21, []string{"cmd/f0/7"}); len(codes) != 1 || codes[0] != 1 {
+		t.Fatalf("a filter the connection has, again: %x", codes)
+	}
+	p.pubWithin(5*time.Second, "mqttv5", "cmd/dev-1", "still served")
+	if grew := rss(t, p.cmd.Process.Pid) - before; grew > 100<<20 {
+		t.Errorf("the node grew %d MB for one connection's filters", grew>>20)
+	}
+	m3 := dialMQTT(t, p)
+	if _, rc := m3.connect(t, 4, "long", "default", p.token, true); rc != 0 {
+		t.Fatalf("connect: rc %d", rc)
+	}
+	if codes, _ := m3.subscribe(t, 4, 1, []string{"cmd/" + strings.Repeat("x", 2000), "cmd/short"}); len(codes) != 2 || codes[0] != 0x80 || codes[1] != 1 {
+		t.Fatalf("3.1.1, a 2 KB filter and a short one: %x, want 80 01", codes)
+	}
+}

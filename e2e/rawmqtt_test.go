@@ -234,3 +234,38 @@ func TestMQTTPipelinedPublishes(t *testing.T) {
 		}
 	}
 }
+
+// subscribe sends a SUBSCRIBE (QoS 1 filters) and returns the SUBACK's
+// reason codes and, for MQTT 5, its reason string.
+func (m *rawMQTT) subscribe(t *testing.T, version byte, id uint16, filters []string) ([]byte, string) {
+	t.Helper()
+	body := []byte{byte(id >> 8), byte(id)}
+	if version == 5 {
+		body = append(body, 0) // no properties
+	}
+	for _, f := range filters {
+		body = append(append(body, mqttStr(f)...), 1)
+	}
+	if _, err := m.c.Write(append(append([]byte{0x82}, mqttLen(len(body))...), body...)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		h, ack, err := m.packet(30 * time.Second)
+		if err != nil {
+			t.Fatalf("no SUBACK: %v", err)
+		}
+		if h>>4 != 9 || len(ack) < 2 || binary.BigEndian.Uint16(ack) != id {
+			continue // a delivery, say
+		}
+		ack = ack[2:]
+		if version != 5 {
+			return ack, ""
+		}
+		n, reason := int(ack[0]), ""
+		props := ack[1 : 1+n] // properties shorter than 128 bytes: one length byte
+		if len(props) > 3 && props[0] == 0x1F {
+			reason = string(props[3 : 3+int(binary.BigEndian.Uint16(props[1:]))])
+		}
+		return ack[1+n:], reason
+	}
+}

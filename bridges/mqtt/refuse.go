@@ -19,6 +19,7 @@ import (
 const (
 	markInvalidTopic = "\x00t"
 	markProperties   = "\x00p"
+	markOverQuota    = "\x00q" // a subscription past the connection's bounds (subscribe.go)
 )
 
 // refusal returns the refusal a marked topic carries, nil if unmarked.

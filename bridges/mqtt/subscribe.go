@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -368,12 +369,27 @@ func (s *session) mayRead(name string) bool {
 // OnSubscribe scopes the filters to the client's tenant and grants QoS 1
 // at most (a QoS 2 subscription is served as QoS 1). Retain handling 1
 // (retained messages only for a new subscription) of a filter the client
-// has becomes 2 (none), for OnSubscribed.
+// has becomes 2 (none), for OnSubscribed. A new filter past the
+// connection's bounds is marked, so mayRead refuses it and the SUBACK
+// says why (OnPacketEncode).
 func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	if s := h.l.session(cl); s != nil && h.l.fan != nil {
+		subscribe := pk.FixedHeader.Type == packets.Subscribe
+		has := cl.State.Subscriptions.Len()
+		s.overQuota = s.overQuota[:0]
 		for i := range pk.Filters {
 			f := &pk.Filters[i]
+			long := len(f.Filter) > h.l.cfg.MaxFilterBytes
 			f.Filter = scopeFilter(s.tenant, f.Filter)
+			if _, had := cl.State.Subscriptions.Get(f.Filter); subscribe && !had {
+				if long || has >= h.l.cfg.MaxSubscriptions {
+					f.Filter = markOverQuota + f.Filter
+					s.overQuota = append(s.overQuota, i)
+					h.l.m.GetOrCreateCounter("eddy_mqtt_subscriptions_refused_total").Inc()
+					continue
+				}
+				has++
+			}
 			f.Qos = min(f.Qos, 1)
 			if _, had := cl.State.Subscriptions.Get(f.Filter); had && f.RetainHandling == 1 && pk.FixedHeader.Type == packets.Subscribe {
 				f.RetainHandling = 2
@@ -446,11 +462,29 @@ func (h *hook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packe
 	case packets.Suback, packets.Unsuback:
 		if s := h.l.session(cl); s != nil {
 			pk.PacketID = s.ownID(pk.PacketID)
+			if pk.FixedHeader.Type == packets.Suback && len(s.overQuota) > 0 {
+				h.overQuota(s, &pk)
+			}
 		}
 	case packets.Connack:
 		h.connack(cl, &pk)
 	}
 	return pk
+}
+
+// overQuota answers the filters OnSubscribe found past the connection's
+// bounds: quota exceeded (3.1.1 has only failure, which mochi gave them).
+func (h *hook) overQuota(s *session, pk *packets.Packet) {
+	if s.version >= 5 {
+		for _, i := range s.overQuota {
+			if i < len(pk.ReasonCodes) {
+				pk.ReasonCodes[i] = packets.ErrQuotaExceeded.Code
+			}
+		}
+		pk.Properties.ReasonString = fmt.Sprintf("a connection may have %d subscriptions (mqtt_max_subscriptions) of filters up to %d bytes (mqtt_max_filter_bytes)",
+			h.l.cfg.MaxSubscriptions, h.l.cfg.MaxFilterBytes)
+	}
+	s.overQuota = s.overQuota[:0]
 }
 
 // connack tells a persistent session's device the truth: the session is
