@@ -166,6 +166,9 @@ type Config struct {
 	// MQTTMaxFilterBytes a filter's length. Defaults 100 and 1 KiB.
 	MQTTMaxSubscriptions int `yaml:"mqtt_max_subscriptions"`
 	MQTTMaxFilterBytes   int `yaml:"mqtt_max_filter_bytes"`
+	// MQTTMaxTopicAliases is the topic alias maximum offered to MQTT 5
+	// clients. Default 10.
+	MQTTMaxTopicAliases int `yaml:"mqtt_max_topic_aliases"`
 	// MQTTStuckTimeout is how long a subscriber may leave its whole window
 	// of deliveries unacknowledged before it is disconnected. Default 60s.
 	MQTTStuckTimeout time.Duration `yaml:"mqtt_stuck_timeout"`
@@ -258,6 +261,7 @@ func DefaultConfig() Config {
 		MQTTMaxUserProperties:       64,
 		MQTTMaxSubscriptions:        100,
 		MQTTMaxFilterBytes:          1 << 10,
+		MQTTMaxTopicAliases:         10,
 		MQTTStuckTimeout:            time.Minute,
 		MemoryReleaseAfter:          10 * time.Second,
 		GCHeapFloor:                 32 << 20,
@@ -370,6 +374,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_MAX_USER_PROPERTIES", func(c *Config, v string) (err error) { c.MQTTMaxUserProperties, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_MAX_SUBSCRIPTIONS", func(c *Config, v string) (err error) { c.MQTTMaxSubscriptions, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_MAX_FILTER_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxFilterBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MQTT_MAX_TOPIC_ALIASES", func(c *Config, v string) (err error) { c.MQTTMaxTopicAliases, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_STUCK_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTStuckTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_QOS0_WAIT", func(c *Config, v string) (err error) { c.MQTTQoS0Wait, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_QOS1_BYTES", func(c *Config, v string) (err error) { c.MQTTQoS1Bytes, err = strconv.Atoi(v); return }},
@@ -469,7 +474,7 @@ func (c *Config) Validate() error {
 	for name, v := range map[string]int{"http_max_connections": c.HTTPMaxConnections, "mqtt_max_connections": c.MQTTMaxConnections,
 		"kafka_max_connections":  c.KafkaMaxConnections,
 		"max_connections_per_ip": c.MaxConnectionsPerIP, "mqtt_max_connect_bytes": c.MQTTMaxConnectBytes, "mqtt_max_packet_bytes": c.MQTTMaxPacketBytes, "mqtt_max_user_properties": c.MQTTMaxUserProperties,
-		"mqtt_max_subscriptions": c.MQTTMaxSubscriptions, "mqtt_max_filter_bytes": c.MQTTMaxFilterBytes,
+		"mqtt_max_subscriptions": c.MQTTMaxSubscriptions, "mqtt_max_filter_bytes": c.MQTTMaxFilterBytes, "mqtt_max_topic_aliases": c.MQTTMaxTopicAliases,
 		"mqtt_retained_bytes": c.MQTTRetainedBytes, "mqtt_qos1_bytes": c.MQTTQoS1Bytes} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)

@@ -126,7 +126,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MQTTMaxPacketBytes, Bodies: bodies,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties,
-			MaxSubscriptions: cfg.MQTTMaxSubscriptions, MaxFilterBytes: cfg.MQTTMaxFilterBytes, Log: mqttLog{host}, Sessions: mqttSessions{host},
+			MaxSubscriptions: cfg.MQTTMaxSubscriptions, MaxFilterBytes: cfg.MQTTMaxFilterBytes, MaxTopicAliases: cfg.MQTTMaxTopicAliases, Log: mqttLog{host}, Sessions: mqttSessions{host},
 			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes, QoS0Wait: cfg.MQTTQoS0Wait,
 			QoS1Bytes: cfg.MQTTQoS1Bytes, SessionExpiryMax: cfg.MQTTSessionExpiryMax}
 		if cfg.MQTTWSAddr != "off" {

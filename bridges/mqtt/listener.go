@@ -117,6 +117,12 @@ type Config struct {
 	// from 20 to 490 MB. Defaults 100 and 1 KiB.
 	MaxSubscriptions int
 	MaxFilterBytes   int
+	// MaxTopicAliases is the topic alias maximum offered to MQTT 5
+	// clients (CONNACK); an alias past it is a protocol error (0x94).
+	// mochi keeps each alias's topic for the connection's life: with its
+	// default of 65,535, one connection's 20,000 aliases of 30 KB topics
+	// took a node to 1.15 GB. Default 10, as mosquitto's.
+	MaxTopicAliases int
 	// RecheckInterval is how often live connections are checked against
 	// revocation (key removed, tenant deleted, token expired); those that
 	// lost their standing are disconnected (0x87). Default 1s.
@@ -204,6 +210,9 @@ func (c *Config) setDefaults() {
 	if c.MaxFilterBytes <= 0 {
 		c.MaxFilterBytes = 1 << 10
 	}
+	if c.MaxTopicAliases <= 0 {
+		c.MaxTopicAliases = 10
+	}
 	if c.RecheckInterval <= 0 {
 		c.RecheckInterval = time.Second
 	}
@@ -290,6 +299,7 @@ func New(cfg Config, ingest Ingest) *Listener {
 	// inflight room is for a persistent session's earlier deliveries that
 	// mochi sends again when it comes back.
 	caps.MaximumInflight = uint16(min(2*int(cfg.ReceiveMaximum), 65535))
+	caps.TopicAliasMaximum = uint16(min(cfg.MaxTopicAliases, 65535))
 	caps.RetainAvailable = 1 // retained publishes are records (retained.go); mochi keeps none
 	caps.MaximumSessionExpiryInterval = 3600
 	caps.MaximumClientWritesPending = 1024

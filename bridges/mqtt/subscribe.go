@@ -487,14 +487,22 @@ func (h *hook) overQuota(s *session, pk *packets.Packet) {
 	s.overQuota = s.overQuota[:0]
 }
 
-// connack tells a persistent session's device the truth: the session is
-// present if the node keeps it (in the log, whatever mochi remembers), and
-// it is kept for the node's expiry (mochi's own, for its memory, is
-// shorter).
+// connack offers an MQTT 5 device the topic aliases it may use (mochi
+// takes them up to its maximum but does not say so, and a device told
+// nothing may use none), and tells a persistent session's device the
+// truth: the session is present if the node keeps it (in the log,
+// whatever mochi remembers), and it is kept for the node's expiry
+// (mochi's own, for its memory, is shorter).
 func (h *hook) connack(cl *mochi.Client, pk *packets.Packet) {
 	l := h.l
 	s := l.session(cl)
-	if s == nil || pk.ReasonCode != 0 || l.cfg.Sessions == nil || !persistent(cl) {
+	if s == nil || pk.ReasonCode != 0 {
+		return
+	}
+	if s.version == 5 {
+		pk.Properties.TopicAliasMaximum = uint16(min(l.cfg.MaxTopicAliases, 65535))
+	}
+	if l.cfg.Sessions == nil || !persistent(cl) {
 		return
 	}
 	if _, _, ok := l.cfg.Sessions.Load(s.tenant, s.client); ok {
