@@ -52,6 +52,10 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		return fail(errInvalidSessionTimeout)
 	}
 	rebalance = min(max(rebalance, session), 10*time.Minute)
+	var ok bool
+	if r.Protocols, ok = ownProtocols(r.Protocols); !ok {
+		return fail(errGroupMaxSizeReached) // a member's metadata over maxMemberBytes
+	}
 	if cg, err := c.l.b.Group(c.tenant, r.Group); err == nil && cg.Kafka == nil && len(cg.Members) > 0 {
 		return fail(errInconsistentGroupProtocol) // its members joined over HTTP
 	}
@@ -77,6 +81,10 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				return jr, nil
 			}
 		case id == "": // a static member needs no MEMBER_ID_REQUIRED round
+			if !co.roomFor(g) {
+				co.mu.Unlock()
+				return fail(errGroupMaxSizeReached)
+			}
 			id = newMemberID(*r.InstanceID)
 			g.pending[id] = time.Now()
 		}
@@ -84,6 +92,10 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	if id == "" {
 		id = newMemberID(clientIDOf(c))
 		if r.Version >= 4 {
+			if !co.roomFor(g) {
+				co.mu.Unlock()
+				return fail(errGroupMaxSizeReached)
+			}
 			g.pending[id] = time.Now()
 			co.mu.Unlock()
 			resp.MemberID = id
@@ -95,10 +107,11 @@ func handleJoinGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			return fail(errUnknownMemberID)
 		}
 	}
+	_, wasPending := g.pending[id] // counted already
 	delete(g.pending, id)
 	m := g.members[id]
 	if m == nil {
-		if len(g.members) >= maxGroupMembers {
+		if len(g.members) >= maxGroupMembers || (!wasPending && !co.roomFor(g)) {
 			co.mu.Unlock()
 			return fail(errGroupMaxSizeReached)
 		}

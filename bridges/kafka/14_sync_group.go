@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -66,7 +67,11 @@ func handleSyncGroup(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	}
 	given := map[string][]byte{}
 	for _, a := range r.GroupAssignment {
-		given[a.MemberID] = a.MemberAssignment
+		if len(a.MemberAssignment) > maxMemberBytes {
+			co.mu.Unlock()
+			return fail(errInvalidRequest) // a member's assignment over maxMemberBytes
+		}
+		given[a.MemberID] = bytes.Clone(a.MemberAssignment) // not the request's frame
 	}
 	for id, o := range g.members {
 		o.assignment = given[id]

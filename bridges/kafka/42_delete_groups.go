@@ -42,6 +42,9 @@ func (c *conn) deleteGroup(name string) int16 {
 		return errNonEmptyGroup
 	}
 	delete(co.groups, key)
+	if g != nil {
+		co.forget(g) // its joins in progress, if any
+	}
 	co.mu.Unlock()
 	if g != nil {
 		g.persists.Wait() // its last record lands before the delete, not after

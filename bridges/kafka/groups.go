@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,10 +56,25 @@ const (
 	errMemberIDRequired          int16 = 79
 )
 
+// What a tenant's groups hold in the coordinator's memory is bounded
+// (fixed): a member's protocol metadata, and the assignment its leader
+// gives it, each at most maxMemberBytes (copied out of the request: the
+// decoded request points into its frame, which a member kept whole for
+// its session); a group's members and joins in progress at most
+// maxGroupMembers; a tenant's, over all its groups, at most
+// maxTenantMembers. A join past a bound is GROUP_MAX_SIZE_REACHED.
+const (
+	maxMemberBytes   = 32 << 10
+	maxTenantMembers = 1024
+)
+
 type coordinator struct {
 	l      *Listener
 	mu     sync.Mutex
 	groups map[string]*group // by "tenant/name"
+	// held counts each tenant's members and joins in progress, as last
+	// accounted for each group (account).
+	held map[eddy.TenantID]int
 }
 
 type group struct {
@@ -74,6 +90,7 @@ type group struct {
 	static       map[string]string    // group.instance.id → member id (static members)
 	joinTimer    *time.Timer
 	initialDelay bool // the first rebalance of an empty group waits for more members
+	held         int  // members and pending, as counted in coordinator.held
 
 	// Records of the group reach the catalog in the order they were
 	// taken: a write that finds a later one done is skipped.
@@ -112,10 +129,59 @@ func (m *member) fail(code int16) {
 }
 
 func newCoordinator(l *Listener) *coordinator {
-	c := &coordinator{l: l, groups: map[string]*group{}}
+	c := &coordinator{l: l, groups: map[string]*group{}, held: map[eddy.TenantID]int{}}
 	l.wg.Add(1)
 	go c.expire()
 	return c
+}
+
+// account brings g's tenant's count of members and joins in progress up
+// to date with g (under co.mu). The join that would add one accounts
+// first, and the expiry loop accounts every group each tick.
+func (co *coordinator) account(g *group) {
+	n := len(g.members) + len(g.pending)
+	co.held[g.tenant] += n - g.held
+	g.held = n
+	if co.held[g.tenant] <= 0 {
+		delete(co.held, g.tenant)
+	}
+}
+
+// forget takes a group that leaves this coordinator off its tenant's
+// count (under co.mu).
+func (co *coordinator) forget(g *group) {
+	g.members, g.pending = nil, nil
+	co.account(g)
+}
+
+// roomFor reports whether g, and its tenant, may hold one more member or
+// join in progress, and if so counts the one the caller then adds (under
+// co.mu).
+func (co *coordinator) roomFor(g *group) bool {
+	co.account(g)
+	if len(g.members)+len(g.pending) >= maxGroupMembers || co.held[g.tenant] >= maxTenantMembers {
+		return false
+	}
+	g.held++
+	co.held[g.tenant]++
+	return true
+}
+
+// ownProtocols copies a JoinGroup's protocols out of its request frame,
+// or reports false when their metadata is over maxMemberBytes.
+func ownProtocols(ps []kmsg.JoinGroupRequestProtocol) ([]kmsg.JoinGroupRequestProtocol, bool) {
+	n := 0
+	for _, p := range ps {
+		n += len(p.Name) + len(p.Metadata)
+	}
+	if n > maxMemberBytes {
+		return nil, false
+	}
+	out := slices.Clone(ps)
+	for i := range out {
+		out[i].Metadata = bytes.Clone(out[i].Metadata)
+	}
+	return out, true
 }
 
 // member finds a member of a group this coordinator holds (under co.mu);
@@ -408,6 +474,7 @@ func (co *coordinator) expire() {
 					co.l.log.Info("kafka group members expired", logkey.Tenant, g.tenant, logkey.Group, g.name, "members", len(gone))
 					co.remove(g, gone...)
 				}
+				co.account(g)
 				if len(g.members) == 0 && len(g.pending) == 0 && g.state == stateEmpty && g.persistMu.TryLock() {
 					// Memory for groups in use only: an empty one whose
 					// records are all in the catalog is read from there
@@ -523,6 +590,7 @@ func (co *coordinator) drop() {
 		g.state = stateDead // timers of the old state find it gone
 		delete(co.groups, key)
 	}
+	clear(co.held)
 }
 
 // emptyAssignment is what a member the leader gave nothing gets: a valid

@@ -2,11 +2,13 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/tenants"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -361,5 +363,52 @@ func TestFollowerRejoinKeepsGeneration(t *testing.T) {
 	jl := leader.join("f", lid, 7)
 	if jf := (<-changed).(*kmsg.JoinGroupResponse); jl.ErrorCode != 0 || jf.ErrorCode != 0 || jf.Generation != ja.Generation+1 {
 		t.Fatalf("the rebalance: %+v / %+v", jl, jf)
+	}
+}
+
+// TestGroupMemoryBounded: what a tenant's groups hold in the coordinator
+// is bounded. JoinGroups without a member id (each a join in progress
+// for a minute) across many groups stop at maxTenantMembers with
+// GROUP_MAX_SIZE_REACHED while another tenant still joins; a member's
+// metadata over maxMemberBytes is refused; and the metadata a member
+// keeps is its own copy, not the request's frame.
+func TestGroupMemoryBounded(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("default", e.token)
+	refused, accepted := 0, 0
+	for i := range maxTenantMembers + 100 {
+		switch code := c.join(fmt.Sprintf("g%d", i%50), "", 4).ErrorCode; code {
+		case errMemberIDRequired:
+			accepted++
+		case errGroupMaxSizeReached:
+			refused++
+		default:
+			t.Fatalf("join %d: error %d", i, code)
+		}
+	}
+	if accepted != maxTenantMembers || refused != 100 {
+		t.Fatalf("%d joins in progress accepted, %d refused; want %d and 100", accepted, refused, maxTenantMembers)
+	}
+	if _, err := e.h.CreateTenant(context.Background(), "acme", tenants.Quotas{}); err != nil {
+		t.Fatal(err)
+	}
+	other := e.login("acme", e.mint("acme", "admin"))
+	if code := other.join("g0", "", 4).ErrorCode; code != errMemberIDRequired {
+		t.Fatalf("another tenant's join: error %d", code)
+	}
+
+	big := kmsg.NewPtrJoinGroupRequest()
+	big.Version, big.Group, big.ProtocolType = 3, "big", "consumer"
+	big.SessionTimeoutMillis, big.RebalanceTimeoutMillis = 10_000, 5_000
+	big.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: make([]byte, maxMemberBytes+1)}}
+	if code := other.do(big).(*kmsg.JoinGroupResponse).ErrorCode; code != errGroupMaxSizeReached {
+		t.Fatalf("metadata of %d bytes: error %d, want GROUP_MAX_SIZE_REACHED", maxMemberBytes+1, code)
+	}
+	ps, ok := ownProtocols([]kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte("abc")}})
+	frame := []byte("abc")
+	ps2, _ := ownProtocols([]kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: frame}})
+	frame[0] = 'x'
+	if !ok || string(ps[0].Metadata) != "abc" || string(ps2[0].Metadata) != "abc" {
+		t.Fatalf("a member's metadata follows its request's frame: %q", ps2[0].Metadata)
 	}
 }
