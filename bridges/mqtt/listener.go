@@ -529,7 +529,9 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		}
 		s.will = w
 	}
-	l.wills.cancel(cl.ID) // the device is back within its will's delay
+	if l.wills.cancel(cl.ID) { // the device is back within its will's delay
+		l.m.GetOrCreateCounter(`eddy_mqtt_wills_total{outcome="cancelled"}`).Inc()
+	}
 	l.mu.Lock()
 	if q := l.ingest.MaxConnections(s.tenant); q > 0 && l.perTenant[s.tenant] >= q {
 		l.mu.Unlock()

@@ -116,14 +116,17 @@ func (l *Listener) willGone(cl *mochi.Client, s *session) {
 	l.publishWill(s, w)
 }
 
-// hold keeps a will for delay, unless a bound is reached or the node is
-// stopping (false: the caller publishes it now). A will the client id
-// left before is replaced.
+// hold keeps a will for delay, or drops it if the node is stopping; false
+// when a bound is reached (the caller publishes it now). A will the
+// client id left before is replaced.
 func (ws *wills) hold(id string, bytes int, delay time.Duration, publish func()) bool {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	ws.dropLocked(id)
-	if ws.closed || len(ws.held) >= maxHeldWills || ws.bytes+bytes > maxHeldWillBytes {
+	if ws.closed {
+		return true
+	}
+	if len(ws.held) >= maxHeldWills || ws.bytes+bytes > maxHeldWillBytes {
 		return false
 	}
 	if ws.held == nil {
