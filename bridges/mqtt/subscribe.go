@@ -381,7 +381,8 @@ func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 			f := &pk.Filters[i]
 			long := len(f.Filter) > h.l.cfg.MaxFilterBytes
 			f.Filter = scopeFilter(s.tenant, f.Filter)
-			if _, had := cl.State.Subscriptions.Get(f.Filter); subscribe && !had {
+			_, had := cl.State.Subscriptions.Get(f.Filter)
+			if subscribe && !had {
 				if long || has >= h.l.cfg.MaxSubscriptions {
 					f.Filter = markOverQuota + f.Filter
 					s.overQuota = append(s.overQuota, i)
@@ -391,7 +392,7 @@ func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 				has++
 			}
 			f.Qos = min(f.Qos, 1)
-			if _, had := cl.State.Subscriptions.Get(f.Filter); had && f.RetainHandling == 1 && pk.FixedHeader.Type == packets.Subscribe {
+			if had && f.RetainHandling == 1 && subscribe {
 				f.RetainHandling = 2
 			}
 		}
