@@ -29,28 +29,17 @@ func (s *subscriber) vanish() {
 	<-s.done
 }
 
-// statusValues is what the status topic holds, as "key=value".
-func (p *proc) statusValues() []string {
-	p.tb.Helper()
+// keyValues is records as "key=value".
+func keyValues(recs []fullRecord) []string {
 	var out []string
-	for _, r := range p.records("", "status", 0) {
+	for _, r := range recs {
 		out = append(out, jsonString(r.Key)+"="+jsonString(r.Value))
 	}
 	return out
 }
 
-// waitStatus polls the status topic until it holds n records or d passes.
-func (p *proc) waitStatus(n int, d time.Duration) []string {
-	p.tb.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		got := p.statusValues()
-		if len(got) >= n || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// statusValues is what the status topic holds, as "key=value".
+func (p *proc) statusValues() []string { return keyValues(p.records("", "status", 0)) }
 
 func TestMQTTWill(t *testing.T) {
 	p := newProc(t)
@@ -70,7 +59,7 @@ func TestMQTTWill(t *testing.T) {
 	if got := watcher.lines(t); len(got) != 1 || got[0] != "status/dev-1 offline" {
 		t.Fatalf("the watcher got %q, want the will", got)
 	}
-	if got := p.waitStatus(1, 10*time.Second); len(got) != 1 || got[0] != "dev-1=offline" {
+	if got := keyValues(p.waitRecords("status", 0, 1)); len(got) != 1 || got[0] != "dev-1=offline" {
 		t.Fatalf("the status topic holds %q", got)
 	}
 	if got := p.sub("mqttv5", "default", p.token, 1, 10, "status/dev-1").lines(t); len(got) != 1 || got[0] != "status/dev-1 offline" {
@@ -98,7 +87,7 @@ func TestMQTTWill(t *testing.T) {
 	if got := p.statusValues(); len(got) != 1 {
 		t.Fatalf("a delayed will was published before its delay: %q", got)
 	}
-	p.waitStatus(2, 15*time.Second)
+	p.waitRecords("status", 0, 2)
 	time.Sleep(4 * time.Second) // dev-4's delay is long past
 	if got := p.statusValues(); len(got) != 2 || got[1] != "dev-5=late" {
 		t.Fatalf("after the delay the status topic holds %q, want dev-1's and dev-5's wills only", got)
