@@ -296,8 +296,9 @@ func New(cfg Config, ingest Ingest) *Listener {
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
 	caps.ReceiveMaximum = cfg.ReceiveMaximum
 	// A stream keeps within the receive maximum; the rest of mochi's
-	// inflight room is for a persistent session's earlier deliveries that
-	// mochi sends again when it comes back.
+	// inflight room is for a session taken over while connected, whose
+	// unacknowledged deliveries mochi hands to the new connection (a
+	// session that went drops them: OnDisconnect).
 	caps.MaximumInflight = uint16(min(2*int(cfg.ReceiveMaximum), 65535))
 	caps.TopicAliasMaximum = uint16(min(cfg.MaxTopicAliases, 65535))
 	caps.RetainAvailable = 1 // retained publishes are records (retained.go); mochi keeps none
@@ -560,22 +561,32 @@ func (l *Listener) refuseConnect(cl *mochi.Client, code, v3 packets.Code) {
 	cl.Stop(code)
 }
 
+// OnDisconnect ends the session: its stream commits what was
+// acknowledged, mochi's copies of the deliveries that were not are
+// dropped, and its will goes.
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	h.l.mu.Lock()
 	s, ok := h.l.clients[cl]
-	if ok {
-		defer h.l.willGone(cl, s) // after the stream's close, outside the lock
-		delete(h.l.clients, cl)
-		h.l.byClient.Delete(cl)
-		close(s.gone)
-		if h.l.perTenant[s.tenant]--; h.l.perTenant[s.tenant] <= 0 {
-			delete(h.l.perTenant, s.tenant)
-		}
-		if st := s.stream.Load(); st != nil {
-			defer st.close() // commits what was acknowledged
-		}
+	if !ok {
+		h.l.mu.Unlock()
+		return
+	}
+	delete(h.l.clients, cl)
+	h.l.byClient.Delete(cl)
+	close(s.gone)
+	if h.l.perTenant[s.tenant]--; h.l.perTenant[s.tenant] <= 0 {
+		delete(h.l.perTenant, s.tenant)
 	}
 	h.l.mu.Unlock()
+	if st := s.stream.Load(); st != nil {
+		st.close()
+		// A persistent session gets what it did not acknowledge again
+		// from the log. mochi would keep its copies with the offline
+		// session, to send again, for as long as it keeps the session:
+		// ten sessions that left 1 MiB records unacknowledged held 293 MB.
+		cl.ClearInflights()
+	}
+	h.l.willGone(cl, s)
 }
 
 // OnACLCheck: a client may publish to what its token's produce scopes
