@@ -150,8 +150,11 @@ func (co *coordinator) account(g *group) {
 // forget takes a group that leaves this coordinator off its tenant's
 // count (under co.mu).
 func (co *coordinator) forget(g *group) {
-	g.members, g.pending = nil, nil
-	co.account(g)
+	co.held[g.tenant] -= g.held
+	g.held = 0
+	if co.held[g.tenant] <= 0 {
+		delete(co.held, g.tenant)
+	}
 }
 
 // roomFor reports whether g, and its tenant, may hold one more member or
