@@ -615,8 +615,20 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if s == nil {
 		return false
 	}
-	ref, _, _, err := h.l.ingest.Mapping(s.tenant).Map(s.tenant, topic, nil)
-	return err == nil && s.p.Can(tenants.Produce, ref.Tenant, ref.Name)
+	_, err := h.l.produceTarget(s, topic, nil)
+	return err == nil
+}
+
+// produceTarget is the Eddy topic a publish of the session to an MQTT
+// topic goes to, through its tenant's mapping: an error when the topic
+// maps to none (CodeInvalid, or the mapping's) or the token may not
+// produce to it (CodeForbidden).
+func (l *Listener) produceTarget(s *session, topic string, payload []byte) (eddy.TopicRef, error) {
+	ref, _, _, err := l.ingest.Mapping(s.tenant).Map(s.tenant, topic, payload)
+	if err == nil && !s.p.Can(tenants.Produce, ref.Tenant, ref.Name) {
+		err = eddy.Errorf(eddy.CodeForbidden, "the token may not produce to %s", ref)
+	}
+	return ref, err
 }
 
 // OnPublish turns the publish into a record and appends it. QoS 1 is

@@ -33,6 +33,12 @@ func refusal(topic string) error {
 	return eddy.Errorf(eddy.CodeInvalid, "topic %q cannot be published to (a $ topic, a wildcard, or a NUL)", topic[2:])
 }
 
+// validTopicName reports whether a device may name topic in a publish
+// (or a will): no wildcard, no $SYS, no NUL.
+func validTopicName(topic string) bool {
+	return mochi.IsValidFilter(topic, true) && strings.IndexByte(topic, 0) < 0
+}
+
 // OnPacketRead marks publishes to be refused (see above), and gives back
 // the send quota of a PUBACK mochi no longer tracks: a delivery it held
 // for the client's receive maximum is sent later and dropped from its
@@ -65,7 +71,7 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 	}
 	mark := ""
 	switch {
-	case pk.TopicName != "" && (!mochi.IsValidFilter(pk.TopicName, true) || strings.IndexByte(pk.TopicName, 0) >= 0):
+	case pk.TopicName != "" && !validTopicName(pk.TopicName):
 		mark = markInvalidTopic
 	case len(pk.Properties.User) > h.l.cfg.MaxUserProperties:
 		mark = markProperties

@@ -9,7 +9,6 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/logkey"
-	"github.com/eddy-broker/eddy/tenants"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -66,15 +65,13 @@ func (l *Listener) takeWill(cl *mochi.Client, s *session, pk packets.Packet) (w 
 		code.Reason = fmt.Sprintf(format, args...)
 		return nil, code, false
 	}
-	if c.WillTopic == "" || strings.HasPrefix(c.WillTopic, "$") || strings.IndexByte(c.WillTopic, 0) >= 0 || !mochi.IsValidFilter(c.WillTopic, true) {
+	if c.WillTopic == "" || strings.HasPrefix(c.WillTopic, "$") || !validTopicName(c.WillTopic) {
 		return refuse(packets.ErrTopicNameInvalid, "the will's topic %q cannot be published to (empty, a $ topic, a wildcard or a NUL)", c.WillTopic)
 	}
-	ref, _, _, err := l.ingest.Mapping(s.tenant).Map(s.tenant, c.WillTopic, c.WillPayload)
-	if err != nil {
+	if _, err := l.produceTarget(s, c.WillTopic, c.WillPayload); eddy.ErrorCode(err) == eddy.CodeForbidden {
+		return refuse(packets.ErrNotAuthorized, "the will's topic %q: %v", c.WillTopic, err)
+	} else if err != nil {
 		return refuse(packets.ErrTopicNameInvalid, "the will's topic %q: %v", c.WillTopic, err)
-	}
-	if !s.p.Can(tenants.Produce, ref.Tenant, ref.Name) {
-		return refuse(packets.ErrNotAuthorized, "the token may not produce to %s, where the will's topic %q goes", ref, c.WillTopic)
 	}
 	w = &will{pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: min(c.WillQos, 1), Retain: c.WillRetain},
 		TopicName: c.WillTopic, Payload: c.WillPayload,
@@ -178,37 +175,35 @@ func (ws *wills) close() {
 }
 
 // publishWill appends a will as a QoS 1 publish of the device would be,
-// with its token checked again.
+// with its token checked again, and counts the outcome.
 func (l *Listener) publishWill(s *session, w *will) {
 	outcome := "published"
-	defer func() { l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_wills_total{outcome=%q}`, outcome)).Inc() }()
-	err := l.cfg.Verifier.Recheck(s.p)
-	if err == nil && !s.tenantAlive(l) {
-		err = eddy.Errorf(eddy.CodeUnauthenticated, "the tenant is gone")
-	}
-	var ref eddy.TopicRef
-	if err == nil {
-		var key string
-		var hasKey bool
-		var max int64
-		ref, key, hasKey, max, err = resolve(l.cfg.PublishTimeout, l.ingest, s.tenant, w.pk.TopicName, w.pk.Payload)
-		switch {
-		case err != nil:
-		case !s.p.Can(tenants.Produce, ref.Tenant, ref.Name):
-			err = eddy.Errorf(eddy.CodeForbidden, "the token may not produce to %s", ref)
-		default:
-			rec := record(w.pk, key, hasKey)
-			if sz := rec.Size(); int64(sz) > max {
-				err = eddy.Errorf(eddy.CodeRecordTooLarge, "the will is %d bytes, over topic %s's max.message.bytes of %d", sz, ref.Name, max)
-				break
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
-			err = l.ingest.Ingest(ctx, ref, []eddy.Record{rec})
-			cancel()
-		}
-	}
-	if err != nil {
+	if err := l.appendWill(s, w); err != nil {
 		outcome = "refused"
 		l.log.Debug("mqtt will not published", logkey.Client, s.client, logkey.Tenant, s.tenant, logkey.Err, err)
 	}
+	l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_wills_total{outcome=%q}`, outcome)).Inc()
+}
+
+func (l *Listener) appendWill(s *session, w *will) error {
+	if err := l.cfg.Verifier.Recheck(s.p); err != nil {
+		return err
+	}
+	if !s.tenantAlive(l) {
+		return eddy.Errorf(eddy.CodeUnauthenticated, "the tenant is gone")
+	}
+	if _, err := l.produceTarget(s, w.pk.TopicName, w.pk.Payload); err != nil {
+		return err
+	}
+	ref, key, hasKey, max, err := resolve(l.cfg.PublishTimeout, l.ingest, s.tenant, w.pk.TopicName, w.pk.Payload)
+	if err != nil {
+		return err
+	}
+	rec := record(w.pk, key, hasKey)
+	if sz := rec.Size(); int64(sz) > max {
+		return eddy.Errorf(eddy.CodeRecordTooLarge, "the will is %d bytes, over topic %s's max.message.bytes of %d", sz, ref.Name, max)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+	defer cancel()
+	return l.ingest.Ingest(ctx, ref, []eddy.Record{rec})
 }
