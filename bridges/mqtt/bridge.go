@@ -338,7 +338,8 @@ func bridgeRecord(p *paho.Publish, key string, hasKey bool, bridge string) eddy.
 		}
 		contentType = p.Properties.ContentType
 	}
-	return mqttRecord(p.Topic, p.Payload, p.QoS, user, eddy.Header{Key: "mqtt.bridge", Value: []byte(bridge)}, contentType, key, hasKey)
+	payload := append([]byte{}, p.Payload...) // paho's, not ours to keep
+	return mqttRecord(p.Topic, payload, p.QoS, user, eddy.Header{Key: "mqtt.bridge", Value: []byte(bridge)}, contentType, key, hasKey)
 }
 
 // BridgeStatus is a bridge as GET /v1/bridges shows it.
