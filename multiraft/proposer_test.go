@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,5 +137,41 @@ func TestSlotsFreedInOrder(t *testing.T) {
 	p.inflight.Wait()
 	if n := len(p.slots); n != 0 {
 		t.Fatalf("%d slots taken after every proposal settled", n)
+	}
+}
+
+// TestCohortRegroups: ten devices that each send their next record once
+// the last is committed come back together once answered together. They
+// must keep sharing proposals (regroup), not split into two cohorts that
+// take turns (proposals of 1 and 9 records, two Raft rounds and fsyncs
+// for every ten records, as before).
+func TestCohortRegroups(t *testing.T) {
+	var proposals, records atomic.Int64
+	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), RetentionInterval: time.Hour,
+		Hooks: Hooks{OnProposal: func(n, _ int, _ time.Duration) { proposals.Add(1); records.Add(int64(n)) }}})
+	defer h.Close()
+	_, meta := oneTopic(t, h, "cohort")
+	const devices, each = 10, 200
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs := []eddy.Record{{Value: make([]byte, 256)}}
+			for range each {
+				if _, err := h.ProduceTo(ctx, meta, recs, []eddy.Partition{0}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	per := float64(records.Load()) / float64(proposals.Load())
+	t.Logf("%d records in %d proposals: %.1f a proposal", records.Load(), proposals.Load(), per)
+	if per < 8 {
+		t.Fatalf("%.1f records a proposal for %d devices in step, want at least 8", per, devices)
 	}
 }
