@@ -51,7 +51,8 @@ type proposer struct {
 	inflight sync.WaitGroup
 
 	// The last cohort (see regroup), under mu.
-	returning int       // its requests not yet followed by a new one
+	cohort    int       // the requests answered together
+	returning int       // of them, those not yet followed by a new request
 	regroupBy time.Time // when the proposer stops waiting for them
 }
 
@@ -296,12 +297,13 @@ func (p *proposer) adapt(t *time.Timer) bool {
 // went in proposals of 1 and 9 records by turns, two Raft rounds and
 // fsyncs for every ten records. So once a proposal of k requests is
 // answered, the next waits (with nothing in flight) until k requests
-// arrived or as long as that proposal's round took, whichever is first.
-// Waiting costs the first at most one round, which is what the split
-// cost the rest; a lone client (k = 1) never waits.
+// arrived or are queued, or as long as that proposal's round took,
+// whichever is first. Waiting costs the first at most one round, which is
+// what the split cost the rest; a lone client (k = 1) never waits, nor
+// does a queue that already holds k (producers that pipeline).
 func (p *proposer) regroup(k int, round time.Duration) {
 	p.mu.Lock()
-	p.returning = k
+	p.cohort, p.returning = k, k
 	p.regroupBy = time.Now().Add(min(round, maxRegroup))
 	p.mu.Unlock()
 }
@@ -310,9 +312,10 @@ func (p *proposer) regroup(k int, round time.Duration) {
 const maxRegroup = time.Millisecond
 
 // regroupingLocked reports whether the last cohort is still regrouping at
-// now: some of it has not come back and its time is not up.
+// now: some of it has not come back, fewer requests than it had are
+// queued, and its time is not up.
 func (p *proposer) regroupingLocked(now time.Time) bool {
-	return p.returning > 0 && now.Before(p.regroupBy)
+	return p.returning > 0 && len(p.q) < p.cohort && now.Before(p.regroupBy)
 }
 
 // take removes whole requests from the queue up to maxBytes (at least one).
