@@ -3,10 +3,12 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -207,5 +209,71 @@ func TestMQTTLargePacketsBounded(t *testing.T) {
 			t.Fatalf("eddy_request_memory_bytes = %v after the devices went", p.metric("eddy_request_memory_bytes"))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestKafkaFetchMemoryBounded: three kcat consumers that ask for fetches
+// of 2 GB (fetch.max.bytes, and 1 GB a partition) each read a topic of
+// 96 MB from the start. A fetch's answer is at most fetch_max_bytes
+// (16 MiB) and held within max_request_memory (128 MiB), so the node's
+// peak stays within that twice over (the collector) and 128 MB besides;
+// each answer used to hold whatever the client asked, and the same
+// consumers took a node to 1.8 GB for 200 MB of records.
+func TestKafkaFetchMemoryBounded(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("big", 4)
+	value := strings.Repeat("v", 1000)
+	const clients, batches, perBatch = 8, 120, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				var recs []string
+				for i := range perBatch {
+					recs = append(recs, fmt.Sprintf(`{"key":"k%d-%d-%d","value":"%s"}`, c, b, i, value))
+				}
+				if code, err := p.do("POST", "/v1/topics/big/records", "application/json", []byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil); err != nil || code != 200 {
+					errs <- fmt.Errorf("produce: %d %v", code, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	const consumers, want = 3, clients * batches * perBatch
+	got := make([]int, consumers)
+	cerrs := make([]error, consumers)
+	for i := range consumers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "kcat", "-b", p.kafkaAddr, "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN",
+				"-X", "sasl.username=default", "-X", "sasl.password="+p.token,
+				"-X", "fetch.max.bytes=2000000000", "-X", "fetch.message.max.bytes=1000000000", "-X", "receive.message.max.bytes=2147483647",
+				"-X", "queued.max.messages.kbytes=2097151", "-C", "-t", "big", "-o", "beginning", "-e", "-q", "-f", "%o\n")
+			out, err := cmd.Output()
+			got[i], cerrs[i] = bytes.Count(out, []byte("\n")), err
+		}()
+	}
+	wg.Wait()
+	peak := peakRSS(t, p)
+	for i := range consumers {
+		if cerrs[i] != nil || got[i] != want {
+			t.Fatalf("consumer %d read %d of %d records: %v\n%s", i, got[i], want, cerrs[i], p.log)
+		}
+	}
+	t.Logf("%d consumers asking for 2 GB fetches read %d records each; the node's peak RSS %d MB", consumers, want, peak>>20)
+	if limit := int64(2*128+128) << 20; peak > limit {
+		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
 	}
 }

@@ -99,6 +99,12 @@ type Config struct {
 	// most half of it. Default 128 MiB, at least twice max_body_bytes and
 	// mqtt_max_packet_bytes.
 	MaxRequestMemory int64 `yaml:"max_request_memory"`
+	// FetchMaxBytes bounds one fetch's answer on every listener (HTTP's
+	// max_bytes, a Kafka Fetch's MaxBytes; Kafka's fetch.max.bytes).
+	// Default 16 MiB; max_request_memory at least eight times it (a Kafka
+	// fetch holds what it read, then its encoded answer: a tenant's half
+	// holds two of the largest).
+	FetchMaxBytes int `yaml:"fetch_max_bytes"`
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
 	MinFreeBytes uint64 `yaml:"min_free_bytes"`
@@ -240,6 +246,7 @@ func DefaultConfig() Config {
 		MaxBatchBytes:      256 << 10,
 		MaxBodyBytes:       16 << 20,
 		MaxRequestMemory:   128 << 20,
+		FetchMaxBytes:      16 << 20,
 		MinFreeBytes:       64 << 20,
 		DiskReserveBytes:   64 << 20,
 		RetentionInterval:  30 * time.Second,
@@ -332,6 +339,7 @@ var envVars = []struct {
 	{"EDDY_LINGER", func(c *Config, v string) (err error) { c.Linger, err = time.ParseDuration(v); return }},
 	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_MAX_REQUEST_MEMORY", func(c *Config, v string) (err error) { c.MaxRequestMemory, err = strconv.ParseInt(v, 10, 64); return }},
+	{"EDDY_FETCH_MAX_BYTES", func(c *Config, v string) (err error) { c.FetchMaxBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_RAFT_LOG_STORE", func(c *Config, v string) error { c.RaftLogStore = v; return nil }},
@@ -498,6 +506,12 @@ func (c *Config) Validate() error {
 	if c.MaxRequestMemory < 2*int64(max(c.MaxBodyBytes, c.MQTTMaxPacketBytes)) {
 		return fmt.Errorf("max_request_memory %d: use at least twice max_body_bytes and mqtt_max_packet_bytes (%d)",
 			c.MaxRequestMemory, 2*max(c.MaxBodyBytes, c.MQTTMaxPacketBytes))
+	}
+	if c.FetchMaxBytes < 64<<10 || c.FetchMaxBytes > 1<<30 {
+		return fmt.Errorf("fetch_max_bytes %d: use 64 KiB (65536) to 1 GiB", c.FetchMaxBytes)
+	}
+	if c.MaxRequestMemory < 8*int64(c.FetchMaxBytes) {
+		return fmt.Errorf("max_request_memory %d: use at least eight times fetch_max_bytes (%d)", c.MaxRequestMemory, 8*int64(c.FetchMaxBytes))
 	}
 	if c.RaftMaxUnappliedBytes < 4<<20 {
 		return fmt.Errorf("raft_max_unapplied_bytes %d: use at least 4 MiB (4194304)", c.RaftMaxUnappliedBytes)

@@ -141,7 +141,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	if cfg.kafkaOn() {
 		kc := kafka.Config{Addr: cfg.KafkaAddr, Advertise: cfg.advertiseKafka(), ClusterID: cfg.ClusterName, Verifier: verifier,
-			MaxRequestBytes: cfg.MaxBodyBytes, Bodies: bodies, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+			MaxRequestBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
 			if kc.TLS, err = n.loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
@@ -163,7 +163,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Limiter:     limiter,
 		Producer:    path,
 		Bridges:     n.bridgeStatus,
-		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, Bodies: bodies, Pprof: cfg.Pprof, Metrics: m, Logger: log,
+		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Pprof: cfg.Pprof, Metrics: m, Logger: log,
 		Verifier:      verifier,
 		Signer:        n.signer.Load,
 		MetricsPublic: cfg.MetricsPublic,

@@ -34,7 +34,7 @@ func (s *Server) fetchLimits(args *fasthttp.Args) (maxRecs, maxBytes, waitMs int
 	if maxRecs, err = intArg(args, "max", 500, 1, 10_000); err != nil {
 		return
 	}
-	if maxBytes, err = intArg(args, "max_bytes", 1<<20, 1, 16<<20); err != nil {
+	if maxBytes, err = intArg(args, "max_bytes", 1<<20, 1, int64(s.cfg.FetchMaxBytes)); err != nil {
 		return
 	}
 	waitMs, err = intArg(args, "wait_ms", 0, 0, s.cfg.MaxWait.Milliseconds())

@@ -50,6 +50,8 @@ type Config struct {
 	Addr string
 	// MaxBodyBytes bounds a request body. Defaults to 16 MiB.
 	MaxBodyBytes int
+	// FetchMaxBytes bounds a fetch's max_bytes. Defaults to 16 MiB.
+	FetchMaxBytes int
 	// Bodies bounds the bytes of request bodies the node holds at once
 	// (shared with the other listeners). Defaults to a budget of its own
 	// of 8 bodies of MaxBodyBytes.
@@ -135,6 +137,9 @@ func New(cfg Config, b Broker) *Server {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = 16 << 20
 	}
 	if cfg.Bodies == nil {
 		cfg.Bodies = membudget.New(8 * int64(cfg.MaxBodyBytes))

@@ -47,8 +47,8 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		return resp, nil
 	}
 	maxBytes := int(r.MaxBytes)
-	if r.Version < 3 || maxBytes <= 0 {
-		maxBytes = c.l.cfg.MaxRequestBytes
+	if r.Version < 3 || maxBytes <= 0 || maxBytes > c.l.cfg.FetchMaxBytes {
+		maxBytes = c.l.cfg.FetchMaxBytes // a client may ask for 2 GiB
 	}
 	var parts []*fetchPart
 	for _, rt := range r.Topics {
@@ -73,18 +73,53 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	}
 	ctx, cancel := c.ctx(c.l.cfg.RequestTimeout)
 	defer cancel()
-	got := c.fetchPass(ctx, parts, maxBytes)
 	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
-	if got == 0 && r.MinBytes > 0 && wait > 0 { // nothing yet: long-poll (any bytes then answer)
-		c.fetchWait(ctx, parts, wait)
-		c.fetchPass(ctx, parts, maxBytes)
+	until := time.Now().Add(wait)
+	got := c.fetchPass(ctx, parts, maxBytes, until)
+	if got == 0 && r.MinBytes > 0 && time.Now().Before(until) { // nothing yet: long-poll (any bytes then answer)
+		c.fetchWait(ctx, parts, time.Until(until))
+		c.fetchPass(ctx, parts, maxBytes, until)
 	}
 	return resp, nil
 }
 
 // fetchPass reads each partition not yet answered, without waiting, and
-// returns the bytes it gathered.
-func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int) int {
+// returns the bytes it gathered. It reads once the node's request memory
+// (max_request_memory, a tenant at most half) has room for twice what it
+// may read: the batches read, then the answer they are encoded into,
+// held until that is written (conn.answer). Without room by until, it
+// reads nothing and answers each partition's offsets alone: consumers
+// wait for memory, as producers do, and the node's stays bounded.
+func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int, until time.Time) int {
+	want := 0
+	for _, fp := range parts {
+		if !fp.done {
+			want = min(want+max(fp.max, 1), maxBytes)
+		}
+	}
+	if want == 0 {
+		return 0
+	}
+	rctx, cancel := context.WithDeadline(ctx, until)
+	hold, err := c.l.cfg.Bodies.Acquire(rctx, string(c.tenant), 2*int64(want))
+	cancel()
+	if err != nil {
+		c.l.m.fetchNoRoom.Inc()
+		for _, fp := range parts {
+			if !fp.done {
+				c.fetchOffsets(fp)
+			}
+		}
+		return 0
+	}
+	total := c.read(ctx, parts, maxBytes)
+	c.answer = hold.Shrink(2 * int64(total))
+	return total
+}
+
+// read reads each partition not yet answered up to its and the answer's
+// bytes (at least one batch), and returns the bytes it gathered.
+func (c *conn) read(ctx context.Context, parts []*fetchPart, maxBytes int) int {
 	total := 0
 	for _, fp := range parts {
 		if fp.done {
@@ -130,14 +165,21 @@ func (c *conn) fetchAnswer(fp *fetchPart, rr eddy.FetchedBatches, err error) {
 		default:
 			out.ErrorCode = kafkaCode(err)
 		}
-		if po, perr := c.l.b.Offsets(fp.ref, eddy.Partition(out.Partition)); perr == nil {
-			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = int64(po.HighWatermark), int64(po.HighWatermark), int64(po.LogStart)
-		}
+		c.fetchOffsets(fp)
 		return
 	}
 	out.HighWatermark, out.LastStableOffset, out.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStart
 	if len(rr.Batches) > 0 {
 		out.RecordBatches, fp.done = rr.Batches, true
+	}
+}
+
+// fetchOffsets answers a partition's offsets, as far as this node knows
+// them, without its records.
+func (c *conn) fetchOffsets(fp *fetchPart) {
+	out := fp.out
+	if po, err := c.l.b.Offsets(fp.ref, eddy.Partition(out.Partition)); err == nil {
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = int64(po.HighWatermark), int64(po.HighWatermark), int64(po.LogStart)
 	}
 }
 

@@ -42,6 +42,9 @@ type conn struct {
 	opened    time.Time
 
 	pipe pipeline // produce requests in flight
+	// answer is the request memory held for the answer being made (a
+	// fetch's records), given back once it is written.
+	answer membudget.Hold
 }
 
 func newConn(l *Listener, nc net.Conn) *conn {
@@ -254,12 +257,19 @@ func (c *conn) handle(frame []byte, hold membudget.Hold) error {
 		c.serveInPipeline(h, a.pipelined, req, frame, hold)
 		return nil
 	}
+	defer c.releaseAnswer()
 	resp, err := a.handle(c, req)
 	if err != nil || resp == nil { // acks=0: no answer, in its place in the order
 		return err
 	}
 	resp.SetVersion(h.version)
 	return c.respond(h, resp)
+}
+
+// releaseAnswer gives back the memory held for the answer just written.
+func (c *conn) releaseAnswer() {
+	c.answer.Release()
+	c.answer = membudget.Hold{}
 }
 
 // respond writes a response with its header: the correlation id, and an

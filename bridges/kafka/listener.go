@@ -75,6 +75,10 @@ type Config struct {
 	// (Kafka's socket.request.max.bytes). Defaults to 16 MiB. Before
 	// authentication a request is at most 64 KiB.
 	MaxRequestBytes int
+	// FetchMaxBytes bounds a Fetch's answer whatever its MaxBytes asks
+	// (Kafka's fetch.max.bytes; at least one batch is answered). Defaults
+	// to 16 MiB.
+	FetchMaxBytes int
 	// Bodies bounds the bytes of requests the node holds at once (shared
 	// with the other listeners; Kafka's queued.max.request.bytes).
 	// Defaults to a budget of its own of 8 requests of MaxRequestBytes.
@@ -139,9 +143,15 @@ func New(cfg Config, prod Producer, b Broker) *Listener {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 16 << 20
 	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = 16 << 20
+	}
 	if cfg.Bodies == nil {
 		cfg.Bodies = membudget.New(8 * int64(cfg.MaxRequestBytes))
 	}
+	// A fetch holds twice what it reads; a tenant's share (half the
+	// budget) holds two of the largest, besides its requests.
+	cfg.FetchMaxBytes = min(cfg.FetchMaxBytes, int(cfg.Bodies.Total()/8))
 	if cfg.AuthTimeout <= 0 {
 		cfg.AuthTimeout = 10 * time.Second
 	}
@@ -272,12 +282,16 @@ type listenerMetrics struct {
 	requests map[int16]*metrics.Counter
 	failed   *metrics.Counter
 	authFail *metrics.Counter
+	// fetchNoRoom counts fetches answered without records because the
+	// node's request memory had no room for them by their MaxWaitMillis.
+	fetchNoRoom *metrics.Counter
 }
 
 func newListenerMetrics(set *metrics.Set) *listenerMetrics {
 	m := &listenerMetrics{set: set, requests: map[int16]*metrics.Counter{},
-		failed:   set.GetOrCreateCounter(`eddy_kafka_connections_closed_total{reason="protocol"}`),
-		authFail: set.GetOrCreateCounter(`eddy_kafka_auth_failures_total`)}
+		failed:      set.GetOrCreateCounter(`eddy_kafka_connections_closed_total{reason="protocol"}`),
+		authFail:    set.GetOrCreateCounter(`eddy_kafka_auth_failures_total`),
+		fetchNoRoom: set.GetOrCreateCounter(`eddy_kafka_fetch_memory_waits_total`)}
 	for key := range apis {
 		m.requests[key] = set.GetOrCreateCounter(`eddy_kafka_requests_total{api="` + apis[key].name + `"}`)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -87,5 +88,57 @@ func TestRequestMemoryWaits(t *testing.T) {
 	stalled[0].nc.Close()
 	if err := <-answered; err != nil {
 		t.Fatalf("the waiting request once a stalled one went: %v", err)
+	}
+}
+
+// TestFetchAnswerBounded: a fetch asking for 1 GiB gets at most the
+// listener's FetchMaxBytes (1 MiB here: an eighth of the 8 MiB request
+// memory); while its tenant's half of that memory is held, a fetch waits
+// its MaxWaitMillis for room and is answered the offsets without records;
+// once the memory is back, the records come.
+func TestFetchAnswerBounded(t *testing.T) {
+	e := newEnv(t) // max 1 MiB a request: a budget of 8 MiB, 4 a tenant
+	c := e.login("default", e.token)
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
+	value := make([]byte, 100<<10)
+	for range 60 { // 6 MiB in batches of 100 KiB
+		if _, err := e.h.Produce(context.Background(), ref, []eddy.Record{{Value: value}}, []eddy.Partition{0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetch := func(wait int32) (kmsg.FetchResponseTopicPartition, time.Duration) {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = 11, wait, 1, 1<<30, -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = 0, 1<<30
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		resp := c.do(req).(*kmsg.FetchResponse)
+		return resp.Topics[0].Partitions[0], time.Since(start)
+	}
+	p, _ := fetch(0)
+	if p.ErrorCode != 0 || len(p.RecordBatches) == 0 || len(p.RecordBatches) > 1<<20 {
+		t.Fatalf("a fetch of 1 GiB: error %d, %d bytes of batches (high watermark %d); want some, at most 1 MiB", p.ErrorCode, len(p.RecordBatches), p.HighWatermark)
+	}
+	if e.l.cfg.Bodies.Used() != 0 {
+		t.Fatalf("%d bytes of request memory held after the answer was written", e.l.cfg.Bodies.Used())
+	}
+	held, err := e.l.cfg.Bodies.Acquire(context.Background(), "default", 3<<20) // its request fits, not the fetch's 2 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, took := fetch(300)
+	if p.ErrorCode != 0 || len(p.RecordBatches) != 0 || p.HighWatermark != 60 {
+		t.Fatalf("a fetch without room: error %d, %d bytes, high watermark %d; want no records, offsets told", p.ErrorCode, len(p.RecordBatches), p.HighWatermark)
+	}
+	if took < 250*time.Millisecond {
+		t.Fatalf("a fetch without room was answered in %v, before its MaxWaitMillis of 300", took)
+	}
+	held.Release()
+	if p, _ = fetch(300); len(p.RecordBatches) == 0 {
+		t.Fatal("no records once the memory was given back")
 	}
 }

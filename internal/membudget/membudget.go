@@ -59,6 +59,21 @@ func (h Hold) Release() {
 	}
 }
 
+// Shrink gives back what h holds beyond n bytes and returns the hold of
+// what is left (h when it holds n or fewer): a reader that took room for
+// as much as it might read keeps room for what it read.
+func (h Hold) Shrink(n int64) Hold {
+	if h.b == nil || n >= h.n {
+		return h
+	}
+	n = max(n, 0)
+	h.b.release(h.tenant, h.n-n)
+	if n == 0 {
+		return Hold{}
+	}
+	return Hold{h.b, h.tenant, n}
+}
+
 // Acquire takes n bytes for tenant, waiting until they fit the node's
 // and the tenant's share, or until ctx ends (then it returns ctx's
 // error and takes nothing). A request larger than a tenant's share is

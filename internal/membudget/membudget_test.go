@@ -101,3 +101,40 @@ func TestManyWaiters(t *testing.T) {
 		t.Fatalf("used %d after everything was given back", got)
 	}
 }
+
+// TestShrink: a hold shrunk to what was read gives the rest back at once,
+// a waiter included; shrunk to nothing it holds nothing.
+func TestShrink(t *testing.T) {
+	b := New(100)
+	h, err := acquireWithin(b, "a", 80, time.Second) // over its half: it held nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		h2, err := acquireWithin(b, "b", 50, time.Second) // fits once a gives back
+		if err == nil {
+			h2.Release()
+		}
+		got <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if h = h.Shrink(90); b.Used() != 80 {
+		t.Fatalf("shrunk to more than it holds: %d used, want 80", b.Used())
+	}
+	if h = h.Shrink(60); b.Used() != 60 {
+		t.Fatalf("shrunk to 60 with a waiter that does not fit yet: %d used", b.Used())
+	}
+	h = h.Shrink(10)
+	if err := <-got; err != nil {
+		t.Fatalf("a waiter for the room given back: %v", err)
+	}
+	if b.Used() != 10 {
+		t.Fatalf("%d used after shrinking to 10", b.Used())
+	}
+	h = h.Shrink(0)
+	h.Release() // a hold of nothing: releases nothing
+	if b.Used() != 0 {
+		t.Fatalf("%d used after shrinking to nothing and releasing", b.Used())
+	}
+}
