@@ -15,6 +15,7 @@ package consume
 
 import (
 	"context"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type Broker interface {
 	CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*catalog.GroupMeta, error)
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
+	// Await waits up to wait for a record at offset in this node's
+	// replica, reading none; false without a replica here.
+	Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool
 }
 
 // Member names one member of one group.
@@ -107,6 +111,9 @@ type Poll struct {
 	MaxRecords int
 	MaxBytes   int
 	Wait       time.Duration // how long to wait when nothing is there; 0: answer at once
+	// Room, when set, takes the request memory the poll's answer needs
+	// before each pass reads; it is not held while the poll waits.
+	Room func() (membudget.Hold, error)
 }
 
 // Fetched are one partition's records in a poll's answer.
@@ -121,6 +128,9 @@ type Polled struct {
 	Fetched    []Fetched // partitions with records, in assignment order
 	Records    int
 	Assigned   []catalog.TopicPartition
+	// Hold is what Room gave the pass that read the records; the caller
+	// gives it back once the answer is written.
+	Hold membudget.Hold
 }
 
 // Poll hands a member the records after what it was handed before, from
@@ -149,11 +159,6 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 		ss.gen, ss.next = g.Generation, map[string]int64{}
 	}
 	assigned := g.Assignments[id]
-	type part struct {
-		tp  catalog.TopicPartition
-		off int64
-		res *multiraft.FetchResult
-	}
 	parts := make([]*part, 0, len(assigned))
 	for _, tp := range assigned {
 		off, ok := ss.next[tp.Key()]
@@ -174,70 +179,22 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 		}
 		parts = append(parts, &part{tp: tp, off: off})
 	}
-	fetch := func(c context.Context, pt *part, wait time.Duration, maxRecs, maxBytes int) error {
-		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
-		res, err := s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
-		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
-			po, perr := s.b.Offsets(ref, pt.tp.Partition)
-			if perr != nil {
-				return perr
+	// A pass without waiting; then, if it found nothing, a wait for a
+	// record in any of them (reading none) and another pass.
+	var hold membudget.Hold
+	total, err := s.pass(ctx, t, parts, req, &hold)
+	if err != nil {
+		return Polled{}, err
+	}
+	if total == 0 && req.Wait > 0 {
+		hold = hold.Shrink(0)
+		if s.await(ctx, t, parts, req.Wait) {
+			if total, err = s.pass(ctx, t, parts, req, &hold); err != nil {
+				return Polled{}, err
 			}
-			if pt.off < int64(po.LogStart) { // retention removed what it had not read
-				pt.off = int64(po.LogStart)
-				res, err = s.b.Fetch(c, ref, pt.tp.Partition, eddy.Offset(pt.off), maxRecs, maxBytes, wait)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		pt.res = res
-		return nil
-	}
-	// First a pass without waiting; then, if nothing, wait on all of them.
-	total := 0
-	for _, pt := range parts {
-		if total >= req.MaxRecords {
-			break
-		}
-		if err := fetch(ctx, pt, 0, req.MaxRecords-total, req.MaxBytes); err != nil {
-			if eddy.ErrorCode(err) == eddy.CodeNotFound {
-				continue // the topic was deleted
-			}
-			return Polled{}, err
-		}
-		total += len(pt.res.Records)
-	}
-	if total == 0 && req.Wait > 0 && len(parts) == 0 {
-		// Nothing assigned (more members than partitions): wait anyway,
-		// so an idle member long-polls instead of spinning.
-		select {
-		case <-time.After(req.Wait):
-		case <-ctx.Done():
 		}
 	}
-	if total == 0 && req.Wait > 0 && len(parts) > 0 {
-		wc, wcancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, pt := range parts {
-			wg.Add(1)
-			go func(pt *part) {
-				defer wg.Done()
-				r := *pt
-				if err := fetch(wc, &r, req.Wait, req.MaxRecords, req.MaxBytes); err == nil && len(r.res.Records) > 0 {
-					mu.Lock()
-					if total == 0 {
-						pt.res, total = r.res, len(r.res.Records)
-						wcancel()
-					}
-					mu.Unlock()
-				}
-			}(pt)
-		}
-		wg.Wait()
-		wcancel()
-	}
-	out := Polled{Generation: g.Generation, Records: total, Assigned: assigned}
+	out := Polled{Generation: g.Generation, Records: total, Assigned: assigned, Hold: hold}
 	for _, pt := range parts {
 		if pt.res == nil || len(pt.res.Records) == 0 {
 			continue
@@ -276,4 +233,104 @@ func (s *Sessions) Commit(ctx context.Context, g *catalog.GroupMeta, m Member, g
 	}
 	ss.lastHB = time.Now()
 	return ng, len(offsets), nil
+}
+
+// part is one assigned partition of a poll: where it reads from, and what
+// the poll read of it.
+type part struct {
+	tp  catalog.TopicPartition
+	off int64
+	res *multiraft.FetchResult
+}
+
+// pass reads the parts without waiting, in order, up to the poll's
+// records and bytes together (at least one record), once req.Room has
+// given it room (into hold, which it empties when it fails), and returns
+// the records it read.
+func (s *Sessions) pass(ctx context.Context, t eddy.TenantID, parts []*part, req Poll, hold *membudget.Hold) (int, error) {
+	if len(parts) == 0 {
+		return 0, nil
+	}
+	if req.Room != nil {
+		h, err := req.Room()
+		if err != nil {
+			return 0, err
+		}
+		*hold = h
+	}
+	n, err := s.read(ctx, t, parts, req)
+	if err != nil {
+		hold.Release()
+		*hold = membudget.Hold{}
+	}
+	return n, err
+}
+
+// read is a pass's reading.
+func (s *Sessions) read(ctx context.Context, t eddy.TenantID, parts []*part, req Poll) (int, error) {
+	records, bytes := 0, 0
+	for _, pt := range parts {
+		if records >= req.MaxRecords || bytes >= req.MaxBytes {
+			break
+		}
+		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
+		res, err := s.b.Fetch(ctx, ref, pt.tp.Partition, eddy.Offset(pt.off), req.MaxRecords-records, req.MaxBytes-bytes, 0)
+		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
+			po, perr := s.b.Offsets(ref, pt.tp.Partition)
+			if perr != nil {
+				return records, perr
+			}
+			if pt.off < int64(po.LogStart) { // retention removed what it had not read
+				pt.off = int64(po.LogStart)
+				res, err = s.b.Fetch(ctx, ref, pt.tp.Partition, eddy.Offset(pt.off), req.MaxRecords-records, req.MaxBytes-bytes, 0)
+			}
+		}
+		if eddy.ErrorCode(err) == eddy.CodeNotFound {
+			continue // the topic was deleted
+		}
+		if err != nil {
+			return records, err
+		}
+		pt.res = res
+		records += len(res.Records)
+		for i := range res.Records {
+			bytes += res.Records[i].Size()
+		}
+	}
+	return records, nil
+}
+
+// await waits up to wait for a record in any of the parts, reading none
+// of those this node holds (a node that holds the others is asked with a
+// read that long-polls there). It reports whether one may have come: the
+// parts are worth another pass.
+func (s *Sessions) await(ctx context.Context, t eddy.TenantID, parts []*part, wait time.Duration) bool {
+	if len(parts) == 0 {
+		select { // nothing assigned (more members than partitions): an idle member long-polls instead of spinning
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		return false
+	}
+	wc, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, pt := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
+			if s.b.Await(wc, ref, pt.tp.Partition, eddy.Offset(pt.off), wait) {
+				if wc.Err() == nil {
+					cancel()
+				}
+				return
+			}
+			if res, err := s.b.Fetch(wc, ref, pt.tp.Partition, eddy.Offset(pt.off), 1, 1, wait); err == nil && len(res.Records) > 0 {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return true
 }

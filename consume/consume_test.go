@@ -9,6 +9,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/consume"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/testhost"
 )
 
@@ -78,5 +79,87 @@ func TestPollCommit(t *testing.T) {
 	res, err = s.Poll(ctx, consume.Poll{Group: g, Member: m, MaxRecords: 100, MaxBytes: 1 << 20, Wait: time.Second})
 	if err != nil || res.Records != 1 || res.Fetched[0].TP.Partition != 1 || res.Fetched[0].Records[0].Offset != 3 {
 		t.Fatalf("after rejoining: %+v %v", res, err)
+	}
+}
+
+// TestPollBytesAcrossPartitions: a poll's MaxBytes bounds what it reads
+// from all its partitions together (at least one record), not from each;
+// its Room is taken before each pass and not held while it waits, and
+// the pass that read the records hands its hold to the caller.
+func TestPollBytesAcrossPartitions(t *testing.T) {
+	h := testhost.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: "t", Partitions: 4, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	testhost.Ready(t, h)
+	value := make([]byte, 10<<10)
+	for p := range 4 {
+		for range 20 { // 200 KiB a partition
+			if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: value}}, []eddy.Partition{eddy.Partition(p)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s := consume.New(h)
+	g, id, err := h.JoinGroup(ctx, ref.Tenant, "g", []string{"t"}, 30_000, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := consume.Member{Tenant: ref.Tenant, Group: "g", ID: id}
+	s.Joined(m, g.Generation, true)
+	budget := membudget.New(1 << 30)
+	rooms := 0
+	room := func() (membudget.Hold, error) {
+		rooms++
+		h, _ := budget.TryAcquire("default", 1<<20)
+		return h, nil
+	}
+	res, err := s.Poll(ctx, consume.Poll{Group: g, Member: m, MaxRecords: 10_000, MaxBytes: 100 << 10, Room: room})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := 0
+	for _, f := range res.Fetched {
+		for i := range f.Records {
+			read += f.Records[i].Record.Size()
+		}
+	}
+	if read == 0 || read > 100<<10+11<<10 {
+		t.Fatalf("a poll of at most 100 KiB over 4 partitions of 200 KiB read %d bytes", read)
+	}
+	if rooms != 1 || budget.Used() != 1<<20 {
+		t.Fatalf("%d rooms taken, %d bytes held; want 1 and the hold handed to the caller", rooms, budget.Used())
+	}
+	res.Hold.Release()
+	// Everything read: a long poll finds nothing, holds nothing while it
+	// waits, and takes room again for its second pass.
+	for range 40 {
+		if g, err = h.Group(ref.Tenant, "g"); err != nil {
+			t.Fatal(err)
+		}
+		if res, err = s.Poll(ctx, consume.Poll{Group: g, Member: m, MaxRecords: 10_000, MaxBytes: 1 << 20, Room: room}); err != nil {
+			t.Fatal(err)
+		}
+		res.Hold.Release()
+	}
+	rooms = 0
+	done := make(chan error, 1)
+	go func() {
+		res, err := s.Poll(ctx, consume.Poll{Group: g, Member: m, MaxRecords: 10, MaxBytes: 1 << 20, Wait: 2 * time.Second, Room: room})
+		res.Hold.Release()
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if budget.Used() != 0 {
+		t.Fatalf("%d bytes held by a poll waiting for records", budget.Used())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if rooms != 2 {
+		t.Fatalf("a long poll that found nothing took room %d times; want 2 (a pass before the wait, one after)", rooms)
 	}
 }

@@ -223,32 +223,10 @@ func TestKafkaFetchMemoryBounded(t *testing.T) {
 	p := newProc(t)
 	p.start()
 	p.mustCreateTopic("big", 4)
-	value := strings.Repeat("v", 1000)
 	const clients, batches, perBatch = 8, 120, 100
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				var recs []string
-				for i := range perBatch {
-					recs = append(recs, fmt.Sprintf(`{"key":"k%d-%d-%d","value":"%s"}`, c, b, i, value))
-				}
-				if code, err := p.do("POST", "/v1/topics/big/records", "application/json", []byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil); err != nil || code != 200 {
-					errs <- fmt.Errorf("produce: %d %v", code, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	appendKiBRecords(t, p, "big", clients, batches, perBatch)
 	const consumers, want = 3, clients * batches * perBatch
+	var wg sync.WaitGroup
 	got := make([]int, consumers)
 	cerrs := make([]error, consumers)
 	for i := range consumers {
@@ -273,6 +251,88 @@ func TestKafkaFetchMemoryBounded(t *testing.T) {
 		}
 	}
 	t.Logf("%d consumers asking for 2 GB fetches read %d records each; the node's peak RSS %d MB", consumers, want, peak>>20)
+	if limit := int64(2*128+128) << 20; peak > limit {
+		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
+	}
+}
+
+// appendKiBRecords appends clients x batches x perBatch records of 1 KiB to
+// topic over HTTP, the clients at once, with keys unique to each record.
+func appendKiBRecords(t *testing.T, p *proc, topic string, clients, batches, perBatch int) {
+	t.Helper()
+	value := strings.Repeat("v", 1000)
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				var recs []string
+				for i := range perBatch {
+					recs = append(recs, fmt.Sprintf(`{"key":"k%d-%d-%d","value":"%s"}`, c, b, i, value))
+				}
+				if code, err := p.do("POST", "/v1/topics/"+topic+"/records", "application/json", []byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil); err != nil || code != 200 {
+					errs <- fmt.Errorf("produce: %d %v", code, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%v\n%s", err, p.log)
+	}
+}
+
+// TestHTTPFetchMemoryBounded: 120 fetches of 16 MiB at once (max_bytes at
+// fetch_max_bytes, half as JSON, half as stored batches) from a partition
+// of 60 MB are each answered, or refused with 429 and a Retry-After, and
+// the node's peak stays within its request memory twice over and 128 MB
+// besides; the same fetches took a node to 3 GB when each answer was
+// bounded but not their number.
+func TestHTTPFetchMemoryBounded(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("big", 1)
+	appendKiBRecords(t, p, "big", 6, 100, 100)
+	const fetches = 120
+	codes := make([]int, fetches)
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxConnsPerHost: fetches, MaxIdleConnsPerHost: fetches}}
+	for i := range fetches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			format := []string{"json", "batches"}[i%2]
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/v1/topics/big/partitions/0/records?offset=%d&max=10000&max_bytes=16777216&format=%s", p.httpAddr, i*100, format), nil)
+			req.Header.Set("Authorization", "Bearer "+p.token)
+			resp, err := client.Do(req)
+			if err != nil {
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && n < 8<<20 {
+				t.Errorf("fetch %d (%s): 200 with %d bytes; want at least 8 MiB of the 60 MB there", i, format, n)
+			}
+			if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+				t.Errorf("fetch %d: 429 without Retry-After", i)
+			}
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	peak := peakRSS(t, p)
+	count := map[int]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	t.Logf("%d fetches of 16 MiB at once: answers by status %v; the node's peak RSS %d MB", fetches, count, peak>>20)
+	if count[200]+count[429] != fetches || count[200] == 0 {
+		t.Fatalf("answers by status %v; want each 200 or 429, some 200\n%s", count, p.log)
+	}
 	if limit := int64(2*128+128) << 20; peak > limit {
 		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
 	}

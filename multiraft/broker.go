@@ -415,6 +415,22 @@ func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 	return rr, err
 }
 
+// Await waits, up to wait, until this node's replica of the partition
+// has a record at offset or later, without reading any: a long poll that
+// takes memory for its answer only once there is one to read. It reports
+// false when this node holds no replica of the partition (a read there
+// long-polls on a node that does).
+func (h *Host) Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool {
+	if meta, err := h.Topic(ref); err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
+		return false
+	}
+	h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
+		start, end := lg.Offsets()
+		return int64(offset) < start || int64(offset) < end, nil
+	})
+	return true
+}
+
 // poll calls read on the partition's local log until it reports that it
 // found something (or failed), wait has passed, ctx ends or the host stops.
 // Between tries it sleeps on the log's notification channel, which Update

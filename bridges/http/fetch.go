@@ -22,6 +22,9 @@ import (
 type Reader interface {
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
+	// Await waits up to wait for a record at offset in this node's
+	// replica, reading none; false without a replica here.
+	Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	TopicOffsets(meta *catalog.TopicMeta) []multiraft.PartitionOffsets
 	// OffsetForTime looks a time up in this node's replica (-1 when no
@@ -85,8 +88,15 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		s.searchFetch(ctx, c, ref, p, offset, maxRecs, binary)
 		return
 	}
-	res, err := s.b.Fetch(c, ref, p, eddy.Offset(offset), int(maxRecs), int(maxBytes), time.Duration(waitMs)*time.Millisecond)
+	wait := s.await(c, ref, p, offset, time.Duration(waitMs)*time.Millisecond)
+	hold, err := s.answerRoom(ref.Tenant, jsonAnswerRoom(maxBytes, maxRecs))
 	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	res, err := s.b.Fetch(c, ref, p, eddy.Offset(offset), int(maxRecs), int(maxBytes), wait)
+	if err != nil {
+		hold.Release()
 		writeError(ctx, err)
 		return
 	}
@@ -119,10 +129,19 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	}
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
-	// SetBodyRaw hands out over without a copy. SetBody would copy it into
-	// one of fasthttp's pooled buffers, which keep the size of the largest
+	// The answer goes out without a copy. SetBody would copy it into one
+	// of fasthttp's pooled buffers, which keep the size of the largest
 	// answers they held: after a burst of 1 MB fetches they held tens of MB.
-	ctx.Response.SetBodyRaw(out)
+	answerWith(ctx, out, hold.Shrink(int64(bytes+len(out))))
+}
+
+// await long-polls a fetch's partition on this node, holding no memory,
+// and returns the wait left for the read (none when it waited here).
+func (s *Server) await(c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, wait time.Duration) time.Duration {
+	if wait > 0 && s.b.Await(c, ref, p, eddy.Offset(offset), wait) {
+		return 0
+	}
+	return wait
 }
 
 // BatchesContentType is the media type of a format=batches fetch: Kafka v2
@@ -132,8 +151,15 @@ const BatchesContentType = "application/vnd.eddy.kafka-record-batches"
 // fetchBatches answers with the stored record batches, no re-encoding. The
 // offsets a JSON fetch puts in its body go in headers.
 func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
+	wait = s.await(c, ref, p, offset, wait)
+	hold, err := s.answerRoom(ref.Tenant, maxBytes)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
 	rr, err := s.b.FetchBatches(c, ref, p, eddy.Offset(offset), maxBytes, wait)
 	if err != nil {
+		hold.Release()
 		writeError(ctx, err)
 		return
 	}
@@ -152,7 +178,7 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 	h.Set("Eddy-Log-Start-Offset", strconv.FormatInt(rr.LogStart, 10))
 	ctx.SetStatusCode(200)
 	ctx.SetContentType(BatchesContentType)
-	ctx.Response.SetBodyRaw(rr.Batches) // read for this request only
+	answerWith(ctx, rr.Batches, hold.Shrink(int64(len(rr.Batches)))) // read for this request only
 }
 
 func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {

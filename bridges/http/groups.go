@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"strconv"
 	"time"
 
@@ -177,8 +178,9 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	}
 	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+10*time.Second, true)
 	defer cancel()
+	room := func() (membudget.Hold, error) { return s.answerRoom(t, jsonAnswerRoom(maxBytes, maxRecs)) }
 	res, err := s.sessions.Poll(c, consume.Poll{Group: g, Member: consume.Member{Tenant: t, Group: g.Name, ID: id},
-		MaxRecords: int(maxRecs), MaxBytes: int(maxBytes), Wait: time.Duration(waitMs) * time.Millisecond})
+		MaxRecords: int(maxRecs), MaxBytes: int(maxBytes), Wait: time.Duration(waitMs) * time.Millisecond, Room: room})
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -220,7 +222,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_group_records_total{tenant=%q,group=%q}`, t, g.Name)).Add(res.Records)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
-	ctx.Response.SetBodyRaw(out) // no copy into fasthttp's pooled buffers (see fetch)
+	answerWith(ctx, out, res.Hold.Shrink(int64(2*len(out)))) // no copy into fasthttp's pooled buffers (see fetch); the records read are about its size
 }
 
 func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {

@@ -184,7 +184,10 @@ func (c *conn) fetchOffsets(fp *fetchPart) {
 }
 
 // fetchWait long-polls every partition not yet answered until one of
-// them has records, wait passes or the listener stops.
+// them has records, wait passes or the listener stops. It reads nothing
+// of a partition this node holds (the pass after reads, within the
+// request memory); one it does not is long-polled by reading a batch of
+// it from a node that does.
 func (c *conn) fetchWait(ctx context.Context, parts []*fetchPart, wait time.Duration) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -200,7 +203,14 @@ func (c *conn) fetchWait(ctx context.Context, parts []*fetchPart, wait time.Dura
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rr, err := c.l.b.FetchBatches(wctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), 1, wait)
+			p := eddy.Partition(fp.out.Partition)
+			if c.l.b.Await(wctx, fp.ref, p, eddy.Offset(fp.off), wait) {
+				if wctx.Err() == nil { // a record came, not the end of the wait
+					cancel()
+				}
+				return
+			}
+			rr, err := c.l.b.FetchBatches(wctx, fp.ref, p, eddy.Offset(fp.off), 1, wait)
 			if err == nil && len(rr.Batches) > 0 {
 				cancel()
 			}

@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/membudget"
+	"github.com/valyala/fasthttp"
+)
+
+// A fetch's answer comes out of the node's request memory too
+// (max_request_memory, a tenant at most half): it takes room for what it
+// may read and the answer it makes before it reads, keeps what it made
+// until fasthttp has written it, and long-polls before, holding nothing.
+// Each fetch was bounded (fetch_max_bytes) but not their number: 120
+// fetches of 16 MiB at once took a node to 3 GB.
+
+// answerRoom takes n bytes of the request memory (at most a tenant's
+// share) for tenant's answer, waiting up to bodyWait as a request body
+// does; past it the fetch is refused (429, retry).
+func (s *Server) answerRoom(tenant eddy.TenantID, n int) (membudget.Hold, error) {
+	n = min(n, int(s.cfg.Bodies.Total()/2)) // a tenant's share: more would never fit
+	hold, ok := s.cfg.Bodies.TryAcquire(string(tenant), int64(n))
+	if ok {
+		return hold, nil
+	}
+	wait, cancel := context.WithTimeout(context.Background(), bodyWait)
+	defer cancel()
+	hold, err := s.cfg.Bodies.Acquire(wait, string(tenant), int64(n))
+	if err != nil {
+		return hold, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 1000,
+			Message: "the node holds as many answers and request bodies as max_request_memory allows; retry"}
+	}
+	return hold, nil
+}
+
+// jsonAnswerRoom is the room a JSON fetch of at most maxBytes and
+// maxRecs records takes: what it reads, then its JSON (base64 takes 4/3
+// of a value, and each record's fields about 128 bytes more).
+func jsonAnswerRoom(maxBytes, maxRecs int64) int {
+	return int(maxBytes*7/3 + maxRecs*128)
+}
+
+// answerWith makes body the answer, without a copy, and gives hold back
+// once fasthttp has written it (or dropped it with its connection): it
+// closes the body stream after writing it, and whenever it resets the
+// response.
+func answerWith(ctx *fasthttp.RequestCtx, body []byte, hold membudget.Hold) {
+	ctx.Response.SetBodyStream(&heldAnswer{Reader: bytes.NewReader(body), hold: hold}, len(body))
+}
+
+type heldAnswer struct {
+	*bytes.Reader
+	hold membudget.Hold
+	once sync.Once
+}
+
+func (a *heldAnswer) Close() error {
+	a.once.Do(a.hold.Release)
+	return nil
+}
