@@ -12,9 +12,10 @@ import (
 
 // A fetch with key= or contains= searches instead of reading: it scans the
 // partition from offset, at most scan_max_bytes of records per request,
-// and answers the matches (at most max) with how far it scanned
-// (next_offset: where to go on; done when it reached the end), so a
-// browser shows progress and asks again rather than waiting on a timeout.
+// and answers the matches (at most max, and about fetch_max_bytes of
+// them) with how far it scanned (next_offset: where to go on; done when
+// it reached the end), so a browser shows progress and asks again rather
+// than waiting on a timeout.
 // The predicates are fixed (exact key, a substring of the value): no
 // tenant code runs in the node. preview_bytes cuts long values.
 
@@ -58,13 +59,21 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 		return
 	}
 	q.preview = int(preview)
+	// A page read, and the answer: at most fetch_max_bytes of matches (and
+	// the one that crosses it), as a fetch's.
+	hold, err := s.answerRoom(ref.Tenant, searchPage+s.cfg.FetchMaxBytes)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
 	out := []byte(`{"records":[`)
 	matches, scanned, next := 0, int64(0), offset
 	var hw, logStart int64
 	done := false
-	for matches < int(maxRecs) && scanned < budget {
+	for matches < int(maxRecs) && scanned < budget && len(out) < s.cfg.FetchMaxBytes {
 		res, err := s.b.Fetch(c, ref, p, eddy.Offset(next), 10_000, int(min(searchPage, budget-scanned)), 0)
 		if err != nil {
+			hold.Release()
 			writeError(ctx, err)
 			return
 		}
@@ -87,7 +96,7 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 				out = append(out, ',')
 			}
 			out = q.appendMatch(out, r, binary)
-			if matches++; matches == int(maxRecs) {
+			if matches++; matches == int(maxRecs) || len(out) >= s.cfg.FetchMaxBytes {
 				break
 			}
 		}
@@ -112,7 +121,7 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 	s.topicMetrics(ref).fetchRecords.Add(matches)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
-	ctx.Response.SetBodyRaw(out)
+	answerWith(ctx, out, hold.Shrink(int64(len(out))))
 }
 
 // appendMatch writes a record, its value cut to the preview (then with

@@ -97,3 +97,49 @@ func TestSearchFetch(t *testing.T) {
 		t.Fatalf("partition for key: %s, produced %s", pkBody, body)
 	}
 }
+
+// TestSearchAnswerBounded: a search whose every record matches answers
+// about fetch_max_bytes (64 KiB here) of them at a time, however much it
+// may scan, and a client resuming from next_offset gets each once.
+func TestSearchAnswerBounded(t *testing.T) {
+	e := newEnv(t, multiraft.Config{}, Config{FetchMaxBytes: 64 << 10})
+	e.mustCreate("s", 1, "")
+	var recs []string
+	for i := 0; i < 2000; i++ {
+		recs = append(recs, fmt.Sprintf(`{"value":"reading %d %s"}`, i, strings.Repeat("x", 200)))
+	}
+	if code, _, body := e.req("POST", "/v1/topics/s/records", "application/json", `{"records":[`+strings.Join(recs, ",")+`]}`); code != 200 {
+		t.Fatalf("produce: %d %s", code, body)
+	}
+	off, got := int64(0), 0
+	for requests := 0; ; requests++ {
+		if requests == 100 {
+			t.Fatal("never done")
+		}
+		code, _, body := e.req("GET", fmt.Sprintf("/v1/topics/s/partitions/0/records?offset=%d&contains=reading&max=10000&scan_max_bytes=268435456", off), "", "")
+		var a struct {
+			Records    []struct{ Offset int64 }
+			NextOffset int64 `json:"next_offset"`
+			Done       bool
+		}
+		if code != 200 || json.Unmarshal([]byte(body), &a) != nil {
+			t.Fatalf("%d %s", code, body)
+		}
+		if len(body) > 64<<10+1024 {
+			t.Fatalf("an answer of %d bytes; want about 64 KiB at most", len(body))
+		}
+		for _, r := range a.Records {
+			if r.Offset != int64(got) {
+				t.Fatalf("match at offset %d, want %d", r.Offset, got)
+			}
+			got++
+		}
+		if a.Done {
+			break
+		}
+		off = a.NextOffset
+	}
+	if got != 2000 {
+		t.Fatalf("%d of 2000 records found", got)
+	}
+}
