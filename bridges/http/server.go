@@ -123,7 +123,7 @@ type Server struct {
 	started  atomic.Bool // the node finished starting (SetStarted)
 	defaults atomic.Pointer[tenants.Quotas]
 	sessions *consume.Sessions // consumer group members' sessions on this node
-	tails    chan struct{}
+	tails    tailSlots
 	closing  chan struct{}
 	served   chan error
 	base     context.Context
@@ -166,8 +166,7 @@ func New(cfg Config, b Broker) *Server {
 		}
 		cfg.Producer = ingest.New(b, b, tx, cfg.Limiter, cfg.Metrics)
 	}
-	s := &Server{cfg: cfg, b: b, sessions: consume.New(b), log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1),
-		tails: make(chan struct{}, maxTails)}
+	s := &Server{cfg: cfg, b: b, sessions: consume.New(b), log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.SetDefaultQuotas(cfg.DefaultQuotas)
 	r := router.New()

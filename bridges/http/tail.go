@@ -13,8 +13,40 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// maxTails bounds the live tails a node serves at once.
+// maxTails bounds the live tails a node serves at once, a tenant at most
+// half of them: one tenant's tails never leave another without.
 const maxTails = 256
+
+// tailSlots counts the live tails, in all and by tenant.
+type tailSlots struct {
+	mu       sync.Mutex
+	n        int
+	byTenant map[eddy.TenantID]int
+}
+
+// take reports whether the tenant may open one more tail, and counts it.
+func (ts *tailSlots) take(t eddy.TenantID) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.n >= maxTails || ts.byTenant[t] >= maxTails/2 {
+		return false
+	}
+	if ts.byTenant == nil {
+		ts.byTenant = map[eddy.TenantID]int{}
+	}
+	ts.n++
+	ts.byTenant[t]++
+	return true
+}
+
+func (ts *tailSlots) give(t eddy.TenantID) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.n--
+	if ts.byTenant[t]--; ts.byTenant[t] == 0 {
+		delete(ts.byTenant, t)
+	}
+}
 
 // tail streams a topic's new records as Server-Sent Events: from now on
 // every partition, or, with partition and offset, one partition from an
@@ -80,10 +112,9 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			start[part] = min(max(off, int64(po.LogStart)), int64(po.HighWatermark))
 		}
 	}
-	select {
-	case s.tails <- struct{}{}:
-	default:
-		writeError(ctx, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 5000, Message: "this node serves its limit of live tails"})
+	if !s.tails.take(ref.Tenant) {
+		writeError(ctx, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 5000,
+			Message: "this node serves its limit of live tails, or the tenant its half of them"})
 		return
 	}
 	ctx.SetContentType("text/event-stream")
@@ -91,7 +122,7 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	ctx.Response.Header.Set("X-Accel-Buffering", "no")
 	ctx.SetStatusCode(200)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer func() { <-s.tails }()
+		defer s.tails.give(ref.Tenant)
 		c, cancel := context.WithCancel(s.base)
 		defer cancel()
 		events := make(chan []byte, 64)
