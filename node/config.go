@@ -101,9 +101,9 @@ type Config struct {
 	MaxRequestMemory int64 `yaml:"max_request_memory"`
 	// FetchMaxBytes bounds one fetch's answer on every listener (HTTP's
 	// max_bytes, a Kafka Fetch's MaxBytes; Kafka's fetch.max.bytes).
-	// Default 16 MiB; max_request_memory at least eight times it (a Kafka
-	// fetch holds what it read, then its encoded answer: a tenant's half
-	// holds two of the largest).
+	// Default 16 MiB. A Kafka fetch answers at most an eighth of
+	// max_request_memory besides (it holds what it read, then its encoded
+	// answer: a tenant's half holds two of the largest).
 	FetchMaxBytes int `yaml:"fetch_max_bytes"`
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
@@ -509,9 +509,6 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchMaxBytes < 64<<10 || c.FetchMaxBytes > 1<<30 {
 		return fmt.Errorf("fetch_max_bytes %d: use 64 KiB (65536) to 1 GiB", c.FetchMaxBytes)
-	}
-	if c.MaxRequestMemory < 8*int64(c.FetchMaxBytes) {
-		return fmt.Errorf("max_request_memory %d: use at least eight times fetch_max_bytes (%d)", c.MaxRequestMemory, 8*int64(c.FetchMaxBytes))
 	}
 	if c.RaftMaxUnappliedBytes < 4<<20 {
 		return fmt.Errorf("raft_max_unapplied_bytes %d: use at least 4 MiB (4194304)", c.RaftMaxUnappliedBytes)
