@@ -488,3 +488,39 @@ func connackProperty(ack []byte, want byte) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// TestMQTTStalledSubscribersBounded: 200 devices subscribe with QoS 1 and
+// stop reading their sockets, then 40 MB of records go to the 8
+// partitions they follow. Each falls behind; the node's peak stays within
+// 384 MB (1,182 MB before: each device's readers held a 1 MiB read for
+// every partition behind, and a cache of who a name's records go to grew
+// with names times devices), and a device that reads gets every record
+// meanwhile.
+func TestMQTTStalledSubscribersBounded(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("m", 8)
+	const clients, batches, perBatch = 8, 50, 100
+	healthy := p.sub("mqttv5", "default", p.token, clients*batches*perBatch, 120, "m/#")
+	for i := range 200 {
+		m := dialMQTT(t, p)
+		if _, rc := m.connect(t, 5, fmt.Sprintf("stalled-%d", i), "default", p.token, true); rc != 0 {
+			t.Fatalf("connect %d: 0x%02x", i, rc)
+		}
+		m.subscribe(t, 5, 1, []string{"m/#"}) // and never reads again
+	}
+	p.subscribed(201)
+	appendKiBRecords(t, p, "m", clients, batches, perBatch)
+	got := len(healthy.lines(t))
+	peak := peakRSS(t, p)
+	t.Logf("200 stalled subscribers, 40 MB of records: the reading device got %d of %d; the node's peak RSS %d MB", got, clients*batches*perBatch, peak>>20)
+	if got != clients*batches*perBatch {
+		t.Fatalf("the device that reads got %d of %d records", got, clients*batches*perBatch)
+	}
+	if !p.alive() {
+		t.Fatalf("the node died\n%s", p.log)
+	}
+	if limit := int64(384) << 20; peak > limit {
+		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
+	}
+}

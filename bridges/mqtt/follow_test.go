@@ -47,7 +47,7 @@ func TestFollowerHandsOverWithoutLossOrDuplicates(t *testing.T) {
 		defer wg.Done()
 		off := int64(0)
 		for off < n && ctx.Err() == nil {
-			recs, next, _ := log.Read(ctx, ref, 0, off, 50*time.Millisecond)
+			recs, next, _ := log.Read(ctx, ref, 0, off, tailReadBytes, 50*time.Millisecond)
 			for i := range recs {
 				if rand.IntN(200) == 0 { // at times the tail lags the receiver's reader
 					time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
@@ -177,7 +177,7 @@ func (m *memLog) Bounds(eddy.TopicRef, eddy.Partition) (int64, int64, error) {
 	return 0, int64(len(m.recs)), nil
 }
 
-func (m *memLog) Read(ctx context.Context, _ eddy.TopicRef, _ eddy.Partition, offset int64, wait time.Duration) ([]eddy.FetchedRecord, int64, error) {
+func (m *memLog) Read(ctx context.Context, _ eddy.TopicRef, _ eddy.Partition, offset int64, _ int, wait time.Duration) ([]eddy.FetchedRecord, int64, error) {
 	m.mu.Lock()
 	if offset >= int64(len(m.recs)) && wait > 0 {
 		more := m.more

@@ -58,7 +58,7 @@ func (x *retainedIndex) matching(ctx context.Context, a partAt, filter string) [
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	for ctx.Err() == nil {
-		recs, next, err := x.l.cfg.Log.Read(ctx, a.ref, a.p, rp.next, 0)
+		recs, next, err := x.l.cfg.Log.Read(ctx, a.ref, a.p, rp.next, tailReadBytes, 0)
 		if err != nil {
 			if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
 				if start, _, err := x.l.cfg.Log.Bounds(a.ref, a.p); err == nil && start > rp.next {
@@ -134,7 +134,7 @@ func (st *stream) retained(pk packets.Packet, codes []byte) {
 		for _, a := range st.partitions() {
 			for _, f := range filters {
 				for _, off := range st.l.retained.matching(ctx, a, f.Filter) {
-					recs, _, err := st.l.cfg.Log.Read(ctx, a.ref, a.p, off, 0)
+					recs, _, err := st.l.cfg.Log.Read(ctx, a.ref, a.p, off, 1, 0) // the one record
 					if err != nil || len(recs) == 0 || int64(recs[0].Offset) != off {
 						continue // gone with retention
 					}

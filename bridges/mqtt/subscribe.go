@@ -44,9 +44,10 @@ type Log interface {
 	Topics(tenant eddy.TenantID) map[eddy.TopicName]int32
 	// Bounds are a partition's log start and high watermark.
 	Bounds(ref eddy.TopicRef, p eddy.Partition) (start, end int64, err error)
-	// Read answers the committed records from offset (waiting up to wait
-	// for one) and the offset after them.
-	Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, wait time.Duration) ([]eddy.FetchedRecord, int64, error)
+	// Read answers the committed records from offset, about maxBytes of
+	// them (at least one; waiting up to wait for one), and the offset
+	// after them.
+	Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) ([]eddy.FetchedRecord, int64, error)
 }
 
 // fanout tails the topics of the tenants that have subscribers on this
@@ -80,6 +81,7 @@ type feed struct {
 
 	mu       sync.Mutex
 	matches  map[string][]match // scoped name -> who its records go to, at version cacheVer
+	cached   int                // the receivers in matches, all names together
 	cacheVer uint64
 }
 
@@ -90,16 +92,18 @@ type match struct {
 	qos int
 }
 
-// maxMatches bounds a feed's cache of names.
-const maxMatches = 4096
+// maxMatches bounds a feed's cache: the receivers of all its names
+// together. (Bounded by names alone, 4,096 names each matching 200
+// devices' "#" took 26 MB; matching 10,000, it would take a gigabyte.)
+const maxMatches = 1 << 16
 
 // match answers who a scoped name's records go to, from mochi's topic
 // index (4 maps a lookup) or the cache of this subscription version.
 func (fd *feed) match(f *fanout, name string) []match {
 	ver := f.ver.Load()
 	fd.mu.Lock()
-	if fd.cacheVer != ver || len(fd.matches) >= maxMatches {
-		fd.matches, fd.cacheVer = map[string][]match{}, ver
+	if fd.cacheVer != ver || fd.cached >= maxMatches {
+		fd.matches, fd.cached, fd.cacheVer = map[string][]match{}, 0, ver
 	}
 	m, ok := fd.matches[name]
 	fd.mu.Unlock()
@@ -120,6 +124,7 @@ func (fd *feed) match(f *fanout, name string) []match {
 	fd.mu.Lock()
 	if fd.cacheVer == ver {
 		fd.matches[name] = m
+		fd.cached += max(len(m), 1)
 	}
 	fd.mu.Unlock()
 	return m
@@ -236,7 +241,7 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 				off = start
 			}
 		}
-		recs, next, err := f.src.Read(ctx, ref, p, off, 10*time.Second)
+		recs, next, err := f.src.Read(ctx, ref, p, off, tailReadBytes, 10*time.Second)
 		if err != nil {
 			if ctx.Err() == nil {
 				f.l.log.Debug("mqtt subscription feed", logkey.Topic, ref, logkey.Err, err)
