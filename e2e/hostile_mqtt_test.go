@@ -492,10 +492,10 @@ func connackProperty(ack []byte, want byte) ([]byte, bool) {
 // TestMQTTStalledSubscribersBounded: 200 devices subscribe with QoS 1 and
 // stop reading their sockets, then 40 MB of records go to the 8
 // partitions they follow. Each falls behind; the node's peak stays within
-// 384 MB (1,182 MB before: each device's readers held a 1 MiB read for
-// every partition behind, and a cache of who a name's records go to grew
-// with names times devices), and a device that reads gets every record
-// meanwhile.
+// 384 MB (950-1,182 MB before: each device's readers held a 1 MiB read
+// for every partition behind, and a cache of who a name's records go to
+// grew with names times devices), and a device that reads gets every
+// record meanwhile.
 func TestMQTTStalledSubscribersBounded(t *testing.T) {
 	p := newProc(t)
 	p.start()

@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"maps"
 	"slices"
@@ -223,12 +222,8 @@ func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, or
 	if qos > 0 {
 		id = 1
 	}
-	// The payload is copied: a record's value points into the read that
-	// found it (up to 1 MiB of the partition), and a delivery held in a
-	// device's window would keep that whole read alive. 200 devices that
-	// stopped reading held 1.1 GB of reads so, for 13 MB of deliveries.
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: byte(qos)}, PacketID: id,
-		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + st.l.mqttName(ref, rec), Payload: bytes.Clone(rec.Value),
+		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + st.l.mqttName(ref, rec), Payload: rec.Value,
 		// Read back by OnQosPublish and OnPacketSent; mochi copies the
 		// filters of a publish along and encodes none.
 		Filters: packets.Subscriptions{{Filter: origin}}}
