@@ -70,6 +70,7 @@ var help = map[string]string{
 	// Kafka.
 	"eddy_kafka_requests_total":           "Kafka requests served, by API.",
 	"eddy_kafka_auth_failures_total":      "Kafka SASL authentications refused.",
+	"eddy_kafka_fetch_memory_waits_total": "Kafka fetches answered without records because the request memory had no room for them by their MaxWaitMillis.",
 	"eddy_kafka_connections_closed_total": "Kafka connections closed by Eddy, by reason.",
 	// Transforms.
 	"eddy_transform_records_in_total":          "Records given to a topic's transform.",
