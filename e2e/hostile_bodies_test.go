@@ -224,7 +224,9 @@ func TestKafkaFetchMemoryBounded(t *testing.T) {
 	p.start()
 	p.mustCreateTopic("big", 4)
 	const clients, batches, perBatch = 8, 120, 100
-	appendKiBRecords(t, p, "big", clients, batches, perBatch)
+	if err := appendKiBRecords(p, "big", clients, batches, perBatch); err != nil {
+		t.Fatal(err)
+	}
 	const consumers, want = 3, clients * batches * perBatch
 	var wg sync.WaitGroup
 	got := make([]int, consumers)
@@ -258,8 +260,7 @@ func TestKafkaFetchMemoryBounded(t *testing.T) {
 
 // appendKiBRecords appends clients x batches x perBatch records of 1 KiB to
 // topic over HTTP, the clients at once, with keys unique to each record.
-func appendKiBRecords(t *testing.T, p *proc, topic string, clients, batches, perBatch int) {
-	t.Helper()
+func appendKiBRecords(p *proc, topic string, clients, batches, perBatch int) error {
 	value := strings.Repeat("v", 1000)
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
@@ -281,9 +282,7 @@ func appendKiBRecords(t *testing.T, p *proc, topic string, clients, batches, per
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		t.Fatalf("%v\n%s", err, p.log)
-	}
+	return <-errs
 }
 
 // TestHTTPFetchMemoryBounded: 120 fetches of 16 MiB at once (max_bytes at
@@ -296,7 +295,9 @@ func TestHTTPFetchMemoryBounded(t *testing.T) {
 	p := newProc(t)
 	p.start()
 	p.mustCreateTopic("big", 1)
-	appendKiBRecords(t, p, "big", 6, 100, 100)
+	if err := appendKiBRecords(p, "big", 6, 100, 100); err != nil {
+		t.Fatal(err)
+	}
 	const fetches = 120
 	codes := make([]int, fetches)
 	var wg sync.WaitGroup
@@ -334,6 +335,44 @@ func TestHTTPFetchMemoryBounded(t *testing.T) {
 		t.Fatalf("answers by status %v; want each 200 or 429, some 200\n%s", count, p.log)
 	}
 	if limit := int64(2*128+128) << 20; peak > limit {
+		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
+	}
+}
+
+// TestStalledTailsBounded: 120 live tails resume a topic of 8 partitions
+// holding 40 MB from its start and their clients stop reading: the
+// node's peak stays within 384 MB (each tail's partition readers held a
+// read of 1 MiB each, and 64 events, before), and a tail that reads gets
+// the records.
+func TestStalledTailsBounded(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("m", 8)
+	if err := appendKiBRecords(p, "m", 8, 50, 100); err != nil {
+		t.Fatal(err)
+	}
+	from := "/v1/topics/m/tail?from=0:0,1:0,2:0,3:0,4:0,5:0,6:0,7:0"
+	for range 120 {
+		c, err := net.DialTimeout("tcp", p.httpAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: eddy\r\nAuthorization: Bearer %s\r\n\r\n", from, p.token)
+		head := make([]byte, 12)
+		if _, err := io.ReadFull(c, head); err != nil || string(head[9:12]) != "200" {
+			t.Fatalf("tail: %q %v", head, err)
+		}
+		// and never reads again
+	}
+	time.Sleep(5 * time.Second) // the stalled tails' readers go on until their sockets and queues fill
+	got := readEvents(t, p, from, 1000, func() {})
+	peak := peakRSS(t, p)
+	t.Logf("120 stalled live tails from the start of 40 MB: a reading tail got %d events; the node's peak RSS %d MB", len(got), peak>>20)
+	if len(got) != 1000 {
+		t.Fatalf("the tail that reads got %d of the first 1,000 records", len(got))
+	}
+	if limit := int64(384) << 20; peak > limit {
 		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
 	}
 }

@@ -510,7 +510,9 @@ func TestMQTTStalledSubscribersBounded(t *testing.T) {
 		m.subscribe(t, 5, 1, []string{"m/#"}) // and never reads again
 	}
 	p.subscribed(201)
-	appendKiBRecords(t, p, "m", clients, batches, perBatch)
+	if err := appendKiBRecords(p, "m", clients, batches, perBatch); err != nil {
+		t.Fatal(err)
+	}
 	got := len(healthy.lines(t))
 	peak := peakRSS(t, p)
 	t.Logf("200 stalled subscribers, 40 MB of records: the reading device got %d of %d; the node's peak RSS %d MB", got, clients*batches*perBatch, peak>>20)

@@ -125,45 +125,27 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		defer s.tails.give(ref.Tenant)
 		c, cancel := context.WithCancel(s.base)
 		defer cancel()
-		events := make(chan []byte, 64)
+		// Each partition's reader long-polls holding nothing (Await), then
+		// reads and queues its events holding the tail's one reading turn:
+		// a tail whose client reads slowly holds one read of 64 KiB and the
+		// queue, however many partitions it follows (each reader held a
+		// read of 1 MiB before, and the queue 64 events).
+		events := make(chan []byte, tailQueue)
+		turn := make(chan struct{}, 1)
 		var wg sync.WaitGroup
 		for part, off := range start {
 			wg.Add(1)
 			go func(part eddy.Partition, off int64) {
 				defer wg.Done()
 				for c.Err() == nil {
-					res, err := s.b.Fetch(c, ref, part, eddy.Offset(off), 500, 1<<20, 10*time.Second)
-					if err != nil {
-						if c.Err() == nil {
-							e := eddy.AsError(err)
-							b := []byte("event: error\ndata: ")
-							b = appendJSONString(b, string(e.Code)+": "+e.Message)
-							select {
-							case events <- append(b, "\n\n"...):
-							case <-c.Done():
-							}
-							select { // back off, then try again
-							case <-time.After(time.Second):
-							case <-c.Done():
-							}
-						}
-						continue
-					}
-					for i := range res.Records {
-						r := &res.Records[i]
-						b := []byte("event: record\ndata: {\"partition\":")
-						b = strconv.AppendInt(b, int64(part), 10)
-						b = append(b, `,"offset":`...)
-						b = strconv.AppendInt(b, int64(r.Offset), 10)
-						b = append(b, ',')
-						b = appendRecordFields(b, &r.Record, false)
-						select {
-						case events <- append(b, "\n\n"...):
+					next, ok := s.tailOnce(c, ref, part, off, turn, events)
+					if !ok {
+						select { // back off, then try again
+						case <-time.After(time.Second):
 						case <-c.Done():
-							return
 						}
 					}
-					off = int64(res.NextOffset)
+					off = next
 				}
 			}(part, off)
 		}
@@ -210,4 +192,59 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			}
 		}
 	})
+}
+
+// tailQueue bounds a tail's events not yet written.
+const tailQueue = 16
+
+// tailOnce waits up to 10 s for records of a tail's partition from off,
+// reads them and queues them as events (or an error event), holding the
+// tail's turn from the read on; a partition this node does not hold is
+// long-polled by a read on a node that does, before the turn. It returns
+// the offset to go on from, and false after an error.
+func (s *Server) tailOnce(c context.Context, ref eddy.TopicRef, part eddy.Partition, off int64, turn chan struct{}, events chan<- []byte) (int64, bool) {
+	wait := s.await(c, ref, part, off, 10*time.Second)
+	take := func() bool {
+		select {
+		case turn <- struct{}{}:
+			return true
+		case <-c.Done():
+			return false
+		}
+	}
+	if wait == 0 && !take() {
+		return off, true
+	}
+	res, err := s.b.Fetch(c, ref, part, eddy.Offset(off), 500, 64<<10, wait)
+	if wait > 0 && !take() {
+		return off, true
+	}
+	defer func() { <-turn }()
+	if err != nil {
+		if c.Err() == nil {
+			e := eddy.AsError(err)
+			b := []byte("event: error\ndata: ")
+			b = appendJSONString(b, string(e.Code)+": "+e.Message)
+			select {
+			case events <- append(b, "\n\n"...):
+			case <-c.Done():
+			}
+		}
+		return off, false
+	}
+	for i := range res.Records {
+		r := &res.Records[i]
+		b := []byte("event: record\ndata: {\"partition\":")
+		b = strconv.AppendInt(b, int64(part), 10)
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendInt(b, int64(r.Offset), 10)
+		b = append(b, ',')
+		b = appendRecordFields(b, &r.Record, false)
+		select {
+		case events <- append(b, "\n\n"...):
+		case <-c.Done():
+			return off, true
+		}
+	}
+	return int64(res.NextOffset), true
 }
