@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -67,31 +66,8 @@ func TestProduceConsumeIn256MB(t *testing.T) {
 	}
 	p.start()
 	p.mustCreateTopic("load", 64)
-	value := strings.Repeat("v", 1000)
 	const clients, batches, perBatch = 8, 125, 100
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				var recs []string
-				for i := range perBatch {
-					recs = append(recs, fmt.Sprintf(`{"key":"k%d-%d-%d","value":"%s"}`, c, b, i, value))
-				}
-				code, err := p.do("POST", "/v1/topics/load/records", "application/json",
-					[]byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil)
-				if err != nil || code != 200 {
-					errs <- fmt.Errorf("produce: %d %v", code, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := appendKiBRecords(p, "load", clients, batches, perBatch); err != nil {
 		t.Fatalf("%v\n%s", err, p.log)
 	}
 	got := 0

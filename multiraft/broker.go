@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"sync/atomic"
@@ -421,14 +422,73 @@ func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 // false when this node holds no replica of the partition (a read there
 // long-polls on a node that does).
 func (h *Host) Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool {
-	if meta, err := h.Topic(ref); err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
+	return h.AwaitAny(ctx, []PartitionAt{{ref, p, offset}}, wait, func(int) {})
+}
+
+// PartitionAt is a place in a partition.
+type PartitionAt struct {
+	Ref    eddy.TopicRef
+	P      eddy.Partition
+	Offset eddy.Offset
+}
+
+// AwaitAny is Await for many places at once, from the caller's goroutine
+// (a fetch may name hundreds of partitions, the same one many times; a
+// goroutine each took 8 KB or more): it calls remote, first, with the
+// index of each place this node holds no replica of (the caller
+// long-polls those where they are, and ends ctx when one has records),
+// then returns once any place it holds has a record at its offset or
+// later (or is out of range), wait has passed, ctx ends or the host
+// stops. It reports whether it held any (when not, it returns at once).
+func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duration, remote func(i int)) bool {
+	logs := make([]*localPartition, len(at))
+	local := 0
+	for i, a := range at {
+		meta, err := h.Topic(a.Ref)
+		if err == nil && a.P.Validate(meta.Partitions) == nil && h.IsLocal(meta, a.P) {
+			if lp, err := h.local(meta, a.P); err == nil {
+				logs[i], local = lp, local+1
+				continue
+			}
+		}
+		remote(i)
+	}
+	if local == 0 {
 		return false
 	}
-	h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
-		start, end := lg.Offsets()
-		return int64(offset) < start || int64(offset) < end, nil
-	})
-	return true
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		cases := []reflect.SelectCase{
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(h.stop)},
+		}
+		seen := map[<-chan struct{}]bool{}
+		for i, lp := range logs {
+			if lp == nil {
+				continue
+			}
+			lg, err := lp.sm.log()
+			if err != nil {
+				return true // closing: the read after says so
+			}
+			notify := lg.Wait() // before the offsets, so no append is missed
+			if start, end := lg.Offsets(); int64(at[i].Offset) < start || int64(at[i].Offset) < end {
+				return true
+			}
+			if !seen[notify] {
+				seen[notify] = true
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(notify)})
+			}
+		}
+		if chosen, _, _ := reflect.Select(cases); chosen < 3 {
+			return true
+		}
+	}
 }
 
 // poll calls read on the partition's local log until it reports that it
