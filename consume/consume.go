@@ -15,13 +15,13 @@ package consume
 
 import (
 	"context"
-	"github.com/eddy-broker/eddy/internal/membudget"
 	"sync"
 	"time"
 
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/multiraft"
 )
 
