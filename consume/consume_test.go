@@ -11,6 +11,7 @@ import (
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/testhost"
+	"github.com/eddy-broker/eddy/multiraft"
 )
 
 // TestPollCommit runs a member of a group on a real one-node host: a poll
@@ -32,13 +33,7 @@ func TestPollCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := consume.New(h)
-	g, id, err := h.JoinGroup(ctx, ref.Tenant, "g", []string{"t"}, 30_000, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := consume.Member{Tenant: ref.Tenant, Group: "g", ID: id}
-	s.Joined(m, g.Generation, true)
+	s, g, m := joinAlone(ctx, t, h, ref)
 	res, err := s.Poll(ctx, consume.Poll{Group: g, Member: m, MaxRecords: 100, MaxBytes: 1 << 20})
 	if err != nil || res.Records != 6 || len(res.Fetched) != 2 || len(res.Assigned) != 2 {
 		t.Fatalf("first poll: %+v %v", res, err)
@@ -63,11 +58,11 @@ func TestPollCommit(t *testing.T) {
 	}
 	// A new member resumes from the committed offsets: nothing to hand out
 	// until more records come.
-	if err := h.LeaveGroup(ctx, ref.Tenant, "g", id); err != nil {
+	if err := h.LeaveGroup(ctx, ref.Tenant, "g", m.ID); err != nil {
 		t.Fatal(err)
 	}
 	s.Left(m)
-	g, id, err = h.JoinGroup(ctx, ref.Tenant, "g", []string{"t"}, 30_000, true)
+	g, id, err := h.JoinGroup(ctx, ref.Tenant, "g", []string{"t"}, 30_000, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +98,7 @@ func TestPollBytesAcrossPartitions(t *testing.T) {
 			}
 		}
 	}
-	s := consume.New(h)
-	g, id, err := h.JoinGroup(ctx, ref.Tenant, "g", []string{"t"}, 30_000, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := consume.Member{Tenant: ref.Tenant, Group: "g", ID: id}
-	s.Joined(m, g.Generation, true)
+	s, g, m := joinAlone(ctx, t, h, ref)
 	budget := membudget.New(1 << 30)
 	rooms := 0
 	room := func() (membudget.Hold, error) {
@@ -162,4 +151,18 @@ func TestPollBytesAcrossPartitions(t *testing.T) {
 	if rooms != 2 {
 		t.Fatalf("a long poll that found nothing took room %d times; want 2 (a pass before the wait, one after)", rooms)
 	}
+}
+
+// joinAlone makes the consume path of host h and joins a member, alone
+// and auto-committing, to group g of ref's topic.
+func joinAlone(ctx context.Context, t *testing.T, h *multiraft.Host, ref eddy.TopicRef) (*consume.Sessions, *catalog.GroupMeta, consume.Member) {
+	t.Helper()
+	s := consume.New(h)
+	g, id, err := h.JoinGroup(ctx, ref.Tenant, "g", []string{string(ref.Name)}, 30_000, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := consume.Member{Tenant: ref.Tenant, Group: "g", ID: id}
+	s.Joined(m, g.Generation, true)
+	return s, g, m
 }

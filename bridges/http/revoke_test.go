@@ -16,13 +16,7 @@ import (
 // the new tenant's records to the old tenant's token.
 func TestTailEndsOnRevocation(t *testing.T) {
 	e := newEnv(t, multiraft.Config{}, Config{})
-	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"acme"}`); code != 201 {
-		t.Fatalf("tenant: %d %s", code, body)
-	}
-	admin := e.mint("acme", "admin")
-	if code, _, body := e.reqAs(admin, "POST", "/v1/topics", "application/json", `{"name":"s"}`); code != 201 {
-		t.Fatalf("topic: %d %s", code, body)
-	}
+	admin := e.tenantTopic("acme", "s")
 	req, _ := http.NewRequest("GET", e.base+"/v1/topics/s/tail", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)

@@ -64,6 +64,20 @@ func (e *env) mint(tenant eddy.TenantID, scopes ...string) string {
 	return tok
 }
 
+// tenantTopic creates a tenant with a topic and returns an admin token of
+// the tenant.
+func (e *env) tenantTopic(tenant eddy.TenantID, topic string) string {
+	e.t.Helper()
+	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"`+string(tenant)+`"}`); code != 201 {
+		e.t.Fatalf("tenant: %d %s", code, body)
+	}
+	admin := e.mint(tenant, "admin")
+	if code, _, body := e.reqAs(admin, "POST", "/v1/topics", "application/json", `{"name":"`+topic+`"}`); code != 201 {
+		e.t.Fatalf("topic: %d %s", code, body)
+	}
+	return admin
+}
+
 func (e *env) req(method, path, ctype, body string) (int, http.Header, string) {
 	e.t.Helper()
 	return e.reqAs(e.token, method, path, ctype, body)

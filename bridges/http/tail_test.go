@@ -13,13 +13,7 @@ import (
 // gives its slot back.
 func TestTailsTenantShare(t *testing.T) {
 	e := newEnv(t, multiraft.Config{}, Config{})
-	if code, _, body := e.req("POST", "/v1/tenants", "application/json", `{"name":"acme"}`); code != 201 {
-		t.Fatalf("tenant: %d %s", code, body)
-	}
-	acme := e.mint("acme", "admin")
-	if code, _, body := e.reqAs(acme, "POST", "/v1/topics", "application/json", `{"name":"s"}`); code != 201 {
-		t.Fatalf("topic: %d %s", code, body)
-	}
+	acme := e.tenantTopic("acme", "s")
 	e.mustCreate("d", 1, "")
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: maxTails, MaxIdleConnsPerHost: maxTails}}
 	open := func(token, topic string) *http.Response {
