@@ -31,11 +31,9 @@ type Broker interface {
 	CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*catalog.GroupMeta, error)
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
-	// AwaitAny waits up to wait for a record at any of the places this
-	// node holds, reading none, from the caller's goroutine; remote is
-	// called first with each place it does not hold. It reports whether
-	// it held any.
-	AwaitAny(ctx context.Context, at []multiraft.PartitionAt, wait time.Duration, remote func(i int)) bool
+	// AwaitAny waits up to wait for a record at any of the places,
+	// reading none of those this node holds.
+	AwaitAny(ctx context.Context, at []multiraft.PartitionAt, wait time.Duration)
 }
 
 // Member names one member of one group.
@@ -303,10 +301,8 @@ func (s *Sessions) read(ctx context.Context, t eddy.TenantID, parts []*part, req
 }
 
 // await waits up to wait for a record in any of the parts, reading none
-// of those this node holds (it waits on them all from this goroutine); a
-// node that holds the others is asked with a read that long-polls there,
-// a goroutine each. It reports whether one may have come: the parts are
-// worth another pass.
+// of those this node holds. It reports whether one may have come: the
+// parts are worth another pass.
 func (s *Sessions) await(ctx context.Context, t eddy.TenantID, parts []*part, wait time.Duration) bool {
 	if len(parts) == 0 {
 		select { // nothing assigned (more members than partitions): an idle member long-polls instead of spinning
@@ -315,24 +311,10 @@ func (s *Sessions) await(ctx context.Context, t eddy.TenantID, parts []*part, wa
 		}
 		return false
 	}
-	wc, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
 	at := make([]multiraft.PartitionAt, len(parts))
 	for i, pt := range parts {
 		at[i] = multiraft.PartitionAt{Ref: eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}, P: pt.tp.Partition, Offset: eddy.Offset(pt.off)}
 	}
-	var wg sync.WaitGroup
-	if s.b.AwaitAny(wc, at, wait, func(i int) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if res, err := s.b.Fetch(wc, at[i].Ref, at[i].P, at[i].Offset, 1, 1, wait); err == nil && len(res.Records) > 0 {
-				cancel()
-			}
-		}()
-	}) {
-		cancel() // a local partition has records, or the wait is over
-	}
-	wg.Wait()
+	s.b.AwaitAny(ctx, at, wait)
 	return true
 }

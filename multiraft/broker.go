@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -419,10 +420,14 @@ func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 // Await waits, up to wait, until this node's replica of the partition
 // has a record at offset or later, without reading any: a long poll that
 // takes memory for its answer only once there is one to read. It reports
-// false when this node holds no replica of the partition (a read there
-// long-polls on a node that does).
+// false, at once, when this node holds no replica of the partition (a
+// read there long-polls on a node that does).
 func (h *Host) Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool {
-	return h.AwaitAny(ctx, []PartitionAt{{ref, p, offset}}, wait, func(int) {})
+	if meta, err := h.Topic(ref); err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
+		return false
+	}
+	h.AwaitAny(ctx, []PartitionAt{{ref, p, offset}}, wait)
+	return true
 }
 
 // PartitionAt is a place in a partition.
@@ -432,17 +437,27 @@ type PartitionAt struct {
 	Offset eddy.Offset
 }
 
-// AwaitAny is Await for many places at once, from the caller's goroutine
-// (a fetch may name hundreds of partitions, the same one many times; a
-// goroutine each took 8 KB or more): it calls remote, first, with the
-// index of each place this node holds no replica of (the caller
-// long-polls those where they are, and ends ctx when one has records),
-// then returns once any place it holds has a record at its offset or
-// later (or is out of range), wait has passed, ctx ends or the host
-// stops. It reports whether it held any (when not, it returns at once).
-func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duration, remote func(i int)) bool {
+// maxRemoteWaits bounds the places on other nodes one AwaitAny long-polls
+// (a goroutine each); the read after the wait reads every place anyway.
+const maxRemoteWaits = 256
+
+// AwaitAny is Await for many places at once: it returns once any of them
+// has a record at its offset or later (or is out of range), wait has
+// passed, ctx ends or the host stops. It reads nothing of the places this
+// node holds and waits on them all from the caller's goroutine (a fetch
+// may name hundreds of partitions, the same one many times; a goroutine
+// each took 8 KB or more); a place on another node is long-polled there
+// by a read of one batch, a goroutine each, at most maxRemoteWaits.
+func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duration) {
+	if wait <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	logs := make([]*localPartition, len(at))
-	local := 0
+	local, remote := 0, 0
 	for i, a := range at {
 		meta, err := h.Topic(a.Ref)
 		if err == nil && a.P.Validate(meta.Partitions) == nil && h.IsLocal(meta, a.P) {
@@ -451,20 +466,23 @@ func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duratio
 				continue
 			}
 		}
-		remote(i)
+		if remote++; remote > maxRemoteWaits {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rr, err := h.FetchBatches(ctx, a.Ref, a.P, a.Offset, 1, wait); err == nil && len(rr.Batches) > 0 {
+				cancel()
+			}
+		}()
 	}
 	if local == 0 {
-		return false
+		return // the remote reads end it
 	}
-	if wait <= 0 {
-		return true
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
 	for {
 		cases := []reflect.SelectCase{
 			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
 			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(h.stop)},
 		}
 		seen := map[<-chan struct{}]bool{}
@@ -474,19 +492,22 @@ func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duratio
 			}
 			lg, err := lp.sm.log()
 			if err != nil {
-				return true // closing: the read after says so
+				cancel() // closing: the read after says so
+				return
 			}
 			notify := lg.Wait() // before the offsets, so no append is missed
 			if start, end := lg.Offsets(); int64(at[i].Offset) < start || int64(at[i].Offset) < end {
-				return true
+				cancel()
+				return
 			}
 			if !seen[notify] {
 				seen[notify] = true
 				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(notify)})
 			}
 		}
-		if chosen, _, _ := reflect.Select(cases); chosen < 3 {
-			return true
+		if chosen, _, _ := reflect.Select(cases); chosen < 2 {
+			cancel()
+			return
 		}
 	}
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"sync"
 
 	"github.com/eddy-broker/eddy"
@@ -22,14 +21,8 @@ import (
 // does; past it the fetch is refused (429, retry).
 func (s *Server) answerRoom(tenant eddy.TenantID, n int) (membudget.Hold, error) {
 	n = min(n, int(s.cfg.Bodies.Total()/2)) // a tenant's share: more would never fit
-	hold, ok := s.cfg.Bodies.TryAcquire(string(tenant), int64(n))
-	if ok {
-		return hold, nil
-	}
-	wait, cancel := context.WithTimeout(context.Background(), bodyWait)
-	defer cancel()
-	hold, err := s.cfg.Bodies.Acquire(wait, string(tenant), int64(n))
-	if err != nil {
+	hold, ok := s.room(string(tenant), int64(n))
+	if !ok {
 		return hold, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 1000,
 			Message: "the node holds as many answers and request bodies as max_request_memory allows; retry"}
 	}

@@ -58,14 +58,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, tenant string) (membudget.Ho
 	if n < 0 { // chunked: as much as it may be
 		take = int64(limit)
 	}
-	hold, ok := s.cfg.Bodies.TryAcquire(tenant, take)
-	if !ok {
-		wait, cancel := context.WithTimeout(context.Background(), bodyWait)
-		var err error
-		hold, err = s.cfg.Bodies.Acquire(wait, tenant, take)
-		cancel()
-		ok = err == nil
-	}
+	hold, ok := s.room(tenant, take)
 	if !ok {
 		s.unread(ctx)
 		return hold, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 1000,
@@ -90,6 +83,18 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, tenant string) (membudget.Ho
 	}
 	ctx.Request.SetBodyRaw(buf.Bytes())
 	return hold, nil
+}
+
+// room takes n bytes of the node's request memory for tenant, waiting up
+// to bodyWait for them.
+func (s *Server) room(tenant string, n int64) (membudget.Hold, bool) {
+	if hold, ok := s.cfg.Bodies.TryAcquire(tenant, n); ok {
+		return hold, true
+	}
+	wait, cancel := context.WithTimeout(context.Background(), bodyWait)
+	defer cancel()
+	hold, err := s.cfg.Bodies.Acquire(wait, tenant, n)
+	return hold, err == nil
 }
 
 // readWhole reads a body of n bytes (fasthttp's Body reads the stream;

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/eddy-broker/eddy"
@@ -27,10 +26,6 @@ func init() { register(1, 4, 12, false, handleFetch) }
 
 // maxFetchWait bounds MaxWaitMillis.
 const maxFetchWait = 30 * time.Second
-
-// maxWaiters bounds the partitions on other nodes one fetch long-polls
-// at once (a goroutine each): a request may name thousands.
-const maxWaiters = 256
 
 type fetchPart struct {
 	ref  eddy.TopicRef
@@ -185,39 +180,15 @@ func (c *conn) fetchOffsets(fp *fetchPart) {
 }
 
 // fetchWait long-polls every partition not yet answered until one of
-// them has records, wait passes or the listener stops. It reads nothing
-// of the partitions this node holds, and waits on them all from this
-// goroutine (the pass after reads, within the request memory); one it
-// does not hold is long-polled by reading a batch of it from a node that
-// does, a goroutine each, at most maxWaiters.
+// them has records, wait passes or the listener stops, reading none of
+// those this node holds (the pass after reads, within the request
+// memory).
 func (c *conn) fetchWait(ctx context.Context, parts []*fetchPart, wait time.Duration) {
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
 	var at []multiraft.PartitionAt
-	var of []*fetchPart
 	for _, fp := range parts {
 		if !fp.done {
 			at = append(at, multiraft.PartitionAt{Ref: fp.ref, P: eddy.Partition(fp.out.Partition), Offset: eddy.Offset(fp.off)})
-			of = append(of, fp)
 		}
 	}
-	var wg sync.WaitGroup
-	remote := 0
-	if c.l.b.AwaitAny(wctx, at, wait, func(i int) {
-		if remote++; remote > maxWaiters {
-			return // the pass after the wait reads every partition anyway
-		}
-		fp := of[i]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rr, err := c.l.b.FetchBatches(wctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), 1, wait)
-			if err == nil && len(rr.Batches) > 0 {
-				cancel()
-			}
-		}()
-	}) {
-		cancel() // a local partition has records, or the wait is over
-	}
-	wg.Wait()
+	c.l.b.AwaitAny(ctx, at, wait)
 }

@@ -41,11 +41,9 @@ type Broker interface {
 	// this node knows them.
 	PartitionLeader(meta *catalog.TopicMeta, p eddy.Partition) (node, term uint64, ok bool)
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
-	// AwaitAny waits up to wait for a record at any of the places this
-	// node holds, reading none, from the caller's goroutine; remote is
-	// called first with each place it does not hold. It reports whether
-	// it held any.
-	AwaitAny(ctx context.Context, at []multiraft.PartitionAt, wait time.Duration, remote func(i int)) bool
+	// AwaitAny waits up to wait for a record at any of the places,
+	// reading none of those this node holds.
+	AwaitAny(ctx context.Context, at []multiraft.PartitionAt, wait time.Duration)
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	// AllocKafkaProducer hands out a producer id; KafkaProducer tells
 	// whether one was handed out (a batch naming another is refused).
