@@ -309,6 +309,23 @@ func TestMQTTWebSocket(t *testing.T) {
 	if waited := time.Since(start); waited > 10*time.Second {
 		t.Fatalf("a stalled upgrade held its connection %v", waited)
 	}
+	// A request that is not an upgrade is answered and its connection
+	// closed: kept alive and idle, it was held for good.
+	c2, err := net.Dial("tcp", ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	c2.SetReadDeadline(time.Now().Add(15 * time.Second))
+	start = time.Now()
+	answer, _ := io.ReadAll(c2)
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 400") {
+		t.Fatalf("a request that is not an upgrade was answered %q", answer)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("an idle connection after a request that is not an upgrade was held %v", waited)
+	}
 }
 
 // TestMQTTPersistentSession: a device with a persistent session (3.1.1

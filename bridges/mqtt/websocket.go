@@ -16,7 +16,10 @@ import (
 // messages) and hands the connection on as a net.Conn, which then goes
 // through the same CONNECT bounds, authentication and hooks as TCP. The
 // upgrade itself is bounded: headers within the connect timeout and
-// 16 KiB.
+// 16 KiB, and a request that is not an upgrade is answered and its
+// connection closed. (Kept alive, such a connection was held with nothing
+// to time it out: 1,000 of them from each address could fill the
+// listener for good.)
 
 type wsListener struct {
 	ln    net.Listener
@@ -31,8 +34,13 @@ func newWSListener(ln net.Listener, timeout time.Duration, maxMessage int64) *ws
 	up := websocket.Upgrader{Subprotocols: []string{"mqtt"}, HandshakeTimeout: timeout,
 		// Tokens, not cookies, authenticate: a page of any origin may
 		// connect with a token it holds, as any MQTT client may.
-		CheckOrigin: func(*http.Request) bool { return true }}
-	w.srv = &http.Server{ReadHeaderTimeout: timeout, MaxHeaderBytes: 16 << 10,
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(rw http.ResponseWriter, _ *http.Request, status int, reason error) {
+			rw.Header().Set("Connection", "close")
+			rw.Header().Set("Sec-Websocket-Version", "13")
+			http.Error(rw, reason.Error(), status)
+		}}
+	w.srv = &http.Server{ReadHeaderTimeout: timeout, IdleTimeout: timeout, MaxHeaderBytes: 16 << 10,
 		ErrorLog: nil, Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			c, err := up.Upgrade(rw, r, nil)
 			if err != nil {
