@@ -376,3 +376,65 @@ func TestStalledTailsBounded(t *testing.T) {
 		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
 	}
 }
+
+// TestRemoteLongPollsHoldNoRoom: fetches long-polling a partition held
+// on another node hold no request memory while they wait. Each JSON
+// fetch of 16 MiB takes about 40 MiB of room to answer, and a tenant
+// gets half of the 128 MiB: the read used to long-poll the other node
+// holding that room, so of four such idle fetches three were refused
+// (429) after 5 s. Now all four wait holding nothing, and the record
+// produced meanwhile answers each of them, in JSON and as batches.
+func TestRemoteLongPollsHoldNoRoom(t *testing.T) {
+	procs := newCluster(t, 2)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"far","partitions":4,"replication_factor":1}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	// Node 1 reads a partition that node 2 holds.
+	far, part := procs[0], -1
+	for p := range 4 {
+		if leaderOf(t, procs, "far", p) == 2 {
+			part = p
+			break
+		}
+	}
+	if part < 0 {
+		t.Fatalf("node 2 holds none of the 4 partitions")
+	}
+	const fetches = 4
+	type answer struct {
+		code int
+		body string
+	}
+	answers := make(chan answer, fetches)
+	client := &http.Client{Timeout: time.Minute}
+	for i := range fetches {
+		go func() {
+			format := []string{"json", "batches"}[i%2]
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/v1/topics/far/partitions/%d/records?offset=0&max=10000&max_bytes=16777216&wait_ms=15000&format=%s", far.httpAddr, part, format), nil)
+			req.Header.Set("Authorization", "Bearer "+far.token)
+			resp, err := client.Do(req)
+			if err != nil {
+				answers <- answer{0, err.Error()}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers <- answer{resp.StatusCode, string(b)}
+		}()
+	}
+	// Past the 5 s a fetch waits for room before it is refused.
+	time.Sleep(6 * time.Second)
+	if held := far.metric("eddy_request_memory_bytes"); held >= 1<<20 {
+		t.Errorf("%d idle long polls of a partition on another node hold %.0f bytes of request memory", fetches, held)
+	}
+	body := fmt.Sprintf(`{"records":[{"value":"awaited","partition":%d}]}`, part)
+	if code, err := far.do("POST", "/v1/topics/far/records", "application/json", []byte(body), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	for range fetches {
+		a := <-answers
+		if a.code != 200 || !strings.Contains(a.body, "awaited") {
+			t.Errorf("a long poll of a partition on another node was answered %d %.200q; want 200 with the record", a.code, a.body)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 
@@ -88,15 +89,13 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		s.searchFetch(ctx, c, ref, p, offset, maxRecs, binary)
 		return
 	}
-	wait := s.await(c, ref, p, offset, time.Duration(waitMs)*time.Millisecond)
-	hold, err := s.answerRoom(ref.Tenant, jsonAnswerRoom(maxBytes, maxRecs))
+	var res *multiraft.FetchResult
+	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
+	hold, err := s.readHeld(c, at, jsonAnswerRoom(maxBytes, maxRecs), time.Duration(waitMs)*time.Millisecond, func() (found bool, err error) {
+		res, err = s.b.Fetch(c, ref, p, at.Offset, int(maxRecs), int(maxBytes), 0)
+		return err == nil && len(res.Records) > 0, err
+	})
 	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	res, err := s.b.Fetch(c, ref, p, eddy.Offset(offset), int(maxRecs), int(maxBytes), wait)
-	if err != nil {
-		hold.Release()
 		writeError(ctx, err)
 		return
 	}
@@ -135,13 +134,34 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	answerWith(ctx, out, hold.Shrink(int64(bytes+len(out))))
 }
 
-// await long-polls a fetch's partition on this node, holding no memory,
-// and returns the wait left for the read (none when it waited here).
-func (s *Server) await(c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, wait time.Duration) time.Duration {
-	if wait > 0 && s.b.Await(c, ref, p, eddy.Offset(offset), wait) {
-		return 0
+// readHeld reads a fetch's answer with room for n bytes taken first (the
+// caller gives it back once the answer is written), and never holds that
+// room through a long poll: a partition on this node is awaited before,
+// holding nothing; one on another node is read at once and, when that
+// finds nothing, long-polled there holding nothing (AwaitAny) and read
+// again, as the group poll does. (The read used to long-poll the other
+// node with the room held: a few idle fetches could hold a tenant's share
+// of max_request_memory for their whole wait.) read reads without waiting
+// and reports whether it found anything.
+func (s *Server) readHeld(c context.Context, at multiraft.PartitionAt, n int, wait time.Duration, read func() (bool, error)) (membudget.Hold, error) {
+	awaited := wait > 0 && s.b.Await(c, at.Ref, at.P, at.Offset, wait)
+	for {
+		hold, err := s.answerRoom(at.Ref.Tenant, n)
+		if err != nil {
+			return hold, err
+		}
+		found, err := read()
+		if err != nil {
+			hold.Release()
+			return hold, err
+		}
+		if found || awaited || wait <= 0 {
+			return hold, nil
+		}
+		hold.Release()
+		s.b.AwaitAny(c, []multiraft.PartitionAt{at}, wait)
+		awaited = true
 	}
-	return wait
 }
 
 // BatchesContentType is the media type of a format=batches fetch: Kafka v2
@@ -151,15 +171,13 @@ const BatchesContentType = "application/vnd.eddy.kafka-record-batches"
 // fetchBatches answers with the stored record batches, no re-encoding. The
 // offsets a JSON fetch puts in its body go in headers.
 func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
-	wait = s.await(c, ref, p, offset, wait)
-	hold, err := s.answerRoom(ref.Tenant, maxBytes)
+	var rr eddy.FetchedBatches
+	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
+	hold, err := s.readHeld(c, at, maxBytes, wait, func() (found bool, err error) {
+		rr, err = s.b.FetchBatches(c, ref, p, at.Offset, maxBytes, 0)
+		return err == nil && len(rr.Batches) > 0, err
+	})
 	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	rr, err := s.b.FetchBatches(c, ref, p, eddy.Offset(offset), maxBytes, wait)
-	if err != nil {
-		hold.Release()
 		writeError(ctx, err)
 		return
 	}

@@ -203,7 +203,10 @@ const tailQueue = 16
 // long-polled by a read on a node that does, before the turn. It returns
 // the offset to go on from, and false after an error.
 func (s *Server) tailOnce(c context.Context, ref eddy.TopicRef, part eddy.Partition, off int64, turn chan struct{}, events chan<- []byte) (int64, bool) {
-	wait := s.await(c, ref, part, off, 10*time.Second)
+	wait := 10 * time.Second
+	if s.b.Await(c, ref, part, eddy.Offset(off), wait) {
+		wait = 0 // awaited here, holding nothing
+	}
 	take := func() bool {
 		select {
 		case turn <- struct{}{}:
