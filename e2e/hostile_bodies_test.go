@@ -389,17 +389,7 @@ func TestRemoteLongPollsHoldNoRoom(t *testing.T) {
 	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"far","partitions":4,"replication_factor":1}`), nil); err != nil || code != 201 {
 		t.Fatalf("create: %d %v", code, err)
 	}
-	// Node 1 reads a partition that node 2 holds.
-	far, part := procs[0], -1
-	for p := range 4 {
-		if leaderOf(t, procs, "far", p) == 2 {
-			part = p
-			break
-		}
-	}
-	if part < 0 {
-		t.Fatalf("node 2 holds none of the 4 partitions")
-	}
+	far, part := procs[0], remotePartition(t, procs, "far", 4)
 	const fetches = 4
 	type answer struct {
 		code int
@@ -437,4 +427,65 @@ func TestRemoteLongPollsHoldNoRoom(t *testing.T) {
 			t.Errorf("a long poll of a partition on another node was answered %d %.200q; want 200 with the record", a.code, a.body)
 		}
 	}
+}
+
+// TestRemoteLongPollsReadNothing: a node long-polls a partition another
+// node holds without reading it there. Sixty fetches of 8 MiB waiting
+// on node 1 for a partition of node 2 each read the 4 MiB record that
+// woke them when it came (one batch each, outside the request memory),
+// 240 MiB at once, before each read it again within its room.
+func TestRemoteLongPollsReadNothing(t *testing.T) {
+	procs := newCluster(t, 2)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"far","partitions":4,"replication_factor":1,"config":{"max.message.bytes":"8388608"}}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	far, part := procs[0], remotePartition(t, procs, "far", 4)
+	const fetches = 60
+	codes := make(chan int, fetches)
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxConnsPerHost: fetches, MaxIdleConnsPerHost: fetches}}
+	for range fetches {
+		go func() {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/v1/topics/far/partitions/%d/records?offset=0&max_bytes=8388608&wait_ms=20000", far.httpAddr, part), nil)
+			req.Header.Set("Authorization", "Bearer "+far.token)
+			resp, err := client.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	before := peakRSS(t, far)
+	body := fmt.Sprintf(`{"records":[{"value":%q,"partition":%d}]}`, strings.Repeat("x", 4<<20), part)
+	if code, err := procs[1].do("POST", "/v1/topics/far/records", "application/json", []byte(body), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	count := map[int]int{}
+	for range fetches {
+		count[<-codes]++
+	}
+	peak := peakRSS(t, far)
+	t.Logf("%d long polls of a partition on another node, woken by a 4 MiB record: answers by status %v; node 1's peak RSS %d MB (%d MB before the record)", fetches, count, peak>>20, before>>20)
+	if count[200] == 0 || count[200]+count[429] != fetches {
+		t.Fatalf("answers by status %v; want each 200 or 429, some 200", count)
+	}
+	if grew := peak - before; grew > 160<<20 {
+		t.Fatalf("node 1 grew by %d MB as the record woke its long polls", grew>>20)
+	}
+}
+
+// remotePartition is a partition of topic (of n) that node 2 holds and
+// node 1 does not.
+func remotePartition(t *testing.T, procs []*proc, topic string, n int) int {
+	t.Helper()
+	for p := range n {
+		if leaderOf(t, procs, topic, p) == 2 {
+			return p
+		}
+	}
+	t.Fatalf("node 2 holds none of the %d partitions of %s", n, topic)
+	return -1
 }

@@ -446,8 +446,8 @@ const maxRemoteWaits = 256
 // passed, ctx ends or the host stops. It reads nothing of the places this
 // node holds and waits on them all from the caller's goroutine (a fetch
 // may name hundreds of partitions, the same one many times; a goroutine
-// each took 8 KB or more); a place on another node is long-polled there
-// by a read of one batch, a goroutine each, at most maxRemoteWaits.
+// each took 8 KB or more); a place on another node is long-polled there,
+// reading nothing (awaitRemote), a goroutine each, at most maxRemoteWaits.
 func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duration) {
 	if wait <= 0 {
 		return
@@ -472,7 +472,7 @@ func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duratio
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if rr, err := h.FetchBatches(ctx, a.Ref, a.P, a.Offset, 1, wait); err == nil && len(rr.Batches) > 0 {
+			if h.awaitRemote(ctx, a, wait) {
 				cancel()
 			}
 		}()
@@ -510,6 +510,25 @@ func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duratio
 			return
 		}
 	}
+}
+
+// awaitRemote long-polls a place held on another node, reading nothing
+// there, and reports whether a record is there. A node it cannot ask
+// (down, or one that does not know the wait: during a rolling upgrade)
+// is waited out, not asked again at once: the caller's read after the
+// wait tells the client what there is.
+func (h *Host) awaitRemote(ctx context.Context, a PartitionAt, wait time.Duration) bool {
+	meta, err := h.Topic(a.Ref)
+	if err != nil || a.P.Validate(meta.Partitions) != nil {
+		return false // the read after says so
+	}
+	if n, err := h.remoteReplica(meta, a.P); err == nil {
+		if there, err := h.cfg.Forwarder.Await(ctx, n, a.Ref, a.P, a.Offset, wait); err == nil {
+			return there
+		}
+	}
+	<-ctx.Done()
+	return false
 }
 
 // poll calls read on the partition's local log until it reports that it

@@ -27,6 +27,10 @@ type Forwarder interface {
 	TransformBatch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, b []byte) (int64, error)
 	// FetchBatches reads stored batches of partition p on node n.
 	FetchBatches(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
+	// Await waits up to wait on node n for a record of partition p at
+	// offset or later, reading none there, and reports whether one is
+	// there (or the offset is out of range).
+	Await(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) (bool, error)
 	// Offsets asks node n for partition p's offsets.
 	Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error)
 }

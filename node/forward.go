@@ -150,6 +150,22 @@ func (f *forwarder) FetchBatches(ctx context.Context, n catalog.NodeMeta, ref ed
 	return eddy.FetchedBatches{Batches: b, HighWatermark: hw, LogStart: start}, nil
 }
 
+// Await long-polls a partition another node holds, reading nothing
+// there (a fetch of max=0): the answer is its offsets alone.
+func (f *forwarder) Await(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) (bool, error) {
+	path := partitionPath(ref, p, "records") + fmt.Sprintf("?offset=%d&max=0&wait_ms=%d&format=batches", offset, wait.Milliseconds())
+	resp, _, err := f.do(ctx, n, "GET", path, "", nil)
+	if err != nil {
+		return false, err
+	}
+	hw, err1 := strconv.ParseInt(resp.Header.Get("Eddy-High-Watermark"), 10, 64)
+	start, err2 := strconv.ParseInt(resp.Header.Get("Eddy-Log-Start-Offset"), 10, 64)
+	if err1 != nil || err2 != nil {
+		return false, eddy.Errorf(eddy.CodeInternal, "forwarded wait: the answer has no offsets")
+	}
+	return int64(offset) < hw || int64(offset) < start, nil
+}
+
 func (f *forwarder) Fetch(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error) {
 	path := partitionPath(ref, p, "records") + fmt.Sprintf("?offset=%d&max_bytes=%d&wait_ms=%d&format=batches", offset, maxBytes, wait.Milliseconds())
 	resp, b, err := f.do(ctx, n, "GET", path, "", nil)

@@ -33,9 +33,10 @@ type Reader interface {
 	OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (offset, timestamp int64, err error)
 }
 
-// fetchLimits reads a fetch's max, max_bytes and wait_ms.
-func (s *Server) fetchLimits(args *fasthttp.Args) (maxRecs, maxBytes, waitMs int64, err error) {
-	if maxRecs, err = intArg(args, "max", 500, 1, 10_000); err != nil {
+// fetchLimits reads a fetch's max (at least minRecs), max_bytes and
+// wait_ms.
+func (s *Server) fetchLimits(args *fasthttp.Args, minRecs int64) (maxRecs, maxBytes, waitMs int64, err error) {
+	if maxRecs, err = intArg(args, "max", 500, minRecs, 10_000); err != nil {
 		return
 	}
 	if maxBytes, err = intArg(args, "max_bytes", 1<<20, 1, int64(s.cfg.FetchMaxBytes)); err != nil {
@@ -53,7 +54,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		return
 	}
 	args := ctx.QueryArgs()
-	maxRecs, maxBytes, waitMs, err := s.fetchLimits(args)
+	maxRecs, maxBytes, waitMs, err := s.fetchLimits(args, 0)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -75,6 +76,13 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	format := string(args.Peek("format"))
 	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+5*time.Second, true)
 	defer cancel()
+	switch format {
+	case "", "json", "binary", "batches":
+		if maxRecs == 0 {
+			s.awaitOnly(ctx, c, multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}, time.Duration(waitMs)*time.Millisecond, format == "batches")
+			return
+		}
+	}
 	switch format {
 	case "", "json", "binary":
 	case "batches":
@@ -162,6 +170,31 @@ func (s *Server) readHeld(c context.Context, at multiraft.PartitionAt, n int, wa
 		s.b.AwaitAny(c, []multiraft.PartitionAt{at}, wait)
 		awaited = true
 	}
+}
+
+// awaitOnly answers a fetch of max=0: it waits up to wait for a record
+// at the offset, reading none, on whichever node holds the partition
+// (Host.AwaitAny), and answers the partition's offsets without records.
+// A node long-polls a partition another node holds so, its answer not
+// held in memory meanwhile.
+func (s *Server) awaitOnly(ctx *fasthttp.RequestCtx, c context.Context, at multiraft.PartitionAt, wait time.Duration, batches bool) {
+	s.b.AwaitAny(c, []multiraft.PartitionAt{at}, wait)
+	po, err := s.b.Offsets(at.Ref, at.P)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	h := &ctx.Response.Header
+	h.Set("Eddy-Next-Offset", strconv.FormatInt(int64(at.Offset), 10))
+	h.Set("Eddy-High-Watermark", strconv.FormatInt(int64(po.HighWatermark), 10))
+	h.Set("Eddy-Log-Start-Offset", strconv.FormatInt(int64(po.LogStart), 10))
+	ctx.SetStatusCode(200)
+	if batches {
+		ctx.SetContentType(BatchesContentType)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(fmt.Sprintf(`{"records":[],"next_offset":%d,"high_watermark":%d,"log_start_offset":%d}`+"\n", at.Offset, po.HighWatermark, po.LogStart))
 }
 
 // BatchesContentType is the media type of a format=batches fetch: Kafka v2

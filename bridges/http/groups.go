@@ -171,7 +171,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		return
 	}
 	args := ctx.QueryArgs()
-	maxRecs, maxBytes, waitMs, err := s.fetchLimits(args)
+	maxRecs, maxBytes, waitMs, err := s.fetchLimits(args, 1)
 	if err != nil {
 		writeError(ctx, err)
 		return

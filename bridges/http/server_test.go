@@ -155,7 +155,7 @@ func TestErrors(t *testing.T) {
 		{"unknown partition", "GET", "/v1/topics/t/partitions/7/records", "", "", 404, "not_found"},
 		{"non-numeric partition", "GET", "/v1/topics/t/partitions/x/offsets", "", "", 404, "not_found"},
 		{"offset past end", "GET", "/v1/topics/t/partitions/0/records?offset=5", "", "", 416, "offset_out_of_range"},
-		{"bad max", "GET", "/v1/topics/t/partitions/0/records?max=0", "", "", 400, "invalid_request"},
+		{"bad max", "GET", "/v1/topics/t/partitions/0/records?max=-1", "", "", 400, "invalid_request"},
 		{"bad wait", "GET", "/v1/topics/t/partitions/0/records?wait_ms=999999999", "", "", 400, "invalid_request"},
 		{"topic exists", "POST", "/v1/topics", "application/json", `{"name":"t"}`, 409, "topic_exists"},
 		{"rf over nodes", "POST", "/v1/topics", "application/json", `{"name":"r","replication_factor":3}`, 400, "invalid_request"},
@@ -414,6 +414,31 @@ func TestFetchBatchesFormat(t *testing.T) {
 	}
 	if code, _, body := e.req("GET", "/v1/topics/raw/partitions/0/records?format=xml", "", ""); code != 400 {
 		t.Fatalf("bad format: %d %s", code, body)
+	}
+}
+
+// TestFetchAwaitOnly: a fetch of max=0 reads nothing: it answers the
+// offsets at once when a record is at its offset, and otherwise once one
+// is appended (or wait_ms passes), as JSON or as batches.
+func TestFetchAwaitOnly(t *testing.T) {
+	e := newEnv(t, multiraft.Config{}, Config{})
+	e.mustCreate("w", 1, "")
+	e.req("POST", "/v1/topics/w/records", "application/json", `{"records":[{"value":"a"}]}`)
+	code, _, body := e.req("GET", "/v1/topics/w/partitions/0/records?offset=0&max=0&wait_ms=5000", "", "")
+	if want := `{"records":[],"next_offset":0,"high_watermark":1,"log_start_offset":0}`; code != 200 || strings.TrimSpace(body) != want {
+		t.Fatalf("max=0 with a record there: %d %s, want %s", code, body, want)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		e.req("POST", "/v1/topics/w/records", "application/json", `{"records":[{"value":"b"}]}`)
+	}()
+	start := time.Now()
+	code, h, body := e.req("GET", "/v1/topics/w/partitions/0/records?offset=1&max=0&wait_ms=10000&format=batches", "", "")
+	if code != 200 || body != "" || h.Get("Eddy-High-Watermark") != "2" || h.Get("Eddy-Next-Offset") != "1" {
+		t.Fatalf("max=0 woken by an append: %d %q %v", code, body, h)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 5*time.Second {
+		t.Fatalf("max=0 answered after %v; want once the record came", waited)
 	}
 }
 
