@@ -34,6 +34,9 @@ type Broker interface {
 	// AwaitAny waits up to wait for a record at any of the places,
 	// reading none of those this node holds.
 	AwaitAny(ctx context.Context, at []multiraft.PartitionAt, wait time.Duration)
+	// BatchBytesAt is the size of the batch holding offset in this
+	// node's replica, which a read returns whole (0: none here).
+	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int
 }
 
 // Member names one member of one group.
@@ -112,8 +115,10 @@ type Poll struct {
 	MaxBytes   int
 	Wait       time.Duration // how long to wait when nothing is there; 0: answer at once
 	// Room, when set, takes the request memory the poll's answer needs
-	// before each pass reads; it is not held while the poll waits.
-	Room func() (membudget.Hold, error)
+	// before each pass reads, for reading readBytes: MaxBytes, or the
+	// largest batch the pass could read first if larger (a batch is read
+	// whole). It is not held while the poll waits.
+	Room func(readBytes int) (membudget.Hold, error)
 }
 
 // Fetched are one partition's records in a poll's answer.
@@ -243,6 +248,10 @@ type part struct {
 	res *multiraft.FetchResult
 }
 
+func (pt *part) ref(t eddy.TenantID) eddy.TopicRef {
+	return eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
+}
+
 // pass reads the parts without waiting, in order, up to the poll's
 // records and bytes together (at least one record), once req.Room has
 // given it room (into hold, which it empties when it fails), and returns
@@ -252,7 +261,11 @@ func (s *Sessions) pass(ctx context.Context, t eddy.TenantID, parts []*part, req
 		return 0, nil
 	}
 	if req.Room != nil {
-		h, err := req.Room()
+		first := 0
+		for _, pt := range parts {
+			first = max(first, s.b.BatchBytesAt(pt.ref(t), pt.tp.Partition, eddy.Offset(pt.off)))
+		}
+		h, err := req.Room(max(req.MaxBytes, first))
 		if err != nil {
 			return 0, err
 		}
@@ -273,7 +286,10 @@ func (s *Sessions) read(ctx context.Context, t eddy.TenantID, parts []*part, req
 		if records >= req.MaxRecords || bytes >= req.MaxBytes {
 			break
 		}
-		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}
+		ref := pt.ref(t)
+		if bytes > 0 && s.b.BatchBytesAt(ref, pt.tp.Partition, eddy.Offset(pt.off)) > req.MaxBytes-bytes {
+			continue // its next batch, read whole, would not fit: only the first read may exceed
+		}
 		res, err := s.b.Fetch(ctx, ref, pt.tp.Partition, eddy.Offset(pt.off), req.MaxRecords-records, req.MaxBytes-bytes, 0)
 		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
 			po, perr := s.b.Offsets(ref, pt.tp.Partition)
@@ -313,7 +329,7 @@ func (s *Sessions) await(ctx context.Context, t eddy.TenantID, parts []*part, wa
 	}
 	at := make([]multiraft.PartitionAt, len(parts))
 	for i, pt := range parts {
-		at[i] = multiraft.PartitionAt{Ref: eddy.TopicRef{Tenant: t, Name: eddy.TopicName(pt.tp.Topic)}, P: pt.tp.Partition, Offset: eddy.Offset(pt.off)}
+		at[i] = multiraft.PartitionAt{Ref: pt.ref(t), P: pt.tp.Partition, Offset: eddy.Offset(pt.off)}
 	}
 	s.b.AwaitAny(ctx, at, wait)
 	return true

@@ -101,7 +101,7 @@ func TestPollBytesAcrossPartitions(t *testing.T) {
 	s, g, m := joinAlone(ctx, t, h, ref)
 	budget := membudget.New(1 << 30)
 	rooms := 0
-	room := func() (membudget.Hold, error) {
+	room := func(int) (membudget.Hold, error) {
 		rooms++
 		h, _ := budget.TryAcquire("default", 1<<20)
 		return h, nil

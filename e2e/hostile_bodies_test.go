@@ -489,3 +489,39 @@ func remotePartition(t *testing.T, procs []*proc, topic string, n int) int {
 	t.Fatalf("node 2 holds none of the %d partitions of %s", n, topic)
 	return -1
 }
+
+// TestFetchRoomForWholeBatch: a read returns the batch at its offset
+// whole, however small its max_bytes, and one HTTP request's records are
+// one batch (8 MB here). Sixty clients fetching max_bytes=1 from inside
+// it, as batches, and never reading their answers, held 8 MB each for 2
+// bytes of room: the node grew by about 500 MB. Now each takes room for
+// the batch, so the tenant's half of max_request_memory bounds them, and
+// the rest are refused (429).
+func TestFetchRoomForWholeBatch(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("one", 1)
+	var recs []string
+	for range 8000 {
+		recs = append(recs, fmt.Sprintf(`{"value":%q}`, strings.Repeat("x", 1000)))
+	}
+	if code, err := p.do("POST", "/v1/topics/one/records", "application/json", []byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	before := peakRSS(t, p)
+	const stalled = 60
+	for i := range stalled {
+		c, err := net.Dial("tcp", p.httpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /v1/topics/one/partitions/0/records?offset=%d&max_bytes=1&format=batches HTTP/1.1\r\nHost: eddy\r\nAuthorization: Bearer %s\r\n\r\n", 5+i, p.token)
+	}
+	time.Sleep(8 * time.Second) // past the 5 s a fetch waits for room
+	peak := peakRSS(t, p)
+	t.Logf("%d stalled fetches of max_bytes=1 inside an 8 MB batch: the node's peak RSS %d MB (%d MB before)", stalled, peak>>20, before>>20)
+	if grew := peak - before; grew > 200<<20 {
+		t.Fatalf("the node grew by %d MB", grew>>20)
+	}
+}

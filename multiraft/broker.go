@@ -417,6 +417,27 @@ func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 	return rr, err
 }
 
+// BatchBytesAt is the size of the stored batch holding offset in this
+// node's replica of the partition: what a read from offset returns at
+// least, however small its max bytes (a batch is read whole). A reader
+// takes room for it before reading. It is 0 when there is nothing at
+// offset, or no replica here (the node that has one takes its own room).
+func (h *Host) BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int {
+	meta, err := h.Topic(ref)
+	if err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
+		return 0
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return 0
+	}
+	lg, err := lp.sm.log()
+	if err != nil {
+		return 0
+	}
+	return lg.BatchBytesAt(int64(offset))
+}
+
 // Await waits, up to wait, until this node's replica of the partition
 // has a record at offset or later, without reading any: a long poll that
 // takes memory for its answer only once there is one to read. It reports

@@ -23,6 +23,9 @@ import (
 type Reader interface {
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
+	// BatchBytesAt is the size of the batch holding offset in this
+	// node's replica, which a read returns whole (0: none here).
+	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int
 	// Await waits up to wait for a record at offset in this node's
 	// replica, reading none; false without a replica here.
 	Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool
@@ -99,7 +102,8 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	}
 	var res *multiraft.FetchResult
 	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
-	hold, err := s.readHeld(c, at, jsonAnswerRoom(maxBytes, maxRecs), time.Duration(waitMs)*time.Millisecond, func() (found bool, err error) {
+	room := func(n int) int { return jsonAnswerRoom(int64(n), maxRecs) }
+	hold, err := s.readHeld(c, at, int(maxBytes), room, time.Duration(waitMs)*time.Millisecond, func() (found bool, err error) {
 		res, err = s.b.Fetch(c, ref, p, at.Offset, int(maxRecs), int(maxBytes), 0)
 		return err == nil && len(res.Records) > 0, err
 	})
@@ -142,8 +146,9 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	answerWith(ctx, out, hold.Shrink(int64(bytes+len(out))))
 }
 
-// readHeld reads a fetch's answer with room for n bytes taken first (the
-// caller gives it back once the answer is written), and never holds that
+// readHeld reads a fetch's answer with room taken first for reading
+// maxBytes, or the batch at the offset if larger (room says how much that
+// takes; the caller gives it back once the answer is written), and never holds that
 // room through a long poll: a partition on this node is awaited before,
 // holding nothing; one on another node is read at once and, when that
 // finds nothing, long-polled there holding nothing (AwaitAny) and read
@@ -151,10 +156,14 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 // node with the room held: a few idle fetches could hold a tenant's share
 // of max_request_memory for their whole wait.) read reads without waiting
 // and reports whether it found anything.
-func (s *Server) readHeld(c context.Context, at multiraft.PartitionAt, n int, wait time.Duration, read func() (bool, error)) (membudget.Hold, error) {
+func (s *Server) readHeld(c context.Context, at multiraft.PartitionAt, maxBytes int, room func(readBytes int) int, wait time.Duration, read func() (bool, error)) (membudget.Hold, error) {
 	awaited := wait > 0 && s.b.Await(c, at.Ref, at.P, at.Offset, wait)
 	for {
-		hold, err := s.answerRoom(at.Ref.Tenant, n)
+		// A read returns the batch at the offset whole, whatever its
+		// max_bytes: one HTTP request's records are one batch, up to
+		// max_body_bytes. (Room for max_bytes alone let fetches of
+		// max_bytes=1 hold 8 MB answers each for about nothing.)
+		hold, err := s.answerRoom(at.Ref.Tenant, room(max(maxBytes, s.b.BatchBytesAt(at.Ref, at.P, at.Offset))))
 		if err != nil {
 			return hold, err
 		}
@@ -206,7 +215,7 @@ const BatchesContentType = "application/vnd.eddy.kafka-record-batches"
 func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
 	var rr eddy.FetchedBatches
 	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
-	hold, err := s.readHeld(c, at, maxBytes, wait, func() (found bool, err error) {
+	hold, err := s.readHeld(c, at, maxBytes, func(n int) int { return n }, wait, func() (found bool, err error) {
 		rr, err = s.b.FetchBatches(c, ref, p, at.Offset, maxBytes, 0)
 		return err == nil && len(rr.Batches) > 0, err
 	})

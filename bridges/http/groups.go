@@ -178,7 +178,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	}
 	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+10*time.Second, true)
 	defer cancel()
-	room := func() (membudget.Hold, error) { return s.answerRoom(t, jsonAnswerRoom(maxBytes, maxRecs)) }
+	room := func(n int) (membudget.Hold, error) { return s.answerRoom(t, jsonAnswerRoom(int64(n), maxRecs)) }
 	res, err := s.sessions.Poll(c, consume.Poll{Group: g, Member: consume.Member{Tenant: t, Group: g.Name, ID: id},
 		MaxRecords: int(maxRecs), MaxBytes: int(maxBytes), Wait: time.Duration(waitMs) * time.Millisecond, Room: room})
 	if err != nil {

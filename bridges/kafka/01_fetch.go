@@ -87,15 +87,22 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 // reads nothing and answers each partition's offsets alone: consumers
 // wait for memory, as producers do, and the node's stays bounded.
 func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int, until time.Time) int {
-	want := 0
+	want, first := 0, 0
 	for _, fp := range parts {
 		if !fp.done {
 			want = min(want+max(fp.max, 1), maxBytes)
+			first = max(first, c.l.b.BatchBytesAt(fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off)))
 		}
 	}
 	if want == 0 {
 		return 0
 	}
+	// The first partition with records is answered a whole batch however
+	// large (KIP-74), so there must be room for the largest that could be
+	// first; the others are answered only batches within their limits
+	// (read). (Room for the limits alone let a fetch of PartitionMaxBytes
+	// 1 hold a batch of 8 MB for 2 bytes.)
+	want = max(want, first)
 	rctx, cancel := context.WithDeadline(ctx, until)
 	hold, err := c.l.cfg.Bodies.Acquire(rctx, string(c.tenant), 2*int64(want))
 	cancel()
@@ -114,7 +121,8 @@ func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int, 
 }
 
 // read reads each partition not yet answered up to its and the answer's
-// bytes (at least one batch), and returns the bytes it gathered.
+// bytes (the first with records at least one batch; the others only
+// batches that fit), and returns the bytes it gathered.
 func (c *conn) read(ctx context.Context, parts []*fetchPart, maxBytes int) int {
 	total := 0
 	for _, fp := range parts {
@@ -126,6 +134,10 @@ func (c *conn) read(ctx context.Context, parts []*fetchPart, maxBytes int) int {
 			limit = max(limit, 1) // at least one batch, however large
 		}
 		if limit <= 0 {
+			continue
+		}
+		if total > 0 && c.l.b.BatchBytesAt(fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off)) > limit {
+			c.fetchOffsets(fp) // its next batch does not fit: offsets alone, as Kafka answers
 			continue
 		}
 		rr, err := c.l.b.FetchBatches(ctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), limit, 0)

@@ -182,3 +182,60 @@ func TestFetchLongPollFromOneGoroutine(t *testing.T) {
 		t.Fatalf("the fetch woken by an append: error %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
 	}
 }
+
+// TestFetchRoomForWholeBatch: the first partition with records is
+// answered its next batch whole however small the limits (KIP-74), so
+// a fetch takes room for that batch, not for its limits (a fetch of
+// 1 byte took 2 bytes of room and held a 600 KiB answer); a partition
+// after it whose next batch exceeds its limit is answered offsets alone.
+func TestFetchRoomForWholeBatch(t *testing.T) {
+	e := newEnv(t) // a budget of 8 MiB, 4 a tenant
+	c := e.login("default", e.token)
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
+	big := make([]eddy.Record, 6)
+	for i := range big {
+		big[i].Value = make([]byte, 100<<10)
+	}
+	for p, recs := range [][]eddy.Record{{{Value: []byte("small")}}, big} {
+		to := make([]eddy.Partition, len(recs)) // one batch
+		for i := range to {
+			to[i] = eddy.Partition(p)
+		}
+		if _, err := e.h.Produce(context.Background(), ref, recs, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetch := func(limit int32, parts ...int32) []kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = 11, 200, 1, limit, -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "t"
+		for _, p := range parts {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes = p, limit
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		return c.do(req).(*kmsg.FetchResponse).Topics[0].Partitions
+	}
+	if ps := fetch(1, 1); len(ps[0].RecordBatches) < 600<<10 {
+		t.Fatalf("a fetch of 1 byte: %d bytes; want the whole batch of 600 KiB", len(ps[0].RecordBatches))
+	}
+	if ps := fetch(64<<10, 0, 1); len(ps[0].RecordBatches) == 0 || len(ps[1].RecordBatches) != 0 || ps[1].HighWatermark != 6 {
+		t.Fatalf("after a partition with records, one whose batch exceeds 64 KiB: %d and %d bytes, high watermark %d; want some, none, 6",
+			len(ps[0].RecordBatches), len(ps[1].RecordBatches), ps[1].HighWatermark)
+	}
+	for deadline := time.Now().Add(2 * time.Second); e.l.cfg.Bodies.Used() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes of request memory held after the answers", e.l.cfg.Bodies.Used())
+		}
+	}
+	held, err := e.l.cfg.Bodies.Acquire(context.Background(), "default", 3<<20) // leaves 1 MiB: not twice the batch
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	if ps := fetch(1, 1); len(ps[0].RecordBatches) != 0 {
+		t.Fatalf("a fetch of 1 byte without room for the 600 KiB batch it would answer: %d bytes", len(ps[0].RecordBatches))
+	}
+}

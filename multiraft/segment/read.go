@@ -17,42 +17,11 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	res := eddy.FetchedBatches{LogStart: l.logStart, HighWatermark: l.visibleEnd}
-	if l.segs == nil {
-		return res, ErrClosed
-	}
-	if off < l.logStart || off > l.visibleEnd {
-		return res, eddy.Errorf(eddy.CodeOffsetOutOfRange, "offset %d is outside [%d, %d]", off, l.logStart, l.visibleEnd)
-	}
-	if off == l.visibleEnd {
-		return res, nil
-	}
-	i := len(l.segs) - 1
-	for i > 0 && l.segs[i].base > off {
-		i--
-	}
-	s := l.segs[i]
-	pos, err := s.lookup(off)
-	if err != nil {
+	s, pos, size, err := l.findLocked(off)
+	if err != nil || s == nil {
 		return res, err
 	}
-	hb := make([]byte, batch.HeaderLen)
-	for {
-		if pos >= s.size {
-			return res, eddy.Errorf(eddy.CodeCorrupt, "segment %d: offset %d not found", s.base, off)
-		}
-		if _, err := s.f.ReadAt(hb, pos); err != nil {
-			return res, eddy.Errorf(eddy.CodeCorrupt, "segment %d: read header at %d: %v", s.base, pos, err)
-		}
-		h, err := batch.ParseHeader(hb)
-		if err != nil {
-			return res, eddy.Errorf(eddy.CodeCorrupt, "segment %d at %d: %v", s.base, pos, err)
-		}
-		if h.LastOffset() >= off {
-			maxBytes = max(maxBytes, h.Size())
-			break
-		}
-		pos += int64(h.Size())
-	}
+	maxBytes = max(maxBytes, size)
 	n := min(int64(maxBytes), s.size-pos)
 	buf := make([]byte, n)
 	if _, err := s.f.ReadAt(buf, pos); err != nil && err != io.EOF {
@@ -92,6 +61,59 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 	}
 	res.Batches = buf[:keep]
 	return res, nil
+}
+
+// BatchBytesAt is the size of the batch holding off: what a read from off
+// returns at least, however small its maxBytes. It is 0 at the high
+// watermark, and outside [log start, high watermark].
+func (l *Log) BatchBytesAt(off int64) int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	_, _, size, err := l.findLocked(off)
+	if err != nil {
+		return 0
+	}
+	return size
+}
+
+// findLocked finds the batch holding off: its segment, position and size
+// (no segment at the high watermark).
+func (l *Log) findLocked(off int64) (*seg, int64, int, error) {
+	if l.segs == nil {
+		return nil, 0, 0, ErrClosed
+	}
+	if off < l.logStart || off > l.visibleEnd {
+		return nil, 0, 0, eddy.Errorf(eddy.CodeOffsetOutOfRange, "offset %d is outside [%d, %d]", off, l.logStart, l.visibleEnd)
+	}
+	if off == l.visibleEnd {
+		return nil, 0, 0, nil
+	}
+	i := len(l.segs) - 1
+	for i > 0 && l.segs[i].base > off {
+		i--
+	}
+	s := l.segs[i]
+	pos, err := s.lookup(off)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	var hb [batch.HeaderLen]byte
+	for {
+		if pos >= s.size {
+			return nil, 0, 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d: offset %d not found", s.base, off)
+		}
+		if _, err := s.f.ReadAt(hb[:], pos); err != nil {
+			return nil, 0, 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d: read header at %d: %v", s.base, pos, err)
+		}
+		h, err := batch.ParseHeader(hb[:])
+		if err != nil {
+			return nil, 0, 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d at %d: %v", s.base, pos, err)
+		}
+		if h.LastOffset() >= off {
+			return s, pos, h.Size(), nil
+		}
+		pos += int64(h.Size())
+	}
 }
 
 // lookup returns the file position to start scanning for off.
