@@ -526,3 +526,45 @@ func TestMQTTStalledSubscribersBounded(t *testing.T) {
 		t.Fatalf("peak RSS %d MB, over %d MB", peak>>20, limit>>20)
 	}
 }
+
+// TestMQTTStalledSubscribersLargeBatches: a read returns a stored batch
+// whole, and one HTTP request's records are one batch (4 MB here). Each
+// of 100 devices that subscribed and stopped reading kept the whole batch
+// its reader had decoded while its window held 64 of the records:
+// 100 x 4 MB. Its reader now keeps about what it reads (64 KiB) and
+// copies those records out of the batch.
+func TestMQTTStalledSubscribersLargeBatches(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("big", 1)
+	const requests, perRequest = 5, 4000
+	healthy := p.sub("mqttv5", "default", p.token, requests*perRequest, 120, "big/#")
+	for i := range 100 {
+		m := dialMQTT(t, p)
+		if _, rc := m.connect(t, 5, fmt.Sprintf("stalled-%d", i), "default", p.token, true); rc != 0 {
+			t.Fatalf("connect %d: 0x%02x", i, rc)
+		}
+		m.subscribe(t, 5, 1, []string{"big/#"}) // and never reads again
+	}
+	p.subscribed(101)
+	before := peakRSS(t, p)
+	recs := make([]string, perRequest)
+	for i := range recs {
+		recs[i] = fmt.Sprintf(`{"key":"k%d","value":%q}`, i, strings.Repeat("x", 1000))
+	}
+	body := []byte(`{"records":[` + strings.Join(recs, ",") + `]}`)
+	for range requests {
+		if code, err := p.do("POST", "/v1/topics/big/records", "application/json", body, nil); err != nil || code != 200 {
+			t.Fatalf("produce: %d %v", code, err)
+		}
+	}
+	got := len(healthy.lines(t))
+	peak := peakRSS(t, p)
+	t.Logf("100 stalled subscribers, 20 MB in batches of 4 MB: the reading device got %d of %d; the node's peak RSS %d MB (%d MB before)", got, requests*perRequest, peak>>20, before>>20)
+	if got != requests*perRequest {
+		t.Fatalf("the device that reads got %d of %d records", got, requests*perRequest)
+	}
+	if grew := peak - before; grew > 320<<20 {
+		t.Fatalf("the node grew by %d MB", grew>>20)
+	}
+}

@@ -63,6 +63,10 @@ func (l mqttLog) Bounds(ref eddy.TopicRef, p eddy.Partition) (int64, int64, erro
 	return int64(po.LogStart), int64(po.HighWatermark), err
 }
 
+func (l mqttLog) BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset int64) int {
+	return l.host.BatchBytesAt(ref, p, eddy.Offset(offset))
+}
+
 func (l mqttLog) Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) ([]eddy.FetchedRecord, int64, error) {
 	res, err := l.host.Fetch(ctx, ref, p, eddy.Offset(offset), 1000, maxBytes, wait)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
@@ -218,7 +219,20 @@ func (s *Server) tailOnce(c context.Context, ref eddy.TopicRef, part eddy.Partit
 	if wait == 0 && !take() {
 		return off, true
 	}
+	// A batch is read whole: one larger than the read takes room for it
+	// (and its records, decoded) until the read has kept its 64 KiB.
+	var hold membudget.Hold
+	if n := s.b.BatchBytesAt(ref, part, eddy.Offset(off)); n > 64<<10 {
+		var ok bool
+		if hold, ok = s.room(string(ref.Tenant), 2*int64(n)); !ok {
+			if wait == 0 {
+				<-turn
+			}
+			return off, false // back off, then try again
+		}
+	}
 	res, err := s.b.Fetch(c, ref, part, eddy.Offset(off), 500, 64<<10, wait)
+	hold.Release()
 	if wait > 0 && !take() {
 		return off, true
 	}

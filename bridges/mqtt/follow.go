@@ -8,6 +8,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/logkey"
+	"github.com/eddy-broker/eddy/internal/membudget"
 )
 
 // A receiver (a session's stream, a shared group) follows each partition
@@ -196,7 +197,20 @@ func (f *follower) catchUpOnce(ref eddy.TopicRef, p eddy.Partition, key string) 
 	pl := f.places[key]
 	off := pl.next
 	f.mu.Unlock()
+	// A batch is read whole, however little is asked: one HTTP request's
+	// records are one batch, up to 16 MiB. Reading one larger than a
+	// read takes room in the node's request memory for it (and its
+	// records, decoded) until the read has kept what it reads: 100
+	// devices behind in batches of 4 MB read 400 MB at once.
+	var hold membudget.Hold
+	if n := log.BatchBytesAt(ref, p, off); n > catchUpReadBytes {
+		var err error
+		if hold, err = f.l.cfg.Bodies.Acquire(f.ctx, string(f.tenant), 2*int64(n)); err != nil {
+			return stopReading
+		}
+	}
 	recs, next, err := log.Read(f.ctx, ref, p, off, catchUpReadBytes, 0)
+	hold.Release()
 	if err != nil {
 		if f.ctx.Err() != nil {
 			return stopReading

@@ -177,6 +177,9 @@ func (m *memLog) Bounds(eddy.TopicRef, eddy.Partition) (int64, int64, error) {
 	return 0, int64(len(m.recs)), nil
 }
 
+// BatchBytesAt: each record is a batch of its own here, and small.
+func (m *memLog) BatchBytesAt(eddy.TopicRef, eddy.Partition, int64) int { return 0 }
+
 func (m *memLog) Read(ctx context.Context, _ eddy.TopicRef, _ eddy.Partition, offset int64, _ int, wait time.Duration) ([]eddy.FetchedRecord, int64, error) {
 	m.mu.Lock()
 	if offset >= int64(len(m.recs)) && wait > 0 {

@@ -48,6 +48,9 @@ type Log interface {
 	// them (at least one; waiting up to wait for one), and the offset
 	// after them.
 	Read(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) ([]eddy.FetchedRecord, int64, error)
+	// BatchBytesAt is the size of the stored batch holding offset, which
+	// Read reads whole whatever its maxBytes (0: none).
+	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset int64) int
 }
 
 // fanout tails the topics of the tenants that have subscribers on this
