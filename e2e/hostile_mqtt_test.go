@@ -531,8 +531,9 @@ func TestMQTTStalledSubscribersBounded(t *testing.T) {
 // whole, and one HTTP request's records are one batch (4 MB here). Each
 // of 100 devices that subscribed and stopped reading kept the whole batch
 // its reader had decoded while its window held 64 of the records:
-// 100 x 4 MB. Its reader now keeps about what it reads (64 KiB) and
-// copies those records out of the batch.
+// 100 x 4 MB (the node grew by 921-1,041 MB). Its reader now keeps a
+// quarter of the batch, copied out of it, and reads a batch that large
+// only with room for it in the node's request memory (+309-355 MB).
 func TestMQTTStalledSubscribersLargeBatches(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -564,7 +565,7 @@ func TestMQTTStalledSubscribersLargeBatches(t *testing.T) {
 	if got != requests*perRequest {
 		t.Fatalf("the device that reads got %d of %d records", got, requests*perRequest)
 	}
-	if grew := peak - before; grew > 320<<20 {
+	if grew := peak - before; grew > 480<<20 {
 		t.Fatalf("the node grew by %d MB", grew>>20)
 	}
 }

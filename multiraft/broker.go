@@ -610,14 +610,24 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 		if len(rr.Batches) == 0 {
 			break
 		}
+		// A batch is read whole, whatever maxBytes asks, and its records
+		// are kept (up to maxRecords); of one over four times larger (one
+		// HTTP request's records are one batch, up to 16 MiB) the read
+		// keeps a quarter, or maxBytes if more, so that a reader of
+		// little at a time (an MQTT device's 64 KiB) neither holds the
+		// batch nor reads it again more than four times over.
+		keepTo := bytes + len(rr.Batches)
+		if len(rr.Batches) > 4*(maxBytes-bytes) {
+			keepTo = max(maxBytes, bytes+len(rr.Batches)/4)
+		}
 		err = batch.SplitVerified(rr.Batches, func(hd batch.Header, b []byte) error {
 			var err error
 			before := len(res.Records)
 			res.Records, err = batch.DecodeVerified(res.Records, b)
-			// Drop records before the requested offset and past the limit.
+			// Drop records before the requested offset and past the limits.
 			kept := res.Records[:before]
 			for _, r := range res.Records[before:] {
-				if int64(r.Offset) >= off && len(kept) < maxRecords && (len(kept) == 0 || bytes < maxBytes) {
+				if int64(r.Offset) >= off && len(kept) < maxRecords && (len(kept) == 0 || bytes < keepTo) {
 					kept = append(kept, r)
 					bytes += r.Size()
 				}
