@@ -147,9 +147,10 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 }
 
 // readHeld reads a fetch's answer with room taken first for reading
-// maxBytes, or the batch at the offset if larger (room says how much that
-// takes; the caller gives it back once the answer is written), and never holds that
-// room through a long poll: a partition on this node is awaited before,
+// maxBytes, or the batch at the offset if larger (room says how much
+// that takes; the caller gives it back once the answer is written), and
+// never holds that room through a long poll: a partition on this node is
+// awaited before,
 // holding nothing; one on another node is read at once and, when that
 // finds nothing, long-polled there holding nothing (AwaitAny) and read
 // again, as the group poll does. (The read used to long-poll the other
