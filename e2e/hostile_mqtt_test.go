@@ -502,13 +502,7 @@ func TestMQTTStalledSubscribersBounded(t *testing.T) {
 	p.mustCreateTopic("m", 8)
 	const clients, batches, perBatch = 8, 50, 100
 	healthy := p.sub("mqttv5", "default", p.token, clients*batches*perBatch, 120, "m/#")
-	for i := range 200 {
-		m := dialMQTT(t, p)
-		if _, rc := m.connect(t, 5, fmt.Sprintf("stalled-%d", i), "default", p.token, true); rc != 0 {
-			t.Fatalf("connect %d: 0x%02x", i, rc)
-		}
-		m.subscribe(t, 5, 1, []string{"m/#"}) // and never reads again
-	}
+	stalledSubscribers(t, p, 200, "m/#")
 	p.subscribed(201)
 	if err := appendKiBRecords(p, "m", clients, batches, perBatch); err != nil {
 		t.Fatal(err)
@@ -540,13 +534,7 @@ func TestMQTTStalledSubscribersLargeBatches(t *testing.T) {
 	p.mustCreateTopic("big", 1)
 	const requests, perRequest = 5, 4000
 	healthy := p.sub("mqttv5", "default", p.token, requests*perRequest, 120, "big/#")
-	for i := range 100 {
-		m := dialMQTT(t, p)
-		if _, rc := m.connect(t, 5, fmt.Sprintf("stalled-%d", i), "default", p.token, true); rc != 0 {
-			t.Fatalf("connect %d: 0x%02x", i, rc)
-		}
-		m.subscribe(t, 5, 1, []string{"big/#"}) // and never reads again
-	}
+	stalledSubscribers(t, p, 100, "big/#")
 	p.subscribed(101)
 	before := peakRSS(t, p)
 	recs := make([]string, perRequest)
@@ -567,5 +555,18 @@ func TestMQTTStalledSubscribersLargeBatches(t *testing.T) {
 	}
 	if grew := peak - before; grew > 480<<20 {
 		t.Fatalf("the node grew by %d MB", grew>>20)
+	}
+}
+
+// stalledSubscribers connects n devices that subscribe to filter with
+// QoS 1 and never read their sockets again.
+func stalledSubscribers(t *testing.T, p *proc, n int, filter string) {
+	t.Helper()
+	for i := range n {
+		m := dialMQTT(t, p)
+		if _, rc := m.connect(t, 5, fmt.Sprintf("stalled-%d", i), "default", p.token, true); rc != 0 {
+			t.Fatalf("connect %d: 0x%02x", i, rc)
+		}
+		m.subscribe(t, 5, 1, []string{filter})
 	}
 }
