@@ -1,0 +1,328 @@
+package multiraft
+
+// Reading a partition: fetches of records and of stored batches, long
+// polls that read nothing (Await, AwaitAny), and what a read keeps of
+// the batches it reads whole.
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/multiraft/segment"
+)
+
+// FetchResult is a fetch's answer.
+type FetchResult struct {
+	Records       []eddy.FetchedRecord
+	NextOffset    eddy.Offset
+	HighWatermark eddy.Offset
+	LogStart      eddy.Offset
+}
+
+// Fetch reads up to maxRecords records and about maxBytes bytes from a
+// partition's local replica, starting at offset. When nothing is there yet
+// it waits up to wait for an Update to append something (long poll).
+func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*FetchResult, error) {
+	if meta, err := h.Topic(ref); err == nil && p.Validate(meta.Partitions) == nil && !h.IsLocal(meta, p) {
+		n, err := h.remoteReplica(meta, p)
+		if err != nil {
+			return nil, err
+		}
+		return h.cfg.Forwarder.Fetch(ctx, n, ref, p, offset, maxRecords, maxBytes, wait)
+	}
+	var res *FetchResult
+	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
+		var err error
+		res, err = h.readRecords(lg, int64(offset), maxRecords, maxBytes)
+		return err != nil || len(res.Records) > 0, err
+	})
+	return res, err
+}
+
+// FetchBatches is Fetch for clients that take Kafka v2 record batches: it
+// returns whole batches as stored (the first may start before offset) with
+// no decoding or re-encoding, up to about maxBytes; from a node that holds
+// the partition when this one does not.
+func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error) {
+	if meta, err := h.Topic(ref); err == nil && p.Validate(meta.Partitions) == nil && !h.IsLocal(meta, p) {
+		n, err := h.remoteReplica(meta, p)
+		if err != nil {
+			return eddy.FetchedBatches{}, err
+		}
+		return h.cfg.Forwarder.FetchBatches(ctx, n, ref, p, offset, maxBytes, wait)
+	}
+	var rr eddy.FetchedBatches
+	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
+		var err error
+		rr, err = lg.Read(int64(offset), maxBytes)
+		return err != nil || len(rr.Batches) > 0, err
+	})
+	return rr, err
+}
+
+// BatchBytesAt is the size of the stored batch holding offset in this
+// node's replica of the partition: what a read from offset returns at
+// least, however small its max bytes (a batch is read whole). A reader
+// takes room for it before reading. It is 0 when there is nothing at
+// offset, or no replica here (the node that has one takes its own room).
+func (h *Host) BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int {
+	meta, err := h.Topic(ref)
+	if err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
+		return 0
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return 0
+	}
+	lg, err := lp.sm.log()
+	if err != nil {
+		return 0
+	}
+	return lg.BatchBytesAt(int64(offset))
+}
+
+// Await waits, up to wait, until this node's replica of the partition
+// has a record at offset or later, without reading any: a long poll that
+// takes memory for its answer only once there is one to read. It reports
+// false, at once, when this node holds no replica of the partition (a
+// read there long-polls on a node that does).
+func (h *Host) Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool {
+	if meta, err := h.Topic(ref); err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
+		return false
+	}
+	h.AwaitAny(ctx, []PartitionAt{{ref, p, offset}}, wait)
+	return true
+}
+
+// PartitionAt is a place in a partition.
+type PartitionAt struct {
+	Ref    eddy.TopicRef
+	P      eddy.Partition
+	Offset eddy.Offset
+}
+
+// maxRemoteWaits bounds the places on other nodes one AwaitAny long-polls
+// (a goroutine each); the read after the wait reads every place anyway.
+const maxRemoteWaits = 256
+
+// AwaitAny is Await for many places at once: it returns once any of them
+// has a record at its offset or later (or is out of range), wait has
+// passed, ctx ends or the host stops. It reads nothing of the places this
+// node holds and waits on them all from the caller's goroutine (a fetch
+// may name hundreds of partitions, the same one many times; a goroutine
+// each took 8 KB or more); a place on another node is long-polled there,
+// reading nothing (awaitRemote), a goroutine each, at most maxRemoteWaits.
+func (h *Host) AwaitAny(ctx context.Context, at []PartitionAt, wait time.Duration) {
+	if wait <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	logs := make([]*localPartition, len(at))
+	local, remote := 0, 0
+	for i, a := range at {
+		meta, err := h.Topic(a.Ref)
+		if err == nil && a.P.Validate(meta.Partitions) == nil && h.IsLocal(meta, a.P) {
+			if lp, err := h.local(meta, a.P); err == nil {
+				logs[i], local = lp, local+1
+				continue
+			}
+		}
+		if remote++; remote > maxRemoteWaits {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if h.awaitRemote(ctx, a, wait) {
+				cancel()
+			}
+		}()
+	}
+	if local == 0 {
+		return // the remote reads end it
+	}
+	for {
+		cases := []reflect.SelectCase{
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(h.stop)},
+		}
+		seen := map[<-chan struct{}]bool{}
+		for i, lp := range logs {
+			if lp == nil {
+				continue
+			}
+			lg, err := lp.sm.log()
+			if err != nil {
+				cancel() // closing: the read after says so
+				return
+			}
+			notify := lg.Wait() // before the offsets, so no append is missed
+			if start, end := lg.Offsets(); int64(at[i].Offset) < start || int64(at[i].Offset) < end {
+				cancel()
+				return
+			}
+			if !seen[notify] {
+				seen[notify] = true
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(notify)})
+			}
+		}
+		if chosen, _, _ := reflect.Select(cases); chosen < 2 {
+			cancel()
+			return
+		}
+	}
+}
+
+// awaitRemote long-polls a place held on another node, reading nothing
+// there, and reports whether a record is there. A node it cannot ask
+// (down, or one that does not know the wait: during a rolling upgrade)
+// is waited out, not asked again at once: the caller's read after the
+// wait tells the client what there is.
+func (h *Host) awaitRemote(ctx context.Context, a PartitionAt, wait time.Duration) bool {
+	meta, err := h.Topic(a.Ref)
+	if err != nil || a.P.Validate(meta.Partitions) != nil {
+		return false // the read after says so
+	}
+	if n, err := h.remoteReplica(meta, a.P); err == nil {
+		if there, err := h.cfg.Forwarder.Await(ctx, n, a.Ref, a.P, a.Offset, wait); err == nil {
+			return there
+		}
+	}
+	<-ctx.Done()
+	return false
+}
+
+// poll calls read on the partition's local log until it reports that it
+// found something (or failed), wait has passed, ctx ends or the host stops.
+// Between tries it sleeps on the log's notification channel, which Update
+// closes: a long poll is woken by the append, not by a timer loop.
+func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wait time.Duration, read func(lg *segment.Log) (bool, error)) error {
+	meta, err := h.Topic(ref)
+	if err != nil {
+		return err
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return err
+	}
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		lg, err := lp.sm.log()
+		if err != nil {
+			return err
+		}
+		notify := lg.Wait() // before reading, so no append is missed
+		done, err := read(lg)
+		if done || err != nil || wait <= 0 {
+			return err
+		}
+		select {
+		case <-notify:
+		case <-timer:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-h.stop:
+			return nil
+		}
+	}
+}
+
+func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes int) (*FetchResult, error) {
+	res := &FetchResult{NextOffset: eddy.Offset(offset)}
+	off := offset
+	bytes, read := 0, 0
+	for len(res.Records) < maxRecords && bytes < maxBytes {
+		rr, err := lg.Read(off, maxBytes-bytes)
+		read += len(rr.Batches)
+		res.HighWatermark, res.LogStart = eddy.Offset(rr.HighWatermark), eddy.Offset(rr.LogStart)
+		if err != nil {
+			if len(res.Records) > 0 {
+				break
+			}
+			return res, err
+		}
+		if len(rr.Batches) == 0 {
+			break
+		}
+		// A batch is read whole, whatever maxBytes asks, and its records
+		// are kept (up to maxRecords); of one over four times larger (one
+		// HTTP request's records are one batch, up to 16 MiB) the read
+		// keeps a quarter, or maxBytes if more, so that a reader of
+		// little at a time (an MQTT device's 64 KiB) neither holds the
+		// batch nor reads it again more than four times over.
+		keepTo := bytes + len(rr.Batches)
+		if len(rr.Batches) > 4*(maxBytes-bytes) {
+			keepTo = max(maxBytes, bytes+len(rr.Batches)/4)
+		}
+		err = batch.SplitVerified(rr.Batches, func(hd batch.Header, b []byte) error {
+			var err error
+			before := len(res.Records)
+			res.Records, err = batch.DecodeVerified(res.Records, b)
+			// Drop records before the requested offset and past the limits.
+			kept := res.Records[:before]
+			for _, r := range res.Records[before:] {
+				if int64(r.Offset) >= off && len(kept) < maxRecords && (len(kept) == 0 || bytes < keepTo) {
+					kept = append(kept, r)
+					bytes += r.Size()
+				}
+			}
+			res.Records = kept
+			return err
+		})
+		if err != nil {
+			return res, err
+		}
+		if n := len(res.Records); n > 0 {
+			off = int64(res.Records[n-1].Offset) + 1
+		}
+		if off >= rr.HighWatermark {
+			break
+		}
+	}
+	if n := len(res.Records); n > 0 {
+		res.NextOffset = res.Records[n-1].Offset + 1
+	}
+	if read > 2*bytes+64<<10 {
+		res.Records = compact(res.Records, bytes)
+	}
+	return res, nil
+}
+
+// compact copies the records, and their bytes (n in all), out of the
+// batches they were decoded from, so that those can go: a read returns a
+// batch whole, and a reader that keeps a few records of a large one (a
+// device's window of 64 records of a batch of 4,000 one HTTP request
+// made) held all of it for as long as it held them, through the records
+// it kept and those decoded and dropped past them in the same array.
+func compact(decoded []eddy.FetchedRecord, n int) []eddy.FetchedRecord {
+	recs := append([]eddy.FetchedRecord(nil), decoded...)
+	buf := make([]byte, 0, n)
+	keep := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		buf = append(buf, b...)
+		return buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
+	for i := range recs {
+		r := &recs[i].Record
+		r.Key, r.Value = keep(r.Key), keep(r.Value)
+		for j := range r.Headers {
+			r.Headers[j].Value = keep(r.Headers[j].Value)
+		}
+	}
+	return recs
+}
