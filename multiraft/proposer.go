@@ -3,6 +3,7 @@ package multiraft
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -648,6 +649,16 @@ func (h *Host) submitAs(shardID uint64, sess *client.Session, cmd []byte, once b
 	timeout = max(timeout, 100*time.Millisecond)
 	a := &attempt{change: h.leaders.watch(shardID), leader: leader, term: term, known: known}
 	a.rs, a.err = h.nh.Propose(sess, cmd, timeout)
+	// Yield to the step worker Propose just woke. Go runs a woken
+	// goroutine next on this P, but only until another is woken or
+	// started here: the settle goroutine the proposer starts next, or
+	// an answered request, took that place and left the step worker
+	// behind every HTTP handler in the run queue. Under 50 connections
+	// sending one record each, a proposal waited 210-230 µs for the step
+	// worker to take it, 40-50 µs with the yield; the same load, 5 runs
+	// interleaved with the build before: 25.1k-28.0k requests/s against
+	// 24.7k-27.1k, lone p50 0.32-0.36 ms against 0.34-0.45 ms.
+	runtime.Gosched()
 	return a
 }
 
