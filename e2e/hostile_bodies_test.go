@@ -525,3 +525,56 @@ func TestFetchRoomForWholeBatch(t *testing.T) {
 		t.Fatalf("the node grew by %d MB", grew>>20)
 	}
 }
+
+// TestScansTakeRoom: a checksum reads a partition whole and a search
+// scans up to scan_max_bytes of it, reading a stored batch at a time,
+// whole, however large; either takes request memory for each read (a
+// checksum took none, a search room for a 4 MiB page only), so
+// concurrent scans inside large batches are refused 429 rather than
+// holding memory the node never counted.
+func TestScansTakeRoom(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("one", 1)
+	var recs []string
+	for range 8000 {
+		recs = append(recs, fmt.Sprintf(`{"value":%q}`, strings.Repeat("x", 1000)))
+	}
+	body := []byte(`{"records":[` + strings.Join(recs, ",") + `]}`)
+	for range 4 { // four batches of 8 MB
+		if code, err := p.do("POST", "/v1/topics/one/records", "application/json", body, nil); err != nil || code != 200 {
+			t.Fatalf("produce: %d %v", code, err)
+		}
+	}
+	for _, scan := range []string{"records?contains=y&scan_max_bytes=40000000", "checksum"} { // VmHWM: the larger grower last
+		before := peakRSS(t, p)
+		const concurrent = 60
+		codes := make(chan int, concurrent)
+		var wg sync.WaitGroup
+		for range concurrent {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, err := p.do("GET", "/v1/topics/one/partitions/0/"+scan, "", nil, nil)
+				if err != nil {
+					t.Error(err)
+				}
+				codes <- code
+			}()
+		}
+		wg.Wait()
+		close(codes)
+		count := map[int]int{}
+		for c := range codes {
+			count[c]++
+		}
+		peak := peakRSS(t, p)
+		t.Logf("%d concurrent %s inside 8 MB batches: answers %v; the node's peak RSS %d MB (%d MB before)", concurrent, scan, count, peak>>20, before>>20)
+		if count[200] == 0 || count[200]+count[429] != concurrent {
+			t.Fatalf("answers %v: want 200s, and 429s for what found no room", count)
+		}
+		if grew := peak - before; grew > 200<<20 {
+			t.Fatalf("the node grew by %d MB", grew>>20)
+		}
+	}
+}

@@ -19,7 +19,7 @@ type ClusterAdmin interface {
 	AddNode(ctx context.Context, id uint64, raftAddr string) (*catalog.NodeMeta, error)
 	RemoveNode(ctx context.Context, id uint64) (*catalog.NodeMeta, error)
 	Ready() error
-	Checksum(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error)
+	Checksum(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, upto int64, room multiraft.ReadRoom) (*multiraft.Checksum, error)
 	Quarantined() []multiraft.Quarantine
 	RepairPartition(ctx context.Context, ref eddy.TopicRef, p eddy.Partition) (*multiraft.RepairResult, error)
 	Health() multiraft.Health

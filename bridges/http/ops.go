@@ -74,13 +74,30 @@ func (s *Server) checksum(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		s.checksumReplicas(ctx, ref, p, upto)
 		return
 	}
-	c, err := s.b.Checksum(ref, p, upto)
+	c, err := s.digest(ref, p, upto)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
 	writeJSON(ctx, 200, c)
 }
+
+// digest is this node's checksum of a partition replica: each read takes
+// room in the tenant's share of the request memory (refused 429 when
+// there is none), and it stops when the node does or after
+// checksumTimeout.
+func (s *Server) digest(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error) {
+	c, cancel := s.reqContext(checksumTimeout, true)
+	defer cancel()
+	return s.b.Checksum(c, ref, p, upto, func(n int) (func(), error) {
+		hold, err := s.answerRoom(ref.Tenant, n)
+		return hold.Release, err
+	})
+}
+
+// checksumTimeout bounds a checksum: a partition of a few GB read at the
+// few tens of MB/s of an SD card.
+const checksumTimeout = 10 * time.Minute
 
 type replicaChecksum struct {
 	Node  uint64              `json:"node"`
@@ -111,7 +128,7 @@ func (s *Server) checksumReplicas(ctx *fasthttp.RequestCtx, ref eddy.TopicRef, p
 			out[i].Node = n.ID
 			var err error
 			if n.ID == s.b.NodeID() {
-				out[i].Sum, err = s.b.Checksum(ref, p, upto)
+				out[i].Sum, err = s.digest(ref, p, upto)
 			} else if err = answers[i].err; err == nil {
 				out[i].Sum = new(multiraft.Checksum)
 				err = json.Unmarshal(answers[i].body, out[i].Sum)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/membudget"
+	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
@@ -59,9 +61,9 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 		return
 	}
 	q.preview = int(preview)
-	// A page read, and the answer: at most fetch_max_bytes of matches (and
-	// the one that crosses it), as a fetch's.
-	hold, err := s.answerRoom(ref.Tenant, searchPage+s.cfg.FetchMaxBytes)
+	// The answer: at most fetch_max_bytes of matches (and the one that
+	// crosses it), as a fetch's.
+	hold, err := s.answerRoom(ref.Tenant, s.cfg.FetchMaxBytes)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -71,7 +73,7 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 	var hw, logStart int64
 	done := false
 	for matches < int(maxRecs) && scanned < budget && len(out) < s.cfg.FetchMaxBytes {
-		res, err := s.b.Fetch(c, ref, p, eddy.Offset(next), 10_000, int(min(searchPage, budget-scanned)), 0)
+		res, page, err := s.searchPage(c, ref, p, next, int(min(searchPage, budget-scanned)))
 		if err != nil {
 			hold.Release()
 			writeError(ctx, err)
@@ -79,6 +81,7 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 		}
 		hw, logStart = int64(res.HighWatermark), int64(res.LogStart)
 		if len(res.Records) == 0 {
+			page.Release()
 			done = next >= hw
 			break
 		}
@@ -100,6 +103,7 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 				break
 			}
 		}
+		page.Release()
 		done = next >= hw
 		if done || c.Err() != nil {
 			break
@@ -122,6 +126,23 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
 	answerWith(ctx, out, hold.Shrink(int64(len(out))))
+}
+
+// searchPage reads a page of a search, up to limit bytes from offset,
+// with room for what the read returns: limit, or the stored batch at offset when
+// larger, since a batch is read whole (room for a 4 MiB page let
+// concurrent searches inside 8 MB batches hold memory never counted). The
+// caller releases the room once it is done with the records.
+func (s *Server) searchPage(c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, limit int) (*multiraft.FetchResult, membudget.Hold, error) {
+	hold, err := s.answerRoom(ref.Tenant, max(limit, s.b.BatchBytesAt(ref, p, eddy.Offset(offset))))
+	if err != nil {
+		return nil, hold, err
+	}
+	res, err := s.b.Fetch(c, ref, p, eddy.Offset(offset), 10_000, limit, 0)
+	if err != nil {
+		hold.Release()
+	}
+	return res, hold, err
 }
 
 // appendMatch writes a record, its value cut to the preview (then with
