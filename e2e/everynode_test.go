@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // What one node tells of every node: transform runs and replica checksums
@@ -81,5 +85,54 @@ func TestTransformStatusEveryNode(t *testing.T) {
 	}
 	if !sums.Consistent || sums.Upto != 3 || len(sums.Replicas) != 3 {
 		t.Fatalf("replica checksums: %+v", sums)
+	}
+}
+
+// TestOffsetForTimeAnyNode: the first offset at or after a time is looked
+// up in the batches' max timestamps of a replica, asked of a node that has
+// one by any node that has none: over HTTP (offsets?timestamp=, which
+// scanned the whole partition through 8 MiB fetches there) and Kafka's
+// ListOffsets (refused NOT_LEADER_OR_FOLLOWER there).
+func TestOffsetForTimeAnyNode(t *testing.T) {
+	procs := newCluster(t, 2)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"tt","partitions":4,"replication_factor":1}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	near, part := procs[0], remotePartition(t, procs, "tt", 4)
+	for _, ts := range []int{1000, 2000, 3000} {
+		body := fmt.Sprintf(`{"records":[{"value":"at %d","partition":%d,"timestamp":%d}]}`, ts, part, ts)
+		if code, err := near.do("POST", "/v1/topics/tt/records", "application/json", []byte(body), nil); err != nil || code != 200 {
+			t.Fatalf("produce: %d %v", code, err)
+		}
+	}
+	for _, c := range []struct{ at, offset, stamp int64 }{{1500, 1, 2000}, {0, 0, 1000}, {3000, 2, 3000}, {5000, 3, -1}} {
+		var out struct {
+			Offset          int64 `json:"offset"`
+			RecordTimestamp int64 `json:"record_timestamp"`
+		}
+		if code, err := near.do("GET", fmt.Sprintf("/v1/topics/tt/partitions/%d/offsets?timestamp=%d", part, c.at), "", nil, &out); err != nil || code != 200 {
+			t.Fatalf("offsets at %d: %d %v", c.at, code, err)
+		}
+		if out.Offset != c.offset || out.RecordTimestamp != c.stamp {
+			t.Errorf("HTTP, at %d: offset %d, record timestamp %d; want %d, %d", c.at, out.Offset, out.RecordTimestamp, c.offset, c.stamp)
+		}
+		if c.stamp < 0 {
+			c.offset = -1 // Kafka: no such record
+		}
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "tt"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = int32(part), c.at
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := kgoClient(t, procs[:1]).Broker(1).Request(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if got.ErrorCode != 0 || got.Offset != c.offset || got.Timestamp != c.stamp {
+			t.Errorf("Kafka ListOffsets to node 1, at %d: error %d, offset %d, timestamp %d; want 0, %d, %d", c.at, got.ErrorCode, got.Offset, got.Timestamp, c.offset, c.stamp)
+		}
 	}
 }

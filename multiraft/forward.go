@@ -33,6 +33,10 @@ type Forwarder interface {
 	Await(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) (bool, error)
 	// Offsets asks node n for partition p's offsets.
 	Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error)
+	// OffsetForTime asks node n for the first offset of partition p whose
+	// record's timestamp is ts or later, and that timestamp (-1 and -1
+	// when none is).
+	OffsetForTime(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, ts int64) (int64, int64, error)
 }
 
 // remoteReplica picks a node holding a replica of partition p: an alive one,

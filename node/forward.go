@@ -213,6 +213,26 @@ func (f *forwarder) Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.To
 		Leader: o.Leader, Bytes: o.SizeBytes}, nil
 }
 
+// OffsetForTime asks node n for the first offset of a partition at or
+// after a timestamp (the offsets endpoint's ?timestamp=).
+func (f *forwarder) OffsetForTime(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, ts int64) (int64, int64, error) {
+	_, b, err := f.do(ctx, n, "GET", partitionPath(ref, p, "offsets")+"?timestamp="+strconv.FormatInt(ts, 10), "", nil)
+	if err != nil {
+		return -1, -1, err
+	}
+	var o struct {
+		Offset          *int64 `json:"offset"`
+		RecordTimestamp *int64 `json:"record_timestamp"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil || o.Offset == nil || o.RecordTimestamp == nil {
+		return -1, -1, eddy.Errorf(eddy.CodeUnavailable, "the node holding the partition gave no offset for the time")
+	}
+	if *o.RecordTimestamp < 0 {
+		return -1, -1, nil
+	}
+	return *o.Offset, *o.RecordTimestamp, nil
+}
+
 // Get asks node n for path of its API (read-only), as a forward: what
 // one node's API tells of every node (transform breakers, replica
 // checksums) it gathers so.

@@ -31,8 +31,8 @@ type Reader interface {
 	Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	TopicOffsets(meta *catalog.TopicMeta) []multiraft.PartitionOffsets
-	// OffsetForTime looks a time up in this node's replica (-1 when no
-	// record is that late; CodeUnavailable without a replica here).
+	// OffsetForTime looks a time up in a replica of the partition (-1
+	// when no record is that late).
 	OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (offset, timestamp int64, err error)
 }
 
@@ -261,9 +261,7 @@ func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 			writeError(ctx, err)
 			return
 		}
-		c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
-		defer cancel()
-		off, stamp, err := s.offsetForTime(c, ref, po, ts)
+		off, stamp, err := s.offsetForTime(ref, po, ts)
 		if err != nil {
 			writeError(ctx, err)
 			return

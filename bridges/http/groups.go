@@ -401,7 +401,7 @@ func (s *Server) resetGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principa
 		case "offset":
 			off = min(max(req.Offset, int64(po.LogStart)), int64(po.HighWatermark))
 		case "timestamp":
-			off, _, err = s.offsetForTime(c, meta.Ref(), po, req.TimestampMs)
+			off, _, err = s.offsetForTime(meta.Ref(), po, req.TimestampMs)
 			if err != nil {
 				writeError(ctx, err)
 				return
@@ -422,35 +422,17 @@ func (s *Server) resetGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principa
 
 // offsetForTime is the first offset whose record's timestamp is at or
 // after ts, and that record's timestamp (the high watermark and -1 if
-// none is): through the segments' and batches' max timestamps on this
-// node's replica, or, on a node without one, a bounded scan of fetches.
-func (s *Server) offsetForTime(c context.Context, ref eddy.TopicRef, po multiraft.PartitionOffsets, ts int64) (int64, int64, error) {
+// none is): through the segments' and batches' max timestamps of a
+// replica (Host.OffsetForTime asks a node that has one).
+func (s *Server) offsetForTime(ref eddy.TopicRef, po multiraft.PartitionOffsets, ts int64) (int64, int64, error) {
 	off, stamp, err := s.b.OffsetForTime(ref, po.Partition, ts)
 	switch {
-	case err == nil && off < 0:
-		return int64(po.HighWatermark), -1, nil
-	case err == nil:
-		return off, stamp, nil
-	case eddy.ErrorCode(err) != eddy.CodeUnavailable:
+	case err != nil:
 		return 0, 0, err
+	case off < 0:
+		return int64(po.HighWatermark), -1, nil
 	}
-	next := int64(po.LogStart)
-	for next < int64(po.HighWatermark) {
-		res, err := s.b.Fetch(c, ref, po.Partition, eddy.Offset(next), 10_000, 8<<20, 0)
-		if err != nil {
-			return 0, 0, err
-		}
-		if len(res.Records) == 0 {
-			break
-		}
-		for _, r := range res.Records {
-			if r.Timestamp >= ts {
-				return int64(r.Offset), r.Timestamp, nil
-			}
-		}
-		next = int64(res.NextOffset)
-	}
-	return int64(po.HighWatermark), -1, nil
+	return off, stamp, nil
 }
 
 func (s *Server) deleteGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
