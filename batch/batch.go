@@ -69,6 +69,10 @@ func (h *Header) Count() int64 { return int64(h.LastOffsetDelta) + 1 }
 // LastOffset is the batch's last offset.
 func (h *Header) LastOffset() int64 { return h.FirstOffset + int64(h.LastOffsetDelta) }
 
+// LogAppendTime reports whether the batch's records are stamped with the
+// time it was appended (its MaxTimestamp), not their own.
+func (h *Header) LogAppendTime() bool { return h.Attributes&attrLogAppend != 0 }
+
 // ParseHeader decodes the header fields without checking the CRC.
 func ParseHeader(b []byte) (Header, error) {
 	if len(b) < HeaderLen {
@@ -248,7 +252,7 @@ func DecodeVerified(dst []eddy.FetchedRecord, b []byte) ([]eddy.FetchedRecord, e
 	if len(b) < h.Size() {
 		return dst, eddy.Errorf(eddy.CodeCorrupt, "record batch: %d bytes, header says %d", len(b), h.Size())
 	}
-	logAppend := h.Attributes&attrLogAppend != 0
+	logAppend := h.LogAppendTime()
 	src := b[HeaderLen:h.Size()]
 	if c := h.Codec(); c != CompressionNone {
 		if src, err = decompress(c, src); err != nil {

@@ -14,7 +14,9 @@ import (
 type LagReader interface {
 	Topic(ref eddy.TopicRef) (*catalog.TopicMeta, error)
 	TopicOffsets(meta *catalog.TopicMeta) []multiraft.PartitionOffsets
-	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
+	// StampedAt is when the records from offset on began (false: none
+	// there); see multiraft.Host.StampedAt.
+	StampedAt(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) (int64, bool)
 }
 
 // PartitionLag is how far a group is behind on one partition.
@@ -31,8 +33,9 @@ type PartitionLag struct {
 
 // GroupLag is a group's lag on every partition of the topics it reads or
 // holds offsets for, sorted by topic and partition, with the sums (the
-// largest LagMs). With inTime each lagging partition costs a one-record
-// fetch, for LagMs.
+// largest LagMs). With inTime each lagging partition costs a batch
+// header's read, for LagMs (a one-record fetch where the partition is on
+// another node).
 func GroupLag(ctx context.Context, r LagReader, g *catalog.GroupMeta, inTime bool, now time.Time) (parts []PartitionLag, lag, lagMs int64) {
 	topics := g.Topics()
 	sort.Strings(topics)
@@ -50,8 +53,8 @@ func GroupLag(ctx context.Context, r LagReader, g *catalog.GroupMeta, inTime boo
 			}
 			pl.Lag = max(0, pl.End-next)
 			if pl.Lag > 0 && inTime {
-				if res, err := r.Fetch(ctx, meta.Ref(), po.Partition, eddy.Offset(next), 1, 1, 0); err == nil && len(res.Records) > 0 {
-					pl.LagMs = max(0, now.UnixMilli()-res.Records[0].Timestamp)
+				if stamped, ok := r.StampedAt(ctx, meta.Ref(), po.Partition, eddy.Offset(next)); ok {
+					pl.LagMs = max(0, now.UnixMilli()-stamped)
 				}
 			}
 			lag += pl.Lag

@@ -70,19 +70,53 @@ func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 // takes room for it before reading. It is 0 when there is nothing at
 // offset, or no replica here (the node that has one takes its own room).
 func (h *Host) BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int {
-	meta, err := h.Topic(ref)
-	if err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
-		return 0
-	}
-	lp, err := h.local(meta, p)
-	if err != nil {
-		return 0
-	}
-	lg, err := lp.sm.log()
-	if err != nil {
+	lg := h.localLog(ref, p)
+	if lg == nil {
 		return 0
 	}
 	return lg.BatchBytesAt(int64(offset))
+}
+
+// StampedAt is when the records from offset on began: the time the stored
+// batch holding offset was stamped with (its first record's, or its
+// append time), from the batch's header alone on a node with a replica;
+// elsewhere, the record at offset, fetched from a node with one. false
+// when there is no record at offset. (A group's lag in time read a whole
+// batch, up to 16 MiB, for every lagging partition at every scrape.)
+func (h *Host) StampedAt(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) (int64, bool) {
+	if lg := h.localLog(ref, p); lg != nil {
+		b, ok := lg.BatchAt(int64(offset))
+		if !ok {
+			return 0, false
+		}
+		if b.LogAppendTime() {
+			return b.MaxTimestamp, true
+		}
+		return b.FirstTimestamp, true
+	}
+	res, err := h.Fetch(ctx, ref, p, offset, 1, 1, 0)
+	if err != nil || len(res.Records) == 0 {
+		return 0, false
+	}
+	return res.Records[0].Timestamp, true
+}
+
+// localLog is this node's replica's log of the partition (nil: none here,
+// or not open).
+func (h *Host) localLog(ref eddy.TopicRef, p eddy.Partition) *segment.Log {
+	meta, err := h.Topic(ref)
+	if err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
+		return nil
+	}
+	lp, err := h.local(meta, p)
+	if err != nil {
+		return nil
+	}
+	lg, err := lp.sm.log()
+	if err != nil {
+		return nil
+	}
+	return lg
 }
 
 // Await waits, up to wait, until this node's replica of the partition

@@ -24,6 +24,9 @@ type GroupAdmin interface {
 	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
 	Group(tenant eddy.TenantID, group string) (*catalog.GroupMeta, error)
 	Groups(tenant eddy.TenantID) []*catalog.GroupMeta
+	// StampedAt is when the records from offset on began (a group's lag
+	// in time).
+	StampedAt(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) (int64, bool)
 }
 
 // Consumer groups over HTTP (docs/consumers.md). Membership, generations,

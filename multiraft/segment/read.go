@@ -17,11 +17,11 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	res := eddy.FetchedBatches{LogStart: l.logStart, HighWatermark: l.visibleEnd}
-	s, pos, size, err := l.findLocked(off)
+	s, pos, h, err := l.findLocked(off)
 	if err != nil || s == nil {
 		return res, err
 	}
-	maxBytes = max(maxBytes, size)
+	maxBytes = max(maxBytes, h.Size())
 	n := min(int64(maxBytes), s.size-pos)
 	buf := make([]byte, n)
 	if _, err := s.f.ReadAt(buf, pos); err != nil && err != io.EOF {
@@ -67,26 +67,33 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 // returns at least, however small its maxBytes. It is 0 at the high
 // watermark, and outside [log start, high watermark].
 func (l *Log) BatchBytesAt(off int64) int {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	_, _, size, err := l.findLocked(off)
-	if err != nil {
+	h, ok := l.BatchAt(off)
+	if !ok {
 		return 0
 	}
-	return size
+	return h.Size()
 }
 
-// findLocked finds the batch holding off: its segment, position and size
+// BatchAt is the header of the batch holding off, read alone; false at the
+// high watermark, and outside [log start, high watermark].
+func (l *Log) BatchAt(off int64) (batch.Header, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	s, _, h, err := l.findLocked(off)
+	return h, err == nil && s != nil
+}
+
+// findLocked finds the batch holding off: its segment, position and header
 // (no segment at the high watermark).
-func (l *Log) findLocked(off int64) (*seg, int64, int, error) {
+func (l *Log) findLocked(off int64) (*seg, int64, batch.Header, error) {
 	if l.segs == nil {
-		return nil, 0, 0, ErrClosed
+		return nil, 0, batch.Header{}, ErrClosed
 	}
 	if off < l.logStart || off > l.visibleEnd {
-		return nil, 0, 0, eddy.Errorf(eddy.CodeOffsetOutOfRange, "offset %d is outside [%d, %d]", off, l.logStart, l.visibleEnd)
+		return nil, 0, batch.Header{}, eddy.Errorf(eddy.CodeOffsetOutOfRange, "offset %d is outside [%d, %d]", off, l.logStart, l.visibleEnd)
 	}
 	if off == l.visibleEnd {
-		return nil, 0, 0, nil
+		return nil, 0, batch.Header{}, nil
 	}
 	i := len(l.segs) - 1
 	for i > 0 && l.segs[i].base > off {
@@ -95,22 +102,22 @@ func (l *Log) findLocked(off int64) (*seg, int64, int, error) {
 	s := l.segs[i]
 	pos, err := s.lookup(off)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, batch.Header{}, err
 	}
 	var hb [batch.HeaderLen]byte
 	for {
 		if pos >= s.size {
-			return nil, 0, 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d: offset %d not found", s.base, off)
+			return nil, 0, batch.Header{}, eddy.Errorf(eddy.CodeCorrupt, "segment %d: offset %d not found", s.base, off)
 		}
 		if _, err := s.f.ReadAt(hb[:], pos); err != nil {
-			return nil, 0, 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d: read header at %d: %v", s.base, pos, err)
+			return nil, 0, batch.Header{}, eddy.Errorf(eddy.CodeCorrupt, "segment %d: read header at %d: %v", s.base, pos, err)
 		}
 		h, err := batch.ParseHeader(hb[:])
 		if err != nil {
-			return nil, 0, 0, eddy.Errorf(eddy.CodeCorrupt, "segment %d at %d: %v", s.base, pos, err)
+			return nil, 0, batch.Header{}, eddy.Errorf(eddy.CodeCorrupt, "segment %d at %d: %v", s.base, pos, err)
 		}
 		if h.LastOffset() >= off {
-			return s, pos, h.Size(), nil
+			return s, pos, h, nil
 		}
 		pos += int64(h.Size())
 	}
