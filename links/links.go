@@ -29,6 +29,9 @@ type Source interface {
 	Topics(tenant eddy.TenantID) []*catalog.TopicMeta
 	Leads(meta *catalog.TopicMeta, p eddy.Partition) bool
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
+	// Await waits up to wait for a record at offset or later in this
+	// node's replica, reading none; false at once without a replica here.
+	Await(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) bool
 	LinkBacklog(meta *catalog.TopicMeta, p eddy.Partition, from, maxBytes, maxAgeMs int64) (multiraft.Backlog, error)
 	LinkProgress(ctx context.Context, tenant eddy.TenantID, name string, ups []catalog.LinkProgress) (*catalog.LinkMeta, error)
 }

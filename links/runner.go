@@ -254,11 +254,15 @@ func (r *runner) prepare(l *catalog.LinkMeta, c catalog.LinkPartition, bl multir
 	r.setBacklog(bl.End, next.Sent, bl.Bytes, 0)
 	if next.Sent >= bl.End {
 		if wait {
-			// Sleep on the log until a record comes (woken by the append),
-			// then linger so that a trickle goes in fewer requests.
-			fb, err := r.m.src.FetchBatches(r.ctx, r.meta.Ref(), r.p, eddy.Offset(next.Sent), 1, 5*time.Second)
-			if err == nil && len(fb.Batches) > 0 {
+			// Sleep on the log until a record comes (woken by the append,
+			// reading nothing: a read of one byte returned a whole stored
+			// batch, up to 16 MiB, at every wake), then linger so that a
+			// trickle goes in fewer requests. A replica no longer here
+			// (the runner is about to stop) is not spun on.
+			if r.m.src.Await(r.ctx, r.meta.Ref(), r.p, eddy.Offset(next.Sent), 5*time.Second) {
 				r.sleep(time.Duration(l.Linger()) * time.Millisecond)
+			} else {
+				r.sleep(200 * time.Millisecond)
 			}
 		}
 		return next, next != c, nil
