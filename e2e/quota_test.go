@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -96,5 +99,70 @@ func TestClusterStorageQuota(t *testing.T) {
 			code, _ := try(p, 0, 2000) // the new topic's leader may still be coming up
 			return code == 200
 		})
+	}
+}
+
+// TestTenantReadSlots: with tenant_read_slots 1, 24 clients of one tenant
+// fetching 1 MB of JSON at once run one read at a time, the others
+// waiting their turn (counted), and every fetch is answered; another
+// tenant's read meanwhile takes a slot of its own and is answered too.
+// (scripts/bench-noisy-reads.sh measures what it is for: another tenant's
+// producers beside such readers.)
+func TestTenantReadSlots(t *testing.T) {
+	p := newProc(t)
+	p.env = append(p.env, "EDDY_TENANT_READ_SLOTS=1")
+	p.start()
+	p.mustCreateTopic("r", 1)
+	p.producePadded("r", 0, 1000, 1000, "r")
+	alpha := p.tenantToken("alpha", "admin")
+	alphaDo := func(method, path, body string) int {
+		req, _ := http.NewRequest(method, p.url(path), strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+alpha)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := alphaDo("POST", "/v1/topics", `{"name":"a","partitions":1}`); code != 201 {
+		t.Fatalf("alpha's topic: %d", code)
+	}
+	if code := alphaDo("POST", "/v1/topics/a/records", `{"records":[{"value":"mine"}]}`); code != 200 {
+		t.Fatalf("alpha's produce: %d", code)
+	}
+	codes := make(chan int, 24*5)
+	var wg sync.WaitGroup
+	for range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				code, err := p.do("GET", "/v1/topics/r/partitions/0/records?offset=0&max=1000", "", nil, nil)
+				if err != nil {
+					t.Error(err)
+				}
+				codes <- code
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if code := alphaDo("GET", "/v1/topics/a/partitions/0/records?offset=0", ""); code != 200 {
+		t.Errorf("alpha's fetch beside the other tenant's: %d", code)
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != 200 {
+			t.Fatalf("a fetch waiting for its tenant's slot was answered %d", code)
+		}
+	}
+	if waits := p.metric("eddy_tenant_read_waits_total"); waits == 0 {
+		t.Fatal("24 clients of one tenant with one read slot: no read waited")
+	}
+	if waiting := p.metric("eddy_tenant_reads_waiting"); waiting != 0 {
+		t.Fatalf("%v reads still waiting", waiting)
 	}
 }

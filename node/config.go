@@ -105,6 +105,10 @@ type Config struct {
 	// max_request_memory besides (it holds what it read, then its encoded
 	// answer: a tenant's half holds two of the largest).
 	FetchMaxBytes int `yaml:"fetch_max_bytes"`
+	// TenantReadSlots bounds the reads (fetches, searches, checksums,
+	// Kafka fetches) one tenant runs at once on this node; the others
+	// wait their turn. Default 0: half the node's CPUs, at least 1.
+	TenantReadSlots int `yaml:"tenant_read_slots"`
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
 	MinFreeBytes uint64 `yaml:"min_free_bytes"`
@@ -340,6 +344,7 @@ var envVars = []struct {
 	{"EDDY_MAX_BODY_BYTES", func(c *Config, v string) (err error) { c.MaxBodyBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_MAX_REQUEST_MEMORY", func(c *Config, v string) (err error) { c.MaxRequestMemory, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_FETCH_MAX_BYTES", func(c *Config, v string) (err error) { c.FetchMaxBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_TENANT_READ_SLOTS", func(c *Config, v string) (err error) { c.TenantReadSlots, err = strconv.Atoi(v); return }},
 	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_RAFT_LOG_STORE", func(c *Config, v string) error { c.RaftLogStore = v; return nil }},
@@ -510,6 +515,9 @@ func (c *Config) Validate() error {
 	if c.FetchMaxBytes < 64<<10 || c.FetchMaxBytes > 1<<30 {
 		return fmt.Errorf("fetch_max_bytes %d: use 64 KiB (65536) to 1 GiB", c.FetchMaxBytes)
 	}
+	if c.TenantReadSlots < 0 || c.TenantReadSlots > 1024 {
+		return fmt.Errorf("tenant_read_slots %d: use 1 to 1024, or 0 for half the CPUs", c.TenantReadSlots)
+	}
 	if c.RaftMaxUnappliedBytes < 4<<20 {
 		return fmt.Errorf("raft_max_unapplied_bytes %d: use at least 4 MiB (4194304)", c.RaftMaxUnappliedBytes)
 	}
@@ -601,4 +609,13 @@ func (c *Config) validateBridges() error {
 		names[b.Name] = true
 	}
 	return nil
+}
+
+// ReadSlots is tenant_read_slots, 0 resolved to half the CPUs Go uses, at
+// least 1.
+func (c *Config) ReadSlots() int {
+	if c.TenantReadSlots > 0 {
+		return c.TenantReadSlots
+	}
+	return max(1, runtime.GOMAXPROCS(0)/2)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/internal/readslots"
 	"github.com/eddy-broker/eddy/links"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/tenants"
@@ -121,7 +122,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	path := ingest.New(host, host, n.tx, limiter, m)
 	in := mqttIngest{Path: path, host: host}
 	bodies := membudget.New(cfg.MaxRequestMemory) // HTTP bodies, Kafka requests, large MQTT packets: together
+	readWaits := m.NewCounter("eddy_tenant_read_waits_total")
+	reads := readslots.New(cfg.ReadSlots(), readWaits.Inc) // HTTP and Kafka reads: a tenant's share of the CPUs
 	m.GetOrCreateGauge("eddy_request_memory_bytes", func() float64 { return float64(bodies.Used()) })
+	m.GetOrCreateGauge("eddy_tenant_reads_waiting", func() float64 { return float64(reads.Waiting()) })
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
 		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MQTTMaxPacketBytes, Bodies: bodies,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
@@ -141,7 +145,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	if cfg.kafkaOn() {
 		kc := kafka.Config{Addr: cfg.KafkaAddr, Advertise: cfg.advertiseKafka(), ClusterID: cfg.ClusterName, Verifier: verifier,
-			MaxRequestBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+			MaxRequestBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Reads: reads, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
 			if kc.TLS, err = n.loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
@@ -163,7 +167,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Limiter:     limiter,
 		Producer:    path,
 		Bridges:     n.bridgeStatus,
-		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Pprof: cfg.Pprof, Metrics: m, Logger: log,
+		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Reads: reads, Pprof: cfg.Pprof, Metrics: m, Logger: log,
 		Verifier:      verifier,
 		Signer:        n.signer.Load,
 		MetricsPublic: cfg.MetricsPublic,

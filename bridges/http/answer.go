@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"sync"
 
 	"github.com/eddy-broker/eddy"
@@ -27,6 +28,22 @@ func (s *Server) answerRoom(tenant eddy.TenantID, n int) (membudget.Hold, error)
 			Message: "the node holds as many answers and request bodies as max_request_memory allows; retry"}
 	}
 	return hold, nil
+}
+
+// readSlot takes one of tenant's read slots (tenant_read_slots: the reads
+// a tenant runs at once on the node), waiting up to bodyWait as for room;
+// release gives it back once the answer is made (read and encoded; its
+// writing is the network's). Without one, the read is refused
+// backpressure (429).
+func (s *Server) readSlot(tenant eddy.TenantID) (release func(), err error) {
+	wait, cancel := context.WithTimeout(context.Background(), bodyWait)
+	defer cancel()
+	release, err = s.cfg.Reads.Acquire(wait, string(tenant))
+	if err != nil {
+		return nil, &eddy.Error{Code: eddy.CodeBackpressure, RetryAfterMs: 1000,
+			Message: "the tenant runs as many reads at once on this node as tenant_read_slots allows; retry"}
+	}
+	return release, nil
 }
 
 // jsonAnswerRoom is the room a JSON fetch of at most maxBytes and

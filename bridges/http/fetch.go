@@ -103,7 +103,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	var res *multiraft.FetchResult
 	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
 	room := func(n int) int { return jsonAnswerRoom(int64(n), maxRecs) }
-	hold, err := s.readHeld(c, at, int(maxBytes), room, time.Duration(waitMs)*time.Millisecond, func() (found bool, err error) {
+	hold, done, err := s.readHeld(c, at, int(maxBytes), room, time.Duration(waitMs)*time.Millisecond, func() (found bool, err error) {
 		res, err = s.b.Fetch(c, ref, p, at.Offset, int(maxRecs), int(maxBytes), 0)
 		return err == nil && len(res.Records) > 0, err
 	})
@@ -111,6 +111,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
+	defer done() // the answer is made here; fasthttp writes it after
 	est := 128
 	for i := range res.Records {
 		est += 96 + res.Records[i].Size()*9/8
@@ -157,7 +158,10 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 // node with the room held: a few idle fetches could hold a tenant's share
 // of max_request_memory for their whole wait.) read reads without waiting
 // and reports whether it found anything.
-func (s *Server) readHeld(c context.Context, at multiraft.PartitionAt, maxBytes int, room func(readBytes int) int, wait time.Duration, read func() (bool, error)) (membudget.Hold, error) {
+//
+// A read also takes one of the tenant's read slots (readSlot), never
+// through a wait; done gives it back, once the caller has made its answer.
+func (s *Server) readHeld(c context.Context, at multiraft.PartitionAt, maxBytes int, room func(readBytes int) int, wait time.Duration, read func() (bool, error)) (hold membudget.Hold, done func(), err error) {
 	awaited := wait > 0 && s.b.Await(c, at.Ref, at.P, at.Offset, wait)
 	for {
 		// A read returns the batch at the offset whole, whatever its
@@ -166,16 +170,23 @@ func (s *Server) readHeld(c context.Context, at multiraft.PartitionAt, maxBytes 
 		// max_bytes=1 hold 8 MB answers each for about nothing.)
 		hold, err := s.answerRoom(at.Ref.Tenant, room(max(maxBytes, s.b.BatchBytesAt(at.Ref, at.P, at.Offset))))
 		if err != nil {
-			return hold, err
+			return hold, nil, err
+		}
+		done, err := s.readSlot(at.Ref.Tenant)
+		if err != nil {
+			hold.Release()
+			return hold, nil, err
 		}
 		found, err := read()
 		if err != nil {
+			done()
 			hold.Release()
-			return hold, err
+			return hold, nil, err
 		}
 		if found || awaited || wait <= 0 {
-			return hold, nil
+			return hold, done, nil
 		}
+		done()
 		hold.Release()
 		s.b.AwaitAny(c, []multiraft.PartitionAt{at}, wait)
 		awaited = true
@@ -216,7 +227,7 @@ const BatchesContentType = "application/vnd.eddy.kafka-record-batches"
 func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
 	var rr eddy.FetchedBatches
 	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
-	hold, err := s.readHeld(c, at, maxBytes, func(n int) int { return n }, wait, func() (found bool, err error) {
+	hold, done, err := s.readHeld(c, at, maxBytes, func(n int) int { return n }, wait, func() (found bool, err error) {
 		rr, err = s.b.FetchBatches(c, ref, p, at.Offset, maxBytes, 0)
 		return err == nil && len(rr.Batches) > 0, err
 	})
@@ -224,6 +235,7 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 		writeError(ctx, err)
 		return
 	}
+	done()
 	next, records := offset, 0
 	batch.SplitVerified(rr.Batches, func(h batch.Header, _ []byte) error {
 		next = h.LastOffset() + 1

@@ -82,11 +82,16 @@ func (s *Server) checksum(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	writeJSON(ctx, 200, c)
 }
 
-// digest is this node's checksum of a partition replica: each read takes
-// room in the tenant's share of the request memory (refused 429 when
-// there is none), and it stops when the node does or after
-// checksumTimeout.
+// digest is this node's checksum of a partition replica, one of the
+// tenant's reads (readSlot): each read of the replica takes room in the
+// tenant's share of the request memory (refused 429 when there is none),
+// and it stops when the node does or after checksumTimeout.
 func (s *Server) digest(ref eddy.TopicRef, p eddy.Partition, upto int64) (*multiraft.Checksum, error) {
+	done, err := s.readSlot(ref.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	c, cancel := s.reqContext(checksumTimeout, true)
 	defer cancel()
 	return s.b.Checksum(c, ref, p, upto, func(n int) (func(), error) {

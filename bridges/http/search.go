@@ -68,6 +68,13 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 		writeError(ctx, err)
 		return
 	}
+	release, err := s.readSlot(ref.Tenant) // the scan is one read, up to scan_max_bytes
+	if err != nil {
+		hold.Release()
+		writeError(ctx, err)
+		return
+	}
+	defer release()
 	out := []byte(`{"records":[`)
 	matches, scanned, next := 0, int64(0), offset
 	var hw, logStart int64

@@ -17,6 +17,7 @@ import (
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/internal/readslots"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/series"
 	"github.com/eddy-broker/eddy/tenants"
@@ -56,6 +57,9 @@ type Config struct {
 	// (shared with the other listeners). Defaults to a budget of its own
 	// of 8 bodies of MaxBodyBytes.
 	Bodies *membudget.Budget
+	// Reads bounds the reads one tenant runs at once (shared with the
+	// other listeners); nil bounds none.
+	Reads *readslots.Slots
 	// MaxWait bounds a fetch's wait_ms. Defaults to 30s.
 	MaxWait time.Duration
 	// RequestTimeout bounds how long a produce waits for its commit.

@@ -85,7 +85,8 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 // may read: the batches read, then the answer they are encoded into,
 // held until that is written (conn.answer). Without room by until, it
 // reads nothing and answers each partition's offsets alone: consumers
-// wait for memory, as producers do, and the node's stays bounded.
+// wait for memory, as producers do, and the node's stays bounded. Nor
+// does it read without one of the tenant's read slots by until.
 func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int, until time.Time) int {
 	want, first := 0, 0
 	for _, fp := range parts {
@@ -104,20 +105,34 @@ func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int, 
 	// 1 hold a batch of 8 MB for 2 bytes.)
 	want = max(want, first)
 	rctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
 	hold, err := c.l.cfg.Bodies.Acquire(rctx, string(c.tenant), 2*int64(want))
-	cancel()
 	if err != nil {
 		c.l.m.fetchNoRoom.Inc()
-		for _, fp := range parts {
-			if !fp.done {
-				c.fetchOffsets(fp)
-			}
-		}
+		c.offsetsOnly(parts)
+		return 0
+	}
+	// The reading is one of the tenant's reads (tenant_read_slots), so a
+	// tenant's consumers share at most its part of the node's CPUs.
+	release, err := c.l.cfg.Reads.Acquire(rctx, string(c.tenant))
+	if err != nil {
+		hold.Release()
+		c.offsetsOnly(parts)
 		return 0
 	}
 	total := c.read(ctx, parts, maxBytes)
+	release()
 	c.answer = hold.Shrink(2 * int64(total))
 	return total
+}
+
+// offsetsOnly answers every partition not yet answered its offsets alone.
+func (c *conn) offsetsOnly(parts []*fetchPart) {
+	for _, fp := range parts {
+		if !fp.done {
+			c.fetchOffsets(fp)
+		}
+	}
 }
 
 // read reads each partition not yet answered up to its and the answer's

@@ -14,6 +14,7 @@ import (
 	"github.com/eddy-broker/eddy/ingest"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/internal/readslots"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/tenants"
@@ -89,6 +90,9 @@ type Config struct {
 	// with the other listeners; Kafka's queued.max.request.bytes).
 	// Defaults to a budget of its own of 8 requests of MaxRequestBytes.
 	Bodies *membudget.Budget
+	// Reads bounds the reads one tenant runs at once (shared with the
+	// other listeners); nil bounds none.
+	Reads *readslots.Slots
 	// AuthTimeout bounds the time from accept to a successful SASL
 	// authentication. Defaults to 10 s.
 	AuthTimeout time.Duration
