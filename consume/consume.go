@@ -119,6 +119,10 @@ type Poll struct {
 	// largest batch the pass could read first if larger (a batch is read
 	// whole). It is not held while the poll waits.
 	Room func(readBytes int) (membudget.Hold, error)
+	// Slot, when set, takes one of the tenant's read slots for each pass
+	// that reads (not through the wait); the answer's Done gives back the
+	// one of the pass that read the records.
+	Slot func() (release func(), err error)
 }
 
 // Fetched are one partition's records in a poll's answer.
@@ -136,6 +140,9 @@ type Polled struct {
 	// Hold is what Room gave the pass that read the records; the caller
 	// gives it back once the answer is written.
 	Hold membudget.Hold
+	// Done gives back the read slot of the pass that read the records,
+	// once the caller made its answer (never nil).
+	Done func()
 }
 
 // Poll hands a member the records after what it was handed before, from
@@ -187,19 +194,20 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	// A pass without waiting; then, if it found nothing, a wait for a
 	// record in any of them (reading none) and another pass.
 	var hold membudget.Hold
-	total, err := s.pass(ctx, t, parts, req, &hold)
+	done := func() {}
+	total, err := s.pass(ctx, t, parts, req, &hold, &done)
 	if err != nil {
 		return Polled{}, err
 	}
 	if total == 0 && req.Wait > 0 {
 		hold = hold.Shrink(0)
 		if s.await(ctx, t, parts, req.Wait) {
-			if total, err = s.pass(ctx, t, parts, req, &hold); err != nil {
+			if total, err = s.pass(ctx, t, parts, req, &hold, &done); err != nil {
 				return Polled{}, err
 			}
 		}
 	}
-	out := Polled{Generation: g.Generation, Records: total, Assigned: assigned, Hold: hold}
+	out := Polled{Generation: g.Generation, Records: total, Assigned: assigned, Hold: hold, Done: done}
 	for _, pt := range parts {
 		if pt.res == nil || len(pt.res.Records) == 0 {
 			continue
@@ -254,9 +262,10 @@ func (pt *part) ref(t eddy.TenantID) eddy.TopicRef {
 
 // pass reads the parts without waiting, in order, up to the poll's
 // records and bytes together (at least one record), once req.Room has
-// given it room (into hold, which it empties when it fails), and returns
-// the records it read.
-func (s *Sessions) pass(ctx context.Context, t eddy.TenantID, parts []*part, req Poll, hold *membudget.Hold) (int, error) {
+// given it room (into hold, which it empties when it fails) and req.Slot a
+// read slot (into done, when it read records; given back at once when
+// not), and returns the records it read.
+func (s *Sessions) pass(ctx context.Context, t eddy.TenantID, parts []*part, req Poll, hold *membudget.Hold, done *func()) (int, error) {
 	if len(parts) == 0 {
 		return 0, nil
 	}
@@ -271,10 +280,24 @@ func (s *Sessions) pass(ctx context.Context, t eddy.TenantID, parts []*part, req
 		}
 		*hold = h
 	}
+	release := func() {}
+	if req.Slot != nil {
+		var err error
+		if release, err = req.Slot(); err != nil {
+			hold.Release()
+			*hold = membudget.Hold{}
+			return 0, err
+		}
+	}
 	n, err := s.read(ctx, t, parts, req)
 	if err != nil {
 		hold.Release()
 		*hold = membudget.Hold{}
+	}
+	if err != nil || n == 0 {
+		release()
+	} else {
+		*done = release
 	}
 	return n, err
 }

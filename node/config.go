@@ -105,8 +105,8 @@ type Config struct {
 	// max_request_memory besides (it holds what it read, then its encoded
 	// answer: a tenant's half holds two of the largest).
 	FetchMaxBytes int `yaml:"fetch_max_bytes"`
-	// TenantReadSlots bounds the reads (fetches, searches, checksums,
-	// Kafka fetches) one tenant runs at once on this node; the others
+	// TenantReadSlots bounds the reads (fetches, group polls, searches,
+	// checksums, Kafka fetches) one tenant runs at once on this node; the others
 	// wait their turn. Default 0: half the node's CPUs, at least 1.
 	TenantReadSlots int `yaml:"tenant_read_slots"`
 	// MinFreeBytes: produce is refused while the data directory's disk has

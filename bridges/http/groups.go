@@ -183,11 +183,13 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	defer cancel()
 	room := func(n int) (membudget.Hold, error) { return s.answerRoom(t, jsonAnswerRoom(int64(n), maxRecs)) }
 	res, err := s.sessions.Poll(c, consume.Poll{Group: g, Member: consume.Member{Tenant: t, Group: g.Name, ID: id},
-		MaxRecords: int(maxRecs), MaxBytes: int(maxBytes), Wait: time.Duration(waitMs) * time.Millisecond, Room: room})
+		MaxRecords: int(maxRecs), MaxBytes: int(maxBytes), Wait: time.Duration(waitMs) * time.Millisecond, Room: room,
+		Slot: func() (func(), error) { return s.readSlot(t) }})
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
+	defer res.Done() // the answer is made here; fasthttp writes it after
 	out := make([]byte, 0, 256+res.Records*256)
 	out = append(out, `{"generation":`...)
 	out = strconv.AppendInt(out, res.Generation, 10)

@@ -19,7 +19,7 @@ var help = map[string]string{
 	"eddy_tenant_quota_rejections_total":            "Requests refused by a tenant's quota, by tenant and error code (quota_exceeded for the rate quotas, storage_quota_exceeded).",
 	"eddy_proposal_records":                         "Records per Raft proposal (group commit).",
 	"eddy_proposal_bytes":                           "Bytes per Raft proposal (group commit).",
-	"eddy_tenant_reads_waiting":                     "Reads (HTTP fetches, searches, checksums, Kafka fetches) waiting now for one of their tenant's tenant_read_slots.",
+	"eddy_tenant_reads_waiting":                     "Reads (HTTP fetches and group polls, searches, checksums, Kafka fetches) waiting now for one of their tenant's tenant_read_slots.",
 	"eddy_tenant_read_waits_total":                  "Reads that waited for one of their tenant's tenant_read_slots (the tenant read more at once than its share of the node's CPUs).",
 	"eddy_request_memory_bytes":                     "Bytes of HTTP request bodies, Kafka requests and MQTT packets of 64 KiB or more the node holds now, out of max_request_memory.",
 	"eddy_memory_releases_total":                    "Times the node, quiet after a burst, collected garbage and gave the free heap back to the OS (memory_release_after).",
