@@ -490,6 +490,16 @@ func remotePartition(t *testing.T, procs []*proc, topic string, n int) int {
 	return -1
 }
 
+// batchOf8MB is a produce request of 8,000 records of 1,000 bytes: one
+// stored batch of 8 MB.
+func batchOf8MB() []byte {
+	var recs []string
+	for range 8000 {
+		recs = append(recs, fmt.Sprintf(`{"value":%q}`, strings.Repeat("x", 1000)))
+	}
+	return []byte(`{"records":[` + strings.Join(recs, ",") + `]}`)
+}
+
 // TestFetchRoomForWholeBatch: a read returns the batch at its offset
 // whole, however small its max_bytes, and one HTTP request's records are
 // one batch (8 MB here). Sixty clients fetching max_bytes=1 from inside
@@ -501,11 +511,7 @@ func TestFetchRoomForWholeBatch(t *testing.T) {
 	p := newProc(t)
 	p.start()
 	p.mustCreateTopic("one", 1)
-	var recs []string
-	for range 8000 {
-		recs = append(recs, fmt.Sprintf(`{"value":%q}`, strings.Repeat("x", 1000)))
-	}
-	if code, err := p.do("POST", "/v1/topics/one/records", "application/json", []byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil); err != nil || code != 200 {
+	if code, err := p.do("POST", "/v1/topics/one/records", "application/json", batchOf8MB(), nil); err != nil || code != 200 {
 		t.Fatalf("produce: %d %v", code, err)
 	}
 	before := peakRSS(t, p)
@@ -536,11 +542,7 @@ func TestScansTakeRoom(t *testing.T) {
 	p := newProc(t)
 	p.start()
 	p.mustCreateTopic("one", 1)
-	var recs []string
-	for range 8000 {
-		recs = append(recs, fmt.Sprintf(`{"value":%q}`, strings.Repeat("x", 1000)))
-	}
-	body := []byte(`{"records":[` + strings.Join(recs, ",") + `]}`)
+	body := batchOf8MB()
 	for range 4 { // four batches of 8 MB
 		if code, err := p.do("POST", "/v1/topics/one/records", "application/json", body, nil); err != nil || code != 200 {
 			t.Fatalf("produce: %d %v", code, err)
