@@ -193,11 +193,7 @@ func (h *Host) Checksum(ctx context.Context, ref eddy.TopicRef, p eddy.Partition
 	if err != nil {
 		return nil, err
 	}
-	lp, err := h.local(meta, p)
-	if err != nil {
-		return nil, err
-	}
-	lg, err := lp.sm.log()
+	lg, err := h.replicaLog(meta, p)
 	if err != nil {
 		return nil, err
 	}

@@ -60,11 +60,7 @@ func (h *Host) OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (off
 		defer cancel()
 		return h.cfg.Forwarder.OffsetForTime(ctx, n, ref, p, ts)
 	}
-	lp, err := h.local(meta, p)
-	if err != nil {
-		return -1, -1, err
-	}
-	lg, err := lp.sm.log()
+	lg, err := h.replicaLog(meta, p)
 	if err != nil {
 		return -1, -1, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
 
@@ -108,15 +109,18 @@ func (h *Host) localLog(ref eddy.TopicRef, p eddy.Partition) *segment.Log {
 	if err != nil || p.Validate(meta.Partitions) != nil || !h.IsLocal(meta, p) {
 		return nil
 	}
+	lg, _ := h.replicaLog(meta, p)
+	return lg
+}
+
+// replicaLog is this node's replica's log of the partition, or why there
+// is none to read.
+func (h *Host) replicaLog(meta *catalog.TopicMeta, p eddy.Partition) (*segment.Log, error) {
 	lp, err := h.local(meta, p)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	lg, err := lp.sm.log()
-	if err != nil {
-		return nil
-	}
-	return lg
+	return lp.sm.log()
 }
 
 // Await waits, up to wait, until this node's replica of the partition
