@@ -121,6 +121,16 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
 	path := ingest.New(host, host, n.tx, limiter, m)
 	in := mqttIngest{Path: path, host: host}
+	readQuota := tenants.ReadQuota{Limiter: limiter, // HTTP and Kafka reads: consume_bytes_per_sec
+		Quotas: func(t eddy.TenantID) tenants.Quotas {
+			if tm, err := host.Tenant(t); err == nil {
+				return tm.Quotas
+			}
+			return tenants.Quotas{}
+		},
+		OnThrottle: func(t eddy.TenantID, _ time.Duration) {
+			m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_consume_throttled_total{tenant=%q}`, t)).Inc()
+		}}
 	bodies := membudget.New(cfg.MaxRequestMemory) // HTTP bodies, Kafka requests, large MQTT packets: together
 	readWaits := m.NewCounter("eddy_tenant_read_waits_total")
 	reads := readslots.New(cfg.ReadSlots(), readWaits.Inc) // HTTP and Kafka reads: a tenant's share of the CPUs
@@ -145,7 +155,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	if cfg.kafkaOn() {
 		kc := kafka.Config{Addr: cfg.KafkaAddr, Advertise: cfg.advertiseKafka(), ClusterID: cfg.ClusterName, Verifier: verifier,
-			MaxRequestBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Reads: reads, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+			MaxRequestBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Reads: reads, ReadQuota: readQuota, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
 			if kc.TLS, err = n.loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
@@ -165,6 +175,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.http = httpapi.New(httpapi.Config{
 		Transformer: n.tx,
 		Limiter:     limiter,
+		ReadQuota:   readQuota,
 		Producer:    path,
 		Bridges:     n.bridgeStatus,
 		Addr:        cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Reads: reads, Pprof: cfg.Pprof, Metrics: m, Logger: log,

@@ -12,6 +12,10 @@ import (
 type Quotas struct {
 	ProduceBytesPerSec   int64 `json:"produce_bytes_per_sec,omitempty" yaml:"produce_bytes_per_sec,omitempty"`
 	ProduceRecordsPerSec int64 `json:"produce_records_per_sec,omitempty" yaml:"produce_records_per_sec,omitempty"`
+	// ConsumeBytesPerSec bounds the bytes the tenant's reads answer on
+	// each node (Kafka's consumer_byte_rate): HTTP fetches, group polls
+	// and searches, Kafka fetches.
+	ConsumeBytesPerSec   int64 `json:"consume_bytes_per_sec,omitempty" yaml:"consume_bytes_per_sec,omitempty"`
 	StorageBytes         int64 `json:"storage_bytes,omitempty" yaml:"storage_bytes,omitempty"`
 	MaxTopics            int64 `json:"max_topics,omitempty" yaml:"max_topics,omitempty"`
 	MaxPartitions        int64 `json:"max_partitions,omitempty" yaml:"max_partitions,omitempty"`
@@ -42,7 +46,8 @@ func DefaultQuotas() Quotas {
 // Validate refuses negative limits.
 func (q *Quotas) Validate() error {
 	for name, v := range map[string]int64{"produce_bytes_per_sec": q.ProduceBytesPerSec, "produce_records_per_sec": q.ProduceRecordsPerSec,
-		"storage_bytes": q.StorageBytes, "max_topics": q.MaxTopics, "max_partitions": q.MaxPartitions,
+		"consume_bytes_per_sec": q.ConsumeBytesPerSec,
+		"storage_bytes":         q.StorageBytes, "max_topics": q.MaxTopics, "max_partitions": q.MaxPartitions,
 		"max_transforms": q.MaxTransforms, "transform_memory_bytes": q.TransformMemoryBytes, "max_connections": q.MaxConnections,
 		"transform_cpu_ms_per_sec": q.TransformCPUMillisPerSec, "transform_storage_bytes": q.TransformStorageBytes, "max_groups": q.MaxGroups} {
 		if v < 0 {
@@ -84,8 +89,8 @@ func (b *bucket) wait(rate int64, n float64) time.Duration {
 	return time.Duration((need - b.tokens) / float64(rate) * float64(time.Second))
 }
 
-// Limiter enforces produce rate quotas per tenant on this node, and
-// bounds create-time timestamps against the node's clock.
+// Limiter enforces the rate quotas per tenant on this node (produce,
+// consume), and bounds create-time timestamps against the node's clock.
 type Limiter struct {
 	// MaxTimestampAhead refuses records stamped further in the future
 	// (Kafka's message.timestamp.after.max.ms): a record of year 292277026
@@ -93,7 +98,7 @@ type Limiter struct {
 	MaxTimestampAhead time.Duration
 
 	mu      sync.Mutex
-	buckets map[eddy.TenantID]*[2]bucket // bytes, records
+	buckets map[eddy.TenantID]*buckets
 	now     func() time.Time
 }
 
@@ -102,7 +107,22 @@ func NewLimiter(now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{buckets: map[eddy.TenantID]*[2]bucket{}, now: now}
+	return &Limiter{buckets: map[eddy.TenantID]*buckets{}, now: now}
+}
+
+// buckets are one tenant's.
+type buckets struct {
+	produceBytes, produceRecords, consumeBytes bucket
+}
+
+// of is the tenant's buckets; l.mu is held.
+func (l *Limiter) of(t eddy.TenantID) *buckets {
+	b, ok := l.buckets[t]
+	if !ok {
+		b = &buckets{}
+		l.buckets[t] = b
+	}
+	return b
 }
 
 // AllowProduce takes records and bytes from the tenant's buckets, or
@@ -113,26 +133,52 @@ func (l *Limiter) AllowProduce(t eddy.TenantID, q Quotas, records, bytes int) er
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.buckets[t]
-	if !ok {
-		b = &[2]bucket{}
-		l.buckets[t] = b
-	}
+	b := l.of(t)
 	now := l.now()
-	b[0].refill(q.ProduceBytesPerSec, now)
-	b[1].refill(q.ProduceRecordsPerSec, now)
-	wait := max(b[0].wait(q.ProduceBytesPerSec, float64(bytes)), b[1].wait(q.ProduceRecordsPerSec, float64(records)))
+	b.produceBytes.refill(q.ProduceBytesPerSec, now)
+	b.produceRecords.refill(q.ProduceRecordsPerSec, now)
+	wait := max(b.produceBytes.wait(q.ProduceBytesPerSec, float64(bytes)), b.produceRecords.wait(q.ProduceRecordsPerSec, float64(records)))
 	if wait > 0 {
 		return &eddy.Error{Code: eddy.CodeQuotaExceeded, RetryAfterMs: wait.Milliseconds() + 1,
 			Message: "tenant " + string(t) + " is over its produce rate quota; retry after the Retry-After delay"}
 	}
 	if q.ProduceBytesPerSec > 0 {
-		b[0].tokens -= float64(bytes)
+		b.produceBytes.tokens -= float64(bytes)
 	}
 	if q.ProduceRecordsPerSec > 0 {
-		b[1].tokens -= float64(records)
+		b.produceRecords.tokens -= float64(records)
 	}
 	return nil
+}
+
+// ConsumeOwed is how long the tenant's reads wait before the next one,
+// under its consume_bytes_per_sec quota: 0 while its bucket holds any
+// bytes. A read is charged what it answered once it is made
+// (ChargeConsume), so an answer is never cut to fit the quota: the bucket
+// goes into debt, and the reads after wait it out, as Kafka throttles a
+// consumer after the fetch that went over.
+func (l *Limiter) ConsumeOwed(t eddy.TenantID, q Quotas) time.Duration {
+	if q.ConsumeBytesPerSec <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.of(t)
+	b.consumeBytes.refill(q.ConsumeBytesPerSec, l.now())
+	return b.consumeBytes.wait(q.ConsumeBytesPerSec, 1)
+}
+
+// ChargeConsume takes the bytes a read answered from the tenant's
+// consume bucket, into debt when it holds fewer.
+func (l *Limiter) ChargeConsume(t eddy.TenantID, q Quotas, bytes int) {
+	if q.ConsumeBytesPerSec <= 0 || bytes <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.of(t)
+	b.consumeBytes.refill(q.ConsumeBytesPerSec, l.now())
+	b.consumeBytes.tokens -= float64(bytes)
 }
 
 // Forget drops a tenant's buckets (deleted tenant).
@@ -163,4 +209,28 @@ func (l *Limiter) Admit(t eddy.TenantID, q Quotas, used int64, recs []eddy.Recor
 		bytes += recs[i].Size()
 	}
 	return l.AllowProduce(t, q, len(recs), bytes)
+}
+
+// ReadQuota is a Limiter's consume side over the tenants' quotas, as a
+// node's listeners throttle their reads by it.
+type ReadQuota struct {
+	Limiter *Limiter
+	// Quotas are a tenant's quotas (none when it is unknown).
+	Quotas func(eddy.TenantID) Quotas
+	// OnThrottle, if not nil, is told of each read that owes (a metric).
+	OnThrottle func(t eddy.TenantID, owed time.Duration)
+}
+
+// Owed is how long the tenant's next read waits (ConsumeOwed).
+func (r ReadQuota) Owed(t eddy.TenantID) time.Duration {
+	d := r.Limiter.ConsumeOwed(t, r.Quotas(t))
+	if d > 0 && r.OnThrottle != nil {
+		r.OnThrottle(t, d)
+	}
+	return d
+}
+
+// Charge counts the bytes a read answered the tenant (ChargeConsume).
+func (r ReadQuota) Charge(t eddy.TenantID, bytes int) {
+	r.Limiter.ChargeConsume(t, r.Quotas(t), bytes)
 }

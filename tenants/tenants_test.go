@@ -266,6 +266,40 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// TestConsumeQuota: a read is charged what it answered, whole, into debt;
+// the reads after wait the debt out, and another tenant does not.
+func TestConsumeQuota(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewLimiter(func() time.Time { return now })
+	q := Quotas{ConsumeBytesPerSec: 1000}
+	if d := l.ConsumeOwed("acme", q); d != 0 {
+		t.Fatalf("a full bucket owes %v", d)
+	}
+	l.ChargeConsume("acme", q, 3000) // a second's worth and two more
+	if d := l.ConsumeOwed("acme", q); d < 1990*time.Millisecond || d > 2010*time.Millisecond {
+		t.Fatalf("2,000 bytes over 1,000/s owe %v, want 2 s", d)
+	}
+	if d := l.ConsumeOwed("globex", q); d != 0 {
+		t.Fatalf("another tenant owes %v", d)
+	}
+	now = now.Add(time.Second)
+	if d := l.ConsumeOwed("acme", q); d < 990*time.Millisecond || d > 1010*time.Millisecond {
+		t.Fatalf("a second later: owes %v, want 1 s", d)
+	}
+	now = now.Add(time.Second + time.Millisecond)
+	if d := l.ConsumeOwed("acme", q); d != 0 {
+		t.Fatalf("paid: owes %v", d)
+	}
+	// Unlimited: nothing counted, nothing owed.
+	l.ChargeConsume("b", Quotas{}, 1<<30)
+	if d := l.ConsumeOwed("b", Quotas{}); d != 0 {
+		t.Fatalf("no quota owes %v", d)
+	}
+	if err := (&Quotas{ConsumeBytesPerSec: -1}).Validate(); err == nil {
+		t.Fatal("negative consume quota accepted")
+	}
+}
+
 func FuzzVerify(f *testing.F) {
 	fx := newFixture(f)
 	good, _, _ := fx.signer.Issue("acme", "s", []string{"admin"}, time.Hour)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/membudget"
@@ -30,6 +31,39 @@ func (s *Server) answerRoom(tenant eddy.TenantID, n int) (membudget.Hold, error)
 	return hold, nil
 }
 
+// ReadQuota throttles a tenant's reads to its consume_bytes_per_sec
+// quota; tenants.ReadQuota is one.
+type ReadQuota interface {
+	// Owed is how long the tenant's next read waits (0: none).
+	Owed(tenant eddy.TenantID) time.Duration
+	// Charge counts the bytes a read answered the tenant.
+	Charge(tenant eddy.TenantID, bytes int)
+}
+
+// readOwed waits out what the tenant owes its consume quota before a
+// read, up to bodyWait, holding no room and no slot meanwhile (as Kafka
+// mutes a throttled consumer); a larger debt is refused quota_exceeded
+// (429) with the time it takes in Retry-After.
+func (s *Server) readOwed(c context.Context, tenant eddy.TenantID) error {
+	d := s.cfg.ReadQuota.Owed(tenant)
+	if d <= 0 {
+		return nil
+	}
+	refused := &eddy.Error{Code: eddy.CodeQuotaExceeded, RetryAfterMs: d.Milliseconds() + 1,
+		Message: "tenant " + string(tenant) + " is over its consume rate quota (consume_bytes_per_sec); retry after the Retry-After delay"}
+	if d > bodyWait {
+		return refused
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.Done():
+		return refused
+	}
+}
+
 // readSlot takes one of tenant's read slots (tenant_read_slots: the reads
 // a tenant runs at once on the node), waiting up to bodyWait as for room;
 // release gives it back once the answer is made (read and encoded; its
@@ -51,6 +85,13 @@ func (s *Server) readSlot(tenant eddy.TenantID) (release func(), err error) {
 // of a value, and each record's fields about 128 bytes more).
 func jsonAnswerRoom(maxBytes, maxRecs int64) int {
 	return int(maxBytes*7/3 + maxRecs*128)
+}
+
+// answerRead answers a read (a fetch, a search, a group poll) with body
+// as answerWith does, and charges its bytes to the tenant's consume quota.
+func (s *Server) answerRead(ctx *fasthttp.RequestCtx, tenant eddy.TenantID, body []byte, hold membudget.Hold) {
+	s.cfg.ReadQuota.Charge(tenant, len(body))
+	answerWith(ctx, body, hold)
 }
 
 // answerWith makes body the answer, without a copy, and gives hold back

@@ -86,6 +86,10 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 			return
 		}
 	}
+	if err := s.readOwed(c, ref.Tenant); err != nil {
+		writeError(ctx, err)
+		return
+	}
 	switch format {
 	case "", "json", "binary":
 	case "batches":
@@ -144,7 +148,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	// The answer goes out without a copy. SetBody would copy it into one
 	// of fasthttp's pooled buffers, which keep the size of the largest
 	// answers they held: after a burst of 1 MB fetches they held tens of MB.
-	answerWith(ctx, out, hold.Shrink(int64(bytes+len(out))))
+	s.answerRead(ctx, ref.Tenant, out, hold.Shrink(int64(bytes+len(out))))
 }
 
 // readHeld reads a fetch's answer with room taken first for reading
@@ -251,7 +255,7 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 	h.Set("Eddy-Log-Start-Offset", strconv.FormatInt(rr.LogStart, 10))
 	ctx.SetStatusCode(200)
 	ctx.SetContentType(BatchesContentType)
-	answerWith(ctx, rr.Batches, hold.Shrink(int64(len(rr.Batches)))) // read for this request only
+	s.answerRead(ctx, ref.Tenant, rr.Batches, hold.Shrink(int64(len(rr.Batches)))) // read for this request only
 }
 
 func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {

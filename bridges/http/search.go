@@ -132,7 +132,7 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 	s.topicMetrics(ref).fetchRecords.Add(matches)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
-	answerWith(ctx, out, hold.Shrink(int64(len(out))))
+	s.answerRead(ctx, ref.Tenant, out, hold.Shrink(int64(len(out))))
 }
 
 // searchPage reads a page of a search, up to limit bytes from offset,

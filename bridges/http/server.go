@@ -80,6 +80,10 @@ type Config struct {
 	Transformer Transformer
 	// Limiter enforces tenants' produce rate quotas. Defaults to a new one.
 	Limiter *tenants.Limiter
+	// ReadQuota throttles a tenant's reads to its consume_bytes_per_sec
+	// quota (shared with the other listeners). Defaults to one over the
+	// Limiter and the Broker's tenants.
+	ReadQuota ReadQuota
 	// Producer is the node's produce path (ingest), shared with its other
 	// listeners. Defaults to one over the Broker, Transformer and Limiter.
 	Producer Producer
@@ -162,6 +166,14 @@ func New(cfg Config, b Broker) *Server {
 	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = tenants.NewLimiter(nil)
+	}
+	if cfg.ReadQuota == nil {
+		cfg.ReadQuota = tenants.ReadQuota{Limiter: cfg.Limiter, Quotas: func(t eddy.TenantID) tenants.Quotas {
+			if tm, err := b.Tenant(t); err == nil {
+				return tm.Quotas
+			}
+			return tenants.Quotas{}
+		}}
 	}
 	if cfg.Producer == nil {
 		var tx ingest.Transformer

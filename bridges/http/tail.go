@@ -156,6 +156,10 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		if w.Flush() != nil {
 			return
 		}
+		write := func(ev []byte) { // a tail's records are the tenant's reads too
+			w.Write(ev)
+			s.cfg.ReadQuota.Charge(ref.Tenant, len(ev))
+		}
 		keep := time.NewTicker(15 * time.Second)
 		defer keep.Stop()
 		recheck := time.NewTicker(time.Second)
@@ -174,11 +178,11 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 				}
 				continue
 			case ev := <-events:
-				w.Write(ev)
+				write(ev)
 				for more := true; more; { // write what else is ready, then flush once
 					select {
 					case ev := <-events:
-						w.Write(ev)
+						write(ev)
 					default:
 						more = false
 					}
@@ -204,6 +208,14 @@ const tailQueue = 16
 // long-polled by a read on a node that does, before the turn. It returns
 // the offset to go on from, and false after an error.
 func (s *Server) tailOnce(c context.Context, ref eddy.TopicRef, part eddy.Partition, off int64, turn chan struct{}, events chan<- []byte) (int64, bool) {
+	if d := s.cfg.ReadQuota.Owed(ref.Tenant); d > 0 {
+		// Over the consume quota: wait it out, holding nothing.
+		select {
+		case <-time.After(d):
+		case <-c.Done():
+			return off, true
+		}
+	}
 	wait := 10 * time.Second
 	if s.b.Await(c, ref, part, eddy.Offset(off), wait) {
 		wait = 0 // awaited here, holding nothing

@@ -67,6 +67,13 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
+	if owed := c.l.cfg.ReadQuota.Owed(c.tenant); owed > 0 {
+		// Over the consume quota: offsets alone, at once (as Kafka
+		// answers a throttled fetch empty), then the debt is paid.
+		c.offsetsOnly(parts)
+		c.throttle(resp, owed)
+		return resp, nil
+	}
 	ctx, cancel := c.ctx(c.l.cfg.RequestTimeout)
 	defer cancel()
 	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
@@ -74,9 +81,36 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	got := c.fetchPass(ctx, parts, maxBytes, until)
 	if got == 0 && r.MinBytes > 0 && time.Now().Before(until) { // nothing yet: long-poll (any bytes then answer)
 		c.fetchWait(ctx, parts, time.Until(until))
-		c.fetchPass(ctx, parts, maxBytes, until)
+		got = c.fetchPass(ctx, parts, maxBytes, until)
+	}
+	c.l.cfg.ReadQuota.Charge(c.tenant, got)
+	if owed := c.l.cfg.ReadQuota.Owed(c.tenant); owed > 0 {
+		c.throttle(resp, owed) // this answer went over: it goes out whole, the next waits
 	}
 	return resp, nil
+}
+
+// ReadQuota throttles a tenant's fetches to its consume_bytes_per_sec
+// quota; tenants.ReadQuota is one.
+type ReadQuota interface {
+	// Owed is how long the tenant's next read waits (0: none).
+	Owed(tenant eddy.TenantID) time.Duration
+	// Charge counts the bytes a read answered the tenant.
+	Charge(tenant eddy.TenantID, bytes int)
+}
+
+type noQuota struct{}
+
+func (noQuota) Owed(eddy.TenantID) time.Duration { return 0 }
+func (noQuota) Charge(eddy.TenantID, int)        {}
+
+// throttle tells the client how long its fetches are throttled
+// (ThrottleMillis) and mutes the connection as long: its next request is
+// not read until then (KIP-219: a client of Fetch v8 or later waits as
+// long itself before sending it; an older one's waits in the socket).
+func (c *conn) throttle(resp *kmsg.FetchResponse, owed time.Duration) {
+	resp.ThrottleMillis = int32(min(owed, time.Hour).Milliseconds()) + 1
+	c.mutedUntil = time.Now().Add(owed)
 }
 
 // fetchPass reads each partition not yet answered, without waiting, and

@@ -41,6 +41,10 @@ type conn struct {
 	hangUp    bool      // close once the current answer is written
 	opened    time.Time
 
+	// mutedUntil is when a throttled connection's next request is read
+	// (the tenant's consume quota; throttle).
+	mutedUntil time.Time
+
 	pipe pipeline // produce requests in flight
 	// answer is the request memory held for the answer being made (a
 	// fetch's records), given back once it is written.
@@ -60,6 +64,9 @@ func (c *conn) serve() {
 	c.startPipeline()
 	defer c.stopPipeline()
 	for {
+		if !c.waitMuted() {
+			return
+		}
 		c.pipe.waitRoom(c.l.cfg.MaxRequestBytes)
 		limit := c.l.cfg.MaxRequestBytes
 		if c.p == nil {
@@ -98,6 +105,23 @@ func (c *conn) serve() {
 		if c.hangUp {
 			return
 		}
+	}
+}
+
+// waitMuted waits until a throttled connection may be read again; false
+// when the listener closes meanwhile.
+func (c *conn) waitMuted() bool {
+	d := time.Until(c.mutedUntil)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.l.base.Done():
+		return false
 	}
 }
 

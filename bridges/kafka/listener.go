@@ -93,6 +93,9 @@ type Config struct {
 	// Reads bounds the reads one tenant runs at once (shared with the
 	// other listeners); nil bounds none.
 	Reads *readslots.Slots
+	// ReadQuota throttles a tenant's fetches to its consume_bytes_per_sec
+	// quota (shared with the other listeners); nil throttles none.
+	ReadQuota ReadQuota
 	// AuthTimeout bounds the time from accept to a successful SASL
 	// authentication. Defaults to 10 s.
 	AuthTimeout time.Duration
@@ -155,6 +158,9 @@ func New(cfg Config, prod Producer, b Broker) *Listener {
 	}
 	if cfg.FetchMaxBytes <= 0 {
 		cfg.FetchMaxBytes = 16 << 20
+	}
+	if cfg.ReadQuota == nil {
+		cfg.ReadQuota = noQuota{}
 	}
 	if cfg.Bodies == nil {
 		cfg.Bodies = membudget.New(8 * int64(cfg.MaxRequestBytes))

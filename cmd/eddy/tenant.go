@@ -17,13 +17,14 @@ import (
 
 // quotaFlags are the quota flags of tenant create and set-quota.
 type quotaFlags struct {
-	bytesPerSec, recordsPerSec, storage, topics, partitions, transforms, transformMem, connections, transformCPU, transformStorage int64
+	bytesPerSec, recordsPerSec, consumeBytesPerSec, storage, topics, partitions, transforms, transformMem, connections, transformCPU, transformStorage int64
 }
 
 func (q *quotaFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.Int64Var(&q.bytesPerSec, "produce-bytes-per-sec", 0, "produce rate in bytes/s (0: unlimited)")
 	f.Int64Var(&q.recordsPerSec, "produce-records-per-sec", 0, "produce rate in records/s (0: unlimited)")
+	f.Int64Var(&q.consumeBytesPerSec, "consume-bytes-per-sec", 0, "consume rate in bytes/s answered, per node (0: unlimited)")
 	f.Int64Var(&q.storage, "storage-bytes", 0, "retained bytes (0: unlimited)")
 	f.Int64Var(&q.topics, "max-topics", 0, "topics (0: unlimited)")
 	f.Int64Var(&q.partitions, "max-partitions", 0, "partitions (0: unlimited)")
@@ -36,7 +37,8 @@ func (q *quotaFlags) add(cmd *cobra.Command) {
 
 func (q *quotaFlags) json() map[string]int64 {
 	return map[string]int64{"produce_bytes_per_sec": q.bytesPerSec, "produce_records_per_sec": q.recordsPerSec,
-		"storage_bytes": q.storage, "max_topics": q.topics, "max_partitions": q.partitions,
+		"consume_bytes_per_sec": q.consumeBytesPerSec,
+		"storage_bytes":         q.storage, "max_topics": q.topics, "max_partitions": q.partitions,
 		"max_transforms": q.transforms, "transform_memory_bytes": q.transformMem, "max_connections": q.connections,
 		"transform_cpu_ms_per_sec": q.transformCPU, "transform_storage_bytes": q.transformStorage}
 }

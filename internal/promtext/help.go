@@ -16,6 +16,7 @@ var help = map[string]string{
 	"eddy_group_records_total":                      "Records handed to consumer group members, by tenant and group.",
 	"eddy_group_lag_records":                        "Records a consumer group has not committed, summed over its partitions (reported by the controller's leader).",
 	"eddy_group_lag_seconds":                        "Age of the oldest record a consumer group has not committed (reported by the controller's leader).",
+	"eddy_tenant_consume_throttled_total":           "Reads (HTTP fetches, group polls and searches, Kafka fetches, live tails) that waited or were refused because the tenant was over its consume_bytes_per_sec quota, by tenant.",
 	"eddy_tenant_quota_rejections_total":            "Requests refused by a tenant's quota, by tenant and error code (quota_exceeded for the rate quotas, storage_quota_exceeded).",
 	"eddy_proposal_records":                         "Records per Raft proposal (group commit).",
 	"eddy_proposal_bytes":                           "Bytes per Raft proposal (group commit).",
