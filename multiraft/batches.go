@@ -175,11 +175,7 @@ func (h *Host) SeenBatch(meta *catalog.TopicMeta, p eddy.Partition, client []byt
 	if err != nil || ch.ProducerID < 0 || !h.IsLocal(meta, p) {
 		return 0, false
 	}
-	lp, err := h.local(meta, p)
-	if err != nil {
-		return 0, false
-	}
-	lg, err := lp.sm.log()
+	lg, err := h.replicaLog(meta, p)
 	if err != nil {
 		return 0, false
 	}

@@ -101,11 +101,7 @@ type Backlog struct {
 // caps maxBytes and maxAgeMs (0: none): past them, whole oldest segments
 // are given up, as retention gives them up.
 func (h *Host) LinkBacklog(meta *catalog.TopicMeta, p eddy.Partition, from, maxBytes, maxAgeMs int64) (Backlog, error) {
-	lp, err := h.local(meta, p)
-	if err != nil {
-		return Backlog{}, err
-	}
-	lg, err := lp.sm.log()
+	lg, err := h.replicaLog(meta, p)
 	if err != nil {
 		return Backlog{}, err
 	}
