@@ -212,7 +212,10 @@ func (l *Limiter) Admit(t eddy.TenantID, q Quotas, used int64, recs []eddy.Recor
 }
 
 // ReadQuota is a Limiter's consume side over the tenants' quotas, as a
-// node's listeners throttle their reads by it.
+// node's listeners throttle their reads by it. It bounds the tenant's
+// own clients: an operator's reads are not throttled, and so a read one
+// node forwards to another (with its operator token) is counted once,
+// where the client is.
 type ReadQuota struct {
 	Limiter *Limiter
 	// Quotas are a tenant's quotas (none when it is unknown).
@@ -221,8 +224,12 @@ type ReadQuota struct {
 	OnThrottle func(t eddy.TenantID, owed time.Duration)
 }
 
-// Owed is how long the tenant's next read waits (ConsumeOwed).
-func (r ReadQuota) Owed(t eddy.TenantID) time.Duration {
+// Owed is how long the principal's next read of tenant t waits
+// (ConsumeOwed).
+func (r ReadQuota) Owed(p *Principal, t eddy.TenantID) time.Duration {
+	if p.Operator() {
+		return 0
+	}
 	d := r.Limiter.ConsumeOwed(t, r.Quotas(t))
 	if d > 0 && r.OnThrottle != nil {
 		r.OnThrottle(t, d)
@@ -230,7 +237,11 @@ func (r ReadQuota) Owed(t eddy.TenantID) time.Duration {
 	return d
 }
 
-// Charge counts the bytes a read answered the tenant (ChargeConsume).
-func (r ReadQuota) Charge(t eddy.TenantID, bytes int) {
+// Charge counts the bytes a read of tenant t answered the principal
+// (ChargeConsume).
+func (r ReadQuota) Charge(p *Principal, t eddy.TenantID, bytes int) {
+	if p.Operator() {
+		return
+	}
 	r.Limiter.ChargeConsume(t, r.Quotas(t), bytes)
 }

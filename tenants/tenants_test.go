@@ -290,6 +290,19 @@ func TestConsumeQuota(t *testing.T) {
 	if d := l.ConsumeOwed("acme", q); d != 0 {
 		t.Fatalf("paid: owes %v", d)
 	}
+	// ReadQuota: the tenant's clients owe; the operator does not.
+	rq := ReadQuota{Limiter: l, Quotas: func(eddy.TenantID) Quotas { return q }}
+	rq.Charge(&Principal{Tenant: "acme"}, "acme", 2000)
+	if d := rq.Owed(&Principal{Tenant: "acme"}, "acme"); d < 1990*time.Millisecond {
+		t.Fatalf("acme's client owes %v, want 2 s", d)
+	}
+	rq.Charge(&Principal{operator: true}, "acme", 1<<20)
+	if d := rq.Owed(&Principal{operator: true}, "acme"); d != 0 {
+		t.Fatalf("the operator owes %v", d)
+	}
+	if d := rq.Owed(&Principal{Tenant: "acme"}, "acme"); d > 2010*time.Millisecond {
+		t.Fatalf("the operator's read was charged to acme: owes %v", d)
+	}
 	// Unlimited: nothing counted, nothing owed.
 	l.ChargeConsume("b", Quotas{}, 1<<30)
 	if d := l.ConsumeOwed("b", Quotas{}); d != 0 {

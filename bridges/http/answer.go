@@ -8,6 +8,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/membudget"
+	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
 )
 
@@ -34,18 +35,19 @@ func (s *Server) answerRoom(tenant eddy.TenantID, n int) (membudget.Hold, error)
 // ReadQuota throttles a tenant's reads to its consume_bytes_per_sec
 // quota; tenants.ReadQuota is one.
 type ReadQuota interface {
-	// Owed is how long the tenant's next read waits (0: none).
-	Owed(tenant eddy.TenantID) time.Duration
-	// Charge counts the bytes a read answered the tenant.
-	Charge(tenant eddy.TenantID, bytes int)
+	// Owed is how long the principal's next read of tenant waits (0:
+	// none).
+	Owed(p *tenants.Principal, tenant eddy.TenantID) time.Duration
+	// Charge counts the bytes a read of tenant answered the principal.
+	Charge(p *tenants.Principal, tenant eddy.TenantID, bytes int)
 }
 
 // readOwed waits out what the tenant owes its consume quota before a
 // read, up to bodyWait, holding no room and no slot meanwhile (as Kafka
 // mutes a throttled consumer); a larger debt is refused quota_exceeded
 // (429) with the time it takes in Retry-After.
-func (s *Server) readOwed(c context.Context, tenant eddy.TenantID) error {
-	d := s.cfg.ReadQuota.Owed(tenant)
+func (s *Server) readOwed(c context.Context, pr *tenants.Principal, tenant eddy.TenantID) error {
+	d := s.cfg.ReadQuota.Owed(pr, tenant)
 	if d <= 0 {
 		return nil
 	}
@@ -89,8 +91,8 @@ func jsonAnswerRoom(maxBytes, maxRecs int64) int {
 
 // answerRead answers a read (a fetch, a search, a group poll) with body
 // as answerWith does, and charges its bytes to the tenant's consume quota.
-func (s *Server) answerRead(ctx *fasthttp.RequestCtx, tenant eddy.TenantID, body []byte, hold membudget.Hold) {
-	s.cfg.ReadQuota.Charge(tenant, len(body))
+func (s *Server) answerRead(ctx *fasthttp.RequestCtx, pr *tenants.Principal, tenant eddy.TenantID, body []byte, hold membudget.Hold) {
+	s.cfg.ReadQuota.Charge(pr, tenant, len(body))
 	answerWith(ctx, body, hold)
 }
 

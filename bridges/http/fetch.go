@@ -86,14 +86,14 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 			return
 		}
 	}
-	if err := s.readOwed(c, ref.Tenant); err != nil {
+	if err := s.readOwed(c, pr, ref.Tenant); err != nil {
 		writeError(ctx, err)
 		return
 	}
 	switch format {
 	case "", "json", "binary":
 	case "batches":
-		s.fetchBatches(ctx, c, ref, p, offset, int(maxBytes), time.Duration(waitMs)*time.Millisecond)
+		s.fetchBatches(ctx, c, pr, ref, p, offset, int(maxBytes), time.Duration(waitMs)*time.Millisecond)
 		return
 	default:
 		writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "format %q: use json, binary or batches", format))
@@ -101,7 +101,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	}
 	binary := format == "binary"
 	if args.Has("key") || args.Has("contains") {
-		s.searchFetch(ctx, c, ref, p, offset, maxRecs, binary)
+		s.searchFetch(ctx, c, pr, ref, p, offset, maxRecs, binary)
 		return
 	}
 	var res *multiraft.FetchResult
@@ -148,7 +148,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
 	// The answer goes out without a copy. SetBody would copy it into one
 	// of fasthttp's pooled buffers, which keep the size of the largest
 	// answers they held: after a burst of 1 MB fetches they held tens of MB.
-	s.answerRead(ctx, ref.Tenant, out, hold.Shrink(int64(bytes+len(out))))
+	s.answerRead(ctx, pr, ref.Tenant, out, hold.Shrink(int64(bytes+len(out))))
 }
 
 // readHeld reads a fetch's answer with room taken first for reading
@@ -228,7 +228,7 @@ const BatchesContentType = "application/vnd.eddy.kafka-record-batches"
 
 // fetchBatches answers with the stored record batches, no re-encoding. The
 // offsets a JSON fetch puts in its body go in headers.
-func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
+func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, pr *tenants.Principal, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
 	var rr eddy.FetchedBatches
 	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
 	hold, done, err := s.readHeld(c, at, maxBytes, func(n int) int { return n }, wait, func() (found bool, err error) {
@@ -255,7 +255,7 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, ref e
 	h.Set("Eddy-Log-Start-Offset", strconv.FormatInt(rr.LogStart, 10))
 	ctx.SetStatusCode(200)
 	ctx.SetContentType(BatchesContentType)
-	s.answerRead(ctx, ref.Tenant, rr.Batches, hold.Shrink(int64(len(rr.Batches)))) // read for this request only
+	s.answerRead(ctx, pr, ref.Tenant, rr.Batches, hold.Shrink(int64(len(rr.Batches)))) // read for this request only
 }
 
 func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {

@@ -181,7 +181,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	}
 	c, cancel := s.reqContext(time.Duration(waitMs)*time.Millisecond+10*time.Second, true)
 	defer cancel()
-	if err := s.readOwed(c, t); err != nil {
+	if err := s.readOwed(c, p, t); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -231,7 +231,7 @@ func (s *Server) groupFetch(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_group_records_total{tenant=%q,group=%q}`, t, g.Name)).Add(res.Records)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
-	s.answerRead(ctx, t, out, res.Hold.Shrink(int64(2*len(out)))) // no copy into fasthttp's pooled buffers (see fetch); the records read are about its size
+	s.answerRead(ctx, p, t, out, res.Hold.Shrink(int64(2*len(out)))) // no copy into fasthttp's pooled buffers (see fetch); the records read are about its size
 }
 
 func (s *Server) groupCommit(ctx *fasthttp.RequestCtx, p *tenants.Principal) {

@@ -38,7 +38,7 @@ func (q *search) match(r *eddy.FetchedRecord) bool {
 }
 
 // searchFetch answers a filtered fetch (the caller checked access).
-func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref eddy.TopicRef, p eddy.Partition, offset, maxRecs int64, binary bool) {
+func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, pr *tenants.Principal, ref eddy.TopicRef, p eddy.Partition, offset, maxRecs int64, binary bool) {
 	args := ctx.QueryArgs()
 	q := search{}
 	if args.Has("key") {
@@ -132,7 +132,7 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, ref ed
 	s.topicMetrics(ref).fetchRecords.Add(matches)
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("application/json")
-	s.answerRead(ctx, ref.Tenant, out, hold.Shrink(int64(len(out))))
+	s.answerRead(ctx, pr, ref.Tenant, out, hold.Shrink(int64(len(out))))
 }
 
 // searchPage reads a page of a search, up to limit bytes from offset,

@@ -139,7 +139,7 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			go func(part eddy.Partition, off int64) {
 				defer wg.Done()
 				for c.Err() == nil {
-					next, ok := s.tailOnce(c, ref, part, off, turn, events)
+					next, ok := s.tailOnce(c, p, ref, part, off, turn, events)
 					if !ok {
 						select { // back off, then try again
 						case <-time.After(time.Second):
@@ -158,7 +158,7 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		}
 		write := func(ev []byte) { // a tail's records are the tenant's reads too
 			w.Write(ev)
-			s.cfg.ReadQuota.Charge(ref.Tenant, len(ev))
+			s.cfg.ReadQuota.Charge(p, ref.Tenant, len(ev))
 		}
 		keep := time.NewTicker(15 * time.Second)
 		defer keep.Stop()
@@ -207,8 +207,8 @@ const tailQueue = 16
 // tail's turn from the read on; a partition this node does not hold is
 // long-polled by a read on a node that does, before the turn. It returns
 // the offset to go on from, and false after an error.
-func (s *Server) tailOnce(c context.Context, ref eddy.TopicRef, part eddy.Partition, off int64, turn chan struct{}, events chan<- []byte) (int64, bool) {
-	if d := s.cfg.ReadQuota.Owed(ref.Tenant); d > 0 {
+func (s *Server) tailOnce(c context.Context, pr *tenants.Principal, ref eddy.TopicRef, part eddy.Partition, off int64, turn chan struct{}, events chan<- []byte) (int64, bool) {
+	if d := s.cfg.ReadQuota.Owed(pr, ref.Tenant); d > 0 {
 		// Over the consume quota: wait it out, holding nothing.
 		select {
 		case <-time.After(d):

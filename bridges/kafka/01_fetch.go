@@ -67,7 +67,7 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
-	if owed := c.l.cfg.ReadQuota.Owed(c.tenant); owed > 0 {
+	if owed := c.l.cfg.ReadQuota.Owed(c.p, c.tenant); owed > 0 {
 		// Over the consume quota: offsets alone, at once (as Kafka
 		// answers a throttled fetch empty), then the debt is paid.
 		c.offsetsOnly(parts)
@@ -83,8 +83,8 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		c.fetchWait(ctx, parts, time.Until(until))
 		got = c.fetchPass(ctx, parts, maxBytes, until)
 	}
-	c.l.cfg.ReadQuota.Charge(c.tenant, got)
-	if owed := c.l.cfg.ReadQuota.Owed(c.tenant); owed > 0 {
+	c.l.cfg.ReadQuota.Charge(c.p, c.tenant, got)
+	if owed := c.l.cfg.ReadQuota.Owed(c.p, c.tenant); owed > 0 {
 		c.throttle(resp, owed) // this answer went over: it goes out whole, the next waits
 	}
 	return resp, nil
@@ -93,16 +93,17 @@ func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
 // ReadQuota throttles a tenant's fetches to its consume_bytes_per_sec
 // quota; tenants.ReadQuota is one.
 type ReadQuota interface {
-	// Owed is how long the tenant's next read waits (0: none).
-	Owed(tenant eddy.TenantID) time.Duration
-	// Charge counts the bytes a read answered the tenant.
-	Charge(tenant eddy.TenantID, bytes int)
+	// Owed is how long the principal's next read of tenant waits (0:
+	// none).
+	Owed(p *tenants.Principal, tenant eddy.TenantID) time.Duration
+	// Charge counts the bytes a read of tenant answered the principal.
+	Charge(p *tenants.Principal, tenant eddy.TenantID, bytes int)
 }
 
 type noQuota struct{}
 
-func (noQuota) Owed(eddy.TenantID) time.Duration { return 0 }
-func (noQuota) Charge(eddy.TenantID, int)        {}
+func (noQuota) Owed(*tenants.Principal, eddy.TenantID) time.Duration { return 0 }
+func (noQuota) Charge(*tenants.Principal, eddy.TenantID, int)        {}
 
 // throttle tells the client how long its fetches are throttled
 // (ThrottleMillis) and mutes the connection as long: its next request is
