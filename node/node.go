@@ -137,7 +137,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	m.GetOrCreateGauge("eddy_request_memory_bytes", func() float64 { return float64(bodies.Used()) })
 	m.GetOrCreateGauge("eddy_tenant_reads_waiting", func() float64 { return float64(reads.Waiting()) })
 	if cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
-		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MQTTMaxPacketBytes, Bodies: bodies,
+		mc := mqttapi.Config{Addr: cfg.MQTTAddr, Verifier: verifier, Metrics: m, Logger: log, MaxPacketBytes: cfg.MQTTMaxPacketBytes, Bodies: bodies, Reads: reads,
 			MaxConnections: cfg.MQTTMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, ConnectTimeout: cfg.MQTTConnectTimeout,
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties,
 			MaxSubscriptions: cfg.MQTTMaxSubscriptions, MaxFilterBytes: cfg.MQTTMaxFilterBytes, MaxTopicAliases: cfg.MQTTMaxTopicAliases, Log: mqttLog{host}, Sessions: mqttSessions{host},

@@ -209,7 +209,15 @@ func (f *follower) catchUpOnce(ref eddy.TopicRef, p eddy.Partition, key string) 
 			return stopReading
 		}
 	}
+	// The read is one of the tenant's (tenant_read_slots): a thousand
+	// sessions catching up after an outage share its part of the CPUs.
+	release, err := f.l.cfg.Reads.Acquire(f.ctx, string(f.tenant))
+	if err != nil {
+		hold.Release()
+		return stopReading
+	}
 	recs, next, err := log.Read(f.ctx, ref, p, off, catchUpReadBytes, 0)
+	release()
 	hold.Release()
 	if err != nil {
 		if f.ctx.Err() != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/eddy-broker/eddy/internal/logkey"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
+	"github.com/eddy-broker/eddy/internal/readslots"
 	"github.com/eddy-broker/eddy/tenants"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -53,6 +54,10 @@ type Config struct {
 	// size (meter.go). Defaults to a budget of its own of 8 packets of
 	// MaxPacketBytes.
 	Bodies *membudget.Budget
+	// Reads bounds the reads one tenant runs at once (shared with the
+	// other listeners): a catch-up reader's read takes one of them (not
+	// its sending, which waits on the device). nil bounds none.
+	Reads *readslots.Slots
 	// PublishTimeout bounds how long a QoS 1/2 publish waits for its
 	// commit before it is refused (0x80). Default 30s.
 	PublishTimeout time.Duration
