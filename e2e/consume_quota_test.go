@@ -83,19 +83,18 @@ func TestConsumeQuota(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("another tenant's fetch took %v: held behind the throttled one", d)
 	}
-
-	// Kafka, with Fetch v6 (before KIP-219, the client does not wait by
-	// itself): the first fetch gets its records and about 3 s of
-	// ThrottleMillis; the second is read once the mute ends, and is
-	// answered records again.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafkaAddr), kgo.MaxVersions(kversion.V1_0_0()),
-		kgo.SASL(plain.Auth{User: "kslow", Pass: tokens["kslow"]}.AsMechanism()))
-	if err != nil {
-		t.Fatal(err)
+	kafkaOf := func(tenant string) *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafkaAddr), kgo.MaxVersions(kversion.V1_0_0()),
+			kgo.SASL(plain.Auth{User: tenant, Pass: tokens[tenant]}.AsMechanism()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
 	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var cl *kgo.Client
 	kfetch := func(offset int64) (*kmsg.FetchResponse, kmsg.FetchResponseTopicPartition) {
 		fr := kmsg.NewPtrFetchRequest()
 		fr.Version = 6
@@ -108,6 +107,20 @@ func TestConsumeQuota(t *testing.T) {
 		r := resp.(*kmsg.FetchResponse)
 		return r, r.Topics[0].Partitions[0]
 	}
+	// slow, owing about 14 s more, over Kafka: offsets alone, at once,
+	// throttled 10 s at most (a throttle is bounded; the next is another).
+	cl = kafkaOf("slow")
+	start = time.Now()
+	owing, op := kfetch(0)
+	if len(op.RecordBatches) != 0 || owing.ThrottleMillis < 9000 || owing.ThrottleMillis > 10001 || time.Since(start) > 3*time.Second {
+		t.Fatalf("slow's Kafka fetch owing about 14 s: %d bytes, throttle %d ms, in %v; want offsets alone at once, throttled 10 s", len(op.RecordBatches), owing.ThrottleMillis, time.Since(start))
+	}
+
+	// Kafka, with Fetch v6 (before KIP-219, the client does not wait by
+	// itself): the first fetch gets its records and about 3 s of
+	// ThrottleMillis; the second is read once the mute ends, and is
+	// answered records again.
+	cl = kafkaOf("kslow")
 	first, fp := kfetch(0)
 	if fp.ErrorCode != 0 || len(fp.RecordBatches) < 900_000 || first.ThrottleMillis < 2500 || first.ThrottleMillis > 3500 {
 		t.Fatalf("the first Kafka fetch: error %d, %d bytes, throttle %d ms; want its records and about 3,000 ms", fp.ErrorCode, len(fp.RecordBatches), first.ThrottleMillis)
@@ -121,13 +134,7 @@ func TestConsumeQuota(t *testing.T) {
 		t.Fatalf("the fetch after the mute: error %d, %d bytes (throttle %d ms)", sp.ErrorCode, len(sp.RecordBatches), second.ThrottleMillis)
 	}
 	// A fetch on a new connection while owing: offsets alone, at once.
-	cl2, err := kgo.NewClient(kgo.SeedBrokers(p.kafkaAddr), kgo.MaxVersions(kversion.V1_0_0()),
-		kgo.SASL(plain.Auth{User: "kslow", Pass: tokens["kslow"]}.AsMechanism()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl2.Close()
-	cl = cl2
+	cl = kafkaOf("kslow")
 	third, tp := kfetch(0)
 	if tp.ErrorCode != 0 || len(tp.RecordBatches) != 0 || tp.HighWatermark != 1000 || third.ThrottleMillis < 1000 {
 		t.Fatalf("a fetch while owing: error %d, %d bytes, high watermark %d, throttle %d ms; want offsets alone and a throttle", tp.ErrorCode, len(tp.RecordBatches), tp.HighWatermark, third.ThrottleMillis)

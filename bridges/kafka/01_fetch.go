@@ -105,12 +105,19 @@ type noQuota struct{}
 func (noQuota) Owed(*tenants.Principal, eddy.TenantID) time.Duration { return 0 }
 func (noQuota) Charge(*tenants.Principal, eddy.TenantID, int)        {}
 
+// maxThrottle bounds one throttle, as Kafka bounds it by its quota
+// window (11 s): a tenant owing more is throttled again at its next
+// fetch, and a muted connection its client gave up on is not held for
+// the whole debt (a day, at a quota of a few bytes a second).
+const maxThrottle = 10 * time.Second
+
 // throttle tells the client how long its fetches are throttled
 // (ThrottleMillis) and mutes the connection as long: its next request is
 // not read until then (KIP-219: a client of Fetch v8 or later waits as
 // long itself before sending it; an older one's waits in the socket).
 func (c *conn) throttle(resp *kmsg.FetchResponse, owed time.Duration) {
-	resp.ThrottleMillis = int32(min(owed, time.Hour).Milliseconds()) + 1
+	owed = min(owed, maxThrottle)
+	resp.ThrottleMillis = int32(owed.Milliseconds()) + 1
 	c.mutedUntil = time.Now().Add(owed)
 }
 
