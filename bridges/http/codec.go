@@ -129,6 +129,7 @@ func jsonHeaders(raw json.RawMessage) ([]eddy.Header, error) {
 	}
 	var list []struct {
 		Key           string          `json:"key"`
+		KeyEncoding   string          `json:"key_encoding"`
 		Value         json.RawMessage `json:"value"`
 		ValueEncoding string          `json:"value_encoding"`
 	}
@@ -142,6 +143,14 @@ func jsonHeaders(raw json.RawMessage) ([]eddy.Header, error) {
 			return nil, err
 		}
 		hs[i] = eddy.Header{Key: h.Key, Value: v}
+		if h.KeyEncoding != "" { // a fetch writes a key of control characters so
+			quoted, _ := json.Marshal(h.Key)
+			k, err := jsonBytes(quoted, h.KeyEncoding)
+			if err != nil {
+				return nil, err
+			}
+			hs[i].Key = string(k)
+		}
 	}
 	return hs, nil
 }
@@ -205,7 +214,12 @@ func appendRecordFields(dst []byte, r *eddy.Record, binary bool) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"key":`...)
-			dst = appendJSONString(dst, strings.ToValidUTF8(h.Key, "\uFFFD"))
+			key := strings.ToValidUTF8(h.Key, "\uFFFD")
+			if out, ok := appendEscaped(dst, key, base64Literal(len(key), "key")); ok {
+				dst = out
+			} else {
+				dst = appendBase64(dst, "key", []byte(key))
+			}
 			dst = appendField(dst, "value", h.Value, false, false)
 			dst = append(dst, '}')
 		}
@@ -224,13 +238,30 @@ func appendField(dst []byte, name string, b []byte, allowJSON, binary bool) []by
 	case !binary && allowJSON && len(b) > 0 && (b[0] == '{' || b[0] == '[') && json.Valid(b):
 		return append(dst, b...)
 	case !binary && utf8.Valid(b):
-		return appendJSONString(dst, string(b))
+		if out, ok := appendEscaped(dst, b, base64Literal(len(b), name)); ok {
+			return out
+		}
 	}
+	return appendBase64(dst, name, b)
+}
+
+// appendBase64 writes b as field name's value in base64, and says so in
+// "<name>_encoding".
+func appendBase64(dst []byte, name string, b []byte) []byte {
 	dst = append(dst, '"')
 	dst = base64.StdEncoding.AppendEncode(dst, b)
 	dst = append(dst, `","`...)
 	dst = append(dst, name...)
 	return append(dst, `_encoding":"base64"`...)
+}
+
+// base64Literal is the length of n bytes written by appendBase64 for
+// field name: a string that would escape to more is written so instead.
+// Escaping a control character takes six bytes (\u0001), so a value of
+// them was six times its size as a JSON string; the answer's room counts
+// 4/3 of a value (jsonAnswerRoom), which base64 keeps to.
+func base64Literal(n int, name string) int {
+	return base64.StdEncoding.EncodedLen(n) + len(name) + len(`"","_encoding":"base64"`)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -245,7 +276,16 @@ var jsonSafe = func() (t [256]bool) {
 
 // appendJSONString appends s as a JSON string literal. s must be valid UTF-8
 // (bytes >= 0x80 are copied as they are).
-func appendJSONString(dst []byte, s string) []byte {
+func appendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
+	dst, _ = appendEscaped(dst, s, -1)
+	return dst
+}
+
+// appendEscaped is appendJSONString within limit bytes (none when
+// negative): once the literal is sure to be longer, it returns dst as it
+// was, and false.
+func appendEscaped[S ~string | ~[]byte](dst []byte, s S, limit int) ([]byte, bool) {
+	from := len(dst)
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
@@ -267,7 +307,10 @@ func appendJSONString(dst []byte, s string) []byte {
 			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
 		start = i + 1
+		if limit >= 0 && len(dst)-from+len(s)-start+1 > limit {
+			return dst[:from], false
+		}
 	}
 	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, '"'), true
 }

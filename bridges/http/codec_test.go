@@ -84,3 +84,37 @@ func TestJSONBytes(t *testing.T) {
 		t.Error("base64 of a number accepted")
 	}
 }
+
+// TestRecordJSONBounded: a key, value or header key whose escaping would
+// be longer than its base64 (control characters take six bytes each) is
+// written base64, so an answer is at most about 4/3 of what it holds
+// (the room a fetch takes for it); each reads back as it was, through
+// the produce side too. Text with a few escapes stays a string.
+func TestRecordJSONBounded(t *testing.T) {
+	ctl := strings.Repeat("\x01", 64<<10)
+	text := `he said "hi"` + "\n" + strings.Repeat("x", 100)
+	r := eddy.FetchedRecord{Record: eddy.Record{Key: []byte(ctl[:3000]), Value: []byte(ctl), Timestamp: 1,
+		Headers: []eddy.Header{{Key: ctl[:5000], Value: []byte(ctl[:7000])}, {Key: "unit", Value: []byte(text)}}}}
+	out := appendRecordJSON(nil, &r, false)
+	if held := 3000 + 64<<10 + 5000 + 7000 + 4 + len(text); len(out) > held*4/3+512 {
+		t.Fatalf("%d bytes of JSON for %d held", len(out), held)
+	}
+	var jr jsonRecord // as a produce reads it
+	if err := json.Unmarshal(out, &jr); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := jr.toRecord(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Key) != ctl[:3000] || string(got.Value) != ctl || jr.KeyEncoding != "base64" || jr.ValueEncoding != "base64" {
+		t.Fatalf("key (%s, %d bytes) or value (%s, %d bytes) did not read back", jr.KeyEncoding, len(got.Key), jr.ValueEncoding, len(got.Value))
+	}
+	if len(got.Headers) != 2 || got.Headers[0].Key != ctl[:5000] || string(got.Headers[0].Value) != ctl[:7000] ||
+		got.Headers[1].Key != "unit" || string(got.Headers[1].Value) != text {
+		t.Fatalf("headers did not read back: %d", len(got.Headers))
+	}
+	if !strings.Contains(string(out), `"value":"he said \"hi\"\n`) {
+		t.Fatal("text with a few escapes was not written as a string")
+	}
+}
