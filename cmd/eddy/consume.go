@@ -219,16 +219,18 @@ func printTemplate(w *bufio.Writer, p int32, r *fetchedRecord, format string) {
 			w.WriteString(strconv.FormatInt(r.Timestamp, 10))
 		case "%h": // k=v,k2=v2, as kcat
 			var hs []struct {
-				Key      string          `json:"key"`
-				Value    json.RawMessage `json:"value"`
-				Encoding string          `json:"value_encoding"`
+				Key         json.RawMessage `json:"key"`
+				KeyEncoding string          `json:"key_encoding"`
+				Value       json.RawMessage `json:"value"`
+				Encoding    string          `json:"value_encoding"`
 			}
 			json.Unmarshal(r.Headers, &hs)
 			for j, h := range hs {
 				if j > 0 {
 					w.WriteByte(',')
 				}
-				w.WriteString(h.Key + "=")
+				w.Write(rawValue(h.Key, h.KeyEncoding))
+				w.WriteByte('=')
 				w.Write(rawValue(h.Value, h.Encoding))
 			}
 		case "%%":

@@ -93,7 +93,7 @@ export function Records ({ tenant, topic, partition }) {
           <td>${r.partition}</td><td>${r.offset}</td><td>${time(r.timestamp)}</td>
           <td><code>${show(r.key, r.key_encoding, mode === 'auto' ? 'auto' : 'text', 200)}</code></td>
           <td><pre data-testid="record-value">${show(r.value, r.value_encoding, mode)}</pre></td>
-          <td>${(r.headers || []).map(h => html`<div><b>${h.key}</b>=${show(h.value, h.value_encoding, 'auto', 200)}</div>`)}</td></tr>`)}</tbody>
+          <td>${(r.headers || []).map(h => html`<div><b>${show(h.key, h.key_encoding, 'text', 200)}</b>=${show(h.value, h.value_encoding, 'auto', 200)}</div>`)}</td></tr>`)}</tbody>
       </table>`}`
 }
 
