@@ -38,7 +38,7 @@ func TestConsumeQuota(t *testing.T) {
 	tokens := map[string]string{}
 	for _, name := range []string{"slow", "kslow"} {
 		tokens[name] = p.tenantToken(name, "admin")
-		if code := tenantDo(t, p, tokens[name], "POST", "/v1/topics", `{"name":"t","partitions":1}`, nil); code != 201 {
+		if code, _, _ := tenantDo(t, p, tokens[name], "POST", "/v1/topics", `{"name":"t","partitions":1}`); code != 201 {
 			t.Fatalf("%s's topic: %d", name, code)
 		}
 		for i := 0; i < 1000; i += 50 { // 1,000 records of 1,000 bytes
@@ -51,7 +51,7 @@ func TestConsumeQuota(t *testing.T) {
 				fmt.Fprintf(&b, `{"value":%q}`, strings.Repeat("v", 1000))
 			}
 			b.WriteString(`]}`)
-			if code := tenantDo(t, p, tokens[name], "POST", "/v1/topics/t/records", b.String(), nil); code != 200 {
+			if code, _, _ := tenantDo(t, p, tokens[name], "POST", "/v1/topics/t/records", b.String()); code != 200 {
 				t.Fatalf("%s's produce: %d", name, code)
 			}
 		}
@@ -60,12 +60,11 @@ func TestConsumeQuota(t *testing.T) {
 	// HTTP: the first fetch of 1 MB is answered whole (the bucket held
 	// 64 KiB); the tenant then owes about 15 s.
 	fetch := "/v1/topics/t/partitions/0/records?offset=0&format=batches&max_bytes=1048576"
-	var got int
-	if code := tenantDo(t, p, tokens["slow"], "GET", fetch, "", &got); code != 200 || got < 900_000 {
+	if code, got, _ := tenantDo(t, p, tokens["slow"], "GET", fetch, ""); code != 200 || got < 900_000 {
 		t.Fatalf("the first fetch: %d, %d bytes", code, got)
 	}
-	var retry string
-	code := tenantDoHeader(t, p, tokens["slow"], "GET", fetch, "Retry-After", &retry)
+	code, _, h := tenantDo(t, p, tokens["slow"], "GET", fetch, "")
+	retry := h.Get("Retry-After")
 	if secs, _ := strconv.Atoi(retry); code != 429 || secs < 10 || secs > 17 {
 		t.Fatalf("a fetch owing about 15 s: %d, Retry-After %q; want 429 and about 15", code, retry)
 	}
@@ -147,9 +146,9 @@ func TestConsumeQuota(t *testing.T) {
 	}
 }
 
-// tenantDo sends a request with a tenant's token; out, if not nil, gets
-// the length of the answer's body.
-func tenantDo(t *testing.T, p *proc, token, method, path, body string, out *int) int {
+// tenantDo sends a request with a tenant's token, and answers its status,
+// its body's length and its headers.
+func tenantDo(t *testing.T, p *proc, token, method, path, body string) (int, int, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest(method, p.url(path), strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -160,23 +159,5 @@ func tenantDo(t *testing.T, p *proc, token, method, path, body string, out *int)
 	}
 	defer resp.Body.Close()
 	n, _ := io.Copy(io.Discard, resp.Body)
-	if out != nil {
-		*out = int(n)
-	}
-	return resp.StatusCode
-}
-
-// tenantDoHeader is tenantDo that keeps one header of the answer.
-func tenantDoHeader(t *testing.T, p *proc, token, method, path, header string, out *string) int {
-	t.Helper()
-	req, _ := http.NewRequest(method, p.url(path), nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	*out = resp.Header.Get(header)
-	return resp.StatusCode
+	return resp.StatusCode, int(n), resp.Header
 }

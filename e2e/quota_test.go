@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -116,16 +114,8 @@ func TestTenantReadSlots(t *testing.T) {
 	p.producePadded("r", 0, 1000, 1000, "r")
 	alpha := p.tenantToken("alpha", "admin")
 	alphaDo := func(method, path, body string) int {
-		req, _ := http.NewRequest(method, p.url(path), strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+alpha)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _, _ := tenantDo(t, p, alpha, method, path, body)
+		return code
 	}
 	if code := alphaDo("POST", "/v1/topics", `{"name":"a","partitions":1}`); code != 201 {
 		t.Fatalf("alpha's topic: %d", code)

@@ -8,7 +8,8 @@ import { html, useLoad, num, bytes, time, ErrorBox } from '../ui.js'
 
 const QUOTAS = [['max_topics', 'topics', 'topics', num], ['max_partitions', 'partitions', 'partitions', num],
   ['storage_bytes', 'storage_bytes', 'storage', bytes], ['max_groups', null, 'groups', num],
-  ['produce_records_per_sec', null, 'records/s', num], ['produce_bytes_per_sec', null, 'bytes/s', bytes]]
+  ['produce_records_per_sec', null, 'records/s', num], ['produce_bytes_per_sec', null, 'bytes/s', bytes],
+  ['consume_bytes_per_sec', null, 'read bytes/s', bytes]]
 
 export function Tenants ({ me, tenant }) {
   const [list, error, reload] = useLoad(() => me.operator ? api('GET', 'v1/tenants') : Promise.resolve({ tenants: [{ name: me.tenant }] }), [])
