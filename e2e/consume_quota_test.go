@@ -138,6 +138,18 @@ func TestConsumeQuota(t *testing.T) {
 	if tp.ErrorCode != 0 || len(tp.RecordBatches) != 0 || tp.HighWatermark != 1000 || third.ThrottleMillis < 1000 {
 		t.Fatalf("a fetch while owing: error %d, %d bytes, high watermark %d, throttle %d ms; want offsets alone and a throttle", tp.ErrorCode, len(tp.RecordBatches), tp.HighWatermark, third.ThrottleMillis)
 	}
+	// kcat (librdkafka: one connection to a node for everything, Fetch
+	// v11) reads kslow's 1,000 records whole, in order, through the
+	// throttles: about 4 s owed, then 1 MB at 256 KiB/s.
+	start = time.Now()
+	out, err := p.kcat("kslow", tokens["kslow"], "", "-C", "-t", "t", "-o", "beginning", "-e", "-q", "-f", "%o\n")
+	offsets := strings.Fields(out)
+	if err != nil || len(offsets) != 1000 || offsets[0] != "0" || offsets[999] != "999" {
+		t.Fatalf("kcat under the throttle: %v, %d records (%.200s)", err, len(offsets), out)
+	}
+	if d := time.Since(start); d < 3*time.Second {
+		t.Fatalf("kcat read 1 MB in %v owing 4 s, over a quota of 256 KiB/s", d)
+	}
 	if n := p.metric(`eddy_tenant_consume_throttled_total{tenant="kslow"}`); n < 2 {
 		t.Fatalf("kslow's throttled reads counted %v, want 2 or more", n)
 	}
