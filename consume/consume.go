@@ -34,8 +34,8 @@ type Broker interface {
 	// AwaitAny waits up to wait for a record at any of the places,
 	// reading none of those this node holds.
 	AwaitAny(ctx context.Context, at []multiraft.PartitionAt, wait time.Duration)
-	// BatchBytesAt is the size of the batch holding offset in this
-	// node's replica, which a read returns whole (0: none here).
+	// BatchBytesAt is the size of the stored batch holding offset
+	// (asked of a node with a replica), which a read returns whole.
 	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int
 }
 
@@ -251,9 +251,10 @@ func (s *Sessions) Commit(ctx context.Context, g *catalog.GroupMeta, m Member, g
 // part is one assigned partition of a poll: where it reads from, and what
 // the poll read of it.
 type part struct {
-	tp  catalog.TopicPartition
-	off int64
-	res *multiraft.FetchResult
+	tp    catalog.TopicPartition
+	off   int64
+	res   *multiraft.FetchResult
+	batch int // the size of the stored batch at off, which a read returns whole (pass)
 }
 
 func (pt *part) ref(t eddy.TenantID) eddy.TopicRef {
@@ -269,11 +270,12 @@ func (s *Sessions) pass(ctx context.Context, t eddy.TenantID, parts []*part, req
 	if len(parts) == 0 {
 		return 0, nil
 	}
+	first := 0
+	for _, pt := range parts {
+		pt.batch = s.b.BatchBytesAt(pt.ref(t), pt.tp.Partition, eddy.Offset(pt.off))
+		first = max(first, pt.batch)
+	}
 	if req.Room != nil {
-		first := 0
-		for _, pt := range parts {
-			first = max(first, s.b.BatchBytesAt(pt.ref(t), pt.tp.Partition, eddy.Offset(pt.off)))
-		}
 		h, err := req.Room(max(req.MaxBytes, first))
 		if err != nil {
 			return 0, err
@@ -310,7 +312,7 @@ func (s *Sessions) read(ctx context.Context, t eddy.TenantID, parts []*part, req
 			break
 		}
 		ref := pt.ref(t)
-		if bytes > 0 && s.b.BatchBytesAt(ref, pt.tp.Partition, eddy.Offset(pt.off)) > req.MaxBytes-bytes {
+		if bytes > 0 && pt.batch > req.MaxBytes-bytes {
 			continue // its next batch, read whole, would not fit: only the first read may exceed
 		}
 		res, err := s.b.Fetch(ctx, ref, pt.tp.Partition, eddy.Offset(pt.off), req.MaxRecords-records, req.MaxBytes-bytes, 0)

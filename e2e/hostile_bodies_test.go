@@ -580,3 +580,36 @@ func TestScansTakeRoom(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteFetchRoomForWholeBatch: TestFetchRoomForWholeBatch on a node
+// that holds no replica of the partition. It forwards each read to the
+// node that does, which takes room for the batch there and answers it;
+// the forwarding node then held the 8 MB answer for 2 bytes of room of
+// its own (it cannot know the batch's size before the answer comes).
+func TestRemoteFetchRoomForWholeBatch(t *testing.T) {
+	procs := newCluster(t, 2)
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"far","partitions":4,"replication_factor":1}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	near, part := procs[0], remotePartition(t, procs, "far", 4)
+	body := strings.Replace(string(batchOf8MB()), `{"value"`, fmt.Sprintf(`{"partition":%d,"value"`, part), -1)
+	if code, err := procs[1].do("POST", "/v1/topics/far/records", "application/json", []byte(body), nil); err != nil || code != 200 {
+		t.Fatalf("produce: %d %v", code, err)
+	}
+	before := peakRSS(t, near)
+	const stalled = 60
+	for i := range stalled {
+		c, err := net.Dial("tcp", near.httpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /v1/topics/far/partitions/%d/records?offset=%d&max_bytes=1&format=batches HTTP/1.1\r\nHost: eddy\r\nAuthorization: Bearer %s\r\n\r\n", part, 5+i, near.token)
+	}
+	time.Sleep(12 * time.Second) // past the 5 s a read waits for room, on either node
+	peak := peakRSS(t, near)
+	t.Logf("%d stalled fetches of max_bytes=1 inside an 8 MB batch held on another node: the forwarding node's peak RSS %d MB (%d MB before)", stalled, peak>>20, before>>20)
+	if grew := peak - before; grew > 200<<20 {
+		t.Fatalf("the forwarding node grew by %d MB", grew>>20)
+	}
+}

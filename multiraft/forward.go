@@ -31,6 +31,9 @@ type Forwarder interface {
 	// offset or later, reading none there, and reports whether one is
 	// there (or the offset is out of range).
 	Await(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) (bool, error)
+	// BatchBytesAt asks node n for the size of the stored batch holding
+	// offset in partition p (Host.BatchBytesAt there).
+	BatchBytesAt(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) (int, error)
 	// Offsets asks node n for partition p's offsets.
 	Offsets(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition) (PartitionOffsets, error)
 	// OffsetForTime asks node n for the first offset of partition p whose

@@ -150,6 +150,18 @@ func (f *forwarder) FetchBatches(ctx context.Context, n catalog.NodeMeta, ref ed
 	return eddy.FetchedBatches{Batches: b, HighWatermark: hw, LogStart: start}, nil
 }
 
+// BatchBytesAt asks node n for the size of the batch at offset: a fetch
+// of max=0 there, which names it (an older node does not: 0).
+func (f *forwarder) BatchBytesAt(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) (int, error) {
+	path := partitionPath(ref, p, "records") + fmt.Sprintf("?offset=%d&max=0&format=batches", offset)
+	resp, _, err := f.do(ctx, n, "GET", path, "", nil)
+	if err != nil {
+		return 0, err
+	}
+	size, _ := strconv.Atoi(resp.Header.Get(httpapi.BatchBytesHeader))
+	return size, nil
+}
+
 // Await long-polls a partition another node holds, reading nothing
 // there (a fetch of max=0): the answer is its offsets alone.
 func (f *forwarder) Await(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration) (bool, error) {

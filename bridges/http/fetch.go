@@ -23,8 +23,8 @@ import (
 type Reader interface {
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
-	// BatchBytesAt is the size of the batch holding offset in this
-	// node's replica, which a read returns whole (0: none here).
+	// BatchBytesAt is the size of the stored batch holding offset
+	// (asked of a node with a replica), which a read returns whole.
 	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int
 	// Await waits up to wait for a record at offset in this node's
 	// replica, reading none; false without a replica here.
@@ -213,6 +213,9 @@ func (s *Server) awaitOnly(ctx *fasthttp.RequestCtx, c context.Context, at multi
 	h.Set("Eddy-Next-Offset", strconv.FormatInt(int64(at.Offset), 10))
 	h.Set("Eddy-High-Watermark", strconv.FormatInt(int64(po.HighWatermark), 10))
 	h.Set("Eddy-Log-Start-Offset", strconv.FormatInt(int64(po.LogStart), 10))
+	if meta, err := s.b.Topic(at.Ref); err == nil && s.b.IsLocal(meta, at.P) { // never asked of another node again
+		h.Set(BatchBytesHeader, strconv.Itoa(s.b.BatchBytesAt(at.Ref, at.P, at.Offset)))
+	}
 	ctx.SetStatusCode(200)
 	if batches {
 		ctx.SetContentType(BatchesContentType)
@@ -221,6 +224,12 @@ func (s *Server) awaitOnly(ctx *fasthttp.RequestCtx, c context.Context, at multi
 	ctx.SetContentType("application/json")
 	ctx.SetBodyString(fmt.Sprintf(`{"records":[],"next_offset":%d,"high_watermark":%d,"log_start_offset":%d}`+"\n", at.Offset, po.HighWatermark, po.LogStart))
 }
+
+// BatchBytesHeader, on the answer of a fetch of max=0, is the size of the
+// stored batch at its offset on a node that holds the partition: what a
+// read from there returns at least (a node without a replica asks one
+// that has it before it reads through it).
+const BatchBytesHeader = "Eddy-Batch-Bytes"
 
 // BatchesContentType is the media type of a format=batches fetch: Kafka v2
 // record batches back to back, exactly as stored.

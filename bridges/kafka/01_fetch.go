@@ -28,11 +28,12 @@ func init() { register(1, 4, 12, false, handleFetch) }
 const maxFetchWait = 30 * time.Second
 
 type fetchPart struct {
-	ref  eddy.TopicRef
-	out  *kmsg.FetchResponseTopicPartition
-	off  int64
-	max  int
-	done bool // answered (an error, or records)
+	ref   eddy.TopicRef
+	out   *kmsg.FetchResponseTopicPartition
+	off   int64
+	max   int
+	done  bool // answered (an error, or records)
+	batch int  // the size of the stored batch at off, which a read returns whole (fetchPass)
 }
 
 func handleFetch(c *conn, req kmsg.Request) (kmsg.Response, error) {
@@ -134,7 +135,8 @@ func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int, 
 	for _, fp := range parts {
 		if !fp.done {
 			want = min(want+max(fp.max, 1), maxBytes)
-			first = max(first, c.l.b.BatchBytesAt(fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off)))
+			fp.batch = c.l.b.BatchBytesAt(fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off))
+			first = max(first, fp.batch)
 		}
 	}
 	if want == 0 {
@@ -193,7 +195,7 @@ func (c *conn) read(ctx context.Context, parts []*fetchPart, maxBytes int) int {
 		if limit <= 0 {
 			continue
 		}
-		if total > 0 && c.l.b.BatchBytesAt(fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off)) > limit {
+		if total > 0 && fp.batch > limit {
 			c.fetchOffsets(fp) // its next batch does not fit: offsets alone, as Kafka answers
 			continue
 		}

@@ -42,8 +42,8 @@ type Broker interface {
 	// this node knows them.
 	PartitionLeader(meta *catalog.TopicMeta, p eddy.Partition) (node, term uint64, ok bool)
 	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
-	// BatchBytesAt is the size of the batch holding offset in this node's
-	// replica, which a read returns whole (0: none here).
+	// BatchBytesAt is the size of the stored batch holding offset (asked
+	// of a node with a replica), which a read returns whole.
 	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int
 	// AwaitAny waits up to wait for a record at any of the places,
 	// reading none of those this node holds.
