@@ -162,10 +162,14 @@ func (p *proc) launch() {
 	}
 	p.exited = make(chan error, 1)
 	go func(cmd *exec.Cmd, exited chan error) { exited <- cmd.Wait() }(p.cmd, p.exited)
+	launch := p.launches
 	p.tb.Cleanup(func() {
 		p.kill()
-		if p.tb.Failed() && p.launches == 1 && p.log != nil {
-			// The node's own account, once, for a failed test.
+		if p.tb.Failed() && launch == 1 && p.log != nil {
+			// The node's own account, once, for a failed test, every
+			// launch of it (the first launch's cleanup runs last). It
+			// checked p.launches, which a restart had moved past 1: a
+			// node restarted by its test never told its account.
 			out := p.log.String()
 			p.tb.Logf("node %s log (last 6 KB):\n%s", p.httpAddr, out[max(0, len(out)-6<<10):])
 		}
