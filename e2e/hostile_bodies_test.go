@@ -516,14 +516,7 @@ func TestFetchRoomForWholeBatch(t *testing.T) {
 	}
 	before := peakRSS(t, p)
 	const stalled = 60
-	for i := range stalled {
-		c, err := net.Dial("tcp", p.httpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprintf(c, "GET /v1/topics/one/partitions/0/records?offset=%d&max_bytes=1&format=batches HTTP/1.1\r\nHost: eddy\r\nAuthorization: Bearer %s\r\n\r\n", 5+i, p.token)
-	}
+	stallFetches(t, p, "one", 0, stalled)
 	time.Sleep(8 * time.Second) // past the 5 s a fetch waits for room
 	peak := peakRSS(t, p)
 	t.Logf("%d stalled fetches of max_bytes=1 inside an 8 MB batch: the node's peak RSS %d MB (%d MB before)", stalled, peak>>20, before>>20)
@@ -598,18 +591,26 @@ func TestRemoteFetchRoomForWholeBatch(t *testing.T) {
 	}
 	before := peakRSS(t, near)
 	const stalled = 60
-	for i := range stalled {
-		c, err := net.Dial("tcp", near.httpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprintf(c, "GET /v1/topics/far/partitions/%d/records?offset=%d&max_bytes=1&format=batches HTTP/1.1\r\nHost: eddy\r\nAuthorization: Bearer %s\r\n\r\n", part, 5+i, near.token)
-	}
+	stallFetches(t, near, "far", part, stalled)
 	time.Sleep(12 * time.Second) // past the 5 s a read waits for room, on either node
 	peak := peakRSS(t, near)
 	t.Logf("%d stalled fetches of max_bytes=1 inside an 8 MB batch held on another node: the forwarding node's peak RSS %d MB (%d MB before)", stalled, peak>>20, before>>20)
 	if grew := peak - before; grew > 200<<20 {
 		t.Fatalf("the forwarding node grew by %d MB", grew>>20)
+	}
+}
+
+// stallFetches sends n fetches of max_bytes=1 of stored batches from
+// inside the first batch of a topic's partition, through p, and never
+// reads their answers (the connections close when the test ends).
+func stallFetches(t *testing.T, p *proc, topic string, part, n int) {
+	t.Helper()
+	for i := range n {
+		c, err := net.Dial("tcp", p.httpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "GET /v1/topics/%s/partitions/%d/records?offset=%d&max_bytes=1&format=batches HTTP/1.1\r\nHost: eddy\r\nAuthorization: Bearer %s\r\n\r\n", topic, part, 5+i, p.token)
 	}
 }
