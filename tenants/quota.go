@@ -13,8 +13,8 @@ type Quotas struct {
 	ProduceBytesPerSec   int64 `json:"produce_bytes_per_sec,omitempty" yaml:"produce_bytes_per_sec,omitempty"`
 	ProduceRecordsPerSec int64 `json:"produce_records_per_sec,omitempty" yaml:"produce_records_per_sec,omitempty"`
 	// ConsumeBytesPerSec bounds the bytes the tenant's reads answer on
-	// each node (Kafka's consumer_byte_rate): HTTP fetches, group polls
-	// and searches, Kafka fetches.
+	// each node (Kafka's consumer_byte_rate): HTTP fetches, searches,
+	// group polls and live tails, Kafka fetches.
 	ConsumeBytesPerSec   int64 `json:"consume_bytes_per_sec,omitempty" yaml:"consume_bytes_per_sec,omitempty"`
 	StorageBytes         int64 `json:"storage_bytes,omitempty" yaml:"storage_bytes,omitempty"`
 	MaxTopics            int64 `json:"max_topics,omitempty" yaml:"max_topics,omitempty"`
