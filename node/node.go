@@ -26,6 +26,7 @@ import (
 	"github.com/eddy-broker/eddy/internal/readslots"
 	"github.com/eddy-broker/eddy/links"
 	"github.com/eddy-broker/eddy/multiraft"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
@@ -121,13 +122,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
 	path := ingest.New(host, host, n.tx, limiter, m)
 	in := mqttIngest{Path: path, host: host}
-	readQuota := tenants.ReadQuota{Limiter: limiter, // HTTP and Kafka reads: consume_bytes_per_sec
-		Quotas: func(t eddy.TenantID) tenants.Quotas {
-			if tm, err := host.Tenant(t); err == nil {
-				return tm.Quotas
-			}
-			return tenants.Quotas{}
-		},
+	readQuota := tenants.ReadQuota{Limiter: limiter, Quotas: catalog.QuotasOf(host.Tenant), // HTTP and Kafka reads: consume_bytes_per_sec
 		OnThrottle: func(t eddy.TenantID, _ time.Duration) {
 			m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_consume_throttled_total{tenant=%q}`, t)).Inc()
 		}}

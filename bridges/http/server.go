@@ -168,12 +168,7 @@ func New(cfg Config, b Broker) *Server {
 		cfg.Limiter = tenants.NewLimiter(nil)
 	}
 	if cfg.ReadQuota == nil {
-		cfg.ReadQuota = tenants.ReadQuota{Limiter: cfg.Limiter, Quotas: func(t eddy.TenantID) tenants.Quotas {
-			if tm, err := b.Tenant(t); err == nil {
-				return tm.Quotas
-			}
-			return tenants.Quotas{}
-		}}
+		cfg.ReadQuota = tenants.ReadQuota{Limiter: cfg.Limiter, Quotas: catalog.QuotasOf(b.Tenant)}
 	}
 	if cfg.Producer == nil {
 		var tx ingest.Transformer

@@ -111,6 +111,17 @@ type State struct {
 	tenantBytes map[eddy.TenantID]int64
 }
 
+// QuotasOf makes a lookup of tenants into their quotas: none for a
+// tenant the lookup does not find (a tenants.ReadQuota's Quotas).
+func QuotasOf(lookup func(eddy.TenantID) (*TenantMeta, error)) func(eddy.TenantID) tenants.Quotas {
+	return func(t eddy.TenantID) tenants.Quotas {
+		if tm, err := lookup(t); err == nil {
+			return tm.Quotas
+		}
+		return tenants.Quotas{}
+	}
+}
+
 // TenantMeta is a tenant as the controller holds it.
 type TenantMeta struct {
 	Name      eddy.TenantID  `json:"name"`
