@@ -109,17 +109,25 @@ func (p *proc) waitSeqs(t *testing.T, topic string, n int) map[int]int {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		seen := p.storedSeqs(topic, 1)
-		missing := 0
+		missing, first, last := 0, -1, -1
 		for i := 0; i < n; i++ {
 			if seen[i] == 0 {
 				missing++
+				last = i
+				if first < 0 {
+					first = i
+				}
 			}
 		}
 		if missing == 0 {
 			return seen
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages mosquitto accepted are missing in Eddy", missing, n)
+			// What the bridge counted tells a message mosquitto never
+			// sent from one the bridge dropped or never appended.
+			var status any
+			p.do("GET", "/v1/bridges", "", nil, &status)
+			t.Fatalf("%d of %d messages mosquitto accepted are missing in Eddy (seqs %d to %d among them); the bridges: %+v", missing, n, first, last, status)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
