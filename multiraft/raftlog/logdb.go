@@ -53,7 +53,10 @@ func (s *Store) GetBootstrapInfo(shardID, replicaID uint64) (pb.Bootstrap, error
 // SaveRaftState writes each update's received snapshot, entries and
 // changed state, in that order, and syncs when any of them must be
 // durable. Each replica is saved by one step worker, so what is read of
-// its node here stays true until the write.
+// its node here stays true until the write: the index is read first and
+// let go before the records are encoded, which for Kafka's batches is
+// megabytes of copying that must not hold up the writer (put takes the
+// index's write lock) and every replica behind it.
 func (s *Store) SaveRaftState(updates []pb.Update, workerID uint64) error {
 	b := s.getBatch()
 	defer s.putBatch(b)
@@ -64,29 +67,49 @@ func (s *Store) SaveRaftState(updates []pb.Update, workerID uint64) error {
 		}
 	}
 	b.reserve(need)
-	sync := false
 	s.mu.RLock()
 	for i := range updates {
 		u := &updates[i]
 		n := s.nodes[nodeKey{u.ShardID, u.ReplicaID}]
+		var p savePlan
 		if newSnapshot(n, u) {
+			p |= saveSnapshot
+		}
+		if !pb.IsEmptyState(u.State) && (n == nil || !n.hasState || !pb.IsStateEqual(u.State, n.state)) {
+			p |= saveState
+			if n == nil || u.State.Term != n.state.Term || u.State.Vote != n.state.Vote {
+				p |= syncState
+			}
+		}
+		b.plans = append(b.plans, p)
+	}
+	s.mu.RUnlock()
+	sync := false
+	for i := range updates {
+		u, p := &updates[i], b.plans[i]
+		if p&saveSnapshot != 0 {
 			b.snapshot(kindSnapshotReset, u.ShardID, u.ReplicaID, u.Snapshot)
-			sync = true
 		}
 		for j := range u.EntriesToSave {
 			b.entry(u.ShardID, u.ReplicaID, &u.EntriesToSave[j])
-			sync = true
 		}
-		if !pb.IsEmptyState(u.State) && (n == nil || !n.hasState || !pb.IsStateEqual(u.State, n.state)) {
+		if p&saveState != 0 {
 			b.state(u.ShardID, u.ReplicaID, u.State)
-			if n == nil || u.State.Term != n.state.Term || u.State.Vote != n.state.Vote {
-				sync = true
-			}
 		}
+		sync = sync || p&(saveSnapshot|syncState) != 0 || len(u.EntriesToSave) > 0
 	}
-	s.mu.RUnlock()
 	return s.write(b, sync)
 }
+
+// savePlan is what SaveRaftState writes of one update, decided under the
+// index's lock.
+type savePlan uint8
+
+const (
+	saveSnapshot savePlan = 1 << iota // a received snapshot newer than the replica's
+	saveState                         // a changed state
+	syncState                         // a changed term or vote: the state must be durable
+)
 
 // newSnapshot reports whether u carries a snapshot newer than n's last
 // (as dragonboat's stores keep only the newest).

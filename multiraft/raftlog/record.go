@@ -69,11 +69,12 @@ type op struct {
 type batch struct {
 	buf       []byte
 	ops       []op
-	entryRefs int // how many entries
+	entryRefs int        // how many entries
+	plans     []savePlan // SaveRaftState's, one per update
 }
 
 func (b *batch) reset() {
-	b.buf, b.ops, b.entryRefs = b.buf[:0], b.ops[:0], 0
+	b.buf, b.ops, b.entryRefs, b.plans = b.buf[:0], b.ops[:0], 0, b.plans[:0]
 }
 
 // add appends a record whose payload marshal writes into at most size

@@ -6,7 +6,9 @@
 // while a sync runs share the next one. The files are made once, full
 // size, of zeros, and reused when no replica needs them, so a sync never
 // commits a change of size or of allocation: it costs the disk's
-// overwrite and flush. An index in memory holds each replica's bootstrap,
+// overwrite and flush (a file a roll had to allocate, the log growing
+// faster than files are made ahead, costs its first syncs that too). An
+// index in memory holds each replica's bootstrap,
 // state and snapshot, and where each of its live entries lies; entries
 // are read back from the files.
 //
@@ -64,11 +66,12 @@ type Store struct {
 	keepFree int // files to keep free: FreeFiles, or more while the log is busy
 	peak     int // the most files the log spanned since Trim (writer lock)
 
-	lastRoll atomic.Int64  // unix nanoseconds
-	prepC    chan struct{} // cap 1: a roll left no free file (preparer)
-	prepared atomic.Int64  // files the preparer made (tests)
-	nFiles   atomic.Int64  // files in use (Files)
-	nFree    atomic.Int64  // free files kept (Files)
+	lastRoll  atomic.Int64  // unix nanoseconds
+	prepC     chan struct{} // cap 1: a roll left no free file (preparer)
+	prepared  atomic.Int64  // files the preparer made (tests)
+	allocated atomic.Int64  // files a roll allocated itself, none being free (tests)
+	nFiles    atomic.Int64  // files in use (Files)
+	nFree     atomic.Int64  // free files kept (Files)
 
 	tail atomic.Pointer[tail] // the file being written and its end
 
@@ -149,7 +152,7 @@ func Open(opts Options) (*Store, error) {
 		next = seq + 1
 	}
 	// Writing goes on in a new file: the last one may end in a torn record.
-	fl, err := s.newFile(next)
+	fl, err := s.newFile(next, true)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -300,7 +303,7 @@ func (s *Store) roll() error {
 	if err != nil {
 		return err
 	}
-	fl, err := s.newFile(t.seq + 1)
+	fl, err := s.newFile(t.seq+1, false)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,10 @@
 package raftlog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -591,6 +593,52 @@ func TestNextFileMadeAhead(t *testing.T) {
 	defer s.Close()
 	if _, free, _ := listFiles(dir); len(free) != 0 || s.prepared.Load() != 0 {
 		t.Fatalf("%d free files after a restart (%d made ahead), want 0: an idle log makes none", len(free), s.prepared.Load())
+	}
+}
+
+// TestRollAllocatesWhenNoneFree: a roll that finds no free file (the
+// preparer behind a growing log) allocates the next one instead of
+// writing its zeros under the writer lock, and what is written into such
+// files reads back after a restart, as from files of written zeros.
+func TestRollAllocatesWhenNoneFree(t *testing.T) {
+	const fileSize = 1 << 20
+	dir := t.TempDir()
+	s := openT(t, dir, fileSize)
+	var i uint64
+	for roll := range 4 {
+		for s.prepared.Load() < int64(roll) { // the file the last roll asked for
+			time.Sleep(time.Millisecond)
+		}
+		s.wmu.Lock() // what the preparer made is gone: the next roll finds none
+		for _, fr := range s.free {
+			fr.f.Close()
+			os.Remove(fr.name)
+		}
+		s.free = nil
+		s.wmu.Unlock()
+		seq := s.tail.Load().seq
+		for s.tail.Load().seq == seq {
+			i++
+			u := pb.Update{ShardID: 1, ReplicaID: 1, State: pb.State{Term: 1, Vote: 1, Commit: i}, EntriesToSave: []pb.Entry{entry(i, 1, 100<<10)}}
+			if err := s.SaveRaftState([]pb.Update{u}, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := s.allocated.Load(); n != 4 {
+		t.Fatalf("%d files allocated by a roll, want 4", n)
+	}
+	s.Close()
+	s = openT(t, dir, fileSize)
+	defer s.Close()
+	ents, _, err := s.IterateEntries(nil, 0, 1, 1, 1, i+1, math.MaxUint64)
+	if err != nil || uint64(len(ents)) != i {
+		t.Fatalf("read back %d of %d entries (%v)", len(ents), i, err)
+	}
+	for j, e := range ents {
+		if want := entry(uint64(j+1), 1, 100<<10); e.Index != want.Index || !bytes.Equal(e.Cmd, want.Cmd) {
+			t.Fatalf("entry %d reads back as %d, %d bytes", j+1, e.Index, len(e.Cmd))
+		}
 	}
 }
 
