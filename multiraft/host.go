@@ -267,6 +267,8 @@ type localPartition struct {
 	sm        *partitionSM
 	prop      *proposer
 	kept      atomic.Uint64 // Raft entries the last requested sync kept
+	pinned    atomic.Bool   // the Raft log store asked for a sync (Host.pinning)
+	nudged    atomic.Bool   // nudgeIdle's no-ops are in: sync it
 }
 
 type hostMetrics struct{ hooks Hooks }
@@ -342,7 +344,7 @@ func (h *Host) Start(ctx context.Context) error {
 		logdb   config.LogDBConfig
 		factory config.LogDBFactory
 	}{
-		{"eddy", logdb, raftLogFactory{noSpace: h.reserve.release, opened: h.raftLog.Store}},
+		{"eddy", logdb, raftLogFactory{noSpace: h.reserve.release, pinning: h.pinning, opened: h.raftLog.Store}},
 		{"pebble", logdb, pebbleLogDB{}},
 		{"tan", tanLogDB, tan.Factory},
 	}

@@ -1,6 +1,7 @@
 package multiraft
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -543,4 +544,51 @@ func TestIdleNudge(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// TestPinnedReplicaSyncedNotCarried: a single replica that took a few
+// large entries and went quiet keeps the Raft log's oldest file while
+// another partition writes on; the log store asks the host, which nudges
+// and syncs it, so its entries leave the log instead of being carried
+// forward (before: carried again each time the log turned over, 97-129
+// MiB for 300 MiB of Kafka records after an 8-partition topic), and its
+// records read back, after a restart too.
+func TestPinnedReplicaSyncedNotCarried(t *testing.T) {
+	cfg := Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), SyncInterval: time.Hour, RetentionInterval: time.Hour}
+	h := mustStartHostWith(t, cfg)
+	defer func() { h.Close() }()
+	ctx := context.Background()
+	quiet, _ := oneTopic(t, h, "quiet")
+	busy, _ := oneTopic(t, h, "busy")
+	big := func(n int, b byte) []eddy.Record {
+		return []eddy.Record{{Value: bytes.Repeat([]byte{b}, n)}, {Value: bytes.Repeat([]byte{b}, n)}}
+	}
+	for i := range 3 { // three entries of 800 KB: more than a log file's eighth
+		if _, err := h.Produce(ctx, quiet, big(400<<10, byte('a'+i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 { // 100 MB through 8 MiB log files
+		if _, err := h.Produce(ctx, busy, big(500<<10, 'z'), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := h.raftLog.Load().CarriedBytes(); c >= 1<<20 {
+		t.Fatalf("the log store carried %d bytes; want the quiet replica synced, not its 2.4 MB carried", c)
+	}
+	check := func(h *Host) {
+		t.Helper()
+		res, err := h.Fetch(ctx, quiet, 0, 0, 10, 4<<20, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Records) != 6 || res.Records[5].Value[0] != 'c' || len(res.Records[5].Value) != 400<<10 {
+			t.Fatalf("the quiet partition reads back %d records", len(res.Records))
+		}
+	}
+	check(h)
+	h.Close()
+	h = mustStartHostWith(t, cfg)
+	waitReady(t, h)
+	check(h)
 }

@@ -59,13 +59,14 @@ func (noManualCompaction) CompactEntriesTo(shardID, replicaID, index uint64) (<-
 // shared by the partitions, written once, over reused files.
 type raftLogFactory struct {
 	noSpace func() bool
+	pinning func(shard, replica uint64) bool
 	opened  func(*raftlog.Store)
 }
 
 func (raftLogFactory) Name() string { return raftlog.Name }
 
 func (f raftLogFactory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs []string, lldirs []string) (raftio.ILogDB, error) {
-	s, err := raftlog.Open(raftlog.Options{Dir: filepath.Join(dirs[0], "raftlog"), NoSpace: f.noSpace})
+	s, err := raftlog.Open(raftlog.Options{Dir: filepath.Join(dirs[0], "raftlog"), NoSpace: f.noSpace, Pinning: f.pinning})
 	if err == nil && f.opened != nil {
 		f.opened(s)
 	}

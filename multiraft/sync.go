@@ -14,14 +14,17 @@ import (
 
 // syncDue applies the sync policy: it asks dragonboat for a snapshot of
 // every local partition with SyncBytes unsynced, SyncInterval since its
-// last sync, or entries unsynced and idleAfter without more. For an
-// on-disk state machine that snapshot is Sync (segments, then checkpoint)
-// plus metadata, after which the Raft log is compacted. dragonboat runs
-// Sync under the state machine's lock, so the replica applies nothing
-// meanwhile; a partition with writebackBytes or more unsynced first has
-// its segments written back here, beside its applies. An idle partition
-// whose last sync kept more Raft log than rf1Overhead, with nothing
-// unsynced, is nudged (nudgeIdle) so that it has something to sync.
+// last sync, or entries unsynced and either idleAfter without more or the
+// Raft log store asking (pinning). For an on-disk state machine that
+// snapshot is Sync (segments, then checkpoint) plus metadata, after which
+// the Raft log is compacted. dragonboat runs Sync under the state
+// machine's lock, so the replica applies nothing meanwhile; a partition
+// with writebackBytes or more unsynced first has its segments written
+// back here, beside its applies. A partition is nudged (nudgeIdle) and
+// then synced when its last sync kept Raft log it no longer needs: an
+// idle one that kept more than rf1Overhead entries with nothing unsynced,
+// and a single replica the log store asked about (the rf1Overhead entries
+// a sync keeps are a Kafka batch each; after the no-ops it keeps those).
 func (h *Host) syncDue() {
 	type dueSync struct {
 		lp       *localPartition
@@ -32,15 +35,18 @@ func (h *Host) syncDue() {
 	allAlive := h.allAlive()
 	h.mu.RLock()
 	var due []dueSync
-	var nudge []uint64
+	var nudge []*localPartition
 	for _, lp := range h.parts {
 		n, entries := lp.sm.unsynced.Load(), lp.sm.unsyncedEntries.Load()
 		idle := now-lp.sm.lastApply.Load() >= int64(idleAfter)
+		pinned, nudged := lp.pinned.Swap(false), lp.nudged.Swap(false)
 		switch {
-		case n >= h.cfg.SyncBytes || (entries > 0 && (idle || now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval))):
+		case pinned && lp.replicas <= 1:
+			nudge = append(nudge, lp) // then synced, keeping only the no-ops
+		case n >= h.cfg.SyncBytes || (entries > 0 && (idle || pinned || nudged || now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval))):
 			due = append(due, dueSync{lp, n, h.compactionOverhead(lp, n, idle && allAlive)})
 		case idle && allAlive && lp.kept.Load() > rf1Overhead:
-			nudge = append(nudge, lp.shardID)
+			nudge = append(nudge, lp)
 		}
 	}
 	h.mu.RUnlock()
@@ -59,29 +65,64 @@ func (h *Host) syncDue() {
 	if len(nudge) > 0 && h.nudging.CompareAndSwap(false, true) {
 		h.wg.Add(1) // the sync loop holds one, so Close's Wait cannot have begun
 		go h.nudgeIdle(nudge)
+	} else {
+		for _, lp := range nudge {
+			if lp.replicas <= 1 {
+				lp.pinned.Store(true) // a nudge is under way: at a later round
+			}
+		}
 	}
 }
 
-// nudgeIdle proposes a no-op, DeleteBefore(0), to each shard. dragonboat
-// snapshots, and so compacts, only a state machine that applied something
-// since its last snapshot; an idle partition whose last sync kept
-// RaftLogRetainBytes of log for lagging followers would keep it for as
-// long as it stays idle, and Eddy's log store would carry it forward. The
-// no-op gives every replica an entry to sync, which it does with
-// rf1Overhead at the next tick: applying it does not end the idleness.
-func (h *Host) nudgeIdle(shards []uint64) {
+// nudgeIdle proposes rf1Overhead no-ops, DeleteBefore(0), to each
+// partition, then has the sync loop sync them. dragonboat snapshots, and
+// so compacts, only a state machine that applied something since its
+// last snapshot; an idle partition whose last sync kept
+// RaftLogRetainBytes of log for lagging followers, or rf1Overhead entries
+// of a megabyte, would keep them for as long as it stays idle, and Eddy's
+// log store would carry them forward each time the log turns over (a
+// single replica's two Kafka batches, every 40 MiB written to the node's
+// other partitions). After the no-ops the sync keeps only them. Applying
+// them does not end the idleness.
+func (h *Host) nudgeIdle(lps []*localPartition) {
 	defer h.wg.Done()
 	defer h.nudging.Store(false)
-	for _, shard := range shards {
-		if _, err := h.proposeWithRetry(shard, encodeDeleteBefore(0), true, nil, h.stop, nil); errors.Is(err, context.Canceled) {
-			return
+	for _, lp := range lps {
+		for range rf1Overhead {
+			if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(0), true, nil, h.stop, nil); errors.Is(err, context.Canceled) {
+				return
+			}
 		}
+		lp.nudged.Store(true)
 		select {
 		case <-h.stop:
 			return
 		default:
 		}
 	}
+	h.kickSync()
+}
+
+// pinning is the Raft log store's word (raftlog.Options.Pinning) that an
+// idle replica's entries keep its oldest file. A single replica is nudged
+// and synced at the sync loop's next round, which compacts all but the
+// no-ops out of the log; a replicated one with entries not yet synced is
+// synced. A replicated one with nothing unsynced keeps RaftLogRetainBytes
+// for lagging followers, and the store carries it. It must not block, the
+// store's writer lock being held, so it does not wait for the host's lock
+// either.
+func (h *Host) pinning(shard, replica uint64) bool {
+	if !h.mu.TryRLock() {
+		return false
+	}
+	lp := h.parts[shard]
+	h.mu.RUnlock()
+	if lp == nil || lp.replicaID != replica || (lp.replicas > 1 && lp.sm.unsyncedEntries.Load() == 0) {
+		return false
+	}
+	lp.pinned.Store(true)
+	h.kickSync()
+	return true
 }
 
 // kickSync runs the sync policy now (a partition reached SyncBytes).

@@ -5,8 +5,9 @@
 # kafka: franz-go, default batching, idempotent) to 1 and 8 partitions,
 # and HTTP produce (8 clients x 100 records a request) to 1 and 8, each
 # 400k records, then the Raft log directory's size and what the node
-# wrote to disk in all (/proc/PID/io; 1.6 GB of records went in), and
-# the node's CPU seconds over the Kafka runs and over the HTTP runs
+# wrote to disk in all (/proc/PID/io; 1.6 GB of records went in), what
+# its Raft log store wrote again to carry idle replicas forward
+# (eddy_raft_log_carried_bytes_total), and the node's CPU seconds over the Kafka runs and over the HTTP runs
 # (/proc/PID/stat).
 # Usage: scripts/bench-produce-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-produce-ab.sh OLD_REV}
@@ -17,6 +18,7 @@ py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)";
 rate() { py '"%dk" % (d["records_per_sec"] / 1000)'; }
 cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; } # the node's CPU, in ticks (1/100 s)
 secs() { awk -v t="$1" 'BEGIN {printf "%.1f", t / 100}'; } # TICKS: seconds
+carried() { curl -s -H "Authorization: Bearer $EDDY_TOKEN" "$EDDY_SERVER/metrics" | awk '/^eddy_raft_log_carried_bytes_total/ {printf "%d", $2 / 1048576}'; }
 one() { # LABEL BUILD
   B=$2
   rm -rf "$W/d" "$W/conf"
@@ -32,7 +34,7 @@ one() { # LABEL BUILD
   c2=$(cpu)
   echo "$1: lone p50 $lone ms; kafka 1 partition $k1, 8 $k8; http 1 partition $h1, 8 $h8 records/s;" \
     "node CPU $(secs $((c1 - c0))) s (kafka) and $(secs $((c2 - c1))) s (http);" \
-    "Raft log directory $(du -sm "$W/d/raft" | cut -f1) MB; the node wrote $(awk '/^write_bytes/ {print int($2 / 1048576)}' /proc/$PID/io) MB to disk"
+    "Raft log directory $(du -sm "$W/d/raft" | cut -f1) MB, carried $(carried) MB; the node wrote $(awk '/^write_bytes/ {print int($2 / 1048576)}' /proc/$PID/io) MB to disk"
   kill "$PID"; wait "$PID" 2>/dev/null || true
 }
 for r in 1 2 3; do

@@ -1,7 +1,9 @@
 package raftlog
 
 import (
+	"sync/atomic"
 	"testing"
+	"time"
 
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
@@ -149,6 +151,80 @@ func TestCarryVoided(t *testing.T) {
 			s2 := openT(t, dir, fileSize)
 			defer s2.Close()
 			check(s2)
+		})
+	}
+}
+
+// TestPinningAsksTheOwner: an idle replica whose many entries keep the
+// oldest file is first reported to its owner (Options.Pinning), once, and
+// not carried while the owner compacts them (as the host does, syncing
+// the partition); a replica whose owner will not, or does not within the
+// grace, is carried as before, and reads back the same.
+func TestPinningAsksTheOwner(t *testing.T) {
+	const fileSize = 64 << 10
+	for _, c := range []struct {
+		name             string
+		answer, compacts bool // what the owner says, and whether it then compacts the entries
+		grace            time.Duration
+		carried          bool
+	}{
+		{"owner syncs it", true, true, time.Hour, false},
+		{"owner will not", false, false, time.Hour, true},
+		{"owner does not in time", true, false, 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := openT(t, t.TempDir(), fileSize)
+			defer s.Close()
+			s.grace = c.grace
+			var asked atomic.Int32
+			s.opts.Pinning = func(shard, replica uint64) bool {
+				if shard != 1 || replica != 1 {
+					t.Errorf("asked about shard %d replica %d; only shard 1 is idle", shard, replica)
+				}
+				asked.Add(1)
+				return c.answer
+			}
+			for _, shard := range []uint64{1, 2} {
+				if err := s.SaveBootstrapInfo(shard, 1, pb.Bootstrap{Type: pb.OnDiskStateMachine}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			save(t, s, 1, 1, 60, 2000) // 120 KB: the idle replica, two files
+			compacted := false
+			for i := uint64(1); i <= 1500; i++ {
+				save(t, s, 2, i, i, 1000)
+				if i%20 == 0 {
+					if err := s.RemoveEntriesTo(2, 1, i-2); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if c.compacts && !compacted && asked.Load() > 0 {
+					if err := s.RemoveEntriesTo(1, 1, 60); err != nil { // the owner's sync, a moment later
+						t.Fatal(err)
+					}
+					compacted = true
+				}
+			}
+			waitCarrier(t, s)
+			switch n := asked.Load(); {
+			case n == 0:
+				t.Fatal("the owner was never asked")
+			case c.compacts && n != 1:
+				t.Fatalf("the owner was asked %d times; want once, the entries gone after", n)
+			}
+			if carried := s.CarriedBytes() >= 120_000; carried != c.carried {
+				t.Fatalf("carried %d bytes; want the idle replica's 120 KB carried: %v", s.CarriedBytes(), c.carried)
+			}
+			if c.carried {
+				readsBack(t, s, 1, 1, 60, 2000)
+			}
+			seqs, _, err := listFiles(s.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(seqs) > 12 {
+				t.Fatalf("%d log files after 1.5 MB through 64 KiB files", len(seqs))
+			}
 		})
 	}
 }

@@ -27,6 +27,7 @@ type node struct {
 	entryBytes               int64
 	version                  uint64   // counts the changes to its entries (a carry checks it)
 	staging                  *staging // a carry under way (carrier.go)
+	pinnedAt                 int64    // since when its owner knows it keeps the oldest file (carryNow); 0 when it does not keep it
 }
 
 // staging is the copies a carry has written so far, the entries [lo,
