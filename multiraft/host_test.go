@@ -547,7 +547,8 @@ func TestIdleNudge(t *testing.T) {
 }
 
 // TestPinnedReplicaSyncedNotCarried: a single replica that took a few
-// large entries and went quiet keeps the Raft log's oldest file while
+// entries (large, or small enough to be carried whole) and went quiet
+// keeps the Raft log's oldest file while
 // another partition writes on; the log store asks the host, which nudges
 // and syncs it, so its entries leave the log instead of being carried
 // forward (before: carried again each time the log turned over, 97-129
@@ -559,6 +560,7 @@ func TestPinnedReplicaSyncedNotCarried(t *testing.T) {
 	defer func() { h.Close() }()
 	ctx := context.Background()
 	quiet, _ := oneTopic(t, h, "quiet")
+	small, _ := oneTopic(t, h, "small")
 	busy, _ := oneTopic(t, h, "busy")
 	big := func(n int, b byte) []eddy.Record {
 		return []eddy.Record{{Value: bytes.Repeat([]byte{b}, n)}, {Value: bytes.Repeat([]byte{b}, n)}}
@@ -567,23 +569,32 @@ func TestPinnedReplicaSyncedNotCarried(t *testing.T) {
 		if _, err := h.Produce(ctx, quiet, big(400<<10, byte('a'+i)), nil); err != nil {
 			t.Fatal(err)
 		}
+		// and three of 100 KB, which would be carried whole
+		if _, err := h.Produce(ctx, small, big(50<<10, byte('a'+i)), nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range 100 { // 100 MB through 8 MiB log files
 		if _, err := h.Produce(ctx, busy, big(500<<10, 'z'), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if c := h.raftLog.Load().CarriedBytes(); c >= 1<<20 {
-		t.Fatalf("the log store carried %d bytes; want the quiet replica synced, not its 2.4 MB carried", c)
+	if c := h.raftLog.Load().CarriedBytes(); c >= 100<<10 {
+		t.Fatalf("the log store carried %d bytes; want the quiet replicas synced, not their 2.4 MB and 300 KB carried", c)
 	}
 	check := func(h *Host) {
 		t.Helper()
-		res, err := h.Fetch(ctx, quiet, 0, 0, 10, 4<<20, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Records) != 6 || res.Records[5].Value[0] != 'c' || len(res.Records[5].Value) != 400<<10 {
-			t.Fatalf("the quiet partition reads back %d records", len(res.Records))
+		for _, c := range []struct {
+			ref  eddy.TopicRef
+			size int
+		}{{quiet, 400 << 10}, {small, 50 << 10}} {
+			res, err := h.Fetch(ctx, c.ref, 0, 0, 10, 4<<20, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Records) != 6 || res.Records[5].Value[0] != 'c' || len(res.Records[5].Value) != c.size {
+				t.Fatalf("%s reads back %d records", c.ref, len(res.Records))
+			}
 		}
 	}
 	check(h)

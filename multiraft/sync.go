@@ -86,7 +86,8 @@ func (h *Host) syncDue() {
 // them does not end the idleness.
 func (h *Host) nudgeIdle(lps []*localPartition) {
 	defer h.wg.Done()
-	defer h.nudging.Store(false)
+	defer h.kickSync()           // second: the round syncs them, and nudges what waited meanwhile
+	defer h.nudging.Store(false) // first, so that the round can nudge
 	for _, lp := range lps {
 		for range rf1Overhead {
 			if _, err := h.proposeWithRetry(lp.shardID, encodeDeleteBefore(0), true, nil, h.stop, nil); errors.Is(err, context.Canceled) {
@@ -100,7 +101,6 @@ func (h *Host) nudgeIdle(lps []*localPartition) {
 		default:
 		}
 	}
-	h.kickSync()
 }
 
 // pinning is the Raft log store's word (raftlog.Options.Pinning) that an

@@ -155,22 +155,28 @@ func TestCarryVoided(t *testing.T) {
 	}
 }
 
-// TestPinningAsksTheOwner: an idle replica whose many entries keep the
-// oldest file is first reported to its owner (Options.Pinning), once, and
-// not carried while the owner compacts them (as the host does, syncing
-// the partition); a replica whose owner will not, or does not within the
-// grace, is carried as before, and reads back the same.
+// TestPinningAsksTheOwner: an idle replica whose entries keep the oldest
+// file is first reported to its owner (Options.Pinning), once, and not
+// carried while the owner compacts them (as the host does, syncing the
+// partition), be they many (for the carrier) or few (carried whole); a
+// replica whose owner will not, or does not within the grace, is carried
+// as before, and reads back the same; one of a few hundred bytes is
+// carried whole without asking.
 func TestPinningAsksTheOwner(t *testing.T) {
-	const fileSize = 64 << 10
+	const fileSize = 64 << 10 // an eighth: 8 KiB; worth asking: 512 bytes
 	for _, c := range []struct {
 		name             string
+		entries, size    int
 		answer, compacts bool // what the owner says, and whether it then compacts the entries
 		grace            time.Duration
-		carried          bool
+		asked, carried   bool
 	}{
-		{"owner syncs it", true, true, time.Hour, false},
-		{"owner will not", false, false, time.Hour, true},
-		{"owner does not in time", true, false, 0, true},
+		{"many, owner syncs it", 60, 2000, true, true, time.Hour, true, false},
+		{"many, owner will not", 60, 2000, false, false, time.Hour, true, true},
+		{"many, owner does not in time", 60, 2000, true, false, 0, true, true},
+		{"few, owner syncs it", 6, 1000, true, true, time.Hour, true, false},
+		{"few, owner does not in time", 6, 1000, true, false, 0, true, true},
+		{"a few hundred bytes", 2, 100, true, true, time.Hour, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := openT(t, t.TempDir(), fileSize)
@@ -189,7 +195,8 @@ func TestPinningAsksTheOwner(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			save(t, s, 1, 1, 60, 2000) // 120 KB: the idle replica, two files
+			last := uint64(c.entries)
+			save(t, s, 1, 1, last, c.size) // the idle replica
 			compacted := false
 			for i := uint64(1); i <= 1500; i++ {
 				save(t, s, 2, i, i, 1000)
@@ -199,7 +206,7 @@ func TestPinningAsksTheOwner(t *testing.T) {
 					}
 				}
 				if c.compacts && !compacted && asked.Load() > 0 {
-					if err := s.RemoveEntriesTo(1, 1, 60); err != nil { // the owner's sync, a moment later
+					if err := s.RemoveEntriesTo(1, 1, last); err != nil { // the owner's sync, a moment later
 						t.Fatal(err)
 					}
 					compacted = true
@@ -207,16 +214,17 @@ func TestPinningAsksTheOwner(t *testing.T) {
 			}
 			waitCarrier(t, s)
 			switch n := asked.Load(); {
-			case n == 0:
-				t.Fatal("the owner was never asked")
-			case c.compacts && n != 1:
+			case (n > 0) != c.asked:
+				t.Fatalf("the owner was asked %d times; want asked: %v", n, c.asked)
+			case c.compacts && c.asked && n != 1:
 				t.Fatalf("the owner was asked %d times; want once, the entries gone after", n)
 			}
-			if carried := s.CarriedBytes() >= 120_000; carried != c.carried {
-				t.Fatalf("carried %d bytes; want the idle replica's 120 KB carried: %v", s.CarriedBytes(), c.carried)
+			bytes := int64(c.entries * c.size)
+			if carried := s.CarriedBytes() >= bytes; carried != c.carried {
+				t.Fatalf("carried %d bytes; want the idle replica's %d carried: %v", s.CarriedBytes(), bytes, c.carried)
 			}
-			if c.carried {
-				readsBack(t, s, 1, 1, 60, 2000)
+			if !compacted {
+				readsBack(t, s, 1, 1, last, c.size)
 			}
 			seqs, _, err := listFiles(s.dir)
 			if err != nil {

@@ -52,12 +52,13 @@ type Options struct {
 	// NoSpace is called when a write meets ENOSPC; it returns true when
 	// it freed room and the write should be tried once more.
 	NoSpace func() bool
-	// Pinning, when set, is told of an idle replica whose entries, too
-	// many to carry whole, keep the log's oldest file. It returns true
-	// when the replica's owner will sync it at once, which compacts most
-	// of those entries out of the log without writing them again; the
-	// store then carries what still pins the log carryGrace later. It is
-	// called with the writer lock held and must not block.
+	// Pinning, when set, is told of an idle replica whose entries (64
+	// KiB or more at the default file size) keep the log's oldest file.
+	// It returns true when the replica's owner will sync it at once,
+	// which compacts most of those entries out of the log without
+	// writing them again; the store then carries what still pins the log
+	// carryGrace later. It is called with the writer lock held and must
+	// not block.
 	Pinning func(shard, replica uint64) bool
 }
 
@@ -331,8 +332,8 @@ func (s *Store) roll() error {
 // replica whose oldest record lies beyond that is carried forward. A
 // small one (its entries within an eighth of a file) is carried whole,
 // here; an idle one with many entries is handed to the carrier, which
-// moves them in pieces beside the writes (carrier.go), once its owner
-// had the chance to sync it instead (carryNow), and meanwhile only
+// moves them in pieces beside the writes (carrier.go); either, when idle,
+// once its owner had the chance to sync it instead (carryNow), and meanwhile only
 // its bootstrap, snapshot and state are carried here; a busy one frees
 // its files itself when it next syncs, and carrying it would write its
 // entries twice, so only its bootstrap, snapshot and state are. Then
@@ -357,11 +358,15 @@ func (s *Store) reclaim() error {
 		}
 		small := n.entryBytes <= s.opts.FileSize/8
 		idle := n.lastSeq+1 < cur
-		if idle && !small && s.carryNow(k, n, now) {
+		// An idle replica's entries wait while its owner may compact
+		// them (carryNow), unless they are too few to be worth it; the
+		// owner's own no-ops (a nudge) do not end the wait.
+		wait := (idle || n.pinnedAt != 0) && n.entryBytes >= s.opts.FileSize/askDiv && !s.carryNow(k, n, now)
+		if idle && !small && !wait {
 			s.carryLater(k) // in pieces, beside the writes (carrier.go)
 		}
 		if small || n.metaSeq()+span <= cur || idle {
-			pinning = append(pinning, carried{k, small && !s.isCarrying(k)})
+			pinning = append(pinning, carried{k, small && !wait && !s.isCarrying(k)})
 		}
 	}
 	s.mu.RUnlock()
@@ -456,13 +461,19 @@ func (s *Store) counted() {
 // forward: an idle replica's records are written again every minSpan files.
 const minSpan = 3
 
+// askDiv: an idle replica with at least FileSize/askDiv bytes of entries
+// (64 KiB at the default 8 MiB) is worth its owner's sync rather than
+// being written again; with fewer it is carried whole at once.
+const askDiv = 128
+
 // carryGrace is how long an idle replica whose owner said it would sync
 // it (Options.Pinning) may keep the log's oldest file before the carrier
 // moves what is left of its entries.
 const carryGrace = time.Second
 
-// carryNow reports whether the carrier is to move an idle replica's
-// entries that keep the oldest file: at once when no owner is told
+// carryNow reports whether an idle replica's entries that keep the
+// oldest file are to be carried (by the carrier, or whole when they are
+// few): at once when no owner is told
 // (Options.Pinning unset) or the owner will not sync it, else once they
 // have kept it carryGrace. A sync that compacts them costs one fsync of
 // the partition's segments; a carry writes and syncs them again, over
