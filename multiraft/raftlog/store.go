@@ -332,11 +332,12 @@ func (s *Store) roll() error {
 // replica whose oldest record lies beyond that is carried forward. A
 // small one (its entries within an eighth of a file) is carried whole,
 // here; an idle one with many entries is handed to the carrier, which
-// moves them in pieces beside the writes (carrier.go); either, when idle,
-// once its owner had the chance to sync it instead (carryNow), and meanwhile only
-// its bootstrap, snapshot and state are carried here; a busy one frees
-// its files itself when it next syncs, and carrying it would write its
-// entries twice, so only its bootstrap, snapshot and state are. Then
+// moves them in pieces beside the writes (carrier.go), and meanwhile
+// only its bootstrap, snapshot and state are carried here; an idle one,
+// either way, once its owner had the chance to sync it instead
+// (carryNow); a busy one frees its files itself when it next syncs, and
+// carrying it would write its entries twice, so only its bootstrap,
+// snapshot and state are. Then
 // every file older than the oldest one a replica needs is retired (never
 // the file the log rolled from, which a sync may be running on, or the
 // one being written). The writer lock is held.
@@ -473,13 +474,13 @@ const carryGrace = time.Second
 
 // carryNow reports whether an idle replica's entries that keep the
 // oldest file are to be carried (by the carrier, or whole when they are
-// few): at once when no owner is told
-// (Options.Pinning unset) or the owner will not sync it, else once they
-// have kept it carryGrace. A sync that compacts them costs one fsync of
-// the partition's segments; a carry writes and syncs them again, over
-// and over while the replica stays idle and the log turns over (the
-// topics a benchmark wrote before the one it writes: 388-429 MB carried
-// for 1.6 GB of records). The writer lock is held.
+// few): at once when no owner is told (Options.Pinning unset) or the
+// owner will not sync it, else once they have kept it carryGrace. A sync
+// that compacts them costs one fsync of the partition's segments; a carry
+// writes and syncs them again, over and over while the replica stays
+// idle and the log turns over (the topics a benchmark wrote before the
+// one it writes: 388-429 MB carried for 1.6 GB of records). The writer
+// lock is held.
 func (s *Store) carryNow(k nodeKey, n *node, now int64) bool {
 	if s.opts.Pinning == nil {
 		return true
