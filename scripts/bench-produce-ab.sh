@@ -7,8 +7,8 @@
 # 400k records, then the Raft log directory's size and what the node
 # wrote to disk in all (/proc/PID/io; 1.6 GB of records went in), what
 # its Raft log store wrote again to carry idle replicas forward
-# (eddy_raft_log_carried_bytes_total), and the node's CPU seconds over the Kafka runs and over the HTTP runs
-# (/proc/PID/stat).
+# (eddy_raft_log_carried_bytes_total), and the node's CPU seconds over
+# the Kafka runs and over the HTTP runs (/proc/PID/stat).
 # Usage: scripts/bench-produce-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-produce-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
