@@ -20,8 +20,6 @@ go build -o "$W/sink" ./scripts/sink
 "$W/sink" -addr 127.0.0.1:18099 &
 SINK=$!
 PIDS+=($SINK)
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-ticks() { awk '{print $14+$15}' /proc/$1/stat; }
 rss() { awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status; }
 gcs() { grep -c '^gc ' "$W/log" || true; }
 fresh() { # BUILD: a new node of that build, its log emptied, a topic "one"

@@ -8,7 +8,6 @@
 # heap after the last two (MB, gctrace) and what the scavenger gave back
 # to the kernel meanwhile (scavtrace). Stops what it started.
 . "$(dirname "$0")/lib.sh"
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 field() { awk -v f="$1" '{print $f}' "/proc/$PID/stat"; } # FIELD of the node's /proc stat: 10 minor faults, 14/15 user/system ticks
 GODEBUG=gctrace=1,scavtrace=1 start_node 18097 17197 "" 19097 # the node's only
 for r in 1 2; do

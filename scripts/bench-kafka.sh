@@ -10,7 +10,6 @@
 #   - latency: franz-go at half the rate it reached, p50 and p99
 # Stops what it started.
 . "$(dirname "$0")/lib.sh"
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rate() { py '"%d records/s, p50 %.1f ms, p99 %.1f ms" % (d["records_per_sec"], d["p50_ms"], d["p99_ms"])'; }
 runs() { # LABEL RF KAFKA_ADDR
   local k=$3 best=0

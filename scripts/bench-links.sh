@@ -10,7 +10,6 @@
 # its RSS before and after it (the 60 s of produce, before, is most of it).
 # Usage: scripts/bench-links.sh
 . "$(dirname "$0")/lib.sh"
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 node() { # NAME HTTP RAFT KAFKA: starts a node, sets PID_<NAME> and TOKEN_<NAME>
   EDDY_CONFIG_DIR=$W/conf-$1 "$B" serve --data-dir "$W/$1" --http-addr "127.0.0.1:$2" --raft-addr "127.0.0.1:$3" \
     --mqtt-addr off --kafka-addr "$4" >>"$W/log-$1" 2>&1 &
@@ -29,7 +28,6 @@ node() { # NAME HTTP RAFT KAFKA: starts a node, sets PID_<NAME> and TOKEN_<NAME>
 node cloud 18191 17291 127.0.0.1:19192
 node edge 18193 17293 off
 E="$B --server http://127.0.0.1:18193 --token $TOKEN_edge"
-cpu() { awk '{print $14+$15}' "/proc/$PID_edge/stat"; }
 rss() { awk '/VmRSS/{print $2}' "/proc/$PID_edge/status"; }
 echo "edge idle: RSS $(rss) KiB"
 for size in 1024 128; do
@@ -44,10 +42,10 @@ for size in 1024 128; do
     $E link pause "$t" >/dev/null
     $E bench produce --topic "$t" --records "$n" --size "$size" --value json --batch 500 --concurrency 4 --json >/dev/null
     before=$($E link describe "$t" --format json | py 'd["totals"]["bytes_sent"]')
-    r0=$(rss); c0=$(cpu); t0=$(date +%s.%N)
+    r0=$(rss); c0=$(ticks "$PID_edge"); t0=$(date +%s.%N)
     $E link resume "$t" >/dev/null
     until $E link describe "$t" --format json | py 'd["totals"]["backlog_records"] == 0' | grep -q True; do sleep 0.1; done
-    t1=$(date +%s.%N); c1=$(cpu)
+    t1=$(date +%s.%N); c1=$(ticks "$PID_edge")
     sent=$($E link describe "$t" --format json | py 'd["totals"]["bytes_sent"]')
     /usr/bin/python3 - "$size" "$codec" "$n" "$t0" "$t1" "$c0" "$c1" "$before" "$sent" "$r0" "$(rss)" <<'PY'
 import sys

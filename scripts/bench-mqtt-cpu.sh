@@ -26,7 +26,6 @@ fresh_node() { # BUILD: a fresh node of that build (MQTT on 11883)
   unset GOGC
   B=$NEW # the generator is this build's
 }
-ticks() { awk '{print $14+$15}' /proc/$1/stat; }
 run() { # name port pid conns inflight extra
   local t0 t1 out
   t0=$(ticks $3)

@@ -16,7 +16,6 @@ OLD=${1:-83d80cf}
 build_old "$OLD"
 CLI=$B
 "$CLI" transform build examples/transforms/enrich -o "$W/enrich.wasm" >/dev/null
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 round() { # LABEL BUILD
   rm -rf "$W/d" "$W/conf"
   B=$2 start_node 18095 17195 11885

@@ -15,7 +15,6 @@ OLD=${1:?usage: scripts/bench-rf3-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
 build_old "$OLD"
 NEW=$B
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rate() { py '"%dk records/s, p99 %d ms" % (d["records_per_sec"] / 1000, d["p99_ms"])'; }
 stats() {
   for i in 1 2 3; do

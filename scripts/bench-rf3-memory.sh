@@ -14,14 +14,14 @@ export GODEBUG=gctrace=1,scavtrace=1 EDDY_PPROF=1
 start_cluster 1809 1719 1889 1909
 unset GODEBUG EDDY_PPROF
 faults() { for p in "${NODES[@]}"; do awk '{printf "%d ", $10}' "/proc/$p/stat"; done; } # minflt
-ticks() { for p in "${NODES[@]}"; do awk '{printf "%d ", $14 + $15}' "/proc/$p/stat"; done; } # utime + stime, 10 ms each
+node_ticks() { for p in "${NODES[@]}"; do awk '{printf "%d ", $14 + $15}' "/proc/$p/stat"; done; } # utime + stime, 10 ms each
 heap() { # NODE [OUT]: its heap profile after a forced collection
   curl -sf -H "Authorization: Bearer $EDDY_TOKEN" "127.0.0.1:1809$1/debug/pprof/heap?gc=1" >"${2:-/dev/null}"
 }
 for r in $(seq 1 "$ROUNDS"); do
-  f0=($(faults)) c0=($(ticks))
+  f0=($(faults)) c0=($(node_ticks))
   out=$("$B" bench kafka --kafka-addr 127.0.0.1:19091 --topic m$r --replication-factor 3 --records "$RECORDS" --size 1024 --json)
-  f1=($(faults)) c1=($(ticks))
+  f1=($(faults)) c1=($(node_ticks))
   echo "round $r: $(echo "$out" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print("%d records/s" % d["records_per_sec"])')"
   for i in 0 1 2; do
     echo "  node $((i + 1)): CPU $(( (c1[i] - c0[i]) * 10 )) ms, minor faults $(( f1[i] - f0[i] ))"

@@ -9,7 +9,6 @@
 # Usage: scripts/bench-rf3-rounds.sh [RUNS]
 RUNS=${1:-3}
 . "$(dirname "$0")/lib.sh"
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rounds=0 stalls=0
 for run in $(seq 1 "$RUNS"); do
   rm -rf "$W"/d? "$W"/conf?

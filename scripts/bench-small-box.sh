@@ -36,7 +36,6 @@ go build -o "$W/sink" ./scripts/sink
 "$W/sink" -addr 127.0.0.1:18099 & PIDS+=($!)
 printf 'listener 18893 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' >"$W/mosq.conf"
 /usr/sbin/mosquitto -c "$W/mosq.conf" >"$W/mosq.log" 2>&1 & PIDS+=($!)
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 fresh() { # BUILD: a new node of that build (MQTT on 18894)
   B=$1
   rm -rf "$W/d" "$W/conf"

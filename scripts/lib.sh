@@ -112,3 +112,10 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $EDDY_TOKEN"
 LUA
 }
+
+# py EXPR: prints EXPR over d, the JSON document on stdin (eddy ... --json).
+py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# ticks PID: the process's CPU so far, user + system, in ticks of 10 ms
+# (/proc/PID/stat).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
