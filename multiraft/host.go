@@ -246,6 +246,7 @@ type Host struct {
 	planC      chan struct{} // kicks the membership planner
 	syncC      chan struct{} // kicks the sync policy (a partition reached SyncBytes)
 	nudging    atomic.Bool   // nudgeIdle runs
+	allAliveAt atomic.Bool   // every node answered at the sync policy's last round (for pinning)
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	diskFull   atomic.Bool

@@ -23,8 +23,10 @@ import (
 // back here, beside its applies. A partition is nudged (nudgeIdle) and
 // then synced when its last sync kept Raft log it no longer needs: an
 // idle one that kept more than rf1Overhead entries with nothing unsynced,
-// and a single replica the log store asked about (the rf1Overhead entries
-// a sync keeps are a Kafka batch each; after the no-ops it keeps those).
+// a single replica the log store asked about (the rf1Overhead entries a
+// sync keeps are a Kafka batch each; after the no-ops it keeps those),
+// and a replicated one it asked about that has been quiet for quietAfter
+// with every node alive.
 func (h *Host) syncDue() {
 	type dueSync struct {
 		lp       *localPartition
@@ -33,6 +35,7 @@ func (h *Host) syncDue() {
 	}
 	now := time.Now().UnixNano()
 	allAlive := h.allAlive()
+	h.allAliveAt.Store(allAlive)
 	h.mu.RLock()
 	var due []dueSync
 	var nudge []*localPartition
@@ -41,10 +44,14 @@ func (h *Host) syncDue() {
 		idle := now-lp.sm.lastApply.Load() >= int64(idleAfter)
 		pinned, nudged := lp.pinned.Swap(false), lp.nudged.Swap(false)
 		switch {
-		case pinned && lp.replicas <= 1:
+		case pinned && (lp.replicas <= 1 || (allAlive && quiet(lp, now))):
 			nudge = append(nudge, lp) // then synced, keeping only the no-ops
 		case n >= h.cfg.SyncBytes || (entries > 0 && (idle || pinned || nudged || now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval))):
-			due = append(due, dueSync{lp, n, h.compactionOverhead(lp, n, idle && allAlive)})
+			// A nudge's sync drops the log a lagging follower would want
+			// (the partition was nudged as idle, or as quiet with the log
+			// store asking), unless records came in since.
+			drop := (idle || (nudged && quiet(lp, now))) && allAlive
+			due = append(due, dueSync{lp, n, h.compactionOverhead(lp, n, drop)})
 		case idle && allAlive && lp.kept.Load() > rf1Overhead:
 			nudge = append(nudge, lp)
 		}
@@ -106,18 +113,23 @@ func (h *Host) nudgeIdle(lps []*localPartition) {
 // pinning is the Raft log store's word (raftlog.Options.Pinning) that an
 // idle replica's entries keep its oldest file. A single replica is nudged
 // and synced at the sync loop's next round, which compacts all but the
-// no-ops out of the log; a replicated one with entries not yet synced is
-// synced. A replicated one with nothing unsynced keeps RaftLogRetainBytes
-// for lagging followers, and the store carries it. It must not block, the
-// store's writer lock being held, so it does not wait for the host's lock
-// either.
+// no-ops out of the log. So is a replicated one that has been quiet for
+// quietAfter with every node alive: its followers have had its last
+// entries, and one that has not gets a snapshot. A replicated one
+// written to more lately keeps RaftLogRetainBytes for lagging followers:
+// it is synced if it has entries not yet synced, and the store carries
+// what it keeps. It must not block, the store's writer lock being held,
+// so it does not wait for the host's lock either.
 func (h *Host) pinning(shard, replica uint64) bool {
 	if !h.mu.TryRLock() {
 		return false
 	}
 	lp := h.parts[shard]
 	h.mu.RUnlock()
-	if lp == nil || lp.replicaID != replica || (lp.replicas > 1 && lp.sm.unsyncedEntries.Load() == 0) {
+	if lp == nil || lp.replicaID != replica {
+		return false
+	}
+	if lp.replicas > 1 && lp.sm.unsyncedEntries.Load() == 0 && !(h.allAliveAt.Load() && quiet(lp, time.Now().UnixNano())) {
 		return false
 	}
 	lp.pinned.Store(true)
@@ -169,6 +181,19 @@ const rf1Overhead = 2
 // RaftLogRetainBytes forward each time they are its oldest (under Kafka
 // produce to three nodes, 800 MB for 1.8 GB of records in six topics).
 const idleAfter = 5 * time.Second
+
+// quietAfter is how long a replicated partition takes no records before
+// the Raft log store's asking (pinning) drops the log it keeps for
+// lagging followers, when every node is alive. Between two topics that a
+// client writes one after the other, the first's RaftLogRetainBytes was
+// carried forward each time the log turned over, until idleAfter:
+// a third of what three local nodes wrote under Kafka produce.
+const quietAfter = time.Second
+
+// quiet reports whether lp applied no records for quietAfter.
+func quiet(lp *localPartition, now int64) bool {
+	return now-lp.sm.lastApply.Load() >= int64(quietAfter)
+}
 
 // allAlive reports whether every registered node answered lately.
 func (h *Host) allAlive() bool {
