@@ -27,8 +27,8 @@ runs() { # LABEL RF KAFKA_ADDR
 start_node 18096 17196 "" 19096
 runs "one node, RF 1" 1 127.0.0.1:19096
 kill "$PID"; wait "$PID" 2>/dev/null || true
-# The cluster starts on a disk at rest: without the one node's 4 GB and
-# what the kernel still had to write of them, not in its way.
+# The cluster starts on a disk at rest: the one node's 4 GB removed, and
+# what the kernel still had to write back written.
 rm -rf "$W/d"
 sync
 start_cluster 1809 1719 1889 1909

@@ -9,7 +9,7 @@
 # (eddy_partition_sync_seconds, where the build has it) and the times a
 # shard's rate limit went on (its log's warnings); at the end the Raft log
 # directory of node 1. Each node's CPU seconds so far are printed with its
-# figures. Env: PARTITIONS (of each topic, 1 by default).
+# figures. Env: PARTITIONS (of each topic, 1 by default), ROUNDS (3).
 # Usage: scripts/bench-rf3-ab.sh OLD_REV
 OLD=${1:?usage: scripts/bench-rf3-ab.sh OLD_REV}
 . "$(dirname "$0")/lib.sh"
@@ -37,7 +37,7 @@ one() { # LABEL BUILD
   B=$2
   rm -rf "$W"/d? "$W"/conf?
   start_cluster 1809 1719 1889 1909
-  for r in 1 2 3; do
+  for r in $(seq 1 "${ROUNDS:-3}"); do
     echo "$1 round $r, kafka: $("$B" bench kafka --kafka-addr 127.0.0.1:19091 --topic k$r --partitions ${PARTITIONS:-1} --replication-factor 3 --records 300000 --size 1024 --json | rate)"
     stats
     echo "$1 round $r, http: $("$B" bench produce --topic h$r --partitions ${PARTITIONS:-1} --replication-factor 3 --records 300000 --size 1024 --batch 100 --concurrency 8 --json | rate)"
