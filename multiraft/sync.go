@@ -41,18 +41,19 @@ func (h *Host) syncDue() {
 	var nudge []*localPartition
 	for _, lp := range h.parts {
 		n, entries := lp.sm.unsynced.Load(), lp.sm.unsyncedEntries.Load()
-		idle := now-lp.sm.lastApply.Load() >= int64(idleAfter)
 		pinned, nudged := lp.pinned.Swap(false), lp.nudged.Swap(false)
+		// The log store asking (pinned), or the nudge that followed,
+		// shortens the wait before a partition counts as idle to
+		// quietAfter; an idle one with every node alive drops the log it
+		// kept for lagging followers.
+		idle := now-lp.sm.lastApply.Load() >= int64(idleAfter) || ((pinned || nudged) && quiet(lp, now))
+		drop := idle && allAlive
 		switch {
-		case pinned && (lp.replicas <= 1 || (allAlive && quiet(lp, now))):
+		case pinned && (lp.replicas <= 1 || drop):
 			nudge = append(nudge, lp) // then synced, keeping only the no-ops
 		case n >= h.cfg.SyncBytes || (entries > 0 && (idle || pinned || nudged || now-lp.sm.lastSync.Load() >= int64(h.cfg.SyncInterval))):
-			// A nudge's sync drops the log a lagging follower would want
-			// (the partition was nudged as idle, or as quiet with the log
-			// store asking), unless records came in since.
-			drop := (idle || (nudged && quiet(lp, now))) && allAlive
 			due = append(due, dueSync{lp, n, h.compactionOverhead(lp, n, drop)})
-		case idle && allAlive && lp.kept.Load() > rf1Overhead:
+		case drop && lp.kept.Load() > rf1Overhead:
 			nudge = append(nudge, lp)
 		}
 	}

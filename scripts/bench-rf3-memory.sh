@@ -14,7 +14,7 @@ export GODEBUG=gctrace=1,scavtrace=1 EDDY_PPROF=1
 start_cluster 1809 1719 1889 1909
 unset GODEBUG EDDY_PPROF
 faults() { for p in "${NODES[@]}"; do awk '{printf "%d ", $10}' "/proc/$p/stat"; done; } # minflt
-node_ticks() { for p in "${NODES[@]}"; do awk '{printf "%d ", $14 + $15}' "/proc/$p/stat"; done; } # utime + stime, 10 ms each
+node_ticks() { for p in "${NODES[@]}"; do echo -n "$(ticks "$p") "; done; } # each node's, lib.sh
 heap() { # NODE [OUT]: its heap profile after a forced collection
   curl -sf -H "Authorization: Bearer $EDDY_TOKEN" "127.0.0.1:1809$1/debug/pprof/heap?gc=1" >"${2:-/dev/null}"
 }
