@@ -187,7 +187,18 @@ func TestDiskFilledByAnotherProcess(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The filler starts once the node holds some acknowledged records,
+	// well before its own writes reach min_free_bytes: on a fast machine
+	// 300 ms of writes took the node to its threshold, the filler took
+	// only the rest, and freeing it could not bring writes back.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := acked
+		mu.Unlock()
+		if n >= 10_000 {
+			break
+		}
+	}
 	filler := p.path("filler")
 	f, err := os.Create(filler)
 	if err != nil {
