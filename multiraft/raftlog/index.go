@@ -101,11 +101,18 @@ func (n *node) removeTo(index uint64) {
 // and when the log is read back at start.
 func (s *Store) apply(o *op, l loc) {
 	k := nodeKey{o.shard, o.replica}
+	n := s.nodes[k]
+	if n != nil && s.oldest != 0 && n.minSeq() == s.oldest {
+		defer func() {
+			if n := s.nodes[k]; n == nil || n.minSeq() != s.oldest {
+				s.oldestFreed = true
+			}
+		}()
+	}
 	if o.kind == kindRemoveNode {
 		delete(s.nodes, k)
 		return
 	}
-	n := s.nodes[k]
 	if n == nil {
 		n = &node{}
 		s.nodes[k] = n

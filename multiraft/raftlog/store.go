@@ -53,7 +53,8 @@ type Options struct {
 	// it freed room and the write should be tried once more.
 	NoSpace func() bool
 	// Pinning, when set, is told of an idle replica whose entries (64
-	// KiB or more at the default file size) keep the log's oldest file.
+	// KiB or more at the default file size) keep the log's oldest file,
+	// and of a busy one whose entries (over an eighth of a file) do.
 	// It returns true when the replica's owner will sync it at once,
 	// which compacts most of those entries out of the log without
 	// writing them again; the store then carries what still pins the log
@@ -73,6 +74,11 @@ type Store struct {
 	free     []freeFile
 	keepFree int // files to keep free: FreeFiles, or more while the log is busy
 	peak     int // the most files the log spanned since Trim (writer lock)
+	// oldest is the oldest file in use as of the last retirement; a
+	// replica that needed it and stops needing it sets oldestFreed
+	// (apply, writer and index locks held).
+	oldest      uint64
+	oldestFreed bool
 
 	lastRoll  atomic.Int64  // unix nanoseconds
 	prepC     chan struct{} // cap 1: a roll left no free file (preparer)
@@ -258,7 +264,19 @@ func (s *Store) appendLocked(b *batch) (pos, error) {
 			return pos{}, err
 		}
 	}
-	return s.put(b)
+	end, err := s.put(b)
+	if err == nil && s.oldestFreed {
+		// A replica removed, compacted or carried forward no longer
+		// needs the oldest file: give it back now, not at the next roll
+		// (an idle log may not roll for long; a deleted topic's share of
+		// a full disk comes back at once), once what freed it is durable
+		// (a crash must not find a replica's later records without its
+		// earlier ones). Once per file the log turns over at most.
+		if err = s.syncTo(end); err == nil {
+			err = s.retireUnneeded(0)
+		}
+	}
+	return end, err
 }
 
 // put writes b where the log ends and indexes it. The writer lock is held.
@@ -335,9 +353,9 @@ func (s *Store) roll() error {
 // moves them in pieces beside the writes (carrier.go), and meanwhile
 // only its bootstrap, snapshot and state are carried here; an idle one,
 // either way, once its owner had the chance to sync it instead
-// (carryNow); a busy one frees its files itself when it next syncs, and
-// carrying it would write its entries twice, so only its bootstrap,
-// snapshot and state are. Then
+// (carryNow); a busy one frees its files itself when it next syncs (its
+// owner is asked to sync it now), and carrying it would write its
+// entries twice, so only its bootstrap, snapshot and state are. Then
 // every file older than the oldest one a replica needs is retired (never
 // the file the log rolled from, which a sync may be running on, or the
 // one being written). The writer lock is held.
@@ -363,8 +381,15 @@ func (s *Store) reclaim() error {
 		// them (carryNow), unless they are too few to be worth it; the
 		// owner's own no-ops (a nudge) do not end the wait.
 		wait := (idle || n.pinnedAt != 0) && n.entryBytes >= s.opts.FileSize/askDiv && !s.carryNow(k, n, now)
-		if idle && !small && !wait {
+		switch {
+		case idle && !small && !wait:
 			s.carryLater(k) // in pieces, beside the writes (carrier.go)
+		case !idle && !small && s.opts.Pinning != nil && n.locs[0].seq+span <= cur:
+			// A busy replica frees its files when it next syncs; one
+			// that trickles among heavier writes may not for a while
+			// (its sync interval), so its owner is asked to sync it now,
+			// at every roll while its entries keep the file.
+			s.opts.Pinning(k.shard, k.replica)
 		}
 		if small || n.metaSeq()+span <= cur || idle {
 			pinning = append(pinning, carried{k, small && !wait && !s.isCarrying(k)})
@@ -379,6 +404,16 @@ func (s *Store) reclaim() error {
 			return err
 		}
 	}
+	return s.retireUnneeded(int(span))
+}
+
+// retireUnneeded retires every file older than the oldest one a replica
+// needs, never the file the log rolled from (a sync may be running on
+// it) or the one being written, and keeps free ones for the log to grow
+// back to span files (after a roll) or to its peak. The writer lock is
+// held.
+func (s *Store) retireUnneeded(span int) error {
+	cur := s.tail.Load().seq
 	s.mu.Lock()
 	keep := cur - 1
 	for _, n := range s.nodes {
@@ -387,13 +422,16 @@ func (s *Store) reclaim() error {
 		}
 	}
 	var dead []*file
+	s.oldest, s.oldestFreed = cur, false
 	for seq, fl := range s.files {
 		if seq < keep {
 			dead = append(dead, fl)
 			delete(s.files, seq)
+		} else {
+			s.oldest = min(s.oldest, seq)
 		}
 	}
-	s.keepFree = max(s.opts.FreeFiles, int(span)-len(s.files), s.peak-len(s.files))
+	s.keepFree = max(s.opts.FreeFiles, span-len(s.files), s.peak-len(s.files))
 	s.mu.Unlock()
 	s.dropFree()
 	defer s.counted()

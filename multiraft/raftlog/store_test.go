@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type model struct {
 	entries map[uint64]pb.Entry // live ones: index > removed
 	removed uint64
 	last    uint64
+	synced  int // the step of its last sync, or of its making
 }
 
 // liveBytes is what the replica's live entries hold: Eddy syncs a
@@ -63,7 +65,25 @@ func openT(t *testing.T, dir string, size int64) *Store {
 func TestModel(t *testing.T) {
 	dir := t.TempDir()
 	const fileSize = 16 << 10
-	s := openT(t, dir, fileSize)
+	// The owner syncs a replica the store says pins its oldest file at
+	// the replica's next step, as the host does at its sync loop's next
+	// round; the store carries it if it has not by the next roll.
+	var amu sync.Mutex
+	asked := map[uint64]bool{}
+	open := func() *Store {
+		s, err := Open(Options{Dir: dir, FileSize: fileSize, Pinning: func(shard, _ uint64) bool {
+			amu.Lock()
+			defer amu.Unlock()
+			asked[shard] = true
+			return true
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.grace = 0
+		return s
+	}
+	s := open()
 	defer func() { s.Close() }()
 	seed := time.Now().UnixNano()
 	if v, err := strconv.ParseInt(os.Getenv("SEED"), 10, 64); err == nil {
@@ -76,9 +96,16 @@ func TestModel(t *testing.T) {
 	var peak int64
 	for step := 0; step < 6000; step++ {
 		k := nodeKey{uint64(1 + rng.Intn(shards)), 1}
+		amu.Lock()
+		for shard := range asked { // the owner's sync comes first
+			if models[nodeKey{shard, 1}] != nil && shard < k.shard {
+				k.shard = shard
+			}
+		}
+		amu.Unlock()
 		m := models[k]
 		if m == nil {
-			m = &model{entries: map[uint64]pb.Entry{}}
+			m = &model{entries: map[uint64]pb.Entry{}, synced: step}
 			bs := pb.Bootstrap{Addresses: map[uint64]string{1: "a"}, Type: pb.OnDiskStateMachine}
 			if err := s.SaveBootstrapInfo(k.shard, k.replica, bs); err != nil {
 				t.Fatal(err)
@@ -87,8 +114,15 @@ func TestModel(t *testing.T) {
 			models[k] = m
 		}
 		busy := k.shard <= 3 // the others stay mostly idle and pin old files
+		// Eddy syncs a partition once it holds sync_bytes or its oldest
+		// entry is sync_interval old (here, steps), whatever else arrives
+		// meanwhile, and at random times besides (an idle partition, the
+		// log's asking).
+		amu.Lock()
+		due := m.liveBytes() > fileSize/4 || (len(m.entries) > 0 && step-m.synced > 100) || asked[k.shard]
+		amu.Unlock()
 		switch r := rng.Intn(100); {
-		case r < 60 && (busy || r < 6):
+		case r < 60 && (busy || r < 6) && !due:
 			u := pb.Update{ShardID: k.shard, ReplicaID: k.replica}
 			from := m.last + 1
 			if m.last > m.removed+2 && rng.Intn(10) == 0 {
@@ -114,7 +148,7 @@ func TestModel(t *testing.T) {
 			if err := s.SaveRaftState([]pb.Update{u}, 1); err != nil {
 				t.Fatal(err)
 			}
-		case (r < 70 || m.liveBytes() > fileSize/4) && m.last > m.removed:
+		case (r < 70 || due) && m.last > m.removed:
 			// A sync: Eddy compacts to a couple of entries behind the
 			// last.
 			to := max(m.removed+1, m.last-min(m.last, uint64(rng.Intn(3))))
@@ -129,7 +163,10 @@ func TestModel(t *testing.T) {
 			for i := m.removed; i <= to; i++ {
 				delete(m.entries, i)
 			}
-			m.removed = to
+			m.removed, m.synced = to, step
+			amu.Lock()
+			delete(asked, k.shard)
+			amu.Unlock()
 		case r < 72:
 			// A snapshot from the leader: the log restarts after it.
 			ss := pb.Snapshot{ShardID: k.shard, Index: m.last + 5, Term: m.state.Term + 1, Type: pb.OnDiskStateMachine}
@@ -137,7 +174,7 @@ func TestModel(t *testing.T) {
 			if err := s.SaveRaftState([]pb.Update{{ShardID: k.shard, ReplicaID: k.replica, Snapshot: ss, State: st}}, 2); err != nil {
 				t.Fatal(err)
 			}
-			m.snap, m.state, m.entries, m.removed, m.last = ss, st, map[uint64]pb.Entry{}, ss.Index, ss.Index
+			m.snap, m.state, m.entries, m.removed, m.last, m.synced = ss, st, map[uint64]pb.Entry{}, ss.Index, ss.Index, step
 		case r < 73:
 			if err := s.RemoveNodeData(k.shard, k.replica); err != nil {
 				t.Fatal(err)
@@ -149,7 +186,7 @@ func TestModel(t *testing.T) {
 			} else { // as after a crash: the old store is dropped unclosed
 				s.halt()
 			}
-			s = openT(t, dir, fileSize)
+			s = open()
 		}
 		var live int64
 		s.mu.RLock() // the carrier changes it
@@ -179,7 +216,7 @@ func TestModel(t *testing.T) {
 		}
 	}
 	s.Close()
-	s = openT(t, dir, fileSize)
+	s = open()
 	check(t, s, models)
 }
 
@@ -704,4 +741,40 @@ func TestReadEntryCopiesOnce(t *testing.T) {
 	if least > size*3/2 {
 		t.Fatalf("a read of a 1 MiB entry allocated %d bytes at least, want about 1 MiB (its command's copy)", least)
 	}
+}
+
+// TestRemovedReplicaGivesBackFiles: a busy replica's entries keep the
+// log's oldest files until it syncs; removed (its topic deleted), or
+// compacted, it gives them back at once, not at the log's next roll,
+// which an idle node may not make for long.
+func TestRemovedReplicaGivesBackFiles(t *testing.T) {
+	dir := t.TempDir()
+	const fileSize = 64 << 10
+	s := openT(t, dir, fileSize)
+	defer s.Close()
+	for i := uint64(1); i <= 40; i++ { // about 5 files, none compacted
+		save(t, s, 1, i, i, 8<<10)
+		save(t, s, 2, i, i, 8<<10)
+	}
+	count := func() int {
+		seqs, _, err := listFiles(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(seqs)
+	}
+	before := count()
+	if err := s.RemoveNodeData(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveEntriesTo(2, 1, 39); err != nil {
+		t.Fatal(err)
+	}
+	if after := count(); before < 5 || after > 2 {
+		t.Fatalf("%d log files before, %d after the replicas gave them up; want 2 (the one rolled from and the one written)", before, after)
+	}
+	readsBack(t, s, 2, 40, 40, 8<<10)
+	s.Close()
+	s = openT(t, dir, fileSize)
+	readsBack(t, s, 2, 40, 40, 8<<10)
 }
