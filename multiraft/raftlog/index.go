@@ -102,7 +102,7 @@ func (n *node) removeTo(index uint64) {
 func (s *Store) apply(o *op, l loc) {
 	k := nodeKey{o.shard, o.replica}
 	n := s.nodes[k]
-	if n != nil && s.oldest != 0 && n.minSeq() == s.oldest {
+	if n != nil && s.oldest != 0 && s.oldest+1 < s.tail.Load().seq && n.minSeq() == s.oldest {
 		defer func() {
 			if n := s.nodes[k]; n == nil || n.minSeq() != s.oldest {
 				s.oldestFreed = true

@@ -75,8 +75,9 @@ type Store struct {
 	keepFree int // files to keep free: FreeFiles, or more while the log is busy
 	peak     int // the most files the log spanned since Trim (writer lock)
 	// oldest is the oldest file in use as of the last retirement; a
-	// replica that needed it and stops needing it sets oldestFreed
-	// (apply, writer and index locks held).
+	// replica that needed it and stops needing it sets oldestFreed when
+	// it could be retired (older than the file rolled from; apply, writer
+	// and index locks held).
 	oldest      uint64
 	oldestFreed bool
 
