@@ -52,8 +52,7 @@ type proposer struct {
 	inflight sync.WaitGroup
 
 	// The last cohort (see regroup), under mu.
-	cohort    int       // the requests answered together
-	returning int       // of them, those not yet followed by a new request
+	returning int       // of the requests answered together, those not yet followed by a new one
 	regroupBy time.Time // when the proposer stops waiting for them
 }
 
@@ -300,11 +299,22 @@ func (p *proposer) adapt(t *time.Timer) bool {
 // answered, the next waits (with nothing in flight) until k requests
 // arrived or are queued, or as long as that proposal's round took,
 // whichever is first. Waiting costs the first at most one round, which is
-// what the split cost the rest; a lone client (k = 1) never waits, nor
-// does a queue that already holds k (producers that pipeline).
+// what the split cost the rest; a lone client (k = 1) never waits.
+//
+// The wait is for all k to come back, not for k requests to be queued: a
+// request that arrived while the proposal was in flight counted towards
+// k, so the proposer went on as the (k-1)th came back, left the kth
+// behind for the next, and ten devices shared proposals of 9 for good.
+// Nor does a queue of k skip the wait: ten devices split into two halves
+// (one half late past the wait once) answered each other's proposals in
+// turn, in proposals of 5. Only a queue of more than k goes at once
+// (producers that pipeline): the k coming back could not double it.
 func (p *proposer) regroup(k int, round time.Duration) {
 	p.mu.Lock()
-	p.cohort, p.returning = k, k
+	p.returning = k
+	if len(p.q) > k {
+		p.returning = 0
+	}
 	p.regroupBy = time.Now().Add(min(round, maxRegroup))
 	p.mu.Unlock()
 }
@@ -313,10 +323,9 @@ func (p *proposer) regroup(k int, round time.Duration) {
 const maxRegroup = time.Millisecond
 
 // regroupingLocked reports whether the last cohort is still regrouping at
-// now: some of it has not come back, fewer requests than it had are
-// queued, and its time is not up.
+// now: some of it has not come back and its time is not up.
 func (p *proposer) regroupingLocked(now time.Time) bool {
-	return p.returning > 0 && len(p.q) < p.cohort && now.Before(p.regroupBy)
+	return p.returning > 0 && now.Before(p.regroupBy)
 }
 
 // take removes whole requests from the queue up to maxBytes (at least one).

@@ -144,11 +144,18 @@ func TestSlotsFreedInOrder(t *testing.T) {
 // the last is committed come back together once answered together. They
 // must keep sharing proposals (regroup), not split into two cohorts that
 // take turns (proposals of 1 and 9 records, two Raft rounds and fsyncs
-// for every ten records, as before).
+// for every ten records, as before), nor leave one behind each time
+// (proposals of 9), nor settle into halves (proposals of 5) after being
+// late once.
 func TestCohortRegroups(t *testing.T) {
 	var proposals, records atomic.Int64
+	var sizes [12]atomic.Int64 // proposals by records, the last for more than 10
 	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t), RetentionInterval: time.Hour,
-		Hooks: Hooks{OnProposal: func(n, _ int, _ time.Duration) { proposals.Add(1); records.Add(int64(n)) }}})
+		Hooks: Hooks{OnProposal: func(n, _ int, _ time.Duration) {
+			proposals.Add(1)
+			records.Add(int64(n))
+			sizes[min(n, 11)].Add(1)
+		}}})
 	defer h.Close()
 	_, meta := oneTopic(t, h, "cohort")
 	const devices, each = 10, 200
@@ -170,7 +177,11 @@ func TestCohortRegroups(t *testing.T) {
 	}
 	wg.Wait()
 	per := float64(records.Load()) / float64(proposals.Load())
-	t.Logf("%d records in %d proposals: %.1f a proposal", records.Load(), proposals.Load(), per)
+	var bySize []int64
+	for i := range sizes {
+		bySize = append(bySize, sizes[i].Load())
+	}
+	t.Logf("%d records in %d proposals: %.1f a proposal; proposals of 0..11 records: %v", records.Load(), proposals.Load(), per, bySize)
 	if per < 8 {
 		t.Fatalf("%.1f records a proposal for %d devices in step, want at least 8", per, devices)
 	}
