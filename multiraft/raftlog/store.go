@@ -20,7 +20,7 @@
 // carrier), its bootstrap, state and snapshot otherwise (a busy replica
 // frees its files at its next sync). Files are reused in order, so a
 // record read back at start is never older than one it superseded that
-// was dropped.
+// was dropped. docs/raft-log-store.md has the figures behind each choice.
 package raftlog
 
 import (
