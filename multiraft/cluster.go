@@ -427,7 +427,7 @@ func (h *Host) lastWrites(shards []shardView) map[uint64]int64 {
 // proposed again. Every new topic tips the count for a moment, and this
 // used to move whichever partition came first: a transfer came just
 // before each of three 5-10 s stalls of a three-node Kafka produce that
-// were looked into (docs/kafka.md, Figures).
+// were looked into (docs/kafka-figures.md).
 func (h *Host) balanceLeaders() {
 	leads := map[uint64]int{}
 	var mine []shardView

@@ -58,7 +58,7 @@ func (d *dbLogger) SetLevel(l logger.LogLevel) { d.level = l }
 // unapplied log, or a follower's, is over MaxUnappliedBytes dragonboat
 // refuses proposals as busy, and produce to the partition stalls until it
 // falls to 70% and ten of the limiter's ticks (one per election timeout)
-// have passed: 8 s at least here (docs/kafka.md, Figures).
+// have passed: 8 s at least here (docs/kafka-figures.md).
 var promoted = []string{"new rate limit state is"}
 
 func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args []any) {

@@ -119,3 +119,16 @@ py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)";
 # ticks PID: the process's CPU so far, user + system, in ticks of 10 ms
 # (/proc/PID/stat).
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# settle_memory: writes back and drops the clean page cache (as root;
+# else does nothing), so a load starts with the memory it fills from
+# what is free at rest. On this project's VM the kernel takes 5-8 times
+# longer to give out memory once a few GB more than at rest are in use,
+# page cache included (docs/kafka.md, why RF 3 rounds fall): without it
+# a script's later loads measure the host's memory, not Eddy. Off with
+# SETTLE_MEMORY=0.
+settle_memory() {
+  [ "${SETTLE_MEMORY:-1}" = 1 ] || return 0
+  sync
+  echo 1 2>/dev/null >/proc/sys/vm/drop_caches || true
+}
