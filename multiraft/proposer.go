@@ -296,19 +296,19 @@ func (p *proposer) adapt(t *time.Timer) bool {
 // back at once, alone, split the cohort in two for good: ten devices
 // went in proposals of 1 and 9 records by turns, two Raft rounds and
 // fsyncs for every ten records. So once a proposal of k requests is
-// answered, the next waits (with nothing in flight) until k requests
-// arrived or are queued, or as long as that proposal's round took,
-// whichever is first. Waiting costs the first at most one round, which is
-// what the split cost the rest; a lone client (k = 1) never waits.
+// answered, the next waits (with nothing in flight) until all k came
+// back, each with a new request, or as long as that proposal's round
+// took, whichever is first. Waiting costs the first at most one round,
+// which is what the split cost the rest; a lone client (k = 1) never
+// waits, nor does a queue already longer than k (producers that
+// pipeline: the k coming back could not double it).
 //
-// The wait is for all k to come back, not for k requests to be queued: a
-// request that arrived while the proposal was in flight counted towards
-// k, so the proposer went on as the (k-1)th came back, left the kth
-// behind for the next, and ten devices shared proposals of 9 for good.
-// Nor does a queue of k skip the wait: ten devices split into two halves
-// (one half late past the wait once) answered each other's proposals in
-// turn, in proposals of 5. Only a queue of more than k goes at once
-// (producers that pipeline): the k coming back could not double it.
+// Waiting until k requests were queued instead counted a request that
+// arrived while the proposal was in flight as one of the k: the proposer
+// went on as the (k-1)th came back, and ten devices shared proposals of
+// 9 for good. Going at once with exactly k queued let two halves (one
+// late past the wait once) answer each other's proposals by turns, in
+// proposals of 5.
 func (p *proposer) regroup(k int, round time.Duration) {
 	p.mu.Lock()
 	p.returning = k

@@ -57,20 +57,19 @@ var (
 // and one of entries across applies, made for TaskBatchSize (512) and
 // replaced every 40 s (200 of its 200 ms reloads), so each kept the last
 // batch it applied alive until then: with Kafka batches of a megabyte,
-// 100-650 MB of heap a node after four to six rounds of RF 3 Kafka
-// produce to new topics (what one round applied stayed while the next
-// ran), and the node's CPU for the same work doubled as its heap grew.
-// Made for 0 entries, the slices are made by append at each apply and
-// dropped after it (a few hundred bytes for a lone record's apply);
-// TestAppliedEntriesLetGo holds the node to keeping none (14 MiB after
-// 16 applies of 900 KiB before).
+// 86-205 MB of heap a node after four rounds of RF 3 Kafka produce to
+// new topics (what one round applied stayed while the next ran). Made
+// for 0 entries, the slices are made by append at each apply and
+// dropped after it (a few hundred bytes for a lone record's apply).
+// TestAppliedEntriesLetGo holds the node to keeping none.
 var (
 	//go:linkname taskBatchSize github.com/lni/dragonboat/v4.taskBatchSize
 	taskBatchSize uint64
 )
 
 // shrinkDragonboatQueues sets the sizes for shards and apply workers
-// started from now (NewHost calls it before the NodeHost), once per process (the entry slice's size is read at every apply, so a second
+// started from now (NewHost calls it before the NodeHost), once per
+// process (the entry slice's size is read at every apply, so a second
 // host started in the same process must not write it again).
 func shrinkDragonboatQueues() {
 	shrinkOnce.Do(func() {

@@ -124,7 +124,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # else does nothing), so a load starts with the memory it fills from
 # what is free at rest. On this project's VM the kernel takes 5-8 times
 # longer to give out memory once a few GB more than at rest are in use,
-# page cache included (docs/kafka.md, why RF 3 rounds fall): without it
+# page cache included (docs/kafka-figures.md, why RF 3 rounds fall): without it
 # a script's later loads measure the host's memory, not Eddy. Off with
 # SETTLE_MEMORY=0.
 settle_memory() {
