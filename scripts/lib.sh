@@ -132,3 +132,15 @@ settle_memory() {
   sync
   echo 1 2>/dev/null >/proc/sys/vm/drop_caches || true
 }
+
+# settle: lets the partitions of the loads before go idle, then settles
+# memory, so a load starts from a node at rest. A partition that takes no
+# records for 5 s syncs, snapshots and drops the Raft log it kept
+# (multiraft/sync.go, idleAfter); sixteen of them doing so inside the next
+# load cost it a third of its rate on three nodes (docs/kafka-figures.md),
+# and only the loads that follow many partitions paid it. SETTLE_IDLE
+# seconds, 8 unless set (0: no wait).
+settle() {
+  sleep "${SETTLE_IDLE:-8}"
+  settle_memory
+}
