@@ -133,13 +133,13 @@ settle_memory() {
   echo 1 2>/dev/null >/proc/sys/vm/drop_caches || true
 }
 
-# settle: lets the partitions of the loads before go idle, then settles
-# memory, so a load starts from a node at rest. A partition that takes no
-# records for 5 s syncs, snapshots and drops the Raft log it kept
-# (multiraft/sync.go, idleAfter); sixteen of them doing so inside the next
-# load cost it a third of its rate on three nodes (docs/kafka-figures.md),
-# and only the loads that follow many partitions paid it. SETTLE_IDLE
-# seconds, 8 unless set (0: no wait).
+# settle: waits SETTLE_IDLE seconds (8 unless set; 0: none), then settles
+# memory, so a load starts from a node, and a VM, at rest. On this
+# project's VM a Kafka load to one partition on three nodes started just
+# after two loads to eight ran at two thirds of its rate, its nodes' writes
+# copying into the page cache at a fraction of the speed (perf), where
+# the same load 8-15 s later did not (docs/kafka-figures.md); the
+# partitions of the loads before also go idle meanwhile (multiraft/sync.go).
 settle() {
   sleep "${SETTLE_IDLE:-8}"
   settle_memory
