@@ -8,8 +8,8 @@
 #   - consume from the start: eddy bench kafka --consume against eddy bench
 #     consume --format batches (both serve stored batches); the goal 1.0x
 #   - latency: franz-go at half the rate it reached, p50 and p99
-# Each produce load starts from a node at rest (lib.sh's settle: the loads
-# before idle, memory settled).
+# Each produce load starts from a node at rest (lib.sh's settle: 8 s after
+# the load before, then memory settled).
 # Stops what it started.
 . "$(dirname "$0")/lib.sh"
 rate() { py '"%d records/s, p50 %.1f ms, p99 %.1f ms" % (d["records_per_sec"], d["p50_ms"], d["p99_ms"])'; }

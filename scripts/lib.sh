@@ -124,22 +124,22 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # else does nothing), so a load starts with the memory it fills from
 # what is free at rest. On this project's VM the kernel takes 5-8 times
 # longer to give out memory once a few GB more than at rest are in use,
-# page cache included (docs/kafka-figures.md, why RF 3 rounds fall): without it
-# a script's later loads measure the host's memory, not Eddy. Off with
-# SETTLE_MEMORY=0.
+# page cache included (docs/kafka-figures.md, why RF 3 rounds fall):
+# without it a script's later loads measure the host's memory, not Eddy.
+# Off with SETTLE_MEMORY=0. settle, below, waits first.
 settle_memory() {
   [ "${SETTLE_MEMORY:-1}" = 1 ] || return 0
   sync
   echo 1 2>/dev/null >/proc/sys/vm/drop_caches || true
 }
 
-# settle: waits SETTLE_IDLE seconds (8 unless set; 0: none), then settles
-# memory, so a load starts from a node, and a VM, at rest. On this
-# project's VM a Kafka load to one partition on three nodes started just
-# after two loads to eight ran at two thirds of its rate, its nodes' writes
-# copying into the page cache at a fraction of the speed (perf), where
-# the same load 8-15 s later did not (docs/kafka-figures.md); the
-# partitions of the loads before also go idle meanwhile (multiraft/sync.go).
+# settle: waits SETTLE_IDLE seconds (8 unless set; 0: none), then
+# settle_memory, so a load starts from a node, and a VM, at rest. Here a
+# Kafka load to one partition on three nodes started just after two loads
+# to eight partitions ran at two thirds of its rate, its nodes' writes
+# copying into the page cache several times slower (perf), and 8-15 s
+# later did not (docs/kafka-figures.md); the partitions of the loads
+# before also go idle meanwhile (multiraft/sync.go).
 settle() {
   sleep "${SETTLE_IDLE:-8}"
   settle_memory
