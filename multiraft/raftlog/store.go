@@ -71,6 +71,7 @@ type Store struct {
 	wmu      sync.Mutex // the writer: appends, rolls, reclaims
 	head     []byte     // the bytes before the log's end in the page it ends in (writePages)
 	zeroPage []byte     // a page of zeros (writePages)
+	dio      directWriter
 	free     []freeFile
 	keepFree int // files to keep free: FreeFiles, or more while the log is busy
 	peak     int // the most files the log spanned since Trim (writer lock)
@@ -214,6 +215,7 @@ func (s *Store) Close() error {
 	if t := s.tail.Load(); t != nil {
 		err = syscall.Fdatasync(int(t.f.Fd()))
 	}
+	s.dio.close()
 	for _, fl := range s.files {
 		fl.f.Close()
 	}
@@ -284,7 +286,7 @@ func (s *Store) appendLocked(b *batch) (pos, error) {
 func (s *Store) put(b *batch) (pos, error) {
 	t := s.tail.Load()
 	b.seal(t.seq)
-	if err := s.writePages(t.f, b.buf, t.off); err != nil {
+	if err := s.writePages(t.f, t.seq, b.buf, t.off); err != nil {
 		return pos{}, err
 	}
 	s.mu.Lock()
@@ -478,6 +480,7 @@ func (s *Store) Trim(idle time.Duration) int64 {
 	s.peak = len(s.files)
 	s.mu.RUnlock()
 	s.keepFree = s.opts.FreeFiles
+	s.dio.idle()
 	n := s.dropFree()
 	s.counted()
 	return int64(n) * s.opts.FileSize
