@@ -27,10 +27,11 @@ import (
 // directWriter writes to the file being written (the tail) with
 // O_DIRECT. It is used under the writer lock.
 type directWriter struct {
-	f   *os.File // the tail, opened O_DIRECT, or nil
-	seq uint64   // f's file
-	off bool     // no direct I/O here: write through the page cache
-	buf []byte   // page-aligned; grown as saves need, to maxDirectChunk
+	name func(seq uint64) string // a file's path (Store.logName)
+	f    *os.File                // the tail, opened O_DIRECT, or nil
+	seq  uint64                  // f's file
+	off  bool                    // no direct I/O here: write through the page cache
+	buf  []byte                  // page-aligned; grown as saves need, to maxDirectChunk
 }
 
 // maxDirectChunk is the most a direct write copies and writes at once: a
@@ -39,7 +40,7 @@ const maxDirectChunk = 2 << 20
 
 // file returns the file of seq opened for direct I/O, or nil when the
 // file system has none.
-func (d *directWriter) file(name string, seq uint64) *os.File {
+func (d *directWriter) file(seq uint64) *os.File {
 	if d.off {
 		return nil
 	}
@@ -47,7 +48,7 @@ func (d *directWriter) file(name string, seq uint64) *os.File {
 		return d.f
 	}
 	d.close()
-	f, err := os.OpenFile(name, os.O_WRONLY|unix.O_DIRECT, 0)
+	f, err := os.OpenFile(d.name(seq), os.O_WRONLY|unix.O_DIRECT, 0)
 	if err != nil {
 		d.off = true
 		return nil
@@ -57,15 +58,15 @@ func (d *directWriter) file(name string, seq uint64) *os.File {
 }
 
 // write writes iovs, total bytes, at start (both whole pages) of the file
-// of seq named name. ok is false when it wrote nothing and the caller is
+// of seq. ok is false when it wrote nothing and the caller is
 // to write through the page cache (no direct I/O here, or the file
 // system refused it); else n bytes were written, and err says why not
 // all.
-func (d *directWriter) write(name string, seq uint64, iovs [][]byte, total int, start int64) (n int, ok bool, err error) {
+func (d *directWriter) write(seq uint64, iovs [][]byte, total int, start int64) (n int, ok bool, err error) {
 	if total%int(pageSize) != 0 || start%pageSize != 0 {
 		return 0, false, nil
 	}
-	f := d.file(name, seq)
+	f := d.file(seq)
 	if f == nil {
 		return 0, false, nil
 	}

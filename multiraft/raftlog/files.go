@@ -261,7 +261,7 @@ func (s *Store) writePages(f *os.File, seq uint64, p []byte, off int64) error {
 	iovs := [][]byte{head, p, s.zeroPage[:pad]}
 	start := off - int64(len(head))
 	total := len(head) + len(p) + int(pad)
-	n, direct, err := s.dio.write(s.logName(seq), seq, iovs, total, start)
+	n, direct, err := s.dio.write(seq, iovs, total, start)
 	if !direct {
 		n, err = unix.Pwritev(int(f.Fd()), iovs, start)
 	}

@@ -139,6 +139,7 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{opts: opts, dir: opts.Dir, nodes: map[nodeKey]*node{}, files: map[uint64]*file{}, keepFree: opts.FreeFiles, grace: carryGrace,
 		zeroPage: make([]byte, pageSize), carrying: map[nodeKey]bool{}, carryC: make(chan struct{}, 1),
 		stop: make(chan struct{}), carrierDone: make(chan struct{}), prepC: make(chan struct{}, 1), preparerDone: make(chan struct{})}
+	s.dio.name = s.logName
 	seqs, free, err := listFiles(opts.Dir)
 	if err != nil {
 		return nil, err
