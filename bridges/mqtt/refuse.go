@@ -3,6 +3,7 @@ package mqtt
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/eddy-broker/eddy"
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -86,21 +87,30 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 
 // idSwaps: mochi refuses a SUBSCRIBE or UNSUBSCRIBE whose packet id is
 // that of one of its own deliveries in flight to the device (0x91), though
-// MQTT keeps the two directions' ids apart. OnPacketRead gives such a
-// packet an id mochi does not use, and OnPacketEncode gives its SUBACK or
-// UNSUBACK the device's id back.
+// MQTT keeps the two directions' ids apart. OnPacketRead gives every such
+// packet a stand-in id and OnPacketEncode gives its SUBACK or UNSUBACK the
+// device's id back. A stand-in free when the packet is read could be
+// taken by a delivery before mochi checks it (a persistent session's
+// redelivery starts as the device connects, and a device subscribes at
+// once: "All subscription requests were denied", once in CI), so it is
+// one mochi will not hand out soon: mochi gives deliveries ids counting
+// up from the last one it gave (last, OnQosPublish), so a free id just
+// below it is reached again only after 65,534 more deliveries.
 type idSwaps struct {
-	mu sync.Mutex
-	m  map[uint16]uint16 // stand-in -> the device's id
+	mu   sync.Mutex
+	m    map[uint16]uint16 // stand-in -> the device's id
+	last atomic.Uint32     // the packet id of the last delivery mochi sent
 }
 
 func (w *idSwaps) free(cl *mochi.Client, id uint16) uint16 {
-	if _, inUse := cl.State.Inflight.Get(id); !inUse {
-		return id
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for alt := uint16(65535); alt > 0; alt-- {
+	alt := uint16(w.last.Load())
+	for range 65535 {
+		alt-- // from 0 (no delivery yet): 65535
+		if alt == 0 {
+			continue
+		}
 		if _, taken := w.m[alt]; taken {
 			continue
 		}

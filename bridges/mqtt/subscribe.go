@@ -530,12 +530,16 @@ func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 	go h.l.srv.DisconnectClient(cl, packets.ErrServerBusy)
 }
 
-// OnQosPublish: mochi sent a delivery with a packet id.
+// OnQosPublish: mochi sent a delivery with a packet id (or keeps the
+// acknowledgement of a device's publish, under the device's id: not ours).
 func (h *hook) OnQosPublish(cl *mochi.Client, pk packets.Packet, sent int64, resends int) {
-	if s := h.l.session(cl); s != nil && resends == 0 && len(pk.Filters) == 1 {
-		if st := s.stream.Load(); st != nil {
-			st.sent(pk.PacketID, pk.Filters[0].Filter)
-		}
+	s := h.l.session(cl)
+	if s == nil || resends > 0 || pk.FixedHeader.Type != packets.Publish {
+		return
+	}
+	s.swaps.last.Store(uint32(pk.PacketID))
+	if st := s.stream.Load(); st != nil && len(pk.Filters) == 1 {
+		st.sent(pk.PacketID, pk.Filters[0].Filter)
 	}
 }
 
