@@ -20,9 +20,10 @@ import (
 // so a save is copied into one (a copy in user space, where the page
 // cache's was a copy plus a page to find, lock, dirty and write back).
 // Three local nodes taking Kafka batches at RF 3 spent 3-19% less CPU
-// (docs/raft-log-store.md). A file system without direct I/O (tmpfs)
-// refuses the open and the store writes through the page cache, as it
-// does after any write the file system refuses with EINVAL.
+// (docs/raft-log-store.md). A file system without direct I/O (tmpfs
+// before Linux 6.6) refuses the open and the store writes through the
+// page cache, as it does after any write the file system refuses with
+// EINVAL.
 
 // directWriter writes to the file being written (the tail) with
 // O_DIRECT. It is used under the writer lock.
