@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/deadline"
 	"github.com/eddy-broker/eddy/internal/logkey"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
@@ -219,6 +220,9 @@ type Listener struct {
 	ws       *guardedListener // nil without a WSAddr
 	stop     chan struct{}
 	done     chan struct{}
+	// publishDeadline bounds a QoS 1 publish's wait for its commit
+	// (PublishTimeout), a context shared by the waits of each tick.
+	publishDeadline *deadline.Shared
 
 	// byClient finds a connection's session without a lock: hooks ask for
 	// it on every delivery.
@@ -242,8 +246,8 @@ type session struct {
 	persistent bool                   // its session outlives the connection
 	stream     atomic.Pointer[stream] // what it is sent; nil until it subscribes
 	swaps      idSwaps
-	pub        *publisher // pipelines its QoS 1 publishes (pipeline.go); nil until the first
-	pubOnce    sync.Once
+	pub        *publisher    // pipelines its QoS 1 publishes (pipeline.go); nil until one does not come alone
+	alone      acker         // appends a QoS 1 publish that comes alone, on the read loop
 	gone       chan struct{} // closed at disconnect
 	version    byte          // MQTT protocol version
 	expiry     atomic.Uint32 // the session expiry an MQTT 5 device asked for (CONNECT, DISCONNECT)
@@ -272,7 +276,7 @@ func (s *session) tenantAlive(l *Listener) bool {
 func New(cfg Config, ingest Ingest) *Listener {
 	cfg.setDefaults()
 	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mochi.Client]*session{}, perTenant: map[eddy.TenantID]int64{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), publishDeadline: deadline.New(cfg.PublishTimeout)}
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
 	caps.ReceiveMaximum = cfg.ReceiveMaximum

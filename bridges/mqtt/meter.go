@@ -38,6 +38,8 @@ type packetMeter struct {
 	shift    uint
 	need     int
 	counted  bool
+	// whole counts the packets handed over to their last byte.
+	whole int
 
 	mu     sync.Mutex
 	holds  []heldPacket
@@ -153,8 +155,12 @@ func (m *packetMeter) take(n int) (bool, error) {
 	return true, nil
 }
 
+// between reports whether the bytes handed over end where a packet ends.
+func (m *packetMeter) between() bool { return !m.inHeader && m.need == 0 }
+
 // bodyEnded notes that the packet being parsed was handed over whole.
 func (m *packetMeter) bodyEnded() {
+	m.whole++
 	if !m.counted {
 		return
 	}

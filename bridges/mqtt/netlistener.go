@@ -131,6 +131,14 @@ type replayConn struct {
 	r     io.Reader
 	set   time.Time // the deadline last set on the connection
 	meter packetMeter
+	read  int // packets mochi has read (OnPacketRead), on its read loop
+}
+
+// drained reports whether mochi has read every byte handed to it: each
+// packet handed over whole has been read, and none is begun. Only mochi's
+// read loop may ask (it is the one that reads and parses).
+func (c *replayConn) drained() bool {
+	return c.read == c.meter.whole && c.meter.between()
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

@@ -88,11 +88,7 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, packets.CodeSuccessIgnore
 	}
 	if pk.FixedHeader.Qos == 1 {
-		s.pubOnce.Do(func() {
-			s.pub = newPublisher(int(l.cfg.ReceiveMaximum), l.cfg.QoS1Bytes, s.gone)
-			go s.pub.run(h, cl)
-		})
-		return h.pipeline(s.pub, pk, ref, rec)
+		return h.publishQoS1(s, cl, pk, ref, rec)
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)

@@ -40,12 +40,16 @@ func validTopicName(topic string) bool {
 	return mochi.IsValidFilter(topic, true) && strings.IndexByte(topic, 0) < 0
 }
 
-// OnPacketRead marks publishes to be refused (see above), and gives back
+// OnPacketRead counts the packets mochi reads (replayConn.drained),
+// marks publishes to be refused (see above), and gives back
 // the send quota of a PUBACK mochi no longer tracks: a delivery it held
 // for the client's receive maximum is sent later and dropped from its
 // inflight at once, so its PUBACK would not return the quota and the
 // subscriber would stall after a burst.
 func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if rc, ok := cl.Net.Conn.(*replayConn); ok {
+		rc.read++ // before any return: drained counts every packet
+	}
 	if pk.FixedHeader.Type == packets.Puback {
 		if _, tracked := cl.State.Inflight.Get(pk.PacketID); !tracked {
 			cl.State.Inflight.IncreaseSendQuota()
