@@ -252,6 +252,8 @@ func (h *Host) ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []ed
 			}
 		case recs[i].Key != nil:
 			p = eddy.KeyPartition(recs[i].Key, meta.Partitions)
+		case meta.Partitions == 1:
+			p = 0
 		default:
 			if unkeyed < 0 {
 				unkeyed = h.nextRoundRobin(ref, meta.Partitions)
@@ -348,8 +350,7 @@ func (h *Host) ProduceTo(ctx context.Context, meta *catalog.TopicMeta, recs []ed
 	return out, nil
 }
 
-func (h *Host) nextRoundRobin(ref eddy.TopicRef, n int32) eddy.Partition {
-	key := ref.String()
+func (h *Host) nextRoundRobin(key eddy.TopicRef, n int32) eddy.Partition {
 	h.mu.RLock()
 	c, ok := h.rr[key]
 	h.mu.RUnlock()

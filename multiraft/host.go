@@ -232,7 +232,7 @@ type Host struct {
 	parts map[uint64]*localPartition
 	// byTenant are the local replicas of each tenant's partitions, by shard.
 	byTenant map[eddy.TenantID]map[uint64]*localPartition
-	rr       map[string]*atomic.Uint32 // round-robin counters by topic
+	rr       map[eddy.TopicRef]*atomic.Uint32 // round-robin counters by topic
 	// quarantined are local replicas whose log could not be opened: not
 	// started, so the node and its other partitions serve (quarantine.go).
 	quarantined map[uint64]*Quarantine
@@ -296,7 +296,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("multiraft: node %d is not among the peers", cfg.NodeID)
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
-		parts: map[uint64]*localPartition{}, byTenant: map[eddy.TenantID]map[uint64]*localPartition{}, rr: map[string]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
+		parts: map[uint64]*localPartition{}, byTenant: map[eddy.TenantID]map[uint64]*localPartition{}, rr: map[eddy.TopicRef]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
 		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), syncC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 

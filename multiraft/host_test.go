@@ -603,3 +603,49 @@ func TestPinnedReplicaSyncedNotCarried(t *testing.T) {
 	waitReady(t, h)
 	check(h)
 }
+
+// TestProduceResultsPerRecord: a request whose records go to several
+// partitions (keys interleaved, then explicit partitions, then a request
+// to one) answers each record with the partition and offset that hold it.
+func TestProduceResultsPerRecord(t *testing.T) {
+	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
+	ctx := context.Background()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "mixed"}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h)
+	var recs []eddy.Record
+	var parts []eddy.Partition
+	for i := range 30 {
+		recs = append(recs, eddy.Record{Key: []byte(fmt.Sprint("k", i%7)), Value: []byte(fmt.Sprint("keyed-", i))})
+	}
+	for i := range 12 {
+		parts = append(parts, eddy.Partition([]int{2, 2, 0, 1}[i%4]))
+	}
+	for n, req := range []struct {
+		recs  []eddy.Record
+		parts []eddy.Partition
+	}{
+		{recs, nil},
+		{recs[:12], parts},
+		{recs[:5], []eddy.Partition{1, 1, 1, 1, 1}},
+	} {
+		res, err := h.Produce(ctx, ref, req.recs, req.parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if req.parts != nil && r.Partition != req.parts[i] {
+				t.Fatalf("request %d, record %d: partition %d, want %d", n, i, r.Partition, req.parts[i])
+			}
+			got, err := h.Fetch(ctx, ref, r.Partition, r.BaseOffset, 1, 1<<20, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Records) == 0 || string(got.Records[0].Value) != string(req.recs[i].Value) {
+				t.Fatalf("request %d, record %d (%s): partition %d offset %d holds %v", n, i, req.recs[i].Value, r.Partition, r.BaseOffset, got.Records)
+			}
+		}
+	}
+}
