@@ -47,9 +47,7 @@ func (s *Server) produce(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			req.Forwarded, req.Admitted = false, true
 		}
 	}
-	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
-	defer cancel()
-	ans, err := s.cfg.Producer.Produce(c, req)
+	ans, err := s.cfg.Producer.Produce(s.produceDeadline.Context(), req)
 	if err != nil {
 		writeError(ctx, err)
 		return

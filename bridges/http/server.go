@@ -15,6 +15,7 @@ import (
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/consume"
 	"github.com/eddy-broker/eddy/ingest"
+	"github.com/eddy-broker/eddy/internal/deadline"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/eddy-broker/eddy/internal/readslots"
@@ -136,6 +137,9 @@ type Server struct {
 	served   chan error
 	base     context.Context
 	cancel   context.CancelFunc
+	// produceDeadline bounds a produce's wait for its commit
+	// (RequestTimeout), a context shared by the requests of each tick.
+	produceDeadline *deadline.Shared
 }
 
 // New builds a server; Start listens.
@@ -177,7 +181,8 @@ func New(cfg Config, b Broker) *Server {
 		}
 		cfg.Producer = ingest.New(b, b, tx, cfg.Limiter, cfg.Metrics)
 	}
-	s := &Server{cfg: cfg, b: b, sessions: consume.New(b), log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1)}
+	s := &Server{cfg: cfg, b: b, sessions: consume.New(b), log: cfg.Logger, m: cfg.Metrics, closing: make(chan struct{}), served: make(chan error, 1),
+		produceDeadline: deadline.New(cfg.RequestTimeout)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.SetDefaultQuotas(cfg.DefaultQuotas)
 	r := router.New()
