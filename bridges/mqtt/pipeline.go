@@ -31,9 +31,9 @@ import (
 // log, nothing more of it read) is appended and answered on the read loop
 // itself: there is nothing to batch it with, and a device with one
 // publish in flight at a time, the common one, so costs no hand-over to
-// another goroutine and no publisher at all (at 1,000 such devices the
-// hand-over was a tenth of the node's CPU). The read loop waits for the
-// commit, as the device does.
+// another goroutine and no publisher at all (its goroutine and queue: a
+// thousand such devices held a thousand goroutines more). The read loop
+// waits for the commit, as the device does.
 
 // pending is a QoS 1 publish on its way to the log.
 type pending struct {
