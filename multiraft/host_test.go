@@ -609,6 +609,7 @@ func TestPinnedReplicaSyncedNotCarried(t *testing.T) {
 // to one) answers each record with the partition and offset that hold it.
 func TestProduceResultsPerRecord(t *testing.T) {
 	h := mustStartHost(t, t.TempDir(), testutil.FreeAddr(t))
+	defer h.Close()
 	ctx := context.Background()
 	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "mixed"}
 	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: ref.Name, Partitions: 3, ReplicationFactor: 1}); err != nil {
