@@ -134,10 +134,8 @@ func taken(pk packets.Packet) packets.Packet {
 // publish that does not come alone).
 func (h *hook) publishQoS1(s *session, cl *mochi.Client, pk packets.Packet, ref eddy.TopicRef, rec eddy.Record) (packets.Packet, error) {
 	if rc, ok := cl.Net.Conn.(*replayConn); ok && rc.drained() && (s.pub == nil || s.pub.idle()) {
-		a := &s.alone
-		a.one[0] = pending{id: pk.PacketID, ref: ref, rec: rec, size: rec.Size(), start: time.Now()}
-		a.commit(h, cl, ref, a.one[:])
-		a.one[0] = pending{}
+		one := [1]pending{{id: pk.PacketID, ref: ref, rec: rec, size: rec.Size(), start: time.Now()}}
+		s.alone.commit(h, cl, ref, one[:])
 		return taken(pk), nil
 	}
 	if s.pub == nil {
@@ -206,7 +204,6 @@ func (pub *publisher) run(h *hook, cl *mochi.Client) {
 // them; each goroutine that does (the read loop, the publisher) has its
 // own, and reuses its buffers.
 type acker struct {
-	one     [1]pending // the read loop's batch of one
 	recs    []eddy.Record
 	buf     []byte
 	latency *metrics.PrometheusHistogram
@@ -231,9 +228,11 @@ func (a *acker) commit(h *hook, cl *mochi.Client, ref eddy.TopicRef, batch []pen
 		h.refuseBatch(cl, batch, ref, err)
 		return true
 	}
+	if a.latency == nil {
+		a.latency = l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets)
+	}
 	if a.msgs == nil || ref != a.last {
 		a.last, a.msgs = ref, l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_messages_total{topic=%q,qos="1"}`, ref.String()))
-		a.latency = l.m.GetOrCreatePrometheusHistogramExt("eddy_mqtt_publish_commit_seconds", promtext.DurationBuckets)
 	}
 	a.msgs.Add(len(batch))
 	a.buf = a.buf[:0]
