@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/eddy-broker/eddy"
@@ -159,10 +158,21 @@ func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
 	for _, u := range pk.Properties.User {
 		user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Val)})
 	}
+	retain := retainValues[0]
+	if pk.FixedHeader.Retain {
+		retain = retainValues[1]
+	}
 	return mqttRecord(pk.TopicName, pk.Payload, pk.FixedHeader.Qos, user,
-		eddy.Header{Key: "mqtt.retain", Value: []byte(strconv.FormatBool(pk.FixedHeader.Retain))},
-		pk.Properties.ContentType, key, hasKey)
+		eddy.Header{Key: "mqtt.retain", Value: retain}, pk.Properties.ContentType, key, hasKey)
 }
+
+// The values of the mqtt.qos and mqtt.retain headers, shared by every
+// record (header values are never written to once made; a batch's
+// encoding copies them), so a message does not allocate them.
+var (
+	qosValues    = [3][]byte{[]byte("0"), []byte("1"), []byte("2")}
+	retainValues = [2][]byte{[]byte("false"), []byte("true")}
+)
 
 // mqttRecord is the record an MQTT message becomes, on the listener and
 // the bridge alike: the payload as value (not copied: the caller gives it
@@ -174,9 +184,15 @@ func mqttRecord(topic string, payload []byte, qos byte, user []eddy.Header, extr
 	if hasKey {
 		r.Key = []byte(key)
 	}
+	var q []byte
+	if int(qos) < len(qosValues) {
+		q = qosValues[qos]
+	} else {
+		q = []byte{'0' + qos} // not a QoS MQTT has (mochi and paho refuse one)
+	}
 	r.Headers = append(user,
 		eddy.Header{Key: "mqtt.topic", Value: []byte(topic)},
-		eddy.Header{Key: "mqtt.qos", Value: []byte{'0' + qos}},
+		eddy.Header{Key: "mqtt.qos", Value: q},
 		extra)
 	if contentType != "" {
 		r.Headers = append(r.Headers, eddy.Header{Key: "content-type", Value: []byte(contentType)})
