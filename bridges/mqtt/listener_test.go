@@ -39,6 +39,14 @@ func TestRecordHeaders(t *testing.T) {
 			t.Fatalf("header %d: %s=%s, want %s", i, h.Key, h.Value, want[i])
 		}
 	}
+	// The qos and retain values are shared by every record: appending to
+	// one must not write into the next record's.
+	_ = append(r.Headers[2].Value, '9')
+	_ = append(r.Headers[3].Value, 'X')
+	if n := record(pk, "d", true); string(n.Headers[2].Value) != "1" || string(n.Headers[3].Value) != "true" ||
+		string(qosValues[1][:cap(qosValues[1])]) != "1" || string(retainValues[1][:cap(retainValues[1])]) != "true" {
+		t.Fatalf("a shared header value was written to: %+v", n.Headers)
+	}
 }
 
 // BenchmarkRecord: the record a device's QoS 1 publish becomes, as the

@@ -168,11 +168,17 @@ func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
 
 // The values of the mqtt.qos and mqtt.retain headers, shared by every
 // record (header values are never written to once made; a batch's
-// encoding copies them), so a message does not allocate them.
+// encoding copies them), so a message does not allocate them. Each is
+// capped at its length: an append to one makes a new value.
 var (
-	qosValues    = [3][]byte{[]byte("0"), []byte("1"), []byte("2")}
-	retainValues = [2][]byte{[]byte("false"), []byte("true")}
+	qosValues    = [3][]byte{sharedValue("0"), sharedValue("1"), sharedValue("2")}
+	retainValues = [2][]byte{sharedValue("false"), sharedValue("true")}
 )
+
+func sharedValue(s string) []byte {
+	b := []byte(s)
+	return b[:len(b):len(b)]
+}
 
 // mqttRecord is the record an MQTT message becomes, on the listener and
 // the bridge alike: the payload as value (not copied: the caller gives it
