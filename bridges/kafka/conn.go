@@ -241,11 +241,15 @@ func (c *conn) handle(frame []byte, hold membudget.Hold) error {
 		}
 	}()
 	h, req, body, err := parseHeader(frame)
-	if err != nil {
+	a, ok := apis[h.key]
+	// KIP-511: an ApiVersions of a version this broker does not know is
+	// answered, below, whatever follows its header's first fields (a
+	// version to come may change the rest).
+	future := ok && h.key == apiVersionsKey && h.version > a.max
+	if err != nil && !future {
 		return err
 	}
-	a, ok := apis[h.key]
-	if !ok || req == nil {
+	if !ok || (req == nil && !future) {
 		return fmt.Errorf("api key %d is not served", h.key)
 	}
 	if a.pipelined == nil {
@@ -264,11 +268,8 @@ func (c *conn) handle(frame []byte, hold membudget.Hold) error {
 	if h.clientID != nil {
 		c.clientID = *h.clientID
 	}
-	if h.key == apiVersionsKey && h.version > a.max {
-		// KIP-511: a version this broker does not know is answered with
-		// a v0 body, UNSUPPORTED_VERSION and the keys it serves.
-		resp := apiVersionsResponse(errUnsupportedVersion)
-		return c.respond(h, resp)
+	if future { // a v0 body, UNSUPPORTED_VERSION and the keys served
+		return c.respond(h, apiVersionsResponse(errUnsupportedVersion))
 	}
 	if h.version > req.MaxVersion() || h.version < 0 {
 		return fmt.Errorf("%s v%d cannot be parsed", a.name, h.version)

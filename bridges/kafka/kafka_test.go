@@ -173,6 +173,15 @@ func TestApiVersions(t *testing.T) {
 	if err != nil || resp.(*kmsg.ApiVersionsResponse).ErrorCode != errUnsupportedVersion || len(resp.(*kmsg.ApiVersionsResponse).ApiKeys) == 0 {
 		t.Fatalf("v4: %+v %v", resp, err)
 	}
+	// A version to come may change its header: one of v99 with a v1
+	// header (no tag section) and no body is answered the same way.
+	raw := []byte{0, 0, 0, 10, 0, apiVersionsKey, 0, 99, 0, 0, 0, 77, 0xff, 0xff}
+	if _, err := c.nc.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := c.recv(v0, 77); err != nil || resp.(*kmsg.ApiVersionsResponse).ErrorCode != errUnsupportedVersion {
+		t.Fatalf("v99 without tags: %+v %v", resp, err)
+	}
 	for key, min := range map[int16]int16{0: 3, 1: 4, 2: 1, 3: 0, 17: 0, 18: 0, 19: 0, 20: 0, 36: 0} {
 		if a, ok := apis[key]; !ok || a.min > min {
 			t.Errorf("%s: served from v%d, old clients need v%d", kmsg.NameForKey(key), a.min, min)
