@@ -15,7 +15,8 @@ func TestBenchDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		if res.Syncs != 20 || res.Size != 4096 || res.Writers != writers || res.AppendP50Ms <= 0 || res.OverwriteP50Ms <= 0 ||
-			res.AppendP99Ms < res.AppendP50Ms || res.OverwriteP99Ms < res.OverwriteP50Ms || res.AppendPerSec <= 0 || res.OverwritePerSec <= 0 {
+			res.AppendP99Ms < res.AppendP50Ms || res.OverwriteP99Ms < res.OverwriteP50Ms || res.AppendPerSec <= 0 || res.OverwritePerSec <= 0 ||
+			res.AppendCPUUs <= 0 || res.OverwriteCPUUs <= 0 {
 			t.Fatalf("result: %+v", res)
 		}
 		// The bytes per second are the syncs' bytes over the same time.
