@@ -136,6 +136,23 @@ func TestMQTTRefusals(t *testing.T) {
 	if out, ok := p.pub("mqttv5", "default", device, "sensors/ok", "fine", 1); !ok {
 		t.Fatalf("a good publish after the refusals: %s", out)
 	}
+	// The load generator (examples/devices, eddy bench mqtt) counts each
+	// refused publish with its reason, and goes on.
+	acked, out := p.devices("small", 4, 40, "--size", "500", "--inflight", "4")
+	var res struct {
+		Acked, Failed int64
+		Errors        map[string]int
+	}
+	if err := json.Unmarshal([]byte(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), &res); err != nil {
+		t.Fatalf("devices: %v\n%s", err, out)
+	}
+	reason := false
+	for e := range res.Errors {
+		reason = reason || strings.Contains(e, "reason 0x95") && strings.Contains(e, "max.message.bytes")
+	}
+	if len(acked) != 0 || res.Acked != 0 || res.Failed != 40 || !reason {
+		t.Fatalf("40 oversized publishes: %d acknowledged, result %+v", len(acked), res)
+	}
 }
 
 var (
@@ -185,7 +202,7 @@ func (p *proc) storedSeqs(topic string, partitions int) map[int]int {
 	return seen
 }
 
-// TestMQTTManyDevices: 200 paho connections publish QoS 1 at once; every
+// TestMQTTManyDevices: 200 devices (examples/devices) publish QoS 1 at once; every
 // acknowledged message is in the log exactly once.
 func TestMQTTManyDevices(t *testing.T) {
 	p := newProc(t)

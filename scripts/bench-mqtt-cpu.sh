@@ -6,7 +6,9 @@
 # generator shares the machine: the ratio of throughputs follows the ratio
 # of CPU per message. With OLD_REV, that build runs too, interleaved, a
 # fresh node for each load. Env: RUNS="1 2" (rounds), CS, IS (connections
-# and in-flight lists), N (messages a load), NODE_GOGC (the node's GOGC).
+# and in-flight lists), N (messages a load), NODE_GOGC (the node's GOGC),
+# GEN (the eddy binary whose bench mqtt generates the load: another
+# build's generator; this build's by default).
 # Stops everything it started.
 # Usage: scripts/bench-mqtt-cpu.sh [OLD_REV]
 OLD=${1:-}
@@ -29,7 +31,7 @@ fresh_node() { # BUILD: a fresh node of that build (MQTT on 11883)
 run() { # name port pid conns inflight extra
   local t0 t1 out
   t0=$(ticks $3)
-  out=$("$B" bench mqtt --mqtt-addr 127.0.0.1:$2 $6 --topic "q$4" --connections $4 --inflight $5 --messages ${N:-60000} --size 256 --qos 1 --json)
+  out=$("${GEN:-$B}" bench mqtt --mqtt-addr 127.0.0.1:$2 $6 --topic "q$4" --connections $4 --inflight $5 --messages ${N:-60000} --size 256 --qos 1 --json)
   t1=$(ticks $3)
   echo "$1 c=$4 i=$5: $(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f msgs/s p50 %.2f ms" % (d["msgs_per_sec"], d["p50_ms"]))') broker cpu $(( (t1-t0)*10000000/${N:-60000}/1000 )) us/msg"
 }

@@ -62,74 +62,34 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
-	clients, err := connectAll(cfg.Devices, func(i int) (*paho.Client, error) { return connectDevice(ctx, cfg, i) })
-	defer disconnectAll(clients)
+	devices, err := connectAll(cfg.Devices, func(i int) (*device, error) {
+		return connectRaw(ctx, &cfg, i, fmt.Sprintf("dev-%04d-%d", i, rand.Uint32()))
+	})
 	if err != nil {
+		for _, d := range devices {
+			if d != nil {
+				d.close()
+			}
+		}
 		return nil, err
 	}
 	res := &LoadResult{Devices: cfg.Devices, Errors: map[string]int{}, ConnectMs: float64(time.Since(start).Microseconds()) / 1000}
 	var wg sync.WaitGroup
-	var sent, acked, failed atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
+	var sent atomic.Int64
 	begin := time.Now()
-	for i, c := range clients {
-		for w := 0; w < cfg.InFlight; w++ {
-			wg.Add(1)
-			go func(i int, c *paho.Client) {
-				defer wg.Done()
-				var tick *time.Ticker
-				if cfg.Rate > 0 {
-					tick = time.NewTicker(time.Duration(float64(time.Second) * float64(cfg.InFlight) / cfg.Rate))
-					defer tick.Stop()
-				}
-				topic := fmt.Sprintf("%s/dev-%04d", cfg.Topic, i)
-				for ctx.Err() == nil {
-					n := sent.Add(1)
-					if n > int64(cfg.Messages) {
-						return
-					}
-					if tick != nil {
-						select {
-						case <-tick.C:
-						case <-ctx.Done():
-							return
-						}
-					}
-					seq := int(n)
-					t0 := time.Now()
-					resp, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: cfg.QoS, Payload: payload(i, seq, cfg.Size)})
-					if err == nil && resp != nil && resp.ReasonCode >= 0x80 {
-						reason := ""
-						if resp.Properties != nil {
-							reason = resp.Properties.ReasonString
-						}
-						err = fmt.Errorf("reason 0x%02x %s", resp.ReasonCode, reason)
-					}
-					if err != nil {
-						if ctx.Err() != nil {
-							return
-						}
-						failed.Add(1)
-						mu.Lock()
-						res.Errors[truncate(err.Error(), 80)]++
-						mu.Unlock()
-						continue
-					}
-					acked.Add(1)
-					mu.Lock()
-					lat = append(lat, time.Since(t0))
-					mu.Unlock()
-					if cfg.OnAck != nil {
-						cfg.OnAck(i, seq)
-					}
-				}
-			}(i, c)
-		}
+	for _, d := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.run(ctx, &sent)
+		}()
 	}
 	wg.Wait()
 	res.Seconds = time.Since(begin).Seconds()
-	res.Acked, res.Failed = acked.Load(), failed.Load()
+	var lat []time.Duration
+	for _, d := range devices {
+		d.result(res, &lat)
+	}
 	res.MsgsPerSec = float64(res.Acked) / res.Seconds
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	if len(lat) > 0 {
@@ -141,8 +101,8 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 
 // connectAll connects n clients, 64 at a time; the first error fails it
 // (the clients made are returned, to be disconnected).
-func connectAll(n int, connect func(i int) (*paho.Client, error)) ([]*paho.Client, error) {
-	clients := make([]*paho.Client, n)
+func connectAll[C any](n int, connect func(i int) (C, error)) ([]C, error) {
+	clients := make([]C, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 64)
@@ -176,18 +136,11 @@ func disconnectAll(clients []*paho.Client) {
 	}
 }
 
-func connectDevice(ctx context.Context, cfg LoadConfig, i int) (*paho.Client, error) {
-	c, err := dial(ctx, cfg.Addr, cfg.Tenant, cfg.Token, fmt.Sprintf("dev-%04d-%d", i, rand.Uint32()), nil)
-	if err != nil {
-		return nil, fmt.Errorf("device %d: %w", i, err)
-	}
-	return c, nil
-}
-
-// payload is a sensor reading of about size bytes.
-func payload(device, seq, size int) []byte {
-	b := fmt.Appendf(nil, `{"device":"dev-%04d","seq":%d,"temp":%.1f,"pad":"`, device, seq, 15+rand.Float64()*10)
-	for len(b) < size-2 {
+// appendPayload appends a sensor reading of about size bytes to b.
+func appendPayload(b []byte, device, seq, size int) []byte {
+	start := len(b)
+	b = fmt.Appendf(b, `{"device":"dev-%04d","seq":%d,"temp":%.1f,"pad":"`, device, seq, 15+rand.Float64()*10)
+	for len(b)-start < size-2 {
 		b = append(b, 'x')
 	}
 	return append(b, '"', '}')
