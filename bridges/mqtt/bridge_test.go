@@ -38,19 +38,28 @@ func (c *collected) CreateTopic(context.Context, eddy.TopicRef, int32) error { r
 func (c *collected) MaxConnections(eddy.TenantID) int64                      { return 0 }
 func (c *collected) count() int                                              { c.mu.Lock(); defer c.mu.Unlock(); return len(c.recs) }
 
-// TestBridgeDropsAndResumes: a bridge whose connection it drops (as it
-// does when appending stays wedged) connects again to a real mosquitto,
-// resumes its session and keeps delivering.
-func TestBridgeDropsAndResumes(t *testing.T) {
-	addr := testutil.FreeAddr(t)
-	_, port, _ := strings.Cut(addr, ":")
+// startMosquitto runs Debian's mosquitto on a free loopback port, in
+// memory, with extra lines of configuration, until the test ends; it
+// returns its address and port.
+func startMosquitto(t *testing.T, extra string) (addr, port string) {
+	t.Helper()
+	addr = testutil.FreeAddr(t)
+	_, port, _ = strings.Cut(addr, ":")
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", port)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n%s", port, extra)), 0o644)
 	mosq := exec.Command("/usr/sbin/mosquitto", "-c", conf)
 	if err := mosq.Start(); err != nil {
 		t.Fatalf("mosquitto: %v", err)
 	}
 	t.Cleanup(func() { mosq.Process.Signal(syscall.SIGKILL); mosq.Wait() })
+	return addr, port
+}
+
+// TestBridgeDropsAndResumes: a bridge whose connection it drops (as it
+// does when appending stays wedged) connects again to a real mosquitto,
+// resumes its session and keeps delivering.
+func TestBridgeDropsAndResumes(t *testing.T) {
+	addr, port := startMosquitto(t, "")
 	publish := func(n int) {
 		t.Helper()
 		var b strings.Builder

@@ -3,17 +3,11 @@ package mqtt
 import (
 	"bufio"
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/eddy-broker/eddy/internal/testutil"
 )
 
 // TestLoadAgainstMosquitto: the load generator's devices speak MQTT 5 to
@@ -23,15 +17,7 @@ import (
 // every one of them, well formed; QoS 0 writes them all; a throttled load
 // keeps its rate.
 func TestLoadAgainstMosquitto(t *testing.T) {
-	addr := testutil.FreeAddr(t)
-	_, port, _ := strings.Cut(addr, ":")
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 5\nmax_queued_messages 0\n", port)), 0o644)
-	mosq := exec.Command("/usr/sbin/mosquitto", "-c", conf)
-	if err := mosq.Start(); err != nil {
-		t.Fatalf("mosquitto: %v", err)
-	}
-	t.Cleanup(func() { mosq.Process.Signal(syscall.SIGKILL); mosq.Wait() })
+	addr, port := startMosquitto(t, "max_inflight_messages 5\nmax_queued_messages 0\n")
 	// A subscriber of everything the loads publish, counting by topic.
 	sub := exec.Command("stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-V", "mqttv5", "-q", "1", "-t", "load/#", "-v")
 	out, err := sub.StdoutPipe()
