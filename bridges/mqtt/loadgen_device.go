@@ -20,10 +20,11 @@ import (
 // replaced paho's client (2026-12-06), which cost the load generator
 // 39-92 us of CPU a message against mosquitto where this one costs 23-42,
 // more than either broker it loaded spent: on the 2-core machine the
-// brokers' figures measured how much CPU each left to the generator. A device writes what it may
-// send (up to InFlight unacknowledged) in one write, and its reader
-// reads PUBACKs through a buffer. CONNECT, CONNACK and a PUBACK with a
-// reason are coded by mochi's packets; the common PUBACK is read by hand.
+// brokers' figures measured how much CPU each left to the generator. A
+// device writes what it may send (up to InFlight unacknowledged) in one
+// write, and its reader reads PUBACKs through a buffer. CONNECT, CONNACK
+// and a PUBACK with a reason are coded by mochi's packets; the common
+// PUBACK is read by hand.
 
 // device is one connection of a load.
 type device struct {
@@ -76,7 +77,7 @@ func connectRaw(ctx context.Context, cfg *LoadConfig, i int, id string) (*device
 		conn.Close()
 		return nil, fmt.Errorf("device %d: %w", i, err)
 	}
-	fh, body, err := dev.readPacket()
+	fh, body, err := dev.readPacket(nil)
 	if err == nil && fh.Type != packets.Connack {
 		err = fmt.Errorf("packet type %d where a CONNACK was due", fh.Type)
 	}
@@ -104,8 +105,9 @@ func connectRaw(ctx context.Context, cfg *LoadConfig, i int, id string) (*device
 	return dev, nil
 }
 
-// readPacket reads one packet: its fixed header and its body.
-func (dev *device) readPacket() (packets.FixedHeader, []byte, error) {
+// readPacket reads one packet: its fixed header and its body, in buf
+// when it fits (the reader's PUBACKs), else in a new slice.
+func (dev *device) readPacket(buf []byte) (packets.FixedHeader, []byte, error) {
 	var fh packets.FixedHeader
 	b, err := dev.br.ReadByte()
 	if err != nil {
@@ -119,7 +121,11 @@ func (dev *device) readPacket() (packets.FixedHeader, []byte, error) {
 		return fh, nil, err
 	}
 	fh.Remaining = n
-	body := make([]byte, n)
+	body := buf[:0]
+	if n > cap(buf) {
+		body = make([]byte, n)
+	}
+	body = body[:n]
 	_, err = io.ReadFull(dev.br, body)
 	return fh, body, err
 }
@@ -254,37 +260,23 @@ func (dev *device) waitTick(ctx context.Context, tick, ping *time.Ticker) bool {
 
 // read reads PUBACKs until the connection ends, giving their ids back.
 func (dev *device) read() {
+	var buf [64]byte
 	for {
-		b, err := dev.br.ReadByte()
+		fh, body, err := dev.readPacket(buf[:])
 		if err != nil {
 			dev.lose(err)
 			return
 		}
-		n, _, err := packets.DecodeLength(dev.br)
-		if err != nil {
-			dev.lose(err)
-			return
-		}
-		if b>>4 == packets.Puback && n == 2 { // a success without properties: the common one
-			var id [2]byte
-			if _, err := io.ReadFull(dev.br, id[:]); err != nil {
-				dev.lose(err)
-				return
-			}
-			if !dev.answered(uint16(id[0])<<8|uint16(id[1]), 0, "") {
+		if fh.Type == packets.Puback && len(body) == 2 { // a success without properties: the common one
+			if !dev.answered(uint16(body[0])<<8|uint16(body[1]), 0, "") {
 				return
 			}
 			continue
 		}
-		rest := make([]byte, n)
-		if _, err := io.ReadFull(dev.br, rest); err != nil {
-			dev.lose(err)
-			return
-		}
-		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: b >> 4, Remaining: n}, ProtocolVersion: 5}
-		switch b >> 4 {
+		pk := packets.Packet{FixedHeader: fh, ProtocolVersion: 5}
+		switch fh.Type {
 		case packets.Puback:
-			if err := pk.PubackDecode(rest); err != nil {
+			if err := pk.PubackDecode(body); err != nil {
 				dev.lose(err)
 				return
 			}
@@ -292,12 +284,12 @@ func (dev *device) read() {
 				return
 			}
 		case packets.Disconnect:
-			pk.DisconnectDecode(rest)
+			pk.DisconnectDecode(body)
 			dev.lose(fmt.Errorf("disconnected by the broker: reason 0x%02x %s", pk.ReasonCode, pk.Properties.ReasonString))
 			return
 		case packets.Pingresp:
 		default:
-			dev.lose(fmt.Errorf("packet type %d from the broker", b>>4))
+			dev.lose(fmt.Errorf("packet type %d from the broker", fh.Type))
 			return
 		}
 	}
