@@ -35,6 +35,9 @@ type FetchedBatches struct {
 	Batches       []byte
 	LogStart      int64
 	HighWatermark int64
+	// Pooled: Batches is a buffer of internal/bufpool (a segment's read),
+	// which its holder may give back once nothing refers to it.
+	Pooled bool
 }
 
 // FetchedRecord is a record read back from a partition, with its offset.

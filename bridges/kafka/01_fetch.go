@@ -200,6 +200,9 @@ func (c *conn) read(ctx context.Context, parts []*fetchPart, maxBytes int) int {
 			continue
 		}
 		rr, err := c.l.b.FetchBatches(ctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), limit, 0)
+		if rr.Pooled {
+			c.pooled = append(c.pooled, rr.Batches) // given back once the answer is written
+		}
 		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange && fp.off > rr.HighWatermark && !c.leads(fp) {
 			// A follower behind the leader the client read the end from:
 			// nothing yet, not out of range (a client resets its position

@@ -49,6 +49,9 @@ type conn struct {
 	// answer is the request memory held for the answer being made (a
 	// fetch's records), given back once it is written.
 	answer membudget.Hold
+	// pooled are the buffers of the answer's batches to give back to
+	// bufpool once it is written.
+	pooled [][]byte
 }
 
 func newConn(l *Listener, nc net.Conn) *conn {
@@ -291,16 +294,33 @@ func (c *conn) handle(frame []byte, hold membudget.Hold) error {
 	return c.respond(h, resp)
 }
 
-// releaseAnswer gives back the memory held for the answer just written.
+// releaseAnswer gives back the memory held for the answer just written,
+// and its batches' buffers.
 func (c *conn) releaseAnswer() {
 	c.answer.Release()
 	c.answer = membudget.Hold{}
+	for i, b := range c.pooled {
+		bufpool.Put(b)
+		c.pooled[i] = nil
+	}
+	c.pooled = c.pooled[:0]
 }
 
 // respond writes a response with its header: the correlation id, and an
 // empty tag section when flexible, except for ApiVersions, whose response
 // header is always v0 so a client can read it before it knows versions.
 func (c *conn) respond(h header, resp kmsg.Response) error {
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		return c.respondFetch(h, f)
+	}
+	b := c.encode(h, resp)
+	err := c.write(b)
+	c.keep(b)
+	return err
+}
+
+// encode is a response framed: its size, its header, its body.
+func (c *conn) encode(h header, resp kmsg.Response) []byte {
 	b := append(c.wbuf[:0], 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(h.corr))
 	if resp.IsFlexible() && h.key != apiVersionsKey {
@@ -308,11 +328,15 @@ func (c *conn) respond(h header, resp kmsg.Response) error {
 	}
 	b = resp.AppendTo(b)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	err := c.write(b)
-	if cap(b) <= 1<<20 { // keep a small buffer, not the largest fetch's
+	return b
+}
+
+// keep keeps b for the next response, if it is small (not the largest
+// answer's).
+func (c *conn) keep(b []byte) {
+	if cap(b) <= 1<<20 {
 		c.wbuf = b[:0]
 	}
-	return err
 }
 
 func (c *conn) write(b []byte) error {

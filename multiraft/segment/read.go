@@ -7,6 +7,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/bufpool"
 )
 
 // Read returns whole batches starting with the one that holds off, up to
@@ -23,10 +24,15 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 	}
 	maxBytes = max(maxBytes, h.Size())
 	n := min(int64(maxBytes), s.size-pos)
-	buf := make([]byte, n)
-	if _, err := s.f.ReadAt(buf, pos); err != nil && err != io.EOF {
+	// A pooled buffer holds an earlier read's bytes: only what this read
+	// filled is looked at.
+	buf := bufpool.Get(int(n))[:n]
+	m, err := s.f.ReadAt(buf, pos)
+	if err != nil && err != io.EOF {
+		bufpool.Put(buf)
 		return res, fmt.Errorf("read segment %d: %w", s.base, err)
 	}
+	buf = buf[:m]
 	// Keep whole batches below the high watermark, each checked. A damaged
 	// batch ends the answer: the good batches before it are returned, and
 	// a read that starts at it is refused, saying where it is and where
@@ -38,6 +44,7 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 			if keep > 0 {
 				break
 			}
+			bufpool.Put(buf)
 			return res, eddy.Errorf(eddy.CodeCorrupt, "the batch holding offset %d is damaged (segment %d at position %d: %v)", off, s.base, pos, err)
 		}
 		if h.FirstOffset >= l.visibleEnd {
@@ -45,6 +52,7 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 		}
 		if keep+h.Size() > len(buf) {
 			if keep == 0 { // buf holds the rest of the segment, or h.Size()
+				bufpool.Put(buf)
 				return res, eddy.Errorf(eddy.CodeCorrupt, "the batch of offsets %d to %d is damaged (its length runs past its segment); the next batch starts at offset %d",
 					h.FirstOffset, h.LastOffset(), h.LastOffset()+1)
 			}
@@ -54,12 +62,13 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 			if keep > 0 {
 				break
 			}
+			bufpool.Put(buf)
 			return res, eddy.Errorf(eddy.CodeCorrupt, "the batch of offsets %d to %d fails its checksum (%v); the next batch starts at offset %d",
 				h.FirstOffset, h.LastOffset(), err, h.LastOffset()+1)
 		}
 		keep += h.Size()
 	}
-	res.Batches = buf[:keep]
+	res.Batches, res.Pooled = buf[:keep], true
 	return res, nil
 }
 
