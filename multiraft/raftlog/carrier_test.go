@@ -184,8 +184,17 @@ func TestPinningAsksTheOwner(t *testing.T) {
 			s.grace = c.grace
 			var asked atomic.Int32
 			s.opts.Pinning = func(shard, replica uint64) bool {
+				if shard == 2 && replica == 1 {
+					// The busy replica, when the carrier wrote a file's
+					// worth between two of its saves (grace 0: carried at
+					// once, beside the loop below), is idle as far as the
+					// store can tell (no save in the last file). Its owner
+					// here will not sync it: it is carried, as before
+					// owners were asked.
+					return false
+				}
 				if shard != 1 || replica != 1 {
-					t.Errorf("asked about shard %d replica %d; only shard 1 is idle", shard, replica)
+					t.Errorf("asked about shard %d replica %d; only shards 1 and 2 exist", shard, replica)
 				}
 				asked.Add(1)
 				return c.answer
