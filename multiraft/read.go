@@ -12,6 +12,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/multiraft/segment"
 )
@@ -49,6 +50,18 @@ func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, o
 // no decoding or re-encoding, up to about maxBytes; from a node that holds
 // the partition when this one does not.
 func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error) {
+	return h.fetchBatches(ctx, ref, p, offset, maxBytes, wait, false)
+}
+
+// FetchBatchesPooled is FetchBatches reading into a buffer of
+// internal/bufpool when the partition is read here (Pooled set), for a
+// caller that answers at once and gives the buffer back once written (the
+// Kafka listener): no buffer made and zeroed for each read.
+func (h *Host) FetchBatchesPooled(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error) {
+	return h.fetchBatches(ctx, ref, p, offset, maxBytes, wait, true)
+}
+
+func (h *Host) fetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration, pooled bool) (eddy.FetchedBatches, error) {
 	if meta, err := h.Topic(ref); err == nil && p.Validate(meta.Partitions) == nil && !h.IsLocal(meta, p) {
 		n, err := h.remoteReplica(meta, p)
 		if err != nil {
@@ -59,7 +72,15 @@ func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 	var rr eddy.FetchedBatches
 	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
 		var err error
-		rr, err = lg.Read(int64(offset), maxBytes)
+		if pooled {
+			rr, err = lg.ReadPooled(int64(offset), maxBytes)
+		} else {
+			rr, err = lg.Read(int64(offset), maxBytes)
+		}
+		if rr.Pooled && len(rr.Batches) == 0 {
+			bufpool.Put(rr.Batches) // nothing read: polled again, or answered empty
+			rr.Batches, rr.Pooled = nil, false
+		}
 		return err != nil || len(rr.Batches) > 0, err
 	})
 	return rr, err

@@ -125,8 +125,9 @@ func (c *conn) throttle(resp *kmsg.FetchResponse, owed time.Duration) {
 // fetchPass reads each partition not yet answered, without waiting, and
 // returns the bytes it gathered. It reads once the node's request memory
 // (max_request_memory, a tenant at most half) has room for twice what it
-// may read: the batches read, then the answer they are encoded into,
-// held until that is written (conn.answer). Without room by until, it
+// may read (a read's pooled buffer may be twice its size; an answer that
+// cannot be spliced is encoded whole, fetch_write.go), and holds what it
+// read until the answer is written (conn.answer). Without room by until, it
 // reads nothing and answers each partition's offsets alone: consumers
 // wait for memory, as producers do, and the node's stays bounded. Nor
 // does it read without one of the tenant's read slots by until.
@@ -166,7 +167,11 @@ func (c *conn) fetchPass(ctx context.Context, parts []*fetchPart, maxBytes int, 
 	}
 	total := c.read(ctx, parts, maxBytes)
 	release()
-	c.answer = hold.Shrink(2 * int64(total))
+	held := int64(0)
+	for _, b := range c.pooled {
+		held += int64(cap(b))
+	}
+	c.answer = hold.Shrink(max(2*int64(total), held))
 	return total
 }
 
@@ -199,7 +204,7 @@ func (c *conn) read(ctx context.Context, parts []*fetchPart, maxBytes int) int {
 			c.fetchOffsets(fp) // its next batch does not fit: offsets alone, as Kafka answers
 			continue
 		}
-		rr, err := c.l.b.FetchBatches(ctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), limit, 0)
+		rr, err := c.l.b.FetchBatchesPooled(ctx, fp.ref, eddy.Partition(fp.out.Partition), eddy.Offset(fp.off), limit, 0)
 		if rr.Pooled {
 			c.pooled = append(c.pooled, rr.Batches) // given back once the answer is written
 		}

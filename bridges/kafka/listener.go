@@ -41,7 +41,10 @@ type Broker interface {
 	// PartitionLeader is the partition's Raft leader and term, as far as
 	// this node knows them.
 	PartitionLeader(meta *catalog.TopicMeta, p eddy.Partition) (node, term uint64, ok bool)
-	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
+	// FetchBatchesPooled reads stored batches, into a buffer of
+	// internal/bufpool when Pooled says so, to give back once the answer
+	// is written.
+	FetchBatchesPooled(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
 	// BatchBytesAt is the size of the stored batch holding offset (asked
 	// of a node with a replica), which a read returns whole.
 	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int

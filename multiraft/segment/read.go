@@ -15,6 +15,17 @@ import (
 // Reading at the high watermark returns no batches; outside [log start,
 // high watermark] is CodeOffsetOutOfRange.
 func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
+	return l.read(off, maxBytes, false)
+}
+
+// ReadPooled is Read into a buffer of internal/bufpool (Pooled set), for
+// a caller that gives it back once it has written the batches. Its
+// capacity may be up to twice what is read.
+func (l *Log) ReadPooled(off int64, maxBytes int) (eddy.FetchedBatches, error) {
+	return l.read(off, maxBytes, true)
+}
+
+func (l *Log) read(off int64, maxBytes int, pooled bool) (eddy.FetchedBatches, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	res := eddy.FetchedBatches{LogStart: l.logStart, HighWatermark: l.visibleEnd}
@@ -24,12 +35,22 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 	}
 	maxBytes = max(maxBytes, h.Size())
 	n := min(int64(maxBytes), s.size-pos)
+	var buf []byte
+	if pooled {
+		buf = bufpool.Get(int(n))[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	giveBack := func() {
+		if pooled {
+			bufpool.Put(buf)
+		}
+	}
 	// A pooled buffer holds an earlier read's bytes: only what this read
 	// filled is looked at.
-	buf := bufpool.Get(int(n))[:n]
 	m, err := s.f.ReadAt(buf, pos)
 	if err != nil && err != io.EOF {
-		bufpool.Put(buf)
+		giveBack()
 		return res, fmt.Errorf("read segment %d: %w", s.base, err)
 	}
 	buf = buf[:m]
@@ -44,7 +65,7 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 			if keep > 0 {
 				break
 			}
-			bufpool.Put(buf)
+			giveBack()
 			return res, eddy.Errorf(eddy.CodeCorrupt, "the batch holding offset %d is damaged (segment %d at position %d: %v)", off, s.base, pos, err)
 		}
 		if h.FirstOffset >= l.visibleEnd {
@@ -52,7 +73,7 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 		}
 		if keep+h.Size() > len(buf) {
 			if keep == 0 { // buf holds the rest of the segment, or h.Size()
-				bufpool.Put(buf)
+				giveBack()
 				return res, eddy.Errorf(eddy.CodeCorrupt, "the batch of offsets %d to %d is damaged (its length runs past its segment); the next batch starts at offset %d",
 					h.FirstOffset, h.LastOffset(), h.LastOffset()+1)
 			}
@@ -62,13 +83,13 @@ func (l *Log) Read(off int64, maxBytes int) (eddy.FetchedBatches, error) {
 			if keep > 0 {
 				break
 			}
-			bufpool.Put(buf)
+			giveBack()
 			return res, eddy.Errorf(eddy.CodeCorrupt, "the batch of offsets %d to %d fails its checksum (%v); the next batch starts at offset %d",
 				h.FirstOffset, h.LastOffset(), err, h.LastOffset()+1)
 		}
 		keep += h.Size()
 	}
-	res.Batches, res.Pooled = buf[:keep], true
+	res.Batches, res.Pooled = buf[:keep], pooled
 	return res, nil
 }
 
