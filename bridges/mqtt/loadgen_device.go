@@ -38,8 +38,9 @@ type device struct {
 	mu  sync.Mutex
 	// Under mu: by packet id, the message using it; the connection's
 	// failure, if it failed.
-	sent []pending1
-	lost error
+	sent    []pending1
+	lost    error
+	closing bool // close began: the broker's closing after DISCONNECT is no loss
 	// The reader's (QoS 1), or the writer's (QoS 0): read once run
 	// returned.
 	lat           []time.Duration
@@ -323,11 +324,12 @@ func (dev *device) answered(id uint16, reason byte, why string) bool {
 }
 
 // lose records the connection's failure, if it is the first; closing it
-// at the end of a run is none.
+// at the end of a run is none, nor is the broker's closing it after the
+// DISCONNECT (an EOF the reader may see first).
 func (dev *device) lose(err error) {
 	dev.mu.Lock()
 	defer dev.mu.Unlock()
-	if dev.lost == nil && !errors.Is(err, net.ErrClosed) {
+	if dev.lost == nil && !dev.closing && !errors.Is(err, net.ErrClosed) {
 		dev.lost = err
 	}
 }
@@ -357,6 +359,9 @@ func (dev *device) result(res *LoadResult, lat *[]time.Duration) {
 
 // close sends DISCONNECT and closes the connection.
 func (dev *device) close() {
+	dev.mu.Lock()
+	dev.closing = true
+	dev.mu.Unlock()
 	dev.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	dev.conn.Write([]byte{packets.Disconnect << 4, 0})
 	dev.conn.Close()
