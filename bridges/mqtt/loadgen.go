@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/eclipse/paho.golang/paho"
 )
 
 // LoadConfig drives simulated devices: each its own MQTT 5 connection,
@@ -125,14 +123,6 @@ func connectAll[C any](n int, connect func(i int) (C, error)) ([]C, error) {
 		return clients, err
 	default:
 		return clients, nil
-	}
-}
-
-func disconnectAll(clients []*paho.Client) {
-	for _, c := range clients {
-		if c != nil {
-			c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // FanoutConfig drives a fan-out run: Subscribers connections subscribe
@@ -49,6 +50,9 @@ type FanoutResult struct {
 	P50Ms            float64 `json:"p50_ms"`
 	P99Ms            float64 `json:"p99_ms"`
 	ConnectMs        float64 `json:"connect_ms"`
+	// Errors counts the subscribers' connections lost before the end, by
+	// cause.
+	Errors map[string]int `json:"errors,omitempty"`
 }
 
 // RunFanout connects the subscribers, publishes, and waits until every
@@ -68,36 +72,50 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	var delivered atomic.Int64
 	all := make(chan struct{})
 	lats := make([][]time.Duration, cfg.Subscribers)
-	subs, err := connectAll(cfg.Subscribers, func(i int) (*paho.Client, error) {
-		onMsg := func(pr paho.PublishReceived) (bool, error) {
-			if sent, ok := sentAt(pr.Packet.Payload); ok {
-				lats[i] = append(lats[i], time.Since(sent)) // one client: calls are serial
-			}
-			if delivered.Add(1) == expected {
-				close(all)
-			}
-			return true, nil
-		}
-		c, err := dial(ctx, cfg.Addr, cfg.Tenant, cfg.Token, fmt.Sprintf("sub-%04d-%d", i, rand.Uint32()), onMsg)
+	conn := LoadConfig{Addr: cfg.Addr, Tenant: cfg.Tenant, Token: cfg.Token, InFlight: 1}
+	subs, err := connectAll(cfg.Subscribers, func(i int) (*device, error) {
+		dev, err := connectRaw(ctx, &conn, i, fmt.Sprintf("sub-%04d-%d", i, rand.Uint32()))
 		if err == nil {
-			_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: cfg.Topic + "/#", QoS: cfg.QoS}}})
+			if err = dev.subscribe(ctx, cfg.Topic+"/#", cfg.QoS); err != nil {
+				err = fmt.Errorf("subscriber %d: %w", i, err)
+			}
 		}
-		if err != nil {
-			return c, fmt.Errorf("subscriber %d: %w", i, err)
-		}
-		return c, nil
+		return dev, err
 	})
-	defer disconnectAll(subs)
+	var readers sync.WaitGroup
+	stop := sync.OnceFunc(func() { // the subscribers gone, their readers done
+		for _, dev := range subs {
+			if dev != nil {
+				dev.close()
+			}
+		}
+		readers.Wait()
+	})
+	defer stop()
 	if err != nil {
 		return nil, err
 	}
+	for i, dev := range subs {
+		readers.Go(func() {
+			dev.deliveries(func(payload []byte) {
+				if sent, ok := sentAt(payload); ok {
+					lats[i] = append(lats[i], time.Since(sent)) // its reader's alone
+				}
+				if delivered.Add(1) == expected {
+					close(all)
+				}
+			})
+		})
+	}
+	go pingAll(ctx, subs)
 	sleep(ctx, cfg.Hold)
 	pub, err := dial(ctx, cfg.Addr, cfg.Tenant, cfg.Token, fmt.Sprintf("pub-%d", rand.Uint32()), nil)
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
 	defer pub.Disconnect(&paho.Disconnect{ReasonCode: 0})
-	res := &FanoutResult{Subscribers: cfg.Subscribers, Expected: expected, ConnectMs: float64(time.Since(start).Microseconds()) / 1000}
+	res := &FanoutResult{Subscribers: cfg.Subscribers, Expected: expected, ConnectMs: float64(time.Since(start).Microseconds()) / 1000,
+		Errors: map[string]int{}}
 	begin := time.Now()
 	var published atomic.Int64
 	var wg sync.WaitGroup
@@ -131,8 +149,16 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	case <-ctx.Done():
 	}
 	res.Seconds = time.Since(begin).Seconds()
+	stop()
 	res.Published = min(published.Load(), int64(cfg.Messages))
 	res.Delivered = delivered.Load()
+	for _, dev := range subs {
+		dev.mu.Lock()
+		if dev.lost != nil {
+			res.Errors[truncate(dev.lost.Error(), 80)]++
+		}
+		dev.mu.Unlock()
+	}
 	res.DeliveriesPerSec = float64(res.Delivered) / res.Seconds
 	var lat []time.Duration
 	for _, l := range lats {
@@ -144,6 +170,23 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 		res.P99Ms = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
 	}
 	return res, nil
+}
+
+// pingAll keeps idle subscribers' connections alive (keep-alive 30 s)
+// until ctx ends.
+func pingAll(ctx context.Context, subs []*device) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, dev := range subs {
+				dev.conn.Write([]byte{packets.Pingreq << 4, 0})
+			}
+		}
+	}
 }
 
 func dial(ctx context.Context, addr, tenant, token, id string, onMsg func(paho.PublishReceived) (bool, error)) (*paho.Client, error) {

@@ -114,3 +114,31 @@ func TestLoadAgainstMosquitto(t *testing.T) {
 	}
 	until("load/slow/", 40)
 }
+
+// TestFanoutAgainstMosquitto: the fan-out's subscribers speak MQTT 5 to a
+// real broker, Debian's mosquitto: each of them receives every message
+// published, QoS 1 (acknowledged, or mosquitto would stop at its inflight
+// window of 5) and QoS 0, deliveries larger than a subscriber's read
+// buffer included, each with its latency.
+func TestFanoutAgainstMosquitto(t *testing.T) {
+	addr, port := startMosquitto(t, "max_inflight_messages 5\nmax_queued_messages 1000\n")
+	for deadline := time.Now().Add(10 * time.Second); exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", "probe", "-m", "p").Run() != nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("mosquitto did not start")
+		}
+	}
+	for _, c := range []FanoutConfig{
+		{Topic: "fan/q1", Subscribers: 20, Messages: 300, Size: 100, QoS: 1, InFlight: 4},
+		{Topic: "fan/q0", Subscribers: 10, Messages: 50, Size: 9000, QoS: 0, InFlight: 1},
+	} {
+		c.Addr, c.Tenant, c.Token, c.Duration = addr, "t", "x", 30*time.Second
+		res, err := RunFanout(context.Background(), c)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Topic, err)
+		}
+		want := int64(c.Subscribers * c.Messages)
+		if res.Published != int64(c.Messages) || res.Delivered != want || res.Expected != want || len(res.Errors) != 0 || res.P50Ms <= 0 {
+			t.Fatalf("%s: %+v; want %d delivered", c.Topic, res, want)
+		}
+	}
+}
