@@ -71,18 +71,7 @@ func connectRaw(ctx context.Context, cfg *LoadConfig, i int, id string) (*device
 		return nil, err
 	}
 	dev := &device{i: i, cfg: cfg, conn: conn, br: bufio.NewReaderSize(conn, 4096), errs: map[string]int{}}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	if _, err := conn.Write(buf.Bytes()); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("device %d: %w", i, err)
-	}
-	fh, body, err := dev.readPacket(nil)
-	if err == nil && fh.Type != packets.Connack {
-		err = fmt.Errorf("packet type %d where a CONNACK was due", fh.Type)
-	}
-	ack := packets.Packet{FixedHeader: fh, ProtocolVersion: 5}
+	ack, body, err := dev.exchange(ctx, buf.Bytes(), packets.Connack)
 	if err == nil {
 		err = ack.ConnackDecode(body)
 	}
@@ -93,7 +82,6 @@ func connectRaw(ctx context.Context, cfg *LoadConfig, i int, id string) (*device
 		conn.Close()
 		return nil, fmt.Errorf("device %d: %w", i, err)
 	}
-	conn.SetDeadline(time.Time{})
 	w := cfg.InFlight
 	if m := int(ack.Properties.ReceiveMaximum); m > 0 && m < w {
 		w = m
@@ -104,6 +92,23 @@ func connectRaw(ctx context.Context, cfg *LoadConfig, i int, id string) (*device
 		dev.ids <- uint16(id)
 	}
 	return dev, nil
+}
+
+// exchange writes a request and reads its answer, of type want, within
+// ctx's deadline: the answer's header (to decode the body into) and body.
+func (dev *device) exchange(ctx context.Context, req []byte, want byte) (packets.Packet, []byte, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		dev.conn.SetDeadline(dl)
+		defer dev.conn.SetDeadline(time.Time{})
+	}
+	if _, err := dev.conn.Write(req); err != nil {
+		return packets.Packet{}, nil, err
+	}
+	fh, body, err := dev.readPacket(nil)
+	if err == nil && fh.Type != want {
+		err = fmt.Errorf("packet type %d where type %d was due", fh.Type, want)
+	}
+	return packets.Packet{FixedHeader: fh, ProtocolVersion: 5}, body, err
 }
 
 // readPacket reads one packet: its fixed header and its body, in buf

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -25,18 +24,7 @@ func (dev *device) subscribe(ctx context.Context, filter string, qos byte) error
 	if err := pk.SubscribeEncode(&buf); err != nil {
 		return err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		dev.conn.SetDeadline(dl)
-		defer dev.conn.SetDeadline(time.Time{})
-	}
-	if _, err := dev.conn.Write(buf.Bytes()); err != nil {
-		return err
-	}
-	fh, body, err := dev.readPacket(nil)
-	if err == nil && fh.Type != packets.Suback {
-		err = fmt.Errorf("packet type %d where a SUBACK was due", fh.Type)
-	}
-	ack := packets.Packet{FixedHeader: fh, ProtocolVersion: 5}
+	ack, body, err := dev.exchange(ctx, buf.Bytes(), packets.Suback)
 	if err == nil {
 		err = ack.SubackDecode(body)
 	}
