@@ -46,14 +46,12 @@ func (l *Log) read(off int64, maxBytes int, pooled bool) (eddy.FetchedBatches, e
 			bufpool.Put(buf)
 		}
 	}
-	// A pooled buffer holds an earlier read's bytes: only what this read
-	// filled is looked at.
 	m, err := s.f.ReadAt(buf, pos)
 	if err != nil && err != io.EOF {
 		giveBack()
 		return res, fmt.Errorf("read segment %d: %w", s.base, err)
 	}
-	buf = buf[:m]
+	clear(buf[m:]) // a file shorter than its size reads as zeros (damaged), never as a pooled buffer's earlier bytes
 	// Keep whole batches below the high watermark, each checked. A damaged
 	// batch ends the answer: the good batches before it are returned, and
 	// a read that starts at it is refused, saying where it is and where
