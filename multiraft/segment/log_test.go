@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/testutil"
 
 	"github.com/eddy-broker/eddy"
@@ -668,5 +669,47 @@ func TestWriteback(t *testing.T) {
 	fsys.SetFault(nil)
 	if err := l.Sync(); !errors.Is(err, broken) {
 		t.Fatalf("sync after a failed writeback: %v, want the writeback's error", err)
+	}
+}
+
+// TestShortReadIsDamaged: a segment file shorter than the log knows it
+// (cut behind its back) reads as damaged from where it was cut, pooled
+// or not, never as the bytes a pooled buffer held before.
+func TestShortReadIsDamaged(t *testing.T) {
+	fsys := NewMemFS()
+	l := mustOpen(t, fsys, dir, Config{SegmentBytes: 8 << 20, IndexIntervalBytes: 1})
+	for range 40 {
+		mustAppend(t, l, batch.Append(nil, []eddy.Record{{Value: bytes.Repeat([]byte("v"), 10000)}}, batch.Options{ProducerID: -1}), false)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := l.ReadPooled(0, 1<<20)
+	if err != nil || len(whole.Batches) < 400_000 || !whole.Pooled {
+		t.Fatalf("read %d bytes, pooled %v: %v", len(whole.Batches), whole.Pooled, err)
+	}
+	f, err := fsys.OpenRW(segName(dir, 0, ".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(int64(len(whole.Batches) / 2)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for range 20 {
+		// Pooled buffers of every size a read below takes, holding good
+		// batches (offsets from 0): likely the ones it gets.
+		for n := bufpool.Min; n <= 1<<20; n *= 2 {
+			b := bufpool.Get(n)
+			bufpool.Put(append(b, whole.Batches[:min(cap(b), len(whole.Batches))]...))
+		}
+		for _, read := range []func(int64, int) (eddy.FetchedBatches, error){l.Read, l.ReadPooled} {
+			if rr, err := read(30, 1<<20); eddy.ErrorCode(err) != eddy.CodeCorrupt {
+				t.Fatalf("a read past the cut: %d bytes, %v; want %s", len(rr.Batches), err, eddy.CodeCorrupt)
+			}
+			if rr, err := read(0, 1<<20); err != nil || len(rr.Batches) == 0 || len(rr.Batches) > len(whole.Batches)/2 {
+				t.Fatalf("a read from the start: %d bytes, %v; want the batches before the cut", len(rr.Batches), err)
+			}
+		}
 	}
 }
