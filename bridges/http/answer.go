@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/valyala/fasthttp"
@@ -93,24 +94,34 @@ func jsonAnswerRoom(maxBytes, maxRecs int64) int {
 // as answerWith does, and charges its bytes to the tenant's consume quota.
 func (s *Server) answerRead(ctx *fasthttp.RequestCtx, pr *tenants.Principal, tenant eddy.TenantID, body []byte, hold membudget.Hold) {
 	s.cfg.ReadQuota.Charge(pr, tenant, len(body))
-	answerWith(ctx, body, hold)
+	answerWith(ctx, body, hold, false)
 }
 
 // answerWith makes body the answer, without a copy, and gives hold back
 // once fasthttp has written it (or dropped it with its connection): it
 // closes the body stream after writing it, and whenever it resets the
-// response.
-func answerWith(ctx *fasthttp.RequestCtx, body []byte, hold membudget.Hold) {
-	ctx.Response.SetBodyStream(&heldAnswer{Reader: bytes.NewReader(body), hold: hold}, len(body))
+// response. A pooled body (a buffer of internal/bufpool) goes back to
+// the pool then.
+func answerWith(ctx *fasthttp.RequestCtx, body []byte, hold membudget.Hold, pooled bool) {
+	a := &heldAnswer{Reader: bytes.NewReader(body), hold: hold}
+	if pooled {
+		a.pooled = body
+	}
+	ctx.Response.SetBodyStream(a, len(body))
 }
 
 type heldAnswer struct {
 	*bytes.Reader
-	hold membudget.Hold
-	once sync.Once
+	hold   membudget.Hold
+	pooled []byte
+	once   sync.Once
 }
 
 func (a *heldAnswer) Close() error {
-	a.once.Do(a.hold.Release)
+	a.once.Do(func() {
+		a.Reader.Reset(nil) // nothing reads the buffer once it is given back
+		a.hold.Release()
+		bufpool.Put(a.pooled)
+	})
 	return nil
 }

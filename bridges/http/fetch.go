@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy/batch"
+	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/membudget"
 	"github.com/eddy-broker/eddy/multiraft"
 	"github.com/eddy-broker/eddy/multiraft/catalog"
@@ -22,7 +23,9 @@ import (
 // Reader reads partitions: records, stored batches, offsets.
 type Reader interface {
 	Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error)
-	FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
+	// FetchBatchesPooled reads stored batches, into a buffer of
+	// internal/bufpool when Pooled says so, to give back once written.
+	FetchBatchesPooled(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error)
 	// BatchBytesAt is the size of the stored batch holding offset
 	// (asked of a node with a replica), which a read returns whole.
 	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int
@@ -240,8 +243,10 @@ const BatchesContentType = "application/vnd.eddy.kafka-record-batches"
 func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, pr *tenants.Principal, ref eddy.TopicRef, p eddy.Partition, offset int64, maxBytes int, wait time.Duration) {
 	var rr eddy.FetchedBatches
 	at := multiraft.PartitionAt{Ref: ref, P: p, Offset: eddy.Offset(offset)}
-	hold, done, err := s.readHeld(c, at, maxBytes, func(n int) int { return n }, wait, func() (found bool, err error) {
-		rr, err = s.b.FetchBatches(c, ref, p, at.Offset, maxBytes, 0)
+	// The room: a pooled buffer for what it may read (bufpool.Cap), held
+	// until fasthttp has written it.
+	hold, done, err := s.readHeld(c, at, maxBytes, bufpool.Cap, wait, func() (found bool, err error) {
+		rr, err = s.b.FetchBatchesPooled(c, ref, p, at.Offset, maxBytes, 0)
 		return err == nil && len(rr.Batches) > 0, err
 	})
 	if err != nil {
@@ -264,7 +269,12 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, pr *t
 	h.Set("Eddy-Log-Start-Offset", strconv.FormatInt(rr.LogStart, 10))
 	ctx.SetStatusCode(200)
 	ctx.SetContentType(BatchesContentType)
-	s.answerRead(ctx, pr, ref.Tenant, rr.Batches, hold.Shrink(int64(len(rr.Batches)))) // read for this request only
+	held := len(rr.Batches)
+	if rr.Pooled {
+		held = cap(rr.Batches)
+	}
+	s.cfg.ReadQuota.Charge(pr, ref.Tenant, len(rr.Batches))
+	answerWith(ctx, rr.Batches, hold.Shrink(int64(held)), rr.Pooled) // read for this request only
 }
 
 func (s *Server) offsets(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {

@@ -50,6 +50,14 @@ func Get(n int) []byte {
 	return make([]byte, 0, Min<<i)
 }
 
+// Cap is the capacity of a buffer Get(n) returns: what holding it costs.
+func Cap(n int) int {
+	if i := class(n); i >= 0 {
+		return Min << i
+	}
+	return n
+}
+
 // Put gives back a buffer Get made, once nothing refers to it; any other
 // is left to the collector.
 func Put(b []byte) {

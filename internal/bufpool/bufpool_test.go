@@ -44,3 +44,13 @@ func TestGrow(t *testing.T) {
 		t.Fatal("a buffer large enough was replaced")
 	}
 }
+
+// TestCap: Cap(n) is the capacity of what Get(n) returns, pooled or made
+// to measure.
+func TestCap(t *testing.T) {
+	for _, n := range []int{0, 1, Min - 1, Min, Min + 1, 3 * Min, Max - 1, Max, Max + 1, 3 * Max} {
+		if b := Get(n); cap(b) != Cap(n) || Cap(n) < n {
+			t.Fatalf("Get(%d) has capacity %d; Cap says %d", n, cap(b), Cap(n))
+		}
+	}
+}
