@@ -55,8 +55,9 @@ func (h *Host) FetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 
 // FetchBatchesPooled is FetchBatches reading into a buffer of
 // internal/bufpool when the partition is read here (Pooled set), for a
-// caller that answers at once and gives the buffer back once written (the
-// Kafka listener): no buffer made and zeroed for each read.
+// caller that gives the buffer back once it has written it (the Kafka
+// listener, HTTP's format=batches): no buffer made and zeroed for each
+// read.
 func (h *Host) FetchBatchesPooled(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxBytes int, wait time.Duration) (eddy.FetchedBatches, error) {
 	return h.fetchBatches(ctx, ref, p, offset, maxBytes, wait, true)
 }
