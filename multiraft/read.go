@@ -6,6 +6,7 @@ package multiraft
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sync"
 	"time"
@@ -317,12 +318,26 @@ func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wa
 	}
 }
 
+// firstRead bounds readRecords' first read, before it knows how large the
+// partition's records are. Reading maxBytes at once, a fetch of 1,000
+// records of 1 KiB with HTTP's max_bytes of 8 MiB read, checked and
+// decoded 8 MiB to keep one.
+const firstRead = 256 << 10
+
 func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes int) (*FetchResult, error) {
 	res := &FetchResult{NextOffset: eddy.Offset(offset)}
 	off := offset
 	bytes, read := 0, 0
 	for len(res.Records) < maxRecords && bytes < maxBytes {
-		rr, err := lg.Read(off, maxBytes-bytes)
+		// As much as the records still wanted take, by the size of those
+		// read so far (a quarter more); a read returns whole batches, at
+		// least one.
+		want := min(maxBytes-bytes, firstRead)
+		if n := len(res.Records); n > 0 {
+			rest := min(maxRecords-n, maxBytes-bytes) // no overflow below: a record takes a byte at least
+			want = min(maxBytes-bytes, max(64<<10, rest*(bytes/n)*5/4))
+		}
+		rr, err := lg.Read(off, want)
 		read += len(rr.Batches)
 		res.HighWatermark, res.LogStart = eddy.Offset(rr.HighWatermark), eddy.Offset(rr.LogStart)
 		if err != nil {
@@ -345,6 +360,9 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 			keepTo = max(maxBytes, bytes+len(rr.Batches)/4)
 		}
 		err = batch.SplitVerified(rr.Batches, func(hd batch.Header, b []byte) error {
+			if len(res.Records) >= maxRecords {
+				return errEnough // the batches after are not checked nor decoded
+			}
 			var err error
 			before := len(res.Records)
 			res.Records, err = batch.DecodeVerified(res.Records, b)
@@ -359,7 +377,7 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 			res.Records = kept
 			return err
 		})
-		if err != nil {
+		if err != nil && err != errEnough {
 			return res, err
 		}
 		if n := len(res.Records); n > 0 {
@@ -377,6 +395,9 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 	}
 	return res, nil
 }
+
+// errEnough ends a read's decoding once it has the records asked for.
+var errEnough = errors.New("enough records")
 
 // compact copies the records, and their bytes (n in all), out of the
 // batches they were decoded from, so that those can go: a read returns a
