@@ -320,8 +320,8 @@ func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wa
 
 // firstRead bounds readRecords' first read, before it knows how large the
 // partition's records are. Reading maxBytes at once, a fetch of 1,000
-// records of 1 KiB with HTTP's max_bytes of 8 MiB read, checked and
-// decoded 8 MiB to keep 1 MB of it.
+// records of 1 KiB with max_bytes=8 MiB (as eddy bench consume asks)
+// read, checked and decoded 8 MiB to keep 1 MB of it.
 const firstRead = 256 << 10
 
 func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes int) (*FetchResult, error) {

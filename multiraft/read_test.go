@@ -11,7 +11,7 @@ import (
 )
 
 // TestReadRecordsReadsWhatItKeeps: a fetch of a few records with a large
-// max bytes (HTTP's 8 MiB) reads about what it keeps, not max bytes: it
+// max bytes (8 MiB, as eddy bench consume asks) reads about what it keeps, not max bytes: it
 // read, checked and decoded 8 MiB to keep ten records; and many records
 // of a partition are still read whole, in order, across reads.
 func TestReadRecordsReadsWhatItKeeps(t *testing.T) {
