@@ -30,24 +30,19 @@ var batchesMarker = func() []byte {
 
 // respondFetch writes a fetch's answer, its batches spliced in (above).
 func (c *conn) respondFetch(h header, resp *kmsg.FetchResponse) error {
+	var parts []*kmsg.FetchResponseTopicPartition
 	var batches [][]byte
 	for ti := range resp.Topics {
 		for pi := range resp.Topics[ti].Partitions {
-			p := &resp.Topics[ti].Partitions[pi]
-			if len(p.RecordBatches) > 0 {
-				batches = append(batches, p.RecordBatches)
+			if p := &resp.Topics[ti].Partitions[pi]; len(p.RecordBatches) > 0 {
+				parts, batches = append(parts, p), append(batches, p.RecordBatches)
 				p.RecordBatches = batchesMarker
 			}
 		}
 	}
 	b := c.encode(h, resp)
-	i := 0
-	for ti := range resp.Topics {
-		for pi := range resp.Topics[ti].Partitions {
-			if p := &resp.Topics[ti].Partitions[pi]; len(p.RecordBatches) > 0 {
-				p.RecordBatches, i = batches[i], i+1
-			}
-		}
+	for i, p := range parts {
+		p.RecordBatches = batches[i]
 	}
 	out, ok := splice(b, batches, resp.IsFlexible())
 	if !ok { // not seen: encoded whole, as any answer
@@ -71,15 +66,16 @@ func splice(b []byte, batches [][]byte, flexible bool) (net.Buffers, bool) {
 	lens := make([]byte, 0, 5*len(batches)) // never grown: the slices of it stay put
 	size := len(b) - 4
 	rest := b[4:]
+	was := binary.BigEndian.AppendUint32(nil, uint32(len(batchesMarker))) // the marker's length as encoded
+	if flexible {
+		was = []byte{byte(len(batchesMarker) + 1)}
+	}
 	for _, bs := range batches {
 		i := bytes.Index(rest, batchesMarker)
 		start := len(lens)
-		var was []byte
 		if flexible {
-			was = []byte{byte(len(batchesMarker) + 1)}
 			lens = binary.AppendUvarint(lens, uint64(len(bs)+1))
 		} else {
-			was = binary.BigEndian.AppendUint32(nil, uint32(len(batchesMarker)))
 			lens = binary.BigEndian.AppendUint32(lens, uint32(len(bs)))
 		}
 		if i < len(was) || !bytes.Equal(rest[i-len(was):i], was) {
