@@ -11,9 +11,9 @@ import (
 )
 
 // TestReadRecordsReadsWhatItKeeps: a fetch of a few records with a large
-// max bytes (8 MiB, as eddy bench consume asks) reads about what it keeps, not max bytes: it
-// read, checked and decoded 8 MiB to keep ten records; and many records
-// of a partition are still read whole, in order, across reads.
+// max bytes (8 MiB, as eddy bench consume asks) reads about what it keeps,
+// not max bytes (it used to read, check and decode 8 MiB to keep ten
+// records); and many records are still read whole, in order, across reads.
 func TestReadRecordsReadsWhatItKeeps(t *testing.T) {
 	lg, err := segment.Open(segment.NewMemFS(), "/p", segment.Config{SegmentBytes: 64 << 20})
 	if err != nil {
