@@ -28,14 +28,20 @@ type verified struct {
 }
 
 func (c *verifiedCache) get(v *Verifier, token string) (*Principal, bool) {
+	return lookup(c, v, token)
+}
+
+// lookup is get of a token as a string or as bytes (the map's index by
+// string(token) copies neither).
+func lookup[T string | []byte](c *verifiedCache, v *Verifier, token T) (*Principal, bool) {
 	c.mu.Lock()
-	e, ok := c.m[token]
+	e, ok := c.m[string(token)]
 	c.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
 	if v.Recheck(e.p) != nil {
-		c.drop(token)
+		c.drop(string(token))
 		return nil, false
 	}
 	return e.p, true

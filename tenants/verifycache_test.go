@@ -66,6 +66,29 @@ func TestVerifiedCache(t *testing.T) {
 	}
 }
 
+// TestVerifyBytes: a token in a request's buffer verifies as its string
+// does, is found in the cache without a copy of it, and is refused as the
+// string is once its key is gone.
+func TestVerifyBytes(t *testing.T) {
+	f := newFixture(t)
+	tok := f.mint(t, "acme-ed", jwt.SigningMethodEdDSA, f.claims("acme", "acme", "produce:s*"))
+	buf := []byte(tok)
+	p1, err := f.v.VerifyBytes(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2, err := f.v.Verify(tok); err != nil || p2 != p1 {
+		t.Fatalf("the string after the bytes: %v, same principal %v", err, p2 == p1)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = f.v.VerifyBytes(buf) }); n != 0 {
+		t.Fatalf("a cached token's bytes cost %v allocations a verify, want 0", n)
+	}
+	delete(f.keys, "acme-ed")
+	if _, err := f.v.VerifyBytes(buf); eddy.ErrorCode(err) != eddy.CodeTokenUnknownKey {
+		t.Fatalf("key removed, cached: %v", err)
+	}
+}
+
 func TestVerifiedCacheBounded(t *testing.T) {
 	f := newFixture(t)
 	for i := 0; i < maxVerified+500; i++ {

@@ -399,7 +399,7 @@ func (s *jscan) records() ([]jsonRecord, error) {
 	if s.depth++; s.depth > maxJSONDepth {
 		return nil, s.fail("exceeded max depth")
 	}
-	recs := make([]jsonRecord, 0, 8)
+	recs := make([]jsonRecord, 0, 1) // most requests carry one record; append grows it
 	if s.peek() == ']' {
 		s.i++
 		s.depth--
