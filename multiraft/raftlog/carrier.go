@@ -105,7 +105,7 @@ func (s *Store) carryOne(k nodeKey) {
 			return
 		default:
 		}
-		b.reset()
+		b.reset(s.lead())
 		for ; i < len(locs) && len(b.buf) < piece; i++ {
 			l, fl := locs[i], files[i]
 			if fl == nil {

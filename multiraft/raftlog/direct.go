@@ -33,6 +33,9 @@ type directWriter struct {
 	seq  uint64                  // f's file
 	off  bool                    // no direct I/O here: write through the page cache
 	buf  []byte                  // page-aligned; grown as saves need, to maxDirectChunk
+	// copyOnly writes every save from a copy in buf (writeWhole declines):
+	// for tests of that path.
+	copyOnly bool
 }
 
 // maxDirectChunk is the most a direct write copies and writes at once: a
@@ -100,6 +103,30 @@ func (d *directWriter) write(seq uint64, iovs [][]byte, total int, start int64) 
 		}
 	}
 	return n, true, nil
+}
+
+// writeWhole writes p (whole pages, from a page boundary in memory) at
+// start of the file of seq, as it is. ok is false when it wrote nothing
+// and the caller is to write a copy (write): no direct I/O here, p not
+// aligned, or the file system refused it (a refusal write meets again
+// turns direct I/O off).
+func (d *directWriter) writeWhole(seq uint64, p []byte, start int64) (n int, ok bool, err error) {
+	if d.copyOnly || len(p)%int(pageSize) != 0 || start%pageSize != 0 || uintptr(unsafe.Pointer(unsafe.SliceData(p)))%uintptr(pageSize) != 0 {
+		return 0, false, nil
+	}
+	f := d.file(seq)
+	if f == nil {
+		return 0, false, nil
+	}
+	n, err = unix.Pwrite(int(f.Fd()), p, start)
+	n = max(n, 0)
+	if errors.Is(err, syscall.EINVAL) && n == 0 {
+		return 0, false, nil
+	}
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return n, true, err
 }
 
 // grow makes the buffer hold total bytes, or maxDirectChunk.

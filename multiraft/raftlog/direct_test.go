@@ -111,6 +111,7 @@ func TestSavesBypassPageCache(t *testing.T) {
 // through the page cache instead, then and after, and reads back the same.
 func TestDirectRefusedFallsBack(t *testing.T) {
 	s, _ := saveAndReopen(t, diskDir(t), 20, 300<<10, func(s *Store) {
+		s.dio.copyOnly = true
 		raw := make([]byte, maxDirectChunk+int(pageSize)+1)
 		a := int(-uintptr(unsafe.Pointer(&raw[0])) & uintptr(pageSize-1))
 		s.dio.buf = raw[a+1 : a+1+maxDirectChunk]
@@ -118,6 +119,74 @@ func TestDirectRefusedFallsBack(t *testing.T) {
 	s.Close()
 	if !s.dio.off {
 		t.Fatal("a misaligned buffer's writes went through as direct I/O")
+	}
+}
+
+// TestSavesWrittenInPlace: a save encoded after room for the page the
+// log ends in is written from its own buffer, without the copy into the
+// direct writer's (which stays unmade), whatever the log's end in its
+// page (entries of odd sizes move it), and reads back the same; a save
+// that finds the log's end moved since it began (another write came
+// first) is written from a copy, and reads back the same too.
+func TestSavesWrittenInPlace(t *testing.T) {
+	for _, size := range []int{100 << 10, 1<<20 + 777} {
+		s, _ := saveAndReopen(t, diskDir(t), 7, size, nil)
+		s.Close()
+		if s.dio.off {
+			t.Fatalf("saves of %d bytes: written through the page cache on a disk", size)
+		}
+	}
+	dir := diskDir(t)
+	s := openT(t, dir, 8<<20)
+	for i := uint64(1); i <= 5; i++ {
+		u := pb.Update{ShardID: 1, ReplicaID: 1, State: pb.State{Term: 1, Vote: 1, Commit: i}, EntriesToSave: []pb.Entry{entry(i, 1, 200<<10+int(i))}}
+		if err := s.SaveRaftState([]pb.Update{u}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.dio.buf != nil {
+		t.Fatalf("saves of 200 KiB were copied into the direct writer's buffer (%d bytes)", len(s.dio.buf))
+	}
+	// A batch begun before another write: its room is for the old end.
+	b := s.getBatch()
+	e := entry(6, 1, 300<<10)
+	b.entry(1, 1, &e)
+	u := pb.Update{ShardID: 2, ReplicaID: 1, State: pb.State{Term: 1, Vote: 1, Commit: 1}, EntriesToSave: []pb.Entry{entry(1, 1, 5000)}}
+	if err := s.SaveRaftState([]pb.Update{u}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if b.lead == s.lead() {
+		t.Fatal("the other write left the log's end where it was in its page; the test needs it moved")
+	}
+	b.state(1, 1, pb.State{Term: 1, Vote: 1, Commit: 6})
+	if err := s.write(b, true); err != nil {
+		t.Fatal(err)
+	}
+	if s.dio.buf == nil {
+		t.Fatal("a batch whose room no longer fit the log's end was not written from a copy")
+	}
+	s.putBatch(b)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, 8<<20)
+	defer s.Close()
+	for shard, n := range map[uint64]uint64{1: 6, 2: 1} {
+		ents, _, err := s.IterateEntries(nil, 0, shard, 1, 1, n+1, 1<<40)
+		if err != nil || uint64(len(ents)) != n {
+			t.Fatalf("shard %d: read back %d of %d entries: %v", shard, len(ents), n, err)
+		}
+		for _, got := range ents {
+			size := 200<<10 + int(got.Index)
+			if shard == 1 && got.Index == 6 {
+				size = 300 << 10
+			} else if shard == 2 {
+				size = 5000
+			}
+			if want := entry(got.Index, 1, size); !bytes.Equal(got.Cmd, want.Cmd) {
+				t.Fatalf("shard %d entry %d reads back wrong", shard, got.Index)
+			}
+		}
 	}
 }
 

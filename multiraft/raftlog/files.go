@@ -249,10 +249,11 @@ var pageSize = int64(os.Getpagesize())
 // disk first, and the log's pages are not cached (dropCache): a lone
 // client's 1 KiB records, each its own save, waited for a read at every
 // new page (5.9 MB read from the disk for 5,000 records). Where the file
-// system allows, the pages are written around the page cache (direct.go).
-// The writer lock is held.
-func (s *Store) writePages(f *os.File, seq uint64, p []byte, off int64) error {
-	head := s.head
+// system allows, the pages are written around the page cache (direct.go),
+// from b's own buffer where its records were encoded after room for the
+// head (batch), else from a copy. The writer lock is held.
+func (s *Store) writePages(f *os.File, seq uint64, b *batch, off int64) error {
+	head, p := s.head, b.buf
 	end := off + int64(len(p))
 	pad := -end & (pageSize - 1)
 	if end+pad > s.opts.FileSize {
@@ -261,7 +262,18 @@ func (s *Store) writePages(f *os.File, seq uint64, p []byte, off int64) error {
 	iovs := [][]byte{head, p, s.zeroPage[:pad]}
 	start := off - int64(len(head))
 	total := len(head) + len(p) + int(pad)
-	n, direct, err := s.dio.write(seq, iovs, total, start)
+	var n int
+	var direct bool
+	var err error
+	if b.lead == len(head) && total <= cap(b.back) {
+		whole := b.back[:total]
+		copy(whole, head)
+		clear(whole[len(head)+len(p):])
+		n, direct, err = s.dio.writeWhole(seq, whole, start)
+	}
+	if !direct {
+		n, direct, err = s.dio.write(seq, iovs, total, start)
+	}
 	if !direct {
 		n, err = unix.Pwritev(int(f.Fd()), iovs, start)
 	}

@@ -66,22 +66,36 @@ type op struct {
 
 // batch is the records of one write, encoded before the write takes the
 // log; seal puts in the file's seq.
+//
+// The records are encoded lead bytes into their buffer (back), lead being
+// where in its page the log ended when the batch began: a direct write
+// starts at that page's start, so with the page's first bytes (Store.head)
+// put in front, the buffer is written as it is, where it was copied whole
+// into an aligned one (a megabyte for a Kafka batch, on the partition's
+// serial path: Raft's step waits for its save).
 type batch struct {
-	buf       []byte
+	buf       []byte // back[lead : lead+len(buf)]
+	back      []byte // buf's buffer from its start (from bufpool), or nil
+	lead      int
 	ops       []op
 	entryRefs int        // how many entries
 	plans     []savePlan // SaveRaftState's, one per update
 }
 
-func (b *batch) reset() {
-	b.buf, b.ops, b.entryRefs, b.plans = b.buf[:0], b.ops[:0], 0, b.plans[:0]
+// reset empties b for records to be encoded lead bytes into its buffer.
+func (b *batch) reset(lead int) {
+	b.lead, b.buf = lead, nil
+	if lead < cap(b.back) {
+		b.buf = b.back[lead:lead]
+	}
+	b.ops, b.entryRefs, b.plans = b.ops[:0], 0, b.plans[:0]
 }
 
 // add appends a record whose payload marshal writes into at most size
 // bytes, and returns its op.
 func (b *batch) add(k kind, shard, replica uint64, size int, marshal func([]byte) int) *op {
 	off := len(b.buf)
-	b.buf = grow(b.buf, headerSize+size)
+	b.grow(headerSize + size)
 	n := marshal(b.buf[off+headerSize:])
 	rec := b.buf[off : off+headerSize+n]
 	b.buf = b.buf[:off+headerSize+n]
@@ -94,18 +108,27 @@ func (b *batch) add(k kind, shard, replica uint64, size int, marshal func([]byte
 	return &b.ops[len(b.ops)-1]
 }
 
-// grow extends b by n bytes, into a larger buffer when it must: twice
-// the capacity at least, from bufpool (the old one goes back to it).
-func grow(b []byte, n int) []byte {
-	if cap(b)-len(b) < n {
-		b = bufpool.Grow(b, max(2*cap(b), len(b)+n))
+// grow extends buf by n bytes, into a larger buffer when it must (twice
+// the capacity at least, from bufpool; the old one goes back to it),
+// lead bytes into it.
+func (b *batch) grow(n int) {
+	if b.buf == nil || cap(b.buf)-len(b.buf) < n {
+		back := bufpool.Get(b.lead + max(2*cap(b.buf), len(b.buf)+n))
+		back = back[:cap(back)]
+		buf := append(back[b.lead:b.lead], b.buf...)
+		bufpool.Put(b.back)
+		b.back, b.buf = back, buf
 	}
-	return b[:len(b)+n]
+	b.buf = b.buf[:len(b.buf)+n]
 }
 
 // reserve makes room for n more bytes at once, so a batch of large
 // entries is not grown, and copied, once per entry.
-func (b *batch) reserve(n int) { b.buf = grow(b.buf, n)[:len(b.buf)] }
+func (b *batch) reserve(n int) {
+	l := len(b.buf)
+	b.grow(n)
+	b.buf = b.buf[:l]
+}
 
 func (b *batch) entry(shard, replica uint64, e *pb.Entry) {
 	o := b.add(kindEntry, shard, replica, e.SizeUpperLimit(), func(p []byte) int {

@@ -227,20 +227,32 @@ func (s *Store) Close() error {
 	return err
 }
 
+// getBatch returns an empty batch whose records go where in its page
+// the log ends now (batch), which they will when no other write comes
+// first.
 func (s *Store) getBatch() *batch {
-	if b, ok := s.batches.Get().(*batch); ok {
-		b.reset()
-		return b
+	b, ok := s.batches.Get().(*batch)
+	if !ok {
+		b = &batch{}
 	}
-	return &batch{}
+	b.reset(s.lead())
+	return b
+}
+
+// lead is where in its page the log ends.
+func (s *Store) lead() int {
+	if t := s.tail.Load(); t != nil {
+		return int(t.off & (pageSize - 1))
+	}
+	return 0
 }
 
 // putBatch keeps b for the next write; a buffer over 4 MiB goes back to
 // bufpool instead (it is kept by size, for whichever batch needs one).
 func (s *Store) putBatch(b *batch) {
-	if cap(b.buf) > 4<<20 {
-		bufpool.Put(b.buf)
-		b.buf = nil
+	if cap(b.back) > 4<<20 {
+		bufpool.Put(b.back)
+		b.back, b.buf = nil, nil
 	}
 	s.batches.Put(b)
 }
@@ -287,7 +299,7 @@ func (s *Store) appendLocked(b *batch) (pos, error) {
 func (s *Store) put(b *batch) (pos, error) {
 	t := s.tail.Load()
 	b.seal(t.seq)
-	if err := s.writePages(t.f, t.seq, b.buf, t.off); err != nil {
+	if err := s.writePages(t.f, t.seq, b, t.off); err != nil {
 		return pos{}, err
 	}
 	s.mu.Lock()
