@@ -9,11 +9,10 @@
 //
 // Buffers are pooled by power-of-two capacity from Min to Max; a smaller
 // one is cheap to make (one of Go's small size classes), a larger one is
-// rare and would pin memory in the pool. Min was 64 KiB; a proposal of
-// fifty one-record requests (about 53 KiB) was then made anew for each
-// Raft round, a large object zeroed and faulted in, a fifth of what the
-// node allocated under wrk's one-record load. A buffer is Put back only once nothing refers to it; the caller
-// owns that rule.
+// rare and would pin memory in the pool. (With Min at 64 KiB, a proposal
+// of fifty one-record requests, about 53 KiB, was a new large object each
+// Raft round.) A buffer is Put back only once nothing refers to it; the
+// caller owns that rule.
 package bufpool
 
 import (

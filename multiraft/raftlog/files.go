@@ -262,9 +262,7 @@ func (s *Store) writePages(f *os.File, seq uint64, b *batch, off int64) error {
 	iovs := [][]byte{head, p, s.zeroPage[:pad]}
 	start := off - int64(len(head))
 	total := len(head) + len(p) + int(pad)
-	var n int
-	var direct bool
-	var err error
+	n, direct, err := 0, false, error(nil)
 	if b.lead == len(head) && total <= cap(b.back) {
 		whole := b.back[:total]
 		copy(whole, head)

@@ -112,7 +112,7 @@ func (b *batch) add(k kind, shard, replica uint64, size int, marshal func([]byte
 // the capacity at least, from bufpool; the old one goes back to it),
 // lead bytes into it.
 func (b *batch) grow(n int) {
-	if b.buf == nil || cap(b.buf)-len(b.buf) < n {
+	if cap(b.buf)-len(b.buf) < n {
 		back := bufpool.Get(b.lead + max(2*cap(b.buf), len(b.buf)+n))
 		back = back[:cap(back)]
 		buf := append(back[b.lead:b.lead], b.buf...)
