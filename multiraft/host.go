@@ -88,6 +88,10 @@ type Config struct {
 	// Replication).
 	SyncBytes    int64
 	SyncInterval time.Duration
+	// SegmentCacheBytes is how much of a partition's newest synced data a
+	// sync leaves in the page cache (segment.Config.CacheBytes: 0 is its
+	// default, 16 MiB; negative leaves it all).
+	SegmentCacheBytes int64
 	// RaftLogStore is the Raft log store of a new data directory: "eddy"
 	// (the default: multiraft/raftlog, one log shared by the partitions,
 	// written once, over reused files), "pebble" (dragonboat's pebble

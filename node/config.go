@@ -122,6 +122,10 @@ type Config struct {
 	// SyncBytes: a partition replica syncs (and lets the Raft log be
 	// compacted) after this many bytes. Default 4 MiB.
 	SyncBytes int64 `yaml:"sync_bytes"`
+	// SegmentCacheBytes: how much of a partition's newest synced data a
+	// sync leaves in the page cache (segment.Config.CacheBytes); -1 leaves
+	// it all to the kernel. Default 16 MiB.
+	SegmentCacheBytes int64 `yaml:"segment_cache_bytes"`
 	// RaftLogStore is the Raft log store of a new data directory: eddy
 	// (default), pebble or tan (multiraft.Config.RaftLogStore).
 	RaftLogStore string `yaml:"raft_log_store"`
@@ -349,6 +353,7 @@ var envVars = []struct {
 	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_RAFT_LOG_STORE", func(c *Config, v string) error { c.RaftLogStore = v; return nil }},
 	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
+	{"EDDY_SEGMENT_CACHE_BYTES", func(c *Config, v string) (err error) { c.SegmentCacheBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_RAFT_LOG_RETAIN_BYTES", func(c *Config, v string) (err error) {
 		c.RaftLogRetainBytes, err = strconv.ParseInt(v, 10, 64)
 		return

@@ -96,6 +96,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		RetentionInterval:  cfg.RetentionInterval,
 		SizeReportInterval: cfg.SizeReportInterval,
 		SyncBytes:          cfg.SyncBytes,
+		SegmentCacheBytes:  cfg.SegmentCacheBytes,
 		RaftLogStore:       cfg.RaftLogStore,
 		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
 		MaxUnappliedBytes:  cfg.RaftMaxUnappliedBytes,

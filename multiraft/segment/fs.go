@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/eddy-broker/eddy/internal/fsutil"
+	"golang.org/x/sys/unix"
 )
 
 // FS is the file system a Log works through. It is small on purpose: a
@@ -43,6 +44,8 @@ type File interface {
 	Size() (int64, error)
 	Sync() error
 	Close() error
+	// DropCache hints that [off, off+n), synced, need not stay in memory.
+	DropCache(off, n int64)
 }
 
 // OSFS is the FS of the operating system.
@@ -103,6 +106,12 @@ func (o *osFile) ReadAt(p []byte, off int64) (int, error) { return o.f.ReadAt(p,
 func (o *osFile) Write(p []byte) (int, error)             { return o.f.Write(p) }
 func (o *osFile) Sync() error                             { return o.f.Sync() }
 func (o *osFile) Close() error                            { return o.f.Close() }
+
+// DropCache drops [off, off+n) of the file from the page cache where it
+// is clean (Log.dropSynced); a page still being written stays.
+func (o *osFile) DropCache(off, n int64) {
+	unix.Fadvise(int(o.f.Fd()), off, n, unix.FADV_DONTNEED)
+}
 func (o *osFile) Size() (int64, error) {
 	st, err := o.f.Stat()
 	if err != nil {

@@ -32,7 +32,12 @@ type MemFS struct {
 type inode struct {
 	data    []byte
 	durable []byte
+	drops   []Drop // File.DropCache's calls
 }
+
+// Drop is a range File.DropCache was called with, and how much of the
+// file was durable then.
+type Drop struct{ Off, N, Durable int64 }
 
 // dirOp is a directory-entry change not yet known to be durable.
 type dirOp struct {
@@ -410,6 +415,24 @@ func (f *memFile) Write(p []byte) (int, error) {
 	f.ino.data = append(f.ino.data, p...)
 	f.fs.used += int64(len(p))
 	return len(p), nil
+}
+
+// DropCache records the call (CacheDrops): there is no cache to drop.
+func (f *memFile) DropCache(off, n int64) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	f.ino.drops = append(f.ino.drops, Drop{off, n, int64(len(f.ino.durable))})
+}
+
+// CacheDrops returns the ranges of name's file dropped from the cache
+// (File.DropCache), in the order they were.
+func (m *MemFS) CacheDrops(name string) []Drop {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ino := m.files[clean(name)]; ino != nil {
+		return append([]Drop(nil), ino.drops...)
+	}
+	return nil
 }
 
 func (f *memFile) Truncate(size int64) error {

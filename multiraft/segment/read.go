@@ -52,6 +52,12 @@ func (l *Log) read(off int64, maxBytes int, pooled bool) (eddy.FetchedBatches, e
 		return res, fmt.Errorf("read segment %d: %w", s.base, err)
 	}
 	clear(buf[m:]) // a file shorter than its size reads as zeros (damaged), never as a pooled buffer's earlier bytes
+	if end := pos + int64(m); end <= s.dropped.Load() {
+		// Older than what a sync leaves cached: read from the disk, and
+		// dropped again behind the reader, so that a catch-up read does
+		// not grow the page cache either (dropCachedLocked).
+		s.f.DropCache(0, end)
+	}
 	// Keep whole batches below the high watermark, each checked. A damaged
 	// batch ends the answer: the good batches before it are returned, and
 	// a read that starts at it is refused, saying where it is and where
