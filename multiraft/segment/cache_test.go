@@ -1,13 +1,13 @@
 package segment
 
 import (
-	"os"
-
 	"bytes"
 	"fmt"
-	"golang.org/x/sys/unix"
+	"os"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
@@ -55,8 +55,9 @@ func TestSyncDropsAllButNewest(t *testing.T) {
 }
 
 // checkDrops checks each segment's dropped ranges: from the file's
-// start, each past the last, of durable bytes only, and, after a Sync (synced), all
-// but the log's newest cache bytes (none with cache negative).
+// start, each past the last, of durable bytes only, and, after a Sync
+// (synced), all but the log's newest cache bytes (none with cache
+// negative).
 func checkDrops(t *testing.T, fsys *MemFS, l *Log, cache int64, synced bool) {
 	t.Helper()
 	segs := l.Segments()

@@ -108,10 +108,11 @@ func (o *osFile) Sync() error                             { return o.f.Sync() }
 func (o *osFile) Close() error                            { return o.f.Close() }
 
 // DropCache drops [off, off+n) of the file from the page cache where it
-// is clean (Log.dropSynced); a page still being written stays.
+// is clean (Log.dropCachedLocked); a page still being written stays.
 func (o *osFile) DropCache(off, n int64) {
 	unix.Fadvise(int(o.f.Fd()), off, n, unix.FADV_DONTNEED)
 }
+
 func (o *osFile) Size() (int64, error) {
 	st, err := o.f.Stat()
 	if err != nil {
