@@ -1,7 +1,11 @@
 // Package fsutil holds the file system steps Eddy's stores share.
 package fsutil
 
-import "os"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // SyncDir makes the entries of dir durable: the files created, renamed
 // or removed in it.
@@ -15,4 +19,11 @@ func SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// DropCache drops [off, off+n) of f from the page cache where it is
+// clean (n 0: to the file's end); a page being written stays. Only whole
+// pages (or large folios) the range holds are dropped.
+func DropCache(f *os.File, off, n int64) {
+	unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
 }

@@ -7,7 +7,8 @@ import (
 	"unsafe"
 
 	pb "github.com/lni/dragonboat/v4/raftpb"
-	"golang.org/x/sys/unix"
+
+	"github.com/eddy-broker/eddy/internal/testutil"
 )
 
 // saveAndReopen saves n entries of size bytes to shard 1 of a store in
@@ -26,7 +27,8 @@ func saveAndReopen(t *testing.T, dir string, n, size int, setup func(*Store)) (s
 			t.Fatal(err)
 		}
 	}
-	cached = residentPages(t, s.tail.Load())
+	tl := s.tail.Load()
+	cached, _ = testutil.ResidentPages(t, tl.f, tl.off, 0, tl.off)
 	direct := !s.dio.off
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -45,52 +47,13 @@ func saveAndReopen(t *testing.T, dir string, n, size int, setup func(*Store)) (s
 	return s, cached
 }
 
-// residentPages counts the pages of [0, t.off) of the tail file in the
-// page cache (mincore over a mapping of it).
-func residentPages(t *testing.T, tl *tail) int {
-	t.Helper()
-	if tl.off == 0 {
-		t.Fatal("nothing written to the tail file")
-	}
-	m, err := unix.Mmap(int(tl.f.Fd()), 0, int(tl.off), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
-	vec := make([]byte, (len(m)+int(pageSize)-1)/int(pageSize))
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatal(e)
-	}
-	n := 0
-	for _, v := range vec {
-		n += int(v & 1)
-	}
-	return n
-}
-
-// diskDir is a new directory on a disk's file system (t.TempDir may be
-// tmpfs; /var/tmp is on a disk), removed after the test.
-func diskDir(t *testing.T) string {
-	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs("/var/tmp", &st); err != nil || st.Type == unix.TMPFS_MAGIC {
-		t.Fatalf("/var/tmp: %v, file system %#x: this test needs a disk's file system there", err, st.Type)
-	}
-	dir, err := os.MkdirTemp("/var/tmp", "eddy-raftlog-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // TestSavesBypassPageCache: on a disk's file system a save is written
 // around the page cache (direct.go), small and Kafka-sized alike (one
 // larger than a direct write's buffer too), and reads back the same after
 // a reopen; written through the page cache, the same saves stay cached.
 func TestSavesBypassPageCache(t *testing.T) {
 	for _, c := range []struct{ n, size int }{{300, 1000}, {6, 1 << 20}, {3, 3 << 20}} {
-		s, cached := saveAndReopen(t, diskDir(t), c.n, c.size, nil)
+		s, cached := saveAndReopen(t, testutil.DiskDir(t), c.n, c.size, nil)
 		s.Close()
 		if s.dio.off {
 			t.Fatalf("%d saves of %d bytes: written through the page cache on a disk", c.n, c.size)
@@ -98,7 +61,7 @@ func TestSavesBypassPageCache(t *testing.T) {
 		if cached > 0 {
 			t.Fatalf("%d saves of %d bytes: %d pages of the log in the page cache", c.n, c.size, cached)
 		}
-		s, cached = saveAndReopen(t, diskDir(t), c.n, c.size, func(s *Store) { s.dio.off = true })
+		s, cached = saveAndReopen(t, testutil.DiskDir(t), c.n, c.size, func(s *Store) { s.dio.off = true })
 		s.Close()
 		if cached == 0 {
 			t.Fatalf("%d saves of %d bytes through the page cache: none of it cached (the count is wrong)", c.n, c.size)
@@ -110,7 +73,7 @@ func TestSavesBypassPageCache(t *testing.T) {
 // (EINVAL; here from a buffer off the alignment it asks) is written
 // through the page cache instead, then and after, and reads back the same.
 func TestDirectRefusedFallsBack(t *testing.T) {
-	s, _ := saveAndReopen(t, diskDir(t), 20, 300<<10, func(s *Store) {
+	s, _ := saveAndReopen(t, testutil.DiskDir(t), 20, 300<<10, func(s *Store) {
 		s.dio.copyOnly = true
 		raw := make([]byte, maxDirectChunk+int(pageSize)+1)
 		a := int(-uintptr(unsafe.Pointer(&raw[0])) & uintptr(pageSize-1))
@@ -130,13 +93,13 @@ func TestDirectRefusedFallsBack(t *testing.T) {
 // first) is written from a copy, and reads back the same too.
 func TestSavesWrittenInPlace(t *testing.T) {
 	for _, size := range []int{100 << 10, 1<<20 + 777} {
-		s, _ := saveAndReopen(t, diskDir(t), 7, size, nil)
+		s, _ := saveAndReopen(t, testutil.DiskDir(t), 7, size, nil)
 		s.Close()
 		if s.dio.off {
 			t.Fatalf("saves of %d bytes: written through the page cache on a disk", size)
 		}
 	}
-	dir := diskDir(t)
+	dir := testutil.DiskDir(t)
 	s := openT(t, dir, 8<<20)
 	for i := uint64(1); i <= 5; i++ {
 		u := pb.Update{ShardID: 1, ReplicaID: 1, State: pb.State{Term: 1, Vote: 1, Commit: i}, EntriesToSave: []pb.Entry{entry(i, 1, 200<<10+int(i))}}

@@ -199,9 +199,7 @@ func (s *Store) prepare() {
 // in folios the size of the writes that touch them. (Filling the file a
 // page at a time instead, cached in page-size folios, measured worse:
 // Kafka to one partition 60k-66k records/s against 83k-92k.)
-func dropCache(f *os.File) {
-	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-}
+func dropCache(f *os.File) { fsutil.DropCache(f, 0, 0) }
 
 // zeros writes size bytes of zeros to f (real blocks: an overwrite of
 // them later changes no metadata, where fallocate's unwritten extents

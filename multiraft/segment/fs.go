@@ -10,7 +10,6 @@ import (
 	"sort"
 
 	"github.com/eddy-broker/eddy/internal/fsutil"
-	"golang.org/x/sys/unix"
 )
 
 // FS is the file system a Log works through. It is small on purpose: a
@@ -107,11 +106,7 @@ func (o *osFile) Write(p []byte) (int, error)             { return o.f.Write(p) 
 func (o *osFile) Sync() error                             { return o.f.Sync() }
 func (o *osFile) Close() error                            { return o.f.Close() }
 
-// DropCache drops [off, off+n) of the file from the page cache where it
-// is clean (Log.dropCachedLocked); a page still being written stays.
-func (o *osFile) DropCache(off, n int64) {
-	unix.Fadvise(int(o.f.Fd()), off, n, unix.FADV_DONTNEED)
-}
+func (o *osFile) DropCache(off, n int64) { fsutil.DropCache(o.f, off, n) }
 
 func (o *osFile) Size() (int64, error) {
 	st, err := o.f.Stat()
