@@ -66,6 +66,7 @@ type proc struct {
 	join      bool     // joins a running cluster (--join) instead of --peers
 	netns     string   // runs in this network namespace (ip netns exec)
 	wrap      []string // a command that execs eddy, e.g. prlimit --nofile=512
+	bin       string   // the eddy binary to run; eddyBin unless set
 	mountNS   int      // a process whose mount namespace eddy runs in (see smallVolume): read its files through /proc
 }
 
@@ -119,9 +120,11 @@ func (p *proc) start() {
 			return
 		}
 		// Another process took a port between FreeAddr and the bind:
-		// start over as a new node on new ports.
+		// start over as a new node on new ports, run the same way.
 		p.tb.Logf("port taken before eddy bound it; retrying on new ports")
+		bin, wrap := p.bin, p.wrap
 		*p = *newProc(p.tb)
+		p.bin, p.wrap = bin, wrap
 	}
 }
 
@@ -148,12 +151,16 @@ func (p *proc) launch() {
 	} else if p.peers != "" {
 		args = append(args, "--node-id", fmt.Sprint(p.nodeID), "--peers", p.peers)
 	}
+	bin := eddyBin
+	if p.bin != "" {
+		bin = p.bin
+	}
 	if p.netns != "" {
-		p.cmd = exec.Command("ip", append([]string{"netns", "exec", p.netns, eddyBin}, args...)...)
+		p.cmd = exec.Command("ip", append([]string{"netns", "exec", p.netns, bin}, args...)...)
 	} else if len(p.wrap) > 0 {
-		p.cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:], eddyBin), args...)...)
+		p.cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:], bin), args...)...)
 	} else {
-		p.cmd = exec.Command(eddyBin, args...)
+		p.cmd = exec.Command(bin, args...)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.Env = append(append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir), p.env...)
