@@ -29,8 +29,9 @@ func qemuARM64(t *testing.T) string {
 // TestARM64Node: gateways run linux/arm64, so the arm64 release build runs
 // here under qemu-user, and what `make cross` only compiles is run:
 // records produced over HTTP, over Kafka (franz-go, idempotent, acks=all)
-// and over MQTT (QoS 1) are all read back, each exactly once, and again
-// after a kill -9 and a restart. It catches what an amd64 run cannot: a
+// and over MQTT (QoS 1) are all read back, each exactly once, and so is a
+// record a tenant's WebAssembly transform enriched (wazero compiles it
+// for arm64), again after a kill -9 and a restart. It catches what an amd64 run cannot: a
 // system call that differs on arm64 (the Raft log store's direct I/O,
 // fadvise, mincore, the descriptor limit), a 64-bit atomic off its
 // alignment, a byte-order assumption in the stores' encodings.
@@ -105,7 +106,25 @@ func TestARM64Node(t *testing.T) {
 		}
 	}
 	check("before the kill")
+
+	// A tenant's transform, compiled by wazero for arm64.
+	p.mustCreateTopic("enriched", 1)
+	p.mustDeploy("enrich", buildWasm(t, "examples/transforms/enrich"))
+	p.mustBind("enriched", `{"module":"enrich","config":{"fields":{"site":"edge-01"}}}`)
+	enriched := func(when string) {
+		t.Helper()
+		got := p.records("", "enriched", 0)
+		if len(got) != 1 || string(got[0].Value) != `{"temp":20,"site":"edge-01"}` || got[0].header("site") != "edge-01" {
+			t.Fatalf("%s: the transform's output %+v", when, got)
+		}
+	}
+	if code, a := p.produceJSON("", "enriched", `{"records":[{"key":"d1","value":{"temp":20}}]}`); code != 200 || len(a.Offsets) != 1 {
+		t.Fatalf("produce through the transform: %d %+v", code, a)
+	}
+	enriched("before the kill")
+
 	p.kill()
 	p.start()
 	check("after kill -9 and a restart")
+	enriched("after kill -9 and a restart")
 }
