@@ -42,6 +42,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeBatch -fuzztime 60s ./multiraft/segment
 	$(GO) test -run XXX -fuzz FuzzRecover -fuzztime 60s ./multiraft/segment
 	$(GO) test -run XXX -fuzz FuzzProduceJSON -fuzztime 60s ./bridges/http
+	$(GO) test -run XXX -fuzz FuzzRecordJSON -fuzztime 60s ./bridges/http
+	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime 60s ./bridges/kafka
 	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime 60s ./tenants
 	$(GO) test -run XXX -fuzz FuzzDecodeOutput -fuzztime 60s ./wasm
 

@@ -13,19 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// qemuARM64 is Debian's qemu-user-static for arm64: CI fails without it,
-// a developer's machine skips.
-func qemuARM64(t *testing.T) string {
-	p, err := exec.LookPath("qemu-aarch64-static")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("qemu-aarch64-static is not installed: .ci/run installs it (apt-get install qemu-user-static)")
-		}
-		t.Skip("qemu-aarch64-static is not installed (apt-get install qemu-user-static); CI fails here instead")
-	}
-	return p
-}
-
 // TestARM64Node: gateways run linux/arm64, so the arm64 release build runs
 // here under qemu-user, and what `make cross` only compiles is run:
 // records produced over HTTP, over Kafka (franz-go, idempotent, acks=all)
@@ -36,7 +23,7 @@ func qemuARM64(t *testing.T) string {
 // fadvise, mincore, the descriptor limit), a 64-bit atomic off its
 // alignment, a byte-order assumption in the stores' encodings.
 func TestARM64Node(t *testing.T) {
-	qemu := qemuARM64(t)
+	qemu := toolPath(t, "qemu-aarch64-static", "apt-get install qemu-user-static")
 	bin := filepath.Join(t.TempDir(), "eddy-arm64")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "../cmd/eddy")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")

@@ -37,14 +37,7 @@ func chromiumPath(t testing.TB) string {
 	if p := os.Getenv("EDDY_CHROMIUM"); p != "" {
 		return p
 	}
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed: .ci/run installs it (apt-get install --no-install-recommends chromium)")
-		}
-		t.Skip("chromium is not installed (apt-get install --no-install-recommends chromium); CI fails here instead")
-	}
-	return p
+	return toolPath(t, "chromium", "apt-get install --no-install-recommends chromium")
 }
 
 func newBrowser(t testing.TB, p *proc) *browser {

@@ -44,6 +44,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// toolPath finds a program a test runs. Where it is missing the test fails
+// in CI, whose .ci/run installs it, and is skipped elsewhere.
+func toolPath(t testing.TB, name, install string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed: .ci/run installs it (%s)", name, install)
+		}
+		t.Skipf("%s is not installed (%s); CI fails here instead", name, install)
+	}
+	return p
+}
+
 // proc is one eddy serve process.
 type proc struct {
 	tb        testing.TB
