@@ -18,10 +18,10 @@ import (
 // records produced over HTTP, over Kafka (franz-go, idempotent, acks=all)
 // and over MQTT (QoS 1) are all read back, each exactly once, and so is a
 // record a tenant's WebAssembly transform enriched (wazero compiles it
-// for arm64), again after a kill -9 and a restart. It catches what an amd64 run cannot: a
-// system call that differs on arm64 (the Raft log store's direct I/O,
-// fadvise, mincore, the descriptor limit), a 64-bit atomic off its
-// alignment, a byte-order assumption in the stores' encodings.
+// for arm64), again after a kill -9 and a restart. It catches what an
+// amd64 run cannot: a system call that differs on arm64 (the Raft log
+// store's direct I/O, fadvise, the descriptor limit), a 64-bit atomic off
+// its alignment, a byte-order assumption in the stores' encodings.
 func TestARM64Node(t *testing.T) {
 	qemu := toolPath(t, "qemu-aarch64-static", "apt-get install qemu-user-static")
 	bin := filepath.Join(t.TempDir(), "eddy-arm64")

@@ -133,11 +133,13 @@ func (p *proc) start() {
 			return
 		}
 		// Another process took a port between FreeAddr and the bind:
-		// start over as a new node on new ports, run the same way.
+		// start over as a new node on new ports, run the same way (its
+		// arguments, environment, binary and wrapper: dropped, a test
+		// would go on against a node without its limits or TLS).
 		p.tb.Logf("port taken before eddy bound it; retrying on new ports")
-		bin, wrap := p.bin, p.wrap
+		args, env, bin, wrap := p.args, p.env, p.bin, p.wrap
 		*p = *newProc(p.tb)
-		p.bin, p.wrap = bin, wrap
+		p.args, p.env, p.bin, p.wrap = args, env, bin, wrap
 	}
 }
 
