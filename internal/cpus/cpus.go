@@ -17,9 +17,9 @@ func N() int { return n }
 // SpareP runs Go's scheduler with one P more than the CPUs, unless the
 // GOMAXPROCS environment variable sets them; it returns how many it runs.
 //
-// A goroutine waiting for a P is not run while the goroutine holding that
-// P is blocked in a system call, until Go's sysmon takes the P back, 20
-// µs to 10 ms later; and disk calls block. The Raft log's step worker
+// A goroutine queued on a P whose goroutine is blocked in a system call
+// waits until Go's sysmon takes that P back, 20 µs to 10 ms later, unless
+// an idle P steals it; and disk calls block. The Raft log's step worker
 // readies the apply worker (the commit before) and goes straight into the
 // next save's write and fdatasync: with a P for each of 2 CPUs, the other
 // P busy answering requests, the apply worker waited 112 µs on average
@@ -27,8 +27,9 @@ func N() int { return n }
 // connections sending one record each; with a spare P, which an idle
 // thread holds and steals from the blocked one, 67 µs (p90 160 µs), and
 // HTTP handlers' waits fell from 166 to 106 µs. docs/figures.md has the
-// loads it moved. The spare P costs nothing while no call blocks: Go never
-// runs more threads than it has goroutines ready to run.
+// loads it moved. When no call blocks and more goroutines are ready
+// than there are CPUs, the kernel time-slices one thread more among them;
+// those figures include that.
 func SpareP() int {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return runtime.GOMAXPROCS(0)
