@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/eddy-broker/eddy"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
-	"github.com/eddy-broker/eddy/internal/cpus"
 	"github.com/eddy-broker/eddy/tenants"
 	"go.yaml.in/yaml/v4"
 )
@@ -236,7 +236,7 @@ type Config struct {
 // nothing.
 func DefaultConfig() Config {
 	td := tenants.DefaultQuotas()
-	td.TransformCPUMillisPerSec = int64(cpus.N()) * 200
+	td.TransformCPUMillisPerSec = int64(runtime.GOMAXPROCS(0)) * 200
 	return Config{
 		NodeID:             1,
 		ClusterName:        "eddy",
@@ -616,11 +616,11 @@ func (c *Config) validateBridges() error {
 	return nil
 }
 
-// ReadSlots is tenant_read_slots, 0 resolved to half the CPUs (cpus.N), at
+// ReadSlots is tenant_read_slots, 0 resolved to half the CPUs Go uses, at
 // least 1.
 func (c *Config) ReadSlots() int {
 	if c.TenantReadSlots > 0 {
 		return c.TenantReadSlots
 	}
-	return max(1, cpus.N()/2)
+	return max(1, runtime.GOMAXPROCS(0)/2)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/eddy-broker/eddy/internal/promtext"
 
 	"github.com/eddy-broker/eddy"
-	"github.com/eddy-broker/eddy/internal/cpus"
 	"github.com/eddy-broker/eddy/internal/logkey"
 	"github.com/eddy-broker/eddy/series"
 
@@ -63,9 +62,6 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	} else if cfg.fitConnections(nofile) {
 		log.Warn("connection limits lowered to fit the descriptor limit (raise it with ulimit -n or LimitNOFILE=)",
 			"nofile", nofile, "http_max_connections", cfg.HTTPMaxConnections, "mqtt_max_connections", cfg.MQTTMaxConnections, "kafka_max_connections", cfg.KafkaMaxConnections)
-	}
-	if procs := cpus.SpareP(); procs > cpus.N() {
-		log.Info("one Go P more than the CPUs, for blocking disk calls (GOMAXPROCS sets them)", "cpus", cpus.N(), "gomaxprocs", procs)
 	}
 	if limit, from := applyMemoryLimit(cfg.MemoryLimit); limit > 0 {
 		log.Info("soft memory limit set", "bytes", limit, "from", from)

@@ -3,15 +3,15 @@ package wasm
 import (
 	"context"
 	"fmt"
+	"github.com/eddy-broker/eddy/internal/promtext"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
-	"github.com/eddy-broker/eddy/internal/cpus"
-	"github.com/eddy-broker/eddy/internal/promtext"
 )
 
 // The pipeline is the one entry point every ingress path (HTTP now, MQTT
@@ -66,14 +66,14 @@ type PipelineConfig struct {
 	// probes the module again. Default 10s.
 	BreakerCooldown time.Duration
 	// MaxInstances bounds a tenant's live instances on this node when it
-	// has no transform memory quota. Default 4 x the CPUs.
+	// has no transform memory quota. Default 4 x GOMAXPROCS.
 	MaxInstances int
 	// IdleTimeout: an instance unused this long is closed (its memory
 	// freed); the next batch starts a new one. Default 2m.
 	IdleTimeout time.Duration
 	// MaxRunning bounds the batches running in transforms at once, over
-	// all tenants. Default the CPUs (cpus.N): more would only time-slice
-	// them, and a batch's deadline is wall-clock, so batches wait for a
+	// all tenants. Default GOMAXPROCS: more would only time-slice the
+	// CPUs, and a batch's deadline is wall-clock, so batches wait for a
 	// slot before their deadline starts rather than share a CPU under it.
 	MaxRunning int
 	// MaxRunningPerTenant bounds one tenant's share of them. Default
@@ -111,13 +111,13 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 		cfg.BreakerCooldown = 10 * time.Second
 	}
 	if cfg.MaxInstances <= 0 {
-		cfg.MaxInstances = 4 * cpus.N()
+		cfg.MaxInstances = 4 * runtime.GOMAXPROCS(0)
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 2 * time.Minute
 	}
 	if cfg.MaxRunning <= 0 {
-		cfg.MaxRunning = cpus.N()
+		cfg.MaxRunning = runtime.GOMAXPROCS(0)
 	}
 	if cfg.MaxCompiledBytes <= 0 {
 		cfg.MaxCompiledBytes = 64 << 20
