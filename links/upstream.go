@@ -44,6 +44,9 @@ type topicMeta struct {
 // error saying it moved.
 const metaMaxAge = 30 * time.Second
 
+// maxTargetAnswer bounds an answer a link reads from its target.
+const maxTargetAnswer = 4 << 20
+
 func newUpstream(spec catalog.LinkSpec, name string, connects *metrics.Counter) (*upstream, error) {
 	u := &upstream{spec: spec, meta: map[string]*topicMeta{}, connects: connects}
 	opts := []kgo.Opt{
@@ -57,6 +60,14 @@ func newUpstream(spec catalog.LinkSpec, name string, connects *metrics.Counter) 
 		kgo.RequestRetries(0),
 		kgo.ConnIdleTimeout(5 * time.Minute),
 		kgo.WithHooks(dialCounter{u}),
+		// A tenant points its links where it likes, so a target's
+		// answers are untrusted: kgo allocates a frame whole at the size
+		// the target announces (100 MiB by default), and three links to
+		// a target that announced 96 MiB frames, and sent them, grew the
+		// edge's peak RSS by 578 MiB in 8 s. A link reads only small
+		// answers (one topic's metadata, a produce's offsets).
+		kgo.BrokerMaxReadBytes(maxTargetAnswer),
+		kgo.FetchMaxBytes(maxTargetAnswer), // kgo wants reads to hold a fetch; links never fetch
 	}
 	switch spec.SASL {
 	case "plain":
