@@ -81,6 +81,64 @@ func TestMQTTRetained(t *testing.T) {
 	}
 }
 
+// TestMQTTRetainedPerTenant: the node's index of retained names is
+// shared, so a tenant that fills it with names of its own does not take
+// another tenant's retained configuration away: the other's device still
+// gets it at SUBSCRIBE.
+func TestMQTTRetainedPerTenant(t *testing.T) {
+	p := newProc(t)
+	p.env = []string{"EDDY_MQTT_RETAINED_BYTES=65536"}
+	p.start()
+	p.mustCreateTopic("cfg", 1)
+	acme := p.tenantToken("acme", "produce:*", "consume:*")
+	if code, err := p.do("POST", "/v1/tenants/acme/topics", "application/json", []byte(`{"name":"cfg"}`), nil); err != nil || code != 201 {
+		t.Fatalf("acme's topic: %d %v", code, err)
+	}
+	retained := `"headers":{"mqtt.retain":"true"}`
+	for b := 0; b < 20; b++ { // 2,000 names of about 60 bytes each: twice the index
+		var recs []string
+		for i := range 100 {
+			recs = append(recs, fmt.Sprintf(`{"key":"k-%05d","value":"x",%s}`, b*100+i, retained))
+		}
+		if code, _ := p.produceJSON("/tenants/acme", "cfg", `{"records":[`+strings.Join(recs, ",")+`]}`); code != 200 {
+			t.Fatalf("acme's produce: %d", code)
+		}
+	}
+	// acme's device asks for them all: the index fills with acme's names.
+	if got := p.subWith([]string{"-i", "acme-all"}, "mqttv5", "acme", acme, 2000, 4, "cfg/#").lines(t); len(got) < 100 {
+		t.Fatalf("acme's device got %d retained records", len(got))
+	}
+	p.produceRecords("cfg", `{"key":"dev-1","value":"mine",`+retained+`}`)
+	if got := p.subFormat(1, 5, "cfg/dev-1").lines(t); strings.Join(got, "|") != "1 cfg/dev-1 mine" {
+		t.Fatalf("default's device after acme filled the index: %q, want its retained config", got)
+	}
+}
+
+// TestMQTTRetainedTopicRecreated: a topic deleted and created again under
+// the same name starts its offsets over; what the index held of the old
+// one is not the new one's, and the new one's names are found.
+func TestMQTTRetainedTopicRecreated(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("cfg", 1)
+	retained := `"headers":{"mqtt.retain":"true"}`
+	p.produceRecords("cfg", `{"key":"a","value":"old-a",`+retained+`}`, `{"value":"1"}`, `{"value":"2"}`, `{"value":"3"}`, `{"value":"4"}`)
+	if got := p.subFormat(1, 5, "cfg/a").lines(t); strings.Join(got, "|") != "1 cfg/a old-a" {
+		t.Fatalf("before: %q", got)
+	}
+	if code, err := p.do("DELETE", "/v1/topics/cfg", "", nil, nil); err != nil || code != 204 {
+		t.Fatalf("delete: %d %v", code, err)
+	}
+	p.mustCreateTopic("cfg", 1)
+	p.produceRecords("cfg", `{"key":"b","value":"new-b",`+retained+`}`)
+	if got := p.subFormat(1, 3, "cfg/a").lines(t); len(got) != 0 {
+		t.Fatalf("cfg/a after the topic was made again: %q, want nothing", got)
+	}
+	if got := p.subFormat(1, 5, "cfg/b").lines(t); strings.Join(got, "|") != "1 cfg/b new-b" {
+		t.Fatalf("cfg/b in the new topic: %q", got)
+	}
+}
+
 func sorted(s []string) []string {
 	out := append([]string(nil), s...)
 	for i := range out {

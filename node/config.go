@@ -198,7 +198,7 @@ type Config struct {
 	// kept after its device went. Default 168h (7 days).
 	MQTTSessionExpiryMax time.Duration `yaml:"mqtt_session_expiry_max"`
 	// MQTTRetainedBytes bounds the index of retained MQTT messages (names
-	// and offsets). Default 16 MiB.
+	// and offsets), a tenant's at most half of it. Default 16 MiB.
 	MQTTRetainedBytes int `yaml:"mqtt_retained_bytes"`
 	// MemoryLimit is a soft limit on the process's memory, in bytes (Go's
 	// GOMEMLIMIT): the garbage collector works harder as the heap nears it,

@@ -126,8 +126,8 @@ type Config struct {
 	// Default 60s.
 	StuckTimeout time.Duration
 	// RetainedBytes bounds the node's index of retained records (their
-	// MQTT names and offsets, retained.go); past it new names are not
-	// indexed (counted). Default 16 MiB.
+	// MQTT names and offsets, retained.go), a tenant's names at most half
+	// of it; past it new names are not indexed (counted). Default 16 MiB.
 	RetainedBytes int
 	Verifier      *tenants.Verifier
 	Metrics       *metrics.Set
@@ -310,7 +310,7 @@ func New(cfg Config, ingest Ingest) *Listener {
 	l.q0 = newQoS0Queue(l, cfg.QoS0Records, cfg.QoS0Bytes, cfg.QoS0Wait)
 	if cfg.Log != nil {
 		l.fan = newFanout(l, cfg.Log)
-		l.retained = &retainedIndex{l: l, parts: map[partAt]*retainedPart{}}
+		l.retained = &retainedIndex{l: l, parts: map[partAt]*retainedPart{}, byTenant: map[eddy.TenantID]int{}}
 	}
 	return l
 }

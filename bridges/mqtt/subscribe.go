@@ -44,6 +44,9 @@ type Log interface {
 	Topics(tenant eddy.TenantID) map[eddy.TopicName]int32
 	// Bounds are a partition's log start and high watermark.
 	Bounds(ref eddy.TopicRef, p eddy.Partition) (start, end int64, err error)
+	// Incarnation tells one life of a partition from the next: a topic
+	// deleted and made again under its name starts its offsets over.
+	Incarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error)
 	// Read answers the committed records from offset, about maxBytes of
 	// them (at least one; waiting up to wait for one), and the offset
 	// after them.
