@@ -37,6 +37,9 @@ type Broker interface {
 	// BatchBytesAt is the size of the stored batch holding offset
 	// (asked of a node with a replica), which a read returns whole.
 	BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset) int
+	// PartitionIncarnation tells one life of a partition from the next: a topic
+	// deleted and made again under its name starts its offsets over.
+	PartitionIncarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error)
 }
 
 // Member names one member of one group.
@@ -61,9 +64,10 @@ func New(b Broker) *Sessions { return &Sessions{b: b, m: map[string]*session{}} 
 type session struct {
 	mu      sync.Mutex // a member's requests on this node, one at a time
 	gen     int64
-	next    map[string]int64 // "topic/partition" -> the next offset to hand out
-	auto    bool             // auto_commit: each poll commits what the previous handed out
-	lastHB  time.Time        // the last heartbeat this node proposed
+	next    map[string]int64  // "topic/partition" -> the next offset to hand out
+	life    map[string]uint64 // "topic/partition" -> the incarnation next is in
+	auto    bool              // auto_commit: each poll commits what the previous handed out
+	lastHB  time.Time         // the last heartbeat this node proposed
 	touched time.Time
 }
 
@@ -84,7 +88,7 @@ func (s *Sessions) get(m Member) *session {
 				}
 			}
 		}
-		ss = &session{next: map[string]int64{}}
+		ss = &session{next: map[string]int64{}, life: map[string]uint64{}}
 		s.m[k] = ss
 	}
 	ss.touched = time.Now()
@@ -173,10 +177,24 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	assigned := g.Assignments[id]
 	parts := make([]*part, 0, len(assigned))
 	for _, tp := range assigned {
+		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}
+		life, err := s.b.PartitionIncarnation(ref, tp.Partition)
+		if eddy.ErrorCode(err) == eddy.CodeNotFound {
+			continue // the topic was deleted: the next rebalance drops it
+		}
+		if err != nil {
+			return Polled{}, err
+		}
 		off, ok := ss.next[tp.Key()]
+		if ok && ss.life[tp.Key()] != life {
+			// The topic was deleted and made again: its offsets started
+			// over, and a place in the old life is none in the new (its
+			// group's commits went with the old one).
+			off, ok = 0, false
+		}
 		if !ok {
 			if off, ok = g.Offsets[tp.Key()]; !ok {
-				po, err := s.b.Offsets(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}, tp.Partition)
+				po, err := s.b.Offsets(ref, tp.Partition)
 				if eddy.ErrorCode(err) == eddy.CodeNotFound {
 					continue // the topic was deleted: the next rebalance drops it
 				}
@@ -189,7 +207,7 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 				}
 			}
 		}
-		parts = append(parts, &part{tp: tp, off: off})
+		parts = append(parts, &part{tp: tp, off: off, life: life})
 	}
 	// A pass without waiting; then, if it found nothing, a wait for a
 	// record in any of them (reading none) and another pass.
@@ -214,6 +232,7 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 		}
 		out.Fetched = append(out.Fetched, Fetched{TP: pt.tp, Records: pt.res.Records})
 		ss.next[pt.tp.Key()] = int64(pt.res.Records[len(pt.res.Records)-1].Offset) + 1
+		ss.life[pt.tp.Key()] = pt.life
 	}
 	return out, nil
 }
@@ -252,6 +271,7 @@ func (s *Sessions) Commit(ctx context.Context, g *catalog.GroupMeta, m Member, g
 // the poll read of it.
 type part struct {
 	tp    catalog.TopicPartition
+	life  uint64 // the partition's incarnation
 	off   int64
 	res   *multiraft.FetchResult
 	batch int // the size of the stored batch at off, which a read returns whole (pass)

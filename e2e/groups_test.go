@@ -613,3 +613,42 @@ func TestGroupLagInTime(t *testing.T) {
 		t.Errorf("10 describes of a group behind in an 8 MB batch allocated %.0f MB", grew/(1<<20))
 	}
 }
+
+// TestGroupTopicRecreated: a topic deleted and made again under its name
+// starts its offsets over. A member that had read to offset 5 of the old
+// one reads the new one's records from its start (they are all new to
+// it), and the group's commit in the old one went with the topic.
+func TestGroupTopicRecreated(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("re", 1)
+	p.produceValues("re", 0, 5)
+	m := p.joinGroup("gr", `{"topics":["re"],"auto_offset_reset":"earliest"}`)
+	if recs, code := m.poll(10, 2000); len(recs) != 5 || code != "" {
+		t.Fatalf("before: %d records, %q", len(recs), code)
+	}
+	if code := m.commit(); code != "" {
+		t.Fatalf("commit: %s", code)
+	}
+	if code, err := p.do("DELETE", "/v1/topics/re", "", nil, nil); err != nil || code != 204 {
+		t.Fatalf("delete: %d %v", code, err)
+	}
+	p.mustCreateTopic("re", 1)
+	p.produceValues("re", 100, 103)
+	values := func(recs []groupRecord) string {
+		var v []string
+		for _, r := range recs {
+			v = append(v, fmt.Sprintf("%d:%s", r.Offset, r.Value))
+		}
+		return strings.Join(v, " ")
+	}
+	want := `0:"r-100" 1:"r-101" 2:"r-102"`
+	if recs, code := m.poll(10, 2000); values(recs) != want || code != "" {
+		t.Fatalf("the member after the topic was made again: %q, %q; want %s", values(recs), code, want)
+	}
+	var g map[string]any
+	p.do("GET", "/v1/groups/gr", "", nil, &g)
+	if offs, _ := g["offsets"].(map[string]any); offs["re/0"] != nil && offs["re/0"] != float64(3) {
+		t.Fatalf("group gr's commit for re/0: %v, want none or 3", offs["re/0"])
+	}
+}

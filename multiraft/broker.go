@@ -147,6 +147,22 @@ func (h *Host) Topic(ref eddy.TopicRef) (*catalog.TopicMeta, error) {
 	return t, nil
 }
 
+// PartitionIncarnation tells one life of a partition from the next: its Raft
+// shard, which a topic deleted and made again under its name (its offsets
+// starting over) does not keep.
+func (h *Host) PartitionIncarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error) {
+	var shard uint64
+	h.ctrl.view(func(st *catalog.State) {
+		if m, ok := st.Topics[ref.String()]; ok && p >= 0 && int(p) < len(m.Shards) {
+			shard = m.Shards[p]
+		}
+	})
+	if shard == 0 {
+		return 0, eddy.Errorf(eddy.CodeNotFound, "partition %d of topic %s does not exist", p, ref.Name)
+	}
+	return shard, nil
+}
+
 // Topics lists a tenant's topics by name.
 func (h *Host) Topics(tenant eddy.TenantID) []*catalog.TopicMeta {
 	var out []*catalog.TopicMeta

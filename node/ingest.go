@@ -63,17 +63,8 @@ func (l mqttLog) Bounds(ref eddy.TopicRef, p eddy.Partition) (int64, int64, erro
 	return int64(po.LogStart), int64(po.HighWatermark), err
 }
 
-// Incarnation is the partition's Raft shard: a topic made again gets new
-// ones.
 func (l mqttLog) Incarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error) {
-	t, err := l.host.Topic(ref)
-	if err != nil {
-		return 0, err
-	}
-	if int(p) < 0 || int(p) >= len(t.Shards) {
-		return 0, eddy.Errorf(eddy.CodeNotFound, "partition %d of %s does not exist", p, ref.Name)
-	}
-	return t.Shards[p], nil
+	return l.host.PartitionIncarnation(ref, p)
 }
 
 func (l mqttLog) BatchBytesAt(ref eddy.TopicRef, p eddy.Partition, offset int64) int {

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +111,19 @@ func (f *follower) place(ref eddy.TopicRef, p eddy.Partition, offset, end int64)
 	}
 }
 
+// forget drops the places in topic's partitions (the topic went, or was
+// made again): a reader behind in one stops at its next read.
+func (f *follower) forget(topic eddy.TopicName) {
+	prefix := string(topic) + "/" // a topic's name has no "/"
+	f.mu.Lock()
+	for k := range f.places {
+		if strings.HasPrefix(k, prefix) {
+			delete(f.places, k)
+		}
+	}
+	f.mu.Unlock()
+}
+
 // offer is the tail's: a matching record, read live. It never waits.
 func (f *follower) offer(ref eddy.TopicRef, p eddy.Partition, key string, rec *eddy.FetchedRecord, qos int) {
 	off := int64(rec.Offset)
@@ -195,6 +209,10 @@ func (f *follower) catchUpOnce(ref eddy.TopicRef, p eddy.Partition, key string) 
 	log := f.l.cfg.Log
 	f.mu.Lock()
 	pl := f.places[key]
+	if pl == nil { // forgotten: the topic went, or was made again
+		f.mu.Unlock()
+		return stopReading
+	}
 	off := pl.next
 	f.mu.Unlock()
 	// A batch is read whole, however little is asked: one HTTP request's

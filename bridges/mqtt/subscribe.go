@@ -190,10 +190,13 @@ func (f *fanout) close() {
 }
 
 // feed tails every partition of t's topics: from their ends, and a topic
-// found later (within 2 s) from its start.
+// found later (within 2 s) from its start. A topic gone, or deleted and
+// made again (a new life: its offsets start over), is forgotten by the
+// followers, so the new life's records are not taken for ones they had.
 func (f *fanout) feed(ctx context.Context, t eddy.TenantID, fd *feed) {
 	defer f.wg.Done()
 	tails := map[partAt]context.CancelFunc{}
+	lives := map[eddy.TopicName]uint64{}
 	defer func() {
 		for _, cancel := range tails {
 			cancel()
@@ -203,9 +206,25 @@ func (f *fanout) feed(ctx context.Context, t eddy.TenantID, fd *feed) {
 	defer tick.Stop()
 	for first := true; ; first = false {
 		want := map[partAt]bool{}
+		seen := map[eddy.TopicName]bool{}
 		for topic, n := range f.src.Topics(t) {
+			ref := eddy.TopicRef{Tenant: t, Name: topic}
+			life, err := f.src.Incarnation(ref, 0)
+			if err != nil {
+				continue // gone since Topics looked
+			}
+			if old, ok := lives[topic]; ok && old != life {
+				f.forget(fd, tails, topic)
+			}
+			lives[topic], seen[topic] = life, true
 			for p := int32(0); p < n; p++ {
-				want[partAt{eddy.TopicRef{Tenant: t, Name: topic}, eddy.Partition(p)}] = true
+				want[partAt{ref, eddy.Partition(p)}] = true
+			}
+		}
+		for topic := range lives {
+			if !seen[topic] {
+				f.forget(fd, tails, topic)
+				delete(lives, topic)
 			}
 		}
 		for k, cancel := range tails {
@@ -228,6 +247,21 @@ func (f *fanout) feed(ctx context.Context, t eddy.TenantID, fd *feed) {
 		case <-tick.C:
 		}
 	}
+}
+
+// forget stops topic's tails (a new life's start from its start) and has
+// every follower drop its places in it.
+func (f *fanout) forget(fd *feed, tails map[partAt]context.CancelFunc, topic eddy.TopicName) {
+	for k, cancel := range tails {
+		if k.ref.Name == topic {
+			cancel()
+			delete(tails, k)
+		}
+	}
+	fd.followers.Range(func(_, v any) bool {
+		v.(*follower).forget(topic)
+		return true
+	})
 }
 
 // tail reads one partition and offers its records.

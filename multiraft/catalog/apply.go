@@ -250,6 +250,20 @@ func (st *State) deleteTopic(ref string) {
 		if st.tenantBytes[t.Tenant] == 0 {
 			delete(st.tenantBytes, t.Tenant)
 		}
+		// Its groups' committed offsets go with it, as Kafka's do: a
+		// topic made again under the name starts at offset 0, and a
+		// position kept from the old one (an MQTT device's persistent
+		// session at 5) skipped the new one's first records.
+		for _, g := range st.Groups {
+			if g.Tenant != t.Tenant {
+				continue
+			}
+			for p := range t.Partitions {
+				key := TopicPartition{Topic: string(t.Name), Partition: eddy.Partition(p)}.Key()
+				delete(g.Offsets, key)
+				delete(g.OffsetMetadata, key)
+			}
+		}
 	}
 	delete(st.Topics, ref)
 }
