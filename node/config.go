@@ -152,7 +152,7 @@ type Config struct {
 	TransformBreakerCooldown time.Duration `yaml:"transform_breaker_cooldown"`
 	// TransformMaxCompiledBytes bounds the binaries of the transform
 	// modules compiled on this node at once (compiled code takes about
-	// three times as much memory). Default 64 MiB.
+	// three times as much memory), a tenant's at most half. Default 64 MiB.
 	TransformMaxCompiledBytes int64 `yaml:"transform_max_compiled_bytes"`
 
 	// HTTPMaxConnections and MQTTMaxConnections bound each listener's open

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,7 +105,8 @@ func TestNoisyNeighbour(t *testing.T) {
 // MaxCompiledBytes; a topic moving to another module frees the old one.
 func TestCompiledModulesBounded(t *testing.T) {
 	keep, enrich, flood := len(guests["keep"]), len(guests["enrich"]), len(guests["slow"])
-	p := newPipeline(t, PipelineConfig{MaxCompiledBytes: int64(keep+max(enrich, flood)) + 1})
+	bound := int64(keep+max(enrich, flood)) + 1
+	p := newPipeline(t, PipelineConfig{MaxCompiledBytes: bound, MaxCompiledBytesPerTenant: bound})
 	for i := 0; i < 5; i++ {
 		b := binding("keep", "x", PolicyReject, "")
 		if _, err := p.Validate(context.Background(), "acme", "keep", 0, b.SHA256, guests["keep"]); err != nil {
@@ -135,5 +137,31 @@ func TestCompiledModulesBounded(t *testing.T) {
 	}
 	if err := apply("slow", "c", "0"); err != nil {
 		t.Fatalf("after enrich was freed: %v", err)
+	}
+}
+
+// TestCompiledModulesShared: one tenant's compiled modules take at most
+// its share of the node's MaxCompiledBytes, so another tenant's module
+// still compiles while the first runs all it may.
+func TestCompiledModulesShared(t *testing.T) {
+	keep, enrich := len(guests["keep"]), len(guests["enrich"])
+	p := newPipeline(t, PipelineConfig{MaxCompiledBytes: 2 * int64(keep+enrich)})
+	apply := func(tenant, guest, topic, config string) error {
+		b := binding(guest, topic, PolicyReject, config)
+		b.Tenant = tenant
+		_, err := p.Apply(context.Background(), b, records(1))
+		return err
+	}
+	if err := apply("acme", "keep", "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply("acme", "enrich", "b", `{"site":"s"}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply("acme", "slow", "c", "0"); eddy.ErrorCode(err) != eddy.CodeTransformMemory || !strings.Contains(err.Error(), "share") {
+		t.Fatalf("acme's third module, over its share: %v", err)
+	}
+	if err := apply("globex", "enrich", "x", `{"site":"s"}`); err != nil {
+		t.Fatalf("globex's module while acme holds its share: %v", err)
 	}
 }

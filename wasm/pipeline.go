@@ -85,8 +85,13 @@ type PipelineConfig struct {
 	// that would go over is refused (transform_out_of_memory). Default
 	// 64 MiB.
 	MaxCompiledBytes int64
-	Metrics          *metrics.Set
-	Logger           *slog.Logger
+	// MaxCompiledBytesPerTenant bounds one tenant's share of them, so
+	// that a tenant running large modules on many topics leaves room for
+	// the others' (it used to take all of it, and every other tenant's
+	// transform was refused). Default MaxCompiledBytes/2.
+	MaxCompiledBytesPerTenant int64
+	Metrics                   *metrics.Set
+	Logger                    *slog.Logger
 }
 
 // Pipeline runs transforms. It is safe for concurrent use.
@@ -121,6 +126,9 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}
 	if cfg.MaxCompiledBytes <= 0 {
 		cfg.MaxCompiledBytes = 64 << 20
+	}
+	if cfg.MaxCompiledBytesPerTenant <= 0 {
+		cfg.MaxCompiledBytesPerTenant = cfg.MaxCompiledBytes / 2
 	}
 	if cfg.MaxRunningPerTenant <= 0 {
 		cfg.MaxRunningPerTenant = max(1, cfg.MaxRunning/2)
@@ -333,15 +341,16 @@ func (p *Pipeline) tenant(ctx context.Context, name string, memoryBytes int64) (
 
 // tenantRT is one tenant's runtime on this node.
 type tenantRT struct {
-	p       *Pipeline
-	name    string
-	engine  *Engine
-	pages   uint32
-	maxLive int
-	share   *share
-	live    atomic.Int64 // instances, all runners
-	users   sync.WaitGroup
-	retired atomic.Bool
+	p        *Pipeline
+	name     string
+	engine   *Engine
+	pages    uint32
+	maxLive  int
+	share    *share
+	live     atomic.Int64 // instances, all runners
+	compiled atomic.Int64 // bytes of its modules compiled now (of the Pipeline's compiled)
+	users    sync.WaitGroup
+	retired  atomic.Bool
 
 	compileMu sync.Mutex // one compile at a time per tenant
 	mu        sync.Mutex
@@ -360,53 +369,10 @@ func (t *tenantRT) retire() {
 		r.retire()
 	}
 	for _, m := range t.modules {
-		t.p.compiled.Add(-m.size)
+		t.uncount(m.size)
 	}
 	t.mu.Unlock()
 	t.engine.Close(context.Background())
-}
-
-// module compiles (or finds) a module by hash and borrows it: the caller
-// gives it back with release (a runner, when it is retired).
-func (t *tenantRT) module(ctx context.Context, sha string, load func() ([]byte, error), name string) (*Module, error) {
-	t.mu.Lock()
-	if m := t.modules[sha]; m != nil {
-		m.users++
-		t.mu.Unlock()
-		return m, nil
-	}
-	t.mu.Unlock()
-	t.compileMu.Lock()
-	defer t.compileMu.Unlock()
-	t.mu.Lock()
-	if m := t.modules[sha]; m != nil {
-		m.users++
-		t.mu.Unlock()
-		return m, nil
-	}
-	t.mu.Unlock()
-	bin, err := load()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
-	}
-	size := int64(len(bin))
-	if n := t.p.compiled.Add(size); n > t.p.cfg.MaxCompiledBytes {
-		t.p.compiled.Add(-size)
-		return nil, fmt.Errorf("%w: the node's compiled transforms would take %d bytes of binaries, over its max_compiled_bytes of %d", ErrMemory, n, t.p.cfg.MaxCompiledBytes)
-	}
-	m, err := t.engine.Compile(ctx, bin)
-	if err != nil {
-		t.p.compiled.Add(-size)
-		return nil, err
-	}
-	m.size, m.users = size, 1
-	if name != "" {
-		t.p.cfg.Metrics.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`eddy_transform_compile_seconds{tenant=%q,transform=%q}`, t.name, name), promtext.DurationBuckets).Update(m.CompileTime.Seconds())
-	}
-	t.mu.Lock()
-	t.modules[sha] = m
-	t.mu.Unlock()
-	return m, nil
 }
 
 // runner finds or (re)creates the topic's runner for the binding.
@@ -437,30 +403,6 @@ func (t *tenantRT) runner(ctx context.Context, b *Binding) (*runner, error) {
 	}
 	t.runners[b.Topic] = nr
 	return nr, nil
-}
-
-// release gives back a module that module lent, and closes it when
-// nobody uses it: only modules a topic runs stay compiled (an upload's
-// check or a dry run compiles one for the moment; the compilation cache on
-// disk makes the next compile of it quick).
-func (t *tenantRT) release(m *Module) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.releaseLocked(m)
-}
-
-func (t *tenantRT) releaseLocked(m *Module) {
-	if m.users--; m.users > 0 {
-		return
-	}
-	for sha, cm := range t.modules {
-		if cm == m {
-			delete(t.modules, sha)
-			t.p.compiled.Add(-m.size)
-			m.Close(context.Background())
-			return
-		}
-	}
 }
 
 // evictIdle closes one idle instance of another runner, to make room.
