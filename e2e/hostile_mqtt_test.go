@@ -570,3 +570,50 @@ func stalledSubscribers(t *testing.T, p *proc, n int, filter string) {
 		m.subscribe(t, 5, 1, []string{filter})
 	}
 }
+
+// TestMQTTSessionsQuota: a tenant's MQTT persistent sessions are bounded
+// by max_mqtt_sessions, apart from its consumer groups (max_groups): with
+// one group and two sessions allowed, two devices keep sessions beside a
+// group, and a third device's SUBSCRIBE is refused until one session
+// ends with a clean start.
+func TestMQTTSessionsQuota(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	tok := p.tenantToken("fleet", "produce:*", "consume:*")
+	if code, err := p.do("POST", "/v1/tenants/fleet/topics", "application/json", []byte(`{"name":"cmd"}`), nil); err != nil || code != 201 {
+		t.Fatalf("topic: %d %v", code, err)
+	}
+	if code, err := p.do("PATCH", "/v1/tenants/fleet", "application/json", []byte(`{"quotas":{"max_groups":1,"max_mqtt_sessions":2}}`), nil); err != nil || code != 200 {
+		t.Fatalf("quotas: %d %v", code, err)
+	}
+	if code, err := p.do("POST", "/v1/tenants/fleet/groups/dash/members", "application/json", []byte(`{"topics":["cmd"]}`), nil); err != nil || code != 201 {
+		t.Fatalf("a consumer group beside the sessions: %d %v", code, err)
+	}
+	subscribe := func(client string, clean bool) byte {
+		t.Helper()
+		m := dialMQTT(t, p)
+		if _, rc := m.connect(t, 4, client, "fleet", tok, clean); rc != 0 {
+			t.Fatalf("%s: CONNACK 0x%x", client, rc)
+		}
+		body := append([]byte{0, 1}, append(mqttStr("cmd/"+client), 1)...)
+		m.c.Write(append(append([]byte{0x82}, mqttLen(len(body))...), body...))
+		_, b, err := m.packet(5 * time.Second)
+		if err != nil || len(b) != 3 {
+			t.Fatalf("%s: SUBACK %x %v", client, b, err)
+		}
+		m.c.Close()
+		return b[2]
+	}
+	for _, c := range []string{"d1", "d2"} {
+		if rc := subscribe(c, false); rc != 1 {
+			t.Fatalf("%s's session: SUBACK 0x%x, want 0x01", c, rc)
+		}
+	}
+	if rc := subscribe("d3", false); rc != 0x80 {
+		t.Fatalf("a third session over max_mqtt_sessions 2: SUBACK 0x%x, want 0x80", rc)
+	}
+	subscribe("d1", true) // a clean start ends d1's session
+	if rc := subscribe("d3", false); rc != 1 {
+		t.Fatalf("d3 after d1's session ended: SUBACK 0x%x, want 0x01", rc)
+	}
+}

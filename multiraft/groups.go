@@ -180,6 +180,20 @@ func (h *Host) MQTTSession(ctx context.Context, tenant eddy.TenantID, group stri
 	return err
 }
 
+// SessionRoom reports whether tenant may keep the MQTT persistent
+// session group: it has it already, or room for another
+// (max_mqtt_sessions); the error says why not. The controller decides
+// again when the session is made.
+func (h *Host) SessionRoom(tenant eddy.TenantID, group string) error {
+	var err error
+	h.ctrl.view(func(st *catalog.State) {
+		if _, ok := st.Groups[catalog.GroupKey(tenant, group)]; !ok {
+			err = st.NewSessionAllowed(tenant)
+		}
+	})
+	return err
+}
+
 // SessionCommit records an MQTT persistent session's positions, from its
 // connected device (so with its expiry, and not gone).
 func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64, expirySec int64) error {

@@ -121,6 +121,10 @@ func (s mqttSessions) Save(ctx context.Context, tenant eddy.TenantID, client str
 	return err
 }
 
+func (s mqttSessions) Room(tenant eddy.TenantID, client string) error {
+	return s.host.SessionRoom(tenant, sessionGroup(client))
+}
+
 func (s mqttSessions) Commit(ctx context.Context, tenant eddy.TenantID, client string, positions map[string]int64, expirySec int64) error {
 	return s.host.SessionCommit(ctx, tenant, sessionGroup(client), positions, expirySec)
 }

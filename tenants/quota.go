@@ -32,6 +32,10 @@ type Quotas struct {
 	// MaxGroups bounds the tenant's consumer groups (HTTP's and Kafka's):
 	// every group is controller state that every node holds.
 	MaxGroups int64 `json:"max_groups,omitempty" yaml:"max_groups,omitempty"`
+	// MaxMQTTSessions bounds the tenant's MQTT persistent sessions (kept
+	// as groups too, but apart from MaxGroups: a fleet of devices with a
+	// session each would not fit a tenant's consumer groups).
+	MaxMQTTSessions int64 `json:"max_mqtt_sessions,omitempty" yaml:"max_mqtt_sessions,omitempty"`
 }
 
 // DefaultQuotas are what a tenant created without quotas gets: enough for
@@ -40,7 +44,8 @@ type Quotas struct {
 // the tenant_default_* settings.
 func DefaultQuotas() Quotas {
 	return Quotas{MaxTopics: 64, MaxPartitions: 128, StorageBytes: 4 << 30, MaxTransforms: 16,
-		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 400, TransformStorageBytes: 64 << 20, MaxConnections: 1000, MaxGroups: 256}
+		TransformMemoryBytes: 256 << 20, TransformCPUMillisPerSec: 400, TransformStorageBytes: 64 << 20, MaxConnections: 1000, MaxGroups: 256,
+		MaxMQTTSessions: 4096}
 }
 
 // Validate refuses negative limits.
@@ -49,7 +54,8 @@ func (q *Quotas) Validate() error {
 		"consume_bytes_per_sec": q.ConsumeBytesPerSec,
 		"storage_bytes":         q.StorageBytes, "max_topics": q.MaxTopics, "max_partitions": q.MaxPartitions,
 		"max_transforms": q.MaxTransforms, "transform_memory_bytes": q.TransformMemoryBytes, "max_connections": q.MaxConnections,
-		"transform_cpu_ms_per_sec": q.TransformCPUMillisPerSec, "transform_storage_bytes": q.TransformStorageBytes, "max_groups": q.MaxGroups} {
+		"transform_cpu_ms_per_sec": q.TransformCPUMillisPerSec, "transform_storage_bytes": q.TransformStorageBytes, "max_groups": q.MaxGroups,
+		"max_mqtt_sessions": q.MaxMQTTSessions} {
 		if v < 0 {
 			return eddy.Errorf(eddy.CodeInvalid, "quota %s must be 0 (unlimited) or positive, got %d", name, v)
 		}

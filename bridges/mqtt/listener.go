@@ -253,9 +253,11 @@ type session struct {
 	expiry     atomic.Uint32 // the session expiry an MQTT 5 device asked for (CONNECT, DISCONNECT)
 	will       *will         // its last will (will.go); nil without one
 	// overQuota: the filters of the SUBSCRIBE being answered that were
-	// past MaxSubscriptions or MaxFilterBytes, by index, for its SUBACK
-	// (both on the connection's read loop).
-	overQuota []int
+	// past MaxSubscriptions or MaxFilterBytes, or whose persistent session
+	// the tenant had no room for (overReason says so), by index, for its
+	// SUBACK (both on the connection's read loop).
+	overQuota  []int
+	overReason string
 	// saidGoodbye: the device sent DISCONNECT with reason 0, so its will
 	// is dropped.
 	saidGoodbye atomic.Bool

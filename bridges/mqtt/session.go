@@ -34,6 +34,9 @@ type Sessions interface {
 	// without a position start, and the session's expiry (seconds after
 	// its device goes; 0 keeps what it had).
 	Save(ctx context.Context, tenant eddy.TenantID, client string, filters []Filter, starts map[string]int64, expirySec int64) error
+	// Room reports whether the tenant may keep the client's session: it
+	// has one, or room for another (the error says why not).
+	Room(tenant eddy.TenantID, client string) error
 	// Commit records positions from the connected device (which is so
 	// not gone), with the session's expiry.
 	Commit(ctx context.Context, tenant eddy.TenantID, client string, positions map[string]int64, expirySec int64) error

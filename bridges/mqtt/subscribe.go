@@ -421,12 +421,25 @@ func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	if s := h.l.session(cl); s != nil && h.l.fan != nil {
 		subscribe := pk.FixedHeader.Type == packets.Subscribe
 		has := cl.State.Subscriptions.Len()
-		s.overQuota = s.overQuota[:0]
+		s.overQuota, s.overReason = s.overQuota[:0], ""
+		// A persistent session the tenant has no room for (its
+		// max_mqtt_sessions) is refused here, in the SUBACK: granted, the
+		// device would take the session for kept, and it would not be.
+		var noSession error
+		if subscribe && s.persistent && h.l.cfg.Sessions != nil {
+			noSession = h.l.cfg.Sessions.Room(s.tenant, s.client)
+		}
 		for i := range pk.Filters {
 			f := &pk.Filters[i]
 			long := len(f.Filter) > h.l.cfg.MaxFilterBytes
 			f.Filter = scopeFilter(s.tenant, f.Filter)
 			_, had := cl.State.Subscriptions.Get(f.Filter)
+			if subscribe && !had && noSession != nil {
+				f.Filter = markOverQuota + f.Filter
+				s.overQuota, s.overReason = append(s.overQuota, i), eddy.AsError(noSession).Message
+				h.l.m.GetOrCreateCounter("eddy_mqtt_subscriptions_refused_total").Inc()
+				continue
+			}
 			if subscribe && !had {
 				if long || has >= h.l.cfg.MaxSubscriptions {
 					f.Filter = markOverQuota + f.Filter
@@ -527,10 +540,13 @@ func (h *hook) overQuota(s *session, pk *packets.Packet) {
 				pk.ReasonCodes[i] = packets.ErrQuotaExceeded.Code
 			}
 		}
-		pk.Properties.ReasonString = fmt.Sprintf("a connection may have %d subscriptions (mqtt_max_subscriptions) of filters up to %d bytes (mqtt_max_filter_bytes)",
-			h.l.cfg.MaxSubscriptions, h.l.cfg.MaxFilterBytes)
+		pk.Properties.ReasonString = s.overReason
+		if s.overReason == "" {
+			pk.Properties.ReasonString = fmt.Sprintf("a connection may have %d subscriptions (mqtt_max_subscriptions) of filters up to %d bytes (mqtt_max_filter_bytes)",
+				h.l.cfg.MaxSubscriptions, h.l.cfg.MaxFilterBytes)
+		}
 	}
-	s.overQuota = s.overQuota[:0]
+	s.overQuota, s.overReason = s.overQuota[:0], ""
 }
 
 // connack offers an MQTT 5 device the topic aliases it may use (mochi

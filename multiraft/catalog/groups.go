@@ -308,24 +308,49 @@ type GroupCmd struct {
 	SessionOnly bool         `json:"session_only,omitempty"`
 }
 
-// MaxGroupsDefault bounds a tenant's groups when its quota says unlimited:
-// every node holds every group.
-const MaxGroupsDefault = 4096
+// MaxGroupsDefault and MaxMQTTSessionsDefault bound a tenant's groups
+// and MQTT persistent sessions when its quota says unlimited: every node
+// holds every one.
+const (
+	MaxGroupsDefault       = 4096
+	MaxMQTTSessionsDefault = 65536
+)
 
-// newGroupAllowed refuses a tenant's next group over its max_groups.
-func (st *State) newGroupAllowed(t eddy.TenantID) *Result {
-	limit := int64(MaxGroupsDefault)
-	if tm, ok := st.Tenants[t]; ok && tm.Quotas.MaxGroups > 0 {
-		limit = tm.Quotas.MaxGroups
+// NewSessionAllowed refuses tenant t's next MQTT persistent session over
+// its max_mqtt_sessions (nil: it may make one).
+func (st *State) NewSessionAllowed(t eddy.TenantID) error {
+	if r := st.newGroupAllowed(t, true); r != nil {
+		return eddy.Errorf(r.Err.Code, "%s", r.Err.Message)
+	}
+	return nil
+}
+
+// newGroupAllowed refuses a tenant's next group over its max_groups, or
+// (session: an MQTT persistent session) its max_mqtt_sessions. Each counts
+// its own kind.
+func (st *State) newGroupAllowed(t eddy.TenantID, session bool) *Result {
+	limit, quota, what := int64(MaxGroupsDefault), int64(0), "consumer groups; delete groups it no longer uses"
+	tm, ok := st.Tenants[t]
+	if ok {
+		quota = tm.Quotas.MaxGroups
+	}
+	if session {
+		limit, what = MaxMQTTSessionsDefault, "MQTT persistent sessions; a session ends when its device connects with a clean start, or its expiry passes"
+		if ok {
+			quota = tm.Quotas.MaxMQTTSessions
+		}
+	}
+	if quota > 0 {
+		limit = quota
 	}
 	var n int64
 	for _, g := range st.Groups {
-		if g.Tenant == t {
+		if g.Tenant == t && (g.MQTT != nil) == session {
 			n++
 		}
 	}
 	if n >= limit {
-		r := errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s is at its limit of %d consumer groups; delete groups it no longer uses", t, limit))
+		r := errResult(eddy.CodeLimitExceeded, fmt.Sprintf("tenant %s is at its limit of %d %s", t, limit, what))
 		return &r
 	}
 	return nil
@@ -346,9 +371,10 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 	}
 	key := GroupKey(c.Tenant, c.Group)
 	cur := st.Groups[key]
-	creates := op == OpJoinGroup || op == OpKafkaGroup || op == OpCommitOffsets || (op == OpMQTTSession && c.Session != nil)
+	session := op == OpMQTTSession && c.Session != nil
+	creates := op == OpJoinGroup || op == OpKafkaGroup || op == OpCommitOffsets || session
 	if cur == nil && creates {
-		if r := st.newGroupAllowed(c.Tenant); r != nil {
+		if r := st.newGroupAllowed(c.Tenant, session); r != nil {
 			return *r
 		}
 	}

@@ -27,6 +27,7 @@ import (
 //	add-node|drain-node|remove-node|node-drained id=N
 //	tenant name=T [max-topics=N] [max-partitions=N] [storage=BYTES]
 //	       [max-transforms=N] [transform-storage=BYTES] [max-groups=N]
+//	       [max-mqtt-sessions=N]
 //	delete-tenant name=T [force]
 //	topic tenant=T name=X partitions=N [rf=N]
 //	alter-topic tenant=T name=X [partitions=N] [config=(key=value,...)]   value "" resets a key
@@ -128,7 +129,8 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 		return &Cmd{Op: OpCreateTenant, Tenant: &TenantMeta{Name: eddy.TenantID(arg(t, d, "name")), Quotas: tenants.Quotas{
 			MaxTopics: intArg(t, d, "max-topics", 0), MaxPartitions: intArg(t, d, "max-partitions", 0),
 			StorageBytes: intArg(t, d, "storage", 0), MaxTransforms: intArg(t, d, "max-transforms", 0),
-			TransformStorageBytes: intArg(t, d, "transform-storage", 0), MaxGroups: intArg(t, d, "max-groups", 0)}}}
+			TransformStorageBytes: intArg(t, d, "transform-storage", 0), MaxGroups: intArg(t, d, "max-groups", 0),
+			MaxMQTTSessions: intArg(t, d, "max-mqtt-sessions", 0)}}}
 	case "delete-tenant":
 		return &Cmd{Op: OpDeleteTenant, Ref: arg(t, d, "name"), Force: d.HasArg("force")}
 	case "topic":

@@ -8,6 +8,7 @@ import { html, useLoad, num, bytes, time, ErrorBox } from '../ui.js'
 
 const QUOTAS = [['max_topics', 'topics', 'topics', num], ['max_partitions', 'partitions', 'partitions', num],
   ['storage_bytes', 'storage_bytes', 'storage', bytes], ['max_groups', null, 'groups', num],
+  ['max_mqtt_sessions', null, 'MQTT sessions', num],
   ['produce_records_per_sec', null, 'records/s', num], ['produce_bytes_per_sec', null, 'bytes/s', bytes],
   ['consume_bytes_per_sec', null, 'read bytes/s', bytes]]
 
