@@ -15,6 +15,8 @@ package consume
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,6 +161,7 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	m := g.Members[id]
+	s.dropStale(t, ss)
 	if ss.auto && ss.gen == g.Generation && len(ss.next) > 0 {
 		if ng, err := s.b.CommitOffsets(ctx, t, g.Name, id, g.Generation, ss.next); err == nil {
 			g = ng
@@ -186,12 +189,6 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 			return Polled{}, err
 		}
 		off, ok := ss.next[tp.Key()]
-		if ok && ss.life[tp.Key()] != life {
-			// The topic was deleted and made again: its offsets started
-			// over, and a place in the old life is none in the new (its
-			// group's commits went with the old one).
-			off, ok = 0, false
-		}
 		if !ok {
 			if off, ok = g.Offsets[tp.Key()]; !ok {
 				po, err := s.b.Offsets(ref, tp.Partition)
@@ -251,6 +248,7 @@ func (s *Sessions) Commit(ctx context.Context, g *catalog.GroupMeta, m Member, g
 		g2 = *gen
 	}
 	if offsets == nil {
+		s.dropStale(m.Tenant, ss)
 		if g2 != ss.gen {
 			return nil, 0, eddy.Errorf(eddy.CodeStaleGeneration, "generation %d is stale: this member was last handed records in generation %d", g2, ss.gen)
 		}
@@ -265,6 +263,30 @@ func (s *Sessions) Commit(ctx context.Context, g *catalog.GroupMeta, m Member, g
 	}
 	ss.lastHB = time.Now()
 	return ng, len(offsets), nil
+}
+
+// dropStale forgets the places a session holds in a life of a partition
+// that is over: a topic deleted (or deleted and made again, its offsets
+// starting over; its group's commits went with the old life). Neither
+// handed out nor committed again, they would skip the new life's first
+// records.
+func (s *Sessions) dropStale(t eddy.TenantID, ss *session) {
+	for k := range ss.next {
+		topic, p, _ := strings.Cut(k, "/") // a topic's name has no "/"
+		n, err := strconv.Atoi(p)
+		if err == nil {
+			var life uint64
+			life, err = s.b.PartitionIncarnation(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(topic)}, eddy.Partition(n))
+			if err == nil && life == ss.life[k] {
+				continue
+			}
+		}
+		if err != nil && eddy.ErrorCode(err) != eddy.CodeNotFound {
+			continue // not known now: kept
+		}
+		delete(ss.next, k)
+		delete(ss.life, k)
+	}
 }
 
 // part is one assigned partition of a poll: where it reads from, and what

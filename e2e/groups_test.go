@@ -617,13 +617,14 @@ func TestGroupLagInTime(t *testing.T) {
 // TestGroupTopicRecreated: a topic deleted and made again under its name
 // starts its offsets over. A member that had read to offset 5 of the old
 // one reads the new one's records from its start (they are all new to
-// it), and the group's commit in the old one went with the topic.
+// it), and neither its commit in the old one (gone with the topic) nor
+// its auto-commit of its old place comes back.
 func TestGroupTopicRecreated(t *testing.T) {
 	p := newProc(t)
 	p.start()
 	p.mustCreateTopic("re", 1)
 	p.produceValues("re", 0, 5)
-	m := p.joinGroup("gr", `{"topics":["re"],"auto_offset_reset":"earliest"}`)
+	m := p.joinGroup("gr", `{"topics":["re"],"auto_offset_reset":"earliest","auto_commit":true}`)
 	if recs, code := m.poll(10, 2000); len(recs) != 5 || code != "" {
 		t.Fatalf("before: %d records, %q", len(recs), code)
 	}
