@@ -358,3 +358,48 @@ func (p *proc) otherTenant() string {
 	}
 	return token
 }
+
+// TestKafkaConnectionsPerTenant: a tenant's authenticated Kafka
+// connections on a node are bounded by its max_connections quota, so a
+// tenant connecting from many addresses cannot take the node's Kafka
+// connections from the others: with 2 allowed the third login is refused
+// with the reason, another tenant still logs in, and one closed makes
+// room.
+func TestKafkaConnectionsPerTenant(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	acme := p.otherTenant()
+	if code, err := p.do("PATCH", "/v1/tenants/acme", "application/json", []byte(`{"quotas":{"max_connections":2}}`), nil); err != nil || code != 200 {
+		t.Fatalf("quotas: %d %v", code, err)
+	}
+	var conns []*kconn
+	for i := range 2 {
+		c, err := kafkaLogin(p.kafkaAddr, "acme", acme)
+		if err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	if _, err := kafkaLogin(p.kafkaAddr, "acme", acme); err == nil || !strings.Contains(err.Error(), "error 58") {
+		t.Fatalf("a third login over max_connections 2: %v, want SASL_AUTHENTICATION_FAILED (58)", err)
+	}
+	other, err := kafkaLogin(p.kafkaAddr, "default", p.token)
+	if err != nil {
+		t.Fatalf("another tenant's login: %v", err)
+	}
+	other.nc.Close()
+	conns[0].nc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := kafkaLogin(p.kafkaAddr, "acme", acme)
+		if err == nil {
+			c.nc.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a login after one of the two closed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	conns[1].nc.Close()
+}

@@ -30,7 +30,8 @@ func (in mqttIngest) Ingest(ctx context.Context, ref eddy.TopicRef, recs []eddy.
 	return err
 }
 
-// MaxConnections is the tenant's MQTT connection quota (0: unlimited).
+// MaxConnections is the tenant's connection quota on each listener of a
+// node (0: unlimited).
 func (in mqttIngest) MaxConnections(tenant eddy.TenantID) int64 {
 	tm, err := in.host.Tenant(tenant)
 	if err != nil {

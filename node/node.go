@@ -152,7 +152,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.kafkaOn() {
 		kc := kafka.Config{Addr: cfg.KafkaAddr, Advertise: cfg.advertiseKafka(), ClusterID: cfg.ClusterName, Verifier: verifier,
 			MaxRequestBytes: cfg.MaxBodyBytes, FetchMaxBytes: cfg.FetchMaxBytes, Bodies: bodies, Reads: reads, ReadQuota: readQuota, MaxConnections: cfg.KafkaMaxConnections, MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
-			MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
+			TenantMaxConnections: in.MaxConnections, MaxCommitMetadataBytes: cfg.KafkaMaxCommitMetadataBytes, Metrics: m, Logger: log}
 		if cfg.KafkaTLSCert != "" {
 			if kc.TLS, err = n.loadTLS(m, "kafka", cfg.KafkaTLSCert, cfg.KafkaTLSKey); err != nil {
 				return nil, err

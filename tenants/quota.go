@@ -27,7 +27,8 @@ type Quotas struct {
 	// TransformStorageBytes bounds the tenant's stored transform modules
 	// (every kept version, each distinct binary once), on every node.
 	TransformStorageBytes int64 `json:"transform_storage_bytes,omitempty" yaml:"transform_storage_bytes,omitempty"`
-	// MaxConnections bounds the tenant's MQTT connections on each node.
+	// MaxConnections bounds the tenant's MQTT connections on each node,
+	// and apart from them its authenticated Kafka connections.
 	MaxConnections int64 `json:"max_connections,omitempty" yaml:"max_connections,omitempty"`
 	// MaxGroups bounds the tenant's consumer groups (HTTP's and Kafka's):
 	// every group is controller state that every node holds.

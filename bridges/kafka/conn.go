@@ -34,11 +34,12 @@ type conn struct {
 	// Authentication (SASL). p is nil until it succeeds.
 	p         *tenants.Principal
 	tenant    eddy.TenantID
-	expires   time.Time // the token's expiry: the session ends then
-	checked   time.Time // the last revocation check
-	mechanism string    // chosen by SaslHandshake
-	rawSASL   bool      // SaslHandshake v0: the next frame is a bare token
-	hangUp    bool      // close once the current answer is written
+	expires   time.Time     // the token's expiry: the session ends then
+	checked   time.Time     // the last revocation check
+	mechanism string        // chosen by SaslHandshake
+	rawSASL   bool          // SaslHandshake v0: the next frame is a bare token
+	counted   eddy.TenantID // the tenant whose connections count this one (Listener.count), under l.mu
+	hangUp    bool          // close once the current answer is written
 	opened    time.Time
 
 	// mutedUntil is when a throttled connection's next request is read
@@ -408,6 +409,9 @@ func (c *conn) authenticate(token []byte) error {
 	}
 	if eddy.TenantID(tenant).Validate() != nil || (!p.Operator() && p.Tenant != eddy.TenantID(tenant)) {
 		return eddy.Errorf(eddy.CodeTokenTenantMismatch, "the token does not speak for tenant %q", tenant)
+	}
+	if err := c.l.count(c, eddy.TenantID(tenant)); err != nil {
+		return err
 	}
 	c.p, c.tenant, c.expires, c.checked = p, eddy.TenantID(tenant), p.Expires, time.Now()
 	if err := c.tenantAlive(); err != nil {

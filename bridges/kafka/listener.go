@@ -109,6 +109,11 @@ type Config struct {
 	// more are closed at accept. 0: no bound.
 	MaxConnections      int
 	MaxConnectionsPerIP int
+	// TenantMaxConnections is a tenant's bound on its authenticated
+	// connections here (its max_connections quota; 0: none), so that a
+	// tenant connecting from many addresses cannot take the node's
+	// MaxConnections from the others. Nil: no bound.
+	TenantMaxConnections func(eddy.TenantID) int64
 	// RequestTimeout bounds a produce's wait for its commit when the
 	// client's own timeout is longer. Defaults to 30 s.
 	RequestTimeout time.Duration
@@ -137,15 +142,16 @@ type Listener struct {
 	log  *slog.Logger
 	m    *listenerMetrics
 
-	ln      net.Listener
-	guard   *netguard.Listener
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	closing bool
-	wg      sync.WaitGroup
-	base    context.Context // ends at Close: requests in flight give up
-	cancel  context.CancelFunc
-	groups  *coordinator
+	ln        net.Listener
+	guard     *netguard.Listener
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	perTenant map[eddy.TenantID]int64 // authenticated connections
+	closing   bool
+	wg        sync.WaitGroup
+	base      context.Context // ends at Close: requests in flight give up
+	cancel    context.CancelFunc
+	groups    *coordinator
 }
 
 // New builds a listener; Start listens.
@@ -238,9 +244,46 @@ func (l *Listener) accept() {
 			c.serve()
 			l.mu.Lock()
 			delete(l.conns, c)
+			l.uncountLocked(c)
 			l.mu.Unlock()
 		}()
 	}
+}
+
+// count counts c's authenticated connection against its tenant's bound,
+// or refuses it. A connection counts once, for the tenant it first
+// authenticated as; re-authenticating (KIP-368) keeps it.
+func (l *Listener) count(c *conn, t eddy.TenantID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.counted != "" {
+		if c.counted != t {
+			return eddy.Errorf(eddy.CodeTokenTenantMismatch, "a connection re-authenticates as the tenant it authenticated as (%s), not %s", c.counted, t)
+		}
+		return nil
+	}
+	if l.cfg.TenantMaxConnections != nil {
+		if q := l.cfg.TenantMaxConnections(t); q > 0 && l.perTenant[t] >= q {
+			return eddy.Errorf(eddy.CodeQuotaExceeded, "tenant %s is at its limit of %d Kafka connections on this node (max_connections)", t, q)
+		}
+	}
+	if l.perTenant == nil {
+		l.perTenant = map[eddy.TenantID]int64{}
+	}
+	l.perTenant[t]++
+	c.counted = t
+	return nil
+}
+
+// uncountLocked gives back what count took (l.mu held).
+func (l *Listener) uncountLocked(c *conn) {
+	if c.counted == "" {
+		return
+	}
+	if l.perTenant[c.counted]--; l.perTenant[c.counted] <= 0 {
+		delete(l.perTenant, c.counted)
+	}
+	c.counted = ""
 }
 
 // Addr is the bound address.
