@@ -161,7 +161,7 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	m := g.Members[id]
-	s.dropStale(t, ss)
+	lives := s.dropStale(t, ss)
 	if ss.auto && ss.gen == g.Generation && len(ss.next) > 0 {
 		if ng, err := s.b.CommitOffsets(ctx, t, g.Name, id, g.Generation, ss.next); err == nil {
 			g = ng
@@ -181,12 +181,16 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	parts := make([]*part, 0, len(assigned))
 	for _, tp := range assigned {
 		ref := eddy.TopicRef{Tenant: t, Name: eddy.TopicName(tp.Topic)}
-		life, err := s.b.PartitionIncarnation(ref, tp.Partition)
-		if eddy.ErrorCode(err) == eddy.CodeNotFound {
-			continue // the topic was deleted: the next rebalance drops it
-		}
-		if err != nil {
-			return Polled{}, err
+		life, ok := lives[tp.Key()]
+		if !ok {
+			var err error
+			life, err = s.b.PartitionIncarnation(ref, tp.Partition)
+			if eddy.ErrorCode(err) == eddy.CodeNotFound {
+				continue // the topic was deleted: the next rebalance drops it
+			}
+			if err != nil {
+				return Polled{}, err
+			}
 		}
 		off, ok := ss.next[tp.Key()]
 		if !ok {
@@ -269,8 +273,10 @@ func (s *Sessions) Commit(ctx context.Context, g *catalog.GroupMeta, m Member, g
 // that is over: a topic deleted (or deleted and made again, its offsets
 // starting over; its group's commits went with the old life). Neither
 // handed out nor committed again, they would skip the new life's first
-// records.
-func (s *Sessions) dropStale(t eddy.TenantID, ss *session) {
+// records. It returns the current lives of the partitions it kept (a
+// poll looks up only the others).
+func (s *Sessions) dropStale(t eddy.TenantID, ss *session) map[string]uint64 {
+	lives := make(map[string]uint64, len(ss.next))
 	for k := range ss.next {
 		topic, p, _ := strings.Cut(k, "/") // a topic's name has no "/"
 		n, err := strconv.Atoi(p)
@@ -278,6 +284,7 @@ func (s *Sessions) dropStale(t eddy.TenantID, ss *session) {
 			var life uint64
 			life, err = s.b.PartitionIncarnation(eddy.TopicRef{Tenant: t, Name: eddy.TopicName(topic)}, eddy.Partition(n))
 			if err == nil && life == ss.life[k] {
+				lives[k] = life
 				continue
 			}
 		}
@@ -287,6 +294,7 @@ func (s *Sessions) dropStale(t eddy.TenantID, ss *session) {
 		delete(ss.next, k)
 		delete(ss.life, k)
 	}
+	return lives
 }
 
 // part is one assigned partition of a poll: where it reads from, and what

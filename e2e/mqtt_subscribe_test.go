@@ -420,9 +420,7 @@ func TestMQTTTopicRecreated(t *testing.T) {
 		for _, v := range vals {
 			recs = append(recs, fmt.Sprintf(`{"key":"dev-1","value":%q}`, v))
 		}
-		if code, err := p.do("POST", "/v1/topics/cmd/records", "application/json", []byte(`{"records":[`+strings.Join(recs, ",")+`]}`), nil); err != nil || code != 200 {
-			t.Fatalf("produce: %d %v", code, err)
-		}
+		p.produceRecords("cmd", recs...)
 	}
 	session := []string{"-c", "-x", "86400", "-i", "dev-1"}
 	first := p.subWith(session, "mqttv5", "default", p.token, 5, 20, "cmd/#")

@@ -64,7 +64,7 @@ func (l mqttLog) Bounds(ref eddy.TopicRef, p eddy.Partition) (int64, int64, erro
 	return int64(po.LogStart), int64(po.HighWatermark), err
 }
 
-func (l mqttLog) Incarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error) {
+func (l mqttLog) PartitionIncarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error) {
 	return l.host.PartitionIncarnation(ref, p)
 }
 

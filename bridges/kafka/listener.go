@@ -198,7 +198,8 @@ func New(cfg Config, prod Producer, b Broker) *Listener {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	l := &Listener{cfg: cfg, prod: prod, b: b, log: cfg.Logger, m: newListenerMetrics(cfg.Metrics), conns: map[*conn]struct{}{}}
+	l := &Listener{cfg: cfg, prod: prod, b: b, log: cfg.Logger, m: newListenerMetrics(cfg.Metrics), conns: map[*conn]struct{}{},
+		perTenant: map[eddy.TenantID]int64{}}
 	l.base, l.cancel = context.WithCancel(context.Background())
 	return l
 }
@@ -266,9 +267,6 @@ func (l *Listener) count(c *conn, t eddy.TenantID) error {
 		if q := l.cfg.TenantMaxConnections(t); q > 0 && l.perTenant[t] >= q {
 			return eddy.Errorf(eddy.CodeQuotaExceeded, "tenant %s is at its limit of %d Kafka connections on this node (max_connections)", t, q)
 		}
-	}
-	if l.perTenant == nil {
-		l.perTenant = map[eddy.TenantID]int64{}
 	}
 	l.perTenant[t]++
 	c.counted = t

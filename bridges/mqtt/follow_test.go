@@ -171,7 +171,7 @@ func (m *memLog) Topics(eddy.TenantID) map[eddy.TopicName]int32 {
 	return map[eddy.TopicName]int32{"a": 1}
 }
 
-func (m *memLog) Incarnation(eddy.TopicRef, eddy.Partition) (uint64, error) { return 1, nil }
+func (m *memLog) PartitionIncarnation(eddy.TopicRef, eddy.Partition) (uint64, error) { return 1, nil }
 
 func (m *memLog) Bounds(eddy.TopicRef, eddy.Partition) (int64, int64, error) {
 	m.mu.Lock()

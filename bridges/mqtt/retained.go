@@ -63,7 +63,7 @@ func entryBytes(name string) int { return len(name) + 48 }
 // matching brings a partition's index up to date and answers the offsets
 // of the retained records whose names match filter.
 func (x *retainedIndex) matching(ctx context.Context, a partAt, filter string) []int64 {
-	life, err := x.l.cfg.Log.Incarnation(a.ref, a.p)
+	life, err := x.l.cfg.Log.PartitionIncarnation(a.ref, a.p)
 	if err != nil {
 		return nil
 	}
@@ -152,7 +152,7 @@ func (x *retainedIndex) room(t eddy.TenantID, e int) bool {
 // made again: a new life indexes afresh). x.mu is held.
 func (x *retainedIndex) sweep() {
 	for a, rp := range x.parts {
-		if life, err := x.l.cfg.Log.Incarnation(a.ref, a.p); err != nil || life != rp.life {
+		if life, err := x.l.cfg.Log.PartitionIncarnation(a.ref, a.p); err != nil || life != rp.life {
 			x.account(a.ref.Tenant, rp, -rp.bytes)
 			rp.gone = true
 			delete(x.parts, a)

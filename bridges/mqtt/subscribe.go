@@ -44,9 +44,9 @@ type Log interface {
 	Topics(tenant eddy.TenantID) map[eddy.TopicName]int32
 	// Bounds are a partition's log start and high watermark.
 	Bounds(ref eddy.TopicRef, p eddy.Partition) (start, end int64, err error)
-	// Incarnation tells one life of a partition from the next: a topic
-	// deleted and made again under its name starts its offsets over.
-	Incarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error)
+	// PartitionIncarnation tells one life of a partition from the next: a
+	// topic deleted and made again under its name starts its offsets over.
+	PartitionIncarnation(ref eddy.TopicRef, p eddy.Partition) (uint64, error)
 	// Read answers the committed records from offset, about maxBytes of
 	// them (at least one; waiting up to wait for one), and the offset
 	// after them.
@@ -209,7 +209,7 @@ func (f *fanout) feed(ctx context.Context, t eddy.TenantID, fd *feed) {
 		seen := map[eddy.TopicName]bool{}
 		for topic, n := range f.src.Topics(t) {
 			ref := eddy.TopicRef{Tenant: t, Name: topic}
-			life, err := f.src.Incarnation(ref, 0)
+			life, err := f.src.PartitionIncarnation(ref, 0)
 			if err != nil {
 				continue // gone since Topics looked
 			}
