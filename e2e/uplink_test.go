@@ -34,8 +34,11 @@ const (
 	uplinkSwallow
 )
 
-func newUplink(t *testing.T, target string) *uplink {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newUplink(t *testing.T, target string) *uplink { return newUplinkOn(t, "127.0.0.1", target) }
+
+// newUplinkOn is an uplink listening on another loopback address.
+func newUplinkOn(t *testing.T, host, target string) *uplink {
+	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		t.Fatal(err)
 	}

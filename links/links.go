@@ -46,6 +46,8 @@ type Config struct {
 	// MaxBackoff bounds the wait between failed attempts (default 10 s;
 	// three times that while the target refuses).
 	MaxBackoff time.Duration
+	// Targets bounds where tenants' links connect (link_allowed_targets).
+	Targets Targets
 }
 
 // Manager starts and stops this node's runners as links and leadership
@@ -196,7 +198,7 @@ func (m *Manager) reconcile() {
 				_, err := m.src.LinkProgress(ctx, tenant, name, ups)
 				return err
 			}, func(n int) { lk.m.entries.Inc(); lk.m.updates.Add(n) })
-			up, err := newUpstream(l.LinkSpec, l.Name, lk.m.connects)
+			up, err := newUpstream(l, m.cfg.Targets, lk.m.connects)
 			if err != nil {
 				lk.m.unregister(m.cfg.Metrics)
 				if m.failed[key] != err.Error() { // once, not every second

@@ -47,13 +47,26 @@ const metaMaxAge = 30 * time.Second
 // maxTargetAnswer bounds an answer a link reads from its target.
 const maxTargetAnswer = 4 << 20
 
-func newUpstream(spec catalog.LinkSpec, name string, connects *metrics.Counter) (*upstream, error) {
+func newUpstream(l *catalog.LinkMeta, targets Targets, connects *metrics.Counter) (*upstream, error) {
+	spec, name := l.LinkSpec, l.Name
 	u := &upstream{spec: spec, meta: map[string]*topicMeta{}, connects: connects}
+	var tlsCfg *tls.Config
+	if spec.TLS {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: spec.ServerName, InsecureSkipVerify: spec.InsecureSkipVerify}
+		if spec.CAPEM != "" {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM([]byte(spec.CAPEM)) {
+				return nil, eddy.Errorf(eddy.CodeInvalid, "link %s: the CA holds no PEM certificate", name)
+			}
+			tlsCfg.RootCAs = pool
+		}
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(spec.To...),
 		kgo.ClientID("eddy-link-" + name),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DialTimeout(10 * time.Second),
+		// Every broker it dials, seed or advertised, as targets allow.
+		kgo.Dialer(targets.dialer(l.Tenant, 10*time.Second, tlsCfg)),
 		kgo.RequestTimeoutOverhead(10 * time.Second),
 		// Retries are the runner's, with its backoff and jitter: kgo
 		// retrying underneath would hide a down uplink from the status.
@@ -74,17 +87,6 @@ func newUpstream(spec catalog.LinkSpec, name string, connects *metrics.Counter) 
 		opts = append(opts, kgo.SASL(plain.Auth{User: spec.Username, Pass: spec.Password}.AsMechanism()))
 	case "oauthbearer":
 		opts = append(opts, kgo.SASL(oauth.Auth{Token: spec.Password}.AsMechanism()))
-	}
-	if spec.TLS {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: spec.ServerName, InsecureSkipVerify: spec.InsecureSkipVerify}
-		if spec.CAPEM != "" {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM([]byte(spec.CAPEM)) {
-				return nil, eddy.Errorf(eddy.CodeInvalid, "link %s: the CA holds no PEM certificate", name)
-			}
-			cfg.RootCAs = pool
-		}
-		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

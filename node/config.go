@@ -15,6 +15,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	mqttapi "github.com/eddy-broker/eddy/bridges/mqtt"
+	"github.com/eddy-broker/eddy/links"
 	"github.com/eddy-broker/eddy/tenants"
 	"go.yaml.in/yaml/v4"
 )
@@ -230,6 +231,13 @@ type Config struct {
 	// the node's cores (200 ms a second per core), 1,000 MQTT connections
 	// per node; produce rates unlimited.
 	TenantDefaults tenants.Quotas `yaml:"tenant_defaults"`
+	// LinkAllowedTargets are the networks other than the public Internet
+	// (CIDRs or addresses) a tenant's links may connect to: by default
+	// none, so a tenant's link cannot reach the node's own ports, its LAN
+	// or a cloud's metadata service. Every address a link dials is
+	// checked after its name resolves. The operator's own tenant (default)
+	// is not bound. Example: [10.20.0.0/16] for a cloud behind a VPN.
+	LinkAllowedTargets []string `yaml:"link_allowed_targets"`
 }
 
 // DefaultConfig returns the configuration `eddy serve` runs with when given
@@ -398,6 +406,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_QOS1_BYTES", func(c *Config, v string) (err error) { c.MQTTQoS1Bytes, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_SESSION_EXPIRY_MAX", func(c *Config, v string) (err error) { c.MQTTSessionExpiryMax, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_RETAINED_BYTES", func(c *Config, v string) (err error) { c.MQTTRetainedBytes, err = strconv.Atoi(v); return }},
+	{"EDDY_LINK_ALLOWED_TARGETS", func(c *Config, v string) error { c.LinkAllowedTargets = strings.Split(v, ","); return nil }},
 }
 
 // ApplyEnv overlays EDDY_* environment variables.
@@ -443,6 +452,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir is empty")
+	}
+	if _, err := links.ParseTargets(c.LinkAllowedTargets); err != nil {
+		return err
 	}
 	for name, a := range map[string]string{"http_addr": c.HTTPAddr, "raft_addr": c.RaftAddr} {
 		if _, _, err := net.SplitHostPort(a); err != nil {

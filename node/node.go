@@ -43,6 +43,7 @@ type Node struct {
 	kafka   *kafka.Listener   // nil when off
 	bridges *bridgeSet
 	links   *links.Manager
+	targets links.Targets      // where tenants' links may connect
 	certs   []*certFiles       // the listeners' certificates, for Reload
 	given   Config             // the configuration as loaded, for Reload
 	cancel  context.CancelFunc // stops the bridges and the sampler
@@ -70,6 +71,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log.Info("garbage collection goal kept at least gc_heap_floor", "bytes", cfg.GCHeapFloor)
 	}
 	n := &Node{cfg: cfg, given: given, log: log, metrics: metrics.NewSet()}
+	n.targets, _ = links.ParseTargets(cfg.LinkAllowedTargets) // Validate parsed it
 	if cfg.ConsoleSeries {
 		n.series = series.New(series.Config{Step: cfg.ConsoleSeriesStep})
 	}
@@ -190,8 +192,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			}
 			return n.mqtt.Connections(t)
 		},
-		MQTTKick: func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
-		Peer:     fw.Get,
+		MQTTKick:    func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
+		Peer:        fw.Get,
+		LinkTargets: n.targets.CheckSpec,
 	}, host)
 	return n, nil
 }
@@ -257,7 +260,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.nodeMetrics()
-	n.links = links.New(n.host, links.Config{Logger: n.log.With("component", "links"), Metrics: n.metrics})
+	n.links = links.New(n.host, links.Config{Logger: n.log.With("component", "links"), Metrics: n.metrics, Targets: n.targets})
 	n.links.Start()
 	if n.series != nil {
 		n.sampling.Add(1)

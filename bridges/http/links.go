@@ -148,6 +148,12 @@ func (s *Server) createLink(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		writeError(ctx, err)
 		return
 	}
+	if s.cfg.LinkTargets != nil {
+		if err := s.cfg.LinkTargets(tm.Name, req.To); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	}
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
 	l, err := s.b.CreateLink(c, tm.Name, req.Name, req.LinkSpec)

@@ -117,6 +117,9 @@ type Config struct {
 	// operator): what ?nodes=all gathers (transform breakers, replica
 	// checksums); nil: this node only.
 	Peer func(ctx context.Context, n catalog.NodeMeta, path string) ([]byte, error)
+	// LinkTargets refuses a link's brokers its tenant may not reach
+	// (link_allowed_targets), when the link is created; nil allows all.
+	LinkTargets func(tenant eddy.TenantID, to []string) error
 }
 
 // Server is the data-plane HTTP API on fasthttp.
