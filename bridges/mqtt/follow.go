@@ -242,20 +242,18 @@ func (f *follower) catchUpOnce(ref eddy.TopicRef, p eddy.Partition, key string) 
 			return stopReading
 		}
 		f.l.log.Debug("mqtt subscription reader", logkey.Topic, ref, logkey.Err, err)
-		switch eddy.ErrorCode(err) {
-		case eddy.CodeNotFound: // the topic is gone
+		if eddy.ErrorCode(err) == eddy.CodeNotFound { // the topic is gone
 			f.mu.Lock()
 			delete(f.places, key)
 			f.mu.Unlock()
 			return stopReading
-		case eddy.CodeOffsetOutOfRange: // retention passed it: from the log start
-			if start, _, err := log.Bounds(ref, p); err == nil && start > off {
-				f.mu.Lock()
-				pl.next = start
-				f.mu.Unlock()
-				f.r.passed(key, start)
-				return readAgain
-			}
+		}
+		if start, ok := retentionPassed(log, ref, p, off, err); ok { // from the log start
+			f.mu.Lock()
+			pl.next = start
+			f.mu.Unlock()
+			f.r.passed(key, start)
+			return readAgain
 		}
 		return backOff
 	}

@@ -82,11 +82,9 @@ func (x *retainedIndex) matching(ctx context.Context, a partAt, filter string) [
 	for ctx.Err() == nil {
 		recs, next, err := x.l.cfg.Log.Read(ctx, a.ref, a.p, rp.next, tailReadBytes, 0)
 		if err != nil {
-			if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
-				if start, _, err := x.l.cfg.Log.Bounds(a.ref, a.p); err == nil && start > rp.next {
-					rp.next = start
-					continue
-				}
+			if start, ok := retentionPassed(x.l.cfg.Log, a.ref, a.p, rp.next, err); ok {
+				rp.next = start
+				continue
 			}
 			x.l.log.Debug("mqtt retained index", logkey.Topic, a.ref, logkey.Err, err)
 			break

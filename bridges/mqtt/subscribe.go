@@ -285,9 +285,14 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 		if err != nil {
 			if ctx.Err() == nil {
 				f.l.log.Debug("mqtt subscription feed", logkey.Topic, ref, logkey.Err, err)
-				if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
-					off, fromStart = -1, true // retention passed it
+				if start, ok := retentionPassed(f.src, ref, p, off, err); ok {
+					off = start
+					continue
 				}
+				// Past the end: a replica behind the one read before
+				// answered (this node holds none). The same offset again
+				// (from the log start, every subscriber got the whole log
+				// once more); a new life of the topic is feed's to find.
 				sleep(ctx, time.Second)
 			}
 			continue
@@ -301,6 +306,18 @@ func (f *fanout) tail(ctx context.Context, fd *feed, ref eddy.TopicRef, p eddy.P
 			return true
 		})
 	}
+}
+
+// retentionPassed answers, for a read at off that err refused as out of
+// range, the log start to go on from when retention removed off; false
+// for any other error, or when off is past the end (a lagging replica
+// answered: read off again later).
+func retentionPassed(log Log, ref eddy.TopicRef, p eddy.Partition, off int64, err error) (int64, bool) {
+	if eddy.ErrorCode(err) != eddy.CodeOffsetOutOfRange {
+		return 0, false
+	}
+	start, _, berr := log.Bounds(ref, p)
+	return start, berr == nil && start > off
 }
 
 // offer hands a batch of records to the followers whose filters match
