@@ -371,10 +371,14 @@ func (s *Sessions) read(ctx context.Context, t eddy.TenantID, parts []*part, req
 			if perr != nil {
 				return records, perr
 			}
-			if pt.off < int64(po.LogStart) { // retention removed what it had not read
-				pt.off = int64(po.LogStart)
-				res, err = s.b.Fetch(ctx, ref, pt.tp.Partition, eddy.Offset(pt.off), req.MaxRecords-records, req.MaxBytes-bytes, 0)
+			if pt.off >= int64(po.LogStart) {
+				// Past the end of the replica that answered: this node
+				// holds none, and the one read before is gone; the next
+				// is behind it. Nothing here yet (the poll failed).
+				continue
 			}
+			pt.off = int64(po.LogStart) // retention removed what it had not read
+			res, err = s.b.Fetch(ctx, ref, pt.tp.Partition, eddy.Offset(pt.off), req.MaxRecords-records, req.MaxBytes-bytes, 0)
 		}
 		if eddy.ErrorCode(err) == eddy.CodeNotFound {
 			continue // the topic was deleted

@@ -166,3 +166,67 @@ func joinAlone(ctx context.Context, t *testing.T, h *multiraft.Host, ref eddy.To
 	s.Joined(m, g.Generation, true)
 	return s, g, m
 }
+
+// laggingBroker answers fetches as a replica holding only the first
+// visible records would (a node without a replica of its own reads a
+// follower once the replica it read is gone): past them is out of range.
+type laggingBroker struct {
+	*multiraft.Host
+	visible eddy.Offset
+}
+
+func (b *laggingBroker) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error) {
+	if offset > b.visible {
+		return nil, eddy.Errorf(eddy.CodeOffsetOutOfRange, "offset %d is outside [0, %d]", offset, b.visible)
+	}
+	return b.Host.Fetch(ctx, ref, p, offset, maxRecords, maxBytes, wait)
+}
+
+// TestPollLaggingReplica: a member whose position is past the end of the
+// replica answering gets nothing from it for now, not a failed poll, and
+// its records once the replica has them.
+func TestPollLaggingReplica(t *testing.T) {
+	h := testhost.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ref := eddy.TopicRef{Tenant: eddy.DefaultTenant, Name: "t"}
+	if _, err := h.CreateTopic(ctx, ref.Tenant, catalog.TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	testhost.Ready(t, h)
+	produce := func(v string) {
+		if _, err := h.Produce(ctx, ref, []eddy.Record{{Value: []byte(v)}}, []eddy.Partition{0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce("a")
+	produce("b")
+	b := &laggingBroker{Host: h, visible: 1 << 62}
+	s := consume.New(b)
+	g, id, err := h.JoinGroup(ctx, ref.Tenant, "g", []string{"t"}, 30_000, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := consume.Member{Tenant: ref.Tenant, Group: "g", ID: id}
+	s.Joined(m, g.Generation, true)
+	poll := func() consume.Polled {
+		t.Helper()
+		res, err := s.Poll(ctx, consume.Poll{Group: g, Member: m, MaxRecords: 100, MaxBytes: 1 << 20})
+		if err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		return res
+	}
+	if res := poll(); res.Records != 2 {
+		t.Fatalf("first poll: %+v", res)
+	}
+	b.visible = 1 // the replica answering now holds one record; the member is at 2
+	produce("c")
+	if res := poll(); res.Records != 0 {
+		t.Fatalf("from the lagging replica: %+v", res)
+	}
+	b.visible = 1 << 62 // caught up
+	if res := poll(); res.Records != 1 || res.Fetched[0].Records[0].Offset != 2 {
+		t.Fatalf("once caught up: %+v", res)
+	}
+}
