@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eddy-broker/eddy/internal/logkey"
 	"github.com/lni/dragonboat/v4/logger"
 )
 
@@ -82,7 +83,7 @@ func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args [
 	}
 	attrs := []any{"component", "dragonboat/" + d.pkg}
 	if sl >= slog.LevelWarn {
-		n, ok := repeats.admit(d.pkg+"|"+kind, time.Now())
+		n, ok := repeats.Admit(d.pkg+"|"+kind, time.Now())
 		if !ok {
 			return
 		}
@@ -94,44 +95,12 @@ func (d *dbLogger) log(lvl logger.LogLevel, sl slog.Level, format string, args [
 }
 
 // repeats keeps dragonboat's warnings and errors to one of a kind (its
-// format) per repeatWindow: an unreachable peer logged an error and two
+// format) per window: an unreachable peer logged an error and two
 // warnings every second; now once per window, with how many were left
 // out ("repeated").
-var repeats = &limiter{seen: map[string]*seenKind{}}
+var repeats = logkey.NewRepeats(repeatWindow)
 
 const repeatWindow = 30 * time.Second
-
-type limiter struct {
-	mu   sync.Mutex
-	seen map[string]*seenKind
-}
-
-type seenKind struct {
-	at         time.Time // last logged
-	suppressed int
-}
-
-// admit reports whether a message of this kind is logged now, and how
-// many of its kind were left out since the last one.
-func (l *limiter) admit(kind string, now time.Time) (int, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	k := l.seen[kind]
-	if k == nil {
-		if len(l.seen) >= 1024 {
-			l.seen = map[string]*seenKind{} // bounded: forget, do not grow
-		}
-		l.seen[kind] = &seenKind{at: now}
-		return 0, true
-	}
-	if now.Sub(k.at) < repeatWindow {
-		k.suppressed++
-		return 0, false
-	}
-	n := k.suppressed
-	k.at, k.suppressed = now, 0
-	return n, true
-}
 
 func (d *dbLogger) Debugf(f string, a ...any)   { d.log(logger.DEBUG, slog.LevelDebug, f, a) }
 func (d *dbLogger) Infof(f string, a ...any)    { d.log(logger.INFO, slog.LevelDebug, f, a) }

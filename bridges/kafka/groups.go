@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -75,6 +76,16 @@ type coordinator struct {
 	// held counts each tenant's members and joins in progress, as last
 	// accounted for each group (account).
 	held map[eddy.TenantID]int
+	// repeats keeps the lines a tenant's clients cause (a rebalance, an
+	// expiry) to one of a kind per tenant a window: a client joining and
+	// leaving in a loop, across its tenant's groups, logged a line each
+	// time.
+	repeats *logkey.Repeats
+}
+
+// logTenant logs a line a tenant's clients caused, as repeats admits it.
+func (co *coordinator) logTenant(level slog.Level, t eddy.TenantID, msg string, attrs ...any) {
+	co.repeats.Log(co.l.log, level, msg+"|"+string(t), msg, append([]any{logkey.Tenant, t}, attrs...)...)
 }
 
 type group struct {
@@ -129,7 +140,7 @@ func (m *member) fail(code int16) {
 }
 
 func newCoordinator(l *Listener) *coordinator {
-	c := &coordinator{l: l, groups: map[string]*group{}, held: map[eddy.TenantID]int{}}
+	c := &coordinator{l: l, groups: map[string]*group{}, held: map[eddy.TenantID]int{}, repeats: logkey.NewRepeats(30 * time.Second)}
 	l.wg.Add(1)
 	go c.expire()
 	return c
@@ -237,7 +248,7 @@ func (co *coordinator) lookup(t eddy.TenantID, name string) *group {
 	g := newGroup(t, name)
 	g.restore(cg, time.Now())
 	co.groups[key] = g
-	co.l.log.Info("kafka group taken over", logkey.Tenant, t, logkey.Group, name, "generation", g.generation, "members", len(g.members))
+	co.logTenant(slog.LevelInfo, t, "kafka group taken over", logkey.Group, name, "generation", g.generation, "members", len(g.members))
 	return g
 }
 
@@ -300,7 +311,7 @@ func (g *group) supports(name string) bool {
 // or at the deadline, without those that did not.
 func (co *coordinator) prepareRebalance(g *group, reason string) {
 	if g.state != stateEmpty {
-		co.l.log.Info("kafka group rebalancing", logkey.Tenant, g.tenant, logkey.Group, g.name, "generation", g.generation, "state", g.state, "reason", reason)
+		co.logTenant(slog.LevelInfo, g.tenant, "kafka group rebalancing", logkey.Group, g.name, "generation", g.generation, "state", g.state, "reason", reason)
 	}
 	for _, m := range g.members {
 		if m.sync != nil {
@@ -474,7 +485,7 @@ func (co *coordinator) expire() {
 					}
 				}
 				if len(gone) > 0 {
-					co.l.log.Info("kafka group members expired", logkey.Tenant, g.tenant, logkey.Group, g.name, "members", len(gone))
+					co.logTenant(slog.LevelInfo, g.tenant, "kafka group members expired", logkey.Group, g.name, "members", len(gone))
 					co.remove(g, gone...)
 				}
 				co.account(g)
@@ -555,7 +566,7 @@ func (co *coordinator) persist(g *group) <-chan error {
 		defer cancel()
 		err := co.l.b.KafkaGroup(ctx, v)
 		if err != nil {
-			co.l.log.Warn("kafka group not recorded", logkey.Tenant, v.Tenant, logkey.Group, v.Name, logkey.Err, err)
+			co.logTenant(slog.LevelWarn, v.Tenant, "kafka group not recorded", logkey.Group, v.Name, logkey.Err, err)
 		}
 		g.persisted = seq
 		done <- err

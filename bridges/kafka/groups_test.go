@@ -1,9 +1,12 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -411,4 +414,60 @@ func TestGroupMemoryBounded(t *testing.T) {
 	if !ok || string(ps[0].Metadata) != "abc" || string(ps2[0].Metadata) != "abc" {
 		t.Fatalf("a member's metadata follows its request's frame: %q", ps2[0].Metadata)
 	}
+}
+
+// TestGroupChurnLogsLittle: a client joining and leaving a group in a
+// loop, each time a rebalance of the member that stays, is logged once a
+// window, then with the count left out: a tenant's clients do not write
+// the node's log at their pace.
+func TestGroupChurnLogsLittle(t *testing.T) {
+	var buf syncBuffer
+	e := newEnvWith(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
+	a, b := e.login("default", e.token), e.login("default", e.token)
+	aID := a.join("g", "", 7).MemberID
+	ja := a.join("g", aID, 7)
+	a.syncAssign("g", aID, ja.Generation, 5, map[string][]int32{aID: {0, 1}})
+	const rounds = 10
+	for range rounds {
+		bID := b.join("g", "", 7).MemberID
+		joined := make(chan *kmsg.JoinGroupResponse, 1)
+		go func() { joined <- b.join("g", bID, 7) }() // waits for a to join again
+		time.Sleep(50 * time.Millisecond)
+		if r := a.join("g", aID, 7); r.ErrorCode != 0 {
+			t.Fatalf("a joins again: %d", r.ErrorCode)
+		}
+		if r := <-joined; r.ErrorCode != 0 {
+			t.Fatalf("b joins: %d", r.ErrorCode)
+		}
+		leave := kmsg.NewPtrLeaveGroupRequest()
+		leave.Version, leave.Group = 5, "g"
+		leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: bID}}
+		b.do(leave)
+		if r := a.join("g", aID, 7); r.ErrorCode != 0 {
+			t.Fatalf("a joins after b left: %d", r.ErrorCode)
+		}
+	}
+	lines := strings.Count(buf.String(), "kafka group rebalancing")
+	t.Logf("%d rounds of a member joining and leaving: %d lines", rounds, lines)
+	if lines < 1 || lines > 2 {
+		t.Fatalf("%d rebalancing lines for %d rounds, want 1 (2 if a window passed):\n%s", lines, rounds, buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer the listener's goroutines may write at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -30,13 +30,20 @@ type env struct {
 	token  string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the listener's configuration changed by set.
+func newEnvWith(t *testing.T, set func(*Config)) *env {
 	t.Helper()
 	h := testhost.Start(t)
 	signer := testhost.Signer(t, h, "test")
 	v := &tenants.Verifier{Audience: "test", Keys: h.Key, Incarnation: h.Incarnation}
-	l := New(Config{Addr: "127.0.0.1:0", Verifier: v, GroupInitialRebalanceDelay: 200 * time.Millisecond,
-		AuthTimeout: 2 * time.Second, MaxRequestBytes: 1 << 20}, ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet()), h)
+	cfg := Config{Addr: "127.0.0.1:0", Verifier: v, GroupInitialRebalanceDelay: 200 * time.Millisecond,
+		AuthTimeout: 2 * time.Second, MaxRequestBytes: 1 << 20}
+	if set != nil {
+		set(&cfg)
+	}
+	l := New(cfg, ingest.New(h, h, nil, tenants.NewLimiter(nil), metrics.NewSet()), h)
 	if err := l.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -233,6 +233,15 @@ type Listener struct {
 	perTenant map[eddy.TenantID]int64 // connections, for the quota
 
 	wills wills // delayed last wills (will.go)
+
+	// repeats keeps the warnings a tenant's devices can cause, connecting
+	// and subscribing in a loop, to one of a kind per tenant a window.
+	repeats *logkey.Repeats
+}
+
+// warnSession logs a warning about a session, as repeats admits it.
+func (l *Listener) warnSession(s *session, msg string, err error) {
+	l.repeats.Log(l.log, slog.LevelWarn, msg+"|"+string(s.tenant), msg, logkey.Tenant, s.tenant, logkey.Client, s.client, logkey.Err, err)
 }
 
 // session is an authenticated connection: its token and the tenant it acts
@@ -278,7 +287,8 @@ func (s *session) tenantAlive(l *Listener) bool {
 func New(cfg Config, ingest Ingest) *Listener {
 	cfg.setDefaults()
 	l := &Listener{cfg: cfg, ingest: ingest, log: cfg.Logger, m: cfg.Metrics, clients: map[*mochi.Client]*session{}, perTenant: map[eddy.TenantID]int64{},
-		stop: make(chan struct{}), done: make(chan struct{}), publishDeadline: deadline.New(cfg.PublishTimeout)}
+		repeats: logkey.NewRepeats(30 * time.Second),
+		stop:    make(chan struct{}), done: make(chan struct{}), publishDeadline: deadline.New(cfg.PublishTimeout)}
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketBytes)
 	caps.ReceiveMaximum = cfg.ReceiveMaximum

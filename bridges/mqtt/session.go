@@ -75,7 +75,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 			ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
 			defer cancel()
 			if err := l.cfg.Sessions.Save(ctx, s.tenant, s.client, nil, nil, 0); err != nil {
-				l.log.Warn("mqtt session not dropped", logkey.Client, s.client, logkey.Err, err)
+				l.warnSession(s, "mqtt session not dropped", err)
 			}
 		}
 		return
@@ -121,7 +121,7 @@ func (st *stream) gone() {
 		err = l.cfg.Sessions.Presence(ctx, s.tenant, s.client, expiry, time.Now())
 	}
 	if err != nil && eddy.ErrorCode(err) != eddy.CodeNotFound {
-		l.log.Warn("mqtt session presence not recorded", logkey.Client, s.client, logkey.Err, err)
+		l.warnSession(s, "mqtt session presence not recorded", err)
 	}
 }
 

@@ -493,7 +493,7 @@ func (h *hook) OnSubscribed(cl *mochi.Client, pk packets.Packet, codes []byte) {
 		s.stream.Store(st)
 	}
 	if err := st.setFilters(st.filterList(pk, codes, true)); err != nil {
-		l.log.Warn("mqtt session filters not recorded", logkey.Client, s.client, logkey.Err, err)
+		l.warnSession(s, "mqtt session filters not recorded", err)
 	}
 	for i, sub := range pk.Filters {
 		if i < len(codes) && codes[i] < 0x80 && isShared(sub.Filter) {
@@ -517,7 +517,7 @@ func (h *hook) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {
 	}
 	st := s.stream.Load()
 	if err := st.setFilters(st.filterList(pk, nil, false)); err != nil {
-		h.l.log.Warn("mqtt session filters not recorded", logkey.Client, s.client, logkey.Err, err)
+		h.l.warnSession(s, "mqtt session filters not recorded", err)
 	}
 	for _, sub := range pk.Filters {
 		if isShared(sub.Filter) {
