@@ -311,6 +311,7 @@ func (g *group) supports(name string) bool {
 // or at the deadline, without those that did not.
 func (co *coordinator) prepareRebalance(g *group, reason string) {
 	if g.state != stateEmpty {
+		co.l.cfg.Metrics.GetOrCreateCounter(`eddy_kafka_group_rebalances_total{tenant="` + string(g.tenant) + `"}`).Inc()
 		co.logTenant(slog.LevelInfo, g.tenant, "kafka group rebalancing", logkey.Group, g.name, "generation", g.generation, "state", g.state, "reason", reason)
 	}
 	for _, m := range g.members {

@@ -452,6 +452,9 @@ func TestGroupChurnLogsLittle(t *testing.T) {
 	if lines < 1 || lines > 2 {
 		t.Fatalf("%d rebalancing lines for %d rounds, want 1 (2 if a window passed):\n%s", lines, rounds, buf.String())
 	}
+	if n := e.l.cfg.Metrics.GetOrCreateCounter(`eddy_kafka_group_rebalances_total{tenant="default"}`).Get(); n != 2*rounds {
+		t.Fatalf("%d rebalances counted, want %d", n, 2*rounds)
+	}
 }
 
 // syncBuffer is a bytes.Buffer the listener's goroutines may write at once.
