@@ -384,7 +384,7 @@ func (l *Listener) listen(id, name, addr string, wrap func(net.Listener) net.Lis
 	return &guardedListener{id: id, ln: inner, guard: guard, timeout: l.cfg.ConnectTimeout, maxConn: l.cfg.MaxConnectBytes, log: l.log,
 		onDrop: func(reason string) {
 			l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_preauth_dropped_total{reason=%q}`, reason)).Inc()
-		}}, nil
+		}, onPanic: l.endPanicked}, nil
 }
 
 // WSAddr is the bound WebSocket address ("" when off).

@@ -29,6 +29,7 @@ type guardedListener struct {
 	timeout time.Duration
 	maxConn int
 	onDrop  func(reason string)
+	onPanic func(c net.Conn, v any) // a packet panicked mochi's decoder (recovered.go)
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -69,6 +70,14 @@ func (l *guardedListener) Serve(establish listeners.EstablishFn) {
 				c.Close()
 				return
 			}
+			defer func() {
+				if v := recover(); v != nil {
+					if !inDecoder() {
+						panic(v)
+					}
+					l.onPanic(pre, v)
+				}
+			}()
 			if err := establish(l.ID(), pre); err != nil {
 				l.log.Debug("mqtt connection ended", logkey.Remote, c.RemoteAddr().String(), logkey.Err, err)
 			}

@@ -52,6 +52,7 @@ var help = map[string]string{
 	"eddy_mqtt_refused_total":                     "MQTT publishes refused, by error code and MQTT reason code.",
 	"eddy_mqtt_messages_total":                    "MQTT publishes appended, by topic and QoS.",
 	"eddy_mqtt_publish_commit_seconds":            "Time from a QoS 1 publish's arrival to its PUBACK (after commit).",
+	"eddy_mqtt_decoder_panics_total":              "MQTT connections ended because a packet panicked the MQTT library's decoder (the node goes on).",
 	"eddy_mqtt_preauth_dropped_total":             "MQTT connections closed before authenticating, by reason (an oversized or slow CONNECT, a packet before it).",
 	"eddy_mqtt_delivery_dropped_total":            "Deliveries to MQTT subscribers dropped by the listener's per-connection bounds.",
 	"eddy_mqtt_kicked_total":                      "MQTT connections disconnected by an administrator.",
