@@ -516,7 +516,9 @@ func (r *runner) report(state, msg string) {
 
 // stamp fills a partition entry's status: this node's view, now.
 func (r *runner) stamp(p *catalog.LinkPartition, st status, state, msg string) {
-	p.Node, p.State, p.Error, p.UpdatedMs = r.m.src.NodeID(), state, msg, time.Now().UnixMilli()
+	// The text may hold the target's own (a SASL refusal's message):
+	// every node keeps it in the controller.
+	p.Node, p.State, p.Error, p.UpdatedMs = r.m.src.NodeID(), state, clip(msg, maxStatusMessage), time.Now().UnixMilli()
 	p.End, p.BacklogBytes, p.OldestMs = st.end, st.backlogBytes, st.oldestMs
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy"
@@ -46,6 +47,31 @@ const metaMaxAge = 30 * time.Second
 
 // maxTargetAnswer bounds an answer a link reads from its target.
 const maxTargetAnswer = 4 << 20
+
+// maxTargetMessage bounds what a link keeps of an error message of its
+// target: the text goes into the partition's status, which the
+// controller keeps on every node, and a target may send a megabyte.
+const maxTargetMessage = 256
+
+// maxStatusMessage bounds a partition's status error as stored.
+const maxStatusMessage = 512
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) { // the last rune's start: drop it if cut
+			if !utf8.FullRuneInString(s[i:]) {
+				s = s[:i]
+			}
+			break
+		}
+	}
+	return s + "..."
+}
 
 func newUpstream(l *catalog.LinkMeta, targets Targets, connects *metrics.Counter) (*upstream, error) {
 	spec, name := l.LinkSpec, l.Name
@@ -286,7 +312,7 @@ func (u *upstream) create(ctx context.Context, topic string, partitions int32) e
 		if t.ErrorCode != 0 && t.ErrorCode != kerr.TopicAlreadyExists.Code {
 			e := classify(t.ErrorCode, "create target topic "+topic)
 			if t.ErrorMessage != nil {
-				e.msg += " (" + *t.ErrorMessage + ")"
+				e.msg += " (" + clip(*t.ErrorMessage, maxTargetMessage) + ")"
 			}
 			if e.kind == missing || e.kind == retry && t.ErrorCode != kerr.RequestTimedOut.Code {
 				e.kind = fatal
@@ -327,7 +353,7 @@ func (u *upstream) produce(ctx context.Context, topic string, p, sourcePartition
 			}
 			e := classify(rp.ErrorCode, "produce to "+topic)
 			if rp.ErrorMessage != nil {
-				e.msg += " (" + *rp.ErrorMessage + ")"
+				e.msg += " (" + clip(*rp.ErrorMessage, maxTargetMessage) + ")"
 			}
 			return 0, e
 		}
