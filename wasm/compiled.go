@@ -15,22 +15,14 @@ import (
 // module compiles (or finds) a module by hash and borrows it: the caller
 // gives it back with release (a runner, when it is retired).
 func (t *tenantRT) module(ctx context.Context, sha string, load func() ([]byte, error), name string) (*Module, error) {
-	t.mu.Lock()
-	if m := t.modules[sha]; m != nil {
-		m.users++
-		t.mu.Unlock()
+	if m := t.borrow(sha); m != nil {
 		return m, nil
 	}
-	t.mu.Unlock()
-	t.compileMu.Lock()
+	t.compileMu.Lock() // one compile at a time: the second caller of a module finds it
 	defer t.compileMu.Unlock()
-	t.mu.Lock()
-	if m := t.modules[sha]; m != nil {
-		m.users++
-		t.mu.Unlock()
+	if m := t.borrow(sha); m != nil {
 		return m, nil
 	}
-	t.mu.Unlock()
 	bin, err := load()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
@@ -52,6 +44,17 @@ func (t *tenantRT) module(ctx context.Context, sha string, load func() ([]byte, 
 	t.modules[sha] = m
 	t.mu.Unlock()
 	return m, nil
+}
+
+// borrow lends the compiled module of sha, nil if none is.
+func (t *tenantRT) borrow(sha string) *Module {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.modules[sha]
+	if m != nil {
+		m.users++
+	}
+	return m
 }
 
 // count takes size bytes of binaries to compile, within the tenant's
