@@ -230,3 +230,78 @@ func TestLinkHostileTarget(t *testing.T) {
 		t.Fatalf("produce after: %d %v", code, err)
 	}
 }
+
+// TestLinkHostileMetadata: a target whose metadata names partitions and
+// brokers no broker would (negative and huge indexes, unknown and
+// negative leaders, brokers without a host or port, the same id twice)
+// fails the link's attempts, which say why, and the edge serves on.
+func TestLinkHostileMetadata(t *testing.T) {
+	var asked atomic.Int64
+	var addr string
+	addr = fakeKafka(t, map[int16]int16{3: 8, 19: 4, 22: 1, 0: 7}, func(req kmsg.Request) kmsg.Response {
+		switch r := req.(type) {
+		case *kmsg.InitProducerIDRequest:
+			resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+			resp.ProducerID = 1000
+			return resp
+		case *kmsg.MetadataRequest:
+			n := asked.Add(1)
+			resp := r.ResponseKind().(*kmsg.MetadataResponse)
+			host, port, _ := net.SplitHostPort(addr)
+			var p int32
+			fmt.Sscan(port, &p)
+			resp.Brokers, resp.ControllerID = []kmsg.MetadataResponseBroker{{NodeID: 1, Host: host, Port: p}}, 1
+			parts := []kmsg.MetadataResponseTopicPartition{{Partition: 0, Leader: 1}, {Partition: 1, Leader: 1}}
+			switch n % 6 {
+			case 0:
+				parts[0].Partition = -1
+			case 1:
+				parts[1].Partition = 1<<31 - 1
+			case 2:
+				parts[0].Leader, parts[1].Leader = -7, 99
+			case 3:
+				resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: 1, Host: "", Port: -1},
+					kmsg.MetadataResponseBroker{NodeID: -1, Host: host, Port: 0})
+			case 4:
+				parts = append(parts, parts...) // each partition twice
+			case 5:
+				resp.ControllerID = -9
+			}
+			for _, tp := range r.Topics {
+				resp.Topics = append(resp.Topics, kmsg.MetadataResponseTopic{Topic: tp.Topic, Partitions: parts})
+			}
+			return resp
+		case *kmsg.ProduceRequest:
+			resp := r.ResponseKind().(*kmsg.ProduceResponse)
+			for _, tp := range r.Topics {
+				rt := kmsg.ProduceResponseTopic{Topic: tp.Topic}
+				for _, pp := range tp.Partitions {
+					rt.Partitions = append(rt.Partitions, kmsg.ProduceResponseTopicPartition{Partition: pp.Partition, ErrorCode: kerr.NotLeaderForPartition.Code})
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp
+		}
+		return nil
+	})
+	edge := newProc(t)
+	edge.start()
+	edge.mustCreateTopic("sensors", 2)
+	edge.producePadded("sensors", 0, 5, 64, "r")
+	edge.producePadded("sensors", 1, 5, 64, "r")
+	edge.createLink(map[string]any{"name": "odd", "to": []string{addr}, "topics": []string{"sensors"}})
+	waitFor(t, "the target asked for its metadata a dozen times", 60*time.Second, func() bool {
+		if !edge.alive() {
+			t.Fatalf("the edge died of a target's metadata:\n%s", edge.log.String()[max(0, edge.log.Len()-4000):])
+		}
+		return asked.Load() >= 12
+	})
+	v := edge.link("odd")
+	t.Logf("%d metadata answers; the link: %s, %.200q", asked.Load(), v.State, errorsOf(v))
+	if forwarded(v) != 0 {
+		t.Errorf("the link counts %d records forwarded to a target that took none", forwarded(v))
+	}
+	if code, err := edge.do("POST", "/v1/topics/sensors/records", "application/json", []byte(`{"records":[{"value":"ok"}]}`), nil); err != nil || code != 200 {
+		t.Fatalf("produce after: %d %v", code, err)
+	}
+}

@@ -279,13 +279,24 @@ func (u *upstream) refresh(ctx context.Context, topic string) (*topicMeta, error
 			tm.err = classify(t.ErrorCode, "target topic "+topic)
 			break
 		}
-		tm.partitions = make([]int32, len(t.Partitions))
+		// The target's word, checked: a topic of n partitions numbers
+		// them 0 to n-1 (an index outside was taken as one, and -1
+		// ended the node), and a partition it does not name has no
+		// leader.
+		valid := func(p int32) bool { return p >= 0 && int(p) < len(t.Partitions) }
+		n := 0
 		for _, p := range t.Partitions {
-			if int(p.Partition) < len(tm.partitions) {
+			if valid(p.Partition) {
+				n = max(n, int(p.Partition)+1)
+			}
+		}
+		tm.partitions = make([]int32, n)
+		for i := range tm.partitions {
+			tm.partitions[i] = -1
+		}
+		for _, p := range t.Partitions {
+			if valid(p.Partition) && (p.ErrorCode == 0 || p.ErrorCode == kerr.ReplicaNotAvailable.Code) {
 				tm.partitions[p.Partition] = p.Leader
-				if p.ErrorCode != 0 && p.ErrorCode != kerr.ReplicaNotAvailable.Code {
-					tm.partitions[p.Partition] = -1
-				}
 			}
 		}
 	}
