@@ -2,6 +2,7 @@ package multiraft
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,11 @@ type Config struct {
 	Join bool
 	// DeploymentID isolates clusters; it must never change. Defaults to 1.
 	DeploymentID uint64
+	// PeerTLS, when set, secures the Raft transport both ways: a node
+	// accepts only peers presenting a certificate it trusts, and presents
+	// its own (PeerTLSConfig builds one). Nil: plain TCP, for a Raft port
+	// only the cluster's nodes can reach.
+	PeerTLS *tls.Config
 	// RTT is dragonboat's tick. Elections take 10-20 ticks (3-6 for
 	// single-replica shards, which cannot fail over anyway). Defaults to 100ms.
 	RTT time.Duration
@@ -336,7 +342,7 @@ func (h *Host) Start(ctx context.Context) error {
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
 		Expert: config.ExpertConfig{FS: h.reserve.raftFS(),
-			TransportFactory: &transportFactory{log: h.log}},
+			TransportFactory: &transportFactory{log: h.log, tls: h.cfg.PeerTLS}},
 	}
 	// The stores by name; a data directory keeps the one it was made with
 	// (dragonboat records it), so the configured one is tried first and

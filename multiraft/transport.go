@@ -3,6 +3,7 @@ package multiraft
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,12 +50,15 @@ const (
 
 var frameCRC = crc32.MakeTable(crc32.Castagnoli)
 
-type transportFactory struct{ log *slog.Logger }
+type transportFactory struct {
+	log *slog.Logger
+	tls *tls.Config // mutual TLS with the peers (peertls.go); nil: plain TCP
+}
 
 var _ config.TransportFactory = (*transportFactory)(nil)
 
 func (f *transportFactory) Create(nhc config.NodeHostConfig, mh raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
-	return &tcpTransport{listen: nhc.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, conns: map[net.Conn]struct{}{}}
+	return &tcpTransport{listen: nhc.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, tls: f.tls, conns: map[net.Conn]struct{}{}}
 }
 
 func (f *transportFactory) Validate(addr string) bool {
@@ -67,6 +71,7 @@ type tcpTransport struct {
 	onBatch raftio.MessageHandler
 	onChunk raftio.ChunkHandler
 	log     *slog.Logger
+	tls     *tls.Config
 
 	ln     net.Listener
 	mu     sync.Mutex
@@ -129,6 +134,18 @@ func (t *tcpTransport) serve(c net.Conn) {
 		t.mu.Unlock()
 		c.Close()
 	}()
+	if t.tls != nil {
+		tc, err := peerServer(c, t.tls)
+		if err != nil {
+			if errors.Is(err, io.EOF) { // closed unsaid: a peer's liveness probe
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			repeats.Log(t.log, slog.LevelWarn, "raft tls|"+host, "raft transport: a connection refused", logkey.Peer, c.RemoteAddr().String(), logkey.Err, err)
+			return
+		}
+		c = tc
+	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	for {
 		kind, payload, err := readFrame(r)
@@ -182,7 +199,7 @@ func (t *tcpTransport) Close() error {
 }
 
 func (t *tcpTransport) GetConnection(ctx context.Context, target string) (raftio.IConnection, error) {
-	c := &peerConn{target: target}
+	c := &peerConn{target: target, tls: t.tls}
 	if err := c.dial(ctx); err != nil {
 		return nil, err
 	}
@@ -190,7 +207,7 @@ func (t *tcpTransport) GetConnection(ctx context.Context, target string) (raftio
 }
 
 func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string) (raftio.ISnapshotConnection, error) {
-	c := &peerConn{target: target}
+	c := &peerConn{target: target, tls: t.tls}
 	if err := c.dial(ctx); err != nil {
 		return nil, err
 	}
@@ -200,6 +217,7 @@ func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string)
 // peerConn is an outgoing connection that notices its peer closing it.
 type peerConn struct {
 	target string
+	tls    *tls.Config // nil: plain TCP
 	conn   net.Conn
 	w      *bufio.Writer
 	gone   chan struct{} // closed when the peer closed the connection
@@ -207,7 +225,13 @@ type peerConn struct {
 
 func (c *peerConn) dial(ctx context.Context) error {
 	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", c.target)
+	var conn net.Conn
+	var err error
+	if c.tls != nil {
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: c.tls}).DialContext(ctx, "tcp", c.target)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", c.target)
+	}
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,13 @@ type Config struct {
 	// this node at (Metadata). Default: kafka_addr, with 127.0.0.1 for a
 	// wildcard host. Set it when clients come through NAT or a proxy.
 	AdvertiseKafkaAddr string `yaml:"advertise_kafka_addr"`
+	// RaftTLSCert, RaftTLSKey and RaftTLSCA (PEM files), all three or
+	// none, make the Raft transport mutual TLS: a node accepts only peers
+	// whose certificate the CA signed, and presents its own. Without
+	// them the Raft port must be reachable by the cluster's nodes alone.
+	RaftTLSCert string `yaml:"raft_tls_cert"`
+	RaftTLSKey  string `yaml:"raft_tls_key"`
+	RaftTLSCA   string `yaml:"raft_tls_ca"`
 	// KafkaTLSCert and KafkaTLSKey (PEM files), when both set, serve Kafka
 	// over TLS.
 	KafkaTLSCert string `yaml:"kafka_tls_cert"`
@@ -340,6 +347,9 @@ var envVars = []struct {
 	{"EDDY_MQTT_TLS_KEY", func(c *Config, v string) error { c.MQTTTLSKey = v; return nil }},
 	{"EDDY_KAFKA_ADDR", func(c *Config, v string) error { c.KafkaAddr = v; return nil }},
 	{"EDDY_ADVERTISE_KAFKA_ADDR", func(c *Config, v string) error { c.AdvertiseKafkaAddr = v; return nil }},
+	{"EDDY_RAFT_TLS_CERT", func(c *Config, v string) error { c.RaftTLSCert = v; return nil }},
+	{"EDDY_RAFT_TLS_KEY", func(c *Config, v string) error { c.RaftTLSKey = v; return nil }},
+	{"EDDY_RAFT_TLS_CA", func(c *Config, v string) error { c.RaftTLSCA = v; return nil }},
 	{"EDDY_KAFKA_TLS_CERT", func(c *Config, v string) error { c.KafkaTLSCert = v; return nil }},
 	{"EDDY_KAFKA_TLS_KEY", func(c *Config, v string) error { c.KafkaTLSKey = v; return nil }},
 	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
@@ -452,6 +462,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir is empty")
+	}
+	if (c.RaftTLSCert == "") != (c.RaftTLSKey == "") || (c.RaftTLSCert == "") != (c.RaftTLSCA == "") {
+		return errors.New("raft_tls_cert, raft_tls_key and raft_tls_ca go together: set all three or none")
 	}
 	if _, err := links.ParseTargets(c.LinkAllowedTargets); err != nil {
 		return err

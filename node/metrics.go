@@ -11,6 +11,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/eddy-broker/eddy/internal/buildinfo"
+	"github.com/eddy-broker/eddy/multiraft"
 )
 
 // certFiles is a listener's certificate, loaded from its files and
@@ -39,6 +40,28 @@ func (n *Node) loadTLS(m *metrics.Set, listener, certFile, keyFile string) (*tls
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return cf.cert.Load(), nil
 	}}, nil
+}
+
+// raftTLS is the Raft transport's mutual TLS (raft_tls_cert, raft_tls_key,
+// raft_tls_ca), nil without it. The certificate is reloaded as the
+// listeners' are; the CA is read at start.
+func (n *Node) raftTLS(m *metrics.Set) (*tls.Config, error) {
+	if n.cfg.RaftTLSCert == "" {
+		return nil, nil
+	}
+	ca, err := os.ReadFile(n.cfg.RaftTLSCA)
+	if err != nil {
+		return nil, fmt.Errorf("raft_tls_ca: %w", err)
+	}
+	own, err := n.loadTLS(m, "raft", n.cfg.RaftTLSCert, n.cfg.RaftTLSKey)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := multiraft.PeerTLSConfig(func() *tls.Certificate { c, _ := own.GetCertificate(nil); return c }, ca)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", n.cfg.RaftTLSCA, err)
+	}
+	return cfg, nil
 }
 
 func (cf *certFiles) load() error {

@@ -83,7 +83,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	logSyncs := m.NewPrometheusHistogramExt("eddy_raft_log_sync_seconds", promtext.SyncBuckets)
 	partSyncs := m.NewPrometheusHistogramExt("eddy_partition_sync_seconds", promtext.DurationBuckets)
 	fw := newForwarder(n.signer.Load)
+	peerTLS, err := n.raftTLS(m)
+	if err != nil {
+		return nil, err
+	}
 	host, err := multiraft.New(multiraft.Config{
+		PeerTLS:            peerTLS,
 		NodeID:             cfg.NodeID,
 		RaftAddr:           cfg.RaftAddr,
 		HTTPAddr:           cfg.advertiseHTTP(),
