@@ -14,7 +14,7 @@ import (
 // eddyCLI runs the eddy binary as a client of p.
 func (p *proc) cli(stdin string, args ...string) (string, string, error) {
 	// The token comes from the profile eddy serve wrote on its first start.
-	cmd := exec.Command(eddyBin, append(args, "--server", "http://"+p.httpAddr)...)
+	cmd := exec.Command(eddyBin, append(args, "--server", p.base())...)
 	cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb strings.Builder

@@ -72,15 +72,32 @@ type proc struct {
 	log       *bytes.Buffer
 	exited    chan error
 	nodeID    int
-	peers     string   // for a cluster: 1=host:port,2=...
-	env       []string // extra environment, e.g. EDDY_SYNC_BYTES=...
-	cluster   []*proc  // the nodes of its cluster, for diagnostics
-	launches  int      // how often it was launched
-	join      bool     // joins a running cluster (--join) instead of --peers
-	netns     string   // runs in this network namespace (ip netns exec)
-	wrap      []string // a command that execs eddy, e.g. prlimit --nofile=512
-	bin       string   // the eddy binary to run; eddyBin unless set
-	mountNS   int      // a process whose mount namespace eddy runs in (see smallVolume): read its files through /proc
+	peers     string       // for a cluster: 1=host:port,2=...
+	env       []string     // extra environment, e.g. EDDY_SYNC_BYTES=...
+	cluster   []*proc      // the nodes of its cluster, for diagnostics
+	launches  int          // how often it was launched
+	join      bool         // joins a running cluster (--join) instead of --peers
+	netns     string       // runs in this network namespace (ip netns exec)
+	wrap      []string     // a command that execs eddy, e.g. prlimit --nofile=512
+	bin       string       // the eddy binary to run; eddyBin unless set
+	mountNS   int          // a process whose mount namespace eddy runs in (see smallVolume): read its files through /proc
+	https     *http.Client // the client of a node serving HTTPS (http_tls_cert); nil: plain HTTP
+}
+
+// client is the HTTP client that talks to the node.
+func (p *proc) client() *http.Client {
+	if p.https != nil {
+		return p.https
+	}
+	return http.DefaultClient
+}
+
+// base is the node's HTTP API URL.
+func (p *proc) base() string {
+	if p.https != nil {
+		return "https://" + p.httpAddr
+	}
+	return "http://" + p.httpAddr
 }
 
 // path is name inside the data directory as the node sees it.
@@ -137,9 +154,9 @@ func (p *proc) start() {
 		// arguments, environment, binary and wrapper: dropped, a test
 		// would go on against a node without its limits or TLS).
 		p.tb.Logf("port taken before eddy bound it; retrying on new ports")
-		args, env, bin, wrap := p.args, p.env, p.bin, p.wrap
+		args, env, bin, wrap, https := p.args, p.env, p.bin, p.wrap, p.https
 		*p = *newProc(p.tb)
-		p.args, p.env, p.bin, p.wrap = args, env, bin, wrap
+		p.args, p.env, p.bin, p.wrap, p.https = args, env, bin, wrap, https
 	}
 }
 
@@ -211,7 +228,7 @@ func (p *proc) awaitReady(mayRetry bool) (portTaken bool) {
 	deadline := time.Now().Add(60 * time.Second)
 	last := ""
 	for {
-		resp, err := http.Get(p.url("/readyz"))
+		resp, err := p.client().Get(p.url("/readyz"))
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			last = string(b)
@@ -306,7 +323,7 @@ func launchCluster(tb testing.TB, n int, mayRetry bool, setup func(p *proc)) []*
 	}
 }
 
-func (p *proc) url(path string) string { return "http://" + p.httpAddr + path }
+func (p *proc) url(path string) string { return p.base() + path }
 
 func (p *proc) do(method, path, ctype string, body []byte, out any) (int, error) {
 	req, _ := http.NewRequest(method, p.url(path), bytes.NewReader(body))
@@ -314,7 +331,7 @@ func (p *proc) do(method, path, ctype string, body []byte, out any) (int, error)
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Authorization", "Bearer "+p.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.client().Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -479,7 +479,7 @@ func (p *proc) getText(path string) (int, string) {
 	p.tb.Helper()
 	req, _ := http.NewRequest("GET", p.url(path), nil)
 	req.Header.Set("Authorization", "Bearer "+p.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.client().Do(req)
 	if err != nil {
 		p.tb.Fatal(err)
 	}

@@ -125,9 +125,14 @@ func (n *Node) bootstrapAdmin(signer *tenants.Signer) error {
 	}
 	n.log.Info("bootstrap admin token written (operator scope, valid one year)", "path", path)
 	n.human("eddy: the bootstrap admin token is in %s (readable only by you)\n", path)
-	server := "http://" + localURLHost(n.HTTPAddr())
-	name := profileName(server)
-	if file, err := WriteProfile(name, Profile{Server: server, TokenFile: path}, false); err != nil {
+	prof := Profile{Server: n.HTTPURL(), TokenFile: path}
+	if n.cfg.HTTPTLSCert != "" {
+		if prof.CAFile, err = filepath.Abs(n.cfg.HTTPTLSCert); err != nil {
+			return err
+		}
+	}
+	name := profileName(prof.Server)
+	if file, err := WriteProfile(name, prof, false); err != nil {
 		n.log.Warn("could not write the CLI profile", logkey.Err, err)
 	} else {
 		n.log.Info("CLI profile written", "profile", name, "path", file)
@@ -147,7 +152,8 @@ func profileName(server string) string {
 	if p, ok := ps.Profiles["local"]; !ok || p.Server == server {
 		return "local"
 	}
-	_, port, _ := strings.Cut(strings.TrimPrefix(server, "http://"), ":")
+	_, rest, _ := strings.Cut(server, "://")
+	_, port, _ := strings.Cut(rest, ":")
 	return "local-" + port
 }
 

@@ -29,6 +29,10 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// HTTPAddr is the HTTP API listener. Default :8080.
 	HTTPAddr string `yaml:"http_addr"`
+	// HTTPTLSCert and HTTPTLSKey (PEM files), when both set, serve the
+	// HTTP API (and the console) over TLS only.
+	HTTPTLSCert string `yaml:"http_tls_cert"`
+	HTTPTLSKey  string `yaml:"http_tls_key"`
 	// AdvertiseHTTPAddr is the host:port other nodes and clients reach this
 	// node's HTTP API at. Default: http_addr, with 127.0.0.1 for a wildcard.
 	AdvertiseHTTPAddr string `yaml:"advertise_http_addr"`
@@ -339,6 +343,8 @@ var envVars = []struct {
 	{"EDDY_NODE_ID", func(c *Config, v string) (err error) { c.NodeID, err = strconv.ParseUint(v, 10, 64); return }},
 	{"EDDY_DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{"EDDY_HTTP_ADDR", func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"EDDY_HTTP_TLS_CERT", func(c *Config, v string) error { c.HTTPTLSCert = v; return nil }},
+	{"EDDY_HTTP_TLS_KEY", func(c *Config, v string) error { c.HTTPTLSKey = v; return nil }},
 	{"EDDY_ADVERTISE_HTTP_ADDR", func(c *Config, v string) error { c.AdvertiseHTTPAddr = v; return nil }},
 	{"EDDY_RAFT_ADDR", func(c *Config, v string) error { c.RaftAddr = v; return nil }},
 	{"EDDY_MQTT_ADDR", func(c *Config, v string) error { c.MQTTAddr = v; return nil }},
@@ -462,6 +468,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir is empty")
+	}
+	if (c.HTTPTLSCert == "") != (c.HTTPTLSKey == "") {
+		return errors.New("http_tls_cert and http_tls_key go together")
 	}
 	if (c.RaftTLSCert == "") != (c.RaftTLSKey == "") || (c.RaftTLSCert == "") != (c.RaftTLSCA == "") {
 		return errors.New("raft_tls_cert, raft_tls_key and raft_tls_ca go together: set all three or none")

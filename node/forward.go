@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 type forwarder struct {
 	signer func() *tenants.Signer
 	hc     *http.Client
+	scheme string // https when the nodes' HTTP is TLS
 
 	mu       sync.Mutex
 	token    string
@@ -36,8 +38,13 @@ type forwarder struct {
 
 var _ multiraft.Forwarder = (*forwarder)(nil)
 
-func newForwarder(signer func() *tenants.Signer) *forwarder {
-	return &forwarder{signer: signer, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 60 * time.Second}}}
+// newForwarder forwards over HTTPS when tlsCfg is set (httpsPeers).
+func newForwarder(signer func() *tenants.Signer, tlsCfg *tls.Config) *forwarder {
+	f := &forwarder{signer: signer, scheme: "http", hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 60 * time.Second, TLSClientConfig: tlsCfg}}}
+	if tlsCfg != nil {
+		f.scheme = "https"
+	}
+	return f
 }
 
 func (f *forwarder) bearer() (string, error) {
@@ -67,7 +74,7 @@ var forwardedHeader = http.Header{httpapi.ForwardedHeader: {"1"}}
 
 // do sends a request to node n through the API's client, as a forward.
 func (f *forwarder) do(ctx context.Context, n catalog.NodeMeta, method, path, ctype string, body []byte) (*http.Response, []byte, error) {
-	c := httpapi.Client{Base: "http://" + n.HTTPAddr, Token: f.bearer, HC: f.hc, Header: forwardedHeader}
+	c := httpapi.Client{Base: f.scheme + "://" + n.HTTPAddr, Token: f.bearer, HC: f.hc, Header: forwardedHeader}
 	resp, b, err := c.Do(ctx, method, path, ctype, body)
 	var ae *httpapi.APIError
 	var re *httpapi.ReachError

@@ -4,6 +4,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -82,11 +83,20 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	leaderChanges := m.NewCounter("eddy_raft_leader_changes_total")
 	logSyncs := m.NewPrometheusHistogramExt("eddy_raft_log_sync_seconds", promtext.SyncBuckets)
 	partSyncs := m.NewPrometheusHistogramExt("eddy_partition_sync_seconds", promtext.DurationBuckets)
-	fw := newForwarder(n.signer.Load)
 	peerTLS, err := n.raftTLS(m)
 	if err != nil {
 		return nil, err
 	}
+	var httpTLS, httpsPeers *tls.Config
+	if cfg.HTTPTLSCert != "" {
+		if httpTLS, err = n.loadTLS(m, "http", cfg.HTTPTLSCert, cfg.HTTPTLSKey); err != nil {
+			return nil, err
+		}
+		if httpsPeers, err = n.httpsPeers(); err != nil {
+			return nil, err
+		}
+	}
+	fw := newForwarder(n.signer.Load, httpsPeers)
 	host, err := multiraft.New(multiraft.Config{
 		PeerTLS:            peerTLS,
 		NodeID:             cfg.NodeID,
@@ -200,6 +210,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		MQTTKick:    func(t eddy.TenantID, client string) bool { return n.mqtt != nil && n.mqtt.Kick(t, client) },
 		Peer:        fw.Get,
 		LinkTargets: n.targets.CheckSpec,
+		TLS:         httpTLS,
 	}, host)
 	return n, nil
 }
@@ -287,6 +298,15 @@ func (n *Node) Start(ctx context.Context) error {
 
 // HTTPAddr is the bound HTTP address.
 func (n *Node) HTTPAddr() string { return n.http.Addr() }
+
+// HTTPURL is the HTTP API's URL on this machine (https with TLS).
+func (n *Node) HTTPURL() string {
+	scheme := "http://"
+	if n.cfg.HTTPTLSCert != "" {
+		scheme = "https://"
+	}
+	return scheme + localURLHost(n.HTTPAddr())
+}
 
 // Host exposes the Raft host (tests, the console).
 func (n *Node) Host() *multiraft.Host { return n.host }

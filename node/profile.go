@@ -16,6 +16,9 @@ type Profile struct {
 	Server    string `yaml:"server"`
 	Token     string `yaml:"token,omitempty"`
 	TokenFile string `yaml:"token_file,omitempty"`
+	// CAFile (PEM) is trusted, besides the system's roots, for an https
+	// server: a node over TLS writes its certificate's file here.
+	CAFile string `yaml:"ca_file,omitempty"`
 }
 
 // Profiles is the CLI's profile file.

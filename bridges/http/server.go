@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -117,6 +118,8 @@ type Config struct {
 	// operator): what ?nodes=all gathers (transform breakers, replica
 	// checksums); nil: this node only.
 	Peer func(ctx context.Context, n catalog.NodeMeta, path string) ([]byte, error)
+	// TLS, when set, serves HTTPS only (http_tls_cert, http_tls_key).
+	TLS *tls.Config
 	// LinkTargets refuses a link's brokers its tenant may not reach
 	// (link_allowed_targets), when the link is created; nil allows all.
 	LinkTargets func(tenant eddy.TenantID, to []string) error
@@ -298,7 +301,11 @@ func (s *Server) Start() error {
 		Logger: s.log, OnRefused: func(reason string) {
 			s.m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="http",reason=%q}`, reason)).Inc()
 		}})
-	go func() { s.served <- s.srv.Serve(s.ln) }()
+	var serve net.Listener = s.ln
+	if s.cfg.TLS != nil {
+		serve = tls.NewListener(s.ln, s.cfg.TLS) // the handshake under the read timeout
+	}
+	go func() { s.served <- s.srv.Serve(serve) }()
 	return nil
 }
 

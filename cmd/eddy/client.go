@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,7 +35,7 @@ type client struct {
 // then the default server.
 func newClient(cmd *cobra.Command) *client {
 	var prof node.Profile
-	var noToken error // why there is no token, named with its fix
+	var unusable error // why no request can be made (no token, a bad CA file), named with its fix
 	if ps, path, err := node.LoadProfiles(); err == nil {
 		name, _ := cmd.Flags().GetString("profile")
 		if name == "" {
@@ -44,7 +46,7 @@ func newClient(cmd *cobra.Command) *client {
 		}
 		var ok bool
 		if prof, ok = ps.Profiles[name]; !ok && name != "" {
-			noToken = fmt.Errorf("no token: profile %q does not exist in %s (eddy profile list; eddy profile use NAME)", name, path)
+			unusable = fmt.Errorf("no token: profile %q does not exist in %s (eddy profile list; eddy profile use NAME)", name, path)
 		}
 	}
 	s, _ := cmd.Flags().GetString("server")
@@ -65,19 +67,50 @@ func newClient(cmd *cobra.Command) *client {
 			tok = v
 		} else if t, err := prof.TokenOf(); err == nil {
 			tok = t
-		} else if noToken == nil {
-			noToken = fmt.Errorf("no token: the profile's token file cannot be read (%v); pass --token, set EDDY_TOKEN, or fix the profile (eddy profile list)", err)
+		} else if unusable == nil {
+			unusable = fmt.Errorf("no token: the profile's token file cannot be read (%v); pass --token, set EDDY_TOKEN, or fix the profile (eddy profile list)", err)
 		}
 	}
-	if tok == "" && noToken == nil {
-		noToken = fmt.Errorf("no token: pass --token, set EDDY_TOKEN, or use a profile that has one (eddy profile list; eddy serve writes profile local with its admin token)")
+	if tok == "" && unusable == nil {
+		unusable = fmt.Errorf("no token: pass --token, set EDDY_TOKEN, or use a profile that has one (eddy profile list; eddy serve writes profile local with its admin token)")
 	}
 	if tok != "" {
-		noToken = nil
+		unusable = nil
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: 90 * time.Second}
+	caFile, _ := cmd.Flags().GetString("ca-file")
+	if !cmd.Flags().Changed("ca-file") {
+		if v := os.Getenv("EDDY_CA_FILE"); v != "" {
+			caFile = v
+		} else {
+			caFile = prof.CAFile
+		}
+	}
+	if caFile != "" {
+		pool, err := trusted(caFile)
+		if err != nil {
+			unusable, tok = err, "" // said at the first request
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
 	return &client{token: tok, Client: &httpapi.Client{Base: s, HC: &http.Client{Transport: tr},
-		Token: func() (string, error) { return tok, noToken }}}
+		Token: func() (string, error) { return tok, unusable }}}
+}
+
+// trusted is the system's roots and the certificates in a PEM file.
+func trusted(file string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("the CA file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("the CA file %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // apiError is an error answer from the API.

@@ -40,6 +40,7 @@ func newRoot() *cobra.Command {
 	pf.String("server", "http://127.0.0.1:8080", "node to talk to (env EDDY_SERVER, or the profile's)")
 	pf.String("token", "", "bearer token (env EDDY_TOKEN, or the profile's)")
 	pf.String("profile", "", "CLI profile to use (env EDDY_PROFILE; default: the current one)")
+	pf.String("ca-file", "", "PEM certificates trusted for an https server besides the system's (env EDDY_CA_FILE, or the profile's)")
 	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
 		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole(), newVersion())
 	strictGroups(root)

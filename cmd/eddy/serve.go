@@ -105,7 +105,7 @@ func serve(cfg node.Config, reload func() (node.Config, error)) error {
 	}
 	log.Info("eddy is serving", "version", version, logkey.Node, cfg.NodeID, "http", n.HTTPAddr(),
 		"raft", cfg.RaftAddr, "data_dir", cfg.DataDir)
-	n.Human("eddy %s: HTTP API on http://%s, Raft on %s, data in %s\n", version, n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir)
+	n.Human("eddy %s: HTTP API on %s, Raft on %s, data in %s\n", version, n.HTTPURL(), cfg.RaftAddr, cfg.DataDir)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -358,13 +358,13 @@ func newProfile() *cobra.Command {
 			return nil
 		},
 	}
-	var server, token, tokenFile string
+	var server, token, tokenFile, caFile string
 	set := &cobra.Command{
-		Use:   "set NAME --server URL [--token T | --token-file F]",
+		Use:   "set NAME --server URL [--token T | --token-file F] [--ca-file CA.pem]",
 		Short: "Create or update a profile",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := node.WriteProfile(args[0], node.Profile{Server: server, Token: token, TokenFile: tokenFile}, false)
+			path, err := node.WriteProfile(args[0], node.Profile{Server: server, Token: token, TokenFile: tokenFile, CAFile: caFile}, false)
 			if err != nil {
 				return err
 			}
@@ -375,6 +375,7 @@ func newProfile() *cobra.Command {
 	set.Flags().StringVar(&server, "server", "http://127.0.0.1:8080", "server URL")
 	set.Flags().StringVar(&token, "token", "", "token (stored in the profile file, mode 0600)")
 	set.Flags().StringVar(&tokenFile, "token-file", "", "file to read the token from at each use")
+	set.Flags().StringVar(&caFile, "ca-file", "", "PEM certificates trusted for an https server, besides the system's")
 	del := &cobra.Command{
 		Use:     "delete NAME",
 		Short:   "Delete a profile (its token file, if any, is left alone)",

@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clusterCerts makes, with openssl as an operator would, a cluster CA and
+// a certificate for each of n nodes signed by it, and returns the CA's
+// file and each node's certificate and key files.
+func clusterCerts(t *testing.T, dir string, n int) (ca string, certs, keys []string) {
+	t.Helper()
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v %s", args, err, out)
+		}
+	}
+	ca, caKey := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=eddy cluster CA")
+	ext := filepath.Join(dir, "san.ext") // the nodes serve HTTPS on loopback too
+	if err := os.WriteFile(ext, []byte("subjectAltName=IP:127.0.0.1,DNS:localhost\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		key, csr, cert := filepath.Join(dir, fmt.Sprintf("node%d.key", i)), filepath.Join(dir, fmt.Sprintf("node%d.csr", i)), filepath.Join(dir, fmt.Sprintf("node%d.pem", i))
+		run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr, "-subj", fmt.Sprintf("/CN=node%d", i))
+		run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+		certs, keys = append(certs, cert), append(keys, key)
+	}
+	return ca, certs, keys
+}
+
+// httpsClient trusts the certificates in a PEM file.
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// TestClusterTLS: three nodes whose Raft transport is mutual TLS
+// (raft_tls_cert, raft_tls_key, raft_tls_ca, made with openssl) and whose
+// HTTP is HTTPS (the same certificates) form a cluster, replicate an RF 3
+// topic and forward requests to each other over HTTPS; a fourth process
+// with a certificate of another CA, started with the same peers, reaches
+// none of them (the three log its refusal, and it never becomes ready).
+func TestClusterTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, certs, keys := clusterCerts(t, dir, 3)
+	i := 0
+	procs := newClusterWith(t, 3, func(p *proc) {
+		p.env = append(p.env, "EDDY_RAFT_TLS_CERT="+certs[i%3], "EDDY_RAFT_TLS_KEY="+keys[i%3], "EDDY_RAFT_TLS_CA="+ca,
+			"EDDY_HTTP_TLS_CERT="+certs[i%3], "EDDY_HTTP_TLS_KEY="+keys[i%3])
+		p.https = httpsClient(t, ca)
+		i++
+	})
+	// One-replica partitions spread over the nodes: most requests are
+	// forwarded, over HTTPS.
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"spread","partitions":6,"replication_factor":1}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	for _, p := range procs {
+		for part := range 6 {
+			body := fmt.Sprintf(`{"records":[{"value":"via %s"}]}`, p.httpAddr)
+			if code, err := p.do("POST", fmt.Sprintf("/v1/topics/spread/records?partition=%d", part), "application/json", []byte(body), nil); err != nil || code != 200 {
+				t.Fatalf("produce to partition %d through %s: %d %v", part, p.httpAddr, code, err)
+			}
+		}
+	}
+	for part := range 6 {
+		if n := len(procs[part%3].readPartition("spread", part)); n != 3 {
+			t.Fatalf("partition %d holds %d records, want 3", part, n)
+		}
+	}
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"sealed","partitions":1,"replication_factor":3}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	for n := range 20 {
+		body := fmt.Sprintf(`{"records":[{"value":"r%d"}]}`, n)
+		if code, err := procs[n%3].do("POST", "/v1/topics/sealed/records", "application/json", []byte(body), nil); err != nil || code != 200 {
+			t.Fatalf("produce %d: %d %v", n, code, err)
+		}
+	}
+	for _, p := range procs {
+		waitFor(t, "every replica holds the 20 records", 20*time.Second, func() bool {
+			var out struct{ Records []struct{} }
+			code, err := p.do("GET", "/v1/topics/sealed/partitions/0/records?offset=0&max_records=100", "", nil, &out)
+			return err == nil && code == 200 && len(out.Records) == 20
+		})
+		for _, l := range []string{"raft", "http"} {
+			if exp := p.metric(`eddy_tls_certificate_expiry_timestamp_seconds{listener="` + l + `"}`); exp < float64(time.Now().Unix()) {
+				t.Fatalf("the %s certificate's expiry metric: %v", l, exp)
+			}
+		}
+	}
+
+	// A node of another CA: its peers refuse it, it forms nothing.
+	otherCA, rogueCerts, rogueKeys := clusterCerts(t, t.TempDir(), 1)
+	rogue := newProc(t)
+	rogue.nodeID, rogue.peers = 2, strings.Replace(procs[0].peers, procs[1].raftAddr, rogue.raftAddr, 1)
+	rogue.env = append(rogue.env, "EDDY_RAFT_TLS_CERT="+rogueCerts[0], "EDDY_RAFT_TLS_KEY="+rogueKeys[0], "EDDY_RAFT_TLS_CA="+otherCA)
+	rogue.launch()
+	waitFor(t, "the cluster refuses the rogue's connections", 20*time.Second, func() bool {
+		for _, p := range procs {
+			if strings.Contains(p.log.String(), "raft transport: a connection refused") {
+				return true
+			}
+		}
+		return false
+	})
+	var ready struct{ Ready bool }
+	if code, _ := rogue.do("GET", "/readyz", "", nil, &ready); code == 200 {
+		t.Fatal("the rogue node is ready: it reached a quorum")
+	}
+	if code, err := procs[0].do("POST", "/v1/topics/sealed/records", "application/json", []byte(`{"records":[{"value":"after"}]}`), nil); err != nil || code != 200 {
+		t.Fatalf("produce after: %d %v", code, err)
+	}
+}
+
+// TestHTTPTLS: with http_tls_cert and http_tls_key the API and the
+// console are HTTPS only: curl with the CA gets answers, plain HTTP on
+// the port gets none, and the CLI works from the profile eddy serve
+// wrote (https, and the node's certificate trusted).
+func TestHTTPTLS(t *testing.T) {
+	ca, certs, keys := clusterCerts(t, t.TempDir(), 1)
+	p := newProc(t)
+	p.env = append(p.env, "EDDY_HTTP_TLS_CERT="+certs[0], "EDDY_HTTP_TLS_KEY="+keys[0])
+	p.https = httpsClient(t, ca)
+	p.start()
+	out, err := exec.Command("curl", "-sS", "--fail-with-body", "--cacert", ca, "-H", "Authorization: Bearer "+p.token, p.url("/v1/topics")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"topics"`) {
+		t.Fatalf("curl over https: %v %s", err, out)
+	}
+	if out, err := exec.Command("curl", "-sS", "--max-time", "5", "http://"+p.httpAddr+"/readyz").CombinedOutput(); err == nil {
+		t.Fatalf("plain HTTP was answered: %s", out)
+	}
+	// The profile eddy serve wrote: no --server, no --ca-file.
+	cmd := exec.Command(eddyBin, "topic", "create", "sealed")
+	cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the CLI through its profile: %v %s", err, out)
+	}
+	if out := p.mustCLI("", "topic", "list", "--ca-file", ca); !strings.Contains(out, "sealed") {
+		t.Fatalf("topic list: %s", out)
+	}
+	if _, errOut, err := p.cli("", "topic", "list", "--ca-file", "/dev/null"); err == nil || !strings.Contains(errOut, "CA file") {
+		t.Fatalf("a CA file without certificates: %v %s", err, errOut)
+	}
+	if code, body := p.getText("/console/"); code != 200 || !strings.Contains(body, "<html") {
+		t.Fatalf("the console over https: %d", code)
+	}
+}
