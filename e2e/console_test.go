@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/eddy-broker/eddy/internal/testutil"
 )
 
 // The web console in a real Chromium (Debian's), driven with chromedp
@@ -396,7 +397,7 @@ func TestConsole(t *testing.T) {
 	dev := exec.Command("stdbuf", "-oL", "mosquitto_pub", "-h", host, "-p", port, "-u", "default", "-P", p.token, "-i", "dev-console",
 		"-t", "sensors/dev-17", "-q", "1", "-V", "mqttv5", "-l", "-d")
 	stdin, _ := dev.StdinPipe()
-	var devOut syncBuffer
+	var devOut testutil.SyncBuffer
 	dev.Stdout, dev.Stderr = &devOut, &devOut
 	if err := dev.Start(); err != nil {
 		t.Fatalf("mosquitto_pub: %v", err)
@@ -504,19 +505,6 @@ func (p *proc) waitSeries(query string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
-// syncBuffer is a bytes.Buffer a process and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type answer struct {
 	code int

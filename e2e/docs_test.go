@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/testutil"
 )
 
 // TestDocs follows the docs as a new user would: the sh blocks of
@@ -151,7 +153,7 @@ func TestDocs(t *testing.T) {
 
 type docsNode struct {
 	cmd *exec.Cmd
-	log syncBuffer
+	log testutil.SyncBuffer
 }
 
 // A shBlock is one fenced sh block: where it starts, its attributes (the

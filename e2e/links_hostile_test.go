@@ -20,10 +20,50 @@ import (
 // so its answers are untrusted input.
 
 // fakeKafka is a Kafka "broker" on loopback that answers ApiVersions
-// (the versions it lists, none flexible but ApiVersions itself) and what
-// answer makes of every other request; nil closes the connection.
+// (the versions it lists, none flexible but ApiVersions itself),
+// InitProducerId (producer id 1000), and what answer makes of every other
+// request; nil closes the connection.
 func fakeKafka(t *testing.T, versions map[int16]int16, answer func(kmsg.Request) kmsg.Response) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveLoopback(t, "127.0.0.1", func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, corr, err := readKafkaRequest(br)
+			if err != nil {
+				return
+			}
+			var resp kmsg.Response
+			switch r := req.(type) {
+			case *kmsg.ApiVersionsRequest:
+				a := r.ResponseKind().(*kmsg.ApiVersionsResponse)
+				for k, max := range versions {
+					a.ApiKeys = append(a.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MaxVersion: max})
+				}
+				a.ApiKeys = append(a.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: 18, MaxVersion: 3},
+					kmsg.ApiVersionsResponseApiKey{ApiKey: 22, MaxVersion: 1})
+				resp = a
+			case *kmsg.InitProducerIDRequest:
+				a := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+				a.ProducerID = 1000
+				resp = a
+			default:
+				if resp = answer(req); resp == nil {
+					return
+				}
+			}
+			resp.SetVersion(req.GetVersion())
+			body := resp.AppendTo(binary.BigEndian.AppendUint32(nil, uint32(corr)))
+			if _, err := c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// serveLoopback accepts on a port of host (a loopback address) until the
+// test ends, handling each connection on its own goroutine and closing
+// it after; it returns the address.
+func serveLoopback(t *testing.T, host string, handle func(net.Conn)) string {
+	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,33 +76,22 @@ func fakeKafka(t *testing.T, versions map[int16]int16, answer func(kmsg.Request)
 			}
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, corr, err := readKafkaRequest(br)
-					if err != nil {
-						return
-					}
-					var resp kmsg.Response
-					if req.Key() == kmsg.ApiVersions.Int16() {
-						r := req.ResponseKind().(*kmsg.ApiVersionsResponse)
-						for k, max := range versions {
-							r.ApiKeys = append(r.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MaxVersion: max})
-						}
-						r.ApiKeys = append(r.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: 18, MaxVersion: 3})
-						resp = r
-					} else if resp = answer(req); resp == nil {
-						return
-					}
-					resp.SetVersion(req.GetVersion())
-					body := resp.AppendTo(binary.BigEndian.AppendUint32(nil, uint32(corr)))
-					if _, err := c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)); err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// metadataFrom is a Metadata answer naming the broker at addr, the
+// controller, alone.
+func metadataFrom(r *kmsg.MetadataRequest, addr string) *kmsg.MetadataResponse {
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	host, port, _ := net.SplitHostPort(addr)
+	var p int32
+	fmt.Sscan(port, &p)
+	resp.Brokers, resp.ControllerID = []kmsg.MetadataResponseBroker{{NodeID: 1, Host: host, Port: p}}, 1
+	return resp
 }
 
 // readKafkaRequest reads a request's frame and header (v1, or v2 with
@@ -120,18 +149,10 @@ func (b *kbin) uvarint() uint64 {
 func TestLinkTargetErrorBounded(t *testing.T) {
 	var creates atomic.Int64
 	var addr string
-	addr = fakeKafka(t, map[int16]int16{3: 8, 19: 4, 22: 1}, func(req kmsg.Request) kmsg.Response {
+	addr = fakeKafka(t, map[int16]int16{3: 8, 19: 4}, func(req kmsg.Request) kmsg.Response {
 		switch r := req.(type) {
-		case *kmsg.InitProducerIDRequest:
-			resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
-			resp.ProducerID = 1000
-			return resp
 		case *kmsg.MetadataRequest:
-			resp := r.ResponseKind().(*kmsg.MetadataResponse)
-			host, port, _ := net.SplitHostPort(addr)
-			var p int32
-			fmt.Sscan(port, &p)
-			resp.Brokers, resp.ControllerID = []kmsg.MetadataResponseBroker{{NodeID: 1, Host: host, Port: p}}, 1
+			resp := metadataFrom(r, addr)
 			for _, tp := range r.Topics {
 				resp.Topics = append(resp.Topics, kmsg.MetadataResponseTopic{Topic: tp.Topic, ErrorCode: kerr.UnknownTopicOrPartition.Code})
 			}
@@ -175,43 +196,29 @@ func TestLinkTargetErrorBounded(t *testing.T) {
 // few MiB of memory, not the frames: each link fails, says why, and
 // backs off.
 func TestLinkHostileTarget(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var sent atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	addr := serveLoopback(t, "127.0.0.1", func(c net.Conn) {
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			return
+		}
+		io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(size[:])))
+		c.Write(binary.BigEndian.AppendUint32(nil, 96<<20))
+		chunk := make([]byte, 1<<20)
+		for range 96 {
+			if _, err := c.Write(chunk); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var size [4]byte
-				if _, err := io.ReadFull(c, size[:]); err != nil {
-					return
-				}
-				io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(size[:])))
-				c.Write(binary.BigEndian.AppendUint32(nil, 96<<20))
-				chunk := make([]byte, 1<<20)
-				for range 96 {
-					if _, err := c.Write(chunk); err != nil {
-						return
-					}
-					sent.Add(1 << 20)
-				}
-			}()
+			sent.Add(1 << 20)
 		}
-	}()
+	})
 	edge := newProc(t)
 	edge.start()
 	edge.mustCreateTopic("sensors", 1)
 	edge.producePadded("sensors", 0, 10, 64, "r")
 	before := procStatusBytes(t, edge.cmd.Process.Pid, "VmHWM")
 	for i := range 3 {
-		edge.createLink(map[string]any{"name": fmt.Sprintf("h%d", i), "to": []string{ln.Addr().String()}, "topics": []string{"sensors"}})
+		edge.createLink(map[string]any{"name": fmt.Sprintf("h%d", i), "to": []string{addr}, "topics": []string{"sensors"}})
 	}
 	time.Sleep(8 * time.Second)
 	grew := procStatusBytes(t, edge.cmd.Process.Pid, "VmHWM") - before
@@ -238,19 +245,12 @@ func TestLinkHostileTarget(t *testing.T) {
 func TestLinkHostileMetadata(t *testing.T) {
 	var asked atomic.Int64
 	var addr string
-	addr = fakeKafka(t, map[int16]int16{3: 8, 19: 4, 22: 1, 0: 7}, func(req kmsg.Request) kmsg.Response {
+	addr = fakeKafka(t, map[int16]int16{3: 8, 19: 4, 0: 7}, func(req kmsg.Request) kmsg.Response {
 		switch r := req.(type) {
-		case *kmsg.InitProducerIDRequest:
-			resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
-			resp.ProducerID = 1000
-			return resp
 		case *kmsg.MetadataRequest:
 			n := asked.Add(1)
-			resp := r.ResponseKind().(*kmsg.MetadataResponse)
-			host, port, _ := net.SplitHostPort(addr)
-			var p int32
-			fmt.Sscan(port, &p)
-			resp.Brokers, resp.ControllerID = []kmsg.MetadataResponseBroker{{NodeID: 1, Host: host, Port: p}}, 1
+			resp := metadataFrom(r, addr)
+			host := resp.Brokers[0].Host
 			parts := []kmsg.MetadataResponseTopicPartition{{Partition: 0, Leader: 1}, {Partition: 1, Leader: 1}}
 			switch n % 6 {
 			case 0:

@@ -18,23 +18,9 @@ import (
 // sees no connection. A link to the allowed network forwards.
 func TestLinkTargets(t *testing.T) {
 	// A port on the node's loopback, counting who connects to it.
-	trap, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer trap.Close()
 	var trapped atomic.Int64
-	go func() {
-		for {
-			c, err := trap.Accept()
-			if err != nil {
-				return
-			}
-			trapped.Add(1)
-			c.Close()
-		}
-	}()
-	_, trapPort, _ := net.SplitHostPort(trap.Addr().String())
+	trap := serveLoopback(t, "127.0.0.1", func(net.Conn) { trapped.Add(1) })
+	_, trapPort, _ := net.SplitHostPort(trap)
 
 	// cloud is reached through an allowed address and advertises it;
 	// sly is reached the same way and advertises the trap.
@@ -42,7 +28,7 @@ func TestLinkTargets(t *testing.T) {
 	up := newUplinkOn(t, "127.0.0.2", cloud.kafkaAddr)
 	cloud.env = append(cloud.env, "EDDY_ADVERTISE_KAFKA_ADDR="+up.addr())
 	slyUp := newUplinkOn(t, "127.0.0.2", sly.kafkaAddr)
-	sly.env = append(sly.env, "EDDY_ADVERTISE_KAFKA_ADDR="+trap.Addr().String())
+	sly.env = append(sly.env, "EDDY_ADVERTISE_KAFKA_ADDR="+trap)
 	edge := newProc(t)
 	edge.env = append(edge.env, "EDDY_LINK_ALLOWED_TARGETS=127.0.0.2/32")
 	for _, p := range []*proc{cloud, sly, edge} {

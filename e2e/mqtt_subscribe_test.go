@@ -50,7 +50,7 @@ func (p *proc) subWith(opts []string, version, user, password string, count, tim
 
 type subscriber struct {
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  testutil.SyncBuffer
 	done chan struct{}
 }
 
@@ -262,7 +262,7 @@ func TestMQTTWebSocket(t *testing.T) {
 	p.start()
 	p.mustCreateTopic("cmd", 1)
 	cmd := exec.Command("node", filepath.Join(dir, "client.js"), "ws://"+ws+"/mqtt", p.token, "2")
-	var out, stderr syncBuffer
+	var out, stderr testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -223,7 +223,7 @@ func startPrometheus(t *testing.T, cfgFile string, command ...string) {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
 	prom := exec.Command(command[0], command[1:]...)
-	var promLog syncBuffer
+	var promLog testutil.SyncBuffer
 	prom.Stdout, prom.Stderr = &promLog, &promLog
 	if err := prom.Start(); err != nil {
 		t.Fatal(err)

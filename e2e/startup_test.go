@@ -95,7 +95,7 @@ func TestGoRunStopsWithIt(t *testing.T) {
 	cmd := exec.Command("go", "run", "../cmd/eddy", "serve", "--data-dir", p.dataDir, "--http-addr", p.httpAddr,
 		"--raft-addr", p.raftAddr, "--mqtt-addr", "off", "--kafka-addr", "off")
 	cmd.Env = append(os.Environ(), "EDDY_CONFIG_DIR="+p.confDir)
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,16 +1,15 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/eddy-broker/eddy/tenants"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -421,7 +420,7 @@ func TestGroupMemoryBounded(t *testing.T) {
 // window, then with the count left out: a tenant's clients do not write
 // the node's log at their pace.
 func TestGroupChurnLogsLittle(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	e := newEnvWith(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
 	a, b := e.login("default", e.token), e.login("default", e.token)
 	aID := a.join("g", "", 7).MemberID
@@ -455,22 +454,4 @@ func TestGroupChurnLogsLittle(t *testing.T) {
 	if n := e.l.cfg.Metrics.GetOrCreateCounter(`eddy_kafka_group_rebalances_total{tenant="default"}`).Get(); n != 2*rounds {
 		t.Fatalf("%d rebalances counted, want %d", n, 2*rounds)
 	}
-}
-
-// syncBuffer is a bytes.Buffer the listener's goroutines may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
