@@ -32,13 +32,18 @@ type env struct {
 
 // newEnv runs a real Raft host and the HTTP server on loopback.
 func newEnv(t *testing.T, hc multiraft.Config, sc Config) *env {
+	return newEnvOver(t, hc, sc, func(h *multiraft.Host) Broker { return h })
+}
+
+// newEnvOver is newEnv with the server's broker made from the host.
+func newEnvOver(t *testing.T, hc multiraft.Config, sc Config, broker func(*multiraft.Host) Broker) *env {
 	t.Helper()
 	h := testhost.StartWith(t, hc)
 	signer := testhost.Signer(t, h, "test-cluster")
 	sc.Addr = "127.0.0.1:0"
 	sc.Verifier = &tenants.Verifier{Audience: "test-cluster", Keys: h.Key, Incarnation: h.Incarnation}
 	sc.Signer = func() *tenants.Signer { return signer }
-	s := New(sc, h)
+	s := New(sc, broker(h))
 	s.SetStarted()
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

@@ -249,6 +249,15 @@ func (s *Server) tailOnce(c context.Context, pr *tenants.Principal, ref eddy.Top
 		return off, true
 	}
 	defer func() { <-turn }()
+	if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
+		// Retention removed what the tail had not sent yet (its client
+		// read slower than the log was cut): on from the log start, as
+		// a consumer resetting to the earliest offset. It sent the same
+		// error event every back-off, for good.
+		if po, perr := s.b.Offsets(ref, part); perr == nil && int64(po.LogStart) > off {
+			return int64(po.LogStart), true
+		}
+	}
 	if err != nil {
 		if c.Err() == nil {
 			e := eddy.AsError(err)

@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"bufio"
+	"context"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/multiraft"
 )
 
@@ -56,5 +61,78 @@ func TestTailsTenantShare(t *testing.T) {
 			t.Fatalf("acme's tail after one ended: %d", resp.StatusCode)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// retained is a host whose partitions' log start retention has moved to
+// start (their records below it are gone), as a slow tail finds it.
+type retained struct {
+	*multiraft.Host
+	start atomic.Int64
+}
+
+func (r *retained) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, maxRecords, maxBytes int, wait time.Duration) (*multiraft.FetchResult, error) {
+	if s := r.start.Load(); int64(offset) < s {
+		return nil, eddy.Errorf(eddy.CodeOffsetOutOfRange, "offset %d is before the log start %d", offset, s)
+	}
+	return r.Host.Fetch(ctx, ref, p, offset, maxRecords, maxBytes, wait)
+}
+
+func (r *retained) Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error) {
+	po, err := r.Host.Offsets(ref, p)
+	po.LogStart = max(po.LogStart, eddy.Offset(r.start.Load()))
+	return po, err
+}
+
+// TestTailPastRetention: a tail whose next records retention removed
+// before it sent them goes on from the log start; it sent the same
+// error event every back-off, for good.
+func TestTailPastRetention(t *testing.T) {
+	var r *retained
+	e := newEnvOver(t, multiraft.Config{}, Config{}, func(h *multiraft.Host) Broker { r = &retained{Host: h}; return r })
+	e.mustCreate("t", 1, "")
+	produce := func() {
+		if code, _, body := e.req("POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":1},{"value":2},{"value":3},{"value":4},{"value":5}]}`); code != 200 {
+			t.Fatalf("produce: %d %s", code, body)
+		}
+	}
+	produce() // 0-4
+	req, _ := http.NewRequest("GET", e.base+"/v1/topics/t/tail?partition=0&offset=0", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("tail: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	events := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "data: ") {
+				events <- line
+			}
+		}
+		close(events)
+	}()
+	next := func() string {
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(15 * time.Second):
+			t.Fatal("no event within 15 s")
+			return ""
+		}
+	}
+	for i := range 5 {
+		if ev := next(); !strings.Contains(ev, `"offset":`+string(rune('0'+i))) {
+			t.Fatalf("event %d: %s", i, ev)
+		}
+	}
+	r.start.Store(8) // 5-7 removed before the tail read them
+	produce()        // 5-9
+	for _, want := range []string{`"offset":8`, `"offset":9`} {
+		if ev := next(); !strings.Contains(ev, want) {
+			t.Fatalf("after retention: %s, want %s", ev, want)
+		}
 	}
 }
