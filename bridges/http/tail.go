@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,8 +169,19 @@ func (s *Server) tail(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 			select {
 			case <-recheck.C:
 				// A revoked token (key removed, tenant deleted or created
-				// again, expired) ends the stream within a second.
-				if err := s.cfg.Verifier.Recheck(p); err != nil {
+				// again, expired) ends the stream within a second, as does
+				// the topic's end (deleted, or made again: its offsets
+				// start over); the tail sent an error event every
+				// back-off, for good.
+				err := s.cfg.Verifier.Recheck(p)
+				if err == nil {
+					// The same life keeps its partitions' shards (it may
+					// add partitions after them).
+					if now, terr := s.b.Topic(ref); terr != nil || !slices.Equal(now.Shards[:min(len(now.Shards), len(meta.Shards))], meta.Shards) {
+						err = eddy.Errorf(eddy.CodeNotFound, "topic %s was deleted", ref.Name)
+					}
+				}
+				if err != nil {
 					e := eddy.AsError(err)
 					w.Write(appendJSONString([]byte("event: error\ndata: "), string(e.Code)+": "+e.Message))
 					w.WriteString("\n\n")

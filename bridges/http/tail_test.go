@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -133,6 +134,53 @@ func TestTailPastRetention(t *testing.T) {
 	for _, want := range []string{`"offset":8`, `"offset":9`} {
 		if ev := next(); !strings.Contains(ev, want) {
 			t.Fatalf("after retention: %s, want %s", ev, want)
+		}
+	}
+}
+
+// TestTailEndsWithItsTopic: a tail of a topic deleted, or deleted and
+// made again, ends within a couple of seconds with an error event saying
+// so; one of a topic that grew partitions goes on.
+func TestTailEndsWithItsTopic(t *testing.T) {
+	e := newEnv(t, multiraft.Config{}, Config{})
+	for _, again := range []bool{false, true} {
+		e.mustCreate("t", 1, "")
+		req, _ := http.NewRequest("GET", e.base+"/v1/topics/t/tail", nil)
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("tail: %v %v", resp, err)
+		}
+		done := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(resp.Body)
+			done <- string(b)
+		}()
+		if code, _, body := e.req("PATCH", "/v1/topics/t", "application/json", `{"partitions":2}`); code != 200 {
+			t.Fatalf("add a partition: %d %s", code, body)
+		}
+		select {
+		case out := <-done:
+			t.Fatalf("the tail ended when its topic grew: %q", out)
+		case <-time.After(1500 * time.Millisecond): // a recheck or more
+		}
+		if code, _, body := e.req("DELETE", "/v1/topics/t", "", ""); code != 204 && code != 200 {
+			t.Fatalf("delete: %d %s", code, body)
+		}
+		if again {
+			e.mustCreate("t", 1, "")
+		}
+		select {
+		case out := <-done:
+			if !strings.Contains(out, "event: error") || !strings.Contains(out, "was deleted") {
+				t.Fatalf("the tail ended with %q", out)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the tail of a deleted topic (made again: %v) goes on", again)
+		}
+		resp.Body.Close()
+		if again {
+			e.req("DELETE", "/v1/topics/t", "", "")
 		}
 	}
 }
