@@ -130,14 +130,26 @@ func TestClusterTLS(t *testing.T) {
 	}
 }
 
-// TestHTTPTLS: with http_tls_cert and http_tls_key the API and the
-// console are HTTPS only: curl with the CA gets answers, plain HTTP on
-// the port gets none, and the CLI works from the profile eddy serve
-// wrote (https, and the node's certificate trusted).
+// TestHTTPTLS: with http_tls_cert and http_tls_key (made by eddy cert)
+// the API and the console are HTTPS only: curl with the CA gets answers,
+// plain HTTP on the port gets none, and the CLI works from the profile
+// eddy serve wrote (https, and the node's certificate trusted).
 func TestHTTPTLS(t *testing.T) {
-	ca, certs, keys := clusterCerts(t, t.TempDir(), 1)
+	dir := t.TempDir()
+	for _, args := range [][]string{{"cert", "create-ca", "--dir", dir}, {"cert", "create-node", "node1", "--dir", dir}} {
+		if out, err := exec.Command(eddyBin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("eddy %v: %v %s", args, err, out)
+		}
+	}
+	if out, err := exec.Command(eddyBin, "cert", "create-node", "node1", "--dir", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "not overwritten") {
+		t.Fatalf("a second node1 overwrote the first: %v %s", err, out)
+	}
+	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "node1.pem"), filepath.Join(dir, "node1.key")
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the node's key: %v %v", fi.Mode(), err)
+	}
 	p := newProc(t)
-	p.env = append(p.env, "EDDY_HTTP_TLS_CERT="+certs[0], "EDDY_HTTP_TLS_KEY="+keys[0])
+	p.env = append(p.env, "EDDY_HTTP_TLS_CERT="+cert, "EDDY_HTTP_TLS_KEY="+key)
 	p.https = httpsClient(t, ca)
 	p.start()
 	out, err := exec.Command("curl", "-sS", "--fail-with-body", "--cacert", ca, "-H", "Authorization: Bearer "+p.token, p.url("/v1/topics")).CombinedOutput()

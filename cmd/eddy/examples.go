@@ -15,6 +15,9 @@ var examples = map[string]string{
   eddy bench kafka --consume --topic bench`,
 	"eddy bench mqtt": `  eddy bench mqtt --topic events --connections 64 --messages 50000
   eddy bench mqtt --topic events --qos 0 --connections 1000 --rate 1`,
+	"eddy cert create-ca": `  eddy cert create-ca --dir certs   # certs/ca.pem for every node; keep certs/ca.key off them`,
+	"eddy cert create-node": `  eddy cert create-node node1 --dir certs --host 10.0.0.11 --host node1.example.com
+  EDDY_RAFT_TLS_CERT=certs/node1.pem EDDY_RAFT_TLS_KEY=certs/node1.key EDDY_RAFT_TLS_CA=certs/ca.pem eddy serve ...`,
 	"eddy cluster status":      `  eddy cluster status -o json`,
 	"eddy cluster add-node":    `  eddy cluster add-node --id 4 --raft-addr 10.0.0.4:7100   # then on that machine: eddy serve --join --node-id 4 ...`,
 	"eddy cluster remove-node": `  eddy cluster remove-node 1 --wait 10m   # its replicas move away first`,

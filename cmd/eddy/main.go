@@ -42,7 +42,7 @@ func newRoot() *cobra.Command {
 	pf.String("profile", "", "CLI profile to use (env EDDY_PROFILE; default: the current one)")
 	pf.String("ca-file", "", "PEM certificates trusted for an https server besides the system's (env EDDY_CA_FILE, or the profile's)")
 	root.AddCommand(newServe(), newTopic(), newProduce(), newConsume(), newBench(), newConfig(),
-		newTenant(), newToken(), newProfile(), newCluster(), newTransform(), newGroup(), newLink(), newConsole(), newVersion())
+		newTenant(), newToken(), newProfile(), newCluster(), newCert(), newTransform(), newGroup(), newLink(), newConsole(), newVersion())
 	strictGroups(root)
 	completeNames(root)
 	addExamples(root)

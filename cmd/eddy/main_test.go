@@ -40,12 +40,14 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 // noOutput are the commands without -o/--output: they print no data, only
 // a confirmation or a server's log.
 var noOutput = map[string]string{
-	"eddy serve":          "runs a node",
-	"eddy console":        "opens the console in a browser",
-	"eddy transform init": "writes a project",
-	"eddy profile use":    "changes the CLI's files only",
-	"eddy profile set":    "changes the CLI's files only",
-	"eddy profile delete": "changes the CLI's files only",
+	"eddy serve":            "runs a node",
+	"eddy console":          "opens the console in a browser",
+	"eddy transform init":   "writes a project",
+	"eddy profile use":      "changes the CLI's files only",
+	"eddy profile set":      "changes the CLI's files only",
+	"eddy profile delete":   "changes the CLI's files only",
+	"eddy cert create-ca":   "writes files",
+	"eddy cert create-node": "writes files",
 }
 
 // TestEveryCommandHasOutput: every command that prints data takes
