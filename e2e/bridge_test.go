@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -196,4 +201,93 @@ func TestMQTTBridge(t *testing.T) {
 		dups += n - 1
 	}
 	t.Logf("after the kill: 9000 messages, %d stored twice or more", dups)
+}
+
+// TestBridgeHostileUpstream: the broker a bridge drains is another
+// party's, so its packets are untrusted input: an upstream that answers
+// the bridge's CONNECT and SUBSCRIBE, then sends malformed PUBLISH packets
+// (topic lengths past the body, garbage properties, random flags and
+// types), costs the bridge its connection, which it makes again, and
+// never the node.
+func TestBridgeHostileUpstream(t *testing.T) {
+	rng := fuzzRand(t)
+	var conns atomic.Int64
+	addr := serveLoopback(t, "127.0.0.1", func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		read := func() (byte, []byte, error) {
+			h, err := br.ReadByte()
+			if err != nil {
+				return 0, nil, err
+			}
+			n, mult := 0, 1
+			for {
+				d, err := br.ReadByte()
+				if err != nil {
+					return 0, nil, err
+				}
+				n += int(d&127) * mult
+				mult *= 128
+				if d&128 == 0 {
+					break
+				}
+			}
+			b := make([]byte, n)
+			_, err = io.ReadFull(br, b)
+			return h, b, err
+		}
+		if _, _, err := read(); err != nil { // CONNECT
+			return
+		}
+		c.Write([]byte{0x20, 3, 0, 0, 0})
+		go func() {
+			for {
+				h, b, err := read()
+				if err != nil {
+					return
+				}
+				if h>>4 == 8 && len(b) >= 2 { // SUBACK granting QoS 1
+					c.Write([]byte{0x90, 4, b[0], b[1], 0, 1})
+				}
+			}
+		}()
+		for i := 0; i < 300; i++ {
+			body := make([]byte, rng.IntN(40))
+			for j := range body {
+				body[j] = byte(rng.IntN(256))
+			}
+			switch rng.IntN(4) {
+			case 0: // a topic length past the body
+				if len(body) >= 2 {
+					binary.BigEndian.PutUint16(body, uint16(rng.IntN(65536)))
+				}
+			case 1: // a plausible topic, then garbage properties
+				body = append(append([]byte{0, 9}, "sensors/x"...), body...)
+			}
+			flags := byte(rng.IntN(16))
+			pk := append([]byte{0x30 | flags, byte(len(body))}, body...)
+			if rng.IntN(10) == 0 {
+				pk[0] = byte(rng.IntN(256))
+			}
+			if _, err := c.Write(pk); err != nil {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	})
+	p := bridgeNode(t, addr)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && conns.Load() < 20 {
+		if !p.alive() {
+			t.Fatalf("the node died after %d upstream connections:\n%s", conns.Load(), p.log.String()[max(0, p.log.Len()-5000):])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d upstream connections, 300 malformed PUBLISH packets each", conns.Load())
+	if conns.Load() < 20 {
+		t.Fatalf("the bridge connected %d times in 30 s: it stopped coming back", conns.Load())
+	}
+	if code, err := p.do("GET", "/readyz", "", nil, nil); err != nil || code != 200 {
+		t.Fatalf("readyz after: %d %v", code, err)
+	}
 }
