@@ -16,9 +16,9 @@ import (
 // is answered with the offset it got the first time and a gap or an older
 // epoch is refused (segment/producers.go, the strict rules).
 
-// AllocKafkaProducer hands out a producer id for a Kafka client.
-func (h *Host) AllocKafkaProducer(ctx context.Context) (int64, error) {
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAllocKafkaProducer})
+// AllocKafkaProducer hands out a producer id for a tenant's Kafka client.
+func (h *Host) AllocKafkaProducer(ctx context.Context, tenant eddy.TenantID) (int64, error) {
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpAllocKafkaProducer})
 	if err != nil {
 		return 0, err
 	}

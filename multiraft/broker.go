@@ -40,7 +40,7 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catal
 	if meta.Config == nil {
 		meta.Config = map[string]string{}
 	}
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCreateTopic, Topic: meta})
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCreateTopic, Topic: meta})
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (h *Host) AlterTopic(ctx context.Context, ref eddy.TopicRef, config map[str
 			return nil, err
 		}
 	}
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAlterTopic, Ref: ref.String(),
+	res, err := h.tenantPropose(ctx, ref.Tenant, &catalog.Cmd{Op: catalog.OpAlterTopic, Ref: ref.String(),
 		Topic: &catalog.TopicMeta{Partitions: partitions, Config: config}})
 	if err != nil {
 		return nil, err
@@ -127,7 +127,7 @@ func (h *Host) DeleteTopic(ctx context.Context, ref eddy.TopicRef) error {
 	if _, err := h.Topic(ref); err != nil {
 		return err
 	}
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDeleteTopic, Ref: ref.String()})
+	_, err := h.tenantPropose(ctx, ref.Tenant, &catalog.Cmd{Op: catalog.OpDeleteTopic, Ref: ref.String()})
 	h.kickReconcile()
 	return err
 }

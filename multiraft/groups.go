@@ -33,7 +33,7 @@ func (h *Host) JoinGroup(ctx context.Context, tenant eddy.TenantID, group string
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	now := time.Now().UnixMilli()
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpJoinGroup, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group,
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpJoinGroup, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group,
 		Member: &catalog.MemberMeta{ID: id, Topics: topics, SessionTimeoutMs: sessionTimeoutMs, LastSeenMs: now, JoinedMs: now, FromEarliest: fromEarliest}}})
 	if err != nil {
 		return nil, "", err
@@ -43,20 +43,20 @@ func (h *Host) JoinGroup(ctx context.Context, tenant eddy.TenantID, group string
 
 // LeaveGroup removes a member and rebalances.
 func (h *Host) LeaveGroup(ctx context.Context, tenant eddy.TenantID, group, member string) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpLeaveGroup, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, MemberID: member}})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpLeaveGroup, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, MemberID: member}})
 	return err
 }
 
 // Heartbeat records that a member is alive.
 func (h *Host) Heartbeat(ctx context.Context, tenant eddy.TenantID, group, member string) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpHeartbeat, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, MemberID: member, NowMs: time.Now().UnixMilli()}})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpHeartbeat, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, MemberID: member, NowMs: time.Now().UnixMilli()}})
 	return err
 }
 
 // CommitOffsets commits a member's offsets ("topic/partition" -> next
 // offset) in its generation.
 func (h *Host) CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, member string, generation int64, offsets map[string]int64) (*catalog.GroupMeta, error) {
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, MemberID: member,
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, MemberID: member,
 		Generation: generation, Offsets: offsets, NowMs: time.Now().UnixMilli()}})
 	if err != nil {
 		return nil, err
@@ -67,14 +67,14 @@ func (h *Host) CommitOffsets(ctx context.Context, tenant eddy.TenantID, group, m
 // KafkaGroup records a Kafka group's members and assignments, as its
 // coordinator completed a rebalance.
 func (h *Host) KafkaGroup(ctx context.Context, view *catalog.GroupMeta) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpKafkaGroup, GroupCmd: &catalog.GroupCmd{Tenant: view.Tenant, Group: view.Name, View: view}})
+	_, err := h.tenantPropose(ctx, view.Tenant, &catalog.Cmd{Op: catalog.OpKafkaGroup, GroupCmd: &catalog.GroupCmd{Tenant: view.Tenant, Group: view.Name, View: view}})
 	return err
 }
 
 // KafkaCommit commits offsets of a Kafka group, with their metadata
 // strings (its coordinator checked the member and generation).
 func (h *Host) KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64, metadata map[string]string) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: offsets, Metadata: metadata, Kafka: true}})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: offsets, Metadata: metadata, Kafka: true}})
 	return err
 }
 
@@ -83,7 +83,7 @@ func (h *Host) ResetOffsets(ctx context.Context, tenant eddy.TenantID, group str
 	if err := catalog.ValidateGroupName(group); err != nil {
 		return nil, err
 	}
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: offsets, Reset: true}})
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: offsets, Reset: true}})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (h *Host) ResetOffsets(ctx context.Context, tenant eddy.TenantID, group str
 
 // DeleteGroup deletes an empty group and its offsets.
 func (h *Host) DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDeleteGroup, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group}})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpDeleteGroup, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group}})
 	return err
 }
 
@@ -165,7 +165,7 @@ func (h *Host) expireMembers() {
 // device went (goneMs; 0: connected); the controller leader drops it once
 // it is due (expireMembers).
 func (h *Host) SessionPresence(ctx context.Context, tenant eddy.TenantID, group string, expirySec, goneMs int64) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, SessionOnly: true,
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, SessionOnly: true,
 		Session: &catalog.MQTTSession{ExpirySec: expirySec, GoneMs: goneMs}}})
 	return err
 }
@@ -176,7 +176,7 @@ func (h *Host) MQTTSession(ctx context.Context, tenant eddy.TenantID, group stri
 	if err := catalog.ValidateGroupName(group); err != nil {
 		return err
 	}
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpMQTTSession, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Session: s, Offsets: starts}})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpMQTTSession, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Session: s, Offsets: starts}})
 	return err
 }
 
@@ -197,7 +197,7 @@ func (h *Host) SessionRoom(tenant eddy.TenantID, group string) error {
 // SessionCommit records an MQTT persistent session's positions, from its
 // connected device (so with its expiry, and not gone).
 func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64, expirySec int64) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions,
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions,
 		SessionOnly: true, Session: &catalog.MQTTSession{ExpirySec: expirySec}}})
 	return err
 }

@@ -77,6 +77,10 @@ type Config struct {
 	// ProposeTimeout bounds how long a write is retried before the client
 	// is told its outcome is unknown. Defaults to 10s.
 	ProposeTimeout time.Duration
+	// TenantControllerInFlight is how many controller commands each
+	// tenant's clients may have in flight from this node (fairshare.go).
+	// Defaults to 4.
+	TenantControllerInFlight int
 	// MinFreeBytes: writes are refused with CodeStorageFull while the data
 	// directory's file system has less free space. Defaults to 64 MiB.
 	MinFreeBytes uint64
@@ -146,6 +150,9 @@ type Hooks struct {
 	// OnPartitionSync: a partition replica's Sync (its segments and
 	// checkpoint made durable) held its applies for d.
 	OnPartitionSync func(d time.Duration)
+	// OnControllerWait: a tenant's controller command waited d for the
+	// tenant's share of the controller (Config.TenantControllerInFlight).
+	OnControllerWait func(tenant eddy.TenantID, d time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -188,6 +195,9 @@ func (c *Config) setDefaults() {
 	if c.ProposeTimeout <= 0 {
 		c.ProposeTimeout = 10 * time.Second
 	}
+	if c.TenantControllerInFlight <= 0 {
+		c.TenantControllerInFlight = 4
+	}
 	if c.MinFreeBytes == 0 {
 		c.MinFreeBytes = 64 << 20
 	}
@@ -229,6 +239,7 @@ type Host struct {
 	nh      *dragonboat.NodeHost
 	ctrl    *controllerSM
 	metrics hostMetrics
+	shares  tenantShares
 
 	producerID int64
 	seqMu      sync.Mutex
@@ -307,6 +318,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
 		parts: map[uint64]*localPartition{}, byTenant: map[eddy.TenantID]map[uint64]*localPartition{}, rr: map[eddy.TopicRef]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
+		shares:     tenantShares{limit: cfg.TenantControllerInFlight, by: map[eddy.TenantID]*tenantShare{}},
 		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), syncC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 

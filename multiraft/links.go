@@ -12,7 +12,7 @@ import (
 
 // CreateLink stores a tenant's new link.
 func (h *Host) CreateLink(ctx context.Context, tenant eddy.TenantID, name string, spec catalog.LinkSpec) (*catalog.LinkMeta, error) {
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpCreateLink, Link: &catalog.LinkCmd{Tenant: tenant, Name: name, Spec: &spec, NowMs: time.Now().UnixMilli()}})
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCreateLink, Link: &catalog.LinkCmd{Tenant: tenant, Name: name, Spec: &spec, NowMs: time.Now().UnixMilli()}})
 	if err != nil {
 		return nil, err
 	}
@@ -21,14 +21,14 @@ func (h *Host) CreateLink(ctx context.Context, tenant eddy.TenantID, name string
 
 // DeleteLink deletes a link and its progress.
 func (h *Host) DeleteLink(ctx context.Context, tenant eddy.TenantID, name string) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDeleteLink, Link: &catalog.LinkCmd{Tenant: tenant, Name: name}})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpDeleteLink, Link: &catalog.LinkCmd{Tenant: tenant, Name: name}})
 	return err
 }
 
 // PauseLink pauses (or resumes) a link: its runners stop sending; the
 // backlog it holds back from retention stays held, up to its caps.
 func (h *Host) PauseLink(ctx context.Context, tenant eddy.TenantID, name string, paused bool) (*catalog.LinkMeta, error) {
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpPauseLink, Link: &catalog.LinkCmd{Tenant: tenant, Name: name, Paused: paused}})
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpPauseLink, Link: &catalog.LinkCmd{Tenant: tenant, Name: name, Paused: paused}})
 	if err != nil {
 		return nil, err
 	}

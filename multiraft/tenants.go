@@ -182,13 +182,13 @@ func (h *Host) AddKey(ctx context.Context, k *tenants.Key) error {
 	if _, err := tenants.ParseKey(k.ID, k.Tenant, k.Alg, k.PEM); err != nil {
 		return err
 	}
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpAddKey, Key: k})
+	_, err := h.tenantPropose(ctx, k.Tenant, &catalog.Cmd{Op: catalog.OpAddKey, Key: k})
 	return err
 }
 
 // RemoveKey revokes a tenant's key: tokens it signed stop verifying at once.
 func (h *Host) RemoveKey(ctx context.Context, tenant eddy.TenantID, kid string) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRemoveKey, Ref: kid, Tenant: &catalog.TenantMeta{Name: tenant}})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpRemoveKey, Ref: kid, Tenant: &catalog.TenantMeta{Name: tenant}})
 	return err
 }
 
@@ -280,7 +280,7 @@ func (h *Host) SetMQTTMapping(ctx context.Context, name eddy.TenantID, m *tenant
 			return nil, err
 		}
 	}
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpSetMQTT, Ref: string(name), MQTT: m})
+	res, err := h.tenantPropose(ctx, name, &catalog.Cmd{Op: catalog.OpSetMQTT, Ref: string(name), MQTT: m})
 	if err != nil {
 		return nil, err
 	}

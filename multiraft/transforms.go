@@ -23,7 +23,7 @@ func (h *Host) DeployTransform(ctx context.Context, tenant eddy.TenantID, name s
 	}
 	sum := sha256.Sum256(bin)
 	now := time.Now().UnixMilli()
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDeployTransform,
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpDeployTransform,
 		Transform: &catalog.TransformMeta{Tenant: tenant, Name: name},
 		Module:    &catalog.ModuleVersion{SHA256: hex.EncodeToString(sum[:]), Size: len(bin), CreatedMs: now, Binary: bin}})
 	if err != nil {
@@ -35,7 +35,7 @@ func (h *Host) DeployTransform(ctx context.Context, tenant eddy.TenantID, name s
 // DeleteTransform deletes one version (or, with version 0, the whole
 // transform); refused while a topic uses it.
 func (h *Host) DeleteTransform(ctx context.Context, tenant eddy.TenantID, name string, version int) error {
-	_, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpDeleteTransform, Transform: &catalog.TransformMeta{Tenant: tenant, Name: name}, Version: version})
+	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpDeleteTransform, Transform: &catalog.TransformMeta{Tenant: tenant, Name: name}, Version: version})
 	return err
 }
 
@@ -99,7 +99,7 @@ func (h *Host) SetTopicTransform(ctx context.Context, ref eddy.TopicRef, b *cata
 		}
 		b.UpdatedMs = time.Now().UnixMilli()
 	}
-	res, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpBindTransform, Ref: ref.String(), Binding: b})
+	res, err := h.tenantPropose(ctx, ref.Tenant, &catalog.Cmd{Op: catalog.OpBindTransform, Ref: ref.String(), Binding: b})
 	if err != nil {
 		return nil, err
 	}

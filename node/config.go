@@ -121,6 +121,11 @@ type Config struct {
 	// checksums, Kafka fetches) one tenant runs at once on this node; the others
 	// wait their turn. Default 0: half the node's CPUs, at least 1.
 	TenantReadSlots int `yaml:"tenant_read_slots"`
+	// TenantControllerInFlight bounds each tenant's controller commands
+	// (group joins, heartbeats and commits, topic, session and link
+	// changes) in flight from this node; the rest wait their turn
+	// (multiraft/fairshare.go). Default 4.
+	TenantControllerInFlight int `yaml:"tenant_controller_inflight"`
 	// MinFreeBytes: produce is refused while the data directory's disk has
 	// less free space. Default 64 MiB.
 	MinFreeBytes uint64 `yaml:"min_free_bytes"`
@@ -300,6 +305,7 @@ func DefaultConfig() Config {
 		MemoryReleaseAfter:          10 * time.Second,
 		GCHeapFloor:                 32 << 20,
 		RaftMaxUnappliedBytes:       64 << 20,
+		TenantControllerInFlight:    4,
 		MQTTQoS0Wait:                time.Second,
 		MQTTQoS1Bytes:               1 << 20,
 		MQTTSessionExpiryMax:        7 * 24 * time.Hour,
@@ -373,6 +379,7 @@ var envVars = []struct {
 	{"EDDY_MAX_REQUEST_MEMORY", func(c *Config, v string) (err error) { c.MaxRequestMemory, err = strconv.ParseInt(v, 10, 64); return }},
 	{"EDDY_FETCH_MAX_BYTES", func(c *Config, v string) (err error) { c.FetchMaxBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_TENANT_READ_SLOTS", func(c *Config, v string) (err error) { c.TenantReadSlots, err = strconv.Atoi(v); return }},
+	{"EDDY_TENANT_CONTROLLER_INFLIGHT", func(c *Config, v string) (err error) { c.TenantControllerInFlight, err = strconv.Atoi(v); return }},
 	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_RAFT_LOG_STORE", func(c *Config, v string) error { c.RaftLogStore = v; return nil }},
@@ -556,6 +563,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TenantReadSlots < 0 || c.TenantReadSlots > 1024 {
 		return fmt.Errorf("tenant_read_slots %d: use 1 to 1024, or 0 for half the CPUs", c.TenantReadSlots)
+	}
+	if c.TenantControllerInFlight < 1 || c.TenantControllerInFlight > 1024 {
+		return fmt.Errorf("tenant_controller_inflight %d: use 1 to 1024", c.TenantControllerInFlight)
 	}
 	if c.RaftMaxUnappliedBytes < 4<<20 {
 		return fmt.Errorf("raft_max_unapplied_bytes %d: use at least 4 MiB (4194304)", c.RaftMaxUnappliedBytes)

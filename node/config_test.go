@@ -45,6 +45,7 @@ func TestConfigErrors(t *testing.T) {
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
 		{"unapplied bytes", func(c *Config) { c.RaftMaxUnappliedBytes = 1 << 20 }, "raft_max_unapplied_bytes"},
 		{"request memory", func(c *Config) { c.MaxRequestMemory = 16 << 20 }, "max_request_memory"},
+		{"controller share", func(c *Config) { c.TenantControllerInFlight = 0 }, "tenant_controller_inflight"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

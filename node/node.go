@@ -98,27 +98,28 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	fw := newForwarder(n.signer.Load, httpsPeers)
 	host, err := multiraft.New(multiraft.Config{
-		PeerTLS:            peerTLS,
-		NodeID:             cfg.NodeID,
-		RaftAddr:           cfg.RaftAddr,
-		HTTPAddr:           cfg.advertiseHTTP(),
-		KafkaAddr:          cfg.advertiseKafka(),
-		Dir:                cfg.DataDir,
-		Peers:              cfg.Peers,
-		Join:               cfg.Join,
-		Linger:             cfg.Linger,
-		MaxBatchBytes:      cfg.MaxBatchBytes,
-		MinFreeBytes:       cfg.MinFreeBytes,
-		DiskReserveBytes:   cfg.DiskReserveBytes,
-		RetentionInterval:  cfg.RetentionInterval,
-		SizeReportInterval: cfg.SizeReportInterval,
-		SyncBytes:          cfg.SyncBytes,
-		SegmentCacheBytes:  cfg.SegmentCacheBytes,
-		RaftLogStore:       cfg.RaftLogStore,
-		RaftLogRetainBytes: cfg.RaftLogRetainBytes,
-		MaxUnappliedBytes:  cfg.RaftMaxUnappliedBytes,
-		Logger:             log,
-		Forwarder:          fw,
+		PeerTLS:                  peerTLS,
+		NodeID:                   cfg.NodeID,
+		RaftAddr:                 cfg.RaftAddr,
+		HTTPAddr:                 cfg.advertiseHTTP(),
+		KafkaAddr:                cfg.advertiseKafka(),
+		Dir:                      cfg.DataDir,
+		Peers:                    cfg.Peers,
+		Join:                     cfg.Join,
+		Linger:                   cfg.Linger,
+		MaxBatchBytes:            cfg.MaxBatchBytes,
+		MinFreeBytes:             cfg.MinFreeBytes,
+		DiskReserveBytes:         cfg.DiskReserveBytes,
+		RetentionInterval:        cfg.RetentionInterval,
+		SizeReportInterval:       cfg.SizeReportInterval,
+		SyncBytes:                cfg.SyncBytes,
+		SegmentCacheBytes:        cfg.SegmentCacheBytes,
+		RaftLogStore:             cfg.RaftLogStore,
+		RaftLogRetainBytes:       cfg.RaftLogRetainBytes,
+		MaxUnappliedBytes:        cfg.RaftMaxUnappliedBytes,
+		TenantControllerInFlight: cfg.TenantControllerInFlight,
+		Logger:                   log,
+		Forwarder:                fw,
 		Hooks: multiraft.Hooks{
 			OnProposal: func(records, bytes int, d time.Duration) {
 				batchRecords.Update(float64(records))
@@ -128,6 +129,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			OnLeaderChange:  func(shardID, leaderID uint64) { leaderChanges.Inc() },
 			OnLogSync:       func(d time.Duration) { logSyncs.Update(d.Seconds()) },
 			OnPartitionSync: func(d time.Duration) { partSyncs.Update(d.Seconds()) },
+			OnControllerWait: func(t eddy.TenantID, d time.Duration) {
+				m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_controller_waits_total{tenant=%q}`, t)).Inc()
+			},
 		},
 	})
 	if err != nil {

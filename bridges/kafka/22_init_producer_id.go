@@ -34,7 +34,7 @@ func handleInitProducerID(c *conn, req kmsg.Request) (kmsg.Response, error) {
 	}
 	ctx, cancel := c.ctx(c.l.cfg.RequestTimeout)
 	defer cancel()
-	pid, err := c.l.b.AllocKafkaProducer(ctx)
+	pid, err := c.l.b.AllocKafkaProducer(ctx, c.tenant)
 	if err != nil {
 		resp.ErrorCode = kafkaCode(err)
 		if eddy.ErrorCode(err) == eddy.CodeUnavailable || eddy.ErrorCode(err) == eddy.CodeNoQuorum {

@@ -54,7 +54,7 @@ type Broker interface {
 	Offsets(ref eddy.TopicRef, p eddy.Partition) (multiraft.PartitionOffsets, error)
 	// AllocKafkaProducer hands out a producer id; KafkaProducer tells
 	// whether one was handed out (a batch naming another is refused).
-	AllocKafkaProducer(ctx context.Context) (int64, error)
+	AllocKafkaProducer(ctx context.Context, tenant eddy.TenantID) (int64, error)
 	KafkaProducer(pid int64) bool
 	// Consumer groups: the catalog's view, a Kafka coordinator's
 	// rebalances and commits.
