@@ -43,7 +43,10 @@ const (
 	frameChunk = 2
 	// maxFrame bounds a payload: a batch is bounded by MaxSendQueueSize
 	// (64 MiB), a chunk by dragonboat's chunk size (about 2 MiB).
-	maxFrame     = 96 << 20
+	maxFrame = 96 << 20
+	// frameStep is the most of a frame's claimed length read before its
+	// bytes arrive (readFrame).
+	frameStep    = 1 << 20
 	dialTimeout  = 2 * time.Second
 	writeTimeout = 5 * time.Second
 )
@@ -322,19 +325,37 @@ func (c *chunkConn) SendChunk(ck pb.Chunk) error {
 // an entry's command, a chunk's data; TestDecodedMessagesOwnTheirBytes).
 // A follower made a new buffer for each batch of entries, zeroed and
 // faulted in, a fifth of its CPU under RF 3 produce.
+//
+// The length is what the sender claims: a payload over frameStep is read
+// into a buffer that doubles as its bytes arrive, so a connection that
+// claims 96 MiB and sends no more holds about what it sent (it held the
+// whole claim, and a few such connections ended the node).
 func readFrame(r *bufio.Reader) (byte, []byte, error) {
 	var hdr [9]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[1:5])
+	n := int(binary.BigEndian.Uint32(hdr[1:5]))
 	if n > maxFrame {
 		return 0, nil, fmt.Errorf("frame of %d bytes is over the %d-byte limit", n, maxFrame)
 	}
-	payload := bufpool.Get(int(n))[:n]
-	if _, err := io.ReadFull(r, payload); err != nil {
-		bufpool.Put(payload)
-		return 0, nil, err
+	payload := bufpool.Get(min(n, frameStep))[:0]
+	for len(payload) < n {
+		if len(payload) == cap(payload) {
+			grown := bufpool.Get(min(n, 2*cap(payload)))[:len(payload)]
+			copy(grown, payload)
+			bufpool.Put(payload)
+			payload = grown
+		}
+		got, err := io.ReadFull(r, payload[len(payload):min(n, cap(payload))])
+		payload = payload[:len(payload)+got]
+		if err != nil {
+			bufpool.Put(payload)
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
+		}
 	}
 	if crc32.Checksum(payload, frameCRC) != binary.BigEndian.Uint32(hdr[5:9]) {
 		bufpool.Put(payload)

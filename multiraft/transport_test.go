@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"hash/crc32"
 	"log/slog"
 	"net"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -202,5 +204,75 @@ func TestMarshalBatchIntoUsedBuffer(t *testing.T) {
 			t.Fatal("a batch encoded into a used buffer differs from Marshal's")
 		}
 		bufpool.Put(got)
+	}
+}
+
+// TestTransportClaimedFrameLength: connections that each claim a frame of
+// the largest size and send a few bytes of it hold about what they sent,
+// not what they claimed (they held 96 MiB each: a few of them, from
+// anyone who reached the Raft port, ended the node).
+func TestTransportClaimedFrameLength(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	receiver(t, addr)
+	const conns = 16
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		h := make([]byte, 9, 9+100)
+		h[0] = frameBatch
+		binary.BigEndian.PutUint32(h[1:5], maxFrame)
+		if _, err := c.Write(append(h, make([]byte, 100)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the frames' starts are read
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > conns*4<<20 {
+		t.Fatalf("%d connections claiming %d MiB each grew the heap by %d MiB", conns, maxFrame>>20, grew>>20)
+	}
+}
+
+// TestTransportLargeFrame: a frame larger than a read step arrives whole
+// (the buffer grows as its bytes come, in pieces).
+func TestTransportLargeFrame(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	_, batches, _ := receiver(t, addr)
+	mb := batchFor(7)
+	mb.Requests[0].Entries[0].Cmd = bytes.Repeat([]byte("0123456789abcdef"), (5*frameStep+12345)/16)
+	p, err := mb.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := make([]byte, 9)
+	h[0] = frameBatch
+	binary.BigEndian.PutUint32(h[1:5], uint32(len(p)))
+	binary.BigEndian.PutUint32(h[5:9], crc32.Checksum(p, frameCRC))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := append(h, p...)
+	for len(frame) > 0 { // in pieces, as a slow link sends it
+		k := min(len(frame), 300<<10)
+		if _, err := c.Write(frame[:k]); err != nil {
+			t.Fatal(err)
+		}
+		frame = frame[k:]
+	}
+	select {
+	case b := <-batches:
+		if got := b.Requests[0].Entries[0].Cmd; !bytes.Equal(got, mb.Requests[0].Entries[0].Cmd) {
+			t.Fatalf("received %d bytes, want %d", len(got), len(mb.Requests[0].Entries[0].Cmd))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the large frame was not received")
 	}
 }
