@@ -372,9 +372,9 @@ func (s *Sessions) read(ctx context.Context, t eddy.TenantID, parts []*part, req
 				return records, perr
 			}
 			if pt.off >= int64(po.LogStart) {
-				// Past the end of the replica that answered: this node
-				// holds none, and the one read before is gone; the next
-				// is behind it. Nothing here yet (the poll failed).
+				// Past the end, which the replica read caught up to
+				// first (multiraft's poll): nothing there yet, as at
+				// the end (the poll failed).
 				continue
 			}
 			pt.off = int64(po.LogStart) // retention removed what it had not read

@@ -7,6 +7,7 @@ package multiraft
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ func (h *Host) Fetch(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, o
 		return h.cfg.Forwarder.Fetch(ctx, n, ref, p, offset, maxRecords, maxBytes, wait)
 	}
 	var res *FetchResult
-	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
+	err := h.poll(ctx, ref, p, offset, wait, func(lg *segment.Log) (bool, error) {
 		var err error
 		res, err = h.readRecords(lg, int64(offset), maxRecords, maxBytes)
 		return err != nil || len(res.Records) > 0, err
@@ -72,7 +73,7 @@ func (h *Host) fetchBatches(ctx context.Context, ref eddy.TopicRef, p eddy.Parti
 		return h.cfg.Forwarder.FetchBatches(ctx, n, ref, p, offset, maxBytes, wait)
 	}
 	var rr eddy.FetchedBatches
-	err := h.poll(ctx, ref, p, wait, func(lg *segment.Log) (bool, error) {
+	err := h.poll(ctx, ref, p, offset, wait, func(lg *segment.Log) (bool, error) {
 		var err error
 		if pooled {
 			rr, err = lg.ReadPooled(int64(offset), maxBytes)
@@ -281,7 +282,15 @@ func (h *Host) awaitRemote(ctx context.Context, a PartitionAt, wait time.Duratio
 // found something (or failed), wait has passed, ctx ends or the host stops.
 // Between tries it sleeps on the log's notification channel, which Update
 // closes: a long poll is woken by the append, not by a timer loop.
-func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wait time.Duration, read func(lg *segment.Log) (bool, error)) error {
+//
+// An offset past the replica's end may be one it has not applied yet (a
+// follower behind the leader the reader had the offset from, a new
+// leader, a replica a node without one reads after another): once, the
+// replica catches up to what its shard has committed (a ReadIndex), and
+// what is still past its end is out of range. A reader told so resets
+// its position (a Kafka client on OFFSET_OUT_OF_RANGE, an HTTP 416): a
+// follower a moment behind made readers skip or repeat records.
+func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, offset eddy.Offset, wait time.Duration, read func(lg *segment.Log) (bool, error)) error {
 	meta, err := h.Topic(ref)
 	if err != nil {
 		return err
@@ -296,6 +305,7 @@ func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wa
 		defer t.Stop()
 		timer = t.C
 	}
+	caughtUp := false
 	for {
 		lg, err := lp.sm.log()
 		if err != nil {
@@ -303,6 +313,13 @@ func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wa
 		}
 		notify := lg.Wait() // before reading, so no append is missed
 		done, err := read(lg)
+		if _, end := lg.Offsets(); !caughtUp && eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange && int64(offset) > end {
+			if err := h.catchUp(ctx, lp.shardID); err != nil {
+				return err
+			}
+			caughtUp = true
+			continue
+		}
 		if done || err != nil || wait <= 0 {
 			return err
 		}
@@ -316,6 +333,19 @@ func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, wa
 			return nil
 		}
 	}
+}
+
+// catchUp returns once the local replica of shard has applied what the
+// shard had committed when it was called (a ReadIndex through its
+// leader), within 2 s.
+func (h *Host) catchUp(ctx context.Context, shard uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := h.nh.SyncRead(ctx, shard, offsetsQuery{}); err != nil {
+		return &eddy.Error{Code: eddy.CodeUnavailable, RetryAfterMs: 500,
+			Message: fmt.Sprintf("the offset is past this replica's end, and its leader did not confirm its own: %v", err)}
+	}
+	return nil
 }
 
 // firstRead bounds readRecords' first read, before it knows how large the

@@ -208,26 +208,10 @@ func (c *conn) read(ctx context.Context, parts []*fetchPart, maxBytes int) int {
 		if rr.Pooled {
 			c.pooled = append(c.pooled, rr.Batches) // given back once the answer is written
 		}
-		if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange && fp.off > rr.HighWatermark && !c.leads(fp) {
-			// A follower behind the leader the client read the end from:
-			// nothing yet, not out of range (a client resets its position
-			// on OFFSET_OUT_OF_RANGE).
-			err = nil
-		}
 		c.fetchAnswer(fp, rr, err)
 		total += len(rr.Batches)
 	}
 	return total
-}
-
-// leads reports whether this node leads the partition (as far as it knows).
-func (c *conn) leads(fp *fetchPart) bool {
-	meta, err := c.l.b.Topic(fp.ref)
-	if err != nil {
-		return false
-	}
-	node, _, ok := c.l.b.PartitionLeader(meta, eddy.Partition(fp.out.Partition))
-	return ok && node == c.l.b.NodeID()
 }
 
 func (c *conn) fetchAnswer(fp *fetchPart, rr eddy.FetchedBatches, err error) {
