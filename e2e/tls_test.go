@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -173,5 +174,96 @@ func TestHTTPTLS(t *testing.T) {
 	}
 	if code, body := p.getText("/console/"); code != 200 || !strings.Contains(body, "<html") {
 		t.Fatalf("the console over https: %d", code)
+	}
+}
+
+// TestClusterTLSNewCA: a cluster's CA is replaced without a restart, as an
+// operator would: both CAs in raft_tls_ca, SIGHUP; the new CA's
+// certificates in place of the old, SIGHUP; the new CA alone, SIGHUP.
+// Then a node restarted, which has only the new CA's files, rejoins (its
+// peers trust the new CA), RF 3 writes reach every replica, and requests
+// are forwarded over HTTPS to nodes serving the new certificates.
+func TestClusterTLSNewCA(t *testing.T) {
+	dir := t.TempDir()
+	ca, certs, keys := clusterCerts(t, dir, 3)
+	newCA, newCerts, newKeys := clusterCerts(t, t.TempDir(), 3)
+	oldPEM, _ := os.ReadFile(ca)
+	newPEM, _ := os.ReadFile(newCA)
+	both := filepath.Join(t.TempDir(), "both.pem") // the test's client trusts both
+	if err := os.WriteFile(both, append(append([]byte{}, oldPEM...), newPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	procs := newClusterWith(t, 3, func(p *proc) {
+		p.env = append(p.env, "EDDY_RAFT_TLS_CERT="+certs[i%3], "EDDY_RAFT_TLS_KEY="+keys[i%3], "EDDY_RAFT_TLS_CA="+ca,
+			"EDDY_HTTP_TLS_CERT="+certs[i%3], "EDDY_HTTP_TLS_KEY="+keys[i%3])
+		p.https = httpsClient(t, both)
+		i++
+	})
+	hupAll := func(step string) {
+		t.Helper()
+		for _, p := range procs {
+			before := strings.Count(p.log.String(), "SIGHUP: configuration reloaded")
+			p.cmd.Process.Signal(syscall.SIGHUP)
+			waitFor(t, step+": node reloaded", 10*time.Second, func() bool {
+				return strings.Count(p.log.String(), "SIGHUP: configuration reloaded") > before
+			})
+			if strings.Contains(p.log.String(), "reload failed in part") {
+				t.Fatalf("%s: node %d failed to reload: %s", step, p.nodeID, p.log.String())
+			}
+		}
+	}
+	write := func(dst string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(ca, append(append([]byte{}, oldPEM...), newPEM...))
+	hupAll("both CAs")
+	for n := range certs {
+		c, _ := os.ReadFile(newCerts[n])
+		k, _ := os.ReadFile(newKeys[n])
+		write(certs[n], c)
+		write(keys[n], k)
+	}
+	hupAll("the new CA's certificates")
+	write(ca, newPEM)
+	hupAll("the new CA alone")
+	for _, p := range procs {
+		if exp := p.metric(`eddy_tls_certificate_expiry_timestamp_seconds{listener="raft_ca"}`); exp < float64(time.Now().Unix()) {
+			t.Fatalf("node %d: the CA's expiry metric: %v", p.nodeID, exp)
+		}
+	}
+
+	// Node 2 restarts with the new files alone: its peers must take it.
+	procs[1].kill()
+	procs[1].start()
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"rotated","partitions":1,"replication_factor":3}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	for n := range 10 {
+		if code, err := procs[n%3].do("POST", "/v1/topics/rotated/records", "application/json", []byte(fmt.Sprintf(`{"records":[{"value":"r%d"}]}`, n)), nil); err != nil || code != 200 {
+			t.Fatalf("produce %d: %d %v", n, code, err)
+		}
+	}
+	for _, p := range procs {
+		waitFor(t, "every replica holds the 10 records", 20*time.Second, func() bool {
+			var out struct{ Records []struct{} }
+			code, err := p.do("GET", "/v1/topics/rotated/partitions/0/records?offset=0&max_records=100", "", nil, &out)
+			return err == nil && code == 200 && len(out.Records) == 10
+		})
+	}
+	// One-replica partitions: most requests are forwarded, over HTTPS to
+	// nodes serving the new CA's certificates.
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"spread","partitions":6,"replication_factor":1}`), nil); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	for _, p := range procs {
+		for part := range 6 {
+			if code, err := p.do("POST", fmt.Sprintf("/v1/topics/spread/records?partition=%d", part), "application/json", []byte(`{"records":[{"value":"v"}]}`), nil); err != nil || code != 200 {
+				t.Fatalf("produce to partition %d through node %d: %d %v", part, p.nodeID, code, err)
+			}
+		}
 	}
 }

@@ -24,13 +24,10 @@ import (
 const peerHandshakeTimeout = 5 * time.Second
 
 // PeerTLSConfig is the configuration of both ends of the Raft transport:
-// cert gives this node's certificate (read at each handshake, so a
-// renewed one is taken without a restart), ca the cluster's CA (PEM).
-func PeerTLSConfig(cert func() *tls.Certificate, caPEM []byte) (*tls.Config, error) {
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("raft_tls_ca holds no PEM certificate")
-	}
+// cert gives this node's certificate, roots the cluster's CA (a pool of
+// one or more: both CAs while it is replaced). Both are asked at each
+// handshake, so a renewed certificate or CA is taken without a restart.
+func PeerTLSConfig(cert func() *tls.Certificate, roots func() *x509.CertPool) *tls.Config {
 	verify := func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("the peer presented no certificate")
@@ -39,7 +36,7 @@ func PeerTLSConfig(cert func() *tls.Certificate, caPEM []byte) (*tls.Config, err
 		for _, c := range cs.PeerCertificates[1:] {
 			inter.AddCert(c)
 		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots(), Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		if err != nil {
 			return fmt.Errorf("the peer's certificate is not the cluster CA's: %w", err)
 		}
@@ -54,7 +51,7 @@ func PeerTLSConfig(cert func() *tls.Certificate, caPEM []byte) (*tls.Config, err
 		ClientAuth:         tls.RequireAnyClientCert,
 		InsecureSkipVerify: true,
 		VerifyConnection:   verify,
-	}, nil
+	}
 }
 
 // peerServer wraps an accepted connection in TLS and completes the

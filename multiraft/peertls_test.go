@@ -8,10 +8,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +24,7 @@ import (
 type testCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
-	pem  []byte
+	pool *x509.CertPool // holding cert alone
 }
 
 func newTestCA(t *testing.T) *testCA {
@@ -38,7 +38,9 @@ func newTestCA(t *testing.T) *testCA {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
 }
 
 // node signs a node's certificate (no names: peers are not checked by name).
@@ -54,13 +56,8 @@ func (ca *testCA) node(t *testing.T, serial int64) *tls.Certificate {
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func peerTLS(t *testing.T, ca *testCA, cert *tls.Certificate) *tls.Config {
-	t.Helper()
-	cfg, err := PeerTLSConfig(func() *tls.Certificate { return cert }, ca.pem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+func peerTLS(ca *testCA, cert *tls.Certificate) *tls.Config {
+	return PeerTLSConfig(func() *tls.Certificate { return cert }, func() *x509.CertPool { return ca.pool })
 }
 
 // TestPeerTLS: with peer TLS a node takes batches from a peer whose
@@ -70,7 +67,7 @@ func TestPeerTLS(t *testing.T) {
 	ca, other := newTestCA(t), newTestCA(t)
 	addr := testutil.FreeAddr(t)
 	batches := make(chan pb.MessageBatch, 16)
-	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(t, ca, ca.node(t, 2))}).Create(config.NodeHostConfig{RaftAddress: addr},
+	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(ca, ca.node(t, 2))}).Create(config.NodeHostConfig{RaftAddress: addr},
 		func(b pb.MessageBatch) { batches <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -86,13 +83,13 @@ func TestPeerTLS(t *testing.T) {
 		defer conn.Close()
 		return conn.SendMessageBatch(batchFor(1000))
 	}
-	if err := send(peerTLS(t, ca, ca.node(t, 3))); err != nil {
+	if err := send(peerTLS(ca, ca.node(t, 3))); err != nil {
 		t.Fatal(err)
 	}
 	expectBatch(t, batches, 1000)
 
-	noCert, _ := PeerTLSConfig(func() *tls.Certificate { return &tls.Certificate{} }, ca.pem)
-	for name, cfg := range map[string]*tls.Config{"plain TCP": nil, "no certificate": noCert, "another CA's certificate": peerTLS(t, other, other.node(t, 4))} {
+	noCert := peerTLS(ca, &tls.Certificate{})
+	for name, cfg := range map[string]*tls.Config{"plain TCP": nil, "no certificate": noCert, "another CA's certificate": peerTLS(other, other.node(t, 4))} {
 		err := send(cfg)
 		select {
 		case b := <-batches:
@@ -103,13 +100,13 @@ func TestPeerTLS(t *testing.T) {
 	}
 	// The node dialing checks the peer too: a server of another CA is refused.
 	addr2 := testutil.FreeAddr(t)
-	rogue := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(t, other, other.node(t, 5))}).Create(config.NodeHostConfig{RaftAddress: addr2},
+	rogue := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(other, other.node(t, 5))}).Create(config.NodeHostConfig{RaftAddress: addr2},
 		func(pb.MessageBatch) { t.Error("the rogue took a batch") }, func(pb.Chunk) bool { return true }).(*tcpTransport)
 	if err := rogue.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer rogue.Close()
-	sender := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(t, ca, ca.node(t, 6))}).Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
+	sender := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(ca, ca.node(t, 6))}).Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
 	if c, err := sender.GetConnection(context.Background(), addr2); err == nil {
 		c.Close()
 		t.Fatal("dialed a peer whose certificate another CA signed")
@@ -125,5 +122,58 @@ func TestPeerTLS(t *testing.T) {
 		t.Fatal("the silent socket got bytes")
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("the silent socket was held past the handshake timeout")
+	}
+}
+
+// TestPeerTLSNewCA: the cluster's CA is asked at each handshake, so a
+// CA replaced in place (both while the nodes' certificates change, then
+// the new one alone) needs no restart: a peer of the new CA is refused
+// until the node trusts it, and one of the old CA once it no longer does.
+func TestPeerTLSNewCA(t *testing.T) {
+	old, next := newTestCA(t), newTestCA(t)
+	var roots atomic.Pointer[x509.CertPool]
+	roots.Store(old.pool)
+	addr := testutil.FreeAddr(t)
+	batches := make(chan pb.MessageBatch, 16)
+	var own atomic.Pointer[tls.Certificate]
+	own.Store(old.node(t, 2))
+	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: PeerTLSConfig(own.Load, roots.Load)}).Create(config.NodeHostConfig{RaftAddress: addr},
+		func(b pb.MessageBatch) { batches <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	taken := func(from *testCA, trusts *x509.CertPool, serial int64) bool {
+		t.Helper()
+		cert := from.node(t, serial)
+		sender := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: PeerTLSConfig(func() *tls.Certificate { return cert }, func() *x509.CertPool { return trusts })}).
+			Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
+		if conn, err := sender.GetConnection(context.Background(), addr); err == nil {
+			conn.SendMessageBatch(batchFor(uint64(serial)))
+			conn.Close()
+		}
+		select {
+		case <-batches:
+			return true
+		case <-time.After(300 * time.Millisecond):
+			return false
+		}
+	}
+	both := old.pool.Clone()
+	both.AddCert(next.cert)
+	if taken(next, both, 3) {
+		t.Fatal("a peer of a CA the node does not trust yet was taken")
+	}
+	roots.Store(both)
+	if !taken(next, both, 4) || !taken(old, both, 5) {
+		t.Fatal("with both CAs trusted, a peer of either was refused")
+	}
+	own.Store(next.node(t, 6)) // the node's own certificate is the new CA's
+	roots.Store(next.pool)
+	if !taken(next, next.pool, 7) {
+		t.Fatal("a peer of the new CA was refused")
+	}
+	if taken(old, both, 8) {
+		t.Fatal("a peer of the old CA was taken once the node trusts the new one alone")
 	}
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,11 +37,11 @@ type forwarder struct {
 
 var _ multiraft.Forwarder = (*forwarder)(nil)
 
-// newForwarder forwards over HTTPS when tlsCfg is set (httpsPeers).
-func newForwarder(signer func() *tenants.Signer, tlsCfg *tls.Config) *forwarder {
-	f := &forwarder{signer: signer, scheme: "http", hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 60 * time.Second, TLSClientConfig: tlsCfg}}}
-	if tlsCfg != nil {
-		f.scheme = "https"
+// newForwarder forwards over HTTPS when https is set (httpsPeers).
+func newForwarder(signer func() *tenants.Signer, https *http.Transport) *forwarder {
+	f := &forwarder{signer: signer, scheme: "http", hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 60 * time.Second}}}
+	if https != nil {
+		f.scheme, f.hc = "https", &http.Client{Transport: https}
 	}
 	return f
 }

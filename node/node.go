@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,21 +34,21 @@ import (
 
 // Node is one running Eddy node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics.Set
-	host    *multiraft.Host
-	http    *httpapi.Server
-	signer  atomic.Pointer[tenants.Signer]
-	tx      *transformer
-	mqtt    *mqttapi.Listener // nil when off
-	kafka   *kafka.Listener   // nil when off
-	bridges *bridgeSet
-	links   *links.Manager
-	targets links.Targets      // where tenants' links may connect
-	certs   []*certFiles       // the listeners' certificates, for Reload
-	given   Config             // the configuration as loaded, for Reload
-	cancel  context.CancelFunc // stops the bridges and the sampler
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics.Set
+	host     *multiraft.Host
+	http     *httpapi.Server
+	signer   atomic.Pointer[tenants.Signer]
+	tx       *transformer
+	mqtt     *mqttapi.Listener // nil when off
+	kafka    *kafka.Listener   // nil when off
+	bridges  *bridgeSet
+	links    *links.Manager
+	targets  links.Targets      // where tenants' links may connect
+	tlsFiles []tlsFile          // certificates and CAs, for Reload
+	given    Config             // the configuration as loaded, for Reload
+	cancel   context.CancelFunc // stops the bridges and the sampler
 
 	series   *series.Store // the console's charts; nil when off
 	sampling sync.WaitGroup
@@ -87,7 +88,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var httpTLS, httpsPeers *tls.Config
+	var httpTLS *tls.Config
+	var httpsPeers *http.Transport
 	if cfg.HTTPTLSCert != "" {
 		if httpTLS, err = n.loadTLS(m, "http", cfg.HTTPTLSCert, cfg.HTTPTLSKey); err != nil {
 			return nil, err

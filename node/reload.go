@@ -8,8 +8,8 @@ import (
 
 // Reload applies what may change while the node runs (SIGHUP): the log
 // level, the quotas of tenants created from now on (tenant_defaults), the
-// MQTT bridges (by name: added, removed, changed), and the listeners' TLS
-// certificates, read again from their files. It returns what it reloaded
+// MQTT bridges (by name: added, removed, changed), and the TLS
+// certificates and CAs, read again from their files (node/tls.go). It returns what it reloaded
 // and the settings that changed but take a restart. A certificate that fails to load keeps the old one and
 // is an error.
 func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
@@ -43,12 +43,12 @@ func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 			n.given.MQTTBridges = next.MQTTBridges
 		}
 	}
-	for _, cf := range n.certs {
-		if err := cf.load(); err != nil {
-			errs = append(errs, err.Error()+" (the old certificate stays)")
+	for _, f := range n.tlsFiles {
+		if err := f.load(); err != nil {
+			errs = append(errs, err.Error()+" (what was loaded stays)")
 			continue
 		}
-		reloaded = append(reloaded, cf.listener+" certificate")
+		reloaded = append(reloaded, f.name())
 	}
 	// The rest is compared field by field: what differs takes a restart.
 	cur, nv := reflect.ValueOf(n.given), reflect.ValueOf(next)

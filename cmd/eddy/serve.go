@@ -26,7 +26,7 @@ HTTP on :8080 and Raft on 127.0.0.1:7100. Settings come from the defaults,
 then --config FILE, then EDDY_* environment variables, then flags.
 
 SIGHUP reloads the configuration: the log level, tenant_defaults, the MQTT
-bridges and the listeners' TLS certificates (read again from their files)
+bridges, the TLS certificates and the Raft CA (read again from their files)
 change at once; the node logs what it reloaded and which changed settings
 take a restart. SIGINT or
 SIGTERM stop the node gracefully (leaderships handed over, in-flight
