@@ -86,21 +86,8 @@ func TestClusterTLS(t *testing.T) {
 			t.Fatalf("partition %d holds %d records, want 3", part, n)
 		}
 	}
-	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"sealed","partitions":1,"replication_factor":3}`), nil); err != nil || code != 201 {
-		t.Fatalf("create: %d %v", code, err)
-	}
-	for n := range 20 {
-		body := fmt.Sprintf(`{"records":[{"value":"r%d"}]}`, n)
-		if code, err := procs[n%3].do("POST", "/v1/topics/sealed/records", "application/json", []byte(body), nil); err != nil || code != 200 {
-			t.Fatalf("produce %d: %d %v", n, code, err)
-		}
-	}
+	replicateEverywhere(t, procs, "sealed", 20)
 	for _, p := range procs {
-		waitFor(t, "every replica holds the 20 records", 20*time.Second, func() bool {
-			var out struct{ Records []struct{} }
-			code, err := p.do("GET", "/v1/topics/sealed/partitions/0/records?offset=0&max_records=100", "", nil, &out)
-			return err == nil && code == 200 && len(out.Records) == 20
-		})
 		for _, l := range []string{"raft", "http"} {
 			if exp := p.metric(`eddy_tls_certificate_expiry_timestamp_seconds{listener="` + l + `"}`); exp < float64(time.Now().Unix()) {
 				t.Fatalf("the %s certificate's expiry metric: %v", l, exp)
@@ -239,21 +226,7 @@ func TestClusterTLSNewCA(t *testing.T) {
 	// Node 2 restarts with the new files alone: its peers must take it.
 	procs[1].kill()
 	procs[1].start()
-	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"rotated","partitions":1,"replication_factor":3}`), nil); err != nil || code != 201 {
-		t.Fatalf("create: %d %v", code, err)
-	}
-	for n := range 10 {
-		if code, err := procs[n%3].do("POST", "/v1/topics/rotated/records", "application/json", []byte(fmt.Sprintf(`{"records":[{"value":"r%d"}]}`, n)), nil); err != nil || code != 200 {
-			t.Fatalf("produce %d: %d %v", n, code, err)
-		}
-	}
-	for _, p := range procs {
-		waitFor(t, "every replica holds the 10 records", 20*time.Second, func() bool {
-			var out struct{ Records []struct{} }
-			code, err := p.do("GET", "/v1/topics/rotated/partitions/0/records?offset=0&max_records=100", "", nil, &out)
-			return err == nil && code == 200 && len(out.Records) == 10
-		})
-	}
+	replicateEverywhere(t, procs, "rotated", 10)
 	// One-replica partitions: most requests are forwarded, over HTTPS to
 	// nodes serving the new CA's certificates.
 	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"spread","partitions":6,"replication_factor":1}`), nil); err != nil || code != 201 {
@@ -265,5 +238,27 @@ func TestClusterTLSNewCA(t *testing.T) {
 				t.Fatalf("produce to partition %d through node %d: %d %v", part, p.nodeID, code, err)
 			}
 		}
+	}
+}
+
+// replicateEverywhere creates an RF 3 topic on three nodes, writes n
+// records through them in turn, and waits until every replica holds them.
+func replicateEverywhere(t *testing.T, procs []*proc, topic string, n int) {
+	t.Helper()
+	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(fmt.Sprintf(`{"name":%q,"partitions":1,"replication_factor":3}`, topic)), nil); err != nil || code != 201 {
+		t.Fatalf("create %s: %d %v", topic, code, err)
+	}
+	for i := range n {
+		body := fmt.Sprintf(`{"records":[{"value":"r%d"}]}`, i)
+		if code, err := procs[i%3].do("POST", "/v1/topics/"+topic+"/records", "application/json", []byte(body), nil); err != nil || code != 200 {
+			t.Fatalf("produce %d: %d %v", i, code, err)
+		}
+	}
+	for _, p := range procs {
+		waitFor(t, fmt.Sprintf("every replica holds the %d records", n), 20*time.Second, func() bool {
+			var out struct{ Records []struct{} }
+			code, err := p.do("GET", "/v1/topics/"+topic+"/partitions/0/records?offset=0&max_records=100", "", nil, &out)
+			return err == nil && code == 200 && len(out.Records) == n
+		})
 	}
 }
