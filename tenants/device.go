@@ -50,8 +50,8 @@ func (d DeviceToken) Sign(keyPEM []byte, now time.Time) (string, time.Time, erro
 		}
 		m = jwt.SigningMethodES256
 	case *rsa.PrivateKey:
-		if k.N.BitLen() < 2048 {
-			return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "an RSA key needs at least 2048 bits")
+		if err := rsaSize(&k.PublicKey); err != nil {
+			return "", time.Time{}, err
 		}
 		m = jwt.SigningMethodRS256
 	default:

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func newFixture(t testing.TB) *fixture {
 }
 
 // mint signs arbitrary claims with a tenant key (as a tenant's own tooling would).
-func (f *fixture) mint(t *testing.T, kid string, method jwt.SigningMethod, c Claims) string {
+func (f *fixture) mint(t testing.TB, kid string, method jwt.SigningMethod, c Claims) string {
 	tok := jwt.NewWithClaims(method, c)
 	tok.Header["kid"] = kid
 	s, err := tok.SignedString(f.tenantK[kid])
@@ -192,6 +193,13 @@ func TestVerifyRefusals(t *testing.T) {
 	}
 }
 
+// oddModulus is an odd number of exactly bits bits: a modulus as parsing
+// sees it (a key's size is checked, not its factors).
+func oddModulus(bits int) *big.Int {
+	n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+	return n.Or(n, big.NewInt(0x10001))
+}
+
 func TestParseKeyRefusals(t *testing.T) {
 	ecPriv, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
@@ -203,6 +211,12 @@ func TestParseKeyRefusals(t *testing.T) {
 		{"P-384 as ES256", "k", AlgES256, pubPEM(t, ecPriv.Public())},
 		{"1024-bit RSA", "k", AlgRS256, pubPEM(t, small.Public())},
 		{"EdDSA key as RS256", "k", AlgRS256, pubPEM(t, edPub)},
+		{"16384-bit RSA", "k", AlgRS256, pubPEM(t, &rsa.PublicKey{N: oddModulus(16384), E: 65537})},
+		{"4097-bit RSA", "k", AlgRS256, pubPEM(t, &rsa.PublicKey{N: oddModulus(4097), E: 65537})},
+		{"RSA exponent 2^31-1", "k", AlgRS256, pubPEM(t, &rsa.PublicKey{N: oddModulus(2048), E: 1<<31 - 1})},
+	}
+	if _, err := ParseKey("k", "acme", AlgRS256, pubPEM(t, &rsa.PublicKey{N: oddModulus(4096), E: 65537})); err != nil {
+		t.Errorf("a 4096-bit RSA key: %v", err)
 	}
 	for _, tc := range tests {
 		if _, err := ParseKey(tc.kid, "acme", tc.alg, tc.pem); eddy.ErrorCode(err) != eddy.CodeInvalid {
@@ -337,4 +351,35 @@ func FuzzVerify(f *testing.F) {
 func (f *fixture) lookup(t eddy.TenantID, kid string) (*Key, bool) {
 	k, ok := f.keys[kid]
 	return k, ok && k.Tenant == t
+}
+
+// BenchmarkForgedToken is the CPU a node spends refusing a token whose
+// signature is wrong, by the algorithm and size of the key it names:
+// anyone can send those (the signature is what is checked), and none is
+// cached. RS256 keys are bounded to MaxRSABits for it.
+func BenchmarkForgedToken(b *testing.B) {
+	f := newFixture(b)
+	big, _ := rsa.GenerateKey(rand.Reader, MaxRSABits)
+	k, err := ParseKey("acme-rsa-max", "acme", AlgRS256, pubPEM(b, big.Public()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.keys[k.ID], f.tenantK[k.ID] = k, big
+	for _, c := range []struct {
+		kid    string
+		method jwt.SigningMethod
+	}{{"acme-ed", jwt.SigningMethodEdDSA}, {"acme-ec", jwt.SigningMethodES256}, {"acme-rsa", jwt.SigningMethodRS256}, {"acme-rsa-max", jwt.SigningMethodRS256}} {
+		tok := f.mint(b, c.kid, c.method, f.claims("acme", "acme", "produce:*"))
+		dot := strings.LastIndexByte(tok, '.') + 1
+		sig, _ := base64.RawURLEncoding.DecodeString(tok[dot:])
+		sig[len(sig)/2] ^= 1 // another signature of the same length
+		forged := tok[:dot] + base64.RawURLEncoding.EncodeToString(sig)
+		b.Run(c.kid, func(b *testing.B) {
+			for range b.N {
+				if _, err := f.v.Verify(forged); eddy.ErrorCode(err) != eddy.CodeTokenBadSignature {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -58,6 +58,27 @@ type Key struct {
 	pub crypto.PublicKey
 }
 
+// MinRSABits and MaxRSABits bound an RS256 key's modulus. Anyone may
+// send tokens naming a key (forged ones included: the signature is what
+// is checked, and a refusal is not cached), and a check's cost grows
+// with the square of the key's size: 30 us a forged token for a 2,048-bit
+// key, 212 us for 4,096 (BenchmarkForgedToken; Ed25519 45, ES256 54), so
+// a 16,384-bit key, which one tenant could register, made each such
+// request cost about 3 ms of the node's CPU.
+const (
+	MinRSABits = 2048
+	MaxRSABits = 4096
+)
+
+// rsaSize refuses an RSA key outside MinRSABits..MaxRSABits, or with a
+// public exponent over 65537 (which costs a check more squarings).
+func rsaSize(k *rsa.PublicKey) error {
+	if n := k.N.BitLen(); n < MinRSABits || n > MaxRSABits || k.E > 65537 {
+		return eddy.Errorf(eddy.CodeInvalid, "an RS256 key has %d to %d bits and an exponent of at most 65537 (this one: %d bits, exponent %d)", MinRSABits, MaxRSABits, n, k.E)
+	}
+	return nil
+}
+
 // ParseKey validates a PEM public key for alg and returns the Key.
 func ParseKey(kid string, tenant eddy.TenantID, alg, pemText string) (*Key, error) {
 	if kid == "" || len(kid) > 128 {
@@ -80,12 +101,15 @@ func ParseKey(kid string, tenant eddy.TenantID, alg, pemText string) (*Key, erro
 		ok = isEC && k.Curve.Params().BitSize == 256
 	case AlgRS256:
 		k, isRSA := pub.(*rsa.PublicKey)
-		ok = isRSA && k.N.BitLen() >= 2048
+		ok = isRSA && rsaSize(k) == nil
 	default:
 		return nil, eddy.Errorf(eddy.CodeInvalid, "alg %q: use EdDSA, ES256 or RS256", alg)
 	}
 	if !ok {
-		return nil, eddy.Errorf(eddy.CodeInvalid, "the key is not a %s key (RS256 needs at least 2048 bits, ES256 a P-256 key)", alg)
+		if k, isRSA := pub.(*rsa.PublicKey); isRSA && alg == AlgRS256 {
+			return nil, rsaSize(k)
+		}
+		return nil, eddy.Errorf(eddy.CodeInvalid, "the key is not a %s key (RS256 needs an RSA key of %d to %d bits, ES256 a P-256 key)", alg, MinRSABits, MaxRSABits)
 	}
 	return &Key{ID: kid, Tenant: tenant, Alg: alg, PEM: pemText, pub: pub}, nil
 }
