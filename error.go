@@ -49,6 +49,9 @@ const (
 	CodeQuotaExceeded Code = "quota_exceeded"         // a rate quota: retry after Retry-After
 	CodeStorageQuota  Code = "storage_quota_exceeded" // the tenant's retained bytes are over its quota
 	CodeLimitExceeded Code = "limit_exceeded"         // a count limit (topics, partitions, keys)
+	// CodeAuthThrottled: the address sent too many refused tokens; its
+	// tokens that did not verify before are refused unchecked for a while.
+	CodeAuthThrottled Code = "auth_throttled"
 
 	// Transforms: an upload refused, and each way a batch can fail in a
 	// transform under the reject policy.
@@ -78,7 +81,7 @@ func (c Code) Unauthenticated() bool {
 // Retriable reports whether a client may retry the same request unchanged.
 func (c Code) Retriable() bool {
 	switch c {
-	case CodeBackpressure, CodeUnavailable, CodeTimeout, CodeQuotaExceeded, CodeNoQuorum, CodeTransformCircuitOpen:
+	case CodeBackpressure, CodeUnavailable, CodeTimeout, CodeQuotaExceeded, CodeNoQuorum, CodeTransformCircuitOpen, CodeAuthThrottled:
 		return true
 	}
 	return false

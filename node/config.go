@@ -181,6 +181,11 @@ type Config struct {
 	// MaxConnectionsPerIP bounds the open connections from one source
 	// address, on each listener. Default 1,000.
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// AuthFailuresPerIP is the refused tokens one source address may
+	// send a second, over time (ten times as many at once); past it, the
+	// tokens it sends that did not verify before are refused unchecked
+	// (tenants.FailureLimit). 0: no limit. Default 10.
+	AuthFailuresPerIP float64 `yaml:"auth_failures_per_ip"`
 	// MQTTConnectTimeout bounds the time from accept to an authenticated
 	// CONNECT. Default 5s.
 	MQTTConnectTimeout time.Duration `yaml:"mqtt_connect_timeout"`
@@ -294,6 +299,7 @@ func DefaultConfig() Config {
 		KafkaMaxConnections:         10_000,
 		KafkaMaxCommitMetadataBytes: 512,
 		MaxConnectionsPerIP:         1000,
+		AuthFailuresPerIP:           10,
 		MQTTConnectTimeout:          5 * time.Second,
 		MQTTMaxConnectBytes:         64 << 10,
 		MQTTMaxPacketBytes:          1 << 20,
@@ -413,6 +419,7 @@ var envVars = []struct {
 		return
 	}},
 	{"EDDY_MAX_CONNECTIONS_PER_IP", func(c *Config, v string) (err error) { c.MaxConnectionsPerIP, err = strconv.Atoi(v); return }},
+	{"EDDY_AUTH_FAILURES_PER_IP", func(c *Config, v string) (err error) { c.AuthFailuresPerIP, err = strconv.ParseFloat(v, 64); return }},
 	{"EDDY_MQTT_CONNECT_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTConnectTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_MAX_CONNECT_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxConnectBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_MQTT_MAX_PACKET_BYTES", func(c *Config, v string) (err error) { c.MQTTMaxPacketBytes, err = strconv.Atoi(v); return }},
@@ -538,6 +545,9 @@ func (c *Config) Validate() error {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)
 		}
+	}
+	if c.AuthFailuresPerIP < 0 || c.AuthFailuresPerIP > 1e6 {
+		return fmt.Errorf("auth_failures_per_ip %g: use 0 (no limit) to 1000000", c.AuthFailuresPerIP)
 	}
 	if c.MQTTConnectTimeout <= 0 || c.MQTTConnectTimeout > 5*time.Minute {
 		return fmt.Errorf("mqtt_connect_timeout %s: use 1ms to 5m", c.MQTTConnectTimeout)

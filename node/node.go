@@ -143,7 +143,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.tx = newTransformer(cfg, host, n)
 	limiter := tenants.NewLimiter(nil) // one per node: HTTP and MQTT share the tenants' buckets
 	limiter.MaxTimestampAhead = cfg.MaxTimestampAhead
-	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation}
+	throttled := m.NewCounter("eddy_auth_throttled_total")
+	verifier := &tenants.Verifier{Audience: cfg.ClusterName, Keys: host.Key, Incarnation: host.Incarnation,
+		Failures: &tenants.FailureLimit{PerSecond: cfg.AuthFailuresPerIP, Burst: 10 * cfg.AuthFailuresPerIP, OnThrottle: throttled.Inc}}
 	path := ingest.New(host, host, n.tx, limiter, m)
 	in := mqttIngest{Path: path, host: host}
 	readQuota := tenants.ReadQuota{Limiter: limiter, Quotas: catalog.QuotasOf(host.Tenant), // HTTP and Kafka reads: consume_bytes_per_sec

@@ -145,6 +145,9 @@ type Verifier struct {
 	Leeway time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Failures bounds the refused tokens each source address may send
+	// (VerifyFrom); nil limits nothing.
+	Failures *FailureLimit
 
 	cache verifiedCache
 }

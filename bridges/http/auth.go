@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"net/netip"
 	"strconv"
 
 	"github.com/eddy-broker/eddy"
@@ -37,7 +38,8 @@ func (s *Server) authed(h authHandler) fasthttp.RequestHandler {
 				return
 			}
 		}
-		p, err := s.cfg.Verifier.VerifyBytes(bytes.TrimSpace(token))
+		from, _ := netip.AddrFromSlice(ctx.RemoteIP())
+		p, err := s.cfg.Verifier.VerifyFrom(bytes.TrimSpace(token), from.Unmap())
 		if err != nil {
 			s.unread(ctx)
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="eddy"`)

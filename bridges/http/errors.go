@@ -42,6 +42,7 @@ var statuses = map[eddy.Code]int{
 	eddy.CodeTokenUnknownKey:     http.StatusUnauthorized,
 	eddy.CodeTokenTenantMismatch: http.StatusUnauthorized,
 	eddy.CodeTokenRevoked:        http.StatusUnauthorized,
+	eddy.CodeAuthThrottled:       http.StatusTooManyRequests,
 
 	eddy.CodeNoQuorum:      http.StatusServiceUnavailable,
 	eddy.CodeTenantExists:  http.StatusConflict,

@@ -400,7 +400,7 @@ func (c *conn) authenticate(token []byte) error {
 	default:
 		return eddy.Errorf(eddy.CodeUnauthenticated, "no SASL mechanism chosen (SaslHandshake first)")
 	}
-	p, err := c.l.cfg.Verifier.Verify(jwt)
+	p, err := c.l.cfg.Verifier.VerifyFrom([]byte(jwt), tenants.RemoteAddr(c.remote))
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ var errNoTransactions = eddy.Errorf(eddy.CodeInvalid, "transactions are not supp
 var codes = map[eddy.Code]int16{
 	eddy.CodeInvalid:          errInvalidRequest,
 	eddy.CodeUnauthenticated:  errSASLAuthenticationFailed,
+	eddy.CodeAuthThrottled:    errSASLAuthenticationFailed,
 	eddy.CodeForbidden:        errTopicAuthorization,
 	eddy.CodeNotFound:         errUnknownTopicOrPartition,
 	eddy.CodeTopicExists:      errTopicAlreadyExists,

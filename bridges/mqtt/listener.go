@@ -493,7 +493,7 @@ func (h *hook) Provides(b byte) bool {
 func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	l := h.l
 	tenant := string(pk.Connect.Username)
-	p, err := l.cfg.Verifier.Verify(string(pk.Connect.Password))
+	p, err := l.cfg.Verifier.VerifyFrom(pk.Connect.Password, tenants.RemoteAddr(cl.Net.Remote))
 	if err != nil || (!p.Operator() && string(p.Tenant) != tenant) || eddy.TenantID(tenant).Validate() != nil {
 		code := "token_tenant_mismatch"
 		if err != nil {

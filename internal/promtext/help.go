@@ -73,6 +73,7 @@ var help = map[string]string{
 	"eddy_bridge_wedged_total":   "Times a bridge's connection stopped delivering and was closed to reconnect.",
 	// Kafka.
 	"eddy_kafka_requests_total":           "Kafka requests served, by API.",
+	"eddy_auth_throttled_total":           "Tokens refused unchecked (auth_throttled) because their source address had more refused than auth_failures_per_ip allows.",
 	"eddy_tenant_controller_waits_total":  "Controller commands of a tenant's clients (group joins, heartbeats, offset commits, topic and session changes) that waited for one of its tenant_controller_inflight slots on this node, by tenant.",
 	"eddy_kafka_group_rebalances_total":   "Rebalances of Kafka consumer groups this node coordinates (a member joined, left or expired), by tenant.",
 	"eddy_kafka_auth_failures_total":      "Kafka SASL authentications refused.",
