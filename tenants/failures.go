@@ -23,8 +23,8 @@ import (
 // forged-token flood is held to the rate, as Kafka's delayed answers to
 // failed logins and EMQX's banned clients hold theirs.
 
-// FailureLimit bounds, per source address, the refused tokens a node
-// checks in full. The zero value, or PerSecond 0, limits nothing.
+// FailureLimit bounds, per source address (an IPv6 one's /64), the
+// refused tokens a node checks in full. The zero value, or PerSecond 0, limits nothing.
 type FailureLimit struct {
 	// PerSecond is the refused tokens an address may send a second, over
 	// time; an address may send Burst at once (at least PerSecond).
@@ -52,6 +52,7 @@ func (l *FailureLimit) blocked(a netip.Addr, now time.Time) bool {
 	if l == nil || l.PerSecond <= 0 || !a.IsValid() {
 		return false
 	}
+	a = source(a)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.by[a]
@@ -63,6 +64,7 @@ func (l *FailureLimit) failed(a netip.Addr, now time.Time) {
 	if l == nil || l.PerSecond <= 0 || !a.IsValid() {
 		return
 	}
+	a = source(a)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.by[a]
@@ -130,4 +132,17 @@ func RemoteAddr(hostport string) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
+}
+
+// source is the bucket an address counts in: itself for IPv4, its /64
+// for IPv6 (one host is given a /64 at least, so each of its addresses
+// would otherwise have a bucket of its own).
+func source(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
 }

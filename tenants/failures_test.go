@@ -60,3 +60,23 @@ func TestFailureLimit(t *testing.T) {
 		t.Fatalf("past the refilled room: %v", err)
 	}
 }
+
+// TestFailureLimitIPv6: the addresses of one IPv6 /64 share a bucket (a
+// host has a /64 to pick from); another /64 has its own.
+func TestFailureLimitIPv6(t *testing.T) {
+	f := newFixture(t)
+	f.v.Failures = &FailureLimit{PerSecond: 1, Burst: 2}
+	good, _, _ := f.signer.Issue("acme", "svc", []string{"produce:*"}, time.Hour)
+	forged := []byte(good[:len(good)-4] + "AAAA")
+	for _, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+		if _, err := f.v.VerifyFrom(forged, netip.MustParseAddr(a)); eddy.ErrorCode(err) != eddy.CodeTokenBadSignature {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+	if _, err := f.v.VerifyFrom(forged, netip.MustParseAddr("2001:db8:1:2:ffff::9")); eddy.ErrorCode(err) != eddy.CodeAuthThrottled {
+		t.Fatalf("a third address of the /64: %v", err)
+	}
+	if _, err := f.v.VerifyFrom(forged, netip.MustParseAddr("2001:db8:1:3::1")); eddy.ErrorCode(err) != eddy.CodeTokenBadSignature {
+		t.Fatalf("another /64: %v", err)
+	}
+}
