@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eddy-broker/eddy"
+	"github.com/eddy-broker/eddy/internal/netguard"
 )
 
 // Anyone can send a token, and one that was never issued costs a full
@@ -52,7 +53,7 @@ func (l *FailureLimit) blocked(a netip.Addr, now time.Time) bool {
 	if l == nil || l.PerSecond <= 0 || !a.IsValid() {
 		return false
 	}
-	a = source(a)
+	a = netguard.Source(a)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.by[a]
@@ -64,7 +65,7 @@ func (l *FailureLimit) failed(a netip.Addr, now time.Time) {
 	if l == nil || l.PerSecond <= 0 || !a.IsValid() {
 		return
 	}
-	a = source(a)
+	a = netguard.Source(a)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.by[a]
@@ -132,17 +133,4 @@ func RemoteAddr(hostport string) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
-}
-
-// source is the bucket an address counts in: itself for IPv4, its /64
-// for IPv6 (one host is given a /64 at least, so each of its addresses
-// would otherwise have a bucket of its own).
-func source(a netip.Addr) netip.Addr {
-	a = a.Unmap()
-	if a.Is6() {
-		if p, err := a.Prefix(64); err == nil {
-			return p.Addr()
-		}
-	}
-	return a
 }

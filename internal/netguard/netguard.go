@@ -19,6 +19,7 @@ import (
 	"github.com/eddy-broker/eddy/internal/logkey"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -169,15 +170,36 @@ func Temporary(err error) bool {
 	return false
 }
 
+// hostOf is the source a connection counts as (Source of its address).
 func hostOf(a net.Addr) string {
 	if t, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(t.IP); ok {
+			return Source(ip).String()
+		}
 		return t.IP.String()
 	}
 	h, _, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return a.String()
 	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return Source(ip).String()
+	}
 	return h
+}
+
+// Source is the source an address counts as in a per-address limit:
+// itself for IPv4, its /64 for IPv6 (a host is given a /64 at least, so
+// each of its addresses would otherwise count apart, and a limit by
+// address would limit nothing).
+func Source(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
 }
 
 // conn releases its place in the caps on its first Close.

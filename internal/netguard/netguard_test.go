@@ -130,3 +130,35 @@ func TestSurvivesEMFILE(t *testing.T) {
 		t.Fatal("the listener did not serve again after descriptors were freed")
 	}
 }
+
+// addrConn is a connection from addr (only its RemoteAddr is used).
+type addrConn struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.addr }
+
+// TestPerIPv6Prefix: the addresses of one IPv6 /64 count as one source
+// (a host picks any of them); another /64, or an IPv4 address, apart.
+func TestPerIPv6Prefix(t *testing.T) {
+	l := &Listener{cfg: Config{MaxConnsPerIP: 2}, perIP: map[string]int{}}
+	from := func(ip string) net.Conn { return addrConn{addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1}} }
+	for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:aaaa::1"} {
+		if why := l.admit(from(ip)); why != "" {
+			t.Fatalf("%s: %s", ip, why)
+		}
+	}
+	if why := l.admit(from("2001:db8:1:2:ffff:ffff:ffff:ffff")); why != "max_connections_per_ip" {
+		t.Fatalf("a third address of the /64: %q", why)
+	}
+	for _, ip := range []string{"2001:db8:1:3::1", "192.0.2.1", "::ffff:192.0.2.2"} {
+		if why := l.admit(from(ip)); why != "" {
+			t.Fatalf("%s: %s", ip, why)
+		}
+	}
+	l.release(from("2001:db8:1:2::1"))
+	if why := l.admit(from("2001:db8:1:2::77")); why != "" {
+		t.Fatalf("after a release: %s", why)
+	}
+}
