@@ -61,13 +61,7 @@ func httpsClient(t *testing.T, caFile string) *http.Client {
 func TestClusterTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca, certs, keys := clusterCerts(t, dir, 3)
-	i := 0
-	procs := newClusterWith(t, 3, func(p *proc) {
-		p.env = append(p.env, "EDDY_RAFT_TLS_CERT="+certs[i%3], "EDDY_RAFT_TLS_KEY="+keys[i%3], "EDDY_RAFT_TLS_CA="+ca,
-			"EDDY_HTTP_TLS_CERT="+certs[i%3], "EDDY_HTTP_TLS_KEY="+keys[i%3])
-		p.https = httpsClient(t, ca)
-		i++
-	})
+	procs := tlsCluster(t, ca, certs, keys, ca)
 	// One-replica partitions spread over the nodes: most requests are
 	// forwarded, over HTTPS.
 	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"spread","partitions":6,"replication_factor":1}`), nil); err != nil || code != 201 {
@@ -180,13 +174,7 @@ func TestClusterTLSNewCA(t *testing.T) {
 	if err := os.WriteFile(both, append(append([]byte{}, oldPEM...), newPEM...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	i := 0
-	procs := newClusterWith(t, 3, func(p *proc) {
-		p.env = append(p.env, "EDDY_RAFT_TLS_CERT="+certs[i%3], "EDDY_RAFT_TLS_KEY="+keys[i%3], "EDDY_RAFT_TLS_CA="+ca,
-			"EDDY_HTTP_TLS_CERT="+certs[i%3], "EDDY_HTTP_TLS_KEY="+keys[i%3])
-		p.https = httpsClient(t, both)
-		i++
-	})
+	procs := tlsCluster(t, ca, certs, keys, both)
 	hupAll := func(step string) {
 		t.Helper()
 		for _, p := range procs {
@@ -261,4 +249,18 @@ func replicateEverywhere(t *testing.T, procs []*proc, topic string, n int) {
 			return err == nil && code == 200 && len(out.Records) == n
 		})
 	}
+}
+
+// tlsCluster starts three nodes whose Raft transport is mutual TLS and
+// whose HTTP is HTTPS, node i on certs[i] and keys[i] with the CA in ca;
+// the test's client trusts the certificates in trusted.
+func tlsCluster(t *testing.T, ca string, certs, keys []string, trusted string) []*proc {
+	t.Helper()
+	i := 0
+	return newClusterWith(t, 3, func(p *proc) {
+		p.env = append(p.env, "EDDY_RAFT_TLS_CERT="+certs[i%3], "EDDY_RAFT_TLS_KEY="+keys[i%3], "EDDY_RAFT_TLS_CA="+ca,
+			"EDDY_HTTP_TLS_CERT="+certs[i%3], "EDDY_HTTP_TLS_KEY="+keys[i%3])
+		p.https = httpsClient(t, trusted)
+		i++
+	})
 }
