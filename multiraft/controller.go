@@ -62,9 +62,9 @@ func (c *controllerSM) Update(e sm.Entry) (sm.Result, error) {
 		}
 	}
 	data, _ := json.Marshal(&res)
-	// A link's progress (many entries a second while it catches up)
-	// changes no replica: the reconciler need not look.
-	if c.onChange != nil && cmd.Op != catalog.OpLinkProgress {
+	// A link's progress (many entries a second while it catches up) and
+	// sessions' positions change no replica: the reconciler need not look.
+	if c.onChange != nil && cmd.Op != catalog.OpLinkProgress && cmd.Op != catalog.OpSessionCommits {
 		c.onChange()
 	}
 	return sm.Result{Value: 1, Data: data}, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/internal/testutil"
+	"github.com/eddy-broker/eddy/multiraft/catalog"
 	"github.com/eddy-broker/eddy/tenants"
 )
 
@@ -107,6 +108,59 @@ func TestControllerShare(t *testing.T) {
 		g, err := h.Group("flood", fmt.Sprintf("g%d", c))
 		if err != nil || g.Offsets["t/0"] != each {
 			t.Fatalf("group g%d: %v %v", c, g, err)
+		}
+	}
+}
+
+// TestSessionCommitsGrouped: a tenant's MQTT sessions committing at once
+// are recorded in far fewer controller entries than commits, each
+// session's positions land, and a commit of a session that does not
+// exist is refused alone.
+func TestSessionCommitsGrouped(t *testing.T) {
+	h := mustStartHostWith(t, Config{Dir: t.TempDir(), RaftAddr: testutil.FreeAddr(t)})
+	defer h.Close()
+	ctx := context.Background()
+	_, meta := oneTopic(t, h, "t")
+	const sessions = 200
+	for i := range sessions {
+		s := &catalog.MQTTSession{ExpirySec: 3600, Filters: []catalog.MQTTFilter{{Filter: "t/#", QoS: 1}}}
+		if err := h.MQTTSession(ctx, meta.Tenant, fmt.Sprintf("mqtt-dev%d", i), s, map[string]int64{"t/0": 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := h.CatalogVersion()
+	errs := make(chan error, sessions+1)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- h.SessionCommit(ctx, meta.Tenant, fmt.Sprintf("mqtt-dev%d", i), map[string]int64{"t/0": int64(i + 1)}, 3600)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := h.SessionCommit(ctx, meta.Tenant, "mqtt-nobody", map[string]int64{"t/0": 1}, 3600); eddy.ErrorCode(err) != eddy.CodeNotFound {
+			errs <- fmt.Errorf("a session that does not exist: %v", err)
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := h.CatalogVersion() - before
+	t.Logf("%d session commits in %d controller entries", sessions+1, entries)
+	if entries > sessions/4 {
+		t.Fatalf("%d session commits took %d controller entries", sessions+1, entries)
+	}
+	for i := range sessions {
+		g, err := h.Group(meta.Tenant, fmt.Sprintf("mqtt-dev%d", i))
+		if err != nil || g.Offsets["t/0"] != int64(i+1) {
+			t.Fatalf("session %d: %v %v", i, g, err)
 		}
 	}
 }

@@ -195,9 +195,10 @@ func (h *Host) SessionRoom(tenant eddy.TenantID, group string) error {
 }
 
 // SessionCommit records an MQTT persistent session's positions, from its
-// connected device (so with its expiry, and not gone).
+// connected device (so with its expiry, and not gone), in one entry with
+// those of the tenant's other sessions committing meanwhile
+// (sessioncommits.go).
 func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64, expirySec int64) error {
-	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions,
-		SessionOnly: true, Session: &catalog.MQTTSession{ExpirySec: expirySec}}})
-	return err
+	return h.sessionCommits.commit(ctx, tenant, &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions,
+		SessionOnly: true, Session: &catalog.MQTTSession{ExpirySec: expirySec}})
 }

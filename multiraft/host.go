@@ -240,6 +240,8 @@ type Host struct {
 	ctrl    *controllerSM
 	metrics hostMetrics
 	shares  tenantShares
+	// sessionCommits groups MQTT sessions' position commits.
+	sessionCommits sessionCommits
 
 	producerID int64
 	seqMu      sync.Mutex
@@ -316,10 +318,12 @@ func New(cfg Config) (*Host, error) {
 	if _, ok := cfg.Peers[cfg.NodeID]; !ok {
 		return nil, fmt.Errorf("multiraft: node %d is not among the peers", cfg.NodeID)
 	}
-	return &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
+	h := &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
 		parts: map[uint64]*localPartition{}, byTenant: map[eddy.TenantID]map[uint64]*localPartition{}, rr: map[eddy.TopicRef]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
 		shares:     tenantShares{limit: cfg.TenantControllerInFlight, by: map[eddy.TenantID]*tenantShare{}},
-		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), syncC: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), syncC: make(chan struct{}, 1), stop: make(chan struct{})}
+	h.sessionCommits.h = h
+	return h, nil
 }
 
 // Start opens the NodeHost, joins the controller, registers this node,

@@ -38,6 +38,16 @@ func (st *State) Apply(cmd *Cmd) Result {
 		return st.applyTransform(cmd)
 	case OpJoinGroup, OpLeaveGroup, OpExpireMember, OpHeartbeat, OpCommitOffsets, OpDeleteGroup, OpKafkaGroup, OpMQTTSession:
 		return st.applyGroup(cmd.Op, cmd.GroupCmd)
+	case OpSessionCommits:
+		errs := make([]*ResultErr, len(cmd.Sessions))
+		for i, c := range cmd.Sessions {
+			if c == nil || !c.SessionOnly {
+				errs[i] = &ResultErr{Code: eddy.CodeInvalid, Message: "session_commits: not a session's commit"}
+				continue
+			}
+			errs[i] = st.applyGroup(OpCommitOffsets, c).Err
+		}
+		return Result{Errs: errs}
 	case OpCreateLink, OpDeleteLink, OpPauseLink, OpLinkProgress:
 		return st.applyLink(cmd.Op, cmd.Link)
 	case OpSetMQTT:

@@ -372,7 +372,7 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 	key := GroupKey(c.Tenant, c.Group)
 	cur := st.Groups[key]
 	session := op == OpMQTTSession && c.Session != nil
-	creates := op == OpJoinGroup || op == OpKafkaGroup || op == OpCommitOffsets || session
+	creates := op == OpJoinGroup || op == OpKafkaGroup || (op == OpCommitOffsets && !c.SessionOnly) || session
 	if cur == nil && creates {
 		if r := st.newGroupAllowed(c.Tenant, session); r != nil {
 			return *r

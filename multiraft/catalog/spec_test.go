@@ -246,6 +246,18 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 			}
 		}
 		return c
+	case "mqtt-commits": // commits=(group:topic/p=off,...): one entry of many sessions' commits
+		c := &Cmd{Op: OpSessionCommits}
+		for _, v := range listArg(d, "commits") {
+			g, tp, _ := strings.Cut(v, ":")
+			k, n, _ := strings.Cut(tp, "=")
+			var off int64
+			if _, err := fmt.Sscan(n, &off); err != nil {
+				d.Fatalf(t, "bad commit %q", v)
+			}
+			c.Sessions = append(c.Sessions, &GroupCmd{Tenant: eddy.TenantID(arg(t, d, "tenant")), Group: g, SessionOnly: true, Offsets: map[string]int64{k: off}})
+		}
+		return c
 	case "mqtt-expire":
 		c := group(OpMQTTSession)
 		d.ScanArgs(t, "now", &c.GroupCmd.NowMs)
@@ -312,6 +324,14 @@ func describe(st *State, cmd *Cmd, res Result) string {
 		writeTopic(&b, st.Topics[cmd.Topic.Ref().String()])
 	case cmd.GroupCmd != nil:
 		writeGroup(&b, st.Groups[GroupKey(cmd.GroupCmd.Tenant, cmd.GroupCmd.Group)])
+	case cmd.Op == OpSessionCommits:
+		for i, c := range cmd.Sessions {
+			if e := res.Errs[i]; e != nil {
+				fmt.Fprintf(&b, "%s refused %s: %s\n", c.Group, e.Code, e.Message)
+			} else {
+				writeGroup(&b, st.Groups[GroupKey(c.Tenant, c.Group)])
+			}
+		}
 	case cmd.Move != nil:
 		if mv := res.Move; mv != nil {
 			fmt.Fprintf(&b, "move shard %d to node %d (replica %d) from %d: %s\n", mv.Shard, mv.Node, mv.ReplicaID, mv.From, mv.Phase)

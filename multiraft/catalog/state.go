@@ -202,6 +202,7 @@ type Cmd struct {
 	GroupCmd  *GroupCmd            `json:"group,omitempty"`
 	Sizes     map[uint64]int64     `json:"sizes,omitempty"`
 	Link      *LinkCmd             `json:"link,omitempty"`
+	Sessions  []*GroupCmd          `json:"sessions,omitempty"`
 }
 
 const (
@@ -244,6 +245,12 @@ const (
 	OpDeleteTransform = "delete_transform"
 	OpBindTransform   = "bind_transform"
 	OpReportSizes     = "report_sizes"
+	// OpSessionCommits records the positions of many MQTT persistent
+	// sessions of one tenant (Cmd.Sessions, each a SessionOnly commit)
+	// as one entry: each connected session records its positions once a
+	// second, and an entry for each filled the controller with one
+	// tenant's fleet.
+	OpSessionCommits = "session_commits"
 )
 
 // Result is the Data of a controller entry's result.
@@ -258,6 +265,9 @@ type Result struct {
 	Module     *ModuleVersion `json:"module,omitempty"`
 	Group      *GroupMeta     `json:"group,omitempty"`
 	Link       *LinkMeta      `json:"link,omitempty"`
+	// Errs is OpSessionCommits' refusal of each session, in its order
+	// (nil: recorded).
+	Errs []*ResultErr `json:"errs,omitempty"`
 }
 
 type ResultErr struct {
