@@ -199,6 +199,12 @@ func (h *Host) SessionRoom(tenant eddy.TenantID, group string) error {
 // those of the tenant's other sessions committing meanwhile
 // (sessioncommits.go).
 func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64, expirySec int64) error {
-	return h.sessionCommits.commit(ctx, tenant, &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions,
-		SessionOnly: true, Session: &catalog.MQTTSession{ExpirySec: expirySec}})
+	c := &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions, SessionOnly: true, Session: &catalog.MQTTSession{ExpirySec: expirySec}}
+	var grouped bool
+	h.ctrl.view(func(st *catalog.State) { grouped = st.AllHave(catalog.FeatureSessionCommits) })
+	if !grouped { // a node of an earlier build is in the cluster
+		_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: c})
+		return err
+	}
+	return h.sessionCommits.commit(ctx, tenant, c)
 }

@@ -523,3 +523,24 @@ func show(st *State, d *datadriven.TestData) string {
 	}
 	return b.String()
 }
+
+// TestAllHave: a feature is the cluster's once every node registered it
+// (a node of an earlier build registers none).
+func TestAllHave(t *testing.T) {
+	st := NewState()
+	if st.AllHave(FeatureSessionCommits) {
+		t.Fatal("a cluster of no nodes has the feature")
+	}
+	for _, n := range []*NodeMeta{{ID: 1, Features: []string{FeatureSessionCommits}}, {ID: 2}} {
+		if r := st.Apply(&Cmd{Op: OpRegisterNode, Node: n}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if st.AllHave(FeatureSessionCommits) {
+		t.Fatal("node 2, of an earlier build, has the feature")
+	}
+	st.Apply(&Cmd{Op: OpRegisterNode, Node: &NodeMeta{ID: 2, Features: []string{FeatureSessionCommits}}}) // upgraded, restarted
+	if !st.AllHave(FeatureSessionCommits) {
+		t.Fatal("every node registered the feature")
+	}
+}

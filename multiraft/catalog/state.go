@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/tenants"
@@ -24,6 +25,23 @@ type NodeMeta struct {
 	State string `json:"state,omitempty"`
 	// StartedMs is when the node last started (registered), by its clock.
 	StartedMs int64 `json:"started_ms,omitempty"`
+	// Features are the controller commands of its build that an earlier
+	// build does not know: one is proposed only once every node has it,
+	// since a replica that refused it would hold another state.
+	Features []string `json:"features,omitempty"`
+}
+
+// FeatureSessionCommits: the node applies OpSessionCommits.
+const FeatureSessionCommits = "session_commits"
+
+// AllHave reports whether every node of the cluster has feature f.
+func (st *State) AllHave(f string) bool {
+	for _, n := range st.Nodes {
+		if !slices.Contains(n.Features, f) {
+			return false
+		}
+	}
+	return len(st.Nodes) > 0
 }
 
 // Node states.
