@@ -313,12 +313,14 @@ func (h *Host) poll(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, of
 		}
 		notify := lg.Wait() // before reading, so no append is missed
 		done, err := read(lg)
-		if _, end := lg.Offsets(); !caughtUp && eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange && int64(offset) > end {
-			if err := h.catchUp(ctx, lp.shardID); err != nil {
-				return err
+		if !caughtUp && eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
+			if _, end := lg.Offsets(); int64(offset) > end { // not before the start: retention's
+				if err := h.catchUp(ctx, lp.shardID); err != nil {
+					return err
+				}
+				caughtUp = true
+				continue
 			}
-			caughtUp = true
-			continue
 		}
 		if done || err != nil || wait <= 0 {
 			return err
