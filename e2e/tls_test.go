@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -263,4 +264,109 @@ func tlsCluster(t *testing.T, ca string, certs, keys []string, trusted string) [
 		p.https = httpsClient(t, trusted)
 		i++
 	})
+}
+
+// TestClusterTLSRolling: Raft TLS turned on, then off, one node at a time
+// with raft_tls_permissive, the cluster taking writes to an RF 3 topic
+// through every node after each step; and between a strict node and a
+// plain peer, a refusal that names the setting.
+func TestClusterTLSRolling(t *testing.T) {
+	ca, certs, keys := clusterCerts(t, t.TempDir(), 3)
+	confDir := t.TempDir()
+	conf := func(i int, tls, permissive bool) {
+		t.Helper()
+		var b strings.Builder
+		if tls {
+			fmt.Fprintf(&b, "raft_tls_cert: %s\nraft_tls_key: %s\nraft_tls_ca: %s\n", certs[i], keys[i], ca)
+		}
+		fmt.Fprintf(&b, "raft_tls_permissive: %v\n", permissive)
+		if err := os.WriteFile(filepath.Join(confDir, fmt.Sprintf("node%d.yaml", i)), []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	i := 0
+	procs := newClusterWith(t, 3, func(p *proc) {
+		conf(i, false, false)
+		p.args = []string{"--config", filepath.Join(confDir, fmt.Sprintf("node%d.yaml", i))}
+		i++
+	})
+	replicateEverywhere(t, procs, "rolling", 3)
+	written := 3
+	// writeThroughEach writes a record through each node and waits until
+	// every replica holds them all.
+	writeThroughEach := func(step string) {
+		t.Helper()
+		for _, p := range procs {
+			body := fmt.Sprintf(`{"records":[{"value":"%s via %d"}]}`, step, p.nodeID)
+			waitFor(t, step+": a write through node "+fmt.Sprint(p.nodeID), 30*time.Second, func() bool {
+				code, err := p.do("POST", "/v1/topics/rolling/records", "application/json", []byte(body), nil)
+				return err == nil && code == 200
+			})
+			written++
+		}
+		for _, p := range procs {
+			waitFor(t, fmt.Sprintf("%s: node %d holds the %d records", step, p.nodeID, written), 30*time.Second, func() bool {
+				var out struct{ Records []struct{} }
+				code, err := p.do("GET", "/v1/topics/rolling/partitions/0/records?offset=0&max_records=1000", "", nil, &out)
+				return err == nil && code == 200 && len(out.Records) >= written
+			})
+		}
+	}
+	restart := func(p *proc) {
+		p.kill()
+		p.start()
+	}
+	hup := func(p *proc, want string) {
+		t.Helper()
+		before := strings.Count(p.log.String(), want)
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, fmt.Sprintf("node %d reloads %s", p.nodeID, want), 10*time.Second, func() bool {
+			return strings.Count(p.log.String(), want) > before
+		})
+	}
+
+	// On: each node in turn restarts with TLS, permissive.
+	for i, p := range procs {
+		conf(i, true, true)
+		restart(p)
+		writeThroughEach(fmt.Sprintf("node %d permissive", p.nodeID))
+	}
+	if !strings.Contains(procs[0].log.String(), "raft transport: a peer does not answer TLS") {
+		t.Fatalf("node 1, permissive beside plain peers, never fell back to plain:\n%s", procs[0].log.String())
+	}
+	for _, p := range procs {
+		waitFor(t, fmt.Sprintf("node %d: no plain connection left", p.nodeID), 20*time.Second, func() bool {
+			return p.metric("eddy_raft_plain_connections ") == 0
+		})
+	}
+	for i, p := range procs {
+		conf(i, true, false)
+		hup(p, "raft_tls_permissive=false")
+	}
+	writeThroughEach("TLS only")
+	// A plain frame to a strict node is refused, and the log says why.
+	c, err := net.Dial("tcp", procs[0].raftAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0})
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a strict node answered plain frames")
+	}
+	c.Close()
+	waitFor(t, "the strict node's refusal", 10*time.Second, func() bool {
+		return strings.Contains(procs[0].log.String(), "the peer sent plain frames and this node takes TLS only")
+	})
+
+	// Off: permissive by SIGHUP, then each node restarts without TLS.
+	for i, p := range procs {
+		conf(i, true, true)
+		hup(p, "raft_tls_permissive=true")
+	}
+	for i, p := range procs {
+		conf(i, false, false)
+		restart(p)
+		writeThroughEach(fmt.Sprintf("node %d plain", p.nodeID))
+	}
 }

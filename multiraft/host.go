@@ -58,6 +58,10 @@ type Config struct {
 	// its own (PeerTLSConfig builds one). Nil: plain TCP, for a Raft port
 	// only the cluster's nodes can reach.
 	PeerTLS *tls.Config
+	// PeerTLSPermissive: with PeerTLS, plain peers are taken and tried too
+	// while TLS is turned on or off node by node (peertls.go;
+	// SetPeerTLSPermissive changes it).
+	PeerTLSPermissive bool
 	// RTT is dragonboat's tick. Elections take 10-20 ticks (3-6 for
 	// single-replica shards, which cannot fail over anyway). Defaults to 100ms.
 	RTT time.Duration
@@ -242,6 +246,8 @@ type Host struct {
 	shares  tenantShares
 	// sessionCommits groups MQTT sessions' position commits.
 	sessionCommits sessionCommits
+	// peers is the Raft transport's TLS mode (peertls.go).
+	peers *peerMode
 
 	producerID int64
 	seqMu      sync.Mutex
@@ -321,6 +327,7 @@ func New(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, log: cfg.Logger, metrics: hostMetrics{hooks: cfg.Hooks},
 		parts: map[uint64]*localPartition{}, byTenant: map[eddy.TenantID]map[uint64]*localPartition{}, rr: map[eddy.TopicRef]*atomic.Uint32{}, quarantined: map[uint64]*Quarantine{},
 		shares:     tenantShares{limit: cfg.TenantControllerInFlight, by: map[eddy.TenantID]*tenantShare{}},
+		peers:      newPeerMode(cfg.PeerTLS, cfg.PeerTLSPermissive),
 		reconcileC: make(chan struct{}, 1), planC: make(chan struct{}, 1), syncC: make(chan struct{}, 1), stop: make(chan struct{})}
 	h.sessionCommits.h = h
 	return h, nil
@@ -358,7 +365,7 @@ func (h *Host) Start(ctx context.Context) error {
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
 		Expert: config.ExpertConfig{FS: h.reserve.raftFS(),
-			TransportFactory: &transportFactory{log: h.log, tls: h.cfg.PeerTLS}},
+			TransportFactory: &transportFactory{log: h.log, peers: h.peers}},
 	}
 	// The stores by name; a data directory keeps the one it was made with
 	// (dragonboat records it), so the configured one is tried first and

@@ -1,11 +1,14 @@
 package multiraft
 
 import (
+	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -65,3 +68,152 @@ func peerServer(c net.Conn, cfg *tls.Config) (net.Conn, error) {
 	tc.SetDeadline(time.Time{})
 	return tc, nil
 }
+
+// Turning TLS on or off in a running cluster, one node at a time, takes
+// a node that speaks both (raft_tls_permissive, as Istio's PERMISSIVE
+// mTLS and Nomad's rpc_upgrade_mode): it accepts a peer's TLS and its
+// plain frames alike, told apart by the first byte (a TLS handshake
+// record is 22, a frame's kind 1 or 2), and dials TLS first, then plain
+// if the peer does not answer TLS. Its security is then plain TCP's:
+// whoever reaches the port may speak plain. Turned off (SIGHUP), its
+// plain connections are closed and their peers dial again, in TLS.
+
+// tlsHandshakeRecord is the first byte of a TLS connection.
+const tlsHandshakeRecord = 22
+
+var (
+	errPeerSpeaksTLS = errors.New("the peer speaks TLS and this node has no raft_tls_cert, raft_tls_key and raft_tls_ca: set them on every node (raft_tls_permissive while switching; docs/operations.md)")
+	errPeerPlain     = errors.New("the peer sent plain frames and this node takes TLS only: set raft_tls_* on every node, or raft_tls_permissive on this one while switching (docs/operations.md)")
+)
+
+// peerMode is how the transport's two ends secure a connection: tls nil
+// is plain TCP; with tls, plain is taken and tried only while permissive.
+type peerMode struct {
+	tls *tls.Config
+
+	mu         sync.Mutex
+	permissive bool
+	plain      map[net.Conn]struct{} // open without TLS although tls is set
+}
+
+func newPeerMode(cfg *tls.Config, permissive bool) *peerMode {
+	return &peerMode{tls: cfg, permissive: permissive && cfg != nil, plain: map[net.Conn]struct{}{}}
+}
+
+// setPermissive turns permissive on or off; off closes the plain
+// connections (their peers dial again).
+func (m *peerMode) setPermissive(on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.permissive = on && m.tls != nil
+	if !m.permissive {
+		for c := range m.plain {
+			c.Close()
+			delete(m.plain, c)
+		}
+	}
+}
+
+// admitPlain records c as a plain connection if plain is allowed.
+func (m *peerMode) admitPlain(c net.Conn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.permissive {
+		return false
+	}
+	m.plain[c] = struct{}{}
+	return true
+}
+
+func (m *peerMode) forget(c net.Conn) {
+	m.mu.Lock()
+	delete(m.plain, c)
+	m.mu.Unlock()
+}
+
+// plainConns is the count of open plain connections while tls is set.
+func (m *peerMode) plainConns() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.plain)
+}
+
+// accept readies an accepted connection by its first byte: TLS (the
+// handshake done) or plain frames. plain reports a connection admitted
+// without TLS although this node has it (forget it once closed).
+func (m *peerMode) accept(c net.Conn) (conn net.Conn, plain bool, err error) {
+	if m.tls != nil {
+		c.SetReadDeadline(time.Now().Add(peerHandshakeTimeout))
+	}
+	r := bufio.NewReaderSize(c, 16)
+	first, err := r.Peek(1)
+	if err != nil {
+		return nil, false, err
+	}
+	sc := &sniffedConn{Conn: c, r: r}
+	isTLS := first[0] == tlsHandshakeRecord
+	switch {
+	case m.tls == nil && isTLS:
+		return nil, false, errPeerSpeaksTLS
+	case m.tls == nil:
+		return sc, false, nil
+	case isTLS:
+		tc, err := peerServer(sc, m.tls)
+		return tc, false, err
+	case m.admitPlain(c):
+		c.SetReadDeadline(time.Time{})
+		return sc, true, nil
+	default:
+		return nil, false, errPeerPlain
+	}
+}
+
+// dial connects to a peer: TLS when this node has it, and plain when
+// that handshake fails while permissive (the peer does not speak TLS
+// yet, or no more).
+func (m *peerMode) dial(ctx context.Context, target string) (conn net.Conn, plain bool, err error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	raw, err := d.DialContext(ctx, "tcp", target)
+	if err != nil || m.tls == nil {
+		return raw, false, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	tc := tls.Client(raw, m.tls)
+	herr := tc.HandshakeContext(hctx)
+	if herr == nil {
+		return tc, false, nil
+	}
+	raw.Close()
+	m.mu.Lock()
+	permissive := m.permissive
+	m.mu.Unlock()
+	if !permissive {
+		return nil, false, herr
+	}
+	if raw, err = d.DialContext(ctx, "tcp", target); err != nil {
+		return nil, false, err
+	}
+	if !m.admitPlain(raw) {
+		raw.Close()
+		return nil, false, herr
+	}
+	return raw, true, nil
+}
+
+// sniffedConn reads the bytes peeked at first, then the connection.
+type sniffedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *sniffedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// SetPeerTLSPermissive turns raft_tls_permissive on or off (with PeerTLS;
+// without it, nothing changes): off closes the plain connections to and
+// from peers, who dial again in TLS.
+func (h *Host) SetPeerTLSPermissive(on bool) { h.peers.setPermissive(on) }
+
+// PlainPeerConnections is the count of open Raft connections without TLS
+// on a node that has it: 0 on every node once all speak TLS.
+func (h *Host) PlainPeerConnections() int { return h.peers.plainConns() }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/eddy-broker/eddy/internal/testutil"
 	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
 
@@ -67,7 +68,7 @@ func TestPeerTLS(t *testing.T) {
 	ca, other := newTestCA(t), newTestCA(t)
 	addr := testutil.FreeAddr(t)
 	batches := make(chan pb.MessageBatch, 16)
-	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(ca, ca.node(t, 2))}).Create(config.NodeHostConfig{RaftAddress: addr},
+	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(peerTLS(ca, ca.node(t, 2)), false)}).Create(config.NodeHostConfig{RaftAddress: addr},
 		func(b pb.MessageBatch) { batches <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func TestPeerTLS(t *testing.T) {
 	defer srv.Close()
 
 	send := func(tlsCfg *tls.Config) error {
-		sender := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: tlsCfg}).Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
+		sender := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(tlsCfg, false)}).Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
 		conn, err := sender.GetConnection(context.Background(), addr)
 		if err != nil {
 			return err
@@ -100,13 +101,13 @@ func TestPeerTLS(t *testing.T) {
 	}
 	// The node dialing checks the peer too: a server of another CA is refused.
 	addr2 := testutil.FreeAddr(t)
-	rogue := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(other, other.node(t, 5))}).Create(config.NodeHostConfig{RaftAddress: addr2},
+	rogue := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(peerTLS(other, other.node(t, 5)), false)}).Create(config.NodeHostConfig{RaftAddress: addr2},
 		func(pb.MessageBatch) { t.Error("the rogue took a batch") }, func(pb.Chunk) bool { return true }).(*tcpTransport)
 	if err := rogue.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer rogue.Close()
-	sender := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: peerTLS(ca, ca.node(t, 6))}).Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
+	sender := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(peerTLS(ca, ca.node(t, 6)), false)}).Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
 	if c, err := sender.GetConnection(context.Background(), addr2); err == nil {
 		c.Close()
 		t.Fatal("dialed a peer whose certificate another CA signed")
@@ -137,7 +138,7 @@ func TestPeerTLSNewCA(t *testing.T) {
 	batches := make(chan pb.MessageBatch, 16)
 	var own atomic.Pointer[tls.Certificate]
 	own.Store(old.node(t, 2))
-	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: PeerTLSConfig(own.Load, roots.Load)}).Create(config.NodeHostConfig{RaftAddress: addr},
+	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(PeerTLSConfig(own.Load, roots.Load), false)}).Create(config.NodeHostConfig{RaftAddress: addr},
 		func(b pb.MessageBatch) { batches <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func TestPeerTLSNewCA(t *testing.T) {
 	taken := func(from *testCA, trusts *x509.CertPool, serial int64) bool {
 		t.Helper()
 		cert := from.node(t, serial)
-		sender := (&transportFactory{log: slog.New(slog.DiscardHandler), tls: PeerTLSConfig(func() *tls.Certificate { return cert }, func() *x509.CertPool { return trusts })}).
+		sender := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(PeerTLSConfig(func() *tls.Certificate { return cert }, func() *x509.CertPool { return trusts }), false)}).
 			Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
 		if conn, err := sender.GetConnection(context.Background(), addr); err == nil {
 			conn.SendMessageBatch(batchFor(uint64(serial)))
@@ -175,5 +176,110 @@ func TestPeerTLSNewCA(t *testing.T) {
 	}
 	if taken(old, both, 8) {
 		t.Fatal("a peer of the old CA was taken once the node trusts the new one alone")
+	}
+}
+
+// TestPeerTLSPermissive: TLS turned on or off node by node. A permissive
+// node takes plain peers and TLS ones and reaches both; a TLS-only node
+// and a plain one refuse each other with a message naming the setting;
+// permissive turned off closes the plain connections and refuses new ones.
+func TestPeerTLSPermissive(t *testing.T) {
+	ca := newTestCA(t)
+	type node struct {
+		peers   *peerMode
+		addr    string
+		batches chan pb.MessageBatch
+		t       *tcpTransport
+	}
+	start := func(tlsCfg *tls.Config, permissive bool) *node {
+		n := &node{peers: newPeerMode(tlsCfg, permissive), addr: testutil.FreeAddr(t), batches: make(chan pb.MessageBatch, 16)}
+		n.t = (&transportFactory{log: slog.New(slog.DiscardHandler), peers: n.peers}).Create(config.NodeHostConfig{RaftAddress: n.addr},
+			func(b pb.MessageBatch) { n.batches <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
+		if err := n.t.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.t.Close() })
+		return n
+	}
+	plain := start(nil, false)
+	strict := start(peerTLS(ca, ca.node(t, 2)), false)
+	perm := start(peerTLS(ca, ca.node(t, 3)), true)
+
+	shard := uint64(100)
+	// send sends a batch from one node to another and reports whether it
+	// was taken; the connection is returned open.
+	send := func(from, to *node) (raftio.IConnection, bool) {
+		t.Helper()
+		shard++
+		conn, err := from.t.GetConnection(context.Background(), to.addr)
+		if err == nil {
+			err = conn.SendMessageBatch(batchFor(shard))
+		}
+		select {
+		case b := <-to.batches:
+			if b.Requests[0].ShardID != shard {
+				t.Fatalf("took shard %d, sent %d", b.Requests[0].ShardID, shard)
+			}
+			return conn, true
+		case <-time.After(300 * time.Millisecond):
+			t.Logf("not taken (%v)", err)
+			return conn, false
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		from, to *node
+		taken    bool
+		plainAt  *node // the node that counts the connection as plain
+	}{
+		{"plain to plain", plain, plain, true, nil},
+		{"TLS to TLS", strict, perm, true, nil},
+		{"permissive to TLS", perm, strict, true, nil},
+		{"plain to permissive", plain, perm, true, perm},
+		{"permissive to plain", perm, plain, true, perm},
+		{"plain to TLS", plain, strict, false, nil},
+		{"TLS to plain", strict, plain, false, nil},
+	} {
+		before := perm.peers.plainConns()
+		conn, taken := send(c.from, c.to)
+		if taken != c.taken {
+			t.Fatalf("%s: taken %v, want %v", c.name, taken, c.taken)
+		}
+		if want := before + map[bool]int{true: 1}[c.plainAt == perm]; perm.peers.plainConns() != want {
+			t.Fatalf("%s: the permissive node counts %d plain connections, want %d", c.name, perm.peers.plainConns(), want)
+		}
+		if conn != nil && c.plainAt == nil {
+			conn.Close()
+		}
+	}
+	// What each refusal says (logged at most once a minute a peer).
+	for _, c := range []struct {
+		n     *node
+		first byte
+		want  error
+	}{{strict, frameBatch, errPeerPlain}, {plain, tlsHandshakeRecord, errPeerSpeaksTLS}} {
+		a, b := net.Pipe()
+		go b.Write([]byte{c.first})
+		if _, _, err := c.n.peers.accept(a); err != c.want {
+			t.Fatalf("first byte %d: %v, want %v", c.first, err, c.want)
+		}
+		a.Close()
+		b.Close()
+	}
+
+	// Off: the two plain connections close, a plain peer is refused again,
+	// and the permissive node's sends to the plain node are refused too.
+	perm.peers.setPermissive(false)
+	if n := perm.peers.plainConns(); n != 0 {
+		t.Fatalf("%d plain connections left open", n)
+	}
+	if _, taken := send(plain, perm); taken {
+		t.Fatal("a plain peer was taken after permissive was turned off")
+	}
+	if _, taken := send(perm, plain); taken {
+		t.Fatal("a plain peer was sent to after permissive was turned off")
+	}
+	if _, taken := send(strict, perm); !taken {
+		t.Fatal("a TLS peer was refused after permissive was turned off")
 	}
 }

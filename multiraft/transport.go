@@ -3,7 +3,6 @@ package multiraft
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -54,14 +53,18 @@ const (
 var frameCRC = crc32.MakeTable(crc32.Castagnoli)
 
 type transportFactory struct {
-	log *slog.Logger
-	tls *tls.Config // mutual TLS with the peers (peertls.go); nil: plain TCP
+	log   *slog.Logger
+	peers *peerMode // TLS with the peers or not (peertls.go)
 }
 
 var _ config.TransportFactory = (*transportFactory)(nil)
 
 func (f *transportFactory) Create(nhc config.NodeHostConfig, mh raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
-	return &tcpTransport{listen: nhc.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, tls: f.tls, conns: map[net.Conn]struct{}{}}
+	peers := f.peers
+	if peers == nil {
+		peers = newPeerMode(nil, false)
+	}
+	return &tcpTransport{listen: nhc.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, peers: peers, conns: map[net.Conn]struct{}{}}
 }
 
 func (f *transportFactory) Validate(addr string) bool {
@@ -74,7 +77,7 @@ type tcpTransport struct {
 	onBatch raftio.MessageHandler
 	onChunk raftio.ChunkHandler
 	log     *slog.Logger
-	tls     *tls.Config
+	peers   *peerMode
 
 	ln     net.Listener
 	mu     sync.Mutex
@@ -137,18 +140,20 @@ func (t *tcpTransport) serve(c net.Conn) {
 		t.mu.Unlock()
 		c.Close()
 	}()
-	if t.tls != nil {
-		tc, err := peerServer(c, t.tls)
-		if err != nil {
-			if errors.Is(err, io.EOF) { // closed unsaid: a peer's liveness probe
-				return
-			}
-			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-			repeats.Log(t.log, slog.LevelWarn, "raft tls|"+host, "raft transport: a connection refused", logkey.Peer, c.RemoteAddr().String(), logkey.Err, err)
+	conn, plain, err := t.peers.accept(c)
+	if err != nil {
+		if errors.Is(err, io.EOF) { // closed unsaid: a peer's liveness probe
 			return
 		}
-		c = tc
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		repeats.Log(t.log, slog.LevelWarn, "raft tls|"+host, "raft transport: a connection refused", logkey.Peer, c.RemoteAddr().String(), logkey.Err, err)
+		return
 	}
+	if plain {
+		defer t.peers.forget(c)
+		t.logPlain(c.RemoteAddr().String(), "a peer connected without TLS")
+	}
+	c = conn
 	r := bufio.NewReaderSize(c, 64<<10)
 	for {
 		kind, payload, err := readFrame(r)
@@ -186,6 +191,13 @@ func (t *tcpTransport) serve(c net.Conn) {
 	}
 }
 
+// logPlain says, at most once a minute a peer, that a connection to or
+// from it is plain although this node has TLS (raft_tls_permissive).
+func (t *tcpTransport) logPlain(addr, what string) {
+	host, _, _ := net.SplitHostPort(addr)
+	repeats.Log(t.log, slog.LevelInfo, "raft plain|"+what+"|"+host, "raft transport: "+what+" (raft_tls_permissive)", logkey.Peer, addr)
+}
+
 func (t *tcpTransport) Close() error {
 	t.mu.Lock()
 	t.closed = true
@@ -202,7 +214,7 @@ func (t *tcpTransport) Close() error {
 }
 
 func (t *tcpTransport) GetConnection(ctx context.Context, target string) (raftio.IConnection, error) {
-	c := &peerConn{target: target, tls: t.tls}
+	c := &peerConn{t: t, target: target}
 	if err := c.dial(ctx); err != nil {
 		return nil, err
 	}
@@ -210,7 +222,7 @@ func (t *tcpTransport) GetConnection(ctx context.Context, target string) (raftio
 }
 
 func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string) (raftio.ISnapshotConnection, error) {
-	c := &peerConn{target: target, tls: t.tls}
+	c := &peerConn{t: t, target: target}
 	if err := c.dial(ctx); err != nil {
 		return nil, err
 	}
@@ -219,29 +231,29 @@ func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string)
 
 // peerConn is an outgoing connection that notices its peer closing it.
 type peerConn struct {
+	t      *tcpTransport
 	target string
-	tls    *tls.Config // nil: plain TCP
 	conn   net.Conn
 	w      *bufio.Writer
 	gone   chan struct{} // closed when the peer closed the connection
 }
 
 func (c *peerConn) dial(ctx context.Context) error {
-	d := net.Dialer{Timeout: dialTimeout}
-	var conn net.Conn
-	var err error
-	if c.tls != nil {
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: c.tls}).DialContext(ctx, "tcp", c.target)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", c.target)
-	}
+	peers := c.t.peers
+	conn, plain, err := peers.dial(ctx, c.target)
 	if err != nil {
 		return err
+	}
+	if plain {
+		c.t.logPlain(c.target, "a peer does not answer TLS: sending to it without")
 	}
 	c.conn, c.w, c.gone = conn, bufio.NewWriterSize(conn, 64<<10), make(chan struct{})
 	go func(conn net.Conn, gone chan struct{}) {
 		var b [1]byte
 		conn.Read(b[:]) // the peer never writes: any return is its close
+		if plain {
+			peers.forget(conn)
+		}
 		close(gone)
 	}(conn, c.gone)
 	return nil

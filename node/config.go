@@ -65,6 +65,10 @@ type Config struct {
 	RaftTLSCert string `yaml:"raft_tls_cert"`
 	RaftTLSKey  string `yaml:"raft_tls_key"`
 	RaftTLSCA   string `yaml:"raft_tls_ca"`
+	// RaftTLSPermissive, with raft_tls_*, takes plain peers too and sends
+	// to a peer without TLS plain: while TLS is turned on or off one node
+	// at a time (docs/operations.md). Reloaded by SIGHUP.
+	RaftTLSPermissive bool `yaml:"raft_tls_permissive"`
 	// KafkaTLSCert and KafkaTLSKey (PEM files), when both set, serve Kafka
 	// over TLS.
 	KafkaTLSCert string `yaml:"kafka_tls_cert"`
@@ -368,6 +372,7 @@ var envVars = []struct {
 	{"EDDY_RAFT_TLS_CERT", func(c *Config, v string) error { c.RaftTLSCert = v; return nil }},
 	{"EDDY_RAFT_TLS_KEY", func(c *Config, v string) error { c.RaftTLSKey = v; return nil }},
 	{"EDDY_RAFT_TLS_CA", func(c *Config, v string) error { c.RaftTLSCA = v; return nil }},
+	{"EDDY_RAFT_TLS_PERMISSIVE", func(c *Config, v string) (err error) { c.RaftTLSPermissive, err = strconv.ParseBool(v); return }},
 	{"EDDY_KAFKA_TLS_CERT", func(c *Config, v string) error { c.KafkaTLSCert = v; return nil }},
 	{"EDDY_KAFKA_TLS_KEY", func(c *Config, v string) error { c.KafkaTLSKey = v; return nil }},
 	{"EDDY_PEERS", func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return }},
@@ -488,6 +493,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.RaftTLSCert == "") != (c.RaftTLSKey == "") || (c.RaftTLSCert == "") != (c.RaftTLSCA == "") {
 		return errors.New("raft_tls_cert, raft_tls_key and raft_tls_ca go together: set all three or none")
+	}
+	if c.RaftTLSPermissive && c.RaftTLSCert == "" {
+		return errors.New("raft_tls_permissive needs raft_tls_cert, raft_tls_key and raft_tls_ca (it lets a TLS node take plain peers too)")
 	}
 	if _, err := links.ParseTargets(c.LinkAllowedTargets); err != nil {
 		return err

@@ -46,6 +46,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unapplied bytes", func(c *Config) { c.RaftMaxUnappliedBytes = 1 << 20 }, "raft_max_unapplied_bytes"},
 		{"request memory", func(c *Config) { c.MaxRequestMemory = 16 << 20 }, "max_request_memory"},
 		{"controller share", func(c *Config) { c.TenantControllerInFlight = 0 }, "tenant_controller_inflight"},
+		{"raft tls parts", func(c *Config) { c.RaftTLSCert, c.RaftTLSKey = "c.pem", "k.pem" }, "go together"},
+		{"permissive without tls", func(c *Config) { c.RaftTLSPermissive = true }, "raft_tls_permissive needs raft_tls_cert"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

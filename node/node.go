@@ -101,6 +101,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	fw := newForwarder(n.signer.Load, httpsPeers)
 	host, err := multiraft.New(multiraft.Config{
 		PeerTLS:                  peerTLS,
+		PeerTLSPermissive:        cfg.RaftTLSPermissive,
 		NodeID:                   cfg.NodeID,
 		RaftAddr:                 cfg.RaftAddr,
 		HTTPAddr:                 cfg.advertiseHTTP(),
@@ -140,6 +141,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.host = host
+	if peerTLS != nil {
+		m.GetOrCreateGauge("eddy_raft_plain_connections", func() float64 { return float64(host.PlainPeerConnections()) })
+	}
 	n.tx = newTransformer(cfg, host, n)
 	limiter := tenants.NewLimiter(nil) // one per node: HTTP and MQTT share the tenants' buckets
 	limiter.MaxTimestampAhead = cfg.MaxTimestampAhead

@@ -8,7 +8,7 @@ import (
 
 // Reload applies what may change while the node runs (SIGHUP): the log
 // level, the quotas of tenants created from now on (tenant_defaults), the
-// MQTT bridges (by name: added, removed, changed), and the TLS
+// MQTT bridges (by name: added, removed, changed), raft_tls_permissive, and the TLS
 // certificates and CAs, read again from their files (node/tls.go). It returns what it reloaded
 // and the settings that changed but take a restart. A certificate that fails to load keeps the old one and
 // is an error.
@@ -43,6 +43,14 @@ func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 			n.given.MQTTBridges = next.MQTTBridges
 		}
 	}
+	// raft_tls_permissive turns on or off in place on a node that has
+	// Raft TLS (taking it on or off takes a restart).
+	permissiveReloads := n.cfg.RaftTLSCert != "" && next.RaftTLSCert != ""
+	if next.RaftTLSPermissive != n.given.RaftTLSPermissive && permissiveReloads {
+		n.host.SetPeerTLSPermissive(next.RaftTLSPermissive)
+		n.given.RaftTLSPermissive = next.RaftTLSPermissive
+		reloaded = append(reloaded, fmt.Sprintf("raft_tls_permissive=%v", next.RaftTLSPermissive))
+	}
 	for _, f := range n.tlsFiles {
 		if err := f.load(); err != nil {
 			errs = append(errs, err.Error()+" (what was loaded stays)")
@@ -54,7 +62,7 @@ func (n *Node) Reload(next Config) (reloaded, needRestart []string, err error) {
 	cur, nv := reflect.ValueOf(n.given), reflect.ValueOf(next)
 	for i := range cur.NumField() {
 		f := cur.Type().Field(i)
-		if !f.IsExported() || f.Name == "LogLevel" || f.Name == "TenantDefaults" || f.Name == "MQTTBridges" {
+		if !f.IsExported() || f.Name == "LogLevel" || f.Name == "TenantDefaults" || f.Name == "MQTTBridges" || (f.Name == "RaftTLSPermissive" && permissiveReloads) {
 			continue
 		}
 		if !reflect.DeepEqual(cur.Field(i).Interface(), nv.Field(i).Interface()) {

@@ -34,6 +34,7 @@ var help = map[string]string{
 	"eddy_disk_free_bytes":                          "Free space on the data directory's file system.",
 	"eddy_disk_headroom_bytes":                      "Bytes that may still be written before writes are refused as storage_full (min_free_bytes and the reserve kept).",
 	"eddy_raft_log_bytes":                           "Files of the Raft log store in use (raft_log_store: eddy), as of its last new file.",
+	"eddy_raft_plain_connections":                   "Open Raft connections to and from peers without TLS on a node that has raft_tls_*: only while raft_tls_permissive is on. 0 on every node before it is turned off.",
 	"eddy_raft_log_carried_bytes_total":             "Bytes the Raft log store wrote again to move idle partition replicas' records out of its oldest file (write amplification beside eddy_raft_log_sync_seconds; raft_log_retain_bytes sets how much a replicated partition keeps).",
 	"eddy_raft_log_spare_bytes":                     "Free files the Raft log store keeps for reuse after a busy spell; given back after a minute without a new file, or when the disk runs short.",
 	"eddy_connections_refused_total":                "Client connections closed at accept, by listener and reason (caps per listener and per address).",
