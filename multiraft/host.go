@@ -62,6 +62,10 @@ type Config struct {
 	// while TLS is turned on or off node by node (peertls.go;
 	// SetPeerTLSPermissive changes it).
 	PeerTLSPermissive bool
+	// MaxPeerHandshakes bounds the Raft port's connections not yet known
+	// to be peers (in their TLS handshake, or before their first byte),
+	// a sixteenth of it (at least 4) from one address. Defaults to 256.
+	MaxPeerHandshakes int
 	// RTT is dragonboat's tick. Elections take 10-20 ticks (3-6 for
 	// single-replica shards, which cannot fail over anyway). Defaults to 100ms.
 	RTT time.Duration
@@ -157,6 +161,9 @@ type Hooks struct {
 	// OnControllerWait: a tenant's controller command waited d for the
 	// tenant's share of the controller (Config.TenantControllerInFlight).
 	OnControllerWait func(tenant eddy.TenantID, d time.Duration)
+	// OnPeerRefused: the Raft port closed a connection at accept, over
+	// MaxPeerHandshakes (reason max_handshakes or max_handshakes_per_ip).
+	OnPeerRefused func(reason string)
 }
 
 func (c *Config) setDefaults() {
@@ -365,7 +372,8 @@ func (h *Host) Start(ctx context.Context) error {
 		MaxSendQueueSize:    64 << 20,
 		MaxReceiveQueueSize: 64 << 20,
 		Expert: config.ExpertConfig{FS: h.reserve.raftFS(),
-			TransportFactory: &transportFactory{log: h.log, peers: h.peers}},
+			TransportFactory: &transportFactory{log: h.log, peers: h.peers,
+				maxHandshakes: h.cfg.MaxPeerHandshakes, onRefused: h.cfg.Hooks.OnPeerRefused}},
 	}
 	// The stores by name; a data directory keeps the one it was made with
 	// (dragonboat records it), so the configured one is tried first and

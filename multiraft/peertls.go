@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/eddy-broker/eddy/internal/netguard"
 )
 
 // The Raft port carries the cluster's state, its signing key among it:
@@ -138,13 +141,14 @@ func (m *peerMode) plainConns() int {
 	return len(m.plain)
 }
 
-// accept readies an accepted connection by its first byte: TLS (the
+// accept readies an accepted connection by its first byte, which must
+// come within peerHandshakeTimeout: TLS (the
 // handshake done) or plain frames. plain reports a connection admitted
 // without TLS although this node has it (forget it once closed).
 func (m *peerMode) accept(c net.Conn) (conn net.Conn, plain bool, err error) {
-	if m.tls != nil {
-		c.SetReadDeadline(time.Now().Add(peerHandshakeTimeout))
-	}
+	// A peer dials when it has a frame to send: its first byte comes at
+	// once, and its handshake within the timeout.
+	c.SetReadDeadline(time.Now().Add(peerHandshakeTimeout))
 	r := bufio.NewReaderSize(c, 16)
 	first, err := r.Peek(1)
 	if err != nil {
@@ -156,6 +160,7 @@ func (m *peerMode) accept(c net.Conn) (conn net.Conn, plain bool, err error) {
 	case m.tls == nil && isTLS:
 		return nil, false, errPeerSpeaksTLS
 	case m.tls == nil:
+		c.SetReadDeadline(time.Time{})
 		return sc, false, nil
 	case isTLS:
 		tc, err := peerServer(sc, m.tls)
@@ -217,3 +222,57 @@ func (h *Host) SetPeerTLSPermissive(on bool) { h.peers.setPermissive(on) }
 // PlainPeerConnections is the count of open Raft connections without TLS
 // on a node that has it: 0 on every node once all speak TLS.
 func (h *Host) PlainPeerConnections() int { return h.peers.plainConns() }
+
+// strangers bounds the accepted connections not yet known to be peers:
+// those in their TLS handshake (up to peerHandshakeTimeout) or, without
+// TLS, before their first byte. A peer's connections live long and
+// reconnect within a second; a flood of sockets that never finish
+// costs a goroutine and a handshake's state each, so more than max at
+// once, or than max/16 (at least 4) from one address (an IPv6 /64), are
+// closed at accept. Past the handshake a connection is a peer's and is
+// not counted.
+type strangers struct {
+	max, perIP int
+
+	mu sync.Mutex
+	n  int
+	by map[netip.Addr]int
+}
+
+func newStrangers(limit int) *strangers {
+	return &strangers{max: limit, perIP: max(4, limit/16), by: map[netip.Addr]int{}}
+}
+
+// enter counts c's source in, or says which bound it is over.
+func (s *strangers) enter(a netip.Addr) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n >= s.max {
+		return "max_handshakes"
+	}
+	if s.by[a] >= s.perIP {
+		return "max_handshakes_per_ip"
+	}
+	s.n++
+	s.by[a]++
+	return ""
+}
+
+func (s *strangers) leave(a netip.Addr) {
+	s.mu.Lock()
+	s.n--
+	if s.by[a]--; s.by[a] <= 0 {
+		delete(s.by, a)
+	}
+	s.mu.Unlock()
+}
+
+// sourceOf is the source a connection counts as (netguard.Source).
+func sourceOf(c net.Conn) netip.Addr {
+	if t, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(t.IP); ok {
+			return netguard.Source(ip)
+		}
+	}
+	return netip.Addr{}
+}

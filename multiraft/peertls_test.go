@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -281,5 +282,103 @@ func TestPeerTLSPermissive(t *testing.T) {
 	}
 	if _, taken := send(strict, perm); !taken {
 		t.Fatal("a TLS peer was refused after permissive was turned off")
+	}
+}
+
+// TestPeerHandshakeBounds: sockets that never finish a handshake are
+// bounded per address and in all, closed at accept past either bound and
+// let go after the handshake timeout, while a peer from another address
+// is served throughout.
+func TestPeerHandshakeBounds(t *testing.T) {
+	ca := newTestCA(t)
+	addr := testutil.FreeAddr(t)
+	batches := make(chan pb.MessageBatch, 16)
+	refused := make(chan string, 256)
+	srv := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(peerTLS(ca, ca.node(t, 2)), false), maxHandshakes: 64,
+		onRefused: func(reason string) { refused <- reason }}).Create(config.NodeHostConfig{RaftAddress: addr},
+		func(b pb.MessageBatch) { batches <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	silent := func(from string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// closedAtOnce: the node closes c without a byte (a refused socket is
+	// closed at accept; a held one would time this read out).
+	closedAtOnce := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := c.Read(make([]byte, 1))
+		ne, timeout := err.(net.Error)
+		return err != nil && !(timeout && ne.Timeout())
+	}
+	expectRefused := func(want string) {
+		t.Helper()
+		select {
+		case got := <-refused:
+			if got != want {
+				t.Fatalf("refused for %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no refusal (%s)", want)
+		}
+	}
+	peerSends := func(serial int64) bool {
+		t.Helper()
+		sender := (&transportFactory{log: slog.New(slog.DiscardHandler), peers: newPeerMode(peerTLS(ca, ca.node(t, serial)), false)}).
+			Create(config.NodeHostConfig{RaftAddress: testutil.FreeAddr(t)}, nil, nil)
+		conn, err := sender.GetConnection(context.Background(), addr)
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		conn.SendMessageBatch(batchFor(uint64(serial)))
+		select {
+		case <-batches:
+			return true
+		case <-time.After(2 * time.Second):
+			return false
+		}
+	}
+
+	var held []net.Conn
+	for range 4 { // a sixteenth of 64
+		held = append(held, silent("127.0.0.2"))
+	}
+	if !closedAtOnce(silent("127.0.0.2")) {
+		t.Fatal("a fifth silent socket from one address was held")
+	}
+	expectRefused("max_handshakes_per_ip")
+	if !peerSends(10) {
+		t.Fatal("a peer from another address was refused beside one address's silent sockets")
+	}
+	for i := 3; len(held) < 64; i++ {
+		for range 4 {
+			held = append(held, silent(fmt.Sprintf("127.0.0.%d", i)))
+		}
+	}
+	// The handshake of a peer's connection counts too: at the bound, it is
+	// closed at accept.
+	if peerSends(11) {
+		t.Fatal("a connection past the bound in all was taken")
+	}
+	expectRefused("max_handshakes")
+	// The held ones are let go after the handshake timeout, and peers are
+	// taken again.
+	time.Sleep(peerHandshakeTimeout)
+	for _, c := range held {
+		if !closedAtOnce(c) {
+			t.Fatal("a silent socket was held past the handshake timeout")
+		}
+	}
+	if !peerSends(12) {
+		t.Fatal("a peer was refused once the silent sockets were let go")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -55,7 +56,14 @@ var frameCRC = crc32.MakeTable(crc32.Castagnoli)
 type transportFactory struct {
 	log   *slog.Logger
 	peers *peerMode // TLS with the peers or not (peertls.go)
+	// maxHandshakes bounds the connections not yet known to be peers
+	// (strangers, peertls.go); 0: defaultMaxHandshakes.
+	maxHandshakes int
+	onRefused     func(reason string) // a connection closed at accept
 }
+
+// defaultMaxHandshakes is raft_max_handshakes' default.
+const defaultMaxHandshakes = 256
 
 var _ config.TransportFactory = (*transportFactory)(nil)
 
@@ -64,7 +72,12 @@ func (f *transportFactory) Create(nhc config.NodeHostConfig, mh raftio.MessageHa
 	if peers == nil {
 		peers = newPeerMode(nil, false)
 	}
-	return &tcpTransport{listen: nhc.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, peers: peers, conns: map[net.Conn]struct{}{}}
+	limit := f.maxHandshakes
+	if limit <= 0 {
+		limit = defaultMaxHandshakes
+	}
+	return &tcpTransport{listen: nhc.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, peers: peers,
+		strangers: newStrangers(limit), onRefused: f.onRefused, conns: map[net.Conn]struct{}{}}
 }
 
 func (f *transportFactory) Validate(addr string) bool {
@@ -73,11 +86,13 @@ func (f *transportFactory) Validate(addr string) bool {
 }
 
 type tcpTransport struct {
-	listen  string
-	onBatch raftio.MessageHandler
-	onChunk raftio.ChunkHandler
-	log     *slog.Logger
-	peers   *peerMode
+	listen    string
+	onBatch   raftio.MessageHandler
+	onChunk   raftio.ChunkHandler
+	log       *slog.Logger
+	peers     *peerMode
+	strangers *strangers
+	onRefused func(reason string)
 
 	ln     net.Listener
 	mu     sync.Mutex
@@ -117,22 +132,33 @@ func (t *tcpTransport) accept() {
 			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
 			continue
 		}
+		src := sourceOf(c)
+		if reason := t.strangers.enter(src); reason != "" {
+			c.Close()
+			repeats.Log(t.log, slog.LevelWarn, "raft strangers|"+src.String(), "raft transport: a connection closed at accept: too many in their handshake", logkey.Peer, c.RemoteAddr().String(), "reason", reason)
+			if t.onRefused != nil {
+				t.onRefused(reason)
+			}
+			continue
+		}
 		t.mu.Lock()
 		if t.closed {
 			t.mu.Unlock()
+			t.strangers.leave(src)
 			c.Close()
 			return
 		}
 		t.conns[c] = struct{}{}
 		t.wg.Add(1)
 		t.mu.Unlock()
-		go t.serve(c)
+		go t.serve(c, src)
 	}
 }
 
-// serve reads frames from one peer connection until it closes or a frame
+// serve readies a connection (peerMode.accept: its handshake, counted
+// among the strangers until done), then reads frames from it until it closes or a frame
 // is bad (then the connection is dropped; the peer reconnects).
-func (t *tcpTransport) serve(c net.Conn) {
+func (t *tcpTransport) serve(c net.Conn, src netip.Addr) {
 	defer t.wg.Done()
 	defer func() {
 		t.mu.Lock()
@@ -141,6 +167,7 @@ func (t *tcpTransport) serve(c net.Conn) {
 		c.Close()
 	}()
 	conn, plain, err := t.peers.accept(c)
+	t.strangers.leave(src)
 	if err != nil {
 		if errors.Is(err, io.EOF) { // closed unsaid: a peer's liveness probe
 			return

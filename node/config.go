@@ -69,6 +69,11 @@ type Config struct {
 	// to a peer without TLS plain: while TLS is turned on or off one node
 	// at a time (docs/operations.md). Reloaded by SIGHUP.
 	RaftTLSPermissive bool `yaml:"raft_tls_permissive"`
+	// RaftMaxHandshakes bounds the Raft port's connections not yet known
+	// to be peers (in their TLS handshake, up to 5 s, or before their
+	// first byte), a sixteenth of it (at least 4) from one address; more
+	// are closed at accept. Default 256.
+	RaftMaxHandshakes int `yaml:"raft_max_handshakes"`
 	// KafkaTLSCert and KafkaTLSKey (PEM files), when both set, serve Kafka
 	// over TLS.
 	KafkaTLSCert string `yaml:"kafka_tls_cert"`
@@ -316,6 +321,7 @@ func DefaultConfig() Config {
 		GCHeapFloor:                 32 << 20,
 		RaftMaxUnappliedBytes:       64 << 20,
 		TenantControllerInFlight:    4,
+		RaftMaxHandshakes:           256,
 		MQTTQoS0Wait:                time.Second,
 		MQTTQoS1Bytes:               1 << 20,
 		MQTTSessionExpiryMax:        7 * 24 * time.Hour,
@@ -372,6 +378,7 @@ var envVars = []struct {
 	{"EDDY_RAFT_TLS_CERT", func(c *Config, v string) error { c.RaftTLSCert = v; return nil }},
 	{"EDDY_RAFT_TLS_KEY", func(c *Config, v string) error { c.RaftTLSKey = v; return nil }},
 	{"EDDY_RAFT_TLS_CA", func(c *Config, v string) error { c.RaftTLSCA = v; return nil }},
+	{"EDDY_RAFT_MAX_HANDSHAKES", func(c *Config, v string) (err error) { c.RaftMaxHandshakes, err = strconv.Atoi(v); return }},
 	{"EDDY_RAFT_TLS_PERMISSIVE", func(c *Config, v string) (err error) { c.RaftTLSPermissive, err = strconv.ParseBool(v); return }},
 	{"EDDY_KAFKA_TLS_CERT", func(c *Config, v string) error { c.KafkaTLSCert = v; return nil }},
 	{"EDDY_KAFKA_TLS_KEY", func(c *Config, v string) error { c.KafkaTLSKey = v; return nil }},
@@ -581,6 +588,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TenantReadSlots < 0 || c.TenantReadSlots > 1024 {
 		return fmt.Errorf("tenant_read_slots %d: use 1 to 1024, or 0 for half the CPUs", c.TenantReadSlots)
+	}
+	if c.RaftMaxHandshakes < 16 || c.RaftMaxHandshakes > 65536 {
+		return fmt.Errorf("raft_max_handshakes %d: use 16 to 65536", c.RaftMaxHandshakes)
 	}
 	if c.TenantControllerInFlight < 1 || c.TenantControllerInFlight > 1024 {
 		return fmt.Errorf("tenant_controller_inflight %d: use 1 to 1024", c.TenantControllerInFlight)

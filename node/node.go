@@ -102,6 +102,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	host, err := multiraft.New(multiraft.Config{
 		PeerTLS:                  peerTLS,
 		PeerTLSPermissive:        cfg.RaftTLSPermissive,
+		MaxPeerHandshakes:        cfg.RaftMaxHandshakes,
 		NodeID:                   cfg.NodeID,
 		RaftAddr:                 cfg.RaftAddr,
 		HTTPAddr:                 cfg.advertiseHTTP(),
@@ -132,6 +133,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			OnLeaderChange:  func(shardID, leaderID uint64) { leaderChanges.Inc() },
 			OnLogSync:       func(d time.Duration) { logSyncs.Update(d.Seconds()) },
 			OnPartitionSync: func(d time.Duration) { partSyncs.Update(d.Seconds()) },
+			OnPeerRefused: func(reason string) {
+				m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="raft",reason=%q}`, reason)).Inc()
+			},
 			OnControllerWait: func(t eddy.TenantID, d time.Duration) {
 				m.GetOrCreateCounter(fmt.Sprintf(`eddy_tenant_controller_waits_total{tenant=%q}`, t)).Inc()
 			},
