@@ -36,7 +36,7 @@ const peerHandshakeTimeout = 5 * time.Second
 func PeerTLSConfig(cert func() *tls.Certificate, roots func() *x509.CertPool) *tls.Config {
 	verify := func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
-			return errors.New("the peer presented no certificate")
+			return fmt.Errorf("%w: it presented none", errUntrustedPeer)
 		}
 		inter := x509.NewCertPool()
 		for _, c := range cs.PeerCertificates[1:] {
@@ -44,7 +44,7 @@ func PeerTLSConfig(cert func() *tls.Certificate, roots func() *x509.CertPool) *t
 		}
 		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots(), Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		if err != nil {
-			return fmt.Errorf("the peer's certificate is not the cluster CA's: %w", err)
+			return fmt.Errorf("%w: %w", errUntrustedPeer, err)
 		}
 		return nil
 	}
@@ -85,6 +85,7 @@ func peerServer(c net.Conn, cfg *tls.Config) (net.Conn, error) {
 const tlsHandshakeRecord = 22
 
 var (
+	errUntrustedPeer = errors.New("the peer's certificate is not the cluster CA's")
 	errPeerSpeaksTLS = errors.New("the peer speaks TLS and this node has no raft_tls_cert, raft_tls_key and raft_tls_ca: set them on every node (raft_tls_permissive while switching; docs/operations.md)")
 	errPeerPlain     = errors.New("the peer sent plain frames and this node takes TLS only: set raft_tls_* on every node, or raft_tls_permissive on this one while switching (docs/operations.md)")
 )
@@ -174,8 +175,8 @@ func (m *peerMode) accept(c net.Conn) (conn net.Conn, plain bool, err error) {
 }
 
 // dial connects to a peer: TLS when this node has it, and plain when
-// that handshake fails while permissive (the peer does not speak TLS
-// yet, or no more).
+// that handshake fails without the peer answering in TLS while
+// permissive (it does not speak TLS yet, or no more).
 func (m *peerMode) dial(ctx context.Context, target string) (conn net.Conn, plain bool, err error) {
 	d := net.Dialer{Timeout: dialTimeout}
 	raw, err := d.DialContext(ctx, "tcp", target)
@@ -193,7 +194,7 @@ func (m *peerMode) dial(ctx context.Context, target string) (conn net.Conn, plai
 	m.mu.Lock()
 	permissive := m.permissive
 	m.mu.Unlock()
-	if !permissive {
+	if !permissive || spokeTLS(herr) {
 		return nil, false, herr
 	}
 	if raw, err = d.DialContext(ctx, "tcp", target); err != nil {
@@ -204,6 +205,16 @@ func (m *peerMode) dial(ctx context.Context, target string) (conn net.Conn, plai
 		return nil, false, herr
 	}
 	return raw, true, nil
+}
+
+// spokeTLS reports whether a failed handshake's peer answered in TLS
+// (an alert, or a certificate this node does not trust): such a peer is
+// not sent plain frames. A plain peer closes, resets, sends bytes that
+// are not TLS, or (an Eddy build before the first byte was checked)
+// waits for the rest of a frame.
+func spokeTLS(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, errUntrustedPeer) || errors.As(err, &op) && op.Op == "remote error"
 }
 
 // sniffedConn reads the bytes peeked at first, then the connection.

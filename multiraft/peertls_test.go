@@ -253,6 +253,14 @@ func TestPeerTLSPermissive(t *testing.T) {
 			conn.Close()
 		}
 	}
+	// A peer that answers TLS with a certificate of another CA is not
+	// sent plain frames: permissive falls back only for a peer without TLS.
+	other := newTestCA(t)
+	rogue := start(peerTLS(other, other.node(t, 4)), true)
+	if conn, taken := send(perm, rogue); taken || perm.peers.plainConns() != 2 {
+		t.Fatalf("sent to a peer of another CA: taken %v, %d plain connections (conn %v)", taken, perm.peers.plainConns(), conn)
+	}
+
 	// What each refusal says (logged at most once a minute a peer).
 	for _, c := range []struct {
 		n     *node
