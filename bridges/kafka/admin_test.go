@@ -131,3 +131,43 @@ func TestTopicAdmin(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteRecordsRequest: DeleteRecords at both ends of its versions,
+// on an empty partition (its high watermark is 0), past the high
+// watermark, of a partition the topic does not have, and without the
+// tenant's admin scope.
+func TestDeleteRecordsRequest(t *testing.T) {
+	e := newEnv(t)
+	admin := e.login("default", e.token)
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.TimeoutMillis = 5000
+	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "dr", NumPartitions: 1, ReplicationFactor: 1}}
+	if r := admin.do(ct).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %+v", r.Topics[0])
+	}
+	del := func(c *client, v int16, part int32, offset int64) kmsg.DeleteRecordsResponseTopicPartition {
+		t.Helper()
+		dr := kmsg.NewPtrDeleteRecordsRequest()
+		dr.Version = v
+		dr.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: "dr", Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: part, Offset: offset}}}}
+		return c.do(dr).(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]
+	}
+	for _, v := range []int16{0, 2} {
+		if r := del(admin, v, 0, 0); r.ErrorCode != 0 || r.LowWatermark != 0 {
+			t.Fatalf("v%d: %+v", v, r)
+		}
+		if r := del(admin, v, 0, -1); r.ErrorCode != 0 || r.LowWatermark != 0 {
+			t.Fatalf("v%d, to the high watermark: %+v", v, r)
+		}
+		if r := del(admin, v, 0, 1); r.ErrorCode != errOffsetOutOfRange || r.LowWatermark != -1 {
+			t.Fatalf("v%d, past the high watermark: %+v", v, r)
+		}
+		if r := del(admin, v, 5, 0); r.ErrorCode != errUnknownTopicOrPartition {
+			t.Fatalf("v%d, partition 5 of 1: %+v", v, r)
+		}
+	}
+	producer := e.login("default", e.mint("default", "produce:dr", "consume:dr"))
+	if r := del(producer, 2, 0, 0); r.ErrorCode != errTopicAuthorization {
+		t.Fatalf("without admin: %+v", r)
+	}
+}
