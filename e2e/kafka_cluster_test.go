@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/eddy-broker/eddy"
 	"github.com/eddy-broker/eddy/batch"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -558,76 +556,5 @@ func TestKafkaIdempotentThroughTransform(t *testing.T) {
 	}
 	if got := p.records("", "enr", 0); len(got) != 7 || jsonString(got[6].Value) != "text two" {
 		t.Fatalf("stored %d records, want 7 (the last %q)", len(got), got[len(got)-1].Value)
-	}
-}
-
-// TestKafkaDeleteRecords: kadm's DeleteRecords (as kafka-delete-records
-// or a console's "purge") on an RF 3 topic of three partitions led by
-// different nodes: each partition's log start moves to the offset asked,
-// on every replica, and a read below it is out of range; -1 moves it to
-// the high watermark, and past it is OFFSET_OUT_OF_RANGE.
-func TestKafkaDeleteRecords(t *testing.T) {
-	procs := newCluster(t, 3)
-	if code, err := procs[0].do("POST", "/v1/topics", "application/json", []byte(`{"name":"purge","partitions":3,"replication_factor":3}`), nil); err != nil || code != 201 {
-		t.Fatalf("create: %d %v", code, err)
-	}
-	cl := kgoClient(t, procs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for part := range int32(3) {
-		for i := range 10 {
-			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "purge", Partition: part, Value: fmt.Appendf(nil, "r%d", i)}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	adm := kadm.NewClient(cl)
-	del := func(offset int64) kadm.DeleteRecordsResponses {
-		t.Helper()
-		var os kadm.Offsets
-		for part := range int32(3) {
-			os.Add(kadm.Offset{Topic: "purge", Partition: part, At: offset})
-		}
-		r, err := adm.DeleteRecords(ctx, os)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	for _, r := range del(4).Sorted() {
-		if r.Err != nil || r.LowWatermark != 4 {
-			t.Fatalf("delete before 4, partition %d: low watermark %d, %v", r.Partition, r.LowWatermark, r.Err)
-		}
-	}
-	starts, err := adm.ListStartOffsets(ctx, "purge")
-	if err != nil || starts.Error() != nil {
-		t.Fatal(err, starts.Error())
-	}
-	starts.Each(func(o kadm.ListedOffset) {
-		if o.Offset != 4 {
-			t.Fatalf("partition %d starts at %d", o.Partition, o.Offset)
-		}
-	})
-	// Every replica applied it: a read below the start is out of range on
-	// each node, and a read from it gets the rest.
-	for _, p := range procs {
-		for part := range 3 {
-			waitFor(t, fmt.Sprintf("node %d: partition %d starts at 4", p.nodeID, part), 10*time.Second, func() bool {
-				code, _ := p.do("GET", fmt.Sprintf("/v1/topics/purge/partitions/%d/records?offset=0", part), "", nil, nil)
-				var out struct{ Records []struct{ Offset int64 } }
-				code2, err := p.do("GET", fmt.Sprintf("/v1/topics/purge/partitions/%d/records?offset=4", part), "", nil, &out)
-				return code == 416 && err == nil && code2 == 200 && len(out.Records) == 6 && out.Records[0].Offset == 4
-			})
-		}
-	}
-	for _, r := range del(11).Sorted() {
-		if !errors.Is(r.Err, kerr.OffsetOutOfRange) {
-			t.Fatalf("delete past the high watermark, partition %d: %v", r.Partition, r.Err)
-		}
-	}
-	for _, r := range del(-1).Sorted() {
-		if r.Err != nil || r.LowWatermark != 10 {
-			t.Fatalf("delete to the high watermark, partition %d: low watermark %d, %v", r.Partition, r.LowWatermark, r.Err)
-		}
 	}
 }

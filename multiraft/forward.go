@@ -40,6 +40,9 @@ type Forwarder interface {
 	// record's timestamp is ts or later, and that timestamp (-1 and -1
 	// when none is).
 	OffsetForTime(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, ts int64) (int64, int64, error)
+	// DeleteRecords asks node n to move partition p's log start (see
+	// Host.DeleteRecords there) and returns the log start after it.
+	DeleteRecords(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, before int64) (int64, error)
 }
 
 // remoteReplica picks a node holding a replica of partition p: an alive one,

@@ -251,6 +251,22 @@ func (f *forwarder) OffsetForTime(ctx context.Context, n catalog.NodeMeta, ref e
 	return *o.Offset, *o.RecordTimestamp, nil
 }
 
+// DeleteRecords asks node n, which holds a replica, to move a
+// partition's log start.
+func (f *forwarder) DeleteRecords(ctx context.Context, n catalog.NodeMeta, ref eddy.TopicRef, p eddy.Partition, before int64) (int64, error) {
+	_, b, err := f.do(ctx, n, "DELETE", partitionPath(ref, p, "records")+"?before="+strconv.FormatInt(before, 10), "", nil)
+	if err != nil {
+		return 0, err
+	}
+	var o struct {
+		LogStart *int64 `json:"log_start_offset"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil || o.LogStart == nil {
+		return 0, eddy.Errorf(eddy.CodeInternal, "forwarded delete of records: unexpected answer")
+	}
+	return *o.LogStart, nil
+}
+
 // Get asks node n for path of its API (read-only), as a forward: what
 // one node's API tells of every node (transform breakers, replica
 // checksums) it gathers so.

@@ -241,6 +241,7 @@ func New(cfg Config, b Broker) *Server {
 		g.PATCH("/topics/{topic}", s.authed(s.alterTopic))
 		g.POST("/topics/{topic}/records", s.authed(s.produce))
 		g.GET("/topics/{topic}/partitions/{partition}/records", s.authed(s.fetch))
+		g.DELETE("/topics/{topic}/partitions/{partition}/records", s.authed(s.deleteRecords))
 		g.GET("/topics/{topic}/partitions/{partition}/offsets", s.authed(s.offsets))
 		g.GET("/topics/{topic}/partitions/{partition}/checksum", s.authed(s.checksum))
 		g.POST("/topics/{topic}/partitions/{partition}/repair", s.authed(s.repair))

@@ -17,6 +17,9 @@ type TopicAdmin interface {
 	DeleteTopic(ctx context.Context, ref eddy.TopicRef) error
 	AlterTopic(ctx context.Context, ref eddy.TopicRef, config map[string]string, partitions int32) (*catalog.TopicMeta, error)
 	Topics(tenant eddy.TenantID) []*catalog.TopicMeta
+	// DeleteRecords moves a partition's log start (-1: to its high
+	// watermark) and returns the log start after it.
+	DeleteRecords(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, before int64) (int64, error)
 }
 
 type createTopicReq struct {
@@ -177,4 +180,36 @@ func (s *Server) deleteTopic(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// deleteRecords moves a partition's log start to ?before= (-1: its high
+// watermark), as Kafka's DeleteRecords: what is below is no longer read.
+// Needs the tenant's admin scope.
+func (s *Server) deleteRecords(ctx *fasthttp.RequestCtx, pr *tenants.Principal) {
+	ref, p, err := s.partitionRef(ctx, pr, tenants.Admin)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	args := ctx.QueryArgs()
+	if !args.Has("before") {
+		writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "before= is required: the offset the partition's log is to start at (-1: its high watermark)"))
+		return
+	}
+	before, err := intArg(args, "before", -1, -1, 1<<62)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	start, err := s.b.DeleteRecords(c, ref, p, before)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, struct {
+		Partition int32 `json:"partition"`
+		LogStart  int64 `json:"log_start_offset"`
+	}{int32(p), start})
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // DeleteRecords, v0-2: a partition's log start moves to the offset asked
-// (-1: its high watermark), at its leader (elsewhere
-// NOT_LEADER_OR_FOLLOWER), as Kafka's; past the high watermark is
+// (-1: its high watermark), as Kafka's, through any node (a client sends
+// it to the leader; Host.DeleteRecords); past the high watermark is
 // OFFSET_OUT_OF_RANGE, and past what the topic's link has sent
 // POLICY_VIOLATION. Needs the tenant's admin scope, as deleting a topic.
 

@@ -66,8 +66,8 @@ type Broker interface {
 	// OffsetForTime is the first offset at or after a timestamp, from a
 	// replica of the partition (-1 when none).
 	OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (offset, timestamp int64, err error)
-	// DeleteRecords moves a partition's log start, at its leader (-1: to
-	// its high watermark), and returns the log start after it.
+	// DeleteRecords moves a partition's log start (-1: to its high
+	// watermark), through any node, and returns the log start after it.
 	DeleteRecords(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, before int64) (int64, error)
 }
 

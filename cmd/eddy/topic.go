@@ -172,7 +172,7 @@ prints exactly which offsets were lost.`,
 	for _, c := range []*cobra.Command{list, describe} {
 		outputFlag(c, &format)
 	}
-	cmd.AddCommand(create, list, describe, del, newSetTransform(), newClearTransform(), newTopicAlterConfig(), newTopicAddPartitions())
+	cmd.AddCommand(create, list, describe, del, newSetTransform(), newClearTransform(), newTopicAlterConfig(), newTopicAddPartitions(), newTopicDeleteRecords())
 	return cmd
 }
 

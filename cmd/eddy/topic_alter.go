@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -80,4 +81,69 @@ func patchTopic(cmd *cobra.Command, topic string, change map[string]any) error {
 	}
 	fmt.Println()
 	return nil
+}
+
+// newTopicDeleteRecords moves partitions' log starts (Kafka's
+// DeleteRecords, kafka-delete-records and rpk's trim-prefix do the same).
+func newTopicDeleteRecords() *cobra.Command {
+	var before, format string
+	var partition int32
+	cmd := &cobra.Command{
+		Use:   "delete-records TOPIC --before OFFSET|end [--partition N]",
+		Short: "Delete the records before an offset (end: all of them) of one partition, or of every partition; reads start there",
+		Example: `  eddy topic delete-records sensors --partition 0 --before 1000
+  eddy topic delete-records sensors --before end   # every partition emptied`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(format); err != nil {
+				return err
+			}
+			off := int64(-1)
+			if before != "end" {
+				n, err := strconv.ParseInt(before, 10, 64)
+				if err != nil || n < 0 {
+					return fmt.Errorf("--before %q: an offset, or end for the high watermark", before)
+				}
+				off = n
+			}
+			c := newClient(cmd)
+			parts := []int32{partition}
+			if partition < 0 {
+				var topic struct{ Partitions int32 }
+				if err := c.getJSON(ctxTimeout(), topicPath(args[0]), &topic); err != nil {
+					return err
+				}
+				parts = parts[:0]
+				for p := range topic.Partitions {
+					parts = append(parts, p)
+				}
+			}
+			for _, p := range parts {
+				var raw json.RawMessage
+				path := fmt.Sprintf("%s/partitions/%d/records?before=%d", topicPath(args[0]), p, off)
+				if err := c.do(ctxTimeout(), "DELETE", path, "", nil, &raw); err != nil {
+					return fmt.Errorf("partition %d: %w", p, err)
+				}
+				if format != "text" { // one answer a partition, a line each in json
+					if err := printAnswer(format, raw); err != nil {
+						return err
+					}
+					continue
+				}
+				var out struct {
+					LogStart int64 `json:"log_start_offset"`
+				}
+				if err := json.Unmarshal(raw, &out); err != nil {
+					return err
+				}
+				fmt.Printf("partition %d: starts at offset %d\n", p, out.LogStart)
+			}
+			return nil
+		},
+	}
+	outputFlag(cmd, &format)
+	cmd.Flags().StringVar(&before, "before", "", "the offset the log is to start at, or end (required)")
+	cmd.Flags().Int32Var(&partition, "partition", -1, "one partition (default: every partition)")
+	cmd.MarkFlagRequired("before")
+	return cmd
 }
