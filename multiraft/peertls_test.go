@@ -113,6 +113,19 @@ func TestPeerTLS(t *testing.T) {
 		c.Close()
 		t.Fatal("dialed a peer whose certificate another CA signed")
 	}
+	// The transport lets go of every connection once closed (it kept the
+	// raw socket of each TLS one in its set).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		srv.mu.Lock()
+		n := len(srv.conns)
+		srv.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d closed connections still held", n)
+		}
+	}
 	// A socket that never completes the handshake is let go.
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

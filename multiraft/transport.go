@@ -158,29 +158,28 @@ func (t *tcpTransport) accept() {
 // serve readies a connection (peerMode.accept: its handshake, counted
 // among the strangers until done), then reads frames from it until it closes or a frame
 // is bad (then the connection is dropped; the peer reconnects).
-func (t *tcpTransport) serve(c net.Conn, src netip.Addr) {
+func (t *tcpTransport) serve(raw net.Conn, src netip.Addr) {
 	defer t.wg.Done()
 	defer func() {
 		t.mu.Lock()
-		delete(t.conns, c)
+		delete(t.conns, raw) // as accept added it (not the TLS or sniffing conn over it)
 		t.mu.Unlock()
-		c.Close()
+		raw.Close()
 	}()
-	conn, plain, err := t.peers.accept(c)
+	c, plain, err := t.peers.accept(raw)
 	t.strangers.leave(src)
 	if err != nil {
 		if errors.Is(err, io.EOF) { // closed unsaid: a peer's liveness probe
 			return
 		}
-		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-		repeats.Log(t.log, slog.LevelWarn, "raft tls|"+host, "raft transport: a connection refused", logkey.Peer, c.RemoteAddr().String(), logkey.Err, err)
+		host, _, _ := net.SplitHostPort(raw.RemoteAddr().String())
+		repeats.Log(t.log, slog.LevelWarn, "raft tls|"+host, "raft transport: a connection refused", logkey.Peer, raw.RemoteAddr().String(), logkey.Err, err)
 		return
 	}
 	if plain {
-		defer t.peers.forget(c)
-		t.logPlain(c.RemoteAddr().String(), "a peer connected without TLS")
+		defer t.peers.forget(raw)
+		t.logPlain(raw.RemoteAddr().String(), "a peer connected without TLS")
 	}
-	c = conn
 	r := bufio.NewReaderSize(c, 64<<10)
 	for {
 		kind, payload, err := readFrame(r)
