@@ -47,6 +47,7 @@ var topicRoutes = []route{
 	{method: "PATCH", pattern: "/topics/{topic}", ctype: "application/json", body: `{"config":{"retention.ms":"60000"}}`, need: "admin"},
 	{method: "POST", pattern: "/topics/{topic}/records", ctype: "application/json", body: `{"records":[{"value":1}]}`, need: "produce"},
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/records", query: "?wait_ms=0", need: "consume"},
+	{method: "DELETE", pattern: "/topics/{topic}/partitions/{partition}/records", query: "?before=0", need: "admin"},
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/offsets", need: "consume"},
 	{method: "GET", pattern: "/topics/{topic}/partitions/{partition}/checksum", need: "consume"},
 	{method: "POST", pattern: "/topics/{topic}/partitions/{partition}/repair", need: "operator", destructive: true},
