@@ -28,7 +28,7 @@ for run in 1 2; do
     sockets=$(ss -Htn state established "( sport = :17197 )" | wc -l)
     ready=$(curl -s -o /dev/null -w '%{http_code} in %{time_total} s' -m 5 127.0.0.1:18097/readyz || true)
     wait "$flood"
-    echo "$b, run $run: RSS $((rss0 / 1024)) MB idle, $((rss / 1024)) MB under the flood; the node holds $sockets sockets (the flood saw $(cat "$W/held") open); /readyz $ready"
+    echo "$b, run $run: RSS $((rss0 / 1024)) MB idle, $((rss / 1024)) MB under the flood; $sockets sockets established on its Raft port, $(cat "$W/held") of the flood's open (held by the node); /readyz $ready"
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
 done
