@@ -11,8 +11,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/eddy-broker/eddy/internal/netguard"
 )
 
 // The Raft port carries the cluster's state, its signing key among it:
@@ -276,14 +274,4 @@ func (s *strangers) leave(a netip.Addr) {
 		delete(s.by, a)
 	}
 	s.mu.Unlock()
-}
-
-// sourceOf is the source a connection counts as (netguard.Source).
-func sourceOf(c net.Conn) netip.Addr {
-	if t, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(t.IP); ok {
-			return netguard.Source(ip)
-		}
-	}
-	return netip.Addr{}
 }

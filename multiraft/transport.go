@@ -16,6 +16,7 @@ import (
 
 	"github.com/eddy-broker/eddy/internal/bufpool"
 	"github.com/eddy-broker/eddy/internal/logkey"
+	"github.com/eddy-broker/eddy/internal/netguard"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
@@ -132,7 +133,7 @@ func (t *tcpTransport) accept() {
 			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
 			continue
 		}
-		src := sourceOf(c)
+		src := netguard.SourceOf(c.RemoteAddr())
 		if reason := t.strangers.enter(src); reason != "" {
 			c.Close()
 			repeats.Log(t.log, slog.LevelWarn, "raft strangers|"+src.String(), "raft transport: a connection closed at accept: too many in their handshake", logkey.Peer, c.RemoteAddr().String(), "reason", reason)

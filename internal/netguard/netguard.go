@@ -172,10 +172,10 @@ func Temporary(err error) bool {
 
 // hostOf is the source a connection counts as (Source of its address).
 func hostOf(a net.Addr) string {
+	if s := SourceOf(a); s.IsValid() {
+		return s.String()
+	}
 	if t, ok := a.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(t.IP); ok {
-			return Source(ip).String()
-		}
 		return t.IP.String()
 	}
 	h, _, err := net.SplitHostPort(a.String())
@@ -186,6 +186,17 @@ func hostOf(a net.Addr) string {
 		return Source(ip).String()
 	}
 	return h
+}
+
+// SourceOf is the Source of a TCP connection's address (the zero Addr
+// for another kind).
+func SourceOf(a net.Addr) netip.Addr {
+	if t, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(t.IP); ok {
+			return Source(ip)
+		}
+	}
+	return netip.Addr{}
 }
 
 // Source is the source an address counts as in a per-address limit:
