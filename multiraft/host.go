@@ -568,10 +568,7 @@ func (h *Host) ctrlPropose(ctx context.Context, cmd *catalog.Cmd) (catalog.Resul
 			if err := json.Unmarshal(r.Data, &res); err != nil {
 				return res, eddy.Errorf(eddy.CodeInternal, "controller result: %v", err)
 			}
-			if res.Err != nil {
-				return res, &eddy.Error{Code: res.Err.Code, Message: res.Err.Message}
-			}
-			return res, nil
+			return res, res.Err.AsError()
 		}
 		if errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrSystemBusy) {
 			select {

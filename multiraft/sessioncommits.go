@@ -83,8 +83,8 @@ func (s *sessionCommits) flush(tenant eddy.TenantID, q *sessionQueue) {
 			switch {
 			case err != nil:
 				w.done <- err
-			case i < len(res.Errs) && res.Errs[i] != nil:
-				w.done <- &eddy.Error{Code: res.Errs[i].Code, Message: res.Errs[i].Message}
+			case i < len(res.Errs):
+				w.done <- res.Errs[i].AsError()
 			default:
 				w.done <- nil
 			}

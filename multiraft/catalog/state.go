@@ -292,3 +292,11 @@ type ResultErr struct {
 	Code    eddy.Code `json:"code"`
 	Message string    `json:"message"`
 }
+
+// AsError is the refusal as an *eddy.Error, nil for none.
+func (e *ResultErr) AsError() error {
+	if e == nil {
+		return nil
+	}
+	return &eddy.Error{Code: e.Code, Message: e.Message}
+}
