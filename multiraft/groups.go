@@ -90,6 +90,26 @@ func (h *Host) ResetOffsets(ctx context.Context, tenant eddy.TenantID, group str
 	return res.Group, nil
 }
 
+// DeleteOffsets deletes a group's committed offsets of the partitions
+// keys names ("topic/partition"), as Kafka's OffsetDelete: none of a
+// topic a member reads (CodeConflict). It returns the group, or nil
+// when it was left with neither members nor offsets and so is gone.
+func (h *Host) DeleteOffsets(ctx context.Context, tenant eddy.TenantID, group string, keys []string) (*catalog.GroupMeta, error) {
+	if err := catalog.ValidateGroupName(group); err != nil {
+		return nil, err
+	}
+	var all bool
+	h.ctrl.view(func(st *catalog.State) { all = st.AllHave(catalog.FeatureDeleteOffsets) })
+	if !all {
+		return nil, eddy.Errorf(eddy.CodeConflict, "a node of an earlier build is in the cluster: a group's offsets can be deleted once every node is upgraded")
+	}
+	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpDeleteOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Drop: keys}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Group, nil
+}
+
 // DeleteGroup deletes an empty group and its offsets.
 func (h *Host) DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error {
 	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpDeleteGroup, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group}})

@@ -449,7 +449,7 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	// Register (or refresh) this node, then take a producer id.
 	self := catalog.NodeMeta{ID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr, HTTPAddr: h.cfg.HTTPAddr, KafkaAddr: h.cfg.KafkaAddr, StartedMs: time.Now().UnixMilli(),
-		Features: []string{catalog.FeatureSessionCommits}}
+		Features: catalog.Features}
 	if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRegisterNode, Node: &self}); err != nil {
 		nh.Close()
 		return fmt.Errorf("register node %d with the controller: %w", h.cfg.NodeID, err)

@@ -70,6 +70,7 @@ var topicRoutes = []route{
 	{method: "GET", pattern: "/groups", need: "list"},
 	{method: "GET", pattern: "/groups/{group}", need: "group"},
 	{method: "POST", pattern: "/groups/{group}/offsets", ctype: "application/json", body: `{"topic":"t","to":"earliest"}`, need: "consume"},
+	{method: "DELETE", pattern: "/groups/{group}/offsets", query: "?topic=t", need: "group", destructive: true},
 	{method: "DELETE", pattern: "/groups/{group}", need: "group", destructive: true},
 	{method: "POST", pattern: "/links", ctype: "application/json", body: `{"name":"l1","to":["127.0.0.1:1"],"topics":["t"]}`, need: "admin"},
 	{method: "GET", pattern: "/links", need: "admin"},

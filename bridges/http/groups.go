@@ -22,6 +22,7 @@ type GroupAdmin interface {
 	LeaveGroup(ctx context.Context, tenant eddy.TenantID, group, member string) error
 	ResetOffsets(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64) (*catalog.GroupMeta, error)
 	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
+	DeleteOffsets(ctx context.Context, tenant eddy.TenantID, group string, keys []string) (*catalog.GroupMeta, error)
 	Group(tenant eddy.TenantID, group string) (*catalog.GroupMeta, error)
 	Groups(tenant eddy.TenantID) []*catalog.GroupMeta
 	// StampedAt is when the records from offset on began (a group's lag
@@ -50,6 +51,7 @@ func (s *Server) groupRoutes(g groupRoutes) {
 	g.GET("/groups", s.authed(s.listGroups))
 	g.GET("/groups/{group}", s.authed(s.describeGroup))
 	g.POST("/groups/{group}/offsets", s.authed(s.resetGroupOffsets))
+	g.DELETE("/groups/{group}/offsets", s.authed(s.deleteGroupOffsets))
 	g.DELETE("/groups/{group}", s.authed(s.deleteGroup))
 }
 
@@ -454,6 +456,53 @@ func (s *Server) deleteGroup(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
 	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
 	defer cancel()
 	if err := s.b.DeleteGroup(c, t, name); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// deleteGroupOffsets deletes a group's committed offsets of ?topic= (of
+// its partition ?partition= alone, if given), as Kafka's OffsetDelete:
+// a group that stopped reading a topic no longer shows lag on it. A
+// member reading the topic makes it a conflict; a group left with
+// neither members nor offsets is gone.
+func (s *Server) deleteGroupOffsets(ctx *fasthttp.RequestCtx, p *tenants.Principal) {
+	t, g, err := s.visibleGroup(ctx, p)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	args := ctx.QueryArgs()
+	topic := eddy.TopicName(args.Peek("topic"))
+	if topic == "" {
+		writeError(ctx, eddy.Errorf(eddy.CodeInvalid, "topic= is required: the topic whose offsets the group forgets"))
+		return
+	}
+	if !p.Can(tenants.Consume, t, topic) {
+		writeError(ctx, eddy.Errorf(eddy.CodeForbidden, "the token has no consume scope for topic %s", topic))
+		return
+	}
+	meta, err := s.b.Topic(eddy.TopicRef{Tenant: t, Name: topic})
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	var keys []string
+	for i := range meta.Partitions {
+		keys = append(keys, catalog.TopicPartition{Topic: string(topic), Partition: eddy.Partition(i)}.Key())
+	}
+	if args.Has("partition") {
+		n, err := args.GetUint("partition")
+		if err != nil || n >= int(meta.Partitions) {
+			writeError(ctx, eddy.Errorf(eddy.CodeNotFound, "topic %s has no partition %s", topic, args.Peek("partition")))
+			return
+		}
+		keys = keys[n : n+1]
+	}
+	c, cancel := s.reqContext(s.cfg.RequestTimeout, false)
+	defer cancel()
+	if _, err := s.b.DeleteOffsets(c, t, g.Name, keys); err != nil {
 		writeError(ctx, err)
 		return
 	}

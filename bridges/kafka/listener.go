@@ -63,6 +63,7 @@ type Broker interface {
 	KafkaGroup(ctx context.Context, view *catalog.GroupMeta) error
 	KafkaCommit(ctx context.Context, tenant eddy.TenantID, group string, offsets map[string]int64, metadata map[string]string) error
 	DeleteGroup(ctx context.Context, tenant eddy.TenantID, group string) error
+	DeleteOffsets(ctx context.Context, tenant eddy.TenantID, group string, keys []string) (*catalog.GroupMeta, error)
 	// OffsetForTime is the first offset at or after a timestamp, from a
 	// replica of the partition (-1 when none).
 	OffsetForTime(ref eddy.TopicRef, p eddy.Partition, ts int64) (offset, timestamp int64, err error)

@@ -28,6 +28,8 @@ var examples = map[string]string{
 	"eddy group delete":        `  eddy group delete dashboards`,
 	"eddy group reset-offsets": `  eddy group reset-offsets dashboards --topic sensors --to earliest
   eddy group reset-offsets dashboards --topic sensors --to timestamp --timestamp-ms 1764482400000`,
+	"eddy group delete-offsets": `  eddy group delete-offsets dashboards --topic sensors-v1   # the group stopped reading it: its lag goes too
+  eddy group delete-offsets dashboards --topic sensors --partition 3`,
 	"eddy link list":        `  eddy link list`,
 	"eddy link describe":    `  eddy link describe cloud -o json`,
 	"eddy link pause":       `  eddy link pause cloud    # the backlog is kept, up to its caps`,

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -19,7 +20,7 @@ import (
 func groupPath(g string) string { return "/v1/groups/" + url.PathEscape(g) }
 
 func newGroup() *cobra.Command {
-	cmd := &cobra.Command{Use: "group", Short: "Consumer groups: list, describe, reset offsets, delete"}
+	cmd := &cobra.Command{Use: "group", Short: "Consumer groups: list, describe, reset or delete offsets, delete"}
 	var format string
 	list := &cobra.Command{
 		Use:   "list",
@@ -106,6 +107,27 @@ func newGroup() *cobra.Command {
 	reset.Flags().Int64Var(&offset, "offset", 0, "offset, with --to offset")
 	reset.Flags().Int64Var(&ts, "timestamp-ms", 0, "milliseconds since the epoch, with --to timestamp")
 	reset.MarkFlagRequired("topic")
+	var partition int32
+	delOffsets := &cobra.Command{
+		Use:   "delete-offsets GROUP --topic T [--partition P]",
+		Short: "Forget a group's committed offsets of a topic no member reads (its lag goes with them)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{"topic": {topic}}
+			if partition >= 0 {
+				q.Set("partition", strconv.Itoa(int(partition)))
+			}
+			if done, err := newClient(cmd).sendOut(ctxTimeout(), "DELETE", groupPath(args[0])+"/offsets?"+q.Encode(), "", nil, outputOf(cmd), nil); done || err != nil {
+				return err
+			}
+			fmt.Printf("group %s: offsets of %s deleted\n", args[0], topic)
+			return nil
+		},
+	}
+	outputFlag(delOffsets, new(string))
+	delOffsets.Flags().StringVar(&topic, "topic", "", "topic (required)")
+	delOffsets.Flags().Int32Var(&partition, "partition", -1, "only this partition's offset (default: every partition's)")
+	delOffsets.MarkFlagRequired("topic")
 	del := &cobra.Command{
 		Use:   "delete GROUP",
 		Short: "Delete an empty group and its committed offsets",
@@ -119,7 +141,7 @@ func newGroup() *cobra.Command {
 		},
 	}
 	outputFlag(del, new(string))
-	cmd.AddCommand(list, describe, reset, del)
+	cmd.AddCommand(list, describe, reset, delOffsets, del)
 	return cmd
 }
 

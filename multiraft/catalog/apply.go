@@ -36,7 +36,7 @@ func (st *State) Apply(cmd *Cmd) Result {
 			st.Transforms = map[string]*TransformMeta{}
 		}
 		return st.applyTransform(cmd)
-	case OpJoinGroup, OpLeaveGroup, OpExpireMember, OpHeartbeat, OpCommitOffsets, OpDeleteGroup, OpKafkaGroup, OpMQTTSession:
+	case OpJoinGroup, OpLeaveGroup, OpExpireMember, OpHeartbeat, OpCommitOffsets, OpDeleteGroup, OpDeleteOffsets, OpKafkaGroup, OpMQTTSession:
 		return st.applyGroup(cmd.Op, cmd.GroupCmd)
 	case OpSessionCommits:
 		errs := make([]*ResultErr, len(cmd.Sessions))

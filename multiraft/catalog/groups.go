@@ -296,6 +296,7 @@ type GroupCmd struct {
 	Metadata   map[string]string `json:"metadata,omitempty"` // of a Kafka commit, by the offsets' keys
 	NowMs      int64             `json:"now_ms,omitempty"`
 	Reset      bool              `json:"reset,omitempty"` // offsets replace all (reset-offsets)
+	Drop       []string          `json:"drop,omitempty"`  // keys of the offsets OpDeleteOffsets deletes
 	// Kafka: a commit or a view of a group its Kafka coordinator checked
 	// (member and generation); View is the group after a rebalance.
 	Kafka bool       `json:"kafka,omitempty"`
@@ -550,6 +551,62 @@ func (st *State) applyGroup(op string, c *GroupCmd) Result {
 		}
 		delete(st.Groups, key)
 		return Result{}
+	case OpDeleteOffsets:
+		return st.deleteOffsets(key, cur, c)
 	}
 	return errResult(eddy.CodeInvalid, "controller: unknown op "+op)
+}
+
+// deleteOffsets deletes the committed offsets c.Drop names, as Kafka's
+// OffsetDelete does: none of a topic a member subscribes to or is
+// assigned (its consumer would start over at its reset policy), none of
+// an MQTT session (its positions go with its subscriptions), and none of
+// a group with members whose subscriptions the catalog does not know (a
+// Kafka group of another protocol type). A group left with neither
+// members nor offsets is gone, as an empty Kafka group without offsets
+// is: it no longer counts against the tenant's groups.
+func (st *State) deleteOffsets(key string, cur *GroupMeta, c *GroupCmd) Result {
+	switch {
+	case cur == nil:
+		return errResult(eddy.CodeNotFound, "group "+c.Group+" does not exist")
+	case cur.MQTT != nil:
+		return errResult(eddy.CodeConflict, "group "+c.Group+" is an MQTT device's session: its positions go with its subscriptions")
+	case cur.Kafka != nil && cur.Kafka.ProtocolType != "consumer" && len(cur.Members) > 0:
+		return errResult(eddy.CodeConflict, "group "+c.Group+" has members (protocol type "+cur.Kafka.ProtocolType+")")
+	}
+	for _, k := range c.Drop {
+		if t := topicOfKey(k); cur.subscribes(t) {
+			return errResult(eddy.CodeConflict, "group "+c.Group+" has members subscribed to topic "+t+"; its offsets can be deleted once none is")
+		}
+	}
+	g := cur.Clone()
+	for _, k := range c.Drop {
+		delete(g.Offsets, k)
+		delete(g.OffsetMetadata, k)
+	}
+	if len(g.Members) == 0 && len(g.Offsets) == 0 {
+		delete(st.Groups, key)
+		return Result{}
+	}
+	st.Groups[key] = g
+	return Result{Group: g}
+}
+
+// subscribes reports whether a member of g subscribes to topic t or is
+// assigned one of its partitions.
+func (g *GroupMeta) subscribes(t string) bool {
+	for id, m := range g.Members {
+		if slices.Contains(m.Topics, t) || slices.ContainsFunc(g.Assignments[id], func(tp TopicPartition) bool { return tp.Topic == t }) {
+			return true
+		}
+	}
+	return false
+}
+
+// topicOfKey is the topic of an offset's key, "topic/partition".
+func topicOfKey(k string) string {
+	if i := strings.LastIndexByte(k, '/'); i >= 0 {
+		return k[:i]
+	}
+	return k
 }

@@ -165,6 +165,10 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 		c := group(OpCommitOffsets)
 		c.GroupCmd.Reset, c.GroupCmd.Offsets = true, offsetsArg(t, d, "offsets")
 		return c
+	case "delete-offsets": // offsets=(topic/p,...)
+		c := group(OpDeleteOffsets)
+		c.GroupCmd.Drop = listArg(d, "offsets")
+		return c
 	case "start-move":
 		return &Cmd{Op: OpStartMove, Move: &Move{Shard: uint64(intArg(t, d, "shard", 0)), Node: uint64(intArg(t, d, "node", 0)),
 			From: uint64(intArg(t, d, "from", 0))}}
@@ -204,6 +208,9 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 		c := group(OpKafkaGroup)
 		v := &GroupMeta{Generation: intArg(t, d, "gen", 0), Members: map[string]*MemberMeta{}, Assignments: map[string][]TopicPartition{},
 			Kafka: &KafkaGroup{ProtocolType: "consumer", Protocol: "range"}}
+		if d.HasArg("type") {
+			d.ScanArgs(t, "type", &v.Kafka.ProtocolType)
+		}
 		for _, a := range listArg(d, "assign") { // member:topic/partition
 			if a == "" {
 				continue
@@ -216,6 +223,13 @@ func catalogCmd(t *testing.T, d *datadriven.TestData) *Cmd {
 				v.Members[id] = &MemberMeta{ID: id}
 			}
 			v.Assignments[id] = append(v.Assignments[id], TopicPartition{Topic: topic, Partition: eddy.Partition(n)})
+		}
+		for _, s := range listArg(d, "subscribed") { // member:topic, subscribed with nothing assigned yet
+			id, topic, _ := strings.Cut(s, ":")
+			if v.Members[id] == nil {
+				v.Members[id] = &MemberMeta{ID: id}
+			}
+			v.Members[id].Topics = append(v.Members[id].Topics, topic)
 		}
 		c.GroupCmd.View = v
 		return c

@@ -31,8 +31,15 @@ type NodeMeta struct {
 	Features []string `json:"features,omitempty"`
 }
 
-// FeatureSessionCommits: the node applies OpSessionCommits.
-const FeatureSessionCommits = "session_commits"
+// The features of this build: FeatureSessionCommits, the node applies
+// OpSessionCommits; FeatureDeleteOffsets, OpDeleteOffsets.
+const (
+	FeatureSessionCommits = "session_commits"
+	FeatureDeleteOffsets  = "delete_offsets"
+)
+
+// Features lists the features of this build, as a node registers them.
+var Features = []string{FeatureSessionCommits, FeatureDeleteOffsets}
 
 // AllHave reports whether every node of the cluster has feature f.
 func (st *State) AllHave(f string) bool {
@@ -253,6 +260,10 @@ const (
 	OpHeartbeat     = "heartbeat"
 	OpCommitOffsets = "commit_offsets"
 	OpDeleteGroup   = "delete_group"
+	// OpDeleteOffsets deletes some of a group's committed offsets
+	// (GroupCmd.Drop), as Kafka's OffsetDelete: a group that stopped
+	// reading a topic no longer shows lag on it.
+	OpDeleteOffsets = "delete_offsets"
 	// OpKafkaGroup records a Kafka group as its coordinator completed a
 	// rebalance (or saw it empty).
 	OpKafkaGroup = "kafka_group"
