@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,11 +39,22 @@ func (h *Host) partitionLogBytes() uint64 {
 
 // freeBytes is the free space of the data directory's disk.
 func (h *Host) freeBytes() (uint64, bool) {
+	_, _, free, ok := h.Volume()
+	return free, ok
+}
+
+// Volume is the data directory (absolute), and the size and free space
+// of its disk.
+func (h *Host) Volume() (dir string, total, free uint64, ok bool) {
+	dir, err := filepath.Abs(h.cfg.Dir)
+	if err != nil {
+		dir = h.cfg.Dir
+	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(h.cfg.Dir, &st); err != nil {
-		return 0, false
+		return dir, 0, 0, false
 	}
-	return st.Bavail * uint64(st.Bsize), true
+	return dir, st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), true
 }
 
 // available is the disk's free space, the Raft log's spare files given

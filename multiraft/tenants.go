@@ -1,8 +1,10 @@
 package multiraft
 
 import (
+	"cmp"
 	"context"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -140,6 +142,43 @@ func (h *Host) StorageUsed(name eddy.TenantID) int64 {
 		}
 	})
 	return n
+}
+
+// ReplicaSize is what a replica of a partition retains on this node.
+type ReplicaSize struct {
+	Topic     eddy.TopicName
+	Partition eddy.Partition
+	Bytes     int64
+}
+
+// LocalReplicas lists the replicas this node holds of the tenant's
+// partitions, with the bytes each retains (Kafka's DescribeLogDirs), by
+// topic and partition; not those of a deleted topic, still stopping.
+func (h *Host) LocalReplicas(name eddy.TenantID) []ReplicaSize {
+	type replica struct {
+		ReplicaSize
+		topic string
+	}
+	h.mu.RLock()
+	local := make([]replica, 0, len(h.byTenant[name]))
+	for _, lp := range h.byTenant[name] {
+		if lg, err := lp.sm.log(); err == nil {
+			local = append(local, replica{ReplicaSize{lp.ref.Name, lp.partition, lg.Size()}, lp.ref.String()})
+		}
+	}
+	h.mu.RUnlock()
+	out := make([]ReplicaSize, 0, len(local))
+	h.ctrl.view(func(st *catalog.State) {
+		for _, r := range local {
+			if _, live := st.Topics[r.topic]; live {
+				out = append(out, r.ReplicaSize)
+			}
+		}
+	})
+	slices.SortFunc(out, func(a, b ReplicaSize) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out
 }
 
 // reportSizes tells the controller the retained bytes of the partitions

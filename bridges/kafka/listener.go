@@ -70,6 +70,11 @@ type Broker interface {
 	// DeleteRecords moves a partition's log start (-1: to its high
 	// watermark), through any node, and returns the log start after it.
 	DeleteRecords(ctx context.Context, ref eddy.TopicRef, p eddy.Partition, before int64) (int64, error)
+	// LocalReplicas lists what this node holds of a tenant's partitions,
+	// and Volume its data directory and that disk's size and free space
+	// (DescribeLogDirs).
+	LocalReplicas(tenant eddy.TenantID) []multiraft.ReplicaSize
+	Volume() (dir string, total, free uint64, ok bool)
 }
 
 // Config configures the listener. Zero values mean the defaults.
