@@ -391,6 +391,17 @@ func TestConsole(t *testing.T) {
 	b.waitPresent(`[data-testid="chart-produce"] canvas`)
 	b.screenshot("overview")
 
+	// A topic the group no longer reads: its offsets go from the group's
+	// page, and the group, left with none, with them.
+	b.open("groups/dashboards")
+	b.waitText(`[data-testid="group-topics"]`, "sensors")
+	b.eval(`window.confirm = () => true`)
+	b.click(`[data-testid="forget-sensors"]`)
+	b.waitPresent(`[data-testid="groups"]`)
+	if code, err := p.do("GET", "/v1/groups/dashboards", "", nil, nil); err != nil || code != 404 {
+		t.Fatalf("the group after its topic's offsets went: %d %v", code, err)
+	}
+
 	// MQTT: a real device connected (mosquitto_pub reading lines), its
 	// row and counters, the mapping tester, then a kick.
 	host, port, _ := strings.Cut(p.mqttAddr, ":")

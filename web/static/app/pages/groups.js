@@ -1,7 +1,7 @@
 // Consumer groups: the list with lag, and a group's page: members,
 // per-partition committed / end / lag in records and in time, resetting
 // offsets (only while the group is empty; the server refuses otherwise),
-// deleting it.
+// deleting the offsets of a topic no member reads, deleting the group.
 import { useState } from '../../vendor/hooks.mjs'
 import { tget, tcall } from '../api.js'
 import { html, useLoad, num, duration, ago, ErrorBox, link, go } from '../ui.js'
@@ -28,6 +28,16 @@ export function Group ({ me, tenant, name }) {
     if (confirm('Delete group ' + name + ' and its committed offsets?')) tcall('DELETE', 'groups/' + encodeURIComponent(name)).then(() => go('groups'), alert)
   }
   const topics = [...new Set(g.partitions.map(p => p.topic))]
+  // A topic a member subscribes to or is assigned keeps its offsets (the
+  // server answers 409); the others' can go, and their lag with them. A
+  // group left with neither members nor offsets is gone.
+  const read = new Set((g.member_list || []).flatMap(m => [...(m.topics || []), ...(m.assignments || []).map(a => a.topic)]))
+  const forget = t => {
+    if (!confirm('Delete the offsets group ' + name + ' committed for ' + t + '? Its lag there goes with them.')) return
+    const gone = g.members === 0 && topics.length === 1
+    tcall('DELETE', 'groups/' + encodeURIComponent(name) + '/offsets?topic=' + encodeURIComponent(t)).then(() => gone ? go('groups') : reload(), alert)
+  }
+  const topicLag = t => g.partitions.filter(p => p.topic === t).reduce((sum, p) => sum + (p.lag || 0), 0)
   return html`
     <h1>Group ${name} <small>${g.protocol}, generation ${g.generation}</small></h1>
     <section class="cards">
@@ -42,6 +52,12 @@ export function Group ({ me, tenant, name }) {
       <thead><tr><th>topic</th><th>partition</th><th>committed</th><th>end</th><th>lag</th><th>lag in time</th><th>member</th></tr></thead>
       <tbody>${g.partitions.map(p => html`<tr><td>${p.topic}</td><td>${p.partition}</td><td>${p.committed_offset === null ? 'none' : num(p.committed_offset)}</td>
         <td>${num(p.high_watermark)}</td><td>${num(p.lag)}</td><td>${duration(p.lag_ms)}</td><td>${p.member || ''}</td></tr>`)}</tbody>
+    </table>
+    <h2>Topics</h2>
+    <table data-testid="group-topics">
+      <thead><tr><th>topic</th><th>lag</th><th></th></tr></thead>
+      <tbody>${topics.map(t => html`<tr><td>${t}</td><td>${num(topicLag(t))}</td>
+        <td><button onClick=${() => forget(t)} disabled=${read.has(t)} title=${read.has(t) ? 'a member reads it' : 'the group no longer reads it'} data-testid=${'forget-' + t}>Delete offsets</button></td></tr>`)}</tbody>
     </table>
     <h2>Members</h2>
     <table><thead><tr><th>member</th><th>topics</th><th>partitions</th><th>last seen</th></tr></thead>
