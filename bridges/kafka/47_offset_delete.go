@@ -42,7 +42,8 @@ func handleOffsetDelete(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		resp.ErrorCode = code
 		return resp, nil
 	}
-	var keys []string
+	var keys []string // bounded by the tenant's partitions, however long the request
+	seen := map[string]bool{}
 	for _, t := range r.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
 		rt.Topic = t.Topic
@@ -58,7 +59,10 @@ func handleOffsetDelete(c *conn, req kmsg.Request) (kmsg.Response, error) {
 			case subscribed[t.Topic]:
 				rp.ErrorCode = errGroupSubscribedToTopic
 			default:
-				keys = append(keys, t.Topic+"/"+strconv.Itoa(int(p.Partition)))
+				if k := t.Topic + "/" + strconv.Itoa(int(p.Partition)); !seen[k] { // a partition named twice is one key
+					seen[k] = true
+					keys = append(keys, k)
+				}
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
