@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -195,6 +196,17 @@ func (h *Host) SessionPresence(ctx context.Context, tenant eddy.TenantID, group 
 func (h *Host) MQTTSession(ctx context.Context, tenant eddy.TenantID, group string, s *catalog.MQTTSession, starts map[string]int64) error {
 	if err := catalog.ValidateGroupName(group); err != nil {
 		return err
+	}
+	var options bool
+	h.ctrl.view(func(st *catalog.State) { options = st.AllHave(catalog.FeatureSubscriptionOptions) })
+	if !options && s != nil {
+		// A node of an earlier build would not keep the filters' MQTT 5
+		// options: the catalog's replicas would differ. The connection
+		// keeps them; a session resumed later does not.
+		s = &catalog.MQTTSession{Filters: slices.Clone(s.Filters), ExpirySec: s.ExpirySec, GoneMs: s.GoneMs}
+		for i, f := range s.Filters {
+			s.Filters[i] = catalog.MQTTFilter{Filter: f.Filter, QoS: f.QoS}
+		}
 	}
 	_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpMQTTSession, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Session: s, Offsets: starts}})
 	return err

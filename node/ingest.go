@@ -102,7 +102,7 @@ func (s mqttSessions) Load(tenant eddy.TenantID, client string) ([]mqttapi.Filte
 	}
 	var fs []mqttapi.Filter
 	for _, f := range g.MQTT.Filters {
-		fs = append(fs, mqttapi.Filter{Filter: f.Filter, QoS: f.QoS})
+		fs = append(fs, mqttapi.Filter{Filter: f.Filter, QoS: f.QoS, ID: f.ID, NoLocal: f.NoLocal, RetainAsPublished: f.RetainAsPublished})
 	}
 	return fs, maps.Clone(g.Offsets), true
 }
@@ -112,7 +112,7 @@ func (s mqttSessions) Save(ctx context.Context, tenant eddy.TenantID, client str
 	if len(filters) > 0 {
 		sess = &catalog.MQTTSession{ExpirySec: expirySec}
 		for _, f := range filters {
-			sess.Filters = append(sess.Filters, catalog.MQTTFilter{Filter: f.Filter, QoS: f.QoS})
+			sess.Filters = append(sess.Filters, catalog.MQTTFilter{Filter: f.Filter, QoS: f.QoS, ID: f.ID, NoLocal: f.NoLocal, RetainAsPublished: f.RetainAsPublished})
 		}
 	}
 	err := s.host.MQTTSession(ctx, tenant, sessionGroup(client), sess, starts)

@@ -332,10 +332,12 @@ func bridgeRecord(p *paho.Publish, key string, hasKey bool, bridge string) eddy.
 	var user []eddy.Header
 	contentType := ""
 	if p.Properties != nil {
-		user = make([]eddy.Header, 0, len(p.Properties.User)+4)
+		mp := pahoProps(p.Properties)
+		user = make([]eddy.Header, 0, len(p.Properties.User)+4+mp.count())
 		for _, u := range p.Properties.User {
 			user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Value)})
 		}
+		user = mp.appendTo(user)
 		contentType = p.Properties.ContentType
 	}
 	payload := append([]byte{}, p.Payload...) // paho's, not ours to keep

@@ -482,7 +482,7 @@ func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnDisconnect, mochi.OnPacketRead, mochi.OnClientExpired,
 		mochi.OnSubscribe, mochi.OnSubscribed, mochi.OnUnsubscribe, mochi.OnPacketEncode, mochi.OnPublishDropped,
-		mochi.OnSessionEstablished, mochi.OnUnsubscribed, mochi.OnQosComplete, mochi.OnQosPublish, mochi.OnPacketSent:
+		mochi.OnSessionEstablished, mochi.OnUnsubscribed, mochi.OnQosComplete, mochi.OnQosPublish, mochi.OnQosDropped, mochi.OnPacketSent:
 		return true
 	}
 	return false

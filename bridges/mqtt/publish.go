@@ -76,6 +76,9 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, h.refuse(cl, pk, err)
 	}
 	rec := record(pk, key, hasKey)
+	if st := s.stream.Load(); st != nil && st.noLocal.Load() {
+		rec.Headers = append(rec.Headers, eddy.Header{Key: headerClientID, Value: []byte(s.client)})
+	}
 	s.stats.published(len(pk.Payload))
 	if sz := rec.Size(); int64(sz) > max {
 		return pk, h.refuse(cl, pk, eddy.Errorf(eddy.CodeRecordTooLarge, "the message is %d bytes, over topic %s's max.message.bytes of %d", sz, ref.Name, max))
@@ -154,10 +157,12 @@ func ReasonCode(c eddy.Code) packets.Code {
 // copied again (a QoS 0 flood of 60 KB publishes allocated 5.6 bytes per
 // byte received, and the collector let the heap grow in proportion).
 func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
-	user := make([]eddy.Header, 0, len(pk.Properties.User)+4)
+	mp := propsOf(&pk.Properties)
+	user := make([]eddy.Header, 0, len(pk.Properties.User)+4+mp.count())
 	for _, u := range pk.Properties.User {
 		user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Val)})
 	}
+	user = mp.appendTo(user)
 	retain := retainValues[0]
 	if pk.FixedHeader.Retain {
 		retain = retainValues[1]
@@ -182,9 +187,9 @@ func sharedValue(s string) []byte {
 
 // mqttRecord is the record an MQTT message becomes, on the listener and
 // the bridge alike: the payload as value (not copied: the caller gives it
-// up), the MQTT 5 user properties as headers (user, whose spare capacity
-// is used), then mochi.topic, mochi.qos, the caller's extra header and,
-// when set, content-type.
+// up), the MQTT 5 user properties and message properties (props.go) as
+// headers (user, whose spare capacity is used), then mqtt.topic,
+// mqtt.qos, the caller's extra header and, when set, content-type.
 func mqttRecord(topic string, payload []byte, qos byte, user []eddy.Header, extra eddy.Header, contentType, key string, hasKey bool) eddy.Record {
 	r := eddy.Record{Timestamp: time.Now().UnixMilli(), Value: payload}
 	if hasKey {

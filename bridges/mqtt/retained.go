@@ -213,6 +213,9 @@ func (st *stream) retained(pk packets.Packet, codes []byte) {
 					if !isRetained(&recs[0]) || !tenants.MatchFilter(f.Filter, st.l.mqttName(a.ref, &recs[0])) {
 						continue // not the record indexed (its topic was made again since)
 					}
+					if st.l.expired(&recs[0]) {
+						continue // as a broker drops a retained message once it expires
+					}
 					if !st.take(ctx, true) {
 						return
 					}

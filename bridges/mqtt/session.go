@@ -20,11 +20,21 @@ import (
 // held for it. When it comes back (to any node, after any restart) it
 // gets what it missed. A clean start drops the session.
 
-// Filter is a subscription of a persistent session.
+// Filter is a subscription of a session: its filter, QoS, and its MQTT 5
+// options: the subscription identifier its SUBSCRIBE gave it (0: none),
+// which each delivery it matches carries; no local (the device's own
+// publishes do not come back through it); retain as published (a live
+// delivery keeps the retain flag it was published with).
 type Filter struct {
-	Filter string
-	QoS    byte
+	Filter            string
+	QoS               byte
+	ID                int
+	NoLocal           bool
+	RetainAsPublished bool
 }
+
+// options reports whether f has any MQTT 5 option set.
+func (f Filter) options() bool { return f.ID > 0 || f.NoLocal || f.RetainAsPublished }
 
 // Sessions keep persistent sessions: filters and positions ("topic/p" ->
 // the next offset), by tenant and client id.

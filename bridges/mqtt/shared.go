@@ -43,6 +43,9 @@ func (g *group) qos(name string) int {
 // send hands the record to the next member with room; waiting, it tries
 // again every few milliseconds.
 func (g *group) send(ctx context.Context, ref eddy.TopicRef, _ string, rec *eddy.FetchedRecord, qos int, wait bool) bool {
+	if g.fol.l.expired(rec) { // to no member
+		return true
+	}
 	for {
 		g.mu.Lock()
 		members := slices.Clone(g.members)

@@ -36,6 +36,9 @@ type stream struct {
 	fol    *follower
 	store  bool        // a persistent session: positions are committed
 	fanned atomic.Bool // counted in its tenant's fanout
+	// options: a filter has an MQTT 5 subscription option; noLocal: a
+	// filter is no local (its device's publishes carry its client id).
+	options, noLocal atomic.Bool
 	// gate, while set, holds deliveries back (retained.go).
 	gate atomic.Pointer[chan struct{}]
 	// stuck is how long a full window may go without an acknowledgement
@@ -141,6 +144,48 @@ func (st *stream) part(key string) *partState { // under st.mu
 	return ps
 }
 
+// matching is what the session's filters that match name ask of a
+// delivery: the subscription identifiers it carries (MQTT 5 3.3.4: every
+// one; nil when none has one), whether every one is no local, and
+// whether one keeps the retain flag as published.
+func (st *stream) matching(name string) (ids map[string]int, noLocal, retainAsPublished bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	noLocal = true
+	for _, f := range st.filters {
+		if !tenants.MatchFilter(f.Filter, name) {
+			continue
+		}
+		if f.ID > 0 {
+			if ids == nil {
+				ids = map[string]int{}
+			}
+			ids[f.Filter] = f.ID
+		}
+		noLocal = noLocal && f.NoLocal
+		retainAsPublished = retainAsPublished || f.RetainAsPublished
+	}
+	return ids, noLocal, retainAsPublished
+}
+
+// echo reports whether rec is the device's own publish coming back
+// through filters that are all no local: it is not sent.
+func (st *stream) echo(ref eddy.TopicRef, rec *eddy.FetchedRecord) bool {
+	if !st.noLocal.Load() {
+		return false
+	}
+	for _, h := range rec.Headers {
+		if h.Key == headerClientID {
+			if string(h.Value) != st.s.client {
+				return false
+			}
+			_, noLocal, _ := st.matching(st.l.mqttName(ref, rec))
+			return noLocal
+		}
+	}
+	return false
+}
+
 func (st *stream) qos(name string) int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -166,10 +211,14 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 			return false
 		}
 	}
+	off := int64(rec.Offset)
+	if st.l.expired(rec) || st.echo(ref, rec) { // not sent: done with, as if acknowledged
+		st.passed(part, off+1)
+		return true
+	}
 	if !st.take(ctx, wait) {
 		return false
 	}
-	off := int64(rec.Offset)
 	origin := originUntracked // a clean session keeps no positions
 	if st.store {
 		st.mu.Lock()
@@ -222,11 +271,18 @@ func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, or
 	if qos > 0 {
 		id = 1
 	}
+	name := st.l.mqttName(ref, rec)
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: byte(qos)}, PacketID: id,
-		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + st.l.mqttName(ref, rec), Payload: rec.Value,
-		// Read back by OnQosPublish and OnPacketSent; mochi copies the
+		TopicName: st.prefix + string(ref.Tenant) + "/" + string(ref.Name) + "/" + name, Payload: rec.Value,
+		// Read back by OnQosPublish and OnPacketSent, the subscription
+		// identifiers and retain as published by OnPacketEncode (mochi
+		// refuses a publish that carries identifiers); mochi copies the
 		// filters of a publish along and encodes none.
 		Filters: packets.Subscriptions{{Filter: origin}}}
+	if st.options.Load() {
+		ids, _, rap := st.matching(name)
+		pk.Filters[0].Identifiers, pk.Filters[0].RetainAsPublished = ids, rap && isRetained(rec)
+	}
 	withHeaders(&pk, rec)
 	return st.l.srv.InjectPacket(st.l.fan.inline, pk) == nil
 }
@@ -252,6 +308,24 @@ func (st *stream) acked(id uint16) {
 	st.mu.Unlock()
 	if ok {
 		st.ack(so.part, so.off)
+	}
+}
+
+// dropped: mochi dropped delivery id from its inflight before its PUBACK
+// (OnQosDropped: it caps an inflight delivery's age at a day): its window
+// slot is free, so the deliveries behind it go on; a persistent session's
+// position stays before it, so it is sent again after a reconnect. (Before,
+// the slot was held for good.)
+func (st *stream) dropped(id uint16, origin string) {
+	so := parseOrigin(origin)
+	st.mu.Lock()
+	cur, ok := st.inflight[id]
+	if ok = ok && cur == so; ok {
+		delete(st.inflight, id)
+	}
+	st.mu.Unlock()
+	if ok {
+		<-st.window
 	}
 }
 
@@ -334,6 +408,8 @@ func (st *stream) setFilters(filters []Filter) error {
 func (st *stream) begin(filters []Filter, positions map[string]int64, fromStart bool, bounds map[partAt]logBounds) {
 	st.mu.Lock()
 	st.filters = filters
+	st.options.Store(slices.ContainsFunc(filters, Filter.options))
+	st.noLocal.Store(slices.ContainsFunc(filters, func(f Filter) bool { return f.NoLocal }))
 	for k, v := range positions {
 		if _, ok := st.committed[k]; !ok {
 			st.committed[k], st.recorded[k] = v, v
@@ -406,20 +482,8 @@ func (st *stream) filterList(pk packets.Packet, codes []byte, add bool) []Filter
 		f := unscopeFilter(st.s.tenant, sub.Filter)
 		filters = slices.DeleteFunc(filters, func(x Filter) bool { return x.Filter == f })
 		if add && i < len(codes) && codes[i] < 0x80 {
-			filters = append(filters, Filter{Filter: f, QoS: min(sub.Qos, 1)})
+			filters = append(filters, Filter{Filter: f, QoS: min(sub.Qos, 1), ID: sub.Identifier, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished})
 		}
 	}
 	return filters
-}
-
-// withHeaders carries a record's headers as MQTT 5 properties.
-func withHeaders(pk *packets.Packet, r *eddy.FetchedRecord) {
-	for _, h := range r.Headers {
-		switch {
-		case h.Key == "content-type":
-			pk.Properties.ContentType = string(h.Value)
-		case !strings.HasPrefix(h.Key, "mqtt."):
-			pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: h.Key, Val: string(h.Value)})
-		}
-	}
 }

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -534,7 +535,10 @@ func (h *hook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packe
 		if pk.TopicName != "" {
 			pk.TopicName = unscope(pk.TopicName)
 		}
-		pk.FixedHeader.Retain = len(pk.Filters) == 1 && pk.Filters[0].Filter == originRetained
+		pk.FixedHeader.Retain = len(pk.Filters) == 1 && (pk.Filters[0].Filter == originRetained || pk.Filters[0].RetainAsPublished)
+		if len(pk.Filters) == 1 && len(pk.Filters[0].Identifiers) > 0 {
+			pk.Properties.SubscriptionIdentifier = slices.Sorted(maps.Values(pk.Filters[0].Identifiers))
+		}
 	case packets.Suback, packets.Unsuback:
 		if s := h.l.session(cl); s != nil {
 			pk.PacketID = s.ownID(pk.PacketID)
@@ -618,6 +622,20 @@ func (h *hook) OnQosComplete(cl *mochi.Client, pk packets.Packet) {
 	if s := h.l.session(cl); s != nil {
 		if st := s.stream.Load(); st != nil {
 			st.acked(pk.PacketID)
+		}
+	}
+}
+
+// OnQosDropped: mochi dropped a delivery from its inflight before its
+// PUBACK. It says so twice, with the packet and then with its id alone;
+// only the first, which names the delivery, counts.
+func (h *hook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
+	if pk.FixedHeader.Type != packets.Publish || len(pk.Filters) != 1 {
+		return
+	}
+	if s := h.l.session(cl); s != nil {
+		if st := s.stream.Load(); st != nil {
+			st.dropped(pk.PacketID, pk.Filters[0].Filter)
 		}
 	}
 }

@@ -73,11 +73,14 @@ func (l *Listener) takeWill(cl *mochi.Client, s *session, pk packets.Packet) (w 
 	} else if err != nil {
 		return refuse(packets.ErrTopicNameInvalid, "the will's topic %q: %v", c.WillTopic, err)
 	}
+	wp := c.WillProperties
 	w = &will{pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: min(c.WillQos, 1), Retain: c.WillRetain},
 		TopicName: c.WillTopic, Payload: c.WillPayload,
-		Properties: packets.Properties{User: c.WillProperties.User, ContentType: c.WillProperties.ContentType}}}
+		Properties: packets.Properties{User: wp.User, ContentType: wp.ContentType, ResponseTopic: wp.ResponseTopic,
+			CorrelationData: wp.CorrelationData, MessageExpiryInterval: wp.MessageExpiryInterval,
+			PayloadFormat: wp.PayloadFormat, PayloadFormatFlag: wp.PayloadFormatFlag}}}
 	if s.version == 5 {
-		w.delay = time.Duration(c.WillProperties.WillDelayInterval) * time.Second
+		w.delay = time.Duration(wp.WillDelayInterval) * time.Second
 	}
 	cl.Properties.Will = mochi.Will{} // mochi never sends it
 	return w, packets.CodeSuccess, true

@@ -59,6 +59,7 @@ var help = map[string]string{
 	"eddy_mqtt_kicked_total":                      "MQTT connections disconnected by an administrator.",
 	"eddy_mqtt_revoked_disconnects_total":         "MQTT connections closed because their token was revoked or expired.",
 	"eddy_mqtt_slow_subscriber_disconnects_total": "MQTT subscribers disconnected for not acknowledging deliveries (mqtt_stuck_timeout).",
+	"eddy_mqtt_expired_total":                     "MQTT messages not delivered to a subscriber because their message expiry interval (the mqtt.message_expiry_interval header) had passed.",
 	"eddy_mqtt_subscriptions_refused_total":       "MQTT subscriptions refused for a connection's bounds (mqtt_max_subscriptions, mqtt_max_filter_bytes).",
 	"eddy_mqtt_wills_total":                       "MQTT last wills, by outcome: published (appended when the connection ended without a normal DISCONNECT, or after its delay), cancelled (the device came back within the delay), refused (its token or topic no longer allowed it when it was due), refused_at_connect (its CONNECT was refused for it).",
 	"eddy_mqtt_retained_not_indexed_total":        "Retained records not indexed because mqtt_retained_bytes was reached.",

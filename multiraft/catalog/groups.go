@@ -61,6 +61,11 @@ func (s *MQTTSession) Due(nowMs int64) bool {
 type MQTTFilter struct {
 	Filter string `json:"filter"`
 	QoS    byte   `json:"qos"`
+	// MQTT 5 subscription options (FeatureSubscriptionOptions): the
+	// subscription identifier, no local, retain as published.
+	ID                int  `json:"id,omitempty"`
+	NoLocal           bool `json:"no_local,omitempty"`
+	RetainAsPublished bool `json:"retain_as_published,omitempty"`
 }
 
 // KafkaGroup is what a Kafka group adds: its protocol type ("consumer"),

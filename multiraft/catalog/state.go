@@ -32,14 +32,16 @@ type NodeMeta struct {
 }
 
 // The features of this build: FeatureSessionCommits, the node applies
-// OpSessionCommits; FeatureDeleteOffsets, OpDeleteOffsets.
+// OpSessionCommits; FeatureDeleteOffsets, OpDeleteOffsets;
+// FeatureSubscriptionOptions, it keeps MQTTFilter's MQTT 5 options.
 const (
-	FeatureSessionCommits = "session_commits"
-	FeatureDeleteOffsets  = "delete_offsets"
+	FeatureSessionCommits      = "session_commits"
+	FeatureDeleteOffsets       = "delete_offsets"
+	FeatureSubscriptionOptions = "subscription_options"
 )
 
 // Features lists the features of this build, as a node registers them.
-var Features = []string{FeatureSessionCommits, FeatureDeleteOffsets}
+var Features = []string{FeatureSessionCommits, FeatureDeleteOffsets, FeatureSubscriptionOptions}
 
 // AllHave reports whether every node of the cluster has feature f.
 func (st *State) AllHave(f string) bool {
