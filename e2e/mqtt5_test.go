@@ -118,8 +118,9 @@ func TestMQTTRequestResponse(t *testing.T) {
 
 // TestMQTTSubscriptionIdentifiers: a delivery carries the subscription
 // identifier of the device's matching filter (MQTT 5 3.3.4; the CONNACK
-// says they are available), none for a filter without one, and a
-// persistent session keeps its filters' identifiers across a reconnect.
+// says they are available), a shared group's member its shared filter's,
+// none for a filter without one, and a persistent session keeps its
+// filters' identifiers across a reconnect.
 func TestMQTTSubscriptionIdentifiers(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -136,6 +137,13 @@ func TestMQTTSubscriptionIdentifiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.mqtt5Client(ctx, "plain", "cmd/+", without)
+	shared := make(chan *paho.Publish, 16)
+	sc := p.mqtt5(ctx, &paho.Connect{ClientID: "member", CleanStart: true}, shared)
+	eleven := 11
+	if _, err := sc.Subscribe(ctx, &paho.Subscribe{Properties: &paho.SubscribeProperties{SubscriptionIdentifier: &eleven},
+		Subscriptions: []paho.SubscribeOptions{{Topic: "$share/g/cmd/+", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
 	id := func(pk *paho.Publish) int {
 		if pk.Properties == nil || pk.Properties.SubscriptionIdentifier == nil {
 			return 0
@@ -148,6 +156,9 @@ func TestMQTTSubscriptionIdentifiers(t *testing.T) {
 	}
 	if pk := receive(t, without, "the device without"); string(pk.Payload) != "first" || id(pk) != 0 {
 		t.Fatalf("delivered %q with identifier %d, want none", pk.Payload, id(pk))
+	}
+	if pk := receive(t, shared, "the shared group's member"); string(pk.Payload) != "first" || id(pk) != 11 {
+		t.Fatalf("delivered %q with identifier %d, want 11", pk.Payload, id(pk))
 	}
 
 	// Away, then back without subscribing again: its session has the

@@ -219,7 +219,7 @@ func (st *stream) retained(pk packets.Packet, codes []byte) {
 					if !st.take(ctx, true) {
 						return
 					}
-					if !st.inject(a.ref, &recs[0], int(f.QoS), originRetained) {
+					if !st.inject(a.ref, &recs[0], int(f.QoS), originRetained, nil) {
 						<-st.window
 					}
 				}

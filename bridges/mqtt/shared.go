@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ type group struct {
 	mu      sync.Mutex
 	members []*stream
 	qos0    map[*stream]bool // members that subscribed at QoS 0
+	ids     map[*stream]int  // members' subscription identifiers (nil until one has one)
 	turn    int
 }
 
@@ -48,14 +50,18 @@ func (g *group) send(ctx context.Context, ref eddy.TopicRef, _ string, rec *eddy
 	}
 	for {
 		g.mu.Lock()
-		members := slices.Clone(g.members)
+		members, ids := slices.Clone(g.members), maps.Clone(g.ids)
 		g.turn++
 		turn := g.turn
 		g.mu.Unlock()
 		for i := range members {
 			m := members[(turn+i)%len(members)]
 			if m.take(ctx, false) {
-				if m.inject(ref, rec, qos, originUntracked) {
+				var sid map[string]int // the member's identifier of the shared filter
+				if id := ids[m]; id > 0 {
+					sid = map[string]int{g.key: id}
+				}
+				if m.inject(ref, rec, qos, originUntracked, sid) {
 					return true
 				}
 				<-m.window
@@ -72,7 +78,7 @@ func (g *group) passed(string, int64) {}
 
 // join adds a member to the group of a scoped shared filter (made at its
 // first member).
-func (f *fanout) join(tenant eddy.TenantID, key string, qos byte, st *stream) {
+func (f *fanout) join(tenant eddy.TenantID, key string, qos byte, id int, st *stream) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.groups[key]
@@ -92,6 +98,13 @@ func (f *fanout) join(tenant eddy.TenantID, key string, qos byte, st *stream) {
 	if qos == 0 {
 		g.qos0[st] = true
 	}
+	delete(g.ids, st)
+	if id > 0 {
+		if g.ids == nil {
+			g.ids = map[*stream]int{}
+		}
+		g.ids[st] = id
+	}
 }
 
 // leave takes a member out; the last ends the group.
@@ -105,6 +118,7 @@ func (f *fanout) leave(tenant eddy.TenantID, key string, st *stream) {
 	g.mu.Lock()
 	g.members = slices.DeleteFunc(g.members, func(m *stream) bool { return m == st })
 	delete(g.qos0, st)
+	delete(g.ids, st)
 	last := len(g.members) == 0
 	g.mu.Unlock()
 	if last {

@@ -121,11 +121,11 @@ func (st *stream) close() {
 }
 
 // join makes the session a member of a shared group (a scoped filter).
-func (st *stream) join(key string, qos byte) {
+func (st *stream) join(key string, qos byte, id int) {
 	st.mu.Lock()
 	st.groups[key] = true
 	st.mu.Unlock()
-	st.l.fan.join(st.s.tenant, key, qos, st)
+	st.l.fan.join(st.s.tenant, key, qos, id, st)
 }
 
 func (st *stream) leave(key string) {
@@ -230,7 +230,7 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 	} else {
 		part = ""
 	}
-	if !st.inject(ref, rec, qos, origin) {
+	if !st.inject(ref, rec, qos, origin, nil) {
 		st.ack(part, off)
 		return false
 	}
@@ -263,8 +263,9 @@ func (st *stream) take(ctx context.Context, wait bool) bool {
 }
 
 // inject publishes a delivery on the stream's own topic; mochi sends it to
-// this session only.
-func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, origin string) bool {
+// this session only. ids are a shared group's subscription identifier for
+// the delivery (nil: those of the session's own matching filters).
+func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, origin string, ids map[string]int) bool {
 	// A packet id only at QoS 1 (mochi refuses one at QoS 0, "surplus
 	// packet id"); mochi gives each delivery the session's own.
 	var id uint16
@@ -279,10 +280,11 @@ func (st *stream) inject(ref eddy.TopicRef, rec *eddy.FetchedRecord, qos int, or
 		// refuses a publish that carries identifiers); mochi copies the
 		// filters of a publish along and encodes none.
 		Filters: packets.Subscriptions{{Filter: origin}}}
-	if st.options.Load() {
-		ids, _, rap := st.matching(name)
-		pk.Filters[0].Identifiers, pk.Filters[0].RetainAsPublished = ids, rap && isRetained(rec)
+	if st.options.Load() && ids == nil {
+		own, _, rap := st.matching(name)
+		ids, pk.Filters[0].RetainAsPublished = own, rap && isRetained(rec)
 	}
+	pk.Filters[0].Identifiers = ids
 	withHeaders(&pk, rec)
 	return st.l.srv.InjectPacket(st.l.fan.inline, pk) == nil
 }

@@ -498,7 +498,7 @@ func (h *hook) OnSubscribed(cl *mochi.Client, pk packets.Packet, codes []byte) {
 	}
 	for i, sub := range pk.Filters {
 		if i < len(codes) && codes[i] < 0x80 && isShared(sub.Filter) {
-			st.join(sub.Filter, sub.Qos)
+			st.join(sub.Filter, sub.Qos, sub.Identifier)
 		}
 	}
 	st.retained(pk, codes)
