@@ -77,6 +77,15 @@ func (c *controllerSM) view(fn func(st *catalog.State)) {
 	fn(c.st)
 }
 
+// allHave reports whether every node of the cluster has registered
+// feature f (catalog.Features): a controller command or field a build
+// adds is used only then.
+func (h *Host) allHave(f string) bool {
+	var all bool
+	h.ctrl.view(func(st *catalog.State) { all = st.AllHave(f) })
+	return all
+}
+
 // Lookup serves SyncRead, which the host uses only as a barrier (the local
 // state is read through view once it returns).
 func (c *controllerSM) Lookup(q any) (any, error) { return nil, nil }

@@ -39,8 +39,17 @@ func (h *Host) partitionLogBytes() uint64 {
 
 // freeBytes is the free space of the data directory's disk.
 func (h *Host) freeBytes() (uint64, bool) {
-	_, _, free, ok := h.Volume()
+	_, free, ok := h.statfs()
 	return free, ok
+}
+
+// statfs is the size and free space of the data directory's disk.
+func (h *Host) statfs() (total, free uint64, ok bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(h.cfg.Dir, &st); err != nil {
+		return 0, 0, false
+	}
+	return st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), true
 }
 
 // Volume is the data directory (absolute), and the size and free space
@@ -50,11 +59,8 @@ func (h *Host) Volume() (dir string, total, free uint64, ok bool) {
 	if err != nil {
 		dir = h.cfg.Dir
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(h.cfg.Dir, &st); err != nil {
-		return dir, 0, 0, false
-	}
-	return dir, st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), true
+	total, free, ok = h.statfs()
+	return dir, total, free, ok
 }
 
 // available is the disk's free space, the Raft log's spare files given

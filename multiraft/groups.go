@@ -99,9 +99,7 @@ func (h *Host) DeleteOffsets(ctx context.Context, tenant eddy.TenantID, group st
 	if err := catalog.ValidateGroupName(group); err != nil {
 		return nil, err
 	}
-	var all bool
-	h.ctrl.view(func(st *catalog.State) { all = st.AllHave(catalog.FeatureDeleteOffsets) })
-	if !all {
+	if !h.allHave(catalog.FeatureDeleteOffsets) {
 		return nil, eddy.Errorf(eddy.CodeConflict, "a node of an earlier build is in the cluster: a group's offsets can be deleted once every node is upgraded")
 	}
 	res, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpDeleteOffsets, GroupCmd: &catalog.GroupCmd{Tenant: tenant, Group: group, Drop: keys}})
@@ -197,9 +195,7 @@ func (h *Host) MQTTSession(ctx context.Context, tenant eddy.TenantID, group stri
 	if err := catalog.ValidateGroupName(group); err != nil {
 		return err
 	}
-	var options bool
-	h.ctrl.view(func(st *catalog.State) { options = st.AllHave(catalog.FeatureSubscriptionOptions) })
-	if !options && s != nil {
+	if s != nil && !h.allHave(catalog.FeatureSubscriptionOptions) {
 		// A node of an earlier build would not keep the filters' MQTT 5
 		// options: the catalog's replicas would differ. The connection
 		// keeps them; a session resumed later does not.
@@ -232,9 +228,7 @@ func (h *Host) SessionRoom(tenant eddy.TenantID, group string) error {
 // (sessioncommits.go).
 func (h *Host) SessionCommit(ctx context.Context, tenant eddy.TenantID, group string, positions map[string]int64, expirySec int64) error {
 	c := &catalog.GroupCmd{Tenant: tenant, Group: group, Offsets: positions, SessionOnly: true, Session: &catalog.MQTTSession{ExpirySec: expirySec}}
-	var grouped bool
-	h.ctrl.view(func(st *catalog.State) { grouped = st.AllHave(catalog.FeatureSessionCommits) })
-	if !grouped { // a node of an earlier build is in the cluster
+	if !h.allHave(catalog.FeatureSessionCommits) { // a node of an earlier build is in the cluster
 		_, err := h.tenantPropose(ctx, tenant, &catalog.Cmd{Op: catalog.OpCommitOffsets, GroupCmd: c})
 		return err
 	}

@@ -115,30 +115,13 @@ func (h *Host) Usage(name eddy.TenantID) TenantUsage {
 // StorageUsed is a tenant's retained bytes, one replica of each partition:
 // the controller's sum of what the partitions' leaders last reported
 // (reportSizes, every few seconds), corrected by this node's own replicas,
-// whose size it knows now. It walks only the tenant's local replicas, so a
-// produce checking a storage quota costs the same however large the
-// catalog.
+// whose size it knows now (liveReplicas).
 func (h *Host) StorageUsed(name eddy.TenantID) int64 {
-	type shardSize struct {
-		shard uint64
-		topic string
-		n     int64
-	}
-	h.mu.RLock()
-	local := make([]shardSize, 0, len(h.byTenant[name]))
-	for shard, lp := range h.byTenant[name] {
-		if lg, err := lp.sm.log(); err == nil {
-			local = append(local, shardSize{shard, lp.ref.String(), lg.Size()})
-		}
-	}
-	h.mu.RUnlock()
 	var n int64
-	h.ctrl.view(func(st *catalog.State) {
+	h.liveReplicas(name, func(st *catalog.State, live []localReplica) {
 		n = st.TenantBytes(name)
-		for _, l := range local {
-			if _, live := st.Topics[l.topic]; live { // not a deleted topic's replica, still stopping
-				n += l.n - st.Sizes[l.shard]
-			}
+		for _, r := range live {
+			n += r.Bytes - st.Sizes[r.shard]
 		}
 	})
 	return n
@@ -153,32 +136,50 @@ type ReplicaSize struct {
 
 // LocalReplicas lists the replicas this node holds of the tenant's
 // partitions, with the bytes each retains (Kafka's DescribeLogDirs), by
-// topic and partition; not those of a deleted topic, still stopping.
+// topic and partition.
 func (h *Host) LocalReplicas(name eddy.TenantID) []ReplicaSize {
-	type replica struct {
-		ReplicaSize
-		topic string
-	}
-	h.mu.RLock()
-	local := make([]replica, 0, len(h.byTenant[name]))
-	for _, lp := range h.byTenant[name] {
-		if lg, err := lp.sm.log(); err == nil {
-			local = append(local, replica{ReplicaSize{lp.ref.Name, lp.partition, lg.Size()}, lp.ref.String()})
-		}
-	}
-	h.mu.RUnlock()
-	out := make([]ReplicaSize, 0, len(local))
-	h.ctrl.view(func(st *catalog.State) {
-		for _, r := range local {
-			if _, live := st.Topics[r.topic]; live {
-				out = append(out, r.ReplicaSize)
-			}
+	var out []ReplicaSize
+	h.liveReplicas(name, func(_ *catalog.State, live []localReplica) {
+		out = make([]ReplicaSize, len(live))
+		for i, r := range live {
+			out[i] = r.ReplicaSize
 		}
 	})
 	slices.SortFunc(out, func(a, b ReplicaSize) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return out
+}
+
+// localReplica is a replica of a tenant's partition on this node.
+type localReplica struct {
+	ReplicaSize
+	shard uint64
+	key   string // its topic's key in the catalog
+}
+
+// liveReplicas hands fn, under the catalog's view, the tenant's replicas
+// on this node with the bytes each retains, but those of a deleted topic
+// still stopping. It walks only the tenant's replicas, so a produce
+// checking a storage quota costs the same however large the catalog.
+func (h *Host) liveReplicas(name eddy.TenantID, fn func(st *catalog.State, live []localReplica)) {
+	h.mu.RLock()
+	local := make([]localReplica, 0, len(h.byTenant[name]))
+	for shard, lp := range h.byTenant[name] {
+		if lg, err := lp.sm.log(); err == nil {
+			local = append(local, localReplica{ReplicaSize{lp.ref.Name, lp.partition, lg.Size()}, shard, lp.ref.String()})
+		}
+	}
+	h.mu.RUnlock()
+	h.ctrl.view(func(st *catalog.State) {
+		live := local[:0]
+		for _, r := range local {
+			if _, ok := st.Topics[r.key]; ok {
+				live = append(live, r)
+			}
+		}
+		fn(st, live)
+	})
 }
 
 // reportSizes tells the controller the retained bytes of the partitions

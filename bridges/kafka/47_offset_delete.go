@@ -68,31 +68,25 @@ func handleOffsetDelete(c *conn, req kmsg.Request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	var asked []*kmsg.OffsetDeleteResponseTopicPartition // the partitions keys names
-	for i := range resp.Topics {
-		for j := range resp.Topics[i].Partitions {
-			if rp := &resp.Topics[i].Partitions[j]; rp.ErrorCode == errNone {
-				asked = append(asked, rp)
-			}
-		}
-	}
 	if len(keys) == 0 {
 		return resp, nil
 	}
 	ctx, cancel := c.ctx(c.l.cfg.RequestTimeout)
 	defer cancel()
 	_, err := c.l.b.DeleteOffsets(ctx, c.tenant, r.Group, keys)
+	code = kafkaCode(err)
 	switch eddy.ErrorCode(err) {
-	case "":
 	case eddy.CodeNotFound:
 		resp.ErrorCode = errGroupIDNotFound
+		return resp, nil
 	case eddy.CodeConflict: // an HTTP member or an MQTT session reads them, or a member joined since
-		for _, rp := range asked {
-			rp.ErrorCode = errGroupSubscribedToTopic
-		}
-	default:
-		for _, rp := range asked {
-			rp.ErrorCode = kafkaCode(err)
+		code = errGroupSubscribedToTopic
+	}
+	for i := range resp.Topics { // the partitions keys named share the outcome
+		for j := range resp.Topics[i].Partitions {
+			if rp := &resp.Topics[i].Partitions[j]; rp.ErrorCode == errNone {
+				rp.ErrorCode = code
+			}
 		}
 	}
 	return resp, nil
