@@ -47,12 +47,17 @@ type Principal struct {
 	admin       bool
 	produce     []string // topic globs
 	consume     []string
+	mqttScopes  []string // mqtt-pub: and mqtt-sub: as granted (mqttscope.go)
+	mqttPub     []string // their filters, {sub} replaced
+	mqttSub     []string
 }
+
+const scopeKinds = "produce:<glob>, consume:<glob>, mqtt-pub:<filter>, mqtt-sub:<filter>, admin, operator"
 
 // ValidateScopes checks scope syntax.
 func ValidateScopes(scopes []string) error {
 	if len(scopes) == 0 {
-		return eddy.Errorf(eddy.CodeInvalid, "a token needs at least one scope (produce:<glob>, consume:<glob>, admin, operator)")
+		return eddy.Errorf(eddy.CodeInvalid, "a token needs at least one scope (%s)", scopeKinds)
 	}
 	for _, s := range scopes {
 		switch {
@@ -65,8 +70,12 @@ func ValidateScopes(scopes []string) error {
 			if _, err := path.Match(g, "x"); err != nil {
 				return eddy.Errorf(eddy.CodeInvalid, "scope %q: bad pattern: %v", s, err)
 			}
+		case strings.HasPrefix(s, scopeMQTTPub), strings.HasPrefix(s, scopeMQTTSub):
+			if err := validMQTTScope(s); err != nil {
+				return err
+			}
 		default:
-			return eddy.Errorf(eddy.CodeInvalid, "unknown scope %q (use produce:<glob>, consume:<glob>, admin or operator)", s)
+			return eddy.Errorf(eddy.CodeInvalid, "unknown scope %q (use %s)", s, scopeKinds)
 		}
 	}
 	return nil
@@ -89,6 +98,16 @@ func (p *Principal) setScopes(scopes []string, operatorKey bool) error {
 			p.produce = append(p.produce, s[len(scopeProduce):])
 		case strings.HasPrefix(s, scopeConsume):
 			p.consume = append(p.consume, s[len(scopeConsume):])
+		case strings.HasPrefix(s, scopeMQTTPub), strings.HasPrefix(s, scopeMQTTSub):
+			p.mqttScopes = append(p.mqttScopes, s)
+			pat, ok := mqttPattern(s[strings.IndexByte(s, ':')+1:], p.Subject)
+			switch {
+			case !ok:
+			case strings.HasPrefix(s, scopeMQTTPub):
+				p.mqttPub = append(p.mqttPub, pat)
+			default:
+				p.mqttSub = append(p.mqttSub, pat)
+			}
 		}
 	}
 	return nil
@@ -109,7 +128,7 @@ func (p *Principal) Scopes() []string {
 	for _, g := range p.consume {
 		out = append(out, scopeConsume+g)
 	}
-	return out
+	return append(out, p.mqttScopes...)
 }
 
 // Operator reports whether the principal operates the cluster.
@@ -157,7 +176,7 @@ func (p *Principal) Grants(scopes []string) bool {
 		switch {
 		case s == ScopeOperator:
 			return false
-		case s == ScopeAdmin, strings.HasPrefix(s, scopeProduce), strings.HasPrefix(s, scopeConsume):
+		default: // admin, produce:, consume:, mqtt-pub:, mqtt-sub:
 			if !p.admin {
 				return false
 			}

@@ -335,7 +335,9 @@ func bridgeRecord(p *paho.Publish, key string, hasKey bool, bridge string) eddy.
 		mp := pahoProps(p.Properties)
 		user = make([]eddy.Header, 0, len(p.Properties.User)+4+mp.count())
 		for _, u := range p.Properties.User {
-			user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Value)})
+			if !reserved(u.Key) { // as a device's (props.go)
+				user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Value)})
+			}
 		}
 		user = mp.appendTo(user)
 		contentType = p.Properties.ContentType

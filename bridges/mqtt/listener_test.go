@@ -27,8 +27,14 @@ func TestRecordHeaders(t *testing.T) {
 	var pk packets.Packet
 	pk.TopicName, pk.Payload = "s/d", []byte("v")
 	pk.FixedHeader.Qos, pk.FixedHeader.Retain = 1, true
-	pk.Properties.User = []packets.UserProperty{{Key: "unit", Val: "C"}}
+	// User properties named as Eddy's headers are left out: a device must
+	// not pass its message off as another topic's, retained or another's.
+	pk.Properties.User = []packets.UserProperty{{Key: "mqtt.topic", Val: "s/other"}, {Key: "unit", Val: "C"},
+		{Key: "mqtt.retain", Val: "true"}, {Key: "mqtt.client_id", Val: "victim"}}
 	pk.Properties.ContentType = "text/plain"
+	if n := countReserved(pk.Properties.User); n != 3 {
+		t.Fatalf("countReserved: %d, want 3", n)
+	}
 	r := record(pk, "d", true)
 	want := []string{"unit=C", "mqtt.topic=s/d", "mqtt.qos=1", "mqtt.retain=true", "content-type=text/plain"}
 	if string(r.Key) != "d" || string(r.Value) != "v" || len(r.Headers) != len(want) {

@@ -29,6 +29,15 @@ const (
 	headerClientID = "mqtt.client_id"
 )
 
+// reserved reports whether a header key is Eddy's (mqtt.*): the
+// headers above and mqtt.topic, mqtt.qos, mqtt.retain and mqtt.bridge,
+// which say where a record came from and how it is delivered. A
+// publish's user property of such a name is left out of its record, so
+// a device cannot pass its message off as published on another topic
+// (mqtt.topic: a subscriber of that topic would get it), as retained, or
+// as another device's (mqtt.client_id).
+func reserved(key string) bool { return strings.HasPrefix(key, "mqtt.") }
+
 // messageProps are those properties of one message.
 type messageProps struct {
 	responseTopic string

@@ -41,12 +41,12 @@ func resolve(timeout time.Duration, in Ingest, tenant eddy.TenantID, name string
 
 // produceTarget is the Eddy topic a publish of the session to an MQTT
 // topic goes to, through its tenant's mapping: an error when the topic
-// maps to none (CodeInvalid, or the mapping's) or the token may not
-// produce to it (CodeForbidden).
+// maps to none (CodeInvalid, or the mapping's) or the token may neither
+// produce to it nor publish to the MQTT topic (CodeForbidden).
 func (l *Listener) produceTarget(s *session, topic string, payload []byte) (eddy.TopicRef, error) {
 	ref, _, _, err := l.ingest.Mapping(s.tenant).Map(s.tenant, topic, payload)
-	if err == nil && !s.p.Can(tenants.Produce, ref.Tenant, ref.Name) {
-		err = eddy.Errorf(eddy.CodeForbidden, "the token may not produce to %s", ref)
+	if err == nil && !s.p.Can(tenants.Produce, ref.Tenant, ref.Name) && !s.p.MQTTPublishes(topic) {
+		err = eddy.Errorf(eddy.CodeForbidden, "the token may not produce to %s nor publish to %s", ref, topic)
 	}
 	return ref, err
 }
@@ -76,6 +76,9 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, h.refuse(cl, pk, err)
 	}
 	rec := record(pk, key, hasKey)
+	if n := countReserved(pk.Properties.User); n > 0 {
+		l.m.GetOrCreateCounter(fmt.Sprintf(`eddy_mqtt_reserved_properties_dropped_total{tenant=%q}`, s.tenant)).Add(n)
+	}
 	if st := s.stream.Load(); st != nil && st.noLocal.Load() {
 		rec.Headers = append(rec.Headers, eddy.Header{Key: headerClientID, Value: []byte(s.client)})
 	}
@@ -160,7 +163,9 @@ func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
 	mp := propsOf(&pk.Properties)
 	user := make([]eddy.Header, 0, len(pk.Properties.User)+4+mp.count())
 	for _, u := range pk.Properties.User {
-		user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Val)})
+		if !reserved(u.Key) {
+			user = append(user, eddy.Header{Key: u.Key, Value: []byte(u.Val)})
+		}
 	}
 	user = mp.appendTo(user)
 	retain := retainValues[0]
@@ -169,6 +174,18 @@ func record(pk packets.Packet, key string, hasKey bool) eddy.Record {
 	}
 	return mqttRecord(pk.TopicName, pk.Payload, pk.FixedHeader.Qos, user,
 		eddy.Header{Key: "mqtt.retain", Value: retain}, pk.Properties.ContentType, key, hasKey)
+}
+
+// countReserved is how many of a publish's user properties record left
+// out (reserved names).
+func countReserved(user []packets.UserProperty) int {
+	n := 0
+	for _, u := range user {
+		if reserved(u.Key) {
+			n++
+		}
+	}
+	return n
 }
 
 // The values of the mqtt.qos and mqtt.retain headers, shared by every

@@ -54,8 +54,13 @@ func (g *group) send(ctx context.Context, ref eddy.TopicRef, _ string, rec *eddy
 		g.turn++
 		turn := g.turn
 		g.mu.Unlock()
+		readers := 0
 		for i := range members {
 			m := members[(turn+i)%len(members)]
+			if !m.reads(ref, rec) {
+				continue // a member whose token may not read it (stream.reads)
+			}
+			readers++
 			if m.take(ctx, false) {
 				var sid map[string]int // the member's identifier of the shared filter
 				if id := ids[m]; id > 0 {
@@ -66,6 +71,9 @@ func (g *group) send(ctx context.Context, ref eddy.TopicRef, _ string, rec *eddy
 				}
 				<-m.window
 			}
+		}
+		if readers == 0 {
+			return true // to no member
 		}
 		if !wait || ctx.Err() != nil {
 			return false

@@ -212,7 +212,7 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 		}
 	}
 	off := int64(rec.Offset)
-	if st.l.expired(rec) || st.echo(ref, rec) { // not sent: done with, as if acknowledged
+	if st.l.expired(rec) || st.echo(ref, rec) || !st.reads(ref, rec) { // not sent: done with, as if acknowledged
 		st.passed(part, off+1)
 		return true
 	}
@@ -235,6 +235,18 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 		return false
 	}
 	return true
+}
+
+// reads reports whether the session may receive rec of ref: its consume
+// scopes cover the topic, or its MQTT scopes the MQTT topic rec goes out
+// on. mochi asks the same of each delivery (mayRead) and drops one it
+// refuses without a word, so a record the session may not read is never
+// sent: it would hold a window slot for good, and a wildcard filter
+// matching a topic the token may not read stalled the device after its
+// receive maximum of such records.
+func (st *stream) reads(ref eddy.TopicRef, rec *eddy.FetchedRecord) bool {
+	p := st.s.p
+	return p.Can(tenants.Consume, ref.Tenant, ref.Name) || p.HasMQTTSubscribe() && p.MQTTSubscribes(st.l.mqttName(ref, rec))
 }
 
 // take waits for a window slot; a device whose full window sees no
@@ -461,7 +473,9 @@ type partAt struct {
 func (st *stream) partitions() []partAt {
 	var out []partAt
 	for topic, n := range st.l.cfg.Log.Topics(st.s.tenant) {
-		if !st.s.p.Can(tenants.Consume, st.s.tenant, topic) {
+		// With an mqtt-sub scope, any topic may hold records on the MQTT
+		// topics it grants (send leaves out the others).
+		if !st.s.p.Can(tenants.Consume, st.s.tenant, topic) && !st.s.p.HasMQTTSubscribe() {
 			continue
 		}
 		for p := int32(0); p < n; p++ {

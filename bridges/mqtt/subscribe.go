@@ -405,13 +405,15 @@ func unscope(name string) string {
 }
 
 // mayRead is the ACL for reading: a scoped filter (subscribe) needs some
-// consume scope; a delivery, only ever on the session's own stream, the
-// scope for its topic. Anything outside the session's tenant is refused.
+// consume scope, or an mqtt-sub scope that covers it; a delivery, only
+// ever on the session's own stream, the consume scope for its topic, or
+// an mqtt-sub scope matching its MQTT topic. Anything outside the
+// session's tenant is refused.
 func (s *session) mayRead(name string) bool {
 	if st := s.stream.Load(); st != nil && strings.HasPrefix(name, st.prefix) {
 		rest, _ := strings.CutPrefix(name, st.prefix+string(s.tenant)+"/")
-		topic, _, _ := strings.Cut(rest, "/")
-		return s.p.Can(tenants.Consume, s.tenant, eddy.TopicName(topic))
+		topic, mqttName, _ := strings.Cut(rest, "/")
+		return s.p.Can(tenants.Consume, s.tenant, eddy.TopicName(topic)) || s.p.MQTTSubscribes(mqttName)
 	}
 	rest, shared := strings.CutPrefix(name, "$share/")
 	if shared {
@@ -426,7 +428,7 @@ func (s *session) mayRead(name string) bool {
 	}
 	// Shared groups are live and per node: a persistent session may not
 	// join one.
-	return s.p.Consumes() && !(shared && s.persistent)
+	return (s.p.Consumes() || s.p.MQTTSubscribes(rest)) && !(shared && s.persistent)
 }
 
 // OnSubscribe scopes the filters to the client's tenant and grants QoS 1

@@ -1,0 +1,109 @@
+package tenants
+
+import (
+	"strings"
+
+	"github.com/eddy-broker/eddy"
+)
+
+// MQTT scopes grant a device MQTT topics rather than Eddy topics, as
+// EMQX's and mosquitto's ACLs do: mqtt-pub:<filter> lets it publish to
+// the MQTT topics the filter matches (whatever Eddy topic the tenant's
+// mapping sends them to), mqtt-sub:<filter> lets it subscribe to filters
+// the filter covers and receive the messages whose MQTT topic it matches.
+// A level {sub} stands for the token's subject, so one pattern gives each
+// device its own topics:
+//
+//	mqtt-pub:sensors/{sub}/#   dev-17 publishes sensors/dev-17/temp, not sensors/dev-18/temp
+//	mqtt-sub:devices/{sub}/#   dev-17 receives devices/dev-17/cmd, cannot subscribe devices/+/cmd
+//
+// They add to produce: and consume: (a token with consume:commands reads
+// all of commands, over MQTT too), and grant nothing over HTTP or Kafka,
+// which address whole topics: a device token holding only MQTT scopes
+// reaches only its own MQTT topics, by any protocol.
+const (
+	scopeMQTTPub = "mqtt-pub:"
+	scopeMQTTSub = "mqtt-sub:"
+	subjectLevel = "{sub}"
+)
+
+// validMQTTScope checks an MQTT scope's filter: MQTT's wildcards as whole
+// levels (# last), {sub} only as a whole level, no $ topic, no NUL.
+func validMQTTScope(s string) error {
+	f := s[strings.IndexByte(s, ':')+1:]
+	if f == "" || strings.HasPrefix(f, "$") || strings.IndexByte(f, 0) >= 0 {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: an MQTT topic filter, not empty, not a $ topic", s)
+	}
+	if err := validFilter(f); err != nil {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: %s", s, eddy.AsError(err).Message)
+	}
+	for _, l := range strings.Split(f, "/") {
+		if l != subjectLevel && strings.ContainsAny(l, "{}") {
+			return eddy.Errorf(eddy.CodeInvalid, "scope %q: {sub} must be a whole level", s)
+		}
+	}
+	return nil
+}
+
+// mqttPattern is an MQTT scope's filter with {sub} replaced by subject;
+// ok is false when the subject cannot be one level (empty, or holding /,
+// + or #): such a pattern grants nothing, so no subject reaches past its
+// own level.
+func mqttPattern(filter, subject string) (string, bool) {
+	if !strings.Contains(filter, subjectLevel) {
+		return filter, true
+	}
+	if subject == "" || strings.ContainsAny(subject, "/+#\x00") {
+		return "", false
+	}
+	levels := strings.Split(filter, "/")
+	for i, l := range levels {
+		if l == subjectLevel {
+			levels[i] = subject
+		}
+	}
+	return strings.Join(levels, "/"), true
+}
+
+// CoversFilter reports whether every MQTT topic filter matches also
+// matches pattern: a topic name (no wildcards) is covered when the
+// pattern matches it. a/# covers a, a/b and a/+/c; a/+ covers a/b but
+// not a/# or a/b/c.
+func CoversFilter(pattern, filter string) bool {
+	p, f := strings.Split(pattern, "/"), strings.Split(filter, "/")
+	for i, l := range p {
+		switch {
+		case l == "#":
+			return true
+		case i >= len(f), f[i] == "#":
+			return false
+		case l == "+":
+		case f[i] != l: // a + in f is wider than a name
+			return false
+		}
+	}
+	return len(p) == len(f)
+}
+
+// MQTTPublishes reports whether the principal's MQTT scopes let it
+// publish to the MQTT topic (its produce scopes are asked separately, of
+// the Eddy topic the publish maps to).
+func (p *Principal) MQTTPublishes(topic string) bool { return coveredBy(p.mqttPub, topic) }
+
+// MQTTSubscribes reports whether the principal's MQTT scopes let it
+// subscribe to filter (without $share/<group>/) and so receive the
+// messages on the MQTT topics it matches; a topic name for a delivery.
+func (p *Principal) MQTTSubscribes(filter string) bool { return coveredBy(p.mqttSub, filter) }
+
+// HasMQTTSubscribe reports whether the principal has an mqtt-sub scope:
+// what it may read is then not a set of Eddy topics.
+func (p *Principal) HasMQTTSubscribe() bool { return len(p.mqttSub) > 0 }
+
+func coveredBy(patterns []string, filter string) bool {
+	for _, pat := range patterns {
+		if CoversFilter(pat, filter) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,78 @@
+package tenants
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestCoversFilter(t *testing.T) {
+	for _, c := range []struct {
+		pattern, filter string
+		want            bool
+	}{
+		{"a/#", "a", true}, {"a/#", "a/b", true}, {"a/#", "a/+/c", true}, {"a/#", "a/#", true},
+		{"a/+", "a/b", true}, {"a/+", "a/+", true}, {"a/+", "a/#", false}, {"a/+", "a/b/c", false}, {"a/+", "a", false},
+		{"a/b", "a/b", true}, {"a/b", "a/+", false}, {"a/b", "a/b/c", false}, {"a/b", "a", false}, {"a/b", "#", false},
+		{"#", "x/y", true}, {"+/b", "a/b", true}, {"+/b", "+/b", true}, {"+/b", "#", false},
+		{"a/b/#", "a/+/c", false}, {"a//b", "a//b", true}, {"a//b", "a/x/b", false},
+	} {
+		if got := CoversFilter(c.pattern, c.filter); got != c.want {
+			t.Errorf("CoversFilter(%q, %q) = %v, want %v", c.pattern, c.filter, got, c.want)
+		}
+	}
+}
+
+func TestMQTTScopes(t *testing.T) {
+	for _, bad := range []string{"mqtt-pub:", "mqtt-sub:$SYS/#", "mqtt-pub:a/#/b", "mqtt-sub:a+/b", "mqtt-pub:a/{sub}x",
+		"mqtt-pub:{subject}", "mqtt-sub:a/\x00"} {
+		if ValidateScopes([]string{bad}) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	scopes := []string{"mqtt-pub:sensors/{sub}/#", "mqtt-sub:devices/{sub}/+", "mqtt-sub:broadcast/#"}
+	if err := ValidateScopes(scopes); err != nil {
+		t.Fatal(err)
+	}
+	p := &Principal{Tenant: "acme", Subject: "dev-17"}
+	if err := p.setScopes(scopes, false); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Scopes(), scopes) {
+		t.Fatalf("Scopes() = %v, want them as granted", p.Scopes())
+	}
+	for topic, want := range map[string]bool{"sensors/dev-17/temp": true, "sensors/dev-17": true, "sensors/dev-18/temp": false,
+		"devices/dev-17/cmd": false, "sensors": false} {
+		if p.MQTTPublishes(topic) != want {
+			t.Errorf("publish %s: %v", topic, !want)
+		}
+	}
+	for filter, want := range map[string]bool{"devices/dev-17/cmd": true, "devices/dev-17/+": true, "devices/dev-17/#": false,
+		"devices/+/cmd": false, "devices/dev-18/cmd": false, "broadcast/fw/v2": true, "#": false, "sensors/dev-17/temp": false} {
+		if p.MQTTSubscribes(filter) != want {
+			t.Errorf("subscribe %s: %v", filter, !want)
+		}
+	}
+	// Nothing of this grants a whole topic, over any protocol.
+	if p.Can(Produce, "acme", "sensors") || p.Can(Consume, "acme", "devices") || p.Can(Describe, "acme", "sensors") || p.Consumes() {
+		t.Fatal("MQTT scopes granted an Eddy topic")
+	}
+	if p.Grants([]string{"mqtt-sub:devices/{sub}/+"}) {
+		t.Fatal("a non-admin must not mint tokens")
+	}
+	admin := &Principal{Tenant: "acme"}
+	admin.setScopes([]string{"admin"}, true)
+	if !admin.Grants(scopes) {
+		t.Fatal("an admin mints device tokens")
+	}
+	// A subject that is not one level gets nothing of a {sub} pattern:
+	// dev-17/cmd must not reach devices/dev-17/cmd through devices/{sub}/#.
+	for _, subject := range []string{"", "dev-17/cmd", "+", "#", "a\x00"} {
+		q := &Principal{Tenant: "acme", Subject: subject}
+		if err := q.setScopes([]string{"mqtt-sub:devices/{sub}/#", "mqtt-pub:devices/{sub}"}, false); err != nil {
+			t.Fatal(err)
+		}
+		if q.MQTTSubscribes("devices/dev-17/cmd") || q.MQTTSubscribes("devices/"+subject) || q.MQTTPublishes("devices/"+subject) || q.HasMQTTSubscribe() {
+			t.Errorf("subject %q reached past its level", subject)
+		}
+	}
+}
