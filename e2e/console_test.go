@@ -205,6 +205,16 @@ func (b *browser) setValue(sel, value string) {
 	b.eval(fmt.Sprintf(`(() => { const t = document.querySelector(%q); t.value = %q; t.dispatchEvent(new Event('input', {bubbles: true})) })()`, sel, value))
 }
 
+// text is an element's text.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf("(document.querySelector(%q) || {}).textContent || ''", sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return v
+}
+
 // value is an input's current value.
 func (b *browser) value(sel string) string {
 	b.t.Helper()
@@ -460,6 +470,14 @@ func TestConsole(t *testing.T) {
 	b.click(`[data-testid="mint-submit"]`)
 	b.waitText(`[data-testid="minted"]`, "mosquitto_pub")
 	b.screenshot("tenants")
+	// A device token of MQTT scopes: its own topic, and no HTTP or Kafka
+	// line (its scopes grant neither).
+	b.setValue(`[data-testid="mint-scopes"]`, "mqtt-pub:sensors/{sub}/#, mqtt-sub:cmd/{sub}/#")
+	b.click(`[data-testid="mint-submit"]`)
+	b.waitText(`[data-testid="minted"]`, "-t sensors/device-1/temp")
+	if got := b.text(`[data-testid="minted"]`); strings.Contains(got, "curl") || strings.Contains(got, "kcat") {
+		t.Fatalf("a token of MQTT scopes is shown HTTP or Kafka lines: %s", got)
+	}
 	b.typeIn(`[data-testid="create-tenant"] input`, "acme")
 	b.click(`[data-testid="create-tenant"] button`)
 	b.waitText(`[data-testid="tenants"]`, "acme")

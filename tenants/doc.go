@@ -6,7 +6,9 @@
 //     token is refused (Verifier);
 //   - token issuing with the cluster's Ed25519 operator key (Signer);
 //   - scopes: produce:<topic-glob>, consume:<topic-glob>, admin (within the
-//     token's tenant), operator (the whole cluster) (Principal.Can);
+//     token's tenant), operator (the whole cluster) (Principal.Can), and
+//     MQTT topics a device may publish and subscribe to, mqtt-pub:<filter>
+//     and mqtt-sub:<filter> ({sub}: the token's subject; mqttscope.go);
 //   - quotas: per-tenant token buckets for produce bytes/s and records/s
 //     (Limiter) and the limits a tenant's topics are checked against (Quotas).
 //

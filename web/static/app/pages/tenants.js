@@ -102,6 +102,13 @@ function Mint ({ tenant }) {
   }
   const host = location.hostname
   const topic = ((out && out.scopes.find(s => s.startsWith('produce:'))) || 'produce:sensors').slice(8).replace(/\*.*/, '') || 'sensors'
+  const who = (out && out.subject) || subject
+  // A device token of MQTT scopes: its own MQTT topic, and no HTTP or Kafka line (they grant neither).
+  const mqttPub = out && out.scopes.find(s => s.startsWith('mqtt-pub:'))
+  const mqttTopic = mqttPub
+    ? mqttPub.slice(9).split('/').map(l => l === '{sub}' ? who : l === '#' ? 'temp' : l === '+' ? 'x' : l).join('/')
+    : topic + '/' + who
+  const wholeTopics = !out || !out.scopes.some(s => s.startsWith('mqtt-')) || out.scopes.some(s => s.startsWith('produce:') || s === 'admin' || s === 'operator')
   return html`
     <h2>Mint a token</h2>
     <form class="inline" onSubmit=${submit} data-testid="mint">
@@ -115,8 +122,8 @@ function Mint ({ tenant }) {
       <p>Token for <b>${out.subject || subject}</b>, scopes ${out.scopes.join(' ')}, expires ${out.expires_at}:</p>
       <pre class="token" data-testid="minted-token">${out.token}</pre>
       <p>Try it:</p>
-      <pre>${'mosquitto_pub -h ' + host + ' -p 1883 -u ' + tenant + ' -P "$TOKEN" -t ' + topic + '/' + (out.subject || subject) + " -q 1 -m '{\"temp\":21.5}'\n" +
+      <pre>${'mosquitto_pub -h ' + host + ' -p 1883 -u ' + tenant + ' -P "$TOKEN" -t ' + mqttTopic + " -q 1 -m '{\"temp\":21.5}'\n" + (!wholeTopics ? '' :
         'curl -H "Authorization: Bearer $TOKEN" -d \'{"records":[{"value":{"temp":21.5}}]}\' ' + new URL('../v1/topics/' + topic + '/records', document.baseURI) + '\n' +
-        "echo '{\"temp\":21.5}' | kcat -b " + host + ':9092 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN -X sasl.username=' + tenant + ' -X sasl.password="$TOKEN" -P -t ' + topic}</pre>
+        "echo '{\"temp\":21.5}' | kcat -b " + host + ':9092 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN -X sasl.username=' + tenant + ' -X sasl.password="$TOKEN" -P -t ' + topic)}</pre>
     </div>`}`
 }
