@@ -64,10 +64,12 @@ func subscribeCodes(t *testing.T, ctx context.Context, c *paho.Client, filters .
 }
 
 // TestMQTTUnreadableRecordsDoNotStall: a device whose token may read
-// topic other only, subscribed to #, is offered the records of every
-// topic its filter matches. Those of topics it may not read are not
-// delivered, and do not take its window: after 300 of them (30 times its
-// receive maximum), a record of other still arrives.
+// topic other (and, by an MQTT scope, its own MQTT topics), subscribed
+// to #, is offered the records of every topic its filter matches: at
+// SUBSCRIBE the retained ones, then the live ones. Those it may not read
+// are not delivered, and do not take its window: after 100 retained and
+// 300 live ones (40 times its receive maximum), a record of other still
+// arrives.
 func TestMQTTUnreadableRecordsDoNotStall(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -75,17 +77,25 @@ func TestMQTTUnreadableRecordsDoNotStall(t *testing.T) {
 	p.mustCreateTopic("other", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	got := make(chan *paho.Publish, 400)
-	c := p.mqtt5As(ctx, p.tenantToken("default", "consume:other"), "narrow", got)
+	batch := func(retained bool) []string {
+		var recs []string
+		for j := 0; j < 100; j++ {
+			r := fmt.Sprintf(`{"key":"k%d","value":"s%d"`, j, j)
+			if retained {
+				r += `,"headers":{"mqtt.retain":"true"}`
+			}
+			recs = append(recs, r+"}")
+		}
+		return recs
+	}
+	p.produceRecords("secret", batch(true)...)
+	got := make(chan *paho.Publish, 500)
+	c := p.mqtt5As(ctx, p.deviceToken("narrow", "consume:other", "mqtt-sub:devices/{sub}/#"), "narrow", got)
 	if codes := subscribeCodes(t, ctx, c, "#"); codes[0] >= 0x80 {
 		t.Fatalf("subscribe #: 0x%02x", codes[0])
 	}
 	for i := 0; i < 3; i++ {
-		var recs []string
-		for j := 0; j < 100; j++ {
-			recs = append(recs, fmt.Sprintf(`{"key":"k%d","value":"s%d"}`, j, j))
-		}
-		p.produceRecords("secret", recs...)
+		p.produceRecords("secret", batch(false)...)
 	}
 	p.produceRecords("other", `{"key":"dev-1","value":"readable"}`)
 	pk := receive(t, got, "the narrow device")

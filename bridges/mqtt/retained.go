@@ -216,6 +216,9 @@ func (st *stream) retained(pk packets.Packet, codes []byte) {
 					if st.l.expired(&recs[0]) {
 						continue // as a broker drops a retained message once it expires
 					}
+					if !st.reads(a.ref, &recs[0]) {
+						continue // an MQTT scope's token: not one of its topics (stream.reads)
+					}
 					if !st.take(ctx, true) {
 						return
 					}
