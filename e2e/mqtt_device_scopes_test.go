@@ -69,7 +69,7 @@ func subscribeCodes(t *testing.T, ctx context.Context, c *paho.Client, filters .
 // SUBSCRIBE the retained ones, then the live ones. Those it may not read
 // are not delivered, and do not take its window: after 100 retained and
 // 300 live ones (40 times its receive maximum), a record of other still
-// arrives.
+// arrives; so too at a shared group's member.
 func TestMQTTUnreadableRecordsDoNotStall(t *testing.T) {
 	p := newProc(t)
 	p.start()
@@ -94,13 +94,21 @@ func TestMQTTUnreadableRecordsDoNotStall(t *testing.T) {
 	if codes := subscribeCodes(t, ctx, c, "#"); codes[0] >= 0x80 {
 		t.Fatalf("subscribe #: 0x%02x", codes[0])
 	}
+	// A shared group's only member, likewise.
+	gotShared := make(chan *paho.Publish, 500)
+	member := p.mqtt5As(ctx, p.tenantToken("default", "consume:other"), "member", gotShared)
+	if codes := subscribeCodes(t, ctx, member, "$share/g/#"); codes[0] >= 0x80 {
+		t.Fatalf("subscribe $share/g/#: 0x%02x", codes[0])
+	}
 	for i := 0; i < 3; i++ {
 		p.produceRecords("secret", batch(false)...)
 	}
 	p.produceRecords("other", `{"key":"dev-1","value":"readable"}`)
-	pk := receive(t, got, "the narrow device")
-	if pk.Topic != "other/dev-1" || string(pk.Payload) != "readable" {
-		t.Fatalf("received %s %q, want other/dev-1 readable (and nothing of secret)", pk.Topic, pk.Payload)
+	for who, got := range map[string]chan *paho.Publish{"the narrow device": got, "the shared group's member": gotShared} {
+		pk := receive(t, got, who)
+		if pk.Topic != "other/dev-1" || string(pk.Payload) != "readable" {
+			t.Fatalf("%s received %s %q, want other/dev-1 readable (and nothing of secret)", who, pk.Topic, pk.Payload)
+		}
 	}
 }
 
