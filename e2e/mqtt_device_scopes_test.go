@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,5 +202,50 @@ func TestMQTTDeviceScopes(t *testing.T) {
 	}
 	if n := p.metric(`eddy_mqtt_reserved_properties_dropped_total{tenant="default"}`); n != 1 {
 		t.Errorf("reserved properties dropped: %v, want 1", n)
+	}
+}
+
+// TestMQTTDeviceSession: a device of MQTT scopes bound to its client id
+// (mqtt-client:{sub}) keeps a persistent session: offline while commands
+// for it and for dev-18 are produced, it comes back to exactly its own,
+// in order. dev-18 cannot connect under dev-17's client id (0x85), so it
+// neither takes over dev-17's session nor moves its place.
+func TestMQTTDeviceSession(t *testing.T) {
+	p := newProc(t)
+	p.start()
+	p.mustCreateTopic("devices", 2)
+	scopes := []string{"mqtt-sub:devices/{sub}/#", "mqtt-client:{sub}"}
+	tok17, tok18 := p.deviceToken("dev-17", scopes...), p.deviceToken("dev-18", scopes...)
+	session := []string{"-c", "-x", "86400", "-i", "dev-17"}
+	first := p.subWith(session, "mqttv5", "default", tok17, 1, 20, "devices/dev-17/#")
+	p.subscribed(1)
+	p.produceRecords("devices", `{"key":"dev-17/cmd","value":"0"}`)
+	if got := first.lines(t); len(got) != 1 || got[0] != "devices/dev-17/cmd 0" {
+		t.Fatalf("first: %q", got)
+	}
+	for i := 1; i <= 4; i++ {
+		p.produceRecords("devices", fmt.Sprintf(`{"key":"dev-18/cmd","value":"%d"}`, i), fmt.Sprintf(`{"key":"dev-17/cmd","value":"%d"}`, i))
+	}
+
+	conn, err := net.Dial("tcp", p.mqttAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ca, _ := paho.NewClient(paho.ClientConfig{Conn: conn}).Connect(ctx, &paho.Connect{ClientID: "dev-17", KeepAlive: 30,
+		Username: "default", UsernameFlag: true, Password: []byte(tok18), PasswordFlag: true})
+	if ca == nil || ca.ReasonCode != 0x85 {
+		t.Fatalf("dev-18 under dev-17's client id: %+v, want CONNACK 0x85", ca)
+	}
+	conn.Close()
+	if n := p.metric(`eddy_mqtt_connect_refused_total{code="client_id_not_allowed"}`); n != 1 {
+		t.Errorf("refusals counted: %v", n)
+	}
+
+	got := p.subWith(session, "mqttv5", "default", tok17, 4, 20, "devices/dev-17/#").lines(t)
+	want := "devices/dev-17/cmd 1|devices/dev-17/cmd 2|devices/dev-17/cmd 3|devices/dev-17/cmd 4"
+	if g := strings.Join(got, "|"); g != want {
+		t.Fatalf("dev-17 back: %q, want %q", g, want)
 	}
 }

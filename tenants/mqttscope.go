@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"path"
 	"strings"
 
 	"github.com/eddy-broker/eddy"
@@ -21,11 +22,66 @@ import (
 // all of commands, over MQTT too), and grant nothing over HTTP or Kafka,
 // which address whole topics: a device token holding only MQTT scopes
 // reaches only its own MQTT topics, by any protocol.
+//
+// mqtt-client:<glob> binds the client ids a token may connect with
+// (mqtt-client:{sub}: its subject's own), so no other device of the
+// tenant takes over its connection or its persistent session. Unlike
+// the others it narrows: a token without one connects under any id.
 const (
-	scopeMQTTPub = "mqtt-pub:"
-	scopeMQTTSub = "mqtt-sub:"
-	subjectLevel = "{sub}"
+	scopeMQTTPub    = "mqtt-pub:"
+	scopeMQTTSub    = "mqtt-sub:"
+	scopeMQTTClient = "mqtt-client:"
+	subjectLevel    = "{sub}"
 )
+
+// validClientScope checks an mqtt-client scope: a glob (as path.Match's)
+// in which {sub} may stand anywhere.
+func validClientScope(s string) error {
+	g := s[len(scopeMQTTClient):]
+	if g == "" {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: an empty client id pattern", s)
+	}
+	if strings.ContainsAny(strings.ReplaceAll(g, subjectLevel, ""), "{}") {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: only {sub} may stand in braces", s)
+	}
+	if _, err := path.Match(strings.ReplaceAll(g, subjectLevel, "x"), "x"); err != nil {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: bad pattern: %v", s, err)
+	}
+	return nil
+}
+
+// clientPattern is an mqtt-client scope's glob with {sub} replaced by the
+// subject, its glob characters escaped; ok is false for an empty subject.
+func clientPattern(glob, subject string) (string, bool) {
+	if !strings.Contains(glob, subjectLevel) {
+		return glob, true
+	}
+	if subject == "" {
+		return "", false
+	}
+	var esc strings.Builder
+	for _, r := range subject {
+		if strings.ContainsRune(`*?[]\`, r) {
+			esc.WriteByte('\\')
+		}
+		esc.WriteRune(r)
+	}
+	return strings.ReplaceAll(glob, subjectLevel, esc.String()), true
+}
+
+// MQTTClientID reports whether the principal may connect over MQTT with
+// client id id: any, unless it has mqtt-client scopes, then one of those.
+func (p *Principal) MQTTClientID(id string) bool {
+	if !p.mqttClientBound {
+		return true
+	}
+	for _, g := range p.mqttClient {
+		if ok, _ := path.Match(g, id); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // validMQTTScope checks an MQTT scope's filter: MQTT's wildcards as whole
 // levels (# last), {sub} only as a whole level, no $ topic, no NUL.

@@ -76,3 +76,31 @@ func TestMQTTScopes(t *testing.T) {
 		}
 	}
 }
+
+func TestMQTTClientScopes(t *testing.T) {
+	for _, bad := range []string{"mqtt-client:", "mqtt-client:[", "mqtt-client:{subject}", "mqtt-client:{sub"} {
+		if ValidateScopes([]string{bad}) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	free := &Principal{Tenant: "acme", Subject: "dev-17"}
+	free.setScopes([]string{"mqtt-pub:a/{sub}"}, false)
+	if !free.MQTTClientID("anything") {
+		t.Fatal("a token without mqtt-client scopes connects under any client id")
+	}
+	for subject, ids := range map[string]map[string]bool{
+		"dev-17": {"dev-17": true, "dev-17-cam": true, "dev-18": false, "dev-1": false, "": false},
+		"dev*":   {"dev*": true, "dev*-cam": true, "dev-17": false, "devX": false}, // the subject's glob characters are its own
+		"":       {"": false, "x": false, "-cam": false},                          // bound, and to nothing
+	} {
+		p := &Principal{Tenant: "acme", Subject: subject}
+		if err := p.setScopes([]string{"mqtt-client:{sub}", "mqtt-client:{sub}-cam"}, false); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range ids {
+			if p.MQTTClientID(id) != want {
+				t.Errorf("subject %q, client id %q: %v", subject, id, !want)
+			}
+		}
+	}
+}

@@ -47,12 +47,17 @@ type Principal struct {
 	admin       bool
 	produce     []string // topic globs
 	consume     []string
-	mqttScopes  []string // mqtt-pub: and mqtt-sub: as granted (mqttscope.go)
+	mqttScopes  []string // mqtt-pub:, mqtt-sub: and mqtt-client: as granted (mqttscope.go)
 	mqttPub     []string // their filters, {sub} replaced
 	mqttSub     []string
+	// mqttClient are the client id globs of its mqtt-client: scopes,
+	// {sub} replaced; mqttClientBound: it has such scopes (even if none
+	// applies to its subject).
+	mqttClient      []string
+	mqttClientBound bool
 }
 
-const scopeKinds = "produce:<glob>, consume:<glob>, mqtt-pub:<filter>, mqtt-sub:<filter>, admin, operator"
+const scopeKinds = "produce:<glob>, consume:<glob>, mqtt-pub:<filter>, mqtt-sub:<filter>, mqtt-client:<glob>, admin, operator"
 
 // ValidateScopes checks scope syntax.
 func ValidateScopes(scopes []string) error {
@@ -72,6 +77,10 @@ func ValidateScopes(scopes []string) error {
 			}
 		case strings.HasPrefix(s, scopeMQTTPub), strings.HasPrefix(s, scopeMQTTSub):
 			if err := validMQTTScope(s); err != nil {
+				return err
+			}
+		case strings.HasPrefix(s, scopeMQTTClient):
+			if err := validClientScope(s); err != nil {
 				return err
 			}
 		default:
@@ -107,6 +116,11 @@ func (p *Principal) setScopes(scopes []string, operatorKey bool) error {
 				p.mqttPub = append(p.mqttPub, pat)
 			default:
 				p.mqttSub = append(p.mqttSub, pat)
+			}
+		case strings.HasPrefix(s, scopeMQTTClient):
+			p.mqttScopes, p.mqttClientBound = append(p.mqttScopes, s), true
+			if g, ok := clientPattern(s[len(scopeMQTTClient):], p.Subject); ok {
+				p.mqttClient = append(p.mqttClient, g)
 			}
 		}
 	}

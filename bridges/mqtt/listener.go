@@ -503,6 +503,11 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 		l.log.Debug("mqtt connect refused", logkey.Client, cl.ID, logkey.Remote, cl.Net.Remote, logkey.Tenant, tenant, logkey.Code, code)
 		return false
 	}
+	if !p.MQTTClientID(cl.ID) { // its mqtt-client scopes bind it to other ids: another device's
+		l.m.GetOrCreateCounter(`eddy_mqtt_connect_refused_total{code="client_id_not_allowed"}`).Inc()
+		l.refuseConnect(cl, packets.ErrClientIdentifierNotValid, packets.ErrClientIdentifierNotValid)
+		return false
+	}
 	s := &session{p: p, tenant: eddy.TenantID(tenant), stats: sessionStats{connected: time.Now()}, client: cl.ID, gone: make(chan struct{}),
 		version: cl.Properties.ProtocolVersion}
 	s.expiry.Store(pk.Properties.SessionExpiryInterval)
