@@ -91,7 +91,7 @@ func TestMQTTClientScopes(t *testing.T) {
 	for subject, ids := range map[string]map[string]bool{
 		"dev-17": {"dev-17": true, "dev-17-cam": true, "dev-18": false, "dev-1": false, "": false},
 		"dev*":   {"dev*": true, "dev*-cam": true, "dev-17": false, "devX": false}, // the subject's glob characters are its own
-		"":       {"": false, "x": false, "-cam": false},                          // bound, and to nothing
+		"":       {"": false, "x": false, "-cam": false},                           // bound, and to nothing
 	} {
 		p := &Principal{Tenant: "acme", Subject: subject}
 		if err := p.setScopes([]string{"mqtt-client:{sub}", "mqtt-client:{sub}-cam"}, false); err != nil {
