@@ -8,7 +8,8 @@
 //   - scopes: produce:<topic-glob>, consume:<topic-glob>, admin (within the
 //     token's tenant), operator (the whole cluster) (Principal.Can), and
 //     MQTT topics a device may publish and subscribe to, mqtt-pub:<filter>
-//     and mqtt-sub:<filter> ({sub}: the token's subject; mqttscope.go);
+//     and mqtt-sub:<filter>, and the client ids it may connect with,
+//     mqtt-client:<glob> ({sub}: the token's subject; mqttscope.go);
 //   - quotas: per-tenant token buckets for produce bytes/s and records/s
 //     (Limiter) and the limits a tenant's topics are checked against (Quotas).
 //

@@ -34,55 +34,6 @@ const (
 	subjectLevel    = "{sub}"
 )
 
-// validClientScope checks an mqtt-client scope: a glob (as path.Match's)
-// in which {sub} may stand anywhere.
-func validClientScope(s string) error {
-	g := s[len(scopeMQTTClient):]
-	if g == "" {
-		return eddy.Errorf(eddy.CodeInvalid, "scope %q: an empty client id pattern", s)
-	}
-	if strings.ContainsAny(strings.ReplaceAll(g, subjectLevel, ""), "{}") {
-		return eddy.Errorf(eddy.CodeInvalid, "scope %q: only {sub} may stand in braces", s)
-	}
-	if _, err := path.Match(strings.ReplaceAll(g, subjectLevel, "x"), "x"); err != nil {
-		return eddy.Errorf(eddy.CodeInvalid, "scope %q: bad pattern: %v", s, err)
-	}
-	return nil
-}
-
-// clientPattern is an mqtt-client scope's glob with {sub} replaced by the
-// subject, its glob characters escaped; ok is false for an empty subject.
-func clientPattern(glob, subject string) (string, bool) {
-	if !strings.Contains(glob, subjectLevel) {
-		return glob, true
-	}
-	if subject == "" {
-		return "", false
-	}
-	var esc strings.Builder
-	for _, r := range subject {
-		if strings.ContainsRune(`*?[]\`, r) {
-			esc.WriteByte('\\')
-		}
-		esc.WriteRune(r)
-	}
-	return strings.ReplaceAll(glob, subjectLevel, esc.String()), true
-}
-
-// MQTTClientID reports whether the principal may connect over MQTT with
-// client id id: any, unless it has mqtt-client scopes, then one of those.
-func (p *Principal) MQTTClientID(id string) bool {
-	if !p.mqttClientBound {
-		return true
-	}
-	for _, g := range p.mqttClient {
-		if ok, _ := path.Match(g, id); ok {
-			return true
-		}
-	}
-	return false
-}
-
 // validMQTTScope checks an MQTT scope's filter: MQTT's wildcards as whole
 // levels (# last), {sub} only as a whole level, no $ topic, no NUL.
 func validMQTTScope(s string) error {
@@ -158,6 +109,55 @@ func (p *Principal) HasMQTTSubscribe() bool { return len(p.mqttSub) > 0 }
 func coveredBy(patterns []string, filter string) bool {
 	for _, pat := range patterns {
 		if CoversFilter(pat, filter) {
+			return true
+		}
+	}
+	return false
+}
+
+// validClientScope checks an mqtt-client scope: a glob (as path.Match's)
+// in which {sub} may stand anywhere.
+func validClientScope(s string) error {
+	g := s[len(scopeMQTTClient):]
+	if g == "" {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: an empty client id pattern", s)
+	}
+	if strings.ContainsAny(strings.ReplaceAll(g, subjectLevel, ""), "{}") {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: only {sub} may stand in braces", s)
+	}
+	if _, err := path.Match(strings.ReplaceAll(g, subjectLevel, "x"), "x"); err != nil {
+		return eddy.Errorf(eddy.CodeInvalid, "scope %q: bad pattern: %v", s, err)
+	}
+	return nil
+}
+
+// clientPattern is an mqtt-client scope's glob with {sub} replaced by the
+// subject, its glob characters escaped; ok is false for an empty subject.
+func clientPattern(glob, subject string) (string, bool) {
+	if !strings.Contains(glob, subjectLevel) {
+		return glob, true
+	}
+	if subject == "" {
+		return "", false
+	}
+	var esc strings.Builder
+	for _, r := range subject {
+		if strings.ContainsRune(`*?[]\`, r) {
+			esc.WriteByte('\\')
+		}
+		esc.WriteRune(r)
+	}
+	return strings.ReplaceAll(glob, subjectLevel, esc.String()), true
+}
+
+// MQTTClientID reports whether the principal may connect over MQTT with
+// client id id: any, unless it has mqtt-client scopes, then one of those.
+func (p *Principal) MQTTClientID(id string) bool {
+	if !p.mqttClientBound {
+		return true
+	}
+	for _, g := range p.mqttClient {
+		if ok, _ := path.Match(g, id); ok {
 			return true
 		}
 	}
