@@ -225,6 +225,11 @@ type Config struct {
 	// yet acknowledged; past it the node reads no more of the connection
 	// until some are. Default 1 MiB.
 	MQTTQoS1Bytes int `yaml:"mqtt_qos1_bytes"`
+	// MQTTPublishRate bounds the publishes one MQTT connection may send a
+	// second (and at once); past it the node reads no more of the
+	// connection until the rate allows, as EMQX's per-client
+	// messages_rate. 0 (the default): no bound but the tenant's quotas.
+	MQTTPublishRate float64 `yaml:"mqtt_publish_rate"`
 	// MQTTSessionExpiryMax bounds how long an MQTT persistent session is
 	// kept after its device went. Default 168h (7 days).
 	MQTTSessionExpiryMax time.Duration `yaml:"mqtt_session_expiry_max"`
@@ -446,6 +451,7 @@ var envVars = []struct {
 	{"EDDY_MQTT_STUCK_TIMEOUT", func(c *Config, v string) (err error) { c.MQTTStuckTimeout, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_QOS0_WAIT", func(c *Config, v string) (err error) { c.MQTTQoS0Wait, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_QOS1_BYTES", func(c *Config, v string) (err error) { c.MQTTQoS1Bytes, err = strconv.Atoi(v); return }},
+	{"EDDY_MQTT_PUBLISH_RATE", func(c *Config, v string) (err error) { c.MQTTPublishRate, err = strconv.ParseFloat(v, 64); return }},
 	{"EDDY_MQTT_SESSION_EXPIRY_MAX", func(c *Config, v string) (err error) { c.MQTTSessionExpiryMax, err = time.ParseDuration(v); return }},
 	{"EDDY_MQTT_RETAINED_BYTES", func(c *Config, v string) (err error) { c.MQTTRetainedBytes, err = strconv.Atoi(v); return }},
 	{"EDDY_LINK_ALLOWED_TARGETS", func(c *Config, v string) error { c.LinkAllowedTargets = strings.Split(v, ","); return nil }},
@@ -560,6 +566,9 @@ func (c *Config) Validate() error {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)
 		}
+	}
+	if c.MQTTPublishRate < 0 || c.MQTTPublishRate > 1e6 {
+		return fmt.Errorf("mqtt_publish_rate %g: use 0 (no limit) to 1000000", c.MQTTPublishRate)
 	}
 	if c.AuthFailuresPerIP < 0 || c.AuthFailuresPerIP > 1e6 {
 		return fmt.Errorf("auth_failures_per_ip %g: use 0 (no limit) to 1000000", c.AuthFailuresPerIP)

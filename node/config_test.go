@@ -48,6 +48,7 @@ func TestConfigErrors(t *testing.T) {
 		{"controller share", func(c *Config) { c.TenantControllerInFlight = 0 }, "tenant_controller_inflight"},
 		{"raft tls parts", func(c *Config) { c.RaftTLSCert, c.RaftTLSKey = "c.pem", "k.pem" }, "go together"},
 		{"permissive without tls", func(c *Config) { c.RaftTLSPermissive = true }, "raft_tls_permissive needs raft_tls_cert"},
+		{"negative publish rate", func(c *Config) { c.MQTTPublishRate = -1 }, "mqtt_publish_rate"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

@@ -171,7 +171,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			MaxConnectBytes: cfg.MQTTMaxConnectBytes, MaxUserProperties: cfg.MQTTMaxUserProperties,
 			MaxSubscriptions: cfg.MQTTMaxSubscriptions, MaxFilterBytes: cfg.MQTTMaxFilterBytes, MaxTopicAliases: cfg.MQTTMaxTopicAliases, Log: mqttLog{host}, Sessions: mqttSessions{host},
 			StuckTimeout: cfg.MQTTStuckTimeout, RetainedBytes: cfg.MQTTRetainedBytes, QoS0Wait: cfg.MQTTQoS0Wait,
-			QoS1Bytes: cfg.MQTTQoS1Bytes, SessionExpiryMax: cfg.MQTTSessionExpiryMax}
+			QoS1Bytes: cfg.MQTTQoS1Bytes, SessionExpiryMax: cfg.MQTTSessionExpiryMax, PublishRate: cfg.MQTTPublishRate}
 		if cfg.MQTTWSAddr != "off" {
 			mc.WSAddr = cfg.MQTTWSAddr
 		}

@@ -76,6 +76,10 @@ type Config struct {
 	// acknowledged (a larger publish goes alone); past it the node reads
 	// no more of the connection until some are. Default 1 MiB.
 	QoS1Bytes int
+	// PublishRate bounds the publishes a connection may send a second
+	// (and at once); past it the connection is not read until the rate
+	// allows (pace.go). 0: no bound.
+	PublishRate float64
 	// ConnectTimeout bounds the time from accept to an authenticated
 	// CONNECT. Default 5s.
 	ConnectTimeout time.Duration
@@ -261,6 +265,7 @@ type session struct {
 	version    byte          // MQTT protocol version
 	expiry     atomic.Uint32 // the session expiry an MQTT 5 device asked for (CONNECT, DISCONNECT)
 	will       *will         // its last will (will.go); nil without one
+	pace       pace          // its publish rate (pace.go), on its read loop
 	// overQuota: the filters of the SUBSCRIBE being answered that were
 	// past MaxSubscriptions or MaxFilterBytes, or whose persistent session
 	// the tenant had no room for (overReason says so), by index, for its

@@ -71,6 +71,9 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if err := l.cfg.Verifier.Recheck(s.p); err != nil {
 		return pk, h.refuse(cl, pk, err)
 	}
+	if l.cfg.PublishRate > 0 {
+		l.paceWait(s)
+	}
 	ref, key, hasKey, max, err := resolve(l.cfg.PublishTimeout, l.ingest, s.tenant, pk.TopicName, pk.Payload)
 	if err != nil {
 		return pk, h.refuse(cl, pk, err)

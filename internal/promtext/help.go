@@ -64,6 +64,7 @@ var help = map[string]string{
 	"eddy_mqtt_wills_total":                       "MQTT last wills, by outcome: published (appended when the connection ended without a normal DISCONNECT, or after its delay), cancelled (the device came back within the delay), refused (its token or topic no longer allowed it when it was due), refused_at_connect (its CONNECT was refused for it).",
 	"eddy_mqtt_retained_not_indexed_total":        "Retained records not indexed because mqtt_retained_bytes was reached.",
 	"eddy_mqtt_reserved_properties_dropped_total": "MQTT 5 user properties left out of their publish's record because their names are Eddy's (mqtt.*), by tenant.",
+	"eddy_mqtt_publishes_paced_total":             "MQTT publishes that waited for their connection's mqtt_publish_rate, by tenant.",
 	"eddy_mqtt_qos0_dropped_total":                "QoS 0 publishes dropped because the QoS 0 queue stayed full past mqtt_qos0_wait, by tenant.",
 	"eddy_mqtt_qos0_failed_total":                 "QoS 0 publishes whose append failed, by topic and error code.",
 	// MQTT bridges.
