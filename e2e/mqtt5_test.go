@@ -14,6 +14,12 @@ import (
 // with c (its credentials filled in); what it receives goes to got.
 func (p *proc) mqtt5(ctx context.Context, c *paho.Connect, got chan<- *paho.Publish) *paho.Client {
 	p.tb.Helper()
+	return p.mqtt5As(ctx, p.token, c, got)
+}
+
+// mqtt5As is mqtt5 with token as the password.
+func (p *proc) mqtt5As(ctx context.Context, token string, c *paho.Connect, got chan<- *paho.Publish) *paho.Client {
+	p.tb.Helper()
 	conn, err := net.Dial("tcp", p.mqttAddr)
 	if err != nil {
 		p.tb.Fatal(err)
@@ -23,7 +29,7 @@ func (p *proc) mqtt5(ctx context.Context, c *paho.Connect, got chan<- *paho.Publ
 			got <- pr.Packet
 			return true, nil
 		}}})
-	c.KeepAlive, c.Username, c.UsernameFlag, c.Password, c.PasswordFlag = 30, "default", true, []byte(p.token), true
+	c.KeepAlive, c.Username, c.UsernameFlag, c.Password, c.PasswordFlag = 30, "default", true, []byte(token), true
 	if _, err := cl.Connect(ctx, c); err != nil {
 		p.tb.Fatal(err)
 	}

@@ -26,27 +26,12 @@ func (p *proc) deviceToken(subject string, scopes ...string) string {
 	return out.Token
 }
 
-// mqtt5As is mqtt5 with token as the password and a receive maximum of
-// 10; what it receives goes to got.
-func (p *proc) mqtt5As(ctx context.Context, token, id string, got chan<- *paho.Publish) *paho.Client {
+// mqtt5Device connects a clean MQTT 5 session with token and a receive
+// maximum of 10; what it receives goes to got.
+func (p *proc) mqtt5Device(ctx context.Context, token, id string, got chan<- *paho.Publish) *paho.Client {
 	p.tb.Helper()
-	conn, err := net.Dial("tcp", p.mqttAddr)
-	if err != nil {
-		p.tb.Fatal(err)
-	}
-	cl := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-		func(pr paho.PublishReceived) (bool, error) {
-			got <- pr.Packet
-			return true, nil
-		}}})
 	rm := uint16(10)
-	c := &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30, Username: "default", UsernameFlag: true,
-		Password: []byte(token), PasswordFlag: true, Properties: &paho.ConnectProperties{ReceiveMaximum: &rm}}
-	if ca, err := cl.Connect(ctx, c); err != nil {
-		p.tb.Fatalf("connect %s: %v %+v", id, err, ca)
-	}
-	p.tb.Cleanup(func() { cl.Disconnect(&paho.Disconnect{}) })
-	return cl
+	return p.mqtt5As(ctx, token, &paho.Connect{ClientID: id, CleanStart: true, Properties: &paho.ConnectProperties{ReceiveMaximum: &rm}}, got)
 }
 
 // subscribeCodes subscribes to each filter at QoS 1 and answers the
@@ -91,13 +76,13 @@ func TestMQTTUnreadableRecordsDoNotStall(t *testing.T) {
 	}
 	p.produceRecords("secret", batch(true)...)
 	got := make(chan *paho.Publish, 500)
-	c := p.mqtt5As(ctx, p.deviceToken("narrow", "consume:other", "mqtt-sub:devices/{sub}/#"), "narrow", got)
+	c := p.mqtt5Device(ctx, p.deviceToken("narrow", "consume:other", "mqtt-sub:devices/{sub}/#"), "narrow", got)
 	if codes := subscribeCodes(t, ctx, c, "#"); codes[0] >= 0x80 {
 		t.Fatalf("subscribe #: 0x%02x", codes[0])
 	}
 	// A shared group's only member, likewise.
 	gotShared := make(chan *paho.Publish, 500)
-	member := p.mqtt5As(ctx, p.tenantToken("default", "consume:other"), "member", gotShared)
+	member := p.mqtt5Device(ctx, p.tenantToken("default", "consume:other"), "member", gotShared)
 	if codes := subscribeCodes(t, ctx, member, "$share/g/#"); codes[0] >= 0x80 {
 		t.Fatalf("subscribe $share/g/#: 0x%02x", codes[0])
 	}
@@ -146,7 +131,7 @@ func TestMQTTDeviceScopes(t *testing.T) {
 	scopes := []string{"mqtt-pub:sensors/{sub}/#", "mqtt-pub:devices/{sub}/status", "mqtt-sub:devices/{sub}/#"}
 	tok17, tok18 := p.deviceToken("dev-17", scopes...), p.deviceToken("dev-18", scopes...)
 	got17, got18 := make(chan *paho.Publish, 10), make(chan *paho.Publish, 10)
-	dev17, dev18 := p.mqtt5As(ctx, tok17, "dev-17", got17), p.mqtt5As(ctx, tok18, "dev-18", got18)
+	dev17, dev18 := p.mqtt5Device(ctx, tok17, "dev-17", got17), p.mqtt5Device(ctx, tok18, "dev-18", got18)
 
 	codes := subscribeCodes(t, ctx, dev17, "devices/dev-17/#", "devices/+/cmd", "#", "devices/dev-18/cmd", "$share/g/devices/+/cmd")
 	if codes[0] >= 0x80 || codes[1] != 0x87 || codes[2] != 0x87 || codes[3] != 0x87 || codes[4] != 0x87 {
