@@ -107,19 +107,8 @@ func validFilter(f string) error {
 }
 
 // MatchFilter reports whether an MQTT topic name matches a filter
-// (+ and # wildcards).
-func MatchFilter(filter, name string) bool {
-	f, n := strings.Split(filter, "/"), strings.Split(name, "/")
-	for i, l := range f {
-		if l == "#" {
-			return true
-		}
-		if i >= len(n) || (l != "+" && l != n[i]) {
-			return false
-		}
-	}
-	return len(f) == len(n)
-}
+// (+ and # wildcards): the filter covers the name (mqttscope.go).
+func MatchFilter(filter, name string) bool { return CoversFilter(filter, name) }
 
 // OutName is the MQTT topic a record of topic goes out on, given its
 // mqtt.topic header (mqttTopic, empty if none) and key: the header, else

@@ -75,21 +75,29 @@ func mqttPattern(filter, subject string) (string, bool) {
 // CoversFilter reports whether every MQTT topic filter matches also
 // matches pattern: a topic name (no wildcards) is covered when the
 // pattern matches it. a/# covers a, a/b and a/+/c; a/+ covers a/b but
-// not a/# or a/b/c.
+// not a/# or a/b/c. It allocates nothing: a subscriber's every delivery
+// asks it.
 func CoversFilter(pattern, filter string) bool {
-	p, f := strings.Split(pattern, "/"), strings.Split(filter, "/")
-	for i, l := range p {
+	for {
+		pl, prest, pmore := strings.Cut(pattern, "/")
+		fl, frest, fmore := strings.Cut(filter, "/")
 		switch {
-		case l == "#":
+		case pl == "#":
 			return true
-		case i >= len(f), f[i] == "#":
+		case fl == "#":
 			return false
-		case l == "+":
-		case f[i] != l: // a + in f is wider than a name
+		case pl != "+" && fl != pl: // a + in the filter is wider than a name
 			return false
 		}
+		switch {
+		case pmore && fmore:
+			pattern, filter = prest, frest
+		case pmore: // the filter ends: a/# covers a
+			return prest == "#"
+		default: // the pattern ends: so must the filter
+			return !fmore
+		}
 	}
-	return len(p) == len(f)
 }
 
 // MQTTPublishes reports whether the principal's MQTT scopes let it

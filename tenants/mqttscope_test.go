@@ -15,10 +15,14 @@ func TestCoversFilter(t *testing.T) {
 		{"a/b", "a/b", true}, {"a/b", "a/+", false}, {"a/b", "a/b/c", false}, {"a/b", "a", false}, {"a/b", "#", false},
 		{"#", "x/y", true}, {"+/b", "a/b", true}, {"+/b", "+/b", true}, {"+/b", "#", false},
 		{"a/b/#", "a/+/c", false}, {"a//b", "a//b", true}, {"a//b", "a/x/b", false},
+		{"a/b/#", "a", false}, {"a/b/#", "a/b", true}, {"", "", true}, {"", "a", false}, {"a/", "a", false}, {"a/", "a/", true},
 	} {
 		if got := CoversFilter(c.pattern, c.filter); got != c.want {
 			t.Errorf("CoversFilter(%q, %q) = %v, want %v", c.pattern, c.filter, got, c.want)
 		}
+	}
+	if n := testing.AllocsPerRun(100, func() { CoversFilter("devices/dev-17/#", "devices/dev-17/cmd") }); n != 0 {
+		t.Errorf("CoversFilter allocates %v times a call (it runs for every delivery)", n)
 	}
 }
 
