@@ -72,6 +72,26 @@ func mqttPattern(filter, subject string) (string, bool) {
 	return strings.Join(levels, "/"), true
 }
 
+// subjectFits refuses to mint a token whose scopes name {sub} with a
+// subject that cannot stand for it: such a scope would grant nothing
+// (mqttPattern, clientPattern), which a token's minter would learn only
+// from its device's refusals.
+func subjectFits(scopes []string, subject string) error {
+	for _, s := range scopes {
+		if !strings.Contains(s, subjectLevel) {
+			continue
+		}
+		if strings.HasPrefix(s, scopeMQTTClient) {
+			if subject == "" {
+				return eddy.Errorf(eddy.CodeInvalid, "scope %q names {sub}: the token needs a subject", s)
+			}
+		} else if _, ok := mqttPattern(subjectLevel, subject); !ok {
+			return eddy.Errorf(eddy.CodeInvalid, "scope %q names {sub}: the token needs a subject of one MQTT level (not empty, no /, + or #), got %q", s, subject)
+		}
+	}
+	return nil
+}
+
 // CoversFilter reports whether every MQTT topic filter matches also
 // matches pattern: a topic name (no wildcards) is covered when the
 // pattern matches it. a/# covers a, a/b and a/+/c; a/+ covers a/b but

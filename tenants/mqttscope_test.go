@@ -3,6 +3,7 @@ package tenants
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestCoversFilter(t *testing.T) {
@@ -106,5 +107,26 @@ func TestMQTTClientScopes(t *testing.T) {
 				t.Errorf("subject %q, client id %q: %v", subject, id, !want)
 			}
 		}
+	}
+}
+
+// TestMintMQTTScopes: a token whose scopes name {sub} is minted only
+// with a subject that can stand for it.
+func TestMintMQTTScopes(t *testing.T) {
+	f := newFixture(t)
+	for subject, ok := range map[string]bool{"dev-17": true, "": false, "a/b": false, "+": false} {
+		_, _, err := f.signer.Issue("acme", subject, []string{"mqtt-sub:devices/{sub}/#"}, time.Hour)
+		if (err == nil) != ok {
+			t.Errorf("mqtt-sub with subject %q: %v", subject, err)
+		}
+	}
+	if _, _, err := f.signer.Issue("acme", "a/b", []string{"mqtt-client:{sub}"}, time.Hour); err != nil {
+		t.Errorf("mqtt-client with subject a/b: %v", err)
+	}
+	if _, _, err := f.signer.Issue("acme", "", []string{"mqtt-client:{sub}"}, time.Hour); err == nil {
+		t.Error("mqtt-client:{sub} minted without a subject")
+	}
+	if _, _, err := f.signer.Issue("acme", "", []string{"mqtt-sub:broadcast/#"}, time.Hour); err != nil {
+		t.Errorf("a scope without {sub} needs no subject: %v", err)
 	}
 }

@@ -424,6 +424,9 @@ func (c tokenClaims) sign(m jwt.SigningMethod, kid string, key any, now time.Tim
 	if len(c.subject) > MaxSubjectBytes || len(c.scopes) > MaxScopes {
 		return "", time.Time{}, eddy.Errorf(eddy.CodeInvalid, "a token holds at most %d scopes and a subject of %d bytes", MaxScopes, MaxSubjectBytes)
 	}
+	if err := subjectFits(c.scopes, c.subject); err != nil {
+		return "", time.Time{}, err
+	}
 	exp := now.Add(c.ttl)
 	t := jwt.NewWithClaims(m, Claims{Tenant: c.tenant, Scopes: c.scopes, Incarnation: c.incarnation, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: c.issuer, Subject: c.subject, Audience: jwt.ClaimStrings{c.audience},
