@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -129,4 +130,52 @@ func TestMintMQTTScopes(t *testing.T) {
 	if _, _, err := f.signer.Issue("acme", "", []string{"mqtt-sub:broadcast/#"}, time.Hour); err != nil {
 		t.Errorf("a scope without {sub} needs no subject: %v", err)
 	}
+}
+
+// FuzzCoversFilter: what a pattern covers, it matches. For any filter the
+// pattern covers, the names the filter matches (its wildcards replaced by
+// names, # also by nothing) all match the pattern; and for names
+// (filters without wildcards) covering is matching, as MQTT's level by
+// level comparison defines it (refMatch).
+func FuzzCoversFilter(f *testing.F) {
+	for _, s := range [][2]string{{"a/#", "a/+/c"}, {"a/+", "a/b"}, {"+/+", "x/#"}, {"#", "#"}, {"a//b", "a/+/b"}, {"a/b/#", "a/b"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, filter string) {
+		if validFilter(pattern) != nil || validFilter(filter) != nil {
+			return
+		}
+		if !strings.ContainsAny(filter, "+#") && CoversFilter(pattern, filter) != refMatch(pattern, filter) {
+			t.Fatalf("CoversFilter(%q, %q) = %v, the reference %v", pattern, filter, !refMatch(pattern, filter), refMatch(pattern, filter))
+		}
+		if !CoversFilter(pattern, filter) {
+			return
+		}
+		for _, fill := range []struct{ plus, hash string }{{"x", "y/z"}, {"", "q"}} {
+			name := strings.ReplaceAll(filter, "+", fill.plus)
+			if strings.HasSuffix(name, "/#") {
+				for _, n := range []string{strings.TrimSuffix(name, "/#"), strings.TrimSuffix(name, "#") + fill.hash} {
+					if !refMatch(pattern, n) {
+						t.Fatalf("%q covers %q, yet does not match %q", pattern, filter, n)
+					}
+				}
+			} else if name != "#" && !refMatch(pattern, name) {
+				t.Fatalf("%q covers %q, yet does not match %q", pattern, filter, name)
+			}
+		}
+	})
+}
+
+// refMatch is MQTT's matching of a name against a filter, level by level.
+func refMatch(filter, name string) bool {
+	f, n := strings.Split(filter, "/"), strings.Split(name, "/")
+	for i, l := range f {
+		if l == "#" {
+			return true
+		}
+		if i >= len(n) || (l != "+" && l != n[i]) {
+			return false
+		}
+	}
+	return len(f) == len(n)
 }
