@@ -185,6 +185,22 @@ func TestMQTTDeviceScopes(t *testing.T) {
 			t.Errorf("dev-17's token: %s %s: %d, want 403", c.method, c.path, code)
 		}
 	}
+	// The connections listing says what each device may do.
+	var conns struct {
+		Connections []struct {
+			ClientID string `json:"client_id"`
+			Subject  string
+			Scopes   []string
+		}
+	}
+	if code, err := p.do("GET", "/v1/mqtt/connections", "", nil, &conns); err != nil || code != 200 {
+		t.Fatalf("connections: %d %v", code, err)
+	}
+	for _, c := range conns.Connections {
+		if c.ClientID == "dev-17" && (c.Subject != "dev-17" || strings.Join(c.Scopes, " ") != strings.Join(scopes, " ")) {
+			t.Errorf("dev-17's connection: %+v, want its subject and scopes %v", c, scopes)
+		}
+	}
 	if n := p.metric(`eddy_mqtt_reserved_properties_dropped_total{tenant="default"}`); n != 1 {
 		t.Errorf("reserved properties dropped: %v, want 1", n)
 	}

@@ -37,6 +37,7 @@ type Connection struct {
 	ClientID      string        `json:"client_id"` // as the device sent it
 	Tenant        eddy.TenantID `json:"tenant"`
 	Subject       string        `json:"subject"` // the token's sub
+	Scopes        []string      `json:"scopes"`  // the token's, as granted: what the device may publish and read
 	Remote        string        `json:"remote"`
 	Version       byte          `json:"protocol_version"` // 3, 4 (3.1.1) or 5
 	ConnectedMs   int64         `json:"connected_ms"`
@@ -67,7 +68,7 @@ func (l *Listener) Connections(tenant eddy.TenantID) []Connection {
 		if len(out) == MaxListed {
 			break
 		}
-		out = append(out, Connection{ClientID: strings.TrimPrefix(cl.ID, string(s.tenant)+"/"), Tenant: s.tenant, Subject: s.p.Subject,
+		out = append(out, Connection{ClientID: strings.TrimPrefix(cl.ID, string(s.tenant)+"/"), Tenant: s.tenant, Subject: s.p.Subject, Scopes: s.p.Scopes(),
 			Remote: cl.Net.Remote, Version: cl.Properties.ProtocolVersion, ConnectedMs: s.stats.connected.UnixMilli(),
 			LastPublishMs: s.stats.lastMs.Load(), Messages: s.stats.messages.Load(), Bytes: s.stats.bytes.Load(), Persistent: s.persistent})
 		if st := s.stream.Load(); st != nil {

@@ -19,7 +19,7 @@ export function MQTT ({ me, tenant }) {
     <${ErrorBox} error=${error} />
     <table data-testid="mqtt-connections">
       <thead><tr><th>client id</th><th>tenant</th><th>token subject</th><th>address</th><th>version</th><th>connected</th><th>last publish</th><th>messages</th><th>bytes</th><th>subscriptions</th><th>unacked</th><th>behind</th><th></th></tr></thead>
-      <tbody>${conns.map(c => html`<tr data-testid=${'conn-' + c.client_id}><td>${c.client_id}</td><td>${c.tenant}</td><td>${c.subject}</td><td>${c.remote}</td>
+      <tbody>${conns.map(c => html`<tr data-testid=${'conn-' + c.client_id}><td>${c.client_id}</td><td>${c.tenant}</td><td title=${'scopes: ' + (c.scopes || []).join(' ')} data-testid="conn-subject">${c.subject}</td><td>${c.remote}</td>
         <td>${c.protocol_version === 5 ? '5' : c.protocol_version === 4 ? '3.1.1' : '3.1'}</td><td>${time(c.connected_ms)}</td><td>${ago(c.last_publish_ms)}</td>
         <td>${num(c.messages)}</td><td>${bytes(c.bytes)}</td>
         <td title=${c.persistent ? 'persistent session' : 'clean session'}>${(c.subscriptions || []).join(' ')}${c.persistent ? ' (persistent)' : ''}</td>
