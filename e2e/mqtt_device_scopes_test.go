@@ -119,7 +119,8 @@ func (p *proc) statusAs(token, method, path, body string) int {
 // dev-17's (0x87), and cannot pass a message off as published on
 // dev-17's command topic with a user property named mqtt.topic; dev-17
 // may subscribe to its own commands, not to every device's (0x87), and
-// receives exactly its own of the commands a service sends over HTTP.
+// receives exactly its own of the commands a service sends over HTTP,
+// not a record of another topic whose header names its command topic.
 // Neither token reads or writes a whole topic over HTTP.
 func TestMQTTDeviceScopes(t *testing.T) {
 	p := newProc(t)
@@ -165,6 +166,14 @@ func TestMQTTDeviceScopes(t *testing.T) {
 		t.Fatalf("sensors: %d %v %+v, want dev-18's reading alone", code, err, recs.Records)
 	}
 
+	// A token that may write sensors (a whole topic) cannot reach dev-17
+	// through a record of sensors whose header names dev-17's command
+	// topic: its mapping sends that name to devices, not sensors.
+	sensorsWriter := p.tenantToken("default", "produce:sensors")
+	if code := p.statusAs(sensorsWriter, "POST", "/v1/topics/sensors/records",
+		`{"records":[{"key":"x","value":"forged","headers":{"mqtt.topic":"devices/dev-17/cmd"}}]}`); code != 200 {
+		t.Fatalf("produce to sensors: %d", code)
+	}
 	p.produceRecords("devices", `{"key":"dev-17/cmd","value":"open"}`, `{"key":"dev-18/cmd","value":"close"}`, `{"key":"dev-17/cmd","value":"last"}`)
 	for _, want := range []string{"open", "last"} {
 		pk := receive(t, got17, "dev-17")

@@ -244,9 +244,30 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 // sent: it would hold a window slot for good, and a wildcard filter
 // matching a topic the token may not read stalled the device after its
 // receive maximum of such records.
+//
+// An mqtt-sub scope grants MQTT topics, whatever Eddy topic holds them,
+// so a record's name must be one its topic may carry: one Eddy made of
+// the topic and key, or an mqtt.topic header that the tenant's mapping
+// sends to that topic (as a publish to it would have written). Else
+// whoever may produce to one topic (sensors) could write a record whose
+// header names another device's command topic (devices/dev-17/cmd).
 func (st *stream) reads(ref eddy.TopicRef, rec *eddy.FetchedRecord) bool {
 	p := st.s.p
-	return p.Can(tenants.Consume, ref.Tenant, ref.Name) || p.HasMQTTSubscribe() && p.MQTTSubscribes(st.l.mqttName(ref, rec))
+	if p.Can(tenants.Consume, ref.Tenant, ref.Name) {
+		return true
+	}
+	if !p.HasMQTTSubscribe() {
+		return false
+	}
+	name, own := st.l.deliveryName(ref, rec)
+	if !p.MQTTSubscribes(name) {
+		return false
+	}
+	if !own {
+		return true
+	}
+	to, _, _, err := st.l.ingest.Mapping(ref.Tenant).Map(ref.Tenant, name, nil)
+	return err == nil && to == ref
 }
 
 // take waits for a window slot; a device whose full window sees no

@@ -359,17 +359,20 @@ func (f *fanout) offer(fd *feed, ref eddy.TopicRef, p eddy.Partition, key string
 // published to (mqtt.topic), else its topic's out rule, else topic/key,
 // else the topic (tenants.MQTTMapping.OutName).
 func (l *Listener) mqttName(ref eddy.TopicRef, r *eddy.FetchedRecord) string {
-	header := ""
+	name, _ := l.deliveryName(ref, r)
+	return name
+}
+
+// deliveryName is mqttName, and whether the name is the record's own
+// (its mqtt.topic header, which whoever produced it wrote) rather than
+// one Eddy made of its topic and key.
+func (l *Listener) deliveryName(ref eddy.TopicRef, r *eddy.FetchedRecord) (string, bool) {
 	for _, h := range r.Headers {
 		if h.Key == "mqtt.topic" && len(h.Value) > 0 {
-			header = string(h.Value)
-			break
+			return string(h.Value), true
 		}
 	}
-	if header != "" {
-		return header
-	}
-	return l.ingest.Mapping(ref.Tenant).OutName(ref.Name, "", r.Key)
+	return l.ingest.Mapping(ref.Tenant).OutName(ref.Name, "", r.Key), false
 }
 
 // scopeFilter rewrites a client's filter into its tenant's namespace;
