@@ -48,7 +48,10 @@ var examples = map[string]string{
   eddy tenant mqtt set acme --file mapping.json`,
 	"eddy tenant mqtt clear": `  eddy tenant mqtt clear acme   # back to the default mapping`,
 	"eddy token issue": `  eddy token issue --tenant acme --scopes admin --ttl 24h
-  eddy token issue --tenant acme --scopes 'produce:sensors,consume:cmd' --subject dev-17 --ttl 720h`,
+  eddy token issue --tenant acme --scopes 'produce:sensors,consume:cmd' --subject dev-17 --ttl 720h
+  # each device its own MQTT topics ({sub}: the subject)
+  eddy token issue --tenant acme --subject dev-17 --ttl 720h \
+    --scopes 'mqtt-pub:sensors/{sub}/#,mqtt-sub:cmd/{sub}/#,mqtt-client:{sub}'`,
 	"eddy token sign":     `  eddy token sign --key acme.key --kid k1 --tenant acme --scopes 'produce:sensors' --subject dev-17`,
 	"eddy topic create":   `  eddy topic create sensors --partitions 3 --replication-factor 3 --config retention.ms=604800000`,
 	"eddy topic list":     `  eddy topic list -o json`,
