@@ -239,9 +239,9 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 
 // reads reports whether the session may receive rec of ref: its consume
 // scopes cover the topic, or its MQTT scopes the MQTT topic rec goes out
-// on. mochi asks the same of each delivery (mayRead) and drops one it
-// refuses without a word, so a record the session may not read is never
-// sent: it would hold a window slot for good, and a wildcard filter
+// on. mochi asks much the same of each delivery (mayRead, which cannot
+// tell where a name came from) and drops one it refuses without a word,
+// so a record the session may not read is never sent: it would hold a window slot for good, and a wildcard filter
 // matching a topic the token may not read stalled the device after its
 // receive maximum of such records.
 //
