@@ -241,9 +241,10 @@ func (st *stream) send(ctx context.Context, ref eddy.TopicRef, part string, rec 
 // scopes cover the topic, or its MQTT scopes the MQTT topic rec goes out
 // on. mochi asks much the same of each delivery (mayRead, which cannot
 // tell where a name came from) and drops one it refuses without a word,
-// so a record the session may not read is never sent: it would hold a window slot for good, and a wildcard filter
-// matching a topic the token may not read stalled the device after its
-// receive maximum of such records.
+// so a record the session may not read is never sent: it would hold a
+// window slot for good, and a wildcard filter matching a topic the token
+// may not read stalled the device after its receive maximum of such
+// records.
 //
 // An mqtt-sub scope grants MQTT topics, whatever Eddy topic holds them,
 // so a record's name must be one its topic may carry: one Eddy made of
