@@ -63,6 +63,10 @@ type Header struct {
 // Size is the whole frame's size in bytes.
 func (h *Header) Size() int { return int(h.Length) + 12 }
 
+// Dense reports whether the batch holds a record at each of its offsets,
+// as every produced batch does; compaction leaves gaps.
+func (h *Header) Dense() bool { return int64(h.NumRecords) == int64(h.LastOffsetDelta)+1 }
+
 // Count is the number of offsets the batch occupies.
 func (h *Header) Count() int64 { return int64(h.LastOffsetDelta) + 1 }
 
@@ -97,7 +101,9 @@ func ParseHeader(b []byte) (Header, error) {
 	if h.Length < HeaderLen-12 || int64(h.Length)+12 > MaxBytes {
 		return h, eddy.Errorf(eddy.CodeInvalid, "record batch: length %d out of range", h.Length)
 	}
-	if h.LastOffsetDelta < 0 || h.NumRecords < 0 || (h.Attributes&codecMask == 0 && h.NumRecords != h.LastOffsetDelta+1) {
+	// Fewer records than offsets is a compacted batch's gaps; more is
+	// never right. Produced batches must be dense (Dense).
+	if h.LastOffsetDelta < 0 || h.NumRecords < 0 || int64(h.NumRecords) > int64(h.LastOffsetDelta)+1 {
 		return h, eddy.Errorf(eddy.CodeInvalid, "record batch: %d records with last offset delta %d", h.NumRecords, h.LastOffsetDelta)
 	}
 	return h, nil

@@ -228,11 +228,15 @@ func (s *Sessions) Poll(ctx context.Context, req Poll) (Polled, error) {
 	}
 	out := Polled{Generation: g.Generation, Records: total, Assigned: assigned, Hold: hold, Done: done}
 	for _, pt := range parts {
-		if pt.res == nil || len(pt.res.Records) == 0 {
+		if pt.res == nil || len(pt.res.Records) == 0 && !pt.skipped {
 			continue
 		}
-		out.Fetched = append(out.Fetched, Fetched{TP: pt.tp, Records: pt.res.Records})
-		ss.next[pt.tp.Key()] = int64(pt.res.Records[len(pt.res.Records)-1].Offset) + 1
+		if len(pt.res.Records) > 0 {
+			out.Fetched = append(out.Fetched, Fetched{TP: pt.tp, Records: pt.res.Records})
+		}
+		// Past what it was handed, or past a compacted topic's gap it
+		// read nothing in.
+		ss.next[pt.tp.Key()] = int64(pt.res.NextOffset)
 		ss.life[pt.tp.Key()] = pt.life
 	}
 	return out, nil
@@ -305,6 +309,9 @@ type part struct {
 	off   int64
 	res   *multiraft.FetchResult
 	batch int // the size of the stored batch at off, which a read returns whole (pass)
+	// skipped: a read moved off past a compacted topic's gap, holding
+	// no record, that the session moves past too.
+	skipped bool
 }
 
 func (pt *part) ref(t eddy.TenantID) eddy.TopicRef {
@@ -387,6 +394,9 @@ func (s *Sessions) read(ctx context.Context, t eddy.TenantID, parts []*part, req
 			return records, err
 		}
 		pt.res = res
+		if len(res.Records) == 0 && int64(res.NextOffset) > pt.off {
+			pt.off, pt.skipped = int64(res.NextOffset), true // a compacted gap: the next pass reads on from there
+		}
 		records += len(res.Records)
 		for i := range res.Records {
 			bytes += res.Records[i].Size()

@@ -146,6 +146,7 @@ type route struct {
 	meta           *catalog.TopicMeta
 	tenant         *catalog.TenantMeta
 	maxMsg         int64
+	compacted      bool // cleanup.policy compact: every record needs a key
 	records, bytes *metrics.Counter
 	duration       *metrics.PrometheusHistogram
 }
@@ -172,7 +173,7 @@ func (p *Path) route(ref eddy.TopicRef) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &route{version: v, meta: meta, tenant: tm, maxMsg: meta.ConfigInt(catalog.ConfMaxMessageBytes)}
+	r := &route{version: v, meta: meta, tenant: tm, maxMsg: meta.ConfigInt(catalog.ConfMaxMessageBytes), compacted: meta.Compacted()}
 	if o, ok := old.(*route); ok {
 		r.records, r.bytes, r.duration = o.records, o.bytes, o.duration
 	} else {
@@ -302,6 +303,13 @@ func (p *Path) produce(ctx context.Context, r *route, req Request) (Result, erro
 			}
 		}
 		return res, nil
+	}
+	if r.compacted {
+		for i := range recs {
+			if recs[i].Key == nil {
+				return res, eddy.Errorf(eddy.CodeInvalid, "topic %s is compacted (cleanup.policy compact): record %d has no key, and compaction keeps each key's newest record", r.meta.Name, i)
+			}
+		}
 	}
 	if req.Batch != nil {
 		if base, ok, err := p.appendClientBatch(ctx, r, req, res.Transform != nil, recs, parts); ok {

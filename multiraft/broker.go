@@ -470,8 +470,8 @@ func (h *Host) applyRetention(now time.Time) {
 			continue
 		}
 		meta, err := h.Topic(lp.ref)
-		if err != nil {
-			continue
+		if err != nil || !meta.Deletes() {
+			continue // cleanup.policy compact: only compaction drops records
 		}
 		lg, err := lp.sm.log()
 		if err != nil {

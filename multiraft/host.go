@@ -136,6 +136,15 @@ type Config struct {
 	// RetentionInterval is how often partition leaders check retention.
 	// Defaults to 30s.
 	RetentionInterval time.Duration
+	// CompactionInterval is how often this node looks for replicas of
+	// compacted topics to compact. Defaults to 15s.
+	CompactionInterval time.Duration
+	// CompactionKeyBytes bounds the map of keys one compaction holds
+	// (Kafka's log.cleaner.dedupe.buffer.size). Defaults to 16 MiB.
+	CompactionKeyBytes int64
+	// CompactionBytesPerSec paces what compaction reads (and so writes),
+	// leaving the disk to produce. Defaults to 16 MiB/s; negative: no pace.
+	CompactionBytesPerSec int64
 	// FS is the file system for partition logs. Defaults to the OS.
 	FS segment.FS
 	// Forwarder sends work for partitions this node holds no replica of to
@@ -161,6 +170,9 @@ type Hooks struct {
 	// OnControllerWait: a tenant's controller command waited d for the
 	// tenant's share of the controller (Config.TenantControllerInFlight).
 	OnControllerWait func(tenant eddy.TenantID, d time.Duration)
+	// OnCompaction: a compaction of one of tenant's partition logs
+	// dropped records and freed bytes, or failed with err.
+	OnCompaction func(tenant eddy.TenantID, records, bytes int64, err error)
 	// OnPeerRefused: the Raft port closed a connection at accept, over
 	// MaxPeerHandshakes (reason max_handshakes or max_handshakes_per_ip).
 	OnPeerRefused func(reason string)
@@ -233,6 +245,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetentionInterval <= 0 {
 		c.RetentionInterval = 30 * time.Second
+	}
+	if c.CompactionInterval <= 0 {
+		c.CompactionInterval = 15 * time.Second
+	}
+	if c.CompactionKeyBytes <= 0 {
+		c.CompactionKeyBytes = 16 << 20
+	}
+	if c.CompactionBytesPerSec == 0 {
+		c.CompactionBytesPerSec = 16 << 20
 	}
 	if c.FS == nil {
 		c.FS = segment.OSFS{}
@@ -475,7 +496,7 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.replicasCaughtUp() { // at once for a lone node or a brief restart
 		h.caughtUp.Store(true)
 	}
-	h.wg.Add(12)
+	h.wg.Add(13)
 	go h.awaitCaughtUp()
 	go h.loop(2*time.Second, h.planC, h.planMembership)
 	go h.loop(time.Second, nil, h.driveMoves)
@@ -487,6 +508,7 @@ func (h *Host) Start(ctx context.Context) error {
 	go h.loop(time.Second, nil, h.checkDisk)
 	go h.loop(time.Second, nil, h.expireMembers)
 	go h.loop(h.cfg.RetentionInterval, nil, func() { h.applyRetention(time.Now()) })
+	go h.loop(h.cfg.CompactionInterval, nil, func() { h.compactLogs(time.Now()) })
 	go h.loop(h.cfg.SizeReportInterval, nil, h.reportSizes)
 	return nil
 }

@@ -391,8 +391,12 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 		if len(rr.Batches) > 4*(maxBytes-bytes) {
 			keepTo = max(maxBytes, bytes+len(rr.Batches)/4)
 		}
+		// next is past the last record kept, or past the last batch taken
+		// whole: a compacted batch's offsets may end in a gap, or hold no
+		// record at all, and a reader must not stop at one.
+		next, cut := off, false
 		err = batch.SplitVerified(rr.Batches, func(hd batch.Header, b []byte) error {
-			if len(res.Records) >= maxRecords {
+			if cut || len(res.Records) >= maxRecords {
 				return errEnough // the batches after are not checked nor decoded
 			}
 			var err error
@@ -401,27 +405,33 @@ func (h *Host) readRecords(lg *segment.Log, offset int64, maxRecords, maxBytes i
 			// Drop records before the requested offset and past the limits.
 			kept := res.Records[:before]
 			for _, r := range res.Records[before:] {
-				if int64(r.Offset) >= off && len(kept) < maxRecords && (len(kept) == 0 || bytes < keepTo) {
+				if int64(r.Offset) < off {
+					continue
+				}
+				if cut = cut || len(kept) >= maxRecords || (len(kept) > 0 && bytes >= keepTo); !cut {
 					kept = append(kept, r)
 					bytes += r.Size()
+					next = int64(r.Offset) + 1
 				}
 			}
 			res.Records = kept
+			if !cut {
+				next = max(next, hd.LastOffset()+1)
+			}
 			return err
 		})
 		if err != nil && err != errEnough {
 			return res, err
 		}
-		if n := len(res.Records); n > 0 {
-			off = int64(res.Records[n-1].Offset) + 1
-		}
-		if off >= rr.HighWatermark {
+		if next == off {
 			break
 		}
+		off = next
+		if off >= rr.HighWatermark || read > 4*maxBytes+1<<20 {
+			break // a long run of compacted gaps: the next read goes on
+		}
 	}
-	if n := len(res.Records); n > 0 {
-		res.NextOffset = res.Records[n-1].Offset + 1
-	}
+	res.NextOffset = eddy.Offset(off)
 	if read > 2*bytes+64<<10 {
 		res.Records = compact(res.Records, bytes)
 	}

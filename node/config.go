@@ -165,6 +165,15 @@ type Config struct {
 	RaftMaxUnappliedBytes int64 `yaml:"raft_max_unapplied_bytes"`
 	// RetentionInterval is how often retention runs. Default 30s.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
+	// CompactionInterval is how often compacted topics' logs are looked
+	// at for compaction. Default 15s.
+	CompactionInterval time.Duration `yaml:"compaction_interval"`
+	// CompactionKeyBytes bounds one compaction's map of keys (Kafka's
+	// log.cleaner.dedupe.buffer.size). Default 16 MiB.
+	CompactionKeyBytes int64 `yaml:"compaction_key_bytes"`
+	// CompactionBytesPerSec paces what compaction reads; -1: no pace.
+	// Default 16 MiB/s.
+	CompactionBytesPerSec int64 `yaml:"compaction_bytes_per_sec"`
 	// SizeReportInterval is how often partition leaders report their
 	// retained bytes, which storage quotas count cluster-wide. Default 5s.
 	SizeReportInterval time.Duration `yaml:"size_report_interval"`
@@ -281,27 +290,30 @@ func DefaultConfig() Config {
 	td := tenants.DefaultQuotas()
 	td.TransformCPUMillisPerSec = int64(runtime.GOMAXPROCS(0)) * 200
 	return Config{
-		NodeID:             1,
-		ClusterName:        "eddy",
-		DataDir:            "eddy-data",
-		HTTPAddr:           ":8080",
-		RaftAddr:           "127.0.0.1:7100",
-		MQTTAddr:           ":1883",
-		KafkaAddr:          ":9092",
-		Console:            true,
-		ConsoleSeries:      true,
-		ConsoleSeriesStep:  10 * time.Second,
-		LogLevel:           "info",
-		LogFormat:          "text",
-		Linger:             0,
-		MaxBatchBytes:      256 << 10,
-		MaxBodyBytes:       16 << 20,
-		MaxRequestMemory:   128 << 20,
-		FetchMaxBytes:      16 << 20,
-		MinFreeBytes:       64 << 20,
-		DiskReserveBytes:   64 << 20,
-		RetentionInterval:  30 * time.Second,
-		SizeReportInterval: 5 * time.Second,
+		NodeID:                1,
+		ClusterName:           "eddy",
+		DataDir:               "eddy-data",
+		HTTPAddr:              ":8080",
+		RaftAddr:              "127.0.0.1:7100",
+		MQTTAddr:              ":1883",
+		KafkaAddr:             ":9092",
+		Console:               true,
+		ConsoleSeries:         true,
+		ConsoleSeriesStep:     10 * time.Second,
+		LogLevel:              "info",
+		LogFormat:             "text",
+		Linger:                0,
+		MaxBatchBytes:         256 << 10,
+		MaxBodyBytes:          16 << 20,
+		MaxRequestMemory:      128 << 20,
+		FetchMaxBytes:         16 << 20,
+		MinFreeBytes:          64 << 20,
+		DiskReserveBytes:      64 << 20,
+		RetentionInterval:     30 * time.Second,
+		CompactionInterval:    15 * time.Second,
+		CompactionKeyBytes:    16 << 20,
+		CompactionBytesPerSec: 16 << 20,
+		SizeReportInterval:    5 * time.Second,
 
 		TransformDeadline:         200 * time.Millisecond,
 		TransformBreakerFailures:  5,
@@ -404,6 +416,12 @@ var envVars = []struct {
 	{"EDDY_TENANT_READ_SLOTS", func(c *Config, v string) (err error) { c.TenantReadSlots, err = strconv.Atoi(v); return }},
 	{"EDDY_TENANT_CONTROLLER_INFLIGHT", func(c *Config, v string) (err error) { c.TenantControllerInFlight, err = strconv.Atoi(v); return }},
 	{"EDDY_RETENTION_INTERVAL", func(c *Config, v string) (err error) { c.RetentionInterval, err = time.ParseDuration(v); return }},
+	{"EDDY_COMPACTION_INTERVAL", func(c *Config, v string) (err error) { c.CompactionInterval, err = time.ParseDuration(v); return }},
+	{"EDDY_COMPACTION_KEY_BYTES", func(c *Config, v string) (err error) { c.CompactionKeyBytes, err = strconv.ParseInt(v, 10, 64); return }},
+	{"EDDY_COMPACTION_BYTES_PER_SEC", func(c *Config, v string) (err error) {
+		c.CompactionBytesPerSec, err = strconv.ParseInt(v, 10, 64)
+		return
+	}},
 	{"EDDY_SIZE_REPORT_INTERVAL", func(c *Config, v string) (err error) { c.SizeReportInterval, err = time.ParseDuration(v); return }},
 	{"EDDY_RAFT_LOG_STORE", func(c *Config, v string) error { c.RaftLogStore = v; return nil }},
 	{"EDDY_SYNC_BYTES", func(c *Config, v string) (err error) { c.SyncBytes, err = strconv.ParseInt(v, 10, 64); return }},
@@ -497,6 +515,10 @@ func (c *Config) Validate() error {
 	}
 	if c.ClusterName == "" {
 		return errors.New("cluster_name is empty")
+	}
+	if c.CompactionInterval < time.Second || c.CompactionKeyBytes < 1<<20 || c.CompactionBytesPerSec == 0 || c.CompactionBytesPerSec < -1 {
+		return fmt.Errorf("compaction_interval %s (at least 1s), compaction_key_bytes %d (at least 1 MiB), compaction_bytes_per_sec %d (positive, or -1 for no pace)",
+			c.CompactionInterval, c.CompactionKeyBytes, c.CompactionBytesPerSec)
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir is empty")

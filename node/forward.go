@@ -194,22 +194,32 @@ func (f *forwarder) Fetch(ctx context.Context, n catalog.NodeMeta, ref eddy.Topi
 	hw, _ := strconv.ParseInt(resp.Header.Get("Eddy-High-Watermark"), 10, 64)
 	start, _ := strconv.ParseInt(resp.Header.Get("Eddy-Log-Start-Offset"), 10, 64)
 	res.HighWatermark, res.LogStart = eddy.Offset(hw), eddy.Offset(start)
+	// As readRecords: past the last record kept, or past the last batch
+	// taken whole (a compacted one may end in a gap).
+	cut := false
 	var recs []eddy.FetchedRecord
-	err = batch.Split(b, func(_ batch.Header, one []byte) error {
+	err = batch.Split(b, func(h batch.Header, one []byte) error {
+		if cut {
+			return nil
+		}
 		var err error
-		recs, err = batch.DecodeVerified(recs, one)
+		recs, err = batch.DecodeVerified(recs[:0], one)
+		for _, r := range recs {
+			if r.Offset < offset {
+				continue
+			}
+			if cut = cut || len(res.Records) >= maxRecords; !cut {
+				res.Records = append(res.Records, r)
+				res.NextOffset = r.Offset + 1
+			}
+		}
+		if !cut {
+			res.NextOffset = max(res.NextOffset, eddy.Offset(h.LastOffset()+1))
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
-	}
-	for _, r := range recs {
-		if r.Offset >= offset && len(res.Records) < maxRecords {
-			res.Records = append(res.Records, r)
-		}
-	}
-	if k := len(res.Records); k > 0 {
-		res.NextOffset = res.Records[k-1].Offset + 1
 	}
 	return res, nil
 }

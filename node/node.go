@@ -115,6 +115,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		MinFreeBytes:             cfg.MinFreeBytes,
 		DiskReserveBytes:         cfg.DiskReserveBytes,
 		RetentionInterval:        cfg.RetentionInterval,
+		CompactionInterval:       cfg.CompactionInterval,
+		CompactionKeyBytes:       cfg.CompactionKeyBytes,
+		CompactionBytesPerSec:    cfg.CompactionBytesPerSec,
 		SizeReportInterval:       cfg.SizeReportInterval,
 		SyncBytes:                cfg.SyncBytes,
 		SegmentCacheBytes:        cfg.SegmentCacheBytes,
@@ -133,6 +136,15 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			OnLeaderChange:  func(shardID, leaderID uint64) { leaderChanges.Inc() },
 			OnLogSync:       func(d time.Duration) { logSyncs.Update(d.Seconds()) },
 			OnPartitionSync: func(d time.Duration) { partSyncs.Update(d.Seconds()) },
+			OnCompaction: func(t eddy.TenantID, records, bytes int64, err error) {
+				if err != nil {
+					m.GetOrCreateCounter(fmt.Sprintf(`eddy_compaction_errors_total{tenant=%q}`, t)).Inc()
+					return
+				}
+				m.GetOrCreateCounter(fmt.Sprintf(`eddy_compactions_total{tenant=%q}`, t)).Inc()
+				m.GetOrCreateCounter(fmt.Sprintf(`eddy_compaction_dropped_records_total{tenant=%q}`, t)).Add(int(records))
+				m.GetOrCreateCounter(fmt.Sprintf(`eddy_compaction_freed_bytes_total{tenant=%q}`, t)).Add(int(bytes))
+			},
 			OnPeerRefused: func(reason string) {
 				m.GetOrCreateCounter(fmt.Sprintf(`eddy_connections_refused_total{listener="raft",reason=%q}`, reason)).Inc()
 			},

@@ -10,7 +10,7 @@ import (
 // CreateTopics, v0-7: topics of the connection's tenant, with partitions
 // (-1: 1), replication factor (-1: 1) and configs by Kafka's names
 // (retention.ms, retention.bytes, segment.bytes, max.message.bytes,
-// cleanup.policy=delete, ...; others are INVALID_CONFIG). Explicit replica
+// cleanup.policy delete or compact, ...; others are INVALID_CONFIG). Explicit replica
 // assignments are refused (Eddy places replicas). ValidateOnly (v1+)
 // checks without creating. Needs the tenant's admin scope:
 // TOPIC_AUTHORIZATION_FAILED otherwise.

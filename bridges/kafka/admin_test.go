@@ -37,7 +37,7 @@ func TestTopicAdmin(t *testing.T) {
 		{kmsg.CreateTopicsRequestTopic{Topic: "rf2", NumPartitions: 1, ReplicationFactor: 2}, false, errInvalidReplicationFactor},
 		{kmsg.CreateTopicsRequestTopic{Topic: "rf3", NumPartitions: 1, ReplicationFactor: 3}, true, errInvalidReplicationFactor}, // one node
 		{kmsg.CreateTopicsRequestTopic{Topic: "cfg", NumPartitions: 1, ReplicationFactor: 1,
-			Configs: []kmsg.CreateTopicsRequestTopicConfig{{Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}}}, false, errInvalidConfig},
+			Configs: []kmsg.CreateTopicsRequestTopicConfig{{Name: "cleanup.policy", Value: kmsg.StringPtr("compress")}}}, false, errInvalidConfig},
 		{kmsg.CreateTopicsRequestTopic{Topic: "asg", ReplicaAssignment: []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1}}}}, false, errInvalidRequest},
 	} {
 		ct := kmsg.NewPtrCreateTopicsRequest()

@@ -18,17 +18,24 @@ const (
 	ConfCompressionType = "compression.type"
 	ConfCleanupPolicy   = "cleanup.policy"
 	ConfTimestampType   = "message.timestamp.type"
+	// Compaction (cleanup.policy compact): how long a tombstone outlives
+	// what it deleted, and the share of a log written since the last
+	// compaction that starts the next.
+	ConfDeleteRetentionMs = "delete.retention.ms"
+	ConfMinCleanableRatio = "min.cleanable.dirty.ratio"
 )
 
 // TopicDefaults are the values used for keys a topic does not set.
 var topicDefaults = map[string]string{
-	ConfRetentionMs:     "604800000", // 7 days
-	ConfRetentionBytes:  "-1",        // unlimited
-	ConfSegmentBytes:    "67108864",  // 64 MiB
-	ConfMaxMessageBytes: "1048588",   // Kafka's default
-	ConfCompressionType: "producer",
-	ConfCleanupPolicy:   "delete",
-	ConfTimestampType:   "CreateTime",
+	ConfRetentionMs:       "604800000", // 7 days
+	ConfRetentionBytes:    "-1",        // unlimited
+	ConfSegmentBytes:      "67108864",  // 64 MiB
+	ConfMaxMessageBytes:   "1048588",   // Kafka's default
+	ConfCompressionType:   "producer",
+	ConfCleanupPolicy:     "delete",
+	ConfTimestampType:     "CreateTime",
+	ConfDeleteRetentionMs: "86400000", // 1 day, as Kafka
+	ConfMinCleanableRatio: "0.5",
 }
 
 // TopicMeta is a topic as the controller holds it.
@@ -103,6 +110,24 @@ func (t *TopicMeta) ConfigValue(key string) string {
 		return v
 	}
 	return topicDefaults[key]
+}
+
+// Compacted reports whether the topic keeps each key's newest record
+// (cleanup.policy compact, alone or with delete).
+func (t *TopicMeta) Compacted() bool {
+	return strings.Contains(t.ConfigValue(ConfCleanupPolicy), "compact")
+}
+
+// Deletes reports whether retention.ms and retention.bytes apply
+// (cleanup.policy delete, alone or with compact).
+func (t *TopicMeta) Deletes() bool {
+	return strings.Contains(t.ConfigValue(ConfCleanupPolicy), "delete")
+}
+
+// ConfigFloat returns a decimal config value.
+func (t *TopicMeta) ConfigFloat(key string) float64 {
+	v, _ := strconv.ParseFloat(t.ConfigValue(key), 64)
+	return v
 }
 
 // ConfigInt returns an integer config value.
@@ -201,8 +226,20 @@ func ValidateConfig(c map[string]string) error {
 				return eddy.Errorf(eddy.CodeInvalid, "%s must be producer or uncompressed, got %q", k, v)
 			}
 		case ConfCleanupPolicy:
-			if v != "delete" {
-				return eddy.Errorf(eddy.CodeInvalid, "%s must be delete (compaction is not supported), got %q", k, v)
+			switch v {
+			case "delete", "compact", "compact,delete", "delete,compact":
+			default:
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be delete, compact or compact,delete, got %q", k, v)
+			}
+		case ConfDeleteRetentionMs:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be 0 or more, got %q", k, v)
+			}
+		case ConfMinCleanableRatio:
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be 0 to 1, got %q", k, v)
 			}
 		case ConfTimestampType:
 			if v != "CreateTime" && v != "LogAppendTime" {

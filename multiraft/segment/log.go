@@ -72,6 +72,16 @@ type Log struct {
 	newFiles   bool  // segment files created since the last directory sync
 	failed     error // sticky: a write failed, the log must be reopened
 	notify     chan struct{}
+	// cmu is held by a compaction; cleanEnd is where the last one ended
+	// (under mu); closed tells one in progress to stop.
+	cmu      sync.Mutex
+	cleanEnd int64
+	closed   atomic.Bool
+	// durableBase is the active segment's base in the last checkpoint
+	// written: only the segments before it are sealed for a restart
+	// (Open truncates the active one to its checkpointed size, and drops
+	// those rolled after), and only they are compacted.
+	durableBase int64
 	// wbErr is the first error Writeback met, for Sync to fail with: an
 	// fsync reports a failed writeback once per open file, so a Sync
 	// after it would find the file clean and succeed.
@@ -90,6 +100,7 @@ type seg struct {
 	entries    []indexEntry // in memory for the active segment only
 	lastIdxPos int64
 	dirty      bool
+	shrunk     bool         // opened shorter than its checkpoint: compacted
 	dropped    atomic.Int64 // f's bytes before this were dropped from the page cache (drop)
 }
 
@@ -164,6 +175,9 @@ func (l *Log) AppendFrom(b []byte, strict bool, src *Source) (AppendResult, erro
 	}
 	if len(b) != h.Size() {
 		return AppendResult{Err: eddy.Errorf(eddy.CodeInvalid, "record batch: %d trailing bytes", len(b)-h.Size())}, nil
+	}
+	if !h.Dense() {
+		return AppendResult{Err: eddy.Errorf(eddy.CodeInvalid, "record batch: %d records with last offset delta %d", h.NumRecords, h.LastOffsetDelta)}, nil
 	}
 	id := h // what deduplication sees
 	if src != nil {
@@ -419,6 +433,7 @@ func (l *Log) Sync() error {
 		return l.fail(err)
 	}
 	l.mu.Lock()
+	l.durableBase = cp.Segments[len(cp.Segments)-1].Base
 	for _, w := range dirty {
 		w.s.dirty = false
 	}
@@ -546,6 +561,7 @@ func (l *Log) checkpointLocked() *checkpoint {
 // Close releases the log's files without syncing (the Raft log holds what
 // was not synced).
 func (l *Log) Close() error {
+	l.closed.Store(true)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closeFiles()
