@@ -257,7 +257,7 @@ func (s *Server) fetchBatches(ctx *fasthttp.RequestCtx, c context.Context, pr *t
 	next, records := offset, 0
 	batch.SplitVerified(rr.Batches, func(h batch.Header, _ []byte) error {
 		next = h.LastOffset() + 1
-		records += int(h.Count())
+		records += int(h.NumRecords)
 		return nil
 	})
 	tm := s.topicMetrics(ref)

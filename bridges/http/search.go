@@ -89,12 +89,19 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, pr *te
 		hw, logStart = int64(res.HighWatermark), int64(res.LogStart)
 		if len(res.Records) == 0 {
 			page.Release()
+			if int64(res.NextOffset) > next && int64(res.NextOffset) < hw {
+				next = int64(res.NextOffset) // a compacted topic's gap
+				continue
+			}
+			next = max(next, int64(res.NextOffset))
 			done = next >= hw
 			break
 		}
+		whole := true // every record of the page was looked at
 		for i := range res.Records {
 			r := &res.Records[i]
 			if scanned >= budget {
+				whole = false
 				break // one stored batch may hold more than the budget
 			}
 			scanned += int64(r.Size())
@@ -107,10 +114,14 @@ func (s *Server) searchFetch(ctx *fasthttp.RequestCtx, c context.Context, pr *te
 			}
 			out = q.appendMatch(out, r, binary)
 			if matches++; matches == int(maxRecs) || len(out) >= s.cfg.FetchMaxBytes {
+				whole = i == len(res.Records)-1
 				break
 			}
 		}
 		page.Release()
+		if whole {
+			next = max(next, int64(res.NextOffset)) // past a gap the page ended in
+		}
 		done = next >= hw
 		if done || c.Err() != nil {
 			break

@@ -89,8 +89,8 @@ func (x *retainedIndex) matching(ctx context.Context, a partAt, filter string) [
 			x.l.log.Debug("mqtt retained index", logkey.Topic, a.ref, logkey.Err, err)
 			break
 		}
-		if len(recs) == 0 {
-			break
+		if len(recs) == 0 && next <= rp.next {
+			break // at the end (a compacted topic's gap reads as none, and moves next)
 		}
 		for i := range recs {
 			if isRetained(&recs[i]) {
