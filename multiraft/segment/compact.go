@@ -258,15 +258,16 @@ func (l *Log) swap(s sealedSeg, w *segWriter, tmpLog, tmpIdx string) (bool, erro
 	if l.failed != nil {
 		return false, l.failed
 	}
-	var live *seg
-	for _, ls := range l.segs[:len(l.segs)-1] {
+	at := -1
+	for i, ls := range l.segs[:len(l.segs)-1] {
 		if ls.base == s.base && ls.size == s.size {
-			live = ls
+			at = i
 		}
 	}
-	if live == nil {
+	if at < 0 {
 		return false, nil // retention took it meanwhile
 	}
+	live := l.segs[at]
 	if err := l.fs.Rename(tmpLog, segName(l.dir, s.base, ".log")); err != nil {
 		return false, fmt.Errorf("compact: %w", err)
 	}
@@ -289,10 +290,12 @@ func (l *Log) swap(s sealedSeg, w *segWriter, tmpLog, tmpIdx string) (bool, erro
 		f.Close()
 		return false, l.fail(fmt.Errorf("compact: %w", err))
 	}
+	// A new seg, not the old one changed: a Writeback may hold the old
+	// one (and finds its files closed, as a retired segment's).
+	ns := &seg{base: live.base, f: f, idx: idx, size: w.size, end: live.end, maxTs: live.maxTs, lastIdxPos: live.lastIdxPos}
+	ns.drop(w.size) // written and synced: nobody reads it soon
+	l.segs[at] = ns
 	live.close()
-	live.f, live.idx, live.size = f, idx, w.size
-	live.dropped.Store(0)
-	live.drop(w.size) // written and synced: nobody reads it soon
 	l.newFiles = true // the renames: the next Sync syncs the directory
 	w.done = true
 	return true, nil

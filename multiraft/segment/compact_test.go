@@ -270,3 +270,95 @@ func TestCompactMapFull(t *testing.T) {
 		t.Fatalf("after a partial compaction %d of %d sealed bytes dirty", dirty, sealed)
 	}
 }
+
+// Compaction beside appends, syncs, writebacks, retention and readers
+// (run under the race detector by make race): readers always find whole
+// batches, and every key's newest record stays.
+func TestCompactConcurrent(t *testing.T) {
+	fsys := NewMemFS()
+	l := mustOpen(t, fsys, "/p", Config{SegmentBytes: 2048, IndexIntervalBytes: 256})
+	rng := rand.New(rand.NewPCG(7, 8))
+	var m compactModel
+	done := make(chan struct{})
+	errs := make(chan error, 3)
+	loop := func(fn func() error) {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if err := fn(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	loop(func() error {
+		_, err := l.Compact(CompactOptions{NowMs: 1 << 40, DeleteRetentionMs: -1})
+		return err
+	})
+	loop(l.Writeback)
+	loop(func() error {
+		start, end := l.Offsets()
+		for off := start; off < end; {
+			rr, err := l.Read(off, 512)
+			if eddy.ErrorCode(err) == eddy.CodeOffsetOutOfRange {
+				return nil // retention moved the start meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			next := off
+			if err := batch.Split(rr.Batches, func(h batch.Header, b []byte) error {
+				next = h.LastOffset() + 1
+				_, err := batch.Decode(nil, b)
+				return err
+			}); err != nil {
+				return err
+			}
+			if next <= off {
+				return fmt.Errorf("read at %d: no progress", off)
+			}
+			off = next
+		}
+		return nil
+	})
+	for i := range 60 {
+		m.appendKeyed(t, l, rng, 10, 15, 0)
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if i == 40 {
+			l.DeleteBefore(int64(len(m.recs) / 4))
+		}
+	}
+	close(done)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	newest := map[string]eddy.FetchedRecord{}
+	for _, r := range m.recs {
+		if r.Key != nil {
+			newest[string(r.Key)] = r
+		}
+	}
+	have := map[eddy.Offset]eddy.FetchedRecord{}
+	for _, r := range readAllRecords(t, l) {
+		have[r.Offset] = r
+	}
+	start, _ := l.Offsets()
+	for k, w := range newest {
+		if int64(w.Offset) < start {
+			continue // retention's
+		}
+		if g, ok := have[w.Offset]; !ok || !bytes.Equal(g.Value, w.Value) {
+			t.Fatalf("key %s: its newest record (offset %d) is gone", k, w.Offset)
+		}
+	}
+}
