@@ -8,7 +8,10 @@
 // The log is driven like a deterministic state machine: the same Appends and
 // DeleteBefores in the same order give byte-identical files on every
 // replica, because the roll decision depends only on the log's own state and
-// Config.SegmentBytes.
+// Config.SegmentBytes. Compact (compact.go) is the exception: each replica
+// compacts its sealed segments on its own, dropping only records a newer
+// one of the same key supersedes, so replicas hold the same records, not
+// always the same bytes.
 //
 //	l, err := segment.Open(segment.OSFS{}, dir, segment.Config{})
 //	res, err := l.Append(batch, false) // in Update: assign offsets
