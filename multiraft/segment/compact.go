@@ -101,15 +101,19 @@ func (l *Log) Compact(opt CompactOptions) (CompactResult, error) {
 		if l.closed.Load() {
 			return res, ErrClosed
 		}
-		r, err := l.compactSeg(s, keys, opt, &p)
+		r, swapped, err := l.compactSeg(s, keys, opt, &p)
 		if err != nil {
 			return res, err
 		}
-		if r.BytesAfter < r.BytesBefore {
+		if swapped {
 			res.Segments++
 			res.BytesBefore += r.BytesBefore
 			res.BytesAfter += r.BytesAfter
 			res.Dropped += r.Dropped
+		} else if r.Dropped > 0 {
+			// Left as it was (nothing to gain): the values it holds that
+			// a tombstone deletes stay, so the tombstones stay too.
+			opt.DeleteRetentionMs = -1
 		}
 	}
 	res.CleanEnd = segs[mapped-1].end
@@ -190,13 +194,13 @@ var errMapFull = errors.New("key map full")
 
 // compactSeg writes s again without its superseded records, and swaps it
 // in if it came out smaller.
-func (l *Log) compactSeg(s sealedSeg, keys map[string]int64, opt CompactOptions, p *pacer) (CompactResult, error) {
-	res := CompactResult{BytesBefore: s.size}
+func (l *Log) compactSeg(s sealedSeg, keys map[string]int64, opt CompactOptions, p *pacer) (res CompactResult, swapped bool, err error) {
+	res.BytesBefore = s.size
 	tmpLog := segName(l.dir, s.base, ".log.compact.tmp")
 	tmpIdx := segName(l.dir, s.base, ".index.compact.tmp")
 	w, err := newSegWriter(l.fs, tmpLog, tmpIdx, s.base, l.cfg.IndexIntervalBytes)
 	if err != nil {
-		return res, err
+		return res, false, err
 	}
 	defer w.abort()
 	var run emptyRun
@@ -233,21 +237,20 @@ func (l *Log) compactSeg(s sealedSeg, keys map[string]int64, opt CompactOptions,
 		err = run.flush(w)
 	}
 	if err != nil {
-		return res, err
+		return res, false, err
 	}
 	res.BytesAfter = w.size
 	if w.size >= s.size {
 		res.BytesAfter = s.size
-		return res, nil // nothing to gain: the segment stays as it is
+		return res, false, nil // nothing to gain: the segment stays as it is
 	}
 	if err := w.finish(); err != nil {
-		return res, err
+		return res, false, err
 	}
-	swapped, err := l.swap(s, w, tmpLog, tmpIdx)
-	if !swapped {
+	if swapped, err = l.swap(s, w, tmpLog, tmpIdx); !swapped {
 		res.BytesAfter = s.size
 	}
-	return res, err
+	return res, swapped, err
 }
 
 // swap renames the compacted segment over s, if s is still live and
