@@ -104,6 +104,7 @@ type benchFlags struct {
 	out         benchOut
 	format      string
 	value       string
+	keys        int
 }
 
 func newBench() *cobra.Command {
@@ -131,6 +132,7 @@ func newBench() *cobra.Command {
 		fl.IntVar(&f.rf, "replication-factor", 1, "replication factor, when the topic is created")
 	}
 	produce.Flags().StringVar(&f.value, "value", "text", "text (random letters) or json (a JSON object of --size bytes, as sensors send)")
+	produce.Flags().IntVar(&f.keys, "keys", 0, "key the records key-0 to key-N-1, in turn within each request (a compacted topic needs keys); 0: no keys")
 	consume.Flags().StringVar(&f.format, "format", "json", "json (decode JSON records) or batches (Kafka record batches, decoded client-side)")
 	f.out.flags(produce)
 	f.out.flags(consume)
@@ -159,6 +161,9 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 	if f.value != "text" && f.value != "json" {
 		return fmt.Errorf("--value %q: use text or json", f.value)
 	}
+	if f.keys < 0 {
+		return errors.New("--keys must be 0 or more")
+	}
 	// One request body, reused: batch records of size printable bytes.
 	letters := func(n int) []byte {
 		b := make([]byte, max(n, 0))
@@ -170,14 +175,18 @@ func benchProduce(cmd *cobra.Command, f benchFlags) error {
 	recs := make([][]byte, f.batch)
 	for i := range recs {
 		var r bytes.Buffer
+		r.WriteString(`{`)
+		if f.keys > 0 {
+			fmt.Fprintf(&r, `"key":"key-%d",`, i%f.keys)
+		}
 		if f.value == "json" {
 			obj := fmt.Sprintf(`{"device":"dev-%03d","seq":%d,"temp":%.1f,"hum":%d,"pad":"`, i%1000, i, 15+rand.Float64()*10, rand.IntN(100))
-			r.WriteString(`{"value":`)
+			r.WriteString(`"value":`)
 			r.WriteString(obj)
 			r.Write(letters(f.size - len(obj) - 2))
 			r.WriteString(`"}}`)
 		} else {
-			r.WriteString(`{"value":"`)
+			r.WriteString(`"value":"`)
 			r.Write(letters(f.size))
 			r.WriteString(`"}`)
 		}

@@ -6,7 +6,8 @@ import "github.com/spf13/cobra"
 // own, by command path (TestEveryCommandHasAnExample).
 var examples = map[string]string{
 	"eddy bench produce": `  eddy bench produce --topic bench --records 200000 --size 1024 --concurrency 8 --batch 100
-  eddy bench produce --topic sensors --value json --size 256 --json`,
+  eddy bench produce --topic sensors --value json --size 256 --json
+  eddy bench produce --topic device-config --keys 100 --records 100000   # a compacted topic: keyed records`,
 	"eddy bench disk": `  eddy bench disk --dir /var/lib/eddy        # the card a gateway's data will live on
   eddy bench disk --dir . --size 65536 --count 200 -o json`,
 	"eddy bench consume": `  eddy bench consume --topic bench --format batches`,
