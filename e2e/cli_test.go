@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -101,7 +102,7 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("consume at end: %s", errOut)
 	}
 	desc := p.mustCLI("", "topic", "describe", "cli")
-	if !strings.Contains(desc, "retention.ms            3600000") || !strings.Contains(desc, "HIGH-WATERMARK") {
+	if !regexp.MustCompile(`\bretention\.ms +3600000\n`).MatchString(desc) || !strings.Contains(desc, "HIGH-WATERMARK") {
 		t.Fatalf("describe: %s", desc)
 	}
 
