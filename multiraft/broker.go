@@ -31,6 +31,9 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catal
 	if _, err := h.Topic(eddy.TopicRef{Tenant: tenant, Name: spec.Name}); err == nil {
 		return nil, eddy.Errorf(eddy.CodeTopicExists, "topic %s already exists", spec.Name)
 	}
+	if err := h.configAllowed(spec.Config); err != nil {
+		return nil, err
+	}
 	// Each partition replica's Raft log takes its first bytes at once.
 	if err := h.storageFull(fmt.Sprintf("%d partitions' Raft logs", spec.Partitions), uint64(spec.Partitions)*h.partitionLogBytes()); err != nil {
 		return nil, err
@@ -48,12 +51,24 @@ func (h *Host) CreateTopic(ctx context.Context, tenant eddy.TenantID, spec catal
 	return res.Topic, nil
 }
 
+// configAllowed refuses topic configs a node of an earlier build in the
+// cluster would refuse as it applied them (its catalog would differ).
+func (h *Host) configAllowed(c map[string]string) error {
+	if catalog.NeedsCompactionFeature(c) && !h.allHave(catalog.FeatureCompaction) {
+		return eddy.Errorf(eddy.CodeConflict, "a node of an earlier build is in the cluster: compaction and segment.ms can be set once every node is upgraded")
+	}
+	return nil
+}
+
 // AlterTopic changes a topic's config keys (an empty value resets one)
 // and grows its partitions (0: unchanged), then waits, bounded by ctx,
 // for new partitions to be served.
 func (h *Host) AlterTopic(ctx context.Context, ref eddy.TopicRef, config map[string]string, partitions int32) (*catalog.TopicMeta, error) {
 	cur, err := h.Topic(ref)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.configAllowed(config); err != nil {
 		return nil, err
 	}
 	if partitions > cur.Partitions {

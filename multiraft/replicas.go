@@ -124,7 +124,7 @@ func (h *Host) partitionDir(shardID uint64) string {
 func (h *Host) startPartition(shardID uint64, d desiredShard) error {
 	segBytes := d.meta.ConfigInt(catalog.ConfSegmentBytes)
 	psm := &partitionSM{fs: h.cfg.FS, dir: h.partitionDir(shardID), shardID: shardID,
-		cfg: segment.Config{SegmentBytes: segBytes, CacheBytes: h.cfg.SegmentCacheBytes}, syncBytes: h.cfg.SyncBytes, syncDue: h.kickSync, onSync: h.metrics.partitionSync}
+		cfg: segment.Config{SegmentBytes: segBytes, SegmentMs: d.meta.ConfigInt(catalog.ConfSegmentMs), CacheBytes: h.cfg.SegmentCacheBytes}, syncBytes: h.cfg.SyncBytes, syncDue: h.kickSync, onSync: h.metrics.partitionSync}
 	ref, part := d.meta.Ref().String(), int32(d.p)
 	psm.onRestore = func(lg *segment.Log, err error) {
 		if err != nil {

@@ -44,7 +44,7 @@ func handleDescribeConfigs(c *conn, req kmsg.Request) (kmsg.Response, error) {
 				}
 				cfg := kmsg.NewDescribeConfigsResponseResourceConfig()
 				cfg.Name, cfg.Value = name, kmsg.StringPtr(eff[name])
-				cfg.ReadOnly = name == catalog.ConfSegmentBytes || name == catalog.ConfTimestampType
+				cfg.ReadOnly = name == catalog.ConfSegmentBytes || name == catalog.ConfSegmentMs || name == catalog.ConfTimestampType
 				_, set := meta.Config[name]
 				cfg.IsDefault = !set
 				cfg.Source = kmsg.ConfigSourceDefaultConfig

@@ -367,7 +367,7 @@ func (st *State) alterTopic(cmd *Cmd) Result {
 		cfg = map[string]string{}
 	}
 	for k, v := range cmd.Topic.Config {
-		if k == ConfSegmentBytes || k == ConfTimestampType {
+		if k == ConfSegmentBytes || k == ConfSegmentMs || k == ConfTimestampType {
 			return errResult(eddy.CodeInvalid, "config "+k+" is set when a topic is created and cannot change")
 		}
 		if v == "" {

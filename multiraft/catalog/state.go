@@ -33,15 +33,19 @@ type NodeMeta struct {
 
 // The features of this build: FeatureSessionCommits, the node applies
 // OpSessionCommits; FeatureDeleteOffsets, OpDeleteOffsets;
-// FeatureSubscriptionOptions, it keeps MQTTFilter's MQTT 5 options.
+// FeatureSubscriptionOptions, it keeps MQTTFilter's MQTT 5 options;
+// FeatureCompaction, it takes the topic configs of compaction and time
+// rolls (NeedsCompactionFeature), which an earlier build's ValidateConfig
+// refuses as it applies them.
 const (
 	FeatureSessionCommits      = "session_commits"
 	FeatureDeleteOffsets       = "delete_offsets"
 	FeatureSubscriptionOptions = "subscription_options"
+	FeatureCompaction          = "compaction"
 )
 
 // Features lists the features of this build, as a node registers them.
-var Features = []string{FeatureSessionCommits, FeatureDeleteOffsets, FeatureSubscriptionOptions}
+var Features = []string{FeatureSessionCommits, FeatureDeleteOffsets, FeatureSubscriptionOptions, FeatureCompaction}
 
 // AllHave reports whether every node of the cluster has feature f.
 func (st *State) AllHave(f string) bool {

@@ -23,7 +23,28 @@ const (
 	// compaction that starts the next.
 	ConfDeleteRetentionMs = "delete.retention.ms"
 	ConfMinCleanableRatio = "min.cleanable.dirty.ratio"
+	// ConfSegmentMs rolls the active segment once a batch is this much
+	// newer (by its timestamp) than the segment's first: a slow topic's
+	// records reach retention and compaction.
+	ConfSegmentMs = "segment.ms"
 )
+
+// NeedsCompactionFeature reports whether a topic config uses what
+// FeatureCompaction brought: a cluster with a node of an earlier build
+// must not be asked for it.
+func NeedsCompactionFeature(c map[string]string) bool {
+	for k, v := range c {
+		switch k {
+		case ConfDeleteRetentionMs, ConfMinCleanableRatio, ConfSegmentMs:
+			return true
+		case ConfCleanupPolicy:
+			if v != "delete" && v != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // TopicDefaults are the values used for keys a topic does not set.
 var topicDefaults = map[string]string{
@@ -36,6 +57,7 @@ var topicDefaults = map[string]string{
 	ConfTimestampType:     "CreateTime",
 	ConfDeleteRetentionMs: "86400000", // 1 day, as Kafka
 	ConfMinCleanableRatio: "0.5",
+	ConfSegmentMs:         "604800000", // 7 days, as Kafka
 }
 
 // TopicMeta is a topic as the controller holds it.
@@ -210,6 +232,11 @@ func ValidateConfig(c map[string]string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < -1 || n == 0 {
 				return eddy.Errorf(eddy.CodeInvalid, "%s must be a positive integer or -1, got %q", k, v)
+			}
+		case ConfSegmentMs:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return eddy.Errorf(eddy.CodeInvalid, "%s must be a positive integer, got %q", k, v)
 			}
 		case ConfSegmentBytes:
 			n, err := strconv.ParseInt(v, 10, 64)

@@ -20,6 +20,11 @@ type Config struct {
 	// batch that would take it past this starts a new segment (Kafka's
 	// segment.bytes). Defaults to 64 MiB.
 	SegmentBytes int64 `yaml:"segment_bytes"`
+	// SegmentMs, when positive, also rolls the active segment before a
+	// batch whose newest timestamp is this much past the newest of the
+	// segment's first batch (Kafka's segment.ms, by record time as Kafka
+	// since KIP-33: the same on every replica).
+	SegmentMs int64 `yaml:"-"`
 	// IndexIntervalBytes is the data between sparse index entries. Defaults
 	// to 4 KiB.
 	IndexIntervalBytes int64 `yaml:"index_interval_bytes"`
@@ -95,6 +100,7 @@ type seg struct {
 	size       int64 // bytes written to f
 	end        int64 // offset after the last batch written or pending
 	maxTs      int64
+	firstTs    int64  // the newest timestamp of its first batch (active only, for SegmentMs)
 	pending    []byte // frames appended but not yet written (active only)
 	idxPending []byte
 	entries    []indexEntry // in memory for the active segment only
@@ -194,7 +200,8 @@ func (l *Log) AppendFrom(b []byte, strict bool, src *Source) (AppendResult, erro
 	defer l.mu.Unlock()
 	act := l.segs[len(l.segs)-1]
 	size := act.size + int64(len(act.pending))
-	if size > 0 && (size+int64(len(b)) > l.cfg.SegmentBytes || l.nextOffset+h.Count()-act.base > 1<<31) {
+	aged := l.cfg.SegmentMs > 0 && act.firstTs > 0 && h.MaxTimestamp-act.firstTs >= l.cfg.SegmentMs
+	if size > 0 && (size+int64(len(b)) > l.cfg.SegmentBytes || l.nextOffset+h.Count()-act.base > 1<<31 || aged) {
 		if err := l.rollLocked(); err != nil {
 			return AppendResult{}, l.fail(err)
 		}
@@ -221,6 +228,9 @@ func (l *Log) AppendFrom(b []byte, strict bool, src *Source) (AppendResult, erro
 		act.lastIdxPos = size
 	}
 	act.maxTs = max(act.maxTs, h.MaxTimestamp)
+	if size == 0 {
+		act.firstTs = h.MaxTimestamp
+	}
 	l.nextOffset += h.Count()
 	act.end = l.nextOffset
 	l.prod.record(&id, base, strict, 0)

@@ -713,3 +713,42 @@ func TestShortReadIsDamaged(t *testing.T) {
 		}
 	}
 }
+
+// SegmentMs rolls by record time: a batch this much newer than the
+// active segment's first starts a new one, the same after a reopen (the
+// active segment's first batch is read again).
+func TestSegmentMsRolls(t *testing.T) {
+	fsys := NewMemFS()
+	cfg := Config{SegmentMs: 1000}
+	l := mustOpen(t, fsys, "/p", cfg)
+	at := func(ts int64) {
+		mustAppend(t, l, batch.Append(nil, []eddy.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: ts}}, batch.Options{ProducerID: -1}), false)
+	}
+	bases := func() (out []int64) {
+		for _, s := range l.Segments() {
+			out = append(out, s.Base)
+		}
+		return out
+	}
+	at(10_000)
+	at(10_500)
+	at(10_999)
+	if got := fmt.Sprint(bases()); got != "[0]" {
+		t.Fatalf("segments %s before a second passed", got)
+	}
+	at(11_000) // a second after the first: rolls
+	at(11_900)
+	if got := fmt.Sprint(bases()); got != "[0 3]" {
+		t.Fatalf("segments %s, want [0 3]", got)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = mustOpen(t, fsys, "/p", cfg)
+	at(11_950)
+	at(12_000) // a second after 11,000, the active segment's first
+	if got := fmt.Sprint(bases()); got != "[0 3 6]" {
+		t.Fatalf("after a reopen, segments %s, want [0 3 6]", got)
+	}
+}

@@ -250,6 +250,9 @@ func (l *Log) scan(s *seg) ([]indexEntry, error) {
 			entries = append(entries, indexEntry{rel: uint32(h.FirstOffset - s.base), pos: uint32(pos)})
 			lastIdx = pos
 		}
+		if pos == 0 {
+			s.firstTs = h.MaxTimestamp
+		}
 		s.maxTs = max(s.maxTs, h.MaxTimestamp)
 		next = h.LastOffset() + 1
 		pos += int64(h.Size())
