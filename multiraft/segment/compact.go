@@ -18,8 +18,9 @@ import (
 // whenever it compacts, and offsets never move. Each sealed segment is
 // written again in full to <base>.log.compact.tmp (with its index), synced,
 // and renamed over the old one under the log's lock; a crash leaves
-// either file whole, and Open accepts a sealed segment shorter than its
-// checkpoint says once it scans whole and ends where the next begins.
+// either file whole, and Open accepts a sealed segment of another size
+// than its checkpoint says once it scans whole and ends where the next
+// begins.
 
 // CompactOptions bound one compaction.
 type CompactOptions struct {
@@ -83,20 +84,28 @@ func (l *Log) Compact(opt CompactOptions) (CompactResult, error) {
 	defer l.cmu.Unlock()
 	opt.MaxKeyBytes = max(opt.MaxKeyBytes, 1<<20)
 	segs, err := l.openSealed(opt.Before)
+	// The keys are mapped from where the last compaction ended: before
+	// it each key has one record at most, so only a newer one can
+	// supersede it (as Kafka's cleaner maps the dirty part of a log).
+	dirty := 0
+	for dirty < len(segs) && segs[dirty].end <= l.cleanEndNow() {
+		dirty++
+	}
 	defer func() {
 		for _, s := range segs {
 			s.f.Close()
 		}
 	}()
-	if err != nil || len(segs) == 0 {
+	if err != nil || dirty == len(segs) {
 		return CompactResult{CleanEnd: l.cleanEndNow()}, err
 	}
 	p := pacer{rate: opt.BytesPerSec, start: time.Now()}
-	keys, mapped, full, err := l.mapKeys(segs, opt.MaxKeyBytes, &p)
+	keys, mapped, full, err := l.mapKeys(segs[dirty:], opt.MaxKeyBytes, &p)
 	res := CompactResult{MapFull: full}
 	if err != nil || mapped == 0 {
 		return res, err
 	}
+	mapped += dirty
 	for _, s := range segs[:mapped] {
 		if l.closed.Load() {
 			return res, ErrClosed
@@ -110,10 +119,6 @@ func (l *Log) Compact(opt CompactOptions) (CompactResult, error) {
 			res.BytesBefore += r.BytesBefore
 			res.BytesAfter += r.BytesAfter
 			res.Dropped += r.Dropped
-		} else if r.Dropped > 0 {
-			// Left as it was (nothing to gain): the values it holds that
-			// a tombstone deletes stay, so the tombstones stay too.
-			opt.DeleteRetentionMs = -1
 		}
 	}
 	res.CleanEnd = segs[mapped-1].end
@@ -240,10 +245,13 @@ func (l *Log) compactSeg(s sealedSeg, keys map[string]int64, opt CompactOptions,
 		return res, false, err
 	}
 	res.BytesAfter = w.size
-	if w.size >= s.size {
+	if res.Dropped == 0 && w.size >= s.size {
 		res.BytesAfter = s.size
-		return res, false, nil // nothing to gain: the segment stays as it is
+		return res, false, nil // unchanged: the segment stays as it is
 	}
+	// Swapped in whenever a record went, even if it came out no smaller
+	// (a compressed batch of fewer records, pathologically): a superseded
+	// value left beside a tombstone dropped later would come back.
 	if err := w.finish(); err != nil {
 		return res, false, err
 	}
@@ -275,7 +283,7 @@ func (l *Log) swap(s sealedSeg, w *segWriter, tmpLog, tmpIdx string) (bool, erro
 		return false, fmt.Errorf("compact: %w", err)
 	}
 	// From here the file is the compacted one; a failure leaves the log
-	// to be reopened, which scans a segment shorter than its checkpoint.
+	// to be reopened, which scans a sealed segment of another size than its checkpoint says.
 	// The directory is synced between the renames so that no crash finds
 	// the new index beside the old segment.
 	if err := l.fs.SyncDir(l.dir); err != nil {

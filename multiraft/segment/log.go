@@ -106,7 +106,7 @@ type seg struct {
 	entries    []indexEntry // in memory for the active segment only
 	lastIdxPos int64
 	dirty      bool
-	shrunk     bool         // opened shorter than its checkpoint: compacted
+	resized    bool         // sealed, opened at another size than its checkpoint's: compacted
 	dropped    atomic.Int64 // f's bytes before this were dropped from the page cache (drop)
 }
 

@@ -92,7 +92,7 @@ func (l *Log) recover(cp *checkpoint) error {
 		if err != nil {
 			return err
 		}
-		if n := len(l.segs); n > 0 && l.segs[n-1].shrunk && l.segs[n-1].end != s.base {
+		if n := len(l.segs); n > 0 && l.segs[n-1].resized && l.segs[n-1].end != s.base {
 			s.close()
 			return eddy.Errorf(eddy.CodeCorrupt, "%s: compacted segment %d ends at offset %d, the next begins at %d", l.dir, l.segs[n-1].base, l.segs[n-1].end, s.base)
 		}
@@ -143,15 +143,20 @@ func (l *Log) openSeg(m segMeta, active bool) (*seg, error) {
 		f.Close()
 		return nil, err
 	}
-	shrunk := false
-	if size < m.Size {
-		if active || size < batch.HeaderLen {
+	resized := false
+	if size != m.Size && !active {
+		// A sealed segment never changes but by compaction (Compact),
+		// after the checkpoint here: scanned whole below, and recover
+		// checks it ends where the next segment begins.
+		if size < batch.HeaderLen {
 			f.Close()
 			return nil, eddy.Errorf(eddy.CodeCorrupt, "segment %s is %d bytes, checkpoint synced %d", name, size, m.Size)
 		}
-		// Compacted after the checkpoint (Compact): scanned whole below,
-		// and recover checks it ends where the next segment begins.
-		m.Size, shrunk = size, true
+		m.Size, resized = size, true
+	}
+	if size < m.Size {
+		f.Close()
+		return nil, eddy.Errorf(eddy.CodeCorrupt, "segment %s is %d bytes, checkpoint synced %d", name, size, m.Size)
 	}
 	if size > m.Size {
 		if err := f.Truncate(m.Size); err != nil {
@@ -164,12 +169,12 @@ func (l *Log) openSeg(m segMeta, active bool) (*seg, error) {
 	idxName := segName(l.dir, m.Base, ".index")
 	var entries []indexEntry
 	valid := false
-	if !active && !shrunk {
+	if !active && !resized {
 		if b, err := readAll(l.fs, idxName); err == nil {
 			entries, valid = parseIndex(b, s.size, 1<<32)
 		}
 	}
-	s.shrunk = shrunk
+	s.resized = resized
 	if active || !valid {
 		// Scan the segment: verify every frame and rebuild its index.
 		entries, err = l.scan(s)
