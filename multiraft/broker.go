@@ -471,15 +471,21 @@ func (h *Host) TopicOffsets(meta *catalog.TopicMeta) []PartitionOffsets {
 	return out
 }
 
-// applyRetention: on each partition this node leads, propose DeleteBefore
-// from the retention policy. Every replica applies it at the same index.
-func (h *Host) applyRetention(now time.Time) {
+// localPartitions lists the partition replicas this node holds now.
+func (h *Host) localPartitions() []*localPartition {
 	h.mu.RLock()
+	defer h.mu.RUnlock()
 	parts := make([]*localPartition, 0, len(h.parts))
 	for _, lp := range h.parts {
 		parts = append(parts, lp)
 	}
-	h.mu.RUnlock()
+	return parts
+}
+
+// applyRetention: on each partition this node leads, propose DeleteBefore
+// from the retention policy. Every replica applies it at the same index.
+func (h *Host) applyRetention(now time.Time) {
+	parts := h.localPartitions()
 	for _, lp := range parts {
 		if id, _, ok, _ := h.nh.GetLeaderID(lp.shardID); !ok || id != lp.replicaID {
 			continue

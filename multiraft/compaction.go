@@ -17,12 +17,7 @@ import (
 // Records a link has not sent stay as they are (the link reads them
 // whole), as they stay through retention.
 func (h *Host) compactLogs(now time.Time) {
-	h.mu.RLock()
-	parts := make([]*localPartition, 0, len(h.parts))
-	for _, lp := range h.parts {
-		parts = append(parts, lp)
-	}
-	h.mu.RUnlock()
+	parts := h.localPartitions()
 	for _, lp := range parts {
 		select {
 		case <-h.stop:

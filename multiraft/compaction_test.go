@@ -20,13 +20,7 @@ func TestCompactionConfigWaitsForEveryNode(t *testing.T) {
 	defer h.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	register := func(features []string) {
-		t.Helper()
-		n := catalog.NodeMeta{ID: h.cfg.NodeID, RaftAddr: raftAddr, Features: features}
-		if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRegisterNode, Node: &n}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	register := func(features []string) { registerFeatures(t, h, raftAddr, features) }
 	create := func(name string, cfg map[string]string) error {
 		_, err := h.CreateTopic(ctx, eddy.DefaultTenant, catalog.TopicSpec{Name: eddy.TopicName(name), Partitions: 1, ReplicationFactor: 1, Config: cfg})
 		return err

@@ -10,6 +10,18 @@ import (
 	"github.com/eddy-broker/eddy/multiraft/catalog"
 )
 
+// registerFeatures registers h's node again with features, as a node of
+// the build that has them would.
+func registerFeatures(t *testing.T, h *Host, raftAddr string, features []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := catalog.NodeMeta{ID: h.cfg.NodeID, RaftAddr: raftAddr, Features: features}
+	if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRegisterNode, Node: &n}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDeleteOffsetsWaitsForEveryNode: a group's offsets are deleted
 // (OpDeleteOffsets, a command a build added) only once every node has
 // registered that it applies the command: while a node of an earlier
@@ -24,13 +36,7 @@ func TestDeleteOffsetsWaitsForEveryNode(t *testing.T) {
 	if err := h.KafkaCommit(ctx, eddy.DefaultTenant, "g", map[string]int64{"t/0": 3}, nil); err != nil {
 		t.Fatal(err)
 	}
-	register := func(features []string) {
-		t.Helper()
-		n := catalog.NodeMeta{ID: h.cfg.NodeID, RaftAddr: raftAddr, Features: features}
-		if _, err := h.ctrlPropose(ctx, &catalog.Cmd{Op: catalog.OpRegisterNode, Node: &n}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	register := func(features []string) { registerFeatures(t, h, raftAddr, features) }
 	register([]string{catalog.FeatureSessionCommits}) // as the build before
 	if _, err := h.DeleteOffsets(ctx, eddy.DefaultTenant, "g", []string{"t/0"}); eddy.ErrorCode(err) != eddy.CodeConflict {
 		t.Fatalf("with a node of an earlier build: %v", err)

@@ -186,12 +186,7 @@ func (h *Host) liveReplicas(name eddy.TenantID, fn func(st *catalog.State, live 
 // this node leads, where they changed by 64 KiB or 1% since the last
 // report (one controller entry for all of them, none when idle).
 func (h *Host) reportSizes() {
-	h.mu.RLock()
-	parts := make([]*localPartition, 0, len(h.parts))
-	for _, lp := range h.parts {
-		parts = append(parts, lp)
-	}
-	h.mu.RUnlock()
+	parts := h.localPartitions()
 	var known map[uint64]int64
 	h.ctrl.view(func(st *catalog.State) { known = maps.Clone(st.Sizes) })
 	sizes := map[uint64]int64{}
