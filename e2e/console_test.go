@@ -295,6 +295,16 @@ func TestConsole(t *testing.T) {
 	b.setValue(`[data-testid="new-topic-partitions"]`, "3")
 	b.click(`[data-testid="create-topic-submit"]`)
 	b.waitText(`[data-testid="topic-sensors"]`, "sensors")
+	// A compacted topic's retention is its newest record per key.
+	if code, err := p.do("POST", "/v1/topics", "application/json", []byte(`{"name":"device-config","config":{"cleanup.policy":"compact"}}`), nil); err != nil || code != 201 {
+		t.Fatalf("create device-config: %d %v", code, err)
+	}
+	b.open("topics/sensors")
+	b.open("topics")
+	b.waitText(`[data-testid="topic-device-config"]`, "newest per key")
+	if got := b.text(`[data-testid="topic-sensors"]`); strings.Contains(got, "newest per key") || !strings.Contains(got, "7 d") {
+		t.Fatalf("sensors' row: %q", got)
+	}
 	b.open("topics/sensors")
 	b.waitText(`[data-testid="partitions"]`, "high watermark")
 	b.typeIn(`[data-testid="produce-key"]`, "dev-17")

@@ -30,10 +30,14 @@ export function Topics ({ me, tenant }) {
       ${d.topics.length === 0 ? html`<p>No topics yet.</p>` : ''}`}`
 }
 
+// retention says how long records stay: by time, and for a compacted
+// topic (cleanup.policy compact) that each key keeps its newest.
 function retention (cfg) {
+  const policy = cfg['cleanup.policy'] || 'delete'
+  if (policy === 'compact') return 'newest per key'
   const ms = Number(cfg['retention.ms'])
-  if (ms < 0) return 'forever'
-  return ms % 86400000 === 0 ? ms / 86400000 + ' d' : ms % 3600000 === 0 ? ms / 3600000 + ' h' : ms + ' ms'
+  const time = ms < 0 ? 'forever' : ms % 86400000 === 0 ? ms / 86400000 + ' d' : ms % 3600000 === 0 ? ms / 3600000 + ' h' : ms + ' ms'
+  return policy.includes('compact') ? time + ', newest per key' : time
 }
 
 function CreateTopic ({ onCreated }) {
