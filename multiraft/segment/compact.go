@@ -87,8 +87,8 @@ func (l *Log) Compact(opt CompactOptions) (CompactResult, error) {
 	// The keys are mapped from where the last compaction ended: before
 	// it each key has one record at most, so only a newer one can
 	// supersede it (as Kafka's cleaner maps the dirty part of a log).
-	dirty := 0
-	for dirty < len(segs) && segs[dirty].end <= l.cleanEndNow() {
+	cleanEnd, dirty := l.cleanEndNow(), 0
+	for dirty < len(segs) && segs[dirty].end <= cleanEnd {
 		dirty++
 	}
 	defer func() {
@@ -97,7 +97,7 @@ func (l *Log) Compact(opt CompactOptions) (CompactResult, error) {
 		}
 	}()
 	if err != nil || dirty == len(segs) {
-		return CompactResult{CleanEnd: l.cleanEndNow()}, err
+		return CompactResult{CleanEnd: cleanEnd}, err
 	}
 	p := pacer{rate: opt.BytesPerSec, start: time.Now()}
 	keys, mapped, full, err := l.mapKeys(segs[dirty:], opt.MaxKeyBytes, &p)
